@@ -1,0 +1,61 @@
+# The two commands: `make demo` and `make test` (each installs what is missing
+# with apt, builds, and runs). The rest are the steps they are made of.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+# Privileged tests fail rather than skip when we run as root.
+REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
+export PATH := $(PATH):$(HOME)/.cargo/bin
+
+.PHONY: all deps configure build test unit-test bindings-test asan-test fuzz bench demo install format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Everything: unit, C ABI, install, privileged (netns/iptables/nft) tests,
+# bindings, and a short fuzzing run of every parser.
+test: unit-test bindings-test fuzz
+
+unit-test: build
+	cd $(BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS)
+
+bindings-test: build
+	@bash scripts/test-bindings.sh $(BUILD)
+
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan-test: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAMBIENT_SANITIZE=address \
+	  -DAMBIENT_BUILD_BENCH=OFF -DAMBIENT_BUILD_EXAMPLES=ON
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) \
+	  ctest --output-on-failure -j$(JOBS) -LE no-sanitizer -E '^(install\.|capi\.openssl_clash)'
+
+# Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS.
+fuzz: deps
+	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	@echo "benchmarks: see bench/RESULTS.md for how each one is run"
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,87 @@
+/* ambientctl: try ambient from a shell. See --help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ambientctl.h"
+
+typedef struct group {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} group;
+
+static const group kGroups[] = {
+#ifdef AMBIENTCTL_HAVE_SPIFFE
+    {"spiffe", ambientctl_spiffe, "parse SPIFFE IDs and verify X509-SVIDs"},
+#endif
+#ifdef AMBIENTCTL_HAVE_RULES
+    {"rules", ambientctl_rules, "render, apply, check and delete redirect rules"},
+#endif
+#ifdef AMBIENTCTL_HAVE_ZDS
+    {"zds", ambientctl_zds, "speak the ZDS netns handoff protocol (agent or proxy)"},
+#endif
+#ifdef AMBIENTCTL_HAVE_HBONE
+    {"hbone", ambientctl_hbone, "serve, connect and forward over HBONE tunnels"},
+#endif
+    {NULL, NULL, NULL},
+};
+
+int ambientctl_fail(const char *what, ambient_error *err) {
+  fprintf(stderr, "ambientctl: %s: %s\n", what,
+          err != NULL ? ambient_error_message(err) : "failed");
+  ambient_error_free(err);
+  return AMBIENTCTL_FAIL;
+}
+
+int ambientctl_is_help(const char *arg) {
+  return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+static void usage(FILE *out) {
+  const group *g;
+  fprintf(out,
+          "usage: ambientctl <command> [args...]\n"
+          "\n"
+          "commands:\n"
+          "  version      print the versions of ambientctl and of the loaded libambient\n");
+  for (g = kGroups; g->name != NULL; ++g) fprintf(out, "  %-12s %s\n", g->name, g->summary);
+  fprintf(out,
+          "\n"
+          "Run 'ambientctl <command> --help' for a command's flags. Exit status: 0 on\n"
+          "success, 1 on failure (reason on stderr), 2 on a usage error.\n");
+}
+
+static int version(int argc, char **argv) {
+  ambient_error *err;
+  if (argc > 1) {
+    if (ambientctl_is_help(argv[1])) {
+      printf("usage: ambientctl version\n\nPrints the ambientctl and libambient versions.\n");
+      return AMBIENTCTL_OK;
+    }
+    fprintf(stderr, "ambientctl version: unexpected argument '%s'\n", argv[1]);
+    return AMBIENTCTL_USAGE;
+  }
+  printf("ambientctl %s\nlibambient %s\n", AMBIENT_VERSION_STRING, ambient_version());
+  err = ambient_check_runtime();
+  if (err != NULL) return ambientctl_fail("runtime check", err);
+  return AMBIENTCTL_OK;
+}
+
+int main(int argc, char **argv) {
+  const group *g;
+  if (argc < 2) {
+    usage(stderr);
+    return AMBIENTCTL_USAGE;
+  }
+  if (ambientctl_is_help(argv[1])) {
+    usage(stdout);
+    return AMBIENTCTL_OK;
+  }
+  if (strcmp(argv[1], "version") == 0) return version(argc - 1, argv + 1);
+  for (g = kGroups; g->name != NULL; ++g) {
+    if (strcmp(argv[1], g->name) == 0) return g->run(argc - 1, argv + 1);
+  }
+  fprintf(stderr, "ambientctl: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return AMBIENTCTL_USAGE;
+}

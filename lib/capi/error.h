@@ -1,0 +1,61 @@
+// Internal to lib/capi: building ambient_error objects from absl::Status and
+// keeping C++ failures from crossing into C.
+#ifndef AMBIENT_LIB_CAPI_ERROR_H_
+#define AMBIENT_LIB_CAPI_ERROR_H_
+
+#include <new>
+#include <string>
+
+#include "absl/status/status.h"
+#include "ambient/c/common.h"
+
+struct ambient_error {
+  ambient_code code;
+  int detail;
+  std::string message;
+};
+
+namespace ambient::capi {
+
+// CodeOf maps a canonical absl code to an ambient_code.
+ambient_code CodeOf(absl::StatusCode code);
+
+// ToError returns NULL for OK, else a new ambient_error (NULL only if even
+// that allocation fails, which callers treat as "out of memory").
+ambient_error* ToError(const absl::Status& status);
+
+// ToCode returns 0 for OK, else the negative ambient_code of `status`.
+int ToCode(const absl::Status& status);
+
+// Guard runs `fn` (returning absl::Status) and converts both its result and any
+// escaping C++ exception (std::bad_alloc above all) into an ambient_error*.
+template <typename Fn>
+ambient_error* Guard(Fn&& fn) noexcept {
+  try {
+    return ToError(fn());
+  } catch (const std::bad_alloc&) {
+    return ToError(absl::ResourceExhaustedError("out of memory"));
+  } catch (...) {
+    return ToError(absl::InternalError("unexpected C++ exception inside ambient"));
+  }
+}
+
+// GuardCode is Guard for hot-path calls that return an int: `fn` returns an
+// int (>= 0 success, < 0 ambient_code); exceptions become negative codes.
+template <typename Fn>
+int GuardCode(Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return AMBIENT_ERR_RESOURCE_EXHAUSTED;
+  } catch (...) {
+    return AMBIENT_ERR_INTERNAL;
+  }
+}
+
+// NullArgument is the error for a required pointer argument that is NULL.
+absl::Status NullArgument(const char* name);
+
+}  // namespace ambient::capi
+
+#endif  // AMBIENT_LIB_CAPI_ERROR_H_

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# run-fuzzers.sh BUILD_DIR SECONDS: builds every libFuzzer target with clang and
+# runs each for SECONDS, starting from its seed corpus in fuzz/corpus/<name>.
+# A crash, leak or sanitizer report fails the run.
+set -euo pipefail
+build=${1:-build-fuzz}
+seconds=${2:-20}
+top=$(cd "$(dirname "$0")/.." && pwd)
+CC=clang CXX=clang++ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DAMBIENT_BUILD_FUZZ=ON -DAMBIENT_BUILD_TESTS=OFF -DAMBIENT_BUILD_BENCH=OFF \
+  -DAMBIENT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)"
+mapfile -t fuzzers < <(find "$build/fuzz" -maxdepth 2 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+if [ ${#fuzzers[@]} -eq 0 ]; then
+  echo "fuzz: no fuzz targets yet"
+  exit 0
+fi
+for f in "${fuzzers[@]}"; do
+  name=$(basename "$f")
+  corpus=$(mktemp -d)
+  [ -d "$top/fuzz/corpus/$name" ] && cp -r "$top/fuzz/corpus/$name/." "$corpus/"
+  echo "== $name for ${seconds}s"
+  "$f" -max_total_time="$seconds" -print_final_stats=1 "$corpus" 2>"$corpus.log" || {
+    tail -50 "$corpus.log"; rm -rf "$corpus" "$corpus.log"; exit 1; }
+  grep -E 'stat::number_of_executed_units' "$corpus.log" || true
+  rm -rf "$corpus" "$corpus.log"
+done
