@@ -13,5 +13,9 @@
 
 #include "ambient/version.h"
 #include "ambient/c/common.h"
+#include "ambient/c/identity.h"
+#include "ambient/c/redirect.h"
+#include "ambient/c/netns.h"
+#include "ambient/c/hbone.h"
 
 #endif /* AMBIENT_AMBIENT_H_ */
