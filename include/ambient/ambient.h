@@ -17,5 +17,6 @@
 #include "ambient/c/redirect.h"
 #include "ambient/c/netns.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/runtime.h"
 
 #endif /* AMBIENT_AMBIENT_H_ */
