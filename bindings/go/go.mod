@@ -1,0 +1,3 @@
+module ambient.dev/ambient
+
+go 1.19
