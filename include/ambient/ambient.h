@@ -18,5 +18,6 @@
 #include "ambient/c/netns.h"
 #include "ambient/c/hbone.h"
 #include "ambient/c/runtime.h"
+#include "ambient/c/authz.h"
 
 #endif /* AMBIENT_AMBIENT_H_ */

@@ -1,0 +1,170 @@
+// C ABI shims for lib/authz. No logic: argument checks and conversions only.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "ambient/authz/policy_codec.h"
+#include "ambient/authz/policy_store.h"
+#include "ambient/c/authz.h"
+#include "capi/error.h"
+
+using ambient::authz::Connection;
+using ambient::authz::Decision;
+using ambient::authz::IpAddr;
+using ambient::capi::Guard;
+using ambient::capi::GuardCode;
+using ambient::capi::NullArgument;
+
+struct ambient_authz_store {
+  ambient::authz::PolicyStore store;
+};
+
+struct ambient_authz_decision {
+  Decision decision;
+};
+
+namespace {
+
+// ToIpPort reads a sockaddr_in/in6; false for anything else.
+bool ToIpPort(const struct sockaddr* sa, IpAddr* ip, uint16_t* port) {
+  if (sa == nullptr) return false;
+  if (sa->sa_family == AF_INET) {
+    sockaddr_in in;
+    std::memcpy(&in, sa, sizeof(in));
+    *ip = *IpAddr::FromBytes(absl::string_view(reinterpret_cast<const char*>(&in.sin_addr), 4));
+    *port = ntohs(in.sin_port);
+    return true;
+  }
+  if (sa->sa_family == AF_INET6) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, sa, sizeof(in6));
+    *ip = *IpAddr::FromBytes(absl::string_view(reinterpret_cast<const char*>(&in6.sin6_addr), 16));
+    *port = ntohs(in6.sin6_port);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" {
+
+ambient_authz_store* ambient_authz_store_new(void) {
+  try {
+    return new ambient_authz_store;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void ambient_authz_store_free(ambient_authz_store* store) { delete store; }
+
+ambient_error* ambient_authz_store_replace_json(ambient_authz_store* store, const char* json,
+                                                size_t json_len) {
+  return Guard([&]() -> absl::Status {
+    if (store == nullptr) return NullArgument("store");
+    if (json == nullptr) return NullArgument("json");
+    auto policies = ambient::authz::DecodePolicyListJson(absl::string_view(json, json_len));
+    if (!policies.ok()) return policies.status();
+    return store->store.Replace(std::move(*policies));
+  });
+}
+
+ambient_error* ambient_authz_store_upsert_proto(ambient_authz_store* store, const uint8_t* bytes,
+                                                size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (store == nullptr) return NullArgument("store");
+    if (bytes == nullptr && len != 0) return NullArgument("bytes");
+    auto policy = ambient::authz::DecodePolicyProto(
+        absl::string_view(reinterpret_cast<const char*>(bytes), len));
+    if (!policy.ok()) return policy.status();
+    store->store.Upsert(std::move(*policy));
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_authz_store_upsert_json(ambient_authz_store* store, const char* json,
+                                               size_t json_len) {
+  return Guard([&]() -> absl::Status {
+    if (store == nullptr) return NullArgument("store");
+    if (json == nullptr) return NullArgument("json");
+    auto policy = ambient::authz::DecodePolicyJson(absl::string_view(json, json_len));
+    if (!policy.ok()) return policy.status();
+    store->store.Upsert(std::move(*policy));
+    return absl::OkStatus();
+  });
+}
+
+int ambient_authz_store_remove(ambient_authz_store* store, const char* ns, const char* name) {
+  return GuardCode([&]() -> int {
+    if (store == nullptr || ns == nullptr || name == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+    return store->store.Remove(absl::StrCat(ns, "/", name)) ? 1 : 0;
+  });
+}
+
+size_t ambient_authz_store_size(const ambient_authz_store* store) {
+  return store == nullptr ? 0 : store->store.size();
+}
+
+ambient_authz_decision* ambient_authz_decision_new(void) {
+  try {
+    return new ambient_authz_decision;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void ambient_authz_decision_free(ambient_authz_decision* decision) { delete decision; }
+
+const char* ambient_authz_decision_get0_reason(const ambient_authz_decision* decision) {
+  return decision == nullptr ? "" : decision->decision.reason.c_str();
+}
+
+const char* ambient_authz_decision_get0_policy(const ambient_authz_decision* decision) {
+  return decision == nullptr ? "" : decision->decision.policy.c_str();
+}
+
+size_t ambient_authz_decision_num_dry_run_hits(const ambient_authz_decision* decision) {
+  return decision == nullptr ? 0 : decision->decision.dry_run_hits.size();
+}
+
+const char* ambient_authz_decision_get0_dry_run_hit(const ambient_authz_decision* decision,
+                                                    size_t i) {
+  if (decision == nullptr || i >= decision->decision.dry_run_hits.size()) return "";
+  return decision->decision.dry_run_hits[i].c_str();
+}
+
+int ambient_authz_check(const ambient_authz_store* store, const char* workload_namespace,
+                        const char* const* workload_policies, size_t num_workload_policies,
+                        const struct sockaddr* src, const struct sockaddr* dst,
+                        const char* src_identity, ambient_authz_decision* out_decision) {
+  return GuardCode([&]() -> int {
+    if (store == nullptr || workload_namespace == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+    if (workload_policies == nullptr && num_workload_policies != 0) {
+      return AMBIENT_ERR_INVALID_ARGUMENT;
+    }
+    Connection conn;
+    if (!ToIpPort(src, &conn.src_ip, &conn.src_port) ||
+        !ToIpPort(dst, &conn.dst_ip, &conn.dst_port)) {
+      return AMBIENT_ERR_INVALID_ARGUMENT;
+    }
+    if (src_identity != nullptr) {
+      auto id = ambient::authz::PeerIdentity::Parse(src_identity);
+      if (!id.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
+      conn.src_identity = std::move(*id);
+    }
+    ambient::authz::Workload workload{workload_namespace, {}};
+    workload.policies.reserve(num_workload_policies);
+    for (size_t i = 0; i < num_workload_policies; ++i) {
+      if (workload_policies[i] == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+      workload.policies.emplace_back(workload_policies[i]);
+    }
+    Decision d = store->store.Check(workload, conn);
+    const int allowed = d.allowed ? 1 : 0;
+    if (out_decision != nullptr) out_decision->decision = std::move(d);
+    return allowed;
+  });
+}
+
+}  // extern "C"
