@@ -7,16 +7,17 @@ build=${1:-build-fuzz}
 seconds=${2:-20}
 top=$(cd "$(dirname "$0")/.." && pwd)
 CC=clang CXX=clang++ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DAMBIENT_BUILD_FUZZ=ON -DAMBIENT_BUILD_TESTS=OFF -DAMBIENT_BUILD_BENCH=OFF \
+  -DAMBIENT_BUILD_FUZZ=ON -DAMBIENT_WERROR=OFF -DAMBIENT_BUILD_TESTS=OFF -DAMBIENT_BUILD_BENCH=OFF \
   -DAMBIENT_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)"
-mapfile -t fuzzers < <(find "$build/fuzz" -maxdepth 2 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
-if [ ${#fuzzers[@]} -eq 0 ]; then
+targets=$(cd "$top/fuzz" && grep -ho 'ambient_add_fuzzer(fuzz_[a-z0-9_]*' */CMakeLists.txt 2>/dev/null | sed 's/ambient_add_fuzzer(//' | tr '\n' ' ')
+if [ -z "$targets" ]; then
   echo "fuzz: no fuzz targets yet"
   exit 0
 fi
-for f in "${fuzzers[@]}"; do
-  name=$(basename "$f")
+# shellcheck disable=SC2086
+cmake --build "$build" -j"$(nproc)" --target $targets
+for name in $targets; do
+  f=$(find "$build/fuzz" -type f -name "$name" | head -1)
   corpus=$(mktemp -d)
   [ -d "$top/fuzz/corpus/$name" ] && cp -r "$top/fuzz/corpus/$name/." "$corpus/"
   echo "== $name for ${seconds}s"
