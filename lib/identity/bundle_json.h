@@ -1,0 +1,38 @@
+// Internal to lib/identity: SPIFFE bundle JSON and bundle-map JSON, read with
+// protobuf's JSON parser (no hand-written JSON parsing here).
+//
+// The schema lives in a private DescriptorPool built at first use, so nothing
+// is registered in protobuf's global generated pool: a process may hold more
+// than one copy of this layer (static + shared) without a registration clash.
+#ifndef AMBIENT_LIB_IDENTITY_BUNDLE_JSON_H_
+#define AMBIENT_LIB_IDENTITY_BUNDLE_JSON_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ambient::identity::internal {
+
+struct ParsedBundle {
+  std::optional<uint64_t> sequence;
+  std::optional<int64_t> refresh_hint;
+  // DER of the first x5c certificate of every x509-svid key, in order.
+  std::vector<std::string> x509_authorities;
+};
+
+// ParseBundleJson reads one SPIFFE bundle (JWK Set).
+absl::StatusOr<ParsedBundle> ParseBundleJson(absl::string_view json);
+
+// ParseBundleMapJson reads {"trust_domains": {...}}: pairs of (name, bundle)
+// in key order. Duplicated names are rejected with AlreadyExists.
+absl::StatusOr<std::vector<std::pair<std::string, ParsedBundle>>> ParseBundleMapJson(
+    absl::string_view json);
+
+}  // namespace ambient::identity::internal
+
+#endif  // AMBIENT_LIB_IDENTITY_BUNDLE_JSON_H_
