@@ -1,7 +1,137 @@
-/* ambient/c/redirect.h: the C ABI of the redirect layer (not filled in yet). */
+/* ambient/c/redirect.h: istio-cni's traffic redirection rules, rendered and
+ * applied.
+ *
+ * Object model. An ambient_redirect_config holds everything a pod's (or a
+ * node's) redirect rules depend on: the backend (iptables or native
+ * nftables), in-pod or host rules, IPv6, DNS capture (mesh-wide and per-pod),
+ * ingress mode, rerouted virtual interfaces, the probe SNAT addresses and the
+ * kubelet UID. It starts with istio-cni's production defaults. From a config,
+ * ambient_redirect_render gives the exact text istio-cni would feed to
+ * iptables-restore or nft, and the appliers install, check and remove the
+ * rules (and the fwmark policy routing) inside a network namespace.
+ *
+ * Errors. Every function here is a setup call: it returns NULL on success or
+ * an owned ambient_error (free with ambient_error_free). A failed call leaves
+ * the config, and for appliers the network namespace, as it was.
+ *
+ * Threads. A config may be read (render, apply, check, delete) from several
+ * threads at once; changing it needs exclusive use. Appliers may run at once
+ * on distinct namespaces. */
 #ifndef AMBIENT_C_REDIRECT_H_
 #define AMBIENT_C_REDIRECT_H_
 
 #include "ambient/c/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ambient_redirect_backend selects how rules are rendered and applied. */
+typedef enum ambient_redirect_backend {
+  AMBIENT_REDIRECT_IPTABLES = 0, /* iptables-restore payloads (nft or legacy iptables) */
+  AMBIENT_REDIRECT_NFTABLES = 1  /* native nftables, inet tables istio-ambient-* */
+} ambient_redirect_backend;
+
+/* ambient_redirect_config is an owned, opaque rule configuration. */
+typedef struct ambient_redirect_config ambient_redirect_config;
+
+/* ambient_redirect_config_new returns a new config with istio-cni's defaults
+ * (iptables, in-pod rules, IPv4 only, DNS capture on, probe SNAT
+ * 169.254.7.127 and fd16:9254:7127:1337:ffff:ffff:ffff:ffff), or NULL when
+ * out of memory. Free it with ambient_redirect_config_free. Any thread. */
+AMBIENT_EXPORT ambient_redirect_config *ambient_redirect_config_new(void);
+
+/* ambient_redirect_config_free releases `config`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_redirect_config_free(ambient_redirect_config *config);
+
+/* ambient_redirect_config_parse_flags replaces `config` with the defaults
+ * changed by the `ambientctl rules` CONFIG flags in argv[0..argc): --backend
+ * iptables|nftables, --host, --ipv6, --dns-capture on|off, --pod-dns-capture
+ * on|off, --bypass-inbound, --reroute-interface NAME (repeatable),
+ * --probe-snat-v4 IP, --probe-snat-v6 IP, --kubelet-uid N ("--flag=value"
+ * also works). Errors: AMBIENT_ERR_INVALID_ARGUMENT naming the bad argument
+ * (unknown flag, missing or malformed value); `config` is then unchanged.
+ * The strings are only read during the call. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_parse_flags(ambient_redirect_config *config,
+                                                                  int argc,
+                                                                  const char *const *argv);
+
+/* ambient_redirect_config_set_backend sets the backend. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config or an unknown backend. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_backend(ambient_redirect_config *config,
+                                                                  ambient_redirect_backend backend);
+
+/* ambient_redirect_config_set_host selects node-level probe rules (`on` != 0)
+ * or in-pod rules (0, the default). Errors: AMBIENT_ERR_INVALID_ARGUMENT for
+ * a NULL config. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_host(ambient_redirect_config *config,
+                                                               int on);
+
+/* ambient_redirect_config_set_ipv6 turns the IPv6 rules and IPv6 policy
+ * routing on (`on` != 0) or off (the default). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_ipv6(ambient_redirect_config *config,
+                                                               int on);
+
+/* ambient_redirect_config_set_dns_capture sets mesh-wide DNS capture (default
+ * on). Errors: AMBIENT_ERR_INVALID_ARGUMENT for a NULL config. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_dns_capture(
+    ambient_redirect_config *config, int on);
+
+/* ambient_redirect_config_set_pod_dns_capture sets the per-pod DNS capture
+ * override: 1 on, 0 off, -1 unset (the mesh-wide value applies). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config or another value. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_pod_dns_capture(
+    ambient_redirect_config *config, int value);
+
+/* ambient_redirect_config_set_bypass_inbound turns ingress mode (no inbound
+ * capture) on or off. Errors: AMBIENT_ERR_INVALID_ARGUMENT for a NULL
+ * config. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_bypass_inbound(
+    ambient_redirect_config *config, int on);
+
+/* ambient_redirect_config_add_reroute_interface appends `name` (a Linux
+ * interface name, copied) to the interfaces whose inbound TCP is redirected
+ * as outbound. Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments, an
+ * invalid name or more than 64 interfaces. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_add_reroute_interface(
+    ambient_redirect_config *config, const char *name);
+
+/* ambient_redirect_config_set_probe_snat_v4 sets the IPv4 address kubelet
+ * probes are SNATed to (copied). Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL
+ * arguments or a string that is not a literal IPv4 address. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_probe_snat_v4(
+    ambient_redirect_config *config, const char *address);
+
+/* ambient_redirect_config_set_probe_snat_v6 is the IPv6 twin of
+ * ambient_redirect_config_set_probe_snat_v4. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_probe_snat_v6(
+    ambient_redirect_config *config, const char *address);
+
+/* ambient_redirect_config_set_kubelet_uid sets the kubelet UID matched by the
+ * nftables host rule (otherwise it is looked up in /proc when needed). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_kubelet_uid(
+    ambient_redirect_config *config, uint32_t uid);
+
+/* ambient_redirect_render writes the rules of `config` as text to *out_text
+ * (NUL-terminated, owned by the caller: free with ambient_redirect_text_free)
+ * and its length, without the NUL, to *out_len when out_len is not NULL. For
+ * iptables: the iptables-restore payload (IPv4, then IPv6 when enabled), with
+ * no newline after the last COMMIT; for nftables: the nft script. The bytes
+ * are those of istio-cni's goldens for the same settings. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments; AMBIENT_ERR_NOT_FOUND for
+ * nftables host rules without a kubelet UID when no kubelet runs here. On
+ * error *out_text is set to NULL. Nothing on the system is touched. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_render(const ambient_redirect_config *config,
+                                                      char **out_text, size_t *out_len);
+
+/* ambient_redirect_text_free releases text returned by this header's
+ * functions. NULL is allowed. */
+AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
 
 #endif /* AMBIENT_C_REDIRECT_H_ */
