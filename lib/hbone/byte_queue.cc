@@ -1,0 +1,72 @@
+#include "hbone/byte_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ambient::hbone {
+
+namespace {
+constexpr size_t kMinChunk = 1024;
+constexpr size_t kMaxChunk = 64 * 1024;
+}  // namespace
+
+void ByteQueue::Append(absl::Span<const uint8_t> data) {
+  while (!data.empty()) {
+    if (chunks_.empty() || chunks_.back().end == chunks_.back().capacity) {
+      // Grow chunk sizes with the amount queued: 1 KiB for a trickle,
+      // 64 KiB for bulk transfer.
+      size_t want = std::max(kMinChunk, std::min(kMaxChunk, std::max(size_, data.size())));
+      // Round to a power of two for the allocator.
+      size_t cap = kMinChunk;
+      while (cap < want) cap <<= 1;
+      Chunk c;
+      c.data.reset(new uint8_t[cap]);
+      c.capacity = cap;
+      chunks_.push_back(std::move(c));
+    }
+    Chunk& c = chunks_.back();
+    size_t n = std::min(c.capacity - c.end, data.size());
+    std::memcpy(c.data.get() + c.end, data.data(), n);
+    c.end += n;
+    size_ += n;
+    data.remove_prefix(n);
+  }
+}
+
+absl::Span<const uint8_t> ByteQueue::Front() const {
+  if (chunks_.empty()) return {};
+  const Chunk& c = chunks_.front();
+  return absl::Span<const uint8_t>(c.data.get() + c.begin, c.end - c.begin);
+}
+
+void ByteQueue::Consume(size_t n) {
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0) {
+    Chunk& c = chunks_.front();
+    size_t k = std::min(n, c.end - c.begin);
+    c.begin += k;
+    n -= k;
+    if (c.begin == c.end) chunks_.pop_front();
+  }
+  if (size_ == 0 && !chunks_.empty()) chunks_.clear();
+}
+
+size_t ByteQueue::CopyOut(absl::Span<uint8_t> out) {
+  size_t copied = 0;
+  while (copied < out.size() && size_ > 0) {
+    absl::Span<const uint8_t> f = Front();
+    size_t n = std::min(f.size(), out.size() - copied);
+    std::memcpy(out.data() + copied, f.data(), n);
+    copied += n;
+    Consume(n);
+  }
+  return copied;
+}
+
+void ByteQueue::Clear() {
+  std::deque<Chunk>().swap(chunks_);
+  size_ = 0;
+}
+
+}  // namespace ambient::hbone

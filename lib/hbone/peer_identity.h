@@ -1,0 +1,29 @@
+// Reading SPIFFE IDs out of the certificates of a finished TLS handshake.
+// Chain verification is not done here: it is the SSL_CTX's job (the identity
+// layer's verifier or the host's). This only reads the URI SANs.
+#ifndef AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
+#define AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
+
+#include <openssl/base.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ambient::hbone {
+
+// UriSans returns every URI SAN of `cert` in certificate order.
+std::vector<std::string> UriSans(X509* cert);
+
+// FirstSpiffeId returns the first URI SAN that looks like a SPIFFE ID
+// ("spiffe://" + non-empty trust domain + path), or Unauthenticated.
+absl::StatusOr<std::string> FirstSpiffeId(X509* cert);
+
+// TrustDomainOf returns the trust domain of a SPIFFE ID ("" if malformed).
+absl::string_view TrustDomainOf(absl::string_view spiffe_id);
+
+}  // namespace ambient::hbone
+
+#endif  // AMBIENT_LIB_HBONE_PEER_IDENTITY_H_

@@ -1,0 +1,41 @@
+// Test-only PKI: a P-256 CA and leaf certificates with SPIFFE URI SANs made in
+// memory, and SSL_CTXs prepared for HBONE that verify peers against the CA.
+#ifndef AMBIENT_TESTS_HBONE_TEST_PKI_H_
+#define AMBIENT_TESTS_HBONE_TEST_PKI_H_
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <string>
+
+namespace ambient::hbone::testing {
+
+struct KeyAndCert {
+  bssl::UniquePtr<EVP_PKEY> key;
+  bssl::UniquePtr<X509> cert;
+};
+
+class TestCa {
+ public:
+  TestCa();
+  // Leaf issues an ECDSA P-256 end-entity certificate with `spiffe_id` as its
+  // only URI SAN, valid from an hour ago for a day.
+  KeyAndCert Leaf(const std::string& spiffe_id) const;
+  X509* cert() const { return ca_.cert.get(); }
+
+  // Context makes an SSL_CTX presenting `leaf`, trusting this CA, verifying
+  // peers, with the HBONE policy for `server` or client applied.
+  bssl::UniquePtr<SSL_CTX> Context(const KeyAndCert& leaf, bool server) const;
+
+  // PEM writes the CA certificate, or a leaf's key and certificate, as PEM.
+  std::string CaPem() const;
+  static std::string CertPem(const KeyAndCert& kc);
+  static std::string KeyPem(const KeyAndCert& kc);
+
+ private:
+  KeyAndCert ca_;
+};
+
+}  // namespace ambient::hbone::testing
+
+#endif  // AMBIENT_TESTS_HBONE_TEST_PKI_H_
