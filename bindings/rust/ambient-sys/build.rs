@@ -22,7 +22,10 @@ fn main() {
 }
 
 fn pkg_config_libdir() -> Option<PathBuf> {
-    let out = Command::new("pkg-config").args(["--variable=libdir", "ambient"]).output().ok()?;
+    let out = Command::new("pkg-config")
+        .args(["--variable=libdir", "ambient"])
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }

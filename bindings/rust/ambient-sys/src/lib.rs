@@ -42,3 +42,72 @@ extern "C" {
     pub fn ambient_version_num() -> u32;
     pub fn ambient_check_runtime() -> *mut ambient_error;
 }
+
+/// Opaque `ambient_authz_store`.
+#[repr(C)]
+pub struct ambient_authz_store {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_authz_decision`.
+#[repr(C)]
+pub struct ambient_authz_decision {
+    _private: [u8; 0],
+}
+
+/// `struct sockaddr` (only ever passed by pointer).
+#[repr(C)]
+pub struct sockaddr {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn ambient_authz_store_new() -> *mut ambient_authz_store;
+    pub fn ambient_authz_store_free(store: *mut ambient_authz_store);
+    pub fn ambient_authz_store_replace_json(
+        store: *mut ambient_authz_store,
+        json: *const c_char,
+        json_len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_store_upsert_proto(
+        store: *mut ambient_authz_store,
+        bytes: *const u8,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_store_upsert_json(
+        store: *mut ambient_authz_store,
+        json: *const c_char,
+        json_len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_store_remove(
+        store: *mut ambient_authz_store,
+        ns: *const c_char,
+        name: *const c_char,
+    ) -> c_int;
+    pub fn ambient_authz_store_size(store: *const ambient_authz_store) -> usize;
+    pub fn ambient_authz_decision_new() -> *mut ambient_authz_decision;
+    pub fn ambient_authz_decision_free(decision: *mut ambient_authz_decision);
+    pub fn ambient_authz_decision_get0_reason(
+        decision: *const ambient_authz_decision,
+    ) -> *const c_char;
+    pub fn ambient_authz_decision_get0_policy(
+        decision: *const ambient_authz_decision,
+    ) -> *const c_char;
+    pub fn ambient_authz_decision_num_dry_run_hits(
+        decision: *const ambient_authz_decision,
+    ) -> usize;
+    pub fn ambient_authz_decision_get0_dry_run_hit(
+        decision: *const ambient_authz_decision,
+        i: usize,
+    ) -> *const c_char;
+    pub fn ambient_authz_check(
+        store: *const ambient_authz_store,
+        workload_namespace: *const c_char,
+        workload_policies: *const *const c_char,
+        num_workload_policies: usize,
+        src: *const sockaddr,
+        dst: *const sockaddr,
+        src_identity: *const c_char,
+        out_decision: *mut ambient_authz_decision,
+    ) -> c_int;
+}

@@ -5,6 +5,8 @@ use std::fmt;
 
 use ambient_sys as sys;
 
+pub mod authz;
+
 /// A failure reported by libambient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -28,7 +30,9 @@ impl Error {
         let out = Error {
             code: sys::ambient_error_code(err),
             detail: sys::ambient_error_detail(err),
-            message: CStr::from_ptr(sys::ambient_error_message(err)).to_string_lossy().into_owned(),
+            message: CStr::from_ptr(sys::ambient_error_message(err))
+                .to_string_lossy()
+                .into_owned(),
         };
         sys::ambient_error_free(err);
         Some(out)
@@ -55,13 +59,17 @@ impl std::error::Error for Error {}
 /// The name of an `ambient_code`.
 pub fn strerror(code: i32) -> &'static str {
     // SAFETY: ambient_strerror returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(sys::ambient_strerror(code)) }.to_str().unwrap_or("?")
+    unsafe { CStr::from_ptr(sys::ambient_strerror(code)) }
+        .to_str()
+        .unwrap_or("?")
 }
 
 /// The version of the loaded libambient, such as "0.1.0".
 pub fn version() -> &'static str {
     // SAFETY: ambient_version returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(sys::ambient_version()) }.to_str().unwrap_or("?")
+    unsafe { CStr::from_ptr(sys::ambient_version()) }
+        .to_str()
+        .unwrap_or("?")
 }
 
 /// Fails when the TLS library bound to libambient is not BoringSSL.
@@ -92,9 +100,16 @@ mod tests {
 
     #[test]
     fn code_names() {
-        assert_eq!(strerror(sys::AMBIENT_ERR_INVALID_ARGUMENT), "invalid argument");
+        assert_eq!(
+            strerror(sys::AMBIENT_ERR_INVALID_ARGUMENT),
+            "invalid argument"
+        );
         assert_eq!(strerror(12345), "unknown error code");
-        let e = Error { code: sys::AMBIENT_ERR_UNAVAILABLE, detail: 0, message: String::new() };
+        let e = Error {
+            code: sys::AMBIENT_ERR_UNAVAILABLE,
+            detail: 0,
+            message: String::new(),
+        };
         assert_eq!(e.to_string(), "unavailable");
     }
 
