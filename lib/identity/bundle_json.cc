@@ -19,7 +19,8 @@ namespace {
 
 namespace pb = google::protobuf;
 
-constexpr char kUrlPrefix[] = "type.ambient.dev";
+// protobuf's JSON converter looks well-known types up under this prefix.
+constexpr char kUrlPrefix[] = "type.googleapis.com";
 
 // The schema of the documents, as a FileDescriptorProto in text form.
 // Bundle: spiffe_sequence (1), spiffe_refresh_hint (2), keys (3, a JSON list).

@@ -1,0 +1,96 @@
+// Credentials from PEM: key types, mismatches, SPIFFE ID, validity and the
+// refresh point.
+#include "ambient/identity/credentials.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "identity/cert_factory.h"
+
+namespace ambient::identity {
+namespace {
+
+using testing::CaSpec;
+using testing::CertSpec;
+using testing::Issue;
+using testing::Issued;
+using testing::KeyType;
+using testing::LeafSpec;
+using testing::MakeKey;
+using ::testing::HasSubstr;
+
+constexpr char kId[] = "spiffe://cluster.local/ns/default/sa/app";
+
+class CredentialsTest : public ::testing::Test {
+ protected:
+  CredentialsTest() : ca_(Issue(CaSpec("cluster.local"))) {}
+  Issued ca_;
+};
+
+TEST_F(CredentialsTest, LoadsP256ChainWithValidityAndRefreshPoint) {
+  CertSpec spec = LeafSpec(kId);
+  spec.not_before = 1700000000;
+  spec.not_after = 1700000000 + 24 * 3600;
+  Issued inter = Issue(CaSpec("cluster.local", 9), &ca_);
+  Issued leaf = Issue(spec, &inter);
+  auto c = Credentials::FromPem(leaf.CertPem() + inter.CertPem(), leaf.KeyPem());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->id().str(), kId);
+  EXPECT_EQ((*c)->chain().size(), 2u);
+  EXPECT_EQ((*c)->not_before(), 1700000000);
+  EXPECT_EQ((*c)->not_after(), 1700000000 + 24 * 3600);
+  EXPECT_EQ((*c)->refresh_at(), 1700000000 + 12 * 3600);
+  EXPECT_EQ(X509_cmp((*c)->leaf(), leaf.cert.get()), 0);
+}
+
+TEST_F(CredentialsTest, LoadsRsaKeys) {
+  Issued leaf = Issue(LeafSpec(kId), &ca_, MakeKey(KeyType::kRsa2048));
+  auto c = Credentials::FromPem(leaf.CertPem(), leaf.KeyPem());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(EVP_PKEY_id((*c)->private_key()), EVP_PKEY_RSA);
+}
+
+TEST_F(CredentialsTest, RejectsKeyThatDoesNotMatchTheLeaf) {
+  Issued leaf = Issue(LeafSpec(kId), &ca_);
+  Issued other = Issue(LeafSpec(kId), &ca_);
+  auto c = Credentials::FromPem(leaf.CertPem(), other.KeyPem());
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("does not match"));
+}
+
+TEST_F(CredentialsTest, RejectsUnsupportedCurves) {
+  Issued leaf = Issue(LeafSpec(kId), &ca_, MakeKey(KeyType::kP384));
+  auto c = Credentials::FromPem(leaf.CertPem(), leaf.KeyPem());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("P-256"));
+}
+
+TEST_F(CredentialsTest, RejectsLeafWithoutSpiffeId) {
+  CertSpec spec = LeafSpec(kId);
+  spec.uri_sans = {};
+  spec.dns_sans = {"app.default.svc"};
+  Issued leaf = Issue(spec, &ca_);
+  auto c = Credentials::FromPem(leaf.CertPem(), leaf.KeyPem());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("URI SAN"));
+}
+
+TEST_F(CredentialsTest, RejectsGarbage) {
+  Issued leaf = Issue(LeafSpec(kId), &ca_);
+  EXPECT_FALSE(Credentials::FromPem("", leaf.KeyPem()).ok());
+  EXPECT_FALSE(Credentials::FromPem(leaf.CertPem(), "").ok());
+  EXPECT_FALSE(Credentials::FromPem(leaf.CertPem(), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").ok());
+  EXPECT_FALSE(Credentials::FromPem(leaf.KeyPem(), leaf.KeyPem()).ok());
+}
+
+TEST_F(CredentialsTest, HolderRotates) {
+  Issued a = Issue(LeafSpec(kId, 1), &ca_);
+  Issued b = Issue(LeafSpec(kId, 2), &ca_);
+  CredentialHolder holder(*Credentials::FromPem(a.CertPem(), a.KeyPem()));
+  auto first = holder.Get();
+  holder.Set(*Credentials::FromPem(b.CertPem(), b.KeyPem()));
+  EXPECT_EQ(X509_cmp(holder.Get()->leaf(), b.cert.get()), 0);
+  // A reader holding the old pair keeps it intact.
+  EXPECT_EQ(X509_cmp(first->leaf(), a.cert.get()), 0);
+}
+
+}  // namespace
+}  // namespace ambient::identity
