@@ -21,7 +21,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
+#include "ambient/base/status.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/identity/spiffe_id.h"
+#include "ambient/identity/svid_verifier.h"
+#include "ambient/identity/tls.h"
+#include "ambient/identity/trust_bundle.h"
 #include "hbone/byte_queue.h"
 #include "hbone/peer_identity.h"
 
@@ -276,6 +281,26 @@ absl::Status ConnectionImpl::Init() {
     if (SSL_set_alpn_protos(ssl, kAlpnH2, sizeof(kAlpnH2)) != 0) {
       return absl::ResourceExhaustedError("cannot set ALPN");
     }
+    if (opts_.bundles != nullptr) {
+      std::vector<identity::SpiffeId> expected;
+      for (const std::string& text : opts_.expected_identities) {
+        absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(text);
+        if (!id.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("bad expected identity: ", id.status().message()));
+        }
+        expected.push_back(*std::move(id));
+      }
+      absl::Status st;
+      if (expected.empty()) {
+        absl::StatusOr<std::shared_ptr<const identity::SvidVerifier>> v =
+            identity::SvidVerifier::Create(opts_.bundles, identity::VerifyPolicy::AnyTrustDomain());
+        st = v.ok() ? identity::InstallVerifier(ssl, *std::move(v)) : v.status();
+      } else {
+        st = identity::InstallClientVerifier(ssl, opts_.bundles, std::move(expected));
+      }
+      if (!st.ok()) return st;
+    }
     SSL_set_connect_state(ssl);
   } else {
     SSL_set_accept_state(ssl);
@@ -315,7 +340,12 @@ void ConnectionImpl::DoHandshake() {
   int err = SSL_get_error(ssl_.get(), r);
   if (err == SSL_ERROR_WANT_READ) return;
   std::string why = TlsErrorString();
+  absl::Status verify_failure = identity::VerifyFailure(ssl_.get());
   long verify = SSL_get_verify_result(ssl_.get());
+  if (!verify_failure.ok()) {
+    Fail(Prefixed("TLS handshake failed: peer certificate rejected", verify_failure));
+    return;
+  }
   if (verify != X509_V_OK) {
     why = absl::StrCat("peer certificate rejected: ", X509_verify_cert_error_string(verify),
                        " (", why, ")");
@@ -347,12 +377,21 @@ absl::Status ConnectionImpl::CheckPeer() {
         "peer certificate not verified: ",
         X509_verify_cert_error_string(SSL_get_verify_result(ssl))));
   }
-  absl::StatusOr<std::string> id = FirstSpiffeId(peer.get());
+  // Prefer the identity ambient's verifier established; a host's own
+  // SSL_CTX verification leaves it to us to read the URI SAN.
+  absl::StatusOr<std::string> id;
+  const identity::SpiffeId* verified = identity::PeerIdentity(ssl);
+  if (verified != nullptr) {
+    id = verified->str();
+  } else {
+    id = FirstSpiffeId(peer.get());
+  }
   if (!id.ok()) return id.status();
+  std::vector<std::string> peer_ids = UriSans(peer.get());
   if (opts_.role == Role::kClient) {
     if (!opts_.expected_identities.empty()) {
       bool match = false;
-      for (const std::string& uri : UriSans(peer.get())) {
+      for (const std::string& uri : peer_ids) {
         for (const std::string& want : opts_.expected_identities) {
           if (uri == want) match = true;
         }
@@ -363,18 +402,16 @@ absl::Status ConnectionImpl::CheckPeer() {
             absl::StrJoin(opts_.expected_identities, ", "), ")"));
       }
     }
-  } else {
+  } else if (verified == nullptr) {
+    // ambient's server verifier enforces the trust domain itself; a host's
+    // own verification does not, so check it here.
     X509* own = SSL_get_certificate(ssl);
     absl::StatusOr<std::string> own_id = FirstSpiffeId(own);
     if (!own_id.ok()) {
       return absl::FailedPreconditionError("our own certificate has no SPIFFE ID");
     }
     absl::string_view own_td = TrustDomainOf(*own_id);
-    bool same = false;
-    for (const std::string& uri : UriSans(peer.get())) {
-      if (TrustDomainOf(uri) == own_td) same = true;
-    }
-    if (!same) {
+    if (TrustDomainOf(*id) != own_td) {
       return absl::PermissionDeniedError(absl::StrCat("client identity ", *id,
                                                       " is not in our trust domain ", own_td));
     }

@@ -74,7 +74,6 @@ KeyAndCert TestCa::Leaf(const std::string& spiffe_id) const {
   KeyAndCert kc;
   kc.key = NewKey();
   kc.cert = NewCert(kc.key.get(), ca_.cert.get(), ca_.key.get(), nullptr);
-  X509_set_subject_name(kc.cert.get(), X509_NAME_new());
   AddExt(kc.cert.get(), ca_.cert.get(), NID_basic_constraints, "critical,CA:FALSE");
   AddExt(kc.cert.get(), ca_.cert.get(), NID_key_usage,
          "critical,digitalSignature,keyEncipherment");

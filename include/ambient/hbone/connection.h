@@ -52,6 +52,10 @@
 
 struct ssl_ctx_st;  // BoringSSL's SSL_CTX
 
+namespace ambient::identity {
+class TrustBundleSource;
+}  // namespace ambient::identity
+
 namespace ambient::hbone {
 
 using StreamId = int32_t;
@@ -86,6 +90,11 @@ struct ConnectionOptions {
   // Client: the server's SPIFFE ID must equal one of these; empty = any
   // identity the SSL_CTX verified.
   std::vector<std::string> expected_identities;
+  // Client, optional: trust bundles for ambient's SPIFFE verifier, installed
+  // on this connection's SSL with `expected_identities` (ztunnel's client
+  // policy), overriding the SSL_CTX's verifier. Without it the SSL_CTX's own
+  // verification is used and the identities are checked after the handshake.
+  std::shared_ptr<identity::TrustBundleSource> bundles;
   Settings settings;
   LogSink log;  // called on the thread that calls into the connection
 };
