@@ -1,0 +1,261 @@
+// ambient/netns/zds.h: the ZDS handoff protocol between a node agent
+// (istio-cni's role) and a node proxy (ztunnel's role), both ends.
+//
+// Wire. A unix SOCK_SEQPACKET socket (istio's default path is
+// /var/run/ztunnel/ztunnel.sock); the agent listens, the proxy connects. One
+// protobuf message (package istio.workload.zds, the same field numbers as
+// istio's zds.proto) per datagram, no framing, at most 1024 bytes. The proxy
+// first sends ZdsHello{V1}. Then the agent sends WorkloadRequests one at a
+// time and waits for the WorkloadResponse{Ack} of each (lock-step; an Ack
+// with a non-empty error is a refusal). AddWorkload carries the pod's netns
+// descriptor as exactly one SCM_RIGHTS fd; no other message carries one.
+//
+// Flow. On each new connection the agent sends its whole pod cache as a
+// snapshot: AddWorkload per pod whose netns it holds, KeepWorkload per pod it
+// knows but could not open, then SnapshotSent. The proxy then drops every pod
+// the snapshot did not name. Afterwards the agent sends AddWorkload to the
+// newest proxy connection only and DelWorkload to all of them (during an
+// upgrade an old and a new proxy are connected at once).
+//
+// Objects. The codec functions below turn messages into bytes and back
+// (protobuf stays inside the library). ZdsProxy is the proxy end: it
+// connects, says hello, keeps reconnecting (10 ms doubling to 15 s), applies
+// snapshot semantics, and hands pods to a WorkloadHandler the host
+// implements. ZdsAgent is the agent end: it listens, sends snapshots, adds and
+// deletes, and reports what each proxy answered.
+#ifndef AMBIENT_NETNS_ZDS_H_
+#define AMBIENT_NETNS_ZDS_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ambient/base/log.h"
+#include "ambient/netns/fd.h"
+#include "ambient/netns/netns.h"
+
+namespace ambient::netns::zds {
+
+inline constexpr size_t kMaxMessageSize = 1024;
+inline constexpr char kDefaultSocketPath[] = "/var/run/ztunnel/ztunnel.sock";
+
+// WorkloadInfo describes the pod (WorkloadInfo fields 1-3).
+struct WorkloadInfo {
+  std::string name;
+  std::string namespace_name;
+  std::string service_account;
+};
+
+enum class RequestType { kAdd, kKeep, kDel, kSnapshotSent };
+
+// Request is one agent -> proxy WorkloadRequest, without its fd.
+struct Request {
+  RequestType type = RequestType::kSnapshotSent;
+  std::string uid;                 // Add, Keep, Del
+  bool has_workload_info = false;  // Add: whether workload_info was present
+  WorkloadInfo workload_info;      // Add
+};
+
+// RequestTypeName returns "add", "keep", "del" or "snapshot_sent".
+const char* RequestTypeName(RequestType type);
+
+// --- Codec (no I/O). Every Decode rejects bytes that are not exactly one
+// well-formed message of the expected type with InvalidArgument; none of them
+// can crash on any input (they are fuzzed).
+
+// EncodeHello returns ZdsHello{version: V1}.
+std::string EncodeHello();
+// DecodeHello accepts a ZdsHello with version V1. Errors: InvalidArgument for
+// unparsable bytes, a missing version or any version other than V1.
+absl::Status DecodeHello(absl::string_view bytes);
+
+// EncodeRequest serializes `request`. Errors: InvalidArgument when the result
+// would exceed kMaxMessageSize (e.g. a very long uid) or a string is not UTF-8.
+absl::StatusOr<std::string> EncodeRequest(const Request& request);
+// DecodeRequest parses a WorkloadRequest. Errors: InvalidArgument for bytes
+// over kMaxMessageSize, unparsable bytes, an empty payload (no oneof field
+// set), or an empty uid on add/keep/del.
+absl::StatusOr<Request> DecodeRequest(absl::string_view bytes);
+
+// EncodeAck returns WorkloadResponse{ack{error}}, cutting `error` so the
+// message fits in kMaxMessageSize (at a UTF-8 character boundary).
+std::string EncodeAck(absl::string_view error);
+// DecodeAck returns the ack's error text ("" for success). Errors:
+// InvalidArgument for unparsable bytes or a response without an ack.
+absl::StatusOr<std::string> DecodeAck(absl::string_view bytes);
+
+// --- Proxy end.
+
+// WorkloadHandler is what a node proxy does with pods. ZdsProxy calls it from
+// its own thread, one call at a time.
+class WorkloadHandler {
+ public:
+  virtual ~WorkloadHandler() = default;
+  // AddWorkload starts capturing pod `uid` (for example: opens its
+  // PodListenerSet inside `netns`). An error is sent to the agent as the
+  // Ack's error text and the pod is not recorded.
+  virtual absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info,
+                                   Netns netns) = 0;
+  // RemoveWorkload stops capturing pod `uid`: the agent deleted it, a
+  // snapshot did not name it, or it was re-added with a different netns (then
+  // AddWorkload follows).
+  virtual void RemoveWorkload(const std::string& uid) = 0;
+  // OnSnapshotComplete: the agent's snapshot was applied (proxy is "ready").
+  virtual void OnSnapshotComplete() {}
+  // OnDisconnected: the connection to the agent ended (proxy not ready).
+  virtual void OnDisconnected(const absl::Status& why) { (void)why; }
+};
+
+struct ZdsProxyOptions {
+  std::string socket_path = kDefaultSocketPath;
+  absl::Duration initial_backoff = absl::Milliseconds(10);
+  absl::Duration max_backoff = absl::Seconds(15);
+  LogSink log;  // called from the proxy thread; may be empty
+};
+
+// ZdsProxy is the node proxy end. Threads: Start/Stop and the getters may be
+// called from any thread; the handler and log run on the proxy's thread.
+class ZdsProxy {
+ public:
+  // `handler` is not owned and must outlive the ZdsProxy.
+  ZdsProxy(ZdsProxyOptions options, WorkloadHandler* handler);
+  ~ZdsProxy();  // Stop()s
+  ZdsProxy(const ZdsProxy&) = delete;
+  ZdsProxy& operator=(const ZdsProxy&) = delete;
+
+  // Start runs the connect / serve / reconnect loop on a new thread.
+  // Errors: FailedPrecondition when already started; InvalidArgument for a
+  // socket path that does not fit in sockaddr_un; ResourceExhausted.
+  absl::Status Start();
+  // Stop ends the loop (closing the connection) and joins the thread. Pods
+  // stay as they are: the handler is not told to remove them. Idempotent.
+  void Stop();
+
+  // ServeConnection speaks the proxy end on an already connected
+  // SOCK_SEQPACKET socket until the peer goes away, a read fails or Stop is
+  // called, on the calling thread (for hosts that manage connections
+  // themselves, and tests). Returns why it ended. Not to be combined with a
+  // running Start() loop.
+  absl::Status ServeConnection(UniqueFd conn);
+
+  // Getters for readiness and tests.
+  bool connected() const { return connected_.load(); }
+  bool snapshot_complete() const { return snapshot_complete_.load(); }
+  size_t workload_count() const;
+  uint64_t connect_count() const { return connects_.load(); }
+
+ private:
+  void Loop();
+  void Log(LogLevel level, absl::string_view message);
+  // Handle applies one datagram; returns the Ack error text ("" = ok) and
+  // sets `*fatal` when the connection must be re-made.
+  std::string Handle(absl::string_view bytes, std::vector<UniqueFd> fds, bool truncated,
+                     bool* fatal);
+
+  ZdsProxyOptions options_;
+  WorkloadHandler* handler_;
+  UniqueFd stop_fd_;  // eventfd
+  std::thread thread_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> snapshot_complete_{false};
+  std::atomic<uint64_t> connects_{0};
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, NetnsId> workloads_ ABSL_GUARDED_BY(mu_);
+  // Per connection (proxy thread only).
+  absl::flat_hash_set<std::string> seen_;
+  bool snapshot_sent_ = false;
+};
+
+// --- Agent end.
+
+struct ZdsAgentOptions {
+  std::string socket_path = kDefaultSocketPath;
+  absl::Duration io_timeout = absl::Seconds(5);  // per message and per ack
+  LogSink log;  // called from any agent thread; may be empty
+};
+
+// ZdsAgent is the node agent end. It owns a listening socket at
+// options.socket_path (a stale socket file there is replaced; any other kind
+// of file is an error) and a thread that accepts proxies and sends each one
+// the snapshot. All methods are thread-safe; they block while a snapshot is
+// being sent.
+class ZdsAgent {
+ public:
+  // Start binds and listens. Errors: InvalidArgument for a path that does not
+  // fit in sockaddr_un; AlreadyExists when a non-socket file is in the way;
+  // NotFound when the directory does not exist; PermissionDenied.
+  static absl::StatusOr<std::unique_ptr<ZdsAgent>> Start(ZdsAgentOptions options);
+  ~ZdsAgent();  // stops the thread, closes every connection, removes the socket file
+  ZdsAgent(const ZdsAgent&) = delete;
+  ZdsAgent& operator=(const ZdsAgent&) = delete;
+
+  // AddWorkload records the pod (holding its own duplicate of `netns`) and
+  // sends AddWorkload to the newest proxy that finished its snapshot, waiting
+  // for the ack. A pod added again replaces the recorded one. Errors:
+  // InvalidArgument for an empty uid or an empty netns; Unavailable when no
+  // proxy is connected (the pod is still recorded and will be in the next
+  // snapshot) or the proxy went away or timed out; Aborted with the proxy's
+  // text when it refused.
+  absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info, const Netns& netns);
+  // KeepWorkload records a pod whose netns the agent cannot open: snapshots
+  // name it with KeepWorkload (nothing is sent now). Errors: InvalidArgument.
+  absl::Status KeepWorkload(const std::string& uid);
+  // DelWorkload forgets the pod and sends DelWorkload to every connected
+  // proxy, waiting for each ack. Errors: InvalidArgument for an empty uid;
+  // the first proxy failure (Unavailable, Aborted), after trying all.
+  absl::Status DelWorkload(const std::string& uid);
+
+  // proxy_count returns how many proxies are connected and past their snapshot.
+  size_t proxy_count() const;
+  // WaitForProxies blocks until proxy_count() >= n or `timeout` passes.
+  // Errors: DeadlineExceeded.
+  absl::Status WaitForProxies(size_t n, absl::Duration timeout) const;
+  const std::string& socket_path() const { return options_.socket_path; }
+
+ private:
+  struct Pod {
+    WorkloadInfo info;
+    Netns netns;  // empty for a kept pod
+  };
+  struct Conn {
+    UniqueFd fd;
+    uint64_t serial = 0;
+    bool broken = false;
+  };
+  explicit ZdsAgent(ZdsAgentOptions options);
+  void Loop();
+  void Log(LogLevel level, absl::string_view message);
+  void AcceptOne();
+  absl::Status SendSnapshot(Conn& conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Exchange sends one request (and fd) on `conn` and waits for its ack.
+  absl::Status Exchange(Conn& conn, const Request& request, int fd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Wake();
+
+  ZdsAgentOptions options_;
+  UniqueFd listen_fd_;
+  UniqueFd stop_fd_;  // eventfd, signalled once by the destructor
+  UniqueFd wake_fd_;  // eventfd: a connection was marked broken
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Pod> pods_ ABSL_GUARDED_BY(mu_);  // snapshots go in uid order
+  std::vector<std::unique_ptr<Conn>> conns_ ABSL_GUARDED_BY(mu_);  // oldest first
+  uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace ambient::netns::zds
+
+#endif  // AMBIENT_NETNS_ZDS_H_

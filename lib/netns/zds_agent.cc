@@ -1,0 +1,306 @@
+// The node agent end of ZDS (istio-cni's role).
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "ambient/netns/zds.h"
+#include "netns/errno_status.h"
+#include "netns/zds_transport.h"
+
+namespace ambient::netns::zds {
+namespace {
+
+absl::StatusOr<UniqueFd> ListenSeqpacket(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path) ||
+      path.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ZDS socket path must be 1-", sizeof(sockaddr_un::sun_path) - 1, " bytes without NUL"));
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(path, " exists and is not a socket; refusing to replace it"));
+    }
+    if (unlink(path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("remove stale ", path));
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("bind ", path));
+  }
+  if (listen(fd.get(), 16) != 0) {
+    int err = errno;
+    unlink(path.c_str());
+    return ErrnoStatus(err, absl::StrCat("listen ", path));
+  }
+  return fd;
+}
+
+}  // namespace
+
+ZdsAgent::ZdsAgent(ZdsAgentOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<ZdsAgent>> ZdsAgent::Start(ZdsAgentOptions options) {
+  if (options.io_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ZdsAgent io_timeout must be positive");
+  }
+  std::unique_ptr<ZdsAgent> agent(new ZdsAgent(std::move(options)));
+  absl::StatusOr<UniqueFd> stop = MakeEventFd();
+  if (!stop.ok()) return stop.status();
+  absl::StatusOr<UniqueFd> wake = MakeEventFd();
+  if (!wake.ok()) return wake.status();
+  absl::StatusOr<UniqueFd> listener = ListenSeqpacket(agent->options_.socket_path);
+  if (!listener.ok()) return listener.status();
+  agent->stop_fd_ = std::move(*stop);
+  agent->wake_fd_ = std::move(*wake);
+  agent->listen_fd_ = std::move(*listener);
+  agent->thread_ = std::thread([a = agent.get()] { a->Loop(); });
+  return agent;
+}
+
+ZdsAgent::~ZdsAgent() {
+  stopping_ = true;
+  if (stop_fd_) SignalEventFd(stop_fd_.get());
+  if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    conns_.clear();
+    pods_.clear();
+  }
+  if (listen_fd_) {
+    listen_fd_.reset();
+    unlink(options_.socket_path.c_str());
+  }
+}
+
+void ZdsAgent::Log(LogLevel level, absl::string_view message) {
+  if (options_.log) options_.log(level, "zds", message);
+}
+
+void ZdsAgent::Wake() { SignalEventFd(wake_fd_.get()); }
+
+void ZdsAgent::Loop() {
+  std::vector<pollfd> fds;
+  std::vector<uint64_t> serials;
+  while (!stopping_) {
+    fds.assign({{stop_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0},
+                {listen_fd_.get(), POLLIN, 0}});
+    serials.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& c : conns_) {
+        if (c->broken) continue;
+        // The proxy never speaks unprompted: readable means it left or misbehaves.
+        fds.push_back({c->fd.get(), POLLIN | POLLRDHUP, 0});
+        serials.push_back(c->serial);
+      }
+    }
+    int n = poll(fds.data(), fds.size(), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Log(LogLevel::kError, absl::StrCat("poll failed: ", std::strerror(errno)));
+      SleepUnlessStopped(stop_fd_.get(), absl::Milliseconds(100));
+      continue;
+    }
+    if (fds[0].revents != 0 || stopping_) return;
+    if (fds[1].revents != 0) DrainEventFd(wake_fd_.get());
+    {
+      absl::MutexLock lock(&mu_);
+      for (size_t i = 3; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        for (auto& c : conns_) {
+          if (c->serial != serials[i - 3] || c->broken) continue;
+          // Re-check now that we hold the lock: an ack read by Exchange is fine.
+          pollfd again{c->fd.get(), POLLIN | POLLRDHUP, 0};
+          if (poll(&again, 1, 0) > 0) {
+            Log(LogLevel::kInfo, "node proxy disconnected (or sent unsolicited data)");
+            c->broken = true;
+          }
+        }
+      }
+      size_t before = conns_.size();
+      conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
+                                  [](const std::unique_ptr<Conn>& c) { return c->broken; }),
+                   conns_.end());
+      if (conns_.size() != before) {
+        Log(LogLevel::kInfo, absl::StrCat(conns_.size(), " node proxies connected"));
+      }
+    }
+    if (fds[2].revents != 0) AcceptOne();
+  }
+}
+
+void ZdsAgent::AcceptOne() {
+  UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) {
+    if (errno != EAGAIN && errno != EINTR) {
+      Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno)));
+    }
+    return;
+  }
+  absl::StatusOr<Datagram> hello = RecvDatagram(fd.get(), stop_fd_.get(), options_.io_timeout);
+  if (!hello.ok()) {
+    Log(LogLevel::kWarn, absl::StrCat("node proxy sent no hello: ", hello.status().message()));
+    return;
+  }
+  absl::Status ok = hello->truncated || !hello->fds.empty()
+                        ? absl::InvalidArgumentError("hello too long or carrying descriptors")
+                        : DecodeHello(hello->bytes);
+  if (!ok.ok()) {
+    Log(LogLevel::kWarn, absl::StrCat("bad hello from node proxy: ", ok.message()));
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  auto conn = std::make_unique<Conn>();
+  conn->fd = std::move(fd);
+  conn->serial = next_serial_++;
+  absl::Status snap = SendSnapshot(*conn);
+  if (!snap.ok()) {
+    Log(LogLevel::kWarn, absl::StrCat("snapshot to node proxy failed: ", snap.message()));
+    return;
+  }
+  conns_.push_back(std::move(conn));
+  Log(LogLevel::kInfo, absl::StrCat("node proxy connected; snapshot of ", pods_.size(),
+                                    " pods sent; ", conns_.size(), " proxies connected"));
+}
+
+absl::Status ZdsAgent::SendSnapshot(Conn& conn) {
+  for (const auto& [uid, pod] : pods_) {
+    Request req;
+    req.uid = uid;
+    if (pod.netns.valid()) {
+      req.type = RequestType::kAdd;
+      req.has_workload_info = true;
+      req.workload_info = pod.info;
+    } else {
+      req.type = RequestType::kKeep;
+    }
+    absl::Status s = Exchange(conn, req, pod.netns.valid() ? pod.netns.fd() : -1);
+    if (conn.broken) return s;
+    if (!s.ok()) Log(LogLevel::kWarn, absl::StrCat("snapshot: ", s.message()));
+  }
+  Request done;
+  done.type = RequestType::kSnapshotSent;
+  return Exchange(conn, done, -1);
+}
+
+absl::Status ZdsAgent::Exchange(Conn& conn, const Request& request, int fd) {
+  absl::StatusOr<std::string> bytes = EncodeRequest(request);
+  if (!bytes.ok()) return bytes.status();
+  const std::string what = absl::StrCat(RequestTypeName(request.type), " ", request.uid);
+  absl::Status sent = SendDatagram(conn.fd.get(), *bytes, fd, stop_fd_.get(), options_.io_timeout);
+  absl::StatusOr<Datagram> reply;
+  if (sent.ok()) reply = RecvDatagram(conn.fd.get(), stop_fd_.get(), options_.io_timeout);
+  absl::Status failed = !sent.ok() ? sent : reply.status();
+  absl::StatusOr<std::string> ack;
+  if (failed.ok()) {
+    if (reply->truncated || !reply->fds.empty()) {
+      failed = absl::InvalidArgumentError("reply too long or carrying descriptors");
+    } else {
+      ack = DecodeAck(reply->bytes);
+      failed = ack.status();
+    }
+  }
+  if (!failed.ok()) {
+    conn.broken = true;
+    Wake();
+    return absl::UnavailableError(
+        absl::StrCat("node proxy failed on ", what, ": ", failed.message()));
+  }
+  if (!ack->empty()) {
+    return absl::AbortedError(absl::StrCat("node proxy refused ", what, ": ", *ack));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ZdsAgent::AddWorkload(const std::string& uid, const WorkloadInfo& info,
+                                   const Netns& netns) {
+  if (uid.empty()) return absl::InvalidArgumentError("AddWorkload needs a uid");
+  if (!netns.valid()) return absl::InvalidArgumentError("AddWorkload needs a netns");
+  Request req;
+  req.type = RequestType::kAdd;
+  req.uid = uid;
+  req.has_workload_info = true;
+  req.workload_info = info;
+  absl::StatusOr<std::string> check = EncodeRequest(req);  // size and UTF-8 up front
+  if (!check.ok()) return check.status();
+  absl::StatusOr<Netns> own = netns.Dup();
+  if (!own.ok()) return own.status();
+  absl::MutexLock lock(&mu_);
+  Pod& pod = pods_[uid];
+  pod.info = info;
+  pod.netns = std::move(*own);
+  for (auto it = conns_.rbegin(); it != conns_.rend(); ++it) {
+    if ((*it)->broken) continue;
+    return Exchange(**it, req, pod.netns.fd());
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "no node proxy connected; pod ", uid, " will be sent with the next snapshot"));
+}
+
+absl::Status ZdsAgent::KeepWorkload(const std::string& uid) {
+  Request req;
+  req.type = RequestType::kKeep;
+  req.uid = uid;
+  if (uid.empty()) return absl::InvalidArgumentError("KeepWorkload needs a uid");
+  absl::StatusOr<std::string> check = EncodeRequest(req);
+  if (!check.ok()) return check.status();
+  absl::MutexLock lock(&mu_);
+  Pod& pod = pods_[uid];
+  pod.info = WorkloadInfo();
+  pod.netns = Netns();
+  return absl::OkStatus();
+}
+
+absl::Status ZdsAgent::DelWorkload(const std::string& uid) {
+  if (uid.empty()) return absl::InvalidArgumentError("DelWorkload needs a uid");
+  Request req;
+  req.type = RequestType::kDel;
+  req.uid = uid;
+  absl::StatusOr<std::string> check = EncodeRequest(req);
+  if (!check.ok()) return check.status();
+  absl::MutexLock lock(&mu_);
+  pods_.erase(uid);
+  absl::Status first;
+  for (auto& c : conns_) {
+    if (c->broken) continue;
+    first.Update(Exchange(*c, req, -1));
+  }
+  return first;
+}
+
+size_t ZdsAgent::proxy_count() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& c : conns_) n += c->broken ? 0 : 1;
+  return n;
+}
+
+absl::Status ZdsAgent::WaitForProxies(size_t n, absl::Duration timeout) const {
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t live = 0;
+    for (const auto& c : conns_) live += c->broken ? 0 : 1;
+    return live >= n;
+  };
+  bool ok = mu_.LockWhenWithTimeout(absl::Condition(&enough), timeout);
+  mu_.Unlock();
+  if (!ok) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("fewer than ", n, " node proxies connected after ",
+                     absl::FormatDuration(timeout)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ambient::netns::zds

@@ -1,0 +1,228 @@
+// The node proxy end of ZDS (ztunnel's role).
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "ambient/netns/zds.h"
+#include "netns/errno_status.h"
+#include "netns/zds_transport.h"
+
+namespace ambient::netns::zds {
+namespace {
+
+constexpr absl::Duration kHelloTimeout = absl::Seconds(5);
+
+absl::Status CheckSocketPath(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path) ||
+      path.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ZDS socket path must be 1-", sizeof(sockaddr_un::sun_path) - 1, " bytes without NUL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> ConnectSeqpacket(const std::string& path) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("connect ", path));
+  }
+  return fd;
+}
+
+}  // namespace
+
+ZdsProxy::ZdsProxy(ZdsProxyOptions options, WorkloadHandler* handler)
+    : options_(std::move(options)), handler_(handler) {
+  absl::StatusOr<UniqueFd> efd = MakeEventFd();
+  if (efd.ok()) stop_fd_ = std::move(*efd);
+}
+
+ZdsProxy::~ZdsProxy() { Stop(); }
+
+void ZdsProxy::Log(LogLevel level, absl::string_view message) {
+  if (options_.log) options_.log(level, "zds", message);
+}
+
+size_t ZdsProxy::workload_count() const {
+  absl::MutexLock lock(&mu_);
+  return workloads_.size();
+}
+
+absl::Status ZdsProxy::Start() {
+  if (thread_.joinable()) return absl::FailedPreconditionError("ZdsProxy already started");
+  if (handler_ == nullptr) return absl::InvalidArgumentError("ZdsProxy needs a handler");
+  absl::Status path = CheckSocketPath(options_.socket_path);
+  if (!path.ok()) return path;
+  if (!stop_fd_) return absl::ResourceExhaustedError("ZdsProxy could not make its eventfd");
+  if (options_.initial_backoff <= absl::ZeroDuration() ||
+      options_.max_backoff < options_.initial_backoff) {
+    return absl::InvalidArgumentError("ZdsProxy backoff must be 0 < initial <= max");
+  }
+  DrainEventFd(stop_fd_.get());
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void ZdsProxy::Stop() {
+  if (!thread_.joinable()) return;
+  SignalEventFd(stop_fd_.get());
+  thread_.join();
+}
+
+void ZdsProxy::Loop() {
+  absl::Duration backoff = options_.initial_backoff;
+  for (;;) {
+    absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
+    if (conn.ok()) {
+      uint64_t before = connects_.load();
+      absl::Status ended = ServeConnection(std::move(*conn));
+      if (absl::IsCancelled(ended)) return;
+      Log(LogLevel::kWarn, absl::StrCat("connection to node agent ended: ", ended.message()));
+      // A session that got as far as the hello resets the backoff.
+      if (connects_.load() != before) backoff = options_.initial_backoff;
+    } else {
+      Log(LogLevel::kDebug, absl::StrCat("node agent not reachable: ", conn.status().message(),
+                                         "; retrying in ", absl::FormatDuration(backoff)));
+    }
+    if (!SleepUnlessStopped(stop_fd_.get(), backoff)) return;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+absl::Status ZdsProxy::ServeConnection(UniqueFd conn) {
+  if (handler_ == nullptr) return absl::InvalidArgumentError("ZdsProxy needs a handler");
+  seen_.clear();
+  snapshot_sent_ = false;
+  snapshot_complete_ = false;
+  connected_ = true;
+  connects_.fetch_add(1);
+  absl::Status ended =
+      SendDatagram(conn.get(), EncodeHello(), -1, stop_fd_.get(), kHelloTimeout);
+  if (ended.ok()) {
+    Log(LogLevel::kInfo, "connected to node agent");
+    for (;;) {
+      absl::StatusOr<Datagram> dg =
+          RecvDatagram(conn.get(), stop_fd_.get(), absl::InfiniteDuration());
+      if (!dg.ok()) {
+        ended = dg.status();
+        break;
+      }
+      bool fatal = false;
+      std::string error = Handle(dg->bytes, std::move(dg->fds), dg->truncated || dg->control_truncated, &fatal);
+      if (!error.empty()) Log(LogLevel::kWarn, absl::StrCat("refused request: ", error));
+      absl::Status sent =
+          SendDatagram(conn.get(), EncodeAck(error), -1, stop_fd_.get(), kHelloTimeout);
+      if (!sent.ok()) {
+        ended = sent;
+        break;
+      }
+      if (fatal) {
+        ended = absl::InvalidArgumentError(error);
+        break;
+      }
+    }
+  }
+  const bool was_connected = connected_.exchange(false);
+  snapshot_complete_ = false;
+  if (was_connected) handler_->OnDisconnected(ended);
+  return ended;
+}
+
+std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds, bool truncated,
+                             bool* fatal) {
+  // Any descriptor we do not adopt is closed when `fds` goes away.
+  if (truncated) {
+    *fatal = true;
+    return absl::StrCat("message larger than ", kMaxMessageSize,
+                        " bytes or with too much ancillary data");
+  }
+  absl::StatusOr<Request> req = DecodeRequest(bytes);
+  if (!req.ok()) {
+    *fatal = true;
+    return std::string(req.status().message());
+  }
+  const std::string& uid = req->uid;
+  if (req->type != RequestType::kAdd && !fds.empty()) {
+    return absl::StrCat("protocol error: ", RequestTypeName(req->type),
+                        " must not carry a file descriptor");
+  }
+  switch (req->type) {
+    case RequestType::kAdd: {
+      if (!req->has_workload_info) {
+        return absl::StrCat("protocol error: add for ", uid, " without workload_info");
+      }
+      if (fds.size() != 1) {
+        return absl::StrCat("protocol error: add for ", uid, " needs exactly one netns fd, got ",
+                            fds.size());
+      }
+      absl::StatusOr<Netns> ns = Netns::FromFd(fds[0].release());
+      if (!ns.ok()) {
+        return absl::StrCat("add for ", uid, ": ", ns.status().message());
+      }
+      if (!snapshot_sent_) seen_.insert(uid);
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = workloads_.find(uid);
+        if (it != workloads_.end() && it->second == ns->id()) return "";  // idempotent
+      }
+      bool replacing = false;
+      {
+        absl::MutexLock lock(&mu_);
+        replacing = workloads_.erase(uid) > 0;
+      }
+      if (replacing) {
+        Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " re-added with a new netns; replacing"));
+        handler_->RemoveWorkload(uid);
+      }
+      const NetnsId id = ns->id();
+      absl::Status added = handler_->AddWorkload(uid, req->workload_info, std::move(*ns));
+      if (!added.ok()) return absl::StrCat("add for ", uid, " failed: ", added.message());
+      absl::MutexLock lock(&mu_);
+      workloads_[uid] = id;
+      return "";
+    }
+    case RequestType::kKeep:
+      if (snapshot_sent_) return absl::StrCat("protocol error: keep for ", uid, " after snapshot");
+      seen_.insert(uid);
+      return "";
+    case RequestType::kDel: {
+      seen_.erase(uid);
+      bool known;
+      {
+        absl::MutexLock lock(&mu_);
+        known = workloads_.erase(uid) > 0;
+      }
+      if (known) handler_->RemoveWorkload(uid);
+      return "";
+    }
+    case RequestType::kSnapshotSent: {
+      if (snapshot_sent_) return "protocol error: second snapshot_sent on one connection";
+      std::vector<std::string> stale;
+      {
+        absl::MutexLock lock(&mu_);
+        for (const auto& [known_uid, id] : workloads_) {
+          if (!seen_.contains(known_uid)) stale.push_back(known_uid);
+        }
+        for (const std::string& s : stale) workloads_.erase(s);
+      }
+      std::sort(stale.begin(), stale.end());
+      for (const std::string& s : stale) handler_->RemoveWorkload(s);
+      snapshot_sent_ = true;
+      seen_.clear();
+      snapshot_complete_ = true;
+      handler_->OnSnapshotComplete();
+      return "";
+    }
+  }
+  return "protocol error: unknown request";
+}
+
+}  // namespace ambient::netns::zds

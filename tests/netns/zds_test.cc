@@ -1,0 +1,613 @@
+// ZDS proxy and agent ends: against hand-driven peers (bad input) and against
+// each other (real namespaces, real in-pod listeners).
+#include "ambient/netns/zds.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "ambient/netns/pod_listeners.h"
+#include "netns/test_util.h"
+#include "netns/zds_transport.h"
+#include "support/privileged.h"
+
+namespace ambient::netns::zds {
+namespace {
+
+using ::ambient::netns::testing::OpenFdCount;
+using namespace std::string_literals;
+
+// RecordingHandler remembers pods and the order of events.
+class RecordingHandler : public WorkloadHandler {
+ public:
+  absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info,
+                           Netns netns) override {
+    absl::MutexLock lock(&mu_);
+    if (!fail_.ok()) return fail_;
+    events_.push_back(absl::StrCat("add ", uid, " ", info.name));
+    pods_[uid] = std::move(netns);
+    return absl::OkStatus();
+  }
+  void RemoveWorkload(const std::string& uid) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat("remove ", uid));
+    pods_.erase(uid);
+  }
+  void OnSnapshotComplete() override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back("snapshot");
+  }
+  std::vector<std::string> TakeEvents() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(events_, {});
+  }
+  size_t pod_count() {
+    absl::MutexLock lock(&mu_);
+    return pods_.size();
+  }
+  NetnsId PodNetns(const std::string& uid) {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_.find(uid);
+    return it == pods_.end() ? NetnsId{} : it->second.id();
+  }
+  void FailAdds(absl::Status s) {
+    absl::MutexLock lock(&mu_);
+    fail_ = std::move(s);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_;
+  std::map<std::string, Netns> pods_;
+  absl::Status fail_;
+};
+
+// SendWithFds sends one datagram carrying `fds` (any number) as SCM_RIGHTS.
+bool SendWithFds(int sock, const std::string& bytes, const std::vector<int>& fds) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()) + 1);
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+std::string Encode(RequestType type, const std::string& uid, bool info = true) {
+  Request r;
+  r.type = type;
+  r.uid = uid;
+  r.has_workload_info = info;
+  r.workload_info = {"name-" + uid, "default", "sa"};
+  return EncodeRequest(r).value();
+}
+
+// FakeAgent drives a ZdsProxy through ServeConnection over a socketpair.
+class FakeAgent {
+ public:
+  explicit FakeAgent(ZdsProxy* proxy) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return;
+    agent_.reset(sv[0]);
+    UniqueFd proxy_end(sv[1]);
+    thread_ = std::thread([this, proxy, p = std::move(proxy_end)]() mutable {
+      ended_ = proxy->ServeConnection(std::move(p));
+      done_ = true;
+    });
+    absl::StatusOr<Datagram> hello = RecvDatagram(agent_.get(), -1, absl::Seconds(5));
+    hello_ok_ = hello.ok() && DecodeHello(hello->bytes).ok();
+  }
+  ~FakeAgent() {
+    agent_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool hello_ok() const { return hello_ok_; }
+  // Request sends bytes (+fds) and returns the ack text, or "<no ack: ...>".
+  std::string Request(const std::string& bytes, const std::vector<int>& fds = {}) {
+    if (!SendWithFds(agent_.get(), bytes, fds)) return "<send failed>";
+    absl::StatusOr<Datagram> reply = RecvDatagram(agent_.get(), -1, absl::Seconds(5));
+    if (!reply.ok()) return absl::StrCat("<no ack: ", reply.status().message(), ">");
+    absl::StatusOr<std::string> ack = DecodeAck(reply->bytes);
+    return ack.ok() ? *ack : "<bad ack>";
+  }
+  // Closed reports whether the proxy hung up (EOF on our end).
+  bool Closed() {
+    absl::StatusOr<Datagram> d = RecvDatagram(agent_.get(), -1, absl::Seconds(5));
+    return !d.ok() && absl::IsUnavailable(d.status());
+  }
+  void Hangup() {
+    agent_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+  const absl::Status& ended() const { return ended_; }
+
+ private:
+  UniqueFd agent_;
+  std::thread thread_;
+  absl::Status ended_;
+  std::atomic<bool> done_{false};
+  bool hello_ok_ = false;
+};
+
+int OpenNetnsFd() { return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC); }
+
+TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
+    absl::StatusOr<Netns> pod_b = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod_a.ok() && pod_b.ok());
+    RecordingHandler handler;
+    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+    {
+      FakeAgent agent(&proxy);
+      ASSERT_TRUE(agent.hello_ok());
+      EXPECT_TRUE(proxy.connected());
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_b->fd()}), "");
+      EXPECT_EQ(handler.PodNetns("a"), pod_a->id());
+      // Same uid, same netns: idempotent. Same uid, other netns: replaced.
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_a->fd()}), "");
+      EXPECT_EQ(handler.PodNetns("b"), pod_a->id());
+      EXPECT_FALSE(proxy.snapshot_complete());
+      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+      EXPECT_TRUE(proxy.snapshot_complete());
+      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "a")), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "never-added")), "");
+      EXPECT_EQ(handler.TakeEvents(),
+                (std::vector<std::string>{"add a name-a", "add b name-b", "remove b",
+                                          "add b name-b", "snapshot", "remove a"}));
+      EXPECT_EQ(proxy.workload_count(), 1u);
+    }
+    EXPECT_FALSE(proxy.connected());
+
+    // Reconnect: "b" survives until a snapshot that does not name it; Keep
+    // keeps "c" (unknown) harmlessly, delete before the snapshot just forgets.
+    {
+      FakeAgent agent(&proxy);
+      ASSERT_TRUE(agent.hello_ok());
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "d"), {pod_b->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "c")), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "d")), "");
+      EXPECT_EQ(proxy.workload_count(), 1u);  // "b" still there before the snapshot
+      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+      EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"add d name-d", "remove d",
+                                                                "remove b", "snapshot"}));
+      EXPECT_EQ(proxy.workload_count(), 0u);
+      EXPECT_EQ(proxy.connect_count(), 2u);
+    }
+    // A kept pod is not dropped by the snapshot.
+    {
+      FakeAgent agent(&proxy);
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "e"), {pod_a->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    }
+    {
+      FakeAgent agent(&proxy);
+      EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "e")), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+      EXPECT_EQ(proxy.workload_count(), 1u);
+    }
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod.ok());
+    RecordingHandler handler;
+    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+    FakeAgent agent(&proxy);
+    ASSERT_TRUE(agent.hello_ok());
+    const std::string add = Encode(RequestType::kAdd, "p");
+    int pipefd[2];
+    ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+    UniqueFd r(pipefd[0]), w(pipefd[1]);
+    int uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+    UniqueFd uts_fd(uts);
+
+    EXPECT_NE(agent.Request(add).find("exactly one netns fd, got 0"), std::string::npos);
+    EXPECT_NE(agent.Request(add, {pod->fd(), pod->fd()}).find("got 2"), std::string::npos);
+    EXPECT_NE(agent.Request(add, {r.get()}).find("not a namespace"), std::string::npos);
+    EXPECT_NE(agent.Request(add, {uts}).find("not a network namespace"), std::string::npos);
+    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "p", /*info=*/false), {pod->fd()})
+                  .find("without workload_info"),
+              std::string::npos);
+    EXPECT_NE(agent.Request(Encode(RequestType::kDel, "p"), {pod->fd()})
+                  .find("must not carry a file descriptor"),
+              std::string::npos);
+    EXPECT_NE(agent.Request(Encode(RequestType::kSnapshotSent, ""), {pod->fd()})
+                  .find("must not carry"),
+              std::string::npos);
+    // A failing handler: the refusal reaches the agent; nothing is recorded.
+    handler.FailAdds(absl::UnavailableError("listeners busy"));
+    EXPECT_NE(agent.Request(add, {pod->fd()}).find("listeners busy"), std::string::npos);
+    handler.FailAdds(absl::OkStatus());
+    EXPECT_EQ(proxy.workload_count(), 0u);
+    EXPECT_EQ(handler.pod_count(), 0u);
+    // After all that, the connection still works; then protocol order errors.
+    EXPECT_EQ(agent.Request(add, {pod->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    EXPECT_NE(agent.Request(Encode(RequestType::kKeep, "p")).find("after snapshot"),
+              std::string::npos);
+    EXPECT_NE(agent.Request(Encode(RequestType::kSnapshotSent, "")).find("second snapshot"),
+              std::string::npos);
+    EXPECT_EQ(proxy.workload_count(), 1u);
+    // Malformed bytes: error ack, then the proxy hangs up (to reconnect).
+    EXPECT_NE(agent.Request("\x0a\x05garbage"s).find("malformed"), std::string::npos);
+    EXPECT_TRUE(agent.Closed());
+    agent.Hangup();
+    EXPECT_EQ(agent.ended().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(proxy.workload_count(), 1u);  // state kept across the reconnect
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsProxy, OversizedDatagramsAndFloodsOfFds) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    RecordingHandler handler;
+    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+    {
+      FakeAgent agent(&proxy);
+      EXPECT_NE(agent.Request(std::string(1500, 'x')).find("larger than 1024"),
+                std::string::npos);
+      EXPECT_TRUE(agent.Closed());
+    }
+    {
+      FakeAgent agent(&proxy);
+      int nsfd = OpenNetnsFd();
+      UniqueFd own(nsfd);
+      // More descriptors than the proxy makes room for: all closed, error ack.
+      std::vector<int> many(40, nsfd);
+      std::string reply = agent.Request(Encode(RequestType::kAdd, "x"), many);
+      EXPECT_FALSE(reply.empty());
+      EXPECT_EQ(proxy.workload_count(), 0u);
+    }
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+std::string TempSocketPath() {
+  static std::atomic<int> n{0};
+  return absl::StrCat("/tmp/ambient-zds-", getpid(), "-", n++, ".sock");
+}
+
+// RawProxy is a hand-driven node proxy connecting to a ZdsAgent.
+class RawProxy {
+ public:
+  explicit RawProxy(const std::string& path, bool send_hello = true) {
+    fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    connected_ = connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (connected_ && send_hello) SendWithFds(fd_.get(), EncodeHello(), {});
+  }
+  bool connected() const { return connected_; }
+  // Next reads one request; `fds` receives its descriptors.
+  absl::StatusOr<Request> Next(std::vector<UniqueFd>* fds = nullptr) {
+    absl::StatusOr<Datagram> d = RecvDatagram(fd_.get(), -1, absl::Seconds(5));
+    if (!d.ok()) return d.status();
+    if (fds != nullptr) *fds = std::move(d->fds);
+    return DecodeRequest(d->bytes);
+  }
+  bool Ack(const std::string& error = "") { return SendWithFds(fd_.get(), EncodeAck(error), {}); }
+  bool SendRaw(const std::string& bytes) { return SendWithFds(fd_.get(), bytes, {}); }
+  int fd() const { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+  bool connected_ = false;
+};
+
+TEST(ZdsAgent, SnapshotsAddsDeletesAndBroadcasts) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod_a.ok());
+    ZdsAgentOptions opts;
+    opts.socket_path = TempSocketPath();
+    opts.io_timeout = absl::Seconds(2);
+    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+
+    // No proxy yet: the pod is recorded, the caller is told.
+    EXPECT_EQ((*agent)->AddWorkload("a", {"pa", "default", "sa"}, *pod_a).code(),
+              absl::StatusCode::kUnavailable);
+    ASSERT_TRUE((*agent)->KeepWorkload("k").ok());
+
+    RawProxy old_proxy(opts.socket_path);
+    ASSERT_TRUE(old_proxy.connected());
+    std::vector<UniqueFd> fds;
+    absl::StatusOr<Request> r = old_proxy.Next(&fds);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->type, RequestType::kAdd);
+    EXPECT_EQ(r->uid, "a");
+    EXPECT_EQ(r->workload_info.name, "pa");
+    ASSERT_EQ(fds.size(), 1u);
+    absl::StatusOr<Netns> got = Netns::FromFd(fds[0].release());
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(*got == *pod_a);
+    EXPECT_EQ(fcntl(got->fd(), F_GETFD), FD_CLOEXEC);  // MSG_CMSG_CLOEXEC
+    ASSERT_TRUE(old_proxy.Ack());
+    r = old_proxy.Next(&fds);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->type, RequestType::kKeep);
+    EXPECT_EQ(r->uid, "k");
+    EXPECT_TRUE(fds.empty());
+    ASSERT_TRUE(old_proxy.Ack());
+    r = old_proxy.Next();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->type, RequestType::kSnapshotSent);
+    ASSERT_TRUE(old_proxy.Ack());
+    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+
+    // A second (newer) proxy gets the snapshot; adds go to it only.
+    RawProxy new_proxy(opts.socket_path);
+    for (int i = 0; i < 3; ++i) {
+      r = new_proxy.Next();
+      ASSERT_TRUE(r.ok());
+      ASSERT_TRUE(new_proxy.Ack());
+    }
+    ASSERT_TRUE((*agent)->WaitForProxies(2, absl::Seconds(5)).ok());
+    std::thread answer([&] {
+      absl::StatusOr<Request> add = new_proxy.Next(&fds);
+      EXPECT_TRUE(add.ok() && add->type == RequestType::kAdd && add->uid == "b");
+      EXPECT_EQ(fds.size(), 1u);
+      new_proxy.Ack("cannot open listeners");
+    });
+    absl::Status added = (*agent)->AddWorkload("b", {}, *pod_a);
+    answer.join();
+    EXPECT_EQ(added.code(), absl::StatusCode::kAborted);
+    EXPECT_NE(added.message().find("cannot open listeners"), std::string::npos);
+
+    // Delete goes to both.
+    std::thread answer_both([&] {
+      for (RawProxy* p : {&old_proxy, &new_proxy}) {
+        absl::StatusOr<Request> del = p->Next();
+        EXPECT_TRUE(del.ok() && del->type == RequestType::kDel && del->uid == "a");
+        p->Ack();
+      }
+    });
+    EXPECT_TRUE((*agent)->DelWorkload("a").ok());
+    answer_both.join();
+    fds.clear();
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsAgent, BadProxiesAreDroppedAndStateStaysConsistent) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod.ok());
+    ZdsAgentOptions opts;
+    opts.socket_path = TempSocketPath();
+    opts.io_timeout = absl::Milliseconds(300);
+    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_FALSE((*agent)->AddWorkload(absl::StrCat("pod", i), {}, *pod).ok());
+    }
+    {
+      RawProxy bad_hello(opts.socket_path, /*send_hello=*/false);
+      bad_hello.SendRaw("\x08\x05"s);  // version 5
+      EXPECT_FALSE(bad_hello.Next().ok());  // closed without a snapshot
+    }
+    {
+      RawProxy silent(opts.socket_path, /*send_hello=*/false);
+      EXPECT_FALSE(silent.Next().ok());  // hello timeout, closed
+    }
+    {
+      // Disconnects in the middle of the snapshot.
+      RawProxy quitter(opts.socket_path);
+      std::vector<UniqueFd> fds;
+      ASSERT_TRUE(quitter.Next(&fds).ok());
+      quitter.Ack();
+      ASSERT_TRUE(quitter.Next(&fds).ok());
+    }
+    {
+      // Answers with garbage instead of an ack.
+      RawProxy rude(opts.socket_path);
+      ASSERT_TRUE(rude.Next().ok());
+      rude.SendRaw("\xff\xff\xff"s);
+      EXPECT_FALSE(rude.Next().ok());
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_EQ((*agent)->proxy_count(), 0u);
+
+    // A good proxy afterwards gets the full, consistent snapshot.
+    RawProxy good(opts.socket_path);
+    std::vector<std::string> uids;
+    for (;;) {
+      std::vector<UniqueFd> fds;
+      absl::StatusOr<Request> r = good.Next(&fds);
+      ASSERT_TRUE(r.ok()) << r.status();
+      good.Ack();
+      if (r->type == RequestType::kSnapshotSent) break;
+      uids.push_back(r->uid);
+      EXPECT_EQ(fds.size(), 1u);
+    }
+    EXPECT_EQ(uids, (std::vector<std::string>{"pod0", "pod1", "pod2"}));
+    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+    // A proxy that goes away is noticed without anything being sent to it.
+    { RawProxy gone = std::move(good); }
+    for (int i = 0; i < 100 && (*agent)->proxy_count() != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_EQ((*agent)->proxy_count(), 0u);
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsAgent, RefusesToReplaceAFileThatIsNotASocket) {
+  std::string path = TempSocketPath();
+  int f = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(f, 0);
+  close(f);
+  ZdsAgentOptions opts;
+  opts.socket_path = path;
+  EXPECT_EQ(ZdsAgent::Start(opts).status().code(), absl::StatusCode::kAlreadyExists);
+  unlink(path.c_str());
+  opts.socket_path = std::string(200, 'x');
+  EXPECT_EQ(ZdsAgent::Start(opts).status().code(), absl::StatusCode::kInvalidArgument);
+  opts.socket_path = "/nonexistent-dir/zds.sock";
+  EXPECT_EQ(ZdsAgent::Start(opts).status().code(), absl::StatusCode::kNotFound);
+}
+
+// ListenerHandler is the real thing: a PodListenerSet per pod.
+class ListenerHandler : public WorkloadHandler {
+ public:
+  absl::Status AddWorkload(const std::string& uid, const WorkloadInfo&, Netns netns) override {
+    absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(netns);
+    if (!set.ok()) return set.status();
+    absl::MutexLock lock(&mu_);
+    pods_[uid] = std::move(*set);
+    return absl::OkStatus();
+  }
+  void RemoveWorkload(const std::string& uid) override {
+    absl::MutexLock lock(&mu_);
+    pods_.erase(uid);
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return pods_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, PodListenerSet> pods_;
+};
+
+bool Reachable(const Netns& ns, uint16_t port) {
+  absl::StatusOr<UniqueFd> s = SocketIn(ns, AF_INET, SOCK_STREAM, 0);
+  if (!s.ok()) return false;
+  SocketAddress a = SocketAddress::Loopback(AF_INET, port);
+  return connect(s->get(), a.sockaddr_ptr(), a.size()) == 0;
+}
+
+TEST(ZdsEndToEnd, AgentAndProxyAgreeAndListenersLiveInThePods) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    ListenerHandler handler;
+    ZdsProxyOptions popts;
+    popts.socket_path = TempSocketPath();
+    popts.max_backoff = absl::Milliseconds(50);
+    ZdsProxy proxy(popts, &handler);
+    ASSERT_TRUE(proxy.Start().ok());  // before the agent exists: it retries
+
+    std::vector<Netns> pods;
+    for (int i = 0; i < 3; ++i) {
+      absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
+      ASSERT_TRUE(ns.ok());
+      ASSERT_TRUE(BringUpLoopback(*ns).ok());
+      pods.push_back(std::move(*ns));
+    }
+    ZdsAgentOptions aopts;
+    aopts.socket_path = popts.socket_path;
+    {
+      absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+      ASSERT_TRUE(agent.ok()) << agent.status();
+      (void)(*agent)->AddWorkload("pod0", {"p0", "ns", "sa"}, pods[0]);  // goes in the snapshot
+      ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+      for (int i = 0; i < 200 && !proxy.snapshot_complete(); ++i) absl::SleepFor(absl::Milliseconds(5));
+      EXPECT_TRUE(proxy.snapshot_complete());
+      ASSERT_TRUE((*agent)->AddWorkload("pod1", {"p1", "ns", "sa"}, pods[1]).ok());
+      ASSERT_TRUE((*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]).ok());
+      EXPECT_EQ(handler.count(), 3u);
+      absl::StatusOr<Netns> outside = Netns::CreateUnnamed();
+      ASSERT_TRUE(outside.ok() && BringUpLoopback(*outside).ok());
+      for (const Netns& p : pods) {
+        EXPECT_TRUE(Reachable(p, 15001));
+        EXPECT_TRUE(Reachable(p, 15008));
+      }
+      EXPECT_FALSE(Reachable(*outside, 15001));
+      ASSERT_TRUE((*agent)->DelWorkload("pod1").ok());
+      EXPECT_EQ(handler.count(), 2u);
+      EXPECT_FALSE(Reachable(pods[1], 15001));
+      EXPECT_TRUE(Reachable(pods[2], 15001));
+    }
+    // Agent restarts knowing only pod2: the proxy reconnects and the snapshot
+    // drops pod0.
+    {
+      absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+      ASSERT_TRUE(agent.ok());
+      (void)(*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]);
+      ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+      for (int i = 0; i < 200 && handler.count() != 1; ++i) absl::SleepFor(absl::Milliseconds(5));
+      EXPECT_EQ(handler.count(), 1u);
+      EXPECT_FALSE(Reachable(pods[0], 15001));
+      EXPECT_TRUE(Reachable(pods[2], 15001));
+      EXPECT_GE(proxy.connect_count(), 2u);
+    }
+    proxy.Stop();
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsEndToEnd, FiveHundredPodsWithoutFdGrowth) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    ListenerHandler handler;
+    ZdsProxyOptions popts;
+    popts.socket_path = TempSocketPath();
+    ZdsAgentOptions aopts;
+    aopts.socket_path = popts.socket_path;
+    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+    ASSERT_TRUE(agent.ok());
+    ZdsProxy proxy(popts, &handler);
+    ASSERT_TRUE(proxy.Start().ok());
+    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+    const int connected = OpenFdCount();
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < 250; ++i) {
+        absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
+        ASSERT_TRUE(ns.ok());
+        std::string uid = absl::StrCat("pod-", round, "-", i);
+        absl::Status s = (*agent)->AddWorkload(uid, {uid, "ns", "sa"}, *ns);
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      EXPECT_EQ(handler.count(), 250u);
+      for (int i = 0; i < 250; ++i) {
+        ASSERT_TRUE((*agent)->DelWorkload(absl::StrCat("pod-", round, "-", i)).ok());
+      }
+      EXPECT_EQ(handler.count(), 0u);
+      EXPECT_EQ(proxy.workload_count(), 0u);
+      EXPECT_EQ(OpenFdCount(), connected) << "round " << round;
+    }
+    proxy.Stop();
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+}  // namespace
+}  // namespace ambient::netns::zds
