@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   conn.src_ip = *IpAddr::Parse("198.18.0.1");
   conn.dst_ip = *IpAddr::Parse("198.18.0.2");
   conn.dst_port = 9080;
-  conn.src_identity = PeerIdentity{"cluster.local", "ns", "sa"};
+  conn.src_identity = ambient::identity::IstioIdentity("cluster.local", "ns", "sa");
   if (auto p = DecodePolicyProto(in); p.ok()) (void)p->Matches(conn);
   if (auto list = DecodePolicyListJson(in); list.ok()) {
     for (const Policy& p : *list) (void)p.Matches(conn);

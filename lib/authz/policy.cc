@@ -4,12 +4,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace ambient::authz {
 namespace {
-
-constexpr absl::string_view kSpiffePrefix = "spiffe://";
 
 // Passes when (positive is empty or any matches) and (negative is empty or none matches).
 template <typename T, typename Pred>
@@ -34,7 +31,7 @@ bool MatchesPrincipal(const StringMatch& m, const Inputs& in) {
 
 bool MatchesOne(const Match& m, const Inputs& in) {
   const Connection& c = in.conn;
-  const absl::string_view ns = in.has_identity ? absl::string_view(c.src_identity->ns) : "";
+  const absl::string_view ns = in.has_identity ? absl::string_view(c.src_identity->ns()) : "";
   return PassesField(m.destination_ips, m.not_destination_ips,
                      [&](const IpPrefix& p) { return p.Contains(c.dst_ip); }) &&
          PassesField(m.source_ips, m.not_source_ips,
@@ -43,8 +40,8 @@ bool MatchesOne(const Match& m, const Inputs& in) {
                      [&](uint16_t p) { return p == c.dst_port; }) &&
          PassesField(m.service_accounts, m.not_service_accounts,
                      [&](const ServiceAccountMatch& sa) {
-                       return in.has_identity && c.src_identity->ns == sa.ns &&
-                              c.src_identity->service_account == sa.service_account;
+                       return in.has_identity && c.src_identity->ns() == sa.ns &&
+                              c.src_identity->service_account() == sa.service_account;
                      }) &&
          PassesField(m.principals, m.not_principals,
                      [&](const StringMatch& p) { return MatchesPrincipal(p, in); }) &&
@@ -80,30 +77,14 @@ bool Match::empty() const {
          not_destination_ports.empty() && service_accounts.empty() && not_service_accounts.empty();
 }
 
-absl::StatusOr<PeerIdentity> PeerIdentity::Parse(absl::string_view spiffe_id) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", spiffe_id, "\" is not an Istio identity (spiffe://TD/ns/NS/sa/SA)"));
-  };
-  if (!absl::StartsWith(spiffe_id, kSpiffePrefix)) return bad();
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(spiffe_id.substr(kSpiffePrefix.size()), '/');
-  if (parts.size() != 5 || parts[1] != "ns" || parts[3] != "sa") return bad();
-  return PeerIdentity{std::string(parts[0]), std::string(parts[2]), std::string(parts[4])};
-}
-
-std::string PeerIdentity::spiffe_id() const {
-  return absl::StrCat(kSpiffePrefix, trust_domain, "/ns/", ns, "/sa/", service_account);
-}
-
 std::string Policy::key() const { return absl::StrCat(ns, "/", name); }
 
 bool Policy::Matches(const Connection& conn) const {
   if (rules.empty()) return false;
   Inputs in{conn, {}, conn.src_identity.has_value()};
   if (in.has_identity) {
-    const PeerIdentity& id = *conn.src_identity;
-    in.principal = absl::StrCat(id.trust_domain, "/ns/", id.ns, "/sa/", id.service_account);
+    const identity::IstioIdentity& id = *conn.src_identity;
+    in.principal = absl::StrCat(id.trust_domain(), "/ns/", id.ns(), "/sa/", id.service_account());
   }
   for (const Rule& rule : rules) {
     bool all = true;

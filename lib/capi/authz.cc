@@ -150,7 +150,7 @@ int ambient_authz_check(const ambient_authz_store* store, const char* workload_n
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
     if (src_identity != nullptr) {
-      auto id = ambient::authz::PeerIdentity::Parse(src_identity);
+      auto id = ambient::identity::IstioIdentity::Parse(src_identity);
       if (!id.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
       conn.src_identity = std::move(*id);
     }

@@ -6,7 +6,7 @@
 namespace ambient::authz {
 namespace {
 
-Connection Conn(const char* src, uint16_t dst_port, std::optional<PeerIdentity> id) {
+Connection Conn(const char* src, uint16_t dst_port, std::optional<identity::IstioIdentity> id) {
   Connection c;
   c.src_ip = *IpAddr::Parse(src);
   c.src_port = 40000;
@@ -16,7 +16,7 @@ Connection Conn(const char* src, uint16_t dst_port, std::optional<PeerIdentity> 
   return c;
 }
 
-PeerIdentity Id(const char* ns, const char* sa) { return {"cluster.local", ns, sa}; }
+identity::IstioIdentity Id(const char* ns, const char* sa) { return {"cluster.local", ns, sa}; }
 
 Policy WithMatch(Match m) {
   Policy p;
@@ -84,7 +84,7 @@ TEST(Policy, NamespacesUseIdentityNamespaceOrEmpty) {
 TEST(Policy, ServiceAccountsIgnoreTrustDomainAndNeedIdentity) {
   Match m;
   m.service_accounts.push_back({"a", "b"});
-  Connection other_td = Conn("198.18.0.1", 80, PeerIdentity{"other.td", "a", "b"});
+  Connection other_td = Conn("198.18.0.1", 80, identity::IstioIdentity("other.td", "a", "b"));
   EXPECT_TRUE(WithMatch(m).Matches(other_td));
   EXPECT_FALSE(WithMatch(m).Matches(Conn("198.18.0.1", 80, Id("a", "c"))));
   EXPECT_FALSE(WithMatch(m).Matches(Conn("198.18.0.1", 80, std::nullopt)));
@@ -122,19 +122,6 @@ TEST(Policy, MatchesInAClauseAreOredClausesAreAnded) {
   port443.destination_ports = {443};
   p.rules.push_back(Rule{{Clause{{port443}}}});
   EXPECT_TRUE(p.Matches(Conn("198.18.0.1", 443, Id("c", "x"))));
-}
-
-TEST(PeerIdentity, ParsesOnlyIstioShape) {
-  auto id = PeerIdentity::Parse("spiffe://cluster.local/ns/default/sa/bookinfo");
-  ASSERT_TRUE(id.ok());
-  EXPECT_EQ(id->trust_domain, "cluster.local");
-  EXPECT_EQ(id->ns, "default");
-  EXPECT_EQ(id->service_account, "bookinfo");
-  EXPECT_EQ(id->spiffe_id(), "spiffe://cluster.local/ns/default/sa/bookinfo");
-  for (const char* bad : {"", "spiffe://td", "spiffe://td/ns/a/sa", "spiffe://td/ns/a/sa/b/c",
-                          "spiffe://td/sa/a/ns/b", "SPIFFE://td/ns/a/sa/b", "td/ns/a/sa/b"}) {
-    EXPECT_FALSE(PeerIdentity::Parse(bad).ok()) << bad;
-  }
 }
 
 }  // namespace

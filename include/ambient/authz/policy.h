@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ambient/authz/ip.h"
+#include "ambient/identity/spiffe_id.h"
 
 namespace ambient::authz {
 
@@ -81,28 +81,13 @@ struct Rule {
   std::vector<Clause> clauses;
 };
 
-// PeerIdentity is the Istio identity of the connection's source as proven by
-// mTLS: spiffe://<trust_domain>/ns/<ns>/sa/<service_account>.
-struct PeerIdentity {
-  // Parse reads an Istio identity as ztunnel does: "spiffe://" then exactly
-  // four "/"-separated parts after the trust domain, the first "ns" and the
-  // third "sa". Anything else is InvalidArgument.
-  static absl::StatusOr<PeerIdentity> Parse(absl::string_view spiffe_id);
-
-  std::string trust_domain;
-  std::string ns;
-  std::string service_account;
-  // spiffe_id returns "spiffe://td/ns/NS/sa/SA".
-  std::string spiffe_id() const;
-};
-
 // Connection is what a policy is evaluated against.
 struct Connection {
   IpAddr src_ip;
   uint16_t src_port = 0;
   IpAddr dst_ip;
   uint16_t dst_port = 0;
-  std::optional<PeerIdentity> src_identity;  // none for plaintext (15006)
+  std::optional<identity::IstioIdentity> src_identity;  // none for plaintext (15006)
 };
 
 struct Policy {
