@@ -25,6 +25,9 @@ for kind in shared static; do
   echo "find_package ($kind): $out"
   case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 done
+out=$("$work/b-shared/layer_consumer")
+echo "find_package (ambient::authz layer): $out"
+[ "$out" = "layer app/deny-all ok" ] || { echo "unexpected output"; exit 1; }
 
 # 3: pkg-config.
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
@@ -33,4 +36,4 @@ cc -std=c11 -pedantic -Werror $(pkg-config --cflags ambient) "$src/consumer.c" -
 out=$("$work/pc-consumer")
 echo "pkg-config: $out"
 case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"
