@@ -19,7 +19,7 @@ bool PassesField(const std::vector<T>& positive, const std::vector<T>& negative,
 // The strings one connection offers to the match kinds, computed once per check.
 struct Inputs {
   const Connection& conn;
-  std::string principal;  // "td/ns/x/sa/y"; empty without identity
+  absl::string_view principal;  // "td/ns/x/sa/y"; empty without identity
   bool has_identity;
 };
 
@@ -79,13 +79,20 @@ bool Match::empty() const {
 
 std::string Policy::key() const { return absl::StrCat(ns, "/", name); }
 
+std::string PrincipalOf(const Connection& conn) {
+  if (!conn.src_identity.has_value()) return "";
+  const identity::IstioIdentity& id = *conn.src_identity;
+  return absl::StrCat(id.trust_domain(), "/ns/", id.ns(), "/sa/", id.service_account());
+}
+
 bool Policy::Matches(const Connection& conn) const {
   if (rules.empty()) return false;
-  Inputs in{conn, {}, conn.src_identity.has_value()};
-  if (in.has_identity) {
-    const identity::IstioIdentity& id = *conn.src_identity;
-    in.principal = absl::StrCat(id.trust_domain(), "/ns/", id.ns(), "/sa/", id.service_account());
-  }
+  return Matches(conn, PrincipalOf(conn));
+}
+
+bool Policy::Matches(const Connection& conn, absl::string_view principal) const {
+  if (rules.empty()) return false;
+  const Inputs in{conn, principal, conn.src_identity.has_value()};
   for (const Rule& rule : rules) {
     bool all = true;
     for (const Clause& clause : rule.clauses) {

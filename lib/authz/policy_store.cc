@@ -111,11 +111,12 @@ Decision PolicyStore::Check(const Workload& workload, const Connection& conn) co
     applying.push_back(p);
   }
 
+  const std::string principal = PrincipalOf(conn);
   Decision d;
   for (const Policy* p : applying) {
     if (p->dry_run) {
-      if (p->Matches(conn)) d.dry_run_hits.push_back(p->key());
-    } else if (p->action == Action::kDeny && p->Matches(conn)) {
+      if (p->Matches(conn, principal)) d.dry_run_hits.push_back(p->key());
+    } else if (p->action == Action::kDeny && p->Matches(conn, principal)) {
       d.allowed = false;
       d.policy = p->key();
       d.reason = absl::StrCat("explicitly denied by ", d.policy);
@@ -126,7 +127,7 @@ Decision PolicyStore::Check(const Workload& workload, const Connection& conn) co
   for (const Policy* p : applying) {
     if (p->dry_run || p->action != Action::kAllow) continue;
     have_allow = true;
-    if (p->Matches(conn)) {
+    if (p->Matches(conn, principal)) {
       d.policy = p->key();
       return d;
     }

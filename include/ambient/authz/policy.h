@@ -90,6 +90,10 @@ struct Connection {
   std::optional<identity::IstioIdentity> src_identity;  // none for plaintext (15006)
 };
 
+// PrincipalOf returns what principals are compared with: the source identity
+// without "spiffe://" ("td/ns/NS/sa/SA"), or "" without identity.
+std::string PrincipalOf(const Connection& conn);
+
 struct Policy {
   std::string name;
   std::string ns;
@@ -102,6 +106,9 @@ struct Policy {
   std::string key() const;
   // Matches applies the rules above to `conn`.
   bool Matches(const Connection& conn) const;
+  // Matches with the principal string of `conn` computed once by the caller
+  // (PrincipalOf), for evaluating many policies against one connection.
+  bool Matches(const Connection& conn, absl::string_view principal) const;
 };
 
 }  // namespace ambient::authz
