@@ -42,103 +42,128 @@ std::string ByteName(char c) {
   return absl::StrCat("byte 0x", absl::Hex(u, absl::kZeroPad2));
 }
 
-absl::Status Fail(SpiffeIdError e, absl::string_view what, absl::string_view input,
-                  absl::string_view where = {}, absl::string_view kind = "SPIFFE ID") {
-  return WithDetail(
-      absl::InvalidArgumentError(absl::StrCat("invalid ", kind, " ", Quote(input), ": ", what,
-                                              where.empty() ? "" : " (", where,
-                                              where.empty() ? "" : ")")),
-      static_cast<int>(e));
+// Where a check failed: the error, the offset of the offending byte or
+// segment in the checked text, and the byte.
+struct Problem {
+  SpiffeIdError error = SpiffeIdError::kNone;
+  size_t offset = 0;
+  char byte = 0;
+};
+
+inline bool IsDotSegment(absl::string_view seg) {  // seg includes its leading '/'
+  return (seg.size() == 2 && seg[1] == '.') || (seg.size() == 3 && seg[1] == '.' && seg[2] == '.');
 }
 
-// Checks a trust domain name (no scheme). `input` is the whole text for
-// messages, `offset` where `td` starts in it.
-absl::Status CheckTrustDomain(absl::string_view td, absl::string_view input, size_t offset,
-                              absl::string_view kind = "SPIFFE ID") {
-  if (td.empty()) {
-    return Fail(SpiffeIdError::kMissingTrustDomain, "trust domain is missing", input, {}, kind);
-  }
+// Checks a trust domain name (no scheme) starting at `offset` of the input.
+Problem CheckTrustDomain(absl::string_view td, size_t offset) {
+  if (td.empty()) return {SpiffeIdError::kMissingTrustDomain, offset};
   for (size_t i = 0; i < td.size(); ++i) {
     if (!(kClasses[static_cast<unsigned char>(td[i])] & kTrustDomainChar)) {
-      return Fail(SpiffeIdError::kBadTrustDomainChar,
-                  "trust domain characters are limited to lowercase letters, numbers, dots, "
-                  "dashes, and underscores",
-                  input, absl::StrCat(ByteName(td[i]), " at offset ", offset + i), kind);
+      return {SpiffeIdError::kBadTrustDomainChar, offset + i, td[i]};
     }
   }
-  if (td.size() > kMaxTrustDomainLength) {
-    return Fail(SpiffeIdError::kTrustDomainTooLong,
-                absl::StrCat("trust domain is ", td.size(), " bytes long, more than the ",
-                             kMaxTrustDomainLength, " allowed"),
-                input, {}, kind);
-  }
-  return absl::OkStatus();
+  if (td.size() > kMaxTrustDomainLength) return {SpiffeIdError::kTrustDomainTooLong, td.size()};
+  return {};
 }
 
-// Checks a path ("" or "/seg/seg"), go-spiffe's order: an empty or dot
-// segment is reported where it is met; the last segment is checked for
-// trailing slash / dot at the end.
-absl::Status CheckPath(absl::string_view path, absl::string_view input, size_t offset) {
+// Checks a path ("" or "/seg/seg") in go-spiffe's order: an empty or dot
+// segment is reported where it is met, the last segment (trailing slash,
+// dot) at the end.
+Problem CheckPath(absl::string_view path, size_t offset) {
   size_t seg_start = 0;
   for (size_t i = 0; i < path.size(); ++i) {
     char c = path[i];
     if (c == '/') {
       if (i > 0) {
-        size_t len = i - seg_start;  // includes the leading '/'
-        if (len == 1) {
-          return Fail(SpiffeIdError::kEmptySegment, "path cannot contain empty segments", input,
-                      absl::StrCat("at offset ", offset + i));
-        }
-        if ((len == 2 && path[seg_start + 1] == '.') ||
-            (len == 3 && path[seg_start + 1] == '.' && path[seg_start + 2] == '.')) {
-          return Fail(SpiffeIdError::kDotSegment, "path cannot contain dot segments", input,
-                      absl::StrCat("at offset ", offset + seg_start));
-        }
+        absl::string_view seg = path.substr(seg_start, i - seg_start);
+        if (seg.size() == 1) return {SpiffeIdError::kEmptySegment, offset + i};
+        if (IsDotSegment(seg)) return {SpiffeIdError::kDotSegment, offset + seg_start};
       }
       seg_start = i;
       continue;
     }
     if (!(kClasses[static_cast<unsigned char>(c)] & kPathChar)) {
-      return Fail(SpiffeIdError::kBadPathChar,
-                  "path segment characters are limited to letters, numbers, dots, dashes, and "
-                  "underscores",
-                  input, absl::StrCat(ByteName(c), " at offset ", offset + i));
+      return {SpiffeIdError::kBadPathChar, offset + i, c};
     }
   }
-  if (path.empty()) return absl::OkStatus();
-  size_t len = path.size() - seg_start;
-  if (len == 1) {
-    return Fail(SpiffeIdError::kTrailingSlash, "path cannot have a trailing slash", input);
+  if (path.empty()) return {};
+  absl::string_view last = path.substr(seg_start);
+  if (last.size() == 1) return {SpiffeIdError::kTrailingSlash, offset + seg_start};
+  if (IsDotSegment(last)) return {SpiffeIdError::kDotSegment, offset + seg_start};
+  return {};
+}
+
+Problem CheckId(absl::string_view id, SpiffeIdView* out) {
+  if (id.empty()) return {SpiffeIdError::kEmpty};
+  if (!absl::StartsWith(id, kScheme)) return {SpiffeIdError::kBadScheme};
+  if (id.size() > kMaxSpiffeIdLength) return {SpiffeIdError::kTooLong, id.size()};
+  absl::string_view rest = id.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  absl::string_view td = rest.substr(0, slash);
+  absl::string_view path =
+      slash == absl::string_view::npos ? absl::string_view() : rest.substr(slash);
+  if (Problem p = CheckTrustDomain(td, kScheme.size()); p.error != SpiffeIdError::kNone) return p;
+  if (Problem p = CheckPath(path, kScheme.size() + td.size()); p.error != SpiffeIdError::kNone) {
+    return p;
   }
-  if ((len == 2 && path[seg_start + 1] == '.') ||
-      (len == 3 && path[seg_start + 1] == '.' && path[seg_start + 2] == '.')) {
-    return Fail(SpiffeIdError::kDotSegment, "path cannot contain dot segments", input,
-                absl::StrCat("at offset ", offset + seg_start));
+  out->trust_domain = td;
+  out->path = path;
+  return {};
+}
+
+// The error for `p` found in `input`; `kind` names what was parsed.
+absl::Status ToStatus(const Problem& p, absl::string_view input, absl::string_view kind) {
+  std::string what;
+  switch (p.error) {
+    case SpiffeIdError::kEmpty: what = "cannot be empty"; break;
+    case SpiffeIdError::kBadScheme: what = "scheme is missing or invalid (must be \"spiffe://\")"; break;
+    case SpiffeIdError::kMissingTrustDomain: what = "trust domain is missing"; break;
+    case SpiffeIdError::kBadTrustDomainChar:
+      what = absl::StrCat(
+          "trust domain characters are limited to lowercase letters, numbers, dots, dashes, and "
+          "underscores (",
+          ByteName(p.byte), " at offset ", p.offset, ")");
+      break;
+    case SpiffeIdError::kBadPathChar:
+      what = absl::StrCat(
+          "path segment characters are limited to letters, numbers, dots, dashes, and "
+          "underscores (",
+          ByteName(p.byte), " at offset ", p.offset, ")");
+      break;
+    case SpiffeIdError::kEmptySegment:
+      what = absl::StrCat("path cannot contain empty segments (at offset ", p.offset, ")");
+      break;
+    case SpiffeIdError::kDotSegment:
+      what = absl::StrCat("path cannot contain dot segments (at offset ", p.offset, ")");
+      break;
+    case SpiffeIdError::kTrailingSlash: what = "path cannot have a trailing slash"; break;
+    case SpiffeIdError::kTooLong:
+      what = absl::StrCat("it is ", p.offset, " bytes long, more than the ", kMaxSpiffeIdLength,
+                          " allowed");
+      break;
+    case SpiffeIdError::kTrustDomainTooLong:
+      what = absl::StrCat("trust domain is ", p.offset, " bytes long, more than the ",
+                          kMaxTrustDomainLength, " allowed");
+      break;
+    case SpiffeIdError::kNone: return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return WithDetail(
+      absl::InvalidArgumentError(absl::StrCat("invalid ", kind, " ", Quote(input), ": ", what)),
+      static_cast<int>(p.error));
 }
 
 }  // namespace
 
+SpiffeIdError ValidateSpiffeId(absl::string_view id) {
+  SpiffeIdView view;
+  return CheckId(id, &view).error;
+}
+
 absl::StatusOr<SpiffeIdView> ParseSpiffeIdView(absl::string_view id) {
-  if (id.empty()) return Fail(SpiffeIdError::kEmpty, "cannot be empty", id);
-  if (!absl::StartsWith(id, kScheme)) {
-    return Fail(SpiffeIdError::kBadScheme, "scheme is missing or invalid (must be \"spiffe://\")",
-                id);
-  }
-  if (id.size() > kMaxSpiffeIdLength) {
-    return Fail(SpiffeIdError::kTooLong,
-                absl::StrCat("it is ", id.size(), " bytes long, more than the ",
-                             kMaxSpiffeIdLength, " allowed"),
-                id);
-  }
-  absl::string_view rest = id.substr(kScheme.size());
-  size_t slash = rest.find('/');
-  absl::string_view td = rest.substr(0, slash);
-  absl::string_view path = slash == absl::string_view::npos ? absl::string_view() : rest.substr(slash);
-  if (absl::Status s = CheckTrustDomain(td, id, kScheme.size()); !s.ok()) return s;
-  if (absl::Status s = CheckPath(path, id, kScheme.size() + td.size()); !s.ok()) return s;
-  return SpiffeIdView{td, path};
+  SpiffeIdView view;
+  Problem p = CheckId(id, &view);
+  if (p.error != SpiffeIdError::kNone) return ToStatus(p, id, "SPIFFE ID");
+  return view;
 }
 
 absl::StatusOr<TrustDomain> TrustDomain::Parse(absl::string_view name) {
@@ -147,7 +172,9 @@ absl::StatusOr<TrustDomain> TrustDomain::Parse(absl::string_view name) {
     if (!view.ok()) return view.status();
     return TrustDomain(std::string(view->trust_domain));
   }
-  if (absl::Status s = CheckTrustDomain(name, name, 0, "trust domain"); !s.ok()) return s;
+  if (Problem p = CheckTrustDomain(name, 0); p.error != SpiffeIdError::kNone) {
+    return ToStatus(p, name, "trust domain");
+  }
   return TrustDomain(std::string(name));
 }
 

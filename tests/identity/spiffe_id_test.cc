@@ -28,6 +28,7 @@ TEST_P(SpiffeIdCases, ParsesOrRejectsWithTheRightReason) {
   const Case& c = GetParam();
   absl::StatusOr<SpiffeId> id = SpiffeId::Parse(c.input);
   absl::StatusOr<SpiffeIdView> view = ParseSpiffeIdView(c.input);
+  EXPECT_EQ(ValidateSpiffeId(c.input), c.want);
   if (c.want == SpiffeIdError::kNone) {
     ASSERT_TRUE(id.ok()) << id.status();
     ASSERT_TRUE(view.ok());

@@ -63,6 +63,10 @@ struct SpiffeIdView {
 // and a message saying what is wrong and at which byte offset.
 absl::StatusOr<SpiffeIdView> ParseSpiffeIdView(absl::string_view id);
 
+// ValidateSpiffeId is the check alone: kNone for a valid ID, else the first
+// rule broken. It never allocates, even on failure.
+SpiffeIdError ValidateSpiffeId(absl::string_view id);
+
 class TrustDomain {
  public:
   // Parse accepts a bare trust-domain name ("example.org") or, like go-spiffe,
