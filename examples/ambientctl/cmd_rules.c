@@ -1,5 +1,6 @@
 /* ambientctl rules: render, apply, check and delete istio-cni's redirect rules. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ambientctl.h"
@@ -83,6 +84,85 @@ static int render(int argc, char **argv) {
   return rc;
 }
 
+/* netns_op runs apply, check or delete: --netns NAME_OR_PATH plus CONFIG. */
+static int netns_op(const char *cmd, int argc, char **argv) {
+  const char *netns = NULL;
+  char **rest;
+  int nrest = 0, i, rc;
+  ambient_redirect_config *config;
+  ambient_error *err = NULL;
+  if (has_help(argc, argv)) {
+    printf("usage: ambientctl rules %s --netns NAME_OR_PATH [CONFIG]\n\n%s\n%s", cmd,
+           strcmp(cmd, "apply") == 0
+               ? "Installs the rules and, for in-pod rules, the fwmark policy routing, all or\n"
+                 "nothing. Applying again changes nothing.\n"
+           : strcmp(cmd, "check") == 0
+               ? "Prints each difference from the expected rules on stdout; exit status 1\n"
+                 "when there is any.\n"
+               : "Removes exactly what apply installs; other rules stay.\n",
+           kConfigHelp);
+    return AMBIENTCTL_OK;
+  }
+  rest = (char **)calloc((size_t)argc + 1, sizeof(char *));
+  if (rest == NULL) return ambientctl_fail(cmd, NULL);
+  for (i = 0; i < argc; ++i) {
+    if (strcmp(argv[i], "--netns") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ambientctl rules %s: --netns needs a value\n", cmd);
+        free(rest);
+        return AMBIENTCTL_USAGE;
+      }
+      netns = argv[++i];
+    } else if (strncmp(argv[i], "--netns=", 8) == 0) {
+      netns = argv[i] + 8;
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  if (netns == NULL || netns[0] == '\0') {
+    fprintf(stderr, "ambientctl rules %s: --netns NAME_OR_PATH is required\n", cmd);
+    free(rest);
+    return AMBIENTCTL_USAGE;
+  }
+  config = ambient_redirect_config_new();
+  if (config == NULL) {
+    free(rest);
+    return ambientctl_fail(cmd, NULL);
+  }
+  rc = parse_config(cmd, config, nrest, rest);
+  free(rest);
+  if (rc != AMBIENTCTL_OK) {
+    ambient_redirect_config_free(config);
+    return rc;
+  }
+  if (strcmp(cmd, "apply") == 0) {
+    err = ambient_redirect_apply(config, netns);
+  } else if (strcmp(cmd, "delete") == 0) {
+    err = ambient_redirect_delete(config, netns);
+  } else {
+    ambient_redirect_drift *drift = NULL;
+    err = ambient_redirect_check(config, netns, &drift);
+    if (err == NULL) {
+      size_t n = ambient_redirect_drift_count(drift), k;
+      for (k = 0; k < n; ++k) printf("%s\n", ambient_redirect_drift_get0(drift, k));
+      ambient_redirect_drift_free(drift);
+      ambient_redirect_config_free(config);
+      if (n > 0) {
+        fprintf(stderr, "ambientctl rules check: %lu difference(s) in %s\n", (unsigned long)n, netns);
+        return AMBIENTCTL_FAIL;
+      }
+      return AMBIENTCTL_OK;
+    }
+  }
+  ambient_redirect_config_free(config);
+  if (err != NULL) {
+    char what[64];
+    snprintf(what, sizeof(what), "rules %s", cmd);
+    return ambientctl_fail(what, err);
+  }
+  return AMBIENTCTL_OK;
+}
+
 int ambientctl_rules(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
@@ -93,6 +173,10 @@ int ambientctl_rules(int argc, char **argv) {
     return AMBIENTCTL_OK;
   }
   if (strcmp(argv[1], "render") == 0) return render(argc - 2, argv + 2);
+  if (strcmp(argv[1], "apply") == 0 || strcmp(argv[1], "check") == 0 ||
+      strcmp(argv[1], "delete") == 0) {
+    return netns_op(argv[1], argc - 2, argv + 2);
+  }
   fprintf(stderr, "ambientctl rules: unknown subcommand '%s'\n", argv[1]);
   usage(stderr);
   return AMBIENTCTL_USAGE;

@@ -6,15 +6,22 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "ambient/netns/netns.h"
+#include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
 #include "ambient/redirect/render.h"
 #include "capi/error.h"
 
 struct ambient_redirect_config {
   ambient::redirect::Config config;
+};
+
+struct ambient_redirect_drift {
+  std::vector<std::string> lines;
 };
 
 namespace {
@@ -41,6 +48,43 @@ char* CopyText(const std::string& text) {
   std::memcpy(out, text.data(), text.size());
   out[text.size()] = '\0';
   return out;
+}
+
+absl::StatusOr<ambient::netns::Netns> OpenNetns(const char* netns) {
+  if (netns == nullptr) return NullArgument("netns");
+  return ambient::netns::Netns::Open(netns);
+}
+
+absl::StatusOr<ambient::netns::Netns> OpenNetnsFd(int fd) {
+  if (fd < 0) return absl::InvalidArgumentError("netns_fd must not be negative");
+  return ambient::netns::Netns::DupFd(fd);
+}
+
+absl::Status DoApply(const ambient_redirect_config* config,
+                     absl::StatusOr<ambient::netns::Netns> ns) {
+  if (config == nullptr) return NullArgument("config");
+  if (!ns.ok()) return ns.status();
+  return rd::Apply(config->config, *ns);
+}
+
+absl::Status DoDelete(const ambient_redirect_config* config,
+                      absl::StatusOr<ambient::netns::Netns> ns) {
+  if (config == nullptr) return NullArgument("config");
+  if (!ns.ok()) return ns.status();
+  return rd::Delete(config->config, *ns);
+}
+
+absl::Status DoCheck(const ambient_redirect_config* config,
+                     absl::StatusOr<ambient::netns::Netns> ns, ambient_redirect_drift** out) {
+  if (out == nullptr) return NullArgument("out_drift");
+  if (config == nullptr) return NullArgument("config");
+  if (!ns.ok()) return ns.status();
+  absl::StatusOr<std::vector<rd::Drift>> drift = rd::Check(config->config, *ns);
+  if (!drift.ok()) return drift.status();
+  auto list = std::make_unique<ambient_redirect_drift>();
+  for (const rd::Drift& d : *drift) list->lines.push_back(d.ToString());
+  *out = list.release();
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -184,5 +228,44 @@ ambient_error* ambient_redirect_render(const ambient_redirect_config* config, ch
 }
 
 void ambient_redirect_text_free(char* text) { std::free(text); }
+
+ambient_error* ambient_redirect_apply(const ambient_redirect_config* config, const char* netns) {
+  return Guard([&] { return DoApply(config, OpenNetns(netns)); });
+}
+
+ambient_error* ambient_redirect_apply_fd(const ambient_redirect_config* config, int netns_fd) {
+  return Guard([&] { return DoApply(config, OpenNetnsFd(netns_fd)); });
+}
+
+ambient_error* ambient_redirect_check(const ambient_redirect_config* config, const char* netns,
+                                      ambient_redirect_drift** out_drift) {
+  if (out_drift != nullptr) *out_drift = nullptr;
+  return Guard([&] { return DoCheck(config, OpenNetns(netns), out_drift); });
+}
+
+ambient_error* ambient_redirect_check_fd(const ambient_redirect_config* config, int netns_fd,
+                                         ambient_redirect_drift** out_drift) {
+  if (out_drift != nullptr) *out_drift = nullptr;
+  return Guard([&] { return DoCheck(config, OpenNetnsFd(netns_fd), out_drift); });
+}
+
+size_t ambient_redirect_drift_count(const ambient_redirect_drift* drift) {
+  return drift == nullptr ? 0 : drift->lines.size();
+}
+
+const char* ambient_redirect_drift_get0(const ambient_redirect_drift* drift, size_t i) {
+  if (drift == nullptr || i >= drift->lines.size()) return nullptr;
+  return drift->lines[i].c_str();
+}
+
+void ambient_redirect_drift_free(ambient_redirect_drift* drift) { delete drift; }
+
+ambient_error* ambient_redirect_delete(const ambient_redirect_config* config, const char* netns) {
+  return Guard([&] { return DoDelete(config, OpenNetns(netns)); });
+}
+
+ambient_error* ambient_redirect_delete_fd(const ambient_redirect_config* config, int netns_fd) {
+  return Guard([&] { return DoDelete(config, OpenNetnsFd(netns_fd)); });
+}
 
 }  // extern "C"

@@ -130,6 +130,82 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_render(const ambient_redirect_con
  * functions. NULL is allowed. */
 AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
 
+/* ---- Applying rules inside a network namespace ----
+ *
+ * The appliers need CAP_NET_ADMIN and CAP_SYS_ADMIN (root). `netns` is a
+ * name under /var/run/netns (as `ip netns add` makes) or, when it contains
+ * '/', a path such as /proc/PID/ns/net; the _fd variants take an open
+ * descriptor of a network namespace, which stays the caller's. The calling
+ * thread enters the namespace only to create netlink sockets and returns
+ * before the call does; iptables-restore runs in a child process. Calls on
+ * distinct namespaces may run at once; calls on one namespace must not
+ * overlap. Common errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a
+ * bad name or a descriptor that is no network namespace), AMBIENT_ERR_NOT_FOUND
+ * (no such namespace; an iptables binary is missing),
+ * AMBIENT_ERR_PERMISSION_DENIED (not privileged), and
+ * AMBIENT_ERR_FAILED_PRECONDITION (the kernel or iptables-restore refused the
+ * rules; the message has their reason). */
+
+/* ambient_redirect_apply installs the rules of `config` in `netns`, with the
+ * fwmark 0x111/0xfff policy routing (pref 32764, table 100) for in-pod
+ * rules, all or nothing: on error the namespace is exactly as before.
+ * Applying the same config again is a no-op (iptables) or an atomic replace
+ * with the same result (nftables). Errors: see above. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_apply(const ambient_redirect_config *config,
+                                                     const char *netns);
+
+/* ambient_redirect_apply_fd is ambient_redirect_apply on a namespace
+ * descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_apply_fd(const ambient_redirect_config *config,
+                                                        int netns_fd);
+
+/* ambient_redirect_drift is an owned list of differences between a
+ * namespace and the expected rules, one line each, such as
+ * "missing: iptables ipv4 nat ISTIO_OUTPUT: -A ISTIO_OUTPUT ...". */
+typedef struct ambient_redirect_drift ambient_redirect_drift;
+
+/* ambient_redirect_check compares `netns` with the rules (and, in-pod, the
+ * policy routing) of `config` and stores the differences in *out_drift (an
+ * owned list, empty when there is no drift; free it with
+ * ambient_redirect_drift_free). Counters and rule handles are ignored.
+ * Nothing is changed. On error *out_drift is NULL. Errors: see above. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_check(const ambient_redirect_config *config,
+                                                     const char *netns,
+                                                     ambient_redirect_drift **out_drift);
+
+/* ambient_redirect_check_fd is ambient_redirect_check on a namespace
+ * descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_check_fd(const ambient_redirect_config *config,
+                                                        int netns_fd,
+                                                        ambient_redirect_drift **out_drift);
+
+/* ambient_redirect_drift_count returns the number of differences in `drift`
+ * (0 for NULL). */
+AMBIENT_EXPORT size_t ambient_redirect_drift_count(const ambient_redirect_drift *drift);
+
+/* ambient_redirect_drift_get0 returns difference `i` as a NUL-terminated
+ * line lent by `drift` (valid until it is freed), or NULL when `i` is out of
+ * range or `drift` is NULL. */
+AMBIENT_EXPORT const char *ambient_redirect_drift_get0(const ambient_redirect_drift *drift,
+                                                       size_t i);
+
+/* ambient_redirect_drift_free releases `drift`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_redirect_drift_free(ambient_redirect_drift *drift);
+
+/* ambient_redirect_delete removes from `netns` exactly what
+ * ambient_redirect_apply installs for `config`'s backend: the ISTIO_* chains
+ * and the jumps to them (IPv4 and IPv6), or the istio-ambient-* nftables
+ * tables, and for in-pod configs the fwmark rule and table-100 routes. Other
+ * rules are left alone; deleting what is not there is not an error. Errors:
+ * see above. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_delete(const ambient_redirect_config *config,
+                                                      const char *netns);
+
+/* ambient_redirect_delete_fd is ambient_redirect_delete on a namespace
+ * descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_delete_fd(const ambient_redirect_config *config,
+                                                         int netns_fd);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

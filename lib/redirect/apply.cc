@@ -1,0 +1,298 @@
+#include "ambient/redirect/apply.h"
+
+#include <fcntl.h>
+#include <linux/netfilter.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ambient/base/status.h"
+#include "ambient/redirect/render.h"
+#include "ambient/redirect/rules.h"
+#include "redirect/exec_in_netns.h"
+#include "redirect/iptables_backend.h"
+#include "redirect/netlink.h"
+#include "redirect/nft_native.h"
+#include "redirect/policy_routing.h"
+
+namespace ambient::redirect {
+namespace {
+
+using internal::NetlinkSocket;
+using internal::RoutingState;
+
+// Sockets made inside the pod namespace in one entry, plus what was learnt
+// there.
+struct PodSockets {
+  std::optional<NetlinkSocket> nft;
+  std::optional<NetlinkSocket> route;
+  bool ipv6_on_lo = true;
+};
+
+absl::StatusOr<PodSockets> OpenSockets(const netns::Netns& ns, bool nft, bool route) {
+  netns::UniqueFd nft_fd, route_fd;
+  bool ipv6_on_lo = true;
+  absl::Status s = netns::RunIn(ns, [&]() -> absl::Status {
+    if (nft) {
+      nft_fd.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
+      if (!nft_fd.valid()) return internal::ErrnoStatus(errno, "opening an nfnetlink socket");
+    }
+    if (route) {
+      route_fd.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+      if (!route_fd.valid()) return internal::ErrnoStatus(errno, "opening an rtnetlink socket");
+      // Like istio-cni: no IPv6 route when IPv6 is off on lo (or absent).
+      int fd = open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        ipv6_on_lo = false;
+      } else {
+        char c = '0';
+        if (read(fd, &c, 1) == 1 && c == '1') ipv6_on_lo = false;
+        close(fd);
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  PodSockets out;
+  out.ipv6_on_lo = ipv6_on_lo;
+  if (nft) {
+    absl::StatusOr<NetlinkSocket> n = NetlinkSocket::Adopt(std::move(nft_fd));
+    if (!n.ok()) return n.status();
+    out.nft.emplace(*std::move(n));
+  }
+  if (route) {
+    absl::StatusOr<NetlinkSocket> r = NetlinkSocket::Adopt(std::move(route_fd));
+    if (!r.ok()) return r.status();
+    out.route.emplace(*std::move(r));
+  }
+  return out;
+}
+
+absl::Status Fault(const ApplyOptions& options, absl::string_view stage) {
+  if (!options.fault_injector) return absl::OkStatus();
+  absl::Status s = options.fault_injector(stage);
+  if (!s.ok()) return Prefixed(absl::StrCat("injected failure at ", stage), s);
+  return absl::OkStatus();
+}
+
+std::vector<IpFamily> Families(const internal::IptablesTools& tools) {
+  std::vector<IpFamily> out = {IpFamily::kIPv4};
+  if (!tools.restore6.empty()) out.push_back(IpFamily::kIPv6);
+  return out;
+}
+
+// Host iptables rules match the probe ipsets, which must exist first.
+absl::Status EnsureIpsets(const netns::Netns& ns, bool ipv6) {
+  absl::StatusOr<std::string> ipset = internal::FindProgram("ipset");
+  if (!ipset.ok()) return ipset.status();
+  std::string script = absl::StrCat("create ", kProbeSetV4, " hash:ip family inet comment -exist\n");
+  if (ipv6) absl::StrAppend(&script, "create ", kProbeSetV6, " hash:ip family inet6 comment -exist\n");
+  absl::StatusOr<internal::ExecResult> r = internal::ExecIn(&ns, {*ipset, "restore"}, script);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("creating the probe ipsets failed: ", r->err));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
+                           const ApplyOptions& options) {
+  absl::StatusOr<std::vector<IptRuleset>> sets = BuildIptables(config);
+  if (!sets.ok()) return sets.status();
+  absl::StatusOr<internal::IptablesTools> tools = internal::Tools(options.iptables_variant);
+  if (!tools.ok()) return tools.status();
+  if (config.ipv6 && tools->restore6.empty()) {
+    return absl::NotFoundError("IPv6 rules requested but ip6tables-restore is not installed");
+  }
+  const std::set<std::string> ours = internal::OurChains(config.host);
+  // Snapshot every family first, so a failure anywhere can be undone.
+  std::vector<internal::IptState> before;
+  for (const IptRuleset& rs : *sets) {
+    absl::StatusOr<internal::IptState> st = internal::ReadState(*tools, rs.family, ns, ours);
+    if (!st.ok()) return st.status();
+    before.push_back(*std::move(st));
+  }
+  if (config.host) {
+    if (absl::Status s = EnsureIpsets(ns, config.ipv6); !s.ok()) return s;
+  }
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, !tools->legacy, !config.host);
+  if (!sockets.ok()) return sockets.status();
+  // iptables-nft creates the ip/ip6 tables it touches; a rollback removes
+  // those that did not exist before, so the namespace is as it was.
+  std::set<std::string> tables_v4, tables_v6;
+  if (!tools->legacy) {
+    absl::StatusOr<std::set<std::string>> t4 = internal::NftTables(*sockets->nft, NFPROTO_IPV4);
+    absl::StatusOr<std::set<std::string>> t6 = internal::NftTables(*sockets->nft, NFPROTO_IPV6);
+    if (!t4.ok()) return t4.status();
+    if (!t6.ok()) return t6.status();
+    tables_v4 = *std::move(t4);
+    tables_v6 = *std::move(t6);
+  }
+  RoutingState created;
+  if (!config.host) {
+    absl::Status s = internal::AddRouting(*sockets->route, config.ipv6 && sockets->ipv6_on_lo, &created);
+    if (!s.ok()) return s;
+  }
+  auto undo_routing = [&] {
+    if (!config.host) internal::DeleteRouting(*sockets->route, created).IgnoreError();
+  };
+  auto undo_new_tables = [&] {
+    if (tools->legacy) return;
+    for (auto [family, before_tables] : {std::pair<uint8_t, const std::set<std::string>*>{NFPROTO_IPV4, &tables_v4},
+                                         {NFPROTO_IPV6, &tables_v6}}) {
+      absl::StatusOr<std::set<std::string>> now = internal::NftTables(*sockets->nft, family);
+      if (!now.ok()) continue;
+      std::vector<std::string> added;
+      for (const std::string& t : *now) {
+        if (!before_tables->count(t) && (t == "mangle" || t == "nat" || t == "raw")) added.push_back(t);
+      }
+      if (!added.empty()) internal::NftDelete(*sockets->nft, added, family).IgnoreError();
+    }
+  };
+  if (absl::Status s = Fault(options, "routing"); !s.ok()) {
+    undo_routing();
+    return s;
+  }
+  for (size_t i = 0; i < sets->size(); ++i) {
+    const IptRuleset& rs = (*sets)[i];
+    absl::Status s = Fault(options, rs.family == IpFamily::kIPv4 ? "iptables-ipv4" : "iptables-ipv6");
+    if (s.ok()) {
+      const internal::IptState want = internal::Expected(rs);
+      std::vector<Drift> drift;
+      internal::DiffState(rs.family, want, before[i], &drift);
+      if (before[i].empty()) {
+        s = internal::Restore(*tools, rs.family, ns, RenderIptables(rs));  // istio's own payload
+      } else if (!drift.empty()) {
+        s = internal::Restore(*tools, rs.family, ns,
+                              internal::ReconcilePayload(before[i], want, internal::TargetLines(rs)));
+      }
+    }
+    if (!s.ok()) {
+      // Put back every family touched so far, this one included (a restore
+      // commits table by table).
+      for (size_t j = 0; j <= i; ++j) {
+        IpFamily fam = (*sets)[j].family;
+        absl::StatusOr<internal::IptState> now = internal::ReadState(*tools, fam, ns, ours);
+        if (!now.ok()) continue;
+        if (!now->empty() || !before[j].empty()) {
+          internal::Restore(*tools, fam, ns,
+                            internal::ReconcilePayload(*now, before[j], internal::SnapshotLines(before[j])))
+              .IgnoreError();
+        }
+      }
+      undo_new_tables();
+      undo_routing();
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
+                           const ApplyOptions& options) {
+  absl::StatusOr<NftRuleset> rs = BuildNftables(config);
+  if (!rs.ok()) return rs.status();
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, !config.host);
+  if (!sockets.ok()) return sockets.status();
+  RoutingState created;
+  if (!config.host) {
+    absl::Status s = internal::AddRouting(*sockets->route, config.ipv6 && sockets->ipv6_on_lo, &created);
+    if (!s.ok()) return s;
+  }
+  absl::Status s = Fault(options, "routing");
+  if (s.ok()) s = Fault(options, "nftables");
+  if (s.ok()) s = internal::NftApply(*sockets->nft, *rs, options.nft_inject_bad_request);
+  if (!s.ok() && !config.host) internal::DeleteRouting(*sockets->route, created).IgnoreError();
+  return s;
+}
+
+}  // namespace
+
+absl::Status Apply(const Config& config, const netns::Netns& ns, const ApplyOptions& options) {
+  if (absl::Status s = Validate(config); !s.ok()) return s;
+  if (!ns.valid()) return absl::InvalidArgumentError("no network namespace");
+  if (config.backend == Backend::kNftables) return ApplyNftables(config, ns, options);
+  return ApplyIptables(config, ns, options);
+}
+
+absl::StatusOr<std::vector<Drift>> Check(const Config& config, const netns::Netns& ns,
+                                         const ApplyOptions& options) {
+  if (absl::Status s = Validate(config); !s.ok()) return s;
+  if (!ns.valid()) return absl::InvalidArgumentError("no network namespace");
+  const bool nft = config.backend == Backend::kNftables;
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, nft, !config.host);
+  if (!sockets.ok()) return sockets.status();
+  std::vector<Drift> out;
+  if (nft) {
+    absl::StatusOr<NftRuleset> rs = BuildNftables(config);
+    if (!rs.ok()) return rs.status();
+    absl::StatusOr<std::vector<Drift>> d = internal::NftCheck(*sockets->nft, *rs);
+    if (!d.ok()) return d.status();
+    out = *std::move(d);
+  } else {
+    absl::StatusOr<std::vector<IptRuleset>> sets = BuildIptables(config);
+    if (!sets.ok()) return sets.status();
+    absl::StatusOr<internal::IptablesTools> tools = internal::Tools(options.iptables_variant);
+    if (!tools.ok()) return tools.status();
+    for (const IptRuleset& rs : *sets) {
+      absl::StatusOr<internal::IptState> have =
+          internal::ReadState(*tools, rs.family, ns, internal::OurChains(config.host));
+      if (!have.ok()) return have.status();
+      internal::DiffState(rs.family, internal::Expected(rs), *have, &out);
+    }
+  }
+  if (!config.host) {
+    absl::StatusOr<RoutingState> routing = internal::ReadRouting(*sockets->route);
+    if (!routing.ok()) return routing.status();
+    for (const std::string& what :
+         internal::RoutingDrift(*routing, config.ipv6 && sockets->ipv6_on_lo)) {
+      out.push_back({Drift::Kind::kMissing, "policy routing", what});
+    }
+    if (routing->extra_rules > 0) {
+      out.push_back({Drift::Kind::kExtra, "policy routing",
+                     absl::StrCat(routing->extra_rules, " duplicate fwmark 0x111/0xfff rule(s)")});
+    }
+  }
+  return out;
+}
+
+absl::Status Delete(const Config& config, const netns::Netns& ns, const ApplyOptions& options) {
+  if (absl::Status s = Validate(config); !s.ok()) return s;
+  if (!ns.valid()) return absl::InvalidArgumentError("no network namespace");
+  const bool nft = config.backend == Backend::kNftables;
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, nft, !config.host);
+  if (!sockets.ok()) return sockets.status();
+  if (nft) {
+    std::vector<std::string> tables = {kNftNatTable};
+    if (!config.host) {
+      tables.push_back(kNftMangleTable);
+      tables.push_back(kNftRawTable);
+    }
+    if (absl::Status s = internal::NftDelete(*sockets->nft, tables); !s.ok()) return s;
+  } else {
+    absl::StatusOr<internal::IptablesTools> tools = internal::Tools(options.iptables_variant);
+    if (!tools.ok()) return tools.status();
+    const std::set<std::string> ours = internal::OurChains(config.host);
+    for (IpFamily family : Families(*tools)) {
+      absl::StatusOr<internal::IptState> have = internal::ReadState(*tools, family, ns, ours);
+      if (!have.ok()) return have.status();
+      if (have->empty()) continue;
+      absl::Status s = internal::Restore(*tools, family, ns,
+                                         internal::ReconcilePayload(*have, internal::IptState{}, {}));
+      if (!s.ok()) return s;
+    }
+  }
+  if (!config.host) {
+    RoutingState all;
+    all.rule_v4 = all.rule_v6 = all.route_v4 = all.route_v6 = true;
+    if (absl::Status s = internal::DeleteRouting(*sockets->route, all); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ambient::redirect

@@ -1,0 +1,124 @@
+#include "redirect/netlink.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace ambient::redirect::internal {
+namespace {
+
+constexpr size_t kRecvBuffer = 64 * 1024;
+
+}  // namespace
+
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  switch (err) {
+    case EPERM:
+    case EACCES: return absl::PermissionDeniedError(msg);
+    case ENOENT:
+    case ESRCH: return absl::NotFoundError(msg);
+    case EEXIST: return absl::AlreadyExistsError(msg);
+    case EINVAL: return absl::InvalidArgumentError(msg);
+    case ENOMEM:
+    case ENOBUFS:
+    case EMFILE:
+    case ENFILE: return absl::ResourceExhaustedError(msg);
+    case EAGAIN:
+    case EBUSY:
+    case EINTR: return absl::UnavailableError(msg);
+    case EOPNOTSUPP:
+    case EAFNOSUPPORT:
+    case EPROTONOSUPPORT: return absl::UnimplementedError(msg);
+    default: return absl::FailedPreconditionError(msg);
+  }
+}
+
+absl::StatusOr<NetlinkSocket> NetlinkSocket::Adopt(netns::UniqueFd fd) {
+  if (!fd.valid()) return absl::InvalidArgumentError("no netlink socket");
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof(local));
+  local.nl_family = AF_NETLINK;
+  if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
+    return ErrnoStatus(errno, "binding a netlink socket");
+  }
+  struct timeval tv = {5, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int one = 1;
+  // Report errors for the failing request only (smaller acks).
+  setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  NetlinkSocket s(std::move(fd));
+  s.rbuf_.resize(kRecvBuffer);
+  return s;
+}
+
+absl::Status NetlinkSocket::Send(const void* buf, size_t len) {
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof(kernel));
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do {
+    n = sendto(fd_.get(), buf, len, 0, reinterpret_cast<struct sockaddr*>(&kernel),
+               sizeof(kernel));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoStatus(errno, "sending a netlink request");
+  if (static_cast<size_t>(n) != len) return absl::InternalError("short netlink send");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Ack>> NetlinkSocket::CollectAcks(uint32_t last_seq) {
+  std::vector<Ack> acks;
+  for (;;) {
+    ssize_t n = recv(fd_.get(), rbuf_.data(), rbuf_.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return absl::DeadlineExceededError("no netlink acknowledgement from the kernel");
+      }
+      return ErrnoStatus(errno, "reading a netlink acknowledgement");
+    }
+    int len = static_cast<int>(n);
+    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.data());
+         NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type != NLMSG_ERROR) continue;
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+        return absl::DataLossError("truncated netlink acknowledgement");
+      }
+      const auto* err = static_cast<const struct nlmsgerr*>(NLMSG_DATA(h));
+      Ack ack{h->nlmsg_seq, err->error};
+      if (ack.error != 0 || ack.seq == last_seq) acks.push_back(ack);
+      if (ack.seq == last_seq) return acks;
+    }
+  }
+}
+
+absl::Status NetlinkSocket::Dump(const void* buf, size_t len, uint32_t seq,
+                                 const std::function<absl::Status(const struct nlmsghdr*)>& fn) {
+  if (absl::Status s = Send(buf, len); !s.ok()) return s;
+  absl::Status first = absl::OkStatus();
+  for (;;) {
+    ssize_t n = recv(fd_.get(), rbuf_.data(), rbuf_.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading a netlink dump");
+    }
+    int left = static_cast<int>(n);
+    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.data());
+         NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return first;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* err = static_cast<const struct nlmsgerr*>(NLMSG_DATA(h));
+        if (err->error == 0) return first;
+        return ErrnoStatus(-err->error, "netlink dump");
+      }
+      if (first.ok()) first = fn(h);
+    }
+  }
+}
+
+}  // namespace ambient::redirect::internal

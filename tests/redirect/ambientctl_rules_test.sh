@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# ambientctl_rules_test.sh AMBIENTCTL SHARED_DIR: `ambientctl rules` as a user
+# runs it: render prints istio's goldens, exit statuses 0/1/2, --help; as root
+# also apply/check/delete on a uniquely named namespace (always removed).
+set -uo pipefail
+ctl=$1 shared=$2
+golden=$shared/conformance/istio-golden
+v6=e9ac:1e77:90ca:399f:4d6d:ece2:2f9b:3164
+fail=0
+check() { if [ "$2" != "$3" ]; then echo "FAIL: $1: got '$2', want '$3'"; fail=1; else echo "ok: $1"; fi; }
+
+out=$("$ctl" rules render --ipv6 --probe-snat-v6 $v6 --dns-capture off --bypass-inbound | md5sum)
+check "render ingress_ipv6 (iptables)" "$out" "$(tail -n +3 "$golden/ingress_ipv6.golden" | md5sum)"
+out=$("$ctl" rules render --backend nftables --probe-snat-v6 $v6 | md5sum)
+check "render default (nftables)" "$out" "$(md5sum < "$golden/nft/default.golden")"
+out=$("$ctl" rules render --host --backend=nftables --kubelet-uid 1000 | md5sum)
+check "render hostprobe (nftables)" "$out" "$(md5sum < "$golden/nft/hostprobe.golden")"
+"$ctl" rules render --backend pf >/dev/null 2>&1; check "bad flag exits 2" $? 2
+"$ctl" rules frobnicate >/dev/null 2>&1; check "unknown subcommand exits 2" $? 2
+"$ctl" rules apply --ipv6 >/dev/null 2>&1; check "apply without --netns exits 2" $? 2
+for sub in "" render apply check delete; do
+  "$ctl" rules $sub --help | grep -q "usage: ambientctl rules"; check "rules $sub --help" $? 0
+done
+
+if [ "$(id -u)" = 0 ]; then
+  ns=ambient-rdx-cli-$$-$RANDOM
+  trap 'ip netns del "$ns" 2>/dev/null' EXIT
+  ip netns add "$ns" && ip -n "$ns" link set lo up
+  for backend in iptables nftables; do
+    "$ctl" rules check --netns "$ns" --backend $backend --ipv6 >/dev/null 2>&1; check "$backend check before apply exits 1" $? 1
+    "$ctl" rules apply --netns "$ns" --backend $backend --ipv6; check "$backend apply" $? 0
+    "$ctl" rules apply --netns "/var/run/netns/$ns" --backend $backend --ipv6; check "$backend apply again" $? 0
+    "$ctl" rules check --netns "$ns" --backend $backend --ipv6; check "$backend check after apply" $? 0
+    ip -n "$ns" rule del fwmark 0x111/0xfff lookup 100
+    out=$("$ctl" rules check --netns "$ns" --backend $backend --ipv6 2>/dev/null); rc=$?
+    check "$backend check sees drift" "$rc:$(echo "$out" | grep -c 'missing: policy routing')" "1:1"
+    "$ctl" rules delete --netns "$ns" --backend $backend; check "$backend delete" $? 0
+    left=$(ip netns exec "$ns" sh -c 'iptables-save; ip6tables-save; nft list ruleset; ip rule; ip -6 rule' | grep -c -e ISTIO -e istio-ambient -e 0x111)
+    check "$backend delete leaves nothing of ours" "$left" 0
+  done
+  "$ctl" rules apply --netns no-such-ns-$$ >/dev/null 2>&1; check "missing netns exits 1" $? 1
+else
+  echo "*** NOT RUN: apply/check/delete need root ***"
+  [ "${AMBIENT_REQUIRE_PRIVILEGED:-0}" = 1 ] && fail=1
+fi
+exit $fail

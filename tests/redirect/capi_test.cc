@@ -1,0 +1,115 @@
+// The redirect C ABI: config setters validate and leave the config unchanged
+// on error, render gives istio's bytes, NULL arguments are errors, and the
+// appliers work on a namespace descriptor.
+#include "ambient/c/redirect.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ambient/netns/netns.h"
+#include "redirect/golden_cases.h"
+#include "support/privileged.h"
+
+namespace {
+
+struct ConfigDeleter {
+  void operator()(ambient_redirect_config* c) const { ambient_redirect_config_free(c); }
+};
+using ConfigPtr = std::unique_ptr<ambient_redirect_config, ConfigDeleter>;
+
+std::string RenderOf(const ambient_redirect_config* config) {
+  char* text = nullptr;
+  size_t len = 0;
+  ambient_error* err = ambient_redirect_render(config, &text, &len);
+  EXPECT_EQ(err, nullptr) << ambient_error_message(err);
+  ambient_error_free(err);
+  std::string out = text != nullptr ? std::string(text, len) : "";
+  ambient_redirect_text_free(text);
+  return out;
+}
+
+TEST(RedirectCapi, SettersRenderIstioGolden) {
+  ConfigPtr c(ambient_redirect_config_new());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(ambient_redirect_config_set_ipv6(c.get(), 1), nullptr);
+  EXPECT_EQ(ambient_redirect_config_set_dns_capture(c.get(), 0), nullptr);
+  EXPECT_EQ(ambient_redirect_config_add_reroute_interface(c.get(), "fake1s0f0"), nullptr);
+  EXPECT_EQ(ambient_redirect_config_add_reroute_interface(c.get(), "fake1s0f1"), nullptr);
+  EXPECT_EQ(ambient_redirect_config_set_probe_snat_v6(c.get(), ambient::redirect::testing::kGoldenV6),
+            nullptr);
+  EXPECT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
+  std::string want;
+  ambient::redirect::testing::GoldenCase gc{"virtual_interfaces_ipv6", {}};
+  ASSERT_TRUE(ambient::redirect::testing::GoldenPayload(gc, true, &want));
+  EXPECT_EQ(RenderOf(c.get()), want);
+}
+
+TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
+  ConfigPtr c(ambient_redirect_config_new());
+  const std::string before = RenderOf(c.get());
+  ambient_error* err = ambient_redirect_config_set_probe_snat_v4(c.get(), "::1");
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  err = ambient_redirect_config_add_reroute_interface(c.get(), "eth0 -j ACCEPT");
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  err = ambient_redirect_config_set_pod_dns_capture(c.get(), 7);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  const char* args[] = {"--ipv6", "--backend", "pf"};
+  err = ambient_redirect_config_parse_flags(c.get(), 3, args);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ambient_error_message(err)).find("--backend"), std::string::npos);
+  ambient_error_free(err);
+  EXPECT_EQ(RenderOf(c.get()), before);
+
+  err = ambient_redirect_config_set_host(nullptr, 1);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  char* text = reinterpret_cast<char*>(1);
+  err = ambient_redirect_render(nullptr, &text, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(text, nullptr);
+  ambient_error_free(err);
+  ambient_redirect_drift* drift = reinterpret_cast<ambient_redirect_drift*>(1);
+  err = ambient_redirect_check(c.get(), nullptr, &drift);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(drift, nullptr);
+  ambient_error_free(err);
+  err = ambient_redirect_apply(c.get(), "no-such-netns-ambient-test");
+  EXPECT_NE(err, nullptr);
+  ambient_error_free(err);
+  err = ambient_redirect_apply_fd(c.get(), 0);  // stdin is no namespace
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  EXPECT_EQ(ambient_redirect_drift_count(nullptr), 0u);
+  EXPECT_EQ(ambient_redirect_drift_get0(nullptr, 0), nullptr);
+  ambient_redirect_config_free(nullptr);
+  ambient_redirect_drift_free(nullptr);
+  ambient_redirect_text_free(nullptr);
+}
+
+TEST(RedirectCapi, ApplyCheckDeleteOnDescriptor) {
+  AMBIENT_REQUIRE_ROOT();
+  absl::StatusOr<ambient::netns::Netns> ns = ambient::netns::Netns::CreateUnnamed();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ambient::netns::BringUpLoopback(*ns).ok());
+  ConfigPtr c(ambient_redirect_config_new());
+  ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
+  ambient_redirect_drift* drift = nullptr;
+  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
+  EXPECT_NE(std::string(ambient_redirect_drift_get0(drift, 0)).find("missing"), std::string::npos);
+  ambient_redirect_drift_free(drift);
+  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
+  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  EXPECT_EQ(ambient_redirect_drift_count(drift), 0u);
+  ambient_redirect_drift_free(drift);
+  ASSERT_EQ(ambient_redirect_delete_fd(c.get(), ns->fd()), nullptr);
+  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
+  ambient_redirect_drift_free(drift);
+}
+
+}  // namespace
