@@ -91,6 +91,17 @@ void ZdsAgent::Log(LogLevel level, absl::string_view message) {
 void ZdsAgent::Wake() { SignalEventFd(wake_fd_.get()); }
 
 void ZdsAgent::Loop() {
+  while (!stopping_) {
+    try {
+      LoopOnce();
+    } catch (...) {  // e.g. std::bad_alloc: never let it end the process
+      Log(LogLevel::kError, "exception in the agent loop; continuing");
+      SleepUnlessStopped(stop_fd_.get(), absl::Milliseconds(100));
+    }
+  }
+}
+
+void ZdsAgent::LoopOnce() {
   std::vector<pollfd> fds;
   std::vector<uint64_t> serials;
   while (!stopping_) {
@@ -113,7 +124,10 @@ void ZdsAgent::Loop() {
       SleepUnlessStopped(stop_fd_.get(), absl::Milliseconds(100));
       continue;
     }
-    if (fds[0].revents != 0 || stopping_) return;
+    if (fds[0].revents != 0 || stopping_) {
+      stopping_ = true;
+      return;
+    }
     if (fds[1].revents != 0) DrainEventFd(wake_fd_.get());
     {
       absl::MutexLock lock(&mu_);

@@ -83,7 +83,14 @@ void ZdsProxy::Loop() {
     absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
     if (conn.ok()) {
       uint64_t before = connects_.load();
-      absl::Status ended = ServeConnection(std::move(*conn));
+      absl::Status ended;
+      try {
+        ended = ServeConnection(std::move(*conn));
+      } catch (...) {  // e.g. std::bad_alloc: never let it end the process
+        connected_ = false;
+        snapshot_complete_ = false;
+        ended = absl::ResourceExhaustedError("exception while serving the connection");
+      }
       if (absl::IsCancelled(ended)) return;
       Log(LogLevel::kWarn, absl::StrCat("connection to node agent ended: ", ended.message()));
       // A session that got as far as the hello resets the backoff.

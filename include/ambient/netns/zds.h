@@ -236,6 +236,7 @@ class ZdsAgent {
   };
   explicit ZdsAgent(ZdsAgentOptions options);
   void Loop();
+  void LoopOnce();
   void Log(LogLevel level, absl::string_view message);
   void AcceptOne();
   absl::Status SendSnapshot(Conn& conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
