@@ -51,7 +51,6 @@ absl::StatusOr<SocketAddress> OriginalDestination(int fd) {
   if (local.family() != AF_INET && local.family() != AF_INET6) {
     return absl::InvalidArgumentError("original destination asked of a non-IP socket");
   }
-  SocketAddress dst;
   sockaddr_in v4{};
   len = sizeof(v4);
   if (getsockopt(fd, SOL_IP, kSoOriginalDst, &v4, &len) == 0) {
