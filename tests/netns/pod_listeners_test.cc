@@ -189,6 +189,26 @@ TEST(PodSockets, OriginalDestinationThroughRedirectAndFallback) {
     ASSERT_TRUE(orig.ok()) << orig.status();
     EXPECT_EQ(orig->ToString(), target);  // NATed: the original; direct: the local address
   }
+  // IPv6: SO_ORIGINAL_DST does not know the connection, IP6T_SO_ORIGINAL_DST does.
+  rule = RunIn(pod, [] {
+    int rc = std::system(
+        "ip6tables -w -t nat -A OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports 15001");
+    return rc == 0 ? absl::OkStatus() : absl::UnavailableError("ip6tables failed");
+  });
+  ASSERT_TRUE(rule.ok()) << rule;
+  {
+    absl::StatusOr<SocketAddress> to = SocketAddress::Parse("[::1]:80");
+    absl::StatusOr<UniqueFd> client = SocketIn(pod, AF_INET6, SOCK_STREAM, 0);
+    ASSERT_TRUE(client.ok());
+    ASSERT_EQ(connect(client->get(), to->sockaddr_ptr(), to->size()), 0) << strerror(errno);
+    pollfd p{listen_fd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1);
+    UniqueFd accepted(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(accepted.valid());
+    absl::StatusOr<SocketAddress> orig = OriginalDestination(accepted.get());
+    ASSERT_TRUE(orig.ok()) << orig.status();
+    EXPECT_EQ(orig->ToString(), "[::1]:80");
+  }
   UniqueFd unix_sock(socket(AF_UNIX, SOCK_STREAM, 0));
   EXPECT_EQ(OriginalDestination(unix_sock.get()).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -266,6 +266,76 @@ TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
   EXPECT_EQ(OpenFdCount(), before);
 }
 
+TEST(ZdsProxy, AgentLeavingMidSnapshotKeepsStateConsistent) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod.ok());
+    RecordingHandler handler;
+    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+    {
+      FakeAgent agent(&proxy);
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+      agent.Hangup();  // no SnapshotSent
+      EXPECT_EQ(agent.ended().code(), absl::StatusCode::kUnavailable);
+    }
+    EXPECT_FALSE(proxy.connected());
+    EXPECT_FALSE(proxy.snapshot_complete());
+    EXPECT_EQ(proxy.workload_count(), 2u);  // nothing is dropped without a snapshot
+    {
+      FakeAgent agent(&proxy);
+      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    }
+    EXPECT_EQ(proxy.workload_count(), 1u);
+    EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"add a name-a", "add b name-b",
+                                                              "remove a", "snapshot"}));
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
+  RecordingHandler handler;
+  ZdsProxyOptions opts;
+  opts.socket_path = "/nonexistent-dir/ambient-zds.sock";
+  opts.initial_backoff = absl::Milliseconds(10);
+  opts.max_backoff = absl::Milliseconds(40);
+  absl::Mutex mu;
+  std::vector<std::string> waits;
+  opts.log = [&](LogLevel, absl::string_view, absl::string_view message) {
+    size_t at = message.find("retrying in ");
+    if (at == absl::string_view::npos) return;
+    absl::MutexLock lock(&mu);
+    waits.emplace_back(message.substr(at + 12));
+  };
+  ZdsProxy proxy(opts, &handler);
+  ASSERT_TRUE(proxy.Start().ok());
+  EXPECT_EQ(proxy.Start().code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 200; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+    absl::MutexLock lock(&mu);
+    if (waits.size() >= 5) break;
+  }
+  proxy.Stop();
+  absl::MutexLock lock(&mu);
+  ASSERT_GE(waits.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(waits.begin(), waits.begin() + 5),
+            (std::vector<std::string>{"10ms", "20ms", "40ms", "40ms", "40ms"}));
+  EXPECT_FALSE(proxy.connected());
+  EXPECT_EQ(proxy.connect_count(), 0u);
+
+  ZdsProxyOptions bad = opts;
+  bad.max_backoff = absl::Milliseconds(5);
+  ZdsProxy misconfigured(bad, &handler);
+  EXPECT_EQ(misconfigured.Start().code(), absl::StatusCode::kInvalidArgument);
+  bad = opts;
+  bad.socket_path = std::string(120, 'x');
+  ZdsProxy long_path(bad, &handler);
+  EXPECT_EQ(long_path.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ZdsProxy, OversizedDatagramsAndFloodsOfFds) {
   AMBIENT_REQUIRE_ROOT();
   const int before = OpenFdCount();
