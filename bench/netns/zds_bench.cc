@@ -9,6 +9,7 @@
 //   4. Memory held for N pods' listener sets: process RSS and kernel socket slabs.
 // Usage: netns_zds_bench [PODS]   (default 1000)
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -214,6 +215,30 @@ void ListenerCreation(int n) {
   std::printf("  ratio helper/calling p50: %.2fx\n", b.p50_us / a.p50_us);
 }
 
+// SocketCost: one TCP socket made inside a pod (enter, socket, return) vs a
+// plain socket() in the caller's own netns, closed right away.
+void SocketCost(int n) {
+  std::vector<nn::Netns> pods = FreshPods(1);
+  std::vector<double> in_pod, local;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    absl::StatusOr<nn::UniqueFd> a = nn::SocketIn(pods[0], AF_INET6, SOCK_STREAM, 0);
+    auto t1 = Clock::now();
+    nn::UniqueFd b(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto t2 = Clock::now();
+    if (!a.ok() || !b) std::exit(1);
+    in_pod.push_back(Us(t1 - t0));
+    local.push_back(Us(t2 - t1));
+  }
+  for (nn::Netns& p : pods) g_keep_alive->push_back(std::move(p));
+  Stats a = Summarize(in_pod), b = Summarize(local);
+  std::printf("%-52s %9.2f %9.2f %9.2f\n", "one socket via SocketIn (setns in, socket, setns out)",
+              a.p50_us, a.p99_us, a.mean_us);
+  std::printf("%-52s %9.2f %9.2f %9.2f\n", "one plain socket() in the caller's netns", b.p50_us,
+              b.p99_us, b.mean_us);
+  std::printf("  ratio SocketIn/socket p50: %.1fx\n", a.p50_us / b.p50_us);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,6 +264,7 @@ int main(int argc, char** argv) {
   std::printf("%-52s %9.1f %9.1f %9.1f\n", "ZDS Del->Ack, no-op handler", bare.del.p50_us,
               bare.del.p99_us, bare.del.mean_us);
   ListenerCreation(n);
+  SocketCost(10 * n);
   std::printf("memory for %d pods' listener sets (%d sockets): process RSS %+ld KiB "
               "(%.1f KiB/pod); kernel socket slabs %+ld KiB (%.1f KiB/pod)\n",
               n, 7 * n, full.rss_kb, static_cast<double>(full.rss_kb) / n, full.sock_kb,

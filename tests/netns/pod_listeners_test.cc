@@ -10,6 +10,7 @@
 
 #include <poll.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -155,6 +156,30 @@ TEST(PodListeners, AllOrNothingWhenAPortIsTakenAndDnsOffSkipsIt) {
     EXPECT_EQ(set->Find(ListenerKind::kDnsUdp), nullptr);
     EXPECT_FALSE(set->Find(ListenerKind::kOutbound)->transparent);
     EXPECT_EQ(IntOption(set->Find(ListenerKind::kOutbound)->fd.get(), SOL_SOCKET, SO_MARK), 0);
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
+TEST(PodListeners, PodWithoutIpv6OnLoopbackGetsIpv4DnsOnly) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    Netns pod = FreshPod();
+    ASSERT_TRUE(pod.valid());
+    absl::Status off = RunIn(pod, [] {
+      // /proc/sys/net belongs to the netns of whoever opens it: this pod's.
+      FILE* f = std::fopen("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "w");
+      if (f == nullptr) return absl::UnavailableError("cannot open disable_ipv6");
+      std::fputs("1\n", f);
+      return std::fclose(f) == 0 ? absl::OkStatus() : absl::UnavailableError("write failed");
+    });
+    ASSERT_TRUE(off.ok()) << off;
+    absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
+    ASSERT_TRUE(set.ok()) << set.status();
+    EXPECT_EQ(set->listeners().size(), 5u);
+    EXPECT_NE(set->Find(ListenerKind::kDnsUdp, AF_INET), nullptr);
+    EXPECT_EQ(set->Find(ListenerKind::kDnsUdp, AF_INET6), nullptr);
+    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), 0);
   }
   EXPECT_EQ(OpenFdCount(), before);
 }
