@@ -132,6 +132,7 @@ class ConnectionImpl final : public Connection {
   absl::Status AcceptStream(StreamId id, const std::vector<Header>& headers) override;
   absl::Status RejectStream(StreamId id, int http_status) override;
   absl::StatusOr<size_t> StreamWrite(StreamId id, absl::Span<const uint8_t> data) override;
+  absl::StatusOr<size_t> StreamWriteRoom(StreamId id) override;
   absl::Status StreamShutdownWrite(StreamId id) override;
   absl::Span<const uint8_t> StreamPeek(StreamId id) override;
   void StreamConsume(StreamId id, size_t n) override;
@@ -881,6 +882,21 @@ absl::StatusOr<size_t> ConnectionImpl::StreamWrite(StreamId id, absl::Span<const
   return n;
 }
 
+absl::StatusOr<size_t> ConnectionImpl::StreamWriteRoom(StreamId id) {
+  Stream* s = FindLive(id);
+  if (s == nullptr) return absl::NotFoundError(absl::StrCat("no stream ", id));
+  if (s->h2_closed || s->phase == Stream::Phase::kFailed) {
+    return absl::FailedPreconditionError("stream is closed");
+  }
+  if (s->local_end_requested) return absl::FailedPreconditionError("stream write side is shut down");
+  size_t cap = opts_.settings.stream_send_buffer;
+  if (s->send.size() >= cap) {
+    s->want_writable = true;
+    return size_t{0};
+  }
+  return cap - s->send.size();
+}
+
 absl::Status ConnectionImpl::StreamShutdownWrite(StreamId id) {
   Stream* s = FindLive(id);
   if (s == nullptr) return absl::NotFoundError(absl::StrCat("no stream ", id));
@@ -935,7 +951,9 @@ size_t ConnectionImpl::StreamRead(StreamId id, absl::Span<uint8_t> out) {
 bool ConnectionImpl::StreamAtEof(StreamId id) const {
   Stream* s = Find(id);
   if (s == nullptr) return true;
-  return s->recv.empty() && (s->remote_ended || s->h2_closed);
+  // Only a clean end is end-of-stream; a failed or refused stream is not.
+  return s->recv.empty() && s->close_status.ok() && s->phase == Stream::Phase::kOpen &&
+         (s->remote_ended || s->h2_closed);
 }
 
 size_t ConnectionImpl::StreamBuffered(StreamId id) const {

@@ -204,6 +204,10 @@ class Connection {
   // when the stream's send buffer is full: wait for kStreamWritable).
   // FailedPrecondition after StreamShutdownWrite or once the stream is closed.
   virtual absl::StatusOr<size_t> StreamWrite(StreamId id, absl::Span<const uint8_t> data) = 0;
+  // StreamWriteRoom is how many bytes StreamWrite would take now; when it
+  // is 0, a kStreamWritable event follows once there is room again.
+  // FailedPrecondition/NotFound as StreamWrite.
+  virtual absl::StatusOr<size_t> StreamWriteRoom(StreamId id) = 0;
   // StreamShutdownWrite sends END_STREAM after the queued bytes.
   virtual absl::Status StreamShutdownWrite(StreamId id) = 0;
   // StreamPeek lends the next contiguous received bytes (empty if none yet
@@ -213,7 +217,8 @@ class Connection {
   virtual void StreamConsume(StreamId id, size_t n) = 0;
   // StreamRead copies up to out.size() received bytes; returns the count.
   virtual size_t StreamRead(StreamId id, absl::Span<uint8_t> out) = 0;
-  // StreamAtEof: the peer ended its side and everything was consumed.
+  // StreamAtEof: the tunnel is open, the peer ended its side cleanly and
+  // everything was consumed (false for refused or failed streams).
   virtual bool StreamAtEof(StreamId id) const = 0;
   // StreamBuffered: bytes received and not yet consumed.
   virtual size_t StreamBuffered(StreamId id) const = 0;

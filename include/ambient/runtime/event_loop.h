@@ -1,0 +1,145 @@
+// ambient/runtime/event_loop.h: a single-threaded epoll event loop with timers.
+//
+// Object model. An EventLoop owns an epoll instance, a set of timers and a
+// queue of deferred tasks. File descriptors are watched through IoWatch
+// objects and timers are Timer objects; both are owned by the code that uses
+// them and unregister themselves when destroyed. Each Run() iteration waits
+// for I/O or the earliest timer, dispatches I/O callbacks, then expired
+// timers, then the deferred tasks (which is where objects that closed during
+// the iteration are destroyed, so no callback ever runs on freed memory).
+//
+// Time is CLOCK_MONOTONIC expressed as absl::Time (only differences mean
+// anything). The loop never touches stdout/stderr.
+//
+// Threads: everything runs on the thread calling Run(); only Stop() and
+// Post() may be called from other threads (Stop() also from a signal
+// handler).
+#ifndef AMBIENT_RUNTIME_EVENT_LOOP_H_
+#define AMBIENT_RUNTIME_EVENT_LOOP_H_
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace ambient::runtime {
+
+class EventLoop;
+
+// IoWatch calls `callback(events)` (EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP bits)
+// while `fd` is ready for the events of interest (level-triggered).
+class IoWatch {
+ public:
+  using Callback = std::function<void(uint32_t events)>;
+  IoWatch(EventLoop* loop, Callback callback) : loop_(loop), callback_(std::move(callback)) {}
+  ~IoWatch() { Stop(); }
+  IoWatch(const IoWatch&) = delete;
+  IoWatch& operator=(const IoWatch&) = delete;
+
+  // Start watches `fd` for `events` (EPOLLIN and/or EPOLLOUT). The fd stays
+  // owned by the caller. Errors: the errno of epoll_ctl (EPERM for regular
+  // files, which are always ready and cannot be watched).
+  absl::Status Start(int fd, uint32_t events);
+  // SetEvents changes the events of interest (no syscall if unchanged).
+  absl::Status SetEvents(uint32_t events);
+  // Stop forgets the fd (call before closing it).
+  void Stop();
+  uint32_t events() const { return events_; }
+  int fd() const { return fd_; }
+
+ private:
+  friend class EventLoop;
+  EventLoop* loop_;
+  Callback callback_;
+  int fd_ = -1;
+  uint32_t events_ = 0;
+};
+
+// Timer calls `callback()` once when the loop's time reaches the armed
+// deadline.
+class Timer {
+ public:
+  Timer(EventLoop* loop, std::function<void()> callback)
+      : loop_(loop), callback_(std::move(callback)) {}
+  ~Timer() { Disarm(); }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // Arm (re)sets the deadline; InfiniteFuture disarms.
+  void Arm(absl::Time when);
+  void Disarm();
+  bool armed() const { return armed_; }
+  absl::Time deadline() const { return when_; }
+
+ private:
+  friend class EventLoop;
+  EventLoop* loop_;
+  std::function<void()> callback_;
+  absl::Time when_ = absl::InfiniteFuture();
+  bool armed_ = false;
+};
+
+class EventLoop {
+ public:
+  // New makes a loop. Errors: Internal with errno text (epoll/eventfd).
+  static absl::StatusOr<std::unique_ptr<EventLoop>> New();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Now is the loop's monotonic clock.
+  absl::Time Now() const;
+
+  // Run dispatches until Stop(). RunFor runs at most `d` (for tests).
+  void Run();
+  void RunFor(absl::Duration d);
+  // RunUntil runs until `done()` is true or `timeout` passes; returns done().
+  bool RunUntil(const std::function<bool()>& done, absl::Duration timeout);
+
+  // Stop makes Run return after the current iteration. Any thread;
+  // async-signal-safe.
+  void Stop();
+  // Post queues `task` to run on the loop thread. Any thread.
+  void Post(std::function<void()> task);
+  // Defer runs `task` at the end of the current iteration (loop thread).
+  void Defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+
+  // Scratch lends a buffer shared by everything on this loop, for reads
+  // that are consumed before returning to the loop (one copy per loop, not
+  // per connection).
+  absl::Span<uint8_t> Scratch() { return absl::MakeSpan(scratch_.get(), kScratchSize); }
+
+  static constexpr size_t kScratchSize = 256 * 1024;
+
+ private:
+  friend class IoWatch;
+  friend class Timer;
+  EventLoop(int epfd, int evfd);
+  void Iterate(absl::Duration max_wait);
+  void RunTimers();
+  void RunDeferred();
+
+  int epfd_;
+  int evfd_;
+  std::atomic<bool> stop_{false};
+  std::set<std::pair<absl::Time, Timer*>> timers_;
+  std::vector<std::function<void()>> deferred_;
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;
+  std::unique_ptr<uint8_t[]> scratch_;
+};
+
+}  // namespace ambient::runtime
+
+#endif  // AMBIENT_RUNTIME_EVENT_LOOP_H_

@@ -1,0 +1,132 @@
+// ambient/runtime/hbone_proxy.h: turnkey HBONE server, pooled client and
+// forwarder running on an EventLoop.
+//
+// Object model. Each object lives on one EventLoop and must be used and
+// destroyed on that loop's thread. Destroying an object aborts its
+// connections. TLS comes from an SSL_CTX the caller prepared (see
+// ambient/hbone/tls_context.h); the object takes a reference to it.
+//
+//  - HboneServer accepts HBONE connections, authorizes each CONNECT (the
+//    peer identity must be in `allow`, when given), connects to the
+//    :authority (numeric ip:port; 10 s timeout), answers 200 only after that
+//    succeeded (401 when not authorized, 503 when the upstream cannot be
+//    reached, 400 for malformed requests) and relays bytes.
+//  - HboneClient opens streams on pooled connections. Pool key: (our
+//    identity, expected server identities, server address, source IP); at
+//    most 100 streams per connection and never above the server's limit;
+//    one dial in flight per key (other requests wait for it); connections
+//    idle for 5 minutes are closed; broken or GOAWAY'd connections are
+//    dropped from the pool.
+//  - HboneForwarder turns each accepted TCP connection into one stream.
+//
+// Every finished tunnel produces an access log line (component "access",
+// INFO, or ERROR with error=) on `log` and updates `metrics` when given.
+#ifndef AMBIENT_RUNTIME_HBONE_PROXY_H_
+#define AMBIENT_RUNTIME_HBONE_PROXY_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ambient/base/log.h"
+#include "ambient/hbone/connection.h"
+#include "ambient/hbone/telemetry.h"
+#include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/socket.h"
+
+namespace ambient::runtime {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:15008";
+  ssl_ctx_st* ssl_ctx = nullptr;
+  // Client SPIFFE IDs allowed to open tunnels; empty = every client that
+  // passed TLS verification.
+  std::vector<std::string> allow;
+  hbone::Settings settings;
+  absl::Duration connect_timeout = absl::Seconds(10);
+  LogSink log;
+  std::shared_ptr<hbone::Metrics> metrics;
+};
+
+class HboneServer {
+ public:
+  // New listens on `options.listen`. Errors: InvalidArgument (address,
+  // missing ssl_ctx), AlreadyExists (address in use), PermissionDenied.
+  static absl::StatusOr<std::unique_ptr<HboneServer>> New(EventLoop* loop, ServerOptions options);
+  virtual ~HboneServer() = default;
+  // The bound address (with the real port when listening on port 0).
+  virtual SocketAddress address() const = 0;
+  virtual size_t connections() const = 0;
+  // Drain stops accepting and sends GOAWAY on every connection.
+  virtual void Drain() = 0;
+};
+
+struct ClientOptions {
+  ssl_ctx_st* ssl_ctx = nullptr;
+  // Trust bundles for per-connection verification of expected identities
+  // (optional; see hbone::ConnectionOptions::bundles).
+  std::shared_ptr<identity::TrustBundleSource> bundles;
+  // Our SPIFFE ID, part of the pool key (informational otherwise).
+  std::string identity;
+  hbone::Settings settings;
+  absl::Duration connect_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Minutes(5);
+  LogSink log;
+  std::shared_ptr<hbone::Metrics> metrics;
+};
+
+struct TunnelTarget {
+  std::string via;                          // HBONE server "ip:port"
+  std::string authority;                    // CONNECT :authority
+  std::vector<std::string> expected_identities;
+  std::string source_addr;                  // the downstream client ("ip:port"), if any
+  std::vector<hbone::Header> extra_headers; // e.g. baggage
+};
+
+struct TunnelResult {
+  absl::Status status;   // OK: the tunnel ran and closed cleanly
+  int http_status = 0;   // the CONNECT response (0 if none)
+  std::string peer_identity;
+  uint64_t bytes_sent = 0;  // fd -> tunnel
+  uint64_t bytes_recv = 0;  // tunnel -> fd
+};
+
+struct PoolStats {
+  size_t connections = 0;  // live HBONE connections
+  size_t dials = 0;        // connections ever dialed
+  size_t streams = 0;      // streams ever opened
+};
+
+class HboneClient {
+ public:
+  // New makes a client. Errors: InvalidArgument (missing ssl_ctx).
+  static absl::StatusOr<std::unique_ptr<HboneClient>> New(EventLoop* loop, ClientOptions options);
+  virtual ~HboneClient() = default;
+  // Tunnel relays `in_fd`/`out_fd` (the same fd for a socket) through a new
+  // stream to `target`; `done` runs once on the loop when it is over. With
+  // `owns_fds` the fds are closed then. The CONNECT carries `forwarded`
+  // (for=source_addr), a fresh `traceparent` and `extra_headers`.
+  virtual void Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
+                      std::function<void(const TunnelResult&)> done) = 0;
+  virtual PoolStats stats() const = 0;
+};
+
+struct ForwarderOptions {
+  std::string listen = "127.0.0.1:15001";
+  TunnelTarget target;  // via, authority, expected identities
+};
+
+class HboneForwarder {
+ public:
+  static absl::StatusOr<std::unique_ptr<HboneForwarder>> New(EventLoop* loop, HboneClient* client,
+                                                             ForwarderOptions options);
+  virtual ~HboneForwarder() = default;
+  virtual SocketAddress address() const = 0;
+};
+
+}  // namespace ambient::runtime
+
+#endif  // AMBIENT_RUNTIME_HBONE_PROXY_H_

@@ -1,0 +1,72 @@
+#include "runtime/dialer.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace ambient::runtime {
+
+namespace {
+
+class Dialing {
+ public:
+  Dialing(EventLoop* loop, SocketAddress addr, std::function<void(absl::StatusOr<int>)> done)
+      : loop_(loop),
+        addr_(addr),
+        done_(std::move(done)),
+        watch_(loop, [this](uint32_t) { Finish(FinishConnect(fd_)); }),
+        timer_(loop, [this] {
+          Finish(absl::DeadlineExceededError(
+              absl::StrCat("connect to ", addr_.ToString(), " timed out")));
+        }) {}
+
+  void Start(absl::Duration timeout) {
+    absl::StatusOr<int> fd = StartConnect(addr_);
+    if (!fd.ok()) {
+      absl::Status st = fd.status();
+      loop_->Defer([this, st] { Finish(st); });
+      return;
+    }
+    fd_ = *fd;
+    absl::Status st = watch_.Start(fd_, EPOLLOUT);
+    if (!st.ok()) {
+      loop_->Defer([this, st] { Finish(st); });
+      return;
+    }
+    timer_.Arm(loop_->Now() + timeout);
+  }
+
+ private:
+  void Finish(absl::Status st) {
+    if (finished_) return;
+    finished_ = true;
+    watch_.Stop();
+    timer_.Disarm();
+    auto done = std::move(done_);
+    if (!st.ok()) {
+      if (fd_ >= 0) close(fd_);
+      done(absl::Status(st.code(), absl::StrCat(st.message(), " (", addr_.ToString(), ")")));
+    } else {
+      done(fd_);
+    }
+    loop_->Defer([this] { delete this; });
+  }
+
+  EventLoop* loop_;
+  SocketAddress addr_;
+  std::function<void(absl::StatusOr<int>)> done_;
+  IoWatch watch_;
+  Timer timer_;
+  int fd_ = -1;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+          std::function<void(absl::StatusOr<int>)> done) {
+  auto* d = new Dialing(loop, addr, std::move(done));
+  d->Start(timeout);
+}
+
+}  // namespace ambient::runtime

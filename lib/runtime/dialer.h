@@ -1,0 +1,22 @@
+// Dial: a non-blocking TCP connect with a timeout on an EventLoop.
+#ifndef AMBIENT_LIB_RUNTIME_DIALER_H_
+#define AMBIENT_LIB_RUNTIME_DIALER_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/socket.h"
+
+namespace ambient::runtime {
+
+// Dial connects to `addr`; `done` gets the connected fd (caller owns it) or
+// the error (DeadlineExceeded after `timeout`). `done` runs on the loop,
+// never inside Dial itself.
+void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+          std::function<void(absl::StatusOr<int>)> done);
+
+}  // namespace ambient::runtime
+
+#endif  // AMBIENT_LIB_RUNTIME_DIALER_H_

@@ -1,0 +1,205 @@
+#include "ambient/runtime/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ambient::runtime {
+
+namespace {
+absl::Status Errno(const char* what, int err) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
+}
+}  // namespace
+
+absl::Status IoWatch::Start(int fd, uint32_t events) {
+  Stop();
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = this;
+  if (epoll_ctl(loop_->epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
+    return absl::Status(err == EPERM ? absl::StatusCode::kFailedPrecondition
+                                     : absl::StatusCode::kInternal,
+                        absl::StrCat("epoll_ctl(ADD): ", std::strerror(err)));
+  }
+  fd_ = fd;
+  events_ = events;
+  return absl::OkStatus();
+}
+
+absl::Status IoWatch::SetEvents(uint32_t events) {
+  if (fd_ < 0) return absl::FailedPreconditionError("not watching");
+  if (events == events_) return absl::OkStatus();
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = this;
+  if (epoll_ctl(loop_->epfd_, EPOLL_CTL_MOD, fd_, &ev) != 0) {
+    return Errno("epoll_ctl(MOD)", errno);
+  }
+  events_ = events;
+  return absl::OkStatus();
+}
+
+void IoWatch::Stop() {
+  if (fd_ < 0) return;
+  epoll_ctl(loop_->epfd_, EPOLL_CTL_DEL, fd_, nullptr);
+  fd_ = -1;
+  events_ = 0;
+}
+
+void Timer::Arm(absl::Time when) {
+  Disarm();
+  if (when == absl::InfiniteFuture()) return;
+  when_ = when;
+  armed_ = true;
+  loop_->timers_.insert({when_, this});
+}
+
+void Timer::Disarm() {
+  if (!armed_) return;
+  loop_->timers_.erase({when_, this});
+  armed_ = false;
+  when_ = absl::InfiniteFuture();
+}
+
+absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::New() {
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) return Errno("epoll_create1", errno);
+  int evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (evfd < 0) {
+    int err = errno;
+    close(epfd);
+    return Errno("eventfd", err);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // the wake-up fd
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) != 0) {
+    int err = errno;
+    close(epfd);
+    close(evfd);
+    return Errno("epoll_ctl", err);
+  }
+  return std::unique_ptr<EventLoop>(new EventLoop(epfd, evfd));
+}
+
+EventLoop::EventLoop(int epfd, int evfd)
+    : epfd_(epfd), evfd_(evfd), scratch_(new uint8_t[kScratchSize]) {}
+
+EventLoop::~EventLoop() {
+  RunDeferred();
+  close(evfd_);
+  close(epfd_);
+}
+
+absl::Time EventLoop::Now() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return absl::TimeFromTimespec(ts);
+}
+
+void EventLoop::Stop() {
+  stop_.store(true, std::memory_order_relaxed);
+  uint64_t one = 1;
+  ssize_t r = write(evfd_, &one, sizeof(one));
+  (void)r;
+}
+
+void EventLoop::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    posted_.push_back(std::move(task));
+  }
+  uint64_t one = 1;
+  ssize_t r = write(evfd_, &one, sizeof(one));
+  (void)r;
+}
+
+void EventLoop::Run() {
+  stop_.store(false, std::memory_order_relaxed);
+  while (!stop_.load(std::memory_order_relaxed)) Iterate(absl::InfiniteDuration());
+}
+
+void EventLoop::RunFor(absl::Duration d) {
+  absl::Time end = Now() + d;
+  stop_.store(false, std::memory_order_relaxed);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    absl::Time now = Now();
+    if (now >= end) break;
+    Iterate(end - now);
+  }
+}
+
+bool EventLoop::RunUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  absl::Time end = Now() + timeout;
+  stop_.store(false, std::memory_order_relaxed);
+  while (!done()) {
+    absl::Time now = Now();
+    if (now >= end || stop_.load(std::memory_order_relaxed)) break;
+    Iterate(std::min(end - now, absl::Milliseconds(50)));
+  }
+  return done();
+}
+
+void EventLoop::Iterate(absl::Duration max_wait) {
+  absl::Duration wait = max_wait;
+  if (!timers_.empty()) wait = std::min(wait, timers_.begin()->first - Now());
+  if (!deferred_.empty()) wait = absl::ZeroDuration();
+  int timeout_ms;
+  if (wait == absl::InfiniteDuration()) {
+    timeout_ms = -1;
+  } else if (wait <= absl::ZeroDuration()) {
+    timeout_ms = 0;
+  } else {
+    // Round up so a timer is never polled early in a busy loop.
+    timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(wait + absl::Microseconds(999)));
+  }
+  epoll_event events[64];
+  int n = epoll_wait(epfd_, events, 64, timeout_ms);
+  for (int i = 0; i < n; ++i) {
+    auto* watch = static_cast<IoWatch*>(events[i].data.ptr);
+    if (watch == nullptr) {
+      uint64_t v;
+      while (read(evfd_, &v, sizeof(v)) > 0) {
+      }
+      std::vector<std::function<void()>> tasks;
+      {
+        std::lock_guard<std::mutex> lock(post_mu_);
+        tasks.swap(posted_);
+      }
+      for (auto& t : tasks) t();
+      continue;
+    }
+    if (watch->fd_ < 0) continue;  // stopped earlier in this batch
+    watch->callback_(events[i].events);
+  }
+  RunTimers();
+  RunDeferred();
+}
+
+void EventLoop::RunTimers() {
+  absl::Time now = Now();
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    Timer* t = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    t->armed_ = false;
+    t->when_ = absl::InfiniteFuture();
+    t->callback_();
+  }
+}
+
+void EventLoop::RunDeferred() {
+  while (!deferred_.empty()) {
+    std::vector<std::function<void()>> tasks;
+    tasks.swap(deferred_);
+    for (auto& t : tasks) t();
+  }
+}
+
+}  // namespace ambient::runtime

@@ -1,0 +1,598 @@
+#include "ambient/runtime/hbone_proxy.h"
+
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ambient/hbone/authority.h"
+#include "runtime/dialer.h"
+#include "runtime/relay.h"
+#include "runtime/session.h"
+
+namespace ambient::runtime {
+
+namespace {
+
+void EmitRecord(const LogSink& log, const std::shared_ptr<hbone::Metrics>& metrics,
+                const hbone::ConnectionRecord& record) {
+  if (metrics) metrics->ConnectionClosed(record);
+  if (log) {
+    log(record.error.ok() ? LogLevel::kInfo : LogLevel::kError, "access",
+        hbone::FormatAccessLog(record));
+  }
+}
+
+// Sessions whose server or client is gone report here: reject new streams,
+// ignore the rest. A process-wide stateless object, never destroyed.
+class OrphanOwner final : public SessionOwner {
+ public:
+  void OnStreamRequest(Session* s, hbone::StreamId id, const hbone::ConnectRequest&) override {
+    s->conn()->RejectStream(id, 503).IgnoreError();
+  }
+  void OnSessionClosed(Session*, const absl::Status&) override {}
+};
+
+SessionOwner* Orphan() {
+  static OrphanOwner* const orphan = new OrphanOwner;
+  return orphan;
+}
+
+std::string Traceparent() {
+  uint8_t rnd[24];
+  RAND_bytes(rnd, sizeof(rnd));
+  return absl::StrCat("00-", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(rnd), 16)),
+                      "-", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(rnd + 16), 8)),
+                      "-00");
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+class ServerImpl final : public HboneServer, public SessionOwner {
+ public:
+  ServerImpl(EventLoop* loop, ServerOptions options, int listen_fd, SocketAddress addr)
+      : loop_(loop),
+        opts_(std::move(options)),
+        listen_fd_(listen_fd),
+        addr_(addr),
+        accept_watch_(loop, [this](uint32_t) { OnAccept(); }) {
+    SSL_CTX_up_ref(opts_.ssl_ctx);
+  }
+
+  ~ServerImpl() override {
+    accept_watch_.Stop();
+    if (listen_fd_ >= 0) close(listen_fd_);
+    // Sessions outlive us only until the loop runs their deferred deletes;
+    // detach them from us and abort them.
+    for (auto& [id, s] : sessions_) {
+      s->set_owner(Orphan());
+      s->Abort(absl::CancelledError("server shut down"));
+    }
+    SSL_CTX_free(opts_.ssl_ctx);
+  }
+
+  absl::Status Start() { return accept_watch_.Start(listen_fd_, EPOLLIN); }
+
+  SocketAddress address() const override { return addr_; }
+  size_t connections() const override { return sessions_.size(); }
+
+  void Drain() override {
+    accept_watch_.Stop();
+    if (listen_fd_ >= 0) close(listen_fd_);
+    listen_fd_ = -1;
+    for (auto& [id, s] : sessions_) {
+      s->conn()->Drain();
+      s->Kick();
+    }
+  }
+
+  void OnStreamRequest(Session* session, hbone::StreamId id,
+                       const hbone::ConnectRequest& request) override;
+  void OnSessionClosed(Session* session, const absl::Status& status) override {
+    auto it = ids_.find(session);
+    if (it != ids_.end()) {
+      sessions_.erase(it->second);
+      ids_.erase(it);
+    }
+    if (!status.ok() && opts_.log) {
+      opts_.log(LogLevel::kDebug, "hbone",
+                absl::StrCat("connection from ", session->peer().ToString(), " ended: ",
+                             status.ToString()));
+    }
+  }
+
+ private:
+  void OnAccept() {
+    for (int i = 0; i < 64; ++i) {
+      absl::StatusOr<int> fd = Accept(listen_fd_);
+      if (!fd.ok()) {
+        if (fd.status().code() != absl::StatusCode::kUnavailable && opts_.log) {
+          opts_.log(LogLevel::kWarn, "hbone", fd.status().ToString());
+        }
+        return;
+      }
+      hbone::ConnectionOptions co;
+      co.role = hbone::Role::kServer;
+      co.ssl_ctx = opts_.ssl_ctx;
+      co.settings = opts_.settings;
+      co.log = opts_.log;
+      absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(co));
+      if (!conn.ok()) {
+        close(*fd);
+        if (opts_.log) opts_.log(LogLevel::kError, "hbone", conn.status().ToString());
+        continue;
+      }
+      auto* session = new Session(loop_, *fd, std::move(*conn), this);
+      uint64_t sid = ++next_id_;
+      sessions_[sid] = session;
+      ids_[session] = sid;
+      session->Start();
+    }
+  }
+
+  void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+              int status, absl::Status why, const char* flags) {
+    session->conn()->RejectStream(id, status).IgnoreError();
+    session->Kick();
+    hbone::ConnectionRecord r;
+    r.direction = hbone::Direction::kInbound;
+    r.src_addr = session->peer().ToString();
+    r.src_identity = session->conn()->PeerIdentity();
+    r.dst_addr = session->local().ToString();
+    r.dst_hbone_addr = request.authority;
+    r.error = std::move(why);
+    r.response_flags = flags;
+    if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
+    EmitRecord(opts_.log, opts_.metrics, r);
+  }
+
+  EventLoop* loop_;
+  ServerOptions opts_;
+  int listen_fd_;
+  SocketAddress addr_;
+  IoWatch accept_watch_;
+  uint64_t next_id_ = 0;
+  std::unordered_map<uint64_t, Session*> sessions_;
+  std::unordered_map<Session*, uint64_t> ids_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
+                                 const hbone::ConnectRequest& request) {
+  const std::string& peer = session->conn()->PeerIdentity();
+  if (!opts_.allow.empty() &&
+      std::find(opts_.allow.begin(), opts_.allow.end(), peer) == opts_.allow.end()) {
+    Reject(session, id, request, 401,
+           absl::PermissionDeniedError(absl::StrCat("identity ", peer, " is not allowed")),
+           "DENY");
+    return;
+  }
+  absl::StatusOr<SocketAddress> upstream = ParseSocketAddress(request.authority);
+  if (!upstream.ok()) {
+    Reject(session, id, request, 503,
+           absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
+                                               ": only numeric ip:port is supported")),
+           "CONNECT");
+    return;
+  }
+  uint64_t sid = ids_[session];
+  absl::Time started = loop_->Now();
+  std::weak_ptr<int> alive = alive_;
+  Dial(loop_, *upstream, opts_.connect_timeout,
+       [this, alive, sid, id, request, started](absl::StatusOr<int> fd) {
+         if (alive.expired()) {
+           if (fd.ok()) close(*fd);
+           return;
+         }
+         auto it = sessions_.find(sid);
+         if (it == sessions_.end()) {
+           if (fd.ok()) close(*fd);
+           return;
+         }
+         Session* session = it->second;
+         if (!fd.ok()) {
+           Reject(session, id, request, 503, fd.status(), "CONNECT");
+           return;
+         }
+         if (!session->conn()->AcceptStream(id).ok()) {
+           close(*fd);  // the client gave up meanwhile
+           return;
+         }
+         hbone::ConnectionRecord base;
+         base.direction = hbone::Direction::kInbound;
+         base.src_addr = session->peer().ToString();
+         base.src_identity = session->conn()->PeerIdentity();
+         base.dst_addr = session->local().ToString();
+         base.dst_hbone_addr = request.authority;
+         if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
+         auto* relay = new Relay(session, id, *fd, *fd, /*owns_fds=*/true,
+                                 [log = opts_.log, metrics = opts_.metrics, base,
+                                  started](const RelayResult& res) {
+                                   hbone::ConnectionRecord r = base;
+                                   // Inbound: sent = app -> client, recv = client -> app.
+                                   r.bytes_sent = res.fd_to_stream;
+                                   r.bytes_recv = res.stream_to_fd;
+                                   r.duration = res.ended - started;
+                                   r.error = res.status;
+                                   if (!res.status.ok()) r.response_flags = "CONNECT";
+                                   EmitRecord(log, metrics, r);
+                                 });
+         relay->Start();
+         session->Kick();
+       });
+}
+
+// ---------------------------------------------------------------------------
+// Client and pool
+
+struct Waiter {
+  std::function<void(absl::StatusOr<Session*>)> ready;
+};
+
+class ClientImpl final : public HboneClient, public SessionOwner {
+ public:
+  ClientImpl(EventLoop* loop, ClientOptions options) : loop_(loop), opts_(std::move(options)) {
+    SSL_CTX_up_ref(opts_.ssl_ctx);
+  }
+  ~ClientImpl() override {
+    std::vector<std::string> keys;
+    for (auto& [key, e] : pool_) keys.push_back(key);
+    for (const std::string& key : keys) FailWaiters(key, absl::CancelledError("client shut down"));
+    for (auto& [s, info] : sessions_) {
+      s->set_owner(Orphan());
+      s->Abort(absl::CancelledError("client shut down"));
+    }
+    SSL_CTX_free(opts_.ssl_ctx);
+  }
+
+  void Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
+              std::function<void(const TunnelResult&)> done) override;
+  PoolStats stats() const override {
+    PoolStats s = stats_;
+    s.connections = sessions_.size();
+    return s;
+  }
+
+  void OnEstablished(Session* session) override;
+  void OnGoaway(Session* session) override { Unpool(session); }
+  void OnIdle(Session* session) override;
+  void OnSessionClosed(Session* session, const absl::Status& status) override;
+
+ private:
+  struct Entry {
+    std::vector<Session*> sessions;  // available for new streams
+    Session* dialing = nullptr;      // the one dial in flight
+    bool tcp_dialing = false;
+    std::deque<Waiter> waiters;
+  };
+  struct SessionInfo {
+    std::string key;
+    std::unique_ptr<Timer> idle;
+  };
+
+  static std::string KeyOf(const TunnelTarget& t, const std::string& src_identity) {
+    std::vector<std::string> ids = t.expected_identities;
+    std::sort(ids.begin(), ids.end());
+    std::string src_ip = t.source_addr;
+    if (absl::StatusOr<SocketAddress> a = ParseSocketAddress(t.source_addr); a.ok()) src_ip = a->Ip();
+    return absl::StrCat(src_identity, "\n", absl::StrJoin(ids, ","), "\n", t.via, "\n", src_ip);
+  }
+
+  void Acquire(const TunnelTarget& target, std::function<void(absl::StatusOr<Session*>)> ready);
+  void StartDial(const std::string& key, const TunnelTarget& target);
+  void ServeWaiters(const std::string& key);
+  void FailWaiters(const std::string& key, const absl::Status& status);
+  void Unpool(Session* session);
+
+  EventLoop* loop_;
+  ClientOptions opts_;
+  std::map<std::string, Entry> pool_;
+  std::map<std::string, TunnelTarget> targets_;
+  std::unordered_map<Session*, SessionInfo> sessions_;
+  PoolStats stats_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+void ClientImpl::Acquire(const TunnelTarget& target,
+                         std::function<void(absl::StatusOr<Session*>)> ready) {
+  std::string key = KeyOf(target, opts_.identity);
+  Entry& e = pool_[key];
+  for (Session* s : e.sessions) {
+    if (s->conn()->CanOpenStream()) {
+      ready(s);
+      return;
+    }
+  }
+  e.waiters.push_back(Waiter{std::move(ready)});
+  if (e.dialing == nullptr && !e.tcp_dialing) {
+    targets_[key] = target;
+    StartDial(key, target);
+  }
+}
+
+void ClientImpl::StartDial(const std::string& key, const TunnelTarget& target) {
+  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(target.via);
+  if (!addr.ok()) {
+    absl::Status st = addr.status();
+    loop_->Defer([this, key, st] { FailWaiters(key, st); });
+    return;
+  }
+  Entry& e = pool_[key];
+  e.tcp_dialing = true;
+  ++stats_.dials;
+  std::weak_ptr<int> alive = alive_;
+  Dial(loop_, *addr, opts_.connect_timeout, [this, alive, key, target](absl::StatusOr<int> fd) {
+    if (alive.expired()) {
+      if (fd.ok()) close(*fd);
+      return;
+    }
+    Entry& e = pool_[key];
+    e.tcp_dialing = false;
+    if (!fd.ok()) {
+      absl::Status st = fd.status();
+      if (st.code() == absl::StatusCode::kDeadlineExceeded) {
+        st = absl::DeadlineExceededError(absl::StrCat(
+            st.message(), "; maybe a NetworkPolicy is blocking the HBONE port"));
+      }
+      FailWaiters(key, st);
+      return;
+    }
+    hbone::ConnectionOptions co;
+    co.role = hbone::Role::kClient;
+    co.ssl_ctx = opts_.ssl_ctx;
+    co.expected_identities = target.expected_identities;
+    co.bundles = opts_.bundles;
+    co.settings = opts_.settings;
+    co.log = opts_.log;
+    absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(co));
+    if (!conn.ok()) {
+      close(*fd);
+      FailWaiters(key, conn.status());
+      return;
+    }
+    auto* session = new Session(loop_, *fd, std::move(*conn), this);
+    e.dialing = session;
+    SessionInfo info;
+    info.key = key;
+    sessions_[session] = std::move(info);
+    session->Start();
+  });
+}
+
+void ClientImpl::OnEstablished(Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  Entry& e = pool_[it->second.key];
+  if (e.dialing == session) e.dialing = nullptr;
+  e.sessions.push_back(session);
+  ServeWaiters(it->second.key);
+}
+
+void ClientImpl::ServeWaiters(const std::string& key) {
+  Entry& e = pool_[key];
+  while (!e.waiters.empty()) {
+    Session* chosen = nullptr;
+    for (Session* s : e.sessions) {
+      if (s->conn()->CanOpenStream()) {
+        chosen = s;
+        break;
+      }
+    }
+    if (chosen == nullptr) break;
+    Waiter w = std::move(e.waiters.front());
+    e.waiters.pop_front();
+    w.ready(chosen);
+  }
+  if (!e.waiters.empty() && e.dialing == nullptr && !e.tcp_dialing) {
+    StartDial(key, targets_[key]);
+  }
+}
+
+void ClientImpl::FailWaiters(const std::string& key, const absl::Status& status) {
+  std::deque<Waiter> waiters;
+  waiters.swap(pool_[key].waiters);
+  for (Waiter& w : waiters) w.ready(status);
+}
+
+void ClientImpl::Unpool(Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  Entry& e = pool_[it->second.key];
+  e.sessions.erase(std::remove(e.sessions.begin(), e.sessions.end(), session), e.sessions.end());
+}
+
+void ClientImpl::OnIdle(Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  if (!it->second.idle) {
+    it->second.idle = std::make_unique<Timer>(loop_, [this, session] {
+      if (session->conn()->ActiveStreams() == 0) {
+        Unpool(session);
+        session->conn()->Drain();
+        session->Kick();
+      }
+    });
+  }
+  it->second.idle->Arm(loop_->Now() + opts_.idle_timeout);
+}
+
+void ClientImpl::OnSessionClosed(Session* session, const absl::Status& status) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  std::string key = it->second.key;
+  Unpool(session);
+  sessions_.erase(it);
+  Entry& e = pool_[key];
+  if (e.dialing == session) {
+    e.dialing = nullptr;
+    FailWaiters(key, status.ok() ? absl::UnavailableError("connection closed during setup") : status);
+  } else if (!e.waiters.empty()) {
+    ServeWaiters(key);
+  }
+  if (e.sessions.empty() && e.dialing == nullptr && !e.tcp_dialing && e.waiters.empty()) {
+    pool_.erase(key);
+    targets_.erase(key);
+  }
+}
+
+void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
+                        std::function<void(const TunnelResult&)> done) {
+  absl::Time started = loop_->Now();
+  hbone::ConnectionRecord base;
+  base.direction = hbone::Direction::kOutbound;
+  base.src_addr = target.source_addr;
+  base.src_identity = opts_.identity;
+  base.dst_addr = target.via;
+  base.dst_hbone_addr = target.authority;
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
+  auto fail = [this, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
+    if (owns_fds) {
+      AbortClose(in_fd);
+      if (out_fd != in_fd) close(out_fd);
+    }
+    hbone::ConnectionRecord r = base;
+    r.error = st;
+    r.duration = loop_->Now() - started;
+    r.response_flags = st.code() == absl::StatusCode::kPermissionDenied ? "IDENTITY_ERROR"
+                       : st.code() == absl::StatusCode::kUnauthenticated ? "TLS_FAILURE"
+                                                                         : "CONNECT";
+    EmitRecord(opts_.log, opts_.metrics, r);
+    TunnelResult res;
+    res.status = st;
+    if (done) done(res);
+  };
+  Acquire(target, [this, target, in_fd, out_fd, owns_fds, done, fail, base,
+                   started](absl::StatusOr<Session*> session) {
+    if (!session.ok()) {
+      fail(session.status());
+      return;
+    }
+    hbone::ConnectRequest req;
+    req.authority = target.authority;
+    if (!target.source_addr.empty()) {
+      req.headers.push_back({"forwarded", absl::StrCat("for=\"", target.source_addr, "\"")});
+    }
+    req.headers.push_back({"traceparent", Traceparent()});
+    for (const hbone::Header& h : target.extra_headers) req.headers.push_back(h);
+    absl::StatusOr<hbone::StreamId> id = (*session)->conn()->OpenStream(req);
+    if (!id.ok()) {
+      fail(id.status());
+      return;
+    }
+    ++stats_.streams;
+    if (auto it = sessions_.find(*session); it != sessions_.end() && it->second.idle) {
+      it->second.idle->Disarm();
+    }
+    hbone::ConnectionRecord rec = base;
+    rec.dst_identity = (*session)->conn()->PeerIdentity();
+    auto* relay = new Relay(*session, *id, in_fd, out_fd, owns_fds,
+                            [log = opts_.log, metrics = opts_.metrics, rec, started,
+                             done](const RelayResult& res) {
+                              hbone::ConnectionRecord r = rec;
+                              r.bytes_sent = res.fd_to_stream;
+                              r.bytes_recv = res.stream_to_fd;
+                              r.duration = res.ended - started;
+                              r.error = res.status;
+                              if (!res.status.ok()) {
+                                r.response_flags = res.http_status == 401 ? "DENY" : "CONNECT";
+                              }
+                              EmitRecord(log, metrics, r);
+                              TunnelResult tr;
+                              tr.status = res.status;
+                              tr.http_status = res.http_status;
+                              tr.peer_identity = rec.dst_identity;
+                              tr.bytes_sent = res.fd_to_stream;
+                              tr.bytes_recv = res.stream_to_fd;
+                              if (done) done(tr);
+                            });
+    relay->Start();
+    (*session)->Kick();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Forwarder
+
+class ForwarderImpl final : public HboneForwarder {
+ public:
+  ForwarderImpl(EventLoop* loop, HboneClient* client, ForwarderOptions options, int fd,
+                SocketAddress addr)
+      : client_(client),
+        opts_(std::move(options)),
+        fd_(fd),
+        addr_(addr),
+        watch_(loop, [this](uint32_t) { OnAccept(); }) {}
+  ~ForwarderImpl() override {
+    watch_.Stop();
+    close(fd_);
+  }
+  absl::Status Start() { return watch_.Start(fd_, EPOLLIN); }
+  SocketAddress address() const override { return addr_; }
+
+ private:
+  void OnAccept() {
+    for (int i = 0; i < 64; ++i) {
+      absl::StatusOr<int> fd = Accept(fd_);
+      if (!fd.ok()) return;
+      TunnelTarget t = opts_.target;
+      if (absl::StatusOr<SocketAddress> peer = PeerAddress(*fd); peer.ok()) {
+        t.source_addr = peer->ToString();
+      }
+      client_->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
+    }
+  }
+
+  HboneClient* client_;
+  ForwarderOptions opts_;
+  int fd_;
+  SocketAddress addr_;
+  IoWatch watch_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HboneServer>> HboneServer::New(EventLoop* loop,
+                                                             ServerOptions options) {
+  if (options.ssl_ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
+  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
+  if (!addr.ok()) return addr.status();
+  absl::StatusOr<int> fd = Listen(*addr);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
+  auto server = std::make_unique<ServerImpl>(loop, std::move(options), *fd,
+                                             bound.ok() ? *bound : *addr);
+  if (absl::Status st = server->Start(); !st.ok()) return st;
+  return std::unique_ptr<HboneServer>(std::move(server));
+}
+
+absl::StatusOr<std::unique_ptr<HboneClient>> HboneClient::New(EventLoop* loop,
+                                                             ClientOptions options) {
+  if (options.ssl_ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
+  return std::unique_ptr<HboneClient>(new ClientImpl(loop, std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<HboneForwarder>> HboneForwarder::New(EventLoop* loop,
+                                                                   HboneClient* client,
+                                                                   ForwarderOptions options) {
+  if (client == nullptr) return absl::InvalidArgumentError("client must not be NULL");
+  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
+  if (!addr.ok()) return addr.status();
+  absl::StatusOr<int> fd = Listen(*addr);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
+  auto fwd = std::make_unique<ForwarderImpl>(loop, client, std::move(options), *fd,
+                                             bound.ok() ? *bound : *addr);
+  if (absl::Status st = fwd->Start(); !st.ok()) return st;
+  return std::unique_ptr<HboneForwarder>(std::move(fwd));
+}
+
+}  // namespace ambient::runtime

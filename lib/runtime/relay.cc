@@ -1,0 +1,218 @@
+#include "runtime/relay.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ambient::runtime {
+
+namespace {
+bool IsSocket(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+}  // namespace
+
+Relay::Relay(Session* session, hbone::StreamId id, int in_fd, int out_fd, bool owns_fds, Done done)
+    : session_(session),
+      loop_(session->loop()),
+      id_(id),
+      in_fd_(in_fd),
+      out_fd_(out_fd),
+      owns_fds_(owns_fds),
+      done_(std::move(done)),
+      in_watch_(loop_, [this](uint32_t ev) { OnInIo(ev); }),
+      out_watch_(loop_, [this](uint32_t ev) { OnOutIo(ev); }) {
+  result_.started = loop_->Now();
+  session_->Attach(id_, this);
+}
+
+Relay::~Relay() {
+  in_watch_.Stop();
+  out_watch_.Stop();
+}
+
+void Relay::Start() {
+  absl::Status st = in_watch_.Start(in_fd_, EPOLLIN);
+  if (st.code() == absl::StatusCode::kFailedPrecondition) {
+    in_always_ready_ = true;  // a regular file
+  } else if (!st.ok()) {
+    session_->conn()->StreamReset(id_).IgnoreError();
+    session_->Kick();
+    return;
+  }
+  if (out_fd_ != in_fd_) {
+    absl::Status ost = out_watch_.Start(out_fd_, 0);
+    if (ost.code() == absl::StatusCode::kFailedPrecondition) out_always_ready_ = true;
+  }
+  if (in_always_ready_) PumpIn();
+}
+
+void Relay::OnResponse(int http_status) { result_.http_status = http_status; }
+
+void Relay::OnInIo(uint32_t events) {
+  if (finished_) return;
+  if (in_fd_ == out_fd_ && (events & EPOLLOUT)) {
+    out_blocked_ = false;
+    OnReadable();
+  }
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) PumpIn();
+  UpdateWatches();
+}
+
+void Relay::OnOutIo(uint32_t events) {
+  if (finished_) return;
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+    out_blocked_ = false;
+    OnReadable();
+  }
+  UpdateWatches();
+}
+
+void Relay::PumpIn() {
+  if (finished_ || in_eof_ || stream_closed_) return;
+  hbone::Connection* conn = session_->conn();
+  absl::Span<uint8_t> scratch = loop_->Scratch();
+  for (int i = 0; i < 4; ++i) {
+    // Read no more than the stream can take now: what is read is never
+    // buffered here.
+    absl::StatusOr<size_t> room_or = conn->StreamWriteRoom(id_);
+    if (!room_or.ok()) {
+      in_eof_ = true;
+      break;
+    }
+    size_t room = *room_or;
+    if (room == 0) {
+      in_paused_ = true;
+      break;
+    }
+    size_t want = std::min(room, scratch.size());
+    ssize_t n = read(in_fd_, scratch.data(), want);
+    if (n > 0) {
+      absl::StatusOr<size_t> w = conn->StreamWrite(id_, absl::MakeConstSpan(scratch.data(), static_cast<size_t>(n)));
+      if (!w.ok() || *w != static_cast<size_t>(n)) {
+        // Cannot happen: we asked for no more than the room.
+        conn->StreamReset(id_).IgnoreError();
+        in_eof_ = true;
+        break;
+      }
+      result_.fd_to_stream += static_cast<uint64_t>(n);
+      session_->Kick();
+      if (static_cast<size_t>(n) < want) break;
+      continue;
+    }
+    if (n == 0) {
+      in_eof_ = true;
+      conn->StreamShutdownWrite(id_).IgnoreError();
+      session_->Kick();
+      break;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    // Read error (e.g. ECONNRESET): the stream is broken.
+    in_eof_ = true;
+    conn->StreamReset(id_).IgnoreError();
+    session_->Kick();
+    break;
+  }
+  if (in_always_ready_ && !in_eof_ && !in_paused_ && !in_pump_scheduled_) {
+    in_pump_scheduled_ = true;
+    loop_->Defer([this] {
+      in_pump_scheduled_ = false;
+      PumpIn();
+    });
+  }
+  UpdateWatches();
+}
+
+void Relay::OnWritable() {
+  if (finished_) return;
+  in_paused_ = false;
+  PumpIn();
+}
+
+void Relay::OnReadable() {
+  if (finished_ || out_blocked_) return;
+  hbone::Connection* conn = session_->conn();
+  bool consumed = false;
+  for (;;) {
+    absl::Span<const uint8_t> data = conn->StreamPeek(id_);
+    if (data.empty()) break;
+    ssize_t n = out_fd_ == in_fd_ ? send(out_fd_, data.data(), data.size(), MSG_NOSIGNAL)
+                                  : write(out_fd_, data.data(), data.size());
+    if (n > 0) {
+      conn->StreamConsume(id_, static_cast<size_t>(n));
+      result_.stream_to_fd += static_cast<uint64_t>(n);
+      consumed = true;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      out_blocked_ = true;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // The fd cannot take data any more: reset the stream.
+    conn->StreamReset(id_).IgnoreError();
+    session_->Kick();
+    out_blocked_ = true;
+    break;
+  }
+  if (!out_blocked_ && !out_shut_ && conn->StreamAtEof(id_)) {
+    out_shut_ = true;
+    if (IsSocket(out_fd_)) shutdown(out_fd_, SHUT_WR);
+  }
+  if (consumed) session_->Kick();
+  UpdateWatches();
+}
+
+void Relay::UpdateWatches() {
+  if (finished_) return;
+  bool want_in = !in_eof_ && !in_paused_ && !in_always_ready_;
+  bool want_out = out_blocked_ && !out_always_ready_;
+  if (in_fd_ == out_fd_) {
+    uint32_t ev = (want_in ? uint32_t{EPOLLIN} : 0u) | (want_out ? uint32_t{EPOLLOUT} : 0u);
+    if (in_watch_.fd() >= 0) (void)in_watch_.SetEvents(ev);
+  } else {
+    if (in_watch_.fd() >= 0) (void)in_watch_.SetEvents(want_in ? uint32_t{EPOLLIN} : 0u);
+    if (out_watch_.fd() >= 0) (void)out_watch_.SetEvents(want_out ? uint32_t{EPOLLOUT} : 0u);
+  }
+  if (out_blocked_ && out_always_ready_) {
+    out_blocked_ = false;
+    loop_->Defer([this] { OnReadable(); });
+  }
+}
+
+void Relay::OnClosed(const absl::Status& status) {
+  stream_closed_ = true;
+  Finish(status);
+}
+
+void Relay::Finish(absl::Status status) {
+  if (finished_) return;
+  finished_ = true;
+  in_watch_.Stop();
+  out_watch_.Stop();
+  result_.status = std::move(status);
+  result_.ended = loop_->Now();
+  if (owns_fds_) {
+    if (result_.status.ok()) {
+      close(in_fd_);
+    } else if (IsSocket(in_fd_)) {
+      AbortClose(in_fd_);
+    } else {
+      close(in_fd_);
+    }
+    if (out_fd_ != in_fd_) close(out_fd_);
+  }
+  Done done = std::move(done_);
+  RelayResult result = result_;
+  loop_->Defer([this] { delete this; });
+  if (done) done(result);
+}
+
+}  // namespace ambient::runtime

@@ -1,0 +1,70 @@
+#include "ambient/runtime/event_loop.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace ambient::runtime {
+namespace {
+
+TEST(EventLoopTest, TimersFireInDeadlineOrder) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  std::vector<int> order;
+  Timer a(loop->get(), [&] { order.push_back(1); });
+  Timer b(loop->get(), [&] { order.push_back(2); });
+  Timer c(loop->get(), [&] { order.push_back(3); });
+  absl::Time now = (*loop)->Now();
+  b.Arm(now + absl::Milliseconds(20));
+  a.Arm(now + absl::Milliseconds(10));
+  c.Arm(now + absl::Milliseconds(30));
+  c.Disarm();
+  EXPECT_TRUE((*loop)->RunUntil([&] { return order.size() == 2; }, absl::Seconds(5)));
+  (*loop)->RunFor(absl::Milliseconds(40));
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(EventLoopTest, WatchesFdsAndStopsFromAnotherThread) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  std::string got;
+  IoWatch w(loop->get(), [&](uint32_t) {
+    char buf[16];
+    ssize_t n = read(sv[0], buf, sizeof(buf));
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+  });
+  ASSERT_TRUE(w.Start(sv[0], EPOLLIN).ok());
+  std::thread t([&] {
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    usleep(20000);
+    (*loop)->Post([&] { got += "!"; });
+    usleep(20000);
+    (*loop)->Stop();
+  });
+  (*loop)->Run();
+  t.join();
+  EXPECT_EQ(got, "abc!");
+  w.Stop();
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(EventLoopTest, RegularFilesCannotBeWatched) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  char path[] = "/tmp/ambient-loop-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  IoWatch w(loop->get(), [](uint32_t) {});
+  EXPECT_EQ(w.Start(fd, EPOLLIN).code(), absl::StatusCode::kFailedPrecondition);
+  close(fd);
+}
+
+}  // namespace
+}  // namespace ambient::runtime

@@ -1,0 +1,354 @@
+// The epoll runtime end to end on loopback: a plain TCP client talks to an
+// echo server through forwarder -> HBONE client pool -> HBONE server.
+#include "ambient/runtime/hbone_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ambient/runtime/event_loop.h"
+#include "hbone/test_pki.h"
+
+namespace ambient::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using hbone::testing::KeyAndCert;
+using hbone::testing::TestCa;
+
+constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
+constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
+
+// A blocking echo server on 127.0.0.1:0, one thread per connection.
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(fd_, 128), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    for (auto& t : workers_) t.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      workers_.emplace_back([c] {
+        std::vector<char> buf(65536);
+        for (;;) {
+          ssize_t n = read(c, buf.data(), buf.size());
+          if (n <= 0) break;
+          ssize_t off = 0;
+          while (off < n) {
+            ssize_t w = write(c, buf.data() + off, static_cast<size_t>(n - off));
+            if (w <= 0) break;
+            off += w;
+          }
+        }
+        shutdown(c, SHUT_WR);
+        close(c);
+      });
+    }
+  }
+  int fd_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+};
+
+int ConnectTo(const SocketAddress& addr) {
+  int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads until EOF (or error); `*clean` says whether it was a clean EOF.
+std::string ReadToEof(int fd, bool* clean = nullptr) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (clean != nullptr) *clean = n == 0;
+    return out;
+  }
+}
+
+class HboneProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loop = EventLoop::New();
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(*loop);
+    metrics_ = std::make_shared<hbone::Metrics>();
+  }
+
+  void TearDown() override {
+    Stop();
+    forwarder_.reset();
+    client_.reset();
+    server_.reset();
+    // Let deferred deletions run.
+    loop_->RunFor(absl::Milliseconds(20));
+  }
+
+  LogSink Sink() {
+    return [this](LogLevel level, absl::string_view component, absl::string_view msg) {
+      if (component != "access") return;
+      std::lock_guard<std::mutex> lock(mu_);
+      logs_.push_back(absl::StrCat(level == LogLevel::kError ? "ERROR " : "INFO ", msg));
+    };
+  }
+
+  void Setup(std::vector<std::string> allow = {}, std::vector<std::string> expect = {kServerId},
+             std::string authority = "") {
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.ssl_ctx = server_ctx_.get();
+    so.allow = std::move(allow);
+    so.log = Sink();
+    so.metrics = metrics_;
+    auto server = HboneServer::New(loop_.get(), so);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+
+    ClientOptions co;
+    co.ssl_ctx = client_ctx_.get();
+    co.identity = kClientId;
+    co.log = Sink();
+    co.metrics = metrics_;
+    auto client = HboneClient::New(loop_.get(), co);
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+
+    ForwarderOptions fo;
+    fo.listen = "127.0.0.1:0";
+    fo.target.via = server_->address().ToString();
+    fo.target.authority = authority.empty() ? echo_.address() : authority;
+    fo.target.expected_identities = std::move(expect);
+    auto fwd = HboneForwarder::New(loop_.get(), client_.get(), fo);
+    ASSERT_TRUE(fwd.ok()) << fwd.status();
+    forwarder_ = std::move(*fwd);
+    thread_ = std::thread([this] { loop_->Run(); });
+  }
+
+  void Stop() {
+    if (thread_.joinable()) {
+      loop_->Stop();
+      thread_.join();
+    }
+  }
+
+  std::vector<std::string> Logs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return logs_;
+  }
+
+  // Waits (bounded) until `n` access log lines exist.
+  std::vector<std::string> WaitLogs(size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      auto l = Logs();
+      if (l.size() >= n) return l;
+      usleep(10000);
+    }
+    return Logs();
+  }
+
+  TestCa ca_;
+  KeyAndCert client_leaf_ = ca_.Leaf(kClientId);
+  KeyAndCert server_leaf_ = ca_.Leaf(kServerId);
+  bssl::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
+  bssl::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
+  EchoServer echo_;
+  std::unique_ptr<EventLoop> loop_;
+  std::shared_ptr<hbone::Metrics> metrics_;
+  std::unique_ptr<HboneServer> server_;
+  std::unique_ptr<HboneClient> client_;
+  std::unique_ptr<HboneForwarder> forwarder_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> logs_;
+};
+
+TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
+  Setup();
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "hello through hbone"));
+  shutdown(fd, SHUT_WR);  // TCP EOF -> END_STREAM -> server shuts the upstream
+  bool clean = false;
+  EXPECT_EQ(ReadToEof(fd, &clean), "hello through hbone");
+  EXPECT_TRUE(clean) << "the echo server's EOF comes back as a clean EOF";
+  close(fd);
+  auto logs = WaitLogs(2);
+  ASSERT_EQ(logs.size(), 2u);
+  std::string inbound = logs[0].find("inbound") != std::string::npos ? logs[0] : logs[1];
+  std::string outbound = logs[0].find("outbound") != std::string::npos ? logs[0] : logs[1];
+  EXPECT_THAT(outbound, HasSubstr("INFO connection complete src.addr=127.0.0.1:"));
+  EXPECT_THAT(outbound, HasSubstr(absl::StrCat("src.identity=\"", kClientId, "\"")));
+  EXPECT_THAT(outbound, HasSubstr(absl::StrCat("dst.addr=", server_->address().ToString(),
+                                               " dst.hbone_addr=", echo_.address())));
+  EXPECT_THAT(outbound, HasSubstr(absl::StrCat("dst.identity=\"", kServerId, "\"")));
+  EXPECT_THAT(outbound, HasSubstr("direction=\"outbound\" bytes_sent=19 bytes_recv=19 duration=\""));
+  EXPECT_THAT(inbound, HasSubstr(absl::StrCat("src.identity=\"", kClientId, "\"")));
+  EXPECT_THAT(inbound, HasSubstr("direction=\"inbound\" bytes_sent=19 bytes_recv=19"));
+  EXPECT_EQ(metrics_->Total("istio_tcp_connections_opened_total"), 2u);
+  EXPECT_EQ(metrics_->Total("istio_tcp_connections_closed_total"), 2u);
+  EXPECT_EQ(metrics_->Total("istio_tcp_received_bytes_total"), 38u);
+  EXPECT_EQ(metrics_->Total("istio_tcp_connections_failed_total"), 0u);
+  EXPECT_THAT(metrics_->Prometheus(), HasSubstr("reporter=\"destination\""));
+}
+
+TEST_F(HboneProxyTest, BulkTransferBothWaysIsExact) {
+  Setup();
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  std::string data(8 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131) ^ (i >> 9));
+  std::string got;
+  std::thread reader([&] { got = ReadToEof(fd); });
+  ASSERT_TRUE(WriteAll(fd, data));
+  shutdown(fd, SHUT_WR);
+  reader.join();
+  close(fd);
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+TEST_F(HboneProxyTest, SequentialAndParallelConnectionsShareOnePooledConnection) {
+  Setup();
+  for (int i = 0; i < 5; ++i) {
+    int fd = ConnectTo(forwarder_->address());
+    ASSERT_GE(fd, 0);
+    std::string msg = "msg" + std::to_string(i);
+    ASSERT_TRUE(WriteAll(fd, msg));
+    shutdown(fd, SHUT_WR);
+    EXPECT_EQ(ReadToEof(fd), msg);
+    close(fd);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&, i] {
+      int fd = ConnectTo(forwarder_->address());
+      if (fd < 0) return;
+      std::string msg(1000 + i, static_cast<char>('a' + i));
+      WriteAll(fd, msg);
+      shutdown(fd, SHUT_WR);
+      if (ReadToEof(fd) == msg) ++ok;
+      close(fd);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 20);
+  WaitLogs(50);
+  Stop();
+  PoolStats st = client_->stats();
+  EXPECT_EQ(st.dials, 1u) << "one dial per key; everything else reuses it";
+  EXPECT_EQ(st.streams, 25u);
+  EXPECT_EQ(st.connections, 1u);
+}
+
+TEST_F(HboneProxyTest, UnauthorizedClientGets401AndNoBytes) {
+  Setup(/*allow=*/{"spiffe://cluster.local/ns/default/sa/someone-else"});
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  // The reset may already be there when we write; then the write reports it
+  // (and a later read sees EOF).
+  bool wrote = WriteAll(fd, "secret");
+  bool clean = true;
+  EXPECT_EQ(ReadToEof(fd, &clean), "");
+  close(fd);
+  auto logs = WaitLogs(2);
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_FALSE(wrote && clean) << "a refused tunnel is reset, not closed cleanly";
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("is not allowed"));
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("401"));
+  EXPECT_EQ(metrics_->Total("istio_tcp_connections_failed_total"), 2u);
+}
+
+TEST_F(HboneProxyTest, UnreachableUpstreamGets503) {
+  // A port nothing listens on: bind, note it, close.
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string dead = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  close(probe);
+  Setup({}, {kServerId}, dead);
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  bool clean = true;
+  EXPECT_EQ(ReadToEof(fd, &clean), "");
+  EXPECT_FALSE(clean);
+  close(fd);
+  auto logs = WaitLogs(2);
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("503"));
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("Connection refused"));
+}
+
+TEST_F(HboneProxyTest, WrongServerIdentityNeverCarriesBytes) {
+  Setup({}, {"spiffe://cluster.local/ns/prod/sa/db"});
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  bool wrote = WriteAll(fd, "secret");
+  bool clean = true;
+  EXPECT_EQ(ReadToEof(fd, &clean), "");
+  EXPECT_FALSE(wrote && clean);
+  close(fd);
+  auto logs = WaitLogs(1);
+  ASSERT_GE(logs.size(), 1u);
+  EXPECT_THAT(logs[0], HasSubstr("ERROR connection complete"));
+  EXPECT_THAT(logs[0], HasSubstr("not one of the expected identities"));
+}
+
+}  // namespace
+}  // namespace ambient::runtime
