@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/netns/zds.h"

@@ -74,7 +74,7 @@ ZdsAgent::~ZdsAgent() {
   if (stop_fd_) SignalEventFd(stop_fd_.get());
   if (thread_.joinable()) thread_.join();
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     conns_.clear();
     pods_.clear();
   }
@@ -109,7 +109,7 @@ void ZdsAgent::LoopOnce() {
                 {listen_fd_.get(), POLLIN, 0}});
     serials.clear();
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       for (const auto& c : conns_) {
         if (c->broken) continue;
         // The proxy never speaks unprompted: readable means it left or misbehaves.
@@ -130,7 +130,7 @@ void ZdsAgent::LoopOnce() {
     }
     if (fds[1].revents != 0) DrainEventFd(wake_fd_.get());
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       for (size_t i = 3; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         for (auto& c : conns_) {
@@ -140,6 +140,7 @@ void ZdsAgent::LoopOnce() {
           if (poll(&again, 1, 0) > 0) {
             Log(LogLevel::kInfo, "node proxy disconnected (or sent unsolicited data)");
             c->broken = true;
+            conns_changed_.notify_all();
           }
         }
       }
@@ -175,7 +176,7 @@ void ZdsAgent::AcceptOne() {
     Log(LogLevel::kWarn, absl::StrCat("bad hello from node proxy: ", ok.message()));
     return;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto conn = std::make_unique<Conn>();
   conn->fd = std::move(fd);
   conn->serial = next_serial_++;
@@ -185,6 +186,7 @@ void ZdsAgent::AcceptOne() {
     return;
   }
   conns_.push_back(std::move(conn));
+  conns_changed_.notify_all();
   Log(LogLevel::kInfo, absl::StrCat("node proxy connected; snapshot of ", pods_.size(),
                                     " pods sent; ", conns_.size(), " proxies connected"));
 }
@@ -228,6 +230,7 @@ absl::Status ZdsAgent::Exchange(Conn& conn, const Request& request, int fd) {
   }
   if (!failed.ok()) {
     conn.broken = true;
+    conns_changed_.notify_all();
     Wake();
     return absl::UnavailableError(
         absl::StrCat("node proxy failed on ", what, ": ", failed.message()));
@@ -251,7 +254,7 @@ absl::Status ZdsAgent::AddWorkload(const std::string& uid, const WorkloadInfo& i
   if (!check.ok()) return check.status();
   absl::StatusOr<Netns> own = netns.Dup();
   if (!own.ok()) return own.status();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Pod& pod = pods_[uid];
   pod.info = info;
   pod.netns = std::move(*own);
@@ -270,7 +273,7 @@ absl::Status ZdsAgent::KeepWorkload(const std::string& uid) {
   if (uid.empty()) return absl::InvalidArgumentError("KeepWorkload needs a uid");
   absl::StatusOr<std::string> check = EncodeRequest(req);
   if (!check.ok()) return check.status();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Pod& pod = pods_[uid];
   pod.info = WorkloadInfo();
   pod.netns = Netns();
@@ -284,7 +287,7 @@ absl::Status ZdsAgent::DelWorkload(const std::string& uid) {
   req.uid = uid;
   absl::StatusOr<std::string> check = EncodeRequest(req);
   if (!check.ok()) return check.status();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pods_.erase(uid);
   absl::Status first;
   for (auto& c : conns_) {
@@ -294,21 +297,22 @@ absl::Status ZdsAgent::DelWorkload(const std::string& uid) {
   return first;
 }
 
-size_t ZdsAgent::proxy_count() const {
-  absl::MutexLock lock(&mu_);
+size_t ZdsAgent::LiveConns() const {
   size_t n = 0;
   for (const auto& c : conns_) n += c->broken ? 0 : 1;
   return n;
 }
 
+size_t ZdsAgent::proxy_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LiveConns();
+}
+
 absl::Status ZdsAgent::WaitForProxies(size_t n, absl::Duration timeout) const {
-  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    size_t live = 0;
-    for (const auto& c : conns_) live += c->broken ? 0 : 1;
-    return live >= n;
-  };
-  bool ok = mu_.LockWhenWithTimeout(absl::Condition(&enough), timeout);
-  mu_.Unlock();
+  const absl::Duration capped = std::min(timeout, absl::Hours(24 * 365));  // no overflow
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool ok = conns_changed_.wait_for(lock, absl::ToChronoMilliseconds(capped),
+                                          [&] { return LiveConns() >= n; });
   if (!ok) {
     return absl::DeadlineExceededError(
         absl::StrCat("fewer than ", n, " node proxies connected after ",

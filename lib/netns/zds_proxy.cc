@@ -52,7 +52,7 @@ void ZdsProxy::Log(LogLevel level, absl::string_view message) {
 }
 
 size_t ZdsProxy::workload_count() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return workloads_.size();
 }
 
@@ -176,13 +176,13 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       }
       if (!snapshot_sent_) seen_.insert(uid);
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         auto it = workloads_.find(uid);
         if (it != workloads_.end() && it->second == ns->id()) return "";  // idempotent
       }
       bool replacing = false;
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         replacing = workloads_.erase(uid) > 0;
       }
       if (replacing) {
@@ -192,7 +192,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       const NetnsId id = ns->id();
       absl::Status added = handler_->AddWorkload(uid, req->workload_info, std::move(*ns));
       if (!added.ok()) return absl::StrCat("add for ", uid, " failed: ", added.message());
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       workloads_[uid] = id;
       return "";
     }
@@ -204,7 +204,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       seen_.erase(uid);
       bool known;
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         known = workloads_.erase(uid) > 0;
       }
       if (known) handler_->RemoveWorkload(uid);
@@ -214,7 +214,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       if (snapshot_sent_) return "protocol error: second snapshot_sent on one connection";
       std::vector<std::string> stale;
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         for (const auto& [known_uid, id] : workloads_) {
           if (!seen_.contains(known_uid)) stale.push_back(known_uid);
         }

@@ -10,12 +10,12 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "ambient/netns/pod_listeners.h"
 #include "netns/test_util.h"
 #include "netns/zds_transport.h"
@@ -32,41 +32,41 @@ class RecordingHandler : public WorkloadHandler {
  public:
   absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info,
                            Netns netns) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!fail_.ok()) return fail_;
     events_.push_back(absl::StrCat("add ", uid, " ", info.name));
     pods_[uid] = std::move(netns);
     return absl::OkStatus();
   }
   void RemoveWorkload(const std::string& uid) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(absl::StrCat("remove ", uid));
     pods_.erase(uid);
   }
   void OnSnapshotComplete() override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     events_.push_back("snapshot");
   }
   std::vector<std::string> TakeEvents() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return std::exchange(events_, {});
   }
   size_t pod_count() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return pods_.size();
   }
   NetnsId PodNetns(const std::string& uid) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = pods_.find(uid);
     return it == pods_.end() ? NetnsId{} : it->second.id();
   }
   void FailAdds(absl::Status s) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     fail_ = std::move(s);
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<std::string> events_;
   std::map<std::string, Netns> pods_;
   absl::Status fail_;
@@ -302,12 +302,12 @@ TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
   opts.socket_path = "/nonexistent-dir/ambient-zds.sock";
   opts.initial_backoff = absl::Milliseconds(10);
   opts.max_backoff = absl::Milliseconds(40);
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<std::string> waits;
   opts.log = [&](LogLevel, absl::string_view, absl::string_view message) {
     size_t at = message.find("retrying in ");
     if (at == absl::string_view::npos) return;
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     waits.emplace_back(message.substr(at + 12));
   };
   ZdsProxy proxy(opts, &handler);
@@ -315,11 +315,11 @@ TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
   EXPECT_EQ(proxy.Start().code(), absl::StatusCode::kFailedPrecondition);
   for (int i = 0; i < 200; ++i) {
     absl::SleepFor(absl::Milliseconds(5));
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (waits.size() >= 5) break;
   }
   proxy.Stop();
-  absl::MutexLock lock(&mu);
+  std::lock_guard<std::mutex> lock(mu);
   ASSERT_GE(waits.size(), 5u);
   EXPECT_EQ(std::vector<std::string>(waits.begin(), waits.begin() + 5),
             (std::vector<std::string>{"10ms", "20ms", "40ms", "40ms", "40ms"}));
@@ -558,21 +558,21 @@ class ListenerHandler : public WorkloadHandler {
   absl::Status AddWorkload(const std::string& uid, const WorkloadInfo&, Netns netns) override {
     absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(netns);
     if (!set.ok()) return set.status();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     pods_[uid] = std::move(*set);
     return absl::OkStatus();
   }
   void RemoveWorkload(const std::string& uid) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     pods_.erase(uid);
   }
   size_t count() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return pods_.size();
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::map<std::string, PodListenerSet> pods_;
 };
 

@@ -27,10 +27,12 @@
 #define AMBIENT_NETNS_ZDS_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,7 +42,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "ambient/base/log.h"
 #include "ambient/netns/fd.h"
@@ -171,8 +172,10 @@ class ZdsProxy {
   std::atomic<bool> connected_{false};
   std::atomic<bool> snapshot_complete_{false};
   std::atomic<uint64_t> connects_{0};
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, NetnsId> workloads_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built for
+  // ThreadSanitizer, which then cannot see absl::Mutex synchronize.
+  mutable std::mutex mu_;
+  absl::flat_hash_map<std::string, NetnsId> workloads_;  // guarded by mu_
   // Per connection (proxy thread only).
   absl::flat_hash_set<std::string> seen_;
   bool snapshot_sent_ = false;
@@ -239,10 +242,11 @@ class ZdsAgent {
   void LoopOnce();
   void Log(LogLevel level, absl::string_view message);
   void AcceptOne();
-  absl::Status SendSnapshot(Conn& conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SendSnapshot(Conn& conn);  // mu_ held
   // Exchange sends one request (and fd) on `conn` and waits for its ack.
-  absl::Status Exchange(Conn& conn, const Request& request, int fd)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // mu_ held.
+  absl::Status Exchange(Conn& conn, const Request& request, int fd);
+  size_t LiveConns() const;  // mu_ held
   void Wake();
 
   ZdsAgentOptions options_;
@@ -251,10 +255,13 @@ class ZdsAgent {
   UniqueFd wake_fd_;  // eventfd: a connection was marked broken
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  mutable absl::Mutex mu_;
-  std::map<std::string, Pod> pods_ ABSL_GUARDED_BY(mu_);  // snapshots go in uid order
-  std::vector<std::unique_ptr<Conn>> conns_ ABSL_GUARDED_BY(mu_);  // oldest first
-  uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 0;
+  // Guarded by mu_ (see ZdsProxy::mu_ on why std::mutex); conns_changed_ is
+  // notified whenever a connection is added or marked broken.
+  mutable std::mutex mu_;
+  mutable std::condition_variable conns_changed_;
+  std::map<std::string, Pod> pods_;                // snapshots go in uid order
+  std::vector<std::unique_ptr<Conn>> conns_;       // oldest first
+  uint64_t next_serial_ = 0;
 };
 
 }  // namespace ambient::netns::zds
