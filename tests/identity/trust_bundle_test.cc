@@ -122,6 +122,18 @@ TEST_F(BundleJsonTest, RejectsMalformedDocuments) {
   }
 }
 
+TEST_F(BundleJsonTest, DeepNestingIsRejectedNotACrash) {
+  std::string deep = R"({"keys":[{"use":"x509-svid","x5c":)" + std::string(100000, '[') +
+                     std::string(100000, ']') + "}]}";
+  EXPECT_FALSE(Parse(deep).ok());
+  std::string deep_map = R"({"trust_domains":)" + std::string(50000, '[');
+  EXPECT_FALSE(TrustBundleSet::FromSpiffeBundleMapJson(deep_map).ok());
+  std::string deep_obj;
+  for (int i = 0; i < 20000; ++i) deep_obj += R"({"a":)";
+  deep_obj += "1" + std::string(20000, '}');
+  EXPECT_FALSE(Parse(R"({"keys":[)" + deep_obj + "]}").ok());
+}
+
 TEST_F(BundleJsonTest, BundleMapReadsSeveralTrustDomains) {
   Issued other = Issue(CaSpec("other.org", 3));
   std::string json = absl::StrCat(
