@@ -394,6 +394,11 @@ ambient_error* ambient_zds_proxy_options_set_backoff(ambient_zds_proxy_options* 
   });
 }
 
+void ambient_zds_proxy_options_set_retry_interval(ambient_zds_proxy_options* opts,
+                                                  uint32_t interval_ms) {
+  if (opts != nullptr) opts->options.retry_interval = absl::Milliseconds(interval_ms);
+}
+
 void ambient_zds_proxy_options_set_callbacks(ambient_zds_proxy_options* opts,
                                              ambient_zds_add_fn add, ambient_zds_remove_fn remove,
                                              ambient_zds_event_fn event, void* user_data) {
@@ -441,7 +446,7 @@ void ambient_zds_proxy_stop(ambient_zds_proxy* proxy) {
 void ambient_zds_proxy_free(ambient_zds_proxy* proxy) { delete proxy; }
 
 int ambient_zds_proxy_ready(const ambient_zds_proxy* proxy) {
-  return proxy != nullptr && proxy->proxy.connected() && proxy->proxy.snapshot_complete() ? 1 : 0;
+  return proxy != nullptr && proxy->proxy.ready() ? 1 : 0;
 }
 
 size_t ambient_zds_proxy_workload_count(const ambient_zds_proxy* proxy) {

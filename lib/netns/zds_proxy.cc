@@ -56,6 +56,41 @@ size_t ZdsProxy::workload_count() const {
   return workloads_.size();
 }
 
+size_t ZdsProxy::pending_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+void ZdsProxy::RetryPending() {
+  std::vector<std::string> uids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [uid, p] : pending_) uids.push_back(uid);
+  }
+  for (const std::string& uid : uids) {
+    WorkloadInfo info;
+    absl::StatusOr<Netns> ns = absl::InternalError("gone");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pending_.find(uid);
+      if (it == pending_.end()) continue;
+      info = it->second.info;
+      ns = it->second.netns.Dup();
+    }
+    if (!ns.ok()) continue;  // out of fds: try again next time
+    const NetnsId id = ns->id();
+    absl::Status added = handler_->AddWorkload(uid, info, std::move(*ns));
+    if (!added.ok()) {
+      Log(LogLevel::kWarn, absl::StrCat("pod ", uid, " still failing: ", added.message()));
+      continue;
+    }
+    Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " started on retry"));
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(uid);
+    workloads_[uid] = id;
+  }
+}
+
 absl::Status ZdsProxy::Start() {
   if (thread_.joinable()) return absl::FailedPreconditionError("ZdsProxy already started");
   if (handler_ == nullptr) return absl::InvalidArgumentError("ZdsProxy needs a handler");
@@ -115,9 +150,22 @@ absl::Status ZdsProxy::ServeConnection(UniqueFd conn) {
       SendDatagram(conn.get(), EncodeHello(), -1, stop_fd_.get(), kHelloTimeout);
   if (ended.ok()) {
     Log(LogLevel::kInfo, "connected to node agent");
+    const bool retries = options_.retry_interval > absl::ZeroDuration();
+    absl::Time next_retry = absl::InfiniteFuture();
     for (;;) {
-      absl::StatusOr<Datagram> dg =
-          RecvDatagram(conn.get(), stop_fd_.get(), absl::InfiniteDuration());
+      absl::Duration wait = absl::InfiniteDuration();
+      if (retries && pending_count() > 0) {
+        if (next_retry == absl::InfiniteFuture()) next_retry = absl::Now() + options_.retry_interval;
+        wait = std::max(absl::ZeroDuration(), next_retry - absl::Now());
+      } else {
+        next_retry = absl::InfiniteFuture();
+      }
+      absl::StatusOr<Datagram> dg = RecvDatagram(conn.get(), stop_fd_.get(), wait);
+      if (absl::IsDeadlineExceeded(dg.status())) {
+        RetryPending();
+        next_retry = absl::Now() + options_.retry_interval;
+        continue;
+      }
       if (!dg.ok()) {
         ended = dg.status();
         break;
@@ -184,15 +232,25 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       {
         std::lock_guard<std::mutex> lock(mu_);
         replacing = workloads_.erase(uid) > 0;
+        pending_.erase(uid);
       }
       if (replacing) {
         Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " re-added with a new netns; replacing"));
         handler_->RemoveWorkload(uid);
       }
       const NetnsId id = ns->id();
+      // Keep a second handle so a failed start can be retried later.
+      absl::StatusOr<Netns> spare = options_.retry_interval > absl::ZeroDuration()
+                                        ? ns->Dup()
+                                        : absl::StatusOr<Netns>(Netns());
       absl::Status added = handler_->AddWorkload(uid, req->workload_info, std::move(*ns));
-      if (!added.ok()) return absl::StrCat("add for ", uid, " failed: ", added.message());
       std::lock_guard<std::mutex> lock(mu_);
+      if (!added.ok()) {
+        if (spare.ok() && spare->valid()) {
+          pending_[uid] = Pending{req->workload_info, std::move(*spare)};
+        }
+        return absl::StrCat("add for ", uid, " failed: ", added.message());
+      }
       workloads_[uid] = id;
       return "";
     }
@@ -206,6 +264,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       {
         std::lock_guard<std::mutex> lock(mu_);
         known = workloads_.erase(uid) > 0;
+        pending_.erase(uid);
       }
       if (known) handler_->RemoveWorkload(uid);
       return "";
@@ -219,6 +278,9 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
           if (!seen_.contains(known_uid)) stale.push_back(known_uid);
         }
         for (const std::string& s : stale) workloads_.erase(s);
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          it = seen_.contains(it->first) ? std::next(it) : pending_.erase(it);
+        }
       }
       std::sort(stale.begin(), stale.end());
       for (const std::string& s : stale) handler_->RemoveWorkload(s);

@@ -296,6 +296,51 @@ TEST(ZdsProxy, AgentLeavingMidSnapshotKeepsStateConsistent) {
   EXPECT_EQ(OpenFdCount(), before);
 }
 
+TEST(ZdsProxy, RefusedPodsStayPendingAndAreRetried) {
+  AMBIENT_REQUIRE_ROOT();
+  const int before = OpenFdCount();
+  {
+    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod.ok());
+    RecordingHandler handler;
+    ZdsProxyOptions opts;
+    opts.retry_interval = absl::Milliseconds(20);
+    ZdsProxy proxy(opts, &handler);
+    handler.FailAdds(absl::UnavailableError("not yet"));
+    {
+      // A pod refused on an earlier connection is still pending ...
+      FakeAgent first(&proxy);
+      EXPECT_NE(first.Request(Encode(RequestType::kAdd, "dropped"), {pod->fd()}).find("not yet"),
+                std::string::npos);
+    }
+    EXPECT_EQ(proxy.pending_count(), 1u);
+    FakeAgent agent(&proxy);
+    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "slow"), {pod->fd()}).find("not yet"),
+              std::string::npos);
+    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "gone"), {pod->fd()}).find("not yet"),
+              std::string::npos);
+    EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "gone")), "");  // deleting forgets it
+    EXPECT_EQ(proxy.pending_count(), 2u);
+    absl::SleepFor(absl::Milliseconds(60));  // a few retries, all refused
+    EXPECT_EQ(proxy.pending_count(), 2u);
+    // ... until a snapshot that does not name it.
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    EXPECT_EQ(proxy.pending_count(), 1u);
+    EXPECT_TRUE(proxy.snapshot_complete());
+    EXPECT_FALSE(proxy.ready()) << "a pending pod keeps the proxy not ready";
+    handler.FailAdds(absl::OkStatus());
+    for (int i = 0; i < 200 && proxy.pending_count() != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(proxy.pending_count(), 0u);
+    EXPECT_EQ(proxy.workload_count(), 1u);
+    EXPECT_EQ(handler.PodNetns("slow"), pod->id());
+    EXPECT_TRUE(proxy.ready());
+    EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"snapshot", "add slow name-slow"}));
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+}
+
 TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
   RecordingHandler handler;
   ZdsProxyOptions opts;

@@ -231,7 +231,9 @@ AMBIENT_EXPORT const char *ambient_zds_workload_service_account(const ambient_zd
  * given to the callee, which must free it with ambient_netns_free (now or
  * later). Return 0 to accept the pod; any other value refuses it, and the
  * NUL-terminated text the callee wrote into `reason` (`reason_cap` bytes,
- * may be left empty) is sent to the agent as the ack's error. */
+ * may be left empty) is sent to the agent as the ack's error. A refused pod
+ * stays pending and the callback is called for it again every retry
+ * interval (default 5 s, as ztunnel) until it accepts or the pod is deleted. */
 typedef int (*ambient_zds_add_fn)(void *user_data, const char *uid,
                                   const ambient_zds_workload *workload, ambient_netns *netns,
                                   char *reason, size_t reason_cap);
@@ -250,8 +252,8 @@ typedef void (*ambient_zds_event_fn)(void *user_data, ambient_zds_event event,
                                      const char *detail);
 
 /* ambient_zds_proxy_options configures a proxy. Defaults: socket
- * /var/run/ztunnel/ztunnel.sock, backoff 10 ms doubling to 15 s, no log, no
- * callbacks (ambient_zds_proxy_new requires an add and a remove callback). */
+ * /var/run/ztunnel/ztunnel.sock, backoff 10 ms doubling to 15 s, refused
+ * pods retried every 5 s, no log, no callbacks (ambient_zds_proxy_new requires an add and a remove callback). */
 typedef struct ambient_zds_proxy_options ambient_zds_proxy_options;
 /* ambient_zds_proxy_options_new returns default options, or NULL when out of memory. */
 AMBIENT_EXPORT ambient_zds_proxy_options *ambient_zds_proxy_options_new(void);
@@ -266,6 +268,11 @@ AMBIENT_EXPORT ambient_error *ambient_zds_proxy_options_set_socket_path(
  * AMBIENT_ERR_INVALID_ARGUMENT unless 0 < initial_ms <= max_ms. */
 AMBIENT_EXPORT ambient_error *ambient_zds_proxy_options_set_backoff(
     ambient_zds_proxy_options *opts, uint32_t initial_ms, uint32_t max_ms);
+/* ambient_zds_proxy_options_set_retry_interval sets how often a pod the
+ * add callback refused is offered to it again while connected; 0 disables
+ * retries (a refused pod is forgotten). Default 5000 ms. */
+AMBIENT_EXPORT void ambient_zds_proxy_options_set_retry_interval(ambient_zds_proxy_options *opts,
+                                                                 uint32_t interval_ms);
 /* ambient_zds_proxy_options_set_callbacks sets the pod callbacks (`event`
  * may be NULL) and the `user_data` passed to them. They are called from the
  * proxy's own thread, one at a time. */
@@ -297,7 +304,9 @@ AMBIENT_EXPORT ambient_error *ambient_zds_proxy_start(ambient_zds_proxy *proxy);
 AMBIENT_EXPORT void ambient_zds_proxy_stop(ambient_zds_proxy *proxy);
 /* ambient_zds_proxy_free stops and releases the proxy. NULL is allowed. */
 AMBIENT_EXPORT void ambient_zds_proxy_free(ambient_zds_proxy *proxy);
-/* ambient_zds_proxy_ready returns 1 when connected and past the snapshot, else 0. Any thread. */
+/* ambient_zds_proxy_ready returns 1 when the proxy is ready in ztunnel's
+ * sense (connected, the agent's snapshot applied, no refused pod pending a
+ * retry), else 0. Any thread. */
 AMBIENT_EXPORT int ambient_zds_proxy_ready(const ambient_zds_proxy *proxy);
 /* ambient_zds_proxy_workload_count returns how many pods are being served. Any thread. */
 AMBIENT_EXPORT size_t ambient_zds_proxy_workload_count(const ambient_zds_proxy *proxy);

@@ -106,7 +106,10 @@ class WorkloadHandler {
   virtual ~WorkloadHandler() = default;
   // AddWorkload starts capturing pod `uid` (for example: opens its
   // PodListenerSet inside `netns`). An error is sent to the agent as the
-  // Ack's error text and the pod is not recorded.
+  // Ack's error text; the pod then stays "pending" and AddWorkload is tried
+  // again every ZdsProxyOptions::retry_interval (with another handle on the
+  // same netns) until it succeeds or the agent deletes the pod, as ztunnel
+  // does. A pending pod keeps the proxy from being ready().
   virtual absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info,
                                    Netns netns) = 0;
   // RemoveWorkload stops capturing pod `uid`: the agent deleted it, a
@@ -123,6 +126,9 @@ struct ZdsProxyOptions {
   std::string socket_path = kDefaultSocketPath;
   absl::Duration initial_backoff = absl::Milliseconds(10);
   absl::Duration max_backoff = absl::Seconds(15);
+  // How often pods whose AddWorkload failed are tried again while connected;
+  // absl::ZeroDuration() disables retries (a failed pod is then forgotten).
+  absl::Duration retry_interval = absl::Seconds(5);
   LogSink log;  // called from the proxy thread; may be empty
 };
 
@@ -151,10 +157,13 @@ class ZdsProxy {
   // running Start() loop.
   absl::Status ServeConnection(UniqueFd conn);
 
-  // Getters for readiness and tests.
+  // Getters for readiness and tests. ready() is ztunnel's readiness:
+  // connected, snapshot applied, and no pod pending a retry.
   bool connected() const { return connected_.load(); }
   bool snapshot_complete() const { return snapshot_complete_.load(); }
+  bool ready() const { return connected() && snapshot_complete() && pending_count() == 0; }
   size_t workload_count() const;
+  size_t pending_count() const;
   uint64_t connect_count() const { return connects_.load(); }
 
  private:
@@ -164,6 +173,12 @@ class ZdsProxy {
   // sets `*fatal` when the connection must be re-made.
   std::string Handle(absl::string_view bytes, std::vector<UniqueFd> fds, bool truncated,
                      bool* fatal);
+  // RetryPending calls AddWorkload again for every pending pod.
+  void RetryPending();
+  struct Pending {
+    WorkloadInfo info;
+    Netns netns;
+  };
 
   ZdsProxyOptions options_;
   WorkloadHandler* handler_;
@@ -176,6 +191,7 @@ class ZdsProxy {
   // ThreadSanitizer, which then cannot see absl::Mutex synchronize.
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, NetnsId> workloads_;  // guarded by mu_
+  std::map<std::string, Pending> pending_;               // guarded by mu_
   // Per connection (proxy thread only).
   absl::flat_hash_set<std::string> seen_;
   bool snapshot_sent_ = false;
