@@ -549,6 +549,14 @@ TEST(ZdsAgent, BadProxiesAreDroppedAndStateStaysConsistent) {
       ASSERT_TRUE(quitter.Next(&fds).ok());
     }
     {
+      // Takes the first request and never answers: dropped after io_timeout.
+      RawProxy mute(opts.socket_path);
+      std::vector<UniqueFd> fds;
+      ASSERT_TRUE(mute.Next(&fds).ok());
+      absl::StatusOr<Request> after = mute.Next();
+      EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();  // EOF
+    }
+    {
       // Answers with garbage instead of an ack.
       RawProxy rude(opts.socket_path);
       ASSERT_TRUE(rude.Next().ok());
