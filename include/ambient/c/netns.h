@@ -329,7 +329,8 @@ AMBIENT_EXPORT ambient_error *ambient_zds_agent_options_set_socket_path(
 AMBIENT_EXPORT ambient_error *ambient_zds_agent_options_set_timeout(
     ambient_zds_agent_options *opts, uint32_t timeout_ms);
 /* ambient_zds_agent_options_set_log installs a log sink (component "zds"),
- * called from any of the agent's threads and from callers of its functions. */
+ * called from the agent's thread and from callers of its functions, at times
+ * with the agent's lock held: it must not call ambient_zds_agent_* itself. */
 AMBIENT_EXPORT void ambient_zds_agent_options_set_log(ambient_zds_agent_options *opts,
                                                       ambient_log_fn fn, void *user_data);
 

@@ -202,7 +202,9 @@ class ZdsProxy {
 struct ZdsAgentOptions {
   std::string socket_path = kDefaultSocketPath;
   absl::Duration io_timeout = absl::Seconds(5);  // per message and per ack
-  LogSink log;  // called from any agent thread; may be empty
+  // Called from the agent's thread and from callers of its methods, sometimes
+  // with the agent's lock held: it must not call back into the agent. May be empty.
+  LogSink log;
 };
 
 // ZdsAgent is the node agent end. It owns a listening socket at
