@@ -1,7 +1,148 @@
-/* ambient/c/runtime.h: the C ABI of the optional epoll runtime (not filled in yet). */
+/* ambient/c/runtime.h: the optional epoll runtime and turnkey HBONE pieces.
+ *
+ * Object model. An ambient_runtime_loop is a single-threaded epoll event
+ * loop. HBONE servers, pooled clients and forwarders are made on a loop and
+ * run while the loop runs (ambient_runtime_loop_run). Each object keeps the
+ * ambient_hbone_tls it was made with alive; the loop must outlive the objects
+ * made on it (free them first).
+ *  - ambient_hbone_server: accepts HBONE on a TCP address, authorizes each
+ *    CONNECT (peer identity in the allow list, when one is given), connects
+ *    to the :authority (numeric ip:port, 10 s timeout), answers 200 only
+ *    then (401 not allowed, 503 unreachable), relays bytes.
+ *  - ambient_hbone_client: pooled HBONE connections (one per server address
+ *    and expected identities; at most 100 streams each; one dial at a time
+ *    per key; closed after 5 idle minutes), and tunnels over them.
+ *  - ambient_hbone_forwarder: a TCP listener whose every connection becomes
+ *    one tunnel through a client.
+ * Access log lines ("connection complete ..." in ztunnel's format, component
+ * "access") and other log lines go to the ambient_log_fn given, on the loop
+ * thread.
+ *
+ * Threads. Everything runs on the thread that runs the loop; objects are
+ * made, used and freed there (or while the loop is not running). Only
+ * ambient_runtime_loop_stop may be called from any thread or a signal
+ * handler. */
 #ifndef AMBIENT_C_RUNTIME_H_
 #define AMBIENT_C_RUNTIME_H_
 
 #include "ambient/c/common.h"
+#include "ambient/c/hbone.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ambient_runtime_loop ambient_runtime_loop;
+typedef struct ambient_hbone_server ambient_hbone_server;
+typedef struct ambient_hbone_client ambient_hbone_client;
+typedef struct ambient_hbone_forwarder ambient_hbone_forwarder;
+
+/* ambient_runtime_loop_new makes an event loop; `*out` owns it (free with
+ * ambient_runtime_loop_free). Errors: AMBIENT_ERR_INTERNAL (epoll/eventfd
+ * could not be created), AMBIENT_ERR_INVALID_ARGUMENT (NULL out). */
+AMBIENT_EXPORT ambient_error *ambient_runtime_loop_new(ambient_runtime_loop **out);
+
+/* ambient_runtime_loop_free releases `loop` (free the objects made on it
+ * first). NULL is allowed. */
+AMBIENT_EXPORT void ambient_runtime_loop_free(ambient_runtime_loop *loop);
+
+/* ambient_runtime_loop_run dispatches events on the calling thread until
+ * ambient_runtime_loop_stop is called. */
+AMBIENT_EXPORT void ambient_runtime_loop_run(ambient_runtime_loop *loop);
+
+/* ambient_runtime_loop_run_for dispatches events for at most `ms`
+ * milliseconds (or until stopped). */
+AMBIENT_EXPORT void ambient_runtime_loop_run_for(ambient_runtime_loop *loop, uint64_t ms);
+
+/* ambient_runtime_loop_stop makes ambient_runtime_loop_run return soon. Any
+ * thread; async-signal-safe. */
+AMBIENT_EXPORT void ambient_runtime_loop_stop(ambient_runtime_loop *loop);
+
+/* ambient_hbone_server_new listens on `listen` ("ip:port" or "[v6]:port";
+ * port 0 picks a free one) with the server-role `tls`. `allow` lists
+ * `n_allow` client SPIFFE IDs allowed to open tunnels (0: every client that
+ * passed TLS verification). `log`/`log_user` may be NULL. `*out` owns the
+ * server (ambient_hbone_server_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT
+ * (NULL arguments, bad address, a client-role tls), AMBIENT_ERR_ALREADY_EXISTS
+ * (address in use), AMBIENT_ERR_PERMISSION_DENIED (privileged port).
+ * Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_new(ambient_runtime_loop *loop,
+                                                      const ambient_hbone_tls *tls,
+                                                      const char *listen,
+                                                      const char *const *allow, size_t n_allow,
+                                                      ambient_log_fn log, void *log_user,
+                                                      ambient_hbone_server **out);
+
+/* ambient_hbone_server_get0_address returns the bound "ip:port"
+ * (NUL-terminated, lent while `server` lives). */
+AMBIENT_EXPORT const char *ambient_hbone_server_get0_address(const ambient_hbone_server *server);
+
+/* ambient_hbone_server_metrics writes the istio_tcp_* counters in Prometheus
+ * text format into `buf` (NUL-terminated, truncated to `len`) and returns
+ * the full length (excluding the NUL), like snprintf. */
+AMBIENT_EXPORT size_t ambient_hbone_server_metrics(const ambient_hbone_server *server, char *buf,
+                                                  size_t len);
+
+/* ambient_hbone_server_free closes the listener and aborts its connections.
+ * NULL is allowed. Loop thread. */
+AMBIENT_EXPORT void ambient_hbone_server_free(ambient_hbone_server *server);
+
+/* ambient_hbone_client_new makes a pooled client with the client-role `tls`.
+ * `log`/`log_user` may be NULL. `*out` owns it (ambient_hbone_client_free).
+ * Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a server-role tls).
+ * Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loop,
+                                                      const ambient_hbone_tls *tls,
+                                                      ambient_log_fn log, void *log_user,
+                                                      ambient_hbone_client **out);
+
+/* ambient_hbone_tunnel_done_fn learns how a tunnel ended: `code` is
+ * AMBIENT_OK for a clean end, else a negative ambient_code with `message`
+ * (NUL-terminated, valid during the call); `http_status` is the CONNECT
+ * response (0 if none came). Called once, on the loop thread. */
+typedef void (*ambient_hbone_tunnel_done_fn)(void *user, int code, int http_status,
+                                             const char *message);
+
+/* ambient_hbone_client_tunnel relays `in_fd` (read) and `out_fd` (written;
+ * the same fd for a socket; stdin/stdout work too) through a new stream to
+ * `authority` via the HBONE server at `via` ("ip:port"), whose identity must
+ * be one of `expected` (`n_expected` SPIFFE IDs; 0: any verified identity).
+ * The fds stay owned by the caller (close them after `done`). Returns 0
+ * (the outcome goes to `done`), or AMBIENT_ERR_INVALID_ARGUMENT for NULL or
+ * malformed arguments. Loop thread. */
+AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, const char *via,
+                                              const char *authority,
+                                              const char *const *expected, size_t n_expected,
+                                              int in_fd, int out_fd,
+                                              ambient_hbone_tunnel_done_fn done, void *done_user);
+
+/* ambient_hbone_client_free aborts the client's connections. NULL is
+ * allowed. Loop thread. */
+AMBIENT_EXPORT void ambient_hbone_client_free(ambient_hbone_client *client);
+
+/* ambient_hbone_forwarder_new listens on `listen` and sends each accepted
+ * connection through `client` to `authority` via `via`, expecting one of
+ * `expected`. `client` must outlive the forwarder. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT, AMBIENT_ERR_ALREADY_EXISTS,
+ * AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_forwarder_new(ambient_runtime_loop *loop,
+                                                         ambient_hbone_client *client,
+                                                         const char *listen, const char *via,
+                                                         const char *authority,
+                                                         const char *const *expected,
+                                                         size_t n_expected,
+                                                         ambient_hbone_forwarder **out);
+
+/* ambient_hbone_forwarder_get0_address returns the bound "ip:port" (lent). */
+AMBIENT_EXPORT const char *ambient_hbone_forwarder_get0_address(
+    const ambient_hbone_forwarder *forwarder);
+
+/* ambient_hbone_forwarder_free closes the listener (tunnels already made
+ * keep running on the client). NULL is allowed. Loop thread. */
+AMBIENT_EXPORT void ambient_hbone_forwarder_free(ambient_hbone_forwarder *forwarder);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
 
 #endif /* AMBIENT_C_RUNTIME_H_ */
