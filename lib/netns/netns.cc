@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -21,6 +22,7 @@ namespace ambient::netns {
 namespace {
 
 constexpr char kThreadNetns[] = "/proc/thread-self/ns/net";
+constexpr uint64_t kNsfsMagic = 0x6e736673;  // NSFS_MAGIC, linux/magic.h
 
 absl::StatusOr<NetnsId> IdOf(int fd, absl::string_view what) {
   struct stat st;
@@ -79,10 +81,16 @@ std::string NetnsId::ToString() const { return absl::StrCat(dev, ":", ino); }
 absl::StatusOr<Netns> Netns::Adopt(UniqueFd fd, absl::string_view what) {
   int type = ioctl(fd.get(), NS_GET_NSTYPE);
   if (type < 0) {
-    if (errno == ENOTTY || errno == EINVAL) {
+    if (errno != ENOTTY && errno != EINVAL) {
+      return ErrnoStatus(errno, absl::StrCat("NS_GET_NSTYPE on ", what));
+    }
+    // Kernels before 4.11 lack NS_GET_NSTYPE: there an nsfs file is accepted
+    // as it is (the kind of namespace cannot be told), as ztunnel does.
+    struct statfs fs;
+    if (fstatfs(fd.get(), &fs) != 0 || static_cast<uint64_t>(fs.f_type) != kNsfsMagic) {
       return absl::InvalidArgumentError(absl::StrCat(what, " is not a namespace"));
     }
-    return ErrnoStatus(errno, absl::StrCat("NS_GET_NSTYPE on ", what));
+    type = CLONE_NEWNET;
   }
   if (type != CLONE_NEWNET) {
     return absl::InvalidArgumentError(
