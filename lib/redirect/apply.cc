@@ -34,7 +34,8 @@ struct PodSockets {
   bool ipv6_on_lo = true;
 };
 
-absl::StatusOr<PodSockets> OpenSockets(const netns::Netns& ns, bool nft, bool route) {
+absl::StatusOr<PodSockets> OpenSockets(const netns::Netns& ns, bool nft, bool route,
+                                       bool want_ipv6 = true) {
   netns::UniqueFd nft_fd, route_fd;
   bool ipv6_on_lo = true;
   absl::Status s = netns::RunIn(ns, [&]() -> absl::Status {
@@ -46,6 +47,7 @@ absl::StatusOr<PodSockets> OpenSockets(const netns::Netns& ns, bool nft, bool ro
       route_fd.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
       if (!route_fd.valid()) return internal::ErrnoStatus(errno, "opening an rtnetlink socket");
       // Like istio-cni: no IPv6 route when IPv6 is off on lo (or absent).
+      if (!want_ipv6) return absl::OkStatus();
       int fd = open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
         ipv6_on_lo = false;
@@ -120,7 +122,7 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
   if (config.host) {
     if (absl::Status s = EnsureIpsets(ns, config.ipv6); !s.ok()) return s;
   }
-  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, !tools->legacy, !config.host);
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, !tools->legacy, !config.host, config.ipv6);
   if (!sockets.ok()) return sockets.status();
   // iptables-nft creates the ip/ip6 tables it touches; a rollback removes
   // those that did not exist before, so the namespace is as it was.
@@ -197,7 +199,7 @@ absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
                            const ApplyOptions& options) {
   absl::StatusOr<NftRuleset> rs = BuildNftables(config);
   if (!rs.ok()) return rs.status();
-  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, !config.host);
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, !config.host, config.ipv6);
   if (!sockets.ok()) return sockets.status();
   RoutingState created;
   if (!config.host) {

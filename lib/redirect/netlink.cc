@@ -12,6 +12,12 @@ namespace {
 
 constexpr size_t kRecvBuffer = 64 * 1024;
 
+// NLMSG_OK without its signed/unsigned comparison.
+bool MsgOk(const struct nlmsghdr* h, int len) {
+  return len >= static_cast<int>(sizeof(struct nlmsghdr)) &&
+         h->nlmsg_len >= sizeof(struct nlmsghdr) && h->nlmsg_len <= static_cast<unsigned>(len);
+}
+
 }  // namespace
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
@@ -52,7 +58,7 @@ absl::StatusOr<NetlinkSocket> NetlinkSocket::Adopt(netns::UniqueFd fd) {
   setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
   setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
   NetlinkSocket s(std::move(fd));
-  s.rbuf_.resize(kRecvBuffer);
+  s.rbuf_.reset(new char[kRecvBuffer]);
   return s;
 }
 
@@ -73,7 +79,7 @@ absl::Status NetlinkSocket::Send(const void* buf, size_t len) {
 absl::StatusOr<std::vector<Ack>> NetlinkSocket::CollectAcks(uint32_t last_seq) {
   std::vector<Ack> acks;
   for (;;) {
-    ssize_t n = recv(fd_.get(), rbuf_.data(), rbuf_.size(), 0);
+    ssize_t n = recv(fd_.get(), rbuf_.get(), kRecvBuffer, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -82,8 +88,8 @@ absl::StatusOr<std::vector<Ack>> NetlinkSocket::CollectAcks(uint32_t last_seq) {
       return ErrnoStatus(errno, "reading a netlink acknowledgement");
     }
     int len = static_cast<int>(n);
-    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.data());
-         NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.get());
+         MsgOk(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_type != NLMSG_ERROR) continue;
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
         return absl::DataLossError("truncated netlink acknowledgement");
@@ -101,14 +107,14 @@ absl::Status NetlinkSocket::Dump(const void* buf, size_t len, uint32_t seq,
   if (absl::Status s = Send(buf, len); !s.ok()) return s;
   absl::Status first = absl::OkStatus();
   for (;;) {
-    ssize_t n = recv(fd_.get(), rbuf_.data(), rbuf_.size(), 0);
+    ssize_t n = recv(fd_.get(), rbuf_.get(), kRecvBuffer, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, "reading a netlink dump");
     }
     int left = static_cast<int>(n);
-    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.data());
-         NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    for (const struct nlmsghdr* h = reinterpret_cast<const struct nlmsghdr*>(rbuf_.get());
+         MsgOk(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type == NLMSG_DONE) return first;
       if (h->nlmsg_type == NLMSG_ERROR) {

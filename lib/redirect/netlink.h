@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,7 @@ class NetlinkSocket {
 
   netns::UniqueFd fd_;
   uint32_t seq_ = 1;
-  std::vector<char> rbuf_;
+  std::unique_ptr<char[]> rbuf_;  // kRecvBuffer bytes, not zeroed
 };
 
 }  // namespace ambient::redirect::internal

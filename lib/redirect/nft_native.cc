@@ -263,8 +263,8 @@ uint32_t HookNumber(const std::string& hook) {
 class Batch {
  public:
   explicit Batch(NetlinkSocket& nl, uint16_t family = NFPROTO_INET)
-      : nl_(nl), family_(family), buf_(256 * 1024) {
-    batch_ = mnl_nlmsg_batch_start(buf_.data(), buf_.size());
+      : nl_(nl), family_(family), buf_(new char[kBatchBuffer]) {
+    batch_ = mnl_nlmsg_batch_start(buf_.get(), kBatchBuffer);
     nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), nl_.NextSeq());
     mnl_nlmsg_batch_next(batch_);
   }
@@ -281,7 +281,7 @@ class Batch {
   }
   absl::Status Next() {
     // Leave room for the batch end message.
-    if (!mnl_nlmsg_batch_next(batch_) || mnl_nlmsg_batch_size(batch_) + 64 > buf_.size()) {
+    if (!mnl_nlmsg_batch_next(batch_) || mnl_nlmsg_batch_size(batch_) + 64 > kBatchBuffer) {
       return absl::ResourceExhaustedError("nftables batch too large");
     }
     return absl::OkStatus();
@@ -308,8 +308,9 @@ class Batch {
 
  private:
   NetlinkSocket& nl_;
+  static constexpr size_t kBatchBuffer = 256 * 1024;
   uint16_t family_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;  // not zeroed: only written parts are sent
   struct mnl_nlmsg_batch* batch_;
   struct nlmsghdr* last_ = nullptr;
   uint32_t last_seq_ = 0;
