@@ -20,7 +20,11 @@ void ByteQueue::Append(absl::Span<const uint8_t> data) {
       size_t cap = kMinChunk;
       while (cap < want) cap <<= 1;
       Chunk c;
-      c.data.reset(new uint8_t[cap]);
+      if (pool_ != nullptr && cap == ChunkPool::kChunk) {
+        c.data = pool_->Get();
+      } else {
+        c.data.reset(new uint8_t[cap]);
+      }
       c.capacity = cap;
       chunks_.push_back(std::move(c));
     }
@@ -39,6 +43,16 @@ absl::Span<const uint8_t> ByteQueue::Front() const {
   return absl::Span<const uint8_t>(c.data.get() + c.begin, c.end - c.begin);
 }
 
+size_t ByteQueue::Peek(absl::Span<const uint8_t>* out, size_t max) const {
+  size_t i = 0;
+  for (const Chunk& c : chunks_) {
+    if (i == max) break;
+    if (c.end == c.begin) continue;
+    out[i++] = absl::Span<const uint8_t>(c.data.get() + c.begin, c.end - c.begin);
+  }
+  return i;
+}
+
 void ByteQueue::Consume(size_t n) {
   n = std::min(n, size_);
   size_ -= n;
@@ -47,9 +61,19 @@ void ByteQueue::Consume(size_t n) {
     size_t k = std::min(n, c.end - c.begin);
     c.begin += k;
     n -= k;
-    if (c.begin == c.end) chunks_.pop_front();
+    if (c.begin == c.end) {
+      Drop(c);
+      chunks_.pop_front();
+    }
   }
-  if (size_ == 0 && !chunks_.empty()) chunks_.clear();
+  if (size_ == 0) {
+    for (Chunk& c : chunks_) Drop(c);
+    chunks_.clear();
+  }
+}
+
+void ByteQueue::Drop(Chunk& c) {
+  if (pool_ != nullptr && c.capacity == ChunkPool::kChunk && c.data) pool_->Put(std::move(c.data));
 }
 
 size_t ByteQueue::CopyOut(absl::Span<uint8_t> out) {
@@ -65,6 +89,7 @@ size_t ByteQueue::CopyOut(absl::Span<uint8_t> out) {
 }
 
 void ByteQueue::Clear() {
+  for (Chunk& c : chunks_) Drop(c);
   std::deque<Chunk>().swap(chunks_);
   size_ = 0;
 }

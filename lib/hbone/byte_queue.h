@@ -8,14 +8,42 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "absl/types/span.h"
 
 namespace ambient::hbone {
 
+// ChunkPool keeps a few freed full-size chunks for reuse, so a queue that
+// fills and empties over and over (bulk transfer) does not make the
+// allocator return memory to the kernel and fault it back in each time.
+// Release() gives everything back (an idle connection calls it).
+class ChunkPool {
+ public:
+  static constexpr size_t kChunk = 64 * 1024;
+  explicit ChunkPool(size_t max_spare = 8) : max_spare_(max_spare) {}
+  std::unique_ptr<uint8_t[]> Get() {
+    if (spare_.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kChunk]);
+    std::unique_ptr<uint8_t[]> c = std::move(spare_.back());
+    spare_.pop_back();
+    return c;
+  }
+  void Put(std::unique_ptr<uint8_t[]> c) {
+    if (spare_.size() < max_spare_) spare_.push_back(std::move(c));
+  }
+  void Release() { std::vector<std::unique_ptr<uint8_t[]>>().swap(spare_); }
+  size_t spare() const { return spare_.size(); }
+
+ private:
+  size_t max_spare_;
+  std::vector<std::unique_ptr<uint8_t[]>> spare_;
+};
+
 class ByteQueue {
  public:
-  ByteQueue() = default;
+  // `pool` (optional, must outlive the queue) recycles full-size chunks.
+  explicit ByteQueue(ChunkPool* pool = nullptr) : pool_(pool) {}
+  ~ByteQueue() { Clear(); }
   ByteQueue(const ByteQueue&) = delete;
   ByteQueue& operator=(const ByteQueue&) = delete;
 
@@ -29,6 +57,10 @@ class ByteQueue {
 
   // Front returns the first contiguous run of queued bytes (empty if none).
   absl::Span<const uint8_t> Front() const;
+
+  // Peek lends up to `max` contiguous runs from the front, in order, into
+  // `out`; returns how many it filled.
+  size_t Peek(absl::Span<const uint8_t>* out, size_t max) const;
 
   // Consume drops the first `n` bytes (n <= size()).
   void Consume(size_t n);
@@ -47,6 +79,8 @@ class ByteQueue {
     size_t begin = 0;
     size_t end = 0;
   };
+  void Drop(Chunk& c);
+  ChunkPool* pool_;
   std::deque<Chunk> chunks_;
   size_t size_ = 0;
 };

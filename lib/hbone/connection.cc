@@ -63,6 +63,7 @@ absl::Status StatusForResetCode(uint32_t code) {
 }
 
 struct Stream {
+  explicit Stream(ChunkPool* pool) : recv(pool), send(pool) {}
   enum class Phase { kHeaders, kAwaitingAccept, kAwaitingResponse, kOpen, kFailed };
   StreamId id = 0;
   Phase phase = Phase::kHeaders;
@@ -114,6 +115,7 @@ class ConnectionImpl final : public Connection {
   absl::Status Receive(absl::Span<const uint8_t> bytes, absl::Time now) override;
   void ReceiveEof(absl::Time now) override;
   absl::Span<const uint8_t> PendingOutput() override;
+  size_t PendingOutputSpans(absl::Span<const uint8_t>* spans, size_t max) override;
   void ConsumeOutput(size_t n) override;
   absl::Time NextDeadline() const override;
   void OnTimeout(absl::Time now) override;
@@ -207,8 +209,9 @@ class ConnectionImpl final : public Connection {
   bssl::UniquePtr<SSL> ssl_;
   nghttp2_session* session_ = nullptr;
   absl::Span<const uint8_t> in_view_;
-  std::string tls_out_;
-  size_t tls_out_off_ = 0;
+  ChunkPool pool_;  // before every queue that uses it
+  ByteQueue tls_out_{&pool_};
+  uint64_t bytes_moved_ = 0;        // payload since the last PING, for idle release
   std::string plain_out_;
   std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;
   size_t open_streams_ = 0;
@@ -244,7 +247,8 @@ int ConnectionImpl::BioWrite(BIO* bio, const char* data, int len) {
   auto* self = static_cast<ConnectionImpl*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (len <= 0) return 0;
-  self->tls_out_.append(data, static_cast<size_t>(len));
+  self->tls_out_.Append(
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(len)));
   return len;
 }
 
@@ -541,7 +545,7 @@ void ConnectionImpl::ReceiveEof(absl::Time now) {
 
 void ConnectionImpl::Pump() {
   if (session_ == nullptr || state_ != State::kEstablished) return;
-  while (tls_out_.size() - tls_out_off_ < kOutputHighWater) {
+  while (tls_out_.size() < kOutputHighWater) {
     while (plain_out_.size() < kPlainBatch) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session_, &data);
@@ -567,21 +571,15 @@ void ConnectionImpl::Pump() {
 
 absl::Span<const uint8_t> ConnectionImpl::PendingOutput() {
   Pump();
-  return absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(tls_out_.data()) + tls_out_off_,
-                                   tls_out_.size() - tls_out_off_);
+  return tls_out_.Front();
 }
 
-void ConnectionImpl::ConsumeOutput(size_t n) {
-  tls_out_off_ += std::min(n, tls_out_.size() - tls_out_off_);
-  if (tls_out_off_ == tls_out_.size()) {
-    tls_out_.clear();
-    tls_out_off_ = 0;
-    if (tls_out_.capacity() > kOutputHighWater * 2) tls_out_.shrink_to_fit();
-  } else if (tls_out_off_ > 64 * 1024 && tls_out_off_ * 2 > tls_out_.size()) {
-    tls_out_.erase(0, tls_out_off_);
-    tls_out_off_ = 0;
-  }
+size_t ConnectionImpl::PendingOutputSpans(absl::Span<const uint8_t>* spans, size_t max) {
+  Pump();
+  return tls_out_.Peek(spans, max);
 }
+
+void ConnectionImpl::ConsumeOutput(size_t n) { tls_out_.Consume(n); }
 
 // ---------------------------------------------------------------------------
 // Time
@@ -616,6 +614,9 @@ void ConnectionImpl::OnTimeout(absl::Time now) {
     return;
   }
   if (now >= next_ping_) {
+    // Nothing moved for a whole ping interval: give spare buffers back.
+    if (bytes_moved_ == 0) pool_.Release();
+    bytes_moved_ = 0;
     if (!ping_outstanding_) {
       uint8_t opaque[8];
       ++ping_counter_;
@@ -793,7 +794,7 @@ absl::StatusOr<StreamId> ConnectionImpl::OpenStream(const ConnectRequest& reques
     }
     add(h.name, h.value);
   }
-  auto stream = std::make_unique<Stream>();
+  auto stream = std::make_unique<Stream>(&pool_);
   stream->phase = Stream::Phase::kAwaitingResponse;
   stream->request = request;
   nghttp2_data_provider prd = Provider(stream.get());
@@ -1019,7 +1020,7 @@ int ConnectionImpl::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame
       frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
     return 0;
   }
-  auto stream = std::make_unique<Stream>();
+  auto stream = std::make_unique<Stream>(&self->pool_);
   stream->id = frame->hd.stream_id;
   stream->phase = Stream::Phase::kHeaders;
   nghttp2_session_set_stream_user_data(session, stream->id, stream.get());
@@ -1201,6 +1202,7 @@ int ConnectionImpl::OnDataChunk(nghttp2_session* session, uint8_t, int32_t strea
   }
   s->recv.Append(absl::Span<const uint8_t>(data, len));
   s->stats.bytes_received += len;
+  self->bytes_moved_ += len;
   self->SignalReadable(s);
   return 0;
 }
@@ -1272,6 +1274,7 @@ int ConnectionImpl::SendData(nghttp2_session*, nghttp2_frame* frame, const uint8
   }
   if (frame->data.padlen > 1) self->plain_out_.append(frame->data.padlen - 1, '\0');
   s->stats.bytes_sent += length;
+  self->bytes_moved_ += length;
   if (s->want_writable && s->send.size() <= self->opts_.settings.stream_send_buffer / 2 &&
       !s->local_end_requested) {
     s->want_writable = false;

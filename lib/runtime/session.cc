@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -78,15 +79,31 @@ void Session::OnIo(uint32_t events) {
 }
 
 bool Session::Flush() {
+  constexpr size_t kMaxIov = 16;
   for (;;) {
-    absl::Span<const uint8_t> out = conn_->PendingOutput();
-    if (out.empty()) {
+    absl::Span<const uint8_t> spans[kMaxIov];
+    size_t n_spans = conn_->PendingOutputSpans(spans, kMaxIov);
+    if (n_spans == 0) {
       if (watch_.events() & EPOLLOUT) (void)watch_.SetEvents(watch_.events() & ~EPOLLOUT);
       return true;
     }
-    ssize_t n = send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+    iovec iov[kMaxIov];
+    size_t total = 0;
+    for (size_t i = 0; i < n_spans; ++i) {
+      iov[i].iov_base = const_cast<uint8_t*>(spans[i].data());
+      iov[i].iov_len = spans[i].size();
+      total += spans[i].size();
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n_spans;
+    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
       conn_->ConsumeOutput(static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < total) {
+        (void)watch_.SetEvents(watch_.events() | EPOLLOUT);
+        return true;
+      }
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

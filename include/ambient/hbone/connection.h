@@ -159,6 +159,9 @@ class Connection {
   // the view is valid until the next call on the connection. After writing
   // n of them, call ConsumeOutput(n).
   virtual absl::Span<const uint8_t> PendingOutput() = 0;
+  // PendingOutputSpans is PendingOutput for scatter-gather writers
+  // (writev/sendmsg): up to `max` runs in order; returns how many.
+  virtual size_t PendingOutputSpans(absl::Span<const uint8_t>* spans, size_t max) = 0;
   virtual void ConsumeOutput(size_t n) = 0;
 
   // NextDeadline is when OnTimeout should be called (InfiniteFuture if never).

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS]: side-by-side HBONE pair benchmark
+# on loopback, in one run, three tunnel pairs (client side + server side):
+#   ambient  ambientctl hbone forward -> ambientctl hbone serve
+#   go       hbonepeer forward -> hbonepeer server (Go stdlib net/http h2 + crypto/tls)
+#   stunnel  stunnel client -> stunnel server (TLS 1.3, no HTTP/2)
+# All use TLS 1.3 mutual TLS with the same ECDSA P-256 certificates.
+# Measures (a) single-stream iperf3 throughput through each pair, (b) CPU
+# seconds per GB of each side (user+system of the process, from /proc), and
+# (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair).
+# Everything listens on 127.0.0.1 only; every process started is stopped.
+set -euo pipefail
+
+build=$(cd "${1:?usage: pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS]}" && pwd)
+secs=${2:-5}
+rounds=${3:-1}
+ambientctl=$build/examples/ambientctl/ambientctl
+peer=$build/tests/interop/hbonepeer
+tool=$build/bench/hbone/hbone_benchtool
+for f in "$ambientctl" "$peer" "$tool"; do
+  [ -x "$f" ] || { echo "missing $f (build all targets first)" >&2; exit 1; }
+done
+command -v iperf3 >/dev/null || { echo "iperf3 missing" >&2; exit 1; }
+stunnel=$(command -v stunnel4 || command -v stunnel || true)
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+"$tool" certs "$dir"
+tck=$(getconf CLK_TCK)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start NAME CMD...: runs CMD in the background, waits for "listening on
+# ADDR" on its stdout, sets $addr and $pid.
+start() {
+  local name=$1; shift
+  "$@" >"$dir/$name.out" 2>"$dir/$name.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^listening on //p' "$dir/$name.out" | head -1)
+    [ -n "$addr" ] && return 0
+    sleep 0.05
+  done
+  echo "$name did not start: $(cat "$dir/$name.err")" >&2
+  exit 1
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  exit 1
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+tls_ambient=(--cert "$dir/client.pem" --key "$dir/client.key" --bundle "$dir/ca.pem")
+tls_ambient_srv=(--cert "$dir/server.pem" --key "$dir/server.key" --bundle "$dir/ca.pem")
+expect=spiffe://cluster.local/ns/bench/sa/server
+
+# start_pair KIND TARGET: client side listening at $fwd, pids in $cpid $spid.
+start_pair() {
+  local kind=$1 target=$2
+  case $kind in
+    ambient)
+      start amb-srv "$ambientctl" hbone serve --listen 127.0.0.1:0 "${tls_ambient_srv[@]}"
+      spid=$pid; local via=$addr
+      start amb-fwd "$ambientctl" hbone forward --listen 127.0.0.1:0 --via "$via" \
+        --authority "$target" --expect "$expect" "${tls_ambient[@]}"
+      cpid=$pid; fwd=$addr ;;
+    go)
+      start go-srv "$peer" server --listen 127.0.0.1:0 "${tls_ambient_srv[@]}"
+      spid=$pid; local via=$addr
+      start go-fwd "$peer" forward --listen 127.0.0.1:0 --via "$via" --authority "$target" \
+        --expect "$expect" "${tls_ambient[@]}"
+      cpid=$pid; fwd=$addr ;;
+    stunnel)
+      local ps pc
+      ps=$(free_port); pc=$(free_port)
+      cat >"$dir/st-srv.conf" <<EOF
+foreground = yes
+pid =
+debug = 3
+[srv]
+accept = 127.0.0.1:$ps
+connect = $target
+cert = $dir/server.pem
+key = $dir/server.key
+CAfile = $dir/ca.pem
+verifyChain = yes
+sslVersionMin = TLSv1.3
+EOF
+      cat >"$dir/st-cli.conf" <<EOF
+foreground = yes
+pid =
+debug = 3
+[cli]
+client = yes
+accept = 127.0.0.1:$pc
+connect = 127.0.0.1:$ps
+cert = $dir/client.pem
+key = $dir/client.key
+CAfile = $dir/ca.pem
+verifyChain = yes
+sslVersionMin = TLSv1.3
+EOF
+      "$stunnel" "$dir/st-srv.conf" >"$dir/st-srv.err" 2>&1 & spid=$!; pids+=("$spid")
+      "$stunnel" "$dir/st-cli.conf" >"$dir/st-cli.err" 2>&1 & cpid=$!; pids+=("$cpid")
+      wait_port "$ps"; wait_port "$pc"
+      fwd=127.0.0.1:$pc ;;
+  esac
+}
+
+stop_pair() {
+  kill "$cpid" "$spid" 2>/dev/null || true
+  wait "$cpid" "$spid" 2>/dev/null || true
+}
+
+kinds=(ambient go)
+[ -n "$stunnel" ] && kinds+=(stunnel)
+
+echo "# pair_bench: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${secs}s x ${rounds} rounds"
+echo
+echo "| pair | round | Gbit/s | client-side core-s/GB | server-side core-s/GB |"
+echo "|---|---|---|---|---|"
+for round in $(seq "$rounds"); do
+  for kind in "${kinds[@]}"; do
+    ip=$(free_port)
+    iperf3 -s -B 127.0.0.1 -p "$ip" -1 >"$dir/iperf-s.out" 2>&1 & ipid=$!; pids+=("$ipid")
+    # (no connect probe: the one-off server would take it as its client)
+    for _ in $(seq 100); do grep -q "Server listening" "$dir/iperf-s.out" && break; sleep 0.05; done
+    start_pair "$kind" "127.0.0.1:$ip"
+    c0=$(cpu_ticks "$cpid"); s0=$(cpu_ticks "$spid")
+    iperf3 -c "${fwd%:*}" -p "${fwd##*:}" -t "$secs" -J >"$dir/iperf.json" 2>/dev/null || true
+    c1=$(cpu_ticks "$cpid"); s1=$(cpu_ticks "$spid")
+    python3 - "$dir/iperf.json" "$kind" "$round" "$((c1 - c0))" "$((s1 - s0))" "$tck" <<'EOF'
+import json, sys
+path, kind, rnd, cticks, sticks, tck = sys.argv[1:]
+try:
+    end = json.load(open(path))["end"]["sum_received"]
+    gbytes = end["bytes"] / 1e9
+    gbps = end["bits_per_second"] / 1e9
+    c = int(cticks) / int(tck) / gbytes
+    s = int(sticks) / int(tck) / gbytes
+    print(f"| {kind} | {rnd} | {gbps:.2f} | {c:.2f} | {s:.2f} |")
+except Exception as e:
+    print(f"| {kind} | {rnd} | failed ({e}) | | |")
+EOF
+    stop_pair
+    wait "$ipid" 2>/dev/null || true
+  done
+done
+
+echo
+echo "64-byte ping-pong, 20000 round trips on one connection (microseconds):"
+echo
+echo "| path | p50 | p90 | p99 | p99.9 |"
+echo "|---|---|---|---|---|"
+start echo "$tool" echo 127.0.0.1:0
+echo_addr=$addr
+line=$("$tool" pingpong "$echo_addr" 20000)
+echo "| direct | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
+for kind in "${kinds[@]}"; do
+  start_pair "$kind" "$echo_addr"
+  line=$("$tool" pingpong "$fwd" 20000 || echo "p50=- p90=- p99=- p99.9=-")
+  echo "| $kind | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
+  stop_pair
+done
