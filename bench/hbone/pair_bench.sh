@@ -54,9 +54,11 @@ start() {
   exit 1
 }
 
+# wait_port PORT: waits until something listens there (without connecting:
+# a probe connection would travel through a relay to the one-off iperf3).
 wait_port() {
   for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
     sleep 0.05
   done
   echo "nothing listens on $1" >&2
