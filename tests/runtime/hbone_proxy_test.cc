@@ -145,7 +145,7 @@ class HboneProxyTest : public ::testing::Test {
   }
 
   void Setup(std::vector<std::string> allow = {}, std::vector<std::string> expect = {kServerId},
-             std::string authority = "") {
+             std::string authority = "", absl::Duration idle = absl::Minutes(5)) {
     ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.ssl_ctx = server_ctx_.get();
@@ -161,6 +161,7 @@ class HboneProxyTest : public ::testing::Test {
     co.identity = kClientId;
     co.log = Sink();
     co.metrics = metrics_;
+    co.idle_timeout = idle;
     auto client = HboneClient::New(loop_.get(), co);
     ASSERT_TRUE(client.ok());
     client_ = std::move(*client);
@@ -173,7 +174,22 @@ class HboneProxyTest : public ::testing::Test {
     auto fwd = HboneForwarder::New(loop_.get(), client_.get(), fo);
     ASSERT_TRUE(fwd.ok()) << fwd.status();
     forwarder_ = std::move(*fwd);
+    Resume();
+  }
+
+  void Resume() {
     thread_ = std::thread([this] { loop_->Run(); });
+  }
+
+  // One echo round trip through the forwarder.
+  bool Echo(const std::string& msg) {
+    int fd = ConnectTo(forwarder_->address());
+    if (fd < 0) return false;
+    bool ok = WriteAll(fd, msg);
+    shutdown(fd, SHUT_WR);
+    ok = ok && ReadToEof(fd) == msg;
+    close(fd);
+    return ok;
   }
 
   void Stop() {
@@ -348,6 +364,49 @@ TEST_F(HboneProxyTest, WrongServerIdentityNeverCarriesBytes) {
   ASSERT_GE(logs.size(), 1u);
   EXPECT_THAT(logs[0], HasSubstr("ERROR connection complete"));
   EXPECT_THAT(logs[0], HasSubstr("not one of the expected identities"));
+}
+
+TEST_F(HboneProxyTest, IdlePooledConnectionIsReleasedAndRedialed) {
+  Setup({}, {kServerId}, "", absl::Milliseconds(200));
+  ASSERT_TRUE(Echo("first"));
+  WaitLogs(2);
+  usleep(600000);  // > idle timeout: the pool drains the connection
+  Stop();
+  EXPECT_EQ(client_->stats().connections, 0u);
+  EXPECT_EQ(server_->connections(), 0u) << "the server saw the GOAWAY and closed too";
+  Resume();
+  ASSERT_TRUE(Echo("second"));
+  WaitLogs(4);
+  Stop();
+  EXPECT_EQ(client_->stats().dials, 2u);
+}
+
+TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
+  Setup();
+  ASSERT_TRUE(Echo("before"));
+  WaitLogs(2);
+  Stop();
+  // A second server; the old one drains (GOAWAY) and stops accepting.
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.ssl_ctx = server_ctx_.get();
+  auto second = HboneServer::New(loop_.get(), so);
+  ASSERT_TRUE(second.ok());
+  server_->Drain();
+  loop_->RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(client_->stats().connections, 0u) << "GOAWAY takes the connection out of the pool";
+  forwarder_.reset();
+  ForwarderOptions fo;
+  fo.listen = "127.0.0.1:0";
+  fo.target.via = (*second)->address().ToString();
+  fo.target.authority = echo_.address();
+  fo.target.expected_identities = {kServerId};
+  forwarder_ = *HboneForwarder::New(loop_.get(), client_.get(), fo);
+  Resume();
+  EXPECT_TRUE(Echo("after"));
+  Stop();
+  EXPECT_EQ(client_->stats().dials, 2u);
+  second->reset();
 }
 
 }  // namespace
