@@ -3,16 +3,22 @@
 //   hbone_benchtool echo ADDR           echo server (thread per connection); prints its port
 //   hbone_benchtool pingpong ADDR N [SIZE]   N round trips of SIZE bytes (default 64)
 //                                       on one connection; prints p50/p90/p99/p99.9 in us
+//   hbone_benchtool echo-epoll ADDR     single-threaded echo server for many connections
+//   hbone_benchtool idle ADDR N         open N connections, 1-byte echo on each, print
+//                                       "ready", hold them until stdin closes
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -119,6 +125,79 @@ int PingPong(const std::string& addr, int n, size_t size) {
   return 0;
 }
 
+int EchoEpoll(const std::string& addr) {
+  sockaddr_in a;
+  if (!ParseAddr(addr, &a)) return 2;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 4096) != 0) {
+    perror("echo-epoll: bind/listen");
+    return 1;
+  }
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::printf("listening on 127.0.0.1:%d\n", ntohs(a.sin_port));
+  std::fflush(stdout);
+  int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  epoll_event events[256];
+  char buf[65536];
+  for (;;) {
+    int n = epoll_wait(ep, events, 256, -1);
+    for (int i = 0; i < n; ++i) {
+      int cfd = events[i].data.fd;
+      if (cfd == fd) {
+        for (;;) {
+          int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK);
+          if (c < 0) break;
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = c;
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        }
+        continue;
+      }
+      ssize_t r = read(cfd, buf, sizeof(buf));
+      if (r > 0) {
+        (void)!write(cfd, buf, static_cast<size_t>(r));
+      } else if (r == 0 || errno != EAGAIN) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, cfd, nullptr);
+        close(cfd);
+      }
+    }
+  }
+}
+
+int Idle(const std::string& addr, int n) {
+  sockaddr_in a;
+  if (!ParseAddr(addr, &a)) return 2;
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      std::fprintf(stderr, "idle: connection %d: %s\n", i, std::strerror(errno));
+      return 1;
+    }
+    char c = 'i';
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) {
+      std::fprintf(stderr, "idle: no echo on connection %d\n", i);
+      return 1;
+    }
+    fds.push_back(fd);
+  }
+  std::printf("ready %d\n", n);
+  std::fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  for (int fd : fds) close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +206,10 @@ int main(int argc, char** argv) {
   if (argc >= 4 && std::string(argv[1]) == "pingpong") {
     return PingPong(argv[2], std::atoi(argv[3]), argc >= 5 ? std::atoi(argv[4]) : 64);
   }
-  std::fprintf(stderr, "usage: hbone_benchtool certs DIR | echo ADDR | pingpong ADDR N [SIZE]\n");
+  if (argc >= 3 && std::string(argv[1]) == "echo-epoll") return EchoEpoll(argv[2]);
+  if (argc >= 4 && std::string(argv[1]) == "idle") return Idle(argv[2], std::atoi(argv[3]));
+  std::fprintf(stderr,
+               "usage: hbone_benchtool certs DIR | echo ADDR | echo-epoll ADDR | pingpong ADDR N "
+               "[SIZE] | idle ADDR N\n");
   return 2;
 }
