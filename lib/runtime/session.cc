@@ -19,6 +19,14 @@ Session::Session(EventLoop* loop, int fd, std::unique_ptr<hbone::Connection> con
       owner_(owner),
       watch_(loop, [this](uint32_t ev) { OnIo(ev); }),
       timer_(loop, [this] {
+        if (conn_->IsClosed()) {
+          // The peer did not take our last bytes (GOAWAY, alert) in time.
+          hbone::Event ev;
+          while (conn_->PollEvent(&ev)) Dispatch(ev);
+          Close(close_status_.ok() ? absl::DeadlineExceededError("peer stopped reading")
+                                   : close_status_);
+          return;
+        }
         conn_->OnTimeout(loop_->Now());
         Process();
       }) {
@@ -138,12 +146,19 @@ void Session::Process() {
   }
   in_process_ = false;
   if (closed_) return;
-  timer_.Arm(conn_->NextDeadline());
-  if (conn_->IsClosed() && conn_->PendingOutput().empty()) {
-    hbone::Event ev;
-    while (conn_->PollEvent(&ev)) Dispatch(ev);
-    Close(close_status_);
+  if (conn_->IsClosed()) {
+    if (conn_->PendingOutput().empty()) {
+      hbone::Event ev;
+      while (conn_->PollEvent(&ev)) Dispatch(ev);
+      Close(close_status_);
+    } else if (!linger_armed_) {
+      // Give the last bytes a bounded time to leave, then drop the socket.
+      linger_armed_ = true;
+      timer_.Arm(loop_->Now() + absl::Seconds(5));
+    }
+    return;
   }
+  timer_.Arm(conn_->NextDeadline());
 }
 
 void Session::Dispatch(hbone::Event& ev) {

@@ -92,6 +92,7 @@ class Session {
   bool kicked_ = false;
   bool closed_ = false;
   bool in_process_ = false;
+  bool linger_armed_ = false;
   absl::Status close_status_;
 };
 
