@@ -129,11 +129,17 @@ bool Readable(int fd, int timeout_ms) {
 }
 
 // Connect opens a TCP connection from `ns` to `to` (with SO_MARK `mark` when
-// non-zero) and returns the client socket.
-UniqueFd Connect(const Netns& ns, const Addr& to, uint32_t mark = 0) {
+// non-zero, from source address `from` when not empty) and returns the
+// client socket.
+UniqueFd Connect(const Netns& ns, const Addr& to, uint32_t mark = 0, const std::string& from = "") {
   UniqueFd fd = Socket(ns, to.family, SOCK_STREAM);
   if (mark != 0) {
     EXPECT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)), 0);
+  }
+  if (!from.empty()) {
+    socklen_t blen;
+    sockaddr_storage src = ToSockaddr({to.family, from, 0}, &blen);
+    EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&src), blen), 0) << strerror(errno);
   }
   timeval tv = {3, 0};
   setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -189,9 +195,17 @@ class Interception : public ::testing::TestWithParam<std::tuple<Backend, int>> {
     ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", p, "link", "set", "veth-pod", "up"}));
     ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", p, "route", "add", "default", "via", "198.18.0.1"}));
     ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", p, "-6", "route", "add", "default", "via", "2001:db8::1"}));
+    // Kubelet probes arrive SNATed to the probe address; the test uses one
+    // from the test ranges, put on the node side of the veth.
+    ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", n, "addr", "add", "198.18.1.127/32", "dev", "veth-node"}));
+    ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", n, "addr", "add", "2001:db8::7127/128", "dev", "veth-node", "nodad",
+                                "preferred_lft", "0"}));  // never picked as a source by itself
+    ASSERT_NO_FATAL_FAILURE(Sh({"ip", "-n", p, "route", "add", "198.18.1.127/32", "dev", "veth-pod"}));
     Config config;
     config.backend = std::get<0>(GetParam());
     config.ipv6 = true;
+    config.probe_snat_v4 = "198.18.1.127";
+    config.probe_snat_v6 = "2001:db8::7127";
     ApplyOptions options;
     options.iptables_variant = IptablesVariant::kNft;
     absl::Status s = Apply(config, pod_->ns(), options);
@@ -250,6 +264,80 @@ TEST_P(Interception, UdpDnsLandsOn15053) {
   char buf[64];
   EXPECT_EQ(recv(dns.get(), buf, sizeof(buf), 0), static_cast<ssize_t>(sizeof(query)));
   EXPECT_STREQ(buf, "dns?");
+}
+
+TEST_P(Interception, TcpDnsLandsOn15053) {
+  UniqueFd dns = Listen(pod(), family_.af, 15053);
+  UniqueFd client = Connect(pod(), {family_.af, family_.node_ip, 53});
+  EXPECT_EQ(AcceptOn(dns.get(), family_.af), family_.Bracket(family_.node_ip) + ":53");
+}
+
+TEST_P(Interception, ProbeFromSnatAddressReachesAppDirectly) {
+  const std::string probe = family_.af == AF_INET ? "198.18.1.127" : "2001:db8::7127";
+  UniqueFd l15006 = Listen(pod(), family_.af, 15006);
+  UniqueFd app = Listen(pod(), family_.af, 8080);
+  UniqueFd client = Connect(node(), {family_.af, family_.pod_ip, 8080}, 0, probe);
+  UniqueFd conn;
+  EXPECT_NE(AcceptOn(app.get(), family_.af, &conn), "") << "the probe did not reach the app";
+  EXPECT_FALSE(Readable(l15006.get(), 100)) << "the probe was captured";
+}
+
+TEST_P(Interception, LoopbackAndOwnAddressAreNotRedirected) {
+  UniqueFd l15001 = Listen(pod(), family_.af, 15001);
+  UniqueFd app = Listen(pod(), family_.af, 8080);
+  for (const std::string& to : {std::string(family_.af == AF_INET ? "127.0.0.1" : "::1"), family_.pod_ip}) {
+    SCOPED_TRACE(to);
+    UniqueFd client = Connect(pod(), {family_.af, to, 8080});
+    UniqueFd conn;
+    EXPECT_NE(AcceptOn(app.get(), family_.af, &conn), "");
+  }
+  EXPECT_FALSE(Readable(l15001.get(), 100)) << "local traffic was captured";
+}
+
+// ztunnel's path to the app: a transparent socket carrying ztunnel's mark,
+// bound to the real client address (the node's), connects to the app in the
+// pod. The app's replies go to a non-local address; only the connmark rules
+// plus the fwmark 0x111 rule and table 100 bring them back to the socket.
+TEST_P(Interception, MarkedTransparentConnectionGetsRepliesViaPolicyRouting) {
+  UniqueFd app = Listen(pod(), family_.af, 8080);
+  UniqueFd fd = Socket(pod(), family_.af, SOCK_STREAM);
+  int one = 1;
+  uint32_t mark = 0x539;
+  if (family_.af == AF_INET) {
+    ASSERT_EQ(setsockopt(fd.get(), SOL_IP, IP_TRANSPARENT, &one, sizeof(one)), 0);
+  } else {
+    ASSERT_EQ(setsockopt(fd.get(), SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)), 0);
+  }
+  ASSERT_EQ(setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)), 0);
+  socklen_t len;
+  sockaddr_storage src = ToSockaddr({family_.af, family_.node_ip, 0}, &len);
+  ASSERT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&src), len), 0) << strerror(errno);
+  timeval tv = {3, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_storage dst = ToSockaddr({family_.af, family_.pod_ip, 8080}, &len);
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), len), 0)
+      << "the app's replies did not come back: " << strerror(errno);
+  ASSERT_TRUE(Readable(app.get(), 1000));
+  sockaddr_storage peer;
+  socklen_t plen = sizeof(peer);
+  UniqueFd conn(accept(app.get(), reinterpret_cast<sockaddr*>(&peer), &plen));
+  ASSERT_TRUE(conn.valid());
+  std::string seen = ToString(peer);
+  EXPECT_EQ(seen.rfind(family_.Bracket(family_.node_ip) + ":", 0), 0u) << seen;
+
+  // Without the fwmark rule the same connection cannot complete.
+  Sh({"ip", "-n", pod_->name(), family_.af == AF_INET ? "-4" : "-6", "rule", "del", "fwmark",
+      "0x111/0xfff", "lookup", "100"});
+  UniqueFd again = Socket(pod(), family_.af, SOCK_STREAM);
+  setsockopt(again.get(), family_.af == AF_INET ? SOL_IP : SOL_IPV6,
+             family_.af == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one, sizeof(one));
+  setsockopt(again.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+  src = ToSockaddr({family_.af, family_.node_ip, 0}, &len);
+  ASSERT_EQ(bind(again.get(), reinterpret_cast<sockaddr*>(&src), len), 0);
+  timeval short_tv = {0, 700000};
+  setsockopt(again.get(), SOL_SOCKET, SO_SNDTIMEO, &short_tv, sizeof(short_tv));
+  EXPECT_NE(connect(again.get(), reinterpret_cast<sockaddr*>(&dst), len), 0)
+      << "connected without policy routing: the test proves nothing";
 }
 
 INSTANTIATE_TEST_SUITE_P(
