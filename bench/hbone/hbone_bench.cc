@@ -244,6 +244,60 @@ void BM_PooledStream(benchmark::State& state) {
 }
 BENCHMARK(BM_PooledStream)->UseRealTime()->MinTime(2.0);
 
+// Streams/s with `range(0)` tunnels in flight at once on the pooled
+// connection(s): each batch opens them all, echoes 1 byte on each, closes.
+void BM_PooledStreamBatch(benchmark::State& state) {
+  ServerSide server;
+  auto loop = *rt::EventLoop::New();
+  rt::ClientOptions co;
+  co.ssl_ctx = GetPki().client_ctx.get();
+  auto client = *rt::HboneClient::New(loop.get(), co);
+  rt::TunnelTarget target;
+  target.via = server.via;
+  target.authority = server.echo_addr;
+  target.expected_identities = {kServerId};
+  OneTunnel(loop.get(), client.get(), target);
+  const int k = static_cast<int>(state.range(0));
+  int64_t streams = 0;
+  for (auto _ : state) {
+    std::vector<int> ours(static_cast<size_t>(k));
+    int done = 0;
+    for (int i = 0; i < k; ++i) {
+      int sv[2];
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
+      ours[static_cast<size_t>(i)] = sv[0];
+      client->Tunnel(target, sv[1], sv[1], /*owns_fds=*/true,
+                     [&done](const rt::TunnelResult&) { ++done; });
+      char b = 'x';
+      (void)!write(sv[0], &b, 1);
+    }
+    std::vector<bool> echoed(static_cast<size_t>(k), false);
+    int n_echoed = 0;
+    loop->RunUntil(
+        [&] {
+          for (int i = 0; i < k; ++i) {
+            char r;
+            if (!echoed[static_cast<size_t>(i)] && read(ours[static_cast<size_t>(i)], &r, 1) == 1) {
+              echoed[static_cast<size_t>(i)] = true;
+              ++n_echoed;
+              shutdown(ours[static_cast<size_t>(i)], SHUT_WR);
+            }
+          }
+          return n_echoed == k;
+        },
+        absl::Seconds(10));
+    loop->RunUntil([&] { return done == k; }, absl::Seconds(10));
+    for (int fd : ours) close(fd);
+    streams += k;
+  }
+  state.counters["streams_per_s"] =
+      benchmark::Counter(static_cast<double>(streams), benchmark::Counter::kIsRate);
+  state.counters["dials"] = static_cast<double>(client->stats().dials);
+  client.reset();
+  loop->RunFor(absl::Milliseconds(5));
+}
+BENCHMARK(BM_PooledStreamBatch)->Arg(32)->UseRealTime()->MinTime(2.0);
+
 void BM_NewConnection(benchmark::State& state) {
   ServerSide server;
   auto loop = *rt::EventLoop::New();
