@@ -662,9 +662,15 @@ void ConnectionImpl::Fail(absl::Status status) {
   Log(LogLevel::kDebug, absl::StrCat("connection failed: ", status.ToString()));
   if (session_ != nullptr && state_ == State::kEstablished) {
     // Best effort: tell the peer with GOAWAY, then close_notify.
-    uint32_t code = status.code() == absl::StatusCode::kInvalidArgument ? NGHTTP2_PROTOCOL_ERROR
-                    : status.code() == absl::StatusCode::kDeadlineExceeded ? NGHTTP2_NO_ERROR
-                                                                          : NGHTTP2_INTERNAL_ERROR;
+    // A protocol violation is PROTOCOL_ERROR; our own decision to stop
+    // (abort, shutdown, a peer that stopped answering) is NO_ERROR, as
+    // ztunnel does; anything else INTERNAL_ERROR.
+    uint32_t code = NGHTTP2_INTERNAL_ERROR;
+    if (status.code() == absl::StatusCode::kInvalidArgument) code = NGHTTP2_PROTOCOL_ERROR;
+    if (status.code() == absl::StatusCode::kDeadlineExceeded ||
+        status.code() == absl::StatusCode::kCancelled) {
+      code = NGHTTP2_NO_ERROR;
+    }
     nghttp2_session_terminate_session(session_, code);
     plain_out_.clear();
     for (int i = 0; i < 16; ++i) {
