@@ -170,5 +170,21 @@ TEST_F(GoInteropTest, GoClientWithoutTrustInOurCaFails) {
   EXPECT_EQ(r.out, "");
 }
 
+// python-h2 (hyper-h2, independent of nghttp2) drives scripted edge cases
+// against `ambientctl hbone serve`: see h2_edge_cases.py.
+TEST_F(GoInteropTest, PythonH2EdgeCasesAgainstAmbientServer) {
+  if (access("/usr/lib/python3/dist-packages/h2/__init__.py", R_OK) != 0) {
+    GTEST_FAIL() << "python3-h2 is not installed (scripts/install-deps.sh installs it)";
+  }
+  std::vector<std::string> sargs = {AMBIENTCTL, "hbone", "serve", "--listen", "127.0.0.1:0"};
+  for (auto& a : Tls("server")) sargs.push_back(a);
+  std::string via = StartServer(sargs);
+  Result r = RunClient({"/usr/bin/python3", H2_SCRIPT, via, dir_ + "/client.pem",
+                        dir_ + "/client.key", dir_ + "/ca.pem", echo_.address()},
+                       "");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("all h2 edge cases passed"));
+}
+
 }  // namespace
 }  // namespace ambient::hbone
