@@ -132,6 +132,17 @@ static int parse_seconds(const char *text, int64_t *out) {
   return 1;
 }
 
+/* Reports whether `td` is a valid trust-domain name (or a SPIFFE ID). */
+static int valid_trust_domain(const char *td) {
+  char buf[300];
+  size_t len = strlen(td);
+  if (strstr(td, ":/") != NULL) return ambient_spiffe_id_validate(td, len, NULL) == AMBIENT_OK;
+  if (len == 0 || len > 255 || strchr(td, '/') != NULL) return 0;
+  memcpy(buf, "spiffe://", 9);
+  memcpy(buf + 9, td, len);
+  return ambient_spiffe_id_validate(buf, 9 + len, NULL) == AMBIENT_OK;
+}
+
 static int cmd_verify(int argc, char **argv) {
   const char *bundle_path = NULL;
   const char *chain_path = NULL;
@@ -195,6 +206,13 @@ static int cmd_verify(int argc, char **argv) {
   if (bundle_path == NULL || chain_path == NULL) {
     fprintf(stderr, "ambientctl spiffe verify: --bundle and --chain are required\n");
     verify_usage(stderr);
+    rc = AMBIENTCTL_USAGE;
+    goto done;
+  }
+
+  if (!valid_trust_domain(trust_domain)) {
+    fprintf(stderr, "ambientctl spiffe verify: --trust-domain: '%s' is not a valid trust domain\n",
+            trust_domain);
     rc = AMBIENTCTL_USAGE;
     goto done;
   }

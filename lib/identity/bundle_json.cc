@@ -76,8 +76,42 @@ const Schema* GetSchema() {
   return schema;
 }
 
+// Bundles nest four levels deep (five in a map). protobuf's JSON converter
+// takes time quadratic in the nesting depth, so deeper documents are refused
+// before they reach it. This only counts brackets outside strings; the
+// document is still parsed by protobuf.
+constexpr int kMaxNesting = 32;
+
+absl::Status CheckNesting(absl::string_view json, absl::string_view what) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, " is not valid: nested deeper than ", kMaxNesting, " levels (at offset ", i, ")"));
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> JsonToBinary(absl::string_view json, absl::string_view type,
                                          absl::string_view what) {
+  if (absl::Status s = CheckNesting(json, what); !s.ok()) return s;
   const Schema* schema = GetSchema();
   if (schema == nullptr) return absl::InternalError("bundle JSON schema failed to build");
   pb::util::JsonParseOptions options;
@@ -172,7 +206,7 @@ absl::StatusOr<ParsedBundle> DecodeBundle(const std::string& binary) {
         uint32_t len = 0;
         if (!in.ReadVarint32(&len) || !in.ReadString(&bytes, static_cast<int>(len)) ||
             !keys.ParseFromString(bytes)) {
-          return absl::InternalError("bundle JSON: bad keys");
+          return absl::InvalidArgumentError("bundle JSON: \"keys\" could not be decoded");
         }
         have_keys = true;
         break;

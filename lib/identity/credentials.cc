@@ -6,6 +6,7 @@
 #include <openssl/ec_key.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
@@ -87,6 +88,13 @@ absl::StatusOr<std::shared_ptr<const Credentials>> Credentials::FromPem(absl::st
   }
   absl::StatusOr<SpiffeId> id = LeafSpiffeId(leaf->get());
   if (!id.ok()) return absl::InvalidArgumentError(absl::StrCat("credentials: ", id.status().message()));
+  if (id->path().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "credentials: leaf SPIFFE ID \"", id->str(), "\" has no path (it names a trust domain)"));
+  }
+  if (X509_get_extension_flags(leaf->get()) & EXFLAG_CA) {
+    return absl::InvalidArgumentError("credentials: leaf certificate has the CA flag set");
+  }
   absl::StatusOr<int64_t> not_before = TimeToUnix(X509_get0_notBefore(leaf->get()));
   absl::StatusOr<int64_t> not_after = TimeToUnix(X509_get0_notAfter(leaf->get()));
   if (!not_before.ok() || !not_after.ok()) {

@@ -122,6 +122,9 @@ TEST_F(AmbientctlSpiffeTest, UsageErrorsAndHelp) {
   EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--expect", "nope"}).exit_code,
             2);
   EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--trust-domain", "Bad TD"})
+                .exit_code,
+            2);
   EXPECT_EQ(Ctl({"spiffe", "verify", "--frobnicate", "1"}).exit_code, 2);
   for (auto args : std::vector<std::vector<std::string>>{
            {"spiffe", "--help"}, {"spiffe", "parse", "--help"}, {"spiffe", "verify", "--help"}}) {

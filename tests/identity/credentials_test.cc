@@ -73,6 +73,21 @@ TEST_F(CredentialsTest, RejectsLeafWithoutSpiffeId) {
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("URI SAN"));
 }
 
+TEST_F(CredentialsTest, RejectsWhatCannotBeAnX509Svid) {
+  Issued root_id = Issue(LeafSpec("spiffe://cluster.local"), &ca_);
+  EXPECT_THAT(std::string(Credentials::FromPem(root_id.CertPem(), root_id.KeyPem())
+                              .status()
+                              .message()),
+              HasSubstr("no path"));
+  CertSpec ca_leaf = LeafSpec(kId);
+  ca_leaf.is_ca = true;
+  Issued ca_issued = Issue(ca_leaf, &ca_);
+  EXPECT_THAT(std::string(Credentials::FromPem(ca_issued.CertPem(), ca_issued.KeyPem())
+                              .status()
+                              .message()),
+              HasSubstr("CA flag"));
+}
+
 TEST_F(CredentialsTest, RejectsGarbage) {
   Issued leaf = Issue(LeafSpec(kId), &ca_);
   EXPECT_FALSE(Credentials::FromPem("", leaf.KeyPem()).ok());
