@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -347,6 +348,32 @@ TEST(Applier, LegacyIptablesVariant) {
   EXPECT_EQ(save(), applied);
   ASSERT_TRUE(Delete(config, ns, legacy).ok());
   EXPECT_EQ(save(), "");
+}
+
+// Distinct namespaces may be handled from several threads at once.
+TEST(Applier, ConcurrentAppliesOnDistinctNamespaces) {
+  AMBIENT_REQUIRE_ROOT();
+  constexpr int kPods = 8;
+  std::vector<netns::Netns> pods;
+  for (int i = 0; i < kPods; ++i) pods.push_back(FreshNetns());
+  std::vector<absl::Status> results(kPods);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kPods; i += 4) {
+        Config c = DefaultDualStack(i % 2 == 0 ? Backend::kNftables : Backend::kIptables);
+        results[i] = Apply(c, pods[i], NftVariant());
+        if (results[i].ok()) {
+          absl::StatusOr<std::vector<Drift>> d = Check(c, pods[i], NftVariant());
+          results[i] = !d.ok() ? d.status()
+                       : d->empty() ? absl::OkStatus()
+                                    : absl::InternalError(Describe(*d));
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kPods; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
 }
 
 TEST(Applier, BadInputChangesNothing) {
