@@ -29,7 +29,9 @@ ip -n "$OTHER" link set lo up
 
 "$AMBIENTCTL" zds proxy --socket "$SOCK" --max-events 2 >"$DIR/proxy.out" 2>"$DIR/proxy.err" &
 PROXY_PID=$!
-"$AMBIENTCTL" zds agent --socket "$SOCK" --pod "uid-1=$NS" --oneshot --hold-ms 1500 \
+# The agent holds the pod for 8 s before deleting it: long enough for the
+# checks below even on a loaded 2-core machine.
+"$AMBIENTCTL" zds agent --socket "$SOCK" --pod "uid-1=$NS" --oneshot --hold-ms 8000 \
   >"$DIR/agent.out" 2>&1 &
 AGENT_PID=$!
 
