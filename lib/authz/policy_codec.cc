@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "ambient/base/json_nesting.h"
 #include "ambient/base/status.h"
 #include "authorization.pb.h"
 
@@ -129,8 +130,13 @@ absl::StatusOr<Policy> Convert(const wire::Authorization& in) {
   return p;
 }
 
+// Policies nest about a dozen levels; protobuf's JSON converter is quadratic
+// in depth, so deeper input is refused before it gets there.
+constexpr int kMaxJsonNesting = 32;
+
 template <typename Message>
 absl::Status ParseJson(absl::string_view json, Message* msg) {
+  if (absl::Status s = CheckJsonNesting(json, kMaxJsonNesting, "policy JSON"); !s.ok()) return s;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto s = google::protobuf::util::JsonStringToMessage(

@@ -97,6 +97,14 @@ TEST(PolicyCodec, RejectsWhatZtunnelWouldSilentlyDrop) {
   EXPECT_FALSE(DecodePolicyProto(VarintField(3, 7)).ok());  // unknown scope value
 }
 
+TEST(PolicyCodec, DeepNestingIsRefusedQuickly) {
+  std::string deep = R"({"name":"p","rules":)" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  auto p = DecodePolicyJson(deep);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("nested deeper than"), std::string::npos) << p.status();
+  EXPECT_FALSE(DecodePolicyListJson("[" + deep + "]").ok());
+}
+
 TEST(PolicyCodec, ListForms) {
   auto list = DecodePolicyListJson(R"({"policies": [{"name": "a"}, {"name": "b", "namespace": "n"}]})");
   ASSERT_TRUE(list.ok()) << list.status();
