@@ -169,8 +169,9 @@ AMBIENT_EXPORT ambient_error *ambient_trust_bundles_set_pem(ambient_trust_bundle
 
 /* ambient_trust_bundles_set_spiffe_json is ambient_trust_bundles_set_pem for
  * a SPIFFE trust bundle (JWK Set: keys with "use": "x509-svid" and "x5c";
- * other keys ignored; "keys" required, may be empty). Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT naming the problem. Nothing changes on error. */
+ * other keys ignored; "keys" required, may be empty; at most 32 levels of
+ * nesting). Errors: AMBIENT_ERR_INVALID_ARGUMENT naming the problem. Nothing
+ * changes on error. */
 AMBIENT_EXPORT ambient_error *ambient_trust_bundles_set_spiffe_json(ambient_trust_bundles *b,
                                                                     const char *trust_domain,
                                                                     const char *json, size_t len);

@@ -51,8 +51,10 @@ class TrustBundle {
   // without x5c, are ignored as the SPIFFE Trust Domain and Bundle spec says.
   // "keys" must be present; an empty list is a valid bundle with no
   // authorities (everything from `td` is then rejected). spiffe_sequence and
-  // spiffe_refresh_hint are kept. Errors: InvalidArgument (bad JSON, "keys"
-  // missing or not a list, a key that is not an object, bad base64 or DER).
+  // spiffe_refresh_hint are kept. Documents nested deeper than 32 levels are
+  // refused up front (protobuf's JSON converter is quadratic in depth).
+  // Errors: InvalidArgument (bad JSON, too deep, "keys" missing or not a
+  // list, a key that is not an object, bad base64 or DER).
   static absl::StatusOr<std::shared_ptr<const TrustBundle>> FromSpiffeJson(const TrustDomain& td,
                                                                          absl::string_view json);
 
