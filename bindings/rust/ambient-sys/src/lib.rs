@@ -2,7 +2,7 @@
 //! Every function here is `unsafe`; the `ambient` crate wraps them safely.
 #![allow(non_camel_case_types)]
 
-use std::os::raw::{c_char, c_int};
+use std::os::raw::{c_char, c_int, c_void};
 
 /// `ambient_code`: 0 is success, failures are negative.
 pub type ambient_code = c_int;
@@ -110,4 +110,583 @@ extern "C" {
         src_identity: *const c_char,
         out_decision: *mut ambient_authz_decision,
     ) -> c_int;
+}
+
+// ---- identity.h --------------------------------------------------------
+
+/// Opaque `ambient_spiffe_id`.
+#[repr(C)]
+pub struct ambient_spiffe_id {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_istio_identity`.
+#[repr(C)]
+pub struct ambient_istio_identity {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_trust_bundles`.
+#[repr(C)]
+pub struct ambient_trust_bundles {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_verify_options`.
+#[repr(C)]
+pub struct ambient_verify_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_svid_verifier`.
+#[repr(C)]
+pub struct ambient_svid_verifier {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_credentials`.
+#[repr(C)]
+pub struct ambient_credentials {
+    _private: [u8; 0],
+}
+
+/// `ambient_spiffe_id_error`: detail of a SPIFFE ID parse failure.
+pub type ambient_spiffe_id_error = c_int;
+pub const AMBIENT_SPIFFE_ID_OK: c_int = 0;
+pub const AMBIENT_SPIFFE_ID_EMPTY: c_int = 1;
+pub const AMBIENT_SPIFFE_ID_BAD_SCHEME: c_int = 2;
+pub const AMBIENT_SPIFFE_ID_MISSING_TRUST_DOMAIN: c_int = 3;
+pub const AMBIENT_SPIFFE_ID_BAD_TRUST_DOMAIN_CHAR: c_int = 4;
+pub const AMBIENT_SPIFFE_ID_BAD_PATH_CHAR: c_int = 5;
+pub const AMBIENT_SPIFFE_ID_EMPTY_SEGMENT: c_int = 6;
+pub const AMBIENT_SPIFFE_ID_DOT_SEGMENT: c_int = 7;
+pub const AMBIENT_SPIFFE_ID_TRAILING_SLASH: c_int = 8;
+pub const AMBIENT_SPIFFE_ID_TOO_LONG: c_int = 9;
+pub const AMBIENT_SPIFFE_ID_TRUST_DOMAIN_TOO_LONG: c_int = 10;
+
+/// `ambient_svid_error`: detail of an X509-SVID verification failure.
+pub const AMBIENT_SVID_OK: c_int = 0;
+pub const AMBIENT_SVID_EMPTY_CHAIN: c_int = 1;
+pub const AMBIENT_SVID_MALFORMED_CERTIFICATE: c_int = 2;
+pub const AMBIENT_SVID_NO_URI_SAN: c_int = 3;
+pub const AMBIENT_SVID_MULTIPLE_URI_SANS: c_int = 4;
+pub const AMBIENT_SVID_INVALID_SPIFFE_ID: c_int = 5;
+pub const AMBIENT_SVID_LEAF_ID_WITHOUT_PATH: c_int = 6;
+pub const AMBIENT_SVID_LEAF_IS_CA: c_int = 7;
+pub const AMBIENT_SVID_NO_KEY_USAGE: c_int = 8;
+pub const AMBIENT_SVID_LEAF_KEY_CERT_SIGN: c_int = 9;
+pub const AMBIENT_SVID_LEAF_CRL_SIGN: c_int = 10;
+pub const AMBIENT_SVID_NO_DIGITAL_SIGNATURE: c_int = 11;
+pub const AMBIENT_SVID_TRUST_DOMAIN_NOT_ALLOWED: c_int = 12;
+pub const AMBIENT_SVID_NO_BUNDLE: c_int = 13;
+pub const AMBIENT_SVID_EXPIRED: c_int = 14;
+pub const AMBIENT_SVID_NOT_YET_VALID: c_int = 15;
+pub const AMBIENT_SVID_UNTRUSTED: c_int = 16;
+pub const AMBIENT_SVID_BAD_SIGNATURE: c_int = 17;
+pub const AMBIENT_SVID_CHAIN_INVALID: c_int = 18;
+pub const AMBIENT_SVID_UNEXPECTED_IDENTITY: c_int = 19;
+
+/// `ambient_clock_fn`.
+pub type ambient_clock_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i64>;
+
+extern "C" {
+    pub fn ambient_spiffe_id_parse(
+        id: *const c_char,
+        len: usize,
+        out: *mut *mut ambient_spiffe_id,
+    ) -> *mut ambient_error;
+    pub fn ambient_spiffe_id_validate(
+        id: *const c_char,
+        len: usize,
+        out_reason: *mut ambient_spiffe_id_error,
+    ) -> c_int;
+    pub fn ambient_spiffe_id_free(id: *mut ambient_spiffe_id);
+    pub fn ambient_spiffe_id_get0_string(id: *const ambient_spiffe_id) -> *const c_char;
+    pub fn ambient_spiffe_id_get0_trust_domain(id: *const ambient_spiffe_id) -> *const c_char;
+    pub fn ambient_spiffe_id_get0_path(id: *const ambient_spiffe_id) -> *const c_char;
+
+    pub fn ambient_istio_identity_parse(
+        uri: *const c_char,
+        len: usize,
+        out: *mut *mut ambient_istio_identity,
+    ) -> *mut ambient_error;
+    pub fn ambient_istio_identity_free(id: *mut ambient_istio_identity);
+    pub fn ambient_istio_identity_get0_trust_domain(
+        id: *const ambient_istio_identity,
+    ) -> *const c_char;
+    pub fn ambient_istio_identity_get0_namespace(id: *const ambient_istio_identity)
+        -> *const c_char;
+    pub fn ambient_istio_identity_get0_service_account(
+        id: *const ambient_istio_identity,
+    ) -> *const c_char;
+
+    pub fn ambient_trust_bundles_new(out: *mut *mut ambient_trust_bundles) -> *mut ambient_error;
+    pub fn ambient_trust_bundles_free(b: *mut ambient_trust_bundles);
+    pub fn ambient_trust_bundles_set_pem(
+        b: *mut ambient_trust_bundles,
+        trust_domain: *const c_char,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_trust_bundles_set_spiffe_json(
+        b: *mut ambient_trust_bundles,
+        trust_domain: *const c_char,
+        json: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_trust_bundles_set_bundle_map_json(
+        b: *mut ambient_trust_bundles,
+        json: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_trust_bundles_remove(
+        b: *mut ambient_trust_bundles,
+        trust_domain: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_trust_bundles_count(b: *const ambient_trust_bundles) -> usize;
+
+    pub fn ambient_verify_options_new(out: *mut *mut ambient_verify_options)
+        -> *mut ambient_error;
+    pub fn ambient_verify_options_free(o: *mut ambient_verify_options);
+    pub fn ambient_verify_options_add_expected_id(
+        o: *mut ambient_verify_options,
+        id: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_verify_options_add_trust_domain(
+        o: *mut ambient_verify_options,
+        trust_domain: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_verify_options_set_time(o: *mut ambient_verify_options, unix_seconds: i64);
+    pub fn ambient_verify_options_set_clock(
+        o: *mut ambient_verify_options,
+        f: ambient_clock_fn,
+        user_data: *mut c_void,
+    );
+
+    pub fn ambient_svid_verifier_new(
+        bundles: *mut ambient_trust_bundles,
+        options: *const ambient_verify_options,
+        out: *mut *mut ambient_svid_verifier,
+    ) -> *mut ambient_error;
+    pub fn ambient_svid_verifier_free(v: *mut ambient_svid_verifier);
+    pub fn ambient_svid_verifier_verify_pem(
+        v: *const ambient_svid_verifier,
+        pem: *const c_char,
+        len: usize,
+        out_id: *mut *mut ambient_spiffe_id,
+    ) -> *mut ambient_error;
+    pub fn ambient_svid_verifier_verify_der(
+        v: *const ambient_svid_verifier,
+        certs: *const *const u8,
+        lens: *const usize,
+        n: usize,
+        out_id: *mut *mut ambient_spiffe_id,
+    ) -> *mut ambient_error;
+
+    pub fn ambient_credentials_new_pem(
+        chain_pem: *const c_char,
+        chain_len: usize,
+        key_pem: *const c_char,
+        key_len: usize,
+        out: *mut *mut ambient_credentials,
+    ) -> *mut ambient_error;
+    pub fn ambient_credentials_free(c: *mut ambient_credentials);
+    pub fn ambient_credentials_rotate_pem(
+        c: *mut ambient_credentials,
+        chain_pem: *const c_char,
+        chain_len: usize,
+        key_pem: *const c_char,
+        key_len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_credentials_get1_id(
+        c: *const ambient_credentials,
+        out: *mut *mut ambient_spiffe_id,
+    ) -> *mut ambient_error;
+    pub fn ambient_credentials_not_before(c: *const ambient_credentials) -> i64;
+    pub fn ambient_credentials_not_after(c: *const ambient_credentials) -> i64;
+    pub fn ambient_credentials_refresh_at(c: *const ambient_credentials) -> i64;
+
+    pub fn ambient_ssl_ctx_set_verifier(
+        ssl_ctx: *mut c_void,
+        v: *const ambient_svid_verifier,
+    ) -> *mut ambient_error;
+    pub fn ambient_ssl_set_verifier(
+        ssl: *mut c_void,
+        v: *const ambient_svid_verifier,
+    ) -> *mut ambient_error;
+    pub fn ambient_ssl_ctx_use_credentials(
+        ssl_ctx: *mut c_void,
+        c: *mut ambient_credentials,
+    ) -> *mut ambient_error;
+    pub fn ambient_ssl_get1_peer_id(
+        ssl: *const c_void,
+        out: *mut *mut ambient_spiffe_id,
+    ) -> *mut ambient_error;
+    pub fn ambient_ssl_get1_verify_error(ssl: *const c_void) -> *mut ambient_error;
+}
+
+// ---- redirect.h --------------------------------------------------------
+
+/// `ambient_redirect_backend`.
+pub type ambient_redirect_backend = c_int;
+pub const AMBIENT_REDIRECT_IPTABLES: ambient_redirect_backend = 0;
+pub const AMBIENT_REDIRECT_NFTABLES: ambient_redirect_backend = 1;
+
+/// Opaque `ambient_redirect_config`.
+#[repr(C)]
+pub struct ambient_redirect_config {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_redirect_drift`.
+#[repr(C)]
+pub struct ambient_redirect_drift {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn ambient_redirect_config_new() -> *mut ambient_redirect_config;
+    pub fn ambient_redirect_config_free(config: *mut ambient_redirect_config);
+    pub fn ambient_redirect_config_parse_flags(
+        config: *mut ambient_redirect_config,
+        argc: c_int,
+        argv: *const *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_backend(
+        config: *mut ambient_redirect_config,
+        backend: ambient_redirect_backend,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_host(
+        config: *mut ambient_redirect_config,
+        on: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_ipv6(
+        config: *mut ambient_redirect_config,
+        on: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_dns_capture(
+        config: *mut ambient_redirect_config,
+        on: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_pod_dns_capture(
+        config: *mut ambient_redirect_config,
+        value: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_bypass_inbound(
+        config: *mut ambient_redirect_config,
+        on: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_add_reroute_interface(
+        config: *mut ambient_redirect_config,
+        name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_probe_snat_v4(
+        config: *mut ambient_redirect_config,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_probe_snat_v6(
+        config: *mut ambient_redirect_config,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_config_set_kubelet_uid(
+        config: *mut ambient_redirect_config,
+        uid: u32,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_render(
+        config: *const ambient_redirect_config,
+        out_text: *mut *mut c_char,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_text_free(text: *mut c_char);
+    pub fn ambient_redirect_apply(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_apply_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_check(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+        out_drift: *mut *mut ambient_redirect_drift,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_check_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+        out_drift: *mut *mut ambient_redirect_drift,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_drift_count(drift: *const ambient_redirect_drift) -> usize;
+    pub fn ambient_redirect_drift_get0(
+        drift: *const ambient_redirect_drift,
+        i: usize,
+    ) -> *const c_char;
+    pub fn ambient_redirect_drift_free(drift: *mut ambient_redirect_drift);
+    pub fn ambient_redirect_delete(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_delete_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+    ) -> *mut ambient_error;
+}
+
+// ---- netns.h -----------------------------------------------------------
+
+/// Opaque `ambient_netns`.
+#[repr(C)]
+pub struct ambient_netns {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_pod_listener_options`.
+#[repr(C)]
+pub struct ambient_pod_listener_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_pod_listeners`.
+#[repr(C)]
+pub struct ambient_pod_listeners {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_zds_workload`.
+#[repr(C)]
+pub struct ambient_zds_workload {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_zds_proxy_options`.
+#[repr(C)]
+pub struct ambient_zds_proxy_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_zds_proxy`.
+#[repr(C)]
+pub struct ambient_zds_proxy {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_zds_agent_options`.
+#[repr(C)]
+pub struct ambient_zds_agent_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_zds_agent`.
+#[repr(C)]
+pub struct ambient_zds_agent {
+    _private: [u8; 0],
+}
+
+pub const AMBIENT_LISTENER_OUTBOUND: c_int = 0;
+pub const AMBIENT_LISTENER_INBOUND_PLAINTEXT: c_int = 1;
+pub const AMBIENT_LISTENER_INBOUND_HBONE: c_int = 2;
+pub const AMBIENT_LISTENER_DNS_UDP: c_int = 3;
+pub const AMBIENT_LISTENER_DNS_TCP: c_int = 4;
+
+/// `ambient_transparency`.
+pub type ambient_transparency = c_int;
+pub const AMBIENT_TRANSPARENT_BEST_EFFORT: ambient_transparency = 0;
+pub const AMBIENT_TRANSPARENT_REQUIRED: ambient_transparency = 1;
+pub const AMBIENT_TRANSPARENT_OFF: ambient_transparency = 2;
+
+/// `ambient_zds_event`.
+pub type ambient_zds_event = c_int;
+pub const AMBIENT_ZDS_SNAPSHOT_COMPLETE: ambient_zds_event = 0;
+pub const AMBIENT_ZDS_DISCONNECTED: ambient_zds_event = 1;
+
+/// `ambient_log_level`.
+pub type ambient_log_level = c_int;
+
+/// `ambient_log_fn`.
+pub type ambient_log_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        level: ambient_log_level,
+        component: *const c_char,
+        message: *const c_char,
+        message_len: usize,
+    ),
+>;
+
+/// `ambient_zds_add_fn`.
+pub type ambient_zds_add_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        uid: *const c_char,
+        workload: *const ambient_zds_workload,
+        netns: *mut ambient_netns,
+        reason: *mut c_char,
+        reason_cap: usize,
+    ) -> c_int,
+>;
+
+/// `ambient_zds_remove_fn`.
+pub type ambient_zds_remove_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, uid: *const c_char)>;
+
+/// `ambient_zds_event_fn`.
+pub type ambient_zds_event_fn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, event: ambient_zds_event, detail: *const c_char),
+>;
+
+extern "C" {
+    pub fn ambient_netns_open(name_or_path: *const c_char, out: *mut *mut ambient_netns)
+        -> *mut ambient_error;
+    pub fn ambient_netns_open_pid(pid: c_int, out: *mut *mut ambient_netns) -> *mut ambient_error;
+    pub fn ambient_netns_open_fd(fd: c_int, out: *mut *mut ambient_netns) -> *mut ambient_error;
+    pub fn ambient_netns_open_current(out: *mut *mut ambient_netns) -> *mut ambient_error;
+    pub fn ambient_netns_new_unnamed(out: *mut *mut ambient_netns) -> *mut ambient_error;
+    pub fn ambient_netns_free(ns: *mut ambient_netns);
+    pub fn ambient_netns_fd(ns: *const ambient_netns) -> c_int;
+    pub fn ambient_netns_id(ns: *const ambient_netns, dev: *mut u64, ino: *mut u64);
+    pub fn ambient_netns_equal(a: *const ambient_netns, b: *const ambient_netns) -> c_int;
+    pub fn ambient_netns_run(
+        ns: *const ambient_netns,
+        f: Option<unsafe extern "C" fn(user_data: *mut c_void) -> c_int>,
+        user_data: *mut c_void,
+        fn_result: *mut c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_netns_socket(
+        ns: *const ambient_netns,
+        domain: c_int,
+        ty: c_int,
+        protocol: c_int,
+    ) -> c_int;
+    pub fn ambient_netns_loopback_up(ns: *const ambient_netns) -> *mut ambient_error;
+
+    pub fn ambient_listener_kind_name(kind: c_int) -> *const c_char;
+    pub fn ambient_pod_listener_options_new() -> *mut ambient_pod_listener_options;
+    pub fn ambient_pod_listener_options_free(opts: *mut ambient_pod_listener_options);
+    pub fn ambient_pod_listener_options_set_mark(opts: *mut ambient_pod_listener_options, mark: u32);
+    pub fn ambient_pod_listener_options_set_dns(
+        opts: *mut ambient_pod_listener_options,
+        enabled: c_int,
+    );
+    pub fn ambient_pod_listener_options_set_reuse_port(
+        opts: *mut ambient_pod_listener_options,
+        enabled: c_int,
+    );
+    pub fn ambient_pod_listener_options_set_transparency(
+        opts: *mut ambient_pod_listener_options,
+        mode: ambient_transparency,
+    );
+    pub fn ambient_pod_listener_options_set_ports(
+        opts: *mut ambient_pod_listener_options,
+        outbound: u16,
+        inbound_plaintext: u16,
+        inbound_hbone: u16,
+        dns: u16,
+    );
+    pub fn ambient_pod_listeners_open(
+        ns: *const ambient_netns,
+        opts: *const ambient_pod_listener_options,
+        out: *mut *mut ambient_pod_listeners,
+    ) -> *mut ambient_error;
+    pub fn ambient_pod_listeners_free(set: *mut ambient_pod_listeners);
+    pub fn ambient_pod_listeners_count(set: *const ambient_pod_listeners) -> usize;
+    pub fn ambient_pod_listeners_fd(set: *const ambient_pod_listeners, index: usize) -> c_int;
+    pub fn ambient_pod_listeners_kind(set: *const ambient_pod_listeners, index: usize) -> c_int;
+    pub fn ambient_pod_listeners_address(
+        set: *const ambient_pod_listeners,
+        index: usize,
+        buf: *mut c_char,
+        cap: usize,
+    ) -> c_int;
+    pub fn ambient_original_destination(fd: c_int, addr: *mut c_void, cap: usize) -> c_int;
+    pub fn ambient_netns_outbound_socket(ns: *const ambient_netns, family: c_int, mark: u32)
+        -> c_int;
+    pub fn ambient_netns_inbound_socket(
+        ns: *const ambient_netns,
+        client: *const c_void,
+        client_len: usize,
+        destination: *const c_void,
+        destination_len: usize,
+        mark: u32,
+    ) -> c_int;
+
+    pub fn ambient_zds_workload_name(w: *const ambient_zds_workload) -> *const c_char;
+    pub fn ambient_zds_workload_namespace(w: *const ambient_zds_workload) -> *const c_char;
+    pub fn ambient_zds_workload_service_account(w: *const ambient_zds_workload) -> *const c_char;
+
+    pub fn ambient_zds_proxy_options_new() -> *mut ambient_zds_proxy_options;
+    pub fn ambient_zds_proxy_options_free(opts: *mut ambient_zds_proxy_options);
+    pub fn ambient_zds_proxy_options_set_socket_path(
+        opts: *mut ambient_zds_proxy_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_proxy_options_set_backoff(
+        opts: *mut ambient_zds_proxy_options,
+        initial_ms: u32,
+        max_ms: u32,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_proxy_options_set_retry_interval(
+        opts: *mut ambient_zds_proxy_options,
+        interval_ms: u32,
+    );
+    pub fn ambient_zds_proxy_options_set_callbacks(
+        opts: *mut ambient_zds_proxy_options,
+        add: ambient_zds_add_fn,
+        remove: ambient_zds_remove_fn,
+        event: ambient_zds_event_fn,
+        user_data: *mut c_void,
+    );
+    pub fn ambient_zds_proxy_options_set_log(
+        opts: *mut ambient_zds_proxy_options,
+        f: ambient_log_fn,
+        user_data: *mut c_void,
+    );
+    pub fn ambient_zds_proxy_new(
+        opts: *const ambient_zds_proxy_options,
+        out: *mut *mut ambient_zds_proxy,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_proxy_start(proxy: *mut ambient_zds_proxy) -> *mut ambient_error;
+    pub fn ambient_zds_proxy_stop(proxy: *mut ambient_zds_proxy);
+    pub fn ambient_zds_proxy_free(proxy: *mut ambient_zds_proxy);
+    pub fn ambient_zds_proxy_ready(proxy: *const ambient_zds_proxy) -> c_int;
+    pub fn ambient_zds_proxy_workload_count(proxy: *const ambient_zds_proxy) -> usize;
+
+    pub fn ambient_zds_agent_options_new() -> *mut ambient_zds_agent_options;
+    pub fn ambient_zds_agent_options_free(opts: *mut ambient_zds_agent_options);
+    pub fn ambient_zds_agent_options_set_socket_path(
+        opts: *mut ambient_zds_agent_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_agent_options_set_timeout(
+        opts: *mut ambient_zds_agent_options,
+        timeout_ms: u32,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_agent_options_set_log(
+        opts: *mut ambient_zds_agent_options,
+        f: ambient_log_fn,
+        user_data: *mut c_void,
+    );
+    pub fn ambient_zds_agent_new(
+        opts: *const ambient_zds_agent_options,
+        out: *mut *mut ambient_zds_agent,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_agent_free(agent: *mut ambient_zds_agent);
+    pub fn ambient_zds_agent_add(
+        agent: *mut ambient_zds_agent,
+        uid: *const c_char,
+        name: *const c_char,
+        namespace_name: *const c_char,
+        service_account: *const c_char,
+        netns: *const ambient_netns,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_agent_keep(agent: *mut ambient_zds_agent, uid: *const c_char)
+        -> *mut ambient_error;
+    pub fn ambient_zds_agent_del(agent: *mut ambient_zds_agent, uid: *const c_char)
+        -> *mut ambient_error;
+    pub fn ambient_zds_agent_proxy_count(agent: *const ambient_zds_agent) -> usize;
+    pub fn ambient_zds_agent_wait_for_proxies(
+        agent: *const ambient_zds_agent,
+        n: usize,
+        timeout_ms: u32,
+    ) -> *mut ambient_error;
 }

@@ -6,6 +6,8 @@ use std::fmt;
 use ambient_sys as sys;
 
 pub mod authz;
+pub mod identity;
+pub mod redirect;
 
 /// A failure reported by libambient.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,290 @@
+package ambient
+
+/*
+#include <stdlib.h>
+#include "ambient/ambient.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+)
+
+// RedirectBackend selects how redirect rules are rendered and applied.
+type RedirectBackend int
+
+// The backends.
+const (
+	RedirectIptables RedirectBackend = C.AMBIENT_REDIRECT_IPTABLES // iptables-restore payloads
+	RedirectNftables RedirectBackend = C.AMBIENT_REDIRECT_NFTABLES // native nftables
+)
+
+// String names the backend ("iptables", "nftables").
+func (b RedirectBackend) String() string {
+	switch b {
+	case RedirectIptables:
+		return "iptables"
+	case RedirectNftables:
+		return "nftables"
+	}
+	return fmt.Sprintf("RedirectBackend(%d)", int(b))
+}
+
+// RedirectConfig holds everything istio-cni's traffic redirection rules
+// depend on. It starts with istio-cni's production defaults (iptables,
+// in-pod rules, IPv4 only, DNS capture on). Render, Apply, Check and Delete
+// may run concurrently; setters need exclusive use. A failed setter leaves
+// the config as it was.
+type RedirectConfig struct {
+	ptr *C.ambient_redirect_config
+}
+
+// NewRedirectConfig returns a config with istio-cni's defaults.
+func NewRedirectConfig() *RedirectConfig {
+	c := &RedirectConfig{ptr: C.ambient_redirect_config_new()}
+	if c.ptr == nil {
+		panic("ambient: out of memory")
+	}
+	runtime.SetFinalizer(c, (*RedirectConfig).Close)
+	return c
+}
+
+// Close releases the config.
+func (c *RedirectConfig) Close() {
+	if c.ptr != nil {
+		C.ambient_redirect_config_free(c.ptr)
+		c.ptr = nil
+	}
+	runtime.SetFinalizer(c, nil)
+}
+
+func (c *RedirectConfig) closed() error { return closedError("redirect config") }
+
+func cbool(on bool) C.int {
+	if on {
+		return 1
+	}
+	return 0
+}
+
+// ParseFlags replaces the config with the defaults changed by the
+// `ambientctl rules` flags in args (--backend, --host, --ipv6, --dns-capture,
+// --pod-dns-capture, --bypass-inbound, --reroute-interface, --probe-snat-v4,
+// --probe-snat-v6, --kubelet-uid). Errors: InvalidArgument naming the bad
+// argument; the config is then unchanged.
+func (c *RedirectConfig) ParseFlags(args []string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	argv := (**C.char)(C.calloc(C.size_t(len(args)+1), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(argv))
+	av := unsafe.Slice(argv, len(args)+1)
+	for i, a := range args {
+		av[i] = C.CString(a)
+		defer C.free(unsafe.Pointer(av[i]))
+	}
+	err := takeError(C.ambient_redirect_config_parse_flags(c.ptr, C.int(len(args)), argv))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// SetBackend selects iptables or nftables.
+func (c *RedirectConfig) SetBackend(b RedirectBackend) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_backend(c.ptr, C.ambient_redirect_backend(b)))
+}
+
+// SetHost selects node-level probe rules (true) or in-pod rules (false).
+func (c *RedirectConfig) SetHost(on bool) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_host(c.ptr, cbool(on)))
+}
+
+// SetIPv6 turns the IPv6 rules and policy routing on or off.
+func (c *RedirectConfig) SetIPv6(on bool) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_ipv6(c.ptr, cbool(on)))
+}
+
+// SetDNSCapture sets mesh-wide DNS capture.
+func (c *RedirectConfig) SetDNSCapture(on bool) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_dns_capture(c.ptr, cbool(on)))
+}
+
+// SetPodDNSCapture sets the per-pod DNS capture override; nil unsets it so
+// the mesh-wide value applies.
+func (c *RedirectConfig) SetPodDNSCapture(on *bool) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	v := C.int(-1)
+	if on != nil {
+		v = cbool(*on)
+	}
+	return takeError(C.ambient_redirect_config_set_pod_dns_capture(c.ptr, v))
+}
+
+// SetBypassInbound turns ingress mode (no inbound capture) on or off.
+func (c *RedirectConfig) SetBypassInbound(on bool) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_bypass_inbound(c.ptr, cbool(on)))
+}
+
+// AddRerouteInterface adds an interface whose inbound TCP is redirected as
+// outbound. Errors: InvalidArgument for an invalid name or more than 64.
+func (c *RedirectConfig) AddRerouteInterface(name string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	s := C.CString(name)
+	defer C.free(unsafe.Pointer(s))
+	return takeError(C.ambient_redirect_config_add_reroute_interface(c.ptr, s))
+}
+
+// SetProbeSNATv4 sets the IPv4 address kubelet probes are SNATed to.
+func (c *RedirectConfig) SetProbeSNATv4(addr string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	s := C.CString(addr)
+	defer C.free(unsafe.Pointer(s))
+	return takeError(C.ambient_redirect_config_set_probe_snat_v4(c.ptr, s))
+}
+
+// SetProbeSNATv6 sets the IPv6 address kubelet probes are SNATed to.
+func (c *RedirectConfig) SetProbeSNATv6(addr string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	s := C.CString(addr)
+	defer C.free(unsafe.Pointer(s))
+	return takeError(C.ambient_redirect_config_set_probe_snat_v6(c.ptr, s))
+}
+
+// SetKubeletUID sets the kubelet UID matched by the nftables host rule.
+func (c *RedirectConfig) SetKubeletUID(uid uint32) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	return takeError(C.ambient_redirect_config_set_kubelet_uid(c.ptr, C.uint32_t(uid)))
+}
+
+// Render returns the rules as istio-cni would feed them to iptables-restore
+// (IPv4 then IPv6) or nft. Nothing on the system is touched.
+func (c *RedirectConfig) Render() (string, error) {
+	if c.ptr == nil {
+		return "", c.closed()
+	}
+	var text *C.char
+	var n C.size_t
+	err := takeError(C.ambient_redirect_render(c.ptr, &text, &n))
+	runtime.KeepAlive(c)
+	if err != nil {
+		return "", err
+	}
+	defer C.ambient_redirect_text_free(text)
+	return C.GoStringN(text, C.int(n)), nil
+}
+
+// Apply installs the rules (and, in-pod, the fwmark policy routing) in the
+// network namespace netns: a name under /var/run/netns or a path such as
+// /proc/PID/ns/net. All or nothing. Needs root. Errors: NotFound (no such
+// namespace), PermissionDenied, FailedPrecondition (rules refused).
+func (c *RedirectConfig) Apply(netns string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	s := C.CString(netns)
+	defer C.free(unsafe.Pointer(s))
+	err := takeError(C.ambient_redirect_apply(c.ptr, s))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// ApplyFd is Apply on an open network namespace descriptor (not taken over).
+func (c *RedirectConfig) ApplyFd(fd int) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	err := takeError(C.ambient_redirect_apply_fd(c.ptr, C.int(fd)))
+	runtime.KeepAlive(c)
+	return err
+}
+
+func takeDrift(d *C.ambient_redirect_drift) []string {
+	defer C.ambient_redirect_drift_free(d)
+	n := int(C.ambient_redirect_drift_count(d))
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, C.GoString(C.ambient_redirect_drift_get0(d, C.size_t(i))))
+	}
+	return out
+}
+
+// Check compares netns with the expected rules and returns the
+// differences, one line each (empty when there is no drift). Nothing is
+// changed.
+func (c *RedirectConfig) Check(netns string) ([]string, error) {
+	if c.ptr == nil {
+		return nil, c.closed()
+	}
+	s := C.CString(netns)
+	defer C.free(unsafe.Pointer(s))
+	var d *C.ambient_redirect_drift
+	err := takeError(C.ambient_redirect_check(c.ptr, s, &d))
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, err
+	}
+	return takeDrift(d), nil
+}
+
+// CheckFd is Check on an open network namespace descriptor.
+func (c *RedirectConfig) CheckFd(fd int) ([]string, error) {
+	if c.ptr == nil {
+		return nil, c.closed()
+	}
+	var d *C.ambient_redirect_drift
+	err := takeError(C.ambient_redirect_check_fd(c.ptr, C.int(fd), &d))
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, err
+	}
+	return takeDrift(d), nil
+}
+
+// Delete removes from netns exactly what Apply installs for this backend;
+// deleting what is not there is not an error.
+func (c *RedirectConfig) Delete(netns string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	s := C.CString(netns)
+	defer C.free(unsafe.Pointer(s))
+	err := takeError(C.ambient_redirect_delete(c.ptr, s))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// DeleteFd is Delete on an open network namespace descriptor.
+func (c *RedirectConfig) DeleteFd(fd int) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	err := takeError(C.ambient_redirect_delete_fd(c.ptr, C.int(fd)))
+	runtime.KeepAlive(c)
+	return err
+}

@@ -1,0 +1,235 @@
+//! istio-cni's traffic redirection rules: configure, render, and apply,
+//! check or delete them inside a network namespace.
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+use ambient_sys as sys;
+
+use crate::identity::{check, cstring, lent};
+use crate::Error;
+
+/// How rules are rendered and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// iptables-restore payloads (nft or legacy iptables).
+    Iptables,
+    /// Native nftables (inet tables istio-ambient-*).
+    Nftables,
+}
+
+/// A redirect rule configuration, starting from istio-cni's defaults
+/// (iptables, in-pod rules, IPv4 only, DNS capture on). `Send + Sync`:
+/// render/apply/check/delete take `&self`, setters take `&mut self`. A
+/// failed setter leaves the config as it was.
+pub struct RedirectConfig {
+    ptr: *mut sys::ambient_redirect_config,
+}
+
+// SAFETY: the C ABI allows concurrent reads of a config; writes need
+// exclusive use, which `&mut self` guarantees.
+unsafe impl Send for RedirectConfig {}
+unsafe impl Sync for RedirectConfig {}
+
+fn flag(on: bool) -> c_int {
+    c_int::from(on)
+}
+
+impl Default for RedirectConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RedirectConfig {
+    /// A config with istio-cni's production defaults.
+    pub fn new() -> RedirectConfig {
+        // SAFETY: no preconditions; NULL only when out of memory.
+        let ptr = unsafe { sys::ambient_redirect_config_new() };
+        assert!(!ptr.is_null(), "ambient: out of memory");
+        RedirectConfig { ptr }
+    }
+
+    /// Replaces the config with the defaults changed by `ambientctl rules`
+    /// flags (--backend, --host, --ipv6, --dns-capture, --pod-dns-capture,
+    /// --bypass-inbound, --reroute-interface, --probe-snat-v4,
+    /// --probe-snat-v6, --kubelet-uid). Errors: `AMBIENT_ERR_INVALID_ARGUMENT`
+    /// naming the bad argument; the config is then unchanged.
+    pub fn parse_flags<S: AsRef<str>>(&mut self, args: &[S]) -> Result<(), Error> {
+        let owned = args
+            .iter()
+            .map(|a| cstring(a.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let argv: Vec<*const c_char> = owned.iter().map(|s| s.as_ptr()).collect();
+        let argc = c_int::try_from(argv.len()).map_err(|_| Error {
+            code: sys::AMBIENT_ERR_INVALID_ARGUMENT,
+            detail: 0,
+            message: "too many arguments".into(),
+        })?;
+        // SAFETY: argv points at argc live NUL-terminated strings.
+        unsafe {
+            check(sys::ambient_redirect_config_parse_flags(
+                self.ptr,
+                argc,
+                argv.as_ptr(),
+            ))
+        }
+    }
+
+    /// Selects the backend.
+    pub fn set_backend(&mut self, backend: Backend) -> Result<(), Error> {
+        let b = match backend {
+            Backend::Iptables => sys::AMBIENT_REDIRECT_IPTABLES,
+            Backend::Nftables => sys::AMBIENT_REDIRECT_NFTABLES,
+        };
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_backend(self.ptr, b)) }
+    }
+
+    /// Node-level probe rules (`true`) or in-pod rules (`false`).
+    pub fn set_host(&mut self, on: bool) -> Result<(), Error> {
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_host(self.ptr, flag(on))) }
+    }
+
+    /// IPv6 rules and policy routing.
+    pub fn set_ipv6(&mut self, on: bool) -> Result<(), Error> {
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_ipv6(self.ptr, flag(on))) }
+    }
+
+    /// Mesh-wide DNS capture.
+    pub fn set_dns_capture(&mut self, on: bool) -> Result<(), Error> {
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_dns_capture(self.ptr, flag(on))) }
+    }
+
+    /// Per-pod DNS capture override; `None` lets the mesh-wide value apply.
+    pub fn set_pod_dns_capture(&mut self, on: Option<bool>) -> Result<(), Error> {
+        let v = on.map_or(-1, flag);
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_pod_dns_capture(self.ptr, v)) }
+    }
+
+    /// Ingress mode (no inbound capture).
+    pub fn set_bypass_inbound(&mut self, on: bool) -> Result<(), Error> {
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_bypass_inbound(self.ptr, flag(on))) }
+    }
+
+    /// Adds an interface whose inbound TCP is redirected as outbound.
+    pub fn add_reroute_interface(&mut self, name: &str) -> Result<(), Error> {
+        let s = cstring(name)?;
+        // SAFETY: live handle and string.
+        unsafe {
+            check(sys::ambient_redirect_config_add_reroute_interface(
+                self.ptr,
+                s.as_ptr(),
+            ))
+        }
+    }
+
+    /// The IPv4 address kubelet probes are SNATed to.
+    pub fn set_probe_snat_v4(&mut self, addr: &str) -> Result<(), Error> {
+        let s = cstring(addr)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_redirect_config_set_probe_snat_v4(self.ptr, s.as_ptr())) }
+    }
+
+    /// The IPv6 address kubelet probes are SNATed to.
+    pub fn set_probe_snat_v6(&mut self, addr: &str) -> Result<(), Error> {
+        let s = cstring(addr)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_redirect_config_set_probe_snat_v6(self.ptr, s.as_ptr())) }
+    }
+
+    /// The kubelet UID matched by the nftables host rule.
+    pub fn set_kubelet_uid(&mut self, uid: u32) -> Result<(), Error> {
+        // SAFETY: live handle, exclusive use.
+        unsafe { check(sys::ambient_redirect_config_set_kubelet_uid(self.ptr, uid)) }
+    }
+
+    /// The rules as istio-cni would feed them to iptables-restore (IPv4 then
+    /// IPv6) or nft. Nothing on the system is touched.
+    pub fn render(&self) -> Result<String, Error> {
+        let mut text: *mut c_char = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: live handle; text is owned on success and freed below.
+        unsafe {
+            check(sys::ambient_redirect_render(self.ptr, &mut text, &mut len))?;
+            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len);
+            let s = String::from_utf8_lossy(bytes).into_owned();
+            sys::ambient_redirect_text_free(text);
+            Ok(s)
+        }
+    }
+
+    /// Installs the rules (and, in-pod, the fwmark policy routing) in
+    /// `netns`: a name under /var/run/netns or a path with a '/'. All or
+    /// nothing. Needs root. Errors: `AMBIENT_ERR_NOT_FOUND` (no such
+    /// namespace), `AMBIENT_ERR_PERMISSION_DENIED`,
+    /// `AMBIENT_ERR_FAILED_PRECONDITION` (rules refused).
+    pub fn apply(&self, netns: &str) -> Result<(), Error> {
+        let s = cstring(netns)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_redirect_apply(self.ptr, s.as_ptr())) }
+    }
+
+    /// `apply` on an open namespace descriptor (still the caller's).
+    pub fn apply_fd(&self, netns: BorrowedFd<'_>) -> Result<(), Error> {
+        // SAFETY: live handle; the descriptor is borrowed for the call.
+        unsafe { check(sys::ambient_redirect_apply_fd(self.ptr, netns.as_raw_fd())) }
+    }
+
+    /// The differences between `netns` and the expected rules, one line
+    /// each; empty when there is no drift. Nothing is changed.
+    pub fn check(&self, netns: &str) -> Result<Vec<String>, Error> {
+        let s = cstring(netns)?;
+        let mut d = ptr::null_mut();
+        // SAFETY: live handle and string; d is owned on success.
+        unsafe {
+            check(sys::ambient_redirect_check(self.ptr, s.as_ptr(), &mut d))?;
+            Ok(take_drift(d))
+        }
+    }
+
+    /// `check` on an open namespace descriptor.
+    pub fn check_fd(&self, netns: BorrowedFd<'_>) -> Result<Vec<String>, Error> {
+        let mut d = ptr::null_mut();
+        // SAFETY: live handle; d is owned on success.
+        unsafe {
+            check(sys::ambient_redirect_check_fd(self.ptr, netns.as_raw_fd(), &mut d))?;
+            Ok(take_drift(d))
+        }
+    }
+
+    /// Removes from `netns` exactly what `apply` installs for this backend;
+    /// removing what is not there is not an error.
+    pub fn delete(&self, netns: &str) -> Result<(), Error> {
+        let s = cstring(netns)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_redirect_delete(self.ptr, s.as_ptr())) }
+    }
+
+    /// `delete` on an open namespace descriptor.
+    pub fn delete_fd(&self, netns: BorrowedFd<'_>) -> Result<(), Error> {
+        // SAFETY: live handle; the descriptor is borrowed for the call.
+        unsafe { check(sys::ambient_redirect_delete_fd(self.ptr, netns.as_raw_fd())) }
+    }
+}
+
+/// # Safety
+/// `d` must be an owned drift list from libambient.
+unsafe fn take_drift(d: *mut sys::ambient_redirect_drift) -> Vec<String> {
+    let n = sys::ambient_redirect_drift_count(d);
+    let out = (0..n).map(|i| lent(sys::ambient_redirect_drift_get0(d, i))).collect();
+    sys::ambient_redirect_drift_free(d);
+    out
+}
+
+impl Drop for RedirectConfig {
+    fn drop(&mut self) {
+        // SAFETY: we own the config.
+        unsafe { sys::ambient_redirect_config_free(self.ptr) }
+    }
+}

@@ -1,0 +1,156 @@
+//! Redirect binding tests. The apply/check/delete test needs root: it makes
+//! its own uniquely named network namespace and removes it on Drop, even when
+//! an assertion fails. Without root it is skipped loudly, or fails when
+//! AMBIENT_REQUIRE_PRIVILEGED=1.
+use std::process::Command;
+
+use ambient::redirect::{Backend, RedirectConfig};
+use ambient_sys as sys;
+
+#[test]
+fn render_defaults_ipv6_and_nftables() {
+    let mut c = RedirectConfig::new();
+    let text = c.render().unwrap();
+    for want in ["* mangle", "* nat", "ISTIO_OUTPUT", "169.254.7.127", "COMMIT"] {
+        assert!(text.contains(want), "default rules lack {want}:\n{text}");
+    }
+    assert!(!text.ends_with('\n'));
+    assert!(!text.contains("fd16:9254"), "IPv6 is off by default");
+    c.set_ipv6(true).unwrap();
+    let v6 = c.render().unwrap();
+    assert!(v6.starts_with(&text) && v6.contains("fd16:9254:7127:1337:ffff:ffff:ffff:ffff"));
+    c.set_backend(Backend::Nftables).unwrap();
+    let nft = c.render().unwrap();
+    assert!(nft.contains("istio-ambient") && !nft.contains("COMMIT"), "{nft}");
+}
+
+#[test]
+fn flags_match_setters_and_bad_flags_change_nothing() {
+    let mut c = RedirectConfig::new();
+    let defaults = c.render().unwrap();
+    c.parse_flags(&["--dns-capture", "off", "--probe-snat-v4=169.254.7.99", "--reroute-interface", "wg0"])
+        .unwrap();
+    let by_flags = c.render().unwrap();
+    assert!(by_flags.contains("169.254.7.99") && by_flags.contains("wg0"));
+    assert!(!by_flags.contains("--dport 53"), "DNS capture is off:\n{by_flags}");
+
+    let mut s = RedirectConfig::default();
+    s.set_dns_capture(false).unwrap();
+    s.set_probe_snat_v4("169.254.7.99").unwrap();
+    s.add_reroute_interface("wg0").unwrap();
+    assert_eq!(s.render().unwrap(), by_flags);
+
+    for bad in [&["--nope"][..], &["--backend", "pf"], &["--probe-snat-v4", "300.1.1.1"], &["--kubelet-uid"]] {
+        let e = c.parse_flags(bad).unwrap_err();
+        assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "{bad:?}");
+        assert!(!e.message.is_empty());
+        assert_eq!(c.render().unwrap(), by_flags, "{bad:?} changed the config");
+    }
+    assert_eq!(c.parse_flags(&["a\0b"]).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    c.parse_flags::<&str>(&[]).unwrap();
+    assert_eq!(c.render().unwrap(), defaults);
+
+    assert_eq!(c.set_probe_snat_v4("fd00::1").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(c.set_probe_snat_v6("1.2.3.4").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        c.add_reroute_interface("has space").unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(c.render().unwrap(), defaults);
+    c.set_pod_dns_capture(Some(false)).unwrap();
+    c.set_pod_dns_capture(None).unwrap();
+    c.set_host(true).unwrap();
+    c.set_bypass_inbound(true).unwrap();
+    c.set_kubelet_uid(1234).unwrap();
+    assert_ne!(c.render().unwrap(), defaults);
+}
+
+fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    extern "C" {
+        fn geteuid() -> u32;
+    }
+    if unsafe { geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("AMBIENT_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("this test needs root and AMBIENT_REQUIRE_PRIVILEGED=1");
+    }
+    eprintln!("SKIPPED: needs root (set AMBIENT_REQUIRE_PRIVILEGED=1 to make this a failure)");
+    false
+}
+
+/// A network namespace made for one test and deleted on Drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("ambient-rs-{}-{tag}", std::process::id());
+        let out = Command::new("ip").args(["netns", "add", &name]).output().unwrap();
+        assert!(out.status.success(), "ip netns add: {}", String::from_utf8_lossy(&out.stderr));
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn netns_exec(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn apply_check_delete_in_a_namespace() {
+    if !privileged() {
+        return;
+    }
+    for backend in [Backend::Iptables, Backend::Nftables] {
+        let ns = Netns::new(&format!("{backend:?}").to_lowercase());
+        let mut c = RedirectConfig::new();
+        c.set_backend(backend).unwrap();
+        assert!(!c.check(&ns.0).unwrap().is_empty(), "an empty namespace has drift");
+        c.apply(&ns.0).unwrap();
+        assert_eq!(c.check(&ns.0).unwrap(), Vec::<String>::new());
+        c.apply(&ns.0).unwrap();
+        let path = format!("/var/run/netns/{}", ns.0);
+        assert_eq!(c.check(&path).unwrap(), Vec::<String>::new());
+        let f = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsFd;
+        assert_eq!(c.check_fd(f.as_fd()).unwrap(), Vec::<String>::new());
+        match backend {
+            Backend::Iptables => {
+                let mut saved = netns_exec(&ns.0, &["iptables-save"]);
+                if !saved.contains("ISTIO_OUTPUT") {
+                    saved = netns_exec(&ns.0, &["iptables-legacy-save"]);
+                }
+                assert!(saved.contains("ISTIO_OUTPUT"), "{saved}");
+            }
+            Backend::Nftables => {
+                let tables = netns_exec(&ns.0, &["nft", "list", "tables"]);
+                assert!(tables.contains("istio-ambient"), "{tables}");
+            }
+        }
+        let mut other = RedirectConfig::new();
+        other.set_backend(backend).unwrap();
+        other.set_probe_snat_v4("169.254.7.99").unwrap();
+        assert!(!other.check(&ns.0).unwrap().is_empty(), "a different config shows drift");
+        c.delete_fd(f.as_fd()).unwrap();
+        assert!(!c.check(&ns.0).unwrap().is_empty(), "deleted rules show as drift");
+        c.delete(&ns.0).unwrap();
+    }
+}
+
+#[test]
+fn apply_to_missing_namespace_fails_cleanly() {
+    if !privileged() {
+        return;
+    }
+    let c = RedirectConfig::new();
+    let e = c.apply(&format!("ambient-rs-missing-{}", std::process::id())).unwrap_err();
+    assert_eq!(e.code, sys::AMBIENT_ERR_NOT_FOUND, "{e}");
+    assert_eq!(c.apply("a\0b").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+}
