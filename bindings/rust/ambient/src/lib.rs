@@ -7,6 +7,7 @@ use ambient_sys as sys;
 
 pub mod authz;
 pub mod identity;
+pub mod netns;
 pub mod redirect;
 
 /// A failure reported by libambient.

@@ -1,0 +1,475 @@
+//! Network namespace handles, in-pod listeners and the node proxy end of
+//! istio's ZDS protocol (ztunnel's role).
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Mutex;
+
+use ambient_sys as sys;
+
+use crate::identity::{check, cstring, lent};
+use crate::Error;
+
+/// An open handle on a Linux network namespace; keeps it alive until
+/// dropped. `Send + Sync` (socket making is thread-safe).
+pub struct Netns {
+    ptr: *mut sys::ambient_netns,
+}
+
+// SAFETY: the handle is an immutable descriptor; the C functions on it are
+// documented thread-safe or any-thread.
+unsafe impl Send for Netns {}
+unsafe impl Sync for Netns {}
+
+impl Netns {
+    fn from_out(
+        f: impl FnOnce(*mut *mut sys::ambient_netns) -> *mut sys::ambient_error,
+    ) -> Result<Netns, Error> {
+        let mut out = ptr::null_mut();
+        // SAFETY: `f` calls an ambient_netns_open* that returns an owned
+        // error or stores an owned handle.
+        unsafe { check(f(&mut out))? };
+        Ok(Netns { ptr: out })
+    }
+
+    /// Opens a namespace by name (under /var/run/netns) or, when it contains
+    /// '/', by path. Errors: `AMBIENT_ERR_NOT_FOUND`,
+    /// `AMBIENT_ERR_INVALID_ARGUMENT` (bad name, not a network namespace),
+    /// `AMBIENT_ERR_PERMISSION_DENIED`.
+    pub fn open(name_or_path: &str) -> Result<Netns, Error> {
+        let s = cstring(name_or_path)?;
+        // SAFETY: live string.
+        Self::from_out(|out| unsafe { sys::ambient_netns_open(s.as_ptr(), out) })
+    }
+
+    /// Opens /proc/`pid`/ns/net.
+    pub fn open_pid(pid: i32) -> Result<Netns, Error> {
+        // SAFETY: no pointers besides `out`.
+        Self::from_out(|out| unsafe { sys::ambient_netns_open_pid(pid, out) })
+    }
+
+    /// A handle on a duplicate of `fd` (which stays the caller's). Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT` when it is no network namespace.
+    pub fn from_fd(fd: BorrowedFd<'_>) -> Result<Netns, Error> {
+        // SAFETY: the descriptor is live for the call.
+        Self::from_out(|out| unsafe { sys::ambient_netns_open_fd(fd.as_raw_fd(), out) })
+    }
+
+    /// The calling thread's own namespace.
+    pub fn current() -> Result<Netns, Error> {
+        // SAFETY: no pointers besides `out`.
+        Self::from_out(|out| unsafe { sys::ambient_netns_open_current(out) })
+    }
+
+    /// A brand-new unnamed namespace (loopback only, down); the kernel
+    /// removes it when nothing refers to it. Needs CAP_SYS_ADMIN.
+    pub fn new_unnamed() -> Result<Netns, Error> {
+        // SAFETY: no pointers besides `out`.
+        Self::from_out(|out| unsafe { sys::ambient_netns_new_unnamed(out) })
+    }
+
+    /// The (nsfs device, inode) identity of the namespace.
+    pub fn id(&self) -> (u64, u64) {
+        let (mut dev, mut ino) = (0u64, 0u64);
+        // SAFETY: live handle.
+        unsafe { sys::ambient_netns_id(self.ptr, &mut dev, &mut ino) };
+        (dev, ino)
+    }
+
+    /// Sets the namespace's loopback device up.
+    pub fn loopback_up(&self) -> Result<(), Error> {
+        // SAFETY: live handle.
+        unsafe { check(sys::ambient_netns_loopback_up(self.ptr)) }
+    }
+
+    /// `socket(domain, type | SOCK_CLOEXEC, protocol)` made inside the
+    /// namespace; the socket stays there for life.
+    pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Error> {
+        // SAFETY: live handle.
+        let rc = unsafe { sys::ambient_netns_socket(self.ptr, domain, ty, protocol) };
+        owned_fd(rc)
+    }
+
+    /// A non-blocking TCP socket of `family` (AF_INET/AF_INET6) inside the
+    /// namespace with SO_MARK `mark` (0: none), for connections out of a pod.
+    pub fn outbound_socket(&self, family: i32, mark: u32) -> Result<OwnedFd, Error> {
+        // SAFETY: live handle.
+        let rc = unsafe { sys::ambient_netns_outbound_socket(self.ptr, family, mark) };
+        owned_fd(rc)
+    }
+
+    /// The raw handle, lent while `self` lives.
+    pub fn as_ptr(&self) -> *const sys::ambient_netns {
+        self.ptr
+    }
+}
+
+fn owned_fd(rc: c_int) -> Result<OwnedFd, Error> {
+    if rc < 0 {
+        return Err(Error {
+            code: rc,
+            detail: 0,
+            message: String::new(),
+        });
+    }
+    // SAFETY: the C ABI gives the caller ownership of the descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc) })
+}
+
+impl PartialEq for Netns {
+    fn eq(&self, other: &Netns) -> bool {
+        // SAFETY: live handles.
+        unsafe { sys::ambient_netns_equal(self.ptr, other.ptr) == 1 }
+    }
+}
+
+impl std::fmt::Debug for Netns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (dev, ino) = self.id();
+        write!(f, "Netns({dev}:{ino})")
+    }
+}
+
+impl AsFd for Netns {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor is valid while the handle lives.
+        unsafe { BorrowedFd::borrow_raw(sys::ambient_netns_fd(self.ptr)) }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // SAFETY: we own the handle.
+        unsafe { sys::ambient_netns_free(self.ptr) }
+    }
+}
+
+/// Which in-pod listener a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Outbound,
+    InboundPlaintext,
+    InboundHbone,
+    DnsUdp,
+    DnsTcp,
+}
+
+/// Options of [`PodListeners::open`]; `None` fields keep the defaults
+/// (mark 0x539, DNS on, SO_REUSEPORT on, ports 15001/15006/15008/15053).
+#[derive(Debug, Clone, Default)]
+pub struct PodListenerOptions {
+    pub mark: Option<u32>,
+    pub dns: Option<bool>,
+    pub reuse_port: Option<bool>,
+    /// (outbound, inbound plaintext, inbound HBONE, DNS).
+    pub ports: Option<(u16, u16, u16, u16)>,
+}
+
+/// The listening sockets a node proxy opens inside one pod; closed on drop.
+pub struct PodListeners {
+    ptr: *mut sys::ambient_pod_listeners,
+}
+
+// SAFETY: the set is immutable after opening.
+unsafe impl Send for PodListeners {}
+unsafe impl Sync for PodListeners {}
+
+impl PodListeners {
+    /// Opens the set inside `ns`, all or nothing. Errors:
+    /// `AMBIENT_ERR_ALREADY_EXISTS` (port held), `AMBIENT_ERR_PERMISSION_DENIED`.
+    pub fn open(ns: &Netns, options: &PodListenerOptions) -> Result<PodListeners, Error> {
+        // SAFETY: options are created, set and freed here; handles are live.
+        unsafe {
+            let o = sys::ambient_pod_listener_options_new();
+            if o.is_null() {
+                return Err(Error {
+                    code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+                    detail: 0,
+                    message: "out of memory".into(),
+                });
+            }
+            if let Some(m) = options.mark {
+                sys::ambient_pod_listener_options_set_mark(o, m);
+            }
+            if let Some(d) = options.dns {
+                sys::ambient_pod_listener_options_set_dns(o, c_int::from(d));
+            }
+            if let Some(r) = options.reuse_port {
+                sys::ambient_pod_listener_options_set_reuse_port(o, c_int::from(r));
+            }
+            if let Some((a, b, c, d)) = options.ports {
+                sys::ambient_pod_listener_options_set_ports(o, a, b, c, d);
+            }
+            let mut out = ptr::null_mut();
+            let err = sys::ambient_pod_listeners_open(ns.ptr, o, &mut out);
+            sys::ambient_pod_listener_options_free(o);
+            check(err)?;
+            Ok(PodListeners { ptr: out })
+        }
+    }
+
+    /// How many sockets the set holds.
+    pub fn len(&self) -> usize {
+        // SAFETY: live handle.
+        unsafe { sys::ambient_pod_listeners_count(self.ptr) }
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The non-blocking listening descriptor `i`, lent.
+    pub fn fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
+        // SAFETY: live handle; the descriptor lives as long as the set.
+        let fd = unsafe { sys::ambient_pod_listeners_fd(self.ptr, i) };
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The kind of socket `i`.
+    pub fn kind(&self, i: usize) -> Option<ListenerKind> {
+        // SAFETY: live handle.
+        match unsafe { sys::ambient_pod_listeners_kind(self.ptr, i) } {
+            sys::AMBIENT_LISTENER_OUTBOUND => Some(ListenerKind::Outbound),
+            sys::AMBIENT_LISTENER_INBOUND_PLAINTEXT => Some(ListenerKind::InboundPlaintext),
+            sys::AMBIENT_LISTENER_INBOUND_HBONE => Some(ListenerKind::InboundHbone),
+            sys::AMBIENT_LISTENER_DNS_UDP => Some(ListenerKind::DnsUdp),
+            sys::AMBIENT_LISTENER_DNS_TCP => Some(ListenerKind::DnsTcp),
+            _ => None,
+        }
+    }
+
+    /// The bound address of socket `i`, such as "[::]:15001".
+    pub fn address(&self, i: usize) -> Option<String> {
+        let mut buf = [0 as c_char; 64];
+        // SAFETY: live handle; buf has the stated capacity.
+        let n = unsafe { sys::ambient_pod_listeners_address(self.ptr, i, buf.as_mut_ptr(), 64) };
+        (n >= 0).then(|| lent(buf.as_ptr()))
+    }
+}
+
+impl Drop for PodListeners {
+    fn drop(&mut self) {
+        // SAFETY: we own the set.
+        unsafe { sys::ambient_pod_listeners_free(self.ptr) }
+    }
+}
+
+/// A pod handed over by the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub service_account: String,
+}
+
+/// What the ZDS proxy reports besides pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZdsEvent {
+    /// The agent's snapshot was applied.
+    SnapshotComplete,
+    /// The connection to the agent ended (with the reason).
+    Disconnected(String),
+}
+
+/// The host side of a [`ZdsProxy`]. Called from the proxy's own thread, one
+/// call at a time. A panic refuses the pod (add) or is swallowed; it never
+/// crosses into C.
+pub trait ZdsHandler: Send + 'static {
+    /// Serve pod `uid` in `netns` (now owned by the handler). `Err(reason)`
+    /// refuses it: the agent gets the reason and the pod is offered again
+    /// every retry interval until accepted or deleted.
+    fn add(&mut self, uid: &str, workload: &Workload, netns: Netns) -> Result<(), String>;
+    /// Stop serving pod `uid`.
+    fn remove(&mut self, uid: &str);
+    /// Snapshot complete / disconnected.
+    fn event(&mut self, _event: ZdsEvent) {}
+}
+
+/// Options of a [`ZdsProxy`]; `None` keeps the defaults (socket
+/// /var/run/ztunnel/ztunnel.sock, backoff 10 ms doubling to 15 s, retry of
+/// refused pods every 5 s).
+#[derive(Debug, Clone, Default)]
+pub struct ZdsProxyOptions {
+    pub socket_path: Option<String>,
+    /// (initial, max) reconnect backoff in milliseconds.
+    pub backoff_ms: Option<(u32, u32)>,
+    /// Retry interval for refused pods in milliseconds; 0 disables retries.
+    pub retry_interval_ms: Option<u32>,
+}
+
+type HandlerCell = Mutex<Box<dyn ZdsHandler>>;
+
+/// The node proxy end of ZDS: connects to the agent and receives pods.
+pub struct ZdsProxy {
+    ptr: *mut sys::ambient_zds_proxy,
+    // Freed after the proxy (whose thread calls into it) is freed.
+    handler: *mut HandlerCell,
+}
+
+// SAFETY: start/stop need &mut self; ready and workload_count are any-thread.
+unsafe impl Send for ZdsProxy {}
+unsafe impl Sync for ZdsProxy {}
+
+unsafe extern "C" fn add_trampoline(
+    user_data: *mut c_void,
+    uid: *const c_char,
+    workload: *const sys::ambient_zds_workload,
+    netns: *mut sys::ambient_netns,
+    reason: *mut c_char,
+    reason_cap: usize,
+) -> c_int {
+    // The handle is ours from here on, whatever happens.
+    let netns = Netns { ptr: netns };
+    let cell = &*(user_data as *const HandlerCell);
+    let uid = lent(uid);
+    let w = Workload {
+        name: lent(sys::ambient_zds_workload_name(workload)),
+        namespace: lent(sys::ambient_zds_workload_namespace(workload)),
+        service_account: lent(sys::ambient_zds_workload_service_account(workload)),
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| match cell.lock() {
+        Ok(mut h) => h.add(&uid, &w, netns),
+        Err(_) => Err("handler poisoned by an earlier panic".to_string()),
+    }))
+    .unwrap_or_else(|_| Err("handler panicked".to_string()));
+    match result {
+        Ok(()) => 0,
+        Err(why) => {
+            if reason_cap > 0 && !reason.is_null() {
+                let b = why.as_bytes();
+                let n = b.len().min(reason_cap - 1);
+                ptr::copy_nonoverlapping(b.as_ptr(), reason.cast::<u8>(), n);
+                *reason.add(n) = 0;
+            }
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn remove_trampoline(user_data: *mut c_void, uid: *const c_char) {
+    let cell = &*(user_data as *const HandlerCell);
+    let uid = lent(uid);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Ok(mut h) = cell.lock() {
+            h.remove(&uid);
+        }
+    }));
+}
+
+unsafe extern "C" fn event_trampoline(
+    user_data: *mut c_void,
+    event: sys::ambient_zds_event,
+    detail: *const c_char,
+) {
+    let cell = &*(user_data as *const HandlerCell);
+    let ev = if event == sys::AMBIENT_ZDS_SNAPSHOT_COMPLETE {
+        ZdsEvent::SnapshotComplete
+    } else {
+        ZdsEvent::Disconnected(if detail.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(detail).to_string_lossy().into_owned()
+        })
+    };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Ok(mut h) = cell.lock() {
+            h.event(ev);
+        }
+    }));
+}
+
+impl ZdsProxy {
+    /// A proxy calling `handler`; it does not connect until [`start`].
+    /// Errors: `AMBIENT_ERR_INVALID_ARGUMENT` for a path over 107 bytes or a
+    /// bad backoff.
+    ///
+    /// [`start`]: ZdsProxy::start
+    pub fn new(options: &ZdsProxyOptions, handler: Box<dyn ZdsHandler>) -> Result<ZdsProxy, Error> {
+        let handler: *mut HandlerCell = Box::into_raw(Box::new(Mutex::new(handler)));
+        // SAFETY: options are created, set and freed here; `handler` is
+        // reclaimed on every failure path and in Drop.
+        unsafe {
+            let o = sys::ambient_zds_proxy_options_new();
+            if o.is_null() {
+                drop(Box::from_raw(handler));
+                return Err(Error {
+                    code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+                    detail: 0,
+                    message: "out of memory".into(),
+                });
+            }
+            let result = (|| {
+                if let Some(p) = &options.socket_path {
+                    let p = cstring(p)?;
+                    check(sys::ambient_zds_proxy_options_set_socket_path(o, p.as_ptr()))?;
+                }
+                if let Some((a, b)) = options.backoff_ms {
+                    check(sys::ambient_zds_proxy_options_set_backoff(o, a, b))?;
+                }
+                if let Some(r) = options.retry_interval_ms {
+                    sys::ambient_zds_proxy_options_set_retry_interval(o, r);
+                }
+                sys::ambient_zds_proxy_options_set_callbacks(
+                    o,
+                    Some(add_trampoline),
+                    Some(remove_trampoline),
+                    Some(event_trampoline),
+                    handler.cast(),
+                );
+                let mut out = ptr::null_mut();
+                check(sys::ambient_zds_proxy_new(o, &mut out))?;
+                Ok(out)
+            })();
+            sys::ambient_zds_proxy_options_free(o);
+            match result {
+                Ok(ptr) => Ok(ZdsProxy { ptr, handler }),
+                Err(e) => {
+                    drop(Box::from_raw(handler));
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Starts the proxy's thread: connect, serve, reconnect with backoff.
+    /// Errors: `AMBIENT_ERR_FAILED_PRECONDITION` when already started.
+    pub fn start(&mut self) -> Result<(), Error> {
+        // SAFETY: live handle.
+        unsafe { check(sys::ambient_zds_proxy_start(self.ptr)) }
+    }
+
+    /// Closes the connection and joins the thread; pods are not removed.
+    /// Idempotent.
+    pub fn stop(&mut self) {
+        // SAFETY: live handle; not called from a callback (those get no
+        // access to the proxy).
+        unsafe { sys::ambient_zds_proxy_stop(self.ptr) }
+    }
+
+    /// Ready in ztunnel's sense: connected, snapshot applied, no refused pod
+    /// pending.
+    pub fn ready(&self) -> bool {
+        // SAFETY: live handle.
+        unsafe { sys::ambient_zds_proxy_ready(self.ptr) == 1 }
+    }
+
+    /// How many pods are being served.
+    pub fn workload_count(&self) -> usize {
+        // SAFETY: live handle.
+        unsafe { sys::ambient_zds_proxy_workload_count(self.ptr) }
+    }
+}
+
+impl Drop for ZdsProxy {
+    fn drop(&mut self) {
+        // SAFETY: freeing the proxy joins its thread, so no callback runs
+        // afterwards; then the handler can go.
+        unsafe {
+            sys::ambient_zds_proxy_free(self.ptr);
+            drop(Box::from_raw(self.handler));
+        }
+    }
+}
