@@ -223,3 +223,44 @@ func TestZDSAgentHandsPodToProxy(t *testing.T) {
 		expect("del uid=uid-go-1")
 	})
 }
+
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestNetnsCloseReleasesDescriptors(t *testing.T) {
+	before := openFds(t)
+	for i := 0; i < 500; i++ {
+		ns, err := CurrentNetns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup, err := OpenNetnsFd(ns.Fd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup.Close()
+		ns.Close()
+	}
+	if after := openFds(t); after > before+2 {
+		t.Fatalf("descriptors: %d before, %d after 1000 handles opened and closed", before, after)
+	}
+	// Agents release their listening socket too.
+	dir := t.TempDir()
+	before = openFds(t)
+	for i := 0; i < 20; i++ {
+		a, err := NewZDSAgent(ZDSAgentOptions{SocketPath: filepath.Join(dir, "zds.sock")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+	}
+	if after := openFds(t); after > before+2 {
+		t.Fatalf("descriptors: %d before, %d after 20 agents", before, after)
+	}
+}

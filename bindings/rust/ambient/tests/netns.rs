@@ -294,3 +294,22 @@ fn zds_proxy_bad_options() {
     // Never started: dropping is clean.
     drop(ZdsProxy::new(&ZdsProxyOptions::default(), h()).unwrap());
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn dropping_handles_releases_descriptors() {
+    // Other tests in this binary run in parallel and open descriptors too,
+    // so allow some slack but not one per handle.
+    let before = open_fds();
+    for _ in 0..500 {
+        let ns = Netns::current().unwrap();
+        let dup = Netns::from_fd(ns.as_fd()).unwrap();
+        drop(dup);
+        drop(ns);
+    }
+    let after = open_fds();
+    assert!(after < before + 50, "descriptors: {before} before, {after} after 1000 handles");
+}
