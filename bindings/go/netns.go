@@ -3,11 +3,13 @@ package ambient
 /*
 #include <stdlib.h>
 #include "ambient/ambient.h"
+void ambientGoSetAgentLog(ambient_zds_agent_options *opts, uintptr_t handle);
 */
 import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"time"
 	"unsafe"
 )
@@ -134,6 +136,10 @@ func (n *Netns) LoopbackUp() error {
 type ZDSAgentOptions struct {
 	SocketPath string
 	Timeout    time.Duration
+	// Log, when set, receives the agent's log lines (component "zds"). It is
+	// called from the agent's thread and from callers of its methods, at
+	// times with the agent's lock held: it must not call the agent.
+	Log LogFunc
 }
 
 // ZDSAgent is the node agent end of istio's ZDS protocol (istio-cni's
@@ -141,6 +147,7 @@ type ZDSAgentOptions struct {
 // the node proxies that connect. Safe for concurrent use (except Close).
 type ZDSAgent struct {
 	ptr *C.ambient_zds_agent
+	log cgo.Handle // 0 when no log sink
 }
 
 // NewZDSAgent listens on the options' socket path (replacing a stale socket
@@ -170,11 +177,19 @@ func NewZDSAgent(opts ZDSAgentOptions) (*ZDSAgent, error) {
 			return nil, err
 		}
 	}
+	var h cgo.Handle
+	if opts.Log != nil {
+		h = cgo.NewHandle(opts.Log)
+		C.ambientGoSetAgentLog(o, C.uintptr_t(h))
+	}
 	var out *C.ambient_zds_agent
 	if err := takeError(C.ambient_zds_agent_new(o, &out)); err != nil {
+		if h != 0 {
+			h.Delete()
+		}
 		return nil, err
 	}
-	a := &ZDSAgent{ptr: out}
+	a := &ZDSAgent{ptr: out, log: h}
 	runtime.SetFinalizer(a, (*ZDSAgent).Close)
 	return a, nil
 }
@@ -185,6 +200,10 @@ func (a *ZDSAgent) Close() {
 	if a.ptr != nil {
 		C.ambient_zds_agent_free(a.ptr)
 		a.ptr = nil
+	}
+	if a.log != 0 {
+		a.log.Delete() // after the agent is gone: no more calls
+		a.log = 0
 	}
 	runtime.SetFinalizer(a, nil)
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -152,11 +153,26 @@ func TestZDSAgentHandsPodToProxy(t *testing.T) {
 	}
 	withNetns(t, func(nsName string) {
 		sock := filepath.Join(t.TempDir(), "zds.sock")
-		a, err := NewZDSAgent(ZDSAgentOptions{SocketPath: sock, Timeout: 5 * time.Second})
+		var mu sync.Mutex
+		var logged []string
+		a, err := NewZDSAgent(ZDSAgentOptions{SocketPath: sock, Timeout: 5 * time.Second,
+			Log: func(level LogLevel, component, message string) {
+				mu.Lock()
+				logged = append(logged, fmt.Sprintf("%s %s %s", level, component, message))
+				mu.Unlock()
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer a.Close()
+		defer func() {
+			a.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("agent log: %d lines, first %q", len(logged), logged)
+			if len(logged) == 0 || !strings.Contains(logged[0], " zds ") {
+				t.Errorf("the agent's log sink saw %q", logged)
+			}
+		}()
 		proxy := exec.Command(ctl, "zds", "proxy", "--socket", sock, "--no-dns")
 		out, err := proxy.StdoutPipe()
 		if err != nil {

@@ -302,11 +302,15 @@ pub struct ZdsProxyOptions {
 
 type HandlerCell = Mutex<Box<dyn ZdsHandler>>;
 
+/// A log sink: (level 0 debug .. 3 error, component, message).
+pub type LogFn = dyn Fn(i32, &str, &str) + Send + Sync + 'static;
+
 /// The node proxy end of ZDS: connects to the agent and receives pods.
 pub struct ZdsProxy {
     ptr: *mut sys::ambient_zds_proxy,
-    // Freed after the proxy (whose thread calls into it) is freed.
+    // Both freed after the proxy (whose thread calls into them) is freed.
     handler: *mut HandlerCell,
+    log: *mut Box<LogFn>,
 }
 
 // SAFETY: start/stop need &mut self; ready and workload_count are any-thread.
@@ -349,6 +353,24 @@ unsafe extern "C" fn add_trampoline(
     }
 }
 
+unsafe extern "C" fn log_trampoline(
+    user_data: *mut c_void,
+    level: sys::ambient_log_level,
+    component: *const c_char,
+    message: *const c_char,
+    message_len: usize,
+) {
+    let f = &*(user_data as *const Box<LogFn>);
+    let component = lent(component);
+    let msg = if message.is_null() {
+        String::new()
+    } else {
+        String::from_utf8_lossy(std::slice::from_raw_parts(message.cast::<u8>(), message_len))
+            .into_owned()
+    };
+    let _ = catch_unwind(AssertUnwindSafe(|| f(level, &component, &msg)));
+}
+
 unsafe extern "C" fn remove_trampoline(user_data: *mut c_void, uid: *const c_char) {
     let cell = &*(user_data as *const HandlerCell);
     let uid = lent(uid);
@@ -388,13 +410,41 @@ impl ZdsProxy {
     ///
     /// [`start`]: ZdsProxy::start
     pub fn new(options: &ZdsProxyOptions, handler: Box<dyn ZdsHandler>) -> Result<ZdsProxy, Error> {
+        Self::build(options, handler, None)
+    }
+
+    /// [`ZdsProxy::new`] with a log sink (component "zds"), called from the
+    /// proxy's thread.
+    pub fn with_log(
+        options: &ZdsProxyOptions,
+        handler: Box<dyn ZdsHandler>,
+        log: Box<LogFn>,
+    ) -> Result<ZdsProxy, Error> {
+        Self::build(options, handler, Some(log))
+    }
+
+    fn build(
+        options: &ZdsProxyOptions,
+        handler: Box<dyn ZdsHandler>,
+        log: Option<Box<LogFn>>,
+    ) -> Result<ZdsProxy, Error> {
         let handler: *mut HandlerCell = Box::into_raw(Box::new(Mutex::new(handler)));
+        let log: *mut Box<LogFn> = log.map_or(ptr::null_mut(), |l| Box::into_raw(Box::new(l)));
+        let free_boxes = || {
+            // SAFETY: both came from Box::into_raw above and are not in use.
+            unsafe {
+                drop(Box::from_raw(handler));
+                if !log.is_null() {
+                    drop(Box::from_raw(log));
+                }
+            }
+        };
         // SAFETY: options are created, set and freed here; `handler` is
         // reclaimed on every failure path and in Drop.
         unsafe {
             let o = sys::ambient_zds_proxy_options_new();
             if o.is_null() {
-                drop(Box::from_raw(handler));
+                free_boxes();
                 return Err(Error {
                     code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
                     detail: 0,
@@ -402,6 +452,9 @@ impl ZdsProxy {
                 });
             }
             let result = (|| {
+                if !log.is_null() {
+                    sys::ambient_zds_proxy_options_set_log(o, Some(log_trampoline), log.cast());
+                }
                 if let Some(p) = &options.socket_path {
                     let p = cstring(p)?;
                     check(sys::ambient_zds_proxy_options_set_socket_path(o, p.as_ptr()))?;
@@ -425,9 +478,9 @@ impl ZdsProxy {
             })();
             sys::ambient_zds_proxy_options_free(o);
             match result {
-                Ok(ptr) => Ok(ZdsProxy { ptr, handler }),
+                Ok(ptr) => Ok(ZdsProxy { ptr, handler, log }),
                 Err(e) => {
-                    drop(Box::from_raw(handler));
+                    free_boxes();
                     Err(e)
                 }
             }
@@ -470,6 +523,9 @@ impl Drop for ZdsProxy {
         unsafe {
             sys::ambient_zds_proxy_free(self.ptr);
             drop(Box::from_raw(self.handler));
+            if !self.log.is_null() {
+                drop(Box::from_raw(self.log));
+            }
         }
     }
 }

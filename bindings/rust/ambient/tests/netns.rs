@@ -187,13 +187,18 @@ fn zds_proxy_receives_pods_from_the_agent() {
     let sock = temp_sock("ok");
     let mut agent = start_agent(&ctl, &sock, "uid-rs-1", 500);
     let (tx, rx) = mpsc::channel();
-    let mut proxy = ZdsProxy::new(
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = logged.clone();
+    let mut proxy = ZdsProxy::with_log(
         &ZdsProxyOptions {
             socket_path: Some(sock.clone()),
             backoff_ms: Some((10, 100)),
             ..Default::default()
         },
         Box::new(Recorder { tx, refuse: None }),
+        Box::new(move |level, component, message| {
+            sink.lock().unwrap().push(format!("{level} {component} {message}"));
+        }),
     )
     .unwrap();
     assert!(!proxy.ready());
@@ -237,6 +242,12 @@ fn zds_proxy_receives_pods_from_the_agent() {
     proxy.stop();
     proxy.stop();
     assert!(!proxy.ready());
+    drop(proxy);
+    let logged = logged.lock().unwrap();
+    assert!(
+        logged.iter().any(|l| l.contains(" zds ")),
+        "the log sink saw {logged:?}"
+    );
 }
 
 #[test]
