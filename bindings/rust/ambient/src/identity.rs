@@ -345,10 +345,30 @@ impl SvidVerifier {
         }
     }
 
-    /// The raw handle, to pass to `ambient_ssl_ctx_set_verifier` with a
-    /// BoringSSL `SSL_CTX`. Lent while `self` lives.
+    /// The raw handle, lent while `self` lives.
     pub fn as_ptr(&self) -> *const sys::ambient_svid_verifier {
         self.ptr
+    }
+
+    /// Makes the BoringSSL `SSL_CTX` `ssl_ctx` verify every peer with this
+    /// verifier (a server then requires client certificates); the SSL_CTX
+    /// keeps the verifier alive. Call before handshakes start. Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT` for NULL.
+    ///
+    /// # Safety
+    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
+    /// libambient is linked with, not used by another thread meanwhile.
+    pub unsafe fn install_on_ssl_ctx(&self, ssl_ctx: *mut std::os::raw::c_void) -> Result<(), Error> {
+        check(sys::ambient_ssl_ctx_set_verifier(ssl_ctx, self.ptr))
+    }
+
+    /// [`SvidVerifier::install_on_ssl_ctx`] for one `SSL*`, overriding its
+    /// SSL_CTX's verifier (e.g. per-destination expected identities).
+    ///
+    /// # Safety
+    /// As for `install_on_ssl_ctx`, with a live `SSL*`.
+    pub unsafe fn install_on_ssl(&self, ssl: *mut std::os::raw::c_void) -> Result<(), Error> {
+        check(sys::ambient_ssl_set_verifier(ssl, self.ptr))
     }
 }
 
@@ -418,11 +438,43 @@ impl Credentials {
         unsafe { sys::ambient_credentials_refresh_at(self.ptr) }
     }
 
-    /// The raw handle, for `ambient_ssl_ctx_use_credentials`. Lent while
-    /// `self` lives.
+    /// The raw handle, lent while `self` lives.
     pub fn as_ptr(&self) -> *mut sys::ambient_credentials {
         self.ptr
     }
+
+    /// Makes every handshake of the BoringSSL `SSL_CTX` `ssl_ctx` present the
+    /// current pair (picked per handshake, so rotation applies to new
+    /// handshakes); the SSL_CTX keeps the credentials alive. Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT` for NULL.
+    ///
+    /// # Safety
+    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
+    /// libambient is linked with, not used by another thread meanwhile.
+    pub unsafe fn install_on_ssl_ctx(&self, ssl_ctx: *mut std::os::raw::c_void) -> Result<(), Error> {
+        check(sys::ambient_ssl_ctx_use_credentials(ssl_ctx, self.ptr))
+    }
+}
+
+/// The SPIFFE ID ambient verified for the peer of the BoringSSL `SSL*`
+/// `ssl`. Errors: `AMBIENT_ERR_NOT_FOUND` when no ambient verification
+/// succeeded on it.
+///
+/// # Safety
+/// `ssl` must be NULL or a live `SSL*`, used from its owning thread.
+pub unsafe fn ssl_peer_id(ssl: *const std::os::raw::c_void) -> Result<SpiffeId, Error> {
+    let mut out = ptr::null_mut();
+    check(sys::ambient_ssl_get1_peer_id(ssl, &mut out))?;
+    Ok(SpiffeId::take(out))
+}
+
+/// Why ambient rejected the peer of the BoringSSL `SSL*` `ssl` (an error
+/// with a [`svid_error`] detail), or `None` when it did not.
+///
+/// # Safety
+/// As for [`ssl_peer_id`].
+pub unsafe fn ssl_verify_error(ssl: *const std::os::raw::c_void) -> Option<Error> {
+    Error::take(sys::ambient_ssl_get1_verify_error(ssl))
 }
 
 impl Drop for Credentials {

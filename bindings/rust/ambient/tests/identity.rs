@@ -285,3 +285,26 @@ fn handles_are_send_and_sync_across_threads() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn ssl_hooks_refuse_null() {
+    let b = TrustBundles::new().unwrap();
+    let v = SvidVerifier::new(&b, &VerifyOptions::default()).unwrap();
+    let null = std::ptr::null_mut();
+    // SAFETY: NULL is allowed and must be refused.
+    unsafe {
+        assert_eq!(v.install_on_ssl_ctx(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+        assert_eq!(v.install_on_ssl(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            ambient::identity::ssl_peer_id(null).unwrap_err().code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
+    }
+    let mut chain = f("leaf.pem").to_vec();
+    chain.extend_from_slice(f("ca.pem"));
+    let c = Credentials::from_pem(&chain, f("leaf.key")).unwrap();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(c.install_on_ssl_ctx(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    }
+}
