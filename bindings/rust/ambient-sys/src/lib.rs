@@ -214,8 +214,9 @@ extern "C" {
     pub fn ambient_istio_identity_get0_trust_domain(
         id: *const ambient_istio_identity,
     ) -> *const c_char;
-    pub fn ambient_istio_identity_get0_namespace(id: *const ambient_istio_identity)
-        -> *const c_char;
+    pub fn ambient_istio_identity_get0_namespace(
+        id: *const ambient_istio_identity,
+    ) -> *const c_char;
     pub fn ambient_istio_identity_get0_service_account(
         id: *const ambient_istio_identity,
     ) -> *const c_char;
@@ -245,8 +246,7 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_trust_bundles_count(b: *const ambient_trust_bundles) -> usize;
 
-    pub fn ambient_verify_options_new(out: *mut *mut ambient_verify_options)
-        -> *mut ambient_error;
+    pub fn ambient_verify_options_new(out: *mut *mut ambient_verify_options) -> *mut ambient_error;
     pub fn ambient_verify_options_free(o: *mut ambient_verify_options);
     pub fn ambient_verify_options_add_expected_id(
         o: *mut ambient_verify_options,
@@ -536,8 +536,10 @@ pub type ambient_zds_event_fn = Option<
 >;
 
 extern "C" {
-    pub fn ambient_netns_open(name_or_path: *const c_char, out: *mut *mut ambient_netns)
-        -> *mut ambient_error;
+    pub fn ambient_netns_open(
+        name_or_path: *const c_char,
+        out: *mut *mut ambient_netns,
+    ) -> *mut ambient_error;
     pub fn ambient_netns_open_pid(pid: c_int, out: *mut *mut ambient_netns) -> *mut ambient_error;
     pub fn ambient_netns_open_fd(fd: c_int, out: *mut *mut ambient_netns) -> *mut ambient_error;
     pub fn ambient_netns_open_current(out: *mut *mut ambient_netns) -> *mut ambient_error;
@@ -563,7 +565,10 @@ extern "C" {
     pub fn ambient_listener_kind_name(kind: c_int) -> *const c_char;
     pub fn ambient_pod_listener_options_new() -> *mut ambient_pod_listener_options;
     pub fn ambient_pod_listener_options_free(opts: *mut ambient_pod_listener_options);
-    pub fn ambient_pod_listener_options_set_mark(opts: *mut ambient_pod_listener_options, mark: u32);
+    pub fn ambient_pod_listener_options_set_mark(
+        opts: *mut ambient_pod_listener_options,
+        mark: u32,
+    );
     pub fn ambient_pod_listener_options_set_dns(
         opts: *mut ambient_pod_listener_options,
         enabled: c_int,
@@ -599,8 +604,11 @@ extern "C" {
         cap: usize,
     ) -> c_int;
     pub fn ambient_original_destination(fd: c_int, addr: *mut c_void, cap: usize) -> c_int;
-    pub fn ambient_netns_outbound_socket(ns: *const ambient_netns, family: c_int, mark: u32)
-        -> c_int;
+    pub fn ambient_netns_outbound_socket(
+        ns: *const ambient_netns,
+        family: c_int,
+        mark: u32,
+    ) -> c_int;
     pub fn ambient_netns_inbound_socket(
         ns: *const ambient_netns,
         client: *const c_void,
@@ -679,10 +687,14 @@ extern "C" {
         service_account: *const c_char,
         netns: *const ambient_netns,
     ) -> *mut ambient_error;
-    pub fn ambient_zds_agent_keep(agent: *mut ambient_zds_agent, uid: *const c_char)
-        -> *mut ambient_error;
-    pub fn ambient_zds_agent_del(agent: *mut ambient_zds_agent, uid: *const c_char)
-        -> *mut ambient_error;
+    pub fn ambient_zds_agent_keep(
+        agent: *mut ambient_zds_agent,
+        uid: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_zds_agent_del(
+        agent: *mut ambient_zds_agent,
+        uid: *const c_char,
+    ) -> *mut ambient_error;
     pub fn ambient_zds_agent_proxy_count(agent: *const ambient_zds_agent) -> usize;
     pub fn ambient_zds_agent_wait_for_proxies(
         agent: *const ambient_zds_agent,

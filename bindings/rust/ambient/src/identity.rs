@@ -205,7 +205,14 @@ impl TrustBundles {
         let td = cstring(trust_domain)?;
         let (p, n) = bytes(pem);
         // SAFETY: all pointers are live for the call.
-        unsafe { check(sys::ambient_trust_bundles_set_pem(self.ptr, td.as_ptr(), p, n)) }
+        unsafe {
+            check(sys::ambient_trust_bundles_set_pem(
+                self.ptr,
+                td.as_ptr(),
+                p,
+                n,
+            ))
+        }
     }
 
     /// `set_pem` for a SPIFFE trust bundle (JWK Set).
@@ -228,7 +235,11 @@ impl TrustBundles {
     pub fn set_bundle_map_json(&self, json: &[u8]) -> Result<(), Error> {
         let (p, n) = bytes(json);
         // SAFETY: all pointers are live for the call.
-        unsafe { check(sys::ambient_trust_bundles_set_bundle_map_json(self.ptr, p, n)) }
+        unsafe {
+            check(sys::ambient_trust_bundles_set_bundle_map_json(
+                self.ptr, p, n,
+            ))
+        }
     }
 
     /// Drops `trust_domain`. Errors: `AMBIENT_ERR_NOT_FOUND`.
@@ -303,7 +314,12 @@ impl SvidVerifier {
         for td in &options.trust_domains {
             let td = cstring(td)?;
             // SAFETY: live pointers.
-            unsafe { check(sys::ambient_verify_options_add_trust_domain(o.0, td.as_ptr()))? };
+            unsafe {
+                check(sys::ambient_verify_options_add_trust_domain(
+                    o.0,
+                    td.as_ptr(),
+                ))?
+            };
         }
         if let Some(t) = options.time {
             // SAFETY: live handle.
@@ -322,7 +338,9 @@ impl SvidVerifier {
         let mut out = ptr::null_mut();
         // SAFETY: live pointers; out is owned on success.
         unsafe {
-            check(sys::ambient_svid_verifier_verify_pem(self.ptr, p, n, &mut out))?;
+            check(sys::ambient_svid_verifier_verify_pem(
+                self.ptr, p, n, &mut out,
+            ))?;
             Ok(SpiffeId::take(out))
         }
     }
@@ -358,7 +376,10 @@ impl SvidVerifier {
     /// # Safety
     /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
     /// libambient is linked with, not used by another thread meanwhile.
-    pub unsafe fn install_on_ssl_ctx(&self, ssl_ctx: *mut std::os::raw::c_void) -> Result<(), Error> {
+    pub unsafe fn install_on_ssl_ctx(
+        &self,
+        ssl_ctx: *mut std::os::raw::c_void,
+    ) -> Result<(), Error> {
         check(sys::ambient_ssl_ctx_set_verifier(ssl_ctx, self.ptr))
     }
 
@@ -407,7 +428,11 @@ impl Credentials {
         let (cp, cn) = bytes(chain);
         let (kp, kn) = bytes(key);
         // SAFETY: live pointers.
-        unsafe { check(sys::ambient_credentials_rotate_pem(self.ptr, cp, cn, kp, kn)) }
+        unsafe {
+            check(sys::ambient_credentials_rotate_pem(
+                self.ptr, cp, cn, kp, kn,
+            ))
+        }
     }
 
     /// The SPIFFE ID of the current leaf.
@@ -451,7 +476,10 @@ impl Credentials {
     /// # Safety
     /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
     /// libambient is linked with, not used by another thread meanwhile.
-    pub unsafe fn install_on_ssl_ctx(&self, ssl_ctx: *mut std::os::raw::c_void) -> Result<(), Error> {
+    pub unsafe fn install_on_ssl_ctx(
+        &self,
+        ssl_ctx: *mut std::os::raw::c_void,
+    ) -> Result<(), Error> {
         check(sys::ambient_ssl_ctx_use_credentials(ssl_ctx, self.ptr))
     }
 }

@@ -365,8 +365,11 @@ unsafe extern "C" fn log_trampoline(
     let msg = if message.is_null() {
         String::new()
     } else {
-        String::from_utf8_lossy(std::slice::from_raw_parts(message.cast::<u8>(), message_len))
-            .into_owned()
+        String::from_utf8_lossy(std::slice::from_raw_parts(
+            message.cast::<u8>(),
+            message_len,
+        ))
+        .into_owned()
     };
     let _ = catch_unwind(AssertUnwindSafe(|| f(level, &component, &msg)));
 }
@@ -457,7 +460,10 @@ impl ZdsProxy {
                 }
                 if let Some(p) = &options.socket_path {
                     let p = cstring(p)?;
-                    check(sys::ambient_zds_proxy_options_set_socket_path(o, p.as_ptr()))?;
+                    check(sys::ambient_zds_proxy_options_set_socket_path(
+                        o,
+                        p.as_ptr(),
+                    ))?;
                 }
                 if let Some((a, b)) = options.backoff_ms {
                     check(sys::ambient_zds_proxy_options_set_backoff(o, a, b))?;

@@ -101,20 +101,34 @@ impl RedirectConfig {
     /// Mesh-wide DNS capture.
     pub fn set_dns_capture(&mut self, on: bool) -> Result<(), Error> {
         // SAFETY: live handle, exclusive use.
-        unsafe { check(sys::ambient_redirect_config_set_dns_capture(self.ptr, flag(on))) }
+        unsafe {
+            check(sys::ambient_redirect_config_set_dns_capture(
+                self.ptr,
+                flag(on),
+            ))
+        }
     }
 
     /// Per-pod DNS capture override; `None` lets the mesh-wide value apply.
     pub fn set_pod_dns_capture(&mut self, on: Option<bool>) -> Result<(), Error> {
         let v = on.map_or(-1, flag);
         // SAFETY: live handle, exclusive use.
-        unsafe { check(sys::ambient_redirect_config_set_pod_dns_capture(self.ptr, v)) }
+        unsafe {
+            check(sys::ambient_redirect_config_set_pod_dns_capture(
+                self.ptr, v,
+            ))
+        }
     }
 
     /// Ingress mode (no inbound capture).
     pub fn set_bypass_inbound(&mut self, on: bool) -> Result<(), Error> {
         // SAFETY: live handle, exclusive use.
-        unsafe { check(sys::ambient_redirect_config_set_bypass_inbound(self.ptr, flag(on))) }
+        unsafe {
+            check(sys::ambient_redirect_config_set_bypass_inbound(
+                self.ptr,
+                flag(on),
+            ))
+        }
     }
 
     /// Adds an interface whose inbound TCP is redirected as outbound.
@@ -133,14 +147,24 @@ impl RedirectConfig {
     pub fn set_probe_snat_v4(&mut self, addr: &str) -> Result<(), Error> {
         let s = cstring(addr)?;
         // SAFETY: live handle and string.
-        unsafe { check(sys::ambient_redirect_config_set_probe_snat_v4(self.ptr, s.as_ptr())) }
+        unsafe {
+            check(sys::ambient_redirect_config_set_probe_snat_v4(
+                self.ptr,
+                s.as_ptr(),
+            ))
+        }
     }
 
     /// The IPv6 address kubelet probes are SNATed to.
     pub fn set_probe_snat_v6(&mut self, addr: &str) -> Result<(), Error> {
         let s = cstring(addr)?;
         // SAFETY: live handle and string.
-        unsafe { check(sys::ambient_redirect_config_set_probe_snat_v6(self.ptr, s.as_ptr())) }
+        unsafe {
+            check(sys::ambient_redirect_config_set_probe_snat_v6(
+                self.ptr,
+                s.as_ptr(),
+            ))
+        }
     }
 
     /// The kubelet UID matched by the nftables host rule.
@@ -198,7 +222,11 @@ impl RedirectConfig {
         let mut d = ptr::null_mut();
         // SAFETY: live handle; d is owned on success.
         unsafe {
-            check(sys::ambient_redirect_check_fd(self.ptr, netns.as_raw_fd(), &mut d))?;
+            check(sys::ambient_redirect_check_fd(
+                self.ptr,
+                netns.as_raw_fd(),
+                &mut d,
+            ))?;
             Ok(take_drift(d))
         }
     }
@@ -222,7 +250,9 @@ impl RedirectConfig {
 /// `d` must be an owned drift list from libambient.
 unsafe fn take_drift(d: *mut sys::ambient_redirect_drift) -> Vec<String> {
     let n = sys::ambient_redirect_drift_count(d);
-    let out = (0..n).map(|i| lent(sys::ambient_redirect_drift_get0(d, i))).collect();
+    let out = (0..n)
+        .map(|i| lent(sys::ambient_redirect_drift_get0(d, i)))
+        .collect();
     sys::ambient_redirect_drift_free(d);
     out
 }

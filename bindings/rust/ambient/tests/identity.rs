@@ -6,8 +6,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use ambient::identity::{
-    spiffe_id_error, svid_error, Credentials, IstioIdentity, SpiffeId, SvidVerifier,
-    TrustBundles, VerifyOptions,
+    spiffe_id_error, svid_error, Credentials, IstioIdentity, SpiffeId, SvidVerifier, TrustBundles,
+    VerifyOptions,
 };
 use ambient::Error;
 use ambient_sys as sys;
@@ -82,7 +82,10 @@ fn spiffe_id_parse_and_errors() {
         ("", spiffe_id_error::EMPTY),
         ("https://example.org/a", spiffe_id_error::BAD_SCHEME),
         ("spiffe:///a", spiffe_id_error::MISSING_TRUST_DOMAIN),
-        ("spiffe://EXAMPLE.org/a", spiffe_id_error::BAD_TRUST_DOMAIN_CHAR),
+        (
+            "spiffe://EXAMPLE.org/a",
+            spiffe_id_error::BAD_TRUST_DOMAIN_CHAR,
+        ),
         ("spiffe://example.org/a%20", spiffe_id_error::BAD_PATH_CHAR),
         ("spiffe://example.org/a//b", spiffe_id_error::EMPTY_SEGMENT),
         ("spiffe://example.org/./b", spiffe_id_error::DOT_SEGMENT),
@@ -90,14 +93,26 @@ fn spiffe_id_parse_and_errors() {
     ];
     for (input, detail) in cases {
         let e = SpiffeId::parse(input).unwrap_err();
-        assert_eq!((e.code, e.detail), (sys::AMBIENT_ERR_INVALID_ARGUMENT, detail), "{input:?}: {e}");
+        assert_eq!(
+            (e.code, e.detail),
+            (sys::AMBIENT_ERR_INVALID_ARGUMENT, detail),
+            "{input:?}: {e}"
+        );
         assert!(!e.message.is_empty());
         let v = SpiffeId::validate(input).unwrap_err();
-        assert_eq!((v.code, v.detail), (sys::AMBIENT_ERR_INVALID_ARGUMENT, detail), "{input:?}");
+        assert_eq!(
+            (v.code, v.detail),
+            (sys::AMBIENT_ERR_INVALID_ARGUMENT, detail),
+            "{input:?}"
+        );
     }
     SpiffeId::validate("spiffe://a/b").unwrap();
     let long = format!("spiffe://example.org/{}", "a".repeat(2048));
-    assert_err(SpiffeId::parse(&long), sys::AMBIENT_ERR_INVALID_ARGUMENT, spiffe_id_error::TOO_LONG);
+    assert_err(
+        SpiffeId::parse(&long),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        spiffe_id_error::TOO_LONG,
+    );
 }
 
 #[test]
@@ -111,7 +126,12 @@ fn istio_identity() {
             service_account: "reviews".into()
         }
     );
-    for bad in ["", "spiffe://td/ns/a", "spiffe://td/sa/a/ns/b", "http://td/ns/a/sa/b"] {
+    for bad in [
+        "",
+        "spiffe://td/ns/a",
+        "spiffe://td/sa/a/ns/b",
+        "http://td/ns/a/sa/b",
+    ] {
         assert_eq!(
             IstioIdentity::parse(bad).unwrap_err().code,
             sys::AMBIENT_ERR_INVALID_ARGUMENT,
@@ -127,15 +147,26 @@ fn verify_against_pem_bundles() {
     b.set_pem("example.org", f("ca.pem")).unwrap();
     assert_eq!(b.len(), 1);
     // Bad input is refused and changes nothing.
-    assert_err(b.set_pem("example.org", b"junk"), sys::AMBIENT_ERR_INVALID_ARGUMENT, 0);
-    assert_eq!(b.set_pem("a b", f("ca.pem")).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_err(
+        b.set_pem("example.org", b"junk"),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        0,
+    );
+    assert_eq!(
+        b.set_pem("a b", f("ca.pem")).unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     assert_eq!(b.len(), 1);
 
     let v = SvidVerifier::new(&b, &at(IN_VALIDITY)).unwrap();
     let id = v.verify_pem(f("leaf.pem")).unwrap();
     assert_eq!(id.as_str(), "spiffe://example.org/ns/default/sa/web");
     assert_eq!(v.verify_der(&[f("leaf.der")]).unwrap(), id);
-    assert_err(v.verify_der(&[]), sys::AMBIENT_ERR_UNAUTHENTICATED, svid_error::EMPTY_CHAIN);
+    assert_err(
+        v.verify_der(&[]),
+        sys::AMBIENT_ERR_UNAUTHENTICATED,
+        svid_error::EMPTY_CHAIN,
+    );
     assert_err(
         v.verify_der(&[b"junk"]),
         sys::AMBIENT_ERR_UNAUTHENTICATED,
@@ -154,7 +185,10 @@ fn verify_against_pem_bundles() {
     );
     // The verifier sees bundle updates.
     b.set_pem("other.org", f("other_ca.pem")).unwrap();
-    assert_eq!(v.verify_pem(f("other_leaf.pem")).unwrap().trust_domain(), "other.org");
+    assert_eq!(
+        v.verify_pem(f("other_leaf.pem")).unwrap().trust_domain(),
+        "other.org"
+    );
     b.remove("other.org").unwrap();
     assert_err(b.remove("other.org"), sys::AMBIENT_ERR_NOT_FOUND, 0);
 
@@ -216,7 +250,11 @@ fn verify_policy_and_time() {
             ..Default::default()
         },
     );
-    assert_err(bad.map(|_| ()), sys::AMBIENT_ERR_INVALID_ARGUMENT, spiffe_id_error::EMPTY_SEGMENT);
+    assert_err(
+        bad.map(|_| ()),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        spiffe_id_error::EMPTY_SEGMENT,
+    );
 }
 
 #[test]
@@ -230,12 +268,24 @@ fn spiffe_bundle_json() {
         sys::AMBIENT_ERR_INVALID_ARGUMENT,
         0,
     );
-    assert_err(b.set_spiffe_json("example.org", b"{}"), sys::AMBIENT_ERR_INVALID_ARGUMENT, 0);
+    assert_err(
+        b.set_spiffe_json("example.org", b"{}"),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        0,
+    );
     b.set_bundle_map_json(f("bundle_map.json")).unwrap();
     assert_eq!(b.len(), 1, "a bundle map replaces every trust domain");
     v.verify_pem(f("other_leaf.pem")).unwrap();
-    assert_err(v.verify_pem(f("leaf.pem")), sys::AMBIENT_ERR_UNAUTHENTICATED, svid_error::NO_BUNDLE);
-    assert_err(b.set_bundle_map_json(b"[1]"), sys::AMBIENT_ERR_INVALID_ARGUMENT, 0);
+    assert_err(
+        v.verify_pem(f("leaf.pem")),
+        sys::AMBIENT_ERR_UNAUTHENTICATED,
+        svid_error::NO_BUNDLE,
+    );
+    assert_err(
+        b.set_bundle_map_json(b"[1]"),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        0,
+    );
     assert_eq!(b.len(), 1);
 }
 
@@ -244,22 +294,40 @@ fn credentials_load_and_rotate() {
     let mut chain = f("leaf.pem").to_vec();
     chain.extend_from_slice(f("ca.pem"));
     let c = Credentials::from_pem(&chain, f("leaf.key")).unwrap();
-    assert_eq!(c.id().unwrap().as_str(), "spiffe://example.org/ns/default/sa/web");
+    assert_eq!(
+        c.id().unwrap().as_str(),
+        "spiffe://example.org/ns/default/sa/web"
+    );
     assert_eq!(c.not_before(), LEAF_NOT_BEFORE);
     assert_eq!(c.not_after(), LEAF_NOT_AFTER);
-    assert_eq!(c.refresh_at(), LEAF_NOT_BEFORE + (LEAF_NOT_AFTER - LEAF_NOT_BEFORE) / 2);
+    assert_eq!(
+        c.refresh_at(),
+        LEAF_NOT_BEFORE + (LEAF_NOT_AFTER - LEAF_NOT_BEFORE) / 2
+    );
 
-    assert_err(c.rotate(f("other_leaf.pem"), f("leaf.key")), sys::AMBIENT_ERR_INVALID_ARGUMENT, 0);
+    assert_err(
+        c.rotate(f("other_leaf.pem"), f("leaf.key")),
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        0,
+    );
     assert_eq!(c.id().unwrap().trust_domain(), "example.org");
     c.rotate(f("other_leaf.pem"), f("other_leaf.key")).unwrap();
     assert_eq!(c.id().unwrap().as_str(), "spiffe://other.org/ns/x/sa/y");
 
     let e = Credentials::from_pem(f("leaf.pem"), b"junk").err().unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
-    let e = Credentials::from_pem(f("ca.pem"), f("ca.key")).err().unwrap();
+    let e = Credentials::from_pem(f("ca.pem"), f("ca.key"))
+        .err()
+        .unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "a CA is no leaf");
-    let e = Credentials::from_pem(f("no_uri.pem"), f("no_uri.key")).err().unwrap();
-    assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "a leaf without SPIFFE ID");
+    let e = Credentials::from_pem(f("no_uri.pem"), f("no_uri.key"))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT,
+        "a leaf without SPIFFE ID"
+    );
 }
 
 #[test]
@@ -293,8 +361,14 @@ fn ssl_hooks_refuse_null() {
     let null = std::ptr::null_mut();
     // SAFETY: NULL is allowed and must be refused.
     unsafe {
-        assert_eq!(v.install_on_ssl_ctx(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
-        assert_eq!(v.install_on_ssl(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            v.install_on_ssl_ctx(null).unwrap_err().code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            v.install_on_ssl(null).unwrap_err().code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
         assert_eq!(
             ambient::identity::ssl_peer_id(null).unwrap_err().code,
             sys::AMBIENT_ERR_INVALID_ARGUMENT
@@ -305,6 +379,9 @@ fn ssl_hooks_refuse_null() {
     let c = Credentials::from_pem(&chain, f("leaf.key")).unwrap();
     // SAFETY: as above.
     unsafe {
-        assert_eq!(c.install_on_ssl_ctx(null).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            c.install_on_ssl_ctx(null).unwrap_err().code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
     }
 }

@@ -27,17 +27,30 @@ fn handles_name_the_same_namespace() {
     let dup = Netns::from_fd(cur.as_fd()).unwrap();
     assert_eq!(dup, cur);
     drop(dup);
-    assert_eq!(Netns::open("/proc/self/ns/net").unwrap(), cur, "the original survives");
+    assert_eq!(
+        Netns::open("/proc/self/ns/net").unwrap(),
+        cur,
+        "the original survives"
+    );
 
     let f = std::fs::File::open("/proc/self/status").unwrap();
-    assert_eq!(Netns::from_fd(f.as_fd()).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        Netns::from_fd(f.as_fd()).unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     let missing = format!("ambient-rs-missing-{}", std::process::id());
-    assert_eq!(Netns::open(&missing).unwrap_err().code, sys::AMBIENT_ERR_NOT_FOUND);
+    assert_eq!(
+        Netns::open(&missing).unwrap_err().code,
+        sys::AMBIENT_ERR_NOT_FOUND
+    );
     assert_eq!(
         Netns::open("/proc/self/ns/uts").unwrap_err().code,
         sys::AMBIENT_ERR_INVALID_ARGUMENT
     );
-    assert_eq!(Netns::open_pid(0).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        Netns::open_pid(0).unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
 }
 
 fn is_root() -> bool {
@@ -79,7 +92,11 @@ fn pod_listeners_in_a_new_namespace() {
         assert!(set.fd(i).is_some());
         saw.push(kind);
     }
-    for k in [ListenerKind::Outbound, ListenerKind::InboundPlaintext, ListenerKind::InboundHbone] {
+    for k in [
+        ListenerKind::Outbound,
+        ListenerKind::InboundPlaintext,
+        ListenerKind::InboundHbone,
+    ] {
         assert!(saw.contains(&k), "{k:?} missing: {saw:?}");
     }
     assert!(set.kind(set.len()).is_none() && set.address(set.len()).is_none());
@@ -127,7 +144,8 @@ impl ZdsHandler for Recorder {
 }
 
 fn ambientctl() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os("AMBIENT_BUILD_DIR")?).join("examples/ambientctl/ambientctl");
+    let p = PathBuf::from(std::env::var_os("AMBIENT_BUILD_DIR")?)
+        .join("examples/ambientctl/ambientctl");
     p.exists().then_some(p)
 }
 
@@ -144,7 +162,15 @@ impl Drop for Agent {
 
 fn start_agent(ctl: &PathBuf, sock: &str, uid: &str, hold_ms: u32) -> Agent {
     let mut child = Command::new(ctl)
-        .args(["zds", "agent", "--socket", sock, "--oneshot", "--timeout-ms", "10000"])
+        .args([
+            "zds",
+            "agent",
+            "--socket",
+            sock,
+            "--oneshot",
+            "--timeout-ms",
+            "10000",
+        ])
         .args(["--hold-ms", &hold_ms.to_string()])
         .args(["--pod", &format!("{uid}=/proc/self/ns/net")])
         .stdout(Stdio::piped())
@@ -159,7 +185,10 @@ fn start_agent(ctl: &PathBuf, sock: &str, uid: &str, hold_ms: u32) -> Agent {
     assert!(line.starts_with("listening"), "agent said {line:?}");
     line.clear();
     out.read_line(&mut line).unwrap();
-    assert!(line.starts_with(&format!("pod uid={uid} ")), "agent said {line:?}");
+    assert!(
+        line.starts_with(&format!("pod uid={uid} ")),
+        "agent said {line:?}"
+    );
     std::thread::spawn(move || {
         let mut rest = String::new();
         while out.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {}
@@ -168,7 +197,8 @@ fn start_agent(ctl: &PathBuf, sock: &str, uid: &str, hold_ms: u32) -> Agent {
 }
 
 fn next(rx: &mpsc::Receiver<Seen>) -> Seen {
-    rx.recv_timeout(Duration::from_secs(10)).expect("no callback within 10 s")
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("no callback within 10 s")
 }
 
 fn temp_sock(tag: &str) -> String {
@@ -197,13 +227,18 @@ fn zds_proxy_receives_pods_from_the_agent() {
         },
         Box::new(Recorder { tx, refuse: None }),
         Box::new(move |level, component, message| {
-            sink.lock().unwrap().push(format!("{level} {component} {message}"));
+            sink.lock()
+                .unwrap()
+                .push(format!("{level} {component} {message}"));
         }),
     )
     .unwrap();
     assert!(!proxy.ready());
     proxy.start().unwrap();
-    assert_eq!(proxy.start().unwrap_err().code, sys::AMBIENT_ERR_FAILED_PRECONDITION);
+    assert_eq!(
+        proxy.start().unwrap_err().code,
+        sys::AMBIENT_ERR_FAILED_PRECONDITION
+    );
     // The pod comes in the snapshot or right after it (the agent records it
     // just after it starts listening), so accept either order.
     let (mut added, mut snapshot) = (false, false);
@@ -238,7 +273,10 @@ fn zds_proxy_receives_pods_from_the_agent() {
         other => panic!("expected remove, got {other:?}"),
     }
     let status = agent.0.wait().unwrap();
-    assert!(status.success(), "agent: every add and delete acked ({status})");
+    assert!(
+        status.success(),
+        "agent: every add and delete acked ({status})"
+    );
     proxy.stop();
     proxy.stop();
     assert!(!proxy.ready());
@@ -280,8 +318,14 @@ fn zds_proxy_refusal_reaches_the_agent_and_is_retried() {
             adds += 1;
         }
     }
-    assert_eq!(adds, 3, "a refused pod is offered again every retry interval");
-    assert!(!proxy.ready(), "a refused pod pending keeps the proxy unready");
+    assert_eq!(
+        adds, 3,
+        "a refused pod is offered again every retry interval"
+    );
+    assert!(
+        !proxy.ready(),
+        "a refused pod pending keeps the proxy unready"
+    );
     assert_eq!(proxy.workload_count(), 0);
     drop(proxy);
 }
@@ -296,12 +340,18 @@ fn zds_proxy_bad_options() {
         socket_path: Some(format!("/{}", "a".repeat(120))),
         ..Default::default()
     };
-    assert_eq!(ZdsProxy::new(&long, h()).err().unwrap().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        ZdsProxy::new(&long, h()).err().unwrap().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     let backoff = ZdsProxyOptions {
         backoff_ms: Some((100, 10)),
         ..Default::default()
     };
-    assert_eq!(ZdsProxy::new(&backoff, h()).err().unwrap().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        ZdsProxy::new(&backoff, h()).err().unwrap().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     // Never started: dropping is clean.
     drop(ZdsProxy::new(&ZdsProxyOptions::default(), h()).unwrap());
 }
@@ -322,5 +372,8 @@ fn dropping_handles_releases_descriptors() {
         drop(ns);
     }
     let after = open_fds();
-    assert!(after < before + 50, "descriptors: {before} before, {after} after 1000 handles");
+    assert!(
+        after < before + 50,
+        "descriptors: {before} before, {after} after 1000 handles"
+    );
 }

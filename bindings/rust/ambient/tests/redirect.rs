@@ -11,7 +11,13 @@ use ambient_sys as sys;
 fn render_defaults_ipv6_and_nftables() {
     let mut c = RedirectConfig::new();
     let text = c.render().unwrap();
-    for want in ["* mangle", "* nat", "ISTIO_OUTPUT", "169.254.7.127", "COMMIT"] {
+    for want in [
+        "* mangle",
+        "* nat",
+        "ISTIO_OUTPUT",
+        "169.254.7.127",
+        "COMMIT",
+    ] {
         assert!(text.contains(want), "default rules lack {want}:\n{text}");
     }
     assert!(!text.ends_with('\n'));
@@ -21,18 +27,30 @@ fn render_defaults_ipv6_and_nftables() {
     assert!(v6.starts_with(&text) && v6.contains("fd16:9254:7127:1337:ffff:ffff:ffff:ffff"));
     c.set_backend(Backend::Nftables).unwrap();
     let nft = c.render().unwrap();
-    assert!(nft.contains("istio-ambient") && !nft.contains("COMMIT"), "{nft}");
+    assert!(
+        nft.contains("istio-ambient") && !nft.contains("COMMIT"),
+        "{nft}"
+    );
 }
 
 #[test]
 fn flags_match_setters_and_bad_flags_change_nothing() {
     let mut c = RedirectConfig::new();
     let defaults = c.render().unwrap();
-    c.parse_flags(&["--dns-capture", "off", "--probe-snat-v4=169.254.7.99", "--reroute-interface", "wg0"])
-        .unwrap();
+    c.parse_flags(&[
+        "--dns-capture",
+        "off",
+        "--probe-snat-v4=169.254.7.99",
+        "--reroute-interface",
+        "wg0",
+    ])
+    .unwrap();
     let by_flags = c.render().unwrap();
     assert!(by_flags.contains("169.254.7.99") && by_flags.contains("wg0"));
-    assert!(!by_flags.contains("--dport 53"), "DNS capture is off:\n{by_flags}");
+    assert!(
+        !by_flags.contains("--dport 53"),
+        "DNS capture is off:\n{by_flags}"
+    );
 
     let mut s = RedirectConfig::default();
     s.set_dns_capture(false).unwrap();
@@ -40,18 +58,32 @@ fn flags_match_setters_and_bad_flags_change_nothing() {
     s.add_reroute_interface("wg0").unwrap();
     assert_eq!(s.render().unwrap(), by_flags);
 
-    for bad in [&["--nope"][..], &["--backend", "pf"], &["--probe-snat-v4", "300.1.1.1"], &["--kubelet-uid"]] {
+    for bad in [
+        &["--nope"][..],
+        &["--backend", "pf"],
+        &["--probe-snat-v4", "300.1.1.1"],
+        &["--kubelet-uid"],
+    ] {
         let e = c.parse_flags(bad).unwrap_err();
         assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "{bad:?}");
         assert!(!e.message.is_empty());
         assert_eq!(c.render().unwrap(), by_flags, "{bad:?} changed the config");
     }
-    assert_eq!(c.parse_flags(&["a\0b"]).unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        c.parse_flags(&["a\0b"]).unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     c.parse_flags::<&str>(&[]).unwrap();
     assert_eq!(c.render().unwrap(), defaults);
 
-    assert_eq!(c.set_probe_snat_v4("fd00::1").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
-    assert_eq!(c.set_probe_snat_v6("1.2.3.4").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        c.set_probe_snat_v4("fd00::1").unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        c.set_probe_snat_v6("1.2.3.4").unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
     assert_eq!(
         c.add_reroute_interface("has space").unwrap_err().code,
         sys::AMBIENT_ERR_INVALID_ARGUMENT
@@ -86,8 +118,15 @@ struct Netns(String);
 impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("ambient-rs-{}-{tag}", std::process::id());
-        let out = Command::new("ip").args(["netns", "add", &name]).output().unwrap();
-        assert!(out.status.success(), "ip netns add: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip netns add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Netns(name)
     }
 }
@@ -99,7 +138,11 @@ impl Drop for Netns {
 }
 
 fn netns_exec(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -112,7 +155,10 @@ fn apply_check_delete_in_a_namespace() {
         let ns = Netns::new(&format!("{backend:?}").to_lowercase());
         let mut c = RedirectConfig::new();
         c.set_backend(backend).unwrap();
-        assert!(!c.check(&ns.0).unwrap().is_empty(), "an empty namespace has drift");
+        assert!(
+            !c.check(&ns.0).unwrap().is_empty(),
+            "an empty namespace has drift"
+        );
         c.apply(&ns.0).unwrap();
         assert_eq!(c.check(&ns.0).unwrap(), Vec::<String>::new());
         c.apply(&ns.0).unwrap();
@@ -137,9 +183,15 @@ fn apply_check_delete_in_a_namespace() {
         let mut other = RedirectConfig::new();
         other.set_backend(backend).unwrap();
         other.set_probe_snat_v4("169.254.7.99").unwrap();
-        assert!(!other.check(&ns.0).unwrap().is_empty(), "a different config shows drift");
+        assert!(
+            !other.check(&ns.0).unwrap().is_empty(),
+            "a different config shows drift"
+        );
         c.delete_fd(f.as_fd()).unwrap();
-        assert!(!c.check(&ns.0).unwrap().is_empty(), "deleted rules show as drift");
+        assert!(
+            !c.check(&ns.0).unwrap().is_empty(),
+            "deleted rules show as drift"
+        );
         c.delete(&ns.0).unwrap();
     }
 }
@@ -150,7 +202,12 @@ fn apply_to_missing_namespace_fails_cleanly() {
         return;
     }
     let c = RedirectConfig::new();
-    let e = c.apply(&format!("ambient-rs-missing-{}", std::process::id())).unwrap_err();
+    let e = c
+        .apply(&format!("ambient-rs-missing-{}", std::process::id()))
+        .unwrap_err();
     assert_eq!(e.code, sys::AMBIENT_ERR_NOT_FOUND, "{e}");
-    assert_eq!(c.apply("a\0b").unwrap_err().code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        c.apply("a\0b").unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
 }
