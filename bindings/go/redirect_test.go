@@ -168,10 +168,7 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 				if drift, err := c.Check(ns); err != nil || len(drift) != 0 {
 					t.Fatalf("after Apply: drift %q, %v", drift, err)
 				}
-				if err := c.Apply(ns); err != nil {
-					t.Fatalf("re-apply: %v", err)
-				}
-				// Through a path and a descriptor too.
+				// Through a path and a descriptor too; re-applying is harmless.
 				path := "/var/run/netns/" + ns
 				if drift, err := c.Check(path); err != nil || len(drift) != 0 {
 					t.Fatalf("Check(path): drift %q, %v", drift, err)
@@ -181,6 +178,15 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer f.Close()
+				if err := c.ApplyFd(int(f.Fd())); err != nil {
+					t.Fatalf("re-apply: %v", err)
+				}
+				notNs, err := os.Open("/proc/self/status")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer notNs.Close()
+				errCode(t, c.ApplyFd(int(notNs.Fd())), InvalidArgument, 0)
 				if drift, err := c.CheckFd(int(f.Fd())); err != nil || len(drift) != 0 {
 					t.Fatalf("CheckFd: drift %q, %v", drift, err)
 				}
