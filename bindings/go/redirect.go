@@ -95,6 +95,11 @@ func (c *RedirectConfig) SetBackend(b RedirectBackend) error {
 	if c.ptr == nil {
 		return c.closed()
 	}
+	if b != RedirectIptables && b != RedirectNftables {
+		// Checked here: the C++ side reads the enum parameter as its type,
+		// and an out-of-range value there is undefined behaviour.
+		return &Error{Code: InvalidArgument, Message: fmt.Sprintf("unknown redirect backend %d", int(b))}
+	}
 	return takeError(C.ambient_redirect_config_set_backend(c.ptr, C.ambient_redirect_backend(b)))
 }
 
