@@ -535,3 +535,116 @@ impl Drop for ZdsProxy {
         }
     }
 }
+
+/// Options of a [`ZdsAgent`]; `None` keeps the defaults (socket
+/// /var/run/ztunnel/ztunnel.sock, 5 s per message and ack).
+#[derive(Debug, Clone, Default)]
+pub struct ZdsAgentOptions {
+    pub socket_path: Option<String>,
+    pub timeout_ms: Option<u32>,
+}
+
+/// The node agent end of ZDS (istio-cni's role): listens and hands pods'
+/// namespaces to the proxies that connect. `Send + Sync`.
+pub struct ZdsAgent {
+    ptr: *mut sys::ambient_zds_agent,
+}
+
+// SAFETY: the agent's functions are documented thread-safe.
+unsafe impl Send for ZdsAgent {}
+unsafe impl Sync for ZdsAgent {}
+
+impl ZdsAgent {
+    /// Listens on the socket path (replacing a stale socket file). Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_ALREADY_EXISTS` (a
+    /// non-socket file in the way), `AMBIENT_ERR_NOT_FOUND` (no directory),
+    /// `AMBIENT_ERR_PERMISSION_DENIED`.
+    pub fn new(options: &ZdsAgentOptions) -> Result<ZdsAgent, Error> {
+        // SAFETY: options are created, set and freed here.
+        unsafe {
+            let o = sys::ambient_zds_agent_options_new();
+            if o.is_null() {
+                return Err(Error {
+                    code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+                    detail: 0,
+                    message: "out of memory".into(),
+                });
+            }
+            let result = (|| {
+                if let Some(p) = &options.socket_path {
+                    let p = cstring(p)?;
+                    check(sys::ambient_zds_agent_options_set_socket_path(
+                        o,
+                        p.as_ptr(),
+                    ))?;
+                }
+                if let Some(t) = options.timeout_ms {
+                    check(sys::ambient_zds_agent_options_set_timeout(o, t))?;
+                }
+                let mut out = ptr::null_mut();
+                check(sys::ambient_zds_agent_new(o, &mut out))?;
+                Ok(ZdsAgent { ptr: out })
+            })();
+            sys::ambient_zds_agent_options_free(o);
+            result
+        }
+    }
+
+    /// Records pod `uid` with (a duplicate of) `netns` and sends it to the
+    /// newest proxy, waiting for the ack. Errors: `AMBIENT_ERR_UNAVAILABLE`
+    /// when no proxy is connected (the pod still goes out with the next
+    /// snapshot); `AMBIENT_ERR_ABORTED` with the proxy's reason when it
+    /// refused; `AMBIENT_ERR_INVALID_ARGUMENT`.
+    pub fn add(&self, uid: &str, workload: &Workload, netns: &Netns) -> Result<(), Error> {
+        let uid = cstring(uid)?;
+        let name = cstring(&workload.name)?;
+        let ns = cstring(&workload.namespace)?;
+        let sa = cstring(&workload.service_account)?;
+        // SAFETY: live handles and strings.
+        unsafe {
+            check(sys::ambient_zds_agent_add(
+                self.ptr,
+                uid.as_ptr(),
+                name.as_ptr(),
+                ns.as_ptr(),
+                sa.as_ptr(),
+                netns.ptr,
+            ))
+        }
+    }
+
+    /// Records a pod whose namespace cannot be opened (KeepWorkload).
+    pub fn keep(&self, uid: &str) -> Result<(), Error> {
+        let uid = cstring(uid)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_zds_agent_keep(self.ptr, uid.as_ptr())) }
+    }
+
+    /// Forgets pod `uid` and tells every connected proxy, waiting for acks.
+    pub fn del(&self, uid: &str) -> Result<(), Error> {
+        let uid = cstring(uid)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_zds_agent_del(self.ptr, uid.as_ptr())) }
+    }
+
+    /// How many proxies are connected and past their snapshot.
+    pub fn proxy_count(&self) -> usize {
+        // SAFETY: live handle.
+        unsafe { sys::ambient_zds_agent_proxy_count(self.ptr) }
+    }
+
+    /// Blocks until at least `n` proxies are connected and past their
+    /// snapshot. Errors: `AMBIENT_ERR_DEADLINE_EXCEEDED`.
+    pub fn wait_for_proxies(&self, n: usize, timeout: std::time::Duration) -> Result<(), Error> {
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        // SAFETY: live handle.
+        unsafe { check(sys::ambient_zds_agent_wait_for_proxies(self.ptr, n, ms)) }
+    }
+}
+
+impl Drop for ZdsAgent {
+    fn drop(&mut self) {
+        // SAFETY: we own the agent; freeing stops it and removes the socket.
+        unsafe { sys::ambient_zds_agent_free(self.ptr) }
+    }
+}

@@ -377,3 +377,81 @@ fn dropping_handles_releases_descriptors() {
         "descriptors: {before} before, {after} after 1000 handles"
     );
 }
+
+/// Refuses pods whose uid starts with "bad".
+struct Picky(mpsc::Sender<Seen>);
+impl ZdsHandler for Picky {
+    fn add(&mut self, uid: &str, w: &Workload, _netns: Netns) -> Result<(), String> {
+        let _ = self.0.send(Seen::Add(uid.to_string(), w.clone(), true));
+        if uid.starts_with("bad") {
+            Err(format!("{uid} is not welcome"))
+        } else {
+            Ok(())
+        }
+    }
+    fn remove(&mut self, uid: &str) {
+        let _ = self.0.send(Seen::Remove(uid.to_string()));
+    }
+}
+
+#[test]
+fn rust_agent_and_rust_proxy() {
+    use ambient::netns::{ZdsAgent, ZdsAgentOptions};
+    let sock = temp_sock("agent");
+    let agent = ZdsAgent::new(&ZdsAgentOptions {
+        socket_path: Some(sock.clone()),
+        timeout_ms: Some(5000),
+    })
+    .unwrap();
+    let ns = Netns::current().unwrap();
+    let w = Workload {
+        name: "web".into(),
+        namespace: "shop".into(),
+        service_account: "web-sa".into(),
+    };
+    // No proxy yet: recorded, sent with the snapshot.
+    assert_eq!(
+        agent.add("early", &w, &ns).unwrap_err().code,
+        sys::AMBIENT_ERR_UNAVAILABLE
+    );
+    assert_eq!(
+        agent
+            .wait_for_proxies(1, Duration::from_millis(20))
+            .unwrap_err()
+            .code,
+        sys::AMBIENT_ERR_DEADLINE_EXCEEDED
+    );
+    let (tx, rx) = mpsc::channel();
+    let mut proxy = ZdsProxy::new(
+        &ZdsProxyOptions {
+            socket_path: Some(sock.clone()),
+            retry_interval_ms: Some(0),
+            ..Default::default()
+        },
+        Box::new(Picky(tx)),
+    )
+    .unwrap();
+    proxy.start().unwrap();
+    agent.wait_for_proxies(1, Duration::from_secs(10)).unwrap();
+    assert_eq!(agent.proxy_count(), 1);
+    match next(&rx) {
+        Seen::Add(uid, got, _) => assert_eq!((uid.as_str(), &got), ("early", &w)),
+        other => panic!("expected the snapshot's add, got {other:?}"),
+    }
+    agent.add("late", &w, &ns).unwrap();
+    assert!(matches!(next(&rx), Seen::Add(uid, _, _) if uid == "late"));
+    let e = agent.add("bad-1", &w, &ns).unwrap_err();
+    assert_eq!(e.code, sys::AMBIENT_ERR_ABORTED, "{e}");
+    assert!(e.message.contains("bad-1 is not welcome"), "{e}");
+    assert!(matches!(next(&rx), Seen::Add(uid, _, _) if uid == "bad-1"));
+    assert_eq!(proxy.workload_count(), 2);
+    agent.del("late").unwrap();
+    assert!(matches!(next(&rx), Seen::Remove(uid) if uid == "late"));
+    assert_eq!(proxy.workload_count(), 1);
+    drop(proxy);
+    drop(agent);
+    assert!(
+        !std::path::Path::new(&sock).exists(),
+        "the agent removes its socket"
+    );
+}
