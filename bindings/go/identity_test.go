@@ -383,3 +383,39 @@ func TestCredentials(t *testing.T) {
 	_, err = c.ID()
 	errCode(t, err, FailedPrecondition, 0)
 }
+
+func TestVerifierSharedAcrossGoroutines(t *testing.T) {
+	p := newPKI(t)
+	b, err := NewTrustBundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.SetPEM("example.org", p.ca.pem); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewSVIDVerifier(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			var err error
+			for i := 0; i < 50 && err == nil; i++ {
+				if g == 0 {
+					err = b.SetPEM("example.org", p.ca.pem) // swaps in a new snapshot
+				} else {
+					_, err = v.VerifyDER([][]byte{p.leaf.der})
+				}
+			}
+			errs <- err
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

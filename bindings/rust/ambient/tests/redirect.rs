@@ -211,3 +211,20 @@ fn apply_to_missing_namespace_fails_cleanly() {
         sys::AMBIENT_ERR_INVALID_ARGUMENT
     );
 }
+
+#[test]
+fn one_config_renders_from_many_threads() {
+    let mut c = RedirectConfig::new();
+    c.set_ipv6(true).unwrap();
+    let c = std::sync::Arc::new(c);
+    let want = c.render().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            std::thread::spawn(move || (0..50).map(|_| c.render().unwrap()).collect::<Vec<_>>())
+        })
+        .collect();
+    for t in threads {
+        assert!(t.join().unwrap().iter().all(|r| *r == want));
+    }
+}
