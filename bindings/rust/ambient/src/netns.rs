@@ -100,6 +100,50 @@ impl Netns {
         owned_fd(rc)
     }
 
+    /// Runs `f` on the calling thread while the thread is inside this
+    /// namespace, then moves the thread back, and returns `f`'s result. A
+    /// panic in `f` is caught at the C boundary and resumed here, after the
+    /// thread is back. Errors (f did not run): `AMBIENT_ERR_PERMISSION_DENIED`;
+    /// `AMBIENT_ERR_INTERNAL` if the thread could not be moved back.
+    pub fn run<R, F: FnOnce() -> R>(&self, f: F) -> Result<R, Error> {
+        struct Call<F, R> {
+            f: Option<F>,
+            out: Option<std::thread::Result<R>>,
+        }
+        unsafe extern "C" fn tramp<F: FnOnce() -> R, R>(user_data: *mut c_void) -> c_int {
+            let call = &mut *(user_data as *mut Call<F, R>);
+            if let Some(f) = call.f.take() {
+                call.out = Some(catch_unwind(AssertUnwindSafe(f)));
+            }
+            0
+        }
+        let mut call = Call::<F, R> {
+            f: Some(f),
+            out: None,
+        };
+        // SAFETY: `call` outlives the synchronous call; the trampoline
+        // matches its type.
+        let err = unsafe {
+            sys::ambient_netns_run(
+                self.ptr,
+                Some(tramp::<F, R>),
+                (&mut call as *mut Call<F, R>).cast(),
+                ptr::null_mut(),
+            )
+        };
+        // SAFETY: owned error or NULL.
+        let checked = unsafe { check(err) };
+        match call.out {
+            Some(Ok(r)) => checked.map(|_| r),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Err(checked.err().unwrap_or(Error {
+                code: sys::AMBIENT_ERR_INTERNAL,
+                detail: 0,
+                message: "the function did not run".into(),
+            })),
+        }
+    }
+
     /// The raw handle, lent while `self` lives.
     pub fn as_ptr(&self) -> *const sys::ambient_netns {
         self.ptr

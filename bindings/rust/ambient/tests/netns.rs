@@ -455,3 +455,25 @@ fn rust_agent_and_rust_proxy() {
         "the agent removes its socket"
     );
 }
+
+#[test]
+fn run_inside_a_namespace() {
+    if !is_root() {
+        return;
+    }
+    let ns = Netns::new_unnamed().unwrap();
+    let inside = ns
+        .run(|| std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino())
+        .unwrap();
+    assert_eq!(inside, ns.id().1, "the closure ran inside the namespace");
+    let back = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    assert_eq!(back, Netns::current().unwrap().id().1);
+    assert_ne!(back, inside, "the thread came back");
+    // A panic inside is resumed outside, after the thread is back.
+    let r = std::panic::catch_unwind(|| ns.run(|| panic!("inside")));
+    assert!(r.is_err());
+    assert_eq!(
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+        back
+    );
+}
