@@ -1,6 +1,7 @@
 //! Network namespace handles, in-pod listeners and the node proxy end of
 //! istio's ZDS protocol (ztunnel's role).
 use std::ffi::CStr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -100,6 +101,33 @@ impl Netns {
         owned_fd(rc)
     }
 
+    /// The socket for the last hop into a pod that keeps the client's
+    /// source IP: non-blocking TCP inside the namespace, SO_MARK `mark`,
+    /// IP_TRANSPARENT + IP_FREEBIND, bound to `client`'s IP (port 0) unless
+    /// client and `destination` share the IP or differ in family, when a
+    /// plain marked socket is made. The caller connects it.
+    pub fn inbound_socket(
+        &self,
+        client: SocketAddr,
+        destination: SocketAddr,
+        mark: u32,
+    ) -> Result<OwnedFd, Error> {
+        let (c, cl) = to_sockaddr(&client);
+        let (d, dl) = to_sockaddr(&destination);
+        // SAFETY: live handle; the addresses are live for the call.
+        let rc = unsafe {
+            sys::ambient_netns_inbound_socket(
+                self.ptr,
+                c.as_ptr().cast(),
+                cl,
+                d.as_ptr().cast(),
+                dl,
+                mark,
+            )
+        };
+        owned_fd(rc)
+    }
+
     /// Runs `f` on the calling thread while the thread is inside this
     /// namespace, then moves the thread back, and returns `f`'s result. A
     /// panic in `f` is caught at the C boundary and resumed here, after the
@@ -148,6 +176,74 @@ impl Netns {
     pub fn as_ptr(&self) -> *const sys::ambient_netns {
         self.ptr
     }
+}
+
+/// A `sockaddr_in`/`sockaddr_in6` as Linux lays them out (28 bytes).
+fn to_sockaddr(addr: &SocketAddr) -> ([u8; 28], usize) {
+    let mut b = [0u8; 28];
+    match addr {
+        SocketAddr::V4(a) => {
+            b[0..2].copy_from_slice(&2u16.to_ne_bytes()); // AF_INET
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[4..8].copy_from_slice(&a.ip().octets());
+            (b, 16)
+        }
+        SocketAddr::V6(a) => {
+            b[0..2].copy_from_slice(&10u16.to_ne_bytes()); // AF_INET6
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[4..8].copy_from_slice(&a.flowinfo().to_be_bytes());
+            b[8..24].copy_from_slice(&a.ip().octets());
+            b[24..28].copy_from_slice(&a.scope_id().to_ne_bytes());
+            (b, 28)
+        }
+    }
+}
+
+fn from_sockaddr(b: &[u8; 28], len: usize) -> Option<SocketAddr> {
+    let family = u16::from_ne_bytes([b[0], b[1]]);
+    let port = u16::from_be_bytes([b[2], b[3]]);
+    match (family, len) {
+        (2, 16..) => {
+            let ip = Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
+        }
+        (10, 28..) => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&b[8..24]);
+            let scope = u32::from_ne_bytes([b[24], b[25], b[26], b[27]]);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(o),
+                port,
+                0,
+                scope,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Where the accepted, redirected TCP connection `fd` was going
+/// (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST, else the socket's local address;
+/// IPv4-mapped IPv6 comes back as IPv4). Errors:
+/// `AMBIENT_ERR_INVALID_ARGUMENT` for a non-IP socket.
+pub fn original_destination(fd: BorrowedFd<'_>) -> Result<SocketAddr, Error> {
+    let mut b = [0u8; 28];
+    // SAFETY: the buffer holds 28 bytes (sizeof(struct sockaddr_in6)).
+    let n = unsafe {
+        sys::ambient_original_destination(fd.as_raw_fd(), b.as_mut_ptr().cast(), b.len())
+    };
+    if n < 0 {
+        return Err(Error {
+            code: n,
+            detail: 0,
+            message: String::new(),
+        });
+    }
+    from_sockaddr(&b, n as usize).ok_or(Error {
+        code: sys::AMBIENT_ERR_INTERNAL,
+        detail: 0,
+        message: "unexpected address family".into(),
+    })
 }
 
 fn owned_fd(rc: c_int) -> Result<OwnedFd, Error> {

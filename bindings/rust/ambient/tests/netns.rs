@@ -477,3 +477,41 @@ fn run_inside_a_namespace() {
         back
     );
 }
+
+#[test]
+fn original_destination_of_a_plain_connection_is_the_local_address() {
+    use ambient::netns::original_destination;
+    for bind in ["127.0.0.1:0", "[::1]:0"] {
+        let Ok(l) = std::net::TcpListener::bind(bind) else {
+            continue; // no IPv6 loopback here
+        };
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert_eq!(
+            original_destination(s.as_fd()).unwrap(),
+            l.local_addr().unwrap()
+        );
+    }
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert_eq!(
+        original_destination(a.as_fd()).unwrap_err().code,
+        sys::AMBIENT_ERR_INVALID_ARGUMENT
+    );
+}
+
+#[test]
+fn inbound_socket_keeps_the_client_ip() {
+    if !is_root() {
+        return;
+    }
+    let ns = Netns::new_unnamed().unwrap();
+    ns.loopback_up().unwrap();
+    let client: std::net::SocketAddr = "198.18.0.7:40000".parse().unwrap();
+    let dest: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let fd = ns.inbound_socket(client, dest, 0x539).unwrap();
+    // Bound to the client's IP (freebind; nothing is sent), any port.
+    let local = std::net::TcpStream::from(fd).local_addr().unwrap();
+    assert_eq!(local.ip(), client.ip());
+    let plain = ns.inbound_socket(dest, dest, 0).unwrap();
+    drop(plain);
+}
