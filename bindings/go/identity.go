@@ -3,11 +3,13 @@ package ambient
 /*
 #include <stdlib.h>
 #include "ambient/ambient.h"
+void ambientGoSetClock(ambient_verify_options *opts, uintptr_t handle);
 */
 import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"time"
 	"unsafe"
 )
@@ -232,12 +234,16 @@ type VerifyOptions struct {
 	TrustDomains []string
 	// Time, when not zero, pins the verification time.
 	Time time.Time
+	// Clock, when set (and Time is zero), gives the verification time; it
+	// is called from whichever goroutine or thread verifies.
+	Clock func() time.Time
 }
 
 // SVIDVerifier checks X509-SVID chains against trust bundles and a policy.
 // Safe for concurrent use (except Close).
 type SVIDVerifier struct {
-	ptr *C.ambient_svid_verifier
+	ptr   *C.ambient_svid_verifier
+	clock cgo.Handle // 0 when no Clock
 }
 
 // NewSVIDVerifier returns a verifier reading bundles (which it keeps alive)
@@ -252,6 +258,7 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 		return nil, err
 	}
 	defer C.ambient_verify_options_free(o)
+	var clock cgo.Handle
 	if opts != nil {
 		for _, id := range opts.ExpectedIDs {
 			p, n := stringArg(id)
@@ -271,15 +278,21 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 		}
 		if !opts.Time.IsZero() {
 			C.ambient_verify_options_set_time(o, C.int64_t(opts.Time.Unix()))
+		} else if opts.Clock != nil {
+			clock = cgo.NewHandle(opts.Clock)
+			C.ambientGoSetClock(o, C.uintptr_t(clock))
 		}
 	}
 	var out *C.ambient_svid_verifier
 	err := takeError(C.ambient_svid_verifier_new(bundles.ptr, o, &out))
 	runtime.KeepAlive(bundles)
 	if err != nil {
+		if clock != 0 {
+			clock.Delete()
+		}
 		return nil, err
 	}
-	v := &SVIDVerifier{ptr: out}
+	v := &SVIDVerifier{ptr: out, clock: clock}
 	runtime.SetFinalizer(v, (*SVIDVerifier).Close)
 	return v, nil
 }
@@ -289,6 +302,10 @@ func (v *SVIDVerifier) Close() {
 	if v.ptr != nil {
 		C.ambient_svid_verifier_free(v.ptr)
 		v.ptr = nil
+	}
+	if v.clock != 0 {
+		v.clock.Delete() // the verifier is gone: no more calls
+		v.clock = 0
 	}
 	runtime.SetFinalizer(v, nil)
 }

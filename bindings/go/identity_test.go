@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -417,5 +418,34 @@ func TestVerifierSharedAcrossGoroutines(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestVerifierClock(t *testing.T) {
+	p := newPKI(t)
+	b, err := NewTrustBundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.SetPEM("example.org", p.ca.pem); err != nil {
+		t.Fatal(err)
+	}
+	var now atomic.Int64
+	now.Store(p.now.Unix())
+	v, err := NewSVIDVerifier(b, &VerifyOptions{Clock: func() time.Time { return time.Unix(now.Load(), 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.VerifyPEM(p.leaf.pem); err != nil {
+		t.Fatal(err)
+	}
+	now.Store(p.now.Add(2 * time.Hour).Unix()) // the leaf lives one hour
+	_, err = v.VerifyPEM(p.leaf.pem)
+	errCode(t, err, Unauthenticated, SVIDExpired)
+	now.Store(p.now.Unix())
+	if _, err := v.VerifyPEM(p.leaf.pem); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,3 +9,7 @@
 void ambientGoSetAgentLog(ambient_zds_agent_options *opts, uintptr_t handle) {
   ambient_zds_agent_options_set_log(opts, (ambient_log_fn)ambientGoLog, (void *)handle);
 }
+
+void ambientGoSetClock(ambient_verify_options *opts, uintptr_t handle) {
+  ambient_verify_options_set_clock(opts, (ambient_clock_fn)ambientGoClock, (void *)handle);
+}

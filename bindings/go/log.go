@@ -4,11 +4,13 @@ package ambient
 #include <stdint.h>
 #include "ambient/ambient.h"
 void ambientGoSetAgentLog(ambient_zds_agent_options *opts, uintptr_t handle);
+void ambientGoSetClock(ambient_verify_options *opts, uintptr_t handle);
 */
 import "C"
 
 import (
 	"runtime/cgo"
+	"time"
 	"unsafe"
 )
 
@@ -52,4 +54,21 @@ func ambientGoLog(userData unsafe.Pointer, level C.ambient_log_level, component 
 	}
 	defer func() { _ = recover() }() // a panicking sink must not unwind into C
 	f(LogLevel(level), C.GoString(component), C.GoStringN(message, C.int(n)))
+}
+
+//export ambientGoClock
+func ambientGoClock(userData unsafe.Pointer) C.int64_t {
+	f, ok := cgo.Handle(uintptr(userData)).Value().(func() time.Time)
+	if !ok || f == nil {
+		return C.int64_t(time.Now().Unix())
+	}
+	var t time.Time
+	func() {
+		defer func() { _ = recover() }() // a panicking clock must not unwind into C
+		t = f()
+	}()
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return C.int64_t(t.Unix())
 }
