@@ -75,10 +75,12 @@ expect=spiffe://cluster.local/ns/bench/sa/server
 start_pair() {
   local kind=$1 target=$2
   case $kind in
-    ambient)
-      start amb-srv "$ambientctl" hbone serve --listen 127.0.0.1:0 "${tls_ambient_srv[@]}"
+    ambient|ambient-base)
+      local ctl=$ambientctl
+      [ "$kind" = ambient-base ] && ctl=$base_ambientctl
+      start amb-srv "$ctl" hbone serve --listen 127.0.0.1:0 "${tls_ambient_srv[@]}"
       spid=$pid; local via=$addr
-      start amb-fwd "$ambientctl" hbone forward --listen 127.0.0.1:0 --via "$via" \
+      start amb-fwd "$ctl" hbone forward --listen 127.0.0.1:0 --via "$via" \
         --authority "$target" --expect "$expect" "${tls_ambient[@]}"
       cpid=$pid; fwd=$addr ;;
     go)
@@ -130,6 +132,14 @@ stop_pair() {
 }
 
 kinds=(ambient go)
+# BASE_BUILD=<another build dir> adds its ambientctl as "ambient-base" (an
+# older commit measured in the same run, for before/after ratios).
+base_ambientctl=
+if [ -n "${BASE_BUILD:-}" ]; then
+  base_ambientctl=$BASE_BUILD/examples/ambientctl/ambientctl
+  [ -x "$base_ambientctl" ] || { echo "missing $base_ambientctl" >&2; exit 1; }
+  kinds=(ambient ambient-base go)
+fi
 [ -n "$stunnel" ] && kinds+=(stunnel)
 
 echo "# pair_bench: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${secs}s x ${rounds} rounds"

@@ -37,6 +37,55 @@ void ByteQueue::Append(absl::Span<const uint8_t> data) {
   }
 }
 
+absl::Span<uint8_t> ByteQueue::AppendSpace(size_t max) {
+  lent_ = 0;
+  if (max == 0) return {};
+  if (!chunks_.empty()) {
+    Chunk& b = chunks_.back();
+    size_t free = b.capacity - b.end;
+    // Use the back chunk's room unless it is a sliver of a bulk read.
+    if (free > 0 && (free >= max || free >= 4096 || b.capacity < ChunkPool::kChunk)) {
+      lent_ = std::min(free, max);
+      return absl::Span<uint8_t>(b.data.get() + b.end, lent_);
+    }
+  }
+  size_t want = std::max(kMinChunk, std::min(kMaxChunk, std::min(max, fill_hint_)));
+  size_t cap = kMinChunk;
+  while (cap < want) cap <<= 1;
+  Chunk c;
+  if (pool_ != nullptr && cap == ChunkPool::kChunk) {
+    c.data = pool_->Get();
+  } else {
+    c.data.reset(new uint8_t[cap]);
+  }
+  c.capacity = cap;
+  chunks_.push_back(std::move(c));
+  Chunk& b = chunks_.back();
+  lent_ = std::min(cap, max);
+  return absl::Span<uint8_t>(b.data.get(), lent_);
+}
+
+void ByteQueue::Commit(size_t n) {
+  if (chunks_.empty()) return;
+  n = std::min(n, lent_);
+  Chunk& b = chunks_.back();
+  b.end += n;
+  size_ += n;
+  if (lent_ > 0) {
+    if (n == lent_) {
+      fill_hint_ = std::min(kMaxChunk, std::max(fill_hint_, lent_) * 2);
+    } else if (n < lent_ / 2) {
+      fill_hint_ = std::max(kMinChunk, fill_hint_ / 2);
+    }
+  }
+  lent_ = 0;
+  if (b.end == b.begin) {
+    // An unused new chunk is given back at once.
+    Drop(b);
+    chunks_.pop_back();
+  }
+}
+
 absl::Span<const uint8_t> ByteQueue::Front() const {
   if (chunks_.empty()) return {};
   const Chunk& c = chunks_.front();

@@ -55,6 +55,14 @@ class ByteQueue {
   // so an idle queue holds no memory and a busy one few chunks.
   void Append(absl::Span<const uint8_t> data);
 
+  // AppendSpace lends writable room at the back (at most `max` bytes, not
+  // empty when max > 0) for the caller to fill in place; Commit(n) then
+  // queues the first n bytes of it (n may be 0). Nothing else may touch the
+  // queue in between. Chunk sizes follow how full the previous fills were:
+  // a trickle stays in small chunks, bulk reads reach 64 KiB pooled chunks.
+  absl::Span<uint8_t> AppendSpace(size_t max);
+  void Commit(size_t n);
+
   // Front returns the first contiguous run of queued bytes (empty if none).
   absl::Span<const uint8_t> Front() const;
 
@@ -82,6 +90,8 @@ class ByteQueue {
   void Drop(Chunk& c);
   ChunkPool* pool_;
   std::deque<Chunk> chunks_;
+  size_t fill_hint_ = 1024;  // next AppendSpace chunk size
+  size_t lent_ = 0;          // size of the span AppendSpace lent last
   size_t size_ = 0;
 };
 

@@ -42,6 +42,7 @@ constexpr uint32_t kServerDefaultStreams = 200;
 constexpr uint32_t kClientHeaderList = 16 * 1024;
 constexpr uint32_t kServerHeaderList = 64 * 1024;
 constexpr size_t kMaxDataFrame = 64 * 1024;
+constexpr size_t kTlsRecord = 16 * 1024;  // TLS 1.3 maximum plaintext per record
 constexpr uint8_t kAlpnH2[] = {2, 'h', '2'};
 
 std::string TlsErrorString() {
@@ -135,6 +136,8 @@ class ConnectionImpl final : public Connection {
   absl::Status RejectStream(StreamId id, int http_status) override;
   absl::StatusOr<size_t> StreamWrite(StreamId id, absl::Span<const uint8_t> data) override;
   absl::StatusOr<size_t> StreamWriteRoom(StreamId id) override;
+  absl::StatusOr<ssize_t> StreamWriteFrom(
+      StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) override;
   absl::Status StreamShutdownWrite(StreamId id) override;
   absl::Span<const uint8_t> StreamPeek(StreamId id) override;
   void StreamConsume(StreamId id, size_t n) override;
@@ -213,6 +216,10 @@ class ConnectionImpl final : public Connection {
   ByteQueue tls_out_{&pool_};
   uint64_t bytes_moved_ = 0;        // payload since the last PING, for idle release
   std::string plain_out_;
+  bool tls_write_failed_ = false;
+  // SealPlain hands plain_out_ to TLS and clears it; false (and
+  // tls_write_failed_) if TLS refused it.
+  bool SealPlain();
   std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;
   size_t open_streams_ = 0;
   std::deque<Event> events_;
@@ -543,27 +550,38 @@ void ConnectionImpl::ReceiveEof(absl::Time now) {
 // ---------------------------------------------------------------------------
 // Bytes out
 
+bool ConnectionImpl::SealPlain() {
+  if (plain_out_.empty()) return true;
+  int w = SSL_write(ssl_.get(), plain_out_.data(), static_cast<int>(plain_out_.size()));
+  if (w <= 0 || static_cast<size_t>(w) != plain_out_.size()) {
+    tls_write_failed_ = true;
+    return false;
+  }
+  plain_out_.clear();
+  return true;
+}
+
 void ConnectionImpl::Pump() {
   if (session_ == nullptr || state_ != State::kEstablished) return;
   while (tls_out_.size() < kOutputHighWater) {
     while (plain_out_.size() < kPlainBatch) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session_, &data);
-      if (n < 0) {
-        Fail(absl::InternalError(
-            absl::StrCat("HTTP/2 send failed: ", nghttp2_strerror(static_cast<int>(n)))));
+      if (n < 0 || tls_write_failed_) {
+        Fail(tls_write_failed_
+                 ? absl::InternalError(absl::StrCat("TLS write failed: ", TlsErrorString()))
+                 : absl::InternalError(absl::StrCat("HTTP/2 send failed: ",
+                                                    nghttp2_strerror(static_cast<int>(n)))));
         return;
       }
       if (n == 0) break;
       plain_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     if (plain_out_.empty()) break;
-    int w = SSL_write(ssl_.get(), plain_out_.data(), static_cast<int>(plain_out_.size()));
-    if (w <= 0) {
+    if (!SealPlain()) {
       Fail(absl::InternalError(absl::StrCat("TLS write failed: ", TlsErrorString())));
       return;
     }
-    plain_out_.clear();
     if (state_ != State::kEstablished) return;
   }
   CheckDone();
@@ -902,6 +920,23 @@ absl::StatusOr<size_t> ConnectionImpl::StreamWriteRoom(StreamId id) {
     return size_t{0};
   }
   return cap - s->send.size();
+}
+
+absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFrom(
+    StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) {
+  absl::StatusOr<size_t> room = StreamWriteRoom(id);
+  if (!room.ok()) return room.status();
+  size_t n = std::min(*room, max);
+  if (n == 0) return ssize_t{0};
+  Stream* s = FindLive(id);
+  absl::Span<uint8_t> space = s->send.AppendSpace(n);
+  ssize_t got = fill(space);
+  s->send.Commit(got > 0 ? std::min(static_cast<size_t>(got), space.size()) : 0);
+  if (got > 0 && s->deferred && s->phase == Stream::Phase::kOpen) {
+    s->deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  return got;
 }
 
 absl::Status ConnectionImpl::StreamShutdownWrite(StreamId id) {
@@ -1270,11 +1305,53 @@ int ConnectionImpl::SendData(nghttp2_session*, nghttp2_frame* frame, const uint8
     // We never ask for padding; keep the frame well-formed if it happens.
     self->plain_out_.push_back(static_cast<char>(frame->data.padlen - 1));
   }
+  // The payload is sealed straight from the stream's send queue: only enough
+  // of it is copied to top up the pending plaintext (frame headers, small
+  // frames) to one full TLS record, whole records go from the queue to
+  // SSL_write, and a short tail is kept back to start the next record.
   size_t left = length;
   while (left > 0) {
+    if (!self->plain_out_.empty()) {
+      size_t take = std::min(left, kTlsRecord - std::min(kTlsRecord, self->plain_out_.size()));
+      while (take > 0) {
+        absl::Span<const uint8_t> f = s->send.Front();
+        size_t n = std::min(take, f.size());
+        self->plain_out_.append(reinterpret_cast<const char*>(f.data()), n);
+        s->send.Consume(n);
+        take -= n;
+        left -= n;
+      }
+      if (self->plain_out_.size() < kTlsRecord) break;  // all payload taken
+      if (!self->SealPlain()) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      continue;
+    }
+    if (left < kTlsRecord) {
+      // Short tail: copied, so it shares a record with what follows.
+      while (left > 0) {
+        absl::Span<const uint8_t> f = s->send.Front();
+        size_t n = std::min(left, f.size());
+        self->plain_out_.append(reinterpret_cast<const char*>(f.data()), n);
+        s->send.Consume(n);
+        left -= n;
+      }
+      break;
+    }
     absl::Span<const uint8_t> f = s->send.Front();
-    size_t n = std::min(left, f.size());
-    self->plain_out_.append(reinterpret_cast<const char*>(f.data()), n);
+    size_t n = std::min(f.size(), left);
+    if (n >= kTlsRecord) {
+      n -= n % kTlsRecord;
+    } else {
+      // The chunk ends inside a record: copy it to start the next one.
+      self->plain_out_.append(reinterpret_cast<const char*>(f.data()), n);
+      s->send.Consume(n);
+      left -= n;
+      continue;
+    }
+    int w = SSL_write(self->ssl_.get(), f.data(), static_cast<int>(n));
+    if (w <= 0 || static_cast<size_t>(w) != n) {
+      self->tls_write_failed_ = true;
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     s->send.Consume(n);
     left -= n;
   }

@@ -91,19 +91,26 @@ void Relay::PumpIn() {
       in_paused_ = true;
       break;
     }
+    // Read straight into the stream's send buffer (no copy here).
     size_t want = std::min(room, scratch.size());
-    ssize_t n = read(in_fd_, scratch.data(), want);
+    size_t lent = 0;
+    int read_errno = 0;
+    absl::StatusOr<ssize_t> got = conn->StreamWriteFrom(id_, want, [&](absl::Span<uint8_t> space) {
+      lent = space.size();
+      ssize_t r = read(in_fd_, space.data(), space.size());
+      if (r < 0) read_errno = errno;
+      return r;
+    });
+    if (!got.ok()) {
+      in_eof_ = true;
+      break;
+    }
+    ssize_t n = *got;
+    errno = read_errno;
     if (n > 0) {
-      absl::StatusOr<size_t> w = conn->StreamWrite(id_, absl::MakeConstSpan(scratch.data(), static_cast<size_t>(n)));
-      if (!w.ok() || *w != static_cast<size_t>(n)) {
-        // Cannot happen: we asked for no more than the room.
-        conn->StreamReset(id_).IgnoreError();
-        in_eof_ = true;
-        break;
-      }
       result_.fd_to_stream += static_cast<uint64_t>(n);
       session_->Kick();
-      if (static_cast<size_t>(n) < want) break;
+      if (static_cast<size_t>(n) < lent) break;
       continue;
     }
     if (n == 0) {

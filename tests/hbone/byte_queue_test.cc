@@ -43,5 +43,46 @@ TEST(ByteQueueTest, FrontAndConsumeWalkTheBytes) {
   EXPECT_EQ(seen, big.size());
 }
 
+TEST(ByteQueueTest, AppendSpaceFillsInPlaceAndMixesWithAppend) {
+  ChunkPool pool;
+  ByteQueue q(&pool);
+  std::string expect;
+  uint8_t next = 0;
+  size_t sizes[] = {1, 0, 7, 4096, 70000, 16384, 3, 200000, 0, 65536, 12};
+  for (size_t want : sizes) {
+    // Fill everything we are lent, or a part, or nothing.
+    absl::Span<uint8_t> space = q.AppendSpace(want);
+    if (want > 0) {
+      ASSERT_FALSE(space.empty());
+    }
+    ASSERT_LE(space.size(), want);
+    size_t used = want % 3 == 0 ? space.size() : space.size() / 2;
+    for (size_t i = 0; i < used; ++i) {
+      space[i] = next;
+      expect.push_back(static_cast<char>(next++));
+    }
+    q.Commit(used);
+    std::string piece(want % 5 + 1, 'z');
+    q.Append(absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), piece.size()));
+    expect += piece;
+    ASSERT_EQ(q.size(), expect.size());
+  }
+  // Lent but never filled leaves nothing behind.
+  q.AppendSpace(100000);
+  q.Commit(0);
+  ASSERT_EQ(q.size(), expect.size());
+  std::string got;
+  absl::Span<const uint8_t> spans[4];
+  while (!q.empty()) {
+    size_t k = q.Peek(spans, 4);
+    ASSERT_GT(k, 0u);
+    for (size_t i = 0; i < k; ++i) ASSERT_FALSE(spans[i].empty());
+    got.append(reinterpret_cast<const char*>(spans[0].data()), spans[0].size());
+    q.Consume(spans[0].size());
+  }
+  EXPECT_EQ(got, expect);
+  EXPECT_TRUE(q.Front().empty());
+}
+
 }  // namespace
 }  // namespace ambient::hbone

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <string>
 #include <vector>
 
@@ -238,6 +240,61 @@ TEST_F(ConnectionTest, StatsCountPayloadBytes) {
   EXPECT_EQ(p.ReadAll(p.server.get(), sid).size() + 0, 0u);
   EXPECT_EQ(p.client->GetStreamStats(cid).bytes_sent, 100000u);
   EXPECT_EQ(p.server->GetStreamStats(sid).bytes_received, 100000u);
+}
+
+// Writes of every awkward size around TLS records, HTTP/2 frames and queue
+// chunks, half of them filled in place with StreamWriteFrom, arrive exactly.
+TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
+  Pair p(client_ctx_.get(), server_ctx_.get());
+  ASSERT_TRUE(p.Establish());
+  auto [cid, sid] = p.OpenAccepted();
+  std::string sent;
+  std::string got;
+  uint32_t seed = 1;
+  size_t sizes[] = {1, 9, 16374, 16375, 16383, 16384, 16385, 32768, 49151, 65535, 65536, 65545,
+                    70000, 131072, 3, 250000};
+  int k = 0;
+  for (size_t size : sizes) {
+    std::string chunk(size, '\0');
+    for (char& ch : chunk) {
+      seed = seed * 1103515245u + 12345u;
+      ch = static_cast<char>(seed >> 24);
+    }
+    size_t off = 0;
+    while (off < chunk.size()) {
+      size_t n = 0;
+      if (k++ % 2 == 0) {
+        auto w = p.client->StreamWrite(
+            cid, absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(chunk.data()) + off,
+                                           chunk.size() - off));
+        ASSERT_TRUE(w.ok()) << w.status();
+        n = *w;
+      } else {
+        auto w = p.client->StreamWriteFrom(cid, chunk.size() - off, [&](absl::Span<uint8_t> space) {
+          std::memcpy(space.data(), chunk.data() + off, space.size());
+          return static_cast<ssize_t>(space.size());
+        });
+        ASSERT_TRUE(w.ok()) << w.status();
+        ASSERT_GE(*w, 0);
+        n = static_cast<size_t>(*w);
+      }
+      off += n;
+      p.Flush();
+      got += p.ReadAll(p.server.get(), sid);
+    }
+    sent += chunk;
+  }
+  // A fill that reports an error queues nothing.
+  auto none = p.client->StreamWriteFrom(cid, 100, [](absl::Span<uint8_t>) { return ssize_t{-1}; });
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, -1);
+  for (int i = 0; i < 10; ++i) {
+    p.Flush();
+    got += p.ReadAll(p.server.get(), sid);
+  }
+  ASSERT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent);
+  EXPECT_EQ(p.client->StreamUnsent(cid), 0u);
 }
 
 TEST_F(ConnectionTest, RejectedStreamFailsOnClientWithStatus) {

@@ -44,6 +44,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -211,6 +214,14 @@ class Connection {
   // is 0, a kStreamWritable event follows once there is room again.
   // FailedPrecondition/NotFound as StreamWrite.
   virtual absl::StatusOr<size_t> StreamWriteRoom(StreamId id) = 0;
+  // StreamWriteFrom is StreamWrite without the caller's buffer: `fill` is
+  // given writable room inside the stream's send buffer (at most `max`
+  // bytes, never more than StreamWriteRoom) and returns how many bytes it
+  // put there, or a negative number (e.g. a failed read()) for none. Returns
+  // fill's result (0 without calling fill when there is no room; then a
+  // kStreamWritable event follows). Errors as StreamWrite.
+  virtual absl::StatusOr<ssize_t> StreamWriteFrom(
+      StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) = 0;
   // StreamShutdownWrite sends END_STREAM after the queued bytes.
   virtual absl::Status StreamShutdownWrite(StreamId id) = 0;
   // StreamPeek lends the next contiguous received bytes (empty if none yet
