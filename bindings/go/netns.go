@@ -88,8 +88,9 @@ func (n *Netns) Close() {
 	runtime.SetFinalizer(n, nil)
 }
 
-// Fd returns the handle's descriptor, lent: valid until Close; do not close
-// it. -1 when closed.
+// Fd returns the handle's descriptor, lent: valid until Close (keep n
+// reachable while using it: the finalizer closes an unreachable handle); do
+// not close it. -1 when closed.
 func (n *Netns) Fd() int {
 	if n.ptr == nil {
 		return -1
