@@ -250,7 +250,10 @@ void ambient_pod_listener_options_set_reuse_port(ambient_pod_listener_options* o
 void ambient_pod_listener_options_set_transparency(ambient_pod_listener_options* opts,
                                                    ambient_transparency mode) {
   if (opts == nullptr) return;
-  switch (mode) {
+  // Any int may arrive from C: read the bits, not an out-of-range enum value.
+  int value;
+  std::memcpy(&value, &mode, sizeof(value));
+  switch (value) {
     case AMBIENT_TRANSPARENT_REQUIRED: opts->options.transparent = nn::Transparency::kRequired; break;
     case AMBIENT_TRANSPARENT_OFF: opts->options.transparent = nn::Transparency::kOff; break;
     default: opts->options.transparent = nn::Transparency::kBestEffort; break;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "ambient/netns/netns.h"
 #include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
@@ -121,13 +122,17 @@ ambient_error* ambient_redirect_config_parse_flags(ambient_redirect_config* conf
 
 ambient_error* ambient_redirect_config_set_backend(ambient_redirect_config* config,
                                                    ambient_redirect_backend backend) {
+  // A C caller may pass any int: copy the bits out instead of reading an
+  // out-of-range value as the enum type, which C++ leaves undefined.
+  int value;
+  std::memcpy(&value, &backend, sizeof(value));
   return Guard([&] {
     return Update(config, [&](rd::Config& c) -> absl::Status {
-      switch (backend) {
+      switch (value) {
         case AMBIENT_REDIRECT_IPTABLES: c.backend = rd::Backend::kIptables; return absl::OkStatus();
         case AMBIENT_REDIRECT_NFTABLES: c.backend = rd::Backend::kNftables; return absl::OkStatus();
       }
-      return absl::InvalidArgumentError("unknown backend");
+      return absl::InvalidArgumentError(absl::StrCat("unknown backend ", value));
     });
   });
 }

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/json_nesting.h"
 
 namespace ambient::identity::internal {
 namespace {
@@ -78,40 +79,13 @@ const Schema* GetSchema() {
 
 // Bundles nest four levels deep (five in a map). protobuf's JSON converter
 // takes time quadratic in the nesting depth, so deeper documents are refused
-// before they reach it. This only counts brackets outside strings; the
-// document is still parsed by protobuf.
+// before they reach it (CheckJsonNesting counts brackets outside strings; the
+// document is still parsed by protobuf).
 constexpr int kMaxNesting = 32;
-
-absl::Status CheckNesting(absl::string_view json, absl::string_view what) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, " is not valid: nested deeper than ", kMaxNesting, " levels (at offset ", i, ")"));
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> JsonToBinary(absl::string_view json, absl::string_view type,
                                          absl::string_view what) {
-  if (absl::Status s = CheckNesting(json, what); !s.ok()) return s;
+  if (absl::Status s = CheckJsonNesting(json, kMaxNesting, what); !s.ok()) return s;
   const Schema* schema = GetSchema();
   if (schema == nullptr) return absl::InternalError("bundle JSON schema failed to build");
   pb::util::JsonParseOptions options;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "ambient/netns/netns.h"
@@ -56,6 +57,14 @@ TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
   ambient_error_free(err);
   err = ambient_redirect_config_set_pod_dns_capture(c.get(), 7);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  // A C host may pass any int as the enum (UBSan checks this is not UB).
+  ambient_redirect_backend bogus;
+  const int seven = 7;
+  std::memcpy(&bogus, &seven, sizeof(bogus));
+  err = ambient_redirect_config_set_backend(c.get(), bogus);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(ambient_error_message(err), "unknown backend 7");
   ambient_error_free(err);
   const char* args[] = {"--ipv6", "--backend", "pf"};
   err = ambient_redirect_config_parse_flags(c.get(), 3, args);
