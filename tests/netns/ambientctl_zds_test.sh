@@ -27,15 +27,20 @@ ip netns add "$OTHER" || fail "ip netns add"
 ip -n "$NS" link set lo up
 ip -n "$OTHER" link set lo up
 
-"$AMBIENTCTL" zds proxy --socket "$SOCK" --max-events 2 >"$DIR/proxy.out" 2>"$DIR/proxy.err" &
-PROXY_PID=$!
 # The agent holds the pod for 8 s before deleting it: long enough for the
-# checks below even on a loaded 2-core machine.
+# checks below even on a loaded 2-core machine. The proxy starts only once the
+# agent has registered the pod, so the pod is part of the initial snapshot
+# (a proxy connecting earlier would get it as a live add instead).
 "$AMBIENTCTL" zds agent --socket "$SOCK" --pod "uid-1=$NS" --oneshot --hold-ms 8000 \
   >"$DIR/agent.out" 2>&1 &
 AGENT_PID=$!
+for _ in $(seq 100); do grep -q '^pod uid=uid-1 ' "$DIR/agent.out" && break; sleep 0.05; done
+grep -q '^pod uid=uid-1 ' "$DIR/agent.out" || fail "agent did not register the pod"
+"$AMBIENTCTL" zds proxy --socket "$SOCK" --max-events 2 >"$DIR/proxy.out" 2>"$DIR/proxy.err" &
+PROXY_PID=$!
 
-for _ in $(seq 100); do grep -q '^add uid=uid-1 ' "$DIR/proxy.out" && break; sleep 0.05; done
+# snapshot-complete is written after the snapshot's adds.
+for _ in $(seq 100); do grep -q '^snapshot-complete ' "$DIR/proxy.out" && break; sleep 0.05; done
 grep -q "^add uid=uid-1 name=uid-1 namespace=default service_account=default netns=[0-9]*:[0-9]* listeners=7$" \
   "$DIR/proxy.out" || fail "no add line"
 grep -q '^snapshot-complete pods=1$' "$DIR/proxy.out" || fail "no snapshot line"
