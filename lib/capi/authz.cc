@@ -51,11 +51,7 @@ bool ToIpPort(const struct sockaddr* sa, IpAddr* ip, uint16_t* port) {
 extern "C" {
 
 ambient_authz_store* ambient_authz_store_new(void) {
-  try {
-    return new ambient_authz_store;
-  } catch (...) {
-    return nullptr;
-  }
+  return ambient::capi::NewOrNull<ambient_authz_store>();
 }
 
 void ambient_authz_store_free(ambient_authz_store* store) { delete store; }
@@ -108,11 +104,7 @@ size_t ambient_authz_store_size(const ambient_authz_store* store) {
 }
 
 ambient_authz_decision* ambient_authz_decision_new(void) {
-  try {
-    return new ambient_authz_decision;
-  } catch (...) {
-    return nullptr;
-  }
+  return ambient::capi::NewOrNull<ambient_authz_decision>();
 }
 
 void ambient_authz_decision_free(ambient_authz_decision* decision) { delete decision; }

@@ -53,6 +53,17 @@ int GuardCode(Fn&& fn) noexcept {
   }
 }
 
+// NewOrNull returns a new default-constructed T, or nullptr when allocation
+// (or T's constructor) throws: what every ambient_<thing>_new returns.
+template <typename T>
+T* NewOrNull() noexcept {
+  try {
+    return new T;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 // NullArgument is the error for a required pointer argument that is NULL.
 absl::Status NullArgument(const char* name);
 

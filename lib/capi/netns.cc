@@ -364,11 +364,7 @@ const char* ambient_zds_workload_service_account(const ambient_zds_workload* w) 
 }
 
 ambient_zds_proxy_options* ambient_zds_proxy_options_new(void) {
-  try {
-    return new ambient_zds_proxy_options;
-  } catch (...) {
-    return nullptr;
-  }
+  return ambient::capi::NewOrNull<ambient_zds_proxy_options>();
 }
 
 void ambient_zds_proxy_options_free(ambient_zds_proxy_options* opts) { delete opts; }
@@ -459,11 +455,7 @@ size_t ambient_zds_proxy_workload_count(const ambient_zds_proxy* proxy) {
 /* --- ZDS agent --- */
 
 ambient_zds_agent_options* ambient_zds_agent_options_new(void) {
-  try {
-    return new ambient_zds_agent_options;
-  } catch (...) {
-    return nullptr;
-  }
+  return ambient::capi::NewOrNull<ambient_zds_agent_options>();
 }
 
 void ambient_zds_agent_options_free(ambient_zds_agent_options* opts) { delete opts; }

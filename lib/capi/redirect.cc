@@ -93,11 +93,7 @@ absl::Status DoCheck(const ambient_redirect_config* config,
 extern "C" {
 
 ambient_redirect_config* ambient_redirect_config_new(void) {
-  try {
-    return new ambient_redirect_config;
-  } catch (...) {
-    return nullptr;
-  }
+  return ambient::capi::NewOrNull<ambient_redirect_config>();
 }
 
 void ambient_redirect_config_free(ambient_redirect_config* config) { delete config; }
