@@ -94,11 +94,15 @@ class CHandler final : public zds::WorkloadHandler {
   void* user_data_;
 };
 
-absl::Status CheckSocketPath(const char* path) {
+// SetSocketPath checks `path` and stores it in either end's options.
+template <typename Options>
+absl::Status SetSocketPath(Options* opts, const char* path) {
+  if (opts == nullptr) return NullArgument("opts");
   if (path == nullptr) return NullArgument("path");
   if (*path == '\0' || std::strlen(path) > 107) {
     return absl::InvalidArgumentError("ZDS socket path must be 1-107 bytes");
   }
+  opts->options.socket_path = path;
   return absl::OkStatus();
 }
 
@@ -371,13 +375,7 @@ void ambient_zds_proxy_options_free(ambient_zds_proxy_options* opts) { delete op
 
 ambient_error* ambient_zds_proxy_options_set_socket_path(ambient_zds_proxy_options* opts,
                                                          const char* path) {
-  return Guard([&]() -> absl::Status {
-    if (opts == nullptr) return NullArgument("opts");
-    absl::Status s = CheckSocketPath(path);
-    if (!s.ok()) return s;
-    opts->options.socket_path = path;
-    return absl::OkStatus();
-  });
+  return Guard([&] { return SetSocketPath(opts, path); });
 }
 
 ambient_error* ambient_zds_proxy_options_set_backoff(ambient_zds_proxy_options* opts,
@@ -462,13 +460,7 @@ void ambient_zds_agent_options_free(ambient_zds_agent_options* opts) { delete op
 
 ambient_error* ambient_zds_agent_options_set_socket_path(ambient_zds_agent_options* opts,
                                                          const char* path) {
-  return Guard([&]() -> absl::Status {
-    if (opts == nullptr) return NullArgument("opts");
-    absl::Status s = CheckSocketPath(path);
-    if (!s.ok()) return s;
-    opts->options.socket_path = path;
-    return absl::OkStatus();
-  });
+  return Guard([&] { return SetSocketPath(opts, path); });
 }
 
 ambient_error* ambient_zds_agent_options_set_timeout(ambient_zds_agent_options* opts,
