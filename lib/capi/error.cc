@@ -48,6 +48,23 @@ absl::Status NullArgument(const char* name) {
   return absl::InvalidArgumentError(absl::StrCat(name, " must not be NULL"));
 }
 
+LogSink LogSinkOf(ambient_log_fn fn, void* user_data) {
+  if (fn == nullptr) return nullptr;
+  return [fn, user_data](LogLevel level, absl::string_view component, absl::string_view message) {
+    std::string c(component);
+    fn(user_data, static_cast<ambient_log_level>(level), c.c_str(), message.data(),
+       message.size());
+  };
+}
+
+void SetLogSink(LogSink* sink, ambient_log_fn fn, void* user_data) noexcept {
+  try {
+    *sink = LogSinkOf(fn, user_data);
+  } catch (...) {
+    *sink = nullptr;
+  }
+}
+
 }  // namespace ambient::capi
 
 using ambient::capi::Guard;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "ambient/base/log.h"
 #include "ambient/c/common.h"
 
 struct ambient_error {
@@ -66,6 +67,14 @@ T* NewOrNull() noexcept {
 
 // NullArgument is the error for a required pointer argument that is NULL.
 absl::Status NullArgument(const char* name);
+
+// LogSinkOf wraps a host's C log callback as a LogSink (empty when `fn` is
+// NULL). The component is passed NUL-terminated, the message with its length.
+LogSink LogSinkOf(ambient_log_fn fn, void* user_data);
+
+// SetLogSink stores LogSinkOf(fn, user_data) in `*sink`, or an empty sink when
+// even that fails: the setter shims return void.
+void SetLogSink(LogSink* sink, ambient_log_fn fn, void* user_data) noexcept;
 
 }  // namespace ambient::capi
 

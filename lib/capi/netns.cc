@@ -49,16 +49,6 @@ struct ambient_zds_agent_options {
 
 namespace {
 
-ambient::LogSink CLogSink(ambient_log_fn fn, void* user_data) {
-  if (fn == nullptr) return nullptr;
-  return [fn, user_data](ambient::LogLevel level, absl::string_view component,
-                         absl::string_view message) {
-    std::string c(component);
-    fn(user_data, static_cast<ambient_log_level>(level), c.c_str(), message.data(),
-       message.size());
-  };
-}
-
 // CHandler forwards a ZdsProxy's calls to the host's C callbacks.
 class CHandler final : public zds::WorkloadHandler {
  public:
@@ -408,12 +398,7 @@ void ambient_zds_proxy_options_set_callbacks(ambient_zds_proxy_options* opts,
 
 void ambient_zds_proxy_options_set_log(ambient_zds_proxy_options* opts, ambient_log_fn fn,
                                        void* user_data) {
-  if (opts == nullptr) return;
-  try {
-    opts->options.log = CLogSink(fn, user_data);
-  } catch (...) {
-    opts->options.log = nullptr;
-  }
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->options.log, fn, user_data);
 }
 
 ambient_error* ambient_zds_proxy_new(const ambient_zds_proxy_options* opts,
@@ -475,12 +460,7 @@ ambient_error* ambient_zds_agent_options_set_timeout(ambient_zds_agent_options* 
 
 void ambient_zds_agent_options_set_log(ambient_zds_agent_options* opts, ambient_log_fn fn,
                                        void* user_data) {
-  if (opts == nullptr) return;
-  try {
-    opts->options.log = CLogSink(fn, user_data);
-  } catch (...) {
-    opts->options.log = nullptr;
-  }
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->options.log, fn, user_data);
 }
 
 ambient_error* ambient_zds_agent_new(const ambient_zds_agent_options* opts,
