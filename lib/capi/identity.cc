@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 
+#include <climits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -209,11 +210,11 @@ ambient_error* ambient_trust_bundles_remove(ambient_trust_bundles* b, const char
 
 size_t ambient_trust_bundles_count(const ambient_trust_bundles* b) {
   if (b == nullptr) return 0;
-  try {
-    return b->source->Get()->size();
-  } catch (...) {
-    return 0;
-  }
+  int n = GuardCode([&] {
+    size_t size = b->source->Get()->size();
+    return size > INT_MAX ? INT_MAX : static_cast<int>(size);
+  });
+  return n < 0 ? 0 : static_cast<size_t>(n);
 }
 
 ambient_error* ambient_verify_options_new(ambient_verify_options** out) {
@@ -251,29 +252,29 @@ ambient_error* ambient_verify_options_add_trust_domain(ambient_verify_options* o
 
 void ambient_verify_options_set_time(ambient_verify_options* o, int64_t unix_seconds) {
   if (o == nullptr) return;
-  try {
+  int rc = GuardCode([&] {
     if (unix_seconds < 0) {
       o->clock = nullptr;
     } else {
       o->clock = [unix_seconds] { return unix_seconds; };
     }
-  } catch (...) {
-    o->clock = nullptr;
-  }
+    return 0;
+  });
+  if (rc < 0) o->clock = nullptr;
 }
 
 void ambient_verify_options_set_clock(ambient_verify_options* o, ambient_clock_fn fn,
                                       void* user_data) {
   if (o == nullptr) return;
-  try {
+  int rc = GuardCode([&] {
     if (fn == nullptr) {
       o->clock = nullptr;
     } else {
       o->clock = [fn, user_data] { return fn(user_data); };
     }
-  } catch (...) {
-    o->clock = nullptr;
-  }
+    return 0;
+  });
+  if (rc < 0) o->clock = nullptr;
 }
 
 ambient_error* ambient_svid_verifier_new(ambient_trust_bundles* bundles,

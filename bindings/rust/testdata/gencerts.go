@@ -110,6 +110,7 @@ func main() {
 	other := issue(nil, "", true, caFrom, caTo)
 	otherLeaf := issue(other, "spiffe://other.org/ns/x/sa/y", false, from, to)
 	noURI := issue(ca, "", false, from, to)
+	db := issue(ca, "spiffe://example.org/ns/default/sa/db", false, from, to)
 
 	write(dir, "ca.pem", certPEM(ca))
 	write(dir, "ca.key", keyPEM(ca))
@@ -121,6 +122,8 @@ func main() {
 	write(dir, "other_leaf.key", keyPEM(otherLeaf))
 	write(dir, "no_uri.pem", certPEM(noURI))
 	write(dir, "no_uri.key", keyPEM(noURI))
+	write(dir, "db.pem", certPEM(db))
+	write(dir, "db.key", keyPEM(db))
 	b, err := json.Marshal(bundle(ca))
 	must(err)
 	write(dir, "bundle.json", b)

@@ -702,3 +702,247 @@ extern "C" {
         timeout_ms: u32,
     ) -> *mut ambient_error;
 }
+
+// ---- hbone.h -----------------------------------------------------------
+
+/// `ambient_hbone_role`.
+pub type ambient_hbone_role = c_int;
+pub const AMBIENT_HBONE_CLIENT: ambient_hbone_role = 0;
+pub const AMBIENT_HBONE_SERVER: ambient_hbone_role = 1;
+
+/// Opaque `ambient_hbone_tls`.
+#[repr(C)]
+pub struct ambient_hbone_tls {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_hbone_conn`.
+#[repr(C)]
+pub struct ambient_hbone_conn {
+    _private: [u8; 0],
+}
+
+/// `ambient_hbone_header`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ambient_hbone_header {
+    pub name: *const c_char,
+    pub name_len: usize,
+    pub value: *const c_char,
+    pub value_len: usize,
+}
+
+/// `ambient_hbone_event_type`.
+pub type ambient_hbone_event_type = c_int;
+pub const AMBIENT_HBONE_EVENT_HANDSHAKE_DONE: ambient_hbone_event_type = 0;
+pub const AMBIENT_HBONE_EVENT_STREAM_REQUEST: ambient_hbone_event_type = 1;
+pub const AMBIENT_HBONE_EVENT_STREAM_RESPONSE: ambient_hbone_event_type = 2;
+pub const AMBIENT_HBONE_EVENT_STREAM_READABLE: ambient_hbone_event_type = 3;
+pub const AMBIENT_HBONE_EVENT_STREAM_WRITABLE: ambient_hbone_event_type = 4;
+pub const AMBIENT_HBONE_EVENT_STREAM_CLOSED: ambient_hbone_event_type = 5;
+pub const AMBIENT_HBONE_EVENT_GOAWAY: ambient_hbone_event_type = 6;
+pub const AMBIENT_HBONE_EVENT_CONNECTION_CLOSED: ambient_hbone_event_type = 7;
+
+/// `ambient_hbone_event`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ambient_hbone_event {
+    pub type_: ambient_hbone_event_type,
+    pub stream: i32,
+    pub http_status: c_int,
+    pub code: c_int,
+    pub message: *const c_char,
+    pub message_len: usize,
+    pub authority: *const c_char,
+    pub authority_len: usize,
+    pub n_headers: usize,
+}
+
+extern "C" {
+    pub fn ambient_hbone_tls_new_from_pem(
+        role: ambient_hbone_role,
+        cert_pem: *const c_char,
+        cert_len: usize,
+        key_pem: *const c_char,
+        key_len: usize,
+        bundle: *const c_char,
+        bundle_len: usize,
+        out: *mut *mut ambient_hbone_tls,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_new_from_files(
+        role: ambient_hbone_role,
+        cert_path: *const c_char,
+        key_path: *const c_char,
+        bundle_path: *const c_char,
+        out: *mut *mut ambient_hbone_tls,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_new_from_ssl_ctx(
+        role: ambient_hbone_role,
+        ssl_ctx: *mut c_void,
+        out: *mut *mut ambient_hbone_tls,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_get0_identity(tls: *const ambient_hbone_tls) -> *const c_char;
+    pub fn ambient_hbone_tls_free(tls: *mut ambient_hbone_tls);
+
+    pub fn ambient_hbone_conn_new(
+        tls: *const ambient_hbone_tls,
+        expected_ids: *const *const c_char,
+        n_expected: usize,
+        out: *mut *mut ambient_hbone_conn,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_conn_free(conn: *mut ambient_hbone_conn);
+    pub fn ambient_hbone_conn_start(conn: *mut ambient_hbone_conn, now_ns: u64);
+    pub fn ambient_hbone_conn_receive(
+        conn: *mut ambient_hbone_conn,
+        data: *const u8,
+        len: usize,
+        now_ns: u64,
+    ) -> c_int;
+    pub fn ambient_hbone_conn_receive_eof(conn: *mut ambient_hbone_conn, now_ns: u64);
+    pub fn ambient_hbone_conn_pending_output(
+        conn: *mut ambient_hbone_conn,
+        data: *mut *const u8,
+        len: *mut usize,
+    ) -> c_int;
+    pub fn ambient_hbone_conn_consume_output(conn: *mut ambient_hbone_conn, n: usize);
+    pub fn ambient_hbone_conn_next_deadline(conn: *const ambient_hbone_conn) -> u64;
+    pub fn ambient_hbone_conn_on_timeout(conn: *mut ambient_hbone_conn, now_ns: u64);
+    pub fn ambient_hbone_conn_poll_event(
+        conn: *mut ambient_hbone_conn,
+        event: *mut ambient_hbone_event,
+    ) -> c_int;
+    pub fn ambient_hbone_conn_request_header(
+        conn: *const ambient_hbone_conn,
+        index: usize,
+        header: *mut ambient_hbone_header,
+    ) -> c_int;
+    pub fn ambient_hbone_conn_get0_peer_identity(conn: *const ambient_hbone_conn) -> *const c_char;
+    pub fn ambient_hbone_conn_is_closed(conn: *const ambient_hbone_conn) -> c_int;
+    pub fn ambient_hbone_conn_can_open_stream(conn: *const ambient_hbone_conn) -> c_int;
+    pub fn ambient_hbone_conn_drain(conn: *mut ambient_hbone_conn);
+    pub fn ambient_hbone_conn_open_stream(
+        conn: *mut ambient_hbone_conn,
+        authority: *const c_char,
+        headers: *const ambient_hbone_header,
+        n_headers: usize,
+    ) -> i32;
+    pub fn ambient_hbone_conn_accept_stream(conn: *mut ambient_hbone_conn, stream: i32) -> c_int;
+    pub fn ambient_hbone_conn_reject_stream(
+        conn: *mut ambient_hbone_conn,
+        stream: i32,
+        http_status: c_int,
+    ) -> c_int;
+    pub fn ambient_hbone_stream_write(
+        conn: *mut ambient_hbone_conn,
+        stream: i32,
+        data: *const u8,
+        len: usize,
+    ) -> c_int;
+    pub fn ambient_hbone_stream_shutdown_write(conn: *mut ambient_hbone_conn, stream: i32)
+        -> c_int;
+    pub fn ambient_hbone_stream_read(
+        conn: *mut ambient_hbone_conn,
+        stream: i32,
+        buf: *mut u8,
+        len: usize,
+    ) -> c_int;
+    pub fn ambient_hbone_stream_at_eof(conn: *const ambient_hbone_conn, stream: i32) -> c_int;
+    pub fn ambient_hbone_stream_reset(conn: *mut ambient_hbone_conn, stream: i32) -> c_int;
+}
+
+// ---- runtime.h ---------------------------------------------------------
+
+/// Opaque `ambient_runtime_loop`.
+#[repr(C)]
+pub struct ambient_runtime_loop {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_hbone_server`.
+#[repr(C)]
+pub struct ambient_hbone_server {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_hbone_client`.
+#[repr(C)]
+pub struct ambient_hbone_client {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_hbone_forwarder`.
+#[repr(C)]
+pub struct ambient_hbone_forwarder {
+    _private: [u8; 0],
+}
+
+/// `ambient_hbone_tunnel_done_fn`.
+pub type ambient_hbone_tunnel_done_fn = Option<
+    unsafe extern "C" fn(
+        user: *mut c_void,
+        code: c_int,
+        http_status: c_int,
+        message: *const c_char,
+    ),
+>;
+
+extern "C" {
+    pub fn ambient_runtime_loop_new(out: *mut *mut ambient_runtime_loop) -> *mut ambient_error;
+    pub fn ambient_runtime_loop_free(lp: *mut ambient_runtime_loop);
+    pub fn ambient_runtime_loop_run(lp: *mut ambient_runtime_loop);
+    pub fn ambient_runtime_loop_run_for(lp: *mut ambient_runtime_loop, ms: u64);
+    pub fn ambient_runtime_loop_stop(lp: *mut ambient_runtime_loop);
+
+    pub fn ambient_hbone_server_new(
+        lp: *mut ambient_runtime_loop,
+        tls: *const ambient_hbone_tls,
+        listen: *const c_char,
+        allow: *const *const c_char,
+        n_allow: usize,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+        out: *mut *mut ambient_hbone_server,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_get0_address(server: *const ambient_hbone_server) -> *const c_char;
+    pub fn ambient_hbone_server_metrics(
+        server: *const ambient_hbone_server,
+        buf: *mut c_char,
+        len: usize,
+    ) -> usize;
+    pub fn ambient_hbone_server_free(server: *mut ambient_hbone_server);
+
+    pub fn ambient_hbone_client_new(
+        lp: *mut ambient_runtime_loop,
+        tls: *const ambient_hbone_tls,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+        out: *mut *mut ambient_hbone_client,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_client_tunnel(
+        client: *mut ambient_hbone_client,
+        via: *const c_char,
+        authority: *const c_char,
+        expected: *const *const c_char,
+        n_expected: usize,
+        in_fd: c_int,
+        out_fd: c_int,
+        done: ambient_hbone_tunnel_done_fn,
+        done_user: *mut c_void,
+    ) -> c_int;
+    pub fn ambient_hbone_client_free(client: *mut ambient_hbone_client);
+
+    pub fn ambient_hbone_forwarder_new(
+        lp: *mut ambient_runtime_loop,
+        client: *mut ambient_hbone_client,
+        listen: *const c_char,
+        via: *const c_char,
+        authority: *const c_char,
+        expected: *const *const c_char,
+        n_expected: usize,
+        out: *mut *mut ambient_hbone_forwarder,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_forwarder_get0_address(
+        forwarder: *const ambient_hbone_forwarder,
+    ) -> *const c_char;
+    pub fn ambient_hbone_forwarder_free(forwarder: *mut ambient_hbone_forwarder);
+}

@@ -6,6 +6,7 @@ use std::fmt;
 use ambient_sys as sys;
 
 pub mod authz;
+pub mod hbone;
 pub mod identity;
 pub mod netns;
 pub mod redirect;
