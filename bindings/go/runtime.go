@@ -1,0 +1,476 @@
+package ambient
+
+/*
+#include <stdlib.h>
+#include <stdint.h>
+#include "ambient/ambient.h"
+ambient_error *ambientGoServerNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
+                                  const char *listen, const char *const *allow, size_t n_allow,
+                                  uintptr_t log_handle, ambient_hbone_server **out);
+ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
+                                  uintptr_t log_handle, ambient_hbone_client **out);
+int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,
+                          const char *const *expected, size_t n_expected, int fd,
+                          uintptr_t done_handle);
+*/
+import "C"
+
+import (
+	"net"
+	"os"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Loop is libambient's epoll event loop, run by a goroutine of its own
+// (locked to an OS thread) from NewLoop until Close. HBONE servers, clients
+// and forwarders are made on a loop and serve while it runs. Their methods
+// may be called from any goroutine: each briefly pauses the loop and runs
+// while it is paused, as the C ABI requires (everything on the loop's
+// thread, or while the loop does not run).
+//
+// Callbacks (log sinks, tunnel ends) run on the loop's goroutine while it
+// holds the loop: they must not call methods of the loop or of objects
+// made on it (start a goroutine for that), and should return quickly.
+type Loop struct {
+	ptr     *C.ambient_runtime_loop
+	ptrMu   sync.RWMutex // Close frees ptr under it; stop calls read it
+	mu      sync.Mutex   // held while the loop runs, and by each operation
+	waiting int32        // operations waiting for mu (atomic)
+	closed  bool         // under mu
+	done    chan struct{}
+	// What is open on the loop (under mu), closed by Loop.Close.
+	forwarders map[*HBONEForwarder]struct{}
+	clients    map[*HBONEClient]struct{}
+	servers    map[*HBONEServer]struct{}
+}
+
+// NewLoop makes an event loop and starts running it. Errors: Internal
+// (epoll or eventfd could not be created).
+func NewLoop() (*Loop, error) {
+	var out *C.ambient_runtime_loop
+	if err := takeError(C.ambient_runtime_loop_new(&out)); err != nil {
+		return nil, err
+	}
+	l := &Loop{ptr: out, done: make(chan struct{}),
+		forwarders: map[*HBONEForwarder]struct{}{},
+		clients:    map[*HBONEClient]struct{}{},
+		servers:    map[*HBONEServer]struct{}{}}
+	go l.run()
+	// No finalizer: the running goroutine keeps the loop reachable; Close
+	// ends it.
+	return l, nil
+}
+
+func (l *Loop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(l.done)
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return
+		}
+		if atomic.LoadInt32(&l.waiting) == 0 {
+			C.ambient_runtime_loop_run_for(l.ptr, 100)
+		}
+		l.mu.Unlock()
+		// Let waiting operations in before running again.
+		for atomic.LoadInt32(&l.waiting) > 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// do runs f while the loop is paused. It reports false when the loop is
+// closed (f did not run).
+func (l *Loop) do(f func()) bool {
+	atomic.AddInt32(&l.waiting, 1)
+	for !l.mu.TryLock() {
+		// The loop clears a stop that comes before it starts a round, so
+		// keep asking until it has let go.
+		l.ptrMu.RLock()
+		if l.ptr != nil {
+			C.ambient_runtime_loop_stop(l.ptr)
+		}
+		l.ptrMu.RUnlock()
+		time.Sleep(100 * time.Microsecond)
+	}
+	atomic.AddInt32(&l.waiting, -1)
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	f()
+	return true
+}
+
+// Close closes what is still open on the loop (forwarders, clients,
+// servers), stops the loop and frees it. Objects the program dropped
+// without closing them stay open until then.
+func (l *Loop) Close() {
+	ran := l.do(func() {
+		for f := range l.forwarders {
+			f.free()
+		}
+		for c := range l.clients {
+			c.free()
+		}
+		for s := range l.servers {
+			s.free()
+		}
+		l.closed = true
+	})
+	if !ran {
+		return
+	}
+	<-l.done
+	l.ptrMu.Lock()
+	C.ambient_runtime_loop_free(l.ptr)
+	l.ptr = nil
+	l.ptrMu.Unlock()
+}
+
+func closedLoop() error { return closedError("runtime loop") }
+
+// HBONEServer accepts HBONE on a TCP address, authorizes each CONNECT,
+// connects to its :authority (numeric ip:port, 10 s timeout), answers 200
+// only then (401 not allowed, 503 unreachable) and relays bytes.
+type HBONEServer struct {
+	loop *Loop
+	ptr  *C.ambient_hbone_server
+	log  cgo.Handle
+	addr string
+}
+
+// NewHBONEServer listens on listen ("ip:port" or "[v6]:port"; port 0 picks
+// one) with the server-role tls. allow lists the client SPIFFE IDs that may
+// open tunnels (empty: every client that passed TLS verification). log,
+// when not nil, gets the access log ("connection complete ...", component
+// "access") and other log lines, on the loop's goroutine. Errors:
+// InvalidArgument (bad address, a client-role tls), AlreadyExists (address
+// in use), PermissionDenied (privileged port).
+func (l *Loop) NewHBONEServer(tls *HBONETLS, listen string, allow []string, log LogFunc) (*HBONEServer, error) {
+	if tls == nil || tls.ptr == nil {
+		return nil, closedError("HBONE TLS context")
+	}
+	if hasNUL(listen) || hasNUL(allow...) {
+		return nil, &Error{Code: InvalidArgument, Message: "argument contains a NUL byte"}
+	}
+	s := &HBONEServer{loop: l}
+	if log != nil {
+		s.log = cgo.NewHandle(log)
+	}
+	cl := C.CString(listen)
+	defer C.free(unsafe.Pointer(cl))
+	ca := newCStrings(allow)
+	defer ca.free()
+	var err error
+	if !l.do(func() {
+		err = takeError(C.ambientGoServerNew(l.ptr, tls.ptr, cl, ca.arr, C.size_t(ca.n), C.uintptr_t(s.log), &s.ptr))
+		if err == nil {
+			s.addr = C.GoString(C.ambient_hbone_server_get0_address(s.ptr))
+			l.servers[s] = struct{}{}
+		}
+	}) {
+		err = closedLoop()
+	}
+	runtime.KeepAlive(tls)
+	if err != nil {
+		if s.log != 0 {
+			s.log.Delete()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr returns the bound "ip:port".
+func (s *HBONEServer) Addr() string { return s.addr }
+
+// Metrics returns the istio_tcp_* counters in Prometheus text format.
+func (s *HBONEServer) Metrics() string {
+	var out string
+	s.loop.do(func() {
+		if s.ptr == nil {
+			return
+		}
+		n := C.ambient_hbone_server_metrics(s.ptr, nil, 0)
+		buf := (*C.char)(C.malloc(n + 1))
+		defer C.free(unsafe.Pointer(buf))
+		m := C.ambient_hbone_server_metrics(s.ptr, buf, n+1)
+		if m > n {
+			m = n
+		}
+		out = C.GoStringN(buf, C.int(m))
+	})
+	return out
+}
+
+// Close closes the listener and aborts the server's connections.
+func (s *HBONEServer) Close() { s.loop.do(s.free) }
+
+// free runs with the loop held.
+func (s *HBONEServer) free() {
+	if s.ptr == nil {
+		return
+	}
+	C.ambient_hbone_server_free(s.ptr)
+	s.ptr = nil
+	delete(s.loop.servers, s)
+	if s.log != 0 {
+		s.log.Delete() // the server is gone: no more calls
+		s.log = 0
+	}
+}
+
+// HBONEClient holds pooled HBONE connections (one per server address and
+// expected identities) and makes tunnels over them.
+type HBONEClient struct {
+	loop *Loop
+	ptr  *C.ambient_hbone_client
+	log  cgo.Handle
+	live map[*tunnelState]struct{} // tunnels not ended yet; under loop.mu
+}
+
+// NewHBONEClient makes a pooled client with the client-role tls; log as for
+// NewHBONEServer. Errors: InvalidArgument (a server-role tls).
+func (l *Loop) NewHBONEClient(tls *HBONETLS, log LogFunc) (*HBONEClient, error) {
+	if tls == nil || tls.ptr == nil {
+		return nil, closedError("HBONE TLS context")
+	}
+	c := &HBONEClient{loop: l, live: map[*tunnelState]struct{}{}}
+	if log != nil {
+		c.log = cgo.NewHandle(log)
+	}
+	var err error
+	if !l.do(func() {
+		err = takeError(C.ambientGoClientNew(l.ptr, tls.ptr, C.uintptr_t(c.log), &c.ptr))
+		if err == nil {
+			l.clients[c] = struct{}{}
+		}
+	}) {
+		err = closedLoop()
+	}
+	runtime.KeepAlive(tls)
+	if err != nil {
+		if c.log != 0 {
+			c.log.Delete()
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// TunnelResult is how a tunnel ended.
+type TunnelResult struct {
+	HTTPStatus int   // the CONNECT response status, 0 if none came
+	Err        error // nil for a clean end
+}
+
+// Tunnel is one HBONE stream, seen from Go as the net.Conn Conn: what is
+// written to Conn goes to the upstream, what the upstream sends is read
+// from it. Close Conn (or CloseWrite it) to end the stream.
+type Tunnel struct {
+	Conn  net.Conn
+	state *tunnelState
+}
+
+type tunnelState struct {
+	client *HBONEClient
+	fd     int // libambient's end of the socket pair
+	handle cgo.Handle
+	result TunnelResult
+	done   chan struct{}
+}
+
+// finish records the outcome, closes libambient's end and wakes Wait.
+// Runs with the loop held.
+func (t *tunnelState) finish(r TunnelResult) {
+	if t.fd < 0 {
+		return
+	}
+	t.result = r
+	_ = syscall.Close(t.fd)
+	t.fd = -1
+	delete(t.client.live, t)
+	t.handle.Delete()
+	close(t.done)
+}
+
+//export ambientGoTunnelDone
+func ambientGoTunnelDone(user unsafe.Pointer, code C.int, httpStatus C.int, message *C.char) {
+	t, ok := cgo.Handle(uintptr(user)).Value().(*tunnelState)
+	if !ok {
+		return
+	}
+	r := TunnelResult{HTTPStatus: int(httpStatus)}
+	if code != 0 {
+		r.Err = &Error{Code: Code(code), Message: C.GoString(message)}
+	}
+	t.finish(r)
+}
+
+// Wait blocks until the tunnel has ended and returns how.
+func (t *Tunnel) Wait() TunnelResult {
+	<-t.state.done
+	return t.state.result
+}
+
+// Done is closed when the tunnel has ended.
+func (t *Tunnel) Done() <-chan struct{} { return t.state.done }
+
+// Dial opens a tunnel to authority ("ip:port" the server connects to) via
+// the HBONE server at via ("ip:port"), whose identity must be one of
+// expected (empty: any verified identity). The tunnel runs over a socket
+// pair: Conn is the Go end. Errors: InvalidArgument for malformed
+// arguments; everything later (TLS, identity, the CONNECT status) is in
+// Wait's result.
+func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, error) {
+	if hasNUL(via, authority) || hasNUL(expected...) {
+		return nil, &Error{Code: InvalidArgument, Message: "argument contains a NUL byte"}
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &Error{Code: ResourceExhausted, Message: "socketpair: " + err.Error()}
+	}
+	f := os.NewFile(uintptr(fds[1]), "hbone-tunnel")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		syscall.Close(fds[0])
+		return nil, &Error{Code: Internal, Message: "tunnel socket: " + err.Error()}
+	}
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		syscall.Close(fds[0])
+		conn.Close()
+		return nil, &Error{Code: Internal, Message: "tunnel socket: " + err.Error()}
+	}
+	t := &tunnelState{client: c, fd: fds[0], done: make(chan struct{})}
+	t.handle = cgo.NewHandle(t)
+	cv, ca := C.CString(via), C.CString(authority)
+	defer C.free(unsafe.Pointer(cv))
+	defer C.free(unsafe.Pointer(ca))
+	ce := newCStrings(expected)
+	defer ce.free()
+	var rcErr error
+	if !c.loop.do(func() {
+		if c.ptr == nil {
+			rcErr = closedError("HBONE client")
+			return
+		}
+		rc := C.ambientGoClientTunnel(c.ptr, cv, ca, ce.arr, C.size_t(ce.n), C.int(t.fd), C.uintptr_t(t.handle))
+		if rc < 0 {
+			rcErr = &Error{Code: Code(rc), Message: "cannot tunnel to " + authority + " via " + via}
+			return
+		}
+		if t.fd >= 0 { // done may already have run
+			c.live[t] = struct{}{}
+		}
+	}) {
+		rcErr = closedLoop()
+	}
+	if rcErr != nil {
+		if t.fd >= 0 {
+			syscall.Close(t.fd)
+			t.handle.Delete()
+		}
+		conn.Close()
+		return nil, rcErr
+	}
+	return &Tunnel{Conn: conn, state: t}, nil
+}
+
+// Close closes the forwarders using the client, then aborts the client's
+// connections; tunnels still open end with Cancelled.
+func (c *HBONEClient) Close() { c.loop.do(c.free) }
+
+// free runs with the loop held.
+func (c *HBONEClient) free() {
+	if c.ptr == nil {
+		return
+	}
+	for f := range c.loop.forwarders {
+		if f.client == c {
+			f.free()
+		}
+	}
+	C.ambient_hbone_client_free(c.ptr)
+	c.ptr = nil
+	delete(c.loop.clients, c)
+	for t := range c.live {
+		t.finish(TunnelResult{Err: &Error{Code: Cancelled, Message: "HBONE client closed"}})
+	}
+	if c.log != 0 {
+		c.log.Delete()
+		c.log = 0
+	}
+}
+
+// HBONEForwarder is a TCP listener whose every connection becomes one
+// tunnel through an HBONEClient.
+type HBONEForwarder struct {
+	loop   *Loop
+	client *HBONEClient
+	ptr    *C.ambient_hbone_forwarder
+	addr   string
+}
+
+// NewHBONEForwarder listens on listen and sends each accepted connection
+// through client to authority via the server at via, expecting one of
+// expected. Closing the client closes the forwarder. Errors:
+// InvalidArgument, AlreadyExists, PermissionDenied.
+func (l *Loop) NewHBONEForwarder(client *HBONEClient, listen, via, authority string, expected []string) (*HBONEForwarder, error) {
+	if hasNUL(listen, via, authority) || hasNUL(expected...) {
+		return nil, &Error{Code: InvalidArgument, Message: "argument contains a NUL byte"}
+	}
+	cl, cv, ca := C.CString(listen), C.CString(via), C.CString(authority)
+	defer func() {
+		for _, p := range []*C.char{cl, cv, ca} {
+			C.free(unsafe.Pointer(p))
+		}
+	}()
+	ce := newCStrings(expected)
+	defer ce.free()
+	f := &HBONEForwarder{loop: l, client: client}
+	var err error
+	if !l.do(func() {
+		if client == nil || client.ptr == nil {
+			err = closedError("HBONE client")
+			return
+		}
+		err = takeError(C.ambient_hbone_forwarder_new(l.ptr, client.ptr, cl, cv, ca, ce.arr, C.size_t(ce.n), &f.ptr))
+		if err == nil {
+			f.addr = C.GoString(C.ambient_hbone_forwarder_get0_address(f.ptr))
+			l.forwarders[f] = struct{}{}
+		}
+	}) {
+		err = closedLoop()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Addr returns the bound "ip:port".
+func (f *HBONEForwarder) Addr() string { return f.addr }
+
+// Close closes the listener (tunnels already made keep running).
+func (f *HBONEForwarder) Close() { f.loop.do(f.free) }
+
+// free runs with the loop held.
+func (f *HBONEForwarder) free() {
+	if f.ptr == nil {
+		return
+	}
+	C.ambient_hbone_forwarder_free(f.ptr)
+	f.ptr = nil
+	delete(f.loop.forwarders, f)
+}
