@@ -135,11 +135,11 @@ func withNetns(t *testing.T, fn func(name string)) {
 		skipUnprivileged(t)
 	}
 	name := fmt.Sprintf("ambient-go-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+	if out, err := toolCommand("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+		if out, err := toolCommand("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Errorf("ip netns del %s: %v: %s", name, err, out)
 		}
 	})
@@ -193,15 +193,15 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 				// The rules are really in the namespace's kernel tables.
 				var out []byte
 				if backend == RedirectIptables {
-					out, _ = exec.Command("ip", "netns", "exec", ns, "iptables-save").CombinedOutput()
+					out, _ = toolCommand("ip", "netns", "exec", ns, "iptables-save").CombinedOutput()
 					if !strings.Contains(string(out), "ISTIO_OUTPUT") {
-						out, _ = exec.Command("ip", "netns", "exec", ns, "iptables-legacy-save").CombinedOutput()
+						out, _ = toolCommand("ip", "netns", "exec", ns, "iptables-legacy-save").CombinedOutput()
 					}
 					if !strings.Contains(string(out), "ISTIO_OUTPUT") {
 						t.Fatalf("iptables-save shows no ISTIO_OUTPUT:\n%s", out)
 					}
 				} else {
-					out, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "tables").CombinedOutput()
+					out, _ = toolCommand("ip", "netns", "exec", ns, "nft", "list", "tables").CombinedOutput()
 					if !strings.Contains(string(out), "istio-ambient") {
 						t.Fatalf("nft list tables: %s", out)
 					}
@@ -226,4 +226,16 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 			})
 		})
 	}
+}
+
+// toolCommand is exec.Command for a system tool, without the LD_PRELOAD of
+// scripts/test-bindings-asan.sh (meant for the test program only).
+func toolCommand(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LD_PRELOAD=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }

@@ -10,6 +10,7 @@ pub mod hbone;
 pub mod identity;
 pub mod netns;
 pub mod redirect;
+pub mod runtime;
 
 /// A failure reported by libambient.
 #[derive(Debug, Clone, PartialEq, Eq)]

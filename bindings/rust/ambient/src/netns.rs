@@ -493,7 +493,7 @@ unsafe extern "C" fn add_trampoline(
     }
 }
 
-unsafe extern "C" fn log_trampoline(
+pub(crate) unsafe extern "C" fn log_trampoline(
     user_data: *mut c_void,
     level: sys::ambient_log_level,
     component: *const c_char,

@@ -119,6 +119,7 @@ impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("ambient-rs-{}-{tag}", std::process::id());
         let out = Command::new("ip")
+            .env_remove("LD_PRELOAD")
             .args(["netns", "add", &name])
             .output()
             .unwrap();
@@ -133,12 +134,16 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = Command::new("ip")
+            .env_remove("LD_PRELOAD")
+            .args(["netns", "del", &self.0])
+            .status();
     }
 }
 
 fn netns_exec(ns: &str, args: &[&str]) -> String {
     let out = Command::new("ip")
+        .env_remove("LD_PRELOAD")
         .args(["netns", "exec", ns])
         .args(args)
         .output()

@@ -1,0 +1,237 @@
+//! The turnkey HBONE server and pooled client on one libambient loop, over
+//! loopback, in front of an echo upstream.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ambient::hbone::{Role, TlsContext};
+use ambient::runtime::{Loop, TunnelResult};
+use ambient_sys as sys;
+
+const WEB: &str = "spiffe://example.org/ns/default/sa/web";
+const DB: &str = "spiffe://example.org/ns/default/sa/db";
+
+fn pki() -> &'static HashMap<String, Vec<u8>> {
+    static FILES: OnceLock<HashMap<String, Vec<u8>>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        let dir = std::env::temp_dir().join(format!("ambient-rust-runtime-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("go")
+            .env_remove("LD_PRELOAD") // scripts/test-bindings-asan.sh: not for tools
+            .current_dir(&testdata)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .args(["run", "gencerts.go"])
+            .arg(&dir)
+            .output()
+            .expect("go run gencerts.go");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut files = HashMap::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            files.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        files
+    })
+}
+
+fn contexts() -> (TlsContext, TlsContext) {
+    let f = pki();
+    (
+        TlsContext::from_pem(Role::Server, &f["db.pem"], &f["db.key"], &f["ca.pem"]).unwrap(),
+        TlsContext::from_pem(Role::Client, &f["leaf.pem"], &f["leaf.key"], &f["ca.pem"]).unwrap(),
+    )
+}
+
+/// An upstream that echoes one connection; returns its address and a
+/// counter of accepted connections.
+fn echo_upstream() -> (String, Arc<Mutex<u32>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let n = Arc::new(Mutex::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            *n2.lock().unwrap() += 1;
+            let mut buf = Vec::new();
+            let _ = c.read_to_end(&mut buf);
+            let _ = c.write_all(&buf);
+            let _ = c.shutdown(Shutdown::Write);
+        }
+    });
+    (addr, n)
+}
+
+/// Sends `msg` through one tunnel and returns (echo, result, access log).
+fn tunnel_once(allow: &[&str], msg: &'static [u8]) -> (Vec<u8>, TunnelResult, Vec<String>, u32) {
+    let (server_tls, client_tls) = contexts();
+    let (echo, accepted) = echo_upstream();
+    let lp = Loop::new().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    let server = lp
+        .server(
+            &server_tls,
+            "127.0.0.1:0",
+            allow,
+            Some(Box::new(move |_level, component, message| {
+                l2.lock().unwrap().push(format!("{component}: {message}"));
+            })),
+        )
+        .unwrap();
+    let client = lp.client(&client_tls, None).unwrap();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    let outcome: Rc<RefCell<Option<TunnelResult>>> = Rc::new(RefCell::new(None));
+    let o2 = outcome.clone();
+    client
+        .tunnel(
+            &server.address(),
+            &echo,
+            &[DB],
+            theirs.as_fd(),
+            theirs.as_fd(),
+            move |r| *o2.borrow_mut() = Some(r),
+        )
+        .unwrap();
+    let peer = std::thread::spawn(move || {
+        ours.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        ours.write_all(msg).unwrap();
+        ours.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        let _ = ours.read_to_end(&mut back);
+        back
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outcome.borrow().is_none() {
+        assert!(Instant::now() < deadline, "tunnel never ended");
+        lp.run_for(Duration::from_millis(10));
+    }
+    drop(theirs); // after done: the descriptors were ours to keep open
+    let back = peer.join().unwrap();
+    // Let the server finish its side and log.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lines
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|l| !l.starts_with("access: "))
+    {
+        assert!(Instant::now() < deadline, "no access log line");
+        lp.run_for(Duration::from_millis(10));
+    }
+    assert!(server.metrics().contains("istio_tcp"));
+    let r = outcome.borrow_mut().take().unwrap();
+    let log = lines.lock().unwrap().clone();
+    let n = *accepted.lock().unwrap();
+    (back, r, log, n)
+}
+
+#[test]
+fn tunnel_through_the_turnkey_server_echoes() {
+    let msg: &'static [u8] = b"hello through libambient's loop";
+    let (back, r, log, accepted) = tunnel_once(&[WEB], msg);
+    assert_eq!(back, msg);
+    assert_eq!(r.http_status, 200);
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(accepted, 1);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("connection complete") && l.contains(WEB)),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn client_outside_the_allow_list_gets_401() {
+    let (back, r, _log, accepted) =
+        tunnel_once(&["spiffe://example.org/ns/default/sa/other"], b"x");
+    assert!(back.is_empty());
+    assert_eq!(r.http_status, 401);
+    assert!(r.result.is_err());
+    assert_eq!(accepted, 0, "the upstream was reached");
+}
+
+#[test]
+fn forwarder_and_bad_arguments() {
+    let (server_tls, client_tls) = contexts();
+    let (echo, _) = echo_upstream();
+    let lp = Loop::new().unwrap();
+    let e = lp
+        .server(&client_tls, "127.0.0.1:0", &[], None)
+        .err()
+        .unwrap();
+    assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    let e = lp.server(&server_tls, "nonsense", &[], None).err().unwrap();
+    assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
+    let e = lp
+        .server(&server_tls, &server.address(), &[], None)
+        .err()
+        .unwrap();
+    assert_eq!(e.code, sys::AMBIENT_ERR_ALREADY_EXISTS);
+    let client = lp.client(&client_tls, None).unwrap();
+    let fwd = lp
+        .forwarder(&client, "127.0.0.1:0", &server.address(), &echo, &[DB])
+        .unwrap();
+    let addr = fwd.address();
+    let peer = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"forwarded").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        let _ = c.read_to_end(&mut back);
+        back
+    });
+    let stopper = lp.stopper();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !peer.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "forwarded connection never ended"
+        );
+        lp.run_for(Duration::from_millis(10));
+    }
+    stopper.stop();
+    assert_eq!(peer.join().unwrap(), b"forwarded");
+    // A tunnel still waiting when the client goes learns it was cancelled.
+    let (_a, b) = UnixStream::pair().unwrap();
+    let outcome: Rc<RefCell<Option<TunnelResult>>> = Rc::new(RefCell::new(None));
+    let o2 = outcome.clone();
+    client
+        .tunnel(
+            "127.0.0.1:1",
+            "127.0.0.1:2",
+            &[],
+            b.as_fd(),
+            b.as_fd(),
+            move |r| *o2.borrow_mut() = Some(r),
+        )
+        .unwrap();
+    drop(fwd);
+    drop(client);
+    let r = outcome
+        .borrow_mut()
+        .take()
+        .expect("done called by the time the client is gone");
+    assert!(r.result.is_err());
+}
