@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs the Go and Rust binding tests against an ASan+UBSan build of
+# libambient, e.g.
+#
+#   cmake -S . -B build-asan -DAMBIENT_SANITIZE=address -DAMBIENT_BUILD_BENCH=OFF
+#   cmake --build build-asan -j2 --target ambient ambientctl
+#   bash scripts/test-bindings-asan.sh build-asan
+#
+# The Go and Rust test programs are not instrumented, so the sanitizer
+# runtime must be loaded ahead of everything else: LD_PRELOAD of gcc's
+# libasan (libubsan comes in as a dependency of libambient). Only the test
+# programs get it: they are built first, without it, and the tests drop it
+# from the environment of the system tools they start (ip, go run).
+#
+# Leak detection: on for Rust (its runtime frees what it allocates, so a
+# report is libambient's or the binding's); off for Go, whose runtime keeps
+# memory LeakSanitizer cannot see the roots of and reports it as leaked.
+set -euo pipefail
+build=$(cd "${1:?usage: test-bindings-asan.sh BUILD_DIR (an -DAMBIENT_SANITIZE=address build)}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+if ! grep -q '^AMBIENT_SANITIZE:STRING=address$' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "test-bindings-asan: $build is not configured with -DAMBIENT_SANITIZE=address" >&2
+  exit 2
+fi
+if [ ! -e "$build/lib/capi/libambient.so" ]; then
+  echo "test-bindings-asan: build the library first: cmake --build $build --target ambient ambientctl" >&2
+  exit 2
+fi
+asan=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+if [ ! -e "$asan" ]; then
+  echo "test-bindings-asan: gcc has no libasan.so (Debian package libgcc-12-dev)" >&2
+  exit 2
+fi
+
+export AMBIENT_BUILD_DIR=$build
+export CGO_CFLAGS="-I$top/include -I$build/include"
+export CGO_LDFLAGS="-L$build/lib/capi -Wl,-rpath,$build/lib/capi"
+# halt on the first report; no ODR check (libambient's static deps are
+# linked once, but the uninstrumented host may carry the same symbols);
+# the host's allocator calls must not be checked against new/delete pairing
+# it cannot see.
+common="halt_on_error=1:abort_on_error=0:detect_odr_violation=0:alloc_dealloc_mismatch=0:print_summary=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== go test (bindings/go) with $asan preloaded, detect_leaks=0"
+(
+  cd "$top/bindings/go"
+  GOFLAGS=-mod=mod GOPROXY=off CGO_ENABLED=1 go test -c -o "$tmp/ambient-go.test" .
+  # Go's runtime handles SIGSEGV itself (nil dereferences become panics).
+  LD_PRELOAD=$asan ASAN_OPTIONS="$common:detect_leaks=0:handle_segv=0:allow_user_segv_handler=1" \
+    "$tmp/ambient-go.test" -test.count=1 -test.v 2>&1 | grep -Ev '^(=== RUN|    )'
+  exit "${PIPESTATUS[0]}"
+)
+
+echo "== cargo test --offline (bindings/rust) with $asan preloaded, detect_leaks=1"
+(
+  cd "$top/bindings/rust"
+  cargo test --offline --workspace --lib --tests --no-run
+  # Cargo runs each test program through the runner; the compilers and
+  # build scripts run without it.
+  export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="env LD_PRELOAD=$asan ASAN_OPTIONS=$common:detect_leaks=1"
+  cargo test --offline --workspace --lib --tests
+)
