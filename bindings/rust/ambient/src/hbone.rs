@@ -5,7 +5,8 @@
 //!
 //! 1. [`Connection::start`] once (a client produces its ClientHello);
 //! 2. bytes read from the transport go into [`Connection::receive`]
-//!    (end of file into [`Connection::receive_eof`]);
+//!    (end of file into [`Connection::receive_eof`]), or in one step
+//!    [`Connection::read_from`] any `std::io::Read`;
 //! 3. what the connection wants written comes out of
 //!    [`Connection::pending_output`] + [`Connection::consume_output`], or in
 //!    one step [`Connection::write_to`] any `std::io::Write`;
@@ -347,6 +348,28 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Reads once from `r` (up to 16 KiB) and feeds what came. Returns the
+    /// byte count; 0 means end of file, which is passed on with
+    /// [`Connection::receive_eof`]. `WouldBlock` and other I/O errors are
+    /// returned as they are; a protocol failure is not an I/O error (it
+    /// comes as [`Event::ConnectionClosed`]).
+    pub fn read_from<R: io::Read>(&mut self, r: &mut R, now: u64) -> io::Result<usize> {
+        let mut buf = [0u8; 16384];
+        let n = loop {
+            match r.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            self.receive_eof(now);
+        } else {
+            // A failure closed the connection; it is reported as an event.
+            let _ = self.receive(&buf[..n], now);
+        }
+        Ok(n)
     }
 
     /// When [`Connection::on_timeout`] should run (host nanoseconds), or

@@ -2,7 +2,7 @@
 //! real loopback TCP pair (std::net, non-blocking), the way a Rust proxy
 //! embeds the sans-IO core: feed bytes, take bytes, poll events, deadlines.
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
@@ -76,25 +76,14 @@ impl End {
     fn pump(&mut self) {
         let now = now_ns();
         self.conn.write_to(&mut self.sock).unwrap();
-        let mut buf = [0u8; 16384];
-        loop {
-            match self.sock.read(&mut buf) {
-                Ok(0) => {
-                    if !self.eof {
-                        self.eof = true;
-                        self.conn.receive_eof(now);
-                    }
-                    break;
-                }
-                Ok(n) => {
-                    // A failure is also reported as ConnectionClosed.
-                    let _ = self.conn.receive(&buf[..n], now);
-                }
+        while !self.eof {
+            match self.conn.read_from(&mut self.sock, now) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                     self.eof = true;
                     self.conn.receive_eof(now);
-                    break;
                 }
                 Err(e) => panic!("read: {e}"),
             }
