@@ -16,7 +16,11 @@
 # Go exits without running it (exit_group, no atexit), so the Go tests' own
 # TestMain runs the check after the last test and a GC for the finalizers.
 set -euo pipefail
-build=$(cd "${1:?usage: test-bindings-asan.sh BUILD_DIR (an -DAMBIENT_SANITIZE=address build)}" && pwd)
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+  echo "usage: test-bindings-asan.sh BUILD_DIR (a build made with -DAMBIENT_SANITIZE=address)" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
 if ! grep -q '^AMBIENT_SANITIZE:STRING=address$' "$build/CMakeCache.txt" 2>/dev/null; then
   echo "test-bindings-asan: $build is not configured with -DAMBIENT_SANITIZE=address" >&2

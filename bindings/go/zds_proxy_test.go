@@ -41,6 +41,9 @@ func (r *zdsRecorder) options(sock string) ZDSProxyOptions {
 		MaxBackoff:     100 * time.Millisecond,
 		Add: func(uid string, w ZDSWorkload, netns *Netns) error {
 			defer netns.Close()
+			if uid == "uid-panic" {
+				panic("handler bug")
+			}
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			defer r.note()
@@ -197,6 +200,16 @@ func TestZDSGoAgentToGoProxy(t *testing.T) {
 		}
 		if p.Ready() {
 			t.Fatal("ready with a refused pod pending")
+		}
+
+		// A panicking handler refuses the pod instead of unwinding into C.
+		err = a.Add("uid-panic", ZDSWorkload{}, ns)
+		errCode(t, err, Aborted, 0)
+		if !strings.Contains(err.Error(), "handler bug") {
+			t.Fatalf("panic not reported as the refusal: %v", err)
+		}
+		if err := a.Del("uid-panic"); err != nil {
+			t.Fatal(err)
 		}
 
 		if err := a.Del("uid-live"); err != nil {
