@@ -20,8 +20,8 @@ class Dialing {
               absl::StrCat("connect to ", addr_.ToString(), " timed out")));
         }) {}
 
-  void Start(absl::Duration timeout) {
-    absl::StatusOr<int> fd = StartConnect(addr_);
+  void Start(absl::Duration timeout, const SocketMaker& make = nullptr) {
+    absl::StatusOr<int> fd = make ? MadeConnect(make) : StartConnect(addr_);
     if (!fd.ok()) {
       absl::Status st = fd.status();
       loop_->Defer([this, st] { Finish(st); });
@@ -37,6 +37,16 @@ class Dialing {
   }
 
  private:
+  absl::StatusOr<int> MadeConnect(const SocketMaker& make) {
+    absl::StatusOr<int> fd = make(addr_);
+    if (!fd.ok()) return fd;
+    if (absl::Status st = StartConnectOn(*fd, addr_); !st.ok()) {
+      close(*fd);
+      return st;
+    }
+    return fd;
+  }
+
   void Finish(absl::Status st) {
     if (finished_) return;
     finished_ = true;
@@ -67,6 +77,12 @@ void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
           std::function<void(absl::StatusOr<int>)> done) {
   auto* d = new Dialing(loop, addr, std::move(done));
   d->Start(timeout);
+}
+
+void DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+              SocketMaker make, std::function<void(absl::StatusOr<int>)> done) {
+  auto* d = new Dialing(loop, addr, std::move(done));
+  d->Start(timeout, make);
 }
 
 }  // namespace ambient::runtime

@@ -17,6 +17,14 @@ namespace ambient::runtime {
 void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
           std::function<void(absl::StatusOr<int>)> done);
 
+// SocketMaker makes the (unconnected) socket for a dial to `addr`, e.g. in a
+// pod's netns with a mark; it returns an fd the dialer then owns.
+using SocketMaker = std::function<absl::StatusOr<int>(const SocketAddress& addr)>;
+
+// DialWith is Dial on a socket from `make` (Dial's own socket when empty).
+void DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+              SocketMaker make, std::function<void(absl::StatusOr<int>)> done);
+
 }  // namespace ambient::runtime
 
 #endif  // AMBIENT_LIB_RUNTIME_DIALER_H_

@@ -184,10 +184,23 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
            "CONNECT");
     return;
   }
+  if (opts_.authorize) {
+    InboundStream check{peer, session->peer(), *upstream, request.authority};
+    if (absl::Status st = opts_.authorize(check); !st.ok()) {
+      Reject(session, id, request, 401, std::move(st), "DENY");
+      return;
+    }
+  }
+  SocketMaker make;
+  if (opts_.upstream_socket) {
+    make = [f = opts_.upstream_socket, client = session->peer()](const SocketAddress& a) {
+      return f(a, client);
+    };
+  }
   uint64_t sid = ids_[session];
   absl::Time started = loop_->Now();
   std::weak_ptr<int> alive = alive_;
-  Dial(loop_, *upstream, opts_.connect_timeout,
+  DialWith(loop_, *upstream, opts_.connect_timeout, std::move(make),
        [this, alive, sid, id, request, started](absl::StatusOr<int> fd) {
          if (alive.expired()) {
            if (fd.ok()) close(*fd);
@@ -330,7 +343,8 @@ void ClientImpl::StartDial(const std::string& key, const TunnelTarget& target) {
   e.tcp_dialing = true;
   ++stats_.dials;
   std::weak_ptr<int> alive = alive_;
-  Dial(loop_, *addr, opts_.connect_timeout, [this, alive, key, target](absl::StatusOr<int> fd) {
+  DialWith(loop_, *addr, opts_.connect_timeout, opts_.dial_socket,
+           [this, alive, key, target](absl::StatusOr<int> fd) {
     if (alive.expired()) {
       if (fd.ok()) close(*fd);
       return;
@@ -558,11 +572,28 @@ class ForwarderImpl final : public HboneForwarder {
   IoWatch watch_;
 };
 
+// A server on a listening socket the caller made (ServerOptions::listen_fd).
+absl::StatusOr<std::unique_ptr<HboneServer>> ServeListening(EventLoop* loop,
+                                                           ServerOptions options) {
+  int fd = options.listen_fd;
+  absl::StatusOr<SocketAddress> bound = LocalAddress(fd);
+  absl::Status st = bound.ok() ? SetNonBlocking(fd) : bound.status();
+  if (!st.ok()) {
+    close(fd);
+    return st;
+  }
+  auto server = std::make_unique<ServerImpl>(loop, std::move(options), fd, *bound);
+  if (absl::Status st = server->Start(); !st.ok()) return st;
+  return std::unique_ptr<HboneServer>(std::move(server));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HboneServer>> HboneServer::New(EventLoop* loop,
                                                              ServerOptions options) {
+  if (options.ssl_ctx == nullptr && options.listen_fd >= 0) close(options.listen_fd);
   if (options.ssl_ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
+  if (options.listen_fd >= 0) return ServeListening(loop, std::move(options));
   absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
   if (!addr.ok()) return addr.status();
   absl::StatusOr<int> fd = Listen(*addr);

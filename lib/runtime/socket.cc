@@ -148,6 +148,16 @@ absl::StatusOr<int> StartConnect(const SocketAddress& addr) {
   return fd;
 }
 
+absl::Status StartConnectOn(int fd, const SocketAddress& addr) {
+  if (absl::Status st = SetNonBlocking(fd); !st.ok()) return st;
+  TuneTcp(fd);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0 &&
+      errno != EINPROGRESS) {
+    return Errno(absl::StrCat("connect ", addr.ToString()), errno);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FinishConnect(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);

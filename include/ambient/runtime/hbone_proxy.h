@@ -39,8 +39,28 @@
 
 namespace ambient::runtime {
 
+// InboundStream is what ServerOptions::authorize decides on: one CONNECT.
+struct InboundStream {
+  std::string peer_identity;  // the client's verified SPIFFE ID
+  SocketAddress peer;         // the client's TCP address
+  SocketAddress upstream;     // the parsed :authority
+  std::string authority;
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:15008";
+  // When >= 0: serve this listening TCP socket (e.g. one made inside a pod's
+  // netns) instead of opening `listen`; the server takes it over and closes
+  // it when destroyed (and when New fails).
+  int listen_fd = -1;
+  // Optional per-stream check after `allow`: a non-OK status rejects the
+  // CONNECT with 401 (access log error = its message, flags DENY).
+  std::function<absl::Status(const InboundStream&)> authorize;
+  // Optional maker of the upstream socket (unconnected) for `upstream` on
+  // behalf of `client`, e.g. inside the destination pod's netns, marked,
+  // bound to the client's IP; it returns an fd the server then owns.
+  std::function<absl::StatusOr<int>(const SocketAddress& upstream, const SocketAddress& client)>
+      upstream_socket;
   ssl_ctx_st* ssl_ctx = nullptr;
   // Client SPIFFE IDs allowed to open tunnels; empty = every client that
   // passed TLS verification.
@@ -74,6 +94,10 @@ struct ClientOptions {
   hbone::Settings settings;
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);
+  // Optional maker of the (unconnected) socket for a connection to an HBONE
+  // server at `via`, e.g. inside the source pod's netns with its mark; it
+  // returns an fd the client then owns.
+  std::function<absl::StatusOr<int>(const SocketAddress& via)> dial_socket;
   LogSink log;
   std::shared_ptr<hbone::Metrics> metrics;
 };

@@ -42,6 +42,11 @@ absl::StatusOr<int> Listen(const SocketAddress& addr);
 // StartConnect makes a socket and starts a non-blocking connect to `addr`;
 // the caller waits for writability and calls FinishConnect. Returns the fd.
 absl::StatusOr<int> StartConnect(const SocketAddress& addr);
+// StartConnectOn starts a non-blocking connect to `addr` on a socket the
+// caller already made (e.g. inside a pod's netns, marked, bound); it sets it
+// non-blocking and tunes it like StartConnect. The fd stays the caller's,
+// also on error.
+absl::Status StartConnectOn(int fd, const SocketAddress& addr);
 // FinishConnect reports the result of a connect started by StartConnect.
 absl::Status FinishConnect(int fd);
 

@@ -1,0 +1,191 @@
+// node-proxy: an example node proxy (ztunnel's role, in-pod mode) built on
+// ambient's C++ layers. It reads the node config (workloads, SVIDs; see
+// examples/node/node_config.h), connects to the node agent's ZDS socket,
+// captures every pod the agent hands over (listeners 15001/15006/15008
+// inside the pod's netns) and carries pod traffic over HBONE. Log and
+// access log lines go to stdout; it runs until SIGINT or SIGTERM.
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "ambient/authz/policy_codec.h"
+#include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
+#include "ambient/netns/zds.h"
+#include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/node_proxy.h"
+#include "node_config.h"
+
+namespace {
+
+using namespace ambient;  // NOLINT: a small program
+
+constexpr char kUsage[] =
+    "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--verbose]\n"
+    "\n"
+    "Captures the pods a node agent hands over on the ZDS socket (default\n"
+    "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
+    "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h)\n"
+    "  --zds-socket PATH  the node agent's ZDS socket\n"
+    "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
+    "  --verbose          also print debug lines\n"
+    "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n";
+
+runtime::EventLoop* g_loop = nullptr;
+
+void OnSignal(int) {
+  if (g_loop != nullptr) g_loop->Stop();
+}
+
+std::mutex g_out_mu;
+
+void Print(LogLevel level, absl::string_view component, absl::string_view message) {
+  static const char* const kNames[] = {"debug", "info", "warn", "error"};
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  gmtime_r(&ts.tv_sec, &t);
+  char when[64];
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &t);
+  std::lock_guard<std::mutex> lock(g_out_mu);
+  std::printf("%s.%06ldZ  %-5s %s  %.*s\n", when, ts.tv_nsec / 1000,
+              kNames[static_cast<int>(level)], std::string(component).c_str(),
+              static_cast<int>(message.size()), message.data());
+  std::fflush(stdout);
+}
+
+int Fail(const std::string& why) {
+  std::fprintf(stderr, "node-proxy: %s\n", why.c_str());
+  return 1;
+}
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "node-proxy: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::string policy_path;
+  std::string zds_socket = netns::zds::kDefaultSocketPath;
+  bool verbose = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--config") {
+      if (!value(&config_path)) return Usage("--config needs a value");
+    } else if (arg == "--policy") {
+      if (!value(&policy_path)) return Usage("--policy needs a value");
+    } else if (arg == "--zds-socket") {
+      if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
+    } else if (arg == "--verbose") {
+      verbose = true;
+    } else {
+      return Usage(absl::StrCat("unknown argument \"", arg, "\""));
+    }
+  }
+  if (config_path.empty()) return Usage("--config is required");
+
+  absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+
+  auto directory = std::make_shared<runtime::WorkloadDirectory>();
+  std::map<std::string, examples::PodConfig> svid_files;  // by uid
+  for (const examples::PodConfig& pod : config->pods) {
+    if (absl::Status st = directory->Upsert(pod.workload); !st.ok()) {
+      return Fail(std::string(st.message()));
+    }
+    svid_files[pod.workload.uid] = pod;
+  }
+  absl::StatusOr<identity::TrustDomain> td = identity::TrustDomain::Parse(config->trust_domain);
+  if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
+  absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
+  if (!roots.ok()) return Fail(std::string(roots.status().message()));
+  auto bundle = identity::TrustBundle::FromPem(*td, *roots);
+  if (!bundle.ok()) return Fail(absl::StrCat(config->trust_bundle, ": ", bundle.status().message()));
+  auto set = identity::TrustBundleSet::Create({*bundle});
+  if (!set.ok()) return Fail(std::string(set.status().message()));
+
+  runtime::NodeProxyOptions options;
+  options.workloads = directory;
+  options.bundles = std::make_shared<identity::TrustBundleSource>(*set);
+  // SVIDs are read when a pod is captured (a pod added again re-reads them).
+  options.credentials = [svid_files](const runtime::Workload& w)
+      -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+    auto it = svid_files.find(w.uid);
+    if (it == svid_files.end() || it->second.cert.empty()) {
+      return absl::NotFoundError(absl::StrCat("no cert/key for ", w.uid, " in the config"));
+    }
+    absl::StatusOr<std::string> chain = examples::ReadFile(it->second.cert);
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> key = examples::ReadFile(it->second.key);
+    if (!key.ok()) return key.status();
+    auto creds = identity::Credentials::FromPem(*chain, *key);
+    if (!creds.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(it->second.cert, ": ", creds.status().message()));
+    }
+    return std::make_shared<identity::CredentialHolder>(*creds);
+  };
+  if (!policy_path.empty()) {
+    absl::StatusOr<std::string> text = examples::ReadFile(policy_path);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    auto policies = authz::DecodePolicyListJson(*text);
+    if (!policies.ok()) return Fail(absl::StrCat(policy_path, ": ", policies.status().message()));
+    options.policies = std::make_shared<authz::PolicyStore>();
+    if (absl::Status st = options.policies->Replace(*policies); !st.ok()) {
+      return Fail(absl::StrCat(policy_path, ": ", st.message()));
+    }
+  }
+  options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
+    if (level != LogLevel::kDebug || verbose) Print(level, c, m);
+  };
+
+  auto loop = runtime::EventLoop::New();
+  if (!loop.ok()) return Fail(loop.status().ToString());
+  auto proxy = runtime::NodeProxy::New(loop->get(), std::move(options));
+  if (!proxy.ok()) return Fail(proxy.status().ToString());
+
+  netns::zds::ZdsProxyOptions zo;
+  zo.socket_path = zds_socket;
+  zo.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
+    if (level != LogLevel::kDebug || verbose) Print(level, c, m);
+  };
+  netns::zds::ZdsProxy zds(zo, (*proxy)->zds_handler());
+
+  g_loop = loop->get();
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Print(LogLevel::kInfo, "node-proxy",
+        absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
+  if (absl::Status st = zds.Start(); !st.ok()) return Fail(st.ToString());
+  (*loop)->Run();
+  // The ZDS thread waits on the loop for each call: stop it while the loop
+  // can still answer, then release the pods on the loop's thread (this one).
+  zds.Stop();
+  proxy->reset();
+  (*loop)->RunFor(absl::Milliseconds(10));
+  g_loop = nullptr;
+  Print(LogLevel::kInfo, "node-proxy", "stopped");
+  return 0;
+}

@@ -1,0 +1,122 @@
+#include "node_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace ambient::examples {
+
+namespace {
+
+using nlohmann::json;
+
+absl::Status Bad(const std::string& where, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
+}
+
+absl::Status OnlyKeys(const json& obj, const std::string& where, const std::set<std::string>& keys) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (keys.count(it.key()) == 0) return Bad(where, absl::StrCat("unknown key \"", it.key(), "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GetString(const json& obj, const std::string& key, const std::string& where,
+                       std::string* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return absl::OkStatus();
+  if (!it->is_string()) return Bad(absl::StrCat(where, ".", key), "want a string");
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status GetStrings(const json& obj, const std::string& key, const std::string& where,
+                        std::vector<std::string>* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return absl::OkStatus();
+  if (!it->is_array()) return Bad(absl::StrCat(where, ".", key), "want a list of strings");
+  for (size_t i = 0; i < it->size(); ++i) {
+    if (!(*it)[i].is_string()) return Bad(absl::StrCat(where, ".", key, "[", i, "]"), "want a string");
+    out->push_back((*it)[i].get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+std::string Resolve(const std::string& dir, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  return absl::StrCat(dir, "/", path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  std::string dir = ".";
+  if (size_t slash = path.rfind('/'); slash != std::string::npos) dir = path.substr(0, slash);
+  if (dir.empty()) dir = "/";
+  json root = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return Bad(path, "not valid JSON");
+  if (!root.is_object()) return Bad(path, "want a JSON object");
+  if (absl::Status st = OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads"}); !st.ok()) {
+    return st;
+  }
+  NodeConfig config;
+  if (absl::Status st = GetString(root, "trust_domain", path, &config.trust_domain); !st.ok()) return st;
+  if (absl::Status st = GetString(root, "trust_bundle", path, &config.trust_bundle); !st.ok()) return st;
+  if (config.trust_bundle.empty()) return Bad(path, "trust_bundle is required");
+  config.trust_bundle = Resolve(dir, config.trust_bundle);
+  auto workloads = root.find("workloads");
+  if (workloads == root.end() || !workloads->is_array()) {
+    return Bad(path, "workloads must be a list");
+  }
+  for (size_t i = 0; i < workloads->size(); ++i) {
+    const json& w = (*workloads)[i];
+    std::string where = absl::StrCat("workloads[", i, "]");
+    if (!w.is_object()) return Bad(where, "want an object");
+    if (absl::Status st = OnlyKeys(w, where,
+                                   {"uid", "name", "namespace", "service_account", "trust_domain",
+                                    "addresses", "protocol", "policies", "netns", "cert", "key"});
+        !st.ok()) {
+      return st;
+    }
+    PodConfig pod;
+    runtime::Workload& wl = pod.workload;
+    wl.trust_domain = config.trust_domain;
+    std::string protocol = "HBONE";
+    for (auto [key, out] : std::vector<std::pair<const char*, std::string*>>{
+             {"uid", &wl.uid}, {"name", &wl.name}, {"namespace", &wl.ns},
+             {"service_account", &wl.service_account}, {"trust_domain", &wl.trust_domain},
+             {"protocol", &protocol}, {"netns", &pod.netns}, {"cert", &pod.cert}, {"key", &pod.key}}) {
+      if (absl::Status st = GetString(w, key, where, out); !st.ok()) return st;
+    }
+    if (absl::Status st = GetStrings(w, "addresses", where, &wl.addresses); !st.ok()) return st;
+    if (absl::Status st = GetStrings(w, "policies", where, &wl.policies); !st.ok()) return st;
+    if (protocol != "HBONE" && protocol != "NONE") {
+      return Bad(absl::StrCat(where, ".protocol"), "want \"HBONE\" or \"NONE\"");
+    }
+    wl.hbone = protocol == "HBONE";
+    if (pod.cert.empty() != pod.key.empty()) return Bad(where, "cert and key go together");
+    pod.cert = Resolve(dir, pod.cert);
+    pod.key = Resolve(dir, pod.key);
+    // Checks the names and addresses the same way the node proxy will.
+    runtime::WorkloadDirectory check;
+    if (absl::Status st = check.Upsert(wl); !st.ok()) return Bad(where, std::string(st.message()));
+    config.pods.push_back(std::move(pod));
+  }
+  return config;
+}
+
+}  // namespace ambient::examples

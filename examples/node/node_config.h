@@ -1,0 +1,52 @@
+// The node config file shared by the example node agent and node proxy: the
+// workloads of the mesh (what ztunnel would learn from xDS), and for the pods
+// on this node their netns name and SVID files. JSON:
+//
+//   {
+//     "trust_domain": "cluster.local",          // default for workloads
+//     "trust_bundle": "ca.pem",                  // PEM roots of that domain
+//     "workloads": [
+//       {"uid": "pod-a", "name": "client", "namespace": "demo",
+//        "service_account": "client", "addresses": ["198.18.1.2"],
+//        "protocol": "HBONE",                    // or "NONE"
+//        "policies": ["demo/allow-x"],           // selected policy keys
+//        "netns": "NAME-or-/path",               // pods on this node
+//        "cert": "client.pem", "key": "client.key"}
+//     ]
+//   }
+//
+// Relative paths are taken from the config file's directory. Unknown keys,
+// wrong types and bad values are errors naming the place.
+#ifndef AMBIENT_EXAMPLES_NODE_NODE_CONFIG_H_
+#define AMBIENT_EXAMPLES_NODE_NODE_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ambient/runtime/node_proxy.h"
+
+namespace ambient::examples {
+
+struct PodConfig {
+  runtime::Workload workload;
+  std::string netns;  // empty: not a pod of this node
+  std::string cert;   // PEM chain, leaf first
+  std::string key;
+};
+
+struct NodeConfig {
+  std::string trust_domain = "cluster.local";
+  std::string trust_bundle;
+  std::vector<PodConfig> pods;
+};
+
+// LoadNodeConfig reads and checks the file at `path`.
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// ReadFile returns the contents of `path`.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace ambient::examples
+
+#endif  // AMBIENT_EXAMPLES_NODE_NODE_CONFIG_H_

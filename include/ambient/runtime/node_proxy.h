@@ -1,0 +1,175 @@
+// ambient/runtime/node_proxy.h: a node proxy (ztunnel's role, in-pod mode)
+// on an EventLoop: captured pods' traffic carried over HBONE.
+//
+// Object model. A NodeProxy knows the mesh's workloads from a
+// WorkloadDirectory (the data ztunnel gets from xDS: uid, name, namespace,
+// service account, trust domain, addresses, whether the workload speaks
+// HBONE) and captures the pods a node agent hands it (AddPod, usually
+// through the ZDS handler from zds_handler()). For each captured pod it
+// opens the in-pod listeners inside the pod's netns (netns::PodListenerSet:
+// 15001, 15006, 15008) and serves them on its loop; every socket it makes on
+// a pod's behalf is made inside that pod's netns with the in-pod mark
+// (0x539), so istio-cni's rules let it through:
+//
+//  - 15001 (redirected egress): the original destination (SO_ORIGINAL_DST)
+//    is looked up in the directory. A workload that speaks HBONE is reached
+//    through an HBONE tunnel to its IP:15008 (TLS 1.3 mTLS with the source
+//    pod's SVID, the destination's SPIFFE ID expected, CONNECT
+//    :authority=dst_ip:port), dialed from inside the source pod. Anything
+//    else is passed through as plain TCP from inside the source pod.
+//  - 15008 (HBONE ingress): TLS with the pod's own SVID; clients of the
+//    trust domains of the bundles are accepted; each CONNECT must target
+//    one of the pod's addresses and pass authorization (the PolicyStore,
+//    when given); the upstream connection to the app is made inside the
+//    pod, bound to the client's IP (IP_TRANSPARENT + IP_FREEBIND) when the
+//    kernel allows it, as ztunnel does.
+//  - 15006 (plaintext ingress): authorized without an identity, then
+//    forwarded to the original destination inside the pod the same way.
+//
+// Every proxied connection ends in one ztunnel-style access log line
+// (component "access": "connection complete ..." with src/dst workload,
+// namespace and identities where known; ERROR with error= on failure).
+// Other lines go to component "node-proxy".
+//
+// Threads. NodeProxy is used on its loop's thread, like every runtime
+// object (AddPod, RemovePod, the getters, destruction). zds_handler() is the
+// exception: a netns::zds::WorkloadHandler whose methods may be called from
+// any other thread (ZdsProxy's): they post to the loop and wait for it, so
+// the loop must be running. WorkloadDirectory is thread-safe.
+#ifndef AMBIENT_RUNTIME_NODE_PROXY_H_
+#define AMBIENT_RUNTIME_NODE_PROXY_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ambient/authz/policy_store.h"
+#include "ambient/base/log.h"
+#include "ambient/hbone/connection.h"
+#include "ambient/hbone/telemetry.h"
+#include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
+#include "ambient/netns/netns.h"
+#include "ambient/netns/pod_listeners.h"
+#include "ambient/netns/zds.h"
+#include "ambient/runtime/event_loop.h"
+
+namespace ambient::runtime {
+
+// Workload is one entry of the directory (istio.workload.Workload's fields
+// that a node proxy needs).
+struct Workload {
+  std::string uid;
+  std::string name;
+  std::string ns;
+  std::string service_account = "default";
+  std::string trust_domain = "cluster.local";
+  std::vector<std::string> addresses;  // numeric IPv4/IPv6, no port
+  bool hbone = true;                   // tunnel_protocol HBONE (else NONE)
+  std::vector<std::string> policies;   // selected authorization policy keys
+
+  // Identity returns spiffe://TD/ns/NS/sa/SA.
+  std::string Identity() const;
+};
+
+// WorkloadDirectory holds the workloads by uid and by address. Thread-safe.
+class WorkloadDirectory {
+ public:
+  // Upsert adds `w` or replaces the workload with the same uid. Errors
+  // (InvalidArgument, directory unchanged): empty uid, name or namespace, an
+  // address that is not a numeric IP, an address already owned by another
+  // uid, or an identity that is not a valid SPIFFE ID.
+  absl::Status Upsert(Workload w);
+  // Remove forgets workload `uid`; false if there was none.
+  bool Remove(absl::string_view uid);
+  // ByUid / ByAddress (a numeric IP, no port) / ByName return a copy.
+  std::optional<Workload> ByUid(absl::string_view uid) const;
+  std::optional<Workload> ByAddress(absl::string_view ip) const;
+  std::optional<Workload> ByName(absl::string_view ns, absl::string_view name) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Workload, std::less<>> by_uid_;
+  std::map<std::string, std::string, std::less<>> uid_by_ip_;  // canonical IP -> uid
+};
+
+// EnrichAccessLog adds src.workload/src.namespace after src.addr and
+// dst.workload/dst.namespace before dst.identity (or direction) to a line
+// made by hbone::FormatAccessLog, for the addresses the directory knows
+// (the destination is looked up by dst.hbone_addr, else dst.addr), in
+// ztunnel's field order. Lines it cannot parse are returned unchanged.
+std::string EnrichAccessLog(absl::string_view line, const WorkloadDirectory& directory);
+
+struct NodeProxyOptions {
+  std::shared_ptr<WorkloadDirectory> workloads;          // required
+  std::shared_ptr<identity::TrustBundleSource> bundles;  // required
+  // credentials returns the SVID holder for a captured workload (called by
+  // AddPod; its SPIFFE ID must be the workload's identity). Required.
+  std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const Workload&)>
+      credentials;
+  std::shared_ptr<authz::PolicyStore> policies;  // optional: allow everything when null
+  // The in-pod listeners (ports, mark, transparency); DNS (15053) is not
+  // served by this proxy, so it is off by default.
+  netns::PodListenerOptions listeners = [] {
+    netns::PodListenerOptions o;
+    o.dns = false;
+    return o;
+  }();
+  // Bind inbound upstream connections to the client's IP (best effort).
+  bool keep_source_ip = true;
+  absl::Duration connect_timeout = absl::Seconds(10);
+  hbone::Settings settings;
+  LogSink log;
+  std::shared_ptr<hbone::Metrics> metrics;
+};
+
+// PodInfo describes one captured pod (for status and tests).
+struct PodInfo {
+  std::string uid;
+  std::string workload;  // "namespace/name"
+  std::string identity;
+  netns::NetnsId netns;
+  int hbone_port = 0;  // the pod's 15008 listener port
+};
+
+class NodeProxy {
+ public:
+  // New makes a proxy with no pods. Errors: InvalidArgument (missing
+  // workloads, bundles or credentials).
+  static absl::StatusOr<std::unique_ptr<NodeProxy>> New(EventLoop* loop, NodeProxyOptions options);
+  virtual ~NodeProxy() = default;
+
+  // AddPod captures pod `uid` living in `netns`. The workload is found by
+  // uid, else by info's namespace/name. Adding a uid that is already
+  // captured with the same netns is a no-op; with another netns the old
+  // capture is removed first. Errors (nothing captured): NotFound for a
+  // workload the directory does not know; InvalidArgument for an empty uid
+  // or netns; FailedPrecondition when the SVID does not match the
+  // workload's identity; the errors of credentials() and of
+  // netns::PodListenerSet::Open (AlreadyExists, PermissionDenied).
+  virtual absl::Status AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
+                              netns::Netns netns) = 0;
+  // RemovePod stops capturing `uid`: its listeners close (the ports vanish
+  // from the pod) and its HBONE connections are aborted; connections
+  // already relayed in plain TCP run to their end. False if unknown.
+  virtual bool RemovePod(const std::string& uid) = 0;
+  virtual std::vector<PodInfo> pods() const = 0;
+
+  // zds_handler lends a WorkloadHandler for a netns::zds::ZdsProxy (see
+  // Threads above); it lives as long as the NodeProxy. A call that cannot
+  // reach the loop within 10 s fails with DeadlineExceeded.
+  virtual netns::zds::WorkloadHandler* zds_handler() = 0;
+};
+
+}  // namespace ambient::runtime
+
+#endif  // AMBIENT_RUNTIME_NODE_PROXY_H_

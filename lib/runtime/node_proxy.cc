@@ -1,0 +1,698 @@
+#include "ambient/runtime/node_proxy.h"
+
+#include <fcntl.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ambient/authz/ip.h"
+#include "ambient/hbone/tls_context.h"
+#include "ambient/identity/spiffe_id.h"
+#include "ambient/netns/pod_sockets.h"
+#include "ambient/runtime/hbone_proxy.h"
+#include "ambient/runtime/socket.h"
+#include "runtime/dialer.h"
+#include "runtime/node_tcp_relay.h"
+
+namespace ambient::runtime {
+
+// ---------------------------------------------------------------------------
+// Workload directory
+
+std::string Workload::Identity() const {
+  return absl::StrCat("spiffe://", trust_domain, "/ns/", ns, "/sa/", service_account);
+}
+
+namespace {
+
+// CanonicalIp spells an IP the way lookups compare it ("" when not an IP).
+std::string CanonicalIp(absl::string_view ip) {
+  absl::StatusOr<authz::IpAddr> a = authz::IpAddr::Parse(ip);
+  return a.ok() ? a->ToString() : std::string();
+}
+
+}  // namespace
+
+absl::Status WorkloadDirectory::Upsert(Workload w) {
+  if (w.uid.empty() || w.name.empty() || w.ns.empty()) {
+    return absl::InvalidArgumentError("workload needs a uid, a name and a namespace");
+  }
+  if (absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(w.Identity()); !id.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("workload ", w.uid, ": identity ", w.Identity(), ": ", id.status().message()));
+  }
+  std::vector<std::string> ips;
+  for (const std::string& a : w.addresses) {
+    std::string ip = CanonicalIp(a);
+    if (ip.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workload ", w.uid, ": address \"", a, "\" is not a numeric IP"));
+    }
+    ips.push_back(ip);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& ip : ips) {
+    auto it = uid_by_ip_.find(ip);
+    if (it != uid_by_ip_.end() && it->second != w.uid) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workload ", w.uid, ": address ", ip, " already belongs to ", it->second));
+    }
+  }
+  if (auto old = by_uid_.find(w.uid); old != by_uid_.end()) {
+    for (const std::string& a : old->second.addresses) uid_by_ip_.erase(CanonicalIp(a));
+  }
+  for (const std::string& ip : ips) uid_by_ip_[ip] = w.uid;
+  std::string uid = w.uid;
+  by_uid_[uid] = std::move(w);
+  return absl::OkStatus();
+}
+
+bool WorkloadDirectory::Remove(absl::string_view uid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_uid_.find(uid);
+  if (it == by_uid_.end()) return false;
+  for (const std::string& a : it->second.addresses) uid_by_ip_.erase(CanonicalIp(a));
+  by_uid_.erase(it);
+  return true;
+}
+
+std::optional<Workload> WorkloadDirectory::ByUid(absl::string_view uid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_uid_.find(uid);
+  if (it == by_uid_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Workload> WorkloadDirectory::ByAddress(absl::string_view ip) const {
+  std::string canonical = CanonicalIp(ip);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uid_by_ip_.find(canonical);
+  if (it == uid_by_ip_.end()) return std::nullopt;
+  auto w = by_uid_.find(it->second);
+  if (w == by_uid_.end()) return std::nullopt;
+  return w->second;
+}
+
+std::optional<Workload> WorkloadDirectory::ByName(absl::string_view ns,
+                                                  absl::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [uid, w] : by_uid_) {
+    if (w.ns == ns && w.name == name) return w;
+  }
+  return std::nullopt;
+}
+
+size_t WorkloadDirectory::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_uid_.size();
+}
+
+// ---------------------------------------------------------------------------
+// Access log enrichment
+
+namespace {
+
+// FieldValue finds ` key=` in `line` and returns where its value starts and
+// ends (up to the next space), or npos.
+std::pair<size_t, size_t> FieldValue(absl::string_view line, absl::string_view key) {
+  std::string needle = absl::StrCat(" ", key, "=");
+  size_t at = line.find(needle);
+  if (at == absl::string_view::npos) return {at, at};
+  size_t begin = at + needle.size();
+  size_t end = line.find(' ', begin);
+  if (end == absl::string_view::npos) end = line.size();
+  return {begin, end};
+}
+
+std::optional<Workload> WorkloadOfAddr(absl::string_view addr, const WorkloadDirectory& dir) {
+  absl::StatusOr<SocketAddress> a = ParseSocketAddress(addr);
+  if (!a.ok()) return std::nullopt;
+  return dir.ByAddress(a->Ip());
+}
+
+std::string Quoted(absl::string_view v) { return absl::StrCat("\"", absl::CEscape(v), "\""); }
+
+// Unmap rewrites the value of ` key=` from [::ffff:a.b.c.d]:port to
+// a.b.c.d:port, as ztunnel prints IPv4 peers of dual-stack listeners.
+void Unmap(std::string* line, absl::string_view key) {
+  auto [begin, end] = FieldValue(*line, key);
+  if (begin == std::string::npos) return;
+  constexpr absl::string_view kMapped = "[::ffff:";
+  absl::string_view v = absl::string_view(*line).substr(begin, end - begin);
+  if (v.substr(0, kMapped.size()) != kMapped) return;
+  size_t close = v.find("]:");
+  if (close == absl::string_view::npos) return;
+  std::string ip(v.substr(kMapped.size(), close - kMapped.size()));
+  if (ip.find('.') == std::string::npos) return;
+  line->replace(begin, end - begin, absl::StrCat(ip, v.substr(close + 1)));
+}
+
+}  // namespace
+
+std::string EnrichAccessLog(absl::string_view line, const WorkloadDirectory& directory) {
+  std::string out(line);
+  Unmap(&out, "src.addr");
+  Unmap(&out, "dst.addr");
+  // The destination first: its insertion point lies after the source's.
+  auto [hb, hb_end] = FieldValue(out, "dst.hbone_addr");
+  auto [da, da_end] = FieldValue(out, "dst.addr");
+  std::optional<Workload> dst;
+  if (hb != std::string::npos) {
+    dst = WorkloadOfAddr(absl::string_view(out).substr(hb, hb_end - hb), directory);
+  } else if (da != std::string::npos) {
+    dst = WorkloadOfAddr(absl::string_view(out).substr(da, da_end - da), directory);
+  }
+  if (dst) {
+    size_t at = out.find(" dst.identity=");
+    if (at == std::string::npos) at = out.find(" direction=");
+    if (at != std::string::npos) {
+      out.insert(at, absl::StrCat(" dst.workload=", Quoted(dst->name),
+                                  " dst.namespace=", Quoted(dst->ns)));
+    }
+  }
+  auto [sa, sa_end] = FieldValue(out, "src.addr");
+  if (sa != std::string::npos) {
+    if (std::optional<Workload> src =
+            WorkloadOfAddr(absl::string_view(out).substr(sa, sa_end - sa), directory)) {
+      out.insert(sa_end, absl::StrCat(" src.workload=", Quoted(src->name),
+                                      " src.namespace=", Quoted(src->ns)));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Node proxy
+
+namespace {
+
+SocketAddress ToRuntime(const netns::SocketAddress& a) {
+  SocketAddress r;
+  std::memcpy(&r.storage, a.sockaddr_ptr(), a.size());
+  r.len = a.size();
+  return r;
+}
+
+netns::SocketAddress ToNetns(const SocketAddress& a) {
+  absl::StatusOr<netns::SocketAddress> r =
+      netns::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a.storage), a.len);
+  return r.ok() ? *r : netns::SocketAddress();
+}
+
+// Unmapped turns an IPv4-mapped IPv6 address (what dual-stack listeners
+// report for IPv4 peers) into plain IPv4.
+SocketAddress Unmapped(const SocketAddress& a) {
+  netns::SocketAddress n = ToNetns(a);
+  if (n.family() != AF_INET6 || !n.IsV4Mapped()) return a;
+  return ToRuntime(n.Unmapped());
+}
+
+bool IsProxyPort(int port, const netns::PodListenerOptions& o) {
+  return port == o.outbound_port || port == o.inbound_plaintext_port ||
+         port == o.inbound_hbone_port;
+}
+
+void Emit(const LogSink& log, const hbone::ConnectionRecord& r) {
+  if (log) {
+    log(r.error.ok() ? LogLevel::kInfo : LogLevel::kError, "access", hbone::FormatAccessLog(r));
+  }
+}
+
+struct Pod {
+  std::string uid;
+  Workload workload;
+  netns::NetnsId netns_id;
+  std::shared_ptr<netns::NetnsSocketFactory> factory;
+  netns::PodListenerSet listeners;
+  std::unique_ptr<HboneServer> server;
+  std::unique_ptr<HboneClient> client;
+  int outbound_fd = -1;
+  int inbound_fd = -1;
+  int hbone_port = 0;
+  std::unique_ptr<IoWatch> outbound_watch;
+  std::unique_ptr<IoWatch> inbound_watch;
+};
+
+class NodeProxyImpl;
+
+// ZdsBridge runs WorkloadHandler calls from ZdsProxy's thread on the loop.
+class ZdsBridge final : public netns::zds::WorkloadHandler {
+ public:
+  ZdsBridge(EventLoop* loop, NodeProxyImpl* proxy, std::weak_ptr<int> alive)
+      : loop_(loop), proxy_(proxy), alive_(std::move(alive)) {}
+
+  absl::Status AddWorkload(const std::string& uid, const netns::zds::WorkloadInfo& info,
+                           netns::Netns netns) override;
+  void RemoveWorkload(const std::string& uid) override;
+  void OnSnapshotComplete() override;
+  void OnDisconnected(const absl::Status& why) override;
+
+ private:
+  // OnLoop runs `fn` on the loop and waits (at most 10 s) for its status.
+  absl::Status OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn);
+
+  EventLoop* loop_;
+  NodeProxyImpl* proxy_;
+  std::weak_ptr<int> alive_;
+};
+
+class NodeProxyImpl final : public NodeProxy {
+ public:
+  NodeProxyImpl(EventLoop* loop, NodeProxyOptions options)
+      : loop_(loop), opts_(std::move(options)), bridge_(loop, this, alive_) {
+    if (opts_.log) {
+      log_ = opts_.log;
+      access_ = [log = opts_.log, dir = opts_.workloads](LogLevel level, absl::string_view c,
+                                                        absl::string_view m) {
+        if (c == "access") {
+          log(level, c, EnrichAccessLog(m, *dir));
+        } else {
+          log(level, c, m);
+        }
+      };
+    }
+  }
+  ~NodeProxyImpl() override { pods_.clear(); }
+
+  absl::Status AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
+                      netns::Netns netns) override;
+  bool RemovePod(const std::string& uid) override;
+  std::vector<PodInfo> pods() const override;
+  netns::zds::WorkloadHandler* zds_handler() override { return &bridge_; }
+
+  void Log(LogLevel level, absl::string_view message) const {
+    if (log_) log_(level, "node-proxy", message);
+  }
+
+ private:
+  absl::StatusOr<std::unique_ptr<Pod>> Capture(const std::string& uid, const Workload& w,
+                                               netns::Netns netns);
+  void OnOutbound(Pod* pod);
+  void OnInboundPlaintext(Pod* pod);
+  void Passthrough(Pod* pod, int fd, const SocketAddress& peer, const SocketAddress& dst);
+  // Forward connects `fd` to `dst` from inside `pod` (as an inbound hop when
+  // `inbound`, keeping the client's IP) and relays plain TCP.
+  void Forward(Pod* pod, int fd, hbone::ConnectionRecord record, const SocketAddress& peer,
+               const SocketAddress& dst, bool inbound);
+  absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
+                         const std::string& src_identity) const;
+  SocketMaker InboundSocketMaker(const Pod& pod, const SocketAddress& client) const;
+
+  EventLoop* loop_;
+  NodeProxyOptions opts_;
+  LogSink log_;
+  LogSink access_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  ZdsBridge bridge_;
+  std::map<std::string, std::unique_ptr<Pod>> pods_;
+};
+
+absl::Status ZdsBridge::OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn) {
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+  };
+  auto result = std::make_shared<Result>();
+  loop_->Post([result, fn = std::move(fn), proxy = proxy_, alive = alive_] {
+    absl::Status st = alive.expired() ? absl::CancelledError("node proxy is gone") : fn(proxy);
+    std::lock_guard<std::mutex> lock(result->mu);
+    result->status = std::move(st);
+    result->done = true;
+    result->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(result->mu);
+  if (!result->cv.wait_for(lock, std::chrono::seconds(10), [&] { return result->done; })) {
+    return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
+  }
+  return result->status;
+}
+
+absl::Status ZdsBridge::AddWorkload(const std::string& uid, const netns::zds::WorkloadInfo& info,
+                                    netns::Netns netns) {
+  auto ns = std::make_shared<netns::Netns>(std::move(netns));
+  return OnLoop([uid, info, ns](NodeProxyImpl* p) { return p->AddPod(uid, info, std::move(*ns)); });
+}
+
+void ZdsBridge::RemoveWorkload(const std::string& uid) {
+  OnLoop([uid](NodeProxyImpl* p) {
+    p->RemovePod(uid);
+    return absl::OkStatus();
+  }).IgnoreError();
+}
+
+void ZdsBridge::OnSnapshotComplete() {
+  // Only a log line: posted without waiting.
+  loop_->Post([proxy = proxy_, alive = alive_] {
+    if (alive.expired()) return;
+    proxy->Log(LogLevel::kInfo, absl::StrCat("ZDS snapshot applied: ", proxy->pods().size(),
+                                             " pod(s) captured"));
+  });
+}
+
+void ZdsBridge::OnDisconnected(const absl::Status& why) {
+  // Posted without waiting: ZdsProxy::Stop calls this, possibly after the
+  // host stopped the loop.
+  loop_->Post([proxy = proxy_, alive = alive_, why] {
+    if (alive.expired() || absl::IsCancelled(why)) return;
+    proxy->Log(LogLevel::kWarn, absl::StrCat("ZDS connection to the node agent lost: ", why.ToString()));
+  });
+}
+
+absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
+                                   netns::Netns netns) {
+  if (uid.empty()) return absl::InvalidArgumentError("empty pod uid");
+  if (!netns.valid()) return absl::InvalidArgumentError("empty netns handle");
+  if (auto it = pods_.find(uid); it != pods_.end()) {
+    if (it->second->netns_id == netns.id()) return absl::OkStatus();
+    Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " came back in another netns; recapturing"));
+    RemovePod(uid);
+  }
+  std::optional<Workload> w = opts_.workloads->ByUid(uid);
+  if (!w) w = opts_.workloads->ByName(info.namespace_name, info.name);
+  if (!w) {
+    return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.namespace_name, "/", info.name,
+                                            ") is not in the workload directory"));
+  }
+  absl::StatusOr<std::unique_ptr<Pod>> pod = Capture(uid, *w, std::move(netns));
+  if (!pod.ok()) {
+    Log(LogLevel::kError, absl::StrCat("pod ", uid, ": ", pod.status().ToString()));
+    return pod.status();
+  }
+  Log(LogLevel::kInfo,
+      absl::StrCat("pod ", uid, " (", w->ns, "/", w->name, ", ", w->Identity(),
+                   ") captured in netns ", (*pod)->netns_id.ToString(),
+                   ": listening on :", opts_.listeners.outbound_port, " :",
+                   opts_.listeners.inbound_plaintext_port, " :", (*pod)->hbone_port));
+  pods_[uid] = std::move(*pod);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& uid,
+                                                            const Workload& w,
+                                                            netns::Netns netns) {
+  absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> holder = opts_.credentials(w);
+  if (!holder.ok()) return holder.status();
+  std::shared_ptr<const identity::Credentials> creds = *holder ? (*holder)->Get() : nullptr;
+  if (!creds) return absl::FailedPreconditionError(absl::StrCat("no SVID for ", w.Identity()));
+  if (creds->id().str() != w.Identity()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SVID is for ", creds->id().str(), ", the workload's identity is ", w.Identity()));
+  }
+  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server_ctx =
+      hbone::NewServerContext(*holder, opts_.bundles);
+  if (!server_ctx.ok()) return server_ctx.status();
+  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> client_ctx =
+      hbone::NewClientContext(*holder, opts_.bundles);
+  if (!client_ctx.ok()) return client_ctx.status();
+
+  auto pod = std::make_unique<Pod>();
+  pod->uid = uid;
+  pod->workload = w;
+  pod->netns_id = netns.id();
+  pod->factory = std::make_shared<netns::NetnsSocketFactory>(std::move(netns));
+  absl::StatusOr<netns::PodListenerSet> listeners =
+      netns::PodListenerSet::Open(*pod->factory, opts_.listeners);
+  if (!listeners.ok()) return listeners.status();
+  pod->listeners = std::move(*listeners);
+  const netns::PodListener* out = pod->listeners.Find(netns::ListenerKind::kOutbound);
+  const netns::PodListener* in = pod->listeners.Find(netns::ListenerKind::kInboundPlaintext);
+  const netns::PodListener* hb = pod->listeners.Find(netns::ListenerKind::kInboundHbone);
+  if (out == nullptr || in == nullptr || hb == nullptr) {
+    return absl::InternalError("in-pod listener set lacks a TCP listener");
+  }
+  pod->hbone_port = hb->local.port();
+
+  ServerOptions so;
+  so.listen_fd = fcntl(hb->fd.get(), F_DUPFD_CLOEXEC, 0);
+  if (so.listen_fd < 0) return absl::ResourceExhaustedError("dup of the 15008 listener failed");
+  so.ssl_ctx = server_ctx->get();
+  so.settings = opts_.settings;
+  so.connect_timeout = opts_.connect_timeout;
+  // The server's inbound records leave out our own identity; ztunnel's
+  // inbound lines carry it as dst.identity.
+  if (access_) {
+    so.log = [log = access_, id = w.Identity()](LogLevel level, absl::string_view c,
+                                                absl::string_view m) {
+      size_t at = m.find(" direction=\"inbound\"");
+      if (c != "access" || at == absl::string_view::npos ||
+          m.find(" dst.identity=") != absl::string_view::npos) {
+        log(level, c, m);
+        return;
+      }
+      log(level, c, absl::StrCat(m.substr(0, at), " dst.identity=", Quoted(id), m.substr(at)));
+    };
+  }
+  so.metrics = opts_.metrics;
+  Pod* p = pod.get();
+  so.authorize = [this, p](const InboundStream& s) {
+    return Authorize(p->workload, Unmapped(s.peer), Unmapped(s.upstream), s.peer_identity);
+  };
+  so.upstream_socket = [this, p](const SocketAddress& upstream,
+                                 const SocketAddress& client) -> absl::StatusOr<int> {
+    return InboundSocketMaker(*p, Unmapped(client))(upstream);
+  };
+  absl::StatusOr<std::unique_ptr<HboneServer>> server = HboneServer::New(loop_, std::move(so));
+  if (!server.ok()) return server.status();
+  pod->server = std::move(*server);
+
+  ClientOptions co;
+  co.ssl_ctx = client_ctx->get();
+  co.bundles = opts_.bundles;
+  co.identity = w.Identity();
+  co.settings = opts_.settings;
+  co.connect_timeout = opts_.connect_timeout;
+  co.log = access_;
+  co.metrics = opts_.metrics;
+  co.dial_socket = [factory = pod->factory,
+                    mark = opts_.listeners.mark](const SocketAddress& via) -> absl::StatusOr<int> {
+    absl::StatusOr<netns::UniqueFd> fd = netns::OutboundUpstreamSocket(*factory, via.family(), mark);
+    if (!fd.ok()) return fd.status();
+    return fd->release();
+  };
+  absl::StatusOr<std::unique_ptr<HboneClient>> client = HboneClient::New(loop_, std::move(co));
+  if (!client.ok()) return client.status();
+  pod->client = std::move(*client);
+
+  pod->outbound_fd = out->fd.get();
+  pod->inbound_fd = in->fd.get();
+  pod->outbound_watch = std::make_unique<IoWatch>(loop_, [this, p](uint32_t) { OnOutbound(p); });
+  pod->inbound_watch =
+      std::make_unique<IoWatch>(loop_, [this, p](uint32_t) { OnInboundPlaintext(p); });
+  if (absl::Status st = pod->outbound_watch->Start(pod->outbound_fd, EPOLLIN); !st.ok()) return st;
+  if (absl::Status st = pod->inbound_watch->Start(pod->inbound_fd, EPOLLIN); !st.ok()) return st;
+  return pod;
+}
+
+bool NodeProxyImpl::RemovePod(const std::string& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) return false;
+  std::string who = absl::StrCat(it->second->workload.ns, "/", it->second->workload.name);
+  pods_.erase(it);
+  Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " (", who, ") released: its listeners are closed"));
+  return true;
+}
+
+std::vector<PodInfo> NodeProxyImpl::pods() const {
+  std::vector<PodInfo> out;
+  for (const auto& [uid, pod] : pods_) {
+    PodInfo i;
+    i.uid = uid;
+    i.workload = absl::StrCat(pod->workload.ns, "/", pod->workload.name);
+    i.identity = pod->workload.Identity();
+    i.netns = pod->netns_id;
+    i.hbone_port = pod->hbone_port;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& src,
+                                      const SocketAddress& dst,
+                                      const std::string& src_identity) const {
+  if (IsProxyPort(dst.port(), opts_.listeners)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("destination port ", dst.port(), " is one of the proxy's own ports"));
+  }
+  std::string dst_ip = CanonicalIp(dst.Ip());
+  bool ours = false;
+  for (const std::string& a : w.addresses) ours = ours || CanonicalIp(a) == dst_ip;
+  if (!ours) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("destination ", dst.ToString(), " is not an address of pod ", w.ns, "/", w.name));
+  }
+  if (!opts_.policies) return absl::OkStatus();
+  authz::Connection conn;
+  if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(src.Ip()); ip.ok()) conn.src_ip = *ip;
+  conn.src_port = static_cast<uint16_t>(src.port());
+  if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) conn.dst_ip = *ip;
+  conn.dst_port = static_cast<uint16_t>(dst.port());
+  if (!src_identity.empty()) {
+    if (absl::StatusOr<identity::IstioIdentity> id = identity::IstioIdentity::Parse(src_identity);
+        id.ok()) {
+      conn.src_identity = *id;
+    }
+  }
+  authz::Workload target;
+  target.ns = w.ns;
+  target.policies = w.policies;
+  authz::Decision d = opts_.policies->Check(target, conn);
+  if (!d.allowed) return absl::PermissionDeniedError(d.reason);
+  return absl::OkStatus();
+}
+
+SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddress& client) const {
+  return [factory = pod.factory, mark = opts_.listeners.mark, keep = opts_.keep_source_ip, client,
+          log = log_](const SocketAddress& upstream) -> absl::StatusOr<int> {
+    if (keep) {
+      absl::StatusOr<netns::UniqueFd> fd =
+          netns::InboundUpstreamSocket(*factory, ToNetns(client), ToNetns(upstream), mark);
+      if (fd.ok()) return fd->release();
+      if (log) {
+        log(LogLevel::kDebug, "node-proxy",
+            absl::StrCat("cannot keep the client's IP ", client.Ip(), ": ",
+                         fd.status().ToString(), "; connecting from the pod's own IP"));
+      }
+    }
+    absl::StatusOr<netns::UniqueFd> fd =
+        netns::OutboundUpstreamSocket(*factory, upstream.family(), mark);
+    if (!fd.ok()) return fd.status();
+    return fd->release();
+  };
+}
+
+void NodeProxyImpl::OnOutbound(Pod* pod) {
+  for (int i = 0; i < 64; ++i) {
+    absl::StatusOr<int> fd = Accept(pod->outbound_fd);
+    if (!fd.ok()) return;
+    absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
+    absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
+    if (!orig.ok() || !peer.ok()) {
+      Log(LogLevel::kWarn, absl::StrCat("outbound connection in pod ", pod->uid, " dropped: ",
+                                        (!orig.ok() ? orig.status() : peer.status()).ToString()));
+      AbortClose(*fd);
+      continue;
+    }
+    SocketAddress dst = Unmapped(ToRuntime(*orig));
+    *peer = Unmapped(*peer);
+    std::optional<Workload> target = opts_.workloads->ByAddress(dst.Ip());
+    if (IsProxyPort(dst.port(), opts_.listeners) && target && target->uid == pod->uid) {
+      Log(LogLevel::kWarn, absl::StrCat("pod ", pod->uid, ": refused a connection to its own proxy port ",
+                                        dst.ToString()));
+      AbortClose(*fd);
+      continue;
+    }
+    if (!target || !target->hbone) {
+      Passthrough(pod, *fd, *peer, dst);
+      continue;
+    }
+    SocketAddress via = dst;
+    if (via.family() == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&via.storage)->sin_port = htons(opts_.listeners.inbound_hbone_port);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&via.storage)->sin6_port =
+          htons(opts_.listeners.inbound_hbone_port);
+    }
+    TunnelTarget t;
+    t.via = via.ToString();
+    t.authority = dst.ToString();
+    t.expected_identities = {target->Identity()};
+    t.source_addr = peer->ToString();
+    pod->client->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
+  }
+}
+
+void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
+                                const SocketAddress& dst) {
+  hbone::ConnectionRecord r;
+  r.direction = hbone::Direction::kOutbound;
+  r.src_addr = peer.ToString();
+  r.dst_addr = dst.ToString();
+  Forward(pod, fd, std::move(r), peer, dst, /*inbound=*/false);
+}
+
+void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
+  for (int i = 0; i < 64; ++i) {
+    absl::StatusOr<int> fd = Accept(pod->inbound_fd);
+    if (!fd.ok()) return;
+    absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
+    absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
+    if (!orig.ok() || !peer.ok()) {
+      AbortClose(*fd);
+      continue;
+    }
+    SocketAddress dst = Unmapped(ToRuntime(*orig));
+    *peer = Unmapped(*peer);
+    hbone::ConnectionRecord r;
+    r.direction = hbone::Direction::kInbound;
+    r.src_addr = peer->ToString();
+    r.dst_addr = dst.ToString();
+    r.dst_identity = pod->workload.Identity();
+    if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
+      AbortClose(*fd);
+      r.error = std::move(st);
+      r.response_flags = "DENY";
+      Emit(access_, r);
+      continue;
+    }
+    Forward(pod, *fd, std::move(r), *peer, dst, /*inbound=*/true);
+  }
+}
+
+void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::ConnectionRecord record,
+                            const SocketAddress& peer, const SocketAddress& dst, bool inbound) {
+  SocketMaker make;
+  if (inbound) {
+    make = InboundSocketMaker(*pod, peer);
+  } else {
+    make = [factory = pod->factory, mark = opts_.listeners.mark](const SocketAddress& a)
+        -> absl::StatusOr<int> {
+      absl::StatusOr<netns::UniqueFd> s = netns::OutboundUpstreamSocket(*factory, a.family(), mark);
+      if (!s.ok()) return s.status();
+      return s->release();
+    };
+  }
+  absl::Time started = loop_->Now();
+  DialWith(loop_, dst, opts_.connect_timeout, std::move(make),
+           [loop = loop_, log = access_, record, started, fd](absl::StatusOr<int> up) mutable {
+             if (!up.ok()) {
+               AbortClose(fd);
+               record.error = up.status();
+               record.response_flags = "CONNECT";
+               record.duration = loop->Now() - started;
+               Emit(log, record);
+               return;
+             }
+             StartTcpRelay(loop, fd, *up,
+                           [log, record, started](const TcpRelayResult& res) mutable {
+                             // sent: toward the remote side (outbound: client ->
+                             // upstream; inbound: app -> client).
+                             bool outbound = record.direction == hbone::Direction::kOutbound;
+                             record.bytes_sent = outbound ? res.a_to_b : res.b_to_a;
+                             record.bytes_recv = outbound ? res.b_to_a : res.a_to_b;
+                             record.duration = res.ended - started;
+                             record.error = res.status;
+                             if (!res.status.ok()) record.response_flags = "CONNECT";
+                             Emit(log, record);
+                           });
+           });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NodeProxy>> NodeProxy::New(EventLoop* loop,
+                                                          NodeProxyOptions options) {
+  if (loop == nullptr) return absl::InvalidArgumentError("loop must not be NULL");
+  if (!options.workloads) return absl::InvalidArgumentError("a workload directory is required");
+  if (!options.bundles) return absl::InvalidArgumentError("trust bundles are required");
+  if (!options.credentials) return absl::InvalidArgumentError("a credentials source is required");
+  return std::unique_ptr<NodeProxy>(new NodeProxyImpl(loop, std::move(options)));
+}
+
+}  // namespace ambient::runtime

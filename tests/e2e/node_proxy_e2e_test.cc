@@ -1,0 +1,442 @@
+// End to end, as in DESIGN.md's main job: two pods in their own network
+// namespaces behind a node netns, istio-cni's in-pod rules installed in
+// both, a ZDS node agent handing the pods' netns to the node proxy, and a
+// plain TCP client in pod A talking to a server in pod B. Everything runs in
+// this process (agent, proxy, client and server threads) so the test also
+// runs under ASan; the sockets live in the test's own namespaces.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ambient/authz/policy_codec.h"
+#include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
+#include "ambient/netns/netns.h"
+#include "ambient/netns/zds.h"
+#include "ambient/redirect/apply.h"
+#include "ambient/redirect/config.h"
+#include "ambient/runtime/node_proxy.h"
+#include "e2e/topology.h"
+#include "gtest/gtest.h"
+#include "hbone/test_pki.h"
+#include "support/privileged.h"
+
+namespace ambient::e2e {
+namespace {
+
+using netns::Netns;
+using netns::UniqueFd;
+
+constexpr char kClientId[] = "spiffe://cluster.local/ns/demo/sa/client";
+constexpr char kServerId[] = "spiffe://cluster.local/ns/demo/sa/server";
+constexpr int kAppPort = 9080;
+
+// Lines collects log lines from any thread.
+class Lines {
+ public:
+  LogSink Sink() {
+    return [this](LogLevel level, absl::string_view component, absl::string_view message) {
+      const char* names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.push_back(absl::StrCat(names[static_cast<int>(level)], " ", component, " ", message));
+    };
+  }
+  std::vector<std::string> Matching(const std::vector<std::string>& parts) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const std::string& l : lines_) {
+      bool all = true;
+      for (const std::string& p : parts) all = all && absl::StrContains(l, p);
+      if (all) out.push_back(l);
+    }
+    return out;
+  }
+  // WaitFor waits up to 10 s for a line containing all `parts`.
+  std::string WaitFor(const std::vector<std::string>& parts) const {
+    for (int i = 0; i < 1000; ++i) {
+      std::vector<std::string> m = Matching(parts);
+      if (!m.empty()) return m.front();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return "";
+  }
+  std::string All() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::StrJoin(lines_, "\n");
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+void SetTimeouts(int fd) {
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+sockaddr_in V4(const char* ip, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+// AppServer listens on ip:port inside a netns; each connection is read to
+// EOF and answered "pong from <ip>: <what it read>"; it records the peer IPs.
+class AppServer {
+ public:
+  AppServer(const Netns& ns, const char* ip, int port) {
+    absl::StatusOr<UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
+    if (!fd.ok()) return;
+    int one = 1;
+    setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a = V4(ip, port);
+    if (bind(fd->get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return;
+    if (listen(fd->get(), 16) != 0) return;
+    fd_ = std::move(*fd);
+    ip_ = ip;
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~AppServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  bool ok() const { return fd_.valid(); }
+  std::vector<std::string> peers() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peers_;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      sockaddr_in peer{};
+      socklen_t len = sizeof(peer);
+      UniqueFd c(accept(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len));
+      if (!c.valid()) continue;
+      char ip[INET_ADDRSTRLEN] = {0};
+      inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        peers_.push_back(ip);
+      }
+      SetTimeouts(c.get());
+      std::string got;
+      char buf[4096];
+      for (;;) {
+        ssize_t n = read(c.get(), buf, sizeof(buf));
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+      }
+      std::string reply = absl::StrCat("pong from ", ip_, ": ", got);
+      (void)!write(c.get(), reply.data(), reply.size());
+    }
+  }
+
+  UniqueFd fd_;
+  std::string ip_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<std::string> peers_;
+};
+
+// Exchange connects from inside `ns` to ip:port, sends `message`, half-closes
+// and returns everything read until EOF (or an error text starting "error:").
+std::string Exchange(const Netns& ns, const char* ip, int port, const std::string& message) {
+  absl::StatusOr<UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
+  if (!fd.ok()) return absl::StrCat("error: ", fd.status().ToString());
+  SetTimeouts(fd->get());
+  sockaddr_in a = V4(ip, port);
+  if (connect(fd->get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    return absl::StrCat("error: connect: ", std::strerror(errno));
+  }
+  if (write(fd->get(), message.data(), message.size()) != static_cast<ssize_t>(message.size())) {
+    return absl::StrCat("error: write: ", std::strerror(errno));
+  }
+  shutdown(fd->get(), SHUT_WR);
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd->get(), buf, sizeof(buf));
+    if (n < 0) return absl::StrCat("error: read: ", std::strerror(errno), " after \"", got, "\"");
+    if (n == 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+std::shared_ptr<identity::CredentialHolder> Holder(const hbone::testing::TestCa& ca,
+                                                   const std::string& id) {
+  hbone::testing::KeyAndCert kc = ca.Leaf(id);
+  absl::StatusOr<std::shared_ptr<const identity::Credentials>> c =
+      identity::Credentials::FromPem(hbone::testing::TestCa::CertPem(kc),
+                                     hbone::testing::TestCa::KeyPem(kc));
+  if (!c.ok()) return nullptr;
+  return std::make_shared<identity::CredentialHolder>(*c);
+}
+
+class NodeProxyE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AMBIENT_REQUIRE_ROOT();
+    ASSERT_TRUE(topo_.ok()) << "could not build the namespaces";
+    absl::StatusOr<Netns> a = Netns::OpenByName(topo_.a());
+    absl::StatusOr<Netns> b = Netns::OpenByName(topo_.b());
+    absl::StatusOr<Netns> node = Netns::OpenByName(topo_.node());
+    ASSERT_TRUE(a.ok() && b.ok() && node.ok());
+    a_ = std::move(*a);
+    b_ = std::move(*b);
+    node_ = std::move(*node);
+    // The node agent's first job: istio-cni's in-pod rules in both pods.
+    for (const Netns* ns : {&a_, &b_}) {
+      absl::Status st = redirect::Apply(rules_, *ns);
+      ASSERT_TRUE(st.ok()) << st;
+    }
+    char dir[] = "/tmp/ambient-e2e-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+
+  // Start runs the node proxy (optionally with `policy_json`), its ZDS end
+  // and the node agent, and hands both pods over.
+  void Start(const std::string& policy_json = "") {
+    auto directory = std::make_shared<runtime::WorkloadDirectory>();
+    runtime::Workload wa;
+    wa.uid = "pod-a";
+    wa.name = "client";
+    wa.ns = "demo";
+    wa.service_account = "client";
+    wa.addresses = {kPodA};
+    runtime::Workload wb = wa;
+    wb.uid = "pod-b";
+    wb.name = "server";
+    wb.service_account = "server";
+    wb.addresses = {kPodB};
+    ASSERT_TRUE(directory->Upsert(wa).ok());
+    ASSERT_TRUE(directory->Upsert(wb).ok());
+
+    auto td = identity::TrustDomain::Parse("cluster.local");
+    ASSERT_TRUE(td.ok());
+    auto bundle = identity::TrustBundle::FromPem(*td, ca_.CaPem());
+    ASSERT_TRUE(bundle.ok());
+    auto set = identity::TrustBundleSet::Create({*bundle});
+    ASSERT_TRUE(set.ok());
+    holders_[kClientId] = Holder(ca_, kClientId);
+    holders_[kServerId] = Holder(ca_, kServerId);
+
+    runtime::NodeProxyOptions o;
+    o.workloads = directory;
+    o.bundles = std::make_shared<identity::TrustBundleSource>(*set);
+    o.credentials = [this](const runtime::Workload& w)
+        -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+      auto it = holders_.find(w.Identity());
+      if (it == holders_.end()) return absl::NotFoundError("no SVID");
+      return it->second;
+    };
+    if (!policy_json.empty()) {
+      auto policies = authz::DecodePolicyListJson(policy_json);
+      ASSERT_TRUE(policies.ok()) << policies.status();
+      o.policies = std::make_shared<authz::PolicyStore>();
+      ASSERT_TRUE(o.policies->Replace(*policies).ok());
+    }
+    o.log = lines_.Sink();
+    o.connect_timeout = absl::Seconds(3);
+
+    auto loop = runtime::EventLoop::New();
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(*loop);
+    auto proxy = runtime::NodeProxy::New(loop_.get(), std::move(o));
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = std::move(*proxy);
+    loop_thread_ = std::thread([this] { loop_->Run(); });
+
+    netns::zds::ZdsAgentOptions ao;
+    ao.socket_path = dir_ + "/zds.sock";
+    auto agent = netns::zds::ZdsAgent::Start(ao);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = std::move(*agent);
+    netns::zds::ZdsProxyOptions po;
+    po.socket_path = ao.socket_path;
+    zds_ = std::make_unique<netns::zds::ZdsProxy>(po, proxy_->zds_handler());
+    ASSERT_TRUE(zds_->Start().ok());
+    ASSERT_TRUE(agent_->WaitForProxies(1, absl::Seconds(10)).ok());
+    absl::Status st = agent_->AddWorkload("pod-a", {"client", "demo", "client"}, a_);
+    ASSERT_TRUE(st.ok()) << st << "\n" << lines_.All();
+    st = agent_->AddWorkload("pod-b", {"server", "demo", "server"}, b_);
+    ASSERT_TRUE(st.ok()) << st << "\n" << lines_.All();
+  }
+
+  void TearDown() override {
+    if (zds_) zds_->Stop();
+    agent_.reset();
+    if (loop_) {
+      loop_->Post([this] {
+        proxy_.reset();
+        loop_->Stop();
+      });
+      if (loop_thread_.joinable()) loop_thread_.join();
+      loop_->RunFor(absl::Milliseconds(10));  // deferred deletes
+    }
+    zds_.reset();
+    for (const Netns* ns : {&a_, &b_}) {
+      if (ns->valid()) redirect::Delete(rules_, *ns).IgnoreError();
+    }
+    if (!dir_.empty()) rmdir(dir_.c_str());
+  }
+
+  size_t PodCount() {
+    std::atomic<int> n{-1};
+    loop_->Post([&] { n = static_cast<int>(proxy_->pods().size()); });
+    for (int i = 0; i < 500 && n < 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return static_cast<size_t>(n.load());
+  }
+
+  Topology topo_;
+  Netns a_, b_, node_;
+  redirect::Config rules_;
+  std::string dir_;
+  hbone::testing::TestCa ca_;
+  std::map<std::string, std::shared_ptr<identity::CredentialHolder>> holders_;
+  Lines lines_;
+  std::unique_ptr<runtime::EventLoop> loop_;
+  std::unique_ptr<runtime::NodeProxy> proxy_;
+  std::thread loop_thread_;
+  std::unique_ptr<netns::zds::ZdsAgent> agent_;
+  std::unique_ptr<netns::zds::ZdsProxy> zds_;
+};
+
+TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  AppServer app(b_, kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+
+  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  EXPECT_EQ(reply, absl::StrCat("pong from ", kPodB, ": ping from A")) << lines_.All();
+
+  // The app saw pod A's own IP: the last hop was bound to the client's IP.
+  EXPECT_EQ(app.peers(), std::vector<std::string>{kPodA});
+
+  // Outbound (pod A side): HBONE to B:15008 with B's identity verified.
+  std::string out = lines_.WaitFor({"access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("dst.addr=", kPodB, ":15008")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("src.identity=\"", kClientId, "\""))) << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.identity=\"", kServerId, "\""))) << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.hbone_addr=", kPodB, ":", kAppPort))) << out;
+  EXPECT_TRUE(absl::StrContains(out, "src.workload=\"client\" src.namespace=\"demo\"")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "dst.workload=\"server\" dst.namespace=\"demo\"")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "bytes_sent=11 ")) << out;  // "ping from A"
+  EXPECT_FALSE(absl::StrContains(out, "error=")) << out;
+
+  // Inbound (pod B's 15008): the client's SVID was verified.
+  std::string in = lines_.WaitFor({"access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kClientId, "\""))) << in;
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.addr=", kPodA, ":"))) << in;
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("dst.identity=\"", kServerId, "\""))) << in;
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("dst.hbone_addr=", kPodB, ":", kAppPort))) << in;
+  EXPECT_TRUE(absl::StrContains(in, "bytes_recv=11 ")) << in;
+  EXPECT_FALSE(absl::StrContains(in, "error=")) << in;
+}
+
+TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // A server in the node netns: not in the workload directory.
+  AppServer outside(node_, kNodeToA, 9090);
+  ASSERT_TRUE(outside.ok());
+
+  std::string reply = Exchange(a_, kNodeToA, 9090, "hello outside");
+  EXPECT_EQ(reply, absl::StrCat("pong from ", kNodeToA, ": hello outside")) << lines_.All();
+  EXPECT_EQ(outside.peers(), std::vector<std::string>{kPodA});
+
+  std::string line = lines_.WaitFor({"access connection complete", "direction=\"outbound\"",
+                                     absl::StrCat("dst.addr=", kNodeToA, ":9090")});
+  ASSERT_FALSE(line.empty()) << lines_.All();
+  EXPECT_FALSE(absl::StrContains(line, "dst.hbone_addr")) << line;
+  EXPECT_FALSE(absl::StrContains(line, "identity")) << line;  // no mTLS
+  EXPECT_TRUE(absl::StrContains(line, "bytes_sent=13 ")) << line;
+  EXPECT_TRUE(lines_.Matching({"direction=\"inbound\""}).empty()) << lines_.All();
+}
+
+TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  AppServer app(b_, kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+
+  std::string reply = Exchange(node_, kPodB, kAppPort, "plain hello");
+  EXPECT_EQ(reply, absl::StrCat("pong from ", kPodB, ": plain hello")) << lines_.All();
+  EXPECT_EQ(app.peers(), std::vector<std::string>{kNodeToB});
+
+  std::string line = lines_.WaitFor({"access connection complete", "direction=\"inbound\"",
+                                     absl::StrCat("src.addr=", kNodeToB, ":")});
+  ASSERT_FALSE(line.empty()) << lines_.All();
+  EXPECT_FALSE(absl::StrContains(line, "src.identity")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "bytes_recv=11 ")) << line;
+}
+
+TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {
+  ASSERT_NO_FATAL_FAILURE(Start(R"({"policies": [{
+      "name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
+      "rules": [{"clauses": [{"matches": [
+        {"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]})"));
+  AppServer app(b_, kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+
+  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_TRUE(app.peers().empty());
+
+  std::string in = lines_.WaitFor({"ERROR access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, "explicitly denied by demo/deny-client")) << in;
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kClientId, "\""))) << in;
+  std::string out = lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""});
+  EXPECT_FALSE(out.empty()) << lines_.All();
+}
+
+TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  EXPECT_EQ(PodCount(), 2u);
+  // Inside pod B, the proxy's 15008 listener answers.
+  EXPECT_FALSE(absl::StartsWith(Exchange(b_, "127.0.0.1", 15008, ""), "error: connect"));
+
+  absl::Status st = agent_->DelWorkload("pod-b");
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(PodCount(), 1u);
+  EXPECT_EQ(Exchange(b_, "127.0.0.1", 15008, ""), "error: connect: Connection refused");
+  EXPECT_FALSE(lines_.WaitFor({"node-proxy pod pod-b (demo/server) released"}).empty())
+      << lines_.All();
+
+  // Pod A is still captured, but nothing answers HBONE in pod B any more.
+  AppServer app(b_, kPodB, kAppPort);
+  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_FALSE(lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""})
+                   .empty())
+      << lines_.All();
+}
+
+}  // namespace
+}  // namespace ambient::e2e

@@ -1,0 +1,152 @@
+// The node proxy's pieces that need no privileges: the workload directory,
+// access log enrichment, and argument checks.
+#include <memory>
+
+#include "ambient/runtime/node_proxy.h"
+#include "gtest/gtest.h"
+
+namespace ambient::runtime {
+namespace {
+
+Workload Make(const std::string& uid, const std::string& name, std::vector<std::string> ips) {
+  Workload w;
+  w.uid = uid;
+  w.name = name;
+  w.ns = "demo";
+  w.service_account = name;
+  w.addresses = std::move(ips);
+  return w;
+}
+
+TEST(WorkloadDirectoryTest, FindsByUidAddressAndName) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2", "2001:db8::a"})).ok());
+  ASSERT_TRUE(d.Upsert(Make("b", "server", {"198.18.2.2"})).ok());
+  EXPECT_EQ(d.size(), 2u);
+  ASSERT_TRUE(d.ByAddress("198.18.2.2").has_value());
+  EXPECT_EQ(d.ByAddress("198.18.2.2")->uid, "b");
+  // IPv6 addresses match whatever their spelling.
+  ASSERT_TRUE(d.ByAddress("2001:0db8:0:0::a").has_value());
+  EXPECT_EQ(d.ByAddress("2001:db8::a")->name, "client");
+  EXPECT_FALSE(d.ByAddress("198.18.9.9").has_value());
+  EXPECT_FALSE(d.ByAddress("not an ip").has_value());
+  EXPECT_EQ(d.ByName("demo", "server")->uid, "b");
+  EXPECT_EQ(d.ByUid("a")->Identity(), "spiffe://cluster.local/ns/demo/sa/client");
+}
+
+TEST(WorkloadDirectoryTest, BadEntriesAreRefusedAndChangeNothing) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  EXPECT_EQ(d.Upsert(Make("", "x", {})).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.Upsert(Make("c", "x", {"198.18.1.300"})).code(), absl::StatusCode::kInvalidArgument);
+  // An address owned by another workload.
+  absl::Status st = d.Upsert(Make("c", "x", {"198.18.3.3", "198.18.1.2"}));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("already belongs to a"), absl::string_view::npos) << st;
+  Workload bad_td = Make("c", "x", {"198.18.3.3"});
+  bad_td.trust_domain = "Not A Domain";
+  EXPECT_EQ(d.Upsert(bad_td).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.size(), 1u);
+  EXPECT_FALSE(d.ByAddress("198.18.3.3").has_value());
+  EXPECT_EQ(d.ByAddress("198.18.1.2")->uid, "a");
+}
+
+TEST(WorkloadDirectoryTest, UpsertMovesAddressesAndRemoveForgetsThem) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.3"})).ok());
+  EXPECT_FALSE(d.ByAddress("198.18.1.2").has_value());
+  EXPECT_TRUE(d.ByAddress("198.18.1.3").has_value());
+  EXPECT_TRUE(d.Remove("a"));
+  EXPECT_FALSE(d.Remove("a"));
+  EXPECT_FALSE(d.ByAddress("198.18.1.3").has_value());
+}
+
+TEST(EnrichAccessLogTest, AddsWorkloadsInZtunnelOrder) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  ASSERT_TRUE(d.Upsert(Make("b", "server", {"198.18.2.2"})).ok());
+  std::string line =
+      "connection complete src.addr=198.18.1.2:40000 "
+      "src.identity=\"spiffe://cluster.local/ns/demo/sa/client\" dst.addr=198.18.2.2:15008 "
+      "dst.hbone_addr=198.18.2.2:9080 dst.identity=\"spiffe://cluster.local/ns/demo/sa/server\" "
+      "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"";
+  EXPECT_EQ(EnrichAccessLog(line, d),
+            "connection complete src.addr=198.18.1.2:40000 src.workload=\"client\" "
+            "src.namespace=\"demo\" src.identity=\"spiffe://cluster.local/ns/demo/sa/client\" "
+            "dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.workload=\"server\" "
+            "dst.namespace=\"demo\" dst.identity=\"spiffe://cluster.local/ns/demo/sa/server\" "
+            "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"");
+}
+
+TEST(EnrichAccessLogTest, PrintsIpv4MappedAddressesAsIpv4) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  EXPECT_EQ(EnrichAccessLog("connection complete src.addr=[::ffff:198.18.1.2]:4000 "
+                            "dst.addr=[::ffff:198.18.2.2]:15008 direction=\"inbound\"",
+                            d),
+            "connection complete src.addr=198.18.1.2:4000 src.workload=\"client\" "
+            "src.namespace=\"demo\" dst.addr=198.18.2.2:15008 direction=\"inbound\"");
+  // Real IPv6 stays.
+  EXPECT_EQ(EnrichAccessLog("x src.addr=[2001:db8::1]:1 direction=\"inbound\"", d),
+            "x src.addr=[2001:db8::1]:1 direction=\"inbound\"");
+}
+
+TEST(EnrichAccessLogTest, UnknownAddressesAndOddLinesStayAsTheyAre) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  std::string passthrough =
+      "connection complete src.addr=198.18.1.2:40000 dst.addr=198.18.1.1:9090 "
+      "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"";
+  EXPECT_EQ(EnrichAccessLog(passthrough, d),
+            "connection complete src.addr=198.18.1.2:40000 src.workload=\"client\" "
+            "src.namespace=\"demo\" dst.addr=198.18.1.1:9090 "
+            "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"");
+  for (const char* odd : {"", "connection complete", "src.addr=", " src.addr=", " src.addr=x:y",
+                          " dst.addr=198.18.1.2:1", "garbage src.addr=[::1"}) {
+    // Nothing to anchor the fields to, or nothing known: unchanged.
+    EXPECT_EQ(EnrichAccessLog(odd, d), odd);
+  }
+}
+
+TEST(NodeProxyTest, NewRefusesMissingPieces) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  NodeProxyOptions o;
+  EXPECT_EQ(NodeProxy::New(loop->get(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.workloads = std::make_shared<WorkloadDirectory>();
+  EXPECT_EQ(NodeProxy::New(loop->get(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.bundles = std::make_shared<identity::TrustBundleSource>();
+  EXPECT_EQ(NodeProxy::New(loop->get(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.credentials = [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+    return absl::NotFoundError("none");
+  };
+  EXPECT_TRUE(NodeProxy::New(loop->get(), o).ok());
+  EXPECT_EQ(NodeProxy::New(nullptr, o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NodeProxyTest, AddPodRefusesUnknownWorkloadsAndEmptyArguments) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  NodeProxyOptions o;
+  o.workloads = std::make_shared<WorkloadDirectory>();
+  o.bundles = std::make_shared<identity::TrustBundleSource>();
+  o.credentials = [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+    return absl::NotFoundError("none");
+  };
+  auto proxy = NodeProxy::New(loop->get(), o);
+  ASSERT_TRUE(proxy.ok());
+  auto self = netns::Netns::Current();
+  ASSERT_TRUE(self.ok());
+  EXPECT_EQ((*proxy)->AddPod("", {}, std::move(*self)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*proxy)->AddPod("uid", {}, netns::Netns()).code(), absl::StatusCode::kInvalidArgument);
+  auto again = netns::Netns::Current();
+  ASSERT_TRUE(again.ok());
+  absl::Status st = (*proxy)->AddPod("uid", {"name", "ns", "sa"}, std::move(*again));
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_TRUE((*proxy)->pods().empty());
+  EXPECT_FALSE((*proxy)->RemovePod("uid"));
+}
+
+}  // namespace
+}  // namespace ambient::runtime
