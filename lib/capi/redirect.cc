@@ -14,6 +14,7 @@
 #include "ambient/netns/netns.h"
 #include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
+#include "ambient/redirect/probe_set.h"
 #include "ambient/redirect/render.h"
 #include "capi/error.h"
 
@@ -23,6 +24,10 @@ struct ambient_redirect_config {
 
 struct ambient_redirect_drift {
   std::vector<std::string> lines;
+};
+
+struct ambient_redirect_probes {
+  std::vector<ambient::redirect::ProbeMember> members;
 };
 
 namespace {
@@ -73,6 +78,30 @@ absl::Status DoDelete(const ambient_redirect_config* config,
   if (config == nullptr) return NullArgument("config");
   if (!ns.ok()) return ns.status();
   return rd::Delete(config->config, *ns);
+}
+
+absl::Status DoProbe(const ambient_redirect_config* config,
+                     absl::StatusOr<ambient::netns::Netns> ns, const char* address,
+                     const char* pod_uid, bool add) {
+  if (config == nullptr) return NullArgument("config");
+  if (address == nullptr) return NullArgument("address");
+  if (add && pod_uid == nullptr) return NullArgument("pod_uid");
+  if (!ns.ok()) return ns.status();
+  if (add) return rd::AddProbeAddress(config->config, *ns, address, pod_uid);
+  return rd::RemoveProbeAddress(config->config, *ns, address, pod_uid == nullptr ? "" : pod_uid);
+}
+
+absl::Status DoProbeList(const ambient_redirect_config* config,
+                         absl::StatusOr<ambient::netns::Netns> ns, ambient_redirect_probes** out) {
+  if (out == nullptr) return NullArgument("out_probes");
+  if (config == nullptr) return NullArgument("config");
+  if (!ns.ok()) return ns.status();
+  absl::StatusOr<std::vector<rd::ProbeMember>> members = rd::ListProbeAddresses(config->config, *ns);
+  if (!members.ok()) return members.status();
+  auto list = std::make_unique<ambient_redirect_probes>();
+  list->members = *std::move(members);
+  *out = list.release();
+  return absl::OkStatus();
 }
 
 absl::Status DoCheck(const ambient_redirect_config* config,
@@ -268,5 +297,55 @@ ambient_error* ambient_redirect_delete(const ambient_redirect_config* config, co
 ambient_error* ambient_redirect_delete_fd(const ambient_redirect_config* config, int netns_fd) {
   return Guard([&] { return DoDelete(config, OpenNetnsFd(netns_fd)); });
 }
+
+ambient_error* ambient_redirect_probe_add(const ambient_redirect_config* config, const char* netns,
+                                          const char* address, const char* pod_uid) {
+  return Guard([&] { return DoProbe(config, OpenNetns(netns), address, pod_uid, true); });
+}
+
+ambient_error* ambient_redirect_probe_add_fd(const ambient_redirect_config* config, int netns_fd,
+                                             const char* address, const char* pod_uid) {
+  return Guard([&] { return DoProbe(config, OpenNetnsFd(netns_fd), address, pod_uid, true); });
+}
+
+ambient_error* ambient_redirect_probe_remove(const ambient_redirect_config* config,
+                                             const char* netns, const char* address,
+                                             const char* pod_uid) {
+  return Guard([&] { return DoProbe(config, OpenNetns(netns), address, pod_uid, false); });
+}
+
+ambient_error* ambient_redirect_probe_remove_fd(const ambient_redirect_config* config,
+                                                int netns_fd, const char* address,
+                                                const char* pod_uid) {
+  return Guard([&] { return DoProbe(config, OpenNetnsFd(netns_fd), address, pod_uid, false); });
+}
+
+ambient_error* ambient_redirect_probe_list(const ambient_redirect_config* config,
+                                           const char* netns, ambient_redirect_probes** out_probes) {
+  if (out_probes != nullptr) *out_probes = nullptr;
+  return Guard([&] { return DoProbeList(config, OpenNetns(netns), out_probes); });
+}
+
+ambient_error* ambient_redirect_probe_list_fd(const ambient_redirect_config* config, int netns_fd,
+                                              ambient_redirect_probes** out_probes) {
+  if (out_probes != nullptr) *out_probes = nullptr;
+  return Guard([&] { return DoProbeList(config, OpenNetnsFd(netns_fd), out_probes); });
+}
+
+size_t ambient_redirect_probes_count(const ambient_redirect_probes* probes) {
+  return probes == nullptr ? 0 : probes->members.size();
+}
+
+const char* ambient_redirect_probes_get0_address(const ambient_redirect_probes* probes, size_t i) {
+  if (probes == nullptr || i >= probes->members.size()) return nullptr;
+  return probes->members[i].address.c_str();
+}
+
+const char* ambient_redirect_probes_get0_pod_uid(const ambient_redirect_probes* probes, size_t i) {
+  if (probes == nullptr || i >= probes->members.size()) return nullptr;
+  return probes->members[i].pod_uid.c_str();
+}
+
+void ambient_redirect_probes_free(ambient_redirect_probes* probes) { delete probes; }
 
 }  // extern "C"

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <utility>
@@ -141,7 +143,7 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
     if (!s.ok()) return s;
   }
   auto undo_routing = [&] {
-    if (!config.host) internal::DeleteRouting(*sockets->route, created).IgnoreError();
+    if (!config.host) internal::UndoRouting(*sockets->route, created).IgnoreError();
   };
   auto undo_new_tables = [&] {
     if (tools->legacy) return;
@@ -195,10 +197,68 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
   return absl::OkStatus();
 }
 
-absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
-                           const ApplyOptions& options) {
+// SameRules reports whether two configs give the same rules (every field of
+// Config; keep in step with config.h).
+bool SameRules(const Config& a, const Config& b) {
+  return a.backend == b.backend && a.host == b.host && a.ipv6 == b.ipv6 &&
+         a.dns_capture == b.dns_capture && a.pod_dns_capture == b.pod_dns_capture &&
+         a.bypass_inbound == b.bypass_inbound && a.reroute_interfaces == b.reroute_interfaces &&
+         a.probe_snat_v4 == b.probe_snat_v4 && a.probe_snat_v6 == b.probe_snat_v6 &&
+         a.kubelet_uid == b.kubelet_uid;
+}
+
+// The encoded nftables batches of the last few in-pod configs. A node agent
+// applies one config to every pod, so the rules are built and encoded once
+// rather than per pod; the bytes are the same either way.
+class BatchCache {
+ public:
+  std::shared_ptr<const internal::EncodedBatch> Find(const Config& config) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [c, batch] : entries_) {
+      if (SameRules(c, config)) return batch;
+    }
+    return nullptr;
+  }
+  void Put(const Config& config, std::shared_ptr<const internal::EncodedBatch> batch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() == kEntries) entries_.erase(entries_.begin());
+    entries_.emplace_back(config, std::move(batch));
+  }
+
+ private:
+  static constexpr size_t kEntries = 8;
+  std::mutex mu_;
+  std::vector<std::pair<Config, std::shared_ptr<const internal::EncodedBatch>>> entries_;
+};
+
+BatchCache& Batches() {
+  static BatchCache* cache = new BatchCache;
+  return *cache;
+}
+
+// ApplyBatch returns the encoded apply batch of `config`: from the cache for
+// in-pod rules (host rules may look the kubelet up in /proc, so they are
+// built every time), freshly built for tests that inject a bad request.
+absl::StatusOr<std::shared_ptr<const internal::EncodedBatch>> ApplyBatch(
+    const Config& config, const ApplyOptions& options) {
+  const bool cacheable = !config.host && !options.nft_inject_bad_request;
+  if (cacheable) {
+    if (std::shared_ptr<const internal::EncodedBatch> hit = Batches().Find(config)) return hit;
+  }
   absl::StatusOr<NftRuleset> rs = BuildNftables(config);
   if (!rs.ok()) return rs.status();
+  absl::StatusOr<internal::EncodedBatch> batch =
+      internal::NftEncodeApply(*rs, options.nft_inject_bad_request);
+  if (!batch.ok()) return batch.status();
+  auto out = std::make_shared<const internal::EncodedBatch>(*std::move(batch));
+  if (cacheable) Batches().Put(config, out);
+  return out;
+}
+
+absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
+                           const ApplyOptions& options) {
+  absl::StatusOr<std::shared_ptr<const internal::EncodedBatch>> batch = ApplyBatch(config, options);
+  if (!batch.ok()) return batch.status();
   absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, !config.host, config.ipv6);
   if (!sockets.ok()) return sockets.status();
   RoutingState created;
@@ -208,8 +268,8 @@ absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
   }
   absl::Status s = Fault(options, "routing");
   if (s.ok()) s = Fault(options, "nftables");
-  if (s.ok()) s = internal::NftApply(*sockets->nft, *rs, options.nft_inject_bad_request);
-  if (!s.ok() && !config.host) internal::DeleteRouting(*sockets->route, created).IgnoreError();
+  if (s.ok()) s = internal::NftSend(*sockets->nft, **batch, internal::kApplyFailed);
+  if (!s.ok() && !config.host) internal::UndoRouting(*sockets->route, created).IgnoreError();
   return s;
 }
 

@@ -188,6 +188,19 @@ void DiffState(IpFamily family, const IptState& want, const IptState& have,
     std::sort(wj.begin(), wj.end());
     std::sort(hj.begin(), hj.end());
     if (wj != hj) DiffRules(absl::StrCat(where, " jumps"), wj, hj, out);
+    // A jump istio inserts at a position (the host's "-I POSTROUTING 1",
+    // which must run before other SNAT/MASQUERADE rules) drifts when
+    // another rule got in front of it.
+    for (const IptState::Jump& w : wt.jumps) {
+      if (w.position <= 0) continue;
+      for (const IptState::Jump& h : ht.jumps) {
+        if (h.chain == w.chain && h.line == w.line && h.position != w.position) {
+          out->push_back({Drift::Kind::kModified, absl::StrCat(where, " jumps"),
+                          absl::StrCat(h.line, " is rule ", h.position, " of ", h.chain,
+                                       ", not rule ", w.position)});
+        }
+      }
+    }
   }
 }
 

@@ -30,7 +30,9 @@ absl::StatusOr<IptablesTools> Tools(IptablesVariant variant);
 struct IptState {
   struct Jump {
     std::string chain;
-    int position = 0;  // 1-based, among all rules of `chain`
+    // Installed: 1-based, among all rules of `chain`. Expected: the position
+    // istio inserts it at ("-I CHAIN n"), or 0 when it is appended.
+    int position = 0;
     std::string line;  // as iptables-save prints it ("-A CHAIN ...")
   };
   struct Table {
@@ -55,7 +57,9 @@ std::set<std::string> OurChains(bool host);
 absl::StatusOr<IptState> ReadState(const IptablesTools& tools, IpFamily family,
                                    const netns::Netns& ns, const std::set<std::string>& ours);
 
-// DiffState appends the drift of `have` from `want`.
+// DiffState appends the drift of `have` from `want`: missing, extra or
+// changed chains, rules and jumps, and jumps that istio inserts at a
+// position but that sit elsewhere.
 void DiffState(IpFamily family, const IptState& want, const IptState& have,
                std::vector<Drift>* out);
 

@@ -38,6 +38,12 @@ class NetlinkSocket {
   NetlinkSocket& operator=(NetlinkSocket&&) = default;
 
   uint32_t NextSeq() { return seq_++; }
+  // ReserveSeqs takes `n` consecutive sequence numbers and returns the first.
+  uint32_t ReserveSeqs(uint32_t n) {
+    uint32_t first = seq_;
+    seq_ += n;
+    return first;
+  }
   int fd() const { return fd_.get(); }
 
   // Send writes `len` bytes (one or more netlink messages) in one datagram.

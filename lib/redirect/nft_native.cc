@@ -9,6 +9,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
@@ -47,6 +48,10 @@ using RulePtr = std::unique_ptr<nftnl_rule, RuleDeleter>;
 using ChainPtr = std::unique_ptr<nftnl_chain, ChainDeleter>;
 using TablePtr = std::unique_ptr<nftnl_table, TableDeleter>;
 using SetPtr = std::unique_ptr<nftnl_set, SetDeleter>;
+struct UdataDeleter {
+  void operator()(nftnl_udata_buf* b) const { nftnl_udata_buf_free(b); }
+};
+using UdataPtr = std::unique_ptr<nftnl_udata_buf, UdataDeleter>;
 
 // ---- expressions ----
 
@@ -260,12 +265,13 @@ uint32_t HookNumber(const std::string& hook) {
 
 // ---- batches ----
 
+// Batch encodes one nf_tables transaction into bytes, numbering its messages
+// 1, 2, ... (Send renumbers them for the socket they go out on).
 class Batch {
  public:
-  explicit Batch(NetlinkSocket& nl, uint16_t family = NFPROTO_INET)
-      : nl_(nl), family_(family), buf_(new char[kBatchBuffer]) {
+  explicit Batch(uint16_t family = NFPROTO_INET) : family_(family), buf_(new char[kBatchBuffer]) {
     batch_ = mnl_nlmsg_batch_start(buf_.get(), kBatchBuffer);
-    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), nl_.NextSeq());
+    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
     mnl_nlmsg_batch_next(batch_);
   }
   ~Batch() { mnl_nlmsg_batch_stop(batch_); }
@@ -274,9 +280,8 @@ class Batch {
 
   // Header starts the next message; the caller fills its payload.
   struct nlmsghdr* Header(uint16_t type, uint16_t flags) {
-    last_seq_ = nl_.NextSeq();
     last_ = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), type,
-                                  family_, flags, last_seq_);
+                                  family_, flags, seq_++);
     return last_;
   }
   absl::Status Next() {
@@ -287,33 +292,28 @@ class Batch {
     return absl::OkStatus();
   }
 
-  // Commit asks for an ack on the last request, sends, and reports the first
-  // error the kernel gives (the whole batch is then void).
-  absl::Status Commit(absl::string_view what) {
-    if (last_ == nullptr) return absl::OkStatus();
+  // Finish asks for an ack on the last request, closes the batch and returns
+  // its bytes (empty when there is no request).
+  EncodedBatch Finish() {
+    EncodedBatch out;
+    if (last_ == nullptr) return out;
     last_->nlmsg_flags |= NLM_F_ACK;
-    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), nl_.NextSeq());
+    out.ack_seq = last_->nlmsg_seq;
+    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
+    out.messages = seq_ - 1;
     mnl_nlmsg_batch_next(batch_);
-    if (absl::Status s = nl_.Send(mnl_nlmsg_batch_head(batch_), mnl_nlmsg_batch_size(batch_));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<std::vector<Ack>> acks = nl_.CollectAcks(last_seq_);
-    if (!acks.ok()) return acks.status();
-    for (const Ack& a : *acks) {
-      if (a.error != 0) return ErrnoStatus(-a.error, what);
-    }
-    return absl::OkStatus();
+    out.bytes.assign(static_cast<const char*>(mnl_nlmsg_batch_head(batch_)),
+                     mnl_nlmsg_batch_size(batch_));
+    return out;
   }
 
  private:
-  NetlinkSocket& nl_;
   static constexpr size_t kBatchBuffer = 256 * 1024;
   uint16_t family_;
+  uint32_t seq_ = 1;
   std::unique_ptr<char[]> buf_;  // not zeroed: only written parts are sent
   struct mnl_nlmsg_batch* batch_;
   struct nlmsghdr* last_ = nullptr;
-  uint32_t last_seq_ = 0;
 };
 
 absl::Status AddTable(Batch& b, const std::string& name) {
@@ -537,8 +537,8 @@ std::string NftRuleBytecode(const NftRule& rule) {
   return Bytecode(parsed.get());
 }
 
-absl::Status NftApply(NetlinkSocket& nl, const NftRuleset& ruleset, bool inject_bad_request) {
-  Batch b(nl);
+absl::StatusOr<EncodedBatch> NftEncodeApply(const NftRuleset& ruleset, bool inject_bad_request) {
+  Batch b;
   uint32_t set_id = 1;
   for (const NftTable& t : ruleset.tables) {
     if (absl::Status s = AddTable(b, t.name); !s.ok()) return s;
@@ -559,7 +559,33 @@ absl::Status NftApply(NetlinkSocket& nl, const NftRuleset& ruleset, bool inject_
     bad.statement.kind = NftStatement::Kind::kAccept;
     if (absl::Status s = AddRule(b, ruleset.tables.back().name, bad); !s.ok()) return s;
   }
-  return b.Commit("installing the nftables rules (the kernel applied none of them)");
+  return b.Finish();
+}
+
+absl::Status NftSend(NetlinkSocket& nl, const EncodedBatch& batch, absl::string_view what) {
+  if (batch.bytes.empty()) return absl::OkStatus();
+  // Renumber the messages for this socket (they were encoded from 1).
+  std::unique_ptr<char[]> buf(new char[batch.bytes.size()]);
+  memcpy(buf.get(), batch.bytes.data(), batch.bytes.size());
+  const uint32_t base = nl.ReserveSeqs(batch.messages) - 1;
+  int left = static_cast<int>(batch.bytes.size());
+  for (struct nlmsghdr* h = reinterpret_cast<struct nlmsghdr*>(buf.get());
+       NLMSG_OK(h, static_cast<unsigned>(left)); h = NLMSG_NEXT(h, left)) {
+    h->nlmsg_seq += base;
+  }
+  if (absl::Status s = nl.Send(buf.get(), batch.bytes.size()); !s.ok()) return s;
+  absl::StatusOr<std::vector<Ack>> acks = nl.CollectAcks(batch.ack_seq + base);
+  if (!acks.ok()) return acks.status();
+  for (const Ack& a : *acks) {
+    if (a.error != 0) return ErrnoStatus(-a.error, what);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NftApply(NetlinkSocket& nl, const NftRuleset& ruleset, bool inject_bad_request) {
+  absl::StatusOr<EncodedBatch> batch = NftEncodeApply(ruleset, inject_bad_request);
+  if (!batch.ok()) return batch.status();
+  return NftSend(nl, *batch, kApplyFailed);
 }
 
 absl::StatusOr<std::set<std::string>> NftTables(NetlinkSocket& nl, uint8_t family) {
@@ -581,13 +607,132 @@ absl::StatusOr<std::set<std::string>> NftTables(NetlinkSocket& nl, uint8_t famil
 }
 
 absl::Status NftDelete(NetlinkSocket& nl, const std::vector<std::string>& tables, uint8_t family) {
-  Batch b(nl, family);
+  Batch b(family);
   for (const std::string& t : tables) {
     // Adding first makes the delete valid when the table is absent.
     if (absl::Status s = AddTable(b, t); !s.ok()) return s;
     if (absl::Status s = DeleteTable(b, t); !s.ok()) return s;
   }
-  return b.Commit("deleting the nftables tables");
+  return NftSend(nl, b.Finish(), "deleting the nftables tables");
+}
+
+namespace {
+
+// SetElements appends one NEWSETELEM or DELSETELEM request for `address`
+// (with `comment` when not empty) to `b`.
+absl::Status SetElements(Batch& b, uint16_t type, uint16_t flags, const std::string& table,
+                         const std::string& set, const RawAddress& address,
+                         const std::string& comment) {
+  SetPtr s(nftnl_set_alloc());
+  if (!s) throw std::bad_alloc();
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  if (e == nullptr) throw std::bad_alloc();
+  nftnl_set_elem_add(s.get(), e);  // owned by the set from here
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, address.bytes, address.size());
+  if (!comment.empty()) {
+    UdataPtr ud(nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN));
+    if (!ud) throw std::bad_alloc();
+    if (!nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_ELEM_COMMENT, comment.c_str())) {
+      return absl::InvalidArgumentError("set element comment too long");
+    }
+    nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud.get()),
+                       nftnl_udata_buf_len(ud.get()));
+  }
+  nftnl_set_elems_nlmsg_build_payload(b.Header(type, flags), s.get());
+  return b.Next();
+}
+
+absl::Status SetStatus(absl::Status s, const std::string& table, const std::string& set) {
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat("there is no nftables set inet ", table, " ", set,
+                                            " (apply the host rules first)"));
+  }
+  return s;
+}
+
+int CommentOf(const nftnl_udata* attr, void* data) {
+  if (nftnl_udata_type(attr) == NFTNL_UDATA_SET_ELEM_COMMENT) {
+    const char* text = static_cast<const char*>(nftnl_udata_get(attr));
+    *static_cast<std::string*>(data) = std::string(text, strnlen(text, nftnl_udata_len(attr)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::Status NftSetAdd(NetlinkSocket& nl, const std::string& table, const std::string& set,
+                       const RawAddress& address, const std::string& comment) {
+  // Make sure the member exists, drop it, add it with the new comment: one
+  // transaction, so a member is never missing in between.
+  Batch b;
+  if (absl::Status s = SetElements(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, address, "");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = SetElements(b, NFT_MSG_DELSETELEM, 0, table, set, address, ""); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = SetElements(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, address, comment);
+      !s.ok()) {
+    return s;
+  }
+  return SetStatus(NftSend(nl, b.Finish(), absl::StrCat("adding a probe address to nftables set ", set)),
+                   table, set);
+}
+
+absl::Status NftSetDel(NetlinkSocket& nl, const std::string& table, const std::string& set,
+                       const RawAddress& address) {
+  Batch b;
+  if (absl::Status s = SetElements(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, address, "");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = SetElements(b, NFT_MSG_DELSETELEM, 0, table, set, address, ""); !s.ok()) {
+    return s;
+  }
+  return SetStatus(
+      NftSend(nl, b.Finish(), absl::StrCat("removing a probe address from nftables set ", set)),
+      table, set);
+}
+
+absl::StatusOr<std::vector<SetMember>> NftSetList(NetlinkSocket& nl, const std::string& table,
+                                                  const std::string& set) {
+  std::vector<SetMember> out;
+  char buf[512];
+  uint32_t seq = nl.NextSeq();
+  struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+  SetPtr filter(nftnl_set_alloc());
+  if (!filter) throw std::bad_alloc();
+  nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, set.c_str());
+  nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
+  absl::Status s = nl.Dump(buf, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* h) {
+    SetPtr got(nftnl_set_alloc());
+    if (!got) throw std::bad_alloc();
+    if (nftnl_set_elems_nlmsg_parse(h, got.get()) < 0) return absl::DataLossError("bad set element message");
+    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(got.get());
+    if (it == nullptr) throw std::bad_alloc();
+    // iter_next returns the current element, then moves on.
+    for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr;
+         e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key == nullptr || (len != 4 && len != 16)) continue;
+      SetMember m;
+      m.address.v6 = len == 16;
+      memcpy(m.address.bytes, key, len);
+      uint32_t ulen = 0;
+      const void* ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ulen);
+      if (ud != nullptr && ulen > 0) nftnl_udata_parse(ud, ulen, CommentOf, &m.comment);
+      out.push_back(std::move(m));
+    }
+    nftnl_set_elems_iter_destroy(it);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return SetStatus(s, table, set);
+  return out;
 }
 
 absl::StatusOr<std::vector<Drift>> NftCheck(NetlinkSocket& nl, const NftRuleset& ruleset) {

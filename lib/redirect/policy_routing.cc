@@ -112,6 +112,62 @@ int AttrRoom(const struct nlmsghdr* h, const struct nlattr* attr) {
                           reinterpret_cast<const char*>(attr));
 }
 
+// SnapshotRoute dumps the routes of `p`'s family and returns the one holding
+// our key in table 100 (default destination, TOS 0, the metric ours gets:
+// 0 for IPv4, 1024 for IPv6), as the kernel spelt it; "" when there is none.
+absl::StatusOr<std::string> SnapshotRoute(NetlinkSocket& nl, Piece p) {
+  const bool v6 = IsV6(p);
+  const uint32_t want_metric = v6 ? 1024 : 0;
+  char buf[256];
+  struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = RTM_GETROUTE;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = nl.NextSeq();
+  auto* req = static_cast<struct rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)));
+  req->rtm_family = v6 ? AF_INET6 : AF_INET;
+  std::string found;
+  absl::Status s = nl.Dump(buf, nlh->nlmsg_len, nlh->nlmsg_seq, [&](const struct nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE || !found.empty()) return absl::OkStatus();
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg))) return absl::OkStatus();
+    const auto* r = static_cast<const struct rtmsg*>(mnl_nlmsg_get_payload(h));
+    uint32_t table = r->rtm_table, metric = 0;
+    for (const struct nlattr* attr = FirstAttr(h, sizeof(*r));
+         mnl_attr_ok(attr, AttrRoom(h, attr)); attr = mnl_attr_next(attr)) {
+      switch (mnl_attr_get_type(attr)) {
+        case RTA_TABLE: table = mnl_attr_get_u32(attr); break;
+        case RTA_PRIORITY: metric = mnl_attr_get_u32(attr); break;
+        default: break;
+      }
+    }
+    if (r->rtm_family == (v6 ? AF_INET6 : AF_INET) && table == kRouteTable &&
+        r->rtm_dst_len == 0 && r->rtm_tos == 0 && metric == want_metric) {
+      found.assign(reinterpret_cast<const char*>(h), h->nlmsg_len);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+// RestoreRoutes puts back routes dumped by SnapshotRoute (replacing
+// whatever holds their key now).
+absl::Status RestoreRoutes(NetlinkSocket& nl, const std::vector<std::string>& routes) {
+  for (const std::string& saved : routes) {
+    std::string msg = saved;
+    auto* nlh = reinterpret_cast<struct nlmsghdr*>(msg.data());
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+    nlh->nlmsg_pid = 0;
+    nlh->nlmsg_seq = nl.NextSeq();
+    if (absl::Status s = nl.Send(msg.data(), msg.size()); !s.ok()) return s;
+    absl::StatusOr<std::vector<Ack>> acks = nl.CollectAcks(nlh->nlmsg_seq);
+    if (!acks.ok()) return acks.status();
+    for (const Ack& a : *acks) {
+      if (a.error != 0) return ErrnoStatus(-a.error, "restoring a replaced route in table 100");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RoutingState> ReadRouting(NetlinkSocket& nl) {
@@ -224,6 +280,19 @@ absl::Status AddRouting(NetlinkSocket& nl, bool with_v6, RoutingState* created) 
                                             e == ENETDOWN ? " (lo is down in the namespace)" : ""));
     }
   }
+  std::vector<std::string> replaced;
+  if (failure.ok() && !replace.empty()) {
+    // Keep what is replaced, so a failure (here or later in Apply) can put
+    // it back.
+    for (Piece p : replace) {
+      absl::StatusOr<std::string> old = SnapshotRoute(nl, p);
+      if (!old.ok()) {
+        failure = old.status();
+        break;
+      }
+      if (!old->empty()) replaced.push_back(*std::move(old));
+    }
+  }
   if (failure.ok() && !replace.empty()) {
     absl::StatusOr<std::vector<int>> r =
         Exchange(nl, replace, /*add=*/true, NLM_F_CREATE | NLM_F_REPLACE);
@@ -235,11 +304,18 @@ absl::Status AddRouting(NetlinkSocket& nl, bool with_v6, RoutingState* created) 
       }
     }
   }
+  created->replaced = std::move(replaced);
   if (!failure.ok()) {
-    DeleteRouting(nl, *created).IgnoreError();
+    UndoRouting(nl, *created).IgnoreError();
     *created = RoutingState{};
   }
   return failure;
+}
+
+absl::Status UndoRouting(NetlinkSocket& nl, const RoutingState& created) {
+  absl::Status s = DeleteRouting(nl, created);
+  absl::Status r = RestoreRoutes(nl, created.replaced);
+  return s.ok() ? r : s;
 }
 
 std::vector<std::string> RoutingDrift(const RoutingState& have, bool with_v6) {

@@ -304,6 +304,45 @@ TEST_P(Applier, InjectedFailureLeavesNamespaceAsItWas) {
   }
 }
 
+// Another route holding our key in table 100 (same destination and metric)
+// is replaced by ours, as istio's RouteReplace does; when apply then fails,
+// that route is back exactly as it was, in both families.
+TEST_P(Applier, FailureAfterReplacingARoutePutsItBack) {
+  AMBIENT_REQUIRE_ROOT();
+  const bool nft = GetParam() == Backend::kNftables;
+  netns::Netns ns = FreshNetns();
+  RunIn(ns, {"ip", "-4", "route", "add", "unreachable", "default", "table", "100", "proto", "static"});
+  RunIn(ns, {"ip", "-6", "route", "add", "unreachable", "default", "table", "100", "proto", "static"});
+  auto state = [&] {
+    return Table100(ns, false) + Table100(ns, true) + IpRules(ns, false) + IpRules(ns, true) +
+           NftList(ns) + Save(ns, false) + Save(ns, true);
+  };
+  const std::string before = state();
+  ASSERT_NE(Table100(ns, false).find("unreachable default proto static"), std::string::npos) << before;
+  ASSERT_NE(Table100(ns, true).find("unreachable default"), std::string::npos) << before;
+  Config config = DefaultDualStack(GetParam());
+  std::vector<std::string> stages = nft ? std::vector<std::string>{"routing", "nftables", "kernel"}
+                                        : std::vector<std::string>{"routing", "iptables-ipv4", "iptables-ipv6"};
+  for (const std::string& stage : stages) {
+    SCOPED_TRACE(stage);
+    ApplyOptions options = NftVariant();
+    if (stage == "kernel") {
+      options.nft_inject_bad_request = true;
+    } else {
+      options.fault_injector = [stage](absl::string_view s) {
+        return s == stage ? absl::UnavailableError("injected") : absl::OkStatus();
+      };
+    }
+    EXPECT_FALSE(Apply(config, ns, options).ok());
+    EXPECT_EQ(before, state());
+  }
+  // Without a failure our local route takes the key.
+  ASSERT_TRUE(Apply(config, ns, NftVariant()).ok());
+  EXPECT_NE(Table100(ns, false).find("local default dev lo"), std::string::npos) << Table100(ns, false);
+  EXPECT_EQ(Table100(ns, false).find("unreachable"), std::string::npos) << Table100(ns, false);
+  EXPECT_NE(Table100(ns, true).find("local default dev lo"), std::string::npos) << Table100(ns, true);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Applier,
                          ::testing::Values(Backend::kIptables, Backend::kNftables),
                          [](const ::testing::TestParamInfo<Backend>& info) {
@@ -348,6 +387,55 @@ TEST(Applier, LegacyIptablesVariant) {
   EXPECT_EQ(save(), applied);
   ASSERT_TRUE(Delete(config, ns, legacy).ok());
   EXPECT_EQ(save(), "");
+}
+
+// The host jump goes in as rule 1 of nat POSTROUTING (istio's
+// "-I POSTROUTING 1", so it runs before other SNAT/MASQUERADE rules); a rule
+// put in front of it later is drift, and apply moves the jump back to the
+// top without touching the foreign rules.
+TEST(Applier, HostJumpIsFirstInPostrouting) {
+  AMBIENT_REQUIRE_ROOT();
+  netns::Netns ns = FreshNetns();
+  Config config;
+  config.host = true;
+  config.ipv6 = true;
+  RunIn(ns, {"iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "lo", "-j", "MASQUERADE"});
+  RunIn(ns, {"ip6tables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "lo", "-j", "MASQUERADE"});
+  auto postrouting = [&](bool v6) {
+    std::string out;
+    for (absl::string_view line : absl::StrSplit(Save(ns, v6), '\n')) {
+      if (absl::StartsWith(line, "-A POSTROUTING")) absl::StrAppend(&out, line, "\n");
+    }
+    return out;
+  };
+  ASSERT_TRUE(Apply(config, ns, NftVariant()).ok());
+  for (bool v6 : {false, true}) {
+    EXPECT_EQ(postrouting(v6), "-A POSTROUTING -j ISTIO_POSTRT\n-A POSTROUTING -o lo -j MASQUERADE\n");
+  }
+  absl::StatusOr<std::vector<Drift>> drift = Check(config, ns, NftVariant());
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_TRUE(drift->empty()) << Describe(*drift);
+
+  RunIn(ns, {"iptables-nft", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "198.18.0.1/32", "-j", "RETURN"});
+  drift = Check(config, ns, NftVariant());
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  ASSERT_EQ(drift->size(), 1u) << Describe(*drift);
+  EXPECT_EQ((*drift)[0].ToString(),
+            "modified: iptables ipv4 nat jumps: -A POSTROUTING -j ISTIO_POSTRT is rule 2 of "
+            "POSTROUTING, not rule 1");
+
+  ASSERT_TRUE(Apply(config, ns, NftVariant()).ok());
+  EXPECT_EQ(postrouting(false),
+            "-A POSTROUTING -j ISTIO_POSTRT\n-A POSTROUTING -s 198.18.0.1/32 -j RETURN\n"
+            "-A POSTROUTING -o lo -j MASQUERADE\n");
+  drift = Check(config, ns, NftVariant());
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_TRUE(drift->empty()) << Describe(*drift);
+
+  ASSERT_TRUE(Delete(config, ns, NftVariant()).ok());
+  EXPECT_EQ(postrouting(false),
+            "-A POSTROUTING -s 198.18.0.1/32 -j RETURN\n-A POSTROUTING -o lo -j MASQUERADE\n");
+  EXPECT_EQ(postrouting(true), "-A POSTROUTING -o lo -j MASQUERADE\n");
 }
 
 // Distinct namespaces may be handled from several threads at once.

@@ -121,4 +121,54 @@ TEST(RedirectCapi, ApplyCheckDeleteOnDescriptor) {
   ambient_redirect_drift_free(drift);
 }
 
+// The probe set calls through the C ABI: add, list, refused removal for
+// another pod's UID, removal, and NULL arguments.
+TEST(RedirectCapi, ProbeSetMembers) {
+  AMBIENT_REQUIRE_ROOT();
+  absl::StatusOr<ambient::netns::Netns> ns = ambient::netns::Netns::CreateUnnamed();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ConfigPtr c(ambient_redirect_config_new());
+  ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
+  ASSERT_EQ(ambient_redirect_config_set_host(c.get(), 1), nullptr);
+  ASSERT_EQ(ambient_redirect_config_set_kubelet_uid(c.get(), 1000), nullptr);
+  ambient_error* err = ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a");
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_NOT_FOUND);  // no host rules yet
+  ambient_error_free(err);
+  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a"), nullptr);
+
+  ambient_redirect_probes* probes = nullptr;
+  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  ASSERT_EQ(ambient_redirect_probes_count(probes), 1u);
+  EXPECT_STREQ(ambient_redirect_probes_get0_address(probes, 0), "198.18.0.9");
+  EXPECT_STREQ(ambient_redirect_probes_get0_pod_uid(probes, 0), "uid-a");
+  EXPECT_EQ(ambient_redirect_probes_get0_address(probes, 1), nullptr);
+  ambient_redirect_probes_free(probes);
+
+  err = ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", "uid-b");
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_FAILED_PRECONDITION);
+  ambient_error_free(err);
+  ASSERT_EQ(ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", nullptr), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  EXPECT_EQ(ambient_redirect_probes_count(probes), 0u);
+  ambient_redirect_probes_free(probes);
+
+  for (ambient_error* e : {ambient_redirect_probe_add_fd(nullptr, ns->fd(), "198.18.0.9", "u"),
+                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), nullptr, "u"),
+                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", nullptr),
+                           ambient_redirect_probe_add(c.get(), nullptr, "198.18.0.9", "u"),
+                           ambient_redirect_probe_remove_fd(c.get(), -1, "198.18.0.9", "u"),
+                           ambient_redirect_probe_list_fd(c.get(), ns->fd(), nullptr)}) {
+    EXPECT_EQ(ambient_error_code(e), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(e);
+  }
+  probes = reinterpret_cast<ambient_redirect_probes*>(1);
+  err = ambient_redirect_probe_list(c.get(), nullptr, &probes);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(probes, nullptr);
+  ambient_error_free(err);
+  EXPECT_EQ(ambient_redirect_probes_count(nullptr), 0u);
+  ambient_redirect_probes_free(nullptr);
+}
+
 }  // namespace

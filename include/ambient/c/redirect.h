@@ -206,6 +206,89 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_delete(const ambient_redirect_con
 AMBIENT_EXPORT ambient_error *ambient_redirect_delete_fd(const ambient_redirect_config *config,
                                                          int netns_fd);
 
+/* ---- Host probe sets ----
+ *
+ * With host rules, kubelet's probes are SNATed only when they go to an
+ * enrolled pod: one whose IP is a member of a probe set (the ipsets
+ * istio-inpod-probes-v4/-v6 for iptables, the nftables sets of the same
+ * names in table inet istio-ambient-nat). Each member carries the pod's UID
+ * as its comment, as istio-cni does. ambient_redirect_apply with a host
+ * config creates the sets; these functions change and read their members
+ * over netlink in `netns` (the node's namespace, e.g. "/proc/1/ns/net"), for
+ * `config`'s backend. Privileges, threads and the `netns`/`netns_fd`
+ * arguments are as for the appliers above. */
+
+/* ambient_redirect_probe_add adds the pod address `address` (a literal IPv4
+ * or IPv6 address; IPv4-mapped IPv6 counts as IPv4) with the UID `pod_uid`
+ * to the probe set of its family. When the address is a member already, its
+ * UID is replaced. Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments,
+ * a bad address, an IPv6 address when the config has IPv6 off, or a UID
+ * that is empty, longer than 255 bytes or not printable ASCII without
+ * spaces, quotes or backslashes; AMBIENT_ERR_NOT_FOUND when the set does not
+ * exist (the host rules were not applied); AMBIENT_ERR_PERMISSION_DENIED.
+ * On error the set is unchanged. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_add(const ambient_redirect_config *config,
+                                                         const char *netns, const char *address,
+                                                         const char *pod_uid);
+
+/* ambient_redirect_probe_add_fd is ambient_redirect_probe_add on a namespace
+ * descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_add_fd(const ambient_redirect_config *config,
+                                                            int netns_fd, const char *address,
+                                                            const char *pod_uid);
+
+/* ambient_redirect_probe_remove removes `address` from its probe set when
+ * its UID is `pod_uid` (any UID when `pod_uid` is NULL or empty). An absent
+ * address is not an error. Errors: as ambient_redirect_probe_add, plus
+ * AMBIENT_ERR_FAILED_PRECONDITION naming the other UID when the address
+ * belongs to another pod (nothing is removed). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_remove(const ambient_redirect_config *config,
+                                                            const char *netns, const char *address,
+                                                            const char *pod_uid);
+
+/* ambient_redirect_probe_remove_fd is ambient_redirect_probe_remove on a
+ * namespace descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_remove_fd(
+    const ambient_redirect_config *config, int netns_fd, const char *address, const char *pod_uid);
+
+/* ambient_redirect_probes is an owned list of probe set members. */
+typedef struct ambient_redirect_probes ambient_redirect_probes;
+
+/* ambient_redirect_probe_list stores the members of the IPv4 probe set and,
+ * when the config has IPv6 on, of the IPv6 set in *out_probes (owned by the
+ * caller: free with ambient_redirect_probes_free). On error *out_probes is
+ * NULL. Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments;
+ * AMBIENT_ERR_NOT_FOUND when a set does not exist;
+ * AMBIENT_ERR_PERMISSION_DENIED. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_list(const ambient_redirect_config *config,
+                                                          const char *netns,
+                                                          ambient_redirect_probes **out_probes);
+
+/* ambient_redirect_probe_list_fd is ambient_redirect_probe_list on a
+ * namespace descriptor (not taken over). */
+AMBIENT_EXPORT ambient_error *ambient_redirect_probe_list_fd(const ambient_redirect_config *config,
+                                                             int netns_fd,
+                                                             ambient_redirect_probes **out_probes);
+
+/* ambient_redirect_probes_count returns the number of members in `probes`
+ * (0 for NULL). */
+AMBIENT_EXPORT size_t ambient_redirect_probes_count(const ambient_redirect_probes *probes);
+
+/* ambient_redirect_probes_get0_address returns the address of member `i`
+ * (as inet_ntop spells it), lent by `probes` until it is freed, or NULL when
+ * `i` is out of range or `probes` is NULL. */
+AMBIENT_EXPORT const char *ambient_redirect_probes_get0_address(
+    const ambient_redirect_probes *probes, size_t i);
+
+/* ambient_redirect_probes_get0_pod_uid returns the UID of member `i` ("" when
+ * it has none), lent by `probes` until it is freed, or NULL when `i` is out
+ * of range or `probes` is NULL. */
+AMBIENT_EXPORT const char *ambient_redirect_probes_get0_pod_uid(
+    const ambient_redirect_probes *probes, size_t i);
+
+/* ambient_redirect_probes_free releases `probes`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_redirect_probes_free(ambient_redirect_probes *probes);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
