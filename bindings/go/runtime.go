@@ -34,15 +34,18 @@ import (
 // while it is paused, as the C ABI requires (everything on the loop's
 // thread, or while the loop does not run).
 //
-// Callbacks (log sinks, tunnel ends) run on the loop's goroutine while it
-// holds the loop: they must not call methods of the loop or of objects
-// made on it (start a goroutine for that), and should return quickly.
+// Log sinks run while the loop is held (on the loop's goroutine, or inside
+// the method call that caused the line): they should return quickly, and
+// methods of the loop or of objects made on it called from them fail with
+// FailedPrecondition (Close methods do nothing) instead of waiting
+// forever; start a goroutine for such calls.
 type Loop struct {
 	ptr     *C.ambient_runtime_loop
 	ptrMu   sync.RWMutex // Close frees ptr under it; stop calls read it
 	mu      sync.Mutex   // held while the loop runs, and by each operation
 	waiting int32        // operations waiting for mu (atomic)
 	closed  bool         // under mu
+	holder  int32        // OS thread of the goroutine holding mu, 0 if none (atomic)
 	done    chan struct{}
 	// What is open on the loop (under mu), closed by Loop.Close.
 	forwarders map[*HBONEForwarder]struct{}
@@ -71,15 +74,18 @@ func (l *Loop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(l.done)
+	tid := int32(syscall.Gettid())
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			return
 		}
+		atomic.StoreInt32(&l.holder, tid)
 		if atomic.LoadInt32(&l.waiting) == 0 {
 			C.ambient_runtime_loop_run_for(l.ptr, 100)
 		}
+		atomic.StoreInt32(&l.holder, 0)
 		l.mu.Unlock()
 		// Let waiting operations in before running again.
 		for atomic.LoadInt32(&l.waiting) > 0 {
@@ -88,9 +94,18 @@ func (l *Loop) run() {
 	}
 }
 
-// do runs f while the loop is paused. It reports false when the loop is
-// closed (f did not run).
-func (l *Loop) do(f func()) bool {
+// do runs f while the loop is paused. It fails, without running f, when
+// the loop is closed or when called from a callback of the loop (its
+// caller holds the loop: waiting would never end). Whoever holds the loop
+// is locked to its OS thread and records it in holder; callbacks run on
+// that thread, and no other goroutine can, so a match means re-entry.
+func (l *Loop) do(f func()) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := int32(syscall.Gettid())
+	if atomic.LoadInt32(&l.holder) == tid {
+		return &Error{Code: FailedPrecondition, Message: "called from a callback of the runtime loop; use a goroutine"}
+	}
 	atomic.AddInt32(&l.waiting, 1)
 	for !l.mu.TryLock() {
 		// The loop clears a stop that comes before it starts a round, so
@@ -103,19 +118,23 @@ func (l *Loop) do(f func()) bool {
 		time.Sleep(100 * time.Microsecond)
 	}
 	atomic.AddInt32(&l.waiting, -1)
-	defer l.mu.Unlock()
+	atomic.StoreInt32(&l.holder, tid)
+	defer func() {
+		atomic.StoreInt32(&l.holder, 0)
+		l.mu.Unlock()
+	}()
 	if l.closed {
-		return false
+		return closedLoop()
 	}
 	f()
-	return true
+	return nil
 }
 
 // Close closes what is still open on the loop (forwarders, clients,
 // servers), stops the loop and frees it. Objects the program dropped
 // without closing them stay open until then.
 func (l *Loop) Close() {
-	ran := l.do(func() {
+	err := l.do(func() {
 		for f := range l.forwarders {
 			f.free()
 		}
@@ -127,7 +146,7 @@ func (l *Loop) Close() {
 		}
 		l.closed = true
 	})
-	if !ran {
+	if err != nil {
 		return
 	}
 	<-l.done
@@ -172,14 +191,14 @@ func (l *Loop) NewHBONEServer(tls *HBONETLS, listen string, allow []string, log 
 	ca := newCStrings(allow)
 	defer ca.free()
 	var err error
-	if !l.do(func() {
+	if derr := l.do(func() {
 		err = takeError(C.ambientGoServerNew(l.ptr, tls.ptr, cl, ca.arr, C.size_t(ca.n), C.uintptr_t(s.log), &s.ptr))
 		if err == nil {
 			s.addr = C.GoString(C.ambient_hbone_server_get0_address(s.ptr))
 			l.servers[s] = struct{}{}
 		}
-	}) {
-		err = closedLoop()
+	}); derr != nil {
+		err = derr
 	}
 	runtime.KeepAlive(tls)
 	if err != nil {
@@ -197,7 +216,7 @@ func (s *HBONEServer) Addr() string { return s.addr }
 // Metrics returns the istio_tcp_* counters in Prometheus text format.
 func (s *HBONEServer) Metrics() string {
 	var out string
-	s.loop.do(func() {
+	_ = s.loop.do(func() {
 		if s.ptr == nil {
 			return
 		}
@@ -214,7 +233,7 @@ func (s *HBONEServer) Metrics() string {
 }
 
 // Close closes the listener and aborts the server's connections.
-func (s *HBONEServer) Close() { s.loop.do(s.free) }
+func (s *HBONEServer) Close() { _ = s.loop.do(s.free) }
 
 // free runs with the loop held.
 func (s *HBONEServer) free() {
@@ -250,13 +269,13 @@ func (l *Loop) NewHBONEClient(tls *HBONETLS, log LogFunc) (*HBONEClient, error) 
 		c.log = cgo.NewHandle(log)
 	}
 	var err error
-	if !l.do(func() {
+	if derr := l.do(func() {
 		err = takeError(C.ambientGoClientNew(l.ptr, tls.ptr, C.uintptr_t(c.log), &c.ptr))
 		if err == nil {
 			l.clients[c] = struct{}{}
 		}
-	}) {
-		err = closedLoop()
+	}); derr != nil {
+		err = derr
 	}
 	runtime.KeepAlive(tls)
 	if err != nil {
@@ -360,7 +379,7 @@ func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, e
 	ce := newCStrings(expected)
 	defer ce.free()
 	var rcErr error
-	if !c.loop.do(func() {
+	if derr := c.loop.do(func() {
 		if c.ptr == nil {
 			rcErr = closedError("HBONE client")
 			return
@@ -373,8 +392,8 @@ func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, e
 		if t.fd >= 0 { // done may already have run
 			c.live[t] = struct{}{}
 		}
-	}) {
-		rcErr = closedLoop()
+	}); derr != nil {
+		rcErr = derr
 	}
 	if rcErr != nil {
 		if t.fd >= 0 {
@@ -389,7 +408,7 @@ func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, e
 
 // Close closes the forwarders using the client, then aborts the client's
 // connections; tunnels still open end with Cancelled.
-func (c *HBONEClient) Close() { c.loop.do(c.free) }
+func (c *HBONEClient) Close() { _ = c.loop.do(c.free) }
 
 // free runs with the loop held.
 func (c *HBONEClient) free() {
@@ -440,7 +459,7 @@ func (l *Loop) NewHBONEForwarder(client *HBONEClient, listen, via, authority str
 	defer ce.free()
 	f := &HBONEForwarder{loop: l, client: client}
 	var err error
-	if !l.do(func() {
+	if derr := l.do(func() {
 		if client == nil || client.ptr == nil {
 			err = closedError("HBONE client")
 			return
@@ -450,8 +469,8 @@ func (l *Loop) NewHBONEForwarder(client *HBONEClient, listen, via, authority str
 			f.addr = C.GoString(C.ambient_hbone_forwarder_get0_address(f.ptr))
 			l.forwarders[f] = struct{}{}
 		}
-	}) {
-		err = closedLoop()
+	}); derr != nil {
+		err = derr
 	}
 	if err != nil {
 		return nil, err
@@ -463,7 +482,7 @@ func (l *Loop) NewHBONEForwarder(client *HBONEClient, listen, via, authority str
 func (f *HBONEForwarder) Addr() string { return f.addr }
 
 // Close closes the listener (tunnels already made keep running).
-func (f *HBONEForwarder) Close() { f.loop.do(f.free) }
+func (f *HBONEForwarder) Close() { _ = f.loop.do(f.free) }
 
 // free runs with the loop held.
 func (f *HBONEForwarder) free() {

@@ -332,3 +332,46 @@ func TestRuntimeBadArguments(t *testing.T) {
 		t.Fatal("NewHBONEClient on a closed loop succeeded")
 	}
 }
+
+func TestRuntimeCallsFromACallbackFailInsteadOfHanging(t *testing.T) {
+	serverTLS, clientTLS := hboneTLS(t)
+	echo, _ := echoServer(t)
+	loop, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	fromSink := make(chan error, 1)
+	srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, func(level LogLevel, component, message string) {
+		_, err := loop.NewHBONEClient(clientTLS, nil) // would wait for itself
+		select {
+		case fromSink <- err:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := loop.NewHBONEClient(clientTLS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := cli.Dial(srv.Addr(), echo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTrip(t, tun.Conn, []byte("x")); string(got) != "x" {
+		t.Fatalf("got %q", got)
+	}
+	tun.Conn.Close()
+	select {
+	case err := <-fromSink:
+		errCode(t, err, FailedPrecondition, 0)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the log sink never ran (or hung)")
+	}
+	// The loop still serves.
+	if m := srv.Metrics(); !strings.Contains(m, "istio_tcp") {
+		t.Fatalf("metrics after the refused call: %q", m)
+	}
+}
