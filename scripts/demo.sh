@@ -152,11 +152,13 @@ grep "access" "$tmp/proxy.log" | cut -c30- || true
 
 step "8. node agent stops: DelWorkload for both pods, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"
-wait "$agent_pid" || true
+agent_rc=0
+wait "$agent_pid" || agent_rc=$?
 sed -n '/got signal/,$p' "$tmp/agent.log"
 for _ in $(seq 50); do [ "$(grep -c 'released' "$tmp/proxy.log")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$proxy_pid"
-wait "$proxy_pid" || true
+proxy_rc=0
+wait "$proxy_pid" || proxy_rc=$?
 grep -E "released|stopped" "$tmp/proxy.log" | cut -c30-
 
 step "result"
@@ -175,6 +177,11 @@ if ! grep -q 'access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080.*
 fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
+  ok=0
+fi
+if [ "$agent_rc" -ne 0 ] || [ "$proxy_rc" -ne 0 ]; then
+  echo "FAIL: node agent exited with $agent_rc, node proxy with $proxy_rc" >&2
+  echo "--- node agent log:"; cat "$tmp/agent.log"
   ok=0
 fi
 if [ $ok -ne 1 ]; then

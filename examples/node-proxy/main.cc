@@ -180,8 +180,10 @@ int main(int argc, char** argv) {
         absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
   if (absl::Status st = zds.Start(); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
-  // The ZDS thread waits on the loop for each call: stop it while the loop
-  // can still answer, then release the pods on the loop's thread (this one).
+  // The ZDS thread waits on the loop for each call, and the loop no longer
+  // runs: detach first so Stop does not wait, then release the pods on the
+  // loop's thread (this one).
+  (*proxy)->DetachZds();
   zds.Stop();
   proxy->reset();
   (*loop)->RunFor(absl::Milliseconds(10));

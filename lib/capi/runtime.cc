@@ -4,14 +4,20 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "ambient/authz/policy_codec.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/credentials.h"
+#include "ambient/netns/netns.h"
+#include "ambient/netns/zds.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
+#include "ambient/runtime/node_proxy.h"
 #include "capi/error.h"
 
 using ambient::capi::Guard;
@@ -44,6 +50,30 @@ struct ambient_hbone_client {
 struct ambient_hbone_forwarder {
   std::unique_ptr<rt::HboneForwarder> forwarder;
   std::string address;
+};
+
+struct ambient_node_proxy_options {
+  std::shared_ptr<rt::WorkloadDirectory> workloads = std::make_shared<rt::WorkloadDirectory>();
+  std::shared_ptr<const ambient::identity::TrustBundleSet> bundles =
+      ambient::identity::TrustBundleSet::Empty();
+  std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids;  // by uid
+  std::vector<ambient::authz::Policy> policies;
+  bool has_policies = false;
+  ambient::LogSink log;
+};
+
+struct ambient_node_proxy {
+  std::unique_ptr<rt::NodeProxy> proxy;
+  ambient::LogSink log;
+  std::unique_ptr<ambient::netns::zds::ZdsProxy> zds;
+  ~ambient_node_proxy() {
+    if (zds) {
+      proxy->DetachZds();
+      zds->Stop();
+    }
+    zds.reset();
+    proxy.reset();
+  }
 };
 
 namespace {
@@ -245,5 +275,183 @@ const char* ambient_hbone_forwarder_get0_address(const ambient_hbone_forwarder* 
 }
 
 void ambient_hbone_forwarder_free(ambient_hbone_forwarder* forwarder) { delete forwarder; }
+
+ambient_node_proxy_options* ambient_node_proxy_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_node_proxy_options>();
+}
+
+void ambient_node_proxy_options_free(ambient_node_proxy_options* opts) { delete opts; }
+
+ambient_error* ambient_node_proxy_options_add_workload(ambient_node_proxy_options* opts,
+                                                       const char* uid, const char* name,
+                                                       const char* ns,
+                                                       const char* service_account,
+                                                       const char* trust_domain,
+                                                       const char* const* addresses,
+                                                       size_t n_addresses, int hbone) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (uid == nullptr) return NullArgument("uid");
+    if (name == nullptr) return NullArgument("name");
+    if (ns == nullptr) return NullArgument("ns");
+    rt::Workload w;
+    w.uid = uid;
+    w.name = name;
+    w.ns = ns;
+    if (service_account != nullptr) w.service_account = service_account;
+    if (trust_domain != nullptr) w.trust_domain = trust_domain;
+    w.hbone = hbone != 0;
+    if (absl::Status s = Strings(addresses, n_addresses, "addresses", &w.addresses); !s.ok()) {
+      return s;
+    }
+    return opts->workloads->Upsert(std::move(w));
+  });
+}
+
+ambient_error* ambient_node_proxy_options_add_trust_bundle_pem(ambient_node_proxy_options* opts,
+                                                               const char* trust_domain,
+                                                               const char* pem, size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (trust_domain == nullptr) return NullArgument("trust_domain");
+    if (pem == nullptr) return NullArgument("pem");
+    absl::StatusOr<ambient::identity::TrustDomain> td =
+        ambient::identity::TrustDomain::Parse(trust_domain);
+    if (!td.ok()) return td.status();
+    auto bundle = ambient::identity::TrustBundle::FromPem(*td, absl::string_view(pem, len));
+    if (!bundle.ok()) return bundle.status();
+    opts->bundles = opts->bundles->With(*bundle);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_node_proxy_options_set_svid_pem(ambient_node_proxy_options* opts,
+                                                       const char* uid, const char* chain_pem,
+                                                       size_t chain_len, const char* key_pem,
+                                                       size_t key_len) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (uid == nullptr) return NullArgument("uid");
+    if (chain_pem == nullptr) return NullArgument("chain_pem");
+    if (key_pem == nullptr) return NullArgument("key_pem");
+    auto creds = ambient::identity::Credentials::FromPem(absl::string_view(chain_pem, chain_len),
+                                                         absl::string_view(key_pem, key_len));
+    if (!creds.ok()) return creds.status();
+    opts->svids[uid] = *creds;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_node_proxy_options_set_policies_json(ambient_node_proxy_options* opts,
+                                                            const char* json, size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (json == nullptr) return NullArgument("json");
+    auto policies = ambient::authz::DecodePolicyListJson(absl::string_view(json, len));
+    if (!policies.ok()) return policies.status();
+    // Duplicate keys are refused here, as the store would.
+    ambient::authz::PolicyStore check;
+    if (absl::Status s = check.Replace(*policies); !s.ok()) return s;
+    opts->policies = std::move(*policies);
+    opts->has_policies = true;
+    return absl::OkStatus();
+  });
+}
+
+void ambient_node_proxy_options_set_log(ambient_node_proxy_options* opts, ambient_log_fn log,
+                                        void* log_user) {
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->log, log, log_user);
+}
+
+ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
+                                      const ambient_node_proxy_options* opts,
+                                      ambient_node_proxy** out) {
+  return Guard([&]() -> absl::Status {
+    if (loop == nullptr) return NullArgument("loop");
+    if (opts == nullptr) return NullArgument("opts");
+    if (out == nullptr) return NullArgument("out");
+    rt::NodeProxyOptions o;
+    // A copy of the directory: later changes to `opts` do not reach the proxy.
+    o.workloads = std::make_shared<rt::WorkloadDirectory>();
+    for (rt::Workload& w : opts->workloads->All()) {
+      if (absl::Status s = o.workloads->Upsert(std::move(w)); !s.ok()) return s;
+    }
+    o.bundles = std::make_shared<ambient::identity::TrustBundleSource>(opts->bundles);
+    std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids =
+        opts->svids;
+    o.credentials = [svids](const rt::Workload& w)
+        -> absl::StatusOr<std::shared_ptr<ambient::identity::CredentialHolder>> {
+      auto it = svids.find(w.uid);
+      if (it == svids.end()) return absl::NotFoundError("no SVID set for pod " + w.uid);
+      return std::make_shared<ambient::identity::CredentialHolder>(it->second);
+    };
+    if (opts->has_policies) {
+      o.policies = std::make_shared<ambient::authz::PolicyStore>();
+      if (absl::Status s = o.policies->Replace(opts->policies); !s.ok()) return s;
+    }
+    o.log = opts->log;
+    auto p = std::make_unique<ambient_node_proxy>();
+    p->log = opts->log;
+    absl::StatusOr<std::unique_ptr<rt::NodeProxy>> proxy =
+        rt::NodeProxy::New(loop->loop.get(), std::move(o));
+    if (!proxy.ok()) return proxy.status();
+    p->proxy = std::move(*proxy);
+    *out = p.release();
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy, const char* uid,
+                                          const char* name, const char* ns, int netns_fd) {
+  return Guard([&]() -> absl::Status {
+    if (proxy == nullptr) return NullArgument("proxy");
+    if (uid == nullptr) return NullArgument("uid");
+    absl::StatusOr<ambient::netns::Netns> netns = ambient::netns::Netns::DupFd(netns_fd);
+    if (!netns.ok()) return netns.status();
+    ambient::netns::zds::WorkloadInfo info;
+    if (name != nullptr) info.name = name;
+    if (ns != nullptr) info.namespace_name = ns;
+    return proxy->proxy->AddPod(uid, info, std::move(*netns));
+  });
+}
+
+int ambient_node_proxy_remove_pod(ambient_node_proxy* proxy, const char* uid) {
+  return GuardCode([&]() -> int {
+    if (proxy == nullptr || uid == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+    return proxy->proxy->RemovePod(uid) ? 1 : 0;
+  });
+}
+
+size_t ambient_node_proxy_pod_count(const ambient_node_proxy* proxy) {
+  if (proxy == nullptr) return 0;
+  try {
+    return proxy->proxy->pods().size();
+  } catch (...) {
+    return 0;
+  }
+}
+
+ambient_error* ambient_node_proxy_start_zds(ambient_node_proxy* proxy, const char* socket_path) {
+  return Guard([&]() -> absl::Status {
+    if (proxy == nullptr) return NullArgument("proxy");
+    if (socket_path == nullptr) return NullArgument("socket_path");
+    if (proxy->zds) return absl::FailedPreconditionError("ZDS already started");
+    ambient::netns::zds::ZdsProxyOptions o;
+    o.socket_path = socket_path;
+    o.log = proxy->log;
+    auto zds = std::make_unique<ambient::netns::zds::ZdsProxy>(o, proxy->proxy->zds_handler());
+    if (absl::Status s = zds->Start(); !s.ok()) return s;
+    proxy->zds = std::move(zds);
+    return absl::OkStatus();
+  });
+}
+
+void ambient_node_proxy_free(ambient_node_proxy* proxy) {
+  try {
+    delete proxy;
+  } catch (...) {
+    // Destructors here do not throw; nothing may cross into C regardless.
+  }
+}
 
 }  // extern "C"

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 
@@ -105,6 +106,13 @@ std::optional<Workload> WorkloadDirectory::ByName(absl::string_view ns,
     if (w.ns == ns && w.name == name) return w;
   }
   return std::nullopt;
+}
+
+std::vector<Workload> WorkloadDirectory::All() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Workload> out;
+  for (const auto& [uid, w] : by_uid_) out.push_back(w);
+  return out;
 }
 
 size_t WorkloadDirectory::size() const {
@@ -251,6 +259,7 @@ class ZdsBridge final : public netns::zds::WorkloadHandler {
   void RemoveWorkload(const std::string& uid) override;
   void OnSnapshotComplete() override;
   void OnDisconnected(const absl::Status& why) override;
+  void Detach() { detached_ = true; }
 
  private:
   // OnLoop runs `fn` on the loop and waits (at most 10 s) for its status.
@@ -259,6 +268,7 @@ class ZdsBridge final : public netns::zds::WorkloadHandler {
   EventLoop* loop_;
   NodeProxyImpl* proxy_;
   std::weak_ptr<int> alive_;
+  std::atomic<bool> detached_{false};
 };
 
 class NodeProxyImpl final : public NodeProxy {
@@ -284,6 +294,7 @@ class NodeProxyImpl final : public NodeProxy {
   bool RemovePod(const std::string& uid) override;
   std::vector<PodInfo> pods() const override;
   netns::zds::WorkloadHandler* zds_handler() override { return &bridge_; }
+  void DetachZds() override { bridge_.Detach(); }
 
   void Log(LogLevel level, absl::string_view message) const {
     if (log_) log_(level, "node-proxy", message);
@@ -319,6 +330,7 @@ absl::Status ZdsBridge::OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn) {
     bool done = false;
     absl::Status status;
   };
+  if (detached_) return absl::CancelledError("node proxy detached from ZDS");
   auto result = std::make_shared<Result>();
   loop_->Post([result, fn = std::move(fn), proxy = proxy_, alive = alive_] {
     absl::Status st = alive.expired() ? absl::CancelledError("node proxy is gone") : fn(proxy);
@@ -328,9 +340,12 @@ absl::Status ZdsBridge::OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn) {
     result->cv.notify_all();
   });
   std::unique_lock<std::mutex> lock(result->mu);
-  if (!result->cv.wait_for(lock, std::chrono::seconds(10), [&] { return result->done; })) {
-    return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
+  // Waits in short slices so that DetachZds ends the wait promptly.
+  for (int slice = 0; slice < 500 && !result->done; ++slice) {
+    if (detached_) return absl::CancelledError("node proxy detached from ZDS");
+    result->cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return result->done; });
   }
+  if (!result->done) return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
   return result->status;
 }
 

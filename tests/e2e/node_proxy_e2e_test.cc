@@ -32,6 +32,7 @@
 #include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
 #include "ambient/runtime/node_proxy.h"
+#include "e2e/pod_apps.h"
 #include "e2e/topology.h"
 #include "gtest/gtest.h"
 #include "hbone/test_pki.h"
@@ -41,7 +42,14 @@ namespace ambient::e2e {
 namespace {
 
 using netns::Netns;
-using netns::UniqueFd;
+
+// In returns a SocketMaker for TCP sockets inside `ns`.
+SocketMaker In(const Netns& ns) {
+  return [&ns] {
+    absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
+    return fd.ok() ? fd->release() : -1;
+  };
+}
 
 constexpr char kClientId[] = "spiffe://cluster.local/ns/demo/sa/client";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/demo/sa/server";
@@ -85,107 +93,6 @@ class Lines {
   mutable std::mutex mu_;
   std::vector<std::string> lines_;
 };
-
-void SetTimeouts(int fd) {
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-sockaddr_in V4(const char* ip, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
-
-// AppServer listens on ip:port inside a netns; each connection is read to
-// EOF and answered "pong from <ip>: <what it read>"; it records the peer IPs.
-class AppServer {
- public:
-  AppServer(const Netns& ns, const char* ip, int port) {
-    absl::StatusOr<UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
-    if (!fd.ok()) return;
-    int one = 1;
-    setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a = V4(ip, port);
-    if (bind(fd->get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return;
-    if (listen(fd->get(), 16) != 0) return;
-    fd_ = std::move(*fd);
-    ip_ = ip;
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~AppServer() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  bool ok() const { return fd_.valid(); }
-  std::vector<std::string> peers() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return peers_;
-  }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      sockaddr_in peer{};
-      socklen_t len = sizeof(peer);
-      UniqueFd c(accept(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len));
-      if (!c.valid()) continue;
-      char ip[INET_ADDRSTRLEN] = {0};
-      inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        peers_.push_back(ip);
-      }
-      SetTimeouts(c.get());
-      std::string got;
-      char buf[4096];
-      for (;;) {
-        ssize_t n = read(c.get(), buf, sizeof(buf));
-        if (n <= 0) break;
-        got.append(buf, static_cast<size_t>(n));
-      }
-      std::string reply = absl::StrCat("pong from ", ip_, ": ", got);
-      (void)!write(c.get(), reply.data(), reply.size());
-    }
-  }
-
-  UniqueFd fd_;
-  std::string ip_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::vector<std::string> peers_;
-};
-
-// Exchange connects from inside `ns` to ip:port, sends `message`, half-closes
-// and returns everything read until EOF (or an error text starting "error:").
-std::string Exchange(const Netns& ns, const char* ip, int port, const std::string& message) {
-  absl::StatusOr<UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
-  if (!fd.ok()) return absl::StrCat("error: ", fd.status().ToString());
-  SetTimeouts(fd->get());
-  sockaddr_in a = V4(ip, port);
-  if (connect(fd->get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    return absl::StrCat("error: connect: ", std::strerror(errno));
-  }
-  if (write(fd->get(), message.data(), message.size()) != static_cast<ssize_t>(message.size())) {
-    return absl::StrCat("error: write: ", std::strerror(errno));
-  }
-  shutdown(fd->get(), SHUT_WR);
-  std::string got;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd->get(), buf, sizeof(buf));
-    if (n < 0) return absl::StrCat("error: read: ", std::strerror(errno), " after \"", got, "\"");
-    if (n == 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
-}
 
 std::shared_ptr<identity::CredentialHolder> Holder(const hbone::testing::TestCa& ca,
                                                    const std::string& id) {
@@ -329,10 +236,10 @@ class NodeProxyE2eTest : public ::testing::Test {
 
 TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
   ASSERT_NO_FATAL_FAILURE(Start());
-  AppServer app(b_, kPodB, kAppPort);
+  AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
 
-  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  std::string reply = Exchange(In(a_), kPodB, kAppPort, "ping from A");
   EXPECT_EQ(reply, absl::StrCat("pong from ", kPodB, ": ping from A")) << lines_.All();
 
   // The app saw pod A's own IP: the last hop was bound to the client's IP.
@@ -364,10 +271,10 @@ TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
 TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {
   ASSERT_NO_FATAL_FAILURE(Start());
   // A server in the node netns: not in the workload directory.
-  AppServer outside(node_, kNodeToA, 9090);
+  AppServer outside(In(node_), kNodeToA, 9090);
   ASSERT_TRUE(outside.ok());
 
-  std::string reply = Exchange(a_, kNodeToA, 9090, "hello outside");
+  std::string reply = Exchange(In(a_), kNodeToA, 9090, "hello outside");
   EXPECT_EQ(reply, absl::StrCat("pong from ", kNodeToA, ": hello outside")) << lines_.All();
   EXPECT_EQ(outside.peers(), std::vector<std::string>{kPodA});
 
@@ -382,10 +289,10 @@ TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {
 
 TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006) {
   ASSERT_NO_FATAL_FAILURE(Start());
-  AppServer app(b_, kPodB, kAppPort);
+  AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
 
-  std::string reply = Exchange(node_, kPodB, kAppPort, "plain hello");
+  std::string reply = Exchange(In(node_), kPodB, kAppPort, "plain hello");
   EXPECT_EQ(reply, absl::StrCat("pong from ", kPodB, ": plain hello")) << lines_.All();
   EXPECT_EQ(app.peers(), std::vector<std::string>{kNodeToB});
 
@@ -401,10 +308,10 @@ TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {
       "name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
       "rules": [{"clauses": [{"matches": [
         {"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]})"));
-  AppServer app(b_, kPodB, kAppPort);
+  AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
 
-  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  std::string reply = Exchange(In(a_), kPodB, kAppPort, "ping from A");
   EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
   EXPECT_TRUE(app.peers().empty());
 
@@ -420,18 +327,18 @@ TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   ASSERT_NO_FATAL_FAILURE(Start());
   EXPECT_EQ(PodCount(), 2u);
   // Inside pod B, the proxy's 15008 listener answers.
-  EXPECT_FALSE(absl::StartsWith(Exchange(b_, "127.0.0.1", 15008, ""), "error: connect"));
+  EXPECT_FALSE(absl::StartsWith(Exchange(In(b_), "127.0.0.1", 15008, ""), "error: connect"));
 
   absl::Status st = agent_->DelWorkload("pod-b");
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(PodCount(), 1u);
-  EXPECT_EQ(Exchange(b_, "127.0.0.1", 15008, ""), "error: connect: Connection refused");
+  EXPECT_EQ(Exchange(In(b_), "127.0.0.1", 15008, ""), "error: connect: Connection refused");
   EXPECT_FALSE(lines_.WaitFor({"node-proxy pod pod-b (demo/server) released"}).empty())
       << lines_.All();
 
   // Pod A is still captured, but nothing answers HBONE in pod B any more.
-  AppServer app(b_, kPodB, kAppPort);
-  std::string reply = Exchange(a_, kPodB, kAppPort, "ping from A");
+  AppServer app(In(b_), kPodB, kAppPort);
+  std::string reply = Exchange(In(a_), kPodB, kAppPort, "ping from A");
   EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
   EXPECT_FALSE(lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""})
                    .empty())

@@ -141,6 +141,117 @@ AMBIENT_EXPORT const char *ambient_hbone_forwarder_get0_address(
  * keep running on the client). NULL is allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_forwarder_free(ambient_hbone_forwarder *forwarder);
 
+/* --- Node proxy (ztunnel's role, in-pod mode; ambient/runtime/node_proxy.h).
+ *
+ * An ambient_node_proxy runs on a loop and captures pods: for each one it
+ * opens the in-pod listeners (15001, 15006, 15008) inside the pod's netns and
+ * carries the pod's TCP over HBONE to workloads that speak it (plain TCP to
+ * anything else), terminates HBONE on 15008 with the pod's SVID, authorizes
+ * (policies, when given) and connects to the app from inside the pod keeping
+ * the client's IP where the kernel allows. It learns the mesh's workloads,
+ * trust bundles, SVIDs and policies from an ambient_node_proxy_options
+ * (copied at ambient_node_proxy_new), and its pods from
+ * ambient_node_proxy_add_pod or from a node agent over ZDS
+ * (ambient_node_proxy_start_zds). Access log lines (component "access") and
+ * others (components "node-proxy", "zds") go to the log callback. Needs
+ * CAP_NET_ADMIN and CAP_SYS_ADMIN. */
+typedef struct ambient_node_proxy_options ambient_node_proxy_options;
+typedef struct ambient_node_proxy ambient_node_proxy;
+
+/* ambient_node_proxy_options_new returns empty options (no workloads, no
+ * bundles, no SVIDs, no policies: everything allowed), or NULL when out of
+ * memory. Free with ambient_node_proxy_options_free. Any thread; one options
+ * object must not be used from two threads at once. */
+AMBIENT_EXPORT ambient_node_proxy_options *ambient_node_proxy_options_new(void);
+
+/* ambient_node_proxy_options_free releases `opts`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_node_proxy_options_free(ambient_node_proxy_options *opts);
+
+/* ambient_node_proxy_options_add_workload adds (or replaces, by `uid`) a
+ * workload of the mesh: its `name`, namespace `ns`, `service_account` (NULL:
+ * "default"), `trust_domain` (NULL: "cluster.local"), `n_addresses` numeric
+ * IPs and whether it speaks HBONE (`hbone` non-zero). Its identity is
+ * spiffe://TD/ns/NS/sa/SA. Errors (options unchanged):
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL or empty uid/name/ns, an address that
+ * is not a numeric IP or belongs to another workload, or an identity that is
+ * not a valid SPIFFE ID. */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_add_workload(
+    ambient_node_proxy_options *opts, const char *uid, const char *name, const char *ns,
+    const char *service_account, const char *trust_domain, const char *const *addresses,
+    size_t n_addresses, int hbone);
+
+/* ambient_node_proxy_options_add_trust_bundle_pem sets the PEM roots (`len`
+ * bytes) of `trust_domain`; peers of other trust domains are refused.
+ * Errors (options unchanged): AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments,
+ * a bad trust domain, no or unparsable certificates). */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_add_trust_bundle_pem(
+    ambient_node_proxy_options *opts, const char *trust_domain, const char *pem, size_t len);
+
+/* ambient_node_proxy_options_set_svid_pem sets the X509-SVID (PEM chain,
+ * leaf first) and private key (PEM) the pod with `uid` uses; its SPIFFE ID
+ * must be that workload's identity when the pod is added. Errors (options
+ * unchanged): AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, unparsable
+ * chain or key, key not matching, no SPIFFE ID in the leaf). */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_svid_pem(
+    ambient_node_proxy_options *opts, const char *uid, const char *chain_pem, size_t chain_len,
+    const char *key_pem, size_t key_len);
+
+/* ambient_node_proxy_options_set_policies_json replaces the authorization
+ * policies with the Istio Authorizations in `json` (`len` bytes;
+ * {"policies": [...]}, a list, or one policy; see ambient/c/authz.h). Errors
+ * (options unchanged): AMBIENT_ERR_INVALID_ARGUMENT naming the bad place. */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_policies_json(
+    ambient_node_proxy_options *opts, const char *json, size_t len);
+
+/* ambient_node_proxy_options_set_log sets the log callback (NULL: no logs);
+ * it is called on the loop thread, and from the ZDS thread for "zds" lines. */
+AMBIENT_EXPORT void ambient_node_proxy_options_set_log(ambient_node_proxy_options *opts,
+                                                      ambient_log_fn log, void *log_user);
+
+/* ambient_node_proxy_new makes a node proxy on `loop` with a copy of `opts`
+ * and no pods; `*out` owns it (ambient_node_proxy_free). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments). Loop thread (or while the
+ * loop is not running). */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_new(ambient_runtime_loop *loop,
+                                                    const ambient_node_proxy_options *opts,
+                                                    ambient_node_proxy **out);
+
+/* ambient_node_proxy_add_pod captures pod `uid` whose network namespace is
+ * the open descriptor `netns_fd` (duplicated; the caller keeps its own).
+ * The workload is found by uid, else by `ns`/`name` (either may be NULL).
+ * Adding a captured uid again with the same netns does nothing. Errors
+ * (nothing captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL proxy or uid, a
+ * descriptor that is not a netns), AMBIENT_ERR_NOT_FOUND (unknown workload,
+ * no SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
+ * workload's identity), AMBIENT_ERR_ALREADY_EXISTS (a port is taken in the
+ * pod), AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_add_pod(ambient_node_proxy *proxy,
+                                                        const char *uid, const char *name,
+                                                        const char *ns, int netns_fd);
+
+/* ambient_node_proxy_remove_pod releases pod `uid` (its listeners close,
+ * its HBONE connections are aborted). Returns 1 when it was captured, 0 when
+ * not, AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. Loop thread. */
+AMBIENT_EXPORT int ambient_node_proxy_remove_pod(ambient_node_proxy *proxy, const char *uid);
+
+/* ambient_node_proxy_pod_count returns how many pods are captured (0 for
+ * NULL). Loop thread. */
+AMBIENT_EXPORT size_t ambient_node_proxy_pod_count(const ambient_node_proxy *proxy);
+
+/* ambient_node_proxy_start_zds connects to the node agent's ZDS socket at
+ * `socket_path` (and keeps reconnecting) on a thread of its own; pods the
+ * agent adds or deletes are captured or released on the loop, which must be
+ * running for them to be acknowledged. Errors: AMBIENT_ERR_INVALID_ARGUMENT
+ * (NULL arguments, a path too long for a unix socket),
+ * AMBIENT_ERR_FAILED_PRECONDITION (already started). Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_start_zds(ambient_node_proxy *proxy,
+                                                          const char *socket_path);
+
+/* ambient_node_proxy_free stops the ZDS connection (pods are not reported
+ * to the agent), releases every pod and frees `proxy`. NULL is allowed. Loop
+ * thread (or while the loop is not running). */
+AMBIENT_EXPORT void ambient_node_proxy_free(ambient_node_proxy *proxy);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

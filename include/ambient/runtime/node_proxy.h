@@ -32,10 +32,11 @@
 // Other lines go to component "node-proxy".
 //
 // Threads. NodeProxy is used on its loop's thread, like every runtime
-// object (AddPod, RemovePod, the getters, destruction). zds_handler() is the
-// exception: a netns::zds::WorkloadHandler whose methods may be called from
-// any other thread (ZdsProxy's): they post to the loop and wait for it, so
-// the loop must be running. WorkloadDirectory is thread-safe.
+// object (AddPod, RemovePod, the getters, destruction). The exceptions are
+// DetachZds() and zds_handler(), a netns::zds::WorkloadHandler whose methods
+// may be called from any other thread (ZdsProxy's): they post to the loop
+// and wait for it, so the loop must be running. WorkloadDirectory is
+// thread-safe.
 #ifndef AMBIENT_RUNTIME_NODE_PROXY_H_
 #define AMBIENT_RUNTIME_NODE_PROXY_H_
 
@@ -94,6 +95,8 @@ class WorkloadDirectory {
   std::optional<Workload> ByUid(absl::string_view uid) const;
   std::optional<Workload> ByAddress(absl::string_view ip) const;
   std::optional<Workload> ByName(absl::string_view ns, absl::string_view name) const;
+  // All returns a copy of every workload, in uid order.
+  std::vector<Workload> All() const;
   size_t size() const;
 
  private:
@@ -168,6 +171,10 @@ class NodeProxy {
   // Threads above); it lives as long as the NodeProxy. A call that cannot
   // reach the loop within 10 s fails with DeadlineExceeded.
   virtual netns::zds::WorkloadHandler* zds_handler() = 0;
+  // DetachZds makes zds_handler() calls fail at once with Cancelled (and
+  // wakes one waiting for the loop), so a host can stop its ZdsProxy from
+  // the loop thread without waiting. Any thread; irreversible.
+  virtual void DetachZds() = 0;
 };
 
 }  // namespace ambient::runtime

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs `make demo`'s script (scripts/demo.sh) against this build: the
+# example node agent and node proxy as separate processes, two pods, HBONE
+# between them. It exits non-zero when the traffic did not flow.
+# Usage: demo_test.sh BUILD_DIR SOURCE_DIR. Needs root; without it the test
+# is skipped loudly (exit 77), or fails under AMBIENT_REQUIRE_PRIVILEGED=1.
+set -u
+build=$1
+src=$2
+skip() {
+  if [ "${AMBIENT_REQUIRE_PRIVILEGED:-0}" = 1 ]; then
+    echo "demo test: $1 and AMBIENT_REQUIRE_PRIVILEGED=1 is set" >&2
+    exit 1
+  fi
+  echo "*** NOT RUN: demo test: $1 ***"
+  exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+for t in socat openssl; do
+  command -v "$t" >/dev/null || skip "$t is missing (scripts/install-deps.sh installs it)"
+done
+exec bash "$src/scripts/demo.sh" "$build"

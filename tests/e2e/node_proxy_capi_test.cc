@@ -1,0 +1,203 @@
+// The node proxy through the C ABI (libambient, as a C host links it):
+// option checks without privileges, and pod A -> pod B over HBONE with pods
+// added by hand (root).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ambient/ambient.h"
+#include "e2e/pod_apps.h"
+#include "e2e/topology.h"
+#include "gtest/gtest.h"
+#include "hbone/test_pki.h"
+#include "support/privileged.h"
+
+namespace ambient::e2e {
+namespace {
+
+constexpr char kClientId[] = "spiffe://cluster.local/ns/demo/sa/client";
+constexpr char kServerId[] = "spiffe://cluster.local/ns/demo/sa/server";
+
+// Code returns the error's code and frees it.
+ambient_code Code(ambient_error* err) {
+  ambient_code c = ambient_error_code(err);
+  ambient_error_free(err);
+  return c;
+}
+
+struct OptionsDeleter {
+  void operator()(ambient_node_proxy_options* o) const { ambient_node_proxy_options_free(o); }
+};
+using Options = std::unique_ptr<ambient_node_proxy_options, OptionsDeleter>;
+
+TEST(NodeProxyCapiTest, BadOptionsAreRefusedAndNullIsSafe) {
+  Options o(ambient_node_proxy_options_new());
+  ASSERT_NE(o, nullptr);
+  const char* good[] = {"198.18.1.2"};
+  const char* bad[] = {"198.18.1.999"};
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "a", "client", "demo", "client",
+                                                         nullptr, good, 1, 1)),
+            AMBIENT_OK);
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "b", "x", "demo", nullptr,
+                                                         nullptr, bad, 1, 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  // The address belongs to "a".
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "b", "x", "demo", nullptr,
+                                                         nullptr, good, 1, 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), nullptr, "x", "demo", nullptr,
+                                                         nullptr, nullptr, 0, 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_trust_bundle_pem(o.get(), "cluster.local", "x", 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_options_set_svid_pem(o.get(), "a", "no", 2, "pem", 3)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  const char json[] = "{\"policies\": [{\"name\": 1}]}";
+  EXPECT_EQ(Code(ambient_node_proxy_options_set_policies_json(o.get(), json, sizeof(json) - 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_node_proxy* p = nullptr;
+  EXPECT_EQ(Code(ambient_node_proxy_new(nullptr, o.get(), &p)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(ambient_node_proxy_remove_pod(nullptr, "a"), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_node_proxy_pod_count(nullptr), 0u);
+  ambient_node_proxy_free(nullptr);
+  ambient_node_proxy_options_free(nullptr);
+}
+
+TEST(NodeProxyCapiTest, UnknownPodAndBadNetnsFdAreRefused) {
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(Code(ambient_runtime_loop_new(&loop)), AMBIENT_OK);
+  Options o(ambient_node_proxy_options_new());
+  ambient_node_proxy* p = nullptr;
+  ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
+  int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(self, 0);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", self)), AMBIENT_ERR_NOT_FOUND);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", 0)),
+            AMBIENT_ERR_INVALID_ARGUMENT);  // stdin is no netns
+  close(self);
+  EXPECT_EQ(ambient_node_proxy_pod_count(p), 0u);
+  ambient_node_proxy_free(p);
+  ambient_runtime_loop_free(loop);
+}
+
+class Log {
+ public:
+  static void Fn(void* user, ambient_log_level, const char* component, const char* msg,
+                 size_t len) {
+    auto* self = static_cast<Log*>(user);
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->lines_.push_back(absl::StrCat(component, " ", absl::string_view(msg, len)));
+  }
+  std::string Find(const std::vector<std::string>& parts) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& l : lines_) {
+      bool all = true;
+      for (const std::string& p : parts) all = all && absl::StrContains(l, p);
+      if (all) return l;
+    }
+    return "";
+  }
+  std::string All() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::StrJoin(lines_, "\n");
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+TEST(NodeProxyCapiTest, PodToPodOverHbone) {
+  AMBIENT_REQUIRE_ROOT();
+  Topology topo;
+  ASSERT_TRUE(topo.ok());
+  ambient_netns* a = nullptr;
+  ambient_netns* b = nullptr;
+  ASSERT_EQ(Code(ambient_netns_open(topo.a().c_str(), &a)), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_netns_open(topo.b().c_str(), &b)), AMBIENT_OK);
+  ambient_redirect_config* rules = ambient_redirect_config_new();
+  ASSERT_NE(rules, nullptr);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.a().c_str())), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.b().c_str())), AMBIENT_OK);
+
+  hbone::testing::TestCa ca;
+  Options o(ambient_node_proxy_options_new());
+  const char* ip_a[] = {kPodA};
+  const char* ip_b[] = {kPodB};
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "pod-a", "client", "demo",
+                                                         "client", nullptr, ip_a, 1, 1)),
+            AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "pod-b", "server", "demo",
+                                                         "server", nullptr, ip_b, 1, 1)),
+            AMBIENT_OK);
+  std::string roots = ca.CaPem();
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_trust_bundle_pem(o.get(), "cluster.local",
+                                                                 roots.data(), roots.size())),
+            AMBIENT_OK);
+  for (auto [uid, id] : {std::pair{"pod-a", kClientId}, std::pair{"pod-b", kServerId}}) {
+    hbone::testing::KeyAndCert kc = ca.Leaf(id);
+    std::string cert = hbone::testing::TestCa::CertPem(kc);
+    std::string key = hbone::testing::TestCa::KeyPem(kc);
+    ASSERT_EQ(Code(ambient_node_proxy_options_set_svid_pem(o.get(), uid, cert.data(), cert.size(),
+                                                           key.data(), key.size())),
+              AMBIENT_OK);
+  }
+  Log log;
+  ambient_node_proxy_options_set_log(o.get(), &Log::Fn, &log);
+
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(Code(ambient_runtime_loop_new(&loop)), AMBIENT_OK);
+  ambient_node_proxy* p = nullptr;
+  ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
+  o.reset();  // the proxy keeps its own copy
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, "pod-a", nullptr, nullptr, ambient_netns_fd(a))),
+            AMBIENT_OK)
+      << log.All();
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, "pod-b", "server", "demo", ambient_netns_fd(b))),
+            AMBIENT_OK)
+      << log.All();
+  EXPECT_EQ(ambient_node_proxy_pod_count(p), 2u);
+
+  std::thread runner([loop] { ambient_runtime_loop_run(loop); });
+  auto in = [](ambient_netns* ns) -> SocketMaker {
+    return [ns] { return ambient_netns_socket(ns, AF_INET, SOCK_STREAM, 0); };
+  };
+  {
+    AppServer app(in(b), kPodB, 9080);
+    ASSERT_TRUE(app.ok());
+    EXPECT_EQ(Exchange(in(a), kPodB, 9080, "over the C ABI"),
+              absl::StrCat("pong from ", kPodB, ": over the C ABI"));
+  }
+  std::string line;
+  for (int i = 0; i < 500 && line.empty(); ++i) {
+    line = log.Find({"access connection complete", "direction=\"inbound\"", kClientId});
+    if (line.empty()) usleep(10000);
+  }
+  EXPECT_FALSE(line.empty()) << log.All();
+
+  ambient_runtime_loop_stop(loop);
+  runner.join();
+  EXPECT_EQ(ambient_node_proxy_remove_pod(p, "pod-b"), 1);
+  EXPECT_EQ(ambient_node_proxy_remove_pod(p, "pod-b"), 0);
+  EXPECT_EQ(ambient_node_proxy_pod_count(p), 1u);
+  ambient_node_proxy_free(p);
+  ambient_runtime_loop_run_for(loop, 10);
+  ambient_runtime_loop_free(loop);
+  ambient_error_free(ambient_redirect_delete(rules, topo.a().c_str()));
+  ambient_error_free(ambient_redirect_delete(rules, topo.b().c_str()));
+  ambient_redirect_config_free(rules);
+  ambient_netns_free(a);
+  ambient_netns_free(b);
+}
+
+}  // namespace
+}  // namespace ambient::e2e
