@@ -688,6 +688,8 @@ pub struct ZdsAgentOptions {
 /// namespaces to the proxies that connect. `Send + Sync`.
 pub struct ZdsAgent {
     ptr: *mut sys::ambient_zds_agent,
+    // Freed after the agent (whose thread and callers call into it).
+    log: *mut Box<LogFn>,
 }
 
 // SAFETY: the agent's functions are documented thread-safe.
@@ -700,10 +702,30 @@ impl ZdsAgent {
     /// non-socket file in the way), `AMBIENT_ERR_NOT_FOUND` (no directory),
     /// `AMBIENT_ERR_PERMISSION_DENIED`.
     pub fn new(options: &ZdsAgentOptions) -> Result<ZdsAgent, Error> {
-        // SAFETY: options are created, set and freed here.
+        Self::build(options, None)
+    }
+
+    /// [`ZdsAgent::new`] with a log sink (component "zds"). It is called
+    /// from the agent's thread and from callers of its methods, at times
+    /// with the agent's lock held: it must not call the agent.
+    pub fn with_log(options: &ZdsAgentOptions, log: Box<LogFn>) -> Result<ZdsAgent, Error> {
+        Self::build(options, Some(log))
+    }
+
+    fn build(options: &ZdsAgentOptions, log: Option<Box<LogFn>>) -> Result<ZdsAgent, Error> {
+        let log: *mut Box<LogFn> = log.map_or(ptr::null_mut(), |l| Box::into_raw(Box::new(l)));
+        let free_log = || {
+            if !log.is_null() {
+                // SAFETY: from Box::into_raw above; no agent uses it.
+                drop(unsafe { Box::from_raw(log) });
+            }
+        };
+        // SAFETY: options are created, set and freed here; `log` is
+        // reclaimed on failure and in Drop.
         unsafe {
             let o = sys::ambient_zds_agent_options_new();
             if o.is_null() {
+                free_log();
                 return Err(Error {
                     code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
                     detail: 0,
@@ -721,11 +743,17 @@ impl ZdsAgent {
                 if let Some(t) = options.timeout_ms {
                     check(sys::ambient_zds_agent_options_set_timeout(o, t))?;
                 }
+                if !log.is_null() {
+                    sys::ambient_zds_agent_options_set_log(o, Some(log_trampoline), log.cast());
+                }
                 let mut out = ptr::null_mut();
                 check(sys::ambient_zds_agent_new(o, &mut out))?;
-                Ok(ZdsAgent { ptr: out })
+                Ok(ZdsAgent { ptr: out, log })
             })();
             sys::ambient_zds_agent_options_free(o);
+            if result.is_err() {
+                free_log();
+            }
             result
         }
     }
@@ -784,7 +812,13 @@ impl ZdsAgent {
 
 impl Drop for ZdsAgent {
     fn drop(&mut self) {
-        // SAFETY: we own the agent; freeing stops it and removes the socket.
-        unsafe { sys::ambient_zds_agent_free(self.ptr) }
+        // SAFETY: we own the agent; freeing stops it and removes the socket;
+        // after that nothing calls the log sink.
+        unsafe {
+            sys::ambient_zds_agent_free(self.ptr);
+            if !self.log.is_null() {
+                drop(Box::from_raw(self.log));
+            }
+        }
     }
 }

@@ -398,10 +398,17 @@ impl ZdsHandler for Picky {
 fn rust_agent_and_rust_proxy() {
     use ambient::netns::{ZdsAgent, ZdsAgentOptions};
     let sock = temp_sock("agent");
-    let agent = ZdsAgent::new(&ZdsAgentOptions {
-        socket_path: Some(sock.clone()),
-        timeout_ms: Some(5000),
-    })
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    let agent = ZdsAgent::with_log(
+        &ZdsAgentOptions {
+            socket_path: Some(sock.clone()),
+            timeout_ms: Some(5000),
+        },
+        Box::new(move |_level, component, message| {
+            l2.lock().unwrap().push(format!("{component} {message}"));
+        }),
+    )
     .unwrap();
     let ns = Netns::current().unwrap();
     let w = Workload {
@@ -453,6 +460,13 @@ fn rust_agent_and_rust_proxy() {
     assert!(
         !std::path::Path::new(&sock).exists(),
         "the agent removes its socket"
+    );
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("zds ") && l.contains("connected")),
+        "the agent's log sink saw {lines:?}"
     );
 }
 
