@@ -15,6 +15,55 @@
 //!
 //! Time is the host's: monotonic nanoseconds of any origin ([`now_ns`] gives
 //! one). No callback ever re-enters the host.
+//!
+//! A client over a blocking-with-timeout `TcpStream`, in outline:
+//!
+//! ```no_run
+//! use std::io::ErrorKind;
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use ambient::hbone::{now_ns, Connection, Event, Role, TlsContext};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tls = TlsContext::from_files(Role::Client, "cert.pem".as_ref(),
+//!                                  "key.pem".as_ref(), "bundle.pem".as_ref())?;
+//! let mut conn = Connection::client(&tls, &["spiffe://cluster.local/ns/db/sa/db"])?;
+//! let mut sock = TcpStream::connect("10.0.0.2:15008")?;
+//! conn.start(now_ns());
+//! let mut stream = None;
+//! while !conn.is_closed() {
+//!     if conn.next_deadline().is_some_and(|d| d <= now_ns()) {
+//!         conn.on_timeout(now_ns());
+//!     }
+//!     conn.write_to(&mut sock)?;
+//!     // Wait for bytes at most until the next deadline (None: no deadline).
+//!     let wait = conn.timeout(now_ns()).map(|t| t.max(Duration::from_millis(1)));
+//!     sock.set_read_timeout(wait)?;
+//!     match conn.read_from(&mut sock, now_ns()) {
+//!         Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+//!         r => { r?; }
+//!     }
+//!     while let Some(ev) = conn.poll_event() {
+//!         match ev {
+//!             Event::HandshakeDone => stream = Some(conn.open_stream("10.0.0.2:9080", &[])?),
+//!             Event::StreamResponse { stream: id, http_status: 200 } => {
+//!                 conn.stream_write(id, b"hello")?;
+//!                 conn.stream_shutdown_write(id)?;
+//!             }
+//!             Event::StreamReadable(id) => {
+//!                 let mut buf = [0u8; 4096];
+//!                 let n = conn.stream_read(id, &mut buf)?;
+//!                 println!("{:?}", &buf[..n]);
+//!             }
+//!             Event::StreamClosed { .. } => conn.drain(),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! # let _ = stream;
+//! # Ok(())
+//! # }
+//! ```
 use std::ffi::CString;
 use std::io;
 use std::os::raw::c_char;
