@@ -17,7 +17,8 @@ if [ -f "$top/bindings/go/go.mod" ]; then
 fi
 if [ -f "$top/bindings/rust/Cargo.toml" ]; then
   echo "== cargo test --offline (bindings/rust)"
-  (cd "$top/bindings/rust" && cargo test --offline --workspace --lib --tests)
+  (cd "$top/bindings/rust" && cargo test --offline --workspace --lib --tests && \
+    cargo test --offline --workspace --doc)
   ran=$((ran + 1))
 fi
 [ "$ran" -gt 0 ] || echo "bindings: none built yet (bindings/go and bindings/rust are not in the tree)"
