@@ -8,6 +8,7 @@
 #
 #   pod A netns              node netns (router, agent, proxy)        pod B netns
 #   eth0 198.18.1.2 ---- va 198.18.1.1    vb 198.18.2.1 ---- eth0 198.18.2.2
+#        2001:db8:1::2      2001:db8:1::1    2001:db8:2::1         2001:db8:2::2
 #   client (socat)                                                   server :9080 (socat)
 #
 # Nothing is added to the root namespace and nothing routes off the machine.
@@ -53,6 +54,8 @@ step "1. namespaces: node $node, pod A $pod_a, pod B $pod_b"
 for ns in "$node" "$pod_a" "$pod_b"; do
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  # no duplicate address detection on the links below (usable at once)
+  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.default.accept_dad=0
 done
 ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
 ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
@@ -60,14 +63,22 @@ ip -n "$node" addr add 198.18.1.1/24 dev va
 ip -n "$node" addr add 198.18.2.1/24 dev vb
 ip -n "$node" link set va up
 ip -n "$node" link set vb up
+ip -n "$node" addr add 2001:db8:1::1/64 dev va nodad
+ip -n "$node" addr add 2001:db8:2::1/64 dev vb nodad
 ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
+ip netns exec "$node" sysctl -q -w net.ipv6.conf.all.forwarding=1
 ip -n "$pod_a" addr add 198.18.1.2/24 dev eth0
 ip -n "$pod_a" link set eth0 up
 ip -n "$pod_a" route add default via 198.18.1.1
+ip -n "$pod_a" addr add 2001:db8:1::2/64 dev eth0 nodad
+ip -n "$pod_a" route add default via 2001:db8:1::1
 ip -n "$pod_b" addr add 198.18.2.2/24 dev eth0
 ip -n "$pod_b" link set eth0 up
 ip -n "$pod_b" route add default via 198.18.2.1
-echo "pod A = 198.18.1.2 (demo/client, sa client), pod B = 198.18.2.2 (demo/server, sa server)"
+ip -n "$pod_b" addr add 2001:db8:2::2/64 dev eth0 nodad
+ip -n "$pod_b" route add default via 2001:db8:2::1
+echo "pod A = 198.18.1.2, 2001:db8:1::2 (demo/client, sa client)"
+echo "pod B = 198.18.2.2, 2001:db8:2::2 (demo/server, sa server)"
 
 step "2. a demo CA and one X509-SVID per pod (openssl CLI, P-256)"
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
@@ -92,19 +103,22 @@ cat > "$tmp/node.json" <<EOF
   "trust_bundle": "ca.pem",
   "workloads": [
     {"uid": "demo-client-uid", "name": "client", "namespace": "demo", "service_account": "client",
-     "addresses": ["198.18.1.2"], "protocol": "HBONE", "netns": "$pod_a",
+     "addresses": ["198.18.1.2", "2001:db8:1::2"], "protocol": "HBONE", "netns": "$pod_a",
      "cert": "client.pem", "key": "client.key"},
     {"uid": "demo-server-uid", "name": "server", "namespace": "demo", "service_account": "server",
-     "addresses": ["198.18.2.2"], "protocol": "HBONE", "netns": "$pod_b",
+     "addresses": ["198.18.2.2", "2001:db8:2::2"], "protocol": "HBONE", "netns": "$pod_b",
      "cert": "server.pem", "key": "server.key"}
   ]
 }
 EOF
 
-step "3. the app in pod B: a TCP server on 198.18.2.2:9080 that says who called"
+step "3. the app in pod B: a TCP server on port 9080 (IPv4 and IPv6) that says who called"
+answer='read -r line; echo "server in pod B: you are $SOCAT_PEERADDR, you said: $line"'
 ip netns exec "$pod_b" socat -T5 TCP4-LISTEN:9080,bind=198.18.2.2,reuseaddr,fork \
-  SYSTEM:'read -r line; echo "server in pod B: you are $SOCAT_PEERADDR, you said: $line"' \
-  2>"$tmp/server.err" &
+  SYSTEM:"$answer" 2>"$tmp/server.err" &
+pids+=($!)
+ip netns exec "$pod_b" socat -T5 TCP6-LISTEN:9080,bind=[2001:db8:2::2],ipv6only=1,reuseaddr,fork \
+  SYSTEM:"$answer" 2>>"$tmp/server.err" &
 pids+=($!)
 
 ip netns exec "$node" socat -T5 TCP4-LISTEN:9090,bind=198.18.1.1,reuseaddr,fork \
@@ -115,7 +129,7 @@ echo "(and one outside the mesh, in the node netns: 198.18.1.1:9090, not in the 
 
 step "4. node agent (in the node netns): redirect rules into both pods, netns over ZDS"
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
-  >"$tmp/agent.log" 2>&1 &
+  --ipv6 >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 pids+=($agent_pid)
 for _ in $(seq 100); do [ -S "$tmp/zds.sock" ] && break; sleep 0.1; done
@@ -140,6 +154,10 @@ step "6. the client in pod A: plain TCP to 198.18.2.2:9080 (knows nothing about 
 echo "\$ echo 'hello from pod A' | socat - TCP4:198.18.2.2:9080    # inside pod A"
 reply=$(echo "hello from pod A" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 || true)
 echo "$reply"
+echo
+echo "\$ echo 'hello over IPv6' | socat - TCP6:[2001:db8:2::2]:9080    # inside pod A"
+reply6=$(echo "hello over IPv6" | ip netns exec "$pod_a" socat -T5 - TCP6:[2001:db8:2::2]:9080 || true)
+echo "$reply6"
 
 echo
 echo "\$ echo 'hello from pod A' | socat - TCP4:198.18.1.1:9090    # inside pod A, not a mesh workload"
@@ -175,6 +193,11 @@ if ! grep -q 'access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080.*
   echo "FAIL: no outbound HBONE access log line from pod A" >&2
   ok=0
 fi
+# (socat spells IPv6 peers out in full)
+if [ "$reply6" != "server in pod B: you are [2001:0db8:0001:0000:0000:0000:0000:0002], you said: hello over IPv6" ]; then
+  echo "FAIL: the IPv6 client did not get the server's answer" >&2
+  ok=0
+fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
@@ -190,10 +213,10 @@ if [ $ok -ne 1 ]; then
   exit 1
 fi
 cat <<'MSG'
-OK: pod A's plain TCP was captured by the in-pod rules (nat OUTPUT -> :15001), carried
-over HBONE (TLS 1.3 mTLS, HTTP/2 CONNECT) from inside pod A to pod B's :15008, where
-the client's SPIFFE ID was verified, and delivered to the app from pod A's own IP.
-The destination outside the mesh was passed through as plain TCP (no identities in its
-access log line).
-Everything this demo created (namespaces, veths, processes, files) is removed on exit.
+OK: pod A's plain TCP (IPv4 and IPv6) was captured by the in-pod rules (nat OUTPUT
+-> :15001), carried over HBONE (TLS 1.3 mTLS, HTTP/2 CONNECT) from inside pod A to
+pod B's :15008, where the client's SPIFFE ID was verified, and delivered to the app
+from pod A's own IP. The destination outside the mesh was passed through as plain
+TCP (no identities in its access log line). Everything this demo created
+(namespaces, veths, processes, files) is removed on exit.
 MSG

@@ -24,13 +24,14 @@ namespace {
 using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
-    "usage: node-agent --config FILE [--zds-socket PATH] [--backend iptables|nftables]\n"
+    "usage: node-agent --config FILE [--zds-socket PATH] [--backend iptables|nftables] [--ipv6]\n"
     "\n"
     "Installs the in-pod redirect rules in each pod of this node (workloads with\n"
     "\"netns\" in the config) and hands their netns to the node proxy over ZDS.\n"
     "  --config FILE      the node config (JSON, see examples/node/node_config.h)\n"
     "  --zds-socket PATH  where to listen (default /var/run/ztunnel/ztunnel.sock)\n"
     "  --backend B        iptables (default) or nftables\n"
+    "  --ipv6             also install the IPv6 rules (dual-stack pods)\n"
     "Runs until SIGINT/SIGTERM, then deletes the pods (DelWorkload) and their rules.\n";
 
 int Fail(const std::string& why) {
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
       if (!value(&config_path)) return Usage("--config needs a value");
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
+    } else if (arg == "--ipv6") {
+      rules.ipv6 = true;
     } else if (arg == "--backend") {
       if (!value(&v)) return Usage("--backend needs a value");
       if (v == "iptables") {

@@ -169,7 +169,7 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
 
   std::thread runner([loop] { ambient_runtime_loop_run(loop); });
   auto in = [](ambient_netns* ns) -> SocketMaker {
-    return [ns] { return ambient_netns_socket(ns, AF_INET, SOCK_STREAM, 0); };
+    return [ns](int family) { return ambient_netns_socket(ns, family, SOCK_STREAM, 0); };
   };
   {
     AppServer app(in(b), kPodB, 9080);

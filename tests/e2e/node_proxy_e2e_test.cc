@@ -45,8 +45,8 @@ using netns::Netns;
 
 // In returns a SocketMaker for TCP sockets inside `ns`.
 SocketMaker In(const Netns& ns) {
-  return [&ns] {
-    absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(ns, AF_INET, SOCK_STREAM, 0);
+  return [&ns](int family) {
+    absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(ns, family, SOCK_STREAM, 0);
     return fd.ok() ? fd->release() : -1;
   };
 }
@@ -109,6 +109,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   void SetUp() override {
     AMBIENT_REQUIRE_ROOT();
     ASSERT_TRUE(topo_.ok()) << "could not build the namespaces";
+    rules_.ipv6 = true;  // dual-stack pods: the IPv6 rules and policy routing too
     absl::StatusOr<Netns> a = Netns::OpenByName(topo_.a());
     absl::StatusOr<Netns> b = Netns::OpenByName(topo_.b());
     absl::StatusOr<Netns> node = Netns::OpenByName(topo_.node());
@@ -135,12 +136,12 @@ class NodeProxyE2eTest : public ::testing::Test {
     wa.name = "client";
     wa.ns = "demo";
     wa.service_account = "client";
-    wa.addresses = {kPodA};
+    wa.addresses = {kPodA, kPodA6};
     runtime::Workload wb = wa;
     wb.uid = "pod-b";
     wb.name = "server";
     wb.service_account = "server";
-    wb.addresses = {kPodB};
+    wb.addresses = {kPodB, kPodB6};
     ASSERT_TRUE(directory->Upsert(wa).ok());
     ASSERT_TRUE(directory->Upsert(wb).ok());
 
@@ -266,6 +267,28 @@ TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
   EXPECT_TRUE(absl::StrContains(in, absl::StrCat("dst.hbone_addr=", kPodB, ":", kAppPort))) << in;
   EXPECT_TRUE(absl::StrContains(in, "bytes_recv=11 ")) << in;
   EXPECT_FALSE(absl::StrContains(in, "error=")) << in;
+}
+
+TEST_F(NodeProxyE2eTest, PodToPodOverIpv6) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  AppServer app(In(b_), kPodB6, kAppPort);
+  ASSERT_TRUE(app.ok());
+
+  std::string reply = Exchange(In(a_), kPodB6, kAppPort, "ping over v6");
+  EXPECT_EQ(reply, absl::StrCat("pong from ", kPodB6, ": ping over v6")) << lines_.All();
+  EXPECT_EQ(app.peers(), std::vector<std::string>{kPodA6});
+
+  std::string out = lines_.WaitFor({"access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("dst.addr=[", kPodB6, "]:15008")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.hbone_addr=[", kPodB6, "]:", kAppPort)))
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.identity=\"", kServerId, "\""))) << out;
+  std::string in = lines_.WaitFor({"access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.addr=[", kPodA6, "]:"))) << in;
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kClientId, "\""))) << in;
+  EXPECT_TRUE(absl::StrContains(in, "src.workload=\"client\"")) << in;
 }
 
 TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {

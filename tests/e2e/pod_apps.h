@@ -25,8 +25,8 @@
 
 namespace ambient::e2e {
 
-// SocketMaker returns a new AF_INET stream socket inside some netns, or -1.
-using SocketMaker = std::function<int()>;
+// SocketMaker returns a new stream socket of `family` inside some netns, or -1.
+using SocketMaker = std::function<int(int family)>;
 
 // Fd closes its descriptor.
 class Fd {
@@ -56,12 +56,34 @@ inline void SetTimeouts(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-inline sockaddr_in V4(const char* ip, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
+// Sockaddr fills `out` with ip:port (IPv4 or IPv6) and returns its length,
+// or 0 when `ip` is not a numeric address.
+inline socklen_t Sockaddr(const char* ip, int port, sockaddr_storage* out) {
+  *out = sockaddr_storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    return sizeof(sockaddr_in);
+  }
+  if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    return sizeof(sockaddr_in6);
+  }
+  return 0;
+}
+
+// IpOf formats the IP of an IPv4 or IPv6 socket address.
+inline std::string IpOf(const sockaddr_storage& a) {
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, ip, sizeof(ip));
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr, ip, sizeof(ip));
+  }
+  return ip;
 }
 
 // AppServer listens on ip:port inside a netns; each connection is read to
@@ -70,12 +92,14 @@ class AppServer {
  public:
   // `socket` makes a TCP socket inside the server's netns.
   AppServer(const SocketMaker& socket, const char* ip, int port) {
-    Fd fd(socket());
+    sockaddr_storage a;
+    socklen_t len = Sockaddr(ip, port, &a);
+    if (len == 0) return;
+    Fd fd(socket(a.ss_family));
     if (!fd.valid()) return;
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a = V4(ip, port);
-    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return;
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) return;
     if (listen(fd.get(), 16) != 0) return;
     fd_ = std::move(fd);
     ip_ = ip;
@@ -96,15 +120,13 @@ class AppServer {
     while (!stop_) {
       pollfd p{fd_.get(), POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
-      sockaddr_in peer{};
+      sockaddr_storage peer{};
       socklen_t len = sizeof(peer);
       Fd c(accept(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len));
       if (!c.valid()) continue;
-      char ip[INET_ADDRSTRLEN] = {0};
-      inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
       {
         std::lock_guard<std::mutex> lock(mu_);
-        peers_.push_back(ip);
+        peers_.push_back(IpOf(peer));
       }
       SetTimeouts(c.get());
       std::string got;
@@ -127,16 +149,19 @@ class AppServer {
   std::vector<std::string> peers_;
 };
 
-// Exchange connects from inside a netns (sockets from `socket`) to ip:port, sends `message`, half-closes
-// and returns everything read until EOF (or an error text starting "error:").
+// Exchange connects from inside a netns (sockets from `socket`) to ip:port,
+// sends `message`, half-closes and returns everything read until EOF (or an
+// error text starting "error:").
 inline std::string Exchange(const SocketMaker& socket, const char* ip, int port,
-                     const std::string& message) {
-  Fd owned(socket());
+                            const std::string& message) {
+  sockaddr_storage a;
+  socklen_t len = Sockaddr(ip, port, &a);
+  if (len == 0) return "error: bad address";
+  Fd owned(socket(a.ss_family));
   if (!owned.valid()) return "error: cannot make a socket in the namespace";
   const Fd* fd = &owned;
   SetTimeouts(fd->get());
-  sockaddr_in a = V4(ip, port);
-  if (connect(fd->get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+  if (connect(fd->get(), reinterpret_cast<sockaddr*>(&a), len) != 0) {
     return absl::StrCat("error: connect: ", std::strerror(errno));
   }
   if (write(fd->get(), message.data(), message.size()) != static_cast<ssize_t>(message.size())) {

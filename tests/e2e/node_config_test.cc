@@ -1,0 +1,106 @@
+// The node config file of the example node agent and node proxy: what they
+// accept, and that every malformed file is refused with a reason.
+#include "node_config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace ambient::examples {
+namespace {
+
+class NodeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/ambient-node-config-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override {
+    unlink(Path().c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string Path() const { return dir_ + "/node.json"; }
+  absl::StatusOr<NodeConfig> Load(const std::string& text) {
+    std::ofstream(Path()) << text;
+    return LoadNodeConfig(Path());
+  }
+  std::string dir_;
+};
+
+TEST_F(NodeConfigTest, ReadsWorkloadsAndResolvesRelativePaths) {
+  absl::StatusOr<NodeConfig> c = Load(R"({
+    "trust_domain": "example.org", "trust_bundle": "ca.pem",
+    "workloads": [
+      {"uid": "a", "name": "client", "namespace": "demo", "service_account": "sa-a",
+       "addresses": ["198.18.1.2", "2001:db8:1::2"], "netns": "pod-a",
+       "cert": "a.pem", "key": "/abs/a.key", "policies": ["demo/p"]},
+      {"uid": "b", "name": "legacy", "namespace": "demo", "addresses": ["198.18.2.2"],
+       "protocol": "NONE", "trust_domain": "other.org"}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->trust_bundle, dir_ + "/ca.pem");
+  ASSERT_EQ(c->pods.size(), 2u);
+  const PodConfig& a = c->pods[0];
+  EXPECT_EQ(a.workload.Identity(), "spiffe://example.org/ns/demo/sa/sa-a");
+  EXPECT_EQ(a.workload.addresses.size(), 2u);
+  EXPECT_TRUE(a.workload.hbone);
+  EXPECT_EQ(a.netns, "pod-a");
+  EXPECT_EQ(a.cert, dir_ + "/a.pem");
+  EXPECT_EQ(a.key, "/abs/a.key");
+  EXPECT_EQ(a.workload.policies, std::vector<std::string>{"demo/p"});
+  const PodConfig& b = c->pods[1];
+  EXPECT_FALSE(b.workload.hbone);
+  EXPECT_EQ(b.workload.Identity(), "spiffe://other.org/ns/demo/sa/default");
+  EXPECT_TRUE(b.netns.empty());
+  EXPECT_TRUE(b.cert.empty());
+}
+
+TEST_F(NodeConfigTest, MalformedFilesAreRefusedWithAReason) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "not valid JSON"},
+      {"{", "not valid JSON"},
+      {"[]", "want a JSON object"},
+      {R"({"workloads": []})", "trust_bundle is required"},
+      {R"({"trust_bundle": "x", "workloads": {}})", "workloads must be a list"},
+      {R"({"trust_bundle": "x", "workloads": [], "extra": 1})", "unknown key \"extra\""},
+      {R"({"trust_bundle": 7, "workloads": []})", "trust_bundle: want a string"},
+      {R"({"trust_bundle": "x", "workloads": [1]})", "workloads[0]: want an object"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "addresses": "198.18.1.2"}]})", "workloads[0].addresses: want a list"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "addresses": [1]}]})", "workloads[0].addresses[0]: want a string"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "addresses": ["10.0.0.300"]}]})", "is not a numeric IP"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "protocol": "TCP"}]})", "workloads[0].protocol"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "cert": "c.pem"}]})", "cert and key go together"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "namespace": "s"}]})",
+       "needs a uid, a name and a namespace"},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "colour": "red"}]})", "unknown key \"colour\""},
+      {R"({"trust_bundle": "x", "workloads": [{"uid": "a", "name": "n", "namespace": "s",
+          "trust_domain": "Bad Domain"}]})", "identity"},
+  };
+  for (const auto& [text, want] : cases) {
+    absl::StatusOr<NodeConfig> c = Load(text);
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(c.status().message().find(want), absl::string_view::npos)
+        << text << " -> " << c.status();
+  }
+  EXPECT_EQ(LoadNodeConfig(dir_ + "/missing.json").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeConfigTest, DeeplyNestedJsonIsRefusedWithoutCrashing) {
+  std::string deep(100000, '[');
+  absl::StatusOr<NodeConfig> c = Load(deep);
+  EXPECT_FALSE(c.ok());
+}
+
+}  // namespace
+}  // namespace ambient::examples
