@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Node proxy end to end, measured: pod A -> pod B through the example node
+# proxy (in-pod capture, HBONE mTLS between the pods' netns, the same proxy
+# process serving both ends as on one node), against the same two pods
+# talking directly (no rules, no proxy) in the same run.
+#
+#   bash bench/e2e/node_proxy_bench.sh BUILD_DIR [SECONDS]
+#
+# Prints, for both paths: iperf3 single-stream throughput (SECONDS, default
+# 10), sequential new connections per second (connect, 64 B each way,
+# close; 300 of them), and for the mesh path the node proxy's CPU seconds
+# (user+sys from /proc) per GB carried. Needs root, iperf3, python3, openssl.
+set -euo pipefail
+build=$(cd "${1:?usage: node_proxy_bench.sh BUILD_DIR [SECONDS]}" && pwd)
+secs=${2:-10}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+agent_bin=$build/examples/node/node-agent
+proxy_bin=$build/examples/node/node-proxy
+[ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
+
+id=$$
+node=ambient-bench-$id-node
+pod_a=ambient-bench-$id-a
+pod_b=ambient-bench-$id-b
+tmp=$(mktemp -d /tmp/ambient-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for ns in "$pod_a" "$pod_b" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+for ns in "$node" "$pod_a" "$pod_b"; do
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+done
+ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
+ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
+ip -n "$node" addr add 198.18.1.1/24 dev va
+ip -n "$node" addr add 198.18.2.1/24 dev vb
+ip -n "$node" link set va up
+ip -n "$node" link set vb up
+ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
+ip -n "$pod_a" addr add 198.18.1.2/24 dev eth0
+ip -n "$pod_a" link set eth0 up
+ip -n "$pod_a" route add default via 198.18.1.1
+ip -n "$pod_b" addr add 198.18.2.2/24 dev eth0
+ip -n "$pod_b" link set eth0 up
+ip -n "$pod_b" route add default via 198.18.2.1
+
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
+openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=bench CA" -days 1 \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -out "$tmp/ca.pem" 2>/dev/null
+for sa in client server; do
+  openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/$sa.key"
+  openssl req -new -key "$tmp/$sa.key" -subj "/O=bench" -out "$tmp/$sa.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" \
+    "subjectAltName=URI:spiffe://cluster.local/ns/bench/sa/$sa" > "$tmp/$sa.ext"
+  openssl x509 -req -in "$tmp/$sa.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+    -days 1 -extfile "$tmp/$sa.ext" -out "$tmp/$sa.pem" 2>/dev/null
+done
+cat > "$tmp/node.json" <<JSON
+{"trust_bundle": "ca.pem", "workloads": [
+  {"uid": "a", "name": "client", "namespace": "bench", "service_account": "client",
+   "addresses": ["198.18.1.2"], "netns": "$pod_a", "cert": "client.pem", "key": "client.key"},
+  {"uid": "b", "name": "server", "namespace": "bench", "service_account": "server",
+   "addresses": ["198.18.2.2"], "netns": "$pod_b", "cert": "server.pem", "key": "server.key"}]}
+JSON
+
+# Servers in pod B: iperf3, and a 64-byte echo for the connection rate.
+ip netns exec "$pod_b" iperf3 -s -B 198.18.2.2 -p 5201 >/dev/null 2>&1 &
+pids+=($!)
+cat > "$tmp/echo.py" <<'PY'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.2.2", 7000)); s.listen(128)
+while True:
+    c, _ = s.accept()
+    data = b""
+    while len(data) < 64:
+        chunk = c.recv(64 - len(data))
+        if not chunk: break
+        data += chunk
+    c.sendall(data); c.close()
+PY
+cat > "$tmp/rate.py" <<'PY'
+import socket, sys, time
+n = int(sys.argv[1]); msg = b"x" * 64; lat = []
+start = time.perf_counter()
+for _ in range(n):
+    t = time.perf_counter()
+    c = socket.create_connection(("198.18.2.2", 7000))
+    c.sendall(msg); got = b""
+    while len(got) < 64:
+        chunk = c.recv(64)
+        if not chunk: break
+        got += chunk
+    c.close(); lat.append(time.perf_counter() - t)
+    assert got == msg, got
+total = time.perf_counter() - start
+lat.sort()
+print("%.0f conn/s p50 %.2f ms p99 %.2f ms" % (n / total, lat[n // 2] * 1e3, lat[int(n * 0.99)] * 1e3))
+PY
+ip netns exec "$pod_b" python3 "$tmp/echo.py" &
+pids+=($!)
+sleep 0.5
+
+iperf() {
+  ip netns exec "$pod_a" iperf3 -c 198.18.2.2 -p 5201 -t "$secs" -J > "$tmp/iperf.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["end"]["sum_received"]; print("%.2f Gbit/s (%d bytes)" % (e["bits_per_second"]/1e9, e["bytes"]))' "$tmp/iperf.json"
+}
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+echo "== direct (no rules, no proxy): pod A -> pod B through the node netns router"
+direct_tp=$(iperf)
+direct_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
+echo "iperf3 1 stream: $direct_tp"
+echo "new connections: $direct_rate"
+
+ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/agent.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$tmp/zds.sock" ] && break; sleep 0.1; done
+ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=($proxy_pid)
+for _ in $(seq 100); do grep -q "ZDS snapshot applied: 2" "$tmp/proxy.log" && break; sleep 0.1; done
+grep -q "ZDS snapshot applied: 2" "$tmp/proxy.log" || { cat "$tmp/proxy.log"; exit 1; }
+
+echo "== mesh: captured in pod A, HBONE (TLS 1.3 + h2 CONNECT) to pod B's 15008, one node proxy"
+hz=$(getconf CLK_TCK)
+cpu0=$(cpu_of "$proxy_pid")
+mesh_tp=$(iperf)
+cpu1=$(cpu_of "$proxy_pid")
+bytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$tmp/iperf.json")
+mesh_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
+echo "iperf3 1 stream: $mesh_tp"
+echo "new connections: $mesh_rate"
+python3 -c "import sys; c=(int(sys.argv[2])-int(sys.argv[1]))/int(sys.argv[3]); b=int(sys.argv[4]); print('node proxy CPU during iperf3: %.1f s user+sys for %.2f GB = %.2f core-s/GB (both ends of the tunnel)' % (c, b/1e9, c/(b/1e9)))" "$cpu0" "$cpu1" "$hz" "$bytes"
+n=$(grep -c "access.*connection complete" "$tmp/proxy.log" || true)
+echo "access log lines: $n (every mesh connection logged on both ends)"
