@@ -81,8 +81,14 @@ TEST(NodeProxyCapiTest, UnknownPodAndBadNetnsFdAreRefused) {
   int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(self, 0);
   EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", self)), AMBIENT_ERR_NOT_FOUND);
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", 0)),
-            AMBIENT_ERR_INVALID_ARGUMENT);  // stdin is no netns
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", pipe_fds[0])),
+            AMBIENT_ERR_INVALID_ARGUMENT);  // a pipe is no netns
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", -1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
   close(self);
   EXPECT_EQ(ambient_node_proxy_pod_count(p), 0u);
   ambient_node_proxy_free(p);
