@@ -47,3 +47,7 @@ void ambientGoSetProxyCallbacks(ambient_zds_proxy_options *opts, uintptr_t handl
 void ambientGoSetProxyLog(ambient_zds_proxy_options *opts, uintptr_t handle) {
   ambient_zds_proxy_options_set_log(opts, (ambient_log_fn)ambientGoLog, (void *)handle);
 }
+
+void ambientGoSetNodeProxyLog(ambient_node_proxy_options *opts, uintptr_t handle) {
+  ambient_node_proxy_options_set_log(opts, (ambient_log_fn)ambientGoLog, (void *)handle);
+}

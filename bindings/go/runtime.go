@@ -48,9 +48,10 @@ type Loop struct {
 	holder  int32        // OS thread of the goroutine holding mu, 0 if none (atomic)
 	done    chan struct{}
 	// What is open on the loop (under mu), closed by Loop.Close.
-	forwarders map[*HBONEForwarder]struct{}
-	clients    map[*HBONEClient]struct{}
-	servers    map[*HBONEServer]struct{}
+	forwarders  map[*HBONEForwarder]struct{}
+	clients     map[*HBONEClient]struct{}
+	servers     map[*HBONEServer]struct{}
+	nodeProxies map[*NodeProxy]struct{}
 }
 
 // NewLoop makes an event loop and starts running it. Errors: Internal
@@ -61,9 +62,10 @@ func NewLoop() (*Loop, error) {
 		return nil, err
 	}
 	l := &Loop{ptr: out, done: make(chan struct{}),
-		forwarders: map[*HBONEForwarder]struct{}{},
-		clients:    map[*HBONEClient]struct{}{},
-		servers:    map[*HBONEServer]struct{}{}}
+		forwarders:  map[*HBONEForwarder]struct{}{},
+		clients:     map[*HBONEClient]struct{}{},
+		servers:     map[*HBONEServer]struct{}{},
+		nodeProxies: map[*NodeProxy]struct{}{}}
 	go l.run()
 	// No finalizer: the running goroutine keeps the loop reachable; Close
 	// ends it.
@@ -131,7 +133,7 @@ func (l *Loop) do(f func()) error {
 }
 
 // Close closes what is still open on the loop (forwarders, clients,
-// servers), stops the loop and frees it. Objects the program dropped
+// servers, node proxies), stops the loop and frees it. Objects the program dropped
 // without closing them stay open until then.
 func (l *Loop) Close() {
 	err := l.do(func() {
@@ -143,6 +145,9 @@ func (l *Loop) Close() {
 		}
 		for s := range l.servers {
 			s.free()
+		}
+		for p := range l.nodeProxies {
+			p.free()
 		}
 		l.closed = true
 	})
