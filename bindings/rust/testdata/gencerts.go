@@ -111,6 +111,8 @@ func main() {
 	otherLeaf := issue(other, "spiffe://other.org/ns/x/sa/y", false, from, to)
 	noURI := issue(ca, "", false, from, to)
 	db := issue(ca, "spiffe://example.org/ns/default/sa/db", false, from, to)
+	clCA := issue(nil, "spiffe://cluster.local", true, caFrom, caTo)
+	clWeb := issue(clCA, "spiffe://cluster.local/ns/shop/sa/web", false, from, to)
 
 	write(dir, "ca.pem", certPEM(ca))
 	write(dir, "ca.key", keyPEM(ca))
@@ -124,6 +126,9 @@ func main() {
 	write(dir, "no_uri.key", keyPEM(noURI))
 	write(dir, "db.pem", certPEM(db))
 	write(dir, "db.key", keyPEM(db))
+	write(dir, "cl_ca.pem", certPEM(clCA))
+	write(dir, "cl_web.pem", certPEM(clWeb))
+	write(dir, "cl_web.key", keyPEM(clWeb))
 	b, err := json.Marshal(bundle(ca))
 	must(err)
 	write(dir, "bundle.json", b)

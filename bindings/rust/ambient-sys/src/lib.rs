@@ -946,3 +946,77 @@ extern "C" {
     ) -> *const c_char;
     pub fn ambient_hbone_forwarder_free(forwarder: *mut ambient_hbone_forwarder);
 }
+
+/// Opaque `ambient_node_proxy_options`.
+#[repr(C)]
+pub struct ambient_node_proxy_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_node_proxy`.
+#[repr(C)]
+pub struct ambient_node_proxy {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn ambient_node_proxy_options_new() -> *mut ambient_node_proxy_options;
+    pub fn ambient_node_proxy_options_free(opts: *mut ambient_node_proxy_options);
+    pub fn ambient_node_proxy_options_add_workload(
+        opts: *mut ambient_node_proxy_options,
+        uid: *const c_char,
+        name: *const c_char,
+        ns: *const c_char,
+        service_account: *const c_char,
+        trust_domain: *const c_char,
+        addresses: *const *const c_char,
+        n_addresses: usize,
+        hbone: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_add_trust_bundle_pem(
+        opts: *mut ambient_node_proxy_options,
+        trust_domain: *const c_char,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_svid_pem(
+        opts: *mut ambient_node_proxy_options,
+        uid: *const c_char,
+        chain_pem: *const c_char,
+        chain_len: usize,
+        key_pem: *const c_char,
+        key_len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_policies_json(
+        opts: *mut ambient_node_proxy_options,
+        json: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_log(
+        opts: *mut ambient_node_proxy_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
+    pub fn ambient_node_proxy_new(
+        lp: *mut ambient_runtime_loop,
+        opts: *const ambient_node_proxy_options,
+        out: *mut *mut ambient_node_proxy,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_add_pod(
+        proxy: *mut ambient_node_proxy,
+        uid: *const c_char,
+        name: *const c_char,
+        ns: *const c_char,
+        netns_fd: c_int,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_remove_pod(
+        proxy: *mut ambient_node_proxy,
+        uid: *const c_char,
+    ) -> c_int;
+    pub fn ambient_node_proxy_pod_count(proxy: *const ambient_node_proxy) -> usize;
+    pub fn ambient_node_proxy_start_zds(
+        proxy: *mut ambient_node_proxy,
+        socket_path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_free(proxy: *mut ambient_node_proxy);
+}

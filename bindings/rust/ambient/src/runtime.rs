@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -404,5 +404,237 @@ impl Drop for Forwarder<'_> {
     fn drop(&mut self) {
         // SAFETY: we own the forwarder; tunnels it made live on the client.
         unsafe { sys::ambient_hbone_forwarder_free(self.ptr) }
+    }
+}
+
+/// A workload of the mesh as the node proxy knows it; its identity is
+/// spiffe://trust_domain/ns/namespace/sa/service_account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeWorkload {
+    pub uid: String,
+    pub name: String,
+    pub namespace: String,
+    /// `None`: "default".
+    pub service_account: Option<String>,
+    /// `None`: "cluster.local".
+    pub trust_domain: Option<String>,
+    /// Numeric IPs.
+    pub addresses: Vec<String>,
+    /// Speaks HBONE (else plain TCP to it).
+    pub hbone: bool,
+}
+
+/// The X509-SVID (PEM chain, leaf first) and key (PEM) of a pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeSvid {
+    pub uid: String,
+    pub chain_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// What a [`NodeProxy`] knows of the mesh. The default knows nothing and
+/// allows everything (no policies).
+#[derive(Debug, Clone, Default)]
+pub struct NodeProxyOptions {
+    pub workloads: Vec<NodeWorkload>,
+    /// (trust domain, PEM roots).
+    pub trust_bundles: Vec<(String, Vec<u8>)>,
+    pub svids: Vec<NodeSvid>,
+    /// Istio Authorizations (see [`crate::authz`]).
+    pub policies_json: Option<Vec<u8>>,
+}
+
+fn opt_cstring(s: &Option<String>) -> Result<Option<CString>, Error> {
+    s.as_deref().map(cstring).transpose()
+}
+
+fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+/// # Safety
+/// `o` must be a live options object.
+unsafe fn fill_node_options(
+    o: *mut sys::ambient_node_proxy_options,
+    options: &NodeProxyOptions,
+) -> Result<(), Error> {
+    for w in &options.workloads {
+        let (uid, name, ns) = (cstring(&w.uid)?, cstring(&w.name)?, cstring(&w.namespace)?);
+        let (sa, td) = (
+            opt_cstring(&w.service_account)?,
+            opt_cstring(&w.trust_domain)?,
+        );
+        let addrs: Vec<&str> = w.addresses.iter().map(String::as_str).collect();
+        let (_owned, ptrs) = cstrings(&addrs)?;
+        check(sys::ambient_node_proxy_options_add_workload(
+            o,
+            uid.as_ptr(),
+            name.as_ptr(),
+            ns.as_ptr(),
+            opt_ptr(&sa),
+            opt_ptr(&td),
+            ptrs.as_ptr(),
+            ptrs.len(),
+            c_int::from(w.hbone),
+        ))?;
+    }
+    for (td, pem) in &options.trust_bundles {
+        let td = cstring(td)?;
+        check(sys::ambient_node_proxy_options_add_trust_bundle_pem(
+            o,
+            td.as_ptr(),
+            pem.as_ptr().cast(),
+            pem.len(),
+        ))?;
+    }
+    for s in &options.svids {
+        let uid = cstring(&s.uid)?;
+        check(sys::ambient_node_proxy_options_set_svid_pem(
+            o,
+            uid.as_ptr(),
+            s.chain_pem.as_ptr().cast(),
+            s.chain_pem.len(),
+            s.key_pem.as_ptr().cast(),
+            s.key_pem.len(),
+        ))?;
+    }
+    if let Some(j) = &options.policies_json {
+        check(sys::ambient_node_proxy_options_set_policies_json(
+            o,
+            j.as_ptr().cast(),
+            j.len(),
+        ))?;
+    }
+    Ok(())
+}
+
+impl Loop {
+    /// A node proxy (ztunnel's role, in-pod mode) with no pods. `log` gets
+    /// the access log (component "access") and other lines, on the loop
+    /// thread, and "zds" lines from the ZDS thread. Capturing pods needs
+    /// CAP_NET_ADMIN and CAP_SYS_ADMIN. Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT` naming the bad workload, bundle, SVID
+    /// or policy.
+    pub fn node_proxy(
+        &self,
+        options: &NodeProxyOptions,
+        log: Option<Box<LogFn>>,
+    ) -> Result<NodeProxy<'_>, Error> {
+        let (log, log_fn) = log_parts(log);
+        // SAFETY: options are made, filled and freed here; `log` outlives
+        // the proxy (freed in Drop after it, or here on failure).
+        let result = unsafe {
+            let o = sys::ambient_node_proxy_options_new();
+            if o.is_null() {
+                Err(Error {
+                    code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+                    detail: 0,
+                    message: "out of memory".into(),
+                })
+            } else {
+                let r = fill_node_options(o, options).and_then(|()| {
+                    sys::ambient_node_proxy_options_set_log(o, log_fn, log.cast());
+                    let mut out = ptr::null_mut();
+                    check(sys::ambient_node_proxy_new(self.ptr, o, &mut out)).map(|()| out)
+                });
+                sys::ambient_node_proxy_options_free(o);
+                r
+            }
+        };
+        match result {
+            Ok(ptr) => Ok(NodeProxy {
+                ptr,
+                log,
+                _loop: PhantomData,
+            }),
+            Err(e) => {
+                if !log.is_null() {
+                    // SAFETY: from Box::into_raw, no proxy uses it.
+                    drop(unsafe { Box::from_raw(log) });
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A node proxy on a [`Loop`] (see [`Loop::node_proxy`]): captures pods,
+/// opening the in-pod listeners (15001, 15006, 15008) in each pod's
+/// namespace, and carries their traffic over HBONE.
+pub struct NodeProxy<'l> {
+    ptr: *mut sys::ambient_node_proxy,
+    log: *mut Box<LogFn>,
+    _loop: PhantomData<&'l Loop>,
+}
+
+impl NodeProxy<'_> {
+    /// Captures pod `uid` in `netns` (a duplicate of its descriptor is
+    /// kept). The workload is found by uid, else by namespace/name. Errors:
+    /// `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_NOT_FOUND` (unknown
+    /// workload, no SVID), `AMBIENT_ERR_FAILED_PRECONDITION` (SVID not the
+    /// workload's identity), `AMBIENT_ERR_ALREADY_EXISTS` (a port taken in
+    /// the pod), `AMBIENT_ERR_PERMISSION_DENIED`.
+    pub fn add_pod(
+        &self,
+        uid: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+        netns: &crate::netns::Netns,
+    ) -> Result<(), Error> {
+        let uid = cstring(uid)?;
+        let name = name.map(cstring).transpose()?;
+        let ns = namespace.map(cstring).transpose()?;
+        // SAFETY: live handle, strings and descriptor.
+        unsafe {
+            check(sys::ambient_node_proxy_add_pod(
+                self.ptr,
+                uid.as_ptr(),
+                opt_ptr(&name),
+                opt_ptr(&ns),
+                netns.as_fd().as_raw_fd(),
+            ))
+        }
+    }
+
+    /// Releases pod `uid` (listeners closed, HBONE connections aborted);
+    /// `true` when it was captured.
+    pub fn remove_pod(&self, uid: &str) -> Result<bool, Error> {
+        let uid = cstring(uid)?;
+        // SAFETY: live handle and string.
+        let rc = unsafe { sys::ambient_node_proxy_remove_pod(self.ptr, uid.as_ptr()) };
+        if rc < 0 {
+            return Err(crate::hbone::code_error(rc));
+        }
+        Ok(rc == 1)
+    }
+
+    /// How many pods are captured.
+    pub fn pod_count(&self) -> usize {
+        // SAFETY: live handle.
+        unsafe { sys::ambient_node_proxy_pod_count(self.ptr) }
+    }
+
+    /// Connects to the node agent's ZDS socket (and keeps reconnecting) on
+    /// a thread of its own; pods the agent adds or deletes are captured or
+    /// released on the loop, which must run for them to be acknowledged.
+    /// Errors: `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_FAILED_PRECONDITION`
+    /// (already started).
+    pub fn start_zds(&self, socket_path: &str) -> Result<(), Error> {
+        let p = cstring(socket_path)?;
+        // SAFETY: live handle and string.
+        unsafe { check(sys::ambient_node_proxy_start_zds(self.ptr, p.as_ptr())) }
+    }
+}
+
+impl Drop for NodeProxy<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the proxy; freeing stops its ZDS thread, so the log
+        // sink is not called afterwards.
+        unsafe {
+            sys::ambient_node_proxy_free(self.ptr);
+            if !self.log.is_null() {
+                drop(Box::from_raw(self.log));
+            }
+        }
     }
 }

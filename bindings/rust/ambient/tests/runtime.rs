@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ambient::hbone::{Role, TlsContext};
-use ambient::runtime::{Loop, TunnelResult};
+use ambient::runtime::{Loop, NodeProxyOptions, NodeSvid, NodeWorkload, TunnelResult};
 use ambient_sys as sys;
 
 const WEB: &str = "spiffe://example.org/ns/default/sa/web";
@@ -238,4 +238,148 @@ fn forwarder_and_bad_arguments() {
     // leaks a dial (and its socket) still pending when its loop is freed
     // (reported; LeakSanitizer sees it under scripts/test-bindings-asan.sh).
     lp.run_for(Duration::from_millis(50));
+}
+
+fn node_options() -> NodeProxyOptions {
+    let f = pki();
+    NodeProxyOptions {
+        workloads: vec![NodeWorkload {
+            uid: "uid-web".into(),
+            name: "web".into(),
+            namespace: "shop".into(),
+            service_account: Some("web".into()),
+            addresses: vec!["198.18.0.10".into()],
+            hbone: true,
+            ..Default::default()
+        }],
+        trust_bundles: vec![("cluster.local".into(), f["cl_ca.pem"].clone())],
+        svids: vec![NodeSvid {
+            uid: "uid-web".into(),
+            chain_pem: f["cl_web.pem"].clone(),
+            key_pem: f["cl_web.key"].clone(),
+        }],
+        policies_json: None,
+    }
+}
+
+#[test]
+fn node_proxy_refuses_bad_options_and_unknown_pods() {
+    let lp = Loop::new().unwrap();
+    let good = node_options();
+    let mut bad = Vec::new();
+    let mut o = good.clone();
+    o.workloads[0].addresses = vec!["not-an-ip".into()];
+    bad.push(("address", o));
+    let mut o = good.clone();
+    o.trust_bundles[0].1 = b"junk".to_vec();
+    bad.push(("bundle", o));
+    let mut o = good.clone();
+    o.svids[0].key_pem = good.svids[0].chain_pem.clone();
+    bad.push(("svid key", o));
+    let mut o = good.clone();
+    o.policies_json = Some(b"{\"policies\": [".to_vec());
+    bad.push(("policies", o));
+    for (what, o) in bad {
+        let e = lp.node_proxy(&o, None).err().unwrap();
+        assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "{what}: {e}");
+        assert!(!e.message.is_empty(), "{what}");
+    }
+    let np = lp.node_proxy(&good, None).unwrap();
+    let own = ambient::netns::Netns::current().unwrap();
+    let e = np
+        .add_pod("uid-nobody", Some("nobody"), Some("shop"), &own)
+        .unwrap_err();
+    assert_eq!(e.code, sys::AMBIENT_ERR_NOT_FOUND);
+    assert!(!np.remove_pod("uid-nobody").unwrap());
+    assert_eq!(np.pod_count(), 0);
+}
+
+fn is_root() -> bool {
+    extern "C" {
+        fn geteuid() -> u32;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("AMBIENT_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("this test needs root and AMBIENT_REQUIRE_PRIVILEGED=1");
+    }
+    eprintln!("SKIPPED: needs root (set AMBIENT_REQUIRE_PRIVILEGED=1 to make this a failure)");
+    false
+}
+
+/// Whether a TCP connect to 127.0.0.1:`port` inside `ns` succeeds.
+fn accepts_inside(ns: &ambient::netns::Netns, port: u16) -> bool {
+    #[repr(C)]
+    struct SockaddrIn {
+        family: u16,
+        port: u16,
+        addr: u32,
+        zero: [u8; 8],
+    }
+    extern "C" {
+        fn connect(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
+    }
+    const AF_INET: i32 = 2;
+    const SOCK_STREAM: i32 = 1;
+    let fd = ns.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let sa = SockaddrIn {
+        family: AF_INET as u16,
+        port: port.to_be(),
+        addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        zero: [0; 8],
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: a live socket and a sockaddr_in of the stated size.
+    unsafe {
+        connect(
+            fd.as_raw_fd(),
+            &sa,
+            std::mem::size_of::<SockaddrIn>() as u32,
+        ) == 0
+    }
+}
+
+#[test]
+fn node_proxy_captures_a_pod_of_a_new_namespace() {
+    if !is_root() {
+        return;
+    }
+    let ns = ambient::netns::Netns::new_unnamed().unwrap();
+    ns.loopback_up().unwrap();
+    let lp = Loop::new().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    let np = lp
+        .node_proxy(
+            &node_options(),
+            Some(Box::new(move |_level, component, message| {
+                l2.lock().unwrap().push(format!("{component}: {message}"));
+            })),
+        )
+        .unwrap();
+    assert!(!accepts_inside(&ns, 15008));
+    np.add_pod("uid-web", None, None, &ns).unwrap();
+    assert_eq!(np.pod_count(), 1);
+    for port in [15001, 15006, 15008] {
+        assert!(
+            accepts_inside(&ns, port),
+            "nothing listens on {port} in the pod"
+        );
+    }
+    // Again with the same namespace: nothing changes.
+    np.add_pod("uid-web", None, None, &ns).unwrap();
+    assert_eq!(np.pod_count(), 1);
+    assert!(np.remove_pod("uid-web").unwrap());
+    assert_eq!(np.pod_count(), 0);
+    assert!(
+        !accepts_inside(&ns, 15008),
+        "listener left after remove_pod"
+    );
+    drop(np);
+    assert!(
+        !lines.lock().unwrap().is_empty(),
+        "the log sink saw nothing"
+    );
 }
