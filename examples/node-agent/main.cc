@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
     absl::StatusOr<netns::Netns> ns = netns::Netns::Open(pc.netns);
     if (!ns.ok()) {
       remove_rules();
-      return Fail(absl::StrCat("pod ", pc.workload.uid, ": netns ", pc.netns, ": ",
-                               ns.status().message()));
+      return Fail(
+          absl::StrCat("pod ", pc.workload.uid, ": netns ", pc.netns, ": ", ns.status().message()));
     }
     if (absl::Status st = redirect::Apply(rules, *ns); !st.ok()) {
       remove_rules();
@@ -128,8 +128,7 @@ int main(int argc, char** argv) {
     }
     Say(absl::StrCat("pod ", pc.workload.uid, " (", pc.workload.ns, "/", pc.workload.name,
                      "): in-pod redirect rules installed in netns ", pc.netns, " (",
-                     rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables",
-                     ")"));
+                     rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables", ")"));
     pods.push_back(Pod{pc, std::move(*ns)});
   }
 

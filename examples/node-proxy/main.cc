@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
   if (!roots.ok()) return Fail(std::string(roots.status().message()));
   auto bundle = identity::TrustBundle::FromPem(*td, *roots);
-  if (!bundle.ok()) return Fail(absl::StrCat(config->trust_bundle, ": ", bundle.status().message()));
+  if (!bundle.ok())
+    return Fail(absl::StrCat(config->trust_bundle, ": ", bundle.status().message()));
   auto set = identity::TrustBundleSet::Create({*bundle});
   if (!set.ok()) return Fail(std::string(set.status().message()));
 
@@ -139,7 +140,8 @@ int main(int argc, char** argv) {
     if (!key.ok()) return key.status();
     auto creds = identity::Credentials::FromPem(*chain, *key);
     if (!creds.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(it->second.cert, ": ", creds.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(it->second.cert, ": ", creds.status().message()));
     }
     return std::make_shared<identity::CredentialHolder>(*creds);
   };
@@ -176,8 +178,9 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Print(LogLevel::kInfo, "node-proxy",
-        absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
+  Print(
+      LogLevel::kInfo, "node-proxy",
+      absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
   if (absl::Status st = zds.Start(); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
   // The ZDS thread waits on the loop for each call, and the loop no longer

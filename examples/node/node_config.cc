@@ -18,9 +18,11 @@ absl::Status Bad(const std::string& where, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
 }
 
-absl::Status OnlyKeys(const json& obj, const std::string& where, const std::set<std::string>& keys) {
+absl::Status OnlyKeys(const json& obj, const std::string& where,
+                      const std::set<std::string>& keys) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (keys.count(it.key()) == 0) return Bad(where, absl::StrCat("unknown key \"", it.key(), "\""));
+    if (keys.count(it.key()) == 0)
+      return Bad(where, absl::StrCat("unknown key \"", it.key(), "\""));
   }
   return absl::OkStatus();
 }
@@ -40,7 +42,8 @@ absl::Status GetStrings(const json& obj, const std::string& key, const std::stri
   if (it == obj.end()) return absl::OkStatus();
   if (!it->is_array()) return Bad(absl::StrCat(where, ".", key), "want a list of strings");
   for (size_t i = 0; i < it->size(); ++i) {
-    if (!(*it)[i].is_string()) return Bad(absl::StrCat(where, ".", key, "[", i, "]"), "want a string");
+    if (!(*it)[i].is_string())
+      return Bad(absl::StrCat(where, ".", key, "[", i, "]"), "want a string");
     out->push_back((*it)[i].get<std::string>());
   }
   return absl::OkStatus();
@@ -70,12 +73,15 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
   json root = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return Bad(path, "not valid JSON");
   if (!root.is_object()) return Bad(path, "want a JSON object");
-  if (absl::Status st = OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads"}); !st.ok()) {
+  if (absl::Status st = OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads"});
+      !st.ok()) {
     return st;
   }
   NodeConfig config;
-  if (absl::Status st = GetString(root, "trust_domain", path, &config.trust_domain); !st.ok()) return st;
-  if (absl::Status st = GetString(root, "trust_bundle", path, &config.trust_bundle); !st.ok()) return st;
+  if (absl::Status st = GetString(root, "trust_domain", path, &config.trust_domain); !st.ok())
+    return st;
+  if (absl::Status st = GetString(root, "trust_bundle", path, &config.trust_bundle); !st.ok())
+    return st;
   if (config.trust_bundle.empty()) return Bad(path, "trust_bundle is required");
   config.trust_bundle = Resolve(dir, config.trust_bundle);
   auto workloads = root.find("workloads");
@@ -96,10 +102,16 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
     runtime::Workload& wl = pod.workload;
     wl.trust_domain = config.trust_domain;
     std::string protocol = "HBONE";
-    for (auto [key, out] : std::vector<std::pair<const char*, std::string*>>{
-             {"uid", &wl.uid}, {"name", &wl.name}, {"namespace", &wl.ns},
-             {"service_account", &wl.service_account}, {"trust_domain", &wl.trust_domain},
-             {"protocol", &protocol}, {"netns", &pod.netns}, {"cert", &pod.cert}, {"key", &pod.key}}) {
+    for (auto [key, out] :
+         std::vector<std::pair<const char*, std::string*>>{{"uid", &wl.uid},
+                                                           {"name", &wl.name},
+                                                           {"namespace", &wl.ns},
+                                                           {"service_account", &wl.service_account},
+                                                           {"trust_domain", &wl.trust_domain},
+                                                           {"protocol", &protocol},
+                                                           {"netns", &pod.netns},
+                                                           {"cert", &pod.cert},
+                                                           {"key", &pod.key}}) {
       if (absl::Status st = GetString(w, key, where, out); !st.ok()) return st;
     }
     if (absl::Status st = GetStrings(w, "addresses", where, &wl.addresses); !st.ok()) return st;

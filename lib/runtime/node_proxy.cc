@@ -278,7 +278,7 @@ class NodeProxyImpl final : public NodeProxy {
     if (opts_.log) {
       log_ = opts_.log;
       access_ = [log = opts_.log, dir = opts_.workloads](LogLevel level, absl::string_view c,
-                                                        absl::string_view m) {
+                                                         absl::string_view m) {
         if (c == "access") {
           log(level, c, EnrichAccessLog(m, *dir));
         } else {
@@ -345,7 +345,8 @@ absl::Status ZdsBridge::OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn) {
     if (detached_) return absl::CancelledError("node proxy detached from ZDS");
     result->cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return result->done; });
   }
-  if (!result->done) return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
+  if (!result->done)
+    return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
   return result->status;
 }
 
@@ -366,8 +367,8 @@ void ZdsBridge::OnSnapshotComplete() {
   // Only a log line: posted without waiting.
   loop_->Post([proxy = proxy_, alive = alive_] {
     if (alive.expired()) return;
-    proxy->Log(LogLevel::kInfo, absl::StrCat("ZDS snapshot applied: ", proxy->pods().size(),
-                                             " pod(s) captured"));
+    proxy->Log(LogLevel::kInfo,
+               absl::StrCat("ZDS snapshot applied: ", proxy->pods().size(), " pod(s) captured"));
   });
 }
 
@@ -376,7 +377,8 @@ void ZdsBridge::OnDisconnected(const absl::Status& why) {
   // host stopped the loop.
   loop_->Post([proxy = proxy_, alive = alive_, why] {
     if (alive.expired() || absl::IsCancelled(why)) return;
-    proxy->Log(LogLevel::kWarn, absl::StrCat("ZDS connection to the node agent lost: ", why.ToString()));
+    proxy->Log(LogLevel::kWarn,
+               absl::StrCat("ZDS connection to the node agent lost: ", why.ToString()));
   });
 }
 
@@ -410,8 +412,7 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
 }
 
 absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& uid,
-                                                            const Workload& w,
-                                                            netns::Netns netns) {
+                                                            const Workload& w, netns::Netns netns) {
   absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> holder = opts_.credentials(w);
   if (!holder.ok()) return holder.status();
   std::shared_ptr<const identity::Credentials> creds = *holder ? (*holder)->Get() : nullptr;
@@ -487,7 +488,8 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   co.metrics = opts_.metrics;
   co.dial_socket = [factory = pod->factory,
                     mark = opts_.listeners.mark](const SocketAddress& via) -> absl::StatusOr<int> {
-    absl::StatusOr<netns::UniqueFd> fd = netns::OutboundUpstreamSocket(*factory, via.family(), mark);
+    absl::StatusOr<netns::UniqueFd> fd =
+        netns::OutboundUpstreamSocket(*factory, via.family(), mark);
     if (!fd.ok()) return fd.status();
     return fd->release();
   };
@@ -510,7 +512,8 @@ bool NodeProxyImpl::RemovePod(const std::string& uid) {
   if (it == pods_.end()) return false;
   std::string who = absl::StrCat(it->second->workload.ns, "/", it->second->workload.name);
   pods_.erase(it);
-  Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " (", who, ") released: its listeners are closed"));
+  Log(LogLevel::kInfo,
+      absl::StrCat("pod ", uid, " (", who, ") released: its listeners are closed"));
   return true;
 }
 
@@ -539,8 +542,8 @@ absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& sr
   bool ours = false;
   for (const std::string& a : w.addresses) ours = ours || CanonicalIp(a) == dst_ip;
   if (!ours) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("destination ", dst.ToString(), " is not an address of pod ", w.ns, "/", w.name));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "destination ", dst.ToString(), " is not an address of pod ", w.ns, "/", w.name));
   }
   if (!opts_.policies) return absl::OkStatus();
   authz::Connection conn;
@@ -571,8 +574,8 @@ SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddres
       if (fd.ok()) return fd->release();
       if (log) {
         log(LogLevel::kDebug, "node-proxy",
-            absl::StrCat("cannot keep the client's IP ", client.Ip(), ": ",
-                         fd.status().ToString(), "; connecting from the pod's own IP"));
+            absl::StrCat("cannot keep the client's IP ", client.Ip(), ": ", fd.status().ToString(),
+                         "; connecting from the pod's own IP"));
       }
     }
     absl::StatusOr<netns::UniqueFd> fd =
@@ -598,8 +601,9 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
     *peer = Unmapped(*peer);
     std::optional<Workload> target = opts_.workloads->ByAddress(dst.Ip());
     if (IsProxyPort(dst.port(), opts_.listeners) && target && target->uid == pod->uid) {
-      Log(LogLevel::kWarn, absl::StrCat("pod ", pod->uid, ": refused a connection to its own proxy port ",
-                                        dst.ToString()));
+      Log(LogLevel::kWarn,
+          absl::StrCat("pod ", pod->uid, ": refused a connection to its own proxy port ",
+                       dst.ToString()));
       AbortClose(*fd);
       continue;
     }
@@ -609,7 +613,8 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
     }
     SocketAddress via = dst;
     if (via.family() == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&via.storage)->sin_port = htons(opts_.listeners.inbound_hbone_port);
+      reinterpret_cast<sockaddr_in*>(&via.storage)->sin_port =
+          htons(opts_.listeners.inbound_hbone_port);
     } else {
       reinterpret_cast<sockaddr_in6*>(&via.storage)->sin6_port =
           htons(opts_.listeners.inbound_hbone_port);
@@ -666,8 +671,8 @@ void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::ConnectionRecord record,
   if (inbound) {
     make = InboundSocketMaker(*pod, peer);
   } else {
-    make = [factory = pod->factory, mark = opts_.listeners.mark](const SocketAddress& a)
-        -> absl::StatusOr<int> {
+    make = [factory = pod->factory,
+            mark = opts_.listeners.mark](const SocketAddress& a) -> absl::StatusOr<int> {
       absl::StatusOr<netns::UniqueFd> s = netns::OutboundUpstreamSocket(*factory, a.family(), mark);
       if (!s.ok()) return s.status();
       return s->release();

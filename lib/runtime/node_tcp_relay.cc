@@ -117,10 +117,16 @@ class TcpRelay {
     uint32_t ev_b = 0;
     // dirs_[0]: a -> b; dirs_[1]: b -> a.
     if (!dirs_[0].done) {
-      if (dirs_[0].len > 0) ev_b |= EPOLLOUT; else if (!dirs_[0].eof) ev_a |= EPOLLIN;
+      if (dirs_[0].len > 0)
+        ev_b |= EPOLLOUT;
+      else if (!dirs_[0].eof)
+        ev_a |= EPOLLIN;
     }
     if (!dirs_[1].done) {
-      if (dirs_[1].len > 0) ev_a |= EPOLLOUT; else if (!dirs_[1].eof) ev_b |= EPOLLIN;
+      if (dirs_[1].len > 0)
+        ev_a |= EPOLLOUT;
+      else if (!dirs_[1].eof)
+        ev_b |= EPOLLIN;
     }
     // Errors and hangups are reported whatever the interest set.
     absl::Status st = watch_a_.SetEvents(ev_a);
@@ -162,8 +168,7 @@ class TcpRelay {
 
 }  // namespace
 
-void StartTcpRelay(EventLoop* loop, int a, int b,
-                   std::function<void(const TcpRelayResult&)> done) {
+void StartTcpRelay(EventLoop* loop, int a, int b, std::function<void(const TcpRelayResult&)> done) {
   auto* relay = new TcpRelay(loop, a, b, std::move(done));
   relay->Start();
 }

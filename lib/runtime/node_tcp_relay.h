@@ -26,8 +26,7 @@ struct TcpRelayResult {
 };
 
 // StartTcpRelay relays between `a` and `b` (both connected, non-blocking).
-void StartTcpRelay(EventLoop* loop, int a, int b,
-                   std::function<void(const TcpRelayResult&)> done);
+void StartTcpRelay(EventLoop* loop, int a, int b, std::function<void(const TcpRelayResult&)> done);
 
 }  // namespace ambient::runtime
 

@@ -97,9 +97,8 @@ class Lines {
 std::shared_ptr<identity::CredentialHolder> Holder(const hbone::testing::TestCa& ca,
                                                    const std::string& id) {
   hbone::testing::KeyAndCert kc = ca.Leaf(id);
-  absl::StatusOr<std::shared_ptr<const identity::Credentials>> c =
-      identity::Credentials::FromPem(hbone::testing::TestCa::CertPem(kc),
-                                     hbone::testing::TestCa::KeyPem(kc));
+  absl::StatusOr<std::shared_ptr<const identity::Credentials>> c = identity::Credentials::FromPem(
+      hbone::testing::TestCa::CertPem(kc), hbone::testing::TestCa::KeyPem(kc));
   if (!c.ok()) return nullptr;
   return std::make_shared<identity::CredentialHolder>(*c);
 }
@@ -217,7 +216,8 @@ class NodeProxyE2eTest : public ::testing::Test {
   size_t PodCount() {
     std::atomic<int> n{-1};
     loop_->Post([&] { n = static_cast<int>(proxy_->pods().size()); });
-    for (int i = 0; i < 500 && n < 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (int i = 0; i < 500 && n < 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     return static_cast<size_t>(n.load());
   }
 
@@ -363,8 +363,8 @@ TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   AppServer app(In(b_), kPodB, kAppPort);
   std::string reply = Exchange(In(a_), kPodB, kAppPort, "ping from A");
   EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
-  EXPECT_FALSE(lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""})
-                   .empty())
+  EXPECT_FALSE(
+      lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""}).empty())
       << lines_.All();
 }
 

@@ -118,7 +118,8 @@ TEST(NodeProxyTest, NewRefusesMissingPieces) {
   EXPECT_EQ(NodeProxy::New(loop->get(), o).status().code(), absl::StatusCode::kInvalidArgument);
   o.bundles = std::make_shared<identity::TrustBundleSource>();
   EXPECT_EQ(NodeProxy::New(loop->get(), o).status().code(), absl::StatusCode::kInvalidArgument);
-  o.credentials = [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+  o.credentials =
+      [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
     return absl::NotFoundError("none");
   };
   EXPECT_TRUE(NodeProxy::New(loop->get(), o).ok());
@@ -131,7 +132,8 @@ TEST(NodeProxyTest, AddPodRefusesUnknownWorkloadsAndEmptyArguments) {
   NodeProxyOptions o;
   o.workloads = std::make_shared<WorkloadDirectory>();
   o.bundles = std::make_shared<identity::TrustBundleSource>();
-  o.credentials = [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+  o.credentials =
+      [](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
     return absl::NotFoundError("none");
   };
   auto proxy = NodeProxy::New(loop->get(), o);

@@ -41,15 +41,16 @@ class Topology {
       if (!Run(absl::StrCat("ip -n ", ns, " link set lo up"))) return;
       // No duplicate address detection on the links made below (their
       // link-local addresses would stay tentative for a second or two).
-      if (!Run(absl::StrCat("ip netns exec ", ns, " sysctl -q -w net.ipv6.conf.default.accept_dad=0"))) {
+      if (!Run(absl::StrCat("ip netns exec ", ns,
+                            " sysctl -q -w net.ipv6.conf.default.accept_dad=0"))) {
         return;
       }
     }
-    ok_ = Pod(a_, "va", kNodeToA, kPodA, kNodeToA6, kPodA6) &&
-          Pod(b_, "vb", kNodeToB, kPodB, kNodeToB6, kPodB6) &&
-          Run(absl::StrCat("ip netns exec ", node_, " sysctl -q -w net.ipv4.ip_forward=1")) &&
-          Run(absl::StrCat("ip netns exec ", node_,
-                           " sysctl -q -w net.ipv6.conf.all.forwarding=1"));
+    ok_ =
+        Pod(a_, "va", kNodeToA, kPodA, kNodeToA6, kPodA6) &&
+        Pod(b_, "vb", kNodeToB, kPodB, kNodeToB6, kPodB6) &&
+        Run(absl::StrCat("ip netns exec ", node_, " sysctl -q -w net.ipv4.ip_forward=1")) &&
+        Run(absl::StrCat("ip netns exec ", node_, " sysctl -q -w net.ipv6.conf.all.forwarding=1"));
   }
   ~Topology() {
     for (const std::string& ns : created_) Run(absl::StrCat("ip netns del ", ns));
@@ -71,8 +72,8 @@ class Topology {
   // they are usable at once).
   bool Pod(const std::string& pod, const char* node_if, const char* node_ip, const char* pod_ip,
            const char* node_ip6, const char* pod_ip6) {
-    return Run(absl::StrCat("ip -n ", node_, " link add ", node_if, " type veth peer name eth0 netns ",
-                            pod)) &&
+    return Run(absl::StrCat("ip -n ", node_, " link add ", node_if,
+                            " type veth peer name eth0 netns ", pod)) &&
            Run(absl::StrCat("ip -n ", node_, " addr add ", node_ip, "/24 dev ", node_if)) &&
            Run(absl::StrCat("ip -n ", node_, " link set ", node_if, " up")) &&
            Run(absl::StrCat("ip -n ", pod, " addr add ", pod_ip, "/24 dev eth0")) &&
