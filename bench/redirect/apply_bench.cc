@@ -3,7 +3,10 @@
 //   native   ambient::redirect::Apply, nftables backend, with policy routing
 //   lib-ipt  ambient::redirect::Apply, iptables backend (iptables-save +
 //            iptables-restore in the namespace), with policy routing
-//   ctl-nft  the whole `ambientctl rules apply --backend nftables` process
+//   ctl-nft  the whole `ambientctl rules apply --backend nftables` process,
+//            for the shared-library ambientctl and for ambientctl-static
+//   floors   fork+exec+wait of /bin/true and of a trivial static binary:
+//            what any process costs here, whatever it does
 //   peer-ipt `ip netns exec NS iptables-restore --noflush` < istio's payload
 //   peer-nft `ip netns exec NS nft -f` istio's nft script
 // Each sample gets its own freshly created namespace (creation is not
@@ -11,6 +14,7 @@
 // that open descriptors and resident memory do not grow.
 //
 // usage: redirect_apply_bench [--samples N] [--pods N] [--ambientctl PATH]
+//                             [--ambientctl-static PATH]
 #include <dirent.h>
 #include <unistd.h>
 
@@ -98,7 +102,10 @@ void DeletePods() {
 }
 
 // Settle gives a moment between samples so one sample's aftermath (exited
-// children being reaped, deferred kernel work) is not billed to the next.
+// children being reaped, deferred kernel work) is not billed to the next. The
+// CPU may idle meanwhile, so every row starts from cold caches, as a node
+// agent woken by a pod event would. (Busy-waiting instead was tried: on this
+// shared 2-core VM it starves the spawned processes and distorts their rows.)
 void Settle() { usleep(2000); }
 
 int CountFds() {
@@ -123,6 +130,7 @@ long RssKb() {
 int main(int argc, char** argv) {
   int samples = 100, pods = 1000;
   std::string ambientctl = AMBIENTCTL_PATH;
+  std::string ambientctl_static = AMBIENTCTL_STATIC_PATH;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--samples" && i + 1 < argc) {
@@ -131,8 +139,13 @@ int main(int argc, char** argv) {
       pods = std::atoi(argv[++i]);
     } else if (a == "--ambientctl" && i + 1 < argc) {
       ambientctl = argv[++i];
+    } else if (a == "--ambientctl-static" && i + 1 < argc) {
+      ambientctl_static = argv[++i];
+
     } else {
-      std::fprintf(stderr, "usage: %s [--samples N] [--pods N] [--ambientctl PATH]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--samples N] [--pods N] [--ambientctl PATH] [--ambientctl-static PATH]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -153,7 +166,11 @@ int main(int argc, char** argv) {
       lib_ipt{"library, iptables backend + routing", {}},
       ctl{"ambientctl rules apply --backend nftables", {}},
       peer_ipt{"ip netns exec NS iptables-restore", {}}, peer_nft{"ip netns exec NS nft -f", {}},
-      ctl_start{"ambientctl version (process start, no rules)", {}};
+      ctl_start{"ambientctl version (process start, no rules)", {}},
+      ctl_static{"ambientctl-static rules apply --backend nftables", {}},
+      ctl_static_start{"ambientctl-static version", {}},
+      floor_true{"floor: /bin/true", {}}, floor_noop{"floor: static no-op binary", {}};
+  const bool with_static = !ambientctl_static.empty();
   const std::string prefix = absl::StrCat("ambient-rdx-bench-", getpid(), "-");
   for (int i = 0; i < samples; ++i) {
     {
@@ -189,6 +206,31 @@ int main(int argc, char** argv) {
       RunOk({ambientctl, "version"});
       ctl_start.ms.push_back(Ms(Clock::now() - t0));
     }
+    if (with_static) {
+      {
+        Pod pod(absl::StrCat(prefix, i, "-f"));
+        Settle();
+        Clock::time_point t0 = Clock::now();
+        RunOk({ambientctl_static, "rules", "apply", "--netns", pod.name(), "--backend", "nftables"});
+        ctl_static.ms.push_back(Ms(Clock::now() - t0));
+      }
+      Settle();
+      Clock::time_point t0 = Clock::now();
+      RunOk({ambientctl_static, "version"});
+      ctl_static_start.ms.push_back(Ms(Clock::now() - t0));
+    }
+    {
+      Settle();
+      Clock::time_point t0 = Clock::now();
+      RunOk({"/bin/true"});
+      floor_true.ms.push_back(Ms(Clock::now() - t0));
+    }
+    {
+      Settle();
+      Clock::time_point t0 = Clock::now();
+      RunOk({NOOP_PATH});
+      floor_noop.ms.push_back(Ms(Clock::now() - t0));
+    }
     {
       Pod pod(absl::StrCat(prefix, i, "-d"));
       Settle();
@@ -205,19 +247,29 @@ int main(int argc, char** argv) {
     }
   }
   DeletePods();
-  std::printf("%d samples per row, default in-pod rule set (IPv4), fresh namespace each\n\n", samples);
-  std::printf("| %-42s | %8s | %8s | %8s | %s |\n", "what", "p50 ms", "p99 ms", "mean ms",
+  std::printf("%d samples per row, default in-pod rule set (IPv4), fresh namespace each\n\n",
+              samples);
+  std::printf("| %-48s | %8s | %8s | %8s | %s |\n", "what", "p50 ms", "p99 ms", "mean ms",
               "p50 vs native");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(44, '-').c_str(), std::string(10, '-').c_str(),
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(50, '-').c_str(), std::string(10, '-').c_str(),
               std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(15, '-').c_str());
-  for (const Stats* s : {&native, &lib_ipt, &ctl, &ctl_start, &peer_ipt, &peer_nft}) {
-    std::printf("| %-42s | %8.3f | %8.3f | %8.3f | %12.1fx |\n", s->name.c_str(), s->Pct(0.5),
+  std::vector<const Stats*> rows = {&native, &lib_ipt, &ctl, &ctl_start};
+  if (with_static) rows.insert(rows.end(), {&ctl_static, &ctl_static_start});
+  rows.insert(rows.end(), {&floor_true, &floor_noop, &peer_ipt, &peer_nft});
+  for (const Stats* s : rows) {
+    std::printf("| %-48s | %8.3f | %8.3f | %8.3f | %12.1fx |\n", s->name.c_str(), s->Pct(0.5),
                 s->Pct(0.99), s->Mean(), s->Pct(0.5) / native.Pct(0.5));
   }
   std::printf("\niptables-restore exec / native p50: %.1fx (goal >= 20x)\n",
               peer_ipt.Pct(0.5) / native.Pct(0.5));
   std::printf("iptables-restore exec / ambientctl process p50: %.1fx (goal >= 10x)\n",
               peer_ipt.Pct(0.5) / ctl.Pct(0.5));
+  if (with_static) {
+    std::printf("iptables-restore exec / ambientctl-static process p50: %.1fx (goal >= 10x)\n",
+                peer_ipt.Pct(0.5) / ctl_static.Pct(0.5));
+  }
+  std::printf("iptables-restore exec / static no-op process p50: %.1fx (the most any process can reach)\n",
+              peer_ipt.Pct(0.5) / floor_noop.Pct(0.5));
   std::printf("nft -f exec / native p50: %.1fx\n", peer_nft.Pct(0.5) / native.Pct(0.5));
 
   // Soak: many pods in a row, unnamed namespaces (freed with their handle).
@@ -232,7 +284,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
     if (!ns.ok()) Die(std::string(ns.status().message()));
     if (absl::Status s = ambient::netns::BringUpLoopback(*ns); !s.ok()) Die(std::string(s.message()));
-      Clock::time_point t0 = Clock::now();
+    Clock::time_point t0 = Clock::now();
     absl::Status s = rd::Apply(nft_config, *ns, options);
     soak.ms.push_back(Ms(Clock::now() - t0));
     if (!s.ok()) Die(std::string(s.message()));

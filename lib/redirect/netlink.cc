@@ -54,9 +54,9 @@ absl::StatusOr<NetlinkSocket> NetlinkSocket::Adopt(netns::UniqueFd fd) {
   struct timeval tv = {5, 0};
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   int one = 1;
-  // Report errors for the failing request only (smaller acks).
+  // Acks carry only the header of the request they answer, not all of it.
+  // (Extended acks are not asked for: nothing here reads them.)
   setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-  setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
   NetlinkSocket s(std::move(fd));
   s.rbuf_.reset(new char[kRecvBuffer]);
   return s;
