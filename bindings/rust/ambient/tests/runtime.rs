@@ -377,7 +377,53 @@ fn node_proxy_captures_a_pod_of_a_new_namespace() {
         !accepts_inside(&ns, 15008),
         "listener left after remove_pod"
     );
+
+    // The same pod handed over by the Rust ZDS agent; the loop must run
+    // while the agent waits for the acknowledgement.
+    use ambient::netns::{Workload, ZdsAgent, ZdsAgentOptions};
+    let sock = std::env::temp_dir().join(format!("ambient-rust-np-{}.sock", std::process::id()));
+    let sock = sock.to_string_lossy().into_owned();
+    let agent = ZdsAgent::new(&ZdsAgentOptions {
+        socket_path: Some(sock.clone()),
+        timeout_ms: Some(5000),
+    })
+    .unwrap();
+    np.start_zds(&sock).unwrap();
+    assert_eq!(
+        np.start_zds(&sock).unwrap_err().code,
+        sys::AMBIENT_ERR_FAILED_PRECONDITION
+    );
+    let w = Workload {
+        name: "web".into(),
+        namespace: "shop".into(),
+        service_account: "web".into(),
+    };
+    let run_while = |f: &(dyn Fn() -> Result<(), ambient::Error> + Sync)| {
+        std::thread::scope(|s| {
+            let h = s.spawn(f);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !h.is_finished() {
+                assert!(Instant::now() < deadline, "agent call never returned");
+                lp.run_for(Duration::from_millis(5));
+            }
+            h.join().unwrap()
+        })
+    };
+    run_while(&|| agent.wait_for_proxies(1, Duration::from_secs(10))).unwrap();
+    run_while(&|| agent.add("uid-web", &w, &ns)).unwrap();
+    assert_eq!(np.pod_count(), 1);
+    assert!(accepts_inside(&ns, 15008));
+    let stranger = Workload {
+        name: "stranger".into(),
+        namespace: "shop".into(),
+        service_account: "x".into(),
+    };
+    let e = run_while(&|| agent.add("uid-stranger", &stranger, &ns)).unwrap_err();
+    assert_eq!(e.code, sys::AMBIENT_ERR_ABORTED, "{e}");
+    run_while(&|| agent.del("uid-web")).unwrap();
+    assert_eq!(np.pod_count(), 0);
     drop(np);
+    drop(agent);
     assert!(
         !lines.lock().unwrap().is_empty(),
         "the log sink saw nothing"
