@@ -346,6 +346,14 @@ TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {
   EXPECT_FALSE(out.empty()) << lines_.All();
 }
 
+TEST_F(NodeProxyE2eTest, PodUnknownToTheDirectoryIsRefusedOverZds) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  absl::Status st = agent_->AddWorkload("pod-x", {"mallory", "demo", "mallory"}, a_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "not in the workload directory")) << st;
+  EXPECT_EQ(PodCount(), 2u);  // the captured pods are untouched
+}
+
 TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   ASSERT_NO_FATAL_FAILURE(Start());
   EXPECT_EQ(PodCount(), 2u);
