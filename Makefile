@@ -32,7 +32,8 @@ unit-test: build
 bindings-test: build
 	@bash scripts/test-bindings.sh $(BUILD)
 
-# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The unit tests and the Go and Rust binding tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 asan-test: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAMBIENT_SANITIZE=address \
 	  -DAMBIENT_BUILD_BENCH=OFF -DAMBIENT_BUILD_EXAMPLES=ON
@@ -40,6 +41,7 @@ asan-test: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) \
 	  ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
+	AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) bash scripts/test-bindings-asan.sh $(ASAN_BUILD)
 
 # The unit tests under ThreadSanitizer (not part of CI).
 tsan-test: deps
