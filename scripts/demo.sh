@@ -139,7 +139,9 @@ echo "--- pod A's nat rules now (iptables-save):"
 ip netns exec "$pod_a" iptables-save -t nat | grep -E '^-A ISTIO_(OUTPUT|PRERT)' | sed 's/^/    /'
 
 step "5. node proxy (in the node netns): gets the pods over ZDS, opens listeners inside them"
+echo '{"policies": []}' > "$tmp/policy.json"   # no policies yet: everything allowed
 ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
+  --policy "$tmp/policy.json" \
   >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
@@ -168,7 +170,22 @@ sleep 0.3
 step "7. what the node proxy logged (ztunnel-style access log)"
 grep "access" "$tmp/proxy.log" | cut -c30- || true
 
-step "8. node agent stops: DelWorkload for both pods, rules removed; then the proxy stops"
+step "8. authorization: a DENY policy for pod A's identity, loaded with SIGHUP"
+cat > "$tmp/policy.json" <<'POLICY'
+{"policies": [{"name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
+  "rules": [{"clauses": [{"matches": [{"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]}
+POLICY
+sed 's/^/    /' "$tmp/policy.json"
+kill -HUP "$proxy_pid"
+for _ in $(seq 50); do grep -q "authorization: 1 policy" "$tmp/proxy.log" && break; sleep 0.1; done
+grep "authorization: 1 policy" "$tmp/proxy.log" | cut -c30-
+echo "\$ echo 'hello again' | socat - TCP4:198.18.2.2:9080    # inside pod A"
+denied=$(echo "hello again" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 2>&1 || true)
+echo "${denied:-(no answer)}"
+sleep 0.3
+grep "error access" "$tmp/proxy.log" | cut -c30- || true
+
+step "9. node agent stops: DelWorkload for both pods, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"
 agent_rc=0
 wait "$agent_pid" || agent_rc=$?
@@ -198,6 +215,11 @@ if [ "$reply6" != "server in pod B: you are [2001:0db8:0001:0000:0000:0000:0000:
   echo "FAIL: the IPv6 client did not get the server's answer" >&2
   ok=0
 fi
+if [[ "$denied" == *"server in pod B"* ]] ||
+   ! grep -q 'error access.*explicitly denied by demo/deny-client' "$tmp/proxy.log"; then
+  echo "FAIL: the DENY policy did not stop pod A's connection" >&2
+  ok=0
+fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
@@ -215,8 +237,9 @@ fi
 cat <<'MSG'
 OK: pod A's plain TCP (IPv4 and IPv6) was captured by the in-pod rules (nat OUTPUT
 -> :15001), carried over HBONE (TLS 1.3 mTLS, HTTP/2 CONNECT) from inside pod A to
-pod B's :15008, where the client's SPIFFE ID was verified, and delivered to the app
-from pod A's own IP. The destination outside the mesh was passed through as plain
+pod B's :15008, where the client's SPIFFE ID was verified and authorized, and
+delivered to the app from pod A's own IP; a DENY policy for that identity then
+stopped it. The destination outside the mesh was passed through as plain
 TCP (no identities in its access log line). Everything this demo created
 (namespaces, veths, processes, files) is removed on exit.
 MSG

@@ -4,6 +4,7 @@
 // captures every pod the agent hands over (listeners 15001/15006/15008
 // inside the pod's netns) and carries pod traffic over HBONE. Log and
 // access log lines go to stdout; it runs until SIGINT or SIGTERM.
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,14 +36,39 @@ constexpr char kUsage[] =
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
     "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h)\n"
     "  --zds-socket PATH  the node agent's ZDS socket\n"
-    "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
+    "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON);\n"
+    "                     SIGHUP reads the file again (a bad file keeps the old policies)\n"
     "  --verbose          also print debug lines\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n";
 
-runtime::EventLoop* g_loop = nullptr;
+void Print(LogLevel level, absl::string_view component, absl::string_view message);
 
-void OnSignal(int) {
+runtime::EventLoop* g_loop = nullptr;
+int g_hup_pipe = -1;  // write end: SIGHUP wakes the loop through it
+
+void OnSignal(int sig) {
+  if (sig == SIGHUP) {
+    char one = 1;
+    if (g_hup_pipe >= 0) (void)!write(g_hup_pipe, &one, 1);
+    return;
+  }
   if (g_loop != nullptr) g_loop->Stop();
+}
+
+// LoadPolicies reads the policy file into `store` (unchanged on error).
+absl::Status LoadPolicies(const std::string& path, authz::PolicyStore* store) {
+  absl::StatusOr<std::string> text = examples::ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto policies = authz::DecodePolicyListJson(*text);
+  if (!policies.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", policies.status().message()));
+  }
+  size_t n = policies->size();
+  if (absl::Status st = store->Replace(std::move(*policies)); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  }
+  Print(LogLevel::kInfo, "node-proxy", absl::StrCat("authorization: ", n, " policy(ies) from ", path));
+  return absl::OkStatus();
 }
 
 std::mutex g_out_mu;
@@ -145,15 +171,13 @@ int main(int argc, char** argv) {
     }
     return std::make_shared<identity::CredentialHolder>(*creds);
   };
+  std::shared_ptr<authz::PolicyStore> policies;
   if (!policy_path.empty()) {
-    absl::StatusOr<std::string> text = examples::ReadFile(policy_path);
-    if (!text.ok()) return Fail(std::string(text.status().message()));
-    auto policies = authz::DecodePolicyListJson(*text);
-    if (!policies.ok()) return Fail(absl::StrCat(policy_path, ": ", policies.status().message()));
-    options.policies = std::make_shared<authz::PolicyStore>();
-    if (absl::Status st = options.policies->Replace(*policies); !st.ok()) {
-      return Fail(absl::StrCat(policy_path, ": ", st.message()));
+    policies = std::make_shared<authz::PolicyStore>();
+    if (absl::Status st = LoadPolicies(policy_path, policies.get()); !st.ok()) {
+      return Fail(std::string(st.message()));
     }
+    options.policies = policies;
   }
   options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
     if (level != LogLevel::kDebug || verbose) Print(level, c, m);
@@ -171,11 +195,31 @@ int main(int argc, char** argv) {
   };
   netns::zds::ZdsProxy zds(zo, (*proxy)->zds_handler());
 
+  // SIGHUP re-reads the policy file on the loop (the handler only writes a byte).
+  int hup[2];
+  if (pipe2(hup, O_CLOEXEC | O_NONBLOCK) != 0) return Fail("pipe2 failed");
+  g_hup_pipe = hup[1];
+  runtime::IoWatch hup_watch(loop->get(), [&](uint32_t) {
+    char buf[64];
+    while (read(hup[0], buf, sizeof(buf)) > 0) {
+    }
+    if (!policies) {
+      Print(LogLevel::kWarn, "node-proxy", "SIGHUP: no --policy file to read");
+      return;
+    }
+    if (absl::Status st = LoadPolicies(policy_path, policies.get()); !st.ok()) {
+      Print(LogLevel::kError, "node-proxy",
+            absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
+    }
+  });
+  if (absl::Status st = hup_watch.Start(hup[0], EPOLLIN); !st.ok()) return Fail(st.ToString());
+
   g_loop = loop->get();
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   Print(
@@ -191,6 +235,11 @@ int main(int argc, char** argv) {
   proxy->reset();
   (*loop)->RunFor(absl::Milliseconds(10));
   g_loop = nullptr;
+  signal(SIGHUP, SIG_IGN);
+  g_hup_pipe = -1;
+  hup_watch.Stop();
+  close(hup[0]);
+  close(hup[1]);
   Print(LogLevel::kInfo, "node-proxy", "stopped");
   return 0;
 }
