@@ -25,6 +25,7 @@ using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
     "usage: node-agent --config FILE [--zds-socket PATH] [--backend iptables|nftables] [--ipv6]\n"
+    "                  [--dns-capture on|off]\n"
     "\n"
     "Installs the in-pod redirect rules in each pod of this node (workloads with\n"
     "\"netns\" in the config) and hands their netns to the node proxy over ZDS.\n"
@@ -32,6 +33,8 @@ constexpr char kUsage[] =
     "  --zds-socket PATH  where to listen (default /var/run/ztunnel/ztunnel.sock)\n"
     "  --backend B        iptables (default) or nftables\n"
     "  --ipv6             also install the IPv6 rules (dual-stack pods)\n"
+    "  --dns-capture X    redirect the pods' DNS to :15053 (default off: the example\n"
+    "                     node proxy has no DNS proxy, so captured DNS would fail)\n"
     "Runs until SIGINT/SIGTERM, then deletes the pods (DelWorkload) and their rules.\n";
 
 int Fail(const std::string& why) {
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
   redirect::Config rules;
+  rules.dns_capture = false;  // see --dns-capture in the usage text
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -75,6 +79,9 @@ int main(int argc, char** argv) {
       if (!value(&config_path)) return Usage("--config needs a value");
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
+    } else if (arg == "--dns-capture") {
+      if (!value(&v) || (v != "on" && v != "off")) return Usage("--dns-capture must be on or off");
+      rules.dns_capture = v == "on";
     } else if (arg == "--ipv6") {
       rules.ipv6 = true;
     } else if (arg == "--backend") {

@@ -31,4 +31,5 @@ for bin in "$1" "$2"; do
   expect 1 "not valid JSON" -- "$bin" --config "$tmp/garbage.json"
 done
 expect 2 "--backend must be iptables or nftables" -- "$1" --config x --backend ipfw
+expect 2 "--dns-capture must be on or off" -- "$1" --config x --dns-capture maybe
 exit $fail

@@ -109,6 +109,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     AMBIENT_REQUIRE_ROOT();
     ASSERT_TRUE(topo_.ok()) << "could not build the namespaces";
     rules_.ipv6 = true;  // dual-stack pods: the IPv6 rules and policy routing too
+    rules_.dns_capture = false;  // the node proxy serves no DNS (15053)
     absl::StatusOr<Netns> a = Netns::OpenByName(topo_.a());
     absl::StatusOr<Netns> b = Netns::OpenByName(topo_.b());
     absl::StatusOr<Netns> node = Netns::OpenByName(topo_.node());
