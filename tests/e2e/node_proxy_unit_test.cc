@@ -1,9 +1,17 @@
 // The node proxy's pieces that need no privileges: the workload directory,
 // access log enrichment, and argument checks.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <memory>
+#include <string>
+#include <thread>
 
 #include "ambient/runtime/node_proxy.h"
 #include "gtest/gtest.h"
+#include "runtime/node_tcp_relay.h"
 
 namespace ambient::runtime {
 namespace {
@@ -148,6 +156,100 @@ TEST(NodeProxyTest, AddPodRefusesUnknownWorkloadsAndEmptyArguments) {
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_TRUE((*proxy)->pods().empty());
   EXPECT_FALSE((*proxy)->RemovePod("uid"));
+}
+
+// ReadAll reads `fd` until EOF.
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+TEST(TcpRelayTest, CarriesBigPayloadsBothWaysWithHalfClose) {
+  // client <-> [a relay b] <-> server, over stream socket pairs.
+  int left[2];
+  int right[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, left), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, right), 0);
+  int client = left[0];
+  int server = right[1];
+  // The test's ends block; the relay's ends stay non-blocking.
+  for (int fd : {client, server}) ASSERT_EQ(fcntl(fd, F_SETFL, 0), 0);
+
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  std::atomic<bool> done{false};
+  TcpRelayResult result;
+  StartTcpRelay(loop->get(), left[1], right[0], [&](const TcpRelayResult& r) {
+    result = r;
+    done = true;
+  });
+  std::thread runner([&] { (*loop)->RunUntil([&] { return done.load(); }, absl::Seconds(20)); });
+
+  std::string request(3 << 20, 'q');  // 3 MiB: far more than the relay buffers
+  for (size_t i = 0; i < request.size(); i += 4096) request[i] = static_cast<char>('a' + i % 26);
+  std::string reply(5 << 20, 'r');
+  std::thread writer([&] {
+    size_t off = 0;
+    while (off < request.size()) {
+      ssize_t n = write(client, request.data() + off, request.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    shutdown(client, SHUT_WR);  // half-close: the reply must still arrive
+  });
+  // The server reads the whole request (EOF = the client's half-close went
+  // through), then answers and closes.
+  std::string got = ReadAll(server);
+  writer.join();
+  EXPECT_EQ(got.size(), request.size());
+  EXPECT_TRUE(got == request);
+  std::thread answer([&] {
+    size_t off = 0;
+    while (off < reply.size()) {
+      ssize_t n = write(server, reply.data() + off, reply.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    close(server);
+  });
+  std::string back = ReadAll(client);
+  answer.join();
+  runner.join();
+  close(client);
+  EXPECT_EQ(back.size(), reply.size());
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.a_to_b, request.size());
+  EXPECT_EQ(result.b_to_a, reply.size());
+  (*loop)->RunFor(absl::Milliseconds(1));  // the relay's deferred delete
+}
+
+TEST(TcpRelayTest, APeerThatGoesAwayEndsTheRelayWithAnError) {
+  int left[2];
+  int right[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, left), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, right), 0);
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  bool done = false;
+  TcpRelayResult result;
+  StartTcpRelay(loop->get(), left[1], right[0], [&](const TcpRelayResult& r) {
+    result = r;
+    done = true;
+  });
+  // The server side vanishes while the client still sends.
+  close(right[1]);
+  std::string data(1 << 20, 'x');
+  (void)!write(left[0], data.data(), data.size());
+  EXPECT_TRUE((*loop)->RunUntil([&] { return done; }, absl::Seconds(10)));
+  EXPECT_FALSE(result.status.ok());
+  close(left[0]);
+  (*loop)->RunFor(absl::Milliseconds(1));
 }
 
 }  // namespace
