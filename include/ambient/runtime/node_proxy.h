@@ -17,8 +17,9 @@
 //    pod's SVID, the destination's SPIFFE ID expected, CONNECT
 //    :authority=dst_ip:port), dialed from inside the source pod. Anything
 //    else is passed through as plain TCP from inside the source pod.
-//  - 15008 (HBONE ingress): TLS with the pod's own SVID; clients of the
-//    trust domains of the bundles are accepted; each CONNECT must target
+//  - 15008 (HBONE ingress): TLS with the pod's own SVID; clients need an
+//    SVID of the pod's own trust domain that verifies against its bundle
+//    (ztunnel's inbound rule); each CONNECT must target
 //    one of the pod's addresses and pass authorization (the PolicyStore,
 //    when given); the upstream connection to the app is made inside the
 //    pod, bound to the client's IP (IP_TRANSPARENT + IP_FREEBIND) when the
