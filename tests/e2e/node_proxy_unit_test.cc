@@ -11,6 +11,7 @@
 
 #include "ambient/runtime/node_proxy.h"
 #include "gtest/gtest.h"
+#include "hbone/test_pki.h"
 #include "runtime/node_tcp_relay.h"
 
 namespace ambient::runtime {
@@ -156,6 +157,32 @@ TEST(NodeProxyTest, AddPodRefusesUnknownWorkloadsAndEmptyArguments) {
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_TRUE((*proxy)->pods().empty());
   EXPECT_FALSE((*proxy)->RemovePod("uid"));
+}
+
+TEST(NodeProxyTest, AddPodRefusesAnSvidForAnotherIdentity) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  hbone::testing::TestCa ca;
+  hbone::testing::KeyAndCert kc = ca.Leaf("spiffe://cluster.local/ns/demo/sa/mallory");
+  auto creds = identity::Credentials::FromPem(hbone::testing::TestCa::CertPem(kc),
+                                              hbone::testing::TestCa::KeyPem(kc));
+  ASSERT_TRUE(creds.ok());
+  NodeProxyOptions o;
+  o.workloads = std::make_shared<WorkloadDirectory>();
+  ASSERT_TRUE(o.workloads->Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  o.bundles = std::make_shared<identity::TrustBundleSource>();
+  o.credentials =
+      [&](const Workload&) -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
+    return std::make_shared<identity::CredentialHolder>(*creds);
+  };
+  auto proxy = NodeProxy::New(loop->get(), o);
+  ASSERT_TRUE(proxy.ok());
+  auto self = netns::Netns::Current();
+  ASSERT_TRUE(self.ok());
+  absl::Status st = (*proxy)->AddPod("a", {}, std::move(*self));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("sa/mallory"), absl::string_view::npos) << st;
+  EXPECT_TRUE((*proxy)->pods().empty());
 }
 
 // ReadAll reads `fd` until EOF.
