@@ -166,6 +166,7 @@ class NodeProxy {
   // from the pod) and its HBONE connections are aborted; connections
   // already relayed in plain TCP run to their end. False if unknown.
   virtual bool RemovePod(const std::string& uid) = 0;
+  // pods lists the captured pods, in uid order.
   virtual std::vector<PodInfo> pods() const = 0;
 
   // zds_handler lends a WorkloadHandler for a netns::zds::ZdsProxy (see
