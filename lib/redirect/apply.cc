@@ -16,7 +16,7 @@
 #include "ambient/base/status.h"
 #include "ambient/redirect/render.h"
 #include "ambient/redirect/rules.h"
-#include "redirect/exec_in_netns.h"
+#include "redirect/ipset_netlink.h"
 #include "redirect/iptables_backend.h"
 #include "redirect/netlink.h"
 #include "redirect/nft_native.h"
@@ -90,18 +90,21 @@ std::vector<IpFamily> Families(const internal::IptablesTools& tools) {
   return out;
 }
 
-// Host iptables rules match the probe ipsets, which must exist first.
-absl::Status EnsureIpsets(const netns::Netns& ns, bool ipv6) {
-  absl::StatusOr<std::string> ipset = internal::FindProgram("ipset");
-  if (!ipset.ok()) return ipset.status();
-  std::string script = absl::StrCat("create ", kProbeSetV4, " hash:ip family inet comment -exist\n");
-  if (ipv6) absl::StrAppend(&script, "create ", kProbeSetV6, " hash:ip family inet6 comment -exist\n");
-  absl::StatusOr<internal::ExecResult> r = internal::ExecIn(&ns, {*ipset, "restore"}, script);
-  if (!r.ok()) return r.status();
-  if (r->exit_code != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("creating the probe ipsets failed: ", r->err));
+// Host iptables rules match the probe ipsets, which must exist first. The
+// sets this call made are recorded in `created`, for rollback.
+absl::Status EnsureIpsets(internal::NetlinkSocket& nl, bool ipv6, std::vector<std::string>* created) {
+  for (bool v6 : {false, true}) {
+    if (v6 && !ipv6) break;
+    const std::string name = v6 ? kProbeSetV6 : kProbeSetV4;
+    bool made = false;
+    if (absl::Status s = internal::IpsetCreate(nl, name, v6, &made); !s.ok()) return s;
+    if (made) created->push_back(name);
   }
   return absl::OkStatus();
+}
+
+void DestroyIpsets(internal::NetlinkSocket& nl, const std::vector<std::string>& sets) {
+  for (const std::string& set : sets) internal::IpsetDestroy(nl, set).IgnoreError();
 }
 
 absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
@@ -121,11 +124,16 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
     if (!st.ok()) return st.status();
     before.push_back(*std::move(st));
   }
-  if (config.host) {
-    if (absl::Status s = EnsureIpsets(ns, config.ipv6); !s.ok()) return s;
-  }
-  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, !tools->legacy, !config.host, config.ipv6);
+  absl::StatusOr<PodSockets> sockets =
+      OpenSockets(ns, !tools->legacy || config.host, !config.host, config.ipv6);
   if (!sockets.ok()) return sockets.status();
+  std::vector<std::string> created_sets;
+  if (config.host) {
+    if (absl::Status s = EnsureIpsets(*sockets->nft, config.ipv6, &created_sets); !s.ok()) {
+      DestroyIpsets(*sockets->nft, created_sets);
+      return s;
+    }
+  }
   // iptables-nft creates the ip/ip6 tables it touches; a rollback removes
   // those that did not exist before, so the namespace is as it was.
   std::set<std::string> tables_v4, tables_v6;
@@ -160,6 +168,7 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
   };
   if (absl::Status s = Fault(options, "routing"); !s.ok()) {
     undo_routing();
+    DestroyIpsets(*sockets->nft, created_sets);
     return s;
   }
   for (size_t i = 0; i < sets->size(); ++i) {
@@ -191,6 +200,7 @@ absl::Status ApplyIptables(const Config& config, const netns::Netns& ns,
       }
       undo_new_tables();
       undo_routing();
+      DestroyIpsets(*sockets->nft, created_sets);
       return s;
     }
   }

@@ -1,5 +1,6 @@
 #include "redirect/ipset_netlink.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/status.h"
 
 namespace ambient::redirect::internal {
 namespace {
@@ -53,6 +55,8 @@ absl::Status IpsetError(int err, absl::string_view what, const std::string& set)
     case IPSET_ERR_IPADDR_IPV6:
     case IPSET_ERR_INVALID_FAMILY:
       return absl::InvalidArgumentError(absl::StrCat(what, ": ipset ", set, " holds the other IP family"));
+    case IPSET_ERR_EXIST:
+      return absl::AlreadyExistsError(absl::StrCat(what, ": ipset ", set, " exists"));
     case IPSET_ERR_HASH_FULL:
       return absl::ResourceExhaustedError(absl::StrCat(what, ": ipset ", set, " is full"));
     default:
@@ -124,6 +128,71 @@ bool Member(const struct nlattr* data, SetMember* out) {
 }
 
 }  // namespace
+
+absl::Status IpsetCreate(NetlinkSocket& nl, const std::string& set, bool v6, bool* created) {
+  *created = false;
+  const uint8_t family = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+  // The newest hash:ip revision this kernel has (comments need 2 or later).
+  uint8_t revision = 0;
+  {
+    char buf[kRequestBuffer];
+    struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_TYPE;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = nl.NextSeq();
+    auto* nfg = static_cast<struct nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct nfgenmsg)));
+    nfg->nfgen_family = family;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = 0;
+    mnl_attr_put_u8(nlh, IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+    mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, "hash:ip");
+    mnl_attr_put_u8(nlh, IPSET_ATTR_FAMILY, family);
+    absl::Status s = nl.Dump(nlh, nlh->nlmsg_len, nlh->nlmsg_seq, [&](const struct nlmsghdr* h) {
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg))) return absl::OkStatus();
+      ForEach(mnl_nlmsg_get_payload_offset(h, sizeof(struct nfgenmsg)), mnl_nlmsg_get_payload_tail(h),
+              [&](const struct nlattr* attr) {
+                if (mnl_attr_get_type(attr) == IPSET_ATTR_REVISION &&
+                    mnl_attr_get_payload_len(attr) >= 1) {
+                  revision = mnl_attr_get_u8(attr);
+                }
+              });
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return Prefixed("asking the kernel for the hash:ip ipset type", s);
+    if (revision < 2) return absl::UnimplementedError("the kernel's hash:ip ipsets have no comments");
+  }
+  auto create = [&](bool exclusive) {
+    char buf[kRequestBuffer];
+    struct nlmsghdr* nlh = Start(buf, IPSET_CMD_CREATE, exclusive ? NLM_F_EXCL : 0, nl.NextSeq(), set);
+    mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, "hash:ip");
+    mnl_attr_put_u8(nlh, IPSET_ATTR_REVISION, revision);
+    mnl_attr_put_u8(nlh, IPSET_ATTR_FAMILY, family);
+    struct nlattr* data = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
+    mnl_attr_put_u32(nlh, IPSET_ATTR_CADT_FLAGS | NLA_F_NET_BYTEORDER, htonl(IPSET_FLAG_WITH_COMMENT));
+    mnl_attr_nest_end(nlh, data);
+    return Exchange(nl, nlh, absl::StrCat("creating ipset ", set), set);
+  };
+  absl::Status s = create(true);
+  if (s.ok()) {
+    *created = true;
+    return s;
+  }
+  if (!absl::IsAlreadyExists(s)) return s;
+  // It exists: fine when it is the same kind of set.
+  s = create(false);
+  if (absl::IsAlreadyExists(s)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ipset ", set, " exists but is not a hash:ip set with comments of that family"));
+  }
+  return s;
+}
+
+absl::Status IpsetDestroy(NetlinkSocket& nl, const std::string& set) {
+  char buf[kRequestBuffer];
+  struct nlmsghdr* nlh = Start(buf, IPSET_CMD_DESTROY, 0, nl.NextSeq(), set);
+  absl::Status s = Exchange(nl, nlh, absl::StrCat("destroying ipset ", set), set);
+  return absl::IsNotFound(s) ? absl::OkStatus() : s;
+}
 
 absl::Status IpsetAdd(NetlinkSocket& nl, const std::string& set, const RawAddress& address,
                       const std::string& comment) {

@@ -26,6 +26,15 @@ struct SetMember {
   std::string comment;
 };
 
+// IpsetCreate makes the probe-style set `set` (hash:ip with comments, of
+// the family `v6` says) unless an identical one exists; *created says
+// whether this call made it. FailedPrecondition when a set of that name but
+// another kind exists.
+absl::Status IpsetCreate(NetlinkSocket& nl, const std::string& set, bool v6, bool* created);
+
+// IpsetDestroy removes the set `set` (absent is fine).
+absl::Status IpsetDestroy(NetlinkSocket& nl, const std::string& set);
+
 // IpsetAdd adds `address` to the ipset `set` with `comment`; when the
 // address is there already its comment is replaced. NotFound when there is
 // no such set.

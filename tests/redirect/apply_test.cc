@@ -438,6 +438,57 @@ TEST(Applier, HostJumpIsFirstInPostrouting) {
   EXPECT_EQ(postrouting(true), "-A POSTROUTING -o lo -j MASQUERADE\n");
 }
 
+// Host iptables rules need the probe ipsets; apply makes them (over
+// netlink, like `ipset create NAME hash:ip comment`), and a failed apply
+// removes the ones it made but never one that was there before. A set of
+// that name but another kind is refused, and nothing is installed.
+TEST(Applier, HostIpsetsAreMadeAndRolledBack) {
+  AMBIENT_REQUIRE_ROOT();
+  Config config;
+  config.host = true;
+  config.ipv6 = true;
+  auto sets = [](const netns::Netns& ns) {
+    std::string out;
+    for (absl::string_view line : absl::StrSplit(RunIn(ns, {"ipset", "list", "-t"}), '\n')) {
+      if (absl::StartsWith(line, "Name:") || absl::StartsWith(line, "Type:") ||
+          absl::StartsWith(line, "Header:")) {
+        // The initval is random per set.
+        absl::StrAppend(&out, line.substr(0, line.find(" initval")), "\n");
+      }
+    }
+    return out;
+  };
+  netns::Netns ns = FreshNetns();
+  ApplyOptions failing = NftVariant();
+  failing.fault_injector = [](absl::string_view s) {
+    return s == "iptables-ipv6" ? absl::UnavailableError("injected") : absl::OkStatus();
+  };
+  EXPECT_FALSE(Apply(config, ns, failing).ok());
+  EXPECT_EQ(sets(ns), "");
+  EXPECT_EQ(Save(ns, false).find("ISTIO"), std::string::npos);
+
+  ASSERT_TRUE(Apply(config, ns, NftVariant()).ok());
+  // Same sets as the ipset tool makes.
+  netns::Netns by_tool = FreshNetns();
+  RunIn(by_tool, {"ipset", "create", kProbeSetV4, "hash:ip", "comment"});
+  RunIn(by_tool, {"ipset", "create", kProbeSetV6, "hash:ip", "family", "inet6", "comment"});
+  EXPECT_EQ(sets(ns), sets(by_tool));
+  EXPECT_NE(sets(ns).find("comment"), std::string::npos) << sets(ns);
+
+  // Sets that were there before survive a failed apply.
+  ASSERT_TRUE(Delete(config, ns, NftVariant()).ok());
+  EXPECT_FALSE(Apply(config, ns, failing).ok());
+  EXPECT_EQ(sets(ns), sets(by_tool));
+
+  netns::Netns clash = FreshNetns();
+  RunIn(clash, {"ipset", "create", kProbeSetV4, "hash:net"});
+  const std::string before = sets(clash);
+  absl::Status s = Apply(config, clash, NftVariant());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(sets(clash), before);
+  EXPECT_EQ(Save(clash, false).find("ISTIO"), std::string::npos);
+}
+
 // Distinct namespaces may be handled from several threads at once.
 TEST(Applier, ConcurrentAppliesOnDistinctNamespaces) {
   AMBIENT_REQUIRE_ROOT();

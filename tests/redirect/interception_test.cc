@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "ambient/netns/netns.h"
 #include "ambient/redirect/apply.h"
+#include "ambient/redirect/probe_set.h"
 #include "redirect/exec_in_netns.h"
 #include "support/privileged.h"
 
@@ -280,6 +281,46 @@ TEST_P(Interception, ProbeFromSnatAddressReachesAppDirectly) {
   UniqueFd conn;
   EXPECT_NE(AcceptOn(app.get(), family_.af, &conn), "") << "the probe did not reach the app";
   EXPECT_FALSE(Readable(l15006.get(), 100)) << "the probe was captured";
+}
+
+// The whole kubelet-probe path: host rules in the node namespace SNAT the
+// node's own connections to a pod only while the pod's address is in the
+// probe set; with the SNAT the in-pod rules let the probe through to the
+// app, without it the connection is captured like any inbound one.
+TEST_P(Interception, HostProbeReachesAppOnlyWhileInProbeSet) {
+  const std::string probe = family_.af == AF_INET ? "198.18.1.127" : "2001:db8::7127";
+  Config host;
+  host.backend = std::get<0>(GetParam());
+  host.host = true;
+  host.ipv6 = true;
+  host.probe_snat_v4 = "198.18.1.127";
+  host.probe_snat_v6 = "2001:db8::7127";
+  host.kubelet_uid = geteuid();  // nftables matches the prober's UID: this test's
+  ApplyOptions options;
+  options.iptables_variant = IptablesVariant::kNft;
+  ASSERT_TRUE(Apply(host, node(), options).ok());
+  UniqueFd l15006 = Listen(pod(), family_.af, 15006);
+  UniqueFd app = Listen(pod(), family_.af, 8080);
+  auto probe_lands_on = [&]() -> std::string {
+    UniqueFd client = Connect(node(), {family_.af, family_.pod_ip, 8080});
+    pollfd both[2] = {{app.get(), POLLIN, 0}, {l15006.get(), POLLIN, 0}};
+    if (poll(both, 2, 1000) <= 0) return "nowhere";
+    UniqueFd conn;
+    if (both[0].revents != 0 && !AcceptOn(app.get(), family_.af, &conn).empty()) {
+      sockaddr_storage peer;
+      socklen_t len = sizeof(peer);
+      getpeername(conn.get(), reinterpret_cast<sockaddr*>(&peer), &len);
+      std::string from = ToString(peer);
+      return "app from " + from.substr(0, from.rfind(':'));
+    }
+    if (!AcceptOn(l15006.get(), family_.af).empty()) return "captured";
+    return "nowhere";
+  };
+  EXPECT_EQ(probe_lands_on(), "captured");
+  ASSERT_TRUE(AddProbeAddress(host, node(), family_.pod_ip, "pod-uid-1").ok());
+  EXPECT_EQ(probe_lands_on(), "app from " + family_.Bracket(probe));
+  ASSERT_TRUE(RemoveProbeAddress(host, node(), family_.pod_ip, "pod-uid-1").ok());
+  EXPECT_EQ(probe_lands_on(), "captured");
 }
 
 TEST_P(Interception, LoopbackAndOwnAddressAreNotRedirected) {

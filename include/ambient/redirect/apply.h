@@ -15,7 +15,13 @@
 // on a socket created inside the namespace (the calling thread enters the
 // namespace only for socket(2)). iptables runs iptables-restore and
 // iptables-save (nft or legacy variant, detected once per process) in a
-// child process that joins the namespace before exec.
+// child process that joins the namespace before exec; the probe ipsets the
+// host rules match are made over netlink (hash:ip with comments, as
+// `ipset create NAME hash:ip comment`) and removed again if that apply
+// fails. Policy routing: istio replaces a route that holds our key in table
+// 100; a failed apply puts it back. A jump istio inserts at a position (the
+// host's "-I POSTROUTING 1") is drift when it sits elsewhere, and apply puts
+// it back in its place.
 //
 // Threads. Calls on distinct namespaces may run at once from several
 // threads. Calls on one namespace must not overlap.
