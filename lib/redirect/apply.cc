@@ -297,9 +297,23 @@ absl::StatusOr<std::vector<Drift>> Check(const Config& config, const netns::Netn
   if (absl::Status s = Validate(config); !s.ok()) return s;
   if (!ns.valid()) return absl::InvalidArgumentError("no network namespace");
   const bool nft = config.backend == Backend::kNftables;
-  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, nft, !config.host);
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, nft || config.host, !config.host);
   if (!sockets.ok()) return sockets.status();
   std::vector<Drift> out;
+  if (!nft && config.host) {
+    // The host rules match the probe ipsets; without them iptables-restore
+    // could not even load the rules.
+    for (bool v6 : {false, true}) {
+      if (v6 && !config.ipv6) break;
+      const std::string set = v6 ? kProbeSetV6 : kProbeSetV4;
+      absl::StatusOr<std::vector<internal::SetMember>> members = internal::IpsetList(*sockets->nft, set);
+      if (absl::IsNotFound(members.status())) {
+        out.push_back({Drift::Kind::kMissing, "ipset", set});
+      } else if (!members.ok()) {
+        return members.status();
+      }
+    }
+  }
   if (nft) {
     absl::StatusOr<NftRuleset> rs = BuildNftables(config);
     if (!rs.ok()) return rs.status();

@@ -475,6 +475,18 @@ TEST(Applier, HostIpsetsAreMadeAndRolledBack) {
   EXPECT_EQ(sets(ns), sets(by_tool));
   EXPECT_NE(sets(ns).find("comment"), std::string::npos) << sets(ns);
 
+  // A missing set is drift.
+  RunIn(ns, {"iptables-nft", "-t", "nat", "-F", "ISTIO_POSTRT"});
+  RunIn(ns, {"ipset", "destroy", kProbeSetV4});
+  absl::StatusOr<std::vector<Drift>> drift = Check(config, ns, NftVariant());
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_NE(Describe(*drift).find("missing: ipset: istio-inpod-probes-v4"), std::string::npos)
+      << Describe(*drift);
+  ASSERT_TRUE(Apply(config, ns, NftVariant()).ok());
+  drift = Check(config, ns, NftVariant());
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_TRUE(drift->empty()) << Describe(*drift);
+
   // Sets that were there before survive a failed apply.
   ASSERT_TRUE(Delete(config, ns, NftVariant()).ok());
   EXPECT_FALSE(Apply(config, ns, failing).ok());
