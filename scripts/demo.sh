@@ -132,8 +132,9 @@ ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/
   --ipv6 >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 pids+=($agent_pid)
-for _ in $(seq 100); do [ -S "$tmp/zds.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/zds.sock" ] || { cat "$tmp/agent.log"; echo "demo: the node agent did not start" >&2; exit 1; }
+enrolled() { grep -cE "uid: (recorded|netns handed)" "$tmp/agent.log" || true; }
+for _ in $(seq 100); do [ "$(enrolled)" -ge 2 ] && break; sleep 0.1; done
+[ "$(enrolled)" -ge 2 ] || { cat "$tmp/agent.log"; echo "demo: the node agent did not enroll both pods" >&2; exit 1; }
 cat "$tmp/agent.log"
 echo "--- pod A's nat rules now (iptables-save):"
 ip netns exec "$pod_a" iptables-save -t nat | grep -E '^-A ISTIO_(OUTPUT|PRERT)' | sed 's/^/    /'
@@ -145,8 +146,9 @@ ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/
   >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
-for _ in $(seq 100); do grep -q "ZDS snapshot applied" "$tmp/proxy.log" && break; sleep 0.1; done
-grep -q "ZDS snapshot applied: 2 pod" "$tmp/proxy.log" ||
+captured() { grep -c "captured in netns" "$tmp/proxy.log" || true; }
+for _ in $(seq 100); do [ "$(captured)" -ge 2 ] && grep -q "ZDS snapshot applied" "$tmp/proxy.log" && break; sleep 0.1; done
+[ "$(captured)" -ge 2 ] ||
   { cat "$tmp/proxy.log"; echo "demo: the node proxy did not capture both pods" >&2; exit 1; }
 cut -c30- "$tmp/proxy.log"
 echo "--- listeners the proxy opened inside pod A (ss):"
@@ -185,16 +187,39 @@ echo "${denied:-(no answer)}"
 sleep 0.3
 grep "error access" "$tmp/proxy.log" | cut -c30- || true
 
-step "9. node agent stops: DelWorkload for both pods, rules removed; then the proxy stops"
+step "9. pod B leaves the mesh: dropped from the config, SIGHUP to the agent and the proxy"
+python3 - "$tmp/node.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+config = json.load(open(path))
+config["workloads"] = [w for w in config["workloads"] if w["name"] != "server"]
+json.dump(config, open(path, "w"), indent=2)
+PY
+agent_lines=$(wc -l < "$tmp/agent.log")
+kill -HUP "$agent_pid"
+for _ in $(seq 50); do grep -q "demo-server-uid: redirect rules removed" "$tmp/agent.log" && break; sleep 0.1; done
+tail -n +"$((agent_lines + 1))" "$tmp/agent.log"
+for _ in $(seq 50); do grep -q "demo-server-uid (demo/server) released" "$tmp/proxy.log" && break; sleep 0.1; done
+kill -HUP "$proxy_pid"
+for _ in $(seq 50); do grep -q "workloads: 1 from" "$tmp/proxy.log" && break; sleep 0.1; done
+grep -E "demo-server-uid \(demo/server\) released|workloads: 1 from" "$tmp/proxy.log" | cut -c30-
+echo "\$ echo 'hello, outside now' | socat - TCP4:198.18.2.2:9080    # inside pod A"
+left=$(echo "hello, outside now" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 || true)
+echo "$left"
+sleep 0.3
+echo "(pod B is no mesh workload any more: pod A's connection was passed through as plain TCP)"
+grep 'info  access.*dst.addr=198.18.2.2:9080' "$tmp/proxy.log" | cut -c30- || true
+
+step "10. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"
 agent_rc=0
 wait "$agent_pid" || agent_rc=$?
 sed -n '/got signal/,$p' "$tmp/agent.log"
-for _ in $(seq 50); do [ "$(grep -c 'released' "$tmp/proxy.log")" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "demo-client-uid (demo/client) released" "$tmp/proxy.log" && break; sleep 0.1; done
 kill -TERM "$proxy_pid"
 proxy_rc=0
 wait "$proxy_pid" || proxy_rc=$?
-grep -E "released|stopped" "$tmp/proxy.log" | cut -c30-
+grep -E "demo-client-uid \(demo/client\) released|stopped" "$tmp/proxy.log" | cut -c30-
 
 step "result"
 ok=1
@@ -220,6 +245,11 @@ if [[ "$denied" == *"server in pod B"* ]] ||
   echo "FAIL: the DENY policy did not stop pod A's connection" >&2
   ok=0
 fi
+if [ "$left" != "server in pod B: you are 198.18.1.2, you said: hello, outside now" ] ||
+   ! grep -q 'info  access.*src.addr=198.18.1.2:[0-9]* src.workload="client" src.namespace="demo" dst.addr=198.18.2.2:9080 direction="outbound"' "$tmp/proxy.log"; then
+  echo "FAIL: after pod B left the mesh, pod A's connection was not passed through" >&2
+  ok=0
+fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
@@ -239,7 +269,8 @@ OK: pod A's plain TCP (IPv4 and IPv6) was captured by the in-pod rules (nat OUTP
 -> :15001), carried over HBONE (TLS 1.3 mTLS, HTTP/2 CONNECT) from inside pod A to
 pod B's :15008, where the client's SPIFFE ID was verified and authorized, and
 delivered to the app from pod A's own IP; a DENY policy for that identity then
-stopped it. The destination outside the mesh was passed through as plain
-TCP (no identities in its access log line). Everything this demo created
-(namespaces, veths, processes, files) is removed on exit.
+stopped it. The destination outside the mesh, and pod B once it left the mesh
+(DelWorkload over ZDS, rules removed), were reached as plain TCP (no identities in
+their access log lines). Everything this demo made (namespaces, veths,
+processes, files) is removed on exit.
 MSG

@@ -127,8 +127,9 @@ for _ in $(seq 100); do [ -S "$tmp/zds.sock" ] && break; sleep 0.1; done
 ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
-for _ in $(seq 100); do grep -q "ZDS snapshot applied: 2" "$tmp/proxy.log" && break; sleep 0.1; done
-grep -q "ZDS snapshot applied: 2" "$tmp/proxy.log" || { cat "$tmp/proxy.log"; exit 1; }
+captured() { grep -c "captured in netns" "$tmp/proxy.log" || true; }
+for _ in $(seq 100); do [ "$(captured)" -ge 2 ] && break; sleep 0.1; done
+[ "$(captured)" -ge 2 ] || { cat "$tmp/proxy.log"; exit 1; }
 
 echo "== mesh: captured in pod A, HBONE (TLS 1.3 + h2 CONNECT) to pod B's 15008, one node proxy"
 hz=$(getconf CLK_TCK)

@@ -3,11 +3,13 @@
 // (a workload with "netns"), it installs istio-cni's in-pod redirect rules in
 // the pod's netns and hands the netns to the node proxy over ZDS
 // (AddWorkload with WorkloadInfo; a proxy that connects later gets them in
-// its snapshot). On SIGINT/SIGTERM it sends DelWorkload for each pod,
-// removes the rules and exits. Progress goes to stdout.
+// its snapshot). SIGHUP reads the config again: new pods are enrolled, pods
+// no longer listed are taken out (DelWorkload, rules removed). On
+// SIGINT/SIGTERM it takes every pod out and exits. Progress goes to stdout.
 #include <signal.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,7 @@ constexpr char kUsage[] =
     "  --ipv6             also install the IPv6 rules (dual-stack pods)\n"
     "  --dns-capture X    redirect the pods' DNS to :15053 (default off: the example\n"
     "                     node proxy has no DNS proxy, so captured DNS would fail)\n"
+    "SIGHUP re-reads the config (new pods enrolled, removed pods taken out).\n"
     "Runs until SIGINT/SIGTERM, then deletes the pods (DelWorkload) and their rules.\n";
 
 int Fail(const std::string& why) {
@@ -103,53 +106,37 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
 
   // Signals are taken with sigwait below; block them before any thread starts.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  std::vector<Pod> pods;
-  auto remove_rules = [&] {
-    for (const Pod& p : pods) {
-      absl::Status st = redirect::Delete(rules, p.netns);
-      if (st.ok()) {
-        Say(absl::StrCat("pod ", p.config.workload.uid, ": redirect rules removed"));
-      } else {
-        std::fprintf(stderr, "node-agent: pod %s: removing rules: %s\n",
-                     p.config.workload.uid.c_str(), st.ToString().c_str());
-      }
-    }
-  };
-  for (const examples::PodConfig& pc : config->pods) {
-    if (pc.netns.empty()) continue;
-    absl::StatusOr<netns::Netns> ns = netns::Netns::Open(pc.netns);
-    if (!ns.ok()) {
-      remove_rules();
-      return Fail(
-          absl::StrCat("pod ", pc.workload.uid, ": netns ", pc.netns, ": ", ns.status().message()));
-    }
-    if (absl::Status st = redirect::Apply(rules, *ns); !st.ok()) {
-      remove_rules();
-      return Fail(absl::StrCat("pod ", pc.workload.uid, ": installing rules: ", st.message()));
-    }
-    Say(absl::StrCat("pod ", pc.workload.uid, " (", pc.workload.ns, "/", pc.workload.name,
-                     "): in-pod redirect rules installed in netns ", pc.netns, " (",
-                     rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables", ")"));
-    pods.push_back(Pod{pc, std::move(*ns)});
-  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   netns::zds::ZdsAgentOptions ao;
   ao.socket_path = zds_socket;
   absl::StatusOr<std::unique_ptr<netns::zds::ZdsAgent>> agent = netns::zds::ZdsAgent::Start(ao);
-  if (!agent.ok()) {
-    remove_rules();
+  if (!agent.ok())
     return Fail(absl::StrCat("ZDS socket ", zds_socket, ": ", agent.status().message()));
-  }
   Say(absl::StrCat("ZDS socket listening at ", zds_socket));
-  for (const Pod& p : pods) {
-    const runtime::Workload& w = p.config.workload;
-    absl::Status st = (*agent)->AddWorkload(w.uid, {w.name, w.ns, w.service_account}, p.netns);
+
+  std::map<std::string, Pod> pods;  // by uid
+  const char* backend = rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables";
+  // AddPod enrolls one pod: rules into its netns, then the netns over ZDS.
+  auto add_pod = [&](const examples::PodConfig& pc) -> absl::Status {
+    absl::StatusOr<netns::Netns> ns = netns::Netns::Open(pc.netns);
+    if (!ns.ok()) {
+      return absl::Status(ns.status().code(), absl::StrCat("pod ", pc.workload.uid, ": netns ",
+                                                           pc.netns, ": ", ns.status().message()));
+    }
+    if (absl::Status st = redirect::Apply(rules, *ns); !st.ok()) {
+      return absl::Status(
+          st.code(), absl::StrCat("pod ", pc.workload.uid, ": installing rules: ", st.message()));
+    }
+    const runtime::Workload& w = pc.workload;
+    Say(absl::StrCat("pod ", w.uid, " (", w.ns, "/", w.name,
+                     "): in-pod redirect rules installed in netns ", pc.netns, " (", backend, ")"));
+    absl::Status st = (*agent)->AddWorkload(w.uid, {w.name, w.ns, w.service_account}, *ns);
     if (st.ok()) {
       Say(absl::StrCat("pod ", w.uid, ": netns handed to the node proxy (AddWorkload acked)"));
     } else if (absl::IsUnavailable(st)) {
@@ -157,17 +144,71 @@ int main(int argc, char** argv) {
     } else {
       Say(absl::StrCat("pod ", w.uid, ": the node proxy refused it: ", st.message()));
     }
+    pods[w.uid] = Pod{pc, std::move(*ns)};
+    return absl::OkStatus();
+  };
+  // DelPod takes a pod out: DelWorkload over ZDS, then its rules.
+  auto del_pod = [&](const std::string& uid) {
+    auto it = pods.find(uid);
+    if (it == pods.end()) return;
+    absl::Status st = (*agent)->DelWorkload(uid);
+    Say(absl::StrCat("pod ", uid, ": DelWorkload ",
+                     st.ok() ? "acked" : absl::StrCat("not delivered: ", st.message())));
+    st = redirect::Delete(rules, it->second.netns);
+    if (st.ok()) {
+      Say(absl::StrCat("pod ", uid, ": redirect rules removed"));
+    } else {
+      std::fprintf(stderr, "node-agent: pod %s: removing rules: %s\n", uid.c_str(),
+                   st.ToString().c_str());
+    }
+    pods.erase(it);
+  };
+  auto del_all = [&] {
+    while (!pods.empty()) del_pod(pods.begin()->first);
+  };
+
+  for (const examples::PodConfig& pc : config->pods) {
+    if (pc.netns.empty()) continue;
+    if (absl::Status st = add_pod(pc); !st.ok()) {
+      del_all();
+      return Fail(std::string(st.message()));
+    }
   }
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  Say(absl::StrCat("got signal ", sig, ": deleting pods"));
-  for (const Pod& p : pods) {
-    absl::Status st = (*agent)->DelWorkload(p.config.workload.uid);
-    Say(absl::StrCat("pod ", p.config.workload.uid, ": DelWorkload ",
-                     st.ok() ? "acked" : absl::StrCat("not delivered: ", st.message())));
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) {
+      Say(absl::StrCat("got signal ", sig, ": deleting pods"));
+      break;
+    }
+    // SIGHUP: the config file is the pod list; enroll new pods, take out
+    // the ones that are gone (or moved to another netns).
+    absl::StatusOr<examples::NodeConfig> next = examples::LoadNodeConfig(config_path);
+    if (!next.ok()) {
+      std::fprintf(stderr, "node-agent: SIGHUP: keeping the current pods: %s\n",
+                   std::string(next.status().message()).c_str());
+      continue;
+    }
+    Say("SIGHUP: config read again");
+    std::map<std::string, examples::PodConfig> wanted;
+    for (const examples::PodConfig& pc : next->pods) {
+      if (!pc.netns.empty()) wanted[pc.workload.uid] = pc;
+    }
+    std::vector<std::string> gone;
+    for (const auto& [uid, pod] : pods) {
+      auto it = wanted.find(uid);
+      if (it == wanted.end() || it->second.netns != pod.config.netns) gone.push_back(uid);
+    }
+    for (const std::string& uid : gone) del_pod(uid);
+    for (const auto& [uid, pc] : wanted) {
+      if (pods.count(uid) != 0) continue;
+      if (absl::Status st = add_pod(pc); !st.ok()) {
+        std::fprintf(stderr, "node-agent: %s\n", std::string(st.message()).c_str());
+      }
+    }
   }
+  del_all();
   agent->reset();
-  remove_rules();
   return 0;
 }

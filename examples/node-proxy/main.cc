@@ -36,10 +36,10 @@ constexpr char kUsage[] =
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
     "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h)\n"
     "  --zds-socket PATH  the node agent's ZDS socket\n"
-    "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON);\n"
-    "                     SIGHUP reads the file again (a bad file keeps the old policies)\n"
+    "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
     "  --verbose          also print debug lines\n"
-    "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n";
+    "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
+    "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
 
 void Print(LogLevel level, absl::string_view component, absl::string_view message);
 
@@ -67,7 +67,8 @@ absl::Status LoadPolicies(const std::string& path, authz::PolicyStore* store) {
   if (absl::Status st = store->Replace(std::move(*policies)); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
   }
-  Print(LogLevel::kInfo, "node-proxy", absl::StrCat("authorization: ", n, " policy(ies) from ", path));
+  Print(LogLevel::kInfo, "node-proxy",
+        absl::StrCat("authorization: ", n, " policy(ies) from ", path));
   return absl::OkStatus();
 }
 
@@ -133,12 +134,13 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
 
   auto directory = std::make_shared<runtime::WorkloadDirectory>();
-  std::map<std::string, examples::PodConfig> svid_files;  // by uid
+  // SVID files by uid; read and replaced on the loop thread only.
+  auto svid_files = std::make_shared<std::map<std::string, examples::PodConfig>>();
   for (const examples::PodConfig& pod : config->pods) {
     if (absl::Status st = directory->Upsert(pod.workload); !st.ok()) {
       return Fail(std::string(st.message()));
     }
-    svid_files[pod.workload.uid] = pod;
+    (*svid_files)[pod.workload.uid] = pod;
   }
   absl::StatusOr<identity::TrustDomain> td = identity::TrustDomain::Parse(config->trust_domain);
   if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
@@ -156,8 +158,8 @@ int main(int argc, char** argv) {
   // SVIDs are read when a pod is captured (a pod added again re-reads them).
   options.credentials = [svid_files](const runtime::Workload& w)
       -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
-    auto it = svid_files.find(w.uid);
-    if (it == svid_files.end() || it->second.cert.empty()) {
+    auto it = svid_files->find(w.uid);
+    if (it == svid_files->end() || it->second.cert.empty()) {
       return absl::NotFoundError(absl::StrCat("no cert/key for ", w.uid, " in the config"));
     }
     absl::StatusOr<std::string> chain = examples::ReadFile(it->second.cert);
@@ -203,10 +205,28 @@ int main(int argc, char** argv) {
     char buf[64];
     while (read(hup[0], buf, sizeof(buf)) > 0) {
     }
-    if (!policies) {
-      Print(LogLevel::kWarn, "node-proxy", "SIGHUP: no --policy file to read");
-      return;
+    // The workloads: upsert what the file lists now, forget the rest
+    // (captured pods stay until the node agent deletes them).
+    absl::StatusOr<examples::NodeConfig> next = examples::LoadNodeConfig(config_path);
+    if (!next.ok()) {
+      Print(LogLevel::kError, "node-proxy",
+            absl::StrCat("SIGHUP: keeping the previous workloads: ", next.status().message()));
+    } else {
+      std::map<std::string, examples::PodConfig> files;
+      for (const examples::PodConfig& pod : next->pods) files[pod.workload.uid] = pod;
+      for (const runtime::Workload& w : directory->All()) {
+        if (files.count(w.uid) == 0) directory->Remove(w.uid);
+      }
+      for (const auto& [uid, pod] : files) {
+        if (absl::Status st = directory->Upsert(pod.workload); !st.ok()) {
+          Print(LogLevel::kError, "node-proxy", absl::StrCat("SIGHUP: ", st.message()));
+        }
+      }
+      *svid_files = std::move(files);
+      Print(LogLevel::kInfo, "node-proxy",
+            absl::StrCat("workloads: ", directory->size(), " from ", config_path));
     }
+    if (!policies) return;
     if (absl::Status st = LoadPolicies(policy_path, policies.get()); !st.ok()) {
       Print(LogLevel::kError, "node-proxy",
             absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
