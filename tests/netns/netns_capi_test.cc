@@ -18,7 +18,7 @@
 
 namespace {
 
-using ambient::netns::testing::OpenFdCount;
+using ambient::netns::testing::FdLeakCheck;
 
 struct ErrorFree {
   void operator()(ambient_error* e) const { ambient_error_free(e); }
@@ -104,80 +104,77 @@ void OnEvent(void* user, ambient_zds_event event, const char*) {
 
 TEST(NetnsCapi, AgentAndProxyThroughTheCAbi) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    const std::string path = "/tmp/ambient-capi-zds-" + std::to_string(getpid()) + ".sock";
-    ambient_netns* pod = nullptr;
-    ASSERT_EQ(ambient_netns_new_unnamed(&pod), nullptr);
-    ASSERT_EQ(ambient_netns_loopback_up(pod), nullptr);
-    ambient_netns* again = nullptr;
-    ASSERT_EQ(ambient_netns_open_fd(ambient_netns_fd(pod), &again), nullptr);
-    EXPECT_EQ(ambient_netns_equal(pod, again), 1);
-    ambient_netns* here = nullptr;
-    ASSERT_EQ(ambient_netns_open_current(&here), nullptr);
-    EXPECT_EQ(ambient_netns_equal(pod, here), 0);
-    uint64_t dev = 0, ino = 0;
-    ambient_netns_id(pod, &dev, &ino);
-    EXPECT_NE(ino, 0u);
+  FdLeakCheck leak_check;
+  const std::string path = "/tmp/ambient-capi-zds-" + std::to_string(getpid()) + ".sock";
+  ambient_netns* pod = nullptr;
+  ASSERT_EQ(ambient_netns_new_unnamed(&pod), nullptr);
+  ASSERT_EQ(ambient_netns_loopback_up(pod), nullptr);
+  ambient_netns* again = nullptr;
+  ASSERT_EQ(ambient_netns_open_fd(ambient_netns_fd(pod), &again), nullptr);
+  EXPECT_EQ(ambient_netns_equal(pod, again), 1);
+  ambient_netns* here = nullptr;
+  ASSERT_EQ(ambient_netns_open_current(&here), nullptr);
+  EXPECT_EQ(ambient_netns_equal(pod, here), 0);
+  uint64_t dev = 0, ino = 0;
+  ambient_netns_id(pod, &dev, &ino);
+  EXPECT_NE(ino, 0u);
 
-    int ran = 0;
-    ErrorPtr e(ambient_netns_run(
-        pod, [](void* p) { return *static_cast<int*>(p) = 42; }, &ran, nullptr));
-    EXPECT_EQ(e, nullptr);
-    EXPECT_EQ(ran, 42);
-    int out = ambient_netns_outbound_socket(pod, AF_INET, 0x539);
-    ASSERT_GE(out, 0);
-    close(out);
+  int ran = 0;
+  ErrorPtr e(ambient_netns_run(
+      pod, [](void* p) { return *static_cast<int*>(p) = 42; }, &ran, nullptr));
+  EXPECT_EQ(e, nullptr);
+  EXPECT_EQ(ran, 42);
+  int out = ambient_netns_outbound_socket(pod, AF_INET, 0x539);
+  ASSERT_GE(out, 0);
+  close(out);
 
-    ambient_zds_agent_options* ao = ambient_zds_agent_options_new();
-    ASSERT_EQ(ambient_zds_agent_options_set_socket_path(ao, path.c_str()), nullptr);
-    ambient_zds_agent* agent = nullptr;
-    ASSERT_EQ(ambient_zds_agent_new(ao, &agent), nullptr);
-    ambient_zds_agent_options_free(ao);
+  ambient_zds_agent_options* ao = ambient_zds_agent_options_new();
+  ASSERT_EQ(ambient_zds_agent_options_set_socket_path(ao, path.c_str()), nullptr);
+  ambient_zds_agent* agent = nullptr;
+  ASSERT_EQ(ambient_zds_agent_new(ao, &agent), nullptr);
+  ambient_zds_agent_options_free(ao);
 
-    Host host;
-    ambient_zds_proxy_options* po = ambient_zds_proxy_options_new();
-    ASSERT_EQ(ambient_zds_proxy_options_set_socket_path(po, path.c_str()), nullptr);
-    ambient_zds_proxy_options_set_callbacks(po, OnAdd, OnRemove, OnEvent, &host);
-    ambient_zds_proxy* proxy = nullptr;
-    ASSERT_EQ(ambient_zds_proxy_new(po, &proxy), nullptr);
-    ambient_zds_proxy_options_free(po);
-    ASSERT_EQ(ambient_zds_proxy_start(proxy), nullptr);
-    e.reset(ambient_zds_proxy_start(proxy));
-    EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_FAILED_PRECONDITION);
-    ASSERT_EQ(ambient_zds_agent_wait_for_proxies(agent, 1, 5000), nullptr);
-    for (int i = 0; i < 200 && !ambient_zds_proxy_ready(proxy); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_EQ(ambient_zds_proxy_ready(proxy), 1);
-    EXPECT_EQ(host.snapshots.load(), 1);
-
-    e.reset(ambient_zds_agent_add(agent, "pod-1", "one", "default", "sa", pod));
-    EXPECT_EQ(e, nullptr) << ambient_error_message(e.get());
-    EXPECT_EQ(host.adds.load(), 1);
-    EXPECT_EQ(host.listeners.load(), 7);
-    EXPECT_EQ(ambient_zds_proxy_workload_count(proxy), 1u);
-    e.reset(ambient_zds_agent_add(agent, "refuse-me", "two", nullptr, nullptr, pod));
-    EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_ABORTED);
-    EXPECT_NE(std::string(ambient_error_message(e.get())).find("is not welcome (two)"),
-              std::string::npos)
-        << ambient_error_message(e.get());
-    e.reset(ambient_zds_agent_add(agent, "", nullptr, nullptr, nullptr, pod));
-    EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
-    e.reset(ambient_zds_agent_del(agent, "pod-1"));
-    EXPECT_EQ(e, nullptr);
-    EXPECT_EQ(host.removes.load(), 1);
-    EXPECT_EQ(ambient_zds_agent_proxy_count(agent), 1u);
-
-    ambient_zds_proxy_free(proxy);
-    ambient_zds_agent_free(agent);
-    for (ambient_pod_listeners* s : host.sets) ambient_pod_listeners_free(s);
-    ambient_netns_free(pod);
-    ambient_netns_free(again);
-    ambient_netns_free(here);
-    EXPECT_NE(access(path.c_str(), F_OK), 0) << "agent left its socket file behind";
+  Host host;
+  ambient_zds_proxy_options* po = ambient_zds_proxy_options_new();
+  ASSERT_EQ(ambient_zds_proxy_options_set_socket_path(po, path.c_str()), nullptr);
+  ambient_zds_proxy_options_set_callbacks(po, OnAdd, OnRemove, OnEvent, &host);
+  ambient_zds_proxy* proxy = nullptr;
+  ASSERT_EQ(ambient_zds_proxy_new(po, &proxy), nullptr);
+  ambient_zds_proxy_options_free(po);
+  ASSERT_EQ(ambient_zds_proxy_start(proxy), nullptr);
+  e.reset(ambient_zds_proxy_start(proxy));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_FAILED_PRECONDITION);
+  ASSERT_EQ(ambient_zds_agent_wait_for_proxies(agent, 1, 5000), nullptr);
+  for (int i = 0; i < 200 && !ambient_zds_proxy_ready(proxy); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_EQ(ambient_zds_proxy_ready(proxy), 1);
+  EXPECT_EQ(host.snapshots.load(), 1);
+
+  e.reset(ambient_zds_agent_add(agent, "pod-1", "one", "default", "sa", pod));
+  EXPECT_EQ(e, nullptr) << ambient_error_message(e.get());
+  EXPECT_EQ(host.adds.load(), 1);
+  EXPECT_EQ(host.listeners.load(), 7);
+  EXPECT_EQ(ambient_zds_proxy_workload_count(proxy), 1u);
+  e.reset(ambient_zds_agent_add(agent, "refuse-me", "two", nullptr, nullptr, pod));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_ABORTED);
+  EXPECT_NE(std::string(ambient_error_message(e.get())).find("is not welcome (two)"),
+            std::string::npos)
+      << ambient_error_message(e.get());
+  e.reset(ambient_zds_agent_add(agent, "", nullptr, nullptr, nullptr, pod));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
+  e.reset(ambient_zds_agent_del(agent, "pod-1"));
+  EXPECT_EQ(e, nullptr);
+  EXPECT_EQ(host.removes.load(), 1);
+  EXPECT_EQ(ambient_zds_agent_proxy_count(agent), 1u);
+
+  ambient_zds_proxy_free(proxy);
+  ambient_zds_agent_free(agent);
+  for (ambient_pod_listeners* s : host.sets) ambient_pod_listeners_free(s);
+  ambient_netns_free(pod);
+  ambient_netns_free(again);
+  ambient_netns_free(here);
+  EXPECT_NE(access(path.c_str(), F_OK), 0) << "agent left its socket file behind";
 }
 
 TEST(NetnsCapi, ListenerSetAccessors) {

@@ -3,9 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,16 +18,9 @@
 namespace ambient::netns {
 namespace {
 
+using testing::FdLeakCheck;
 using testing::NamedNetns;
-using testing::OpenFdCount;
-
-// NetnsOfSocket asks the kernel which netns a socket lives in (SIOCGSKNS).
-NetnsId NetnsOfSocket(int sock) {
-  int nsfd = ioctl(sock, SIOCGSKNS);
-  if (nsfd < 0) return NetnsId{};
-  absl::StatusOr<Netns> ns = Netns::FromFd(nsfd);
-  return ns.ok() ? ns->id() : NetnsId{};
-}
+using testing::NetnsOfSocket;
 
 NetnsId CurrentId() {
   absl::StatusOr<Netns> ns = Netns::Current();
@@ -81,18 +72,17 @@ TEST(Netns, RejectsBadNamesAndPaths) {
 }
 
 TEST(Netns, RejectsFilesThatAreNotNetworkNamespaces) {
-  int before = OpenFdCount();
+  FdLeakCheck leak_check;
   absl::Status regular = Netns::OpenPath("/proc/self/status").status();
   EXPECT_EQ(regular.code(), absl::StatusCode::kInvalidArgument) << regular;
   EXPECT_NE(regular.message().find("not a namespace"), std::string::npos) << regular;
   absl::Status uts = Netns::OpenPath("/proc/self/ns/uts").status();
   EXPECT_EQ(uts.code(), absl::StatusCode::kInvalidArgument) << uts;
   EXPECT_NE(uts.message().find("not a network namespace"), std::string::npos) << uts;
-  EXPECT_EQ(OpenFdCount(), before);
 }
 
 TEST(Netns, FromFdClosesWhatItRejectsAndOwnsWhatItAccepts) {
-  int before = OpenFdCount();
+  FdLeakCheck leak_check;
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(sock, 0);
   EXPECT_EQ(Netns::FromFd(sock).status().code(), absl::StatusCode::kInvalidArgument);
@@ -112,7 +102,6 @@ TEST(Netns, FromFdClosesWhatItRejectsAndOwnsWhatItAccepts) {
     EXPECT_NE(copy->fd(), ns->fd());
   }
   EXPECT_EQ(fcntl(nsfd, F_GETFD), -1) << "handle did not close its fd";
-  EXPECT_EQ(OpenFdCount(), before);
 }
 
 TEST(Netns, DupFdLeavesTheOriginalToTheCaller) {
@@ -179,47 +168,44 @@ TEST(Netns, RunInMovesOnlyTheCallingThreadAndComesBack) {
 
 TEST(Netns, SocketInStaysInThePodNetns) {
   AMBIENT_REQUIRE_ROOT();
-  int before = OpenFdCount();
-  {
-    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod.ok()) << pod.status();
-    ASSERT_TRUE(BringUpLoopback(*pod).ok());
-    absl::StatusOr<UniqueFd> listener = SocketIn(*pod, AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(listener.ok()) << listener.status();
-    EXPECT_EQ(NetnsOfSocket(listener->get()), pod->id());
-    EXPECT_EQ(fcntl(listener->get(), F_GETFD), FD_CLOEXEC);
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  ASSERT_TRUE(BringUpLoopback(*pod).ok());
+  absl::StatusOr<UniqueFd> listener = SocketIn(*pod, AF_INET, SOCK_STREAM, 0);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_EQ(NetnsOfSocket(listener->get()), pod->id());
+  EXPECT_EQ(fcntl(listener->get(), F_GETFD), FD_CLOEXEC);
 
-    // Bound and listening from the host thread: still the pod's loopback.
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(listener->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ASSERT_EQ(listen(listener->get(), 8), 0);
-    socklen_t len = sizeof(addr);
-    ASSERT_EQ(getsockname(listener->get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  // Bound and listening from the host thread: still the pod's loopback.
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener->get(), 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener->get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
 
-    NetnsSocketFactory factory(std::move(*pod));
-    absl::StatusOr<UniqueFd> inside = factory.Socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(inside.ok());
-    EXPECT_EQ(connect(inside->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-        << "connect from inside the pod: " << strerror(errno);
+  NetnsSocketFactory factory(std::move(*pod));
+  absl::StatusOr<UniqueFd> inside = factory.Socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_TRUE(inside.ok());
+  EXPECT_EQ(connect(inside->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+      << "connect from inside the pod: " << strerror(errno);
 
-    LocalSocketFactory local;
-    absl::StatusOr<UniqueFd> outside = local.Socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(outside.ok());
-    EXPECT_EQ(NetnsOfSocket(outside->get()), CurrentId());
-    EXPECT_NE(connect(outside->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-        << "the pod's listener must not be reachable from the host netns";
+  LocalSocketFactory local;
+  absl::StatusOr<UniqueFd> outside = local.Socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_TRUE(outside.ok());
+  EXPECT_EQ(NetnsOfSocket(outside->get()), CurrentId());
+  EXPECT_NE(connect(outside->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+      << "the pod's listener must not be reachable from the host netns";
 
-    EXPECT_EQ(factory.Socket(12345, SOCK_STREAM, 0).status().code(),
-              absl::StatusCode::kInvalidArgument);
-  }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_EQ(factory.Socket(12345, SOCK_STREAM, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Netns, CreateUnnamedGivesDistinctNamespacesWithoutLeaks) {
   AMBIENT_REQUIRE_ROOT();
-  int before = OpenFdCount();
+  FdLeakCheck leak_check;
   const NetnsId home = CurrentId();
   for (int i = 0; i < 20; ++i) {
     absl::StatusOr<Netns> a = Netns::CreateUnnamed();
@@ -230,7 +216,6 @@ TEST(Netns, CreateUnnamedGivesDistinctNamespacesWithoutLeaks) {
     absl::StatusOr<UniqueFd> s = SocketIn(*a, AF_INET6, SOCK_DGRAM, 0);
     ASSERT_TRUE(s.ok());
   }
-  EXPECT_EQ(OpenFdCount(), before);
 }
 
 }  // namespace

@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,14 +20,8 @@
 namespace ambient::netns {
 namespace {
 
-using testing::OpenFdCount;
-
-NetnsId NetnsOfSocket(int sock) {
-  int nsfd = ioctl(sock, SIOCGSKNS);
-  if (nsfd < 0) return NetnsId{};
-  absl::StatusOr<Netns> ns = Netns::FromFd(nsfd);
-  return ns.ok() ? ns->id() : NetnsId{};
-}
+using testing::FdLeakCheck;
+using testing::NetnsOfSocket;
 
 int IntOption(int fd, int level, int name) {
   int v = -1;
@@ -56,132 +48,120 @@ int ConnectFrom(const Netns& ns, const SocketAddress& addr) {
 
 TEST(PodListeners, OpensTheIstioSetInsideThePod) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    Netns pod = FreshPod();
-    Netns elsewhere = FreshPod();
-    ASSERT_TRUE(pod.valid() && elsewhere.valid());
-    absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
-    ASSERT_TRUE(set.ok()) << set.status();
+  FdLeakCheck leak_check;
+  Netns pod = FreshPod();
+  Netns elsewhere = FreshPod();
+  ASSERT_TRUE(pod.valid() && elsewhere.valid());
+  absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
+  ASSERT_TRUE(set.ok()) << set.status();
 
-    // 3 wildcard TCP + DNS UDP/TCP on 127.0.0.1 and ::1.
-    EXPECT_EQ(set->listeners().size(), 7u);
-    struct {
-      ListenerKind kind;
-      uint16_t port;
-    } want[] = {{ListenerKind::kOutbound, 15001},
-                {ListenerKind::kInboundPlaintext, 15006},
-                {ListenerKind::kInboundHbone, 15008}};
-    for (const auto& w : want) {
-      const PodListener* l = set->Find(w.kind);
-      ASSERT_NE(l, nullptr) << ListenerKindName(w.kind);
-      EXPECT_EQ(l->local.ToString(), absl::StrCat("[::]:", w.port));
-      EXPECT_TRUE(l->transparent);
-      EXPECT_EQ(IntOption(l->fd.get(), SOL_IP, IP_TRANSPARENT), 1);
-      EXPECT_EQ(IntOption(l->fd.get(), IPPROTO_IPV6, IPV6_V6ONLY), 0);
-    }
-    ASSERT_NE(set->Find(ListenerKind::kDnsUdp, AF_INET), nullptr);
-    EXPECT_EQ(set->Find(ListenerKind::kDnsUdp, AF_INET)->local.ToString(), "127.0.0.1:15053");
-    ASSERT_NE(set->Find(ListenerKind::kDnsTcp, AF_INET6), nullptr);
-    EXPECT_EQ(set->Find(ListenerKind::kDnsTcp, AF_INET6)->local.ToString(), "[::1]:15053");
-    for (const PodListener& l : set->listeners()) {
-      SCOPED_TRACE(l.local.ToString());
-      EXPECT_EQ(NetnsOfSocket(l.fd.get()), pod.id());
-      EXPECT_EQ(static_cast<uint32_t>(IntOption(l.fd.get(), SOL_SOCKET, SO_MARK)), 0x539u);
-      EXPECT_EQ(IntOption(l.fd.get(), SOL_SOCKET, SO_REUSEPORT), 1);
-    }
-
-    // Reachable from inside the pod, over v4 and v6; absent from another netns.
-    for (uint16_t port : {15001, 15006, 15008}) {
-      EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, port)), 0) << port;
-      EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET6, port)), 0) << port;
-      EXPECT_EQ(ConnectFrom(elsewhere, SocketAddress::Loopback(AF_INET, port)), ECONNREFUSED);
-    }
-    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15053)), 0);
-
-    // Closing the set takes the ports away.
-    *set = PodListenerSet();
-    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), ECONNREFUSED);
+  // 3 wildcard TCP + DNS UDP/TCP on 127.0.0.1 and ::1.
+  EXPECT_EQ(set->listeners().size(), 7u);
+  struct {
+    ListenerKind kind;
+    uint16_t port;
+  } want[] = {{ListenerKind::kOutbound, 15001},
+              {ListenerKind::kInboundPlaintext, 15006},
+              {ListenerKind::kInboundHbone, 15008}};
+  for (const auto& w : want) {
+    const PodListener* l = set->Find(w.kind);
+    ASSERT_NE(l, nullptr) << ListenerKindName(w.kind);
+    EXPECT_EQ(l->local.ToString(), absl::StrCat("[::]:", w.port));
+    EXPECT_TRUE(l->transparent);
+    EXPECT_EQ(IntOption(l->fd.get(), SOL_IP, IP_TRANSPARENT), 1);
+    EXPECT_EQ(IntOption(l->fd.get(), IPPROTO_IPV6, IPV6_V6ONLY), 0);
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  ASSERT_NE(set->Find(ListenerKind::kDnsUdp, AF_INET), nullptr);
+  EXPECT_EQ(set->Find(ListenerKind::kDnsUdp, AF_INET)->local.ToString(), "127.0.0.1:15053");
+  ASSERT_NE(set->Find(ListenerKind::kDnsTcp, AF_INET6), nullptr);
+  EXPECT_EQ(set->Find(ListenerKind::kDnsTcp, AF_INET6)->local.ToString(), "[::1]:15053");
+  for (const PodListener& l : set->listeners()) {
+    SCOPED_TRACE(l.local.ToString());
+    EXPECT_EQ(NetnsOfSocket(l.fd.get()), pod.id());
+    EXPECT_EQ(static_cast<uint32_t>(IntOption(l.fd.get(), SOL_SOCKET, SO_MARK)), 0x539u);
+    EXPECT_EQ(IntOption(l.fd.get(), SOL_SOCKET, SO_REUSEPORT), 1);
+  }
+
+  // Reachable from inside the pod, over v4 and v6; absent from another netns.
+  for (uint16_t port : {15001, 15006, 15008}) {
+    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, port)), 0) << port;
+    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET6, port)), 0) << port;
+    EXPECT_EQ(ConnectFrom(elsewhere, SocketAddress::Loopback(AF_INET, port)), ECONNREFUSED);
+  }
+  EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15053)), 0);
+
+  // Closing the set takes the ports away.
+  *set = PodListenerSet();
+  EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), ECONNREFUSED);
 }
 
 TEST(PodListeners, ReusePortLetsASecondProxyBindAndItsAbsenceFailsCleanly) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    Netns pod = FreshPod();
-    ASSERT_TRUE(pod.valid());
-    absl::StatusOr<PodListenerSet> old_proxy = PodListenerSet::Open(pod);
-    ASSERT_TRUE(old_proxy.ok()) << old_proxy.status();
-    absl::StatusOr<PodListenerSet> new_proxy = PodListenerSet::Open(pod);
-    ASSERT_TRUE(new_proxy.ok()) << new_proxy.status();
+  FdLeakCheck leak_check;
+  Netns pod = FreshPod();
+  ASSERT_TRUE(pod.valid());
+  absl::StatusOr<PodListenerSet> old_proxy = PodListenerSet::Open(pod);
+  ASSERT_TRUE(old_proxy.ok()) << old_proxy.status();
+  absl::StatusOr<PodListenerSet> new_proxy = PodListenerSet::Open(pod);
+  ASSERT_TRUE(new_proxy.ok()) << new_proxy.status();
 
-    PodListenerOptions no_reuse;
-    no_reuse.reuse_port = false;
-    absl::StatusOr<PodListenerSet> clash = PodListenerSet::Open(pod, no_reuse);
-    EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists) << clash.status();
-    EXPECT_NE(clash.status().message().find("15001"), std::string::npos) << clash.status();
-  }
-  EXPECT_EQ(OpenFdCount(), before);
+  PodListenerOptions no_reuse;
+  no_reuse.reuse_port = false;
+  absl::StatusOr<PodListenerSet> clash = PodListenerSet::Open(pod, no_reuse);
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists) << clash.status();
+  EXPECT_NE(clash.status().message().find("15001"), std::string::npos) << clash.status();
 }
 
 TEST(PodListeners, AllOrNothingWhenAPortIsTakenAndDnsOffSkipsIt) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    Netns pod = FreshPod();
-    ASSERT_TRUE(pod.valid());
-    // Something in the pod already holds 15008 (without SO_REUSEPORT).
-    absl::StatusOr<UniqueFd> squatter = SocketIn(pod, AF_INET6, SOCK_STREAM, 0);
-    ASSERT_TRUE(squatter.ok());
-    SocketAddress any = SocketAddress::Any(AF_INET6, 15008);
-    ASSERT_EQ(bind(squatter->get(), any.sockaddr_ptr(), any.size()), 0);
-    ASSERT_EQ(listen(squatter->get(), 1), 0);
-    absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
-    EXPECT_EQ(set.status().code(), absl::StatusCode::kAlreadyExists) << set.status();
-    EXPECT_NE(set.status().message().find("[::]:15008"), std::string::npos) << set.status();
-    // 15001 and 15006 were opened first and must be gone again.
-    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), ECONNREFUSED);
-    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15006)), ECONNREFUSED);
-    squatter->reset();
+  FdLeakCheck leak_check;
+  Netns pod = FreshPod();
+  ASSERT_TRUE(pod.valid());
+  // Something in the pod already holds 15008 (without SO_REUSEPORT).
+  absl::StatusOr<UniqueFd> squatter = SocketIn(pod, AF_INET6, SOCK_STREAM, 0);
+  ASSERT_TRUE(squatter.ok());
+  SocketAddress any = SocketAddress::Any(AF_INET6, 15008);
+  ASSERT_EQ(bind(squatter->get(), any.sockaddr_ptr(), any.size()), 0);
+  ASSERT_EQ(listen(squatter->get(), 1), 0);
+  absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
+  EXPECT_EQ(set.status().code(), absl::StatusCode::kAlreadyExists) << set.status();
+  EXPECT_NE(set.status().message().find("[::]:15008"), std::string::npos) << set.status();
+  // 15001 and 15006 were opened first and must be gone again.
+  EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), ECONNREFUSED);
+  EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15006)), ECONNREFUSED);
+  squatter->reset();
 
-    PodListenerOptions no_dns;
-    no_dns.dns = false;
-    no_dns.mark = 0;
-    no_dns.transparent = Transparency::kOff;
-    set = PodListenerSet::Open(pod, no_dns);
-    ASSERT_TRUE(set.ok()) << set.status();
-    EXPECT_EQ(set->listeners().size(), 3u);
-    EXPECT_EQ(set->Find(ListenerKind::kDnsUdp), nullptr);
-    EXPECT_FALSE(set->Find(ListenerKind::kOutbound)->transparent);
-    EXPECT_EQ(IntOption(set->Find(ListenerKind::kOutbound)->fd.get(), SOL_SOCKET, SO_MARK), 0);
-  }
-  EXPECT_EQ(OpenFdCount(), before);
+  PodListenerOptions no_dns;
+  no_dns.dns = false;
+  no_dns.mark = 0;
+  no_dns.transparent = Transparency::kOff;
+  set = PodListenerSet::Open(pod, no_dns);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->listeners().size(), 3u);
+  EXPECT_EQ(set->Find(ListenerKind::kDnsUdp), nullptr);
+  EXPECT_FALSE(set->Find(ListenerKind::kOutbound)->transparent);
+  EXPECT_EQ(IntOption(set->Find(ListenerKind::kOutbound)->fd.get(), SOL_SOCKET, SO_MARK), 0);
 }
 
 TEST(PodListeners, PodWithoutIpv6OnLoopbackGetsIpv4DnsOnly) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    Netns pod = FreshPod();
-    ASSERT_TRUE(pod.valid());
-    absl::Status off = RunIn(pod, [] {
-      // /proc/sys/net belongs to the netns of whoever opens it: this pod's.
-      FILE* f = std::fopen("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "w");
-      if (f == nullptr) return absl::UnavailableError("cannot open disable_ipv6");
-      std::fputs("1\n", f);
-      return std::fclose(f) == 0 ? absl::OkStatus() : absl::UnavailableError("write failed");
-    });
-    ASSERT_TRUE(off.ok()) << off;
-    absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
-    ASSERT_TRUE(set.ok()) << set.status();
-    EXPECT_EQ(set->listeners().size(), 5u);
-    EXPECT_NE(set->Find(ListenerKind::kDnsUdp, AF_INET), nullptr);
-    EXPECT_EQ(set->Find(ListenerKind::kDnsUdp, AF_INET6), nullptr);
-    EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), 0);
-  }
-  EXPECT_EQ(OpenFdCount(), before);
+  FdLeakCheck leak_check;
+  Netns pod = FreshPod();
+  ASSERT_TRUE(pod.valid());
+  absl::Status off = RunIn(pod, [] {
+    // /proc/sys/net belongs to the netns of whoever opens it: this pod's.
+    FILE* f = std::fopen("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "w");
+    if (f == nullptr) return absl::UnavailableError("cannot open disable_ipv6");
+    std::fputs("1\n", f);
+    return std::fclose(f) == 0 ? absl::OkStatus() : absl::UnavailableError("write failed");
+  });
+  ASSERT_TRUE(off.ok()) << off;
+  absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->listeners().size(), 5u);
+  EXPECT_NE(set->Find(ListenerKind::kDnsUdp, AF_INET), nullptr);
+  EXPECT_EQ(set->Find(ListenerKind::kDnsUdp, AF_INET6), nullptr);
+  EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), 0);
 }
 
 TEST(PodSockets, OriginalDestinationThroughRedirectAndFallback) {

@@ -1,16 +1,22 @@
-// Test helpers for the netns layer: counting open descriptors and making
+// Test helpers for the netns layer: counting open descriptors (and failing a
+// test that leaks one), asking which netns a socket lives in, and making
 // uniquely named network namespaces that are always removed again.
 #ifndef AMBIENT_TESTS_NETNS_TEST_UTIL_H_
 #define AMBIENT_TESTS_NETNS_TEST_UTIL_H_
 
 #include <dirent.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "absl/strings/str_cat.h"
+#include "ambient/netns/netns.h"
 
 namespace ambient::netns::testing {
 
@@ -24,6 +30,29 @@ inline int OpenFdCount() {
   }
   closedir(dir);
   return n - 1;  // the directory stream's own descriptor
+}
+
+// FdLeakCheck fails the running test if, when it is destroyed, a different
+// number of descriptors is open than when it was made. Declare it first in a
+// test (right after the root check), so that everything the test opens after
+// it is closed again before it checks.
+class FdLeakCheck {
+ public:
+  FdLeakCheck() : before_(OpenFdCount()) {}
+  ~FdLeakCheck() { EXPECT_EQ(OpenFdCount(), before_) << "open descriptors changed"; }
+  FdLeakCheck(const FdLeakCheck&) = delete;
+  FdLeakCheck& operator=(const FdLeakCheck&) = delete;
+
+ private:
+  const int before_;
+};
+
+// NetnsOfSocket asks the kernel which netns a socket lives in (SIOCGSKNS).
+inline NetnsId NetnsOfSocket(int sock) {
+  int nsfd = ioctl(sock, SIOCGSKNS);
+  if (nsfd < 0) return NetnsId{};
+  absl::StatusOr<Netns> ns = Netns::FromFd(nsfd);
+  return ns.ok() ? ns->id() : NetnsId{};
 }
 
 // NamedNetns creates /var/run/netns/<unique name> with `ip netns add` and

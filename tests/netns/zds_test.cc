@@ -24,6 +24,7 @@
 namespace ambient::netns::zds {
 namespace {
 
+using ::ambient::netns::testing::FdLeakCheck;
 using ::ambient::netns::testing::OpenFdCount;
 using namespace std::string_literals;
 
@@ -151,194 +152,182 @@ int OpenNetnsFd() { return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC); }
 
 TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
+  absl::StatusOr<Netns> pod_b = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod_a.ok() && pod_b.ok());
+  RecordingHandler handler;
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
   {
-    absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
-    absl::StatusOr<Netns> pod_b = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod_a.ok() && pod_b.ok());
-    RecordingHandler handler;
-    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
-    {
-      FakeAgent agent(&proxy);
-      ASSERT_TRUE(agent.hello_ok());
-      EXPECT_TRUE(proxy.connected());
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_b->fd()}), "");
-      EXPECT_EQ(handler.PodNetns("a"), pod_a->id());
-      // Same uid, same netns: idempotent. Same uid, other netns: replaced.
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_a->fd()}), "");
-      EXPECT_EQ(handler.PodNetns("b"), pod_a->id());
-      EXPECT_FALSE(proxy.snapshot_complete());
-      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-      EXPECT_TRUE(proxy.snapshot_complete());
-      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "a")), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "never-added")), "");
-      EXPECT_EQ(handler.TakeEvents(),
-                (std::vector<std::string>{"add a name-a", "add b name-b", "remove b",
-                                          "add b name-b", "snapshot", "remove a"}));
-      EXPECT_EQ(proxy.workload_count(), 1u);
-    }
-    EXPECT_FALSE(proxy.connected());
-
-    // Reconnect: "b" survives until a snapshot that does not name it; Keep
-    // keeps "c" (unknown) harmlessly, delete before the snapshot just forgets.
-    {
-      FakeAgent agent(&proxy);
-      ASSERT_TRUE(agent.hello_ok());
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "d"), {pod_b->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "c")), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "d")), "");
-      EXPECT_EQ(proxy.workload_count(), 1u);  // "b" still there before the snapshot
-      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-      EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"add d name-d", "remove d",
-                                                                "remove b", "snapshot"}));
-      EXPECT_EQ(proxy.workload_count(), 0u);
-      EXPECT_EQ(proxy.connect_count(), 2u);
-    }
-    // A kept pod is not dropped by the snapshot.
-    {
-      FakeAgent agent(&proxy);
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "e"), {pod_a->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-    }
-    {
-      FakeAgent agent(&proxy);
-      EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "e")), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-      EXPECT_EQ(proxy.workload_count(), 1u);
-    }
+    FakeAgent agent(&proxy);
+    ASSERT_TRUE(agent.hello_ok());
+    EXPECT_TRUE(proxy.connected());
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_b->fd()}), "");
+    EXPECT_EQ(handler.PodNetns("a"), pod_a->id());
+    // Same uid, same netns: idempotent. Same uid, other netns: replaced.
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_a->fd()}), "");
+    EXPECT_EQ(handler.PodNetns("b"), pod_a->id());
+    EXPECT_FALSE(proxy.snapshot_complete());
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    EXPECT_TRUE(proxy.snapshot_complete());
+    EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "a")), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "never-added")), "");
+    EXPECT_EQ(handler.TakeEvents(),
+              (std::vector<std::string>{"add a name-a", "add b name-b", "remove b", "add b name-b",
+                                        "snapshot", "remove a"}));
+    EXPECT_EQ(proxy.workload_count(), 1u);
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_FALSE(proxy.connected());
+
+  // Reconnect: "b" survives until a snapshot that does not name it; Keep
+  // keeps "c" (unknown) harmlessly, delete before the snapshot just forgets.
+  {
+    FakeAgent agent(&proxy);
+    ASSERT_TRUE(agent.hello_ok());
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "d"), {pod_b->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "c")), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "d")), "");
+    EXPECT_EQ(proxy.workload_count(), 1u);  // "b" still there before the snapshot
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    EXPECT_EQ(handler.TakeEvents(),
+              (std::vector<std::string>{"add d name-d", "remove d", "remove b", "snapshot"}));
+    EXPECT_EQ(proxy.workload_count(), 0u);
+    EXPECT_EQ(proxy.connect_count(), 2u);
+  }
+  // A kept pod is not dropped by the snapshot.
+  {
+    FakeAgent agent(&proxy);
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "e"), {pod_a->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+  }
+  {
+    FakeAgent agent(&proxy);
+    EXPECT_EQ(agent.Request(Encode(RequestType::kKeep, "e")), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+    EXPECT_EQ(proxy.workload_count(), 1u);
+  }
 }
 
 TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod.ok());
-    RecordingHandler handler;
-    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
-    FakeAgent agent(&proxy);
-    ASSERT_TRUE(agent.hello_ok());
-    const std::string add = Encode(RequestType::kAdd, "p");
-    int pipefd[2];
-    ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
-    UniqueFd r(pipefd[0]), w(pipefd[1]);
-    int uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
-    UniqueFd uts_fd(uts);
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  RecordingHandler handler;
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+  FakeAgent agent(&proxy);
+  ASSERT_TRUE(agent.hello_ok());
+  const std::string add = Encode(RequestType::kAdd, "p");
+  int pipefd[2];
+  ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+  UniqueFd r(pipefd[0]), w(pipefd[1]);
+  int uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+  UniqueFd uts_fd(uts);
 
-    EXPECT_NE(agent.Request(add).find("exactly one netns fd, got 0"), std::string::npos);
-    EXPECT_NE(agent.Request(add, {pod->fd(), pod->fd()}).find("got 2"), std::string::npos);
-    EXPECT_NE(agent.Request(add, {r.get()}).find("not a namespace"), std::string::npos);
-    EXPECT_NE(agent.Request(add, {uts}).find("not a network namespace"), std::string::npos);
-    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "p", /*info=*/false), {pod->fd()})
-                  .find("without workload_info"),
-              std::string::npos);
-    EXPECT_NE(agent.Request(Encode(RequestType::kDel, "p"), {pod->fd()})
-                  .find("must not carry a file descriptor"),
-              std::string::npos);
-    EXPECT_NE(agent.Request(Encode(RequestType::kSnapshotSent, ""), {pod->fd()})
-                  .find("must not carry"),
-              std::string::npos);
-    // A failing handler: the refusal reaches the agent; nothing is recorded.
-    handler.FailAdds(absl::UnavailableError("listeners busy"));
-    EXPECT_NE(agent.Request(add, {pod->fd()}).find("listeners busy"), std::string::npos);
-    handler.FailAdds(absl::OkStatus());
-    EXPECT_EQ(proxy.workload_count(), 0u);
-    EXPECT_EQ(handler.pod_count(), 0u);
-    // After all that, the connection still works; then protocol order errors.
-    EXPECT_EQ(agent.Request(add, {pod->fd()}), "");
-    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-    EXPECT_NE(agent.Request(Encode(RequestType::kKeep, "p")).find("after snapshot"),
-              std::string::npos);
-    EXPECT_NE(agent.Request(Encode(RequestType::kSnapshotSent, "")).find("second snapshot"),
-              std::string::npos);
-    EXPECT_EQ(proxy.workload_count(), 1u);
-    // Malformed bytes: error ack, then the proxy hangs up (to reconnect).
-    EXPECT_NE(agent.Request("\x0a\x05garbage"s).find("malformed"), std::string::npos);
-    EXPECT_TRUE(agent.Closed());
-    agent.Hangup();
-    EXPECT_EQ(agent.ended().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(proxy.workload_count(), 1u);  // state kept across the reconnect
-  }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_NE(agent.Request(add).find("exactly one netns fd, got 0"), std::string::npos);
+  EXPECT_NE(agent.Request(add, {pod->fd(), pod->fd()}).find("got 2"), std::string::npos);
+  EXPECT_NE(agent.Request(add, {r.get()}).find("not a namespace"), std::string::npos);
+  EXPECT_NE(agent.Request(add, {uts}).find("not a network namespace"), std::string::npos);
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "p", /*info=*/false), {pod->fd()})
+                .find("without workload_info"),
+            std::string::npos);
+  EXPECT_NE(agent.Request(Encode(RequestType::kDel, "p"), {pod->fd()})
+                .find("must not carry a file descriptor"),
+            std::string::npos);
+  EXPECT_NE(
+      agent.Request(Encode(RequestType::kSnapshotSent, ""), {pod->fd()}).find("must not carry"),
+      std::string::npos);
+  // A failing handler: the refusal reaches the agent; nothing is recorded.
+  handler.FailAdds(absl::UnavailableError("listeners busy"));
+  EXPECT_NE(agent.Request(add, {pod->fd()}).find("listeners busy"), std::string::npos);
+  handler.FailAdds(absl::OkStatus());
+  EXPECT_EQ(proxy.workload_count(), 0u);
+  EXPECT_EQ(handler.pod_count(), 0u);
+  // After all that, the connection still works; then protocol order errors.
+  EXPECT_EQ(agent.Request(add, {pod->fd()}), "");
+  EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+  EXPECT_NE(agent.Request(Encode(RequestType::kKeep, "p")).find("after snapshot"),
+            std::string::npos);
+  EXPECT_NE(agent.Request(Encode(RequestType::kSnapshotSent, "")).find("second snapshot"),
+            std::string::npos);
+  EXPECT_EQ(proxy.workload_count(), 1u);
+  // Malformed bytes: error ack, then the proxy hangs up (to reconnect).
+  EXPECT_NE(agent.Request("\x0a\x05garbage"s).find("malformed"), std::string::npos);
+  EXPECT_TRUE(agent.Closed());
+  agent.Hangup();
+  EXPECT_EQ(agent.ended().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(proxy.workload_count(), 1u);  // state kept across the reconnect
 }
 
 TEST(ZdsProxy, AgentLeavingMidSnapshotKeepsStateConsistent) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  RecordingHandler handler;
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
   {
-    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod.ok());
-    RecordingHandler handler;
-    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
-    {
-      FakeAgent agent(&proxy);
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
-      agent.Hangup();  // no SnapshotSent
-      EXPECT_EQ(agent.ended().code(), absl::StatusCode::kUnavailable);
-    }
-    EXPECT_FALSE(proxy.connected());
-    EXPECT_FALSE(proxy.snapshot_complete());
-    EXPECT_EQ(proxy.workload_count(), 2u);  // nothing is dropped without a snapshot
-    {
-      FakeAgent agent(&proxy);
-      EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
-      EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-    }
-    EXPECT_EQ(proxy.workload_count(), 1u);
-    EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"add a name-a", "add b name-b",
-                                                              "remove a", "snapshot"}));
+    FakeAgent agent(&proxy);
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+    agent.Hangup();  // no SnapshotSent
+    EXPECT_EQ(agent.ended().code(), absl::StatusCode::kUnavailable);
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_FALSE(proxy.connected());
+  EXPECT_FALSE(proxy.snapshot_complete());
+  EXPECT_EQ(proxy.workload_count(), 2u);  // nothing is dropped without a snapshot
+  {
+    FakeAgent agent(&proxy);
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+  }
+  EXPECT_EQ(proxy.workload_count(), 1u);
+  EXPECT_EQ(handler.TakeEvents(),
+            (std::vector<std::string>{"add a name-a", "add b name-b", "remove a", "snapshot"}));
 }
 
 TEST(ZdsProxy, RefusedPodsStayPendingAndAreRetried) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  RecordingHandler handler;
+  ZdsProxyOptions opts;
+  opts.retry_interval = absl::Milliseconds(20);
+  ZdsProxy proxy(opts, &handler);
+  handler.FailAdds(absl::UnavailableError("not yet"));
   {
-    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod.ok());
-    RecordingHandler handler;
-    ZdsProxyOptions opts;
-    opts.retry_interval = absl::Milliseconds(20);
-    ZdsProxy proxy(opts, &handler);
-    handler.FailAdds(absl::UnavailableError("not yet"));
-    {
-      // A pod refused on an earlier connection is still pending ...
-      FakeAgent first(&proxy);
-      EXPECT_NE(first.Request(Encode(RequestType::kAdd, "dropped"), {pod->fd()}).find("not yet"),
-                std::string::npos);
-    }
-    EXPECT_EQ(proxy.pending_count(), 1u);
-    FakeAgent agent(&proxy);
-    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "slow"), {pod->fd()}).find("not yet"),
+    // A pod refused on an earlier connection is still pending ...
+    FakeAgent first(&proxy);
+    EXPECT_NE(first.Request(Encode(RequestType::kAdd, "dropped"), {pod->fd()}).find("not yet"),
               std::string::npos);
-    EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "gone"), {pod->fd()}).find("not yet"),
-              std::string::npos);
-    EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "gone")), "");  // deleting forgets it
-    EXPECT_EQ(proxy.pending_count(), 2u);
-    absl::SleepFor(absl::Milliseconds(60));  // a few retries, all refused
-    EXPECT_EQ(proxy.pending_count(), 2u);
-    // ... until a snapshot that does not name it.
-    EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-    EXPECT_EQ(proxy.pending_count(), 1u);
-    EXPECT_TRUE(proxy.snapshot_complete());
-    EXPECT_FALSE(proxy.ready()) << "a pending pod keeps the proxy not ready";
-    handler.FailAdds(absl::OkStatus());
-    for (int i = 0; i < 200 && proxy.pending_count() != 0; ++i) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    EXPECT_EQ(proxy.pending_count(), 0u);
-    EXPECT_EQ(proxy.workload_count(), 1u);
-    EXPECT_EQ(handler.PodNetns("slow"), pod->id());
-    EXPECT_TRUE(proxy.ready());
-    EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"snapshot", "add slow name-slow"}));
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  EXPECT_EQ(proxy.pending_count(), 1u);
+  FakeAgent agent(&proxy);
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "slow"), {pod->fd()}).find("not yet"),
+            std::string::npos);
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "gone"), {pod->fd()}).find("not yet"),
+            std::string::npos);
+  EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "gone")), "");  // deleting forgets it
+  EXPECT_EQ(proxy.pending_count(), 2u);
+  absl::SleepFor(absl::Milliseconds(60));  // a few retries, all refused
+  EXPECT_EQ(proxy.pending_count(), 2u);
+  // ... until a snapshot that does not name it.
+  EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
+  EXPECT_EQ(proxy.pending_count(), 1u);
+  EXPECT_TRUE(proxy.snapshot_complete());
+  EXPECT_FALSE(proxy.ready()) << "a pending pod keeps the proxy not ready";
+  handler.FailAdds(absl::OkStatus());
+  for (int i = 0; i < 200 && proxy.pending_count() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(proxy.pending_count(), 0u);
+  EXPECT_EQ(proxy.workload_count(), 1u);
+  EXPECT_EQ(handler.PodNetns("slow"), pod->id());
+  EXPECT_TRUE(proxy.ready());
+  EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"snapshot", "add slow name-slow"}));
 }
 
 TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
@@ -383,28 +372,24 @@ TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
 
 TEST(ZdsProxy, OversizedDatagramsAndFloodsOfFds) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
+  FdLeakCheck leak_check;
+  RecordingHandler handler;
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
   {
-    RecordingHandler handler;
-    ZdsProxy proxy(ZdsProxyOptions{}, &handler);
-    {
-      FakeAgent agent(&proxy);
-      EXPECT_NE(agent.Request(std::string(1500, 'x')).find("larger than 1024"),
-                std::string::npos);
-      EXPECT_TRUE(agent.Closed());
-    }
-    {
-      FakeAgent agent(&proxy);
-      int nsfd = OpenNetnsFd();
-      UniqueFd own(nsfd);
-      // More descriptors than the proxy makes room for: all closed, error ack.
-      std::vector<int> many(40, nsfd);
-      std::string reply = agent.Request(Encode(RequestType::kAdd, "x"), many);
-      EXPECT_FALSE(reply.empty());
-      EXPECT_EQ(proxy.workload_count(), 0u);
-    }
+    FakeAgent agent(&proxy);
+    EXPECT_NE(agent.Request(std::string(1500, 'x')).find("larger than 1024"), std::string::npos);
+    EXPECT_TRUE(agent.Closed());
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  {
+    FakeAgent agent(&proxy);
+    int nsfd = OpenNetnsFd();
+    UniqueFd own(nsfd);
+    // More descriptors than the proxy makes room for: all closed, error ack.
+    std::vector<int> many(40, nsfd);
+    std::string reply = agent.Request(Encode(RequestType::kAdd, "x"), many);
+    EXPECT_FALSE(reply.empty());
+    EXPECT_EQ(proxy.workload_count(), 0u);
+  }
 }
 
 std::string TempSocketPath() {
@@ -442,152 +427,146 @@ class RawProxy {
 
 TEST(ZdsAgent, SnapshotsAddsDeletesAndBroadcasts) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod_a.ok());
-    ZdsAgentOptions opts;
-    opts.socket_path = TempSocketPath();
-    opts.io_timeout = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
-    ASSERT_TRUE(agent.ok()) << agent.status();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod_a.ok());
+  ZdsAgentOptions opts;
+  opts.socket_path = TempSocketPath();
+  opts.io_timeout = absl::Seconds(2);
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+  ASSERT_TRUE(agent.ok()) << agent.status();
 
-    // No proxy yet: the pod is recorded, the caller is told.
-    EXPECT_EQ((*agent)->AddWorkload("a", {"pa", "default", "sa"}, *pod_a).code(),
-              absl::StatusCode::kUnavailable);
-    ASSERT_TRUE((*agent)->KeepWorkload("k").ok());
+  // No proxy yet: the pod is recorded, the caller is told.
+  EXPECT_EQ((*agent)->AddWorkload("a", {"pa", "default", "sa"}, *pod_a).code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE((*agent)->KeepWorkload("k").ok());
 
-    RawProxy old_proxy(opts.socket_path);
-    ASSERT_TRUE(old_proxy.connected());
-    std::vector<UniqueFd> fds;
-    absl::StatusOr<Request> r = old_proxy.Next(&fds);
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->type, RequestType::kAdd);
-    EXPECT_EQ(r->uid, "a");
-    EXPECT_EQ(r->workload_info.name, "pa");
-    ASSERT_EQ(fds.size(), 1u);
-    absl::StatusOr<Netns> got = Netns::FromFd(fds[0].release());
-    ASSERT_TRUE(got.ok());
-    EXPECT_TRUE(*got == *pod_a);
-    EXPECT_EQ(fcntl(got->fd(), F_GETFD), FD_CLOEXEC);  // MSG_CMSG_CLOEXEC
-    ASSERT_TRUE(old_proxy.Ack());
-    r = old_proxy.Next(&fds);
+  RawProxy old_proxy(opts.socket_path);
+  ASSERT_TRUE(old_proxy.connected());
+  std::vector<UniqueFd> fds;
+  absl::StatusOr<Request> r = old_proxy.Next(&fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->type, RequestType::kAdd);
+  EXPECT_EQ(r->uid, "a");
+  EXPECT_EQ(r->workload_info.name, "pa");
+  ASSERT_EQ(fds.size(), 1u);
+  absl::StatusOr<Netns> got = Netns::FromFd(fds[0].release());
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == *pod_a);
+  EXPECT_EQ(fcntl(got->fd(), F_GETFD), FD_CLOEXEC);  // MSG_CMSG_CLOEXEC
+  ASSERT_TRUE(old_proxy.Ack());
+  r = old_proxy.Next(&fds);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->type, RequestType::kKeep);
+  EXPECT_EQ(r->uid, "k");
+  EXPECT_TRUE(fds.empty());
+  ASSERT_TRUE(old_proxy.Ack());
+  r = old_proxy.Next();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->type, RequestType::kSnapshotSent);
+  ASSERT_TRUE(old_proxy.Ack());
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+
+  // A second (newer) proxy gets the snapshot; adds go to it only.
+  RawProxy new_proxy(opts.socket_path);
+  for (int i = 0; i < 3; ++i) {
+    r = new_proxy.Next();
     ASSERT_TRUE(r.ok());
-    EXPECT_EQ(r->type, RequestType::kKeep);
-    EXPECT_EQ(r->uid, "k");
-    EXPECT_TRUE(fds.empty());
-    ASSERT_TRUE(old_proxy.Ack());
-    r = old_proxy.Next();
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ(r->type, RequestType::kSnapshotSent);
-    ASSERT_TRUE(old_proxy.Ack());
-    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
-
-    // A second (newer) proxy gets the snapshot; adds go to it only.
-    RawProxy new_proxy(opts.socket_path);
-    for (int i = 0; i < 3; ++i) {
-      r = new_proxy.Next();
-      ASSERT_TRUE(r.ok());
-      ASSERT_TRUE(new_proxy.Ack());
-    }
-    ASSERT_TRUE((*agent)->WaitForProxies(2, absl::Seconds(5)).ok());
-    std::thread answer([&] {
-      absl::StatusOr<Request> add = new_proxy.Next(&fds);
-      EXPECT_TRUE(add.ok() && add->type == RequestType::kAdd && add->uid == "b");
-      EXPECT_EQ(fds.size(), 1u);
-      new_proxy.Ack("cannot open listeners");
-    });
-    absl::Status added = (*agent)->AddWorkload("b", {}, *pod_a);
-    answer.join();
-    EXPECT_EQ(added.code(), absl::StatusCode::kAborted);
-    EXPECT_NE(added.message().find("cannot open listeners"), std::string::npos);
-
-    // Delete goes to both.
-    std::thread answer_both([&] {
-      for (RawProxy* p : {&old_proxy, &new_proxy}) {
-        absl::StatusOr<Request> del = p->Next();
-        EXPECT_TRUE(del.ok() && del->type == RequestType::kDel && del->uid == "a");
-        p->Ack();
-      }
-    });
-    EXPECT_TRUE((*agent)->DelWorkload("a").ok());
-    answer_both.join();
-    fds.clear();
+    ASSERT_TRUE(new_proxy.Ack());
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  ASSERT_TRUE((*agent)->WaitForProxies(2, absl::Seconds(5)).ok());
+  std::thread answer([&] {
+    absl::StatusOr<Request> add = new_proxy.Next(&fds);
+    EXPECT_TRUE(add.ok() && add->type == RequestType::kAdd && add->uid == "b");
+    EXPECT_EQ(fds.size(), 1u);
+    new_proxy.Ack("cannot open listeners");
+  });
+  absl::Status added = (*agent)->AddWorkload("b", {}, *pod_a);
+  answer.join();
+  EXPECT_EQ(added.code(), absl::StatusCode::kAborted);
+  EXPECT_NE(added.message().find("cannot open listeners"), std::string::npos);
+
+  // Delete goes to both.
+  std::thread answer_both([&] {
+    for (RawProxy* p : {&old_proxy, &new_proxy}) {
+      absl::StatusOr<Request> del = p->Next();
+      EXPECT_TRUE(del.ok() && del->type == RequestType::kDel && del->uid == "a");
+      p->Ack();
+    }
+  });
+  EXPECT_TRUE((*agent)->DelWorkload("a").ok());
+  answer_both.join();
+  fds.clear();
 }
 
 TEST(ZdsAgent, BadProxiesAreDroppedAndStateStaysConsistent) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-    ASSERT_TRUE(pod.ok());
-    ZdsAgentOptions opts;
-    opts.socket_path = TempSocketPath();
-    opts.io_timeout = absl::Milliseconds(300);
-    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
-    ASSERT_TRUE(agent.ok()) << agent.status();
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_FALSE((*agent)->AddWorkload(absl::StrCat("pod", i), {}, *pod).ok());
-    }
-    {
-      RawProxy bad_hello(opts.socket_path, /*send_hello=*/false);
-      bad_hello.SendRaw("\x08\x05"s);  // version 5
-      EXPECT_FALSE(bad_hello.Next().ok());  // closed without a snapshot
-    }
-    {
-      RawProxy silent(opts.socket_path, /*send_hello=*/false);
-      EXPECT_FALSE(silent.Next().ok());  // hello timeout, closed
-    }
-    {
-      // Disconnects in the middle of the snapshot.
-      RawProxy quitter(opts.socket_path);
-      std::vector<UniqueFd> fds;
-      ASSERT_TRUE(quitter.Next(&fds).ok());
-      quitter.Ack();
-      ASSERT_TRUE(quitter.Next(&fds).ok());
-    }
-    {
-      // Takes the first request and never answers: dropped after io_timeout.
-      RawProxy mute(opts.socket_path);
-      std::vector<UniqueFd> fds;
-      ASSERT_TRUE(mute.Next(&fds).ok());
-      absl::StatusOr<Request> after = mute.Next();
-      EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();  // EOF
-    }
-    {
-      // Answers with garbage instead of an ack.
-      RawProxy rude(opts.socket_path);
-      ASSERT_TRUE(rude.Next().ok());
-      rude.SendRaw("\xff\xff\xff"s);
-      EXPECT_FALSE(rude.Next().ok());
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-    EXPECT_EQ((*agent)->proxy_count(), 0u);
-
-    // A good proxy afterwards gets the full, consistent snapshot.
-    RawProxy good(opts.socket_path);
-    std::vector<std::string> uids;
-    for (;;) {
-      std::vector<UniqueFd> fds;
-      absl::StatusOr<Request> r = good.Next(&fds);
-      ASSERT_TRUE(r.ok()) << r.status();
-      good.Ack();
-      if (r->type == RequestType::kSnapshotSent) break;
-      uids.push_back(r->uid);
-      EXPECT_EQ(fds.size(), 1u);
-    }
-    EXPECT_EQ(uids, (std::vector<std::string>{"pod0", "pod1", "pod2"}));
-    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
-    // A proxy that goes away is noticed without anything being sent to it.
-    { RawProxy gone = std::move(good); }
-    for (int i = 0; i < 100 && (*agent)->proxy_count() != 0; ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ((*agent)->proxy_count(), 0u);
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  ZdsAgentOptions opts;
+  opts.socket_path = TempSocketPath();
+  opts.io_timeout = absl::Milliseconds(300);
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE((*agent)->AddWorkload(absl::StrCat("pod", i), {}, *pod).ok());
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  {
+    RawProxy bad_hello(opts.socket_path, /*send_hello=*/false);
+    bad_hello.SendRaw("\x08\x05"s);       // version 5
+    EXPECT_FALSE(bad_hello.Next().ok());  // closed without a snapshot
+  }
+  {
+    RawProxy silent(opts.socket_path, /*send_hello=*/false);
+    EXPECT_FALSE(silent.Next().ok());  // hello timeout, closed
+  }
+  {
+    // Disconnects in the middle of the snapshot.
+    RawProxy quitter(opts.socket_path);
+    std::vector<UniqueFd> fds;
+    ASSERT_TRUE(quitter.Next(&fds).ok());
+    quitter.Ack();
+    ASSERT_TRUE(quitter.Next(&fds).ok());
+  }
+  {
+    // Takes the first request and never answers: dropped after io_timeout.
+    RawProxy mute(opts.socket_path);
+    std::vector<UniqueFd> fds;
+    ASSERT_TRUE(mute.Next(&fds).ok());
+    absl::StatusOr<Request> after = mute.Next();
+    EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();  // EOF
+  }
+  {
+    // Answers with garbage instead of an ack.
+    RawProxy rude(opts.socket_path);
+    ASSERT_TRUE(rude.Next().ok());
+    rude.SendRaw("\xff\xff\xff"s);
+    EXPECT_FALSE(rude.Next().ok());
+  }
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ((*agent)->proxy_count(), 0u);
+
+  // A good proxy afterwards gets the full, consistent snapshot.
+  RawProxy good(opts.socket_path);
+  std::vector<std::string> uids;
+  for (;;) {
+    std::vector<UniqueFd> fds;
+    absl::StatusOr<Request> r = good.Next(&fds);
+    ASSERT_TRUE(r.ok()) << r.status();
+    good.Ack();
+    if (r->type == RequestType::kSnapshotSent) break;
+    uids.push_back(r->uid);
+    EXPECT_EQ(fds.size(), 1u);
+  }
+  EXPECT_EQ(uids, (std::vector<std::string>{"pod0", "pod1", "pod2"}));
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+  // A proxy that goes away is noticed without anything being sent to it.
+  { RawProxy gone = std::move(good); }
+  for (int i = 0; i < 100 && (*agent)->proxy_count() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ((*agent)->proxy_count(), 0u);
 }
 
 TEST(ZdsAgent, RefusesToReplaceAFileThatIsNotASocket) {
@@ -638,98 +617,93 @@ bool Reachable(const Netns& ns, uint16_t port) {
 
 TEST(ZdsEndToEnd, AgentAndProxyAgreeAndListenersLiveInThePods) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    ListenerHandler handler;
-    ZdsProxyOptions popts;
-    popts.socket_path = TempSocketPath();
-    popts.max_backoff = absl::Milliseconds(50);
-    ZdsProxy proxy(popts, &handler);
-    ASSERT_TRUE(proxy.Start().ok());  // before the agent exists: it retries
+  FdLeakCheck leak_check;
+  ListenerHandler handler;
+  ZdsProxyOptions popts;
+  popts.socket_path = TempSocketPath();
+  popts.max_backoff = absl::Milliseconds(50);
+  ZdsProxy proxy(popts, &handler);
+  ASSERT_TRUE(proxy.Start().ok());  // before the agent exists: it retries
 
-    std::vector<Netns> pods;
-    for (int i = 0; i < 3; ++i) {
-      absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
-      ASSERT_TRUE(ns.ok());
-      ASSERT_TRUE(BringUpLoopback(*ns).ok());
-      pods.push_back(std::move(*ns));
-    }
-    ZdsAgentOptions aopts;
-    aopts.socket_path = popts.socket_path;
-    {
-      absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
-      ASSERT_TRUE(agent.ok()) << agent.status();
-      (void)(*agent)->AddWorkload("pod0", {"p0", "ns", "sa"}, pods[0]);  // goes in the snapshot
-      ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
-      for (int i = 0; i < 200 && !proxy.snapshot_complete(); ++i) absl::SleepFor(absl::Milliseconds(5));
-      EXPECT_TRUE(proxy.snapshot_complete());
-      ASSERT_TRUE((*agent)->AddWorkload("pod1", {"p1", "ns", "sa"}, pods[1]).ok());
-      ASSERT_TRUE((*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]).ok());
-      EXPECT_EQ(handler.count(), 3u);
-      absl::StatusOr<Netns> outside = Netns::CreateUnnamed();
-      ASSERT_TRUE(outside.ok() && BringUpLoopback(*outside).ok());
-      for (const Netns& p : pods) {
-        EXPECT_TRUE(Reachable(p, 15001));
-        EXPECT_TRUE(Reachable(p, 15008));
-      }
-      EXPECT_FALSE(Reachable(*outside, 15001));
-      ASSERT_TRUE((*agent)->DelWorkload("pod1").ok());
-      EXPECT_EQ(handler.count(), 2u);
-      EXPECT_FALSE(Reachable(pods[1], 15001));
-      EXPECT_TRUE(Reachable(pods[2], 15001));
-    }
-    // Agent restarts knowing only pod2: the proxy reconnects and the snapshot
-    // drops pod0.
-    {
-      absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
-      ASSERT_TRUE(agent.ok());
-      (void)(*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]);
-      ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
-      for (int i = 0; i < 200 && handler.count() != 1; ++i) absl::SleepFor(absl::Milliseconds(5));
-      EXPECT_EQ(handler.count(), 1u);
-      EXPECT_FALSE(Reachable(pods[0], 15001));
-      EXPECT_TRUE(Reachable(pods[2], 15001));
-      EXPECT_GE(proxy.connect_count(), 2u);
-    }
-    proxy.Stop();
+  std::vector<Netns> pods;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
+    ASSERT_TRUE(ns.ok());
+    ASSERT_TRUE(BringUpLoopback(*ns).ok());
+    pods.push_back(std::move(*ns));
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  ZdsAgentOptions aopts;
+  aopts.socket_path = popts.socket_path;
+  {
+    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    (void)(*agent)->AddWorkload("pod0", {"p0", "ns", "sa"}, pods[0]);  // goes in the snapshot
+    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+    for (int i = 0; i < 200 && !proxy.snapshot_complete(); ++i)
+      absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_TRUE(proxy.snapshot_complete());
+    ASSERT_TRUE((*agent)->AddWorkload("pod1", {"p1", "ns", "sa"}, pods[1]).ok());
+    ASSERT_TRUE((*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]).ok());
+    EXPECT_EQ(handler.count(), 3u);
+    absl::StatusOr<Netns> outside = Netns::CreateUnnamed();
+    ASSERT_TRUE(outside.ok() && BringUpLoopback(*outside).ok());
+    for (const Netns& p : pods) {
+      EXPECT_TRUE(Reachable(p, 15001));
+      EXPECT_TRUE(Reachable(p, 15008));
+    }
+    EXPECT_FALSE(Reachable(*outside, 15001));
+    ASSERT_TRUE((*agent)->DelWorkload("pod1").ok());
+    EXPECT_EQ(handler.count(), 2u);
+    EXPECT_FALSE(Reachable(pods[1], 15001));
+    EXPECT_TRUE(Reachable(pods[2], 15001));
+  }
+  // Agent restarts knowing only pod2: the proxy reconnects and the snapshot
+  // drops pod0.
+  {
+    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+    ASSERT_TRUE(agent.ok());
+    (void)(*agent)->AddWorkload("pod2", {"p2", "ns", "sa"}, pods[2]);
+    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+    for (int i = 0; i < 200 && handler.count() != 1; ++i) absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_EQ(handler.count(), 1u);
+    EXPECT_FALSE(Reachable(pods[0], 15001));
+    EXPECT_TRUE(Reachable(pods[2], 15001));
+    EXPECT_GE(proxy.connect_count(), 2u);
+  }
+  proxy.Stop();
 }
 
 TEST(ZdsEndToEnd, FiveHundredPodsWithoutFdGrowth) {
   AMBIENT_REQUIRE_ROOT();
-  const int before = OpenFdCount();
-  {
-    ListenerHandler handler;
-    ZdsProxyOptions popts;
-    popts.socket_path = TempSocketPath();
-    ZdsAgentOptions aopts;
-    aopts.socket_path = popts.socket_path;
-    absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
-    ASSERT_TRUE(agent.ok());
-    ZdsProxy proxy(popts, &handler);
-    ASSERT_TRUE(proxy.Start().ok());
-    ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
-    const int connected = OpenFdCount();
-    for (int round = 0; round < 2; ++round) {
-      for (int i = 0; i < 250; ++i) {
-        absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
-        ASSERT_TRUE(ns.ok());
-        std::string uid = absl::StrCat("pod-", round, "-", i);
-        absl::Status s = (*agent)->AddWorkload(uid, {uid, "ns", "sa"}, *ns);
-        ASSERT_TRUE(s.ok()) << s;
-      }
-      EXPECT_EQ(handler.count(), 250u);
-      for (int i = 0; i < 250; ++i) {
-        ASSERT_TRUE((*agent)->DelWorkload(absl::StrCat("pod-", round, "-", i)).ok());
-      }
-      EXPECT_EQ(handler.count(), 0u);
-      EXPECT_EQ(proxy.workload_count(), 0u);
-      EXPECT_EQ(OpenFdCount(), connected) << "round " << round;
+  FdLeakCheck leak_check;
+  ListenerHandler handler;
+  ZdsProxyOptions popts;
+  popts.socket_path = TempSocketPath();
+  ZdsAgentOptions aopts;
+  aopts.socket_path = popts.socket_path;
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(aopts);
+  ASSERT_TRUE(agent.ok());
+  ZdsProxy proxy(popts, &handler);
+  ASSERT_TRUE(proxy.Start().ok());
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(5)).ok());
+  const int connected = OpenFdCount();
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 250; ++i) {
+      absl::StatusOr<Netns> ns = Netns::CreateUnnamed();
+      ASSERT_TRUE(ns.ok());
+      std::string uid = absl::StrCat("pod-", round, "-", i);
+      absl::Status s = (*agent)->AddWorkload(uid, {uid, "ns", "sa"}, *ns);
+      ASSERT_TRUE(s.ok()) << s;
     }
-    proxy.Stop();
+    EXPECT_EQ(handler.count(), 250u);
+    for (int i = 0; i < 250; ++i) {
+      ASSERT_TRUE((*agent)->DelWorkload(absl::StrCat("pod-", round, "-", i)).ok());
+    }
+    EXPECT_EQ(handler.count(), 0u);
+    EXPECT_EQ(proxy.workload_count(), 0u);
+    EXPECT_EQ(OpenFdCount(), connected) << "round " << round;
   }
-  EXPECT_EQ(OpenFdCount(), before);
+  proxy.Stop();
 }
 
 }  // namespace
