@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -150,31 +151,45 @@ class FakeAgent {
 
 int OpenNetnsFd() { return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC); }
 
-TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
-  AMBIENT_REQUIRE_ROOT();
-  FdLeakCheck leak_check;
-  absl::StatusOr<Netns> pod_a = Netns::CreateUnnamed();
+// ZdsProxyWithPod: the setup of the ZdsProxy tests that hand pods over. As
+// root, a pod (a new unnamed netns) and a RecordingHandler for the test's
+// proxy; the test fails if it leaves a descriptor open.
+class ZdsProxyWithPod : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AMBIENT_REQUIRE_ROOT();
+    leak_check_.emplace();
+    absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    pod_ = std::move(*pod);
+  }
+
+  std::optional<FdLeakCheck> leak_check_;  // first member: destroyed (and checked) last
+  Netns pod_;
+  RecordingHandler handler_;
+};
+
+TEST_F(ZdsProxyWithPod, AddKeepDelAndSnapshotSemantics) {
   absl::StatusOr<Netns> pod_b = Netns::CreateUnnamed();
-  ASSERT_TRUE(pod_a.ok() && pod_b.ok());
-  RecordingHandler handler;
-  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+  ASSERT_TRUE(pod_b.ok());
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler_);
   {
     FakeAgent agent(&proxy);
     ASSERT_TRUE(agent.hello_ok());
     EXPECT_TRUE(proxy.connected());
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_.fd()}), "");
     EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_b->fd()}), "");
-    EXPECT_EQ(handler.PodNetns("a"), pod_a->id());
+    EXPECT_EQ(handler_.PodNetns("a"), pod_.id());
     // Same uid, same netns: idempotent. Same uid, other netns: replaced.
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_a->fd()}), "");
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_a->fd()}), "");
-    EXPECT_EQ(handler.PodNetns("b"), pod_a->id());
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_.fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_.fd()}), "");
+    EXPECT_EQ(handler_.PodNetns("b"), pod_.id());
     EXPECT_FALSE(proxy.snapshot_complete());
     EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
     EXPECT_TRUE(proxy.snapshot_complete());
     EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "a")), "");
     EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "never-added")), "");
-    EXPECT_EQ(handler.TakeEvents(),
+    EXPECT_EQ(handler_.TakeEvents(),
               (std::vector<std::string>{"add a name-a", "add b name-b", "remove b", "add b name-b",
                                         "snapshot", "remove a"}));
     EXPECT_EQ(proxy.workload_count(), 1u);
@@ -191,7 +206,7 @@ TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
     EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "d")), "");
     EXPECT_EQ(proxy.workload_count(), 1u);  // "b" still there before the snapshot
     EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
-    EXPECT_EQ(handler.TakeEvents(),
+    EXPECT_EQ(handler_.TakeEvents(),
               (std::vector<std::string>{"add d name-d", "remove d", "remove b", "snapshot"}));
     EXPECT_EQ(proxy.workload_count(), 0u);
     EXPECT_EQ(proxy.connect_count(), 2u);
@@ -199,7 +214,7 @@ TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
   // A kept pod is not dropped by the snapshot.
   {
     FakeAgent agent(&proxy);
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "e"), {pod_a->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "e"), {pod_.fd()}), "");
     EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
   }
   {
@@ -210,13 +225,8 @@ TEST(ZdsProxy, AddKeepDelAndSnapshotSemantics) {
   }
 }
 
-TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
-  AMBIENT_REQUIRE_ROOT();
-  FdLeakCheck leak_check;
-  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-  ASSERT_TRUE(pod.ok());
-  RecordingHandler handler;
-  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+TEST_F(ZdsProxyWithPod, BadInputGetsAnErrorAckAndLeaksNothing) {
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler_);
   FakeAgent agent(&proxy);
   ASSERT_TRUE(agent.hello_ok());
   const std::string add = Encode(RequestType::kAdd, "p");
@@ -227,26 +237,26 @@ TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
   UniqueFd uts_fd(uts);
 
   EXPECT_NE(agent.Request(add).find("exactly one netns fd, got 0"), std::string::npos);
-  EXPECT_NE(agent.Request(add, {pod->fd(), pod->fd()}).find("got 2"), std::string::npos);
+  EXPECT_NE(agent.Request(add, {pod_.fd(), pod_.fd()}).find("got 2"), std::string::npos);
   EXPECT_NE(agent.Request(add, {r.get()}).find("not a namespace"), std::string::npos);
   EXPECT_NE(agent.Request(add, {uts}).find("not a network namespace"), std::string::npos);
-  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "p", /*info=*/false), {pod->fd()})
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "p", /*info=*/false), {pod_.fd()})
                 .find("without workload_info"),
             std::string::npos);
-  EXPECT_NE(agent.Request(Encode(RequestType::kDel, "p"), {pod->fd()})
+  EXPECT_NE(agent.Request(Encode(RequestType::kDel, "p"), {pod_.fd()})
                 .find("must not carry a file descriptor"),
             std::string::npos);
   EXPECT_NE(
-      agent.Request(Encode(RequestType::kSnapshotSent, ""), {pod->fd()}).find("must not carry"),
+      agent.Request(Encode(RequestType::kSnapshotSent, ""), {pod_.fd()}).find("must not carry"),
       std::string::npos);
   // A failing handler: the refusal reaches the agent; nothing is recorded.
-  handler.FailAdds(absl::UnavailableError("listeners busy"));
-  EXPECT_NE(agent.Request(add, {pod->fd()}).find("listeners busy"), std::string::npos);
-  handler.FailAdds(absl::OkStatus());
+  handler_.FailAdds(absl::UnavailableError("listeners busy"));
+  EXPECT_NE(agent.Request(add, {pod_.fd()}).find("listeners busy"), std::string::npos);
+  handler_.FailAdds(absl::OkStatus());
   EXPECT_EQ(proxy.workload_count(), 0u);
-  EXPECT_EQ(handler.pod_count(), 0u);
+  EXPECT_EQ(handler_.pod_count(), 0u);
   // After all that, the connection still works; then protocol order errors.
-  EXPECT_EQ(agent.Request(add, {pod->fd()}), "");
+  EXPECT_EQ(agent.Request(add, {pod_.fd()}), "");
   EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
   EXPECT_NE(agent.Request(Encode(RequestType::kKeep, "p")).find("after snapshot"),
             std::string::npos);
@@ -261,17 +271,12 @@ TEST(ZdsProxy, BadInputGetsAnErrorAckAndLeaksNothing) {
   EXPECT_EQ(proxy.workload_count(), 1u);  // state kept across the reconnect
 }
 
-TEST(ZdsProxy, AgentLeavingMidSnapshotKeepsStateConsistent) {
-  AMBIENT_REQUIRE_ROOT();
-  FdLeakCheck leak_check;
-  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-  ASSERT_TRUE(pod.ok());
-  RecordingHandler handler;
-  ZdsProxy proxy(ZdsProxyOptions{}, &handler);
+TEST_F(ZdsProxyWithPod, AgentLeavingMidSnapshotKeepsStateConsistent) {
+  ZdsProxy proxy(ZdsProxyOptions{}, &handler_);
   {
     FakeAgent agent(&proxy);
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod->fd()}), "");
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "a"), {pod_.fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_.fd()}), "");
     agent.Hangup();  // no SnapshotSent
     EXPECT_EQ(agent.ended().code(), absl::StatusCode::kUnavailable);
   }
@@ -280,35 +285,30 @@ TEST(ZdsProxy, AgentLeavingMidSnapshotKeepsStateConsistent) {
   EXPECT_EQ(proxy.workload_count(), 2u);  // nothing is dropped without a snapshot
   {
     FakeAgent agent(&proxy);
-    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod->fd()}), "");
+    EXPECT_EQ(agent.Request(Encode(RequestType::kAdd, "b"), {pod_.fd()}), "");
     EXPECT_EQ(agent.Request(Encode(RequestType::kSnapshotSent, "")), "");
   }
   EXPECT_EQ(proxy.workload_count(), 1u);
-  EXPECT_EQ(handler.TakeEvents(),
+  EXPECT_EQ(handler_.TakeEvents(),
             (std::vector<std::string>{"add a name-a", "add b name-b", "remove a", "snapshot"}));
 }
 
-TEST(ZdsProxy, RefusedPodsStayPendingAndAreRetried) {
-  AMBIENT_REQUIRE_ROOT();
-  FdLeakCheck leak_check;
-  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
-  ASSERT_TRUE(pod.ok());
-  RecordingHandler handler;
+TEST_F(ZdsProxyWithPod, RefusedPodsStayPendingAndAreRetried) {
   ZdsProxyOptions opts;
   opts.retry_interval = absl::Milliseconds(20);
-  ZdsProxy proxy(opts, &handler);
-  handler.FailAdds(absl::UnavailableError("not yet"));
+  ZdsProxy proxy(opts, &handler_);
+  handler_.FailAdds(absl::UnavailableError("not yet"));
   {
     // A pod refused on an earlier connection is still pending ...
     FakeAgent first(&proxy);
-    EXPECT_NE(first.Request(Encode(RequestType::kAdd, "dropped"), {pod->fd()}).find("not yet"),
+    EXPECT_NE(first.Request(Encode(RequestType::kAdd, "dropped"), {pod_.fd()}).find("not yet"),
               std::string::npos);
   }
   EXPECT_EQ(proxy.pending_count(), 1u);
   FakeAgent agent(&proxy);
-  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "slow"), {pod->fd()}).find("not yet"),
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "slow"), {pod_.fd()}).find("not yet"),
             std::string::npos);
-  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "gone"), {pod->fd()}).find("not yet"),
+  EXPECT_NE(agent.Request(Encode(RequestType::kAdd, "gone"), {pod_.fd()}).find("not yet"),
             std::string::npos);
   EXPECT_EQ(agent.Request(Encode(RequestType::kDel, "gone")), "");  // deleting forgets it
   EXPECT_EQ(proxy.pending_count(), 2u);
@@ -319,15 +319,15 @@ TEST(ZdsProxy, RefusedPodsStayPendingAndAreRetried) {
   EXPECT_EQ(proxy.pending_count(), 1u);
   EXPECT_TRUE(proxy.snapshot_complete());
   EXPECT_FALSE(proxy.ready()) << "a pending pod keeps the proxy not ready";
-  handler.FailAdds(absl::OkStatus());
+  handler_.FailAdds(absl::OkStatus());
   for (int i = 0; i < 200 && proxy.pending_count() != 0; ++i) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   EXPECT_EQ(proxy.pending_count(), 0u);
   EXPECT_EQ(proxy.workload_count(), 1u);
-  EXPECT_EQ(handler.PodNetns("slow"), pod->id());
+  EXPECT_EQ(handler_.PodNetns("slow"), pod_.id());
   EXPECT_TRUE(proxy.ready());
-  EXPECT_EQ(handler.TakeEvents(), (std::vector<std::string>{"snapshot", "add slow name-slow"}));
+  EXPECT_EQ(handler_.TakeEvents(), (std::vector<std::string>{"snapshot", "add slow name-slow"}));
 }
 
 TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
