@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -164,56 +166,53 @@ TEST(PodListeners, PodWithoutIpv6OnLoopbackGetsIpv4DnsOnly) {
   EXPECT_EQ(ConnectFrom(pod, SocketAddress::Loopback(AF_INET, 15001)), 0);
 }
 
+// RedirectPort80 adds a REDIRECT like istio-cni's inside `pod` only (`tool`
+// is iptables or ip6tables): TCP to port 80 -> 15001.
+absl::Status RedirectPort80(const Netns& pod, const std::string& tool) {
+  return RunIn(pod, [&] {
+    int rc = std::system(
+        (tool + " -w -t nat -A OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports 15001").c_str());
+    return rc == 0 ? absl::OkStatus() : absl::UnavailableError(tool + " failed");
+  });
+}
+
+// ExpectOriginalDestination connects from inside `pod` to `target`, accepts
+// that connection on `listen_fd` and expects OriginalDestination of the
+// accepted socket to be `target` (redirected: the original destination;
+// direct: the local address).
+void ExpectOriginalDestination(const Netns& pod, int listen_fd, const std::string& target) {
+  SCOPED_TRACE(target);
+  absl::StatusOr<SocketAddress> to = SocketAddress::Parse(target);
+  ASSERT_TRUE(to.ok());
+  absl::StatusOr<UniqueFd> client = SocketIn(pod, to->family(), SOCK_STREAM, 0);
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ(connect(client->get(), to->sockaddr_ptr(), to->size()), 0) << strerror(errno);
+  pollfd p{listen_fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 2000), 1);
+  UniqueFd accepted(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted.valid());
+  absl::StatusOr<SocketAddress> orig = OriginalDestination(accepted.get());
+  ASSERT_TRUE(orig.ok()) << orig.status();
+  EXPECT_EQ(orig->ToString(), target);
+}
+
 TEST(PodSockets, OriginalDestinationThroughRedirectAndFallback) {
   AMBIENT_REQUIRE_ROOT();
   Netns pod = FreshPod();
   ASSERT_TRUE(pod.valid());
   absl::StatusOr<PodListenerSet> set = PodListenerSet::Open(pod);
   ASSERT_TRUE(set.ok()) << set.status();
-  // A REDIRECT like istio-cni's, inside the pod only: TCP to port 80 -> 15001.
-  absl::Status rule = RunIn(pod, [] {
-    int rc = std::system(
-        "iptables -w -t nat -A OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports 15001");
-    return rc == 0 ? absl::OkStatus() : absl::UnavailableError("iptables failed");
-  });
+  absl::Status rule = RedirectPort80(pod, "iptables");
   ASSERT_TRUE(rule.ok()) << rule;
 
   int listen_fd = set->Find(ListenerKind::kOutbound)->fd.get();
   for (const char* target : {"127.0.0.2:80", "127.0.0.1:15001"}) {
-    SCOPED_TRACE(target);
-    absl::StatusOr<SocketAddress> to = SocketAddress::Parse(target);
-    ASSERT_TRUE(to.ok());
-    absl::StatusOr<UniqueFd> client = SocketIn(pod, AF_INET, SOCK_STREAM, 0);
-    ASSERT_TRUE(client.ok());
-    ASSERT_EQ(connect(client->get(), to->sockaddr_ptr(), to->size()), 0) << strerror(errno);
-    pollfd p{listen_fd, POLLIN, 0};
-    ASSERT_EQ(poll(&p, 1, 2000), 1);
-    UniqueFd accepted(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
-    ASSERT_TRUE(accepted.valid());
-    absl::StatusOr<SocketAddress> orig = OriginalDestination(accepted.get());
-    ASSERT_TRUE(orig.ok()) << orig.status();
-    EXPECT_EQ(orig->ToString(), target);  // NATed: the original; direct: the local address
+    ASSERT_NO_FATAL_FAILURE(ExpectOriginalDestination(pod, listen_fd, target));
   }
   // IPv6: SO_ORIGINAL_DST does not know the connection, IP6T_SO_ORIGINAL_DST does.
-  rule = RunIn(pod, [] {
-    int rc = std::system(
-        "ip6tables -w -t nat -A OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports 15001");
-    return rc == 0 ? absl::OkStatus() : absl::UnavailableError("ip6tables failed");
-  });
+  rule = RedirectPort80(pod, "ip6tables");
   ASSERT_TRUE(rule.ok()) << rule;
-  {
-    absl::StatusOr<SocketAddress> to = SocketAddress::Parse("[::1]:80");
-    absl::StatusOr<UniqueFd> client = SocketIn(pod, AF_INET6, SOCK_STREAM, 0);
-    ASSERT_TRUE(client.ok());
-    ASSERT_EQ(connect(client->get(), to->sockaddr_ptr(), to->size()), 0) << strerror(errno);
-    pollfd p{listen_fd, POLLIN, 0};
-    ASSERT_EQ(poll(&p, 1, 2000), 1);
-    UniqueFd accepted(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
-    ASSERT_TRUE(accepted.valid());
-    absl::StatusOr<SocketAddress> orig = OriginalDestination(accepted.get());
-    ASSERT_TRUE(orig.ok()) << orig.status();
-    EXPECT_EQ(orig->ToString(), "[::1]:80");
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectOriginalDestination(pod, listen_fd, "[::1]:80"));
   UniqueFd unix_sock(socket(AF_UNIX, SOCK_STREAM, 0));
   EXPECT_EQ(OriginalDestination(unix_sock.get()).status().code(),
             absl::StatusCode::kInvalidArgument);
