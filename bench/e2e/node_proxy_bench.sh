@@ -8,7 +8,8 @@
 #
 # Prints, for both paths: iperf3 single-stream throughput (SECONDS, default
 # 10), sequential new connections per second (connect, 64 B each way,
-# close; 300 of them), and for the mesh path the node proxy's CPU seconds
+# close; 300 of them), 64-byte ping-pong round trips on one connection
+# (2000 after 100 warm-up rounds), and for the mesh path the node proxy's CPU seconds
 # (user+sys from /proc) per GB carried. Needs root, iperf3, python3, openssl.
 set -euo pipefail
 build=$(cd "${1:?usage: node_proxy_bench.sh BUILD_DIR [SECONDS]}" && pwd)
@@ -80,12 +81,31 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("198.18.2.2", 7000)); s.listen(128)
 while True:
     c, _ = s.accept()
-    data = b""
-    while len(data) < 64:
-        chunk = c.recv(64 - len(data))
-        if not chunk: break
-        data += chunk
-    c.sendall(data); c.close()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:  # echo 64-byte messages until the client closes
+        data = b""
+        while len(data) < 64:
+            chunk = c.recv(64 - len(data))
+            if not chunk: break
+            data += chunk
+        if len(data) < 64: break
+        c.sendall(data)
+    c.close()
+PY
+cat > "$tmp/pingpong.py" <<'PY'
+import socket, sys, time
+n = int(sys.argv[1]); msg = b"p" * 64; lat = []
+c = socket.create_connection(("198.18.2.2", 7000))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(n + 100):
+    t = time.perf_counter()
+    c.sendall(msg); got = b""
+    while len(got) < 64:
+        got += c.recv(64 - len(got))
+    if i >= 100: lat.append(time.perf_counter() - t)  # after 100 warm-up rounds
+c.close()
+lat.sort()
+print("p50 %.0f us p99 %.0f us" % (lat[n // 2] * 1e6, lat[int(n * 0.99)] * 1e6))
 PY
 cat > "$tmp/rate.py" <<'PY'
 import socket, sys, time
@@ -118,8 +138,10 @@ cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "== direct (no rules, no proxy): pod A -> pod B through the node netns router"
 direct_tp=$(iperf)
 direct_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
+direct_rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" 2000)
 echo "iperf3 1 stream: $direct_tp"
 echo "new connections: $direct_rate"
+echo "64 B ping-pong on one connection: $direct_rtt"
 
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/agent.log" 2>&1 &
 pids+=($!)
@@ -138,8 +160,10 @@ mesh_tp=$(iperf)
 cpu1=$(cpu_of "$proxy_pid")
 bytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$tmp/iperf.json")
 mesh_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
+mesh_rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" 2000)
 echo "iperf3 1 stream: $mesh_tp"
 echo "new connections: $mesh_rate"
+echo "64 B ping-pong on one connection: $mesh_rtt"
 python3 -c "import sys; c=(int(sys.argv[2])-int(sys.argv[1]))/int(sys.argv[3]); b=int(sys.argv[4]); print('node proxy CPU during iperf3: %.1f s user+sys for %.2f GB = %.2f core-s/GB (both ends of the tunnel)' % (c, b/1e9, c/(b/1e9)))" "$cpu0" "$cpu1" "$hz" "$bytes"
 n=$(grep -c "access.*connection complete" "$tmp/proxy.log" || true)
 echo "access log lines: $n (every mesh connection logged on both ends)"
