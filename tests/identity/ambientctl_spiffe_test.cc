@@ -19,16 +19,9 @@
 
 extern char** environ;
 
-namespace ambient::identity {
+namespace ambient::identity::testing {
 namespace {
 
-using testing::CaSpec;
-using testing::CertSpec;
-using testing::Issue;
-using testing::Issued;
-using testing::kDay;
-using testing::kNow;
-using testing::LeafSpec;
 using ::testing::HasSubstr;
 
 struct CtlRun {
@@ -157,7 +150,7 @@ TEST_F(AmbientctlVerifyTest, VerifiesChainAgainstPemBundle) {
 }
 
 TEST_F(AmbientctlVerifyTest, VerifiesAgainstSpiffeJsonBundleAndBundleMap) {
-  std::string b64 = testing::Base64(testing::ToDer(ca_.cert.get()));
+  std::string b64 = Base64(ToDer(ca_.cert.get()));
   std::string json = Write(
       "bundle.json",
       absl::StrCat(R"({"spiffe_sequence":1,"keys":[{"kty":"EC","use":"x509-svid","x5c":[")", b64,
@@ -213,4 +206,4 @@ TEST_F(AmbientctlVerifyTest, FailuresGoToStderr) {
 }
 
 }  // namespace
-}  // namespace ambient::identity
+}  // namespace ambient::identity::testing

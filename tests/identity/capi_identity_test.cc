@@ -12,13 +12,9 @@
 #include "ambient/ambient.h"
 #include "identity/cert_factory.h"
 
+namespace ambient::identity::testing {
 namespace {
 
-using ambient::identity::testing::CaSpec;
-using ambient::identity::testing::Issue;
-using ambient::identity::testing::Issued;
-using ambient::identity::testing::kNow;
-using ambient::identity::testing::LeafSpec;
 using ::testing::HasSubstr;
 
 struct ErrorDeleter {
@@ -254,3 +250,4 @@ TEST_F(CapiVerifyTest, TlsThroughTheCAbi) {
 }
 
 }  // namespace
+}  // namespace ambient::identity::testing

@@ -1,6 +1,8 @@
 // Test support: X.509 certificates and keys made in code with BoringSSL, for
 // every X509-SVID case the identity tests need. Nothing here is read from
-// disk; every test makes its own PKI.
+// disk; every test makes its own PKI. The identity tests are written inside
+// ambient::identity::testing (in an unnamed namespace), so they use these
+// names unqualified; GoogleTest's own namespace is spelled ::testing there.
 #ifndef AMBIENT_TESTS_IDENTITY_CERT_FACTORY_H_
 #define AMBIENT_TESTS_IDENTITY_CERT_FACTORY_H_
 

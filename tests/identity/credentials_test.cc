@@ -7,16 +7,9 @@
 
 #include "identity/cert_factory.h"
 
-namespace ambient::identity {
+namespace ambient::identity::testing {
 namespace {
 
-using testing::CaSpec;
-using testing::CertSpec;
-using testing::Issue;
-using testing::Issued;
-using testing::KeyType;
-using testing::LeafSpec;
-using testing::MakeKey;
 using ::testing::HasSubstr;
 
 constexpr char kId[] = "spiffe://cluster.local/ns/default/sa/app";
@@ -108,4 +101,4 @@ TEST_F(CredentialsTest, HolderRotates) {
 }
 
 }  // namespace
-}  // namespace ambient::identity
+}  // namespace ambient::identity::testing

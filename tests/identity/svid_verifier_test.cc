@@ -10,16 +10,9 @@
 #include "ambient/base/status.h"
 #include "identity/cert_factory.h"
 
-namespace ambient::identity {
+namespace ambient::identity::testing {
 namespace {
 
-using testing::CaSpec;
-using testing::CertSpec;
-using testing::Issue;
-using testing::Issued;
-using testing::kDay;
-using testing::kNow;
-using testing::LeafSpec;
 using ::testing::HasSubstr;
 
 constexpr char kTd[] = "example.org";
@@ -78,7 +71,7 @@ TEST_F(SvidVerifierTest, AcceptsGoodIntermediateChain) {
 TEST_F(SvidVerifierTest, AcceptsRsaLeafAndDnsSansNextToTheUri) {
   CertSpec spec = LeafSpec(kId);
   spec.dns_sans = {"client.default.svc"};
-  Issued leaf = Issue(spec, &ca_, testing::MakeKey(testing::KeyType::kRsa2048));
+  Issued leaf = Issue(spec, &ca_, MakeKey(KeyType::kRsa2048));
   EXPECT_TRUE(Verify({leaf.cert.get()}).ok());
 }
 
@@ -214,7 +207,7 @@ TEST_F(SvidVerifierTest, RejectsTrustDomainWithoutBundle) {
 
 TEST_F(SvidVerifierTest, RejectsTamperedSignature) {
   Issued leaf = Issue(LeafSpec(kId), &ca_);
-  bssl::UniquePtr<X509> bad = testing::Tampered(leaf.cert.get());
+  bssl::UniquePtr<X509> bad = Tampered(leaf.cert.get());
   ExpectRejected(Verify({bad.get()}), SvidError::kBadSignature, "signature");
 }
 
@@ -307,4 +300,4 @@ TEST_F(SvidVerifierTest, VerifyPemAndBuffers) {
 }
 
 }  // namespace
-}  // namespace ambient::identity
+}  // namespace ambient::identity::testing

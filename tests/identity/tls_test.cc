@@ -10,14 +10,8 @@
 #include "ambient/base/status.h"
 #include "identity/cert_factory.h"
 
-namespace ambient::identity {
+namespace ambient::identity::testing {
 namespace {
-
-using testing::CaSpec;
-using testing::Issue;
-using testing::Issued;
-using testing::kNow;
-using testing::LeafSpec;
 
 constexpr char kTd[] = "cluster.local";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
@@ -198,7 +192,7 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   ASSERT_TRUE(ClientSeesServerAccept(client1.get(), server1.get()));
 
   // Rotate the server to a new certificate (a new key, same identity).
-  testing::CertSpec spec = LeafSpec(kServerId, 777);
+  CertSpec spec = LeafSpec(kServerId, 777);
   Issued rotated = Issue(spec, &ca_);
   server_creds_->Set(CredsFor(rotated));
 
@@ -207,13 +201,13 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   ASSERT_TRUE(Handshake(client2.get(), server2.get()).client_ok);
   const STACK_OF(CRYPTO_BUFFER)* seen = SSL_get0_peer_certificates(client2.get());
   ASSERT_NE(seen, nullptr);
-  EXPECT_EQ(testing::ToDer(rotated.cert.get()),
+  EXPECT_EQ(ToDer(rotated.cert.get()),
             std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(sk_CRYPTO_BUFFER_value(seen, 0))),
                         CRYPTO_BUFFER_len(sk_CRYPTO_BUFFER_value(seen, 0))));
   // The first connection still works on its old keys.
   ASSERT_TRUE(ClientSeesServerAccept(client1.get(), server1.get()));
   const STACK_OF(CRYPTO_BUFFER)* old = SSL_get0_peer_certificates(client1.get());
-  EXPECT_EQ(testing::ToDer(server_leaf_.cert.get()),
+  EXPECT_EQ(ToDer(server_leaf_.cert.get()),
             std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(sk_CRYPTO_BUFFER_value(old, 0))),
                         CRYPTO_BUFFER_len(sk_CRYPTO_BUFFER_value(old, 0))));
 }
@@ -236,4 +230,4 @@ TEST_F(TlsTest, BadArguments) {
 }
 
 }  // namespace
-}  // namespace ambient::identity
+}  // namespace ambient::identity::testing

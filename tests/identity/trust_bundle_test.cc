@@ -9,14 +9,9 @@
 #include "absl/strings/str_replace.h"
 #include "identity/cert_factory.h"
 
-namespace ambient::identity {
+namespace ambient::identity::testing {
 namespace {
 
-using testing::Base64;
-using testing::CaSpec;
-using testing::Issue;
-using testing::Issued;
-using testing::ToDer;
 using ::testing::HasSubstr;
 
 TrustDomain Td(const char* name) { return *TrustDomain::Parse(name); }
@@ -232,4 +227,4 @@ TEST(TrustBundleSet, RejectsDuplicateTrustDomainsAndSwapsAtomically) {
 }
 
 }  // namespace
-}  // namespace ambient::identity
+}  // namespace ambient::identity::testing
