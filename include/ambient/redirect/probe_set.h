@@ -38,9 +38,9 @@ struct ProbeMember {
 // member already, its UID is replaced (the address now belongs to this pod).
 // Errors: InvalidArgument for a bad address, an IPv6 address when
 // config.ipv6 is off, or a UID that is empty, longer than 255 bytes or not
-// printable ASCII; NotFound when the set does not exist (the host rules were
-// not applied); PermissionDenied without CAP_NET_ADMIN. On error the set is
-// unchanged.
+// printable ASCII without spaces, quotes or backslashes; NotFound when the
+// set does not exist (the host rules were not applied); PermissionDenied
+// without CAP_NET_ADMIN. On error the set is unchanged.
 absl::Status AddProbeAddress(const Config& config, const netns::Netns& host,
                              absl::string_view address, absl::string_view pod_uid);
 
