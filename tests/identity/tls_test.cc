@@ -35,6 +35,18 @@ struct Result {
   bool server_ok = false;
 };
 
+// HandshakeStep advances one side's handshake unless it already finished or
+// failed; waiting for the peer's bytes is neither.
+void HandshakeStep(SSL* ssl, bool* ok, bool* failed) {
+  if (*ok || *failed) return;
+  int ret = SSL_do_handshake(ssl);
+  if (ret == 1) {
+    *ok = true;
+  } else if (SSL_get_error(ssl, ret) != SSL_ERROR_WANT_READ) {
+    *failed = true;
+  }
+}
+
 // Runs a handshake between `client` and `server` over a BIO pair.
 Result Handshake(SSL* client, SSL* server) {
   BIO* c = nullptr;
@@ -49,27 +61,21 @@ Result Handshake(SSL* client, SSL* server) {
   bool server_failed = false;
   for (int i = 0; i < 50 && !(r.client_ok && r.server_ok) && !(client_failed || server_failed);
        ++i) {
-    if (!r.client_ok && !client_failed) {
-      int ret = SSL_do_handshake(client);
-      if (ret == 1) {
-        r.client_ok = true;
-      } else if (SSL_get_error(client, ret) != SSL_ERROR_WANT_READ) {
-        client_failed = true;
-      }
-    }
-    if (!r.server_ok && !server_failed) {
-      int ret = SSL_do_handshake(server);
-      if (ret == 1) {
-        r.server_ok = true;
-      } else if (SSL_get_error(server, ret) != SSL_ERROR_WANT_READ) {
-        server_failed = true;
-      }
-    }
+    HandshakeStep(client, &r.client_ok, &client_failed);
+    HandshakeStep(server, &r.server_ok, &server_failed);
   }
   // A failure on one side shows up as an alert on the other: pump once more.
   if (r.client_ok && !r.server_ok) SSL_do_handshake(server);
   ERR_clear_error();
   return r;
+}
+
+// PeerLeafDer is the DER of the first certificate `ssl`'s peer sent ("" if none).
+std::string PeerLeafDer(const SSL* ssl) {
+  const CRYPTO_BUFFER* leaf = sk_CRYPTO_BUFFER_value(SSL_get0_peer_certificates(ssl), 0);
+  if (leaf == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(leaf)),
+                     CRYPTO_BUFFER_len(leaf));
 }
 
 // In TLS 1.3 the client finishes before the server has checked the client
@@ -199,17 +205,11 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   bssl::UniquePtr<SSL> client2(SSL_new(client_ctx_.get()));
   bssl::UniquePtr<SSL> server2(SSL_new(server_ctx_.get()));
   ASSERT_TRUE(Handshake(client2.get(), server2.get()).client_ok);
-  const STACK_OF(CRYPTO_BUFFER)* seen = SSL_get0_peer_certificates(client2.get());
-  ASSERT_NE(seen, nullptr);
-  EXPECT_EQ(ToDer(rotated.cert.get()),
-            std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(sk_CRYPTO_BUFFER_value(seen, 0))),
-                        CRYPTO_BUFFER_len(sk_CRYPTO_BUFFER_value(seen, 0))));
+  ASSERT_NE(SSL_get0_peer_certificates(client2.get()), nullptr);
+  EXPECT_EQ(PeerLeafDer(client2.get()), ToDer(rotated.cert.get()));
   // The first connection still works on its old keys.
   ASSERT_TRUE(ClientSeesServerAccept(client1.get(), server1.get()));
-  const STACK_OF(CRYPTO_BUFFER)* old = SSL_get0_peer_certificates(client1.get());
-  EXPECT_EQ(ToDer(server_leaf_.cert.get()),
-            std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(sk_CRYPTO_BUFFER_value(old, 0))),
-                        CRYPTO_BUFFER_len(sk_CRYPTO_BUFFER_value(old, 0))));
+  EXPECT_EQ(PeerLeafDer(client1.get()), ToDer(server_leaf_.cert.get()));
 }
 
 TEST_F(TlsTest, EmptyCredentialHolderFailsTheHandshake) {
