@@ -45,12 +45,8 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
 
 absl::StatusOr<NetlinkSocket> NetlinkSocket::Adopt(netns::UniqueFd fd) {
   if (!fd.valid()) return absl::InvalidArgumentError("no netlink socket");
-  struct sockaddr_nl local;
-  memset(&local, 0, sizeof(local));
-  local.nl_family = AF_NETLINK;
-  if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
-    return ErrnoStatus(errno, "binding a netlink socket");
-  }
+  // No bind(2): the kernel binds the socket to a free port id on the first
+  // send, which is all an explicit bind to port 0 would do.
   struct timeval tv = {5, 0};
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   int one = 1;

@@ -30,8 +30,8 @@ struct Ack {
 
 class NetlinkSocket {
  public:
-  // Adopt takes a bound-or-not netlink socket created (in some namespace) by
-  // the caller, binds it and sets a receive timeout.
+  // Adopt takes a netlink socket created (in some namespace) by the caller
+  // and sets a receive timeout (the kernel binds it on the first send).
   static absl::StatusOr<NetlinkSocket> Adopt(netns::UniqueFd fd);
 
   NetlinkSocket(NetlinkSocket&&) = default;

@@ -50,7 +50,7 @@ bool& Field(RoutingState& s, Piece p) {
 void Put(char* buf, size_t* off, Piece p, uint16_t type, uint16_t flags, uint32_t seq) {
   struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf + *off);
   nlh->nlmsg_type = type;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+  nlh->nlmsg_flags = NLM_F_REQUEST | flags;
   nlh->nlmsg_seq = seq;
   const uint8_t family = IsV6(p) ? AF_INET6 : AF_INET;
   if (IsRule(p)) {
@@ -85,13 +85,19 @@ absl::StatusOr<std::vector<int>> Exchange(NetlinkSocket& nl, const std::vector<P
   char buf[4096];
   size_t off = 0;
   std::vector<Request> reqs;
+  size_t last_off = 0;
   for (Piece p : pieces) {
     uint16_t type = IsRule(p) ? (add ? RTM_NEWRULE : RTM_DELRULE)
                               : (add ? RTM_NEWROUTE : RTM_DELROUTE);
     uint32_t seq = nl.NextSeq();
+    last_off = off;
     Put(buf, &off, p, type, add ? add_flags : 0, seq);
     reqs.push_back({p, seq});
   }
+  // Only the last request asks for an ack: the kernel answers every failing
+  // request anyway, and requests are handled in order, so the last ack
+  // closes the exchange (one read instead of one per request).
+  reinterpret_cast<struct nlmsghdr*>(buf + last_off)->nlmsg_flags |= NLM_F_ACK;
   if (absl::Status s = nl.Send(buf, off); !s.ok()) return s;
   absl::StatusOr<std::vector<Ack>> acks = nl.CollectAcks(reqs.back().seq);
   if (!acks.ok()) return acks.status();
