@@ -277,6 +277,42 @@ void ambient_verify_options_set_clock(ambient_verify_options* o, ambient_clock_f
   if (rc < 0) o->clock = nullptr;
 }
 
+namespace {
+// OwnedClockData frees a clock's user_data when the last clock copy goes.
+struct OwnedClockData {
+  OwnedClockData(void* user, void (*free_fn)(void*)) : user(user), free_fn(free_fn) {}
+  ~OwnedClockData() {
+    if (free_fn != nullptr) free_fn(user);
+  }
+  OwnedClockData(const OwnedClockData&) = delete;
+  OwnedClockData& operator=(const OwnedClockData&) = delete;
+  void* user;
+  void (*free_fn)(void*);
+};
+}  // namespace
+
+void ambient_verify_options_set_clock_owned(ambient_verify_options* o, ambient_clock_fn fn,
+                                            void* user_data, void (*free_user_data)(void*)) {
+  std::shared_ptr<OwnedClockData> owned;
+  try {
+    owned = std::make_shared<OwnedClockData>(user_data, free_user_data);
+  } catch (...) {
+    if (free_user_data != nullptr) free_user_data(user_data);
+    if (o != nullptr) o->clock = nullptr;
+    return;
+  }
+  if (o == nullptr) return;  // `owned` frees user_data now
+  int rc = GuardCode([&] {
+    if (fn == nullptr) {
+      o->clock = nullptr;
+    } else {
+      o->clock = [fn, owned] { return fn(owned->user); };
+    }
+    return 0;
+  });
+  if (rc < 0) o->clock = nullptr;
+}
+
 ambient_error* ambient_svid_verifier_new(ambient_trust_bundles* bundles,
                                          const ambient_verify_options* options,
                                          ambient_svid_verifier** out) {

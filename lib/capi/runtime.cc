@@ -5,11 +5,13 @@
 
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ambient/authz/policy_codec.h"
+#include "ambient/hbone/authority.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/netns/netns.h"
@@ -33,8 +35,40 @@ std::shared_ptr<identity::TrustBundleSource> HboneTlsBundles(const ambient_hbone
 const std::string& HboneTlsIdentity(const ambient_hbone_tls* tls);
 }  // namespace ambient::capi
 
+// Tasks given to ambient_runtime_loop_post and not run yet: each runs exactly
+// once, on the loop, or in ambient_runtime_loop_free when the loop goes first.
+struct CTasks {
+  struct Task {
+    void (*fn)(void*);
+    void* user;
+  };
+  std::mutex mu;
+  uint64_t next = 0;
+  std::map<uint64_t, Task> pending;
+
+  // Take removes task `id`; false if it already ran.
+  bool Take(uint64_t id, Task* out) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = pending.find(id);
+    if (it == pending.end()) return false;
+    *out = it->second;
+    pending.erase(it);
+    return true;
+  }
+};
+
 struct ambient_runtime_loop {
   std::unique_ptr<rt::EventLoop> loop;
+  std::shared_ptr<CTasks> tasks = std::make_shared<CTasks>();
+  ~ambient_runtime_loop() {
+    loop.reset();  // drops the queued wrappers without running them
+    std::map<uint64_t, CTasks::Task> left;
+    {
+      std::lock_guard<std::mutex> lock(tasks->mu);
+      left.swap(tasks->pending);
+    }
+    for (auto& [id, t] : left) t.fn(t.user);
+  }
 };
 
 struct ambient_hbone_server {
@@ -113,7 +147,37 @@ ambient_error* ambient_runtime_loop_new(ambient_runtime_loop** out) {
   });
 }
 
-void ambient_runtime_loop_free(ambient_runtime_loop* loop) { delete loop; }
+void ambient_runtime_loop_free(ambient_runtime_loop* loop) {
+  try {
+    delete loop;
+  } catch (...) {
+    // Nothing here throws; nothing may cross into C regardless.
+  }
+}
+
+int ambient_runtime_loop_post(ambient_runtime_loop* loop, void (*fn)(void* user), void* user) {
+  return GuardCode([&]() -> int {
+    if (loop == nullptr || fn == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+    std::shared_ptr<CTasks> tasks = loop->tasks;
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(tasks->mu);
+      id = tasks->next++;
+      tasks->pending.emplace(id, CTasks::Task{fn, user});
+    }
+    try {
+      loop->loop->Post([tasks, id] {
+        CTasks::Task t;
+        if (tasks->Take(id, &t)) t.fn(t.user);
+      });
+    } catch (...) {
+      CTasks::Task t;
+      tasks->Take(id, &t);  // not queued: the caller learns it from the code
+      throw;
+    }
+    return 0;
+  });
+}
 
 void ambient_runtime_loop_run(ambient_runtime_loop* loop) {
   if (loop == nullptr) return;
@@ -221,6 +285,10 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
     if (client == nullptr || via == nullptr || authority == nullptr || in_fd < 0 || out_fd < 0) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
+    // Malformed addresses are the caller's error now, not a failure via `done`.
+    if (!rt::ParseSocketAddress(via).ok() || !ambient::hbone::ParseAuthority(authority).ok()) {
+      return AMBIENT_ERR_INVALID_ARGUMENT;
+    }
     rt::TunnelTarget t;
     t.via = via;
     t.authority = authority;
@@ -251,6 +319,13 @@ ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_h
     if (via == nullptr) return NullArgument("via");
     if (authority == nullptr) return NullArgument("authority");
     if (out == nullptr) return NullArgument("out");
+    if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(via); !a.ok()) {
+      return a.status();
+    }
+    if (absl::StatusOr<ambient::hbone::Authority> a = ambient::hbone::ParseAuthority(authority);
+        !a.ok()) {
+      return a.status();
+    }
     rt::ForwarderOptions o;
     o.listen = listen;
     o.target.via = via;

@@ -18,7 +18,11 @@ class Dialing {
         timer_(loop, [this] {
           Finish(absl::DeadlineExceededError(
               absl::StrCat("connect to ", addr_.ToString(), " timed out")));
-        }) {}
+        }) {
+    // Until Finish, the dial owns itself; a loop destroyed before then
+    // (e.g. its client was freed and the loop never ran again) releases it.
+    at_destroy_ = loop_->AtDestroy([this] { Release(); });
+  }
 
   void Start(absl::Duration timeout, const SocketMaker& make = nullptr) {
     absl::StatusOr<int> fd = make ? MadeConnect(make) : StartConnect(addr_);
@@ -47,9 +51,19 @@ class Dialing {
     return fd;
   }
 
+  // Release frees a dial that never finished, without calling `done`.
+  void Release() {
+    finished_ = true;
+    watch_.Stop();
+    timer_.Disarm();
+    if (fd_ >= 0) close(fd_);
+    delete this;
+  }
+
   void Finish(absl::Status st) {
     if (finished_) return;
     finished_ = true;
+    loop_->CancelAtDestroy(at_destroy_);
     watch_.Stop();
     timer_.Disarm();
     auto done = std::move(done_);
@@ -69,6 +83,7 @@ class Dialing {
   Timer timer_;
   int fd_ = -1;
   bool finished_ = false;
+  uint64_t at_destroy_ = 0;
 };
 
 }  // namespace

@@ -94,6 +94,12 @@ EventLoop::EventLoop(int epfd, int evfd)
 
 EventLoop::~EventLoop() {
   RunDeferred();
+  while (!at_destroy_.empty()) {
+    std::function<void()> release = std::move(at_destroy_.begin()->second);
+    at_destroy_.erase(at_destroy_.begin());
+    release();
+  }
+  RunDeferred();
   close(evfd_);
   close(epfd_);
 }
@@ -119,6 +125,12 @@ void EventLoop::Post(std::function<void()> task) {
   uint64_t one = 1;
   ssize_t r = write(evfd_, &one, sizeof(one));
   (void)r;
+}
+
+uint64_t EventLoop::AtDestroy(std::function<void()> release) {
+  uint64_t id = next_at_destroy_++;
+  at_destroy_.emplace(id, std::move(release));
+  return id;
 }
 
 void EventLoop::Run() {

@@ -233,6 +233,20 @@ typedef int64_t (*ambient_clock_fn)(void *user_data);
 AMBIENT_EXPORT void ambient_verify_options_set_clock(ambient_verify_options *o,
                                                      ambient_clock_fn fn, void *user_data);
 
+/* ambient_verify_options_set_clock_owned is ambient_verify_options_set_clock
+ * for a `user_data` that the options and the verifiers made from them own
+ * together: a verifier (for example one installed on an SSL_CTX) can
+ * outlive the options, so `free_user_data(user_data)` (when not NULL) is
+ * called exactly once, when the last of them using this clock is gone (the
+ * options freed or given another clock, and every verifier made from them
+ * freed). It is also called at once, and the system clock used, when `fn` is
+ * NULL, when `o` is NULL, or when out of memory: `user_data` always changes
+ * hands. `fn` and `free_user_data` may be called from any thread that
+ * verifies or frees. */
+AMBIENT_EXPORT void ambient_verify_options_set_clock_owned(ambient_verify_options *o,
+                                                           ambient_clock_fn fn, void *user_data,
+                                                           void (*free_user_data)(void *));
+
 typedef struct ambient_svid_verifier ambient_svid_verifier;
 
 /* ambient_svid_verifier_new stores in `*out` a verifier reading `bundles`

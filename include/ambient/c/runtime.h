@@ -20,8 +20,8 @@
  *
  * Threads. Everything runs on the thread that runs the loop; objects are
  * made, used and freed there (or while the loop is not running). Only
- * ambient_runtime_loop_stop may be called from any thread or a signal
- * handler. */
+ * ambient_runtime_loop_stop (also from a signal handler) and
+ * ambient_runtime_loop_post may be called from any thread. */
 #ifndef AMBIENT_C_RUNTIME_H_
 #define AMBIENT_C_RUNTIME_H_
 
@@ -43,7 +43,12 @@ typedef struct ambient_hbone_forwarder ambient_hbone_forwarder;
 AMBIENT_EXPORT ambient_error *ambient_runtime_loop_new(ambient_runtime_loop **out);
 
 /* ambient_runtime_loop_free releases `loop` (free the objects made on it
- * first). NULL is allowed. */
+ * first). Whatever was still pending on the loop is released with it: a
+ * dial in flight closes its socket. Tasks given to ambient_runtime_loop_post
+ * that have not run yet run inside this call, on the calling thread, in the
+ * order they were posted (so each task runs exactly once and can release
+ * its `user`); they must not post to or run `loop`. No other thread may use
+ * `loop` during or after this call. NULL is allowed. */
 AMBIENT_EXPORT void ambient_runtime_loop_free(ambient_runtime_loop *loop);
 
 /* ambient_runtime_loop_run dispatches events on the calling thread until
@@ -57,6 +62,19 @@ AMBIENT_EXPORT void ambient_runtime_loop_run_for(ambient_runtime_loop *loop, uin
 /* ambient_runtime_loop_stop makes ambient_runtime_loop_run return soon. Any
  * thread; async-signal-safe. */
 AMBIENT_EXPORT void ambient_runtime_loop_stop(ambient_runtime_loop *loop);
+
+/* ambient_runtime_loop_post queues `fn(user)` to run on the loop's thread,
+ * during a later ambient_runtime_loop_run/run_for iteration (tasks run in
+ * the order they were posted; the loop wakes up for them). This is how
+ * another thread gets work done on the loop, e.g. making or freeing objects
+ * on it, without stopping it. If the loop is freed before the task ran, it
+ * runs inside ambient_runtime_loop_free instead (see there): every accepted
+ * task runs exactly once. Returns 0 when queued, AMBIENT_ERR_INVALID_ARGUMENT
+ * (NULL loop or fn) or AMBIENT_ERR_RESOURCE_EXHAUSTED (out of memory); then
+ * `fn` is never called. Any thread, but not concurrently with
+ * ambient_runtime_loop_free. */
+AMBIENT_EXPORT int ambient_runtime_loop_post(ambient_runtime_loop *loop, void (*fn)(void *user),
+                                            void *user);
 
 /* ambient_hbone_server_new listens on `listen` ("ip:port" or "[v6]:port";
  * port 0 picks a free one) with the server-role `tls`. `allow` lists
@@ -99,7 +117,9 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loo
 /* ambient_hbone_tunnel_done_fn learns how a tunnel ended: `code` is
  * AMBIENT_OK for a clean end, else a negative ambient_code with `message`
  * (NUL-terminated, valid during the call); `http_status` is the CONNECT
- * response (0 if none came). Called once, on the loop thread. */
+ * response (0 if none came). Called once, on the loop thread; when the
+ * client is freed while the tunnel still waits for its connection, it is
+ * called with AMBIENT_ERR_CANCELLED inside ambient_hbone_client_free. */
 typedef void (*ambient_hbone_tunnel_done_fn)(void *user, int code, int http_status,
                                              const char *message);
 
@@ -108,22 +128,28 @@ typedef void (*ambient_hbone_tunnel_done_fn)(void *user, int code, int http_stat
  * `authority` via the HBONE server at `via` ("ip:port"), whose identity must
  * be one of `expected` (`n_expected` SPIFFE IDs; 0: any verified identity).
  * The fds stay owned by the caller (close them after `done`). Returns 0
- * (the outcome goes to `done`), or AMBIENT_ERR_INVALID_ARGUMENT for NULL or
- * malformed arguments. Loop thread. */
+ * (the outcome goes to `done`, exactly once), or AMBIENT_ERR_INVALID_ARGUMENT
+ * for NULL arguments, a negative fd, a `via` that is not a numeric "ip:port"
+ * / "[v6]:port", or an `authority` that is not "ip:port", "[v6]:port" or
+ * "host:port" (port 1-65535); then `done` is never called. Loop thread. */
 AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, const char *via,
                                               const char *authority,
                                               const char *const *expected, size_t n_expected,
                                               int in_fd, int out_fd,
                                               ambient_hbone_tunnel_done_fn done, void *done_user);
 
-/* ambient_hbone_client_free aborts the client's connections. NULL is
- * allowed. Loop thread. */
+/* ambient_hbone_client_free aborts the client's connections (their tunnels
+ * end with an error); tunnels still waiting for a connection get `done`
+ * with AMBIENT_ERR_CANCELLED inside this call. A dial still in flight is
+ * closed when the loop next runs or is freed. NULL is allowed. Loop
+ * thread. */
 AMBIENT_EXPORT void ambient_hbone_client_free(ambient_hbone_client *client);
 
 /* ambient_hbone_forwarder_new listens on `listen` and sends each accepted
  * connection through `client` to `authority` via `via`, expecting one of
  * `expected`. `client` must outlive the forwarder. Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT, AMBIENT_ERR_ALREADY_EXISTS,
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments; `listen` or `via` not a
+ * numeric address, `authority` malformed), AMBIENT_ERR_ALREADY_EXISTS,
  * AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_forwarder_new(ambient_runtime_loop *loop,
                                                          ambient_hbone_client *client,

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -115,6 +116,14 @@ class EventLoop {
   // Defer runs `task` at the end of the current iteration (loop thread).
   void Defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
 
+  // AtDestroy registers `release` for objects that own themselves while they
+  // wait on the loop (a dial in flight): if the loop is destroyed before
+  // the id is given to CancelAtDestroy, ~EventLoop runs `release` (after
+  // the deferred tasks, while IoWatch/Timer may still unregister) so the
+  // object can close its fds and free itself. Loop thread.
+  uint64_t AtDestroy(std::function<void()> release);
+  void CancelAtDestroy(uint64_t id) { at_destroy_.erase(id); }
+
   // Scratch lends a buffer shared by everything on this loop, for reads
   // that are consumed before returning to the loop (one copy per loop, not
   // per connection).
@@ -138,6 +147,8 @@ class EventLoop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
   std::unique_ptr<uint8_t[]> scratch_;
+  uint64_t next_at_destroy_ = 1;
+  std::map<uint64_t, std::function<void()>> at_destroy_;
 };
 
 }  // namespace ambient::runtime

@@ -1,0 +1,271 @@
+// The runtime's C ABI as a host uses it: tunnel argument checks, what a
+// client freed with a dial in flight leaves behind, and posting tasks to a
+// loop from other threads.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ambient/ambient.h"
+#include "hbone/test_pki.h"
+
+namespace {
+
+using ambient::hbone::testing::KeyAndCert;
+using ambient::hbone::testing::TestCa;
+
+constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
+
+int OpenFds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n - 1;  // the DIR's own descriptor
+}
+
+ambient_hbone_tls* ClientTls(const TestCa& ca) {
+  KeyAndCert leaf = ca.Leaf(kClientId);
+  std::string cert = TestCa::CertPem(leaf);
+  std::string key = TestCa::KeyPem(leaf);
+  std::string bundle = ca.CaPem();
+  ambient_hbone_tls* tls = nullptr;
+  ambient_error* err =
+      ambient_hbone_tls_new_from_pem(AMBIENT_HBONE_CLIENT, cert.data(), cert.size(), key.data(),
+                                     key.size(), bundle.data(), bundle.size(), &tls);
+  EXPECT_EQ(err, nullptr) << ambient_error_message(err);
+  ambient_error_free(err);
+  return tls;
+}
+
+struct Outcome {
+  int calls = 0;
+  int code = 1;
+};
+
+void RecordDone(void* user, int code, int /*http_status*/, const char* /*message*/) {
+  auto* o = static_cast<Outcome*>(user);
+  ++o->calls;
+  o->code = code;
+}
+
+// A loopback listener whose accept queue is full: the kernel drops further
+// SYNs, so a connect to it stays pending (retransmitting on loopback only).
+struct FullListener {
+  int listen_fd = -1;
+  std::vector<int> queued;
+  std::string address;
+
+  FullListener() {
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(listen_fd, 0), 0);
+    socklen_t len = sizeof(a);
+    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    // Backlog 0 holds one connection; a second one makes sure.
+    for (int i = 0; i < 2; ++i) {
+      int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      queued.push_back(c);
+    }
+    usleep(20000);
+  }
+  ~FullListener() {
+    for (int c : queued) close(c);
+    close(listen_fd);
+  }
+};
+
+TEST(CapiRuntimeTest, ClientFreedWithADialInFlightLeavesNothingWhenTheLoopGoes) {
+  TestCa ca;
+  ambient_hbone_tls* tls = ClientTls(ca);
+  ASSERT_NE(tls, nullptr);
+  FullListener server;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int before = OpenFds();
+
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_client* client = nullptr;
+  ambient_error* err = ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client);
+  ASSERT_EQ(err, nullptr) << ambient_error_message(err);
+  Outcome out;
+  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
+                                        sv[0], sv[0], RecordDone, &out),
+            0);
+  ambient_runtime_loop_run_for(loop, 100);
+  EXPECT_EQ(out.calls, 0) << "the dial should still be pending (code " << out.code << ")";
+  EXPECT_GT(OpenFds(), before) << "the loop and the dial hold descriptors";
+
+  ambient_hbone_client_free(client);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
+  ambient_runtime_loop_free(loop);  // never ran again: the pending dial goes with it
+  EXPECT_EQ(OpenFds(), before) << "a descriptor leaked (the dial's socket?)";
+  EXPECT_EQ(out.calls, 1);
+  // LeakSanitizer (make asan-test) reports the dial object if it leaked.
+
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(tls);
+}
+
+TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
+  TestCa ca;
+  ambient_hbone_tls* tls = ClientTls(ca);
+  FullListener server;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  int before = OpenFds();
+  ambient_hbone_client* client = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  Outcome out;
+  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
+                                        sv[0], sv[0], RecordDone, &out),
+            0);
+  ambient_runtime_loop_run_for(loop, 50);
+  ambient_hbone_client_free(client);
+  EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
+  ambient_runtime_loop_run_for(loop, 20);
+  EXPECT_EQ(out.calls, 1) << "done runs once";
+  ambient_runtime_loop_free(loop);
+  EXPECT_LE(OpenFds(), before - 2) << "the loop's own descriptors are gone, and nothing else";
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(tls);
+}
+
+TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {
+  TestCa ca;
+  ambient_hbone_tls* tls = ClientTls(ca);
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_client* client = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Outcome out;
+  for (const char* via : {"nowhere", "", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
+                          "host.example:15008", "[::1]", "1.2.3.4:80x"}) {
+    EXPECT_EQ(ambient_hbone_client_tunnel(client, via, "127.0.0.1:80", nullptr, 0, sv[0], sv[0],
+                                          RecordDone, &out),
+              AMBIENT_ERR_INVALID_ARGUMENT)
+        << "via " << via;
+  }
+  for (const char* authority : {"", "nowhere", "127.0.0.1:0", "a b:80", "user@host:80",
+                                "[::1:80", "host:-1"}) {
+    EXPECT_EQ(ambient_hbone_client_tunnel(client, "127.0.0.1:15008", authority, nullptr, 0, sv[0],
+                                          sv[0], RecordDone, &out),
+              AMBIENT_ERR_INVALID_ARGUMENT)
+        << "authority " << authority;
+  }
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, nullptr, "127.0.0.1:80", nullptr, 0, sv[0], sv[0],
+                                        RecordDone, &out),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, "127.0.0.1:15008", "127.0.0.1:80", nullptr, 0,
+                                        -1, sv[0], RecordDone, &out),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_runtime_loop_run_for(loop, 30);
+  EXPECT_EQ(out.calls, 0) << "a refused call never calls done";
+  // The forwarder checks the same at setup.
+  ambient_hbone_forwarder* fwd = nullptr;
+  ambient_error* err = ambient_hbone_forwarder_new(loop, client, "127.0.0.1:0", "nowhere",
+                                                   "127.0.0.1:80", nullptr, 0, &fwd);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  EXPECT_EQ(fwd, nullptr);
+  ambient_hbone_client_free(client);
+  ambient_runtime_loop_free(loop);
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(tls);
+}
+
+struct PostLog {
+  std::atomic<int> runs{0};
+  std::vector<int> order;
+  std::thread::id thread;
+};
+
+struct PostTask {
+  PostLog* log;
+  int n;
+};
+
+void RunPosted(void* user) {
+  auto* t = static_cast<PostTask*>(user);
+  t->log->order.push_back(t->n);
+  t->log->thread = std::this_thread::get_id();
+  t->log->runs.fetch_add(1);
+  delete t;
+}
+
+TEST(CapiRuntimeTest, PostRunsTasksOnTheLoopThreadInOrder) {
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  PostLog log;
+  std::thread poster([&] {
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(ambient_runtime_loop_post(loop, RunPosted, new PostTask{&log, i}), 0);
+    }
+  });
+  poster.join();
+  EXPECT_EQ(log.runs.load(), 0) << "nothing runs before the loop does";
+  ambient_runtime_loop_run_for(loop, 20);
+  EXPECT_EQ(log.runs.load(), 5);
+  EXPECT_EQ(log.order, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(log.thread, std::this_thread::get_id());
+
+  // A post wakes a loop that is blocked in run (no timers, no I/O).
+  std::thread::id runner_id;
+  std::thread runner([&] {
+    runner_id = std::this_thread::get_id();
+    ambient_runtime_loop_run(loop);
+  });
+  EXPECT_EQ(ambient_runtime_loop_post(loop, RunPosted, new PostTask{&log, 5}), 0);
+  for (int i = 0; i < 500 && log.runs.load() < 6; ++i) usleep(2000);
+  EXPECT_EQ(log.runs.load(), 6);
+  ambient_runtime_loop_stop(loop);
+  runner.join();
+  EXPECT_EQ(log.thread, runner_id);
+
+  EXPECT_EQ(ambient_runtime_loop_post(nullptr, RunPosted, nullptr), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_runtime_loop_post(loop, nullptr, nullptr), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_runtime_loop_free(loop);
+}
+
+TEST(CapiRuntimeTest, TasksStillQueuedRunOnceWhenTheLoopIsFreed) {
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  PostLog log;
+  ASSERT_EQ(ambient_runtime_loop_post(loop, RunPosted, new PostTask{&log, 0}), 0);
+  ambient_runtime_loop_run_for(loop, 10);
+  ASSERT_EQ(log.runs.load(), 1);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(ambient_runtime_loop_post(loop, RunPosted, new PostTask{&log, i}), 0);
+  }
+  ambient_runtime_loop_free(loop);  // the three tasks (and their `user`) are not lost
+  EXPECT_EQ(log.runs.load(), 4);
+  EXPECT_EQ(log.order, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(log.thread, std::this_thread::get_id());
+}
+
+}  // namespace
