@@ -142,7 +142,7 @@ ip netns exec "$pod_a" iptables-save -t nat | grep -E '^-A ISTIO_(OUTPUT|PRERT)'
 step "5. node proxy (in the node netns): gets the pods over ZDS, opens listeners inside them"
 echo '{"policies": []}' > "$tmp/policy.json"   # no policies yet: everything allowed
 ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
-  --policy "$tmp/policy.json" \
+  --policy "$tmp/policy.json" --metrics 127.0.0.1:15020 \
   >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
@@ -209,6 +209,8 @@ echo "$left"
 sleep 0.3
 echo "(pod B is no mesh workload any more: pod A's connection was passed through as plain TCP)"
 grep 'info  access.*dst.addr=198.18.2.2:9080' "$tmp/proxy.log" | cut -c30- || true
+
+for p in healthz/ready metrics; do printf 'GET /%s HTTP/1.0\r\n\r\n' "$p" | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020; done | awk 'BEGIN{print "--- the node proxy'"'"'s HTTP endpoint (127.0.0.1:15020 in the node netns): /healthz/ready, then /metrics summed"} /^HTTP/{sub(/\r$/, ""); print "    " $0} /^istio_tcp/{split($1, n, "{"); s[n[1]] += $2} END{for (k in s) print "    " k " " s[k]}' || true
 
 step "10. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"

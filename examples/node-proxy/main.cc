@@ -3,7 +3,8 @@
 // examples/node/node_config.h), connects to the node agent's ZDS socket,
 // captures every pod the agent hands over (listeners 15001/15006/15008
 // inside the pod's netns) and carries pod traffic over HBONE. Log and
-// access log lines go to stdout; it runs until SIGINT or SIGTERM.
+// access log lines go to stdout; with --metrics it also serves Prometheus
+// metrics and readiness over HTTP; it runs until SIGINT or SIGTERM.
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
@@ -22,7 +23,9 @@
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/zds.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/node_proxy.h"
+#include "metrics_server.h"
 #include "node_config.h"
 
 namespace {
@@ -30,13 +33,18 @@ namespace {
 using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
-    "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--verbose]\n"
+    "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--metrics ADDR]\n"
+    "                  [--verbose]\n"
     "\n"
     "Captures the pods a node agent hands over on the ZDS socket (default\n"
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
     "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h)\n"
     "  --zds-socket PATH  the node agent's ZDS socket\n"
     "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
+    "  --metrics ADDR     serve HTTP on ADDR (ip:port, e.g. 127.0.0.1:15020; off by\n"
+    "                     default): GET /metrics (istio_tcp_* counters, Prometheus\n"
+    "                     text) and GET /healthz/ready (200 once the node agent's\n"
+    "                     snapshot is applied and no pod is pending, else 503)\n"
     "  --verbose          also print debug lines\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
     "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
@@ -104,6 +112,7 @@ int Usage(const std::string& why) {
 int main(int argc, char** argv) {
   std::string config_path;
   std::string policy_path;
+  std::string metrics_addr;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
@@ -120,6 +129,11 @@ int main(int argc, char** argv) {
       if (!value(&config_path)) return Usage("--config needs a value");
     } else if (arg == "--policy") {
       if (!value(&policy_path)) return Usage("--policy needs a value");
+    } else if (arg == "--metrics") {
+      if (!value(&metrics_addr)) return Usage("--metrics needs a value");
+      if (!runtime::ParseSocketAddress(metrics_addr).ok()) {
+        return Usage(absl::StrCat("--metrics: \"", metrics_addr, "\" is not ip:port"));
+      }
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
     } else if (arg == "--verbose") {
@@ -184,6 +198,8 @@ int main(int argc, char** argv) {
   options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
     if (level != LogLevel::kDebug || verbose) Print(level, c, m);
   };
+  auto metrics = std::make_shared<hbone::Metrics>();
+  options.metrics = metrics;
 
   auto loop = runtime::EventLoop::New();
   if (!loop.ok()) return Fail(loop.status().ToString());
@@ -196,6 +212,19 @@ int main(int argc, char** argv) {
     if (level != LogLevel::kDebug || verbose) Print(level, c, m);
   };
   netns::zds::ZdsProxy zds(zo, (*proxy)->zds_handler());
+
+  std::unique_ptr<examples::MetricsServer> metrics_server;
+  if (!metrics_addr.empty()) {
+    examples::MetricsHandlers mh;
+    mh.metrics = [metrics] { return metrics->Prometheus(); };
+    mh.ready = [&zds] { return zds.ready(); };
+    auto ms = examples::MetricsServer::New(loop->get(), metrics_addr, std::move(mh));
+    if (!ms.ok()) return Fail(absl::StrCat("--metrics ", metrics_addr, ": ", ms.status().message()));
+    metrics_server = std::move(*ms);
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("metrics: http://", metrics_server->address().ToString(),
+                       "/metrics, readiness: /healthz/ready"));
+  }
 
   // SIGHUP re-reads the policy file on the loop (the handler only writes a byte).
   int hup[2];
@@ -250,6 +279,7 @@ int main(int argc, char** argv) {
   // The ZDS thread waits on the loop for each call, and the loop no longer
   // runs: detach first so Stop does not wait, then release the pods on the
   // loop's thread (this one).
+  metrics_server.reset();
   (*proxy)->DetachZds();
   zds.Stop();
   proxy->reset();

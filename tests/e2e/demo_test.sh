@@ -19,4 +19,17 @@ skip() {
 for t in socat openssl; do
   command -v "$t" >/dev/null || skip "$t is missing (scripts/install-deps.sh installs it)"
 done
-exec bash "$src/scripts/demo.sh" "$build"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+bash "$src/scripts/demo.sh" "$build" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+[ "$rc" -eq 0 ] || exit "$rc"
+# The node proxy's --metrics endpoint, read by the demo after the traffic:
+# ready, and the istio_tcp_* counters moved.
+fail=0
+grep -q '^    HTTP/1.1 200 OK$' "$out" || { echo "FAIL: /healthz/ready was not 200 after the snapshot" >&2; fail=1; }
+for m in connections_opened_total connections_closed_total sent_bytes_total received_bytes_total; do
+  grep -Eq "^    istio_tcp_$m [1-9][0-9]*$" "$out" ||
+    { echo "FAIL: istio_tcp_$m did not move (or /metrics did not answer)" >&2; fail=1; }
+done
+exit $fail
