@@ -51,3 +51,7 @@ void ambientGoSetProxyLog(ambient_zds_proxy_options *opts, uintptr_t handle) {
 void ambientGoSetNodeProxyLog(ambient_node_proxy_options *opts, uintptr_t handle) {
   ambient_node_proxy_options_set_log(opts, (ambient_log_fn)ambientGoLog, (void *)handle);
 }
+
+int ambientGoPost(ambient_runtime_loop *loop, uintptr_t task_handle) {
+  return ambient_runtime_loop_post(loop, (void (*)(void *))ambientGoRunTask, (void *)task_handle);
+}

@@ -38,7 +38,7 @@ type NodeProxyOptions struct {
 	SVIDs        map[string]NodeProxySVID // pod uid -> its SVID
 	PoliciesJSON []byte                   // Istio Authorizations, see PolicyStore
 	// Log, when set, gets the access log (component "access") and other
-	// lines ("node-proxy" while the loop is held, "zds" from the ZDS thread).
+	// lines ("node-proxy" on the loop's goroutine, "zds" from the ZDS thread).
 	Log LogFunc
 }
 
@@ -236,7 +236,7 @@ func (p *NodeProxy) StartZDS(socketPath string) error {
 // and frees the proxy.
 func (p *NodeProxy) Close() { _ = p.loop.do(p.free) }
 
-// free runs with the loop held.
+// free runs on the loop thread.
 func (p *NodeProxy) free() {
 	if p.ptr == nil {
 		return

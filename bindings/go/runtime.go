@@ -12,6 +12,7 @@ ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbon
 int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,
                           const char *const *expected, size_t n_expected, int fd,
                           uintptr_t done_handle);
+int ambientGoPost(ambient_runtime_loop *loop, uintptr_t task_handle);
 */
 import "C"
 
@@ -23,31 +24,27 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
 // Loop is libambient's epoll event loop, run by a goroutine of its own
 // (locked to an OS thread) from NewLoop until Close. HBONE servers, clients
 // and forwarders are made on a loop and serve while it runs. Their methods
-// may be called from any goroutine: each briefly pauses the loop and runs
-// while it is paused, as the C ABI requires (everything on the loop's
-// thread, or while the loop does not run).
+// may be called from any goroutine: each posts its work to the loop
+// (ambient_runtime_loop_post) and waits for it to run there, as the C ABI
+// requires (everything on the loop's thread).
 //
-// Log sinks run while the loop is held (on the loop's goroutine, or inside
-// the method call that caused the line): they should return quickly, and
+// Log sinks run on the loop's goroutine: they should return quickly, and
 // methods of the loop or of objects made on it called from them fail with
 // FailedPrecondition (Close methods do nothing) instead of waiting
 // forever; start a goroutine for such calls.
 type Loop struct {
-	ptr     *C.ambient_runtime_loop
-	ptrMu   sync.RWMutex // Close frees ptr under it; stop calls read it
-	mu      sync.Mutex   // held while the loop runs, and by each operation
-	waiting int32        // operations waiting for mu (atomic)
-	closed  bool         // under mu
-	holder  int32        // OS thread of the goroutine holding mu, 0 if none (atomic)
-	done    chan struct{}
-	// What is open on the loop (under mu), closed by Loop.Close.
+	ptr    *C.ambient_runtime_loop
+	ptrMu  sync.RWMutex // posting holds it for reading; Close frees ptr under it
+	tid    int32        // OS thread running the loop (set before NewLoop returns)
+	closed bool         // set by Close's task; read by tasks (loop thread, then Close)
+	done   chan struct{}
+	// What is open on the loop (loop thread only), closed by Loop.Close.
 	forwarders  map[*HBONEForwarder]struct{}
 	clients     map[*HBONEClient]struct{}
 	servers     map[*HBONEServer]struct{}
@@ -66,69 +63,77 @@ func NewLoop() (*Loop, error) {
 		clients:     map[*HBONEClient]struct{}{},
 		servers:     map[*HBONEServer]struct{}{},
 		nodeProxies: map[*NodeProxy]struct{}{}}
-	go l.run()
+	started := make(chan struct{})
+	go l.run(started)
+	<-started
 	// No finalizer: the running goroutine keeps the loop reachable; Close
 	// ends it.
 	return l, nil
 }
 
-func (l *Loop) run() {
+func (l *Loop) run(started chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(l.done)
-	tid := int32(syscall.Gettid())
-	for {
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			return
-		}
-		atomic.StoreInt32(&l.holder, tid)
-		if atomic.LoadInt32(&l.waiting) == 0 {
-			C.ambient_runtime_loop_run_for(l.ptr, 100)
-		}
-		atomic.StoreInt32(&l.holder, 0)
-		l.mu.Unlock()
-		// Let waiting operations in before running again.
-		for atomic.LoadInt32(&l.waiting) > 0 {
-			time.Sleep(50 * time.Microsecond)
-		}
-	}
+	defer atomic.StoreInt32(&l.tid, 0) // the thread may serve others after
+	atomic.StoreInt32(&l.tid, int32(syscall.Gettid()))
+	close(started)
+	// Returns when Close's task stops it (a stop from inside a task is
+	// never lost).
+	C.ambient_runtime_loop_run(l.ptr)
 }
 
-// do runs f while the loop is paused. It fails, without running f, when
-// the loop is closed or when called from a callback of the loop (its
-// caller holds the loop: waiting would never end). Whoever holds the loop
-// is locked to its OS thread and records it in holder; callbacks run on
-// that thread, and no other goroutine can, so a match means re-entry.
+// loopTask is one operation posted to the loop.
+type loopTask struct {
+	loop *Loop
+	f    func()
+	ran  bool
+	done chan struct{}
+}
+
+//export ambientGoRunTask
+func ambientGoRunTask(user unsafe.Pointer) {
+	h := cgo.Handle(uintptr(user))
+	t := h.Value().(*loopTask)
+	h.Delete()
+	defer close(t.done)
+	// Tasks left when the loop is freed run inside ambient_runtime_loop_free
+	// (on Close's goroutine, after the loop goroutine ended): they see
+	// closed and do nothing.
+	if t.loop.closed {
+		return
+	}
+	t.ran = true
+	t.f()
+}
+
+// do runs f on the loop's thread and waits for it. It fails, without
+// running f, when the loop is closed or when called from a callback of the
+// loop (waiting for the loop from its own thread would never end). The loop
+// goroutine is locked to its OS thread and no other goroutine runs there,
+// so a caller on that thread is a callback.
 func (l *Loop) do(f func()) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := int32(syscall.Gettid())
-	if atomic.LoadInt32(&l.holder) == tid {
+	if int32(syscall.Gettid()) == atomic.LoadInt32(&l.tid) {
 		return &Error{Code: FailedPrecondition, Message: "called from a callback of the runtime loop; use a goroutine"}
 	}
-	atomic.AddInt32(&l.waiting, 1)
-	for !l.mu.TryLock() {
-		// The loop clears a stop that comes before it starts a round, so
-		// keep asking until it has let go.
-		l.ptrMu.RLock()
-		if l.ptr != nil {
-			C.ambient_runtime_loop_stop(l.ptr)
-		}
+	t := &loopTask{loop: l, f: f, done: make(chan struct{})}
+	h := cgo.NewHandle(t)
+	l.ptrMu.RLock()
+	if l.ptr == nil {
 		l.ptrMu.RUnlock()
-		time.Sleep(100 * time.Microsecond)
-	}
-	atomic.AddInt32(&l.waiting, -1)
-	atomic.StoreInt32(&l.holder, tid)
-	defer func() {
-		atomic.StoreInt32(&l.holder, 0)
-		l.mu.Unlock()
-	}()
-	if l.closed {
+		h.Delete()
 		return closedLoop()
 	}
-	f()
+	rc := C.ambientGoPost(l.ptr, C.uintptr_t(h))
+	l.ptrMu.RUnlock()
+	if rc < 0 {
+		h.Delete()
+		return &Error{Code: Code(rc), Message: "cannot post to the runtime loop"}
+	}
+	<-t.done
+	if !t.ran {
+		return closedLoop()
+	}
 	return nil
 }
 
@@ -150,13 +155,14 @@ func (l *Loop) Close() {
 			p.free()
 		}
 		l.closed = true
+		C.ambient_runtime_loop_stop(l.ptr)
 	})
 	if err != nil {
 		return
 	}
 	<-l.done
 	l.ptrMu.Lock()
-	C.ambient_runtime_loop_free(l.ptr)
+	C.ambient_runtime_loop_free(l.ptr) // runs tasks posted meanwhile (they see closed)
 	l.ptr = nil
 	l.ptrMu.Unlock()
 }
@@ -240,7 +246,7 @@ func (s *HBONEServer) Metrics() string {
 // Close closes the listener and aborts the server's connections.
 func (s *HBONEServer) Close() { _ = s.loop.do(s.free) }
 
-// free runs with the loop held.
+// free runs on the loop thread.
 func (s *HBONEServer) free() {
 	if s.ptr == nil {
 		return
@@ -260,7 +266,7 @@ type HBONEClient struct {
 	loop *Loop
 	ptr  *C.ambient_hbone_client
 	log  cgo.Handle
-	live map[*tunnelState]struct{} // tunnels not ended yet; under loop.mu
+	live map[*tunnelState]struct{} // tunnels not ended yet; loop thread only
 }
 
 // NewHBONEClient makes a pooled client with the client-role tls; log as for
@@ -315,7 +321,7 @@ type tunnelState struct {
 }
 
 // finish records the outcome, closes libambient's end and wakes Wait.
-// Runs with the loop held.
+// Runs on the loop thread.
 func (t *tunnelState) finish(r TunnelResult) {
 	if t.fd < 0 {
 		return
@@ -415,7 +421,7 @@ func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, e
 // connections; tunnels still open end with Cancelled.
 func (c *HBONEClient) Close() { _ = c.loop.do(c.free) }
 
-// free runs with the loop held.
+// free runs on the loop thread.
 func (c *HBONEClient) free() {
 	if c.ptr == nil {
 		return
@@ -489,7 +495,7 @@ func (f *HBONEForwarder) Addr() string { return f.addr }
 // Close closes the listener (tunnels already made keep running).
 func (f *HBONEForwarder) Close() { _ = f.loop.do(f.free) }
 
-// free runs with the loop held.
+// free runs on the loop thread.
 func (f *HBONEForwarder) free() {
 	if f.ptr == nil {
 		return

@@ -312,13 +312,11 @@ func TestRuntimeBadArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A malformed via address is reported through the tunnel's result.
-	if tun, err := cli.Dial("nowhere", "127.0.0.1:1", nil); err == nil {
-		if res := tun.Wait(); res.Err == nil || res.HTTPStatus != 0 {
-			t.Fatalf("tunnel via a bad address ended with %d %v", res.HTTPStatus, res.Err)
-		}
-		tun.Conn.Close()
-	}
+	// A malformed via address or authority is refused by Dial itself.
+	_, err = cli.Dial("nowhere", "127.0.0.1:1", nil)
+	errCode(t, err, InvalidArgument, 0)
+	_, err = cli.Dial(srv.Addr(), "not an authority", nil)
+	errCode(t, err, InvalidArgument, 0)
 	_, err = NewHBONETLS(HBONERoleServer, []byte("junk"), []byte("junk"), []byte("junk"))
 	errCode(t, err, InvalidArgument, 0)
 	_, err = NewHBONETLSFromFiles(HBONERoleServer, "/nonexistent/c.pem", "/nonexistent/k.pem", "/nonexistent/b.pem")

@@ -263,6 +263,12 @@ extern "C" {
         f: ambient_clock_fn,
         user_data: *mut c_void,
     );
+    pub fn ambient_verify_options_set_clock_owned(
+        o: *mut ambient_verify_options,
+        f: ambient_clock_fn,
+        user_data: *mut c_void,
+        free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    );
 
     pub fn ambient_svid_verifier_new(
         bundles: *mut ambient_trust_bundles,
@@ -892,6 +898,11 @@ extern "C" {
     pub fn ambient_runtime_loop_run(lp: *mut ambient_runtime_loop);
     pub fn ambient_runtime_loop_run_for(lp: *mut ambient_runtime_loop, ms: u64);
     pub fn ambient_runtime_loop_stop(lp: *mut ambient_runtime_loop);
+    pub fn ambient_runtime_loop_post(
+        lp: *mut ambient_runtime_loop,
+        f: Option<unsafe extern "C" fn(user: *mut c_void)>,
+        user: *mut c_void,
+    ) -> c_int;
 
     pub fn ambient_hbone_server_new(
         lp: *mut ambient_runtime_loop,

@@ -2,7 +2,7 @@
 //! verification and our own credentials.
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_void};
 use std::ptr;
 
 use ambient_sys as sys;
@@ -278,6 +278,45 @@ pub struct VerifyOptions {
     pub trust_domains: Vec<String>,
     /// When set, the verification time in Unix seconds.
     pub time: Option<i64>,
+    /// When set (and `time` is not), the clock verifiers ask for the time,
+    /// from whichever thread verifies.
+    pub clock: Option<VerifyClock>,
+}
+
+/// A clock for [`VerifyOptions::clock`]: returns the time in Unix seconds.
+/// Verifiers made with it (also ones installed on an SSL_CTX) keep it alive;
+/// it is dropped when the last of them is gone. A panic in it is caught and
+/// reads as time 0 (every certificate then looks not yet valid).
+#[derive(Clone)]
+pub struct VerifyClock(pub std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl VerifyClock {
+    /// Wraps `f` as a clock.
+    pub fn new(f: impl Fn() -> i64 + Send + Sync + 'static) -> VerifyClock {
+        VerifyClock(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for VerifyClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyClock(..)")
+    }
+}
+
+type ClockFn = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
+unsafe extern "C" fn clock_trampoline(user_data: *mut c_void) -> i64 {
+    // SAFETY: user_data is the Box<ClockFn> made in SvidVerifier::new, alive
+    // until clock_free.
+    let f = &*(user_data as *const ClockFn);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())).unwrap_or(0)
+}
+
+unsafe extern "C" fn clock_free(user_data: *mut c_void) {
+    // SAFETY: made by Box::into_raw in SvidVerifier::new; libambient calls
+    // this exactly once.
+    let b = Box::from_raw(user_data as *mut ClockFn);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(b)));
 }
 
 /// Checks X509-SVID chains against trust bundles and a policy. `Send + Sync`.
@@ -324,6 +363,18 @@ impl SvidVerifier {
         if let Some(t) = options.time {
             // SAFETY: live handle.
             unsafe { sys::ambient_verify_options_set_time(o.0, t) };
+        } else if let Some(clock) = &options.clock {
+            let user: *mut ClockFn = Box::into_raw(Box::new(clock.0.clone()));
+            // SAFETY: live handle; libambient owns `user` from here and
+            // gives it back to clock_free exactly once.
+            unsafe {
+                sys::ambient_verify_options_set_clock_owned(
+                    o.0,
+                    Some(clock_trampoline),
+                    user.cast(),
+                    Some(clock_free),
+                )
+            };
         }
         let mut out = ptr::null_mut();
         // SAFETY: live handles; out receives an owned object.

@@ -47,7 +47,8 @@ pub struct Loop {
 // is through &self on one thread at a time (not Sync).
 unsafe impl Send for Loop {}
 
-/// Stops a running [`Loop`] from any thread (borrowed from the loop).
+/// Stops a running [`Loop`], or posts work to it, from any thread
+/// (borrowed from the loop).
 #[derive(Clone, Copy)]
 pub struct Stopper<'l> {
     ptr: *mut sys::ambient_runtime_loop,
@@ -65,6 +66,37 @@ impl Stopper<'_> {
         // SAFETY: the loop outlives the stopper.
         unsafe { sys::ambient_runtime_loop_stop(self.ptr) }
     }
+
+    /// Runs `f` on the loop's thread during a later iteration of
+    /// [`Loop::run`] / [`Loop::run_for`] (tasks run in the order posted),
+    /// from any thread. A task still queued when the loop is dropped runs
+    /// inside the drop instead, so every posted `f` runs exactly once. A
+    /// panic in `f` is caught (the loop goes on). Errors:
+    /// `AMBIENT_ERR_RESOURCE_EXHAUSTED` (then `f` is dropped unrun).
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        post_on(self.ptr, Box::new(f))
+    }
+}
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+fn post_on(ptr: *mut sys::ambient_runtime_loop, f: Task) -> Result<(), Error> {
+    let user = Box::into_raw(Box::new(f));
+    // SAFETY: live loop (borrowed by the caller); `user` is reclaimed by
+    // the trampoline, which libambient calls exactly once when it returns 0.
+    let rc = unsafe { sys::ambient_runtime_loop_post(ptr, Some(task_trampoline), user.cast()) };
+    if rc < 0 {
+        // SAFETY: not queued: still ours.
+        drop(unsafe { Box::from_raw(user) });
+        return Err(crate::hbone::code_error(rc));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn task_trampoline(user: *mut c_void) {
+    // SAFETY: made by post_on from a Box<Task>; called once.
+    let f = Box::from_raw(user.cast::<Task>());
+    let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
 impl Loop {
@@ -87,6 +119,12 @@ impl Loop {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         // SAFETY: live handle.
         unsafe { sys::ambient_runtime_loop_run_for(self.ptr, ms) }
+    }
+
+    /// Runs `f` on the loop's thread during a later iteration (see
+    /// [`Stopper::post`], which does the same from other threads).
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        post_on(self.ptr, Box::new(f))
     }
 
     /// A handle that stops the loop from any thread.

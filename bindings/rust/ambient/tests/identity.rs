@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use ambient::identity::{
     spiffe_id_error, svid_error, Credentials, IstioIdentity, SpiffeId, SvidVerifier, TrustBundles,
-    VerifyOptions,
+    VerifyClock, VerifyOptions,
 };
 use ambient::Error;
 use ambient_sys as sys;
@@ -385,4 +385,65 @@ fn ssl_hooks_refuse_null() {
             sys::AMBIENT_ERR_INVALID_ARGUMENT
         );
     }
+}
+
+#[test]
+fn verify_clock_is_asked_and_dropped_with_the_last_verifier() {
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Tracked(Arc<AtomicUsize>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let b = TrustBundles::new().unwrap();
+    b.set_pem("example.org", f("ca.pem")).unwrap();
+    let now = Arc::new(AtomicI64::new(IN_VALIDITY));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (n, t) = (now.clone(), Tracked(drops.clone()));
+    let options = VerifyOptions {
+        clock: Some(VerifyClock::new(move || {
+            let _keep = &t;
+            n.load(Ordering::SeqCst)
+        })),
+        ..Default::default()
+    };
+    let v1 = SvidVerifier::new(&b, &options).unwrap();
+    let v2 = SvidVerifier::new(&b, &options).unwrap();
+    drop(options);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the verifiers keep the clock"
+    );
+    v1.verify_pem(f("leaf.pem")).unwrap();
+    now.store(LEAF_NOT_AFTER + 1, Ordering::SeqCst);
+    assert_err(
+        v1.verify_pem(f("leaf.pem")),
+        sys::AMBIENT_ERR_UNAUTHENTICATED,
+        svid_error::EXPIRED,
+    );
+    drop(v1);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "v2 still uses it");
+    // A panicking clock reads as time 0: not yet valid, and no unwinding into C.
+    let panicky = SvidVerifier::new(
+        &b,
+        &VerifyOptions {
+            clock: Some(VerifyClock::new(|| panic!("clock broke"))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_err(
+        panicky.verify_pem(f("leaf.pem")),
+        sys::AMBIENT_ERR_UNAUTHENTICATED,
+        svid_error::NOT_YET_VALID,
+    );
+    drop(v2);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped once, with the last verifier"
+    );
 }
