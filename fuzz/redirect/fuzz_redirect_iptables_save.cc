@@ -18,6 +18,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<ambient::redirect::Drift> drift;
     ambient::redirect::internal::DiffState(ambient::redirect::IpFamily::kIPv4, state, state, &drift);
     if (!drift.empty()) __builtin_trap();  // a state never drifts from itself
+    // Against the rules istio would install: missing, extra and misplaced
+    // (the host jump must be rule 1) are all reported without trouble.
+    ambient::redirect::Config config;
+    config.host = host;
+    absl::StatusOr<std::vector<ambient::redirect::IptRuleset>> want =
+        ambient::redirect::BuildIptables(config);
+    if (!want.ok()) __builtin_trap();
+    ambient::redirect::internal::DiffState(ambient::redirect::IpFamily::kIPv4,
+                                           ambient::redirect::internal::Expected(want->front()), state,
+                                           &drift);
     (void)payload;
   }
   return 0;

@@ -191,14 +191,24 @@ void DiffState(IpFamily family, const IptState& want, const IptState& have,
     // A jump istio inserts at a position (the host's "-I POSTROUTING 1",
     // which must run before other SNAT/MASQUERADE rules) drifts when
     // another rule got in front of it.
+    // (Duplicates are reported above; here a jump is in place when any copy
+    // of it is.)
     for (const IptState::Jump& w : wt.jumps) {
       if (w.position <= 0) continue;
+      bool in_place = false;
+      const IptState::Jump* elsewhere = nullptr;
       for (const IptState::Jump& h : ht.jumps) {
-        if (h.chain == w.chain && h.line == w.line && h.position != w.position) {
-          out->push_back({Drift::Kind::kModified, absl::StrCat(where, " jumps"),
-                          absl::StrCat(h.line, " is rule ", h.position, " of ", h.chain,
-                                       ", not rule ", w.position)});
+        if (h.chain != w.chain || h.line != w.line) continue;
+        if (h.position == w.position) {
+          in_place = true;
+        } else if (elsewhere == nullptr) {
+          elsewhere = &h;
         }
+      }
+      if (!in_place && elsewhere != nullptr) {
+        out->push_back({Drift::Kind::kModified, absl::StrCat(where, " jumps"),
+                        absl::StrCat(elsewhere->line, " is rule ", elsewhere->position, " of ",
+                                     elsewhere->chain, ", not rule ", w.position)});
       }
     }
   }

@@ -70,5 +70,37 @@ TEST(Drift, ExpectedStateOfTheDefaultSet) {
   EXPECT_TRUE(missing_prert);
 }
 
+// The host jump belongs at rule 1 of POSTROUTING: elsewhere it is drift; a
+// second copy further down is reported as an extra jump, not as misplaced.
+TEST(Drift, HostJumpPosition) {
+  Config host;
+  host.host = true;
+  absl::StatusOr<std::vector<IptRuleset>> sets = BuildIptables(host);
+  ASSERT_TRUE(sets.ok());
+  const IptState want = Expected((*sets)[0]);
+  const std::string chain_and_rule =
+      ":ISTIO_POSTRT - [0:0]\n"
+      "-A ISTIO_POSTRT -p tcp -m owner --socket-exists -m set --match-set istio-inpod-probes-v4 dst "
+      "-j SNAT --to-source 169.254.7.127\n";
+  auto diff = [&](const std::string& postrouting) {
+    IptState have = ParseSave("*nat\n:POSTROUTING ACCEPT [0:0]\n" + chain_and_rule + postrouting + "COMMIT\n",
+                              OurChains(true));
+    std::vector<Drift> drift;
+    DiffState(IpFamily::kIPv4, want, have, &drift);
+    std::string out;
+    for (const Drift& d : drift) out += d.ToString() + "\n";
+    return out;
+  };
+  EXPECT_EQ(diff("-A POSTROUTING -j ISTIO_POSTRT\n-A POSTROUTING -j MASQUERADE\n"), "");
+  EXPECT_EQ(diff("-A POSTROUTING -j MASQUERADE\n-A POSTROUTING -j ISTIO_POSTRT\n"),
+            "modified: iptables ipv4 nat jumps: -A POSTROUTING -j ISTIO_POSTRT is rule 2 of "
+            "POSTROUTING, not rule 1\n");
+  const std::string twice =
+      diff("-A POSTROUTING -j ISTIO_POSTRT\n-A POSTROUTING -j MASQUERADE\n-A POSTROUTING -j ISTIO_POSTRT\n");
+  EXPECT_NE(twice.find("extra: iptables ipv4 nat jumps: -A POSTROUTING -j ISTIO_POSTRT"), std::string::npos)
+      << twice;
+  EXPECT_EQ(twice.find("modified"), std::string::npos) << twice;
+}
+
 }  // namespace
 }  // namespace ambient::redirect::internal
