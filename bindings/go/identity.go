@@ -242,8 +242,7 @@ type VerifyOptions struct {
 // SVIDVerifier checks X509-SVID chains against trust bundles and a policy.
 // Safe for concurrent use (except Close).
 type SVIDVerifier struct {
-	ptr   *C.ambient_svid_verifier
-	clock cgo.Handle // 0 when no Clock
+	ptr *C.ambient_svid_verifier
 }
 
 // NewSVIDVerifier returns a verifier reading bundles (which it keeps alive)
@@ -258,7 +257,6 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 		return nil, err
 	}
 	defer C.ambient_verify_options_free(o)
-	var clock cgo.Handle
 	if opts != nil {
 		for _, id := range opts.ExpectedIDs {
 			p, n := stringArg(id)
@@ -279,20 +277,19 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 		if !opts.Time.IsZero() {
 			C.ambient_verify_options_set_time(o, C.int64_t(opts.Time.Unix()))
 		} else if opts.Clock != nil {
-			clock = cgo.NewHandle(opts.Clock)
-			C.ambientGoSetClock(o, C.uintptr_t(clock))
+			// libambient owns the handle from here: it deletes it (through
+			// ambientGoDeleteHandle) when the options and every verifier
+			// made from them are gone.
+			C.ambientGoSetClock(o, C.uintptr_t(cgo.NewHandle(opts.Clock)))
 		}
 	}
 	var out *C.ambient_svid_verifier
 	err := takeError(C.ambient_svid_verifier_new(bundles.ptr, o, &out))
 	runtime.KeepAlive(bundles)
 	if err != nil {
-		if clock != 0 {
-			clock.Delete()
-		}
 		return nil, err
 	}
-	v := &SVIDVerifier{ptr: out, clock: clock}
+	v := &SVIDVerifier{ptr: out}
 	runtime.SetFinalizer(v, (*SVIDVerifier).Close)
 	return v, nil
 }
@@ -300,12 +297,8 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 // Close releases the verifier.
 func (v *SVIDVerifier) Close() {
 	if v.ptr != nil {
-		C.ambient_svid_verifier_free(v.ptr)
+		C.ambient_svid_verifier_free(v.ptr) // its clock handle goes with it
 		v.ptr = nil
-	}
-	if v.clock != 0 {
-		v.clock.Delete() // the verifier is gone: no more calls
-		v.clock = 0
 	}
 	runtime.SetFinalizer(v, nil)
 }

@@ -12,7 +12,8 @@ void ambientGoSetAgentLog(ambient_zds_agent_options *opts, uintptr_t handle) {
 }
 
 void ambientGoSetClock(ambient_verify_options *opts, uintptr_t handle) {
-  ambient_verify_options_set_clock(opts, (ambient_clock_fn)ambientGoClock, (void *)handle);
+  ambient_verify_options_set_clock_owned(opts, (ambient_clock_fn)ambientGoClock, (void *)handle,
+                                         (void (*)(void *))ambientGoDeleteHandle);
 }
 
 ambient_error *ambientGoServerNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,

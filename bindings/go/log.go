@@ -56,6 +56,14 @@ func ambientGoLog(userData unsafe.Pointer, level C.ambient_log_level, component 
 	f(LogLevel(level), C.GoString(component), C.GoStringN(message, C.int(n)))
 }
 
+// ambientGoDeleteHandle releases a handle libambient owned (a verifier
+// clock's: called once, when the last verifier using it is gone).
+//
+//export ambientGoDeleteHandle
+func ambientGoDeleteHandle(userData unsafe.Pointer) {
+	cgo.Handle(uintptr(userData)).Delete()
+}
+
 //export ambientGoClock
 func ambientGoClock(userData unsafe.Pointer) C.int64_t {
 	f, ok := cgo.Handle(uintptr(userData)).Value().(func() time.Time)

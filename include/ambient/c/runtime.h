@@ -140,9 +140,10 @@ AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, con
 
 /* ambient_hbone_client_free aborts the client's connections (their tunnels
  * end with an error); tunnels still waiting for a connection get `done`
- * with AMBIENT_ERR_CANCELLED inside this call. A dial still in flight is
- * closed when the loop next runs or is freed. NULL is allowed. Loop
- * thread. */
+ * with AMBIENT_ERR_CANCELLED inside this call. A TCP connect still in
+ * flight ends on the loop (connected, refused or timed out; its socket is
+ * then closed), or is released with the loop if that is freed first. NULL is
+ * allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_client_free(ambient_hbone_client *client);
 
 /* ambient_hbone_forwarder_new listens on `listen` and sends each accepted
