@@ -140,6 +140,7 @@ class ConnectionImpl final : public Connection {
       StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) override;
   absl::Status StreamShutdownWrite(StreamId id) override;
   absl::Span<const uint8_t> StreamPeek(StreamId id) override;
+  size_t StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans, size_t max) override;
   void StreamConsume(StreamId id, size_t n) override;
   size_t StreamRead(StreamId id, absl::Span<uint8_t> out) override;
   bool StreamAtEof(StreamId id) const override;
@@ -957,6 +958,15 @@ absl::Span<const uint8_t> ConnectionImpl::StreamPeek(StreamId id) {
   s->readable_signalled = false;
   if (s->phase == Stream::Phase::kAwaitingAccept) return {};
   return s->recv.Front();
+}
+
+size_t ConnectionImpl::StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans,
+                                       size_t max) {
+  Stream* s = Find(id);
+  if (s == nullptr || max == 0) return 0;
+  s->readable_signalled = false;
+  if (s->phase == Stream::Phase::kAwaitingAccept) return 0;
+  return s->recv.Peek(spans, max);
 }
 
 void ConnectionImpl::ReleaseWindow(Stream* s, size_t n) {

@@ -227,6 +227,11 @@ class Connection {
   // StreamPeek lends the next contiguous received bytes (empty if none yet
   // or at end); valid until the next call on the connection.
   virtual absl::Span<const uint8_t> StreamPeek(StreamId id) = 0;
+  // StreamPeekSpans is StreamPeek for scatter-gather writers (writev,
+  // sendmsg): lends up to `max` runs of received bytes, in order, into
+  // `spans`; returns how many (0 if none). Valid until the next call on the
+  // connection; release what was written with StreamConsume.
+  virtual size_t StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans, size_t max) = 0;
   // StreamConsume releases n peeked bytes and their flow-control window.
   virtual void StreamConsume(StreamId id, size_t n) = 0;
   // StreamRead copies up to out.size() received bytes; returns the count.
