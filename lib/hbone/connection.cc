@@ -818,6 +818,11 @@ absl::StatusOr<StreamId> ConnectionImpl::OpenStream(const ConnectRequest& reques
       }
     }
     add(h.name, h.value);
+    // Values that differ on every stream (a random trace id, the client's
+    // ip:port) are sent as literals that are never indexed: entering them
+    // in the HPACK tables would only cost both ends an insert and evict
+    // entries that do repeat (:authority, baggage).
+    if (h.name == "traceparent" || h.name == "forwarded") nva.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
   auto stream = std::make_unique<Stream>(&pool_);
   stream->phase = Stream::Phase::kAwaitingResponse;
