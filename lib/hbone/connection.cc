@@ -213,7 +213,14 @@ class ConnectionImpl final : public Connection {
   bssl::UniquePtr<SSL> ssl_;
   nghttp2_session* session_ = nullptr;
   absl::Span<const uint8_t> in_view_;
-  ChunkPool pool_;  // before every queue that uses it
+  // Spare 64 KiB chunks for this connection's queues (declared before every
+  // queue that uses it). Up to 64 (4 MiB, one stream window) are kept while
+  // data flows: with fewer, a bulk stream whose receive queue swings by a few
+  // MiB freed and re-allocated chunks at the top of the heap, and glibc
+  // trimmed and re-faulted those pages (tens of thousands of page faults per
+  // GB on the server side). All spares go back after a ping interval
+  // without traffic (OnTimeout).
+  ChunkPool pool_{64};
   ByteQueue tls_out_{&pool_};
   uint64_t bytes_moved_ = 0;        // payload since the last PING, for idle release
   std::string plain_out_;
