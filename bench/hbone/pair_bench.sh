@@ -7,7 +7,9 @@
 # All use TLS 1.3 mutual TLS with the same ECDSA P-256 certificates.
 # Measures (a) single-stream iperf3 throughput through each pair, (b) CPU
 # seconds per GB of each side (user+system of the process, from /proc), and
-# (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair).
+# (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair),
+# and (d) new tunnels on the pooled connection: TCP connect to the client
+# side, 1-byte echo, close, CONNS times in a row (env, default 2000).
 # Everything listens on 127.0.0.1 only; every process started is stopped.
 set -euo pipefail
 
@@ -187,5 +189,20 @@ for kind in "${kinds[@]}"; do
   start_pair "$kind" "$echo_addr"
   line=$("$tool" pingpong "$fwd" 20000 || echo "p50=- p90=- p99=- p99.9=-")
   echo "| $kind | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
+  stop_pair
+done
+
+conns=${CONNS:-2000}
+echo
+echo "New tunnel per TCP connection through each pair ($conns in a row, connect -> 1-byte echo, then close; the pairs' own pooled HBONE connection; microseconds):"
+echo
+echo "| path | p50 | p90 | p99 | tunnels/s |"
+echo "|---|---|---|---|---|"
+line=$("$tool" conns "$echo_addr" "$conns")
+echo "| direct | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
+for kind in "${kinds[@]}"; do
+  start_pair "$kind" "$echo_addr"
+  line=$("$tool" conns "$fwd" "$conns" || echo "p50=- p90=- p99=- per_s=-")
+  echo "| $kind | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
   stop_pair
 done
