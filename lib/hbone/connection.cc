@@ -138,6 +138,9 @@ class ConnectionImpl final : public Connection {
   absl::StatusOr<size_t> StreamWriteRoom(StreamId id) override;
   absl::StatusOr<ssize_t> StreamWriteFrom(
       StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) override;
+  absl::StatusOr<ssize_t> StreamWriteFromSpans(
+      StreamId id, size_t max,
+      absl::FunctionRef<ssize_t(absl::Span<const absl::Span<uint8_t>>)> fill) override;
   absl::Status StreamShutdownWrite(StreamId id) override;
   absl::Span<const uint8_t> StreamPeek(StreamId id) override;
   size_t StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans, size_t max) override;
@@ -945,6 +948,27 @@ absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFrom(
   absl::Span<uint8_t> space = s->send.AppendSpace(n);
   ssize_t got = fill(space);
   s->send.Commit(got > 0 ? std::min(static_cast<size_t>(got), space.size()) : 0);
+  if (got > 0 && s->deferred && s->phase == Stream::Phase::kOpen) {
+    s->deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  return got;
+}
+
+absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFromSpans(
+    StreamId id, size_t max,
+    absl::FunctionRef<ssize_t(absl::Span<const absl::Span<uint8_t>>)> fill) {
+  absl::StatusOr<size_t> room = StreamWriteRoom(id);
+  if (!room.ok()) return room.status();
+  size_t n = std::min(*room, max);
+  if (n == 0) return ssize_t{0};
+  Stream* s = FindLive(id);
+  absl::Span<uint8_t> runs[ByteQueue::kMaxSpaces];
+  size_t k = s->send.AppendSpaces(n, runs, ByteQueue::kMaxSpaces);
+  size_t lent = 0;
+  for (size_t i = 0; i < k; ++i) lent += runs[i].size();
+  ssize_t got = fill(absl::Span<const absl::Span<uint8_t>>(runs, k));
+  s->send.CommitSpaces(got > 0 ? std::min(static_cast<size_t>(got), lent) : 0);
   if (got > 0 && s->deferred && s->phase == Stream::Phase::kOpen) {
     s->deferred = false;
     nghttp2_session_resume_data(session_, id);

@@ -92,16 +92,26 @@ void Relay::PumpIn() {
       in_paused_ = true;
       break;
     }
-    // Read straight into the stream's send buffer (no copy here).
+    // Read straight into the stream's send buffer (no copy here), several
+    // of its chunks per readv once the stream moves bulk data.
     size_t want = std::min(room, scratch.size());
     size_t lent = 0;
     int read_errno = 0;
-    absl::StatusOr<ssize_t> got = conn->StreamWriteFrom(id_, want, [&](absl::Span<uint8_t> space) {
-      lent = space.size();
-      ssize_t r = read(in_fd_, space.data(), space.size());
-      if (r < 0) read_errno = errno;
-      return r;
-    });
+    absl::StatusOr<ssize_t> got = conn->StreamWriteFromSpans(
+        id_, want, [&](absl::Span<const absl::Span<uint8_t>> runs) -> ssize_t {
+          constexpr size_t kMaxRuns = 8;  // what StreamWriteFromSpans lends at most
+          iovec iov[kMaxRuns];
+          size_t n = std::min(runs.size(), kMaxRuns);
+          for (size_t i = 0; i < n; ++i) {
+            iov[i].iov_base = runs[i].data();
+            iov[i].iov_len = runs[i].size();
+            lent += runs[i].size();
+          }
+          ssize_t r = n == 1 ? read(in_fd_, iov[0].iov_base, iov[0].iov_len)
+                             : readv(in_fd_, iov, static_cast<int>(n));
+          if (r < 0) read_errno = errno;
+          return r;
+        });
     if (!got.ok()) {
       in_eof_ = true;
       break;

@@ -243,7 +243,8 @@ TEST_F(ConnectionTest, StatsCountPayloadBytes) {
 }
 
 // Writes of every awkward size around TLS records, HTTP/2 frames and queue
-// chunks, half of them filled in place with StreamWriteFrom, arrive exactly.
+// chunks, a third of them filled in place with StreamWriteFrom and a third
+// scattered over several runs with StreamWriteFromSpans, arrive exactly.
 TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
   Pair p(client_ctx_.get(), server_ctx_.get());
   ASSERT_TRUE(p.Establish());
@@ -263,7 +264,24 @@ TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
     size_t off = 0;
     while (off < chunk.size()) {
       size_t n = 0;
-      if (k++ % 2 == 0) {
+      int mode = k++ % 3;
+      if (mode == 2) {
+        // Scatter fill: copy into the lent runs in order, all of them.
+        auto w = p.client->StreamWriteFromSpans(
+            cid, chunk.size() - off, [&](absl::Span<const absl::Span<uint8_t>> runs) {
+              size_t done = 0;
+              for (const absl::Span<uint8_t>& r : runs) {
+                EXPECT_FALSE(r.empty());
+                std::memcpy(r.data(), chunk.data() + off + done, r.size());
+                done += r.size();
+              }
+              EXPECT_LE(done, chunk.size() - off);
+              return static_cast<ssize_t>(done);
+            });
+        ASSERT_TRUE(w.ok()) << w.status();
+        ASSERT_GE(*w, 0);
+        n = static_cast<size_t>(*w);
+      } else if (mode == 0) {
         auto w = p.client->StreamWrite(
             cid, absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(chunk.data()) + off,
                                            chunk.size() - off));
@@ -288,6 +306,10 @@ TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
   auto none = p.client->StreamWriteFrom(cid, 100, [](absl::Span<uint8_t>) { return ssize_t{-1}; });
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, -1);
+  auto none2 = p.client->StreamWriteFromSpans(
+      cid, 100000, [](absl::Span<const absl::Span<uint8_t>>) { return ssize_t{-1}; });
+  ASSERT_TRUE(none2.ok());
+  EXPECT_EQ(*none2, -1);
   for (int i = 0; i < 10; ++i) {
     p.Flush();
     got += p.ReadAll(p.server.get(), sid);
