@@ -65,12 +65,13 @@ class ByteQueue {
   // AppendSpaces is AppendSpace for scatter reads (readv): lends up to `max`
   // bytes of room as up to `n` runs (n <= kMaxSpaces) in `out`, the back
   // chunk's room first, then new chunks; returns how many runs.
-  // CommitSpaces(k) then queues the first k bytes of those runs in order and
-  // gives back new chunks left empty. Nothing else may touch the queue in
-  // between.
+  // CommitSpaces(runs, k), given exactly those runs back, queues the first k
+  // bytes of them in order and gives back new chunks left empty. Nothing
+  // else may touch the queue in between. (The queue keeps no state for this:
+  // it is per stream, and idle streams must stay small.)
   static constexpr size_t kMaxSpaces = 8;
   size_t AppendSpaces(size_t max, absl::Span<uint8_t>* out, size_t n);
-  void CommitSpaces(size_t k);
+  void CommitSpaces(absl::Span<const absl::Span<uint8_t>> runs, size_t k);
 
   // Front returns the first contiguous run of queued bytes (empty if none).
   absl::Span<const uint8_t> Front() const;
@@ -103,11 +104,6 @@ class ByteQueue {
   std::deque<Chunk> chunks_;
   size_t fill_hint_ = 1024;  // next AppendSpace chunk size
   size_t lent_ = 0;          // size of the span AppendSpace lent last
-  // AppendSpaces: sizes of the runs lent, and whether the first one is the
-  // room at the end of a chunk that was already there.
-  size_t spaces_lent_[kMaxSpaces] = {};
-  size_t n_spaces_lent_ = 0;
-  bool first_space_is_tail_ = false;
   size_t size_ = 0;
 };
 

@@ -968,7 +968,8 @@ absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFromSpans(
   size_t lent = 0;
   for (size_t i = 0; i < k; ++i) lent += runs[i].size();
   ssize_t got = fill(absl::Span<const absl::Span<uint8_t>>(runs, k));
-  s->send.CommitSpaces(got > 0 ? std::min(static_cast<size_t>(got), lent) : 0);
+  s->send.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, k),
+                       got > 0 ? std::min(static_cast<size_t>(got), lent) : 0);
   if (got > 0 && s->deferred && s->phase == Stream::Phase::kOpen) {
     s->deferred = false;
     nghttp2_session_resume_data(session_, id);

@@ -119,7 +119,7 @@ TEST(ByteQueueTest, AppendSpacesFillsSeveralRunsInOrder) {
         }
         left -= k;
       }
-      q.CommitSpaces(used);
+      q.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, n), used);
       ASSERT_EQ(q.size(), expect.size());
       std::string piece(want % 7 + 1, 'q');
       q.Append(absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), piece.size()));
@@ -149,10 +149,10 @@ TEST(ByteQueueTest, AppendSpacesLendsOneRunForSmallFills) {
   ASSERT_EQ(n, 1u);
   EXPECT_LE(runs[0].size(), 4096u);
   runs[0][0] = 'x';
-  q.CommitSpaces(1);
+  q.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, 1), 1);
   EXPECT_EQ(q.size(), 1u);
   EXPECT_EQ(q.AppendSpaces(0, runs, ByteQueue::kMaxSpaces), 0u);
-  q.CommitSpaces(5);  // nothing lent: no effect
+  q.CommitSpaces({}, 5);  // nothing lent: no effect
   EXPECT_EQ(q.size(), 1u);
 }
 
