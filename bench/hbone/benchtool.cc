@@ -6,6 +6,10 @@
 //   hbone_benchtool echo-epoll ADDR     single-threaded echo server for many connections
 //   hbone_benchtool idle ADDR N         open N connections, 1-byte echo on each, print
 //                                       "ready", hold them until stdin closes
+//   hbone_benchtool conns ADDR N        N times in a row: connect, 1-byte echo, close
+//                                       (through a forwarder: one new tunnel each on
+//                                       its pooled connection); prints p50/p90/p99 in
+//                                       us of connect -> echoed byte, and tunnels/s
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -198,6 +202,41 @@ int Idle(const std::string& addr, int n) {
   return 0;
 }
 
+int Conns(const std::string& addr, int n) {
+  sockaddr_in a;
+  if (!ParseAddr(addr, &a)) return 2;
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(n));
+  double start = NowUs();
+  for (int i = 0; i < n + 50; ++i) {  // the first 50 warm up
+    if (i == 50) start = NowUs();
+    double t0 = NowUs();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      std::fprintf(stderr, "conns: connect %d: %s\n", i, std::strerror(errno));
+      return 1;
+    }
+    char c = 'c';
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) {
+      std::fprintf(stderr, "conns: no echo on connection %d\n", i);
+      return 1;
+    }
+    if (i >= 50) us.push_back(NowUs() - t0);
+    shutdown(fd, SHUT_WR);
+    while (read(fd, &c, 1) > 0) {
+    }
+    close(fd);
+  }
+  double secs = (NowUs() - start) / 1e6;
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) { return us[static_cast<size_t>(p * (us.size() - 1))]; };
+  std::printf("p50=%.1f p90=%.1f p99=%.1f per_s=%.0f\n", pct(0.5), pct(0.9), pct(0.99),
+              static_cast<double>(n) / secs);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,8 +247,9 @@ int main(int argc, char** argv) {
   }
   if (argc >= 3 && std::string(argv[1]) == "echo-epoll") return EchoEpoll(argv[2]);
   if (argc >= 4 && std::string(argv[1]) == "idle") return Idle(argv[2], std::atoi(argv[3]));
+  if (argc >= 4 && std::string(argv[1]) == "conns") return Conns(argv[2], std::atoi(argv[3]));
   std::fprintf(stderr,
                "usage: hbone_benchtool certs DIR | echo ADDR | echo-epoll ADDR | pingpong ADDR N "
-               "[SIZE] | idle ADDR N\n");
+               "[SIZE] | idle ADDR N | conns ADDR N\n");
   return 2;
 }

@@ -5,13 +5,27 @@
 //  - BM_PooledStream: a new CONNECT stream on a pooled connection, 1-byte
 //    echo through it, close (client loop in this thread; server + upstream
 //    echo on a second thread; loopback TCP between them).
+//  - BM_PooledStreamBatch / BM_PooledStreamWindow: streams/s with many
+//    tunnels in flight on the pooled connection (lockstep batches, or a
+//    window kept full).
 //  - BM_NewConnection: the same with a new mTLS connection every time.
+// The upstream echo runs on its own thread; server_cpu_us / echo_cpu_us are
+// those threads' CPU per tunnel (the client thread's is the CPU column).
 // Percentiles of the per-iteration wall time are reported as counters.
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
+#include <openssl/aead.h>
+#include <openssl/curve25519.h>
+#include <openssl/ec_key.h>
+#include <openssl/ecdsa.h>
+#include <openssl/nid.h>
 
 #include <algorithm>
 #include <atomic>
@@ -114,6 +128,110 @@ void BM_CoreBulk(benchmark::State& state) {
 }
 BENCHMARK(BM_CoreBulk)->Arg(16 << 10)->Arg(256 << 10)->Arg(1 << 20);
 
+// The sans-IO cost of one new HBONE connection, both ends on one thread and
+// no sockets: TLS 1.3 mutual handshake (X25519, ECDSA P-256 both ways),
+// HTTP/2 prefaces and SETTINGS, one CONNECT, its 200 and one byte of data.
+// This is the CPU floor of BM_NewConnection without kernel or wake-ups.
+void BM_CoreHandshake(benchmark::State& state) {
+  Pki& pki = GetPki();
+  uint8_t byte = 'x';
+  for (auto _ : state) {
+    ConnectionOptions co;
+    co.role = Role::kClient;
+    co.ssl_ctx = pki.client_ctx.get();
+    co.expected_identities = {kServerId};
+    ConnectionOptions so;
+    so.role = Role::kServer;
+    so.ssl_ctx = pki.server_ctx.get();
+    auto client = *Connection::New(std::move(co));
+    auto server = *Connection::New(std::move(so));
+    client->Start(absl::UnixEpoch());
+    server->Start(absl::UnixEpoch());
+    Shuttle(client.get(), server.get());
+    ConnectRequest req;
+    req.authority = "198.18.0.1:80";
+    auto cid = *client->OpenStream(req);
+    Shuttle(client.get(), server.get());
+    Event ev;
+    int32_t sid = 0;
+    while (server->PollEvent(&ev)) {
+      if (ev.type == Event::Type::kStreamRequest) sid = ev.stream;
+    }
+    (void)server->AcceptStream(sid);
+    (void)client->StreamWrite(cid, absl::MakeConstSpan(&byte, 1));
+    Shuttle(client.get(), server.get());
+    if (server->StreamBuffered(sid) != 1) state.SkipWithError("no byte arrived");
+  }
+}
+BENCHMARK(BM_CoreHandshake);
+
+// The public-key operations one new connection needs, per side: an X25519
+// key share (key pair + shared secret), one ECDSA P-256 signature
+// (CertificateVerify) and two verifications (the peer's certificate
+// signature by its CA and its CertificateVerify). They bound BM_NewConnection
+// from below: these run one after another across the two sides.
+void BM_EcdsaP256Sign(benchmark::State& state) {
+  bssl::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  EC_KEY_generate_key(key.get());
+  uint8_t digest[32] = {1, 2, 3};
+  uint8_t sig[80];  // a DER P-256 signature is at most 72 bytes
+  unsigned sig_len = 0;
+  for (auto _ : state) {
+    ECDSA_sign(0, digest, sizeof(digest), sig, &sig_len, key.get());
+    benchmark::DoNotOptimize(sig_len);
+  }
+}
+BENCHMARK(BM_EcdsaP256Sign);
+
+void BM_EcdsaP256Verify(benchmark::State& state) {
+  bssl::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  EC_KEY_generate_key(key.get());
+  uint8_t digest[32] = {1, 2, 3};
+  uint8_t sig[80];  // a DER P-256 signature is at most 72 bytes
+  unsigned sig_len = 0;
+  ECDSA_sign(0, digest, sizeof(digest), sig, &sig_len, key.get());
+  for (auto _ : state) {
+    int ok = ECDSA_verify(0, digest, sizeof(digest), sig, sig_len, key.get());
+    if (ok != 1) state.SkipWithError("verify failed");
+  }
+}
+BENCHMARK(BM_EcdsaP256Verify);
+
+void BM_X25519Share(benchmark::State& state) {
+  uint8_t peer_pub[32], peer_priv[64];
+  X25519_keypair(peer_pub, peer_priv);
+  for (auto _ : state) {
+    uint8_t pub[32], priv[32], shared[32];
+    X25519_keypair(pub, priv);
+    if (X25519(shared, priv, peer_pub) != 1) state.SkipWithError("x25519 failed");
+  }
+}
+BENCHMARK(BM_X25519Share);
+
+// AES-GCM as TLS 1.3 uses it: seal or open one full 16 KiB record per
+// iteration (bytes/s = per-core crypto bound of the data path).
+void BM_AesGcmRecord(benchmark::State& state) {
+  const bool open = state.range(0) == 1;
+  const EVP_AEAD* aead = state.range(1) == 128 ? EVP_aead_aes_128_gcm() : EVP_aead_aes_256_gcm();
+  std::vector<uint8_t> key(EVP_AEAD_key_length(aead), 7);
+  bssl::ScopedEVP_AEAD_CTX ctx;
+  EVP_AEAD_CTX_init(ctx.get(), aead, key.data(), key.size(), EVP_AEAD_DEFAULT_TAG_LENGTH, nullptr);
+  std::vector<uint8_t> plain(16384, 'p'), sealed(16384 + 16), out(16384 + 16);
+  uint8_t nonce[12] = {0};
+  size_t sealed_len = 0, out_len = 0;
+  EVP_AEAD_CTX_seal(ctx.get(), sealed.data(), &sealed_len, sealed.size(), nonce, sizeof(nonce),
+                    plain.data(), plain.size(), nullptr, 0);
+  for (auto _ : state) {
+    int ok = open ? EVP_AEAD_CTX_open(ctx.get(), out.data(), &out_len, out.size(), nonce,
+                                      sizeof(nonce), sealed.data(), sealed_len, nullptr, 0)
+                  : EVP_AEAD_CTX_seal(ctx.get(), out.data(), &out_len, out.size(), nonce,
+                                      sizeof(nonce), plain.data(), plain.size(), nullptr, 0);
+    if (ok != 1) state.SkipWithError("aead failed");
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 16384);
+}
+BENCHMARK(BM_AesGcmRecord)->ArgNames({"open", "bits"})->Args({0, 128})->Args({1, 128})->Args({0, 256})->Args({1, 256});
+
 // An echo server living on an EventLoop (no thread per connection).
 class LoopEcho {
  public:
@@ -136,9 +254,12 @@ class LoopEcho {
   };
   void Accept() {
     for (;;) {
-      auto c = rt::Accept(fd_);
-      if (!c.ok()) return;
-      int cfd = *c;
+      // Like a plain application: TCP_NODELAY, none of the proxy's
+      // keepalive tuning.
+      int cfd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (cfd < 0) return;
+      int one = 1;
+      setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       auto* conn = new Conn{cfd, nullptr};
       conn->watch = std::make_unique<rt::IoWatch>(loop_, [this, conn](uint32_t) {
         char buf[4096];
@@ -161,16 +282,21 @@ class LoopEcho {
   std::string address_;
 };
 
-// Server side: an HboneServer and an echo upstream on their own loop thread.
+// Server side: an HboneServer on its own loop thread, and the upstream echo
+// (the application behind the server) on a third thread, as a real
+// application would be its own process: the echo's accept/read/write/close
+// are not charged to the server's loop.
 struct ServerSide {
   std::unique_ptr<rt::EventLoop> loop = *rt::EventLoop::New();
+  std::unique_ptr<rt::EventLoop> echo_loop = *rt::EventLoop::New();
   std::unique_ptr<LoopEcho> echo;
   std::unique_ptr<rt::HboneServer> server;
   std::thread thread;
+  std::thread echo_thread;
   std::string via;
   std::string echo_addr;
   ServerSide() {
-    echo = std::make_unique<LoopEcho>(loop.get());
+    echo = std::make_unique<LoopEcho>(echo_loop.get());
     rt::ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.ssl_ctx = GetPki().server_ctx.get();
@@ -178,13 +304,39 @@ struct ServerSide {
     via = server->address().ToString();
     echo_addr = echo->address();
     thread = std::thread([this] { loop->Run(); });
+    echo_thread = std::thread([this] { echo_loop->Run(); });
   }
   ~ServerSide() {
     loop->Stop();
+    echo_loop->Stop();
     thread.join();
+    echo_thread.join();
     server.reset();
     echo.reset();
     loop->RunFor(absl::Milliseconds(5));
+    echo_loop->RunFor(absl::Milliseconds(5));
+  }
+  // CPU seconds used so far by the server's and the echo's threads.
+  double ServerCpu() { return ThreadCpu(thread); }
+  double EchoCpu() { return ThreadCpu(echo_thread); }
+  static double ThreadCpu(std::thread& t) {
+    clockid_t id;
+    timespec ts{};
+    if (pthread_getcpuclockid(t.native_handle(), &id) != 0 || clock_gettime(id, &ts) != 0) return 0;
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  }
+};
+
+// CpuCounters reports the server and echo threads' CPU per iteration item
+// (the client's is the benchmark's own CPU time).
+struct CpuCounters {
+  ServerSide& side;
+  double server0 = side.ServerCpu();
+  double echo0 = side.EchoCpu();
+  void Report(benchmark::State& state, double items) {
+    if (items <= 0) return;
+    state.counters["server_cpu_us"] = (side.ServerCpu() - server0) * 1e6 / items;
+    state.counters["echo_cpu_us"] = (side.EchoCpu() - echo0) * 1e6 / items;
   }
 };
 
@@ -234,7 +386,9 @@ void BM_PooledStream(benchmark::State& state) {
   target.expected_identities = {kServerId};
   OneTunnel(loop.get(), client.get(), target);  // dial the pooled connection
   std::vector<double> us;
+  CpuCounters cpu{server};
   for (auto _ : state) us.push_back(OneTunnel(loop.get(), client.get(), target));
+  cpu.Report(state, static_cast<double>(state.iterations()));
   Percentiles(state, us);
   state.counters["dials"] = static_cast<double>(client->stats().dials);
   state.counters["streams_per_s"] =
@@ -259,6 +413,7 @@ void BM_PooledStreamBatch(benchmark::State& state) {
   OneTunnel(loop.get(), client.get(), target);
   const int k = static_cast<int>(state.range(0));
   int64_t streams = 0;
+  CpuCounters cpu{server};
   for (auto _ : state) {
     std::vector<int> ours(static_cast<size_t>(k));
     int done = 0;
@@ -290,6 +445,7 @@ void BM_PooledStreamBatch(benchmark::State& state) {
     for (int fd : ours) close(fd);
     streams += k;
   }
+  cpu.Report(state, static_cast<double>(streams));
   state.counters["streams_per_s"] =
       benchmark::Counter(static_cast<double>(streams), benchmark::Counter::kIsRate);
   state.counters["dials"] = static_cast<double>(client->stats().dials);
@@ -297,6 +453,100 @@ void BM_PooledStreamBatch(benchmark::State& state) {
   loop->RunFor(absl::Milliseconds(5));
 }
 BENCHMARK(BM_PooledStreamBatch)->Arg(32)->UseRealTime()->MinTime(2.0);
+
+// Streams/s with `range(0)` tunnels kept in flight on the pooled connection:
+// as soon as one tunnel is done (1 byte echoed, then closed both ways) the
+// next one starts, so client, server and echo threads never wait for a
+// whole batch to drain. One iteration = `range(0)` completed tunnels.
+class TunnelWindow {
+ public:
+  TunnelWindow(rt::EventLoop* loop, rt::HboneClient* client, rt::TunnelTarget target)
+      : loop_(loop), client_(client), target_(std::move(target)) {}
+  ~TunnelWindow() { running_ = false; }
+  void Fill(int k) {
+    while (in_flight_ < k) StartOne();
+  }
+  void Stop() { running_ = false; }
+  int64_t completed() const { return completed_; }
+  int in_flight() const { return in_flight_; }
+  int64_t failed() const { return failed_; }
+
+ private:
+  struct Probe {
+    int fd = -1;
+    std::unique_ptr<rt::IoWatch> watch;
+  };
+  void StartOne() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) return;
+    auto* probe = new Probe;
+    probe->fd = sv[0];
+    probe->watch = std::make_unique<rt::IoWatch>(loop_, [probe](uint32_t) {
+      char r;
+      if (read(probe->fd, &r, 1) == 1) {
+        shutdown(probe->fd, SHUT_WR);  // echoed: end our side
+        (void)probe->watch->SetEvents(0);
+      }
+    });
+    (void)probe->watch->Start(probe->fd, EPOLLIN);
+    ++in_flight_;
+    char b = 'x';
+    (void)!write(probe->fd, &b, 1);
+    client_->Tunnel(target_, sv[1], sv[1], /*owns_fds=*/true,
+                    [this, probe](const rt::TunnelResult& r) {
+                      if (!r.status.ok()) ++failed_;
+                      ++completed_;
+                      --in_flight_;
+                      loop_->Defer([probe] {
+                        probe->watch->Stop();
+                        close(probe->fd);
+                        delete probe;
+                      });
+                      if (running_) StartOne();
+                    });
+  }
+  rt::EventLoop* loop_;
+  rt::HboneClient* client_;
+  rt::TunnelTarget target_;
+  bool running_ = true;
+  int in_flight_ = 0;
+  int64_t completed_ = 0;
+  int64_t failed_ = 0;
+};
+
+void BM_PooledStreamWindow(benchmark::State& state) {
+  ServerSide server;
+  auto loop = *rt::EventLoop::New();
+  rt::ClientOptions co;
+  co.ssl_ctx = GetPki().client_ctx.get();
+  auto client = *rt::HboneClient::New(loop.get(), co);
+  rt::TunnelTarget target;
+  target.via = server.via;
+  target.authority = server.echo_addr;
+  target.expected_identities = {kServerId};
+  OneTunnel(loop.get(), client.get(), target);
+  const int k = static_cast<int>(state.range(0));
+  TunnelWindow window(loop.get(), client.get(), target);
+  window.Fill(k);
+  loop->RunUntil([&] { return window.completed() >= k; }, absl::Seconds(10));  // warm up
+  int64_t start = window.completed();
+  CpuCounters cpu{server};
+  for (auto _ : state) {
+    int64_t goal = window.completed() + k;
+    loop->RunUntil([&] { return window.completed() >= goal; }, absl::Seconds(10));
+  }
+  int64_t streams = window.completed() - start;
+  cpu.Report(state, static_cast<double>(streams));
+  window.Stop();
+  loop->RunUntil([&] { return window.in_flight() == 0; }, absl::Seconds(10));
+  state.counters["streams_per_s"] =
+      benchmark::Counter(static_cast<double>(streams), benchmark::Counter::kIsRate);
+  state.counters["failed"] = static_cast<double>(window.failed());
+  state.counters["dials"] = static_cast<double>(client->stats().dials);
+  client.reset();
+  loop->RunFor(absl::Milliseconds(5));
+}
+BENCHMARK(BM_PooledStreamWindow)->Arg(32)->UseRealTime()->MinTime(2.0);
 
 void BM_NewConnection(benchmark::State& state) {
   ServerSide server;
@@ -306,6 +556,7 @@ void BM_NewConnection(benchmark::State& state) {
   target.authority = server.echo_addr;
   target.expected_identities = {kServerId};
   std::vector<double> us;
+  CpuCounters cpu{server};
   for (auto _ : state) {
     rt::ClientOptions co;
     co.ssl_ctx = GetPki().client_ctx.get();
@@ -316,6 +567,7 @@ void BM_NewConnection(benchmark::State& state) {
     loop->RunFor(absl::Milliseconds(0));
     state.ResumeTiming();
   }
+  cpu.Report(state, static_cast<double>(state.iterations()));
   Percentiles(state, us);
   state.counters["conns_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);

@@ -7,7 +7,9 @@
 # All use TLS 1.3 mutual TLS with the same ECDSA P-256 certificates.
 # Measures (a) single-stream iperf3 throughput through each pair, (b) CPU
 # seconds per GB of each side (user+system of the process, from /proc), and
-# (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair).
+# (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair),
+# and (d) new tunnels on the pooled connection: TCP connect to the client
+# side, 1-byte echo, close, CONNS times in a row (env, default 2000).
 # Everything listens on 127.0.0.1 only; every process started is stopped.
 set -euo pipefail
 
@@ -46,7 +48,8 @@ start() {
   pid=$!
   pids+=("$pid")
   for _ in $(seq 100); do
-    addr=$(sed -n 's/^listening on //p' "$dir/$name.out" | head -1)
+    # (the background shell may not have created the file yet)
+    addr=$(sed -n 's/^listening on //p' "$dir/$name.out" 2>/dev/null | head -1 || true)
     [ -n "$addr" ] && return 0
     sleep 0.05
   done
@@ -66,6 +69,7 @@ wait_port() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+minor_faults() { awk '{print $10}' "/proc/$1/stat"; }
 
 tls_ambient=(--cert "$dir/client.pem" --key "$dir/client.key" --bundle "$dir/ca.pem")
 tls_ambient_srv=(--cert "$dir/server.pem" --key "$dir/server.key" --bundle "$dir/ca.pem")
@@ -144,8 +148,8 @@ fi
 
 echo "# pair_bench: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${secs}s x ${rounds} rounds"
 echo
-echo "| pair | round | Gbit/s | client-side core-s/GB | server-side core-s/GB |"
-echo "|---|---|---|---|---|"
+echo "| pair | round | Gbit/s | client-side core-s/GB | server-side core-s/GB | client/server minor page faults per GB |"
+echo "|---|---|---|---|---|---|"
 for round in $(seq "$rounds"); do
   for kind in "${kinds[@]}"; do
     ip=$(free_port)
@@ -154,20 +158,25 @@ for round in $(seq "$rounds"); do
     for _ in $(seq 100); do grep -q "Server listening" "$dir/iperf-s.out" && break; sleep 0.05; done
     start_pair "$kind" "127.0.0.1:$ip"
     c0=$(cpu_ticks "$cpid"); s0=$(cpu_ticks "$spid")
+    cf0=$(minor_faults "$cpid"); sf0=$(minor_faults "$spid")
     iperf3 -c "${fwd%:*}" -p "${fwd##*:}" -t "$secs" -J >"$dir/iperf.json" 2>/dev/null || true
     c1=$(cpu_ticks "$cpid"); s1=$(cpu_ticks "$spid")
-    python3 - "$dir/iperf.json" "$kind" "$round" "$((c1 - c0))" "$((s1 - s0))" "$tck" <<'EOF'
+    cf1=$(minor_faults "$cpid"); sf1=$(minor_faults "$spid")
+    python3 - "$dir/iperf.json" "$kind" "$round" "$((c1 - c0))" "$((s1 - s0))" "$tck" \
+      "$((cf1 - cf0))" "$((sf1 - sf0))" <<'EOF'
 import json, sys
-path, kind, rnd, cticks, sticks, tck = sys.argv[1:]
+path, kind, rnd, cticks, sticks, tck, cfaults, sfaults = sys.argv[1:]
 try:
     end = json.load(open(path))["end"]["sum_received"]
     gbytes = end["bytes"] / 1e9
     gbps = end["bits_per_second"] / 1e9
     c = int(cticks) / int(tck) / gbytes
     s = int(sticks) / int(tck) / gbytes
-    print(f"| {kind} | {rnd} | {gbps:.2f} | {c:.2f} | {s:.2f} |")
+    cf = int(cfaults) / gbytes
+    sf = int(sfaults) / gbytes
+    print(f"| {kind} | {rnd} | {gbps:.2f} | {c:.2f} | {s:.2f} | {cf:.0f} / {sf:.0f} |")
 except Exception as e:
-    print(f"| {kind} | {rnd} | failed ({e}) | | |")
+    print(f"| {kind} | {rnd} | failed ({e}) | | | |")
 EOF
     stop_pair
     wait "$ipid" 2>/dev/null || true
@@ -187,5 +196,20 @@ for kind in "${kinds[@]}"; do
   start_pair "$kind" "$echo_addr"
   line=$("$tool" pingpong "$fwd" 20000 || echo "p50=- p90=- p99=- p99.9=-")
   echo "| $kind | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
+  stop_pair
+done
+
+conns=${CONNS:-2000}
+echo
+echo "New tunnel per TCP connection through each pair ($conns in a row, connect -> 1-byte echo, then close; the pairs' own pooled HBONE connection; microseconds):"
+echo
+echo "| path | p50 | p90 | p99 | tunnels/s |"
+echo "|---|---|---|---|---|"
+line=$("$tool" conns "$echo_addr" "$conns")
+echo "| direct | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
+for kind in "${kinds[@]}"; do
+  start_pair "$kind" "$echo_addr"
+  line=$("$tool" conns "$fwd" "$conns" || echo "p50=- p90=- p99=- per_s=-")
+  echo "| $kind | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
   stop_pair
 done

@@ -49,6 +49,12 @@ absl::Span<uint8_t> ByteQueue::AppendSpace(size_t max) {
       return absl::Span<uint8_t>(b.data.get() + b.end, lent_);
     }
   }
+  Chunk& b = PushChunk(max);
+  lent_ = std::min(b.capacity, max);
+  return absl::Span<uint8_t>(b.data.get(), lent_);
+}
+
+ByteQueue::Chunk& ByteQueue::PushChunk(size_t max) {
   size_t want = std::max(kMinChunk, std::min(kMaxChunk, std::min(max, fill_hint_)));
   size_t cap = kMinChunk;
   while (cap < want) cap <<= 1;
@@ -60,9 +66,62 @@ absl::Span<uint8_t> ByteQueue::AppendSpace(size_t max) {
   }
   c.capacity = cap;
   chunks_.push_back(std::move(c));
-  Chunk& b = chunks_.back();
-  lent_ = std::min(cap, max);
-  return absl::Span<uint8_t>(b.data.get(), lent_);
+  return chunks_.back();
+}
+
+size_t ByteQueue::AppendSpaces(size_t max, absl::Span<uint8_t>* out, size_t n) {
+  n = std::min(n, kMaxSpaces);
+  if (max == 0 || n == 0) return 0;
+  size_t k = 0;
+  if (!chunks_.empty()) {
+    Chunk& b = chunks_.back();
+    size_t free = b.capacity - b.end;
+    // As AppendSpace: the back chunk's room unless it is a sliver.
+    if (free > 0 && (free >= max || free >= 4096 || b.capacity < ChunkPool::kChunk)) {
+      size_t take = std::min(free, max);
+      out[k++] = absl::Span<uint8_t>(b.data.get() + b.end, take);
+      max -= take;
+    }
+  }
+  while (k < n && max > 0) {
+    Chunk& c = PushChunk(max);
+    size_t take = std::min(c.capacity, max);
+    out[k++] = absl::Span<uint8_t>(c.data.get(), take);
+    max -= take;
+    // More than one new chunk only in bulk mode (fills have reached full
+    // 64 KiB chunks): a trickle gets one small chunk, as with AppendSpace.
+    if (fill_hint_ < kMaxChunk) break;
+  }
+  return k;
+}
+
+void ByteQueue::CommitSpaces(absl::Span<const absl::Span<uint8_t>> runs, size_t k) {
+  if (runs.empty() || runs.size() > chunks_.size()) return;
+  // The runs are the room of the last runs.size() chunks, in order (the
+  // first may be the end of a chunk that already held bytes).
+  size_t lent = 0;
+  for (const absl::Span<uint8_t>& r : runs) lent += r.size();
+  k = std::min(k, lent);
+  size_t committed = k;
+  size_t first = chunks_.size() - runs.size();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Chunk& c = chunks_[first + i];
+    size_t take = std::min(k, runs[i].size());
+    c.end += take;
+    size_ += take;
+    k -= take;
+  }
+  // New chunks nothing was read into are given back at once (a chunk that
+  // was already there holds bytes, so it is never empty here).
+  for (size_t i = 0; i < runs.size() && chunks_.back().end == chunks_.back().begin; ++i) {
+    Drop(chunks_.back());
+    chunks_.pop_back();
+  }
+  if (committed == lent) {
+    fill_hint_ = std::min(kMaxChunk, fill_hint_ * 2);
+  } else if (committed < lent / 2) {
+    fill_hint_ = std::max(kMinChunk, fill_hint_ / 2);
+  }
 }
 
 void ByteQueue::Commit(size_t n) {

@@ -62,6 +62,16 @@ class ByteQueue {
   // a trickle stays in small chunks, bulk reads reach 64 KiB pooled chunks.
   absl::Span<uint8_t> AppendSpace(size_t max);
   void Commit(size_t n);
+  // AppendSpaces is AppendSpace for scatter reads (readv): lends up to `max`
+  // bytes of room as up to `n` runs (n <= kMaxSpaces) in `out`, the back
+  // chunk's room first, then new chunks; returns how many runs.
+  // CommitSpaces(runs, k), given exactly those runs back, queues the first k
+  // bytes of them in order and gives back new chunks left empty. Nothing
+  // else may touch the queue in between. (The queue keeps no state for this:
+  // it is per stream, and idle streams must stay small.)
+  static constexpr size_t kMaxSpaces = 8;
+  size_t AppendSpaces(size_t max, absl::Span<uint8_t>* out, size_t n);
+  void CommitSpaces(absl::Span<const absl::Span<uint8_t>> runs, size_t k);
 
   // Front returns the first contiguous run of queued bytes (empty if none).
   absl::Span<const uint8_t> Front() const;
@@ -88,6 +98,8 @@ class ByteQueue {
     size_t end = 0;
   };
   void Drop(Chunk& c);
+  // A new chunk of at most `max` bytes sized by fill_hint_, at the back.
+  Chunk& PushChunk(size_t max);
   ChunkPool* pool_;
   std::deque<Chunk> chunks_;
   size_t fill_hint_ = 1024;  // next AppendSpace chunk size

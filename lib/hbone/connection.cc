@@ -138,8 +138,12 @@ class ConnectionImpl final : public Connection {
   absl::StatusOr<size_t> StreamWriteRoom(StreamId id) override;
   absl::StatusOr<ssize_t> StreamWriteFrom(
       StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) override;
+  absl::StatusOr<ssize_t> StreamWriteFromSpans(
+      StreamId id, size_t max,
+      absl::FunctionRef<ssize_t(absl::Span<const absl::Span<uint8_t>>)> fill) override;
   absl::Status StreamShutdownWrite(StreamId id) override;
   absl::Span<const uint8_t> StreamPeek(StreamId id) override;
+  size_t StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans, size_t max) override;
   void StreamConsume(StreamId id, size_t n) override;
   size_t StreamRead(StreamId id, absl::Span<uint8_t> out) override;
   bool StreamAtEof(StreamId id) const override;
@@ -212,7 +216,14 @@ class ConnectionImpl final : public Connection {
   bssl::UniquePtr<SSL> ssl_;
   nghttp2_session* session_ = nullptr;
   absl::Span<const uint8_t> in_view_;
-  ChunkPool pool_;  // before every queue that uses it
+  // Spare 64 KiB chunks for this connection's queues (declared before every
+  // queue that uses it). Up to 64 (4 MiB, one stream window) are kept while
+  // data flows: with fewer, a bulk stream whose receive queue swings by a few
+  // MiB freed and re-allocated chunks at the top of the heap, and glibc
+  // trimmed and re-faulted those pages (tens of thousands of page faults per
+  // GB on the server side). All spares go back after a ping interval
+  // without traffic (OnTimeout).
+  ChunkPool pool_{64};
   ByteQueue tls_out_{&pool_};
   uint64_t bytes_moved_ = 0;        // payload since the last PING, for idle release
   std::string plain_out_;
@@ -817,6 +828,11 @@ absl::StatusOr<StreamId> ConnectionImpl::OpenStream(const ConnectRequest& reques
       }
     }
     add(h.name, h.value);
+    // Values that differ on every stream (a random trace id, the client's
+    // ip:port) are sent as literals that are never indexed: entering them
+    // in the HPACK tables would only cost both ends an insert and evict
+    // entries that do repeat (:authority, baggage).
+    if (h.name == "traceparent" || h.name == "forwarded") nva.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
   auto stream = std::make_unique<Stream>(&pool_);
   stream->phase = Stream::Phase::kAwaitingResponse;
@@ -939,6 +955,28 @@ absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFrom(
   return got;
 }
 
+absl::StatusOr<ssize_t> ConnectionImpl::StreamWriteFromSpans(
+    StreamId id, size_t max,
+    absl::FunctionRef<ssize_t(absl::Span<const absl::Span<uint8_t>>)> fill) {
+  absl::StatusOr<size_t> room = StreamWriteRoom(id);
+  if (!room.ok()) return room.status();
+  size_t n = std::min(*room, max);
+  if (n == 0) return ssize_t{0};
+  Stream* s = FindLive(id);
+  absl::Span<uint8_t> runs[ByteQueue::kMaxSpaces];
+  size_t k = s->send.AppendSpaces(n, runs, ByteQueue::kMaxSpaces);
+  size_t lent = 0;
+  for (size_t i = 0; i < k; ++i) lent += runs[i].size();
+  ssize_t got = fill(absl::Span<const absl::Span<uint8_t>>(runs, k));
+  s->send.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, k),
+                       got > 0 ? std::min(static_cast<size_t>(got), lent) : 0);
+  if (got > 0 && s->deferred && s->phase == Stream::Phase::kOpen) {
+    s->deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  return got;
+}
+
 absl::Status ConnectionImpl::StreamShutdownWrite(StreamId id) {
   Stream* s = FindLive(id);
   if (s == nullptr) return absl::NotFoundError(absl::StrCat("no stream ", id));
@@ -957,6 +995,15 @@ absl::Span<const uint8_t> ConnectionImpl::StreamPeek(StreamId id) {
   s->readable_signalled = false;
   if (s->phase == Stream::Phase::kAwaitingAccept) return {};
   return s->recv.Front();
+}
+
+size_t ConnectionImpl::StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans,
+                                       size_t max) {
+  Stream* s = Find(id);
+  if (s == nullptr || max == 0) return 0;
+  s->readable_signalled = false;
+  if (s->phase == Stream::Phase::kAwaitingAccept) return 0;
+  return s->recv.Peek(spans, max);
 }
 
 void ConnectionImpl::ReleaseWindow(Stream* s, size_t n) {

@@ -54,6 +54,7 @@ void IoWatch::Stop() {
 }
 
 void Timer::Arm(absl::Time when) {
+  if (armed_ && when == when_) return;  // unchanged (Session re-arms after every event)
   Disarm();
   if (when == absl::InfiniteFuture()) return;
   when_ = when;

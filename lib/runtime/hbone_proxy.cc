@@ -145,9 +145,9 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     session->Kick();
     hbone::ConnectionRecord r;
     r.direction = hbone::Direction::kInbound;
-    r.src_addr = session->peer().ToString();
+    r.src_addr = session->peer_text();
     r.src_identity = session->conn()->PeerIdentity();
-    r.dst_addr = session->local().ToString();
+    r.dst_addr = session->local_text();
     r.dst_hbone_addr = request.authority;
     r.error = std::move(why);
     r.response_flags = flags;
@@ -222,9 +222,9 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
          }
          hbone::ConnectionRecord base;
          base.direction = hbone::Direction::kInbound;
-         base.src_addr = session->peer().ToString();
+         base.src_addr = session->peer_text();
          base.src_identity = session->conn()->PeerIdentity();
-         base.dst_addr = session->local().ToString();
+         base.dst_addr = session->local_text();
          base.dst_hbone_addr = request.authority;
          if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
          auto* relay = new Relay(session, id, *fd, *fd, /*owns_fds=*/true,

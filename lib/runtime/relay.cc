@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,16 +92,26 @@ void Relay::PumpIn() {
       in_paused_ = true;
       break;
     }
-    // Read straight into the stream's send buffer (no copy here).
+    // Read straight into the stream's send buffer (no copy here), several
+    // of its chunks per readv once the stream moves bulk data.
     size_t want = std::min(room, scratch.size());
     size_t lent = 0;
     int read_errno = 0;
-    absl::StatusOr<ssize_t> got = conn->StreamWriteFrom(id_, want, [&](absl::Span<uint8_t> space) {
-      lent = space.size();
-      ssize_t r = read(in_fd_, space.data(), space.size());
-      if (r < 0) read_errno = errno;
-      return r;
-    });
+    absl::StatusOr<ssize_t> got = conn->StreamWriteFromSpans(
+        id_, want, [&](absl::Span<const absl::Span<uint8_t>> runs) -> ssize_t {
+          constexpr size_t kMaxRuns = 8;  // what StreamWriteFromSpans lends at most
+          iovec iov[kMaxRuns];
+          size_t n = std::min(runs.size(), kMaxRuns);
+          for (size_t i = 0; i < n; ++i) {
+            iov[i].iov_base = runs[i].data();
+            iov[i].iov_len = runs[i].size();
+            lent += runs[i].size();
+          }
+          ssize_t r = n == 1 ? read(in_fd_, iov[0].iov_base, iov[0].iov_len)
+                             : readv(in_fd_, iov, static_cast<int>(n));
+          if (r < 0) read_errno = errno;
+          return r;
+        });
     if (!got.ok()) {
       in_eof_ = true;
       break;
@@ -148,14 +159,37 @@ void Relay::OnReadable() {
   hbone::Connection* conn = session_->conn();
   bool consumed = false;
   for (;;) {
-    absl::Span<const uint8_t> data = conn->StreamPeek(id_);
-    if (data.empty()) break;
-    ssize_t n = out_fd_ == in_fd_ ? send(out_fd_, data.data(), data.size(), MSG_NOSIGNAL)
-                                  : write(out_fd_, data.data(), data.size());
+    // Everything received so far in one gathered write (the queue holds it
+    // in chunks of up to 64 KiB).
+    constexpr size_t kMaxIov = 16;
+    absl::Span<const uint8_t> spans[kMaxIov];
+    size_t n_spans = conn->StreamPeekSpans(id_, spans, kMaxIov);
+    if (n_spans == 0) break;
+    iovec iov[kMaxIov];
+    size_t total = 0;
+    for (size_t i = 0; i < n_spans; ++i) {
+      iov[i].iov_base = const_cast<uint8_t*>(spans[i].data());
+      iov[i].iov_len = spans[i].size();
+      total += spans[i].size();
+    }
+    ssize_t n;
+    if (out_fd_ == in_fd_) {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n_spans;
+      n = sendmsg(out_fd_, &msg, MSG_NOSIGNAL);
+    } else {
+      n = writev(out_fd_, iov, static_cast<int>(n_spans));
+    }
     if (n > 0) {
       conn->StreamConsume(id_, static_cast<size_t>(n));
       result_.stream_to_fd += static_cast<uint64_t>(n);
       consumed = true;
+      if (static_cast<size_t>(n) < total) {
+        // The fd took less: it is full (or a pipe near full); wait for it.
+        out_blocked_ = true;
+        break;
+      }
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -171,13 +205,32 @@ void Relay::OnReadable() {
   }
   if (!out_blocked_ && !out_shut_ && conn->StreamAtEof(id_)) {
     out_shut_ = true;
-    if (IsSocket(out_fd_)) shutdown(out_fd_, SHUT_WR);
+    // A socket gets our FIN; anything else (a pipe, a terminal) says
+    // ENOTSOCK, which is fine: it is closed when the relay ends.
+    shutdown(out_fd_, SHUT_WR);
   }
   if (consumed) session_->Kick();
   UpdateWatches();
 }
 
 void Relay::UpdateWatches() {
+  if (finished_) return;
+  if (out_blocked_ && out_always_ready_) {
+    out_blocked_ = false;
+    loop_->Defer([this] { OnReadable(); });
+  }
+  // The epoll interest is applied once, at the end of the loop iteration:
+  // a relay that reads EOF and finishes in the same iteration then skips
+  // the change altogether, and several changes cost one epoll_ctl.
+  if (watches_scheduled_) return;
+  watches_scheduled_ = true;
+  loop_->Defer([this] {
+    watches_scheduled_ = false;
+    ApplyWatches();
+  });
+}
+
+void Relay::ApplyWatches() {
   if (finished_) return;
   bool want_in = !in_eof_ && !in_paused_ && !in_always_ready_;
   bool want_out = out_blocked_ && !out_always_ready_;
@@ -187,10 +240,6 @@ void Relay::UpdateWatches() {
   } else {
     if (in_watch_.fd() >= 0) (void)in_watch_.SetEvents(want_in ? uint32_t{EPOLLIN} : 0u);
     if (out_watch_.fd() >= 0) (void)out_watch_.SetEvents(want_out ? uint32_t{EPOLLOUT} : 0u);
-  }
-  if (out_blocked_ && out_always_ready_) {
-    out_blocked_ = false;
-    loop_->Defer([this] { OnReadable(); });
   }
 }
 

@@ -49,7 +49,8 @@ class Relay final : public StreamListener {
 
  private:
   void PumpIn();
-  void UpdateWatches();
+  void UpdateWatches();  // schedules ApplyWatches for the end of this iteration
+  void ApplyWatches();
   void OnInIo(uint32_t events);
   void OnOutIo(uint32_t events);
   void Finish(absl::Status status);
@@ -72,6 +73,7 @@ class Relay final : public StreamListener {
   bool stream_closed_ = false;
   bool finished_ = false;
   bool in_pump_scheduled_ = false;
+  bool watches_scheduled_ = false;
   RelayResult result_;
 };
 

@@ -60,6 +60,16 @@ class Session {
   EventLoop* loop() { return loop_; }
   const SocketAddress& peer() const { return peer_; }
   const SocketAddress& local() const { return local_; }
+  // peer() / local() as text ("ip:port", "[v6]:port"), formatted once per
+  // connection (every stream's access-log record needs them).
+  const std::string& peer_text() const {
+    if (peer_text_.empty()) peer_text_ = peer_.ToString();
+    return peer_text_;
+  }
+  const std::string& local_text() const {
+    if (local_text_.empty()) local_text_ = local_.ToString();
+    return local_text_;
+  }
   bool closed() const { return closed_; }
 
   // Attach routes stream `id`'s events to `listener` (until OnClosed).
@@ -88,6 +98,8 @@ class Session {
   Timer timer_;
   SocketAddress peer_;
   SocketAddress local_;
+  mutable std::string peer_text_;
+  mutable std::string local_text_;
   std::unordered_map<hbone::StreamId, StreamListener*> listeners_;
   bool kicked_ = false;
   bool closed_ = false;

@@ -84,5 +84,77 @@ TEST(ByteQueueTest, AppendSpaceFillsInPlaceAndMixesWithAppend) {
   EXPECT_TRUE(q.Front().empty());
 }
 
+// Scatter fills: several runs per fill once reads are bulk-sized, partial
+// and empty fills in between, mixed with Append; order and size stay exact,
+// runs are never empty, and unused chunks go back to the pool.
+TEST(ByteQueueTest, AppendSpacesFillsSeveralRunsInOrder) {
+  ChunkPool pool;
+  ByteQueue q(&pool);
+  std::string expect;
+  uint8_t next = 0;
+  size_t max_runs = 0;
+  size_t sizes[] = {1, 300000, 300000, 5, 0, 262144, 70000, 262144, 1, 262144, 100};
+  for (int round = 0; round < 3; ++round) {
+    for (size_t want : sizes) {
+      absl::Span<uint8_t> runs[ByteQueue::kMaxSpaces];
+      size_t n = q.AppendSpaces(want, runs, ByteQueue::kMaxSpaces);
+      if (want > 0) {
+        ASSERT_GT(n, 0u);
+      }
+      size_t lent = 0;
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_FALSE(runs[i].empty());
+        lent += runs[i].size();
+      }
+      ASSERT_LE(lent, want);
+      max_runs = std::max(max_runs, n);
+      // Fill all, about two thirds (ending inside a later run), or nothing.
+      size_t used = want % 3 == 0 ? lent : (want % 3 == 1 ? lent * 2 / 3 : 0);
+      size_t left = used;
+      for (size_t i = 0; i < n && left > 0; ++i) {
+        size_t k = std::min(left, runs[i].size());
+        for (size_t j = 0; j < k; ++j) {
+          runs[i][j] = next;
+          expect.push_back(static_cast<char>(next++));
+        }
+        left -= k;
+      }
+      q.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, n), used);
+      ASSERT_EQ(q.size(), expect.size());
+      std::string piece(want % 7 + 1, 'q');
+      q.Append(absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), piece.size()));
+      expect += piece;
+    }
+  }
+  EXPECT_GT(max_runs, 1u) << "bulk fills should be lent as several chunks";
+  std::string got;
+  absl::Span<const uint8_t> spans[4];
+  while (!q.empty()) {
+    size_t k = q.Peek(spans, 4);
+    ASSERT_GT(k, 0u);
+    for (size_t i = 0; i < k; ++i) ASSERT_FALSE(spans[i].empty()) << "no empty chunk left behind";
+    got.append(reinterpret_cast<const char*>(spans[0].data()), spans[0].size());
+    q.Consume(spans[0].size());
+  }
+  EXPECT_TRUE(got == expect);
+  EXPECT_GT(pool.spare(), 0u);
+}
+
+// A trickle (small fills) is lent one small run at a time.
+TEST(ByteQueueTest, AppendSpacesLendsOneRunForSmallFills) {
+  ChunkPool pool;
+  ByteQueue q(&pool);
+  absl::Span<uint8_t> runs[ByteQueue::kMaxSpaces];
+  size_t n = q.AppendSpaces(262144, runs, ByteQueue::kMaxSpaces);
+  ASSERT_EQ(n, 1u);
+  EXPECT_LE(runs[0].size(), 4096u);
+  runs[0][0] = 'x';
+  q.CommitSpaces(absl::Span<const absl::Span<uint8_t>>(runs, 1), 1);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.AppendSpaces(0, runs, ByteQueue::kMaxSpaces), 0u);
+  q.CommitSpaces({}, 5);  // nothing lent: no effect
+  EXPECT_EQ(q.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ambient::hbone

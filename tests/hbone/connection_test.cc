@@ -243,7 +243,8 @@ TEST_F(ConnectionTest, StatsCountPayloadBytes) {
 }
 
 // Writes of every awkward size around TLS records, HTTP/2 frames and queue
-// chunks, half of them filled in place with StreamWriteFrom, arrive exactly.
+// chunks, a third of them filled in place with StreamWriteFrom and a third
+// scattered over several runs with StreamWriteFromSpans, arrive exactly.
 TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
   Pair p(client_ctx_.get(), server_ctx_.get());
   ASSERT_TRUE(p.Establish());
@@ -263,7 +264,24 @@ TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
     size_t off = 0;
     while (off < chunk.size()) {
       size_t n = 0;
-      if (k++ % 2 == 0) {
+      int mode = k++ % 3;
+      if (mode == 2) {
+        // Scatter fill: copy into the lent runs in order, all of them.
+        auto w = p.client->StreamWriteFromSpans(
+            cid, chunk.size() - off, [&](absl::Span<const absl::Span<uint8_t>> runs) {
+              size_t done = 0;
+              for (const absl::Span<uint8_t>& r : runs) {
+                EXPECT_FALSE(r.empty());
+                std::memcpy(r.data(), chunk.data() + off + done, r.size());
+                done += r.size();
+              }
+              EXPECT_LE(done, chunk.size() - off);
+              return static_cast<ssize_t>(done);
+            });
+        ASSERT_TRUE(w.ok()) << w.status();
+        ASSERT_GE(*w, 0);
+        n = static_cast<size_t>(*w);
+      } else if (mode == 0) {
         auto w = p.client->StreamWrite(
             cid, absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(chunk.data()) + off,
                                            chunk.size() - off));
@@ -288,6 +306,10 @@ TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
   auto none = p.client->StreamWriteFrom(cid, 100, [](absl::Span<uint8_t>) { return ssize_t{-1}; });
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, -1);
+  auto none2 = p.client->StreamWriteFromSpans(
+      cid, 100000, [](absl::Span<const absl::Span<uint8_t>>) { return ssize_t{-1}; });
+  ASSERT_TRUE(none2.ok());
+  EXPECT_EQ(*none2, -1);
   for (int i = 0; i < 10; ++i) {
     p.Flush();
     got += p.ReadAll(p.server.get(), sid);
@@ -295,6 +317,77 @@ TEST_F(ConnectionTest, OddSizedWritesArriveExactlyBothApis) {
   ASSERT_EQ(got.size(), sent.size());
   EXPECT_TRUE(got == sent);
   EXPECT_EQ(p.client->StreamUnsent(cid), 0u);
+}
+
+// StreamPeekSpans lends everything received, in order and across queue
+// chunks; consuming part of it leaves the rest to the next peek, and the
+// window is released as the host consumes (the sender is not stalled).
+TEST_F(ConnectionTest, PeekSpansLendsAllReceivedBytesInOrder) {
+  Pair p(client_ctx_.get(), server_ctx_.get());
+  ASSERT_TRUE(p.Establish());
+  auto [cid, sid] = p.OpenAccepted();
+  std::string sent(300000, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + i / 251);
+  size_t off = 0;
+  std::string got;
+  size_t max_spans_seen = 0;
+  while (got.size() < sent.size()) {
+    if (off < sent.size()) {
+      auto w = p.client->StreamWrite(
+          cid, absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(sent.data()) + off,
+                                         sent.size() - off));
+      ASSERT_TRUE(w.ok()) << w.status();
+      off += *w;
+    }
+    p.Flush();
+    absl::Span<const uint8_t> spans[4];
+    size_t n = p.server->StreamPeekSpans(sid, spans, 4);
+    if (n == 0) {
+      ASSERT_LT(off, sent.size()) << "bytes missing at " << got.size();
+      continue;
+    }
+    max_spans_seen = std::max(max_spans_seen, n);
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) total += spans[i].size();
+    ASSERT_LE(total, p.server->StreamBuffered(sid));
+    // Take all but the last 100 bytes of what was lent (like a short write).
+    size_t take = total > 100 ? total - 100 : total;
+    size_t left = take;
+    for (size_t i = 0; i < n && left > 0; ++i) {
+      size_t k = std::min(left, spans[i].size());
+      got.append(reinterpret_cast<const char*>(spans[i].data()), k);
+      left -= k;
+    }
+    p.server->StreamConsume(sid, take);
+  }
+  EXPECT_TRUE(got == sent);
+  EXPECT_GT(max_spans_seen, 1u) << "bulk data should span several queue chunks";
+  absl::Span<const uint8_t> none[2];
+  EXPECT_EQ(p.server->StreamPeekSpans(sid, none, 2), 0u);
+  EXPECT_EQ(p.server->StreamPeekSpans(sid, none, 0), 0u);
+  EXPECT_EQ(p.server->StreamPeekSpans(12345, none, 2), 0u) << "unknown stream";
+}
+
+// Bytes that arrive with a CONNECT are not lent before the server accepts.
+TEST_F(ConnectionTest, PeekSpansLendsNothingBeforeAccept) {
+  Pair p(client_ctx_.get(), server_ctx_.get());
+  ASSERT_TRUE(p.Establish());
+  ConnectRequest req;
+  req.authority = "10.0.0.1:8080";
+  auto cid = p.client->OpenStream(req);
+  ASSERT_TRUE(cid.ok());
+  ASSERT_EQ(*p.client->StreamWrite(*cid, Bytes("early")), 5u);
+  p.Flush();
+  const Event* r = p.Find(p.server_events, Event::Type::kStreamRequest);
+  ASSERT_NE(r, nullptr);
+  StreamId sid = r->stream;
+  absl::Span<const uint8_t> spans[2];
+  EXPECT_EQ(p.server->StreamPeekSpans(sid, spans, 2), 0u);
+  ASSERT_TRUE(p.server->AcceptStream(sid).ok());
+  p.Flush();
+  size_t n = p.server->StreamPeekSpans(sid, spans, 2);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(spans[0].data()), spans[0].size()), "early");
 }
 
 TEST_F(ConnectionTest, RejectedStreamFailsOnClientWithStatus) {

@@ -27,6 +27,32 @@ TEST(EventLoopTest, TimersFireInDeadlineOrder) {
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
+// Re-arming with the same deadline (what a session does after every event)
+// keeps one pending firing; a new deadline moves it; a fired timer can be
+// armed again.
+TEST(EventLoopTest, RearmingTimerKeepsOneFiringAtTheLatestDeadline) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  int fired = 0;
+  Timer t(loop->get(), [&] { ++fired; });
+  absl::Time now = (*loop)->Now();
+  absl::Time when = now + absl::Milliseconds(10);
+  for (int i = 0; i < 5; ++i) t.Arm(when);
+  EXPECT_TRUE(t.armed());
+  EXPECT_EQ(t.deadline(), when);
+  t.Arm(now + absl::Hours(1));  // moved later
+  (*loop)->RunFor(absl::Milliseconds(30));
+  EXPECT_EQ(fired, 0) << "the earlier deadline must be gone";
+  t.Arm((*loop)->Now() + absl::Milliseconds(1));
+  t.Arm(t.deadline());
+  EXPECT_TRUE((*loop)->RunUntil([&] { return fired == 1; }, absl::Seconds(5)));
+  EXPECT_FALSE(t.armed());
+  t.Arm((*loop)->Now() + absl::Milliseconds(1));
+  EXPECT_TRUE((*loop)->RunUntil([&] { return fired == 2; }, absl::Seconds(5)));
+  (*loop)->RunFor(absl::Milliseconds(5));
+  EXPECT_EQ(fired, 2);
+}
+
 TEST(EventLoopTest, WatchesFdsAndStopsFromAnotherThread) {
   auto loop = EventLoop::New();
   ASSERT_TRUE(loop.ok());

@@ -222,11 +222,27 @@ class Connection {
   // kStreamWritable event follows). Errors as StreamWrite.
   virtual absl::StatusOr<ssize_t> StreamWriteFrom(
       StreamId id, size_t max, absl::FunctionRef<ssize_t(absl::Span<uint8_t>)> fill) = 0;
+  // StreamWriteFromSpans is StreamWriteFrom for scatter reads (readv):
+  // `fill` is given up to 8 runs of writable room inside the send buffer (at
+  // most `max` bytes in all, never more than StreamWriteRoom), fills them in
+  // order and returns how many bytes it put there, or a negative number for
+  // none. Once a stream moves bulk data the runs are 64 KiB chunks, so one
+  // read can take up to `max`; a trickle gets one small run. Returns fill's
+  // result (0 without calling fill when there is no room). Errors as
+  // StreamWrite.
+  virtual absl::StatusOr<ssize_t> StreamWriteFromSpans(
+      StreamId id, size_t max,
+      absl::FunctionRef<ssize_t(absl::Span<const absl::Span<uint8_t>>)> fill) = 0;
   // StreamShutdownWrite sends END_STREAM after the queued bytes.
   virtual absl::Status StreamShutdownWrite(StreamId id) = 0;
   // StreamPeek lends the next contiguous received bytes (empty if none yet
   // or at end); valid until the next call on the connection.
   virtual absl::Span<const uint8_t> StreamPeek(StreamId id) = 0;
+  // StreamPeekSpans is StreamPeek for scatter-gather writers (writev,
+  // sendmsg): lends up to `max` runs of received bytes, in order, into
+  // `spans`; returns how many (0 if none). Valid until the next call on the
+  // connection; release what was written with StreamConsume.
+  virtual size_t StreamPeekSpans(StreamId id, absl::Span<const uint8_t>* spans, size_t max) = 0;
   // StreamConsume releases n peeked bytes and their flow-control window.
   virtual void StreamConsume(StreamId id, size_t n) = 0;
   // StreamRead copies up to out.size() received bytes; returns the count.
