@@ -431,12 +431,13 @@ func (c *HBONEClient) free() {
 			f.free()
 		}
 	}
+	// Every tunnel not ended yet learns it through ambientGoTunnelDone with
+	// Cancelled: inside the free (tunnels waiting for a connection) or from
+	// the loop's next iteration (running ones; also when the loop is being
+	// closed). Their handles and fds stay valid until then.
 	C.ambient_hbone_client_free(c.ptr)
 	c.ptr = nil
 	delete(c.loop.clients, c)
-	for t := range c.live {
-		t.finish(TunnelResult{Err: &Error{Code: Cancelled, Message: "HBONE client closed"}})
-	}
 	if c.log != 0 {
 		c.log.Delete()
 		c.log = 0

@@ -373,3 +373,58 @@ func TestRuntimeCallsFromACallbackFailInsteadOfHanging(t *testing.T) {
 		t.Fatalf("metrics after the refused call: %q", m)
 	}
 }
+
+// A tunnel that carries bytes when its client is closed ends with Cancelled
+// once (reported by libambient from the loop's next iteration), also when
+// the loop is closed right after the client.
+func TestHBONEClientCloseEndsRunningTunnels(t *testing.T) {
+	serverTLS, clientTLS := hboneTLS(t)
+	echo, accepted := echoServer(t)
+	for _, closeLoop := range []bool{false, true} {
+		loop, err := NewLoop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := loop.NewHBONEClient(clientTLS, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := atomic.LoadInt32(accepted)
+		tun, err := cli.Dial(srv.Addr(), echo, []string{dbID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tun.Conn.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		_ = tun.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(tun.Conn, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("echo through the tunnel: %q %v", buf, err)
+		}
+		if atomic.LoadInt32(accepted) != before+1 {
+			t.Fatal("the upstream did not see the tunnel")
+		}
+		cli.Close()
+		if closeLoop {
+			loop.Close()
+		}
+		select {
+		case <-tun.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the tunnel did not end after its client was closed")
+		}
+		res := tun.Wait()
+		var e *Error
+		if !errors.As(res.Err, &e) || e.Code != Cancelled {
+			t.Fatalf("tunnel ended with %v, want Cancelled", res.Err)
+		}
+		tun.Conn.Close()
+		srv.Close()
+		loop.Close()
+	}
+}

@@ -34,19 +34,21 @@ int OpenFds() {
   return n - 1;  // the DIR's own descriptor
 }
 
-ambient_hbone_tls* ClientTls(const TestCa& ca) {
-  KeyAndCert leaf = ca.Leaf(kClientId);
+ambient_hbone_tls* Tls(const TestCa& ca, ambient_hbone_role role, const char* id) {
+  KeyAndCert leaf = ca.Leaf(id);
   std::string cert = TestCa::CertPem(leaf);
   std::string key = TestCa::KeyPem(leaf);
   std::string bundle = ca.CaPem();
   ambient_hbone_tls* tls = nullptr;
   ambient_error* err =
-      ambient_hbone_tls_new_from_pem(AMBIENT_HBONE_CLIENT, cert.data(), cert.size(), key.data(),
-                                     key.size(), bundle.data(), bundle.size(), &tls);
+      ambient_hbone_tls_new_from_pem(role, cert.data(), cert.size(), key.data(), key.size(),
+                                     bundle.data(), bundle.size(), &tls);
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
   return tls;
 }
+
+ambient_hbone_tls* ClientTls(const TestCa& ca) { return Tls(ca, AMBIENT_HBONE_CLIENT, kClientId); }
 
 struct Outcome {
   int calls = 0;
@@ -150,6 +152,75 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
   close(sv[0]);
   close(sv[1]);
   ambient_hbone_tls_free(tls);
+}
+
+// RunningTunnelThenFreeClient opens a tunnel that carries bytes, frees the
+// client and then either runs the loop once more or frees it at once.
+void RunningTunnelThenFreeClient(bool run_loop_after) {
+  TestCa ca;
+  ambient_hbone_tls* ctls = ClientTls(ca);
+  ambient_hbone_tls* stls = Tls(ca, AMBIENT_HBONE_SERVER, "spiffe://cluster.local/ns/a/sa/server");
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_server* server = nullptr;
+  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, nullptr, nullptr,
+                                     &server),
+            nullptr);
+  // The upstream: a listener whose queue accepts the server's connect.
+  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(up, 8), 0);
+  socklen_t len = sizeof(a);
+  getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string upstream = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  ambient_hbone_client* client = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, nullptr, nullptr, &client), nullptr);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Outcome out;
+  ASSERT_EQ(ambient_hbone_client_tunnel(client, ambient_hbone_server_get0_address(server),
+                                        upstream.c_str(), nullptr, 0, sv[0], sv[0], RecordDone,
+                                        &out),
+            0);
+  // Running: the server reached the upstream and the tunnel carries bytes.
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  int conn = -1;
+  for (int i = 0; i < 100 && conn < 0; ++i) {
+    ambient_runtime_loop_run_for(loop, 10);
+    conn = accept4(up, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+  ASSERT_GE(conn, 0) << "the tunnel never reached the upstream";
+  char c = 0;
+  for (int i = 0; i < 100 && read(conn, &c, 1) != 1; ++i) ambient_runtime_loop_run_for(loop, 10);
+  EXPECT_EQ(c, 'x');
+  EXPECT_EQ(out.calls, 0);
+
+  ambient_hbone_client_free(client);
+  if (run_loop_after) {
+    ambient_runtime_loop_run_for(loop, 20);
+    EXPECT_EQ(out.calls, 1) << "done runs on the loop's next iteration";
+  }
+  ambient_hbone_server_free(server);
+  ambient_runtime_loop_free(loop);
+  EXPECT_EQ(out.calls, 1) << "done runs once, at the latest when the loop is freed";
+  EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
+  close(conn);
+  close(up);
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(ctls);
+  ambient_hbone_tls_free(stls);
+}
+
+TEST(CapiRuntimeTest, ClientFreedWithARunningTunnelThenLoopRunsCallsDoneWithCancelled) {
+  RunningTunnelThenFreeClient(/*run_loop_after=*/true);
+}
+
+TEST(CapiRuntimeTest, ClientFreedWithARunningTunnelThenLoopFreedCallsDoneWithCancelled) {
+  RunningTunnelThenFreeClient(/*run_loop_after=*/false);
 }
 
 TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {

@@ -117,9 +117,13 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loo
 /* ambient_hbone_tunnel_done_fn learns how a tunnel ended: `code` is
  * AMBIENT_OK for a clean end, else a negative ambient_code with `message`
  * (NUL-terminated, valid during the call); `http_status` is the CONNECT
- * response (0 if none came). Called once, on the loop thread; when the
- * client is freed while the tunnel still waits for its connection, it is
- * called with AMBIENT_ERR_CANCELLED inside ambient_hbone_client_free. */
+ * response (0 if none came). Called exactly once for every tunnel that
+ * ambient_hbone_client_tunnel accepted, on the loop thread. When the client
+ * is freed first, the code is AMBIENT_ERR_CANCELLED and the call comes
+ * inside ambient_hbone_client_free for a tunnel still waiting for its
+ * connection, else from the loop's next iteration (or inside
+ * ambient_runtime_loop_free when the loop is freed before it runs again):
+ * keep `user` and the fds valid until then. */
 typedef void (*ambient_hbone_tunnel_done_fn)(void *user, int code, int http_status,
                                              const char *message);
 
@@ -138,9 +142,11 @@ AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, con
                                               int in_fd, int out_fd,
                                               ambient_hbone_tunnel_done_fn done, void *done_user);
 
-/* ambient_hbone_client_free aborts the client's connections (their tunnels
- * end with an error); tunnels still waiting for a connection get `done`
- * with AMBIENT_ERR_CANCELLED inside this call. A TCP connect still in
+/* ambient_hbone_client_free aborts the client's connections. Every tunnel
+ * not ended yet gets `done` with AMBIENT_ERR_CANCELLED: inside this call
+ * when it still waited for a connection, else from the loop's next
+ * iteration or inside ambient_runtime_loop_free (see
+ * ambient_hbone_tunnel_done_fn). A TCP connect still in
  * flight ends on the loop (connected, refused or timed out; its socket is
  * then closed), or is released with the loop if that is freed first. NULL is
  * allowed. Loop thread. */

@@ -397,29 +397,16 @@ impl Client<'_> {
 
 impl Drop for Client<'_> {
     fn drop(&mut self) {
-        // SAFETY: we own the client; after the free no callback runs, so
-        // what is still pending is ours to finish.
+        // SAFETY: we own the client. libambient calls `done` exactly once
+        // for every accepted tunnel, with AMBIENT_ERR_CANCELLED now (inside
+        // the free: tunnels waiting for a connection) or from the loop's
+        // next iteration / its drop (running tunnels): the trampoline
+        // reclaims each Pending then, so nothing is finished here.
         unsafe {
             sys::ambient_hbone_client_free(self.ptr);
             if !self.log.is_null() {
                 drop(Box::from_raw(self.log));
             }
-        }
-        let left: Vec<usize> = self.pending.borrow_mut().drain().collect();
-        for user in left {
-            // SAFETY: never called back, so never reclaimed.
-            let p = unsafe { Box::from_raw(user as *mut Pending) };
-            let done = p.done;
-            let _ = catch_unwind(AssertUnwindSafe(move || {
-                done(TunnelResult {
-                    http_status: 0,
-                    result: Err(Error {
-                        code: sys::AMBIENT_ERR_CANCELLED,
-                        detail: 0,
-                        message: "HBONE client dropped".into(),
-                    }),
-                })
-            }));
         }
     }
 }

@@ -471,3 +471,62 @@ fn post_runs_on_the_loop_thread_and_queued_tasks_run_at_drop() {
         "the task's closure was dropped"
     );
 }
+
+#[test]
+fn client_dropped_with_a_running_tunnel_reports_cancelled_once() {
+    let (server_tls, client_tls) = contexts();
+    let (echo, accepted) = echo_upstream();
+    // The echo upstream takes one connection; the second round's server
+    // connects to this listener (its queue completes the connect).
+    let spare = TcpListener::bind("127.0.0.1:0").unwrap();
+    for run_after in [true, false] {
+        let lp = Loop::new().unwrap();
+        let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
+        let client = lp.client(&client_tls, None).unwrap();
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        let calls: Rc<RefCell<Vec<TunnelResult>>> = Rc::new(RefCell::new(Vec::new()));
+        let c2 = calls.clone();
+        let upstream = if run_after {
+            echo.clone()
+        } else {
+            spare.local_addr().unwrap().to_string()
+        };
+        client
+            .tunnel(
+                &server.address(),
+                &upstream,
+                &[DB],
+                theirs.as_fd(),
+                theirs.as_fd(),
+                move |r| c2.borrow_mut().push(r),
+            )
+            .unwrap();
+        // Running: the server has opened the upstream connection.
+        ours.write_all(b"x").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while run_after && *accepted.lock().unwrap() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the tunnel never reached the upstream"
+            );
+            lp.run_for(Duration::from_millis(10));
+        }
+        lp.run_for(Duration::from_millis(50));
+        assert!(calls.borrow().is_empty());
+        drop(client);
+        if run_after {
+            lp.run_for(Duration::from_millis(20));
+            assert_eq!(calls.borrow().len(), 1, "done on the loop's next iteration");
+        }
+        drop(server);
+        drop(lp);
+        let calls = calls.borrow();
+        assert_eq!(calls.len(), 1, "done exactly once");
+        assert_eq!(
+            calls[0].result.as_ref().unwrap_err().code,
+            sys::AMBIENT_ERR_CANCELLED
+        );
+        drop(theirs); // after done
+    }
+}
