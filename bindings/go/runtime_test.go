@@ -385,11 +385,14 @@ func TestHBONEClientCloseEndsRunningTunnels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, nil)
+		// Log sinks on both: the access lines of the aborted tunnel come
+		// after the frees and must not reach the (released) sinks.
+		var access logLines
+		srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, access.sink)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cli, err := loop.NewHBONEClient(clientTLS, nil)
+		cli, err := loop.NewHBONEClient(clientTLS, access.sink)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -71,13 +72,21 @@ struct ambient_runtime_loop {
   }
 };
 
+// A host's log callback may not be called once the object it was given to
+// is freed, but connections aborted by the free still end (and log their
+// access line) on the loop's next iteration: the gate is closed after the
+// free and drops those lines.
+using LogGate = std::shared_ptr<std::atomic<bool>>;
+
 struct ambient_hbone_server {
+  LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::HboneServer> server;
   std::shared_ptr<ambient::hbone::Metrics> metrics;
   std::string address;
 };
 
 struct ambient_hbone_client {
+  LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::HboneClient> client;
 };
 
@@ -97,6 +106,7 @@ struct ambient_node_proxy_options {
 };
 
 struct ambient_node_proxy {
+  LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::NodeProxy> proxy;
   ambient::LogSink log;
   std::unique_ptr<ambient::netns::zds::ZdsProxy> zds;
@@ -107,6 +117,7 @@ struct ambient_node_proxy {
     }
     zds.reset();
     proxy.reset();
+    log_open->store(false);
   }
 };
 
@@ -118,6 +129,15 @@ ambient::LogSink SinkOf(ambient_log_fn fn, void* user) {
     std::string comp(component);
     fn(user, static_cast<ambient_log_level>(static_cast<int>(level)), comp.c_str(), msg.data(),
        msg.size());
+  };
+}
+
+// Gated passes lines to `sink` while `gate` is open.
+ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
+  if (!sink) return nullptr;
+  return [sink = std::move(sink), gate](ambient::LogLevel level, absl::string_view component,
+                                        absl::string_view msg) {
+    if (gate->load()) sink(level, component, msg);
   };
 }
 
@@ -215,13 +235,15 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     o.listen = listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
     if (absl::Status s = Strings(allow, n_allow, "allow", &o.allow); !s.ok()) return s;
-    o.log = SinkOf(log, log_user);
+    LogGate gate = std::make_shared<std::atomic<bool>>(true);
+    o.log = Gated(SinkOf(log, log_user), gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
     o.metrics = metrics;
     absl::StatusOr<std::unique_ptr<rt::HboneServer>> server =
         rt::HboneServer::New(loop->loop.get(), std::move(o));
     if (!server.ok()) return server.status();
     auto s = std::make_unique<ambient_hbone_server>();
+    s->log_open = gate;
     s->address = (*server)->address().ToString();
     s->server = std::move(*server);
     s->metrics = std::move(metrics);
@@ -250,7 +272,12 @@ size_t ambient_hbone_server_metrics(const ambient_hbone_server* server, char* bu
   return text.size();
 }
 
-void ambient_hbone_server_free(ambient_hbone_server* server) { delete server; }
+void ambient_hbone_server_free(ambient_hbone_server* server) {
+  if (server == nullptr) return;
+  server->server.reset();
+  server->log_open->store(false);
+  delete server;
+}
 
 ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
                                         ambient_log_fn log, void* log_user,
@@ -266,11 +293,13 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
     o.bundles = ambient::capi::HboneTlsBundles(tls);
     o.identity = ambient::capi::HboneTlsIdentity(tls);
-    o.log = SinkOf(log, log_user);
+    LogGate gate = std::make_shared<std::atomic<bool>>(true);
+    o.log = Gated(SinkOf(log, log_user), gate);
     absl::StatusOr<std::unique_ptr<rt::HboneClient>> client =
         rt::HboneClient::New(loop->loop.get(), std::move(o));
     if (!client.ok()) return client.status();
     auto c = std::make_unique<ambient_hbone_client>();
+    c->log_open = gate;
     c->client = std::move(*client);
     *out = c.release();
     return absl::OkStatus();
@@ -306,7 +335,12 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
   });
 }
 
-void ambient_hbone_client_free(ambient_hbone_client* client) { delete client; }
+void ambient_hbone_client_free(ambient_hbone_client* client) {
+  if (client == nullptr) return;
+  client->client.reset();
+  client->log_open->store(false);
+  delete client;
+}
 
 ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_hbone_client* client,
                                            const char* listen, const char* via,
@@ -464,9 +498,9 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
       o.policies = std::make_shared<ambient::authz::PolicyStore>();
       if (absl::Status s = o.policies->Replace(opts->policies); !s.ok()) return s;
     }
-    o.log = opts->log;
     auto p = std::make_unique<ambient_node_proxy>();
-    p->log = opts->log;
+    o.log = Gated(opts->log, p->log_open);
+    p->log = o.log;
     absl::StatusOr<std::unique_ptr<rt::NodeProxy>> proxy =
         rt::NodeProxy::New(loop->loop.get(), std::move(o));
     if (!proxy.ok()) return proxy.status();

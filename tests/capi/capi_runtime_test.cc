@@ -154,6 +154,19 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
   ambient_hbone_tls_free(tls);
 }
 
+// LogAfterFree counts log lines, and those that came after its owner was freed.
+struct LogAfterFree {
+  bool freed = false;
+  int lines = 0;
+  int after_free = 0;
+};
+
+void CountLine(void* user, ambient_log_level, const char*, const char*, size_t) {
+  auto* l = static_cast<LogAfterFree*>(user);
+  ++l->lines;
+  if (l->freed) ++l->after_free;
+}
+
 // RunningTunnelThenFreeClient opens a tunnel that carries bytes, frees the
 // client and then either runs the loop once more or frees it at once.
 void RunningTunnelThenFreeClient(bool run_loop_after) {
@@ -163,8 +176,9 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_server* server = nullptr;
-  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, nullptr, nullptr,
-                                     &server),
+  LogAfterFree server_log;
+  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, CountLine,
+                                     &server_log, &server),
             nullptr);
   // The upstream: a listener whose queue accepts the server's connect.
   int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -177,7 +191,8 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
   std::string upstream = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, nullptr, nullptr, &client), nullptr);
+  LogAfterFree client_log;
+  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, CountLine, &client_log, &client), nullptr);
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   Outcome out;
@@ -199,12 +214,16 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   EXPECT_EQ(out.calls, 0);
 
   ambient_hbone_client_free(client);
+  client_log.freed = true;  // its log callback must not be called any more
   if (run_loop_after) {
     ambient_runtime_loop_run_for(loop, 20);
     EXPECT_EQ(out.calls, 1) << "done runs on the loop's next iteration";
   }
   ambient_hbone_server_free(server);
+  server_log.freed = true;
   ambient_runtime_loop_free(loop);
+  EXPECT_EQ(client_log.after_free, 0) << "the client logged after ambient_hbone_client_free";
+  EXPECT_EQ(server_log.after_free, 0) << "the server logged after ambient_hbone_server_free";
   EXPECT_EQ(out.calls, 1) << "done runs once, at the latest when the loop is freed";
   EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
   close(conn);

@@ -102,7 +102,8 @@ AMBIENT_EXPORT size_t ambient_hbone_server_metrics(const ambient_hbone_server *s
                                                   size_t len);
 
 /* ambient_hbone_server_free closes the listener and aborts its connections.
- * NULL is allowed. Loop thread. */
+ * Its log callback is not called after this returns (access lines of the
+ * aborted connections are dropped). NULL is allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_server_free(ambient_hbone_server *server);
 
 /* ambient_hbone_client_new makes a pooled client with the client-role `tls`.
@@ -148,7 +149,9 @@ AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, con
  * iteration or inside ambient_runtime_loop_free (see
  * ambient_hbone_tunnel_done_fn). A TCP connect still in
  * flight ends on the loop (connected, refused or timed out; its socket is
- * then closed), or is released with the loop if that is freed first. NULL is
+ * then closed), or is released with the loop if that is freed first. The
+ * client's log callback is not called after this returns (access lines of
+ * the aborted tunnels are dropped; `done` still comes as described). NULL is
  * allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_client_free(ambient_hbone_client *client);
 
@@ -281,8 +284,9 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_start_zds(ambient_node_proxy *p
                                                           const char *socket_path);
 
 /* ambient_node_proxy_free stops the ZDS connection (pods are not reported
- * to the agent), releases every pod and frees `proxy`. NULL is allowed. Loop
- * thread (or while the loop is not running). */
+ * to the agent), releases every pod and frees `proxy`. Its log callback is
+ * not called after this returns. NULL is allowed. Loop thread (or while the
+ * loop is not running). */
 AMBIENT_EXPORT void ambient_node_proxy_free(ambient_node_proxy *proxy);
 
 #ifdef __cplusplus

@@ -481,8 +481,22 @@ fn client_dropped_with_a_running_tunnel_reports_cancelled_once() {
     let spare = TcpListener::bind("127.0.0.1:0").unwrap();
     for run_after in [true, false] {
         let lp = Loop::new().unwrap();
-        let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
-        let client = lp.client(&client_tls, None).unwrap();
+        // Log closures on both: the aborted tunnel's access lines come after
+        // the drops and must not reach the (freed) closures.
+        let server = lp
+            .server(
+                &server_tls,
+                "127.0.0.1:0",
+                &[],
+                Some(Box::new(|_level, _component, _message| {})),
+            )
+            .unwrap();
+        let client = lp
+            .client(
+                &client_tls,
+                Some(Box::new(|_level, _component, _message| {})),
+            )
+            .unwrap();
         let (mut ours, theirs) = UnixStream::pair().unwrap();
         theirs.set_nonblocking(true).unwrap();
         let calls: Rc<RefCell<Vec<TunnelResult>>> = Rc::new(RefCell::new(Vec::new()));
