@@ -1,10 +1,7 @@
 // fuzz_http_respond: the node proxy's HTTP request parser (HttpRespond in
 // metrics_server.h) on arbitrary bytes. Every input gets either "need more"
 // or a complete HTTP/1.1 response whose Content-Length matches its body;
-// never a crash. Wiring (needs fuzz/CMakeLists.txt, not in this directory):
-//   ambient_add_fuzzer(fuzz_http_respond SOURCES <this file>
-//                      ${PROJECT_SOURCE_DIR}/examples/node-proxy/metrics_server.cc
-//                      LIBS ambient_runtime)
+// never a crash. Built and run by `make fuzz` (fuzz/examples/CMakeLists.txt).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
