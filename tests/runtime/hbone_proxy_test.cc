@@ -11,9 +11,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ambient/runtime/event_loop.h"
@@ -152,6 +154,9 @@ class HboneProxyTest : public ::testing::Test {
     so.allow = std::move(allow);
     so.log = Sink();
     so.metrics = metrics_;
+    so.workload = server_workload_;
+    so.identity = server_identity_;
+    so.annotate = server_annotate_;
     auto server = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -171,6 +176,10 @@ class HboneProxyTest : public ::testing::Test {
     fo.target.via = server_->address().ToString();
     fo.target.authority = authority.empty() ? echo_.address() : authority;
     fo.target.expected_identities = std::move(expect);
+    fo.target.source_workload = source_workload_;
+    fo.target.destination_workload = destination_workload_;
+    fo.target.destination_service = destination_service_;
+    fo.target.extra_headers = extra_headers_;
     auto fwd = HboneForwarder::New(loop_.get(), client_.get(), fo);
     ASSERT_TRUE(fwd.ok()) << fwd.status();
     forwarder_ = std::move(*fwd);
@@ -228,7 +237,91 @@ class HboneProxyTest : public ::testing::Test {
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> logs_;
+  // Workload metadata for Setup (empty: none, as before).
+  hbone::WorkloadInfo server_workload_;
+  std::string server_identity_;
+  std::function<void(hbone::ConnectionRecord*)> server_annotate_;
+  hbone::WorkloadInfo source_workload_;
+  hbone::WorkloadInfo destination_workload_;
+  std::string destination_service_;
+  std::vector<hbone::Header> extra_headers_;
 };
+
+hbone::WorkloadInfo Info(const std::string& name, const std::string& ns) {
+  hbone::WorkloadInfo w;
+  w.name = name;
+  w.ns = ns;
+  w.canonical_service = name + "-svc";
+  w.canonical_revision = "v1";
+  w.cluster = "Kubernetes";
+  return w;
+}
+
+std::pair<std::string, std::string> InOut(const std::vector<std::string>& logs) {
+  std::string in, out;
+  for (const std::string& l : logs) {
+    if (l.find("direction=\"inbound\"") != std::string::npos) in = l;
+    if (l.find("direction=\"outbound\"") != std::string::npos) out = l;
+  }
+  return {in, out};
+}
+
+TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
+  source_workload_ = Info("shell", "front");
+  destination_workload_ = Info("echo", "back");
+  destination_service_ = "echo.back.svc.cluster.local";
+  server_workload_ = Info("echo", "back");
+  server_identity_ = kServerId;
+  // A raw baggage next to the typed one is not sent twice.
+  extra_headers_ = {{"baggage", "k8s.namespace.name=forged"}};
+  Setup();
+  ASSERT_TRUE(Echo("meta"));
+  auto [in, out] = InOut(WaitLogs(2));
+  // The server learned the client's workload from the CONNECT's baggage.
+  EXPECT_THAT(in, HasSubstr(absl::StrCat(
+                      "src.workload=\"shell\" src.namespace=\"front\" src.identity=\"", kClientId,
+                      "\" src.cluster=\"Kubernetes\" dst.addr=")));
+  EXPECT_THAT(in, HasSubstr(absl::StrCat("dst.workload=\"echo\" dst.namespace=\"back\" "
+                                         "dst.identity=\"", kServerId,
+                                         "\" dst.cluster=\"Kubernetes\" direction=\"inbound\"")));
+  EXPECT_THAT(out, HasSubstr("src.workload=\"shell\" src.namespace=\"front\""));
+  EXPECT_THAT(out, HasSubstr("dst.service=\"echo.back.svc.cluster.local\" dst.workload=\"echo\" "
+                             "dst.namespace=\"back\""));
+  std::string prom = metrics_->Prometheus();
+  EXPECT_THAT(prom, HasSubstr("reporter=\"destination\",source_workload=\"shell\","
+                              "source_canonical_service=\"shell-svc\",source_canonical_revision="
+                              "\"v1\",source_workload_namespace=\"front\""));
+  EXPECT_THAT(prom, HasSubstr("reporter=\"source\",source_workload=\"shell\""));
+  EXPECT_THAT(prom, HasSubstr("destination_workload=\"echo\""));
+  EXPECT_THAT(prom, ::testing::Not(HasSubstr("forged")));
+  EXPECT_THAT(prom, ::testing::Not(HasSubstr("workload=\"unknown\"")));
+}
+
+TEST_F(HboneProxyTest, BadBaggageIsIgnoredAndTheHostCanAnnotate) {
+  extra_headers_ = {{"baggage", "k8s.pod.name=%zz, k8s.namespace.name = ok ,junk"}};
+  server_annotate_ = [](hbone::ConnectionRecord* r) {
+    if (r->src.cluster.empty()) r->src.cluster = "from-directory";
+  };
+  Setup();
+  ASSERT_TRUE(Echo("first"));
+  auto [in, out] = InOut(WaitLogs(2));
+  EXPECT_THAT(in, HasSubstr(" src.namespace=\"ok\" "));
+  EXPECT_THAT(in, ::testing::Not(HasSubstr("src.workload")));
+  EXPECT_THAT(in, HasSubstr(" src.cluster=\"from-directory\" "));
+  // The client records nothing it was not told.
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("workload")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("namespace")));
+}
+
+TEST_F(HboneProxyTest, OversizeBaggageStillTunnelsWithoutMetadata) {
+  extra_headers_ = {{"baggage", "k8s.pod.name=x," + std::string(hbone::kMaxBaggageSize, 'a')}};
+  Setup();
+  ASSERT_TRUE(Echo("big"));
+  auto [in, out] = InOut(WaitLogs(2));
+  ASSERT_FALSE(in.empty());
+  EXPECT_THAT(in, ::testing::Not(HasSubstr("src.workload")));
+  EXPECT_THAT(in, HasSubstr("INFO connection complete"));
+}
 
 TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
   Setup();
