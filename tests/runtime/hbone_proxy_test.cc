@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include <gmock/gmock.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -118,6 +121,75 @@ std::string ReadToEof(int fd, bool* clean = nullptr) {
     if (clean != nullptr) *clean = n == 0;
     return out;
   }
+}
+
+// RawConnect sends one CONNECT (with `baggage` when not empty) over a
+// blocking mTLS connection driven by plain nghttp2, as another HBONE client
+// (ztunnel) would, and returns the response headers it got ("" values for
+// those absent), e.g. {":status", "200"}, {"baggage", ...}.
+std::map<std::string, std::string> RawConnect(SSL_CTX* ctx, const SocketAddress& server,
+                                              std::string authority, std::string baggage) {
+  std::map<std::string, std::string> got;
+  int fd = ConnectTo(server);
+  if (fd < 0) return got;
+  bssl::UniquePtr<SSL> ssl(SSL_new(ctx));
+  SSL_set_fd(ssl.get(), fd);
+  if (SSL_connect(ssl.get()) != 1) {
+    close(fd);
+    return got;
+  }
+  struct State {
+    std::map<std::string, std::string>* got;
+    bool done = false;
+  } st{&got};
+  nghttp2_session_callbacks* cbs;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
+              const uint8_t* v, size_t vl, uint8_t, void* ud) {
+        if (f->hd.stream_id == 1) {
+          (*static_cast<State*>(ud)->got)[std::string(reinterpret_cast<const char*>(n), nl)] =
+              std::string(reinterpret_cast<const char*>(v), vl);
+        }
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_frame_recv_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame* f, void* ud) {
+        if (f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id == 1) {
+          static_cast<State*>(ud)->done = true;
+        }
+        return 0;
+      });
+  nghttp2_session* h2 = nullptr;
+  nghttp2_session_client_new(&h2, cbs, &st);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::string method = "CONNECT", m_name = ":method", a_name = ":authority", b_name = "baggage";
+  std::vector<nghttp2_nv> nva = {
+      {reinterpret_cast<uint8_t*>(m_name.data()), reinterpret_cast<uint8_t*>(method.data()),
+       m_name.size(), method.size(), NGHTTP2_NV_FLAG_NONE},
+      {reinterpret_cast<uint8_t*>(a_name.data()), reinterpret_cast<uint8_t*>(authority.data()),
+       a_name.size(), authority.size(), NGHTTP2_NV_FLAG_NONE}};
+  if (!baggage.empty()) {
+    nva.push_back({reinterpret_cast<uint8_t*>(b_name.data()),
+                   reinterpret_cast<uint8_t*>(baggage.data()), b_name.size(), baggage.size(),
+                   NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_submit_headers(h2, 0, -1, nullptr, nva.data(), nva.size(), nullptr);
+  for (int i = 0; i < 100 && !st.done; ++i) {
+    const uint8_t* data;
+    ssize_t len;
+    while ((len = nghttp2_session_mem_send(h2, &data)) > 0) {
+      SSL_write(ssl.get(), data, static_cast<int>(len));
+    }
+    uint8_t buf[16384];
+    int n = SSL_read(ssl.get(), buf, sizeof(buf));  // SO_RCVTIMEO bounds the wait
+    if (n <= 0) break;
+    nghttp2_session_mem_recv(h2, buf, static_cast<size_t>(n));
+  }
+  nghttp2_session_del(h2);
+  close(fd);
+  return got;
 }
 
 class HboneProxyTest : public ::testing::Test {
@@ -295,6 +367,29 @@ TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
   EXPECT_THAT(prom, HasSubstr("destination_workload=\"echo\""));
   EXPECT_THAT(prom, ::testing::Not(HasSubstr("forged")));
   EXPECT_THAT(prom, ::testing::Not(HasSubstr("workload=\"unknown\"")));
+}
+
+TEST_F(HboneProxyTest, ServerAnswersItsWorkloadAsBaggageOnThe200) {
+  server_workload_ = Info("echo", "back");
+  Setup();
+  std::map<std::string, std::string> got =
+      RawConnect(client_ctx_.get(), server_->address(), echo_.address(),
+                 "k8s.namespace.name=raw,k8s.pod.name=ztunnel-peer");
+  EXPECT_EQ(got[":status"], "200");
+  EXPECT_EQ(got["baggage"],
+            "k8s.cluster.name=Kubernetes,k8s.namespace.name=back,k8s.deployment.name=echo,"
+            "service.name=echo-svc,service.version=v1");
+  // The request's baggage became the record's source workload.
+  auto [in, out] = InOut(WaitLogs(1));
+  EXPECT_THAT(in, HasSubstr(" src.workload=\"ztunnel-peer\" src.namespace=\"raw\" "));
+}
+
+TEST_F(HboneProxyTest, ServerWithoutWorkloadSendsNoBaggage) {
+  Setup();
+  std::map<std::string, std::string> got =
+      RawConnect(client_ctx_.get(), server_->address(), echo_.address(), "");
+  EXPECT_EQ(got[":status"], "200");
+  EXPECT_EQ(got.count("baggage"), 0u);
 }
 
 TEST_F(HboneProxyTest, BadBaggageIsIgnoredAndTheHostCanAnnotate) {
