@@ -128,7 +128,9 @@ struct TunnelTarget {
   // sent).
   hbone::WorkloadInfo source_workload;
   // What the host knows of the destination (e.g. from its directory):
-  // recorded as the destination workload and dst.service.
+  // recorded as the destination workload and dst.service. The `baggage` of
+  // the server's 200 is not read yet (hbone::Connection does not report
+  // response headers), so this is the record's only source for it.
   hbone::WorkloadInfo destination_workload;
   std::string destination_service;
 };
