@@ -1,9 +1,36 @@
 #include "ambient/hbone/telemetry.h"
 
+#include <utility>
+#include <vector>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace ambient::hbone {
+
+bool WorkloadInfo::empty() const { return *this == WorkloadInfo(); }
+
+void WorkloadInfo::Merge(const WorkloadInfo& o) {
+  auto fill = [](std::string* mine, const std::string& theirs) {
+    if (mine->empty()) *mine = theirs;
+  };
+  fill(&name, o.name);
+  fill(&workload_type, o.workload_type);
+  fill(&ns, o.ns);
+  fill(&canonical_service, o.canonical_service);
+  fill(&canonical_revision, o.canonical_revision);
+  fill(&cluster, o.cluster);
+  fill(&region, o.region);
+  fill(&zone, o.zone);
+}
+
+bool operator==(const WorkloadInfo& a, const WorkloadInfo& b) {
+  return a.name == b.name && a.workload_type == b.workload_type && a.ns == b.ns &&
+         a.canonical_service == b.canonical_service &&
+         a.canonical_revision == b.canonical_revision && a.cluster == b.cluster &&
+         a.region == b.region && a.zone == b.zone;
+}
 
 namespace {
 
@@ -31,24 +58,57 @@ std::string Principal(absl::string_view id) {
   return std::string(id);
 }
 
+// ServiceParts splits "name.ns.svc..." into (name, ns); ("", "") otherwise.
+std::pair<std::string, std::string> ServiceParts(absl::string_view host) {
+  std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
+  if (parts.size() < 3 || parts[2] != "svc" || parts[0].empty() || parts[1].empty()) return {};
+  return {std::string(parts[0]), std::string(parts[1])};
+}
+
+void AppendLabel(std::string* out, absl::string_view name, absl::string_view value) {
+  if (!out->empty()) out->push_back(',');
+  absl::StrAppend(out, name, "=\"", LabelValue(value), "\"");
+}
+
 std::string Labels(const ConnectionRecord& r) {
-  const char* unknown = "unknown";
-  std::string src = Principal(r.src_identity);
-  std::string dst = Principal(r.dst_identity);
-  return absl::StrCat(
-      "reporter=\"", r.direction == Direction::kOutbound ? "source" : "destination", "\",",
-      "source_workload=\"", unknown, "\",source_canonical_service=\"", unknown,
-      "\",source_canonical_revision=\"", unknown, "\",source_workload_namespace=\"", unknown,
-      "\",source_principal=\"", LabelValue(src), "\",source_app=\"", unknown,
-      "\",source_version=\"", unknown, "\",source_cluster=\"", unknown,
-      "\",destination_service=\"", LabelValue(r.dst_hbone_addr),
-      "\",destination_service_namespace=\"", unknown, "\",destination_service_name=\"", unknown,
-      "\",destination_workload=\"", unknown, "\",destination_canonical_service=\"", unknown,
-      "\",destination_canonical_revision=\"", unknown, "\",destination_workload_namespace=\"",
-      unknown, "\",destination_principal=\"", LabelValue(dst), "\",destination_app=\"", unknown,
-      "\",destination_version=\"", unknown, "\",destination_cluster=\"", unknown,
-      "\",request_protocol=\"tcp\",response_flags=\"", LabelValue(r.response_flags),
-      "\",connection_security_policy=\"mutual_tls\"");
+  std::string out;
+  AppendLabel(&out, "reporter", r.direction == Direction::kOutbound ? "source" : "destination");
+  AppendLabel(&out, "source_workload", r.src.name);
+  AppendLabel(&out, "source_canonical_service", r.src.canonical_service);
+  AppendLabel(&out, "source_canonical_revision", r.src.canonical_revision);
+  AppendLabel(&out, "source_workload_namespace", r.src.ns);
+  AppendLabel(&out, "source_principal", Principal(r.src_identity));
+  AppendLabel(&out, "source_app", r.src.canonical_service);
+  AppendLabel(&out, "source_version", r.src.canonical_revision);
+  AppendLabel(&out, "source_cluster", r.src.cluster);
+  AppendLabel(&out, "destination_service", r.dst_service.empty() ? r.dst_hbone_addr : r.dst_service);
+  auto [svc_name, svc_ns] = ServiceParts(r.dst_service);
+  AppendLabel(&out, "destination_service_namespace", svc_ns);
+  AppendLabel(&out, "destination_service_name", svc_name);
+  AppendLabel(&out, "destination_workload", r.dst.name);
+  AppendLabel(&out, "destination_canonical_service", r.dst.canonical_service);
+  AppendLabel(&out, "destination_canonical_revision", r.dst.canonical_revision);
+  AppendLabel(&out, "destination_workload_namespace", r.dst.ns);
+  AppendLabel(&out, "destination_principal", Principal(r.dst_identity));
+  AppendLabel(&out, "destination_app", r.dst.canonical_service);
+  AppendLabel(&out, "destination_version", r.dst.canonical_revision);
+  AppendLabel(&out, "destination_cluster", r.dst.cluster);
+  AppendLabel(&out, "request_protocol", "tcp");
+  AppendLabel(&out, "response_flags", r.response_flags);
+  AppendLabel(&out, "connection_security_policy", "mutual_tls");
+  // Locality labels only when known, as ztunnel does.
+  if (!r.src.region.empty() || !r.src.zone.empty() || !r.dst.region.empty() ||
+      !r.dst.zone.empty()) {
+    AppendLabel(&out, "source_region", r.src.region);
+    AppendLabel(&out, "source_zone", r.src.zone);
+    AppendLabel(&out, "destination_region", r.dst.region);
+    AppendLabel(&out, "destination_zone", r.dst.zone);
+  }
+  return out;
+}
+
+void AppendQuoted(std::string* out, absl::string_view key, absl::string_view v) {
+  if (!v.empty()) absl::StrAppend(out, " ", key, "=", Quoted(v));
 }
 
 }  // namespace
@@ -56,10 +116,17 @@ std::string Labels(const ConnectionRecord& r) {
 std::string FormatAccessLog(const ConnectionRecord& r) {
   std::string out = "connection complete";
   if (!r.src_addr.empty()) absl::StrAppend(&out, " src.addr=", r.src_addr);
-  if (!r.src_identity.empty()) absl::StrAppend(&out, " src.identity=", Quoted(r.src_identity));
+  AppendQuoted(&out, "src.workload", r.src.name);
+  AppendQuoted(&out, "src.namespace", r.src.ns);
+  AppendQuoted(&out, "src.identity", r.src_identity);
+  AppendQuoted(&out, "src.cluster", r.src.cluster);
   if (!r.dst_addr.empty()) absl::StrAppend(&out, " dst.addr=", r.dst_addr);
   if (!r.dst_hbone_addr.empty()) absl::StrAppend(&out, " dst.hbone_addr=", r.dst_hbone_addr);
-  if (!r.dst_identity.empty()) absl::StrAppend(&out, " dst.identity=", Quoted(r.dst_identity));
+  AppendQuoted(&out, "dst.service", r.dst_service);
+  AppendQuoted(&out, "dst.workload", r.dst.name);
+  AppendQuoted(&out, "dst.namespace", r.dst.ns);
+  AppendQuoted(&out, "dst.identity", r.dst_identity);
+  AppendQuoted(&out, "dst.cluster", r.dst.cluster);
   absl::StrAppend(&out, " direction=", Quoted(r.direction == Direction::kOutbound ? "outbound" : "inbound"),
                   " bytes_sent=", r.bytes_sent, " bytes_recv=", r.bytes_recv, " duration=",
                   Quoted(absl::StrCat(absl::ToInt64Milliseconds(r.duration), "ms")));

@@ -151,8 +151,22 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     r.dst_hbone_addr = request.authority;
     r.error = std::move(why);
     r.response_flags = flags;
+    Annotate(&r, request);
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
+  }
+
+  // Annotate adds the workload metadata: the client's from the request's
+  // baggage, ours, then the host's annotate hook.
+  void Annotate(hbone::ConnectionRecord* r, const hbone::ConnectRequest& request) const {
+    for (const hbone::Header& h : request.headers) {
+      if (h.name != "baggage") continue;
+      absl::StatusOr<hbone::WorkloadInfo> w = hbone::ParseBaggage(h.value);
+      if (w.ok()) r->src.Merge(*w);
+    }
+    r->dst = opts_.workload;
+    if (!opts_.identity.empty() && r->dst_identity.empty()) r->dst_identity = opts_.identity;
+    if (opts_.annotate) opts_.annotate(r);
   }
 
   EventLoop* loop_;
@@ -216,7 +230,11 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
            Reject(session, id, request, 503, fd.status(), "CONNECT");
            return;
          }
-         if (!session->conn()->AcceptStream(id).ok()) {
+         std::vector<hbone::Header> answer;
+         if (!opts_.workload.empty()) {
+           answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
+         }
+         if (!session->conn()->AcceptStream(id, answer).ok()) {
            close(*fd);  // the client gave up meanwhile
            return;
          }
@@ -226,6 +244,7 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
          base.src_identity = session->conn()->PeerIdentity();
          base.dst_addr = session->local_text();
          base.dst_hbone_addr = request.authority;
+         Annotate(&base, request);
          if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
          auto* relay = new Relay(session, id, *fd, *fd, /*owns_fds=*/true,
                                  [log = opts_.log, metrics = opts_.metrics, base,
@@ -467,6 +486,9 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
   base.src_identity = opts_.identity;
   base.dst_addr = target.via;
   base.dst_hbone_addr = target.authority;
+  base.src = target.source_workload;
+  base.dst = target.destination_workload;
+  base.dst_service = target.destination_service;
   if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
   auto fail = [this, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
     if (owns_fds) {
@@ -496,7 +518,13 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
       req.headers.push_back({"forwarded", absl::StrCat("for=\"", target.source_addr, "\"")});
     }
     req.headers.push_back({"traceparent", Traceparent()});
-    for (const hbone::Header& h : target.extra_headers) req.headers.push_back(h);
+    bool typed_baggage = !target.source_workload.empty();
+    if (typed_baggage) {
+      req.headers.push_back({"baggage", hbone::BuildBaggage(target.source_workload)});
+    }
+    for (const hbone::Header& h : target.extra_headers) {
+      if (!typed_baggage || h.name != "baggage") req.headers.push_back(h);
+    }
     absl::StatusOr<hbone::StreamId> id = (*session)->conn()->OpenStream(req);
     if (!id.ok()) {
       fail(id.status());

@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <cstring>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/authz/ip.h"
@@ -27,6 +26,16 @@ namespace ambient::runtime {
 
 std::string Workload::Identity() const {
   return absl::StrCat("spiffe://", trust_domain, "/ns/", ns, "/sa/", service_account);
+}
+
+hbone::WorkloadInfo Workload::Telemetry() const {
+  hbone::WorkloadInfo w;
+  w.name = name;
+  w.ns = ns;
+  w.canonical_service = canonical_service.empty() ? name : canonical_service;
+  w.canonical_revision = canonical_revision.empty() ? "latest" : canonical_revision;
+  w.cluster = cluster;
+  return w;
 }
 
 namespace {
@@ -121,80 +130,6 @@ size_t WorkloadDirectory::size() const {
 }
 
 // ---------------------------------------------------------------------------
-// Access log enrichment
-
-namespace {
-
-// FieldValue finds ` key=` in `line` and returns where its value starts and
-// ends (up to the next space), or npos.
-std::pair<size_t, size_t> FieldValue(absl::string_view line, absl::string_view key) {
-  std::string needle = absl::StrCat(" ", key, "=");
-  size_t at = line.find(needle);
-  if (at == absl::string_view::npos) return {at, at};
-  size_t begin = at + needle.size();
-  size_t end = line.find(' ', begin);
-  if (end == absl::string_view::npos) end = line.size();
-  return {begin, end};
-}
-
-std::optional<Workload> WorkloadOfAddr(absl::string_view addr, const WorkloadDirectory& dir) {
-  absl::StatusOr<SocketAddress> a = ParseSocketAddress(addr);
-  if (!a.ok()) return std::nullopt;
-  return dir.ByAddress(a->Ip());
-}
-
-std::string Quoted(absl::string_view v) { return absl::StrCat("\"", absl::CEscape(v), "\""); }
-
-// Unmap rewrites the value of ` key=` from [::ffff:a.b.c.d]:port to
-// a.b.c.d:port, as ztunnel prints IPv4 peers of dual-stack listeners.
-void Unmap(std::string* line, absl::string_view key) {
-  auto [begin, end] = FieldValue(*line, key);
-  if (begin == std::string::npos) return;
-  constexpr absl::string_view kMapped = "[::ffff:";
-  absl::string_view v = absl::string_view(*line).substr(begin, end - begin);
-  if (v.substr(0, kMapped.size()) != kMapped) return;
-  size_t close = v.find("]:");
-  if (close == absl::string_view::npos) return;
-  std::string ip(v.substr(kMapped.size(), close - kMapped.size()));
-  if (ip.find('.') == std::string::npos) return;
-  line->replace(begin, end - begin, absl::StrCat(ip, v.substr(close + 1)));
-}
-
-}  // namespace
-
-std::string EnrichAccessLog(absl::string_view line, const WorkloadDirectory& directory) {
-  std::string out(line);
-  Unmap(&out, "src.addr");
-  Unmap(&out, "dst.addr");
-  // The destination first: its insertion point lies after the source's.
-  auto [hb, hb_end] = FieldValue(out, "dst.hbone_addr");
-  auto [da, da_end] = FieldValue(out, "dst.addr");
-  std::optional<Workload> dst;
-  if (hb != std::string::npos) {
-    dst = WorkloadOfAddr(absl::string_view(out).substr(hb, hb_end - hb), directory);
-  } else if (da != std::string::npos) {
-    dst = WorkloadOfAddr(absl::string_view(out).substr(da, da_end - da), directory);
-  }
-  if (dst) {
-    size_t at = out.find(" dst.identity=");
-    if (at == std::string::npos) at = out.find(" direction=");
-    if (at != std::string::npos) {
-      out.insert(at, absl::StrCat(" dst.workload=", Quoted(dst->name),
-                                  " dst.namespace=", Quoted(dst->ns)));
-    }
-  }
-  auto [sa, sa_end] = FieldValue(out, "src.addr");
-  if (sa != std::string::npos) {
-    if (std::optional<Workload> src =
-            WorkloadOfAddr(absl::string_view(out).substr(sa, sa_end - sa), directory)) {
-      out.insert(sa_end, absl::StrCat(" src.workload=", Quoted(src->name),
-                                      " src.namespace=", Quoted(src->ns)));
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
 // Node proxy
 
 namespace {
@@ -223,6 +158,21 @@ SocketAddress Unmapped(const SocketAddress& a) {
 bool IsProxyPort(int port, const netns::PodListenerOptions& o) {
   return port == o.outbound_port || port == o.inbound_plaintext_port ||
          port == o.inbound_hbone_port;
+}
+
+// UnmappedText spells "[::ffff:a.b.c.d]:port" as "a.b.c.d:port"; other
+// text is returned as it is.
+std::string UnmappedText(const std::string& addr) {
+  absl::StatusOr<SocketAddress> a = ParseSocketAddress(addr);
+  if (!a.ok()) return addr;
+  return Unmapped(*a).ToString();
+}
+
+// TelemetryOf returns the directory's metadata for the workload owning
+// `ip` (empty when unknown).
+hbone::WorkloadInfo TelemetryOf(const WorkloadDirectory& dir, absl::string_view ip) {
+  std::optional<Workload> w = dir.ByAddress(ip);
+  return w ? w->Telemetry() : hbone::WorkloadInfo();
 }
 
 void Emit(const LogSink& log, const hbone::ConnectionRecord& r) {
@@ -275,17 +225,8 @@ class NodeProxyImpl final : public NodeProxy {
  public:
   NodeProxyImpl(EventLoop* loop, NodeProxyOptions options)
       : loop_(loop), opts_(std::move(options)), bridge_(loop, this, alive_) {
-    if (opts_.log) {
-      log_ = opts_.log;
-      access_ = [log = opts_.log, dir = opts_.workloads](LogLevel level, absl::string_view c,
-                                                         absl::string_view m) {
-        if (c == "access") {
-          log(level, c, EnrichAccessLog(m, *dir));
-        } else {
-          log(level, c, m);
-        }
-      };
-    }
+    log_ = opts_.log;
+    access_ = opts_.log;
   }
   ~NodeProxyImpl() override { pods_.clear(); }
 
@@ -451,21 +392,23 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   so.ssl_ctx = server_ctx->get();
   so.settings = opts_.settings;
   so.connect_timeout = opts_.connect_timeout;
-  // The server's inbound records leave out our own identity; ztunnel's
-  // inbound lines carry it as dst.identity.
-  if (access_) {
-    so.log = [log = access_, id = w.Identity()](LogLevel level, absl::string_view c,
-                                                absl::string_view m) {
-      size_t at = m.find(" direction=\"inbound\"");
-      if (c != "access" || at == absl::string_view::npos ||
-          m.find(" dst.identity=") != absl::string_view::npos) {
-        log(level, c, m);
-        return;
-      }
-      log(level, c, absl::StrCat(m.substr(0, at), " dst.identity=", Quoted(id), m.substr(at)));
-    };
-  }
+  so.log = access_;
   so.metrics = opts_.metrics;
+  // ztunnel's inbound lines carry our identity as dst.identity and our
+  // workload; the client's workload comes from the directory by source IP
+  // (trusted), completed by what its baggage said.
+  so.identity = w.Identity();
+  so.workload = w.Telemetry();
+  so.annotate = [dir = opts_.workloads](hbone::ConnectionRecord* r) {
+    r->src_addr = UnmappedText(r->src_addr);
+    r->dst_addr = UnmappedText(r->dst_addr);
+    absl::StatusOr<SocketAddress> src = ParseSocketAddress(r->src_addr);
+    if (!src.ok()) return;
+    hbone::WorkloadInfo known = TelemetryOf(*dir, src->Ip());
+    if (known.empty()) return;
+    known.Merge(r->src);
+    r->src = std::move(known);
+  };
   Pod* p = pod.get();
   so.authorize = [this, p](const InboundStream& s) {
     return Authorize(p->workload, Unmapped(s.peer), Unmapped(s.upstream), s.peer_identity);
@@ -624,6 +567,8 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
     t.authority = dst.ToString();
     t.expected_identities = {target->Identity()};
     t.source_addr = peer->ToString();
+    t.source_workload = pod->workload.Telemetry();
+    t.destination_workload = target->Telemetry();
     pod->client->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
   }
 }
@@ -633,7 +578,9 @@ void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
   hbone::ConnectionRecord r;
   r.direction = hbone::Direction::kOutbound;
   r.src_addr = peer.ToString();
+  r.src = pod->workload.Telemetry();
   r.dst_addr = dst.ToString();
+  r.dst = TelemetryOf(*opts_.workloads, dst.Ip());
   Forward(pod, fd, std::move(r), peer, dst, /*inbound=*/false);
 }
 
@@ -652,8 +599,10 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     hbone::ConnectionRecord r;
     r.direction = hbone::Direction::kInbound;
     r.src_addr = peer->ToString();
+    r.src = TelemetryOf(*opts_.workloads, peer->Ip());
     r.dst_addr = dst.ToString();
     r.dst_identity = pod->workload.Identity();
+    r.dst = pod->workload.Telemetry();
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
       AbortClose(*fd);
       r.error = std::move(st);

@@ -170,6 +170,7 @@ class NodeProxyE2eTest : public ::testing::Test {
       ASSERT_TRUE(o.policies->Replace(*policies).ok());
     }
     o.log = lines_.Sink();
+    o.metrics = metrics_;
     o.connect_timeout = absl::Seconds(3);
 
     auto loop = runtime::EventLoop::New();
@@ -229,6 +230,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   hbone::testing::TestCa ca_;
   std::map<std::string, std::shared_ptr<identity::CredentialHolder>> holders_;
   Lines lines_;
+  std::shared_ptr<hbone::Metrics> metrics_ = std::make_shared<hbone::Metrics>();
   std::unique_ptr<runtime::EventLoop> loop_;
   std::unique_ptr<runtime::NodeProxy> proxy_;
   std::thread loop_thread_;
@@ -268,6 +270,28 @@ TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
   EXPECT_TRUE(absl::StrContains(in, absl::StrCat("dst.hbone_addr=", kPodB, ":", kAppPort))) << in;
   EXPECT_TRUE(absl::StrContains(in, "bytes_recv=11 ")) << in;
   EXPECT_FALSE(absl::StrContains(in, "error=")) << in;
+  // Both sides name both workloads, in ztunnel's field order.
+  for (const std::string& line : {in, out}) {
+    EXPECT_TRUE(absl::StrContains(
+        line, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
+                           kClientId, "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":",
+                           kAppPort, " dst.workload=\"server\" dst.namespace=\"demo\" "
+                           "dst.identity=\"", kServerId, "\" direction=")))
+        << line;
+  }
+  // The istio_tcp_* labels carry the same workloads from both reporters.
+  std::string prom = metrics_->Prometheus();
+  for (const char* reporter : {"source", "destination"}) {
+    EXPECT_TRUE(absl::StrContains(
+        prom, absl::StrCat("istio_tcp_connections_opened_total{reporter=\"", reporter,
+                           "\",source_workload=\"client\",source_canonical_service=\"client\","
+                           "source_canonical_revision=\"latest\",source_workload_namespace=\"demo\"")))
+        << prom;
+  }
+  EXPECT_TRUE(absl::StrContains(prom, "destination_workload=\"server\",destination_canonical_service="
+                                      "\"server\",destination_canonical_revision=\"latest\","
+                                      "destination_workload_namespace=\"demo\"")) << prom;
+  EXPECT_FALSE(absl::StrContains(prom, "workload=\"unknown\"")) << prom;
 }
 
 TEST_F(NodeProxyE2eTest, PodToPodOverIpv6) {
@@ -290,6 +314,7 @@ TEST_F(NodeProxyE2eTest, PodToPodOverIpv6) {
   EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.addr=[", kPodA6, "]:"))) << in;
   EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kClientId, "\""))) << in;
   EXPECT_TRUE(absl::StrContains(in, "src.workload=\"client\"")) << in;
+  EXPECT_TRUE(absl::StrContains(in, "dst.workload=\"server\"")) << in;
 }
 
 TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {
@@ -308,6 +333,9 @@ TEST_F(NodeProxyE2eTest, DestinationOutsideTheMeshIsPassedThroughAsPlainTcp) {
   EXPECT_FALSE(absl::StrContains(line, "dst.hbone_addr")) << line;
   EXPECT_FALSE(absl::StrContains(line, "identity")) << line;  // no mTLS
   EXPECT_TRUE(absl::StrContains(line, "bytes_sent=13 ")) << line;
+  EXPECT_TRUE(absl::StrContains(line, " src.workload=\"client\" src.namespace=\"demo\" dst.addr="))
+      << line;
+  EXPECT_FALSE(absl::StrContains(line, "dst.workload")) << line;  // not in the directory
   EXPECT_TRUE(lines_.Matching({"direction=\"inbound\""}).empty()) << lines_.All();
 }
 
@@ -324,6 +352,9 @@ TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006)
                                      absl::StrCat("src.addr=", kNodeToB, ":")});
   ASSERT_FALSE(line.empty()) << lines_.All();
   EXPECT_FALSE(absl::StrContains(line, "src.identity")) << line;
+  EXPECT_FALSE(absl::StrContains(line, "src.workload")) << line;  // not in the directory
+  EXPECT_TRUE(absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
+      << line;
   EXPECT_TRUE(absl::StrContains(line, "bytes_recv=11 ")) << line;
 }
 
@@ -342,6 +373,8 @@ TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {
   std::string in = lines_.WaitFor({"ERROR access connection complete", "direction=\"inbound\""});
   ASSERT_FALSE(in.empty()) << lines_.All();
   EXPECT_TRUE(absl::StrContains(in, "explicitly denied by demo/deny-client")) << in;
+  EXPECT_TRUE(absl::StrContains(in, "src.workload=\"client\"")) << in;
+  EXPECT_TRUE(absl::StrContains(in, "dst.workload=\"server\"")) << in;
   EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kClientId, "\""))) << in;
   std::string out = lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""});
   EXPECT_FALSE(out.empty()) << lines_.All();

@@ -1,5 +1,5 @@
 // The node proxy's pieces that need no privileges: the workload directory,
-// access log enrichment, and argument checks.
+// workload telemetry metadata, and argument checks.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -71,51 +71,21 @@ TEST(WorkloadDirectoryTest, UpsertMovesAddressesAndRemoveForgetsThem) {
   EXPECT_FALSE(d.ByAddress("198.18.1.3").has_value());
 }
 
-TEST(EnrichAccessLogTest, AddsWorkloadsInZtunnelOrder) {
-  WorkloadDirectory d;
-  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
-  ASSERT_TRUE(d.Upsert(Make("b", "server", {"198.18.2.2"})).ok());
-  std::string line =
-      "connection complete src.addr=198.18.1.2:40000 "
-      "src.identity=\"spiffe://cluster.local/ns/demo/sa/client\" dst.addr=198.18.2.2:15008 "
-      "dst.hbone_addr=198.18.2.2:9080 dst.identity=\"spiffe://cluster.local/ns/demo/sa/server\" "
-      "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"";
-  EXPECT_EQ(EnrichAccessLog(line, d),
-            "connection complete src.addr=198.18.1.2:40000 src.workload=\"client\" "
-            "src.namespace=\"demo\" src.identity=\"spiffe://cluster.local/ns/demo/sa/client\" "
-            "dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.workload=\"server\" "
-            "dst.namespace=\"demo\" dst.identity=\"spiffe://cluster.local/ns/demo/sa/server\" "
-            "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"");
-}
-
-TEST(EnrichAccessLogTest, PrintsIpv4MappedAddressesAsIpv4) {
-  WorkloadDirectory d;
-  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
-  EXPECT_EQ(EnrichAccessLog("connection complete src.addr=[::ffff:198.18.1.2]:4000 "
-                            "dst.addr=[::ffff:198.18.2.2]:15008 direction=\"inbound\"",
-                            d),
-            "connection complete src.addr=198.18.1.2:4000 src.workload=\"client\" "
-            "src.namespace=\"demo\" dst.addr=198.18.2.2:15008 direction=\"inbound\"");
-  // Real IPv6 stays.
-  EXPECT_EQ(EnrichAccessLog("x src.addr=[2001:db8::1]:1 direction=\"inbound\"", d),
-            "x src.addr=[2001:db8::1]:1 direction=\"inbound\"");
-}
-
-TEST(EnrichAccessLogTest, UnknownAddressesAndOddLinesStayAsTheyAre) {
-  WorkloadDirectory d;
-  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
-  std::string passthrough =
-      "connection complete src.addr=198.18.1.2:40000 dst.addr=198.18.1.1:9090 "
-      "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"";
-  EXPECT_EQ(EnrichAccessLog(passthrough, d),
-            "connection complete src.addr=198.18.1.2:40000 src.workload=\"client\" "
-            "src.namespace=\"demo\" dst.addr=198.18.1.1:9090 "
-            "direction=\"outbound\" bytes_sent=1 bytes_recv=2 duration=\"3ms\"");
-  for (const char* odd : {"", "connection complete", "src.addr=", " src.addr=", " src.addr=x:y",
-                          " dst.addr=198.18.1.2:1", "garbage src.addr=[::1"}) {
-    // Nothing to anchor the fields to, or nothing known: unchanged.
-    EXPECT_EQ(EnrichAccessLog(odd, d), odd);
-  }
+TEST(WorkloadTest, TelemetryUsesIstioDefaults) {
+  Workload w = Make("a", "client", {"198.18.1.2"});
+  hbone::WorkloadInfo t = w.Telemetry();
+  EXPECT_EQ(t.name, "client");
+  EXPECT_EQ(t.ns, "demo");
+  EXPECT_EQ(t.canonical_service, "client");
+  EXPECT_EQ(t.canonical_revision, "latest");
+  EXPECT_EQ(t.cluster, "");
+  w.canonical_service = "shop";
+  w.canonical_revision = "v2";
+  w.cluster = "east";
+  t = w.Telemetry();
+  EXPECT_EQ(t.canonical_service, "shop");
+  EXPECT_EQ(t.canonical_revision, "v2");
+  EXPECT_EQ(t.cluster, "east");
 }
 
 TEST(NodeProxyTest, NewRefusesMissingPieces) {

@@ -8,12 +8,17 @@
 #include <unistd.h>
 
 #include <gmock/gmock.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ambient/runtime/event_loop.h"
@@ -118,6 +123,75 @@ std::string ReadToEof(int fd, bool* clean = nullptr) {
   }
 }
 
+// RawConnect sends one CONNECT (with `baggage` when not empty) over a
+// blocking mTLS connection driven by plain nghttp2, as another HBONE client
+// (ztunnel) would, and returns the response headers it got ("" values for
+// those absent), e.g. {":status", "200"}, {"baggage", ...}.
+std::map<std::string, std::string> RawConnect(SSL_CTX* ctx, const SocketAddress& server,
+                                              std::string authority, std::string baggage) {
+  std::map<std::string, std::string> got;
+  int fd = ConnectTo(server);
+  if (fd < 0) return got;
+  bssl::UniquePtr<SSL> ssl(SSL_new(ctx));
+  SSL_set_fd(ssl.get(), fd);
+  if (SSL_connect(ssl.get()) != 1) {
+    close(fd);
+    return got;
+  }
+  struct State {
+    std::map<std::string, std::string>* got;
+    bool done = false;
+  } st{&got};
+  nghttp2_session_callbacks* cbs;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
+              const uint8_t* v, size_t vl, uint8_t, void* ud) {
+        if (f->hd.stream_id == 1) {
+          (*static_cast<State*>(ud)->got)[std::string(reinterpret_cast<const char*>(n), nl)] =
+              std::string(reinterpret_cast<const char*>(v), vl);
+        }
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_frame_recv_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame* f, void* ud) {
+        if (f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id == 1) {
+          static_cast<State*>(ud)->done = true;
+        }
+        return 0;
+      });
+  nghttp2_session* h2 = nullptr;
+  nghttp2_session_client_new(&h2, cbs, &st);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::string method = "CONNECT", m_name = ":method", a_name = ":authority", b_name = "baggage";
+  std::vector<nghttp2_nv> nva = {
+      {reinterpret_cast<uint8_t*>(m_name.data()), reinterpret_cast<uint8_t*>(method.data()),
+       m_name.size(), method.size(), NGHTTP2_NV_FLAG_NONE},
+      {reinterpret_cast<uint8_t*>(a_name.data()), reinterpret_cast<uint8_t*>(authority.data()),
+       a_name.size(), authority.size(), NGHTTP2_NV_FLAG_NONE}};
+  if (!baggage.empty()) {
+    nva.push_back({reinterpret_cast<uint8_t*>(b_name.data()),
+                   reinterpret_cast<uint8_t*>(baggage.data()), b_name.size(), baggage.size(),
+                   NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_submit_headers(h2, 0, -1, nullptr, nva.data(), nva.size(), nullptr);
+  for (int i = 0; i < 100 && !st.done; ++i) {
+    const uint8_t* data;
+    ssize_t len;
+    while ((len = nghttp2_session_mem_send(h2, &data)) > 0) {
+      SSL_write(ssl.get(), data, static_cast<int>(len));
+    }
+    uint8_t buf[16384];
+    int n = SSL_read(ssl.get(), buf, sizeof(buf));  // SO_RCVTIMEO bounds the wait
+    if (n <= 0) break;
+    nghttp2_session_mem_recv(h2, buf, static_cast<size_t>(n));
+  }
+  nghttp2_session_del(h2);
+  close(fd);
+  return got;
+}
+
 class HboneProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,6 +226,9 @@ class HboneProxyTest : public ::testing::Test {
     so.allow = std::move(allow);
     so.log = Sink();
     so.metrics = metrics_;
+    so.workload = server_workload_;
+    so.identity = server_identity_;
+    so.annotate = server_annotate_;
     auto server = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -171,6 +248,10 @@ class HboneProxyTest : public ::testing::Test {
     fo.target.via = server_->address().ToString();
     fo.target.authority = authority.empty() ? echo_.address() : authority;
     fo.target.expected_identities = std::move(expect);
+    fo.target.source_workload = source_workload_;
+    fo.target.destination_workload = destination_workload_;
+    fo.target.destination_service = destination_service_;
+    fo.target.extra_headers = extra_headers_;
     auto fwd = HboneForwarder::New(loop_.get(), client_.get(), fo);
     ASSERT_TRUE(fwd.ok()) << fwd.status();
     forwarder_ = std::move(*fwd);
@@ -228,7 +309,114 @@ class HboneProxyTest : public ::testing::Test {
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> logs_;
+  // Workload metadata for Setup (empty: none, as before).
+  hbone::WorkloadInfo server_workload_;
+  std::string server_identity_;
+  std::function<void(hbone::ConnectionRecord*)> server_annotate_;
+  hbone::WorkloadInfo source_workload_;
+  hbone::WorkloadInfo destination_workload_;
+  std::string destination_service_;
+  std::vector<hbone::Header> extra_headers_;
 };
+
+hbone::WorkloadInfo Info(const std::string& name, const std::string& ns) {
+  hbone::WorkloadInfo w;
+  w.name = name;
+  w.ns = ns;
+  w.canonical_service = name + "-svc";
+  w.canonical_revision = "v1";
+  w.cluster = "Kubernetes";
+  return w;
+}
+
+std::pair<std::string, std::string> InOut(const std::vector<std::string>& logs) {
+  std::string in, out;
+  for (const std::string& l : logs) {
+    if (l.find("direction=\"inbound\"") != std::string::npos) in = l;
+    if (l.find("direction=\"outbound\"") != std::string::npos) out = l;
+  }
+  return {in, out};
+}
+
+TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
+  source_workload_ = Info("shell", "front");
+  destination_workload_ = Info("echo", "back");
+  destination_service_ = "echo.back.svc.cluster.local";
+  server_workload_ = Info("echo", "back");
+  server_identity_ = kServerId;
+  // A raw baggage next to the typed one is not sent twice.
+  extra_headers_ = {{"baggage", "k8s.namespace.name=forged"}};
+  Setup();
+  ASSERT_TRUE(Echo("meta"));
+  auto [in, out] = InOut(WaitLogs(2));
+  // The server learned the client's workload from the CONNECT's baggage.
+  EXPECT_THAT(in, HasSubstr(absl::StrCat(
+                      "src.workload=\"shell\" src.namespace=\"front\" src.identity=\"", kClientId,
+                      "\" src.cluster=\"Kubernetes\" dst.addr=")));
+  EXPECT_THAT(in, HasSubstr(absl::StrCat("dst.workload=\"echo\" dst.namespace=\"back\" "
+                                         "dst.identity=\"", kServerId,
+                                         "\" dst.cluster=\"Kubernetes\" direction=\"inbound\"")));
+  EXPECT_THAT(out, HasSubstr("src.workload=\"shell\" src.namespace=\"front\""));
+  EXPECT_THAT(out, HasSubstr("dst.service=\"echo.back.svc.cluster.local\" dst.workload=\"echo\" "
+                             "dst.namespace=\"back\""));
+  std::string prom = metrics_->Prometheus();
+  EXPECT_THAT(prom, HasSubstr("reporter=\"destination\",source_workload=\"shell\","
+                              "source_canonical_service=\"shell-svc\",source_canonical_revision="
+                              "\"v1\",source_workload_namespace=\"front\""));
+  EXPECT_THAT(prom, HasSubstr("reporter=\"source\",source_workload=\"shell\""));
+  EXPECT_THAT(prom, HasSubstr("destination_workload=\"echo\""));
+  EXPECT_THAT(prom, ::testing::Not(HasSubstr("forged")));
+  EXPECT_THAT(prom, ::testing::Not(HasSubstr("workload=\"unknown\"")));
+}
+
+TEST_F(HboneProxyTest, ServerAnswersItsWorkloadAsBaggageOnThe200) {
+  server_workload_ = Info("echo", "back");
+  Setup();
+  std::map<std::string, std::string> got =
+      RawConnect(client_ctx_.get(), server_->address(), echo_.address(),
+                 "k8s.namespace.name=raw,k8s.pod.name=ztunnel-peer");
+  EXPECT_EQ(got[":status"], "200");
+  EXPECT_EQ(got["baggage"],
+            "k8s.cluster.name=Kubernetes,k8s.namespace.name=back,k8s.deployment.name=echo,"
+            "service.name=echo-svc,service.version=v1");
+  // The request's baggage became the record's source workload.
+  auto [in, out] = InOut(WaitLogs(1));
+  EXPECT_THAT(in, HasSubstr(" src.workload=\"ztunnel-peer\" src.namespace=\"raw\" "));
+}
+
+TEST_F(HboneProxyTest, ServerWithoutWorkloadSendsNoBaggage) {
+  Setup();
+  std::map<std::string, std::string> got =
+      RawConnect(client_ctx_.get(), server_->address(), echo_.address(), "");
+  EXPECT_EQ(got[":status"], "200");
+  EXPECT_EQ(got.count("baggage"), 0u);
+}
+
+TEST_F(HboneProxyTest, BadBaggageIsIgnoredAndTheHostCanAnnotate) {
+  extra_headers_ = {{"baggage", "k8s.pod.name=%zz, k8s.namespace.name = ok ,junk"}};
+  server_annotate_ = [](hbone::ConnectionRecord* r) {
+    if (r->src.cluster.empty()) r->src.cluster = "from-directory";
+  };
+  Setup();
+  ASSERT_TRUE(Echo("first"));
+  auto [in, out] = InOut(WaitLogs(2));
+  EXPECT_THAT(in, HasSubstr(" src.namespace=\"ok\" "));
+  EXPECT_THAT(in, ::testing::Not(HasSubstr("src.workload")));
+  EXPECT_THAT(in, HasSubstr(" src.cluster=\"from-directory\" "));
+  // The client records nothing it was not told.
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("workload")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("namespace")));
+}
+
+TEST_F(HboneProxyTest, OversizeBaggageStillTunnelsWithoutMetadata) {
+  extra_headers_ = {{"baggage", "k8s.pod.name=x," + std::string(hbone::kMaxBaggageSize, 'a')}};
+  Setup();
+  ASSERT_TRUE(Echo("big"));
+  auto [in, out] = InOut(WaitLogs(2));
+  ASSERT_FALSE(in.empty());
+  EXPECT_THAT(in, ::testing::Not(HasSubstr("src.workload")));
+  EXPECT_THAT(in, HasSubstr("INFO connection complete"));
+}
 
 TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
   Setup();

@@ -3,10 +3,13 @@
 //
 // One ConnectionRecord describes one proxied TCP connection (one stream).
 // FormatAccessLog renders the "connection complete" line with ztunnel's
-// fields in ztunnel's order (src.addr, src.identity, dst.addr,
-// dst.hbone_addr, dst.identity, direction, bytes_sent, bytes_recv, duration,
-// error); fields we do not know (workload, namespace, cluster, service
-// without xDS) are left out, as ztunnel leaves out what it does not know.
+// fields in ztunnel's order (src.addr, src.workload, src.namespace,
+// src.identity, src.cluster, dst.addr, dst.hbone_addr, dst.service,
+// dst.workload, dst.namespace, dst.identity, dst.cluster, direction,
+// bytes_sent, bytes_recv, duration, error); fields the record does not know
+// (empty strings) are left out, as ztunnel leaves out what it does not know.
+// Workload metadata (WorkloadInfo) comes from the host's workload directory
+// or from the peer's `baggage` header (ambient/hbone/baggage.h).
 // bytes_sent counts what this proxy forwarded toward the remote side and
 // bytes_recv the reverse, for both directions (ztunnel's log convention).
 //
@@ -30,13 +33,37 @@ namespace ambient::hbone {
 
 enum class Direction { kOutbound, kInbound };
 
+// WorkloadInfo is what telemetry knows about one side's workload (the
+// fields of ztunnel's access log, metric labels and baggage). Every field
+// may be empty ("unknown").
+struct WorkloadInfo {
+  std::string name;                // workload name (e.g. the deployment)
+  std::string workload_type;       // deployment|cronjob|pod|job ("" = deployment)
+  std::string ns;                  // namespace
+  std::string canonical_service;   // service.istio.io/canonical-name
+  std::string canonical_revision;  // service.istio.io/canonical-revision
+  std::string cluster;             // cluster id
+  std::string region;              // locality
+  std::string zone;
+
+  // empty is true when no field is set.
+  bool empty() const;
+  // Merge fills the fields of *this that are empty from `other`.
+  void Merge(const WorkloadInfo& other);
+  friend bool operator==(const WorkloadInfo& a, const WorkloadInfo& b);
+  friend bool operator!=(const WorkloadInfo& a, const WorkloadInfo& b) { return !(a == b); }
+};
+
 struct ConnectionRecord {
   Direction direction = Direction::kOutbound;
   std::string src_addr;       // the client of the proxied connection
   std::string src_identity;   // SPIFFE ID, "" when unknown
+  WorkloadInfo src;           // the client's workload, where known
   std::string dst_addr;       // next hop (outbound) / our HBONE listener (inbound)
   std::string dst_hbone_addr; // the CONNECT :authority
+  std::string dst_service;    // destination service host name, "" when unknown
   std::string dst_identity;   // SPIFFE ID, "" when unknown
+  WorkloadInfo dst;           // the server's workload, where known
   uint64_t bytes_sent = 0;
   uint64_t bytes_recv = 0;
   absl::Duration duration;
@@ -50,6 +77,13 @@ struct ConnectionRecord {
 // timestamp or level): `connection complete src.addr=... ...`.
 std::string FormatAccessLog(const ConnectionRecord& record);
 
+// Metrics labels each series with Istio's TCP labels: the record's
+// workload metadata (source_workload, source_workload_namespace,
+// source_canonical_service / source_app, source_canonical_revision /
+// source_version, source_cluster and the destination_* twins; region and
+// zone labels are added when either side's locality is known), principals
+// without spiffe://, destination_service = dst_service or else the
+// :authority; "unknown" for every missing value.
 class Metrics {
  public:
   // ConnectionOpened / ConnectionClosed / ConnectionFailed count one

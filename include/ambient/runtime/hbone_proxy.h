@@ -21,6 +21,10 @@
 //
 // Every finished tunnel produces an access log line (component "access",
 // INFO, or ERROR with error=) on `log` and updates `metrics` when given.
+// Workload metadata travels as ztunnel's `baggage` header
+// (ambient/hbone/baggage.h): the client sends TunnelTarget::source_workload
+// on CONNECT; the server records the request's baggage as the record's
+// source workload and sends ServerOptions::workload on its 200.
 #ifndef AMBIENT_RUNTIME_HBONE_PROXY_H_
 #define AMBIENT_RUNTIME_HBONE_PROXY_H_
 
@@ -32,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ambient/base/log.h"
+#include "ambient/hbone/baggage.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/event_loop.h"
@@ -69,6 +74,16 @@ struct ServerOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   LogSink log;
   std::shared_ptr<hbone::Metrics> metrics;
+  // Our own workload (optional): sent as `baggage` on every 200 (when not
+  // empty) and recorded as the destination workload of inbound records.
+  hbone::WorkloadInfo workload;
+  // Our SPIFFE ID (optional), recorded as dst.identity of inbound records.
+  std::string identity;
+  // Optional: completes each inbound record on the loop before it is
+  // counted or logged (e.g. the client's workload from a directory). The
+  // record already has the addresses, identities and the source workload
+  // read from the request's baggage (malformed baggage reads as empty).
+  std::function<void(hbone::ConnectionRecord*)> annotate;
 };
 
 class HboneServer {
@@ -108,6 +123,16 @@ struct TunnelTarget {
   std::vector<std::string> expected_identities;
   std::string source_addr;                  // the downstream client ("ip:port"), if any
   std::vector<hbone::Header> extra_headers; // e.g. baggage
+  // Our workload: recorded as the source workload and, when not empty, sent
+  // as the CONNECT's `baggage` (then a `baggage` in extra_headers is not
+  // sent).
+  hbone::WorkloadInfo source_workload;
+  // What the host knows of the destination (e.g. from its directory):
+  // recorded as the destination workload and dst.service. The `baggage` of
+  // the server's 200 is not read yet (hbone::Connection does not report
+  // response headers), so this is the record's only source for it.
+  hbone::WorkloadInfo destination_workload;
+  std::string destination_service;
 };
 
 struct TunnelResult {

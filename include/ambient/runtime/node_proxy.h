@@ -30,6 +30,12 @@
 // Every proxied connection ends in one ztunnel-style access log line
 // (component "access": "connection complete ..." with src/dst workload,
 // namespace and identities where known; ERROR with error= on failure).
+// The metadata is put in the hbone::ConnectionRecord itself, so the
+// istio_tcp_* metric labels carry it too: the source pod's on outbound
+// (sent to the peer as `baggage`) and the destination's from the
+// directory; on inbound the pod's own (answered as `baggage` on the 200)
+// and the client's from the directory by source IP, else from the
+// request's baggage. IPv4-mapped IPv6 addresses are recorded as IPv4.
 // Other lines go to component "node-proxy".
 //
 // Threads. NodeProxy is used on its loop's thread, like every runtime
@@ -77,9 +83,18 @@ struct Workload {
   std::vector<std::string> addresses;  // numeric IPv4/IPv6, no port
   bool hbone = true;                   // tunnel_protocol HBONE (else NONE)
   std::vector<std::string> policies;   // selected authorization policy keys
+  // Telemetry labels (istio.workload.Workload canonical_name,
+  // canonical_revision, cluster_id); see Telemetry() for the defaults.
+  std::string canonical_service;
+  std::string canonical_revision;
+  std::string cluster;
 
   // Identity returns spiffe://TD/ns/NS/sa/SA.
   std::string Identity() const;
+  // Telemetry returns the workload's metadata for access logs, metric
+  // labels and baggage: name, namespace, cluster, and the canonical service
+  // and revision, which default to the name and "latest" as in Istio.
+  hbone::WorkloadInfo Telemetry() const;
 };
 
 // WorkloadDirectory holds the workloads by uid and by address. Thread-safe.
@@ -105,13 +120,6 @@ class WorkloadDirectory {
   std::map<std::string, Workload, std::less<>> by_uid_;
   std::map<std::string, std::string, std::less<>> uid_by_ip_;  // canonical IP -> uid
 };
-
-// EnrichAccessLog adds src.workload/src.namespace after src.addr and
-// dst.workload/dst.namespace before dst.identity (or direction) to a line
-// made by hbone::FormatAccessLog, for the addresses the directory knows
-// (the destination is looked up by dst.hbone_addr, else dst.addr), in
-// ztunnel's field order. Lines it cannot parse are returned unchanged.
-std::string EnrichAccessLog(absl::string_view line, const WorkloadDirectory& directory);
 
 struct NodeProxyOptions {
   std::shared_ptr<WorkloadDirectory> workloads;          // required
