@@ -293,3 +293,127 @@ func (c *RedirectConfig) DeleteFd(fd int) error {
 	runtime.KeepAlive(c)
 	return err
 }
+
+// ProbeMember is one member of a host probe set: a pod address (as
+// inet_ntop spells it) and the UID of the pod it belongs to ("" when the
+// member has no comment).
+type ProbeMember struct {
+	Address string
+	PodUID  string
+}
+
+// Host probe sets. With host rules (SetHost(true)) kubelet's probes are
+// SNATed only when they go to an enrolled pod: one whose address is a
+// member of a probe set (the ipsets istio-inpod-probes-v4/-v6 for iptables,
+// the nftables sets of those names in table inet istio-ambient-nat). Apply
+// with a host config creates the sets; the methods below change and read
+// their members in netns (the node's namespace, e.g. "/proc/1/ns/net") for
+// the config's backend. Needs root.
+
+// ProbeAdd adds the pod address addr (IPv4 or IPv6; IPv4-mapped IPv6 counts
+// as IPv4) with the pod UID podUID to the probe set of its family; a member
+// already there gets the new UID. Errors: InvalidArgument (bad address, IPv6
+// with IPv6 off, an empty or malformed UID), NotFound (the set does not
+// exist: the host rules were not applied), PermissionDenied. On error the
+// set is unchanged.
+func (c *RedirectConfig) ProbeAdd(netns, addr, podUID string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	ns, a, u := C.CString(netns), C.CString(addr), C.CString(podUID)
+	defer C.free(unsafe.Pointer(ns))
+	defer C.free(unsafe.Pointer(a))
+	defer C.free(unsafe.Pointer(u))
+	err := takeError(C.ambient_redirect_probe_add(c.ptr, ns, a, u))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// ProbeAddFd is ProbeAdd on an open network namespace descriptor (not taken
+// over).
+func (c *RedirectConfig) ProbeAddFd(fd int, addr, podUID string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	a, u := C.CString(addr), C.CString(podUID)
+	defer C.free(unsafe.Pointer(a))
+	defer C.free(unsafe.Pointer(u))
+	err := takeError(C.ambient_redirect_probe_add_fd(c.ptr, C.int(fd), a, u))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// ProbeRemove removes addr from its probe set when its UID is podUID (any
+// UID when podUID is ""). An absent address is not an error. Errors: as
+// ProbeAdd, plus FailedPrecondition naming the other UID when the address
+// belongs to another pod (nothing is removed).
+func (c *RedirectConfig) ProbeRemove(netns, addr, podUID string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	ns, a, u := C.CString(netns), C.CString(addr), C.CString(podUID)
+	defer C.free(unsafe.Pointer(ns))
+	defer C.free(unsafe.Pointer(a))
+	defer C.free(unsafe.Pointer(u))
+	err := takeError(C.ambient_redirect_probe_remove(c.ptr, ns, a, u))
+	runtime.KeepAlive(c)
+	return err
+}
+
+// ProbeRemoveFd is ProbeRemove on an open network namespace descriptor.
+func (c *RedirectConfig) ProbeRemoveFd(fd int, addr, podUID string) error {
+	if c.ptr == nil {
+		return c.closed()
+	}
+	a, u := C.CString(addr), C.CString(podUID)
+	defer C.free(unsafe.Pointer(a))
+	defer C.free(unsafe.Pointer(u))
+	err := takeError(C.ambient_redirect_probe_remove_fd(c.ptr, C.int(fd), a, u))
+	runtime.KeepAlive(c)
+	return err
+}
+
+func takeProbes(p *C.ambient_redirect_probes) []ProbeMember {
+	defer C.ambient_redirect_probes_free(p)
+	n := int(C.ambient_redirect_probes_count(p))
+	out := make([]ProbeMember, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, ProbeMember{
+			Address: C.GoString(C.ambient_redirect_probes_get0_address(p, C.size_t(i))),
+			PodUID:  C.GoString(C.ambient_redirect_probes_get0_pod_uid(p, C.size_t(i))),
+		})
+	}
+	return out
+}
+
+// ProbeList returns the members of the IPv4 probe set and, when the config
+// has IPv6 on, of the IPv6 set. Errors: NotFound (a set does not exist),
+// PermissionDenied.
+func (c *RedirectConfig) ProbeList(netns string) ([]ProbeMember, error) {
+	if c.ptr == nil {
+		return nil, c.closed()
+	}
+	ns := C.CString(netns)
+	defer C.free(unsafe.Pointer(ns))
+	var p *C.ambient_redirect_probes
+	err := takeError(C.ambient_redirect_probe_list(c.ptr, ns, &p))
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, err
+	}
+	return takeProbes(p), nil
+}
+
+// ProbeListFd is ProbeList on an open network namespace descriptor.
+func (c *RedirectConfig) ProbeListFd(fd int) ([]ProbeMember, error) {
+	if c.ptr == nil {
+		return nil, c.closed()
+	}
+	var p *C.ambient_redirect_probes
+	err := takeError(C.ambient_redirect_probe_list_fd(c.ptr, C.int(fd), &p))
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, err
+	}
+	return takeProbes(p), nil
+}

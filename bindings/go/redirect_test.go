@@ -239,3 +239,125 @@ func toolCommand(name string, args ...string) *exec.Cmd {
 	}
 	return cmd
 }
+
+// The host probe sets through the binding, for both backends: members carry
+// their pod's UID, a removal with another pod's UID leaves the member, bad
+// input is refused and changes nothing.
+func TestRedirectProbeSets(t *testing.T) {
+	for _, backend := range []RedirectBackend{RedirectIptables, RedirectNftables} {
+		t.Run(fmt.Sprint(backend), func(t *testing.T) {
+			withNetns(t, func(ns string) {
+				c := NewRedirectConfig()
+				defer c.Close()
+				for _, err := range []error{c.SetBackend(backend), c.SetHost(true), c.SetIPv6(true), c.SetKubeletUID(1000)} {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				// No sets before the host rules are applied.
+				errCodeOnly(t, c.ProbeAdd(ns, "198.18.0.9", "uid-a"), NotFound)
+				_, err := c.ProbeList(ns)
+				errCodeOnly(t, err, NotFound)
+				if err := c.Apply(ns); err != nil {
+					t.Fatal(err)
+				}
+				list := func() string {
+					t.Helper()
+					m, err := c.ProbeList(ns)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var parts []string
+					for _, p := range m {
+						parts = append(parts, p.Address+" "+p.PodUID)
+					}
+					return strings.Join(parts, ",")
+				}
+				if got := list(); got != "" {
+					t.Fatalf("fresh sets hold %q", got)
+				}
+
+				if err := c.ProbeAdd(ns, "198.18.0.9", "uid-a"); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.ProbeAdd(ns, "2001:db8::9", "uid-a"); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := list(), "198.18.0.9 uid-a,2001:db8::9 uid-a"; got != want {
+					t.Fatalf("members %q, want %q", got, want)
+				}
+				// Re-adding replaces the UID.
+				if err := c.ProbeAdd(ns, "198.18.0.9", "uid-b"); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := list(), "198.18.0.9 uid-b,2001:db8::9 uid-a"; got != want {
+					t.Fatalf("after re-add: %q, want %q", got, want)
+				}
+				// Another pod's UID removes nothing.
+				err = c.ProbeRemove(ns, "198.18.0.9", "uid-a")
+				errCodeOnly(t, err, FailedPrecondition)
+				if !strings.Contains(err.Error(), "uid-b") {
+					t.Fatalf("refusal does not name the owner: %v", err)
+				}
+				if got, want := list(), "198.18.0.9 uid-b,2001:db8::9 uid-a"; got != want {
+					t.Fatalf("after refused remove: %q, want %q", got, want)
+				}
+				// Bad input is InvalidArgument and changes nothing.
+				for _, bad := range [][2]string{{"198.18.0.300", "uid-c"}, {"not-an-ip", "uid-c"}, {"", "uid-c"},
+					{"198.18.0.10", ""}, {"198.18.0.10", "has space"}, {"198.18.0.10", "quo\"te"}} {
+					errCodeOnly(t, c.ProbeAdd(ns, bad[0], bad[1]), InvalidArgument)
+				}
+				errCodeOnly(t, c.ProbeRemove(ns, "198.18.0.300", ""), InvalidArgument)
+				if got, want := list(), "198.18.0.9 uid-b,2001:db8::9 uid-a"; got != want {
+					t.Fatalf("after bad input: %q, want %q", got, want)
+				}
+
+				// The descriptor variants see the same sets.
+				f, err := os.Open("/var/run/netns/" + ns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if err := c.ProbeRemoveFd(int(f.Fd()), "198.18.0.9", "uid-b"); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.ProbeRemove(ns, "2001:db8::9", ""); err != nil { // any UID
+					t.Fatal(err)
+				}
+				if err := c.ProbeRemove(ns, "198.18.0.9", "uid-b"); err != nil {
+					t.Fatalf("removing an absent member: %v", err)
+				}
+				if err := c.ProbeAddFd(int(f.Fd()), "::ffff:198.18.0.6", "uid-c"); err != nil { // IPv4-mapped
+					t.Fatal(err)
+				}
+				m, err := c.ProbeListFd(int(f.Fd()))
+				if err != nil || len(m) != 1 || m[0] != (ProbeMember{"198.18.0.6", "uid-c"}) {
+					t.Fatalf("ProbeListFd: %v, %v", m, err)
+				}
+
+				// The kernel shows the member too.
+				var out []byte
+				if backend == RedirectIptables {
+					out, _ = toolCommand("ip", "netns", "exec", ns, "ipset", "list", "istio-inpod-probes-v4").CombinedOutput()
+				} else {
+					out, _ = toolCommand("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "istio-ambient-nat", "istio-inpod-probes-v4").CombinedOutput()
+				}
+				if !strings.Contains(string(out), "198.18.0.6") || !strings.Contains(string(out), "uid-c") {
+					t.Fatalf("the kernel's set lacks 198.18.0.6/uid-c:\n%s", out)
+				}
+
+				// An IPv6 address with IPv6 off is refused.
+				v4 := NewRedirectConfig()
+				defer v4.Close()
+				_ = v4.SetBackend(backend)
+				_ = v4.SetHost(true)
+				errCodeOnly(t, v4.ProbeAdd(ns, "2001:db8::7", "uid-d"), InvalidArgument)
+
+				c.Close()
+				errCodeOnly(t, c.ProbeAdd(ns, "198.18.0.9", "uid-a"), FailedPrecondition)
+				_, err = c.ProbeList(ns)
+				errCodeOnly(t, err, FailedPrecondition)
+			})
+		})
+	}
+}

@@ -70,7 +70,15 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
   std::string dir = ".";
   if (size_t slash = path.rfind('/'); slash != std::string::npos) dir = path.substr(0, slash);
   if (dir.empty()) dir = "/";
-  json root = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  return ParseNodeConfig(*text, dir, path);
+}
+
+absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::string& dir,
+                                           const std::string& path) {
+  // nlohmann's lexer takes a NUL byte for the end of the input, which would
+  // quietly accept whatever follows it.
+  if (text.find('\0') != absl::string_view::npos) return Bad(path, "NUL byte in the text");
+  json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return Bad(path, "not valid JSON");
   if (!root.is_object()) return Bad(path, "want a JSON object");
   if (absl::Status st = OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads"});

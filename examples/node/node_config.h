@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ambient/runtime/node_proxy.h"
 
 namespace ambient::examples {
@@ -41,8 +42,18 @@ struct NodeConfig {
   std::vector<PodConfig> pods;
 };
 
-// LoadNodeConfig reads and checks the file at `path`.
+// LoadNodeConfig reads and checks the file at `path` (ParseNodeConfig of its
+// contents, with relative paths taken from its directory). NotFound when the
+// file cannot be read.
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// ParseNodeConfig checks the config text `json`, resolving relative file
+// paths against `base_dir`; `name` (the file's path, say) starts the errors
+// about the document as a whole. It reads no files: the trust bundle, cert
+// and key are only paths here. InvalidArgument naming the place for
+// anything malformed.
+absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view json, const std::string& base_dir,
+                                           const std::string& name = "config");
 
 // ReadFile returns the contents of `path`.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

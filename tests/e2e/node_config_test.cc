@@ -109,5 +109,29 @@ TEST_F(NodeConfigTest, DeeplyNestedJsonIsRefusedWithoutCrashing) {
   EXPECT_FALSE(c.ok());
 }
 
+// ParseNodeConfig works on text alone: relative paths are resolved against
+// the given directory, no file is read (none of them exists), and errors
+// about the whole document carry the given name.
+TEST(ParseNodeConfig, ParsesTextWithoutReadingFiles) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
+      R"({"trust_bundle": "ca.pem", "workloads": [{"uid": "a", "name": "n", "namespace": "demo",
+          "addresses": ["198.18.1.2"], "cert": "a.pem", "key": "a.key"}]})",
+      "/nonexistent/base");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->trust_bundle, "/nonexistent/base/ca.pem");
+  ASSERT_EQ(c->pods.size(), 1u);
+  EXPECT_EQ(c->pods[0].cert, "/nonexistent/base/a.pem");
+  EXPECT_EQ(c->pods[0].key, "/nonexistent/base/a.key");
+
+  absl::StatusOr<NodeConfig> bad = ParseNodeConfig("{", "/x", "inline.json");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("inline.json"), absl::string_view::npos) << bad.status();
+  // A NUL byte does not end the text: what follows it is not ignored.
+  const std::string ok = R"({"trust_bundle": "ca.pem", "workloads": []})";
+  const std::string nul = ok + std::string("\0junk", 5);
+  EXPECT_EQ(ParseNodeConfig(nul, "/x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ParseNodeConfig(ok, "/x").ok());
+}
+
 }  // namespace
 }  // namespace ambient::examples

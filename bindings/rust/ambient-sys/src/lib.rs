@@ -351,6 +351,12 @@ pub struct ambient_redirect_drift {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_redirect_probes`.
+#[repr(C)]
+pub struct ambient_redirect_probes {
+    _private: [u8; 0],
+}
+
 extern "C" {
     pub fn ambient_redirect_config_new() -> *mut ambient_redirect_config;
     pub fn ambient_redirect_config_free(config: *mut ambient_redirect_config);
@@ -437,6 +443,50 @@ extern "C" {
         config: *const ambient_redirect_config,
         netns_fd: c_int,
     ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_add(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+        address: *const c_char,
+        pod_uid: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_add_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+        address: *const c_char,
+        pod_uid: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_remove(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+        address: *const c_char,
+        pod_uid: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_remove_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+        address: *const c_char,
+        pod_uid: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_list(
+        config: *const ambient_redirect_config,
+        netns: *const c_char,
+        out_probes: *mut *mut ambient_redirect_probes,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probe_list_fd(
+        config: *const ambient_redirect_config,
+        netns_fd: c_int,
+        out_probes: *mut *mut ambient_redirect_probes,
+    ) -> *mut ambient_error;
+    pub fn ambient_redirect_probes_count(probes: *const ambient_redirect_probes) -> usize;
+    pub fn ambient_redirect_probes_get0_address(
+        probes: *const ambient_redirect_probes,
+        i: usize,
+    ) -> *const c_char;
+    pub fn ambient_redirect_probes_get0_pod_uid(
+        probes: *const ambient_redirect_probes,
+        i: usize,
+    ) -> *const c_char;
+    pub fn ambient_redirect_probes_free(probes: *mut ambient_redirect_probes);
 }
 
 // ---- netns.h -----------------------------------------------------------

@@ -1,5 +1,5 @@
 //! istio-cni's traffic redirection rules: configure, render, and apply,
-//! check or delete them inside a network namespace.
+//! check or delete them inside a network namespace; the host probe sets.
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
@@ -244,6 +244,154 @@ impl RedirectConfig {
         // SAFETY: live handle; the descriptor is borrowed for the call.
         unsafe { check(sys::ambient_redirect_delete_fd(self.ptr, netns.as_raw_fd())) }
     }
+
+    // ---- Host probe sets ----
+    //
+    // With host rules (`set_host(true)`) kubelet's probes are SNATed only
+    // when they go to an enrolled pod: one whose address is a member of a
+    // probe set (ipsets istio-inpod-probes-v4/-v6 for iptables, the
+    // nftables sets of those names in table inet istio-ambient-nat).
+    // `apply` with a host config creates the sets; the methods below change
+    // and read their members in the node's namespace for this backend.
+
+    /// Adds the pod address `address` (IPv4 or IPv6; IPv4-mapped IPv6 counts
+    /// as IPv4) with the UID `pod_uid` to the probe set of its family in
+    /// `netns`; a member already there gets the new UID. Needs root.
+    /// Errors: `AMBIENT_ERR_INVALID_ARGUMENT` (bad address, IPv6 with IPv6
+    /// off, an empty or malformed UID), `AMBIENT_ERR_NOT_FOUND` (no set: the
+    /// host rules were not applied), `AMBIENT_ERR_PERMISSION_DENIED`. On
+    /// error the set is unchanged.
+    pub fn probe_add(&self, netns: &str, address: &str, pod_uid: &str) -> Result<(), Error> {
+        let (ns, a, u) = (cstring(netns)?, cstring(address)?, cstring(pod_uid)?);
+        // SAFETY: live handle and strings.
+        unsafe {
+            check(sys::ambient_redirect_probe_add(
+                self.ptr,
+                ns.as_ptr(),
+                a.as_ptr(),
+                u.as_ptr(),
+            ))
+        }
+    }
+
+    /// `probe_add` on an open namespace descriptor (still the caller's).
+    pub fn probe_add_fd(
+        &self,
+        netns: BorrowedFd<'_>,
+        address: &str,
+        pod_uid: &str,
+    ) -> Result<(), Error> {
+        let (a, u) = (cstring(address)?, cstring(pod_uid)?);
+        // SAFETY: live handle and strings; the descriptor is borrowed.
+        unsafe {
+            check(sys::ambient_redirect_probe_add_fd(
+                self.ptr,
+                netns.as_raw_fd(),
+                a.as_ptr(),
+                u.as_ptr(),
+            ))
+        }
+    }
+
+    /// Removes `address` from its probe set in `netns` when its UID is
+    /// `pod_uid` (any UID for `None`). An absent address is not an error.
+    /// Errors: as `probe_add`, plus `AMBIENT_ERR_FAILED_PRECONDITION` naming
+    /// the other UID when the address belongs to another pod (nothing is
+    /// removed).
+    pub fn probe_remove(
+        &self,
+        netns: &str,
+        address: &str,
+        pod_uid: Option<&str>,
+    ) -> Result<(), Error> {
+        let (ns, a) = (cstring(netns)?, cstring(address)?);
+        let u = pod_uid.map(cstring).transpose()?;
+        let up = u.as_ref().map_or(ptr::null(), |u| u.as_ptr());
+        // SAFETY: live handle and strings (the UID may be NULL).
+        unsafe {
+            check(sys::ambient_redirect_probe_remove(
+                self.ptr,
+                ns.as_ptr(),
+                a.as_ptr(),
+                up,
+            ))
+        }
+    }
+
+    /// `probe_remove` on an open namespace descriptor.
+    pub fn probe_remove_fd(
+        &self,
+        netns: BorrowedFd<'_>,
+        address: &str,
+        pod_uid: Option<&str>,
+    ) -> Result<(), Error> {
+        let a = cstring(address)?;
+        let u = pod_uid.map(cstring).transpose()?;
+        let up = u.as_ref().map_or(ptr::null(), |u| u.as_ptr());
+        // SAFETY: live handle and strings (the UID may be NULL).
+        unsafe {
+            check(sys::ambient_redirect_probe_remove_fd(
+                self.ptr,
+                netns.as_raw_fd(),
+                a.as_ptr(),
+                up,
+            ))
+        }
+    }
+
+    /// The members of the IPv4 probe set in `netns` and, with IPv6 on, of
+    /// the IPv6 set. Errors: `AMBIENT_ERR_NOT_FOUND` (a set does not exist),
+    /// `AMBIENT_ERR_PERMISSION_DENIED`.
+    pub fn probe_list(&self, netns: &str) -> Result<Vec<ProbeMember>, Error> {
+        let ns = cstring(netns)?;
+        let mut p = ptr::null_mut();
+        // SAFETY: live handle and string; p is owned on success.
+        unsafe {
+            check(sys::ambient_redirect_probe_list(
+                self.ptr,
+                ns.as_ptr(),
+                &mut p,
+            ))?;
+            Ok(take_probes(p))
+        }
+    }
+
+    /// `probe_list` on an open namespace descriptor.
+    pub fn probe_list_fd(&self, netns: BorrowedFd<'_>) -> Result<Vec<ProbeMember>, Error> {
+        let mut p = ptr::null_mut();
+        // SAFETY: live handle; p is owned on success.
+        unsafe {
+            check(sys::ambient_redirect_probe_list_fd(
+                self.ptr,
+                netns.as_raw_fd(),
+                &mut p,
+            ))?;
+            Ok(take_probes(p))
+        }
+    }
+}
+
+/// One member of a host probe set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeMember {
+    /// The pod address, as inet_ntop spells it.
+    pub address: String,
+    /// The UID of the pod it belongs to ("" when the member has none).
+    pub pod_uid: String,
+}
+
+/// # Safety
+/// `p` must be an owned probe list from libambient.
+unsafe fn take_probes(p: *mut sys::ambient_redirect_probes) -> Vec<ProbeMember> {
+    let n = sys::ambient_redirect_probes_count(p);
+    let out = (0..n)
+        .map(|i| ProbeMember {
+            address: lent(sys::ambient_redirect_probes_get0_address(p, i)),
+            pod_uid: lent(sys::ambient_redirect_probes_get0_pod_uid(p, i)),
+        })
+        .collect();
+    sys::ambient_redirect_probes_free(p);
+    out
 }
 
 /// # Safety

@@ -233,3 +233,123 @@ fn one_config_renders_from_many_threads() {
         assert!(t.join().unwrap().iter().all(|r| *r == want));
     }
 }
+
+fn members(c: &RedirectConfig, ns: &str) -> String {
+    c.probe_list(ns)
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {}", m.address, m.pod_uid))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn host_probe_sets_keep_pod_uids() {
+    if !privileged() {
+        return;
+    }
+    for backend in [Backend::Iptables, Backend::Nftables] {
+        let ns = Netns::new(&format!("probes-{backend:?}").to_lowercase());
+        let mut c = RedirectConfig::new();
+        c.set_backend(backend).unwrap();
+        c.set_host(true).unwrap();
+        c.set_ipv6(true).unwrap();
+        c.set_kubelet_uid(1000).unwrap();
+        // No sets before the host rules are applied.
+        assert_eq!(
+            c.probe_add(&ns.0, "198.18.0.9", "uid-a").unwrap_err().code,
+            sys::AMBIENT_ERR_NOT_FOUND
+        );
+        assert_eq!(
+            c.probe_list(&ns.0).unwrap_err().code,
+            sys::AMBIENT_ERR_NOT_FOUND
+        );
+        c.apply(&ns.0).unwrap();
+        assert_eq!(members(&c, &ns.0), "");
+
+        c.probe_add(&ns.0, "198.18.0.9", "uid-a").unwrap();
+        c.probe_add(&ns.0, "2001:db8::9", "uid-a").unwrap();
+        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-a,2001:db8::9 uid-a");
+        // Re-adding replaces the UID.
+        c.probe_add(&ns.0, "198.18.0.9", "uid-b").unwrap();
+        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+        // Another pod's UID removes nothing, and the refusal names the owner.
+        let e = c
+            .probe_remove(&ns.0, "198.18.0.9", Some("uid-a"))
+            .unwrap_err();
+        assert_eq!(e.code, sys::AMBIENT_ERR_FAILED_PRECONDITION, "{e}");
+        assert!(e.message.contains("uid-b"), "{e}");
+        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+        // Bad input is refused and changes nothing.
+        for (addr, uid) in [
+            ("198.18.0.300", "uid-c"),
+            ("not-an-ip", "uid-c"),
+            ("", "uid-c"),
+            ("198.18.0.10", ""),
+            ("198.18.0.10", "has space"),
+            ("198.18.0.10", "nul\0uid"),
+            ("198.18.0.10\0", "uid-c"),
+        ] {
+            let e = c.probe_add(&ns.0, addr, uid).unwrap_err();
+            assert_eq!(
+                e.code,
+                sys::AMBIENT_ERR_INVALID_ARGUMENT,
+                "{addr:?} {uid:?}"
+            );
+        }
+        assert_eq!(
+            c.probe_remove(&ns.0, "198.18.0.300", None)
+                .unwrap_err()
+                .code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+
+        // The descriptor variants see the same sets.
+        let f = std::fs::File::open(format!("/var/run/netns/{}", ns.0)).unwrap();
+        use std::os::fd::AsFd;
+        c.probe_remove_fd(f.as_fd(), "198.18.0.9", Some("uid-b"))
+            .unwrap();
+        c.probe_remove(&ns.0, "2001:db8::9", None).unwrap(); // any UID
+        c.probe_remove(&ns.0, "198.18.0.9", Some("uid-b")).unwrap(); // absent: fine
+        c.probe_add_fd(f.as_fd(), "::ffff:198.18.0.6", "uid-c")
+            .unwrap(); // IPv4-mapped
+        assert_eq!(
+            c.probe_list_fd(f.as_fd()).unwrap(),
+            vec![ambient::redirect::ProbeMember {
+                address: "198.18.0.6".into(),
+                pod_uid: "uid-c".into()
+            }]
+        );
+        // The kernel's set holds it too.
+        let shown = match backend {
+            Backend::Iptables => netns_exec(&ns.0, &["ipset", "list", "istio-inpod-probes-v4"]),
+            Backend::Nftables => netns_exec(
+                &ns.0,
+                &[
+                    "nft",
+                    "list",
+                    "set",
+                    "inet",
+                    "istio-ambient-nat",
+                    "istio-inpod-probes-v4",
+                ],
+            ),
+        };
+        assert!(
+            shown.contains("198.18.0.6") && shown.contains("uid-c"),
+            "{shown}"
+        );
+
+        // IPv6 with IPv6 off is refused.
+        let mut v4 = RedirectConfig::new();
+        v4.set_backend(backend).unwrap();
+        v4.set_host(true).unwrap();
+        assert_eq!(
+            v4.probe_add(&ns.0, "2001:db8::7", "uid-d")
+                .unwrap_err()
+                .code,
+            sys::AMBIENT_ERR_INVALID_ARGUMENT
+        );
+    }
+}
