@@ -12,7 +12,10 @@
 #include <vector>
 
 #include "ambient/authz/policy_codec.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/hbone/baggage.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/netns/netns.h"
@@ -88,6 +91,7 @@ struct ambient_hbone_server {
 struct ambient_hbone_client {
   LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::HboneClient> client;
+  ambient::hbone::WorkloadInfo source_workload;  // for tunnels and forwarders made later
 };
 
 struct ambient_hbone_forwarder {
@@ -321,6 +325,7 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
     rt::TunnelTarget t;
     t.via = via;
     t.authority = authority;
+    t.source_workload = client->source_workload;
     if (!Strings(expected, n_expected, "expected", &t.expected_identities).ok()) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
@@ -332,6 +337,85 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
                                   msg.c_str());
                            });
     return 0;
+  });
+}
+
+namespace {
+
+// WorkloadOf checks and collects the workload fields of the _set_workload
+// calls (NULL or "" = unknown).
+absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
+                                                       const char* workload_type,
+                                                       const char* ns,
+                                                       const char* canonical_service,
+                                                       const char* canonical_revision,
+                                                       const char* cluster, const char* region,
+                                                       const char* zone) {
+  ambient::hbone::WorkloadInfo w;
+  struct Field {
+    const char* what;
+    const char* value;
+    std::string* into;
+  } fields[] = {{"name", name, &w.name},
+                {"workload_type", workload_type, &w.workload_type},
+                {"ns", ns, &w.ns},
+                {"canonical_service", canonical_service, &w.canonical_service},
+                {"canonical_revision", canonical_revision, &w.canonical_revision},
+                {"cluster", cluster, &w.cluster},
+                {"region", region, &w.region},
+                {"zone", zone, &w.zone}};
+  for (const Field& f : fields) {
+    if (f.value == nullptr) continue;
+    absl::string_view v(f.value);
+    if (v.size() > ambient::hbone::kMaxBaggageValue) {
+      return absl::InvalidArgumentError(absl::StrCat("workload ", f.what, " is longer than ",
+                                                     ambient::hbone::kMaxBaggageValue, " bytes"));
+    }
+    for (char c : v) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("workload ", f.what, " contains a control character"));
+      }
+    }
+    *f.into = std::string(v);
+  }
+  if (!w.workload_type.empty() && w.workload_type != "deployment" &&
+      w.workload_type != "cronjob" && w.workload_type != "pod" && w.workload_type != "job") {
+    return absl::InvalidArgumentError(absl::StrCat("workload_type \"", w.workload_type,
+                                                   "\" is not deployment, cronjob, pod or job"));
+  }
+  return w;
+}
+
+}  // namespace
+
+ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server, const char* name,
+                                                 const char* workload_type, const char* ns,
+                                                 const char* canonical_service,
+                                                 const char* canonical_revision,
+                                                 const char* cluster, const char* region,
+                                                 const char* zone) {
+  return Guard([&]() -> absl::Status {
+    if (server == nullptr) return NullArgument("server");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
+        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (!w.ok()) return w.status();
+    server->server->SetWorkload(*w);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_hbone_client_set_source_workload(
+    ambient_hbone_client* client, const char* name, const char* workload_type, const char* ns,
+    const char* canonical_service, const char* canonical_revision, const char* cluster,
+    const char* region, const char* zone) {
+  return Guard([&]() -> absl::Status {
+    if (client == nullptr) return NullArgument("client");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
+        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (!w.ok()) return w.status();
+    client->source_workload = *std::move(w);
+    return absl::OkStatus();
   });
 }
 
@@ -364,6 +448,7 @@ ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_h
     o.listen = listen;
     o.target.via = via;
     o.target.authority = authority;
+    o.target.source_workload = client->source_workload;
     if (absl::Status s = Strings(expected, n_expected, "expected", &o.target.expected_identities);
         !s.ok()) {
       return s;

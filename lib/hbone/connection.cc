@@ -88,6 +88,7 @@ struct Stream {
   bool has_path = false;
   bool has_protocol = false;
   ConnectRequest request;
+  std::vector<Header> response_headers;  // client: the response's, until it is reported
   absl::Status close_status;
   StreamStats stats;
 };
@@ -1149,6 +1150,8 @@ int ConnectionImpl::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const
   } else if (n == ":status") {
     int status = 0;
     if (absl::SimpleAtoi(v, &status)) s->http_status = status;
+  } else if (s->phase == Stream::Phase::kAwaitingResponse && !n.empty() && n[0] != ':') {
+    s->response_headers.push_back({std::string(n), std::string(v)});
   }
   return 0;
 }
@@ -1185,11 +1188,16 @@ void ConnectionImpl::OnRequestComplete(Stream* s) {
 
 void ConnectionImpl::OnResponseComplete(Stream* s, bool end_stream) {
   if (s->phase != Stream::Phase::kAwaitingResponse) return;
-  if (s->http_status >= 100 && s->http_status < 200) return;  // informational
+  if (s->http_status >= 100 && s->http_status < 200) {  // informational
+    s->response_headers.clear();
+    return;
+  }
   Event ev;
   ev.type = Event::Type::kStreamResponse;
   ev.stream = s->id;
   ev.http_status = s->http_status;
+  ev.headers = std::move(s->response_headers);
+  s->response_headers.clear();
   PushEvent(std::move(ev));
   if (s->http_status == 200 && !end_stream) {
     s->phase = Stream::Phase::kOpen;

@@ -6,8 +6,6 @@
 
 namespace ambient::runtime {
 
-namespace {
-
 class Dialing {
  public:
   Dialing(EventLoop* loop, SocketAddress addr, std::function<void(absl::StatusOr<int>)> done)
@@ -51,6 +49,23 @@ class Dialing {
     return fd;
   }
 
+ public:
+  // Cancel ends the dial now without calling `done` (the owner is gone);
+  // the object goes at the end of the iteration, after any Finish already
+  // deferred (which then does nothing).
+  void Cancel() {
+    if (finished_) return;
+    finished_ = true;
+    loop_->CancelAtDestroy(at_destroy_);
+    watch_.Stop();
+    timer_.Disarm();
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    done_ = nullptr;
+    loop_->Defer([this] { delete this; });
+  }
+
+ private:
   // Release frees a dial that never finished, without calling `done`.
   void Release() {
     finished_ = true;
@@ -86,18 +101,22 @@ class Dialing {
   uint64_t at_destroy_ = 0;
 };
 
-}  // namespace
-
-void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
-          std::function<void(absl::StatusOr<int>)> done) {
+Dialing* Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+              std::function<void(absl::StatusOr<int>)> done) {
   auto* d = new Dialing(loop, addr, std::move(done));
   d->Start(timeout);
+  return d;
 }
 
-void DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
-              SocketMaker make, std::function<void(absl::StatusOr<int>)> done) {
+Dialing* DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+                  SocketMaker make, std::function<void(absl::StatusOr<int>)> done) {
   auto* d = new Dialing(loop, addr, std::move(done));
   d->Start(timeout, make);
+  return d;
+}
+
+void CancelDial(Dialing* dial) {
+  if (dial != nullptr) dial->Cancel();
 }
 
 }  // namespace ambient::runtime

@@ -11,19 +11,28 @@
 
 namespace ambient::runtime {
 
+// Dialing is one dial in flight (owned by itself until it finishes).
+class Dialing;
+
 // Dial connects to `addr`; `done` gets the connected fd (caller owns it) or
 // the error (DeadlineExceeded after `timeout`). `done` runs on the loop,
 // never inside Dial itself.
-void Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
-          std::function<void(absl::StatusOr<int>)> done);
+// Returns the dial, usable with CancelDial until `done` has been called.
+Dialing* Dial(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+              std::function<void(absl::StatusOr<int>)> done);
 
 // SocketMaker makes the (unconnected) socket for a dial to `addr`, e.g. in a
 // pod's netns with a mark; it returns an fd the dialer then owns.
 using SocketMaker = std::function<absl::StatusOr<int>(const SocketAddress& addr)>;
 
 // DialWith is Dial on a socket from `make` (Dial's own socket when empty).
-void DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
-              SocketMaker make, std::function<void(absl::StatusOr<int>)> done);
+Dialing* DialWith(EventLoop* loop, const SocketAddress& addr, absl::Duration timeout,
+                  SocketMaker make, std::function<void(absl::StatusOr<int>)> done);
+
+// CancelDial ends a dial whose `done` has not been called yet: its socket
+// is closed now, `done` is destroyed without being called, and the dial is
+// freed at the end of the loop iteration. Loop thread.
+void CancelDial(Dialing* dial);
 
 }  // namespace ambient::runtime
 

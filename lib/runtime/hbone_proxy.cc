@@ -84,6 +84,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
 
   SocketAddress address() const override { return addr_; }
   size_t connections() const override { return sessions_.size(); }
+  void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
 
   void Drain() override {
     accept_watch_.Stop();
@@ -277,7 +278,14 @@ class ClientImpl final : public HboneClient, public SessionOwner {
   }
   ~ClientImpl() override {
     std::vector<std::string> keys;
-    for (auto& [key, e] : pool_) keys.push_back(key);
+    for (auto& [key, e] : pool_) {
+      keys.push_back(key);
+      // A TCP connect in flight ends now (its socket closed), not when it
+      // connects, is refused or times out.
+      CancelDial(e.tcp_dial);
+      e.tcp_dial = nullptr;
+      e.tcp_dialing = false;
+    }
     for (const std::string& key : keys) FailWaiters(key, absl::CancelledError("client shut down"));
     for (auto& [s, info] : sessions_) {
       s->set_owner(Orphan());
@@ -304,6 +312,7 @@ class ClientImpl final : public HboneClient, public SessionOwner {
     std::vector<Session*> sessions;  // available for new streams
     Session* dialing = nullptr;      // the one dial in flight
     bool tcp_dialing = false;
+    Dialing* tcp_dial = nullptr;     // while tcp_dialing: the dial, for CancelDial
     std::deque<Waiter> waiters;
   };
   struct SessionInfo {
@@ -362,7 +371,7 @@ void ClientImpl::StartDial(const std::string& key, const TunnelTarget& target) {
   e.tcp_dialing = true;
   ++stats_.dials;
   std::weak_ptr<int> alive = alive_;
-  DialWith(loop_, *addr, opts_.connect_timeout, opts_.dial_socket,
+  e.tcp_dial = DialWith(loop_, *addr, opts_.connect_timeout, opts_.dial_socket,
            [this, alive, key, target](absl::StatusOr<int> fd) {
     if (alive.expired()) {
       if (fd.ok()) close(*fd);
@@ -370,6 +379,7 @@ void ClientImpl::StartDial(const std::string& key, const TunnelTarget& target) {
     }
     Entry& e = pool_[key];
     e.tcp_dialing = false;
+    e.tcp_dial = nullptr;
     if (!fd.ok()) {
       absl::Status st = fd.status();
       if (st.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -544,6 +554,12 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
                               r.bytes_recv = res.stream_to_fd;
                               r.duration = res.ended - started;
                               r.error = res.status;
+                              if (r.dst.empty() && !res.response_baggage.empty()) {
+                                // Malformed baggage reads as unknown.
+                                absl::StatusOr<hbone::WorkloadInfo> w =
+                                    hbone::ParseBaggage(res.response_baggage);
+                                if (w.ok()) r.dst = *std::move(w);
+                              }
                               if (!res.status.ok()) {
                                 r.response_flags = res.http_status == 401 ? "DENY" : "CONNECT";
                               }

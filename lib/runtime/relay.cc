@@ -54,7 +54,12 @@ void Relay::Start() {
   if (in_always_ready_) PumpIn();
 }
 
-void Relay::OnResponse(int http_status) { result_.http_status = http_status; }
+void Relay::OnResponse(int http_status, const std::vector<hbone::Header>& headers) {
+  result_.http_status = http_status;
+  for (const hbone::Header& h : headers) {
+    if (h.name == "baggage") result_.response_baggage = h.value;  // the last one wins
+  }
+}
 
 void Relay::OnInIo(uint32_t events) {
   if (finished_) return;

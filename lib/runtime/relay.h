@@ -15,6 +15,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -27,6 +29,7 @@ struct RelayResult {
   uint64_t fd_to_stream = 0;    // bytes read from the fd and sent on the stream
   uint64_t stream_to_fd = 0;    // bytes received on the stream and written to the fd
   int http_status = 0;          // client side: the CONNECT response
+  std::string response_baggage; // client side: the response's `baggage` ("" if none)
   absl::Time started;
   absl::Time ended;
 };
@@ -42,7 +45,7 @@ class Relay final : public StreamListener {
   // Start begins watching the fds.
   void Start();
 
-  void OnResponse(int http_status) override;
+  void OnResponse(int http_status, const std::vector<hbone::Header>& headers) override;
   void OnReadable() override;
   void OnWritable() override;
   void OnClosed(const absl::Status& status) override;

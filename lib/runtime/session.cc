@@ -175,7 +175,7 @@ void Session::Dispatch(hbone::Event& ev) {
       owner_->OnStreamRequest(this, ev.stream, ev.request);
       break;
     case T::kStreamResponse:
-      if (StreamListener* l = listener()) l->OnResponse(ev.http_status);
+      if (StreamListener* l = listener()) l->OnResponse(ev.http_status, ev.headers);
       break;
     case T::kStreamReadable:
       if (StreamListener* l = listener()) l->OnReadable();

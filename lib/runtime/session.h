@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ambient/hbone/connection.h"
 #include "ambient/runtime/event_loop.h"
@@ -22,7 +23,11 @@ class Session;
 class StreamListener {
  public:
   virtual ~StreamListener() = default;
-  virtual void OnResponse(int http_status) { (void)http_status; }
+  // The CONNECT's response: its status and its non-pseudo headers.
+  virtual void OnResponse(int http_status, const std::vector<hbone::Header>& headers) {
+    (void)http_status;
+    (void)headers;
+  }
   virtual void OnReadable() = 0;
   virtual void OnWritable() = 0;
   // The stream is over; the listener is detached and must not use the

@@ -154,6 +154,154 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
   ambient_hbone_tls_free(tls);
 }
 
+TEST(CapiRuntimeTest, ClientFreedWithADialInFlightClosesItsSocketAtOnce) {
+  TestCa ca;
+  ambient_hbone_tls* tls = ClientTls(ca);
+  FullListener server;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_client* client = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  int before = OpenFds();
+  Outcome out;
+  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
+                                        sv[0], sv[0], RecordDone, &out),
+            0);
+  ambient_runtime_loop_run_for(loop, 50);
+  ASSERT_EQ(out.calls, 0) << "the dial should still be pending (code " << out.code << ")";
+  EXPECT_EQ(OpenFds(), before + 1) << "the dial's socket";
+  ambient_hbone_client_free(client);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
+  EXPECT_EQ(OpenFds(), before) << "the dial's socket is closed inside client_free";
+  ambient_runtime_loop_run_for(loop, 1);  // the dial object goes (LSan checks it)
+  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(out.calls, 1) << "done runs once";
+  ambient_runtime_loop_free(loop);
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(tls);
+}
+
+// AccessLines keeps the access log lines given to a log callback.
+struct AccessLines {
+  std::vector<std::string> lines;
+};
+
+void KeepAccess(void* user, ambient_log_level, const char* component, const char* msg,
+                size_t len) {
+  if (std::string(component) != "access") return;
+  static_cast<AccessLines*>(user)->lines.emplace_back(msg, len);
+}
+
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
+  TestCa ca;
+  ambient_hbone_tls* ctls = ClientTls(ca);
+  ambient_hbone_tls* stls = Tls(ca, AMBIENT_HBONE_SERVER, "spiffe://cluster.local/ns/back/sa/echo");
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  AccessLines server_lines, client_lines;
+  ambient_hbone_server* server = nullptr;
+  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, KeepAccess,
+                                     &server_lines, &server),
+            nullptr);
+  ambient_hbone_client* client = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, KeepAccess, &client_lines, &client), nullptr);
+
+  // Bad input is refused and changes nothing.
+  ambient_error* err = ambient_hbone_server_set_workload(server, "echo", "statefulset", "back",
+                                                         nullptr, nullptr, nullptr, nullptr,
+                                                         nullptr);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(Contains(ambient_error_message(err), "statefulset"));
+  ambient_error_free(err);
+  err = ambient_hbone_client_set_source_workload(client, "bad\nname", nullptr, nullptr, nullptr,
+                                                 nullptr, nullptr, nullptr, nullptr);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  std::string huge(300, 'a');
+  err = ambient_hbone_client_set_source_workload(client, huge.c_str(), nullptr, nullptr, nullptr,
+                                                 nullptr, nullptr, nullptr, nullptr);
+  ASSERT_NE(err, nullptr);
+  ambient_error_free(err);
+  err = ambient_hbone_server_set_workload(nullptr, "echo", nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, nullptr, nullptr);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+
+  ASSERT_EQ(ambient_hbone_server_set_workload(server, "echo", "deployment", "back", "echo-svc",
+                                              "v2", "Kubernetes", "", nullptr),
+            nullptr);
+  ASSERT_EQ(ambient_hbone_client_set_source_workload(client, "shell", nullptr, "front", "shell",
+                                                     "v1", "Kubernetes", nullptr, nullptr),
+            nullptr);
+
+  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(up, 8), 0);
+  socklen_t len = sizeof(a);
+  getsockname(up, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string upstream = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Outcome out;
+  ASSERT_EQ(ambient_hbone_client_tunnel(client, ambient_hbone_server_get0_address(server),
+                                        upstream.c_str(), nullptr, 0, sv[0], sv[0], RecordDone,
+                                        &out),
+            0);
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  shutdown(sv[1], SHUT_WR);
+  int conn = -1;
+  for (int i = 0; i < 200 && conn < 0; ++i) {
+    ambient_runtime_loop_run_for(loop, 10);
+    conn = accept4(up, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  ASSERT_GE(conn, 0) << "the tunnel never reached the upstream";
+  char c = 0;
+  ASSERT_EQ(read(conn, &c, 1), 1);
+  close(conn);  // the upstream ends: the tunnel closes cleanly
+  for (int i = 0; i < 200 && (out.calls == 0 || server_lines.lines.empty()); ++i) {
+    ambient_runtime_loop_run_for(loop, 10);
+  }
+  ASSERT_EQ(out.calls, 1);
+  EXPECT_EQ(out.code, AMBIENT_OK);
+  ASSERT_EQ(client_lines.lines.size(), 1u);
+  ASSERT_EQ(server_lines.lines.size(), 1u);
+  const std::string& cl = client_lines.lines[0];
+  const std::string& sl = server_lines.lines[0];
+  // The client: its own workload, and the server's from the 200's baggage.
+  EXPECT_TRUE(Contains(cl, "src.workload=\"shell\" src.namespace=\"front\"")) << cl;
+  EXPECT_TRUE(Contains(cl, "dst.workload=\"echo\" dst.namespace=\"back\"")) << cl;
+  // The server: the client's from the CONNECT's baggage, and its own.
+  EXPECT_TRUE(Contains(sl, "src.workload=\"shell\" src.namespace=\"front\"")) << sl;
+  EXPECT_TRUE(Contains(sl, "dst.workload=\"echo\" dst.namespace=\"back\"")) << sl;
+  std::string prom(ambient_hbone_server_metrics(server, nullptr, 0) + 1, '\0');
+  ambient_hbone_server_metrics(server, prom.data(), prom.size());
+  EXPECT_TRUE(Contains(prom, "destination_canonical_revision=\"v2\"")) << prom;
+  EXPECT_TRUE(Contains(prom, "source_workload=\"shell\"")) << prom;
+
+  ambient_hbone_client_free(client);
+  ambient_hbone_server_free(server);
+  ambient_runtime_loop_free(loop);
+  close(up);
+  close(sv[0]);
+  close(sv[1]);
+  ambient_hbone_tls_free(ctls);
+  ambient_hbone_tls_free(stls);
+}
+
 // LogAfterFree counts log lines, and those that came after its owner was freed.
 struct LogAfterFree {
   bool freed = false;

@@ -223,6 +223,46 @@ TEST_F(ConnectionTest, ConnectCarriesAuthorityAndHeadersThenBytesBothWays) {
   (void)cs;
 }
 
+TEST_F(ConnectionTest, ResponseHeadersOfThe200ReachTheClientEvent) {
+  Pair p(client_ctx_.get(), server_ctx_.get());
+  ASSERT_TRUE(p.Establish());
+  ConnectRequest req;
+  req.authority = "198.18.0.7:8080";
+  auto cid = p.client->OpenStream(req);
+  ASSERT_TRUE(cid.ok()) << cid.status();
+  p.Flush();
+  const Event* r = p.Find(p.server_events, Event::Type::kStreamRequest);
+  ASSERT_NE(r, nullptr);
+  const std::string baggage = "k8s.namespace.name=back,k8s.deployment.name=echo";
+  const StreamId sid1 = r->stream;  // `r` is not kept across Flush
+  ASSERT_TRUE(p.server->AcceptStream(sid1, {{"baggage", baggage}, {"x-extra", "1"}}).ok());
+  p.Flush();
+  const Event* resp = p.Find(p.client_events, Event::Type::kStreamResponse, *cid);
+  ASSERT_NE(resp, nullptr);
+  EXPECT_EQ(resp->http_status, 200);
+  ASSERT_EQ(resp->headers.size(), 2u);  // no :status among them
+  EXPECT_EQ(resp->headers[0].name, "baggage");
+  EXPECT_EQ(resp->headers[0].value, baggage);
+  EXPECT_EQ(resp->headers[1].name, "x-extra");
+  EXPECT_EQ(resp->headers[1].value, "1");
+
+  // A 200 without extra headers reports none.
+  auto cid2 = p.client->OpenStream(req);
+  ASSERT_TRUE(cid2.ok());
+  p.Flush();
+  const Event* r2 = nullptr;
+  for (const Event& e : p.server_events) {
+    if (e.type == Event::Type::kStreamRequest && e.stream != sid1) r2 = &e;
+  }
+  ASSERT_NE(r2, nullptr);
+  ASSERT_TRUE(p.server->AcceptStream(r2->stream).ok());
+  p.Flush();
+  const Event* resp2 = p.Find(p.client_events, Event::Type::kStreamResponse, *cid2);
+  ASSERT_NE(resp2, nullptr);
+  EXPECT_EQ(resp2->http_status, 200);
+  EXPECT_TRUE(resp2->headers.empty());
+}
+
 TEST_F(ConnectionTest, StatsCountPayloadBytes) {
   Pair p(client_ctx_.get(), server_ctx_.get());
   ASSERT_TRUE(p.Establish());

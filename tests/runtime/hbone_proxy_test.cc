@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "ambient/runtime/event_loop.h"
 #include "hbone/test_pki.h"
 
@@ -367,6 +369,62 @@ TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
   EXPECT_THAT(prom, HasSubstr("destination_workload=\"echo\""));
   EXPECT_THAT(prom, ::testing::Not(HasSubstr("forged")));
   EXPECT_THAT(prom, ::testing::Not(HasSubstr("workload=\"unknown\"")));
+}
+
+// The lines of Prometheus text whose labels include `label`.
+std::vector<std::string> PromLinesWith(const std::string& prom, const std::string& label) {
+  std::vector<std::string> out;
+  for (absl::string_view l : absl::StrSplit(prom, '\n')) {
+    if (absl::StrContains(l, label) && !absl::StartsWith(l, "#")) out.emplace_back(l);
+  }
+  return out;
+}
+
+TEST_F(HboneProxyTest, ClientRecordsTheServersWorkloadFromThe200sBaggage) {
+  server_workload_ = Info("echo", "back");
+  destination_service_ = "echo.back.svc.cluster.local";
+  // The client knows nothing about the destination workload.
+  Setup();
+  ASSERT_TRUE(Echo("who"));
+  auto [in, out] = InOut(WaitLogs(2));
+  ASSERT_FALSE(out.empty());
+  EXPECT_THAT(out, HasSubstr("dst.service=\"echo.back.svc.cluster.local\" dst.workload=\"echo\" "
+                             "dst.namespace=\"back\""));
+  EXPECT_THAT(out, HasSubstr(" dst.cluster=\"Kubernetes\" "));
+  EXPECT_THAT(out, HasSubstr("INFO connection complete"));
+  // The source reporter's closed-connection and byte series are labelled
+  // with it.
+  std::vector<std::string> src = PromLinesWith(metrics_->Prometheus(), "reporter=\"source\"");
+  bool closed = false, bytes = false;
+  for (const std::string& l : src) {
+    if (absl::StartsWith(l, "istio_tcp_connections_closed_total")) {
+      closed = true;
+      EXPECT_THAT(l, HasSubstr("destination_workload=\"echo\""));
+      EXPECT_THAT(l, HasSubstr("destination_workload_namespace=\"back\""));
+      EXPECT_THAT(l, HasSubstr("destination_canonical_service=\"echo-svc\""));
+    }
+    if (absl::StartsWith(l, "istio_tcp_sent_bytes_total")) {
+      bytes = true;
+      EXPECT_THAT(l, HasSubstr("destination_workload=\"echo\""));
+    }
+  }
+  EXPECT_TRUE(closed) << metrics_->Prometheus();
+  EXPECT_TRUE(bytes) << metrics_->Prometheus();
+}
+
+TEST_F(HboneProxyTest, TheClientsOwnDestinationWorkloadWinsOverThe200sBaggage) {
+  server_workload_ = Info("echo", "back");
+  hbone::WorkloadInfo known;
+  known.name = "from-directory";
+  destination_workload_ = known;
+  Setup();
+  ASSERT_TRUE(Echo("who"));
+  auto [in, out] = InOut(WaitLogs(2));
+  ASSERT_FALSE(out.empty());
+  EXPECT_THAT(out, HasSubstr(" dst.workload=\"from-directory\" "));
+  // No field-by-field mix with what the server said.
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("dst.namespace")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("\"echo\"")));
 }
 
 TEST_F(HboneProxyTest, ServerAnswersItsWorkloadAsBaggageOnThe200) {

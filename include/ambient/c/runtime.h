@@ -101,6 +101,23 @@ AMBIENT_EXPORT const char *ambient_hbone_server_get0_address(const ambient_hbone
 AMBIENT_EXPORT size_t ambient_hbone_server_metrics(const ambient_hbone_server *server, char *buf,
                                                   size_t len);
 
+/* ambient_hbone_server_set_workload sets the server's own workload, for
+ * CONNECTs answered after this call: it is sent as the `baggage` header of
+ * every 200 (ztunnel's keys; nothing is sent while every field is unknown)
+ * and recorded as the destination workload of the server's access lines and
+ * metrics. Fields: workload `name`, `workload_type` ("deployment",
+ * "cronjob", "pod" or "job"; unknown means deployment), namespace `ns`,
+ * `canonical_service`, `canonical_revision`, `cluster`, locality `region`
+ * and `zone`; NULL or "" is unknown. Calling it again replaces all of them
+ * (all unknown: no baggage). The strings are copied. Errors (nothing
+ * changed): AMBIENT_ERR_INVALID_ARGUMENT for a NULL `server`, another
+ * `workload_type`, a value longer than 256 bytes or with control
+ * characters. Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_workload(
+    ambient_hbone_server *server, const char *name, const char *workload_type, const char *ns,
+    const char *canonical_service, const char *canonical_revision, const char *cluster,
+    const char *region, const char *zone);
+
 /* ambient_hbone_server_free closes the listener and aborts its connections.
  * Its log callback is not called after this returns (access lines of the
  * aborted connections are dropped). NULL is allowed. Loop thread. */
@@ -143,13 +160,27 @@ AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, con
                                               int in_fd, int out_fd,
                                               ambient_hbone_tunnel_done_fn done, void *done_user);
 
+/* ambient_hbone_client_set_source_workload sets the workload the client
+ * speaks for, used by tunnels started after this call
+ * (ambient_hbone_client_tunnel, and forwarders made after it): it is sent as
+ * the CONNECT's `baggage` header (nothing while every field is unknown) and
+ * recorded as the source workload of the client's access lines and
+ * metrics. The destination workload of those records is read from the
+ * `baggage` of the server's 200. Fields, copying and errors as
+ * ambient_hbone_server_set_workload (NULL `client` instead of `server`).
+ * Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_client_set_source_workload(
+    ambient_hbone_client *client, const char *name, const char *workload_type, const char *ns,
+    const char *canonical_service, const char *canonical_revision, const char *cluster,
+    const char *region, const char *zone);
+
 /* ambient_hbone_client_free aborts the client's connections. Every tunnel
  * not ended yet gets `done` with AMBIENT_ERR_CANCELLED: inside this call
  * when it still waited for a connection, else from the loop's next
  * iteration or inside ambient_runtime_loop_free (see
- * ambient_hbone_tunnel_done_fn). A TCP connect still in
- * flight ends on the loop (connected, refused or timed out; its socket is
- * then closed), or is released with the loop if that is freed first. The
+ * ambient_hbone_tunnel_done_fn). A TCP connect still in flight is cancelled
+ * inside this call (its socket is closed; it is not left to connect, be
+ * refused or time out). The
  * client's log callback is not called after this returns (access lines of
  * the aborted tunnels are dropped; `done` still comes as described). NULL is
  * allowed. Loop thread. */

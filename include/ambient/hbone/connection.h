@@ -116,7 +116,8 @@ struct Event {
   enum class Type {
     kHandshakeDone,     // TLS and HTTP/2 are up; PeerIdentity() is known
     kStreamRequest,     // server: a CONNECT arrived (`request`); answer it
-    kStreamResponse,    // client: the response `status` (200 = tunnel open)
+    kStreamResponse,    // client: the response `http_status` (200 = tunnel open)
+                        // and its other `headers` (e.g. baggage)
     kStreamReadable,    // stream has bytes or end-of-stream to read
     kStreamWritable,    // stream accepts StreamWrite again
     kStreamClosed,      // stream is over (`status`: OK = clean); id released
@@ -128,6 +129,11 @@ struct Event {
   int http_status = 0;
   absl::Status status;
   ConnectRequest request;
+  // kStreamResponse: the response's headers other than pseudo-headers, in
+  // arrival order (e.g. the server's `baggage`, see hbone/baggage.h); those
+  // of informational (1xx) responses are dropped. Bounded by the client's
+  // max_header_list_size (headers beyond it are not kept).
+  std::vector<Header> headers;
 };
 
 // Counters of one stream (payload bytes, not framing).

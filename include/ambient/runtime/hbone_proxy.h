@@ -3,7 +3,8 @@
 //
 // Object model. Each object lives on one EventLoop and must be used and
 // destroyed on that loop's thread. Destroying an object aborts its
-// connections. TLS comes from an SSL_CTX the caller prepared (see
+// connections; a client also cancels its TCP connects in flight (socket
+// closed at once) and fails the tunnels waiting for them with Cancelled. TLS comes from an SSL_CTX the caller prepared (see
 // ambient/hbone/tls_context.h); the object takes a reference to it.
 //
 //  - HboneServer accepts HBONE connections, authorizes each CONNECT (the
@@ -24,7 +25,9 @@
 // Workload metadata travels as ztunnel's `baggage` header
 // (ambient/hbone/baggage.h): the client sends TunnelTarget::source_workload
 // on CONNECT; the server records the request's baggage as the record's
-// source workload and sends ServerOptions::workload on its 200.
+// source workload and sends ServerOptions::workload on its 200; the client
+// records the 200's baggage as the destination workload when
+// TunnelTarget::destination_workload is empty.
 #ifndef AMBIENT_RUNTIME_HBONE_PROXY_H_
 #define AMBIENT_RUNTIME_HBONE_PROXY_H_
 
@@ -97,6 +100,9 @@ class HboneServer {
   virtual size_t connections() const = 0;
   // Drain stops accepting and sends GOAWAY on every connection.
   virtual void Drain() = 0;
+  // SetWorkload replaces ServerOptions::workload for CONNECTs answered from
+  // now on (the 200's baggage and the inbound records' destination).
+  virtual void SetWorkload(const hbone::WorkloadInfo& workload) = 0;
 };
 
 struct ClientOptions {
@@ -128,9 +134,15 @@ struct TunnelTarget {
   // sent).
   hbone::WorkloadInfo source_workload;
   // What the host knows of the destination (e.g. from its directory):
-  // recorded as the destination workload and dst.service. The `baggage` of
-  // the server's 200 is not read yet (hbone::Connection does not report
-  // response headers), so this is the record's only source for it.
+  // recorded as the destination workload and dst.service. When
+  // destination_workload is empty, the record's destination workload is read
+  // from the `baggage` of the server's 200 instead (ztunnel's response
+  // baggage; malformed baggage reads as unknown). A non-empty
+  // destination_workload wins as a whole (no field-by-field mix): it comes
+  // from the host's control plane, is consistent with destination_service,
+  // and is what the record was opened with (metrics' opened counter is
+  // labelled before the 200 arrives), while the baggage is only what the
+  // server says about itself.
   hbone::WorkloadInfo destination_workload;
   std::string destination_service;
 };
