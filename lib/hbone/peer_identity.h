@@ -1,6 +1,14 @@
 // Reading SPIFFE IDs out of the certificates of a finished TLS handshake.
 // Chain verification is not done here: it is the SSL_CTX's job (the identity
 // layer's verifier or the host's). This only reads the URI SANs.
+//
+// Not the same as identity::PeerIdentity (the ID ambient's verifier already
+// checked; connection.cc uses it first) or identity::LeafSpiffeId (exactly
+// one URI SAN, full SPIFFE ID syntax, not null-safe). These functions serve
+// chains a host's own SSL_CTX verified: they accept a null certificate, skip
+// non-SPIFFE URI SANs, take the first of several, and check only the
+// "spiffe://<trust domain>/" shape. Folding them into LeafSpiffeId would make
+// such peers fail that pass today.
 #ifndef AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
 #define AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
 

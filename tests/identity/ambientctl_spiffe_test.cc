@@ -2,96 +2,41 @@
 // files this test writes (certificates made in code).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "identity/cert_factory.h"
-
-extern char** environ;
+#include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace ambient::identity::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct CtlRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using CtlRun = test_support::RunResult;
 
 class AmbientctlSpiffeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ambient-identity-ctl-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    for (const auto& f : files_) std::remove(f.c_str());
-    std::remove((dir_ + "/stdout").c_str());
-    std::remove((dir_ + "/stderr").c_str());
-    rmdir(dir_.c_str());
-  }
+  void SetUp() override { ASSERT_TRUE(dir_.Create("ambient-identity-ctl")); }
 
   std::string Write(const std::string& name, const std::string& data) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << data;
-    files_.push_back(path);
-    return path;
+    return dir_.Write(name, data);
   }
 
+  // Ctl runs ambientctl with `args` (stdin empty).
   CtlRun Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), AMBIENTCTL_PATH);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    std::string out = dir_ + "/stdout";
-    std::string err = dir_ + "/stderr";
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid = 0;
-    CtlRun r;
-    if (posix_spawn(&pid, AMBIENTCTL_PATH, &actions, nullptr, argv.data(), environ) != 0) {
-      posix_spawn_file_actions_destroy(&actions);
-      ADD_FAILURE() << "cannot run " << AMBIENTCTL_PATH;
-      return r;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadAll(out);
-    r.err = ReadAll(err);
-    return r;
+    return test_support::Run(args);
   }
 
-  std::string dir_;
-  std::vector<std::string> files_;
+  test_support::TempDir dir_;
 };
 
 TEST_F(AmbientctlSpiffeTest, ParsePrintsTrustDomainAndPath) {
   CtlRun r = Ctl({"spiffe", "parse", "spiffe://cluster.local/ns/default/sa/app"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "trust_domain=cluster.local path=/ns/default/sa/app\n");
   CtlRun td = Ctl({"spiffe", "parse", "spiffe://example.org"});
   EXPECT_EQ(td.out, "trust_domain=example.org path=\n");
@@ -99,30 +44,30 @@ TEST_F(AmbientctlSpiffeTest, ParsePrintsTrustDomainAndPath) {
 
 TEST_F(AmbientctlSpiffeTest, ParseRejectsWithReason) {
   CtlRun r = Ctl({"spiffe", "parse", "spiffe://Example.org/x"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, HasSubstr("trust domain characters are limited"));
-  EXPECT_EQ(Ctl({"spiffe", "parse", "spiffe://td/a/"}).exit_code, 1);
+  EXPECT_EQ(Ctl({"spiffe", "parse", "spiffe://td/a/"}).code, 1);
 }
 
 TEST_F(AmbientctlSpiffeTest, UsageErrorsAndHelp) {
-  EXPECT_EQ(Ctl({"spiffe"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "bogus"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "parse"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "parse", "a", "b"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "verify", "--chain", "x"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--at", "soon"}).exit_code, 2);
-  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--expect", "nope"}).exit_code,
+  EXPECT_EQ(Ctl({"spiffe"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "bogus"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "parse"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "parse", "a", "b"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--chain", "x"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--at", "soon"}).code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--expect", "nope"}).code,
             2);
-  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle"}).code, 2);
   EXPECT_EQ(Ctl({"spiffe", "verify", "--bundle", "x", "--chain", "y", "--trust-domain", "Bad TD"})
-                .exit_code,
+                .code,
             2);
-  EXPECT_EQ(Ctl({"spiffe", "verify", "--frobnicate", "1"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"spiffe", "verify", "--frobnicate", "1"}).code, 2);
   for (auto args : std::vector<std::vector<std::string>>{
            {"spiffe", "--help"}, {"spiffe", "parse", "--help"}, {"spiffe", "verify", "--help"}}) {
     CtlRun r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.code, 0);
     EXPECT_THAT(r.out, HasSubstr("usage: ambientctl spiffe"));
   }
 }
@@ -145,7 +90,7 @@ class AmbientctlVerifyTest : public AmbientctlSpiffeTest {
 
 TEST_F(AmbientctlVerifyTest, VerifiesChainAgainstPemBundle) {
   CtlRun r = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", chain_, "--at", At(kNow)});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, absl::StrCat("identity=", kId, "\n"));
 }
 
@@ -156,33 +101,33 @@ TEST_F(AmbientctlVerifyTest, VerifiesAgainstSpiffeJsonBundleAndBundleMap) {
       absl::StrCat(R"({"spiffe_sequence":1,"keys":[{"kty":"EC","use":"x509-svid","x5c":[")", b64,
                    R"("]}]})"));
   CtlRun r = Ctl({"spiffe", "verify", "--bundle", json, "--chain", chain_, "--at", At(kNow)});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, absl::StrCat("identity=", kId, "\n"));
   std::string map = Write(
       "map.json", absl::StrCat(R"({"trust_domains":{"cluster.local":{"keys":[{"use":"x509-svid","x5c":[")",
                                b64, R"("]}]}}})"));
   CtlRun m = Ctl({"spiffe", "verify", "--bundle", map, "--chain", chain_, "--at", At(kNow)});
-  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_EQ(m.code, 0) << m.err;
   // The JSON bundle belongs to --trust-domain: under another one it vouches
   // for nothing in cluster.local.
   CtlRun other = Ctl({"spiffe", "verify", "--bundle", json, "--chain", chain_, "--trust-domain",
                    "other.org", "--at", At(kNow)});
-  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_EQ(other.code, 1);
   EXPECT_THAT(other.err, HasSubstr("no trust bundle for trust domain \"cluster.local\""));
 }
 
 TEST_F(AmbientctlVerifyTest, ExpectAndAt) {
   CtlRun ok = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", chain_, "--expect",
                 "spiffe://cluster.local/ns/x/sa/y", "--expect", kId, "--at", At(kNow)});
-  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.code, 0) << ok.err;
   CtlRun wrong = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", chain_, "--expect",
                    "spiffe://cluster.local/ns/x/sa/y", "--at", At(kNow)});
-  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(wrong.code, 1);
   EXPECT_EQ(wrong.out, "");
   EXPECT_THAT(wrong.err, HasSubstr("not one of the expected"));
   CtlRun expired = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", chain_, "--at",
                      At(kNow + 2 * kDay)});
-  EXPECT_EQ(expired.exit_code, 1);
+  EXPECT_EQ(expired.code, 1);
   EXPECT_THAT(expired.err, HasSubstr("expired"));
 }
 
@@ -190,18 +135,18 @@ TEST_F(AmbientctlVerifyTest, FailuresGoToStderr) {
   std::string leaf_only = Write("leaf.pem", leaf_.CertPem());
   CtlRun missing = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", leaf_only, "--at",
                      At(kNow)});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.code, 1);
   EXPECT_THAT(missing.err, HasSubstr("no chain to an authority"));
-  CtlRun no_file = Ctl({"spiffe", "verify", "--bundle", dir_ + "/nope", "--chain", chain_});
-  EXPECT_EQ(no_file.exit_code, 1);
+  CtlRun no_file = Ctl({"spiffe", "verify", "--bundle", dir_.Path("nope"), "--chain", chain_});
+  EXPECT_EQ(no_file.code, 1);
   EXPECT_THAT(no_file.err, HasSubstr("cannot open"));
   std::string junk = Write("junk.json", "{ not json");
   CtlRun bad_bundle = Ctl({"spiffe", "verify", "--bundle", junk, "--chain", chain_});
-  EXPECT_EQ(bad_bundle.exit_code, 1);
+  EXPECT_EQ(bad_bundle.code, 1);
   EXPECT_THAT(bad_bundle.err, HasSubstr("not valid"));
   std::string empty = Write("empty.pem", "");
   CtlRun no_chain = Ctl({"spiffe", "verify", "--bundle", bundle_, "--chain", empty});
-  EXPECT_EQ(no_chain.exit_code, 1);
+  EXPECT_EQ(no_chain.code, 1);
   EXPECT_THAT(no_chain.err, HasSubstr("no certificate"));
 }
 

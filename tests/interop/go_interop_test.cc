@@ -2,30 +2,28 @@
 // crypto/tls mTLS), both directions, as separate processes on loopback.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <thread>
-
-#include "absl/strings/str_cat.h"
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "hbone/test_pki.h"
-#include "hbone/test_process.h"
+#include "support/echo_listener.h"
+#include "support/hbone_pki_files.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace ambient::hbone {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::Drain;
-using testing::EchoListener;
+using test_support::Child;
+using test_support::EchoListener;
+using test_support::ReadLine;
 using testing::KeyAndCert;
-using testing::Proc;
-using testing::ReadLine;
-using testing::Spawn;
 using testing::TestCa;
-using testing::Wait;
 
 constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
@@ -33,73 +31,37 @@ constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
 class GoInteropTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ambient-interop-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    Write("ca.pem", ca_.CaPem());
-    KeyAndCert server = ca_.Leaf(kServerId);
-    KeyAndCert client = ca_.Leaf(kClientId);
-    Write("server.pem", TestCa::CertPem(server));
-    Write("server.key", TestCa::KeyPem(server));
-    Write("client.pem", TestCa::CertPem(client));
-    Write("client.key", TestCa::KeyPem(client));
+    ASSERT_TRUE(dir_.Create("ambient-interop"));
+    test_support::WriteHbonePki(dir_, ca_, kServerId, kClientId);
   }
+  // Servers get SIGTERM here; any that outlive it (or a test that never got
+  // this far) are killed when servers_ is destroyed.
   void TearDown() override {
-    for (Proc& p : servers_) {
-      kill(p.pid, SIGTERM);
-      Wait(p.pid);
-      close(p.in);
-      close(p.out);
-      close(p.err);
+    for (Child& p : servers_) {
+      p.Signal(SIGTERM);
+      p.Wait();
     }
-    std::string cmd = "rm -rf " + dir_;
-    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    EXPECT_TRUE(dir_.Remove());
   }
-  void Write(const std::string& name, const std::string& data) {
-    std::ofstream(dir_ + "/" + name) << data;
-  }
+  void Write(const std::string& name, const std::string& data) { dir_.Write(name, data); }
   std::vector<std::string> Tls(const std::string& who) {
-    return {"--cert", dir_ + "/" + who + ".pem", "--key", dir_ + "/" + who + ".key", "--bundle",
-            dir_ + "/ca.pem"};
+    return {"--cert", dir_.Path(who + ".pem"), "--key", dir_.Path(who + ".key"), "--bundle",
+            dir_.Path("ca.pem")};
   }
   std::string StartServer(std::vector<std::string> args) {
-    Proc p = Spawn(args);
-    std::string line = ReadLine(p.out);
-    servers_.push_back(p);
+    servers_.push_back(Child::Spawn(args));
+    std::string line = ReadLine(servers_.back().out());
     EXPECT_THAT(line, HasSubstr("listening on "));
     return line.substr(line.rfind(' ') + 1);
   }
-  struct Result {
-    int code;
-    std::string out;
-    std::string err;
-  };
+  using Result = test_support::RunResult;
   Result RunClient(std::vector<std::string> args, const std::string& input) {
-    Proc p = Spawn(args);
-    size_t off = 0;
-    std::string out;
-    std::thread writer([&] {
-      while (off < input.size()) {
-        ssize_t n = write(p.in, input.data() + off, input.size() - off);
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-      }
-      close(p.in);
-    });
-    Result r;
-    std::thread err_reader([&] { r.err = Drain(p.err); });
-    r.out = Drain(p.out);
-    writer.join();
-    err_reader.join();
-    r.code = Wait(p.pid);
-    close(p.out);
-    close(p.err);
-    return r;
+    return test_support::Run(args, input);
   }
 
   TestCa ca_;
-  std::string dir_;
-  std::vector<Proc> servers_;
+  test_support::TempDir dir_;
+  std::vector<Child> servers_;
   EchoListener echo_;
 };
 
@@ -136,7 +98,7 @@ TEST_F(GoInteropTest, GoClientThroughAmbientServer) {
   EXPECT_EQ(r.out.size(), data.size());
   EXPECT_TRUE(r.out == data);
   // The ambient server logged the tunnel with the Go client's identity.
-  std::string line = ReadLine(servers_[0].err);
+  std::string line = ReadLine(servers_[0].err());
   EXPECT_THAT(line, HasSubstr("info access connection complete"));
   EXPECT_THAT(line, HasSubstr(kClientId));
   EXPECT_THAT(line, HasSubstr(absl::StrCat("bytes_sent=", data.size(), " bytes_recv=", data.size())));
@@ -163,8 +125,8 @@ TEST_F(GoInteropTest, GoClientWithoutTrustInOurCaFails) {
   for (auto& a : Tls("server")) sargs.push_back(a);
   std::string via = StartServer(sargs);
   std::vector<std::string> cargs = {HBONEPEER, "client", "--via", via, "--authority",
-                                    echo_.address(), "--cert", dir_ + "/rogue.pem", "--key",
-                                    dir_ + "/rogue.key", "--bundle", dir_ + "/ca.pem"};
+                                    echo_.address(), "--cert", dir_.Path("rogue.pem"), "--key",
+                                    dir_.Path("rogue.key"), "--bundle", dir_.Path("ca.pem")};
   Result r = RunClient(cargs, "secret");
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "");
@@ -179,8 +141,8 @@ TEST_F(GoInteropTest, PythonH2EdgeCasesAgainstAmbientServer) {
   std::vector<std::string> sargs = {AMBIENTCTL, "hbone", "serve", "--listen", "127.0.0.1:0"};
   for (auto& a : Tls("server")) sargs.push_back(a);
   std::string via = StartServer(sargs);
-  Result r = RunClient({"/usr/bin/python3", H2_SCRIPT, via, dir_ + "/client.pem",
-                        dir_ + "/client.key", dir_ + "/ca.pem", echo_.address()},
+  Result r = RunClient({"/usr/bin/python3", H2_SCRIPT, via, dir_.Path("client.pem"),
+                        dir_.Path("client.key"), dir_.Path("ca.pem"), echo_.address()},
                        "");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("all h2 edge cases passed"));
