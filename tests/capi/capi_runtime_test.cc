@@ -245,7 +245,8 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
                                                      "v1", "Kubernetes", nullptr, nullptr),
             nullptr);
 
-  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: the loop runs on this thread, so the test must never block.
+  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -266,11 +267,12 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   int conn = -1;
   for (int i = 0; i < 200 && conn < 0; ++i) {
     ambient_runtime_loop_run_for(loop, 10);
-    conn = accept4(up, nullptr, nullptr, SOCK_CLOEXEC);
+    conn = accept4(up, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   }
   ASSERT_GE(conn, 0) << "the tunnel never reached the upstream";
   char c = 0;
-  ASSERT_EQ(read(conn, &c, 1), 1);
+  for (int i = 0; i < 200 && read(conn, &c, 1) != 1; ++i) ambient_runtime_loop_run_for(loop, 10);
+  ASSERT_EQ(c, 'x');
   close(conn);  // the upstream ends: the tunnel closes cleanly
   for (int i = 0; i < 200 && (out.calls == 0 || server_lines.lines.empty()); ++i) {
     ambient_runtime_loop_run_for(loop, 10);
@@ -329,7 +331,8 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
                                      &server_log, &server),
             nullptr);
   // The upstream: a listener whose queue accepts the server's connect.
-  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: the loop runs on this thread, so the test must never block.
+  int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
