@@ -1,12 +1,11 @@
 //! A client and a server HBONE core driven from this test's own loop over a
 //! real loopback TCP pair (std::net, non-blocking), the way a Rust proxy
 //! embeds the sans-IO core: feed bytes, take bytes, poll events, deadlines.
+mod common;
+use common::pki;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ambient::hbone::{now_ns, Connection, Event, Role, StreamId, TlsContext};
@@ -14,42 +13,6 @@ use ambient_sys as sys;
 
 const WEB: &str = "spiffe://example.org/ns/default/sa/web";
 const DB: &str = "spiffe://example.org/ns/default/sa/db";
-
-/// The test PKI, made once per test binary (tests run in parallel).
-fn pki() -> &'static HashMap<String, Vec<u8>> {
-    static FILES: OnceLock<HashMap<String, Vec<u8>>> = OnceLock::new();
-    FILES.get_or_init(make_pki)
-}
-
-fn make_pki() -> HashMap<String, Vec<u8>> {
-    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-    let dir = std::env::temp_dir().join(format!("ambient-rust-hbone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("go")
-        .env_remove("LD_PRELOAD") // scripts/test-bindings-asan.sh: not for tools
-        .current_dir(&testdata)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .args(["run", "gencerts.go"])
-        .arg(&dir)
-        .output()
-        .expect("go run gencerts.go");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files = HashMap::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let e = e.unwrap();
-        files.insert(
-            e.file_name().to_string_lossy().into_owned(),
-            std::fs::read(e.path()).unwrap(),
-        );
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-    files
-}
 
 /// One end: a core and its socket, with the events seen so far.
 struct End {

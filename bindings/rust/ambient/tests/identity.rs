@@ -1,9 +1,7 @@
 //! Identity binding tests. The test PKI comes from
 //! bindings/rust/testdata/gencerts.go (standard-library Go, run offline).
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
+use common::pki;
 
 use ambient::identity::{
     spiffe_id_error, svid_error, Credentials, IstioIdentity, SpiffeId, SvidVerifier, TrustBundles,
@@ -17,39 +15,6 @@ const IN_VALIDITY: i64 = 2_524_608_000;
 // Leaves are valid 2021-01-01 .. 2099-01-01.
 const LEAF_NOT_BEFORE: i64 = 1_609_459_200;
 const LEAF_NOT_AFTER: i64 = 4_070_908_800;
-
-fn pki() -> &'static HashMap<String, Vec<u8>> {
-    static PKI: OnceLock<HashMap<String, Vec<u8>>> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-        let dir = std::env::temp_dir().join(format!("ambient-rust-pki-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("go")
-            .env_remove("LD_PRELOAD") // scripts/test-bindings-asan.sh: not for tools
-            .current_dir(&testdata)
-            .env("GOPROXY", "off")
-            .env("GOFLAGS", "-mod=mod")
-            .args(["run", "gencerts.go"])
-            .arg(&dir)
-            .output()
-            .expect("running `go run gencerts.go` (Go is needed for the test PKI)");
-        assert!(
-            out.status.success(),
-            "gencerts failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut files = HashMap::new();
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            files.insert(
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            );
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        files
-    })
-}
 
 fn f(name: &str) -> &'static [u8] {
     pki().get(name).unwrap_or_else(|| panic!("no {name}"))

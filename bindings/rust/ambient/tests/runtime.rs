@@ -1,15 +1,14 @@
 //! The turnkey HBONE server and pooled client on one libambient loop, over
 //! loopback, in front of an echo upstream.
+mod common;
+use common::pki;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ambient::hbone::{Role, TlsContext};
@@ -18,39 +17,6 @@ use ambient_sys as sys;
 
 const WEB: &str = "spiffe://example.org/ns/default/sa/web";
 const DB: &str = "spiffe://example.org/ns/default/sa/db";
-
-fn pki() -> &'static HashMap<String, Vec<u8>> {
-    static FILES: OnceLock<HashMap<String, Vec<u8>>> = OnceLock::new();
-    FILES.get_or_init(|| {
-        let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-        let dir = std::env::temp_dir().join(format!("ambient-rust-runtime-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("go")
-            .env_remove("LD_PRELOAD") // scripts/test-bindings-asan.sh: not for tools
-            .current_dir(&testdata)
-            .env("GOPROXY", "off")
-            .env("GOFLAGS", "-mod=mod")
-            .args(["run", "gencerts.go"])
-            .arg(&dir)
-            .output()
-            .expect("go run gencerts.go");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut files = HashMap::new();
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            files.insert(
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            );
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        files
-    })
-}
 
 fn contexts() -> (TlsContext, TlsContext) {
     let f = pki();

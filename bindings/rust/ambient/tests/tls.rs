@@ -1,11 +1,10 @@
 //! An in-memory mutual-TLS handshake through BoringSSL (the copy libambient
 //! already loaded, reached with dlsym) with ambient's verifier and
 //! credentials installed on both SSL_CTXs.
-use std::collections::HashMap;
+mod common;
+use common::pki;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
-use std::path::PathBuf;
-use std::process::Command;
 
 use ambient::identity::{
     ssl_peer_id, ssl_verify_error, svid_error, Credentials, SvidVerifier, TrustBundles,
@@ -61,36 +60,6 @@ fn ssl() -> Ssl {
         get_error: sym("SSL_get_error"),
         bio_pair: sym("BIO_new_bio_pair"),
     }
-}
-
-fn pki() -> HashMap<String, Vec<u8>> {
-    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-    let dir = std::env::temp_dir().join(format!("ambient-rust-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("go")
-        .env_remove("LD_PRELOAD") // scripts/test-bindings-asan.sh: not for tools
-        .current_dir(&testdata)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .args(["run", "gencerts.go"])
-        .arg(&dir)
-        .output()
-        .expect("go run gencerts.go");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files = HashMap::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let e = e.unwrap();
-        files.insert(
-            e.file_name().to_string_lossy().into_owned(),
-            std::fs::read(e.path()).unwrap(),
-        );
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-    files
 }
 
 /// Runs a handshake between a client and a server SSL_CTX configured by the
