@@ -92,24 +92,39 @@ struct FullListener {
   }
 };
 
-TEST(CapiRuntimeTest, ClientFreedWithADialInFlightLeavesNothingWhenTheLoopGoes) {
+// PendingDial is what the dial-in-flight tests share: client TLS, a listener
+// whose connects stay pending, and the socket pair a tunnel relays. Tunnel
+// starts one tunnel from `client` to that listener.
+struct PendingDial {
   TestCa ca;
   ambient_hbone_tls* tls = ClientTls(ca);
-  ASSERT_NE(tls, nullptr);
   FullListener server;
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int sv[2] = {-1, -1};
+
+  PendingDial() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0); }
+  ~PendingDial() {
+    close(sv[0]);
+    close(sv[1]);
+    ambient_hbone_tls_free(tls);
+  }
+  int Tunnel(ambient_hbone_client* client, Outcome* out) {
+    return ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
+                                       sv[0], sv[0], RecordDone, out);
+  }
+};
+
+TEST(CapiRuntimeTest, ClientFreedWithADialInFlightLeavesNothingWhenTheLoopGoes) {
+  PendingDial d;
+  ASSERT_NE(d.tls, nullptr);
   int before = OpenFds();
 
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_client* client = nullptr;
-  ambient_error* err = ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client);
+  ambient_error* err = ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client);
   ASSERT_EQ(err, nullptr) << ambient_error_message(err);
   Outcome out;
-  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
-                                        sv[0], sv[0], RecordDone, &out),
-            0);
+  ASSERT_EQ(d.Tunnel(client, &out), 0);
   ambient_runtime_loop_run_for(loop, 100);
   EXPECT_EQ(out.calls, 0) << "the dial should still be pending (code " << out.code << ")";
   EXPECT_GT(OpenFds(), before) << "the loop and the dial hold descriptors";
@@ -122,26 +137,17 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightLeavesNothingWhenTheLoopGoes) 
   EXPECT_EQ(out.calls, 1);
   // LeakSanitizer (make asan-test) reports the dial object if it leaked.
 
-  close(sv[0]);
-  close(sv[1]);
-  ambient_hbone_tls_free(tls);
 }
 
 TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
-  TestCa ca;
-  ambient_hbone_tls* tls = ClientTls(ca);
-  FullListener server;
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  PendingDial d;
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   int before = OpenFds();
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  ASSERT_EQ(ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client), nullptr);
   Outcome out;
-  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
-                                        sv[0], sv[0], RecordDone, &out),
-            0);
+  ASSERT_EQ(d.Tunnel(client, &out), 0);
   ambient_runtime_loop_run_for(loop, 50);
   ambient_hbone_client_free(client);
   EXPECT_EQ(out.code, AMBIENT_ERR_CANCELLED);
@@ -149,26 +155,17 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
   EXPECT_EQ(out.calls, 1) << "done runs once";
   ambient_runtime_loop_free(loop);
   EXPECT_LE(OpenFds(), before - 2) << "the loop's own descriptors are gone, and nothing else";
-  close(sv[0]);
-  close(sv[1]);
-  ambient_hbone_tls_free(tls);
 }
 
 TEST(CapiRuntimeTest, ClientFreedWithADialInFlightClosesItsSocketAtOnce) {
-  TestCa ca;
-  ambient_hbone_tls* tls = ClientTls(ca);
-  FullListener server;
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  PendingDial d;
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  ASSERT_EQ(ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client), nullptr);
   int before = OpenFds();
   Outcome out;
-  ASSERT_EQ(ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
-                                        sv[0], sv[0], RecordDone, &out),
-            0);
+  ASSERT_EQ(d.Tunnel(client, &out), 0);
   ambient_runtime_loop_run_for(loop, 50);
   ASSERT_EQ(out.calls, 0) << "the dial should still be pending (code " << out.code << ")";
   EXPECT_EQ(OpenFds(), before + 1) << "the dial's socket";
@@ -180,9 +177,6 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightClosesItsSocketAtOnce) {
   EXPECT_EQ(OpenFds(), before);
   EXPECT_EQ(out.calls, 1) << "done runs once";
   ambient_runtime_loop_free(loop);
-  close(sv[0]);
-  close(sv[1]);
-  ambient_hbone_tls_free(tls);
 }
 
 // AccessLines keeps the access log lines given to a log callback.
