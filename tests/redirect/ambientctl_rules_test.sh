@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# ambientctl_rules_test.sh AMBIENTCTL SHARED_DIR: `ambientctl rules` as a user
+# ambientctl_rules_test.sh AMBIENTCTL GOLDEN_DIR: `ambientctl rules` as a user
 # runs it: render prints istio's goldens, exit statuses 0/1/2, --help; as root
 # also apply/check/delete on a uniquely named namespace (always removed).
 set -uo pipefail
-ctl=$1 shared=$2
-golden=$shared/conformance/istio-golden
+ctl=$1 golden=$2
 v6=e9ac:1e77:90ca:399f:4d6d:ece2:2f9b:3164
 fail=0
 check() { if [ "$2" != "$3" ]; then echo "FAIL: $1: got '$2', want '$3'"; fail=1; else echo "ok: $1"; fi; }

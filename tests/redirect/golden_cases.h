@@ -58,7 +58,7 @@ inline std::vector<GoldenCase> GoldenCases(bool nftables) {
 }
 
 inline std::string GoldenPath(const GoldenCase& c, bool nftables) {
-  return std::string(AMBIENT_SHARED_DIR) + "/conformance/istio-golden/" + (nftables ? "nft/" : "") +
+  return std::string(AMBIENT_GOLDEN_DIR) + "/" + (nftables ? "nft/" : "") +
          c.name + ".golden";
 }
 

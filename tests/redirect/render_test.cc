@@ -1,5 +1,5 @@
 // Every istio golden (14 iptables, 14 nftables) rendered byte for byte from
-// the CONFIG flags of its case; the goldens are read in place from ../shared.
+// the CONFIG flags of its case; the goldens are the copies in tests/redirect/testdata/istio-golden.
 #include "ambient/redirect/render.h"
 
 #include <gtest/gtest.h>
