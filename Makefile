@@ -1,5 +1,7 @@
 # The two commands: `make demo` and `make test` (each installs what is missing
-# with apt, builds, and runs). The rest are the steps they are made of.
+# with apt, builds, and runs), and `make bench` (every benchmark against its
+# peers and this machine's floor; BENCH=part[,part] runs some). The rest are
+# the steps they are made of.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -53,8 +55,13 @@ tsan-test: deps
 fuzz: deps
 	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# Every benchmark, each next to its peer in the same run (about 10 minutes on
+# 2 cores; root for the netns parts): bench/results/<UTC time>.json, charts,
+# and a regenerated bench/RESULTS.md. BENCH=pair (or a comma list) runs some
+# parts; `python3 scripts/bench.py --list` names them. See bench/README.md.
+BENCH ?=
 bench: build
-	@echo "benchmarks: see bench/RESULTS.md for how each one is run"
+	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(BENCH),--parts $(BENCH))
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)

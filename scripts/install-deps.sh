@@ -14,6 +14,8 @@ packages=(
   iproute2 iptables nftables ipset
   golang-go python3 python3-h2 iperf3 stunnel4 binutils
   nlohmann-json3-dev socat openssl
+  # `make bench` charts
+  gnuplot-nox
 )
 
 missing=()

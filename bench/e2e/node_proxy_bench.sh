@@ -11,9 +11,14 @@
 # close; 300 of them), 64-byte ping-pong round trips on one connection
 # (2000 after 100 warm-up rounds), and for the mesh path the node proxy's CPU seconds
 # (user+sys from /proc) per GB carried. Needs root, iperf3, python3, openssl.
+# ROUNDS (third argument, default 1) repeats each measurement: all direct
+# rounds first, then all mesh rounds (capture cannot be undone in between).
+# With $BENCH_FIGURES set (scripts/bench.py) the numbers are also figures.
 set -euo pipefail
-build=$(cd "${1:?usage: node_proxy_bench.sh BUILD_DIR [SECONDS]}" && pwd)
+build=$(cd "${1:?usage: node_proxy_bench.sh BUILD_DIR [SECONDS] [ROUNDS]}" && pwd)
 secs=${2:-10}
+rounds=${3:-1}
+fig="/usr/bin/python3 $(cd "$(dirname "$0")/../lib" && pwd)/figure.py"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
@@ -105,7 +110,7 @@ for i in range(n + 100):
     if i >= 100: lat.append(time.perf_counter() - t)  # after 100 warm-up rounds
 c.close()
 lat.sort()
-print("p50 %.0f us p99 %.0f us" % (lat[n // 2] * 1e6, lat[int(n * 0.99)] * 1e6))
+print("p50 %.1f us p99 %.1f us" % (lat[n // 2] * 1e6, lat[int(n * 0.99)] * 1e6))
 PY
 cat > "$tmp/rate.py" <<'PY'
 import socket, sys, time
@@ -135,13 +140,30 @@ iperf() {
 }
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# measure PATH: one round of the three measurements, printed and handed over.
+measure() {
+  local path=$1 tp rate rtt peer=()
+  [ "$path" = mesh ] && cpu0=$(cpu_of "$proxy_pid")
+  tp=$(iperf)
+  [ "$path" = mesh ] && cpu1=$(cpu_of "$proxy_pid")
+  rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
+  rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" 2000)
+  echo "iperf3 1 stream: $tp"
+  echo "new connections: $rate"
+  echo "64 B ping-pong on one connection: $rtt"
+  [ "$path" = mesh ] && peer=(--peer e2e.gbps.direct)
+  $fig "e2e.gbps.$path" Gbit/s "${tp%% *}" --better higher "${peer[@]}" \
+    --label "pod A -> pod B, iperf3 one stream, $path"
+  [ "$path" = mesh ] && peer=(--peer e2e.conns_per_s.direct)
+  $fig "e2e.conns_per_s.$path" 1/s "${rate%% *}" --better higher "${peer[@]}" \
+    --label "pod A -> pod B, sequential new connections, $path"
+  [ "$path" = mesh ] && peer=(--peer e2e.pingpong_p50.direct)
+  $fig "e2e.pingpong_p50.$path" us "$(echo "$rtt" | awk '{print $2}')" --better lower "${peer[@]}" \
+    --label "pod A -> pod B, 64 B ping-pong p50, $path"
+}
+
 echo "== direct (no rules, no proxy): pod A -> pod B through the node netns router"
-direct_tp=$(iperf)
-direct_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
-direct_rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" 2000)
-echo "iperf3 1 stream: $direct_tp"
-echo "new connections: $direct_rate"
-echo "64 B ping-pong on one connection: $direct_rtt"
+for _ in $(seq "$rounds"); do measure direct; done
 
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/agent.log" 2>&1 &
 pids+=($!)
@@ -155,15 +177,13 @@ for _ in $(seq 100); do [ "$(captured)" -ge 2 ] && break; sleep 0.1; done
 
 echo "== mesh: captured in pod A, HBONE (TLS 1.3 + h2 CONNECT) to pod B's 15008, one node proxy"
 hz=$(getconf CLK_TCK)
-cpu0=$(cpu_of "$proxy_pid")
-mesh_tp=$(iperf)
-cpu1=$(cpu_of "$proxy_pid")
-bytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$tmp/iperf.json")
-mesh_rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" 300)
-mesh_rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" 2000)
-echo "iperf3 1 stream: $mesh_tp"
-echo "new connections: $mesh_rate"
-echo "64 B ping-pong on one connection: $mesh_rtt"
-python3 -c "import sys; c=(int(sys.argv[2])-int(sys.argv[1]))/int(sys.argv[3]); b=int(sys.argv[4]); print('node proxy CPU during iperf3: %.1f s user+sys for %.2f GB = %.2f core-s/GB (both ends of the tunnel)' % (c, b/1e9, c/(b/1e9)))" "$cpu0" "$cpu1" "$hz" "$bytes"
+for _ in $(seq "$rounds"); do
+  measure mesh  # sets cpu0, cpu1 around the iperf3 run
+  bytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$tmp/iperf.json")
+  cpu_gb=$(python3 -c "import sys; c=(int(sys.argv[2])-int(sys.argv[1]))/int(sys.argv[3]); b=int(sys.argv[4]); print('%.3f' % (c/(b/1e9)))" "$cpu0" "$cpu1" "$hz" "$bytes")
+  echo "node proxy CPU during iperf3: $cpu_gb core-s/GB carried by iperf3 (both ends of the tunnel)"
+  $fig e2e.proxy_cpu.mesh core-s/GB "$cpu_gb" --better lower \
+    --label "node proxy CPU per GB (both tunnel ends, one process)"
+done
 n=$(grep -c "access.*connection complete" "$tmp/proxy.log" || true)
 echo "access log lines: $n (every mesh connection logged on both ends)"

@@ -2,7 +2,9 @@
 //   hbone_benchtool certs DIR           write ca.pem, server.{pem,key}, client.{pem,key}
 //   hbone_benchtool echo ADDR           echo server (thread per connection); prints its port
 //   hbone_benchtool pingpong ADDR N [SIZE]   N round trips of SIZE bytes (default 64)
-//                                       on one connection; prints p50/p90/p99/p99.9 in us
+//                                       on one connection; prints p50/p90/p99/p99.9 in us;
+//                                       with BENCH_CDF_FILE set, also writes the latency
+//                                       distribution there ("percentile us" per line)
 //   hbone_benchtool echo-epoll ADDR     single-threaded echo server for many connections
 //   hbone_benchtool idle ADDR N         open N connections, 1-byte echo on each, print
 //                                       "ready", hold them until stdin closes
@@ -126,6 +128,14 @@ int PingPong(const std::string& addr, int n, size_t size) {
   auto pct = [&](double p) { return rtt[static_cast<size_t>(p * (rtt.size() - 1))]; };
   std::printf("p50=%.1f p90=%.1f p99=%.1f p99.9=%.1f\n", pct(0.5), pct(0.9), pct(0.99),
               pct(0.999));
+  if (const char* cdf = std::getenv("BENCH_CDF_FILE"); cdf != nullptr && *cdf != '\0') {
+    std::ofstream out(cdf);
+    for (int i = 0; i <= 200; ++i) {
+      // 1 % steps, then 0.01 % steps through the tail up to the maximum.
+      double p = std::min(1.0, i < 100 ? i / 100.0 : 0.99 + (i - 100) * 0.0001);
+      out << p * 100 << ' ' << pct(p) << '\n';
+    }
+  }
   return 0;
 }
 

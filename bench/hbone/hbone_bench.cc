@@ -9,7 +9,8 @@
 //    tunnels in flight on the pooled connection (lockstep batches, or a
 //    window kept full).
 //  - BM_NewConnection: the same with a new mTLS connection every time.
-// The upstream echo runs on its own thread; server_cpu_us / echo_cpu_us are
+// The upstream echo runs on its own thread and listens on 16 ports (see
+// LoopEcho: keeps the kernel's TIME_WAIT table out of the stream rates); server_cpu_us / echo_cpu_us are
 // those threads' CPU per tunnel (the client thread's is the CPU column).
 // Percentiles of the per-iteration wall time are reported as counters.
 #include <arpa/inet.h>
@@ -232,31 +233,45 @@ void BM_AesGcmRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_AesGcmRecord)->ArgNames({"open", "bits"})->Args({0, 128})->Args({1, 128})->Args({0, 256})->Args({1, 256});
 
-// An echo server living on an EventLoop (no thread per connection).
+// An echo server living on an EventLoop (no thread per connection),
+// listening on kEchoPorts ports. The server side's upstream connections are
+// spread over them (round robin through Targets): the server side closes
+// those connections first, so each leaves a TIME_WAIT entry, and with a
+// single upstream port tens of thousands of them fill the kernel's table and
+// make connect() search for a free source port; several ports keep that
+// search short, so the pooled-stream rate measures the proxy, not the table.
+constexpr int kEchoPorts = 16;
+
 class LoopEcho {
  public:
-  explicit LoopEcho(rt::EventLoop* loop) : loop_(loop), watch_(loop, [this](uint32_t) { Accept(); }) {
-    auto addr = *rt::ParseSocketAddress("127.0.0.1:0");
-    fd_ = *rt::Listen(addr);
-    address_ = rt::LocalAddress(fd_)->ToString();
-    (void)watch_.Start(fd_, EPOLLIN);
+  explicit LoopEcho(rt::EventLoop* loop) : loop_(loop) {
+    for (int i = 0; i < kEchoPorts; ++i) {
+      auto addr = *rt::ParseSocketAddress("127.0.0.1:0");
+      int fd = *rt::Listen(addr);
+      addresses_.push_back(rt::LocalAddress(fd)->ToString());
+      auto watch = std::make_unique<rt::IoWatch>(loop, [this, fd](uint32_t) { Accept(fd); });
+      (void)watch->Start(fd, EPOLLIN);
+      listeners_.push_back({fd, std::move(watch)});
+    }
   }
   ~LoopEcho() {
-    watch_.Stop();
-    close(fd_);
+    for (auto& l : listeners_) {
+      l.watch->Stop();
+      close(l.fd);
+    }
   }
-  const std::string& address() const { return address_; }
+  const std::vector<std::string>& addresses() const { return addresses_; }
 
  private:
   struct Conn {
     int fd;
     std::unique_ptr<rt::IoWatch> watch;
   };
-  void Accept() {
+  void Accept(int listen_fd) {
     for (;;) {
       // Like a plain application: TCP_NODELAY, none of the proxy's
       // keepalive tuning.
-      int cfd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int cfd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (cfd < 0) return;
       int one = 1;
       setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -276,10 +291,13 @@ class LoopEcho {
       (void)conn->watch->Start(cfd, EPOLLIN);
     }
   }
+  struct Listener {
+    int fd;
+    std::unique_ptr<rt::IoWatch> watch;
+  };
   rt::EventLoop* loop_;
-  rt::IoWatch watch_;
-  int fd_;
-  std::string address_;
+  std::vector<Listener> listeners_;
+  std::vector<std::string> addresses_;
 };
 
 // Server side: an HboneServer on its own loop thread, and the upstream echo
@@ -294,7 +312,7 @@ struct ServerSide {
   std::thread thread;
   std::thread echo_thread;
   std::string via;
-  std::string echo_addr;
+  std::vector<std::string> echo_addrs;
   ServerSide() {
     echo = std::make_unique<LoopEcho>(echo_loop.get());
     rt::ServerOptions so;
@@ -302,7 +320,7 @@ struct ServerSide {
     so.ssl_ctx = GetPki().server_ctx.get();
     server = *rt::HboneServer::New(loop.get(), so);
     via = server->address().ToString();
-    echo_addr = echo->address();
+    echo_addrs = echo->addresses();
     thread = std::thread([this] { loop->Run(); });
     echo_thread = std::thread([this] { echo_loop->Run(); });
   }
@@ -325,6 +343,25 @@ struct ServerSide {
     if (pthread_getcpuclockid(t.native_handle(), &id) != 0 || clock_gettime(id, &ts) != 0) return 0;
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
   }
+};
+
+// Targets hands out one tunnel target per upstream echo port, round robin.
+class Targets {
+ public:
+  explicit Targets(const ServerSide& server) {
+    for (const std::string& addr : server.echo_addrs) {
+      rt::TunnelTarget t;
+      t.via = server.via;
+      t.authority = addr;
+      t.expected_identities = {kServerId};
+      all_.push_back(std::move(t));
+    }
+  }
+  const rt::TunnelTarget& Next() { return all_[next_++ % all_.size()]; }
+
+ private:
+  std::vector<rt::TunnelTarget> all_;
+  size_t next_ = 0;
 };
 
 // CpuCounters reports the server and echo threads' CPU per iteration item
@@ -380,14 +417,11 @@ void BM_PooledStream(benchmark::State& state) {
   rt::ClientOptions co;
   co.ssl_ctx = GetPki().client_ctx.get();
   auto client = *rt::HboneClient::New(loop.get(), co);
-  rt::TunnelTarget target;
-  target.via = server.via;
-  target.authority = server.echo_addr;
-  target.expected_identities = {kServerId};
-  OneTunnel(loop.get(), client.get(), target);  // dial the pooled connection
+  Targets targets(server);
+  OneTunnel(loop.get(), client.get(), targets.Next());  // dial the pooled connection
   std::vector<double> us;
   CpuCounters cpu{server};
-  for (auto _ : state) us.push_back(OneTunnel(loop.get(), client.get(), target));
+  for (auto _ : state) us.push_back(OneTunnel(loop.get(), client.get(), targets.Next()));
   cpu.Report(state, static_cast<double>(state.iterations()));
   Percentiles(state, us);
   state.counters["dials"] = static_cast<double>(client->stats().dials);
@@ -406,11 +440,8 @@ void BM_PooledStreamBatch(benchmark::State& state) {
   rt::ClientOptions co;
   co.ssl_ctx = GetPki().client_ctx.get();
   auto client = *rt::HboneClient::New(loop.get(), co);
-  rt::TunnelTarget target;
-  target.via = server.via;
-  target.authority = server.echo_addr;
-  target.expected_identities = {kServerId};
-  OneTunnel(loop.get(), client.get(), target);
+  Targets targets(server);
+  OneTunnel(loop.get(), client.get(), targets.Next());
   const int k = static_cast<int>(state.range(0));
   int64_t streams = 0;
   CpuCounters cpu{server};
@@ -421,7 +452,7 @@ void BM_PooledStreamBatch(benchmark::State& state) {
       int sv[2];
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
       ours[static_cast<size_t>(i)] = sv[0];
-      client->Tunnel(target, sv[1], sv[1], /*owns_fds=*/true,
+      client->Tunnel(targets.Next(), sv[1], sv[1], /*owns_fds=*/true,
                      [&done](const rt::TunnelResult&) { ++done; });
       char b = 'x';
       (void)!write(sv[0], &b, 1);
@@ -460,8 +491,8 @@ BENCHMARK(BM_PooledStreamBatch)->Arg(32)->UseRealTime()->MinTime(2.0);
 // whole batch to drain. One iteration = `range(0)` completed tunnels.
 class TunnelWindow {
  public:
-  TunnelWindow(rt::EventLoop* loop, rt::HboneClient* client, rt::TunnelTarget target)
-      : loop_(loop), client_(client), target_(std::move(target)) {}
+  TunnelWindow(rt::EventLoop* loop, rt::HboneClient* client, Targets targets)
+      : loop_(loop), client_(client), targets_(std::move(targets)) {}
   ~TunnelWindow() { running_ = false; }
   void Fill(int k) {
     while (in_flight_ < k) StartOne();
@@ -492,7 +523,7 @@ class TunnelWindow {
     ++in_flight_;
     char b = 'x';
     (void)!write(probe->fd, &b, 1);
-    client_->Tunnel(target_, sv[1], sv[1], /*owns_fds=*/true,
+    client_->Tunnel(targets_.Next(), sv[1], sv[1], /*owns_fds=*/true,
                     [this, probe](const rt::TunnelResult& r) {
                       if (!r.status.ok()) ++failed_;
                       ++completed_;
@@ -507,7 +538,7 @@ class TunnelWindow {
   }
   rt::EventLoop* loop_;
   rt::HboneClient* client_;
-  rt::TunnelTarget target_;
+  Targets targets_;
   bool running_ = true;
   int in_flight_ = 0;
   int64_t completed_ = 0;
@@ -520,13 +551,10 @@ void BM_PooledStreamWindow(benchmark::State& state) {
   rt::ClientOptions co;
   co.ssl_ctx = GetPki().client_ctx.get();
   auto client = *rt::HboneClient::New(loop.get(), co);
-  rt::TunnelTarget target;
-  target.via = server.via;
-  target.authority = server.echo_addr;
-  target.expected_identities = {kServerId};
-  OneTunnel(loop.get(), client.get(), target);
+  Targets targets(server);
+  OneTunnel(loop.get(), client.get(), targets.Next());
   const int k = static_cast<int>(state.range(0));
-  TunnelWindow window(loop.get(), client.get(), target);
+  TunnelWindow window(loop.get(), client.get(), targets);
   window.Fill(k);
   loop->RunUntil([&] { return window.completed() >= k; }, absl::Seconds(10));  // warm up
   int64_t start = window.completed();
@@ -551,17 +579,14 @@ BENCHMARK(BM_PooledStreamWindow)->Arg(32)->UseRealTime()->MinTime(2.0);
 void BM_NewConnection(benchmark::State& state) {
   ServerSide server;
   auto loop = *rt::EventLoop::New();
-  rt::TunnelTarget target;
-  target.via = server.via;
-  target.authority = server.echo_addr;
-  target.expected_identities = {kServerId};
+  Targets targets(server);
   std::vector<double> us;
   CpuCounters cpu{server};
   for (auto _ : state) {
     rt::ClientOptions co;
     co.ssl_ctx = GetPki().client_ctx.get();
     auto client = *rt::HboneClient::New(loop.get(), co);
-    us.push_back(OneTunnel(loop.get(), client.get(), target));
+    us.push_back(OneTunnel(loop.get(), client.get(), targets.Next()));
     state.PauseTiming();
     client.reset();
     loop->RunFor(absl::Milliseconds(0));

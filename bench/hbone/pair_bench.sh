@@ -10,8 +10,13 @@
 # (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair),
 # and (d) new tunnels on the pooled connection: TCP connect to the client
 # side, 1-byte echo, close, CONNS times in a row (env, default 2000).
+# Every measurement runs ROUNDS times, the pairs alternating inside each
+# round. With $BENCH_FIGURES set (scripts/bench.py, `make bench`) each number
+# is also handed over as a figure (bench/lib/figure.py); PINGS (default
+# 20000) sets the round trips per ping-pong.
 # Everything listens on 127.0.0.1 only; every process started is stopped.
 set -euo pipefail
+fig="/usr/bin/python3 $(cd "$(dirname "$0")/../lib" && pwd)/figure.py"
 
 build=$(cd "${1:?usage: pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS]}" && pwd)
 secs=${2:-5}
@@ -162,9 +167,11 @@ for round in $(seq "$rounds"); do
     iperf3 -c "${fwd%:*}" -p "${fwd##*:}" -t "$secs" -J >"$dir/iperf.json" 2>/dev/null || true
     c1=$(cpu_ticks "$cpid"); s1=$(cpu_ticks "$spid")
     cf1=$(minor_faults "$cpid"); sf1=$(minor_faults "$spid")
-    python3 - "$dir/iperf.json" "$kind" "$round" "$((c1 - c0))" "$((s1 - s0))" "$tck" \
-      "$((cf1 - cf0))" "$((sf1 - sf0))" <<'EOF'
-import json, sys
+    BENCH_LIB=$(dirname "${fig##* }") /usr/bin/python3 - "$dir/iperf.json" "$kind" "$round" \
+      "$((c1 - c0))" "$((s1 - s0))" "$tck" "$((cf1 - cf0))" "$((sf1 - sf0))" <<'EOF'
+import json, os, sys
+sys.path.insert(0, os.environ["BENCH_LIB"])
+import figure
 path, kind, rnd, cticks, sticks, tck, cfaults, sfaults = sys.argv[1:]
 try:
     end = json.load(open(path))["end"]["sum_received"]
@@ -175,6 +182,14 @@ try:
     cf = int(cfaults) / gbytes
     sf = int(sfaults) / gbytes
     print(f"| {kind} | {rnd} | {gbps:.2f} | {c:.2f} | {s:.2f} | {cf:.0f} / {sf:.0f} |")
+    peer = None if kind == "go" else "pair.gbps.go"
+    figure.emit(f"pair.gbps.{kind}", "Gbit/s", [gbps], better="higher", peer=peer,
+                floor="floors/loopback.gbps", label=f"{kind} pair, iperf3 one stream")
+    for side, v in (("client", c), ("server", s)):
+        figure.emit(f"pair.{side}_cpu.{kind}", "core-s/GB", [v], better="lower",
+                    peer=None if kind == "go" else f"pair.{side}_cpu.go",
+                    floor=f"floors/relay_{side}.core_s_per_gb",
+                    label=f"{kind} {side} side CPU per GB")
 except Exception as e:
     print(f"| {kind} | {rnd} | failed ({e}) | | | |")
 EOF
@@ -183,33 +198,65 @@ EOF
   done
 done
 
+pings=${PINGS:-20000}
 echo
-echo "64-byte ping-pong, 20000 round trips on one connection (microseconds):"
+echo "64-byte ping-pong, $pings round trips on one connection (microseconds):"
 echo
-echo "| path | p50 | p90 | p99 | p99.9 |"
-echo "|---|---|---|---|---|"
+echo "| path | round | p50 | p90 | p99 | p99.9 |"
+echo "|---|---|---|---|---|---|"
 start echo "$tool" echo 127.0.0.1:0
 echo_addr=$addr
-line=$("$tool" pingpong "$echo_addr" 20000)
-echo "| direct | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
-for kind in "${kinds[@]}"; do
-  start_pair "$kind" "$echo_addr"
-  line=$("$tool" pingpong "$fwd" 20000 || echo "p50=- p90=- p99=- p99.9=-")
-  echo "| $kind | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
-  stop_pair
+# pingpong_row KIND ROUND ADDR: one ping-pong run, a table row and figures.
+pingpong_row() {
+  local kind=$1 round=$2 target=$3 line p50
+  line=$(BENCH_CDF_FILE=$dir/cdf "$tool" pingpong "$target" "$pings" || echo "p50=- p90=- p99=- p99.9=-")
+  echo "| $kind | $round | $(echo "$line" | sed 's/p[0-9.]*=//g; s/ / | /g') |"
+  p50=$(echo "$line" | sed -n 's/^p50=\([0-9.]*\) .*/\1/p')
+  [ -n "$p50" ] || return 0
+  $fig "pingpong.p50.$kind" us "$p50" --better lower --label "$kind 64 B ping-pong p50" --cdf "$dir/cdf"
+  if [ "$kind" = direct ]; then
+    direct_p50=$p50
+  else
+    local vs=(--peer pingpong.added_p50.go)
+    [ "$kind" = go ] && vs=()
+    $fig "pingpong.added_p50.$kind" us "$(awk -v a="$p50" -v b="$direct_p50" 'BEGIN {print a - b}')" \
+      --better lower "${vs[@]}" --label "$kind added 64 B ping-pong latency (p50 minus direct)"
+  fi
+  rm -f "$dir/cdf"
+}
+for round in $(seq "$rounds"); do
+  pingpong_row direct "$round" "$echo_addr"
+  for kind in "${kinds[@]}"; do
+    start_pair "$kind" "$echo_addr"
+    pingpong_row "$kind" "$round" "$fwd"
+    stop_pair
+  done
 done
 
 conns=${CONNS:-2000}
 echo
 echo "New tunnel per TCP connection through each pair ($conns in a row, connect -> 1-byte echo, then close; the pairs' own pooled HBONE connection; microseconds):"
 echo
-echo "| path | p50 | p90 | p99 | tunnels/s |"
-echo "|---|---|---|---|---|"
-line=$("$tool" conns "$echo_addr" "$conns")
-echo "| direct | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
-for kind in "${kinds[@]}"; do
-  start_pair "$kind" "$echo_addr"
-  line=$("$tool" conns "$fwd" "$conns" || echo "p50=- p90=- p99=- per_s=-")
-  echo "| $kind | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
-  stop_pair
+echo "| path | round | p50 | p90 | p99 | tunnels/s |"
+echo "|---|---|---|---|---|---|"
+# conns_row KIND ROUND ADDR
+conns_row() {
+  local kind=$1 round=$2 target=$3 line p50 rate vs=()
+  line=$("$tool" conns "$target" "$conns" || echo "p50=- p90=- p99=- per_s=-")
+  echo "| $kind | $round | $(echo "$line" | sed 's/[a-z0-9_.]*=//g; s/ / | /g') |"
+  p50=$(echo "$line" | sed -n 's/^p50=\([0-9.]*\) .*/\1/p')
+  rate=$(echo "$line" | sed -n 's/.*per_s=\([0-9.]*\).*/\1/p')
+  [ -n "$p50" ] && [ -n "$rate" ] || return 0
+  case $kind in direct|go) ;; *) vs=(--peer "conns.per_s.go") ;; esac
+  $fig "conns.per_s.$kind" 1/s "$rate" --better higher "${vs[@]}" \
+    --label "$kind new tunnel per TCP connection, sequential"
+  $fig "conns.p50.$kind" us "$p50" --better lower --label "$kind new tunnel per TCP connection p50"
+}
+for round in $(seq "$rounds"); do
+  conns_row direct "$round" "$echo_addr"
+  for kind in "${kinds[@]}"; do
+    start_pair "$kind" "$echo_addr"
+    conns_row "$kind" "$round" "$fwd"
+    stop_pair
+  done
 done

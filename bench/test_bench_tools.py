@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""ctest bench.tools: the `make bench` runner's flags and part list, the figure
+protocol, and the report generator on a small results file
+(bench/testdata/sample-results.json). Runs no benchmark."""
+import copy
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = "/usr/bin/python3"
+RUNNER = os.path.join(ROOT, "scripts", "bench.py")
+REPORT = os.path.join(ROOT, "scripts", "bench_report.py")
+SAMPLE = os.path.join(ROOT, "bench", "testdata", "sample-results.json")
+
+
+def run(*args, env=None):
+    return subprocess.run([PY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=ROOT)
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("bench_runner", RUNNER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class RunnerTest(unittest.TestCase):
+    def test_list_names_every_part(self):
+        p = run(RUNNER, "--list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = [line.split()[0] for line in p.stdout.splitlines()]
+        self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "hbone",
+                                 "pair", "idle", "gobind", "e2e"])
+
+    def test_dry_run_picks_parts_in_list_order(self):
+        p = run(RUNNER, "--dry-run", "--parts", "pair,hbone", "--build", "/tmp/b", "--rounds",
+                "2", "--seconds", "4")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(lines[0].startswith("[1/2] hbone: "), lines[0])
+        self.assertIn("/tmp/b/bench/hbone/hbone_bench", lines[0])
+        self.assertEqual(lines[1], "[2/2] pair: bash bench/hbone/pair_bench.sh /tmp/b 4 2")
+
+    def test_bench_env_selects_parts(self):
+        env = dict(os.environ, BENCH="idle")
+        p = run(RUNNER, "--dry-run", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(p.stdout.splitlines()), 1)
+        self.assertIn("idle_memory.sh", p.stdout)
+
+    def test_unknown_part_and_bad_flags_are_refused(self):
+        p = run(RUNNER, "--parts", "pair,nosuch", "--dry-run")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown part(s) nosuch", p.stderr)
+        self.assertIn("floors, identity", p.stderr)
+        for bad in (["--rounds", "0"], ["--seconds", "0"], ["--rounds", "x"]):
+            self.assertEqual(run(RUNNER, "--dry-run", *bad).returncode, 2, bad)
+
+    def test_figures_merge_into_rounds(self):
+        mod = load_runner()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "f.jsonl")
+            env = dict(os.environ, BENCH_FIGURES=path)
+            fig = os.path.join(ROOT, "bench", "lib", "figure.py")
+            for v in ("3", "1", "2"):
+                p = run(fig, "x.rate", "1/s", v, "--peer", "y.rate", "--better", "higher",
+                        env=env)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(run(fig, "x.rate", "1/s", "nan?", env=env).returncode, 2)
+            lines = [json.loads(line) for line in open(path)]
+        merged = mod.merge(lines)
+        self.assertEqual(len(merged), 1)
+        f = merged[0]
+        self.assertEqual(f["values"], [3.0, 1.0, 2.0])
+        self.assertEqual((f["min"], f["median"], f["max"], f["rounds"]), (1.0, 2.0, 3.0, 3))
+        self.assertEqual(f["peer"], "y.rate")
+
+
+class ReportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def report(self, data, *extra):
+        path = os.path.join(self.tmp, "20260101T000000Z.json")
+        with open(path, "w") as f:
+            json.dump(data, f)
+        md = os.path.join(self.tmp, "RESULTS.md")
+        p = run(REPORT, path, "--markdown", md, *extra)
+        return p, (open(md).read() if os.path.exists(md) else "")
+
+    def goal_row(self, md, text):
+        rows = [line for line in md.splitlines() if text in line]
+        self.assertEqual(len(rows), 1, text)
+        return rows[0]
+
+    def test_report_charts_goals_and_readme(self):
+        data = json.load(open(SAMPLE))
+        readme = os.path.join(self.tmp, "README.md")
+        with open(readme, "w") as f:
+            f.write("intro\n<!-- bench-headline:begin -->\nold\n<!-- bench-headline:end -->\nend\n")
+        charts = os.path.join(self.tmp, "charts")
+        p, md = self.report(data, "--charts", charts, "--readme", readme)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in ("throughput.png", "cpu_per_gb.png", "latency_cdf.png", "rates.png",
+                     "rule_install.png", "idle_memory.png"):
+            png = os.path.join(charts, name)
+            self.assertTrue(os.path.exists(png), name)
+            with open(png, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
+            self.assertGreater(os.path.getsize(png), 5000, name)
+            self.assertIn(f"charts/{name})", md)
+        self.assertIn("## Goals", md)
+        self.assertIn("## What we learned", md)
+        # Every goal of the sample is measured: each row ends with met or not met.
+        goal_rows = md.split("## Goals")[1].split("##")[0].strip().splitlines()[2:]
+        self.assertGreaterEqual(len(goal_rows), 14)
+        for row in goal_rows:
+            self.assertRegex(row, r"\| \*\*(met|not met)\*\* \|$")
+        text = open(readme).read()
+        self.assertTrue(text.startswith("intro\n") and text.endswith("end\n"))
+        self.assertNotIn("\nold\n", text)
+        self.assertIn("| HBONE pair throughput, one stream |", text)
+
+    def test_goal_follows_the_figures(self):
+        data = json.load(open(SAMPLE))
+        floor = None
+        for part in data["parts"]:
+            for f in part["figures"]:
+                if f["name"] == "relay_server.core_s_per_gb":
+                    floor = f["median"]
+        self.assertIsNotNone(floor)
+        goal = "HBONE server side CPU per GB within 10 %"
+        for factor, verdict in ((1.05, "**met**"), (1.5, "**not met**")):
+            d = copy.deepcopy(data)
+            for part in d["parts"]:
+                for f in part["figures"]:
+                    if f["name"] == "pair.server_cpu.ambient":
+                        f["median"] = floor * factor
+            p, md = self.report(d, "--no-charts")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(self.goal_row(md, goal).endswith(f"| {verdict} |"), factor)
+
+    def test_missing_figure_is_not_measured_never_met(self):
+        d = json.load(open(SAMPLE))
+        d["parts"] = [p for p in d["parts"] if p["name"] != "pair"]
+        p, md = self.report(d, "--no-charts")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        row = self.goal_row(md, "added 64-byte ping-pong latency")
+        self.assertIn("not measured", row)
+        self.assertNotIn("**met**", row)
+
+    def test_bad_input_is_refused(self):
+        bad = os.path.join(self.tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write("{not json")
+        p = run(REPORT, bad, "--summary")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot read", p.stderr)
+        with open(bad, "w") as f:
+            json.dump({"format": "something-else"}, f)
+        p = run(REPORT, bad, "--summary")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not an ambient-bench results file", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""bench.py: `make bench`, every benchmark of the project in one run.
+
+  scripts/bench.py [--build DIR] [--parts a,b] [--rounds N] [--seconds S]
+                   [--out DIR] [--list] [--dry-run] [--no-report]
+
+Runs the parts listed in PARTS (all of them by default; --parts or $BENCH picks
+some), one after the other, printing which part is running, n of N, and its
+output. A part is one program that hands its figures over by appending JSON
+lines to $BENCH_FIGURES (see bench/lib/figure.py); it gets $BENCH_ROUNDS and
+runs every measurement that many times, alternating with its peers. The run
+writes bench/results/<UTC timestamp>.json (format: bench/README.md), then
+scripts/bench_report.py draws the charts into bench/results/<timestamp>/ and,
+for a run of every part, regenerates bench/RESULTS.md. Older results are
+removed: bench/results keeps the latest full run (and a newer partial one).
+Loopback and network namespaces the parts make themselves only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = "/usr/bin/python3"
+
+
+class Part:
+    def __init__(self, name, what, cmd, seconds, root=False):
+        self.name, self.what, self.cmd, self.seconds, self.root = name, what, cmd, seconds, root
+
+
+# The one list of parts. {build}, {rounds}, {seconds}, {py} are filled in; a
+# command runs from the repository root. `seconds` is the expected duration
+# at 3 rounds (progress display only). Add a part here to add it to `make bench`.
+PARTS = [
+    Part("floors", "the machine's floor: loopback TCP send+recv and AES-GCM per core",
+         ["{py}", "bench/parts/floors.py", "{build}"], 35),
+    Part("identity", "SPIFFE ID parsing and X509-SVID verification vs bare chain verification",
+         ["{py}", "bench/lib/gbench.py", "{build}/bench/identity/identity_bench",
+          "--min-time", "0.1",
+          "--peer", "BM_VerifyX509Svid=BM_Peer_BareX509VerifyCert",
+          "--peer", "BM_SvidVerifierVerifyBuffers=BM_Peer_ParseDerThenBareVerify",
+          "--peer", "BM_SpiffeIdParse=BM_Peer_ZtunnelStyleIstioParse",
+          "--peer", "BM_ParseSpiffeIdView=BM_Peer_ZtunnelStyleIstioParse"], 25),
+    Part("redirect", "in-pod rule install vs ip netns exec iptables-restore and nft -f",
+         ["{py}", "bench/parts/redirect.py", "{build}"], 45, root=True),
+    Part("netns", "ZDS Add/Del round trips and pod listener sets vs a no-op handler",
+         ["{py}", "bench/parts/netns.py", "{build}"], 40, root=True),
+    Part("authz", "L4 authorization checks and policy replacement, 10,000 policies",
+         ["{py}", "bench/lib/gbench.py", "{build}/bench/authz/authz_bench",
+          "--min-time", "0.2"], 25),
+    Part("hbone", "HBONE core in memory, handshake crypto, pooled streams, new connections",
+         ["{py}", "bench/lib/gbench.py", "{build}/bench/hbone/hbone_bench",
+          "--filter", "BM_(Core|Ecdsa|X25519|Pooled|NewConnection)", "--min-time", "0.2"], 75),
+    Part("pair", "HBONE pair vs the Go standard-library pair vs stunnel: throughput, CPU/GB, "
+         "ping-pong, new tunnels",
+         ["bash", "bench/hbone/pair_bench.sh", "{build}", "{seconds}", "{rounds}"], 120),
+    Part("idle", "memory per idle tunnelled connection vs count, ambient vs Go",
+         ["bash", "bench/hbone/idle_memory.sh", "{build}", "1000", "3000", "10000"], 60),
+    Part("gobind", "bindings/go: one call onto a running runtime loop (Loop.do)",
+         ["{py}", "bench/parts/gobind.py", "{build}"], 40),
+    Part("e2e", "node proxy end to end (capture + HBONE between two pod netns) vs direct",
+         ["bash", "bench/e2e/node_proxy_bench.sh", "{build}", "{seconds}", "{rounds}"], 90,
+         root=True),
+]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build", help="build directory (default: build)")
+    ap.add_argument("--parts", default=os.environ.get("BENCH", ""),
+                    help="comma-separated parts to run (default: all; env BENCH)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per measurement (default 3)")
+    ap.add_argument("--seconds", type=int, default=3,
+                    help="seconds per throughput run (default 3)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--list", action="store_true", help="list the parts and exit")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    ap.add_argument("--no-report", action="store_true", help="do not draw charts or RESULTS.md")
+    a = ap.parse_args(argv)
+    if a.rounds < 1 or a.rounds > 20:
+        ap.error("--rounds must be 1..20")
+    if a.seconds < 1 or a.seconds > 60:
+        ap.error("--seconds must be 1..60")
+    known = [p.name for p in PARTS]
+    wanted = [w.strip() for w in a.parts.split(",") if w.strip()] if a.parts else known
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        ap.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(known)}")
+    a.selected = [p for p in PARTS if p.name in wanted]  # in list order, no duplicates
+    return a
+
+
+def command(part, a):
+    subst = {"build": os.path.abspath(a.build), "rounds": str(a.rounds),
+             "seconds": str(a.seconds), "py": PY}
+    return [c.format(**subst) for c in part.cmd]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def time_wait():
+    """TIME_WAIT sockets now (the kernel table that skews connection rates)."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            m = re.search(r"\btw (\d+)", f.read())
+            return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    distro = ""
+    if os.path.exists("/etc/os-release"):
+        m = re.search(r'PRETTY_NAME="([^"]*)"', open("/etc/os-release").read())
+        distro = m.group(1) if m else ""
+    return {"cpu_model": model, "cores": os.cpu_count(), "kernel": platform.release(),
+            "memory_gib": round(mem_kb / 1048576, 1), "os": distro}
+
+
+def merge(lines):
+    """Merges figure lines by name: values add up as rounds."""
+    figs = {}
+    for rec in lines:
+        f = figs.get(rec["name"])
+        if f is None:
+            f = figs[rec["name"]] = {k: v for k, v in rec.items() if k not in ("values", "cdf")}
+            f["values"] = []
+            f["cdfs"] = []
+        f["values"].extend(rec["values"])
+        if rec.get("cdf"):
+            f["cdfs"].append(rec["cdf"])
+    out = []
+    for f in figs.values():
+        v = f["values"]
+        if v:
+            f.update(min=min(v), median=statistics.median(v), max=max(v), rounds=len(v))
+        if not f["cdfs"]:
+            del f["cdfs"]
+        out.append(f)
+    return out
+
+
+def run_part(part, i, n, a, t_start):
+    cmd = command(part, a)
+    elapsed = time.time() - t_start
+    print(f"\n=== [{i}/{n}] {part.name}: {part.what} (about {part.seconds} s; "
+          f"{elapsed / 60:.1f} min so far)", flush=True)
+    if part.root and os.geteuid() != 0:
+        print(f"[{i}/{n}] {part.name}: skipped, needs root", flush=True)
+        return {"name": part.name, "what": part.what, "status": "skipped (needs root)",
+                "command": cmd, "seconds": 0, "figures": []}
+    fd, figfile = tempfile.mkstemp(prefix=f"bench-{part.name}-", suffix=".jsonl")
+    os.close(fd)
+    env = dict(os.environ, BENCH_FIGURES=figfile, BENCH_ROUNDS=str(a.rounds),
+               PATH="/usr/bin:/bin:/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
+    load0 = loadavg()
+    t0 = time.time()
+    try:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in proc.stdout:
+            print(f"  [{i}/{n} {part.name}] {line}", end="", flush=True)
+        rc = proc.wait()
+    except OSError as e:
+        print(f"  [{i}/{n} {part.name}] cannot run {cmd[0]}: {e}", flush=True)
+        rc = 127
+    secs = time.time() - t0
+    with open(figfile) as f:
+        lines = []
+        for raw in f:
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                print(f"  [{i}/{n} {part.name}] bad figure line ignored: {raw.strip()[:80]}")
+    os.unlink(figfile)
+    figures = merge(lines)
+    status = "ok" if rc == 0 else f"failed (exit {rc})"
+    print(f"=== [{i}/{n}] {part.name}: {status}, {len(figures)} figures, {secs:.0f} s", flush=True)
+    return {"name": part.name, "what": part.what, "status": status,
+            "command": " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                                for c in cmd),
+            "seconds": round(secs, 1), "load_before": load0, "load_after": loadavg(),
+            "figures": figures}
+
+
+def prune(out_dir, keep_stamp, keep_full_stamp):
+    """Removes results other than the latest full run and a newer partial run."""
+    for name in os.listdir(out_dir):
+        m = re.match(r"^(\d{8}T\d{6}Z)(\.json)?$", name)
+        if not m or m.group(1) in (keep_stamp, keep_full_stamp):
+            continue
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def latest_full(out_dir):
+    best = None
+    for name in sorted(os.listdir(out_dir)):
+        if re.match(r"^\d{8}T\d{6}Z\.json$", name):
+            try:
+                if json.load(open(os.path.join(out_dir, name))).get("full"):
+                    best = name[:-5]
+            except ValueError:
+                pass
+    return best
+
+
+def main(argv):
+    a = parse_args(argv)
+    if a.list:
+        for p in PARTS:
+            print(f"{p.name:10} {p.what}{' (root)' if p.root else ''}")
+        return 0
+    n = len(a.selected)
+    if a.dry_run:
+        for i, p in enumerate(a.selected, 1):
+            print(f"[{i}/{n}] {p.name}: {' '.join(command(p, a))}")
+        return 0
+    full = len(a.selected) == len(PARTS)
+    os.makedirs(a.out, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    commit = sh(["git", "rev-parse", "HEAD"])
+    dirty = bool(sh(["git", "status", "--porcelain", "--untracked-files=no"]))
+    print(f"make bench: {n} part(s): {', '.join(p.name for p in a.selected)}; "
+          f"{a.rounds} rounds; build {a.build}; commit {commit[:12]}{' (dirty)' if dirty else ''}; "
+          f"expected about {sum(p.seconds for p in a.selected) / 60:.0f} min", flush=True)
+    result = {
+        "format": "ambient-bench/1", "started": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "full": full, "rounds": a.rounds, "seconds_per_throughput_run": a.seconds,
+        "commit": commit, "dirty": dirty, "machine": machine(),
+        "build_type": sh(["sh", "-c", f"sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "
+                          f"'{os.path.abspath(a.build)}/CMakeCache.txt'"]),
+        "load_before": loadavg(), "time_wait_before": time_wait(), "parts": [],
+    }
+    t_start = time.time()
+    for i, p in enumerate(a.selected, 1):
+        result["parts"].append(run_part(p, i, n, a, t_start))
+    result["load_after"] = loadavg()
+    result["time_wait_after"] = time_wait()
+    result["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    result["seconds"] = round(time.time() - t_start, 1)
+    path = os.path.join(a.out, stamp + ".json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    failed = [p["name"] for p in result["parts"] if p["status"] != "ok"]
+    print(f"\nmake bench: {len(result['parts'])} part(s) in {result['seconds'] / 60:.1f} min; "
+          f"results {os.path.relpath(path, ROOT)}"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+    rc = 1 if failed else 0
+    if not a.no_report:
+        cmd = [PY, os.path.join(ROOT, "scripts", "bench_report.py"), path,
+               "--charts", os.path.join(a.out, stamp)]
+        if full and os.path.abspath(a.out) == os.path.join(ROOT, "bench", "results"):
+            cmd += ["--markdown", os.path.join(ROOT, "bench", "RESULTS.md"),
+                    "--readme", os.path.join(ROOT, "README.md"), "--summary"]
+        else:
+            cmd += ["--summary"]
+        print("+ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                              for c in cmd), flush=True)
+        if subprocess.call(cmd) != 0:
+            rc = 1
+    if os.path.abspath(a.out) == os.path.join(ROOT, "bench", "results"):
+        prune(a.out, stamp, latest_full(a.out))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
