@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.join(here, "..", "lib"))
 import figure  # noqa: E402
 
