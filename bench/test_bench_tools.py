@@ -26,6 +26,16 @@ def run(*args, env=None):
                           env=env, cwd=ROOT)
 
 
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def load_runner():
     spec = importlib.util.spec_from_file_location("bench_runner", RUNNER)
     mod = importlib.util.module_from_spec(spec)
@@ -77,13 +87,42 @@ class RunnerTest(unittest.TestCase):
                         env=env)
                 self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(run(fig, "x.rate", "1/s", "nan?", env=env).returncode, 2)
-            lines = [json.loads(line) for line in open(path)]
+            with open(path) as f:
+                lines = [json.loads(line) for line in f]
         merged = mod.merge(lines)
         self.assertEqual(len(merged), 1)
         f = merged[0]
         self.assertEqual(f["values"], [3.0, 1.0, 2.0])
         self.assertEqual((f["min"], f["median"], f["max"], f["rounds"]), (1.0, 2.0, 3.0, 3))
         self.assertEqual(f["peer"], "y.rate")
+
+
+    def test_run_part_collects_figures_and_status(self):
+        mod = load_runner()
+        code = ("import json, os\n"
+                "f = open(os.environ['BENCH_FIGURES'], 'a')\n"
+                "print('measuring round', os.environ['BENCH_ROUNDS'])\n"
+                "f.write(json.dumps({'name': 'x', 'unit': 'ms', 'values': [2, 4]}) + '\\n')\n"
+                "f.write('not json\\n')\n"
+                "f.write(json.dumps({'name': 'y', 'unit': 'ms', 'values': ['NaN?']}) + '\\n')\n"
+                "raise SystemExit(int(os.environ.get('FAKE_RC', '0')))\n")
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        script = os.path.join(tmp, "fake_part.py")
+        with open(script, "w") as f:
+            f.write(code)
+        part = mod.Part("fake", "a fake part", ["{py}", script], 1)
+        args = mod.parse_args(["--rounds", "2"])
+        res = mod.run_part(part, 1, 1, args, 0)
+        self.assertEqual(res["status"], "ok")
+        self.assertEqual([f["name"] for f in res["figures"]], ["x"])
+        self.assertEqual(res["figures"][0]["median"], 3)
+        os.environ["FAKE_RC"] = "3"
+        try:
+            res = mod.run_part(part, 1, 1, args, 0)
+        finally:
+            del os.environ["FAKE_RC"]
+        self.assertEqual(res["status"], "failed (exit 3)")
 
 
 class ReportTest(unittest.TestCase):
@@ -99,7 +138,7 @@ class ReportTest(unittest.TestCase):
             json.dump(data, f)
         md = os.path.join(self.tmp, "RESULTS.md")
         p = run(REPORT, path, "--markdown", md, *extra)
-        return p, (open(md).read() if os.path.exists(md) else "")
+        return p, (read_text(md) if os.path.exists(md) else "")
 
     def goal_row(self, md, text):
         rows = [line for line in md.splitlines() if text in line]
@@ -107,7 +146,7 @@ class ReportTest(unittest.TestCase):
         return rows[0]
 
     def test_report_charts_goals_and_readme(self):
-        data = json.load(open(SAMPLE))
+        data = load_json(SAMPLE)
         readme = os.path.join(self.tmp, "README.md")
         with open(readme, "w") as f:
             f.write("intro\n<!-- bench-headline:begin -->\nold\n<!-- bench-headline:end -->\nend\n")
@@ -129,13 +168,13 @@ class ReportTest(unittest.TestCase):
         self.assertGreaterEqual(len(goal_rows), 14)
         for row in goal_rows:
             self.assertRegex(row, r"\| \*\*(met|not met)\*\* \|$")
-        text = open(readme).read()
+        text = read_text(readme)
         self.assertTrue(text.startswith("intro\n") and text.endswith("end\n"))
         self.assertNotIn("\nold\n", text)
         self.assertIn("| HBONE pair throughput, one stream |", text)
 
     def test_goal_follows_the_figures(self):
-        data = json.load(open(SAMPLE))
+        data = load_json(SAMPLE)
         floor = None
         for part in data["parts"]:
             for f in part["figures"]:
@@ -154,7 +193,7 @@ class ReportTest(unittest.TestCase):
             self.assertTrue(self.goal_row(md, goal).endswith(f"| {verdict} |"), factor)
 
     def test_missing_figure_is_not_measured_never_met(self):
-        d = json.load(open(SAMPLE))
+        d = load_json(SAMPLE)
         d["parts"] = [p for p in d["parts"] if p["name"] != "pair"]
         p, md = self.report(d, "--no-charts")
         self.assertEqual(p.returncode, 0, p.stderr)

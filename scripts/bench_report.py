@@ -514,13 +514,15 @@ def markdown(r, charts_rel, charts, stamp):
         if part.get("figures"):
             lines += [part_table(r, part), ""]
     if os.path.exists(LEARNED):
-        lines += [open(LEARNED).read().rstrip(), ""]
+        with open(LEARNED) as f:
+            lines += [f.read().rstrip(), ""]
     return "\n".join(lines)
 
 
 def update_readme(path, r, results_rel, charts_dir):
     charts_rel = os.path.relpath(charts_dir, os.path.dirname(os.path.abspath(path)))
-    text = open(path).read()
+    with open(path) as f:
+        text = f.read()
     begin, end = "<!-- bench-headline:begin -->", "<!-- bench-headline:end -->"
     if begin not in text or end not in text:
         print(f"bench_report: no {begin} ... {end} markers in {path}", file=sys.stderr)
@@ -535,7 +537,8 @@ def update_readme(path, r, results_rel, charts_dir):
                          if os.path.exists(os.path.join(charts_dir, n)))
              + ".\n" + end)
     text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    open(path, "w").write(text)
+    with open(path, "w") as f:
+        f.write(text)
     return True
 
 
@@ -549,7 +552,8 @@ def main(argv):
     ap.add_argument("--no-charts", action="store_true")
     a = ap.parse_args(argv)
     try:
-        data = json.load(open(a.results))
+        with open(a.results) as f:
+            data = json.load(f)
     except (OSError, ValueError) as e:
         print(f"bench_report: cannot read {a.results}: {e}", file=sys.stderr)
         return 1
