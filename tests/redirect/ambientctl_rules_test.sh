@@ -49,6 +49,20 @@ if [ "$(id -u)" = 0 ]; then
     check "$backend delete leaves nothing of ours" "$left" 0
   done
   "$ctl" rules apply --netns no-such-ns-$$ >/dev/null 2>&1; check "missing netns exits 1" $? 1
+  # One backend at a time: applying the other one is refused, and changes nothing.
+  for pair in "iptables nftables" "nftables iptables"; do
+    set -- $pair
+    "$ctl" rules apply --netns "$ns" --backend "$1"; check "$1 apply before $2" $? 0
+    err=$("$ctl" rules apply --netns "$ns" --backend "$2" 2>&1); rc=$?
+    check "$2 apply over $1 exits 1" "$rc" 1
+    case "$err" in *"already has the redirect rules of the $1 backend"*"rules delete --backend $1"*)
+      check "$2 over $1 says what to do" ok ok ;;
+      *) check "$2 over $1 says what to do" "$err" "...already has ... $1 backend ... delete --backend $1" ;; esac
+    "$ctl" rules check --netns "$ns" --backend "$2" >/dev/null 2>&1; check "$2 over $1 installed nothing of $2" $? 1
+    "$ctl" rules check --netns "$ns" --backend "$1" >/dev/null 2>&1; check "$1 rules still complete" $? 0
+    "$ctl" rules delete --netns "$ns" --backend "$1"; check "$1 delete" $? 0
+  done
+  set -- "$ctl" "$golden"
   # What --help says: each family's payload is what that family's restore tool reads.
   "$ctl" rules render --ipv6 --family 4 | ip netns exec "$ns" iptables-restore
   check "render --family 4 | iptables-restore" $? 0

@@ -162,7 +162,10 @@ AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
  * fwmark 0x111/0xfff policy routing (pref 32764, table 100) for in-pod
  * rules, all or nothing: on error the namespace is exactly as before.
  * Applying the same config again is a no-op (iptables) or an atomic replace
- * with the same result (nftables). Errors: see above. */
+ * with the same result (nftables). The other backend's rules already in the
+ * namespace make it fail with AMBIENT_ERR_FAILED_PRECONDITION, naming them
+ * (iptables rules are seen with iptables-nft, Debian's default): delete
+ * those first, both would capture the same traffic. Errors: see above. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_apply(const ambient_redirect_config *config,
                                                      const char *netns);
 
