@@ -38,3 +38,11 @@ file(RELATIVE_PATH AMBIENT_PC_TO_PREFIX
   "${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
 configure_file(cmake/ambient.pc.in ${PROJECT_BINARY_DIR}/ambient.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ambient.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The license and the notice about third-party test data, next to the docs.
+install(FILES LICENSE NOTICE DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# The build tree's own pkg-config file (not installed): scripts/test-bindings.sh
+# points PKG_CONFIG_PATH at it.
+configure_file(cmake/ambient-uninstalled.pc.in
+  ${PROJECT_BINARY_DIR}/pkgconfig/ambient-uninstalled.pc @ONLY)

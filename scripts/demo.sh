@@ -43,10 +43,13 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for ns in "$pod_a" "$pod_b" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$tmp"
+  if [ "$rc" -eq 130 ]; then
+    echo "demo: cleaned up (processes stopped, namespaces $node $pod_a $pod_b removed)" >&2
+  fi
   exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "demo: interrupted; stopping the node agent and node proxy and removing the namespaces..." >&2; exit 130' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

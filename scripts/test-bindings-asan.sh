@@ -37,8 +37,8 @@ if [ ! -e "$asan" ]; then
 fi
 
 export AMBIENT_BUILD_DIR=$build
-export CGO_CFLAGS="-I$top/include -I$build/include"
-export CGO_LDFLAGS="-L$build/lib/capi -Wl,-rpath,$build/lib/capi"
+export PKG_CONFIG_PATH=$build/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export GOCACHE=$build/go-cache  # see test-bindings.sh
 # halt on the first report; no ODR check (libambient's static deps are
 # linked once, but the uninstrumented host may carry the same symbols);
 # the host's allocator calls must not be checked against new/delete pairing

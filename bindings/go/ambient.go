@@ -1,17 +1,21 @@
 // Package ambient is the Go binding of libambient, the Istio ambient data
 // plane library. It wraps the C ABI in include/ambient/ambient.h.
 //
-// Building: cgo needs the headers and the library. With ambient installed
-// under /usr/local nothing more is needed; otherwise point cgo at them:
+// Building: cgo finds the headers and the library with pkg-config
+// (`#cgo pkg-config: ambient`). With ambient installed under a prefix:
 //
-//	CGO_CFLAGS="-I$PREFIX/include" CGO_LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib" go build
+//	PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig go build
+//
+// and the program finds libambient at run time through the rpath ambient.pc
+// adds (no LD_LIBRARY_PATH). Against a build tree, PKG_CONFIG_PATH=BUILD/pkgconfig
+// (ambient-uninstalled.pc). See bindings/README.md.
 //
 // Every object that holds a C handle has a Close method; a finalizer closes
 // what was forgotten, but Close is the way to release it promptly.
 package ambient
 
 /*
-#cgo LDFLAGS: -lambient
+#cgo pkg-config: ambient
 #include <stdlib.h>
 #include "ambient/ambient.h"
 

@@ -397,7 +397,8 @@ func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, e
 		}
 		rc := C.ambientGoClientTunnel(c.ptr, cv, ca, ce.arr, C.size_t(ce.n), C.int(t.fd), C.uintptr_t(t.handle))
 		if rc < 0 {
-			rcErr = &Error{Code: Code(rc), Message: "cannot tunnel to " + authority + " via " + via}
+			rcErr = &Error{Code: Code(rc), Message: "cannot tunnel to " + authority + " via " + via +
+				": " + tunnelHint(rc)}
 			return
 		}
 		if t.fd >= 0 { // done may already have run
@@ -504,4 +505,13 @@ func (f *HBONEForwarder) free() {
 	C.ambient_hbone_forwarder_free(f.ptr)
 	f.ptr = nil
 	delete(f.loop.forwarders, f)
+}
+
+// tunnelHint says what a refused Dial needs, for the codes it can return.
+func tunnelHint(rc C.int) string {
+	if Code(rc) == InvalidArgument {
+		return "via must be a numeric IP:port (e.g. 127.0.0.1:15008 or [::1]:15008; host names " +
+			"are not resolved) and authority a host:port with a port (e.g. 127.0.0.1:8080)"
+	}
+	return C.GoString(C.ambient_strerror(rc))
 }

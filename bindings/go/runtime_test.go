@@ -300,6 +300,14 @@ func TestRuntimeBadArguments(t *testing.T) {
 	errCode(t, err, InvalidArgument, 0)
 	_, err = loop.NewHBONEServer(serverTLS, "not an address", nil, nil)
 	errCode(t, err, InvalidArgument, 0)
+	// An allow entry that is not a full SPIFFE ID is refused, with the reason.
+	for _, bad := range []string{"cluster.local/ns/default/sa/demo", "spiffe://td/ns/a/sa/b/"} {
+		_, err = loop.NewHBONEServer(serverTLS, "127.0.0.1:0", []string{bad}, nil)
+		errCodeOnly(t, err, InvalidArgument)
+		if !strings.Contains(err.Error(), "allow[0]") {
+			t.Errorf("allow %q: error %q does not name the entry", bad, err)
+		}
+	}
 	srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -315,6 +323,12 @@ func TestRuntimeBadArguments(t *testing.T) {
 	// A malformed via address or authority is refused by Dial itself.
 	_, err = cli.Dial("nowhere", "127.0.0.1:1", nil)
 	errCode(t, err, InvalidArgument, 0)
+	// A host name says what is needed instead.
+	_, err = cli.Dial("localhost:15008", "127.0.0.1:1", nil)
+	errCode(t, err, InvalidArgument, 0)
+	if !strings.Contains(err.Error(), "numeric IP:port") {
+		t.Errorf("Dial with a host name: %q does not say a numeric IP:port is needed", err)
+	}
 	_, err = cli.Dial(srv.Addr(), "not an authority", nil)
 	errCode(t, err, InvalidArgument, 0)
 	_, err = NewHBONETLS(HBONERoleServer, []byte("junk"), []byte("junk"), []byte("junk"))

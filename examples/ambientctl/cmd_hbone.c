@@ -1,8 +1,10 @@
 /* ambientctl hbone: serve, connect and forward over HBONE tunnels. */
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ambientctl.h"
 
@@ -46,13 +48,21 @@ static const char *level_name(ambient_log_level level) {
   }
 }
 
-/* Log lines go to stderr (stdout may carry tunnel data). Debug lines only
- * with --verbose; access lines of `connect` only with --verbose too. */
+/* Log lines go to stderr (stdout may carry tunnel data), in node-proxy's
+ * format: "2026-01-02T03:04:05.123456Z  info  access  message". Debug lines
+ * only with --verbose; access lines of `connect` only with --verbose too. */
 static void log_line(void *user, ambient_log_level level, const char *component,
                      const char *message, size_t len) {
   const hbone_flags *f = (const hbone_flags *)user;
+  struct timespec ts;
+  struct tm t;
+  char when[32];
   if (level == AMBIENT_LOG_DEBUG && !f->verbose) return;
-  fprintf(stderr, "%s %s %.*s\n", level_name(level), component, (int)len, message);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &t);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &t);
+  fprintf(stderr, "%s.%06ldZ  %-5s %s  %.*s\n", when, ts.tv_nsec / 1000, level_name(level),
+          component, (int)len, message);
 }
 
 static void quiet_log(void *user, ambient_log_level level, const char *component,
@@ -62,29 +72,69 @@ static void quiet_log(void *user, ambient_log_level level, const char *component
   log_line(user, level, component, message, len);
 }
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: ambientctl hbone serve   --listen ADDR TLS [--allow ID]...\n"
-          "       ambientctl hbone connect --via ADDR --authority HOST:PORT TLS [--expect ID]...\n"
-          "       ambientctl hbone forward --listen ADDR --via ADDR --authority HOST:PORT TLS\n"
-          "                                [--expect ID]...\n"
-          "TLS:   --cert FILE --key FILE --bundle FILE\n"
-          "\n"
-          "HBONE tunnels: TLS 1.3 mutual TLS with SPIFFE identities, HTTP/2 CONNECT.\n"
-          "  serve    accept tunnels and forward each CONNECT to its :authority (ip:port),\n"
-          "           answering 401 to clients not named by --allow (when given) and 503\n"
-          "           when the target cannot be reached. Runs until SIGINT/SIGTERM.\n"
-          "  connect  carry stdin/stdout through one tunnel, like nc. Exit 0 after a clean\n"
-          "           close; 1 when the tunnel cannot be made, the server's identity is not\n"
-          "           one of --expect, or the tunnel breaks.\n"
-          "  forward  turn each TCP connection accepted on --listen into one tunnel on a\n"
-          "           pooled HBONE connection. Runs until SIGINT/SIGTERM.\n"
-          "\n"
-          "ADDR is ip:port or [ipv6]:port (port 0 picks one; serve and forward print\n"
-          "'listening on ADDR' on stdout). --cert is our certificate chain (PEM, leaf\n"
-          "first, one SPIFFE ID URI SAN), --key its private key (PEM), --bundle the\n"
-          "trust anchors of our trust domain (PEM, or SPIFFE bundle JSON). Access log\n"
-          "lines go to stderr (for connect only with --verbose).\n");
+static const char kServeHelp[] =
+    "usage: ambientctl hbone serve --listen ADDR TLS [--allow ID]... [--verbose]\n"
+    "\n"
+    "Accepts HBONE tunnels on --listen and forwards each CONNECT to its :authority\n"
+    "(a numeric ip:port), answering 401 to clients not named by --allow (when given)\n"
+    "and 503 when the target cannot be reached. Prints 'listening on ADDR' on stdout\n"
+    "and runs until SIGINT/SIGTERM; one access log line per tunnel on stderr.\n"
+    "\n"
+    "  --allow ID   a client's full SPIFFE ID, e.g. spiffe://cluster.local/ns/default/sa/demo\n"
+    "               (repeatable). Anything else (no 'spiffe://', a trailing '/') is\n"
+    "               refused at start with the reason.\n";
+
+static const char kConnectHelp[] =
+    "usage: ambientctl hbone connect --via ADDR --authority HOST:PORT TLS [--expect ID]...\n"
+    "                                [--verbose]\n"
+    "\n"
+    "Carries stdin/stdout through one tunnel, like nc. Exit 0 after a clean close; 1\n"
+    "when the tunnel cannot be made, the server's identity is not one of --expect, or\n"
+    "the tunnel breaks. Access log lines on stderr only with --verbose.\n"
+    "\n"
+    "  --via ADDR             the HBONE server, a numeric ip:port (no host names)\n"
+    "  --authority HOST:PORT  where the server should connect, e.g. 127.0.0.1:8080\n"
+    "  --expect ID            a SPIFFE ID the server may have (repeatable; default: any\n"
+    "                         identity in the bundle's trust domain)\n";
+
+static const char kForwardHelp[] =
+    "usage: ambientctl hbone forward --listen ADDR --via ADDR --authority HOST:PORT TLS\n"
+    "                                [--expect ID]... [--verbose]\n"
+    "\n"
+    "Turns each TCP connection accepted on --listen into one tunnel on a pooled HBONE\n"
+    "connection to --via. Prints 'listening on ADDR' on stdout and runs until\n"
+    "SIGINT/SIGTERM; one access log line per tunnel on stderr.\n";
+
+static const char kCommonHelp[] =
+    "\n"
+    "TLS:   --cert FILE --key FILE --bundle FILE\n"
+    "ADDR is ip:port or [ipv6]:port (port 0 picks one for --listen). --cert is our\n"
+    "certificate chain (PEM, leaf first, one SPIFFE ID URI SAN), --key its private\n"
+    "key (PEM), --bundle the trust anchors of our trust domain (PEM, or SPIFFE bundle\n"
+    "JSON). Every flag also takes the --flag=value form.\n";
+
+/* usage prints the help of subcommand `cmd`, or of all three when NULL. */
+static void usage(FILE *out, const char *cmd) {
+  if (cmd == NULL) {
+    fprintf(out,
+            "usage: ambientctl hbone serve   --listen ADDR TLS [--allow ID]...\n"
+            "       ambientctl hbone connect --via ADDR --authority HOST:PORT TLS [--expect ID]...\n"
+            "       ambientctl hbone forward --listen ADDR --via ADDR --authority HOST:PORT TLS\n"
+            "                                [--expect ID]...\n"
+            "\n"
+            "HBONE tunnels: TLS 1.3 mutual TLS with SPIFFE identities, HTTP/2 CONNECT.\n"
+            "  serve    accept tunnels and forward each CONNECT to its :authority\n"
+            "  connect  carry stdin/stdout through one tunnel, like nc\n"
+            "  forward  turn each accepted TCP connection into one tunnel\n"
+            "Run 'ambientctl hbone <subcommand> --help' for its flags.\n%s",
+            kCommonHelp);
+    return;
+  }
+  fprintf(out, "%s%s",
+          strcmp(cmd, "serve") == 0     ? kServeHelp
+          : strcmp(cmd, "connect") == 0 ? kConnectHelp
+                                        : kForwardHelp,
+          kCommonHelp);
 }
 
 /* parse reads flags into `f`; returns 0, or AMBIENTCTL_USAGE after printing
@@ -99,7 +149,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *ids_flag, h
     const char *eq;
     size_t name_len;
     if (ambientctl_is_help(arg)) {
-      usage(stdout);
+      usage(stdout, cmd);
       return -1;
     }
     if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
@@ -148,6 +198,69 @@ static int require(const char *cmd, const char *flag, const char *value) {
   return AMBIENTCTL_USAGE;
 }
 
+/* check_address refuses, with what to write instead, an address the library
+ * would refuse with a bare "invalid argument": no port, a port out of range,
+ * or (when `numeric`) a host name where an IP is needed. Returns 0 or
+ * AMBIENTCTL_USAGE. */
+static int check_address(const char *cmd, const char *flag, const char *value, int numeric) {
+  char host[256];
+  const char *port;
+  const char *end;
+  size_t host_len;
+  long n;
+  char *stop;
+  unsigned char buf[16];
+  if (value[0] == '[') {
+    end = strchr(value, ']');
+    if (end == NULL) {
+      fprintf(stderr, "ambientctl hbone %s: %s '%s': missing ']' after the IPv6 address\n", cmd,
+              flag, value);
+      return AMBIENTCTL_USAGE;
+    }
+    host_len = (size_t)(end - value - 1);
+    memcpy(host, value + 1, host_len < sizeof(host) ? host_len : 0);
+    port = end[1] == ':' ? end + 2 : NULL;
+  } else {
+    end = strrchr(value, ':');
+    if (end != NULL && strchr(value, ':') != end) {
+      fprintf(stderr,
+              "ambientctl hbone %s: %s '%s': write an IPv6 address in brackets with a port, "
+              "e.g. [::1]:15008\n",
+              cmd, flag, value);
+      return AMBIENTCTL_USAGE;
+    }
+    host_len = end != NULL ? (size_t)(end - value) : strlen(value);
+    port = end != NULL ? end + 1 : NULL;
+    if (host_len < sizeof(host)) memcpy(host, value, host_len);
+  }
+  if (host_len >= sizeof(host)) {
+    fprintf(stderr, "ambientctl hbone %s: %s: the host is too long\n", cmd, flag);
+    return AMBIENTCTL_USAGE;
+  }
+  host[host_len] = '\0';
+  if (port == NULL || port[0] == '\0') {
+    int v6 = value[0] == '[';
+    fprintf(stderr, "ambientctl hbone %s: %s '%s' has no port: write HOST:PORT, e.g. %s%s%s:%s\n",
+            cmd, flag, value, v6 ? "[" : "", host_len > 0 ? host : "127.0.0.1", v6 ? "]" : "",
+            strcmp(flag, "--authority") == 0 ? "8080" : "15008");
+    return AMBIENTCTL_USAGE;
+  }
+  n = strtol(port, &stop, 10);
+  if (*stop != '\0' || n < 0 || n > 65535 || !(port[0] >= '0' && port[0] <= '9')) {
+    fprintf(stderr, "ambientctl hbone %s: %s '%s': the port must be a number from 0 to 65535\n",
+            cmd, flag, value);
+    return AMBIENTCTL_USAGE;
+  }
+  if (numeric && inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
+    fprintf(stderr,
+            "ambientctl hbone %s: %s '%s': a numeric IP:port is needed (e.g. 127.0.0.1:15008 "
+            "or [::1]:15008); host names are not resolved\n",
+            cmd, flag, value);
+    return AMBIENTCTL_USAGE;
+  }
+  return 0;
+}
+
 static int require_tls(const char *cmd, const hbone_flags *f) {
   int rc = require(cmd, "--cert", f->cert);
   if (rc == 0) rc = require(cmd, "--key", f->key);
@@ -169,6 +282,8 @@ static int serve(int argc, char **argv) {
     fprintf(stderr, "ambientctl hbone serve: --via/--authority belong to connect and forward\n");
     return AMBIENTCTL_USAGE;
   }
+  rc = check_address("serve", "--listen", f.listen, 1);
+  if (rc != 0) return rc;
   err = ambient_hbone_tls_new_from_files(AMBIENT_HBONE_SERVER, f.cert, f.key, f.bundle, &tls);
   if (err != NULL) return ambientctl_fail("hbone serve: TLS setup", err);
   err = ambient_runtime_loop_new(&g_loop);
@@ -244,6 +359,9 @@ static int connect_cmd(int argc, char **argv) {
     fprintf(stderr, "ambientctl hbone connect: --listen belongs to serve and forward\n");
     return AMBIENTCTL_USAGE;
   }
+  rc = check_address("connect", "--via", f.via, 1);
+  if (rc == 0) rc = check_address("connect", "--authority", f.authority, 0);
+  if (rc != 0) return rc;
   rc = setup_client("connect", &f, &client, quiet_log);
   if (rc != 0) return rc;
   memset(&outcome, 0, sizeof(outcome));
@@ -285,6 +403,9 @@ static int forward(int argc, char **argv) {
   if (rc == 0) rc = require("forward", "--via", f.via);
   if (rc == 0) rc = require("forward", "--authority", f.authority);
   if (rc == 0) rc = require_tls("forward", &f);
+  if (rc == 0) rc = check_address("forward", "--listen", f.listen, 1);
+  if (rc == 0) rc = check_address("forward", "--via", f.via, 1);
+  if (rc == 0) rc = check_address("forward", "--authority", f.authority, 0);
   if (rc != 0) return rc;
   rc = setup_client("forward", &f, &client, log_line);
   if (rc != 0) return rc;
@@ -310,17 +431,17 @@ static int forward(int argc, char **argv) {
 
 int ambientctl_hbone(int argc, char **argv) {
   if (argc < 2) {
-    usage(stderr);
+    usage(stderr, NULL);
     return AMBIENTCTL_USAGE;
   }
   if (ambientctl_is_help(argv[1])) {
-    usage(stdout);
+    usage(stdout, NULL);
     return AMBIENTCTL_OK;
   }
   if (strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
   if (strcmp(argv[1], "connect") == 0) return connect_cmd(argc - 2, argv + 2);
   if (strcmp(argv[1], "forward") == 0) return forward(argc - 2, argv + 2);
   fprintf(stderr, "ambientctl hbone: unknown subcommand '%s'\n", argv[1]);
-  usage(stderr);
+  usage(stderr, NULL);
   return AMBIENTCTL_USAGE;
 }

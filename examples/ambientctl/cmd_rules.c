@@ -20,11 +20,12 @@ static const char kConfigHelp[] =
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: ambientctl rules render [CONFIG]\n"
+          "usage: ambientctl rules render [--family 4|6] [CONFIG]\n"
           "       ambientctl rules apply|check|delete --netns NAME_OR_PATH [CONFIG]\n"
           "\n"
           "render  print the rules istio-cni would install (iptables-restore payload,\n"
-          "        IPv4 then IPv6, or nft script) on stdout\n"
+          "        IPv4 then IPv6, or nft script) on stdout; --family 4|6 prints one\n"
+          "        family's payload for iptables-restore / ip6tables-restore\n"
           "apply   install the rules and policy routing in a network namespace, all or\n"
           "        nothing; re-applying is a no-op\n"
           "check   report drift from the expected rules; exit status 1 when drifted\n"
@@ -60,23 +61,56 @@ static int render(int argc, char **argv) {
   ambient_redirect_config *config;
   ambient_error *err;
   char *text = NULL;
+  char **rest;
   size_t len = 0;
-  int rc;
+  int rc, i, nrest = 0, family = 0;
   if (has_help(argc, argv)) {
-    printf("usage: ambientctl rules render [CONFIG]\n\n"
-           "Prints the rules on stdout exactly as istio-cni renders them.\n\n%s",
+    printf("usage: ambientctl rules render [--family 4|6] [CONFIG]\n\n"
+           "Prints the rules on stdout exactly as istio-cni renders them: for iptables\n"
+           "the restore payload (with --ipv6: the IPv4 payload, then the IPv6 one, as\n"
+           "in istio's goldens), for nftables the nft script.\n\n"
+           "  --family 4|6   only that family's iptables payload, ending in a newline,\n"
+           "                 ready for the restore tool of that family:\n"
+           "                   ambientctl rules render --ipv6 --family 4 | iptables-restore\n"
+           "                   ambientctl rules render --ipv6 --family 6 | ip6tables-restore\n"
+           "                 (nftables: nft -f reads the whole script, both families)\n\n%s",
            kConfigHelp);
     return AMBIENTCTL_OK;
   }
+  rest = (char **)calloc((size_t)argc + 1, sizeof(char *));
+  if (rest == NULL) return ambientctl_fail("rules render", NULL);
+  for (i = 0; i < argc; ++i) {
+    if (strcmp(argv[i], "--family") == 0) {
+      if (i + 1 >= argc || (strcmp(argv[i + 1], "4") != 0 && strcmp(argv[i + 1], "6") != 0)) {
+        fprintf(stderr, "ambientctl rules render: --family takes 4 or 6\n");
+        free(rest);
+        return AMBIENTCTL_USAGE;
+      }
+      family = argv[++i][0] - '0';
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
   config = ambient_redirect_config_new();
-  if (config == NULL) return ambientctl_fail("rules render", NULL);
-  rc = parse_config("render", config, argc, argv);
+  if (config == NULL) {
+    free(rest);
+    return ambientctl_fail("rules render", NULL);
+  }
+  rc = parse_config("render", config, nrest, rest);
+  free(rest);
   if (rc != AMBIENTCTL_OK) {
     ambient_redirect_config_free(config);
     return rc;
   }
-  err = ambient_redirect_render(config, &text, &len);
+  err = family != 0 ? ambient_redirect_render_family(config, family, &text, &len)
+                    : ambient_redirect_render(config, &text, &len);
   ambient_redirect_config_free(config);
+  if (err != NULL && family != 0 && ambient_error_code(err) == AMBIENT_ERR_INVALID_ARGUMENT) {
+    fprintf(stderr, "ambientctl rules render: --family %d: %s\n", family,
+            ambient_error_message(err));
+    ambient_error_free(err);
+    return AMBIENTCTL_USAGE;
+  }
   if (err != NULL) return ambientctl_fail("rules render", err);
   rc = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? AMBIENTCTL_OK : AMBIENTCTL_FAIL;
   if (rc != AMBIENTCTL_OK) fprintf(stderr, "ambientctl rules render: cannot write to stdout\n");

@@ -70,6 +70,13 @@ static void log_to_stderr(void *user_data, ambient_log_level level, const char *
   pthread_mutex_unlock(&g_print_mu);
 }
 
+/* Without --verbose: info and above only (e.g. "waiting for the node agent"). */
+static void log_to_stderr_quiet(void *user_data, ambient_log_level level, const char *component,
+                                const char *message, size_t message_len) {
+  if (level == AMBIENT_LOG_DEBUG) return;
+  log_to_stderr(user_data, level, component, message, message_len);
+}
+
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   unsigned long v;
@@ -235,7 +242,9 @@ static int zds_proxy_usage(FILE *out) {
           "  --socket PATH     the agent's unix socket (istio: /var/run/ztunnel/ztunnel.sock)\n"
           "  --no-dns          do not open the DNS listeners\n"
           "  --max-events N    exit after N add/del events (for scripts)\n"
-          "  --verbose         library log lines on stderr\n"
+          "  --verbose         debug log lines on stderr too (info and above always are,\n"
+          "                    e.g. 'waiting for the node agent on PATH', once, then\n"
+          "                    about every 10 s while it is not reachable)\n"
           "Runs until SIGINT/SIGTERM. Needs root (setns, SO_MARK).\n");
   return out == stdout ? AMBIENTCTL_OK : AMBIENTCTL_USAGE;
 }
@@ -296,7 +305,7 @@ static int zds_proxy(int argc, char **argv) {
     goto done;
   }
   ambient_zds_proxy_options_set_callbacks(opts, proxy_add, proxy_remove, proxy_event, &st);
-  if (verbose) ambient_zds_proxy_options_set_log(opts, log_to_stderr, NULL);
+  ambient_zds_proxy_options_set_log(opts, verbose ? log_to_stderr : log_to_stderr_quiet, NULL);
   err = ambient_zds_proxy_new(opts, &proxy);
   if (err == NULL) err = ambient_zds_proxy_start(proxy);
   if (err != NULL) {

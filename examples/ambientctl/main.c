@@ -1,5 +1,6 @@
 /* ambientctl: try ambient from a shell. See --help. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ambientctl.h"
@@ -43,12 +44,14 @@ static void usage(FILE *out) {
           "usage: ambientctl <command> [args...]\n"
           "\n"
           "commands:\n"
-          "  version      print the versions of ambientctl and of the loaded libambient\n");
+          "  version      print the versions of ambientctl and of the loaded libambient\n"
+          "               (also: ambientctl --version)\n");
   for (g = kGroups; g->name != NULL; ++g) fprintf(out, "  %-12s %s\n", g->name, g->summary);
   fprintf(out,
           "\n"
-          "Run 'ambientctl <command> --help' for a command's flags. Exit status: 0 on\n"
-          "success, 1 on failure (reason on stderr), 2 on a usage error.\n");
+          "Run 'ambientctl <command> --help' for a command's flags; every flag that\n"
+          "takes a value accepts both '--flag value' and '--flag=value'. Exit status:\n"
+          "0 on success, 1 on failure (reason on stderr), 2 on a usage error.\n");
 }
 
 static int version(int argc, char **argv) {
@@ -67,8 +70,42 @@ static int version(int argc, char **argv) {
   return AMBIENTCTL_OK;
 }
 
+/* split_flag_values returns a copy of argv where every "--name=value" before a
+ * bare "--" is two arguments, "--name" and "value", so that every command
+ * takes both spellings. The strings are allocated once and live until exit.
+ * Returns NULL when out of memory. */
+static char **split_flag_values(int argc, char **argv, int *out_argc) {
+  char **out = (char **)calloc((size_t)argc * 2 + 1, sizeof(char *));
+  int i, n = 0, done = 0;
+  if (out == NULL) return NULL;
+  for (i = 0; i < argc; ++i) {
+    const char *arg = argv[i];
+    const char *eq = strchr(arg, '=');
+    if (strcmp(arg, "--") == 0) done = 1;
+    if (!done && strncmp(arg, "--", 2) == 0 && eq != NULL && eq > arg + 2) {
+      size_t name_len = (size_t)(eq - arg);
+      char *name = (char *)malloc(name_len + 1);
+      if (name == NULL) return NULL;
+      memcpy(name, arg, name_len);
+      name[name_len] = '\0';
+      out[n++] = name;
+      out[n++] = (char *)(eq + 1);
+    } else {
+      out[n++] = argv[i];
+    }
+  }
+  *out_argc = n;
+  return out;
+}
+
 int main(int argc, char **argv) {
   const group *g;
+  argv = split_flag_values(argc, argv, &argc);
+  if (argv == NULL) {
+    fprintf(stderr, "ambientctl: out of memory\n");
+    return AMBIENTCTL_FAIL;
+  }
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) return version(argc - 1, argv + 1);
   if (argc < 2) {
     usage(stderr);
     return AMBIENTCTL_USAGE;

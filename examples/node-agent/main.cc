@@ -119,6 +119,11 @@ int main(int argc, char** argv) {
   if (!agent.ok())
     return Fail(absl::StrCat("ZDS socket ", zds_socket, ": ", agent.status().message()));
   Say(absl::StrCat("ZDS socket listening at ", zds_socket));
+  if (rules.dns_capture) {
+    Say("DNS capture is on (--dns-capture on): the pods' DNS (port 53) goes to port 15053, "
+        "which the example node proxy does not serve yet, so name lookups in the pods will "
+        "fail; leave it off (the default here) until a DNS proxy listens there");
+  }
 
   std::map<std::string, Pod> pods;  // by uid
   const char* backend = rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables";

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
@@ -64,7 +65,11 @@ absl::Status MakeTls(ambient_hbone_role role, absl::string_view cert, absl::stri
   if (out == nullptr) return NullArgument("out");
   absl::StatusOr<std::shared_ptr<const identity::Credentials>> creds =
       identity::Credentials::FromPem(cert, key);
-  if (!creds.ok()) return ambient::Prefixed("credentials", creds.status());
+  if (!creds.ok()) {  // the identity layer's messages mostly name "credentials" already
+    return absl::StartsWith(creds.status().message(), "credentials")
+               ? creds.status()
+               : ambient::Prefixed("credentials", creds.status());
+  }
   identity::TrustDomain td = (*creds)->id().trust_domain();
   absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(bundle_text);
   absl::StatusOr<std::shared_ptr<const identity::TrustBundle>> bundle =

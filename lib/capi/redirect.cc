@@ -257,6 +257,24 @@ ambient_error* ambient_redirect_render(const ambient_redirect_config* config, ch
   });
 }
 
+ambient_error* ambient_redirect_render_family(const ambient_redirect_config* config, int family,
+                                              char** out_text, size_t* out_len) {
+  if (out_text != nullptr) *out_text = nullptr;
+  return Guard([&]() -> absl::Status {
+    if (config == nullptr) return NullArgument("config");
+    if (out_text == nullptr) return NullArgument("out_text");
+    if (family != 4 && family != 6) return absl::InvalidArgumentError("family must be 4 or 6");
+    absl::StatusOr<std::string> text = rd::RenderFamily(
+        config->config, family == 4 ? rd::IpFamily::kIPv4 : rd::IpFamily::kIPv6);
+    if (!text.ok()) return text.status();
+    char* copy = CopyText(*text);
+    if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
+    *out_text = copy;
+    if (out_len != nullptr) *out_len = text->size();
+    return absl::OkStatus();
+  });
+}
+
 void ambient_redirect_text_free(char* text) { std::free(text); }
 
 ambient_error* ambient_redirect_apply(const ambient_redirect_config* config, const char* netns) {

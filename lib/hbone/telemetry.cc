@@ -172,12 +172,22 @@ std::string Metrics::Prometheus() const {
       {"istio_tcp_sent_bytes_total", "Payload bytes from server to client."},
   };
   std::lock_guard<std::mutex> lock(mu_);
+  // Every istio_tcp_* counter is listed from the start: before its first
+  // connection as one sample without labels at 0, so a scraper (or a user
+  // with curl) sees the whole set at once.
+  std::map<std::string, const std::map<std::string, uint64_t>*> all;
+  for (const auto& [name, help] : kHelp) all[name] = nullptr;
+  for (const auto& [name, series] : counters_) all[name] = &series;
   std::string out;
-  for (const auto& [name, series] : counters_) {
+  for (const auto& [name, series] : all) {
     auto help = kHelp.find(name);
     absl::StrAppend(&out, "# HELP ", name, " ", help != kHelp.end() ? help->second : name, "\n");
     absl::StrAppend(&out, "# TYPE ", name, " counter\n");
-    for (const auto& [labels, v] : series) absl::StrAppend(&out, name, "{", labels, "} ", v, "\n");
+    if (series == nullptr || series->empty()) {
+      absl::StrAppend(&out, name, " 0\n");
+      continue;
+    }
+    for (const auto& [labels, v] : *series) absl::StrAppend(&out, name, "{", labels, "} ", v, "\n");
   }
   return out;
 }

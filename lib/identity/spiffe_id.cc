@@ -154,6 +154,24 @@ absl::Status ToStatus(const Problem& p, absl::string_view input, absl::string_vi
 
 }  // namespace
 
+absl::Status ValidateSpiffeIdList(const std::vector<std::string>& ids, absl::string_view what) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    absl::StatusOr<SpiffeIdView> v = ParseSpiffeIdView(ids[i]);
+    if (v.ok()) continue;
+    std::string hint;
+    if (DetailOf(v.status()) == static_cast<int>(SpiffeIdError::kBadScheme) &&
+        ids[i].find("://") == std::string::npos &&
+        ValidateSpiffeId(absl::StrCat("spiffe://", ids[i])) == SpiffeIdError::kNone) {
+      hint = absl::StrCat(" (a SPIFFE ID starts with \"spiffe://\": did you mean \"spiffe://",
+                          ids[i], "\"? Only authz policy principals leave the scheme out)");
+    }
+    return WithDetail(absl::InvalidArgumentError(absl::StrCat(what, "[", i, "]: ",
+                                                              v.status().message(), hint)),
+                      DetailOf(v.status()));
+  }
+  return absl::OkStatus();
+}
+
 SpiffeIdError ValidateSpiffeId(absl::string_view id) {
   SpiffeIdView view;
   return CheckId(id, &view).error;

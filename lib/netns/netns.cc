@@ -167,7 +167,12 @@ absl::Status RunIn(const Netns& ns, absl::FunctionRef<absl::Status()> fn) {
   if (!home_id.ok()) return home_id.status();
   if (*home_id == ns.id()) return fn();
   if (setns(ns.fd(), CLONE_NEWNET) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("setns into netns ", ns.id().ToString()));
+    const int err = errno;
+    return ErrnoStatus(err, absl::StrCat("setns into netns ", ns.id().ToString(),
+                                         err == EPERM ? " (entering a network namespace needs "
+                                                        "root: CAP_SYS_ADMIN, and CAP_NET_ADMIN "
+                                                        "to change its rules)"
+                                                      : ""));
   }
   Returner back(home->get());
   absl::Status result = fn();

@@ -114,8 +114,12 @@ void ZdsProxy::Stop() {
 
 void ZdsProxy::Loop() {
   absl::Duration backoff = options_.initial_backoff;
+  // Waiting for the agent is said at info level once, then every ~10 s, so a
+  // wrong socket path is visible without debug logging.
+  absl::Time last_said = absl::InfinitePast();
   for (;;) {
     absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
+    if (conn.ok()) last_said = absl::InfinitePast();
     if (conn.ok()) {
       uint64_t before = connects_.load();
       absl::Status ended;
@@ -131,8 +135,12 @@ void ZdsProxy::Loop() {
       // A session that got as far as the hello resets the backoff.
       if (connects_.load() != before) backoff = options_.initial_backoff;
     } else {
-      Log(LogLevel::kDebug, absl::StrCat("node agent not reachable: ", conn.status().message(),
-                                         "; retrying in ", absl::FormatDuration(backoff)));
+      const absl::Time now = absl::Now();
+      const bool say = now - last_said >= absl::Seconds(10);
+      if (say) last_said = now;
+      Log(say ? LogLevel::kInfo : LogLevel::kDebug,
+          absl::StrCat("waiting for the node agent on ", options_.socket_path, ": ",
+                       conn.status().message(), "; retrying in ", absl::FormatDuration(backoff)));
     }
     if (!SleepUnlessStopped(stop_fd_.get(), backoff)) return;
     backoff = std::min(backoff * 2, options_.max_backoff);

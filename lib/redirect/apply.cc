@@ -265,12 +265,48 @@ absl::StatusOr<std::shared_ptr<const internal::EncodedBatch>> ApplyBatch(
   return out;
 }
 
+// OtherBackendInstalled refuses to apply `config` where the other backend's
+// rules are installed already: both would capture the same traffic. The
+// iptables rules are seen when iptables is iptables-nft (Debian's default:
+// its chains are nftables chains of family ip/ip6); ours in nftables are our
+// inet tables.
+absl::Status OtherBackendInstalled(const Config& config, const netns::Netns& ns,
+                                   NetlinkSocket& nft) {
+  const std::string where = absl::StrCat("network namespace ", ns.id().ToString());
+  const char* hint = config.backend == Backend::kNftables ? "iptables" : "nftables";
+  if (config.backend == Backend::kIptables) {
+    absl::StatusOr<std::set<std::string>> tables = internal::NftTables(nft, NFPROTO_INET);
+    if (!tables.ok()) return tables.status();
+    for (const char* t : {kNftNatTable, kNftMangleTable, kNftRawTable}) {
+      if (tables->count(t) == 0) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " already has the redirect rules of the nftables backend (table inet ", t,
+          "): remove them first (`ambientctl rules delete --backend ", hint,
+          "`), or both would capture the same traffic"));
+    }
+    return absl::OkStatus();
+  }
+  for (uint8_t family : {uint8_t{NFPROTO_IPV4}, uint8_t{NFPROTO_IPV6}}) {
+    absl::StatusOr<std::set<std::string>> chains = internal::NftChains(nft, family);
+    if (!chains.ok()) return chains.status();
+    for (const std::string& c : *chains) {
+      if (c.find("/ISTIO_") == std::string::npos) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " already has the redirect rules of the iptables backend (chain ", c,
+          "): remove them first (`ambientctl rules delete --backend ", hint,
+          "`), or both would capture the same traffic"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyNftables(const Config& config, const netns::Netns& ns,
                            const ApplyOptions& options) {
   absl::StatusOr<std::shared_ptr<const internal::EncodedBatch>> batch = ApplyBatch(config, options);
   if (!batch.ok()) return batch.status();
   absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, !config.host, config.ipv6);
   if (!sockets.ok()) return sockets.status();
+  if (absl::Status s = OtherBackendInstalled(config, ns, *sockets->nft); !s.ok()) return s;
   RoutingState created;
   if (!config.host) {
     absl::Status s = internal::AddRouting(*sockets->route, config.ipv6 && sockets->ipv6_on_lo, &created);
@@ -289,6 +325,9 @@ absl::Status Apply(const Config& config, const netns::Netns& ns, const ApplyOpti
   if (absl::Status s = Validate(config); !s.ok()) return s;
   if (!ns.valid()) return absl::InvalidArgumentError("no network namespace");
   if (config.backend == Backend::kNftables) return ApplyNftables(config, ns, options);
+  absl::StatusOr<PodSockets> sockets = OpenSockets(ns, true, false);
+  if (!sockets.ok()) return sockets.status();
+  if (absl::Status s = OtherBackendInstalled(config, ns, *sockets->nft); !s.ok()) return s;
   return ApplyIptables(config, ns, options);
 }
 

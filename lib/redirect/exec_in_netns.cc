@@ -137,7 +137,10 @@ absl::StatusOr<ExecResult> ExecIn(const netns::Netns* ns, const std::vector<std:
   }
   if (result.exit_code == 126 && result.err.empty()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot enter the network namespace to run ", argv[0]));
+        absl::StrCat("cannot enter the network namespace to run ", argv[0],
+                     geteuid() == 0 ? ""
+                                    : " (entering a network namespace needs root: CAP_SYS_ADMIN, "
+                                      "and CAP_NET_ADMIN to change its rules)"));
   }
   if (result.exit_code == 127 && result.err.empty()) {
     return absl::NotFoundError(absl::StrCat("cannot execute ", argv[0]));

@@ -606,6 +606,25 @@ absl::StatusOr<std::set<std::string>> NftTables(NetlinkSocket& nl, uint8_t famil
   return names;
 }
 
+absl::StatusOr<std::set<std::string>> NftChains(NetlinkSocket& nl, uint8_t family) {
+  std::set<std::string> names;
+  char buf[256];
+  uint32_t seq = nl.NextSeq();
+  struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, family, NLM_F_DUMP, seq);
+  absl::Status s = nl.Dump(buf, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* h) {
+    ChainPtr c(nftnl_chain_alloc());
+    if (!c) throw std::bad_alloc();
+    if (nftnl_chain_nlmsg_parse(h, c.get()) < 0) return absl::DataLossError("bad chain message");
+    if (nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_FAMILY) == family) {
+      names.insert(absl::StrCat(nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE), "/",
+                                nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return names;
+}
+
 absl::Status NftDelete(NetlinkSocket& nl, const std::vector<std::string>& tables, uint8_t family) {
   Batch b(family);
   for (const std::string& t : tables) {

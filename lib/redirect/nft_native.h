@@ -56,6 +56,10 @@ absl::Status NftDelete(NetlinkSocket& nl, const std::vector<std::string>& tables
 // NftTables lists the names of the tables of `family` (NFPROTO_IPV4, ...).
 absl::StatusOr<std::set<std::string>> NftTables(NetlinkSocket& nl, uint8_t family);
 
+// NftChains lists the chains of `family` as "table/chain" (iptables-nft keeps
+// iptables' chains as nftables chains of family NFPROTO_IPV4 / NFPROTO_IPV6).
+absl::StatusOr<std::set<std::string>> NftChains(NetlinkSocket& nl, uint8_t family);
+
 // NftSetAdd adds `address` with `comment` to the set `set` of inet table
 // `table`, replacing the comment of a member that is there already, in one
 // atomic batch. NotFound when the table or set does not exist.

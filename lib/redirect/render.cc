@@ -255,4 +255,20 @@ absl::StatusOr<std::string> Render(const Config& config) {
   return absl::StrJoin(payloads, "\n");
 }
 
+absl::StatusOr<std::string> RenderFamily(const Config& config, IpFamily family) {
+  if (config.backend == Backend::kNftables) {
+    return absl::InvalidArgumentError(
+        "a family of its own exists only for iptables: the nftables script (inet table) "
+        "covers IPv4 and IPv6 at once");
+  }
+  if (family == IpFamily::kIPv6 && !config.ipv6) {
+    return absl::InvalidArgumentError("IPv6 rules need the ipv6 setting (--ipv6)");
+  }
+  absl::StatusOr<std::vector<IptRuleset>> sets = BuildIptables(config);
+  if (!sets.ok()) return sets.status();
+  const size_t index = family == IpFamily::kIPv4 ? 0 : 1;
+  if (sets->size() <= index) return absl::InternalError("no ruleset for the family");
+  return RenderIptables((*sets)[index]) + "\n";
+}
+
 }  // namespace ambient::redirect

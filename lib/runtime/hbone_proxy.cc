@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/identity/spiffe_id.h"
 #include "runtime/dialer.h"
 #include "runtime/relay.h"
 #include "runtime/session.h"
@@ -637,6 +638,10 @@ absl::StatusOr<std::unique_ptr<HboneServer>> HboneServer::New(EventLoop* loop,
                                                              ServerOptions options) {
   if (options.ssl_ctx == nullptr && options.listen_fd >= 0) close(options.listen_fd);
   if (options.ssl_ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
+  if (absl::Status s = identity::ValidateSpiffeIdList(options.allow, "allow"); !s.ok()) {
+    if (options.listen_fd >= 0) close(options.listen_fd);
+    return s;
+  }
   if (options.listen_fd >= 0) return ServeListening(loop, std::move(options));
   absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
   if (!addr.ok()) return addr.status();

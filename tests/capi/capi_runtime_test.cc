@@ -434,6 +434,27 @@ TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {
   ambient_hbone_tls_free(tls);
 }
 
+TEST(CapiRuntimeTest, ServerRefusesAnAllowEntryThatIsNotASpiffeId) {
+  TestCa ca;
+  ambient_hbone_tls* stls = Tls(ca, AMBIENT_HBONE_SERVER, "spiffe://cluster.local/ns/back/sa/echo");
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  for (const char* bad : {"cluster.local/ns/default/sa/demo", "spiffe://td/ns/a/sa/b/", "",
+                          "spiffe://TD/ns/a/sa/b"}) {
+    const char* allow[] = {"spiffe://cluster.local/ns/default/sa/ok", bad};
+    ambient_hbone_server* server = nullptr;
+    ambient_error* err =
+        ambient_hbone_server_new(loop, stls, "127.0.0.1:0", allow, 2, nullptr, nullptr, &server);
+    ASSERT_NE(err, nullptr) << bad;
+    EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT) << bad;
+    EXPECT_TRUE(Contains(ambient_error_message(err), "allow[1]")) << ambient_error_message(err);
+    EXPECT_EQ(server, nullptr);
+    ambient_error_free(err);
+  }
+  ambient_runtime_loop_free(loop);
+  ambient_hbone_tls_free(stls);
+}
+
 struct PostLog {
   std::atomic<int> runs{0};
   std::vector<int> order;

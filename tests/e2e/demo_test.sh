@@ -32,4 +32,24 @@ for m in connections_opened_total connections_closed_total sent_bytes_total rece
   grep -Eq "^    istio_tcp_$m [1-9][0-9]*$" "$out" ||
     { echo "FAIL: istio_tcp_$m did not move (or /metrics did not answer)" >&2; fail=1; }
 done
+# Interrupted half way, the demo says so and leaves nothing behind.
+int_out=$(mktemp)
+trap 'rm -f "$out" "$int_out"' EXIT
+# (job control on: a background job of a script would ignore SIGINT otherwise)
+set -m
+bash "$src/scripts/demo.sh" "$build" >"$int_out" 2>&1 &
+demo=$!
+set +m
+for _ in $(seq 1 400); do grep -q '== 5\.' "$int_out" && break; sleep 0.05; done
+demo_ns=$(grep -o 'node ambient-demo-[0-9]*-node' "$int_out" | head -1 | sed 's/^node //; s/-node$//')
+kill -INT "$demo"
+wait "$demo"
+rc=$?
+[ "$rc" -eq 130 ] || { echo "FAIL: interrupted demo exited $rc, want 130" >&2; fail=1; }
+grep -q '^demo: interrupted; stopping' "$int_out" || { echo "FAIL: no 'interrupted' line" >&2; cat "$int_out" >&2; fail=1; }
+grep -q '^demo: cleaned up' "$int_out" || { echo "FAIL: no 'cleaned up' line" >&2; fail=1; }
+[ -n "$demo_ns" ] || { echo "FAIL: the interrupted demo printed no namespace names" >&2; fail=1; }
+if [ -n "$demo_ns" ] && ip netns list | grep -q "$demo_ns"; then
+  echo "FAIL: interrupted demo left namespaces: $(ip netns list | grep "$demo_ns")" >&2; fail=1
+fi
 exit $fail

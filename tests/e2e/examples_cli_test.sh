@@ -32,4 +32,22 @@ for bin in "$1" "$2"; do
 done
 expect 2 "--backend must be iptables or nftables" -- "$1" --config x --backend ipfw
 expect 2 "--dns-capture must be on or off" -- "$1" --config x --dns-capture maybe
+
+# No silent waits or silent misconfiguration (a config with no pods: nothing is
+# touched). The node proxy without an agent says what it waits for, at info
+# level; the agent with DNS capture on says that nothing serves 15053.
+echo '{"trust_bundle": "ca.pem", "workloads": []}' > "$tmp/empty.json"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" \
+  -out "$tmp/ca.pem" -subj /CN=test-ca -days 1 -addext subjectAltName=URI:spiffe://cluster.local \
+  >/dev/null 2>&1 || { echo "FAIL: openssl cannot make a test CA" >&2; fail=1; }
+out=$(timeout -s TERM 4 "$2" --config "$tmp/empty.json" --zds-socket "$tmp/no-agent.sock" 2>&1)
+grep -q "info  zds  waiting for the node agent on $tmp/no-agent.sock" <<<"$out" ||
+  { echo "FAIL: node-proxy without an agent waits silently: $out" >&2; fail=1; }
+out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent1.sock" \
+  --dns-capture on 2>&1)
+grep -q "DNS capture is on" <<<"$out" ||
+  { echo "FAIL: node-agent --dns-capture on does not say nothing serves 15053: $out" >&2; fail=1; }
+out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent2.sock" 2>&1)
+grep -q "DNS capture is on" <<<"$out" &&
+  { echo "FAIL: node-agent warns about DNS capture that is off: $out" >&2; fail=1; }
 exit $fail

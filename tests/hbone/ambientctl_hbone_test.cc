@@ -22,6 +22,7 @@ namespace ambient::hbone {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TestCa;
 
 constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
@@ -100,9 +101,54 @@ TEST_F(AmbientctlHboneTest, NotAllowedClientExitsOneAndServeLogsTheDenial) {
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, HasSubstr("401"));
   std::string line = ReadLine(serve_.err());
-  EXPECT_THAT(line, HasSubstr("error access connection complete"));
+  EXPECT_THAT(line, HasSubstr("error access  connection complete"));
+  EXPECT_THAT(line, ::testing::MatchesRegex(
+                        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z  .*"))
+      << "timestamped like node-proxy's lines";
   EXPECT_THAT(line, HasSubstr("direction=\"inbound\""));
   EXPECT_THAT(line, HasSubstr("is not allowed"));
+}
+
+// Addresses the library cannot use are refused with what to write instead,
+// not a bare "invalid argument".
+TEST_F(AmbientctlHboneTest, AddressErrorsSayWhatIsNeeded) {
+  struct Case {
+    const char* via;
+    const char* authority;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{"localhost:15008", "127.0.0.1:80", "--via 'localhost:15008': a numeric IP:port is needed"},
+        Case{"127.0.0.1:15008", "127.0.0.1", "--authority '127.0.0.1' has no port: write HOST:PORT"},
+        Case{"127.0.0.1", "127.0.0.1:80", "--via '127.0.0.1' has no port"},
+        Case{"::1:15008", "127.0.0.1:80", "in brackets"},
+        Case{"127.0.0.1:99999", "127.0.0.1:80", "from 0 to 65535"}}) {
+    Result r = Connect(c.via, c.authority, "");
+    EXPECT_EQ(r.code, 2) << c.via << " " << c.authority;
+    EXPECT_THAT(r.err, HasSubstr(c.says));
+  }
+}
+
+// An --allow entry that is not a SPIFFE ID used to be accepted, and then every
+// client was denied with 401. serve now refuses to start and says why.
+TEST_F(AmbientctlHboneTest, AllowThatIsNotASpiffeIdIsRefusedBeforeServing) {
+  struct Case {
+    const char* allow;
+    const char* says;
+  };
+  for (const Case& c : {Case{"cluster.local/ns/default/sa/demo",
+                             "did you mean \"spiffe://cluster.local/ns/default/sa/demo\""},
+                        Case{"spiffe://td/ns/a/sa/b/", "trailing"}}) {
+    Result r = test_support::Run({AMBIENTCTL, "hbone", "serve", "--listen", "127.0.0.1:0",
+                                  "--cert", Path("server.pem"), "--key", Path("server.key"),
+                                  "--bundle", Path("ca.pem"), "--allow", kClientId, "--allow",
+                                  c.allow},
+                                 "");
+    EXPECT_NE(r.code, 0) << c.allow;
+    EXPECT_EQ(r.out, "") << "no 'listening on' for " << c.allow;
+    EXPECT_THAT(r.err, HasSubstr("allow[1]")) << c.allow;
+    EXPECT_THAT(r.err, HasSubstr(c.says)) << c.allow;
+  }
 }
 
 TEST_F(AmbientctlHboneTest, ForwardTurnsTcpConnectionsIntoTunnels) {
@@ -129,7 +175,7 @@ TEST_F(AmbientctlHboneTest, ForwardTurnsTcpConnectionsIntoTunnels) {
   fwd.Signal(SIGTERM);
   EXPECT_EQ(fwd.Wait(), 0);
   std::string logs = Drain(fwd.err(), 1000);
-  EXPECT_THAT(logs, HasSubstr("info access connection complete"));
+  EXPECT_THAT(logs, HasSubstr("Z  info  access  connection complete"));
   EXPECT_THAT(logs, HasSubstr("direction=\"outbound\""));
 }
 
@@ -147,6 +193,13 @@ TEST_F(AmbientctlHboneTest, UsageErrorsExitTwoAndHelpExitsZero) {
   bad.CloseIn();
   EXPECT_EQ(bad.Wait(), 1);
   EXPECT_THAT(Drain(bad.err()), HasSubstr("/nonexistent.pem"));
+  // A key file that holds no key: the reason once, not "credentials: credentials".
+  Result key = test_support::Run({AMBIENTCTL, "hbone", "serve", "--listen", "127.0.0.1:0",
+                                  "--cert", Path("server.pem"), "--key", Path("server.pem"),
+                                  "--bundle", Path("ca.pem")});
+  EXPECT_EQ(key.code, 1);
+  EXPECT_THAT(key.err, HasSubstr("no private key found"));
+  EXPECT_THAT(key.err, Not(HasSubstr("credentials: credentials")));
 }
 
 }  // namespace

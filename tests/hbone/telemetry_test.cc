@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace ambient::hbone {
 namespace {
 
@@ -121,7 +123,7 @@ TEST(TelemetryTest, RecordsWithoutMetadataKeepTheirLabels) {
   ConnectionRecord r;
   r.dst_hbone_addr = "198.18.0.2:80";
   m.ConnectionOpened(r);
-  EXPECT_EQ(m.Prometheus(),
+  EXPECT_THAT(m.Prometheus(), HasSubstr(
             "# HELP istio_tcp_connections_opened_total Proxied TCP connections that started.\n"
             "# TYPE istio_tcp_connections_opened_total counter\n"
             "istio_tcp_connections_opened_total{reporter=\"source\",source_workload=\"unknown\","
@@ -134,7 +136,20 @@ TEST(TelemetryTest, RecordsWithoutMetadataKeepTheirLabels) {
             "destination_workload_namespace=\"unknown\",destination_principal=\"unknown\","
             "destination_app=\"unknown\",destination_version=\"unknown\","
             "destination_cluster=\"unknown\",request_protocol=\"tcp\",response_flags=\"-\","
-            "connection_security_policy=\"mutual_tls\"} 1\n");
+            "connection_security_policy=\"mutual_tls\"} 1\n"));
+  // The counters that have no series yet stay listed at 0.
+  EXPECT_THAT(m.Prometheus(), HasSubstr("\nistio_tcp_connections_closed_total 0\n"));
+  EXPECT_THAT(m.Prometheus(), ::testing::Not(HasSubstr("istio_tcp_connections_opened_total 0")));
+}
+
+TEST(TelemetryTest, EveryCounterIsListedAtZeroBeforeTheFirstConnection) {
+  Metrics m;
+  std::string text = m.Prometheus();
+  for (const char* name : {"istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total",
+                           "istio_tcp_connections_failed_total", "istio_tcp_received_bytes_total",
+                           "istio_tcp_sent_bytes_total"}) {
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("# TYPE ", name, " counter\n", name, " 0\n")));
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace ambient::identity {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct Case {
   const char* input;
@@ -164,6 +165,33 @@ TEST(SpiffeId, ErrorsSayWhatAndWhere) {
   // Huge inputs are not echoed whole.
   auto huge = SpiffeId::Parse(std::string(100000, 'x'));
   EXPECT_LT(huge.status().message().size(), 400u);
+}
+
+TEST(SpiffeId, ListValidationNamesTheEntryAndSuggestsTheScheme) {
+  EXPECT_TRUE(ValidateSpiffeIdList({}, "allow").ok());
+  EXPECT_TRUE(
+      ValidateSpiffeIdList({"spiffe://td/ns/a/sa/b", "spiffe://cluster.local"}, "allow").ok());
+
+  absl::Status s = ValidateSpiffeIdList(
+      {"spiffe://td/ns/a/sa/b", "cluster.local/ns/default/sa/demo"}, "allow");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DetailOf(s), static_cast<int>(SpiffeIdError::kBadScheme));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("allow[1]: invalid SPIFFE ID"));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("did you mean \"spiffe://cluster.local/ns/default/sa/demo\""));
+
+  s = ValidateSpiffeIdList({"spiffe://td/ns/a/sa/b/"}, "allow");
+  EXPECT_EQ(DetailOf(s), static_cast<int>(SpiffeIdError::kTrailingSlash));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("allow[0]"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("trailing slash"));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("did you mean")));
+
+  // No suggestion when adding the scheme would not make it valid either.
+  s = ValidateSpiffeIdList({"https://td/x"}, "allow");
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("did you mean")));
+  s = ValidateSpiffeIdList({""}, "expected");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("expected[0]"));
 }
 
 TEST(SpiffeId, ComparesAndKnowsItsTrustDomain) {

@@ -99,7 +99,7 @@ TEST_F(GoInteropTest, GoClientThroughAmbientServer) {
   EXPECT_TRUE(r.out == data);
   // The ambient server logged the tunnel with the Go client's identity.
   std::string line = ReadLine(servers_[0].err());
-  EXPECT_THAT(line, HasSubstr("info access connection complete"));
+  EXPECT_THAT(line, HasSubstr("info  access  connection complete"));
   EXPECT_THAT(line, HasSubstr(kClientId));
   EXPECT_THAT(line, HasSubstr(absl::StrCat("bytes_sent=", data.size(), " bytes_recv=", data.size())));
 }

@@ -370,6 +370,43 @@ TEST(ZdsProxy, ReconnectBackoffDoublesFromTheInitialUpToTheCap) {
   EXPECT_EQ(long_path.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A node proxy whose agent is not there says so at info level (what it waits
+// for, and that it retries) once, and not again within 10 s: the rest of the
+// retries are debug lines.
+TEST(ZdsProxy, WaitingForTheAgentIsSaidAtInfoOnceThenQuietly) {
+  RecordingHandler handler;
+  ZdsProxyOptions opts;
+  opts.socket_path = "/nonexistent-dir/ambient-zds.sock";
+  opts.initial_backoff = absl::Milliseconds(10);
+  opts.max_backoff = absl::Milliseconds(20);
+  std::mutex mu;
+  std::vector<std::string> info;
+  int debug = 0;
+  opts.log = [&](LogLevel level, absl::string_view, absl::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (level == LogLevel::kDebug) {
+      ++debug;
+    } else {
+      info.emplace_back(message);
+    }
+  };
+  ZdsProxy proxy(opts, &handler);
+  ASSERT_TRUE(proxy.Start().ok());
+  for (int i = 0; i < 400; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+    std::lock_guard<std::mutex> lock(mu);
+    if (debug >= 5) break;
+  }
+  proxy.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_GE(debug, 5);
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_NE(info[0].find("waiting for the node agent on /nonexistent-dir/ambient-zds.sock"),
+            std::string::npos)
+      << info[0];
+  EXPECT_NE(info[0].find("retrying in"), std::string::npos) << info[0];
+}
+
 TEST(ZdsProxy, OversizedDatagramsAndFloodsOfFds) {
   AMBIENT_REQUIRE_ROOT();
   FdLeakCheck leak_check;

@@ -126,6 +126,18 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_kubelet_uid(
 AMBIENT_EXPORT ambient_error *ambient_redirect_render(const ambient_redirect_config *config,
                                                       char **out_text, size_t *out_len);
 
+/* ambient_redirect_render_family writes one family's iptables-restore payload
+ * of `config` (`family` 4 or 6) to *out_text, ending in a newline: the input
+ * `iptables-restore` (4) or `ip6tables-restore` (6) reads. Ownership and
+ * *out_len as ambient_redirect_render. Errors: AMBIENT_ERR_INVALID_ARGUMENT
+ * for NULL arguments, a family other than 4 or 6, the nftables backend (its
+ * inet script covers both families: use ambient_redirect_render), or family
+ * 6 without IPv6 enabled. On error *out_text is set to NULL. Nothing on the
+ * system is touched. Any thread. */
+AMBIENT_EXPORT ambient_error *ambient_redirect_render_family(const ambient_redirect_config *config,
+                                                             int family, char **out_text,
+                                                             size_t *out_len);
+
 /* ambient_redirect_text_free releases text returned by this header's
  * functions. NULL is allowed. */
 AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
@@ -150,7 +162,10 @@ AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
  * fwmark 0x111/0xfff policy routing (pref 32764, table 100) for in-pod
  * rules, all or nothing: on error the namespace is exactly as before.
  * Applying the same config again is a no-op (iptables) or an atomic replace
- * with the same result (nftables). Errors: see above. */
+ * with the same result (nftables). The other backend's rules already in the
+ * namespace make it fail with AMBIENT_ERR_FAILED_PRECONDITION, naming them
+ * (iptables rules are seen with iptables-nft, Debian's default): delete
+ * those first, both would capture the same traffic. Errors: see above. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_apply(const ambient_redirect_config *config,
                                                      const char *netns);
 

@@ -79,9 +79,13 @@ AMBIENT_EXPORT int ambient_runtime_loop_post(ambient_runtime_loop *loop, void (*
 /* ambient_hbone_server_new listens on `listen` ("ip:port" or "[v6]:port";
  * port 0 picks a free one) with the server-role `tls`. `allow` lists
  * `n_allow` client SPIFFE IDs allowed to open tunnels (0: every client that
- * passed TLS verification). `log`/`log_user` may be NULL. `*out` owns the
- * server (ambient_hbone_server_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT
- * (NULL arguments, bad address, a client-role tls), AMBIENT_ERR_ALREADY_EXISTS
+ * passed TLS verification); each must be a full SPIFFE ID
+ * ("spiffe://cluster.local/ns/default/sa/demo", not Istio's scheme-less
+ * policy-principal form, no trailing slash). `log`/`log_user` may be NULL.
+ * `*out` owns the server (ambient_hbone_server_free). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, bad address, a client-role
+ * tls, an `allow` entry that is not a SPIFFE ID: the message names the entry
+ * and the reason), AMBIENT_ERR_ALREADY_EXISTS
  * (address in use), AMBIENT_ERR_PERMISSION_DENIED (privileged port).
  * Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_server_new(ambient_runtime_loop *loop,

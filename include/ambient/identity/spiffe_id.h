@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -66,6 +67,16 @@ absl::StatusOr<SpiffeIdView> ParseSpiffeIdView(absl::string_view id);
 // ValidateSpiffeId is the check alone: kNone for a valid ID, else the first
 // rule broken. It never allocates, even on failure.
 SpiffeIdError ValidateSpiffeId(absl::string_view id);
+
+// ValidateSpiffeIdList checks that every entry of `ids` is a full SPIFFE ID
+// (the rules above). It is how every allow list of identities (HBONE server
+// `allow`, node config) refuses a bad entry up front, instead of accepting it
+// and denying every client later. `what` names the list in the message, e.g.
+// "allow". Errors: InvalidArgument naming the entry (`allow[1]`), what is
+// wrong, and, for Istio's scheme-less form "td/ns/NS/sa/SA" (which authz
+// policy principals use, not allow lists), the SPIFFE ID that was meant.
+// The SpiffeIdError detail of the first bad entry is attached.
+absl::Status ValidateSpiffeIdList(const std::vector<std::string>& ids, absl::string_view what);
 
 class TrustDomain {
  public:

@@ -72,8 +72,9 @@ struct Drift {
 // Errors: InvalidArgument for a bad config; PermissionDenied without
 // CAP_NET_ADMIN/CAP_SYS_ADMIN; NotFound when an iptables binary is missing;
 // FailedPrecondition (or the kernel's errno as a status) when the kernel or
-// iptables-restore refuses the rules; in every case the namespace is as
-// before the call.
+// iptables-restore refuses the rules, and FailedPrecondition naming them when
+// the other backend's rules are installed in `ns` (our inet tables; ISTIO_*
+// chains of iptables-nft); in every case the namespace is as before the call.
 absl::Status Apply(const Config& config, const netns::Netns& ns, const ApplyOptions& options = {});
 
 // Check compares `ns` with `config`'s rules and returns the differences

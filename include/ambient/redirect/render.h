@@ -40,6 +40,13 @@ std::string RenderNftRule(const NftRule& rule);
 // Errors as BuildIptables / BuildNftables.
 absl::StatusOr<std::string> Render(const Config& config);
 
+// RenderFamily returns one family's restore payload for the iptables backend,
+// ending in a newline, as `iptables-restore` (IPv4) or `ip6tables-restore`
+// (IPv6) reads it. Errors: InvalidArgument for the nftables backend (its one
+// inet script covers both families) and for IPv6 without config.ipv6; else
+// as BuildIptables.
+absl::StatusOr<std::string> RenderFamily(const Config& config, IpFamily family);
+
 }  // namespace ambient::redirect
 
 #endif  // AMBIENT_REDIRECT_RENDER_H_

@@ -71,7 +71,8 @@ struct ServerOptions {
       upstream_socket;
   ssl_ctx_st* ssl_ctx = nullptr;
   // Client SPIFFE IDs allowed to open tunnels; empty = every client that
-  // passed TLS verification.
+  // passed TLS verification. Full IDs ("spiffe://td/ns/a/sa/b"): New refuses
+  // any entry that is not one (identity::ValidateSpiffeIdList).
   std::vector<std::string> allow;
   hbone::Settings settings;
   absl::Duration connect_timeout = absl::Seconds(10);

@@ -527,7 +527,7 @@ impl Connection {
         unsafe { sys::ambient_hbone_conn_drain(self.ptr) }
     }
 
-    /// Client: sends a CONNECT to `authority` ("ip:port", "[v6]:port" or
+    /// Client: sends a CONNECT to `authority` ("ip:port", `"[v6]:port"` or
     /// "host:port") with extra `headers` (baggage, forwarded, ...). Errors:
     /// `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_UNAVAILABLE` (not
     /// established, going away, at the stream limit),

@@ -47,19 +47,156 @@ impl Error {
     pub fn code_name(&self) -> &'static str {
         strerror(self.code)
     }
+
+    /// This error's code as an [`ErrorCode`].
+    pub fn kind(&self) -> ErrorCode {
+        ErrorCode::from_raw(self.code)
+    }
 }
 
+/// `"<code name>: <message>"`, or the code name alone when there is no message.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.message.is_empty() {
-            f.write_str(self.code_name())
+            write!(f, "{}", self.kind())
         } else {
-            f.write_str(&self.message)
+            write!(f, "{}: {}", self.kind(), self.message)
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// The category of an [`Error`]: `ambient_code` of the C ABI as an enum.
+/// Displays as `ambient_strerror` names it ("invalid argument").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `AMBIENT_ERR_INVALID_ARGUMENT`
+    InvalidArgument,
+    /// `AMBIENT_ERR_NOT_FOUND`
+    NotFound,
+    /// `AMBIENT_ERR_ALREADY_EXISTS`
+    AlreadyExists,
+    /// `AMBIENT_ERR_PERMISSION_DENIED`
+    PermissionDenied,
+    /// `AMBIENT_ERR_UNAUTHENTICATED`
+    Unauthenticated,
+    /// `AMBIENT_ERR_FAILED_PRECONDITION`
+    FailedPrecondition,
+    /// `AMBIENT_ERR_OUT_OF_RANGE`
+    OutOfRange,
+    /// `AMBIENT_ERR_UNAVAILABLE`
+    Unavailable,
+    /// `AMBIENT_ERR_DEADLINE_EXCEEDED`
+    DeadlineExceeded,
+    /// `AMBIENT_ERR_RESOURCE_EXHAUSTED`
+    ResourceExhausted,
+    /// `AMBIENT_ERR_CANCELLED`
+    Cancelled,
+    /// `AMBIENT_ERR_UNIMPLEMENTED`
+    Unimplemented,
+    /// `AMBIENT_ERR_INTERNAL`
+    Internal,
+    /// `AMBIENT_ERR_ABORTED`
+    Aborted,
+    /// `AMBIENT_ERR_DATA_LOSS`
+    DataLoss,
+    /// `AMBIENT_ERR_WOULD_BLOCK`
+    WouldBlock,
+    /// `AMBIENT_ERR_UNKNOWN`, or a code this binding does not know.
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The enum value of a raw `ambient_code` (any unknown value: `Unknown`).
+    pub fn from_raw(code: i32) -> ErrorCode {
+        match code {
+            sys::AMBIENT_ERR_INVALID_ARGUMENT => ErrorCode::InvalidArgument,
+            sys::AMBIENT_ERR_NOT_FOUND => ErrorCode::NotFound,
+            sys::AMBIENT_ERR_ALREADY_EXISTS => ErrorCode::AlreadyExists,
+            sys::AMBIENT_ERR_PERMISSION_DENIED => ErrorCode::PermissionDenied,
+            sys::AMBIENT_ERR_UNAUTHENTICATED => ErrorCode::Unauthenticated,
+            sys::AMBIENT_ERR_FAILED_PRECONDITION => ErrorCode::FailedPrecondition,
+            sys::AMBIENT_ERR_OUT_OF_RANGE => ErrorCode::OutOfRange,
+            sys::AMBIENT_ERR_UNAVAILABLE => ErrorCode::Unavailable,
+            sys::AMBIENT_ERR_DEADLINE_EXCEEDED => ErrorCode::DeadlineExceeded,
+            sys::AMBIENT_ERR_RESOURCE_EXHAUSTED => ErrorCode::ResourceExhausted,
+            sys::AMBIENT_ERR_CANCELLED => ErrorCode::Cancelled,
+            sys::AMBIENT_ERR_UNIMPLEMENTED => ErrorCode::Unimplemented,
+            sys::AMBIENT_ERR_INTERNAL => ErrorCode::Internal,
+            sys::AMBIENT_ERR_ABORTED => ErrorCode::Aborted,
+            sys::AMBIENT_ERR_DATA_LOSS => ErrorCode::DataLoss,
+            sys::AMBIENT_ERR_WOULD_BLOCK => ErrorCode::WouldBlock,
+            _ => ErrorCode::Unknown,
+        }
+    }
+
+    /// The raw `ambient_code` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            ErrorCode::InvalidArgument => sys::AMBIENT_ERR_INVALID_ARGUMENT,
+            ErrorCode::NotFound => sys::AMBIENT_ERR_NOT_FOUND,
+            ErrorCode::AlreadyExists => sys::AMBIENT_ERR_ALREADY_EXISTS,
+            ErrorCode::PermissionDenied => sys::AMBIENT_ERR_PERMISSION_DENIED,
+            ErrorCode::Unauthenticated => sys::AMBIENT_ERR_UNAUTHENTICATED,
+            ErrorCode::FailedPrecondition => sys::AMBIENT_ERR_FAILED_PRECONDITION,
+            ErrorCode::OutOfRange => sys::AMBIENT_ERR_OUT_OF_RANGE,
+            ErrorCode::Unavailable => sys::AMBIENT_ERR_UNAVAILABLE,
+            ErrorCode::DeadlineExceeded => sys::AMBIENT_ERR_DEADLINE_EXCEEDED,
+            ErrorCode::ResourceExhausted => sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+            ErrorCode::Cancelled => sys::AMBIENT_ERR_CANCELLED,
+            ErrorCode::Unimplemented => sys::AMBIENT_ERR_UNIMPLEMENTED,
+            ErrorCode::Internal => sys::AMBIENT_ERR_INTERNAL,
+            ErrorCode::Aborted => sys::AMBIENT_ERR_ABORTED,
+            ErrorCode::DataLoss => sys::AMBIENT_ERR_DATA_LOSS,
+            ErrorCode::WouldBlock => sys::AMBIENT_ERR_WOULD_BLOCK,
+            ErrorCode::Unknown => sys::AMBIENT_ERR_UNKNOWN,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(strerror(self.raw()))
+    }
+}
+
+/// The level of a log line from libambient (`ambient_log_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Details for debugging.
+    Debug,
+    /// Normal events (a pod added, a connection made, waiting for a peer).
+    Info,
+    /// Something went wrong and was handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// The enum value of a raw `ambient_log_level` (above error: `Error`).
+    pub fn from_raw(level: i32) -> LogLevel {
+        match level {
+            i32::MIN..=0 => LogLevel::Debug,
+            1 => LogLevel::Info,
+            2 => LogLevel::Warn,
+            _ => LogLevel::Error,
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        })
+    }
+}
 
 /// The name of an `ambient_code`.
 pub fn strerror(code: i32) -> &'static str {
@@ -101,6 +238,26 @@ mod tests {
     #[test]
     fn runtime_is_boringssl() {
         check_runtime().unwrap();
+    }
+
+    #[test]
+    fn codes_and_levels_are_enums_that_display() {
+        for raw in -17..=-1 {
+            let k = ErrorCode::from_raw(raw);
+            assert_eq!(k.raw(), raw);
+            assert_eq!(k.to_string(), strerror(raw));
+        }
+        assert_eq!(ErrorCode::from_raw(-999), ErrorCode::Unknown);
+        let e = Error {
+            code: sys::AMBIENT_ERR_NOT_FOUND,
+            detail: 0,
+            message: "no such netns".into(),
+        };
+        assert_eq!(e.kind(), ErrorCode::NotFound);
+        assert_eq!(e.to_string(), "not found: no such netns");
+        assert_eq!(LogLevel::from_raw(1), LogLevel::Info);
+        assert_eq!(LogLevel::from_raw(3).to_string(), "error");
+        assert!(LogLevel::Debug < LogLevel::Warn);
     }
 
     #[test]

@@ -381,7 +381,7 @@ impl PodListeners {
         }
     }
 
-    /// The bound address of socket `i`, such as "[::]:15001".
+    /// The bound address of socket `i`, such as `"[::]:15001"`.
     pub fn address(&self, i: usize) -> Option<String> {
         let mut buf = [0 as c_char; 64];
         // SAFETY: live handle; buf has the stated capacity.
@@ -442,8 +442,8 @@ pub struct ZdsProxyOptions {
 
 type HandlerCell = Mutex<Box<dyn ZdsHandler>>;
 
-/// A log sink: (level 0 debug .. 3 error, component, message).
-pub type LogFn = dyn Fn(i32, &str, &str) + Send + Sync + 'static;
+/// A log sink: (level, component, message).
+pub type LogFn = dyn Fn(crate::LogLevel, &str, &str) + Send + Sync + 'static;
 
 /// The node proxy end of ZDS: connects to the agent and receives pods.
 pub struct ZdsProxy {
@@ -511,6 +511,7 @@ pub(crate) unsafe extern "C" fn log_trampoline(
         ))
         .into_owned()
     };
+    let level = crate::LogLevel::from_raw(level);
     let _ = catch_unwind(AssertUnwindSafe(|| f(level, &component, &msg)));
 }
 

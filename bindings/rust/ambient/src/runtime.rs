@@ -135,7 +135,7 @@ impl Loop {
         }
     }
 
-    /// An HBONE server listening on `listen` ("ip:port", "[v6]:port"; port
+    /// An HBONE server listening on `listen` ("ip:port", `"[v6]:port"`; port
     /// 0 picks one) with the server-role `tls`. Only the client identities
     /// in `allow` may open tunnels (empty: every verified client); others
     /// get 401. `log` gets access-log lines ("connection complete ...",
@@ -389,7 +389,17 @@ impl Client<'_> {
                 // SAFETY: not called back (still in the set): ours to free.
                 drop(unsafe { Box::from_raw(user) });
             }
-            return Err(crate::hbone::code_error(rc));
+            let mut e = crate::hbone::code_error(rc);
+            e.message = format!(
+                "cannot tunnel to {authority:?} via {via:?}: {}",
+                if rc == sys::AMBIENT_ERR_INVALID_ARGUMENT {
+                    "via must be a numeric IP:port (e.g. 127.0.0.1:15008; host names are not \
+                     resolved) and authority a host:port with a port"
+                } else {
+                    crate::strerror(rc)
+                }
+            );
+            return Err(e);
         }
         Ok(())
     }

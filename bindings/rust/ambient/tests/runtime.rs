@@ -148,6 +148,15 @@ fn forwarder_and_bad_arguments() {
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
     let e = lp.server(&server_tls, "nonsense", &[], None).err().unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    // An allow entry that is not a full SPIFFE ID is refused, with the reason.
+    for bad in ["cluster.local/ns/default/sa/demo", "spiffe://td/ns/a/sa/b/"] {
+        let e = lp
+            .server(&server_tls, "127.0.0.1:0", &[bad], None)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+        assert!(e.message.contains("allow[0]"), "{bad}: {}", e.message);
+    }
     let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
     let e = lp
         .server(&server_tls, &server.address(), &[], None)
@@ -155,6 +164,22 @@ fn forwarder_and_bad_arguments() {
         .unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_ALREADY_EXISTS);
     let client = lp.client(&client_tls, None).unwrap();
+    // A refused tunnel says why, not just the code's name.
+    let (_x, y) = UnixStream::pair().unwrap();
+    let e = client
+        .tunnel(
+            "localhost:15008",
+            "127.0.0.1:2",
+            &[],
+            y.as_fd(),
+            y.as_fd(),
+            |_| {},
+        )
+        .err()
+        .unwrap();
+    assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    assert!(e.message.contains("numeric IP:port"), "{}", e.message);
+    assert!(e.to_string().contains("localhost:15008"), "{e}");
     let fwd = lp
         .forwarder(&client, "127.0.0.1:0", &server.address(), &echo, &[DB])
         .unwrap();
