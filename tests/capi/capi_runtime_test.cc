@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -501,6 +503,47 @@ TEST(CapiRuntimeTest, TasksStillQueuedRunOnceWhenTheLoopIsFreed) {
   EXPECT_EQ(log.runs.load(), 4);
   EXPECT_EQ(log.order, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(log.thread, std::this_thread::get_id());
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 17, finding 3: ambient_hbone_tls_new_from_files read a whole file
+// before checking its size, so /dev/zero grew until the kernel killed the
+// process. The call runs in a child with an address-space limit (not under
+// ASan, whose shadow memory needs terabytes of it): it must come back with
+// INVALID_ARGUMENT instead of dying.
+TEST(CapiFilesTest, DevZeroAsEveryFileIsRefusedWithoutReadingItAll) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)
+    rlimit lim{size_t{1} << 30, size_t{1} << 30};
+    setrlimit(RLIMIT_AS, &lim);
+#endif
+    alarm(20);
+    int worst = 0;
+    const char* files[3][3] = {{"/dev/zero", "/dev/null", "/dev/null"},
+                               {"/dev/null", "/dev/zero", "/dev/null"},
+                               {"/dev/null", "/dev/null", "/dev/zero"}};
+    for (auto& f : files) {
+      ambient_hbone_tls* tls = nullptr;
+      ambient_error* err =
+          ambient_hbone_tls_new_from_files(AMBIENT_HBONE_SERVER, f[0], f[1], f[2], &tls);
+      bool good = err != nullptr && ambient_error_code(err) == AMBIENT_ERR_INVALID_ARGUMENT &&
+                  std::string(ambient_error_message(err)).find("/dev/zero is larger than") !=
+                      std::string::npos &&
+                  tls == nullptr;
+      ambient_error_free(err);
+      if (!good) worst = 1;
+    }
+    _exit(worst);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child died with signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
