@@ -117,7 +117,7 @@ void ZdsProxy::Loop() {
   for (;;) {
     absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
     if (conn.ok()) {
-      uint64_t before = connects_.load();
+      uint64_t before = snapshots_.load();
       absl::Status ended;
       try {
         ended = ServeConnection(std::move(*conn));
@@ -128,8 +128,10 @@ void ZdsProxy::Loop() {
       }
       if (absl::IsCancelled(ended)) return;
       Log(LogLevel::kWarn, absl::StrCat("connection to node agent ended: ", ended.message()));
-      // A session that got as far as the hello resets the backoff.
-      if (connects_.load() != before) backoff = options_.initial_backoff;
+      // Only a session that got a snapshot through resets the backoff: an
+      // agent that takes the hello and then hangs up or sends garbage is
+      // retried ever more slowly, not ~100 times a second.
+      if (snapshots_.load() != before) backoff = options_.initial_backoff;
     } else {
       Log(LogLevel::kDebug, absl::StrCat("node agent not reachable: ", conn.status().message(),
                                          "; retrying in ", absl::FormatDuration(backoff)));
@@ -287,6 +289,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       snapshot_sent_ = true;
       seen_.clear();
       snapshot_complete_ = true;
+      snapshots_.fetch_add(1);
       handler_->OnSnapshotComplete();
       return "";
     }
