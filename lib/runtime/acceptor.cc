@@ -85,6 +85,11 @@ void Acceptor::SetHeld(bool held) {
   Update();
 }
 
+void Acceptor::SetMaxConnections(size_t max) {
+  opts_.max_connections = max;
+  Update();
+}
+
 bool Acceptor::AtCap() const {
   if (opts_.max_connections != 0 && live_ >= opts_.max_connections) return true;
   if (opts_.budget && opts_.budget->max() != 0 && opts_.budget->used() >= opts_.budget->max()) {

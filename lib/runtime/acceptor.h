@@ -105,6 +105,8 @@ class Acceptor {
   // SetHeld holds (true) or resumes (false) accepting for the owner's own
   // reason, e.g. too many handshakes in flight.
   void SetHeld(bool held);
+  // SetMaxConnections replaces options.max_connections (closes nothing).
+  void SetMaxConnections(size_t max);
 
   int fd() const { return fd_; }
   size_t live() const { return live_; }

@@ -87,7 +87,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
       : loop_(loop), opts_(std::move(options)), addr_(addr) {
     SSL_CTX_up_ref(opts_.ssl_ctx);
     AcceptorOptions ao;
-    ao.max_connections = opts_.max_connections;
+    ao.max_connections = opts_.limits.max_connections;
     ao.log = opts_.log;
     ao.component = "hbone";
     ao.name = addr_.ToString();
@@ -119,6 +119,11 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     return s;
   }
   void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
+  void SetLimits(const ServerLimits& limits) override {
+    opts_.limits = limits;
+    acceptor_->SetMaxConnections(limits.max_connections);
+    UpdateHold();
+  }
 
   void Drain() override {
     acceptor_->Stop();
@@ -201,14 +206,14 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     ids_[session] = sid;
     handshaking_.insert(session);
     UpdateHold();
-    if (opts_.silent_timeout > absl::ZeroDuration()) {
-      session->ExpectBytesWithin(opts_.silent_timeout);
+    if (opts_.limits.silent_timeout > absl::ZeroDuration()) {
+      session->ExpectBytesWithin(opts_.limits.silent_timeout);
     }
     session->Start();
   }
 
   void UpdateHold() {
-    acceptor_->SetHeld(opts_.max_handshakes != 0 && handshaking_.size() >= opts_.max_handshakes);
+    acceptor_->SetHeld(opts_.limits.max_handshakes != 0 && handshaking_.size() >= opts_.limits.max_handshakes);
   }
 
   hbone::ConnectionRecord Record(Session* session, const hbone::ConnectRequest& request) const {
@@ -298,11 +303,11 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
   size_t& by_conn = pending_by_conn_[sid];
   size_t& by_id = pending_by_id_[peer];
   const char* over = nullptr;
-  if (opts_.max_pending_dials_per_connection != 0 &&
-      by_conn >= opts_.max_pending_dials_per_connection) {
+  if (opts_.limits.max_pending_dials_per_connection != 0 &&
+      by_conn >= opts_.limits.max_pending_dials_per_connection) {
     over = "connection";
-  } else if (opts_.max_pending_dials_per_identity != 0 &&
-             by_id >= opts_.max_pending_dials_per_identity) {
+  } else if (opts_.limits.max_pending_dials_per_identity != 0 &&
+             by_id >= opts_.limits.max_pending_dials_per_identity) {
     over = "identity";
   }
   if (over != nullptr) {
@@ -312,8 +317,8 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
     Reject(session, id, request, 503,
            absl::ResourceExhaustedError(absl::StrCat(
                "too many upstream connects pending for this ", over, " (limit ",
-               std::string(over) == "connection" ? opts_.max_pending_dials_per_connection
-                                                 : opts_.max_pending_dials_per_identity,
+               std::string(over) == "connection" ? opts_.limits.max_pending_dials_per_connection
+                                                 : opts_.limits.max_pending_dials_per_identity,
                ")")),
            "CONNECT");
     return;

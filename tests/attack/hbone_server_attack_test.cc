@@ -361,8 +361,8 @@ TEST_F(HboneServerAttackTest, AcceptOutOfDescriptorsRestsInsteadOfSpinning) {
 // get in as connections close.
 TEST_F(HboneServerAttackTest, ConnectionCapLeavesTheRestInTheBacklog) {
   ServerOptions so = Options();
-  so.max_connections = 4;
-  so.max_handshakes = 0;
+  so.limits.max_connections = 4;
+  so.limits.max_handshakes = 0;
   ASSERT_NO_FATAL_FAILURE(Serve(std::move(so)));
   std::vector<int> clients;
   for (int i = 0; i < 6; ++i) clients.push_back(TcpConnect(server_->address()));
@@ -382,8 +382,8 @@ TEST_F(HboneServerAttackTest, ConnectionCapLeavesTheRestInTheBacklog) {
 TEST_F(HboneServerAttackTest, SilentConnectionsAreClosedEarlyAndHandshakesAreCapped) {
   Sink upstream;
   ServerOptions so = Options();
-  so.silent_timeout = absl::Milliseconds(300);
-  so.max_handshakes = 3;
+  so.limits.silent_timeout = absl::Milliseconds(300);
+  so.limits.max_handshakes = 3;
   ASSERT_NO_FATAL_FAILURE(Serve(std::move(so)));
   RunLoop();
   std::vector<int> silent;
@@ -446,8 +446,8 @@ TEST_F(HboneServerAttackTest, ResetStreamsAndClosedConnectionsCancelTheirDials) 
 TEST_F(HboneServerAttackTest, PendingDialCapsRefuseTheExcessWith503) {
   BlackHole hole;
   ServerOptions so = Options();
-  so.max_pending_dials_per_connection = 3;
-  so.max_pending_dials_per_identity = 5;
+  so.limits.max_pending_dials_per_connection = 3;
+  so.limits.max_pending_dials_per_identity = 5;
   ASSERT_NO_FATAL_FAILURE(Serve(std::move(so)));
   RunLoop();
   H2 a;

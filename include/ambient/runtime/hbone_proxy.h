@@ -61,6 +61,25 @@ struct InboundStream {
   std::string authority;
 };
 
+// ServerLimits keep an HboneServer in service under floods (0 = no limit).
+struct ServerLimits {
+  // Live connections at most; at the cap the listener rests and new
+  // connections wait in the kernel's backlog until one closes.
+  size_t max_connections = 4096;
+  // Connections still in their TLS handshake at most; at the cap the
+  // listener rests until one finishes.
+  size_t max_handshakes = 256;
+  // A connection that has sent no byte this long after it was accepted is
+  // closed (settings.handshake_timeout still bounds the whole handshake);
+  // zero: no such deadline.
+  absl::Duration silent_timeout = absl::Seconds(3);
+  // CONNECTs whose upstream connect is still in flight, at most per
+  // connection and per client identity; more are answered 503 (access log
+  // error "too many upstream connects pending ...", flags CONNECT).
+  size_t max_pending_dials_per_connection = 100;
+  size_t max_pending_dials_per_identity = 1000;
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:15008";
   // When >= 0: serve this listening TCP socket (e.g. one made inside a pod's
@@ -94,21 +113,7 @@ struct ServerOptions {
   // read from the request's baggage (malformed baggage reads as empty).
   std::function<void(hbone::ConnectionRecord*)> annotate;
 
-  // Limits that keep the server in service under floods (0 = no limit).
-  // Live connections at most; at the cap the listener rests and new
-  // connections wait in the kernel's backlog until one closes.
-  size_t max_connections = 4096;
-  // Connections still in their TLS handshake at most; at the cap the
-  // listener rests until one finishes.
-  size_t max_handshakes = 256;
-  // A connection that has sent no byte this long after it was accepted is
-  // closed (settings.handshake_timeout still bounds the whole handshake).
-  absl::Duration silent_timeout = absl::Seconds(3);
-  // CONNECTs whose upstream connect is still in flight, at most per
-  // connection and per client identity; more are answered 503 (access log
-  // error "too many upstream connects pending ...", flags CONNECT).
-  size_t max_pending_dials_per_connection = 100;
-  size_t max_pending_dials_per_identity = 1000;
+  ServerLimits limits;
 };
 
 // ServerStats counts what the server refused or cut short (since New).
@@ -131,6 +136,10 @@ class HboneServer {
   virtual SocketAddress address() const = 0;
   virtual size_t connections() const = 0;
   virtual ServerStats stats() const = 0;
+  // SetLimits replaces ServerOptions::limits: the caps apply at once (a
+  // lower connection cap closes nothing, it stops accepting until below
+  // it), silent_timeout to connections accepted from now on.
+  virtual void SetLimits(const ServerLimits& limits) = 0;
   // Drain stops accepting and sends GOAWAY on every connection.
   virtual void Drain() = 0;
   // SetWorkload replaces ServerOptions::workload for CONNECTs answered from
