@@ -714,36 +714,29 @@ class ForwarderImpl final : public HboneForwarder {
  public:
   ForwarderImpl(EventLoop* loop, HboneClient* client, ForwarderOptions options, int fd,
                 SocketAddress addr)
-      : client_(client),
-        opts_(std::move(options)),
-        fd_(fd),
-        addr_(addr),
-        watch_(loop, [this](uint32_t) { OnAccept(); }) {}
-  ~ForwarderImpl() override {
-    watch_.Stop();
-    close(fd_);
+      : client_(client), opts_(std::move(options)), addr_(addr) {
+    AcceptorOptions ao;
+    ao.component = "hbone";
+    ao.name = addr_.ToString();
+    acceptor_ = std::make_unique<Acceptor>(loop, fd, std::move(ao),
+                                           [this](int c) { OnConnection(c); });
   }
-  absl::Status Start() { return watch_.Start(fd_, EPOLLIN); }
+  absl::Status Start() { return acceptor_->Start(); }
   SocketAddress address() const override { return addr_; }
 
  private:
-  void OnAccept() {
-    for (int i = 0; i < 64; ++i) {
-      absl::StatusOr<int> fd = Accept(fd_);
-      if (!fd.ok()) return;
-      TunnelTarget t = opts_.target;
-      if (absl::StatusOr<SocketAddress> peer = PeerAddress(*fd); peer.ok()) {
-        t.source_addr = peer->ToString();
-      }
-      client_->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
+  void OnConnection(int fd) {
+    TunnelTarget t = opts_.target;
+    if (absl::StatusOr<SocketAddress> peer = PeerAddress(fd); peer.ok()) {
+      t.source_addr = peer->ToString();
     }
+    client_->Tunnel(t, fd, fd, /*owns_fds=*/true, nullptr);
   }
 
   HboneClient* client_;
   ForwarderOptions opts_;
-  int fd_;
   SocketAddress addr_;
-  IoWatch watch_;
+  std::unique_ptr<Acceptor> acceptor_;  // no cap: nothing to release
 };
 
 // A server on a listening socket the caller made (ServerOptions::listen_fd).

@@ -357,6 +357,40 @@ TEST_F(HboneServerAttackTest, AcceptOutOfDescriptorsRestsInsteadOfSpinning) {
   for (int c : clients) close(c);
 }
 
+// The forwarder's listener (ambientctl hbone forward) shares the accept
+// path: out of descriptors, it rests too.
+TEST_F(HboneServerAttackTest, ForwarderOutOfDescriptorsRestsToo) {
+  ClientOptions co;
+  co.ssl_ctx = client_ctx_.get();
+  auto client = HboneClient::New(loop_.get(), co);
+  ASSERT_TRUE(client.ok());
+  ForwarderOptions fo;
+  fo.listen = "127.0.0.1:0";
+  fo.target.via = "127.0.0.1:9";
+  fo.target.authority = "127.0.0.1:9";
+  auto fwd = HboneForwarder::New(loop_.get(), client->get(), fo);
+  ASSERT_TRUE(fwd.ok()) << fwd.status();
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(TcpConnect((*fwd)->address()));
+  rlimit old{};
+  getrlimit(RLIMIT_NOFILE, &old);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(OpenFds() + 8);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int d = dup(0); d >= 0; d = dup(0)) filler.push_back(d);
+  double cpu0 = ThreadCpuMs();
+  loop_->RunFor(absl::Milliseconds(600));
+  double cpu = ThreadCpuMs() - cpu0;
+  for (int d : filler) close(d);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_LT(cpu, 200.0) << "the loop spun on the forwarder's listener";
+  for (int c : clients) close(c);
+  fwd->reset();
+  client->reset();
+  loop_->RunFor(absl::Milliseconds(50));
+}
+
 // At max_connections the listener rests; the rest wait in the backlog and
 // get in as connections close.
 TEST_F(HboneServerAttackTest, ConnectionCapLeavesTheRestInTheBacklog) {
