@@ -167,6 +167,30 @@ class H2 {
     return id;
   }
 
+  // PingFlood sends up to `n` PINGs without reading the ACKs; returns how
+  // many went out before the server closed the connection.
+  int PingFlood(int n) {
+    uint8_t opaque[8] = {};
+    for (int i = 0; i < n; ++i) {
+      nghttp2_submit_ping(h2_, NGHTTP2_FLAG_NONE, opaque);
+      if (!Flush()) return i;
+    }
+    return n;
+  }
+
+  // ServerClosed waits up to `ms` for the server to end the connection.
+  bool ServerClosed(int ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 10) <= 0) continue;
+      uint8_t buf[16384];
+      int n = SSL_read(ssl_.get(), buf, sizeof(buf));
+      if (n <= 0) return true;
+    }
+    return false;
+  }
+
   void Reset(int32_t id) {
     nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
     Flush();
@@ -473,6 +497,26 @@ TEST_F(HboneServerAttackTest, ResetStreamsAndClosedConnectionsCancelTheirDials) 
   EXPECT_TRUE(WaitFor(1000, [&] { return Connections() == 0; }));
   EXPECT_TRUE(WaitFor(1000, [&] { return OpenFds() <= baseline; }))
       << OpenFds() << " fds open, baseline " << baseline;
+}
+
+// A PING flood (ACKs never read) ends that connection, not the server: a
+// legitimate tunnel still opens within 1 s and the connection's descriptor
+// comes back.
+TEST_F(HboneServerAttackTest, PingFloodEndsOnlyThatConnection) {
+  Sink upstream;
+  ASSERT_NO_FATAL_FAILURE(Serve(Options()));
+  RunLoop();
+  H2 flooder;
+  ASSERT_TRUE(flooder.Open(client_ctx_.get(), server_->address()));
+  int sent = 0;
+  std::thread flood([&] { sent = flooder.PingFlood(200000); });  // only this thread uses it
+  usleep(100000);
+  ExpectLegitimateTunnelWithin1s(upstream.address);
+  flood.join();
+  EXPECT_LT(sent, 200000) << "the server took every PING without closing";
+  EXPECT_TRUE(flooder.ServerClosed(5000)) << "the flooding connection was not closed";
+  flooder.CloseNow();
+  EXPECT_TRUE(WaitFor(2000, [&] { return Connections() == 0; }));
 }
 
 // More CONNECTs with a pending upstream connect than the per-connection or
