@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 10
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench demo install format clean
+.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench soak demo install format clean
 
 all: build
 
@@ -50,6 +50,13 @@ tsan-test: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DAMBIENT_SANITIZE=thread -DAMBIENT_BUILD_BENCH=OFF
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
+
+# The attack suite's long form: every case SOAK_ROUNDS times in one process,
+# so descriptors or memory kept from one round show up in the next (its short
+# form, one round, runs in `make test` under the ctest label "attack").
+SOAK_ROUNDS ?= 200
+soak: build
+	$(BUILD)/tests/attack/attack_hbone_server_test --gtest_repeat=$(SOAK_ROUNDS) --gtest_brief=1
 
 # Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS.
 fuzz: deps

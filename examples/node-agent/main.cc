@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,7 +63,7 @@ struct Pod {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int RealMain(int argc, char** argv) {
   std::string config_path;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
   redirect::Config rules;
@@ -216,4 +217,17 @@ int main(int argc, char** argv) {
   del_all();
   agent->reset();
   return 0;
+}
+
+// No exception (std::bad_alloc from a huge input, say) leaves main: it is
+// reported like any other failure, exit 1.
+int main(int argc, char** argv) {
+  try {
+    return RealMain(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "node-agent: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "node-agent: fatal: unknown exception\n");
+  }
+  return 1;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -109,7 +110,7 @@ int Usage(const std::string& why) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int RealMain(int argc, char** argv) {
   std::string config_path;
   std::string policy_path;
   std::string metrics_addr;
@@ -292,4 +293,17 @@ int main(int argc, char** argv) {
   close(hup[1]);
   Print(LogLevel::kInfo, "node-proxy", "stopped");
   return 0;
+}
+
+// No exception (std::bad_alloc from a huge input, say) leaves main: it is
+// reported like any other failure, exit 1.
+int main(int argc, char** argv) {
+  try {
+    return RealMain(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "node-proxy: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "node-proxy: fatal: unknown exception\n");
+  }
+  return 1;
 }

@@ -75,6 +75,7 @@ struct MetricsServer::Conn {
   std::string out;
   size_t written = 0;
   bool draining = false;  // answered; waiting for the client to close
+  uint64_t accepted = 0;  // order of accept
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::New(runtime::EventLoop* loop,
@@ -116,11 +117,12 @@ void MetricsServer::OnAccept() {
   for (int i = 0; i < 16; ++i) {
     absl::StatusOr<int> fd = runtime::Accept(fd_);
     if (!fd.ok()) return;  // none waiting (or a transient error)
-    if (conns_.size() >= kMaxConnections) {
+    if (conns_.size() >= kMaxConnections && !EvictIdlest()) {
       close(*fd);
       continue;
     }
     auto c = std::make_unique<Conn>(this, *fd);
+    c->accepted = ++accepts_;
     Conn* raw = c.get();
     if (!c->watch.Start(*fd, EPOLLIN).ok()) {
       close(*fd);
@@ -191,6 +193,19 @@ void MetricsServer::OnConn(Conn* c, uint32_t events) {
   }
   c->draining = true;
   c->timer.Arm(loop_->Now() + absl::Seconds(2));
+}
+
+bool MetricsServer::EvictIdlest() {
+  // The oldest connection still owing its request goes: idle connections
+  // cannot hold every slot while a readiness probe waits.
+  Conn* oldest = nullptr;
+  for (auto& [c, owned] : conns_) {
+    if (!c->out.empty() || c->draining) continue;
+    if (oldest == nullptr || c->accepted < oldest->accepted) oldest = c;
+  }
+  if (oldest == nullptr) return false;
+  Close(oldest);
+  return true;
 }
 
 void MetricsServer::Close(Conn* c) {

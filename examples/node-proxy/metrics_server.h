@@ -7,7 +7,10 @@
 //   /healthz/ready               200 "ready" when Handlers::ready(), else 503
 //   other paths 404, other methods 405, a malformed request 400, a request
 //   head over 8 KiB 431. Connections idle for 5 s are closed; at most 64 are
-//   served at once (more are closed on accept).
+//   served at once: at that cap a new connection takes the place of the
+//   oldest one that has not sent its request yet (so idle connections
+//   cannot starve a readiness probe), and is closed only when all 64 are
+//   being answered.
 // Everything runs on the EventLoop's thread; the handlers are called there.
 #ifndef AMBIENT_EXAMPLES_NODE_PROXY_METRICS_SERVER_H_
 #define AMBIENT_EXAMPLES_NODE_PROXY_METRICS_SERVER_H_
@@ -58,6 +61,7 @@ class MetricsServer {
   void OnAccept();
   void OnConn(Conn* c, uint32_t events);
   void Close(Conn* c);
+  bool EvictIdlest();  // closes the oldest connection owing its request
 
   runtime::EventLoop* loop_;
   int fd_;
@@ -65,6 +69,7 @@ class MetricsServer {
   MetricsHandlers handlers_;
   runtime::IoWatch accept_watch_;
   std::map<Conn*, std::unique_ptr<Conn>> conns_;
+  uint64_t accepts_ = 0;
 };
 
 }  // namespace ambient::examples

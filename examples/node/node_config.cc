@@ -1,12 +1,11 @@
 #include "node_config.h"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/read_file.h"
 
 namespace ambient::examples {
 
@@ -57,11 +56,7 @@ std::string Resolve(const std::string& dir, const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return ReadFileBounded(path, kMaxFileSize, "");
 }
 
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {

@@ -55,7 +55,9 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
 absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view json, const std::string& base_dir,
                                            const std::string& name = "config");
 
-// ReadFile returns the contents of `path`.
+// ReadFile returns the contents of `path`, at most 16 MiB (a larger file, or
+// an endless one such as /dev/zero, is InvalidArgument; see
+// ambient/base/read_file.h).
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace ambient::examples

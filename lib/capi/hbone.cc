@@ -7,15 +7,14 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ambient/base/read_file.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
 #include "ambient/hbone/connection.h"
@@ -97,21 +96,7 @@ absl::Status MakeTls(ambient_hbone_role role, absl::string_view cert, absl::stri
 
 absl::StatusOr<std::string> ReadFile(const char* path, const char* what) {
   if (path == nullptr) return NullArgument(what);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    absl::StatusCode code = err == EACCES ? absl::StatusCode::kPermissionDenied
-                                          : absl::StatusCode::kNotFound;
-    return absl::Status(code, absl::StrCat("cannot read ", what, " file ", path, ": ",
-                                           std::strerror(err)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string data = ss.str();
-  if (data.size() > (16u << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " file ", path, " is too large"));
-  }
-  return data;
+  return ambient::ReadFileBounded(path, ambient::kMaxFileSize, what);
 }
 
 int ClampCount(size_t n) { return n > INT32_MAX ? INT32_MAX : static_cast<int>(n); }

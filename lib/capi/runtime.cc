@@ -405,6 +405,24 @@ ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server, c
   });
 }
 
+ambient_error* ambient_hbone_server_set_limits(ambient_hbone_server* server,
+                                              size_t max_connections, size_t max_handshakes,
+                                              uint32_t silent_timeout_ms,
+                                              size_t max_pending_dials_per_connection,
+                                              size_t max_pending_dials_per_identity) {
+  return Guard([&]() -> absl::Status {
+    if (server == nullptr) return NullArgument("server");
+    rt::ServerLimits l;
+    l.max_connections = max_connections;
+    l.max_handshakes = max_handshakes;
+    l.silent_timeout = absl::Milliseconds(silent_timeout_ms);
+    l.max_pending_dials_per_connection = max_pending_dials_per_connection;
+    l.max_pending_dials_per_identity = max_pending_dials_per_identity;
+    server->server->SetLimits(l);
+    return absl::OkStatus();
+  });
+}
+
 ambient_error* ambient_hbone_client_set_source_workload(
     ambient_hbone_client* client, const char* name, const char* workload_type, const char* ns,
     const char* canonical_service, const char* canonical_revision, const char* cluster,

@@ -158,26 +158,44 @@ absl::StatusOr<SpiffeId> VerifyX509Svid(absl::Span<X509* const> chain,
     return Reject(SvidError::kNoBundle,
                   absl::StrCat("X509-SVID: no trust bundle for trust domain \"", td, "\""));
   }
-  bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   bssl::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
-  if (ctx == nullptr || untrusted == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (untrusted == nullptr) return absl::ResourceExhaustedError("out of memory");
   for (size_t i = 1; i < chain.size(); ++i) {
     if (chain[i] == nullptr || !sk_X509_push(untrusted.get(), chain[i])) {
       return absl::ResourceExhaustedError("out of memory");
     }
     X509_up_ref(chain[i]);  // the stack owns one reference (freed with it)
   }
-  if (!X509_STORE_CTX_init(ctx.get(), bundle->store(), leaf, untrusted.get())) {
-    internal::ClearErrors();
-    return absl::ResourceExhaustedError("out of memory");
+  // verify_at validates the path at time `t`: OK, or the error and depth.
+  auto verify_at = [&](int64_t t, int* err, int* depth) -> absl::Status {
+    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    if (ctx == nullptr || !X509_STORE_CTX_init(ctx.get(), bundle->store(), leaf, untrusted.get())) {
+      internal::ClearErrors();
+      return absl::ResourceExhaustedError("out of memory");
+    }
+    X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(t));
+    *err = X509_V_OK;
+    if (X509_verify_cert(ctx.get()) != 1) {
+      *err = X509_STORE_CTX_get_error(ctx.get());
+      *depth = X509_STORE_CTX_get_error_depth(ctx.get());
+      internal::ClearErrors();
+    }
+    return absl::OkStatus();
+  };
+  int err = X509_V_OK;
+  int depth = 0;
+  if (absl::Status st = verify_at(now, &err, &depth); !st.ok()) return st;
+  if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+    // The library counts notAfter itself as expired; RFC 5280 4.1.2.5 puts
+    // it inside the validity period (as go-spiffe and Go do). A path valid
+    // one second earlier has every notAfter >= now and every notBefore <
+    // now, so it is valid now.
+    int err2 = X509_V_OK;
+    int depth2 = 0;
+    if (absl::Status st = verify_at(now - 1, &err2, &depth2); !st.ok()) return st;
+    if (err2 == X509_V_OK) err = X509_V_OK;
   }
-  X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(now));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    int err = X509_STORE_CTX_get_error(ctx.get());
-    int depth = X509_STORE_CTX_get_error_depth(ctx.get());
-    internal::ClearErrors();
-    return PathValidationError(err, depth, td);
-  }
+  if (err != X509_V_OK) return PathValidationError(err, depth, td);
   if (!policy.expected_ids.empty()) {
     bool expected = false;
     for (const SpiffeId& e : policy.expected_ids) expected = expected || e == *id;

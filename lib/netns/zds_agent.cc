@@ -17,6 +17,9 @@
 namespace ambient::netns::zds {
 namespace {
 
+// Connections owing their hello at most; more are closed at once.
+constexpr size_t kMaxGreeting = 64;
+
 absl::StatusOr<UniqueFd> ListenSeqpacket(const std::string& path) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path) ||
       path.find('\0') != std::string::npos) {
@@ -107,6 +110,15 @@ void ZdsAgent::LoopOnce() {
   while (!stopping_) {
     fds.assign({{stop_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0},
                 {listen_fd_.get(), POLLIN, 0}});
+    // Connections owing their hello come next: each is polled with its own
+    // deadline, so a silent one delays nobody.
+    const size_t greet_base = fds.size();
+    absl::Time first_deadline = absl::InfiniteFuture();
+    for (const Greeting& g : greeting_) {
+      fds.push_back({g.fd.get(), POLLIN | POLLRDHUP, 0});
+      first_deadline = std::min(first_deadline, g.deadline);
+    }
+    const size_t conn_base = fds.size();
     serials.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -117,7 +129,12 @@ void ZdsAgent::LoopOnce() {
         serials.push_back(c->serial);
       }
     }
-    int n = poll(fds.data(), fds.size(), -1);
+    int wait_ms = -1;
+    if (first_deadline != absl::InfiniteFuture()) {
+      absl::Duration left = std::max(first_deadline - absl::Now(), absl::ZeroDuration());
+      wait_ms = static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+    }
+    int n = poll(fds.data(), fds.size(), wait_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, absl::StrCat("poll failed: ", std::strerror(errno)));
@@ -131,10 +148,10 @@ void ZdsAgent::LoopOnce() {
     if (fds[1].revents != 0) DrainEventFd(wake_fd_.get());
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (size_t i = 3; i < fds.size(); ++i) {
+      for (size_t i = conn_base; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         for (auto& c : conns_) {
-          if (c->serial != serials[i - 3] || c->broken) continue;
+          if (c->serial != serials[i - conn_base] || c->broken) continue;
           // Re-check now that we hold the lock: an ack read by Exchange is fine.
           pollfd again{c->fd.get(), POLLIN | POLLRDHUP, 0};
           if (poll(&again, 1, 0) > 0) {
@@ -152,19 +169,50 @@ void ZdsAgent::LoopOnce() {
         Log(LogLevel::kInfo, absl::StrCat(conns_.size(), " node proxies connected"));
       }
     }
+    // Hellos that arrived, and those that did not in time.
+    std::vector<Greeting> waiting = std::move(greeting_);
+    greeting_.clear();
+    const absl::Time now = absl::Now();
+    for (size_t i = 0; i < waiting.size(); ++i) {
+      if (fds[greet_base + i].revents != 0) {
+        Greet(std::move(waiting[i].fd));
+      } else if (now >= waiting[i].deadline) {
+        Log(LogLevel::kWarn, absl::StrCat("node proxy sent no hello within ",
+                                          absl::FormatDuration(options_.io_timeout)));
+      } else {
+        greeting_.push_back(std::move(waiting[i]));
+      }
+    }
     if (fds[2].revents != 0) AcceptOne();
   }
 }
 
 void ZdsAgent::AcceptOne() {
-  UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (!fd) {
-    if (errno != EAGAIN && errno != EINTR) {
-      Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno)));
+  // A bounded batch: the listener is level-triggered and polled again.
+  for (int i = 0; i < 16; ++i) {
+    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno),
+                                          "; pausing 100ms"));
+        SleepUnlessStopped(stop_fd_.get(), absl::Milliseconds(100));
+      } else if (errno != EAGAIN && errno != EINTR) {
+        Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno)));
+      }
+      return;
     }
-    return;
+    if (greeting_.size() >= kMaxGreeting) {
+      Log(LogLevel::kWarn, absl::StrCat("more than ", kMaxGreeting,
+                                        " connections owe their hello; closing a new one"));
+      continue;
+    }
+    greeting_.push_back(Greeting{std::move(fd), absl::Now() + options_.io_timeout});
   }
-  absl::StatusOr<Datagram> hello = RecvDatagram(fd.get(), stop_fd_.get(), options_.io_timeout);
+}
+
+void ZdsAgent::Greet(UniqueFd fd) {
+  // The hello is there (or the peer left): this does not wait.
+  absl::StatusOr<Datagram> hello = RecvDatagram(fd.get(), stop_fd_.get(), absl::ZeroDuration());
   if (!hello.ok()) {
     Log(LogLevel::kWarn, absl::StrCat("node proxy sent no hello: ", hello.status().message()));
     return;

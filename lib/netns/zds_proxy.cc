@@ -121,7 +121,7 @@ void ZdsProxy::Loop() {
     absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
     if (conn.ok()) last_said = absl::InfinitePast();
     if (conn.ok()) {
-      uint64_t before = connects_.load();
+      uint64_t before = snapshots_.load();
       absl::Status ended;
       try {
         ended = ServeConnection(std::move(*conn));
@@ -132,8 +132,10 @@ void ZdsProxy::Loop() {
       }
       if (absl::IsCancelled(ended)) return;
       Log(LogLevel::kWarn, absl::StrCat("connection to node agent ended: ", ended.message()));
-      // A session that got as far as the hello resets the backoff.
-      if (connects_.load() != before) backoff = options_.initial_backoff;
+      // Only a session that got a snapshot through resets the backoff: an
+      // agent that takes the hello and then hangs up or sends garbage is
+      // retried ever more slowly, not ~100 times a second.
+      if (snapshots_.load() != before) backoff = options_.initial_backoff;
     } else {
       const absl::Time now = absl::Now();
       const bool say = now - last_said >= absl::Seconds(10);
@@ -295,6 +297,7 @@ std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds,
       snapshot_sent_ = true;
       seen_.clear();
       snapshot_complete_ = true;
+      snapshots_.fetch_add(1);
       handler_->OnSnapshotComplete();
       return "";
     }

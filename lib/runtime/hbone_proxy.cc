@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
 #include "ambient/identity/spiffe_id.h"
+#include "absl/strings/match.h"
+#include "runtime/acceptor.h"
 #include "runtime/dialer.h"
 #include "runtime/relay.h"
 #include "runtime/session.h"
@@ -58,22 +60,47 @@ std::string Traceparent() {
 // ---------------------------------------------------------------------------
 // Server
 
+class ServerImpl;
+
+// PendingDial is one CONNECT whose upstream connect is in flight. It listens
+// on its stream: a reset by the client, or the connection going, cancels the
+// connect (socket closed at once). It deletes itself when the stream closes
+// or the connect finishes.
+struct PendingDial final : StreamListener {
+  ServerImpl* server;
+  std::weak_ptr<int> alive;
+  Session* session;
+  uint64_t sid;
+  hbone::StreamId id;
+  hbone::ConnectRequest request;
+  std::string identity;
+  absl::Time started;
+  Dialing* dial = nullptr;
+
+  void OnReadable() override {}
+  void OnWritable() override {}
+  void OnClosed(const absl::Status& status) override;
+};
+
 class ServerImpl final : public HboneServer, public SessionOwner {
  public:
   ServerImpl(EventLoop* loop, ServerOptions options, int listen_fd, SocketAddress addr)
-      : loop_(loop),
-        opts_(std::move(options)),
-        listen_fd_(listen_fd),
-        addr_(addr),
-        accept_watch_(loop, [this](uint32_t) { OnAccept(); }) {
+      : loop_(loop), opts_(std::move(options)), addr_(addr) {
     SSL_CTX_up_ref(opts_.ssl_ctx);
+    AcceptorOptions ao;
+    ao.max_connections = opts_.limits.max_connections;
+    ao.log = opts_.log;
+    ao.component = "hbone";
+    ao.name = addr_.ToString();
+    acceptor_ = std::make_unique<Acceptor>(loop, listen_fd, std::move(ao),
+                                           [this](int fd) { OnConnection(fd); });
   }
 
   ~ServerImpl() override {
-    accept_watch_.Stop();
-    if (listen_fd_ >= 0) close(listen_fd_);
+    acceptor_->Stop();
     // Sessions outlive us only until the loop runs their deferred deletes;
-    // detach them from us and abort them.
+    // detach them from us and abort them (their pending dials are cancelled
+    // when their streams close).
     for (auto& [id, s] : sessions_) {
       s->set_owner(Orphan());
       s->Abort(absl::CancelledError("server shut down"));
@@ -81,29 +108,51 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     SSL_CTX_free(opts_.ssl_ctx);
   }
 
-  absl::Status Start() { return accept_watch_.Start(listen_fd_, EPOLLIN); }
+  absl::Status Start() { return acceptor_->Start(); }
 
   SocketAddress address() const override { return addr_; }
   size_t connections() const override { return sessions_.size(); }
+  ServerStats stats() const override {
+    ServerStats s = stats_;
+    s.accepted = acceptor_->stats().accepted;
+    s.accept_resource_errors = acceptor_->stats().resource_errors;
+    s.pending_dials = pending_;
+    return s;
+  }
   void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
+  void SetLimits(const ServerLimits& limits) override {
+    opts_.limits = limits;
+    acceptor_->SetMaxConnections(limits.max_connections);
+    UpdateHold();
+  }
 
   void Drain() override {
-    accept_watch_.Stop();
-    if (listen_fd_ >= 0) close(listen_fd_);
-    listen_fd_ = -1;
+    acceptor_->Stop();
     for (auto& [id, s] : sessions_) {
       s->conn()->Drain();
       s->Kick();
     }
   }
 
+  void OnEstablished(Session* session) override {
+    handshaking_.erase(session);
+    UpdateHold();
+  }
   void OnStreamRequest(Session* session, hbone::StreamId id,
                        const hbone::ConnectRequest& request) override;
   void OnSessionClosed(Session* session, const absl::Status& status) override {
     auto it = ids_.find(session);
     if (it != ids_.end()) {
+      pending_by_conn_.erase(it->second);
       sessions_.erase(it->second);
       ids_.erase(it);
+      handshaking_.erase(session);
+      if (status.code() == absl::StatusCode::kDeadlineExceeded &&
+          absl::StrContains(status.message(), "sent nothing")) {
+        ++stats_.silent_closed;
+      }
+      acceptor_->Release();
+      UpdateHold();
     }
     if (!status.ok() && opts_.log) {
       opts_.log(LogLevel::kDebug, "hbone",
@@ -112,48 +161,80 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     }
   }
 
- private:
-  void OnAccept() {
-    for (int i = 0; i < 64; ++i) {
-      absl::StatusOr<int> fd = Accept(listen_fd_);
-      if (!fd.ok()) {
-        if (fd.status().code() != absl::StatusCode::kUnavailable && opts_.log) {
-          opts_.log(LogLevel::kWarn, "hbone", fd.status().ToString());
-        }
-        return;
-      }
-      hbone::ConnectionOptions co;
-      co.role = hbone::Role::kServer;
-      co.ssl_ctx = opts_.ssl_ctx;
-      co.settings = opts_.settings;
-      co.log = opts_.log;
-      absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(co));
-      if (!conn.ok()) {
-        close(*fd);
-        if (opts_.log) opts_.log(LogLevel::kError, "hbone", conn.status().ToString());
-        continue;
-      }
-      auto* session = new Session(loop_, *fd, std::move(*conn), this);
-      uint64_t sid = ++next_id_;
-      sessions_[sid] = session;
-      ids_[session] = sid;
-      session->Start();
+  // DialEnded: `p`'s connect finished or was cancelled.
+  void DialEnded(PendingDial* p) {
+    --pending_;
+    if (auto it = pending_by_conn_.find(p->sid); it != pending_by_conn_.end() && --it->second == 0) {
+      pending_by_conn_.erase(it);
+    }
+    if (auto it = pending_by_id_.find(p->identity);
+        it != pending_by_id_.end() && --it->second == 0) {
+      pending_by_id_.erase(it);
     }
   }
 
-  void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
-              int status, absl::Status why, const char* flags) {
-    session->conn()->RejectStream(id, status).IgnoreError();
-    session->Kick();
+  void DialCancelled(PendingDial* p, const absl::Status& why) {
+    DialEnded(p);
+    ++stats_.cancelled_dials;
+    hbone::ConnectionRecord r = Record(p->session, p->request);
+    r.error = absl::CancelledError(absl::StrCat(
+        "upstream connect cancelled: ",
+        why.ok() ? "the client reset the stream" : std::string(why.message())));
+    r.response_flags = "CONNECT";
+    r.duration = loop_->Now() - p->started;
+    if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
+    EmitRecord(opts_.log, opts_.metrics, r);
+  }
+
+ private:
+  void OnConnection(int fd) {
+    hbone::ConnectionOptions co;
+    co.role = hbone::Role::kServer;
+    co.ssl_ctx = opts_.ssl_ctx;
+    co.settings = opts_.settings;
+    co.log = opts_.log;
+    absl::StatusOr<std::unique_ptr<hbone::Connection>> conn =
+        hbone::Connection::New(std::move(co));
+    if (!conn.ok()) {
+      close(fd);
+      acceptor_->Release();
+      if (opts_.log) opts_.log(LogLevel::kError, "hbone", conn.status().ToString());
+      return;
+    }
+    auto* session = new Session(loop_, fd, std::move(*conn), this);
+    uint64_t sid = ++next_id_;
+    sessions_[sid] = session;
+    ids_[session] = sid;
+    handshaking_.insert(session);
+    UpdateHold();
+    if (opts_.limits.silent_timeout > absl::ZeroDuration()) {
+      session->ExpectBytesWithin(opts_.limits.silent_timeout);
+    }
+    session->Start();
+  }
+
+  void UpdateHold() {
+    acceptor_->SetHeld(opts_.limits.max_handshakes != 0 && handshaking_.size() >= opts_.limits.max_handshakes);
+  }
+
+  hbone::ConnectionRecord Record(Session* session, const hbone::ConnectRequest& request) const {
     hbone::ConnectionRecord r;
     r.direction = hbone::Direction::kInbound;
     r.src_addr = session->peer_text();
     r.src_identity = session->conn()->PeerIdentity();
     r.dst_addr = session->local_text();
     r.dst_hbone_addr = request.authority;
+    Annotate(&r, request);
+    return r;
+  }
+
+  void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+              int status, absl::Status why, const char* flags) {
+    session->conn()->RejectStream(id, status).IgnoreError();
+    session->Kick();
+    hbone::ConnectionRecord r = Record(session, request);
     r.error = std::move(why);
     r.response_flags = flags;
-    Annotate(&r, request);
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
   }
@@ -171,16 +252,28 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     if (opts_.annotate) opts_.annotate(r);
   }
 
+  void Connected(PendingDial* p, int fd);
+
   EventLoop* loop_;
   ServerOptions opts_;
-  int listen_fd_;
   SocketAddress addr_;
-  IoWatch accept_watch_;
+  std::unique_ptr<Acceptor> acceptor_;
   uint64_t next_id_ = 0;
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<Session*, uint64_t> ids_;
+  std::unordered_set<Session*> handshaking_;
+  size_t pending_ = 0;
+  std::unordered_map<uint64_t, size_t> pending_by_conn_;
+  std::unordered_map<std::string, size_t> pending_by_id_;
+  ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
+
+void PendingDial::OnClosed(const absl::Status& status) {
+  CancelDial(dial);
+  if (!alive.expired()) server->DialCancelled(this, status);
+  delete this;
+}
 
 void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                                  const hbone::ConnectRequest& request) {
@@ -207,62 +300,99 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
       return;
     }
   }
+  uint64_t sid = ids_[session];
+  size_t& by_conn = pending_by_conn_[sid];
+  size_t& by_id = pending_by_id_[peer];
+  const char* over = nullptr;
+  if (opts_.limits.max_pending_dials_per_connection != 0 &&
+      by_conn >= opts_.limits.max_pending_dials_per_connection) {
+    over = "connection";
+  } else if (opts_.limits.max_pending_dials_per_identity != 0 &&
+             by_id >= opts_.limits.max_pending_dials_per_identity) {
+    over = "identity";
+  }
+  if (over != nullptr) {
+    if (by_conn == 0) pending_by_conn_.erase(sid);
+    if (by_id == 0) pending_by_id_.erase(peer);
+    ++stats_.refused_streams;
+    Reject(session, id, request, 503,
+           absl::ResourceExhaustedError(absl::StrCat(
+               "too many upstream connects pending for this ", over, " (limit ",
+               std::string(over) == "connection" ? opts_.limits.max_pending_dials_per_connection
+                                                 : opts_.limits.max_pending_dials_per_identity,
+               ")")),
+           "CONNECT");
+    return;
+  }
+  ++by_conn;
+  ++by_id;
+  ++pending_;
   SocketMaker make;
   if (opts_.upstream_socket) {
     make = [f = opts_.upstream_socket, client = session->peer()](const SocketAddress& a) {
       return f(a, client);
     };
   }
-  uint64_t sid = ids_[session];
-  absl::Time started = loop_->Now();
-  std::weak_ptr<int> alive = alive_;
-  DialWith(loop_, *upstream, opts_.connect_timeout, std::move(make),
-       [this, alive, sid, id, request, started](absl::StatusOr<int> fd) {
-         if (alive.expired()) {
-           if (fd.ok()) close(*fd);
-           return;
-         }
-         auto it = sessions_.find(sid);
-         if (it == sessions_.end()) {
-           if (fd.ok()) close(*fd);
-           return;
-         }
-         Session* session = it->second;
-         if (!fd.ok()) {
-           Reject(session, id, request, 503, fd.status(), "CONNECT");
-           return;
-         }
-         std::vector<hbone::Header> answer;
-         if (!opts_.workload.empty()) {
-           answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
-         }
-         if (!session->conn()->AcceptStream(id, answer).ok()) {
-           close(*fd);  // the client gave up meanwhile
-           return;
-         }
-         hbone::ConnectionRecord base;
-         base.direction = hbone::Direction::kInbound;
-         base.src_addr = session->peer_text();
-         base.src_identity = session->conn()->PeerIdentity();
-         base.dst_addr = session->local_text();
-         base.dst_hbone_addr = request.authority;
-         Annotate(&base, request);
-         if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
-         auto* relay = new Relay(session, id, *fd, *fd, /*owns_fds=*/true,
-                                 [log = opts_.log, metrics = opts_.metrics, base,
-                                  started](const RelayResult& res) {
-                                   hbone::ConnectionRecord r = base;
-                                   // Inbound: sent = app -> client, recv = client -> app.
-                                   r.bytes_sent = res.fd_to_stream;
-                                   r.bytes_recv = res.stream_to_fd;
-                                   r.duration = res.ended - started;
-                                   r.error = res.status;
-                                   if (!res.status.ok()) r.response_flags = "CONNECT";
-                                   EmitRecord(log, metrics, r);
-                                 });
-         relay->Start();
-         session->Kick();
-       });
+  auto* p = new PendingDial;
+  p->server = this;
+  p->alive = alive_;
+  p->session = session;
+  p->sid = sid;
+  p->id = id;
+  p->request = request;
+  p->identity = peer;
+  p->started = loop_->Now();
+  session->Attach(id, p);
+  p->dial = DialWith(loop_, *upstream, opts_.connect_timeout, std::move(make),
+                     [p](absl::StatusOr<int> fd) {
+                       // Not called once cancelled: the stream is still there.
+                       p->session->Detach(p->id);
+                       if (p->alive.expired()) {
+                         if (fd.ok()) close(*fd);
+                         delete p;
+                         return;
+                       }
+                       ServerImpl* server = p->server;
+                       server->DialEnded(p);
+                       if (!fd.ok()) {
+                         server->Reject(p->session, p->id, p->request, 503, fd.status(),
+                                        "CONNECT");
+                       } else {
+                         server->Connected(p, *fd);
+                       }
+                       delete p;
+                     });
+}
+
+void ServerImpl::Connected(PendingDial* p, int fd) {
+  Session* session = p->session;
+  hbone::StreamId id = p->id;
+  const hbone::ConnectRequest& request = p->request;
+  std::vector<hbone::Header> answer;
+  if (!opts_.workload.empty()) {
+    answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
+  }
+  if (!session->conn()->AcceptStream(id, answer).ok()) {
+    close(fd);  // the client gave up meanwhile
+    return;
+  }
+  hbone::ConnectionRecord base = Record(session, request);
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
+  absl::Time started = p->started;
+  auto* relay = new Relay(session, id, fd, fd, /*owns_fds=*/true,
+                          [log = opts_.log, metrics = opts_.metrics, base,
+                           started](const RelayResult& res) {
+                            hbone::ConnectionRecord r = base;
+                            // Inbound: sent = app -> client, recv = client -> app.
+                            r.bytes_sent = res.fd_to_stream;
+                            r.bytes_recv = res.stream_to_fd;
+                            r.duration = res.ended - started;
+                            r.error = res.status;
+                            if (!res.status.ok()) r.response_flags = "CONNECT";
+                            EmitRecord(log, metrics, r);
+                          });
+  relay->Start();
+  session->Kick();
 }
 
 // ---------------------------------------------------------------------------
@@ -585,36 +715,29 @@ class ForwarderImpl final : public HboneForwarder {
  public:
   ForwarderImpl(EventLoop* loop, HboneClient* client, ForwarderOptions options, int fd,
                 SocketAddress addr)
-      : client_(client),
-        opts_(std::move(options)),
-        fd_(fd),
-        addr_(addr),
-        watch_(loop, [this](uint32_t) { OnAccept(); }) {}
-  ~ForwarderImpl() override {
-    watch_.Stop();
-    close(fd_);
+      : client_(client), opts_(std::move(options)), addr_(addr) {
+    AcceptorOptions ao;
+    ao.component = "hbone";
+    ao.name = addr_.ToString();
+    acceptor_ = std::make_unique<Acceptor>(loop, fd, std::move(ao),
+                                           [this](int c) { OnConnection(c); });
   }
-  absl::Status Start() { return watch_.Start(fd_, EPOLLIN); }
+  absl::Status Start() { return acceptor_->Start(); }
   SocketAddress address() const override { return addr_; }
 
  private:
-  void OnAccept() {
-    for (int i = 0; i < 64; ++i) {
-      absl::StatusOr<int> fd = Accept(fd_);
-      if (!fd.ok()) return;
-      TunnelTarget t = opts_.target;
-      if (absl::StatusOr<SocketAddress> peer = PeerAddress(*fd); peer.ok()) {
-        t.source_addr = peer->ToString();
-      }
-      client_->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
+  void OnConnection(int fd) {
+    TunnelTarget t = opts_.target;
+    if (absl::StatusOr<SocketAddress> peer = PeerAddress(fd); peer.ok()) {
+      t.source_addr = peer->ToString();
     }
+    client_->Tunnel(t, fd, fd, /*owns_fds=*/true, nullptr);
   }
 
   HboneClient* client_;
   ForwarderOptions opts_;
-  int fd_;
   SocketAddress addr_;
-  IoWatch watch_;
+  std::unique_ptr<Acceptor> acceptor_;  // no cap: nothing to release
 };
 
 // A server on a listening socket the caller made (ServerOptions::listen_fd).

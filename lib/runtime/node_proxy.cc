@@ -16,6 +16,7 @@
 #include "ambient/netns/pod_sockets.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/socket.h"
+#include "runtime/acceptor.h"
 #include "runtime/dialer.h"
 #include "runtime/node_tcp_relay.h"
 
@@ -192,8 +193,8 @@ struct Pod {
   int outbound_fd = -1;
   int inbound_fd = -1;
   int hbone_port = 0;
-  std::unique_ptr<IoWatch> outbound_watch;
-  std::unique_ptr<IoWatch> inbound_watch;
+  std::unique_ptr<Acceptor> outbound_accept;  // accept with back-off on EMFILE
+  std::unique_ptr<Acceptor> inbound_accept;
 };
 
 class NodeProxyImpl;
@@ -442,11 +443,18 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
 
   pod->outbound_fd = out->fd.get();
   pod->inbound_fd = in->fd.get();
-  pod->outbound_watch = std::make_unique<IoWatch>(loop_, [this, p](uint32_t) { OnOutbound(p); });
-  pod->inbound_watch =
-      std::make_unique<IoWatch>(loop_, [this, p](uint32_t) { OnInboundPlaintext(p); });
-  if (absl::Status st = pod->outbound_watch->Start(pod->outbound_fd, EPOLLIN); !st.ok()) return st;
-  if (absl::Status st = pod->inbound_watch->Start(pod->inbound_fd, EPOLLIN); !st.ok()) return st;
+  AcceptorOptions ao;
+  ao.owns_fd = false;  // the listener set closes them
+  ao.log = log_;
+  ao.component = "node-proxy";
+  ao.name = absl::StrCat("pod ", pod->uid, " :", opts_.listeners.outbound_port);
+  pod->outbound_accept =
+      Acceptor::Pulling(loop_, pod->outbound_fd, ao, [this, p] { OnOutbound(p); });
+  ao.name = absl::StrCat("pod ", pod->uid, " :", opts_.listeners.inbound_plaintext_port);
+  pod->inbound_accept =
+      Acceptor::Pulling(loop_, pod->inbound_fd, ao, [this, p] { OnInboundPlaintext(p); });
+  if (absl::Status st = pod->outbound_accept->Start(); !st.ok()) return st;
+  if (absl::Status st = pod->inbound_accept->Start(); !st.ok()) return st;
   return pod;
 }
 
@@ -530,7 +538,7 @@ SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddres
 
 void NodeProxyImpl::OnOutbound(Pod* pod) {
   for (int i = 0; i < 64; ++i) {
-    absl::StatusOr<int> fd = Accept(pod->outbound_fd);
+    absl::StatusOr<int> fd = pod->outbound_accept->Next();
     if (!fd.ok()) return;
     absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
@@ -586,7 +594,7 @@ void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
 
 void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
   for (int i = 0; i < 64; ++i) {
-    absl::StatusOr<int> fd = Accept(pod->inbound_fd);
+    absl::StatusOr<int> fd = pod->inbound_accept->Next();
     if (!fd.ok()) return;
     absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);

@@ -29,6 +29,10 @@ Session::Session(EventLoop* loop, int fd, std::unique_ptr<hbone::Connection> con
         }
         conn_->OnTimeout(loop_->Now());
         Process();
+      }),
+      silent_timer_(loop, [this] {
+        Abort(absl::DeadlineExceededError(absl::StrCat(
+            "the peer sent nothing within ", absl::FormatDuration(silent_after_))));
       }) {
   if (auto p = PeerAddress(fd); p.ok()) peer_ = *p;
   if (auto l = LocalAddress(fd); l.ok()) local_ = *l;
@@ -37,6 +41,11 @@ Session::Session(EventLoop* loop, int fd, std::unique_ptr<hbone::Connection> con
 Session::~Session() {
   watch_.Stop();
   if (fd_ >= 0) close(fd_);
+}
+
+void Session::ExpectBytesWithin(absl::Duration d) {
+  silent_after_ = d;
+  silent_timer_.Arm(loop_->Now() + d);
 }
 
 void Session::Start() {
@@ -71,6 +80,7 @@ void Session::OnIo(uint32_t events) {
     for (int i = 0; i < 8 && !conn_->IsClosed(); ++i) {
       ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
       if (n > 0) {
+        silent_timer_.Disarm();
         (void)conn_->Receive(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)), loop_->Now());
         if (static_cast<size_t>(n) < buf.size()) break;
         continue;
@@ -203,6 +213,7 @@ void Session::Close(const absl::Status& status) {
   if (closed_) return;
   closed_ = true;
   timer_.Disarm();
+  silent_timer_.Disarm();
   watch_.Stop();
   // Listeners left (none should be: stream closes come first) are told.
   auto left = std::move(listeners_);

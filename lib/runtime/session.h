@@ -85,6 +85,10 @@ class Session {
   void Kick();
   // Abort ends the connection now.
   void Abort(absl::Status status);
+  // ExpectBytesWithin aborts the connection (DeadlineExceeded) when the peer
+  // has sent no byte at all `d` after this call: a connection that says
+  // nothing gets less time than the handshake deadline. Before Start.
+  void ExpectBytesWithin(absl::Duration d);
   // owner can be replaced (the pool hands sessions around).
   void set_owner(SessionOwner* owner) { owner_ = owner; }
 
@@ -101,6 +105,8 @@ class Session {
   SessionOwner* owner_;
   IoWatch watch_;
   Timer timer_;
+  Timer silent_timer_;  // ExpectBytesWithin
+  absl::Duration silent_after_;
   SocketAddress peer_;
   SocketAddress local_;
   mutable std::string peer_text_;

@@ -4,10 +4,13 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
@@ -522,6 +525,103 @@ TEST(CapiRuntimeTest, TasksStillQueuedRunOnceWhenTheLoopIsFreed) {
   EXPECT_EQ(log.runs.load(), 4);
   EXPECT_EQ(log.order, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(log.thread, std::this_thread::get_id());
+}
+
+}  // namespace
+
+namespace {
+
+// Connects a plain TCP socket to "127.0.0.1:port" text; -1 on failure.
+int TcpTo(const char* address) {
+  std::string a(address);
+  int port = std::stoi(a.substr(a.rfind(':') + 1));
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  return fd;
+}
+
+// True when the server closed `fd` (EOF or reset).
+bool ClosedByServer(int fd) {
+  char b;
+  ssize_t n = recv(fd, &b, 1, 0);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// The server's limits from C: a silent connection is closed after the
+// silent timeout set here (not the 3 s default), and the connection cap
+// keeps a second connection waiting in the backlog.
+TEST(CapiLimitsTest, SetLimitsTakesEffect) {
+  TestCa ca;
+  ambient_hbone_tls* stls = Tls(ca, AMBIENT_HBONE_SERVER, "spiffe://cluster.local/ns/back/sa/echo");
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_server* server = nullptr;
+  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, nullptr, nullptr,
+                                     &server),
+            nullptr);
+  ambient_error* err = ambient_hbone_server_set_limits(nullptr, 1, 1, 100, 1, 1);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  ASSERT_EQ(ambient_hbone_server_set_limits(server, 1, 0, 300, 10, 10), nullptr);
+  // t=0: the first connects; t=100: the second. The first is closed at 300
+  // (silent); the second is accepted only then (cap 1), so it is still open
+  // at 480 (without the cap it would have been closed at 400), and closed
+  // at 600.
+  int first = TcpTo(ambient_hbone_server_get0_address(server));
+  ambient_runtime_loop_run_for(loop, 100);
+  int second = TcpTo(ambient_hbone_server_get0_address(server));
+  ambient_runtime_loop_run_for(loop, 380);
+  EXPECT_TRUE(ClosedByServer(first)) << "silent for 300 ms";
+  EXPECT_FALSE(ClosedByServer(second)) << "waited in the backlog while the first was open";
+  ambient_runtime_loop_run_for(loop, 400);
+  EXPECT_TRUE(ClosedByServer(second)) << "accepted once the first left, then silent";
+  close(first);
+  close(second);
+  ambient_hbone_server_free(server);
+  ambient_runtime_loop_run_for(loop, 10);
+  ambient_runtime_loop_free(loop);
+  ambient_hbone_tls_free(stls);
+}
+
+// Issue 17, finding 3: ambient_hbone_tls_new_from_files read a whole file
+// before checking its size, so /dev/zero grew until the kernel killed the
+// process. The call runs in a child with an address-space limit (not under
+// ASan, whose shadow memory needs terabytes of it): it must come back with
+// INVALID_ARGUMENT instead of dying.
+TEST(CapiFilesTest, DevZeroAsEveryFileIsRefusedWithoutReadingItAll) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)
+    rlimit lim{size_t{1} << 30, size_t{1} << 30};
+    setrlimit(RLIMIT_AS, &lim);
+#endif
+    alarm(20);
+    int worst = 0;
+    const char* files[3][3] = {{"/dev/zero", "/dev/null", "/dev/null"},
+                               {"/dev/null", "/dev/zero", "/dev/null"},
+                               {"/dev/null", "/dev/null", "/dev/zero"}};
+    for (auto& f : files) {
+      ambient_hbone_tls* tls = nullptr;
+      ambient_error* err =
+          ambient_hbone_tls_new_from_files(AMBIENT_HBONE_SERVER, f[0], f[1], f[2], &tls);
+      bool good = err != nullptr && ambient_error_code(err) == AMBIENT_ERR_INVALID_ARGUMENT &&
+                  std::string(ambient_error_message(err)).find("/dev/zero is larger than") !=
+                      std::string::npos &&
+                  tls == nullptr;
+      ambient_error_free(err);
+      if (!good) worst = 1;
+    }
+    _exit(worst);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child died with signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ for bin in "$1" "$2"; do
   expect 2 "--config is required" -- "$bin"
   expect 2 "--config needs a value" -- "$bin" --config
   expect 1 "cannot read $tmp/missing.json" -- "$bin" --config "$tmp/missing.json"
+  expect 1 "/dev/zero is larger than 16777216 bytes" -- "$bin" --config /dev/zero
   expect 1 "workloads\[0\]" -- "$bin" --config "$tmp/bad.json"
   expect 1 "not valid JSON" -- "$bin" --config "$tmp/garbage.json"
 done

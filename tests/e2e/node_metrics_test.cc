@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -189,6 +190,49 @@ TEST(MetricsServerTest, FreedWithConnectionsOpenLeavesNoDescriptors) {
     for (int fd : clients) close(fd);
   }
   EXPECT_EQ(OpenFds(), before);
+}
+
+// Issue 17, finding 5: 64 idle connections filled every slot and 40/40
+// readiness probes failed. Now a new connection replaces the oldest idle
+// one, so probes keep being answered while idle connections keep coming.
+TEST(MetricsServerTest, IdleConnectionsCannotStarveReadiness) {
+  auto loop = runtime::EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  auto server = MetricsServer::New(loop->get(), "127.0.0.1:0", Fixed("", true));
+  ASSERT_TRUE(server.ok());
+  int port = (*server)->address().port();
+  std::atomic<bool> stop{false};
+  std::thread runner([&] {
+    while (!stop.load()) (*loop)->RunFor(absl::Milliseconds(20));
+  });
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> idle;
+  auto open_idle = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        idle.push_back(fd);
+      } else {
+        close(fd);
+      }
+    }
+  };
+  open_idle(static_cast<int>(MetricsServer::kMaxConnections));
+  usleep(100000);
+  int answered = 0;
+  for (int probe = 0; probe < 10; ++probe) {
+    open_idle(8);  // the attacker keeps topping up
+    if (absl::StartsWith(Fetch(port, "GET /healthz/ready HTTP/1.1\r\n\r\n"), "HTTP/1.1 200 OK")) {
+      ++answered;
+    }
+  }
+  EXPECT_EQ(answered, 10);
+  stop = true;
+  runner.join();
+  for (int fd : idle) close(fd);
 }
 
 TEST(MetricsServerTest, BadAddressesAreErrors) {

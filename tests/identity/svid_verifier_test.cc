@@ -164,6 +164,32 @@ TEST_F(SvidVerifierTest, RejectsExpiredLeaf) {
   EXPECT_TRUE(Verify({leaf.cert.get()}, {}, kNow - 2 * kDay).ok());
 }
 
+// RFC 5280 4.1.2.5: the validity period includes notAfter itself (issue 17;
+// BoringSSL alone rejects that second, go-spiffe and Go accept it), and
+// notBefore itself.
+TEST_F(SvidVerifierTest, NotAfterAndNotBeforeSecondsAreInsideTheValidity) {
+  CertSpec spec = LeafSpec(kId);
+  spec.not_before = kNow - kDay;
+  spec.not_after = kNow;
+  Issued leaf = Issue(spec, &ca_);
+  EXPECT_TRUE(Verify({leaf.cert.get()}, {}, kNow).ok());
+  ExpectRejected(Verify({leaf.cert.get()}, {}, kNow + 1), SvidError::kExpired, "depth 0");
+  EXPECT_TRUE(Verify({leaf.cert.get()}, {}, kNow - kDay).ok());
+  ExpectRejected(Verify({leaf.cert.get()}, {}, kNow - kDay - 1), SvidError::kNotYetValid,
+                 "not yet valid");
+}
+
+TEST_F(SvidVerifierTest, IntermediateEndingNowIsStillValid) {
+  CertSpec inter_spec = CaSpec(kTd, 7);
+  inter_spec.not_before = kNow - 10 * kDay;
+  inter_spec.not_after = kNow;
+  Issued inter = Issue(inter_spec, &ca_);
+  Issued leaf = Issue(LeafSpec(kId), &inter);
+  EXPECT_TRUE(Verify({leaf.cert.get(), inter.cert.get()}, {}, kNow).ok());
+  ExpectRejected(Verify({leaf.cert.get(), inter.cert.get()}, {}, kNow + 1), SvidError::kExpired,
+                 "depth 1");
+}
+
 TEST_F(SvidVerifierTest, RejectsNotYetValidLeaf) {
   CertSpec spec = LeafSpec(kId);
   spec.not_before = kNow + 60;

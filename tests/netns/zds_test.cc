@@ -3,6 +3,7 @@
 #include "ambient/netns/zds.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -407,6 +409,48 @@ TEST(ZdsProxy, WaitingForTheAgentIsSaidAtInfoOnceThenQuietly) {
   EXPECT_NE(info[0].find("retrying in"), std::string::npos) << info[0];
 }
 
+// Issue 17: an agent that takes the hello and then hangs up (or sends
+// garbage) made the proxy reconnect ~100 times a second, because any
+// connection that got as far as the hello reset the back-off. Now only a
+// connection that got its snapshot through does.
+TEST(ZdsProxy, BackoffKeepsGrowingWhileNoSnapshotGetsThrough) {
+  std::string path = absl::StrCat("/tmp/ambient-zds-rude-", getpid(), ".sock");
+  unlink(path.c_str());
+  UniqueFd listener(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener.get(), 16), 0);
+  std::atomic<bool> stop{false};
+  std::thread rude([&] {
+    while (!stop) {
+      pollfd p{listener.get(), POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      UniqueFd c(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!c) continue;
+      RecvDatagram(c.get(), -1, absl::Seconds(1)).IgnoreError();  // the hello
+      SendWithFds(c.get(), "\xff\xff\xff", {});                   // garbage, then gone
+    }
+  });
+  RecordingHandler handler;
+  ZdsProxyOptions opts;
+  opts.socket_path = path;
+  opts.initial_backoff = absl::Milliseconds(10);
+  opts.max_backoff = absl::Milliseconds(160);
+  ZdsProxy proxy(opts, &handler);
+  ASSERT_TRUE(proxy.Start().ok());
+  absl::SleepFor(absl::Milliseconds(600));
+  proxy.Stop();
+  stop = true;
+  rude.join();
+  unlink(path.c_str());
+  // 10+20+40+80+160+160 ms of waits fill 600 ms: about 6 connects (the old
+  // behaviour, 10 ms after each, made ~50).
+  EXPECT_GE(proxy.connect_count(), 3u);
+  EXPECT_LE(proxy.connect_count(), 9u);
+}
+
 TEST(ZdsProxy, OversizedDatagramsAndFloodsOfFds) {
   AMBIENT_REQUIRE_ROOT();
   FdLeakCheck leak_check;
@@ -604,6 +648,46 @@ TEST(ZdsAgent, BadProxiesAreDroppedAndStateStaysConsistent) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ((*agent)->proxy_count(), 0u);
+}
+
+// Issue 17, finding 4: the agent waited for each connection's hello in turn
+// (up to io_timeout each), so three silent connections delayed a real
+// proxy's snapshot from 1 ms to 3 x io_timeout. Now each owes its hello on
+// its own deadline and the real proxy is served at once.
+TEST(ZdsAgent, SilentConnectionsDoNotDelayARealProxy) {
+  FdLeakCheck leak_check;
+  ZdsAgentOptions opts;
+  opts.socket_path = TempSocketPath();
+  opts.io_timeout = absl::Seconds(2);
+  std::mutex mu;
+  std::vector<std::string> warnings;
+  opts.log = [&](LogLevel level, absl::string_view, absl::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (level == LogLevel::kWarn) warnings.emplace_back(message);
+  };
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  std::vector<std::unique_ptr<RawProxy>> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.push_back(std::make_unique<RawProxy>(opts.socket_path, /*send_hello=*/false));
+    ASSERT_TRUE(silent.back()->connected());
+  }
+  absl::SleepFor(absl::Milliseconds(50));  // the agent has accepted them
+  absl::Time start = absl::Now();
+  RawProxy good(opts.socket_path);
+  absl::StatusOr<Request> r = good.Next();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->type, RequestType::kSnapshotSent);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  ASSERT_TRUE(good.Ack());
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(1)).ok());
+  // The silent ones are closed when their own hello deadline passes.
+  for (auto& s : silent) {
+    absl::StatusOr<Request> none = s->Next();
+    EXPECT_TRUE(absl::IsUnavailable(none.status())) << none.status();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(std::count(warnings.begin(), warnings.end(), "node proxy sent no hello within 2s"), 3);
 }
 
 TEST(ZdsAgent, RefusesToReplaceAFileThatIsNotASocket) {

@@ -71,7 +71,9 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_tls_new_from_pem(
 
 /* ambient_hbone_tls_new_from_files is ambient_hbone_tls_new_from_pem reading
  * the three files; an unreadable file is AMBIENT_ERR_NOT_FOUND (or
- * AMBIENT_ERR_PERMISSION_DENIED) naming the path. */
+ * AMBIENT_ERR_PERMISSION_DENIED) naming the path; a file larger than 16 MiB
+ * (or a device that never ends, such as /dev/zero) is
+ * AMBIENT_ERR_INVALID_ARGUMENT, and no more than 16 MiB of it is read. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_tls_new_from_files(ambient_hbone_role role,
                                                               const char *cert_path,
                                                               const char *key_path,

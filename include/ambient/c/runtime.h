@@ -122,6 +122,22 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_workload(
     const char *canonical_service, const char *canonical_revision, const char *cluster,
     const char *region, const char *zone);
 
+/* ambient_hbone_server_set_limits sets the limits that keep `server` in
+ * service under floods (0 = no limit for each):
+ * `max_connections` live connections (default 4096; at the cap the listener
+ * rests and new connections wait in the kernel's backlog), `max_handshakes`
+ * connections still in their TLS handshake (default 256), `silent_timeout_ms`
+ * after which a connection that has sent no byte is closed (default 3000; 0
+ * = none; for connections accepted after this call), and CONNECTs whose
+ * upstream connect is in flight per connection and per client identity
+ * (defaults 100 and 1000; the excess is answered 503 with an access line).
+ * Lowering a cap closes nothing. Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * `server`). Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_limits(
+    ambient_hbone_server *server, size_t max_connections, size_t max_handshakes,
+    uint32_t silent_timeout_ms, size_t max_pending_dials_per_connection,
+    size_t max_pending_dials_per_identity);
+
 /* ambient_hbone_server_free closes the listener and aborts its connections.
  * Its log callback is not called after this returns (access lines of the
  * aborted connections are dropped). NULL is allowed. Loop thread. */

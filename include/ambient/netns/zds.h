@@ -19,10 +19,13 @@
 //
 // Objects. The codec functions below turn messages into bytes and back
 // (protobuf stays inside the library). ZdsProxy is the proxy end: it
-// connects, says hello, keeps reconnecting (10 ms doubling to 15 s), applies
+// connects, says hello, keeps reconnecting (10 ms doubling to 15 s; only a
+// connection that got its snapshot through starts the doubling over), applies
 // snapshot semantics, and hands pods to a WorkloadHandler the host
 // implements. ZdsAgent is the agent end: it listens, sends snapshots, adds and
-// deletes, and reports what each proxy answered.
+// deletes, and reports what each proxy answered. It serves any number of
+// proxies: each new connection owes its hello within io_timeout on its own
+// deadline (at most 64 owe one at a time), so a silent one delays nobody.
 #ifndef AMBIENT_NETNS_ZDS_H_
 #define AMBIENT_NETNS_ZDS_H_
 
@@ -187,6 +190,7 @@ class ZdsProxy {
   std::atomic<bool> connected_{false};
   std::atomic<bool> snapshot_complete_{false};
   std::atomic<uint64_t> connects_{0};
+  std::atomic<uint64_t> snapshots_{0};  // snapshots applied, over all connections
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built for
   // ThreadSanitizer, which then cannot see absl::Mutex synchronize.
   mutable std::mutex mu_;
@@ -255,11 +259,18 @@ class ZdsAgent {
     uint64_t serial = 0;
     bool broken = false;
   };
+  // A connection accepted but not greeted yet: it must send its hello by
+  // `deadline` (io_timeout after the accept). Agent thread only.
+  struct Greeting {
+    UniqueFd fd;
+    absl::Time deadline;
+  };
   explicit ZdsAgent(ZdsAgentOptions options);
   void Loop();
   void LoopOnce();
   void Log(LogLevel level, absl::string_view message);
   void AcceptOne();
+  void Greet(UniqueFd fd);  // reads the ready hello, sends the snapshot
   absl::Status SendSnapshot(Conn& conn);  // mu_ held
   // Exchange sends one request (and fd) on `conn` and waits for its ack.
   // mu_ held.
@@ -280,6 +291,7 @@ class ZdsAgent {
   std::map<std::string, Pod> pods_;                // snapshots go in uid order
   std::vector<std::unique_ptr<Conn>> conns_;       // oldest first
   uint64_t next_serial_ = 0;
+  std::vector<Greeting> greeting_;  // agent thread only
 };
 
 }  // namespace ambient::netns::zds

@@ -11,7 +11,13 @@
 //    peer identity must be in `allow`, when given), connects to the
 //    :authority (numeric ip:port; 10 s timeout), answers 200 only after that
 //    succeeded (401 when not authorized, 503 when the upstream cannot be
-//    reached, 400 for malformed requests) and relays bytes.
+//    reached, 400 for malformed requests) and relays bytes. A CONNECT reset
+//    by the client (or whose connection goes) while its upstream connect is
+//    in flight cancels that connect at once (socket closed) and produces an
+//    access log line (error Cancelled, flags CONNECT). The server caps its
+//    connections, handshakes and pending connects (ServerOptions), and
+//    rests its listener for 100 ms when accept() runs out of descriptors
+//    (one WARN line per second, with the count).
 //  - HboneClient opens streams on pooled connections. Pool key: (our
 //    identity, expected server identities, server address, source IP); at
 //    most 100 streams per connection and never above the server's limit;
@@ -55,6 +61,25 @@ struct InboundStream {
   std::string authority;
 };
 
+// ServerLimits keep an HboneServer in service under floods (0 = no limit).
+struct ServerLimits {
+  // Live connections at most; at the cap the listener rests and new
+  // connections wait in the kernel's backlog until one closes.
+  size_t max_connections = 4096;
+  // Connections still in their TLS handshake at most; at the cap the
+  // listener rests until one finishes.
+  size_t max_handshakes = 256;
+  // A connection that has sent no byte this long after it was accepted is
+  // closed (settings.handshake_timeout still bounds the whole handshake);
+  // zero: no such deadline.
+  absl::Duration silent_timeout = absl::Seconds(3);
+  // CONNECTs whose upstream connect is still in flight, at most per
+  // connection and per client identity; more are answered 503 (access log
+  // error "too many upstream connects pending ...", flags CONNECT).
+  size_t max_pending_dials_per_connection = 100;
+  size_t max_pending_dials_per_identity = 1000;
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:15008";
   // When >= 0: serve this listening TCP socket (e.g. one made inside a pod's
@@ -88,6 +113,18 @@ struct ServerOptions {
   // record already has the addresses, identities and the source workload
   // read from the request's baggage (malformed baggage reads as empty).
   std::function<void(hbone::ConnectionRecord*)> annotate;
+
+  ServerLimits limits;
+};
+
+// ServerStats counts what the server refused or cut short (since New).
+struct ServerStats {
+  uint64_t accepted = 0;             // connections accepted
+  uint64_t accept_resource_errors = 0;  // accept() failed with EMFILE/ENFILE/ENOBUFS/ENOMEM
+  uint64_t silent_closed = 0;        // connections closed by silent_timeout
+  uint64_t refused_streams = 0;      // CONNECTs refused by a pending-dial cap
+  uint64_t cancelled_dials = 0;      // upstream connects cancelled with their stream
+  size_t pending_dials = 0;          // upstream connects in flight now
 };
 
 class HboneServer {
@@ -99,6 +136,11 @@ class HboneServer {
   // The bound address (with the real port when listening on port 0).
   virtual SocketAddress address() const = 0;
   virtual size_t connections() const = 0;
+  virtual ServerStats stats() const = 0;
+  // SetLimits replaces ServerOptions::limits: the caps apply at once (a
+  // lower connection cap closes nothing, it stops accepting until below
+  // it), silent_timeout to connections accepted from now on.
+  virtual void SetLimits(const ServerLimits& limits) = 0;
   // Drain stops accepting and sends GOAWAY on every connection.
   virtual void Drain() = 0;
   // SetWorkload replaces ServerOptions::workload for CONNECTs answered from
