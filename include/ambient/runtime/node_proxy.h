@@ -69,57 +69,9 @@
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/netns/zds.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/workload_directory.h"
 
 namespace ambient::runtime {
-
-// Workload is one entry of the directory (istio.workload.Workload's fields
-// that a node proxy needs).
-struct Workload {
-  std::string uid;
-  std::string name;
-  std::string ns;
-  std::string service_account = "default";
-  std::string trust_domain = "cluster.local";
-  std::vector<std::string> addresses;  // numeric IPv4/IPv6, no port
-  bool hbone = true;                   // tunnel_protocol HBONE (else NONE)
-  std::vector<std::string> policies;   // selected authorization policy keys
-  // Telemetry labels (istio.workload.Workload canonical_name,
-  // canonical_revision, cluster_id); see Telemetry() for the defaults.
-  std::string canonical_service;
-  std::string canonical_revision;
-  std::string cluster;
-
-  // Identity returns spiffe://TD/ns/NS/sa/SA.
-  std::string Identity() const;
-  // Telemetry returns the workload's metadata for access logs, metric
-  // labels and baggage: name, namespace, cluster, and the canonical service
-  // and revision, which default to the name and "latest" as in Istio.
-  hbone::WorkloadInfo Telemetry() const;
-};
-
-// WorkloadDirectory holds the workloads by uid and by address. Thread-safe.
-class WorkloadDirectory {
- public:
-  // Upsert adds `w` or replaces the workload with the same uid. Errors
-  // (InvalidArgument, directory unchanged): empty uid, name or namespace, an
-  // address that is not a numeric IP, an address already owned by another
-  // uid, or an identity that is not a valid SPIFFE ID.
-  absl::Status Upsert(Workload w);
-  // Remove forgets workload `uid`; false if there was none.
-  bool Remove(absl::string_view uid);
-  // ByUid / ByAddress (a numeric IP, no port) / ByName return a copy.
-  std::optional<Workload> ByUid(absl::string_view uid) const;
-  std::optional<Workload> ByAddress(absl::string_view ip) const;
-  std::optional<Workload> ByName(absl::string_view ns, absl::string_view name) const;
-  // All returns a copy of every workload, in uid order.
-  std::vector<Workload> All() const;
-  size_t size() const;
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, Workload, std::less<>> by_uid_;
-  std::map<std::string, std::string, std::less<>> uid_by_ip_;  // canonical IP -> uid
-};
 
 struct NodeProxyOptions {
   std::shared_ptr<WorkloadDirectory> workloads;          // required
