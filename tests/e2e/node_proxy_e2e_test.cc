@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -128,8 +129,12 @@ class NodeProxyE2eTest : public ::testing::Test {
   }
 
   // Start runs the node proxy (optionally with `policy_json`), its ZDS end
-  // and the node agent, and hands both pods over.
-  void Start(const std::string& policy_json = "") {
+  // and the node agent, and hands both pods over. `mesh`, when given, edits
+  // the two pods' workloads and adds to the directory (services, more
+  // workloads) before the proxy starts.
+  using MeshEdit = std::function<void(runtime::WorkloadDirectory* dir, runtime::Workload* a,
+                                      runtime::Workload* b)>;
+  void Start(const std::string& policy_json = "", const MeshEdit& mesh = nullptr) {
     auto directory = std::make_shared<runtime::WorkloadDirectory>();
     runtime::Workload wa;
     wa.uid = "pod-a";
@@ -142,6 +147,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     wb.name = "server";
     wb.service_account = "server";
     wb.addresses = {kPodB, kPodB6};
+    if (mesh) mesh(directory.get(), &wa, &wb);
     ASSERT_TRUE(directory->Upsert(wa).ok());
     ASSERT_TRUE(directory->Upsert(wb).ok());
 
@@ -408,6 +414,126 @@ TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   EXPECT_FALSE(
       lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""}).empty())
       << lines_.All();
+}
+
+// Services: a VIP from the node's service range (198.19.0.0/16, 2001:db8:ff::/64),
+// port 80 -> 9080, resolved by the node proxy to an endpoint's 15008.
+constexpr char kVip[] = "198.19.0.10";
+constexpr char kVip6[] = "2001:db8:ff::10";
+constexpr char kService[] = "server.demo.svc.cluster.local";
+
+runtime::Service ServerService(std::vector<std::string> vips) {
+  runtime::Service s;
+  s.name = "server";
+  s.ns = "demo";
+  s.hostname = kService;
+  for (const std::string& v : vips) s.vips.push_back(*runtime::ParseNetworkAddress(v));
+  s.ports = {{80, kAppPort}};
+  return s;
+}
+
+TEST_F(NodeProxyE2eTest, ServiceVipReachesAnEndpointOverHboneV4AndV6) {
+  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
+                                       runtime::Workload* b) {
+    runtime::Service s = ServerService({kVip, kVip6});
+    ASSERT_TRUE(dir->UpsertService(s).ok());
+    b->services[s.Key()] = {};
+  }));
+  AppServer app(In(b_), kPodB, kAppPort);
+  AppServer app6(In(b_), kPodB6, kAppPort);
+  ASSERT_TRUE(app.ok() && app6.ok());
+
+  EXPECT_EQ(Exchange(In(a_), kVip, 80, "to the VIP"),
+            absl::StrCat("pong from ", kPodB, ": to the VIP"))
+      << lines_.All();
+  EXPECT_EQ(app.peers(), std::vector<std::string>{kPodA});
+  // The seed's outbound shape: next hop = the endpoint's 15008, :authority =
+  // endpoint IP : target port, dst.service = the service.
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("dst.addr=", kPodB, ":15008")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat(" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
+                        " dst.service=\"", kService, "\" dst.workload=\"server\" "
+                        "dst.namespace=\"demo\" dst.identity=\"", kServerId, "\" direction=")))
+      << out;
+  // The inbound side names the service too.
+  std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat(" dst.service=\"", kService, "\" dst.workload=")))
+      << in;
+
+  EXPECT_EQ(Exchange(In(a_), kVip6, 80, "to the v6 VIP"),
+            absl::StrCat("pong from ", kPodB6, ": to the v6 VIP"))
+      << lines_.All();
+  std::string out6 = lines_.WaitFor({"access connection complete", "direction=\"outbound\"",
+                                     absl::StrCat("dst.addr=[", kPodB6, "]:15008")});
+  ASSERT_FALSE(out6.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out6, absl::StrCat("dst.hbone_addr=[", kPodB6, "]:", kAppPort,
+                                                   " dst.service=\"", kService, "\"")))
+      << out6;
+}
+
+TEST_F(NodeProxyE2eTest, VipLoadIsSpreadOverEndpointsAndUnhealthyOnesAreSkipped) {
+  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload* a,
+                                       runtime::Workload* b) {
+    runtime::Service s = ServerService({kVip});
+    ASSERT_TRUE(dir->UpsertService(s).ok());
+    a->services[s.Key()] = {};
+    b->services[s.Key()] = {};
+    // A third endpoint that is unhealthy, at an address nobody answers on:
+    // picking it would fail the connection.
+    runtime::Workload dead = *b;
+    dead.uid = "pod-dead";
+    dead.name = "server-dead";
+    dead.addresses = {"198.18.2.99"};
+    dead.healthy = false;
+    ASSERT_TRUE(dir->Upsert(dead).ok());
+  }));
+  AppServer app_a(In(a_), kPodA, kAppPort);
+  AppServer app_b(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app_a.ok() && app_b.ok());
+
+  constexpr int kConnections = 100;
+  int ok = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    std::string reply = Exchange(In(a_), kVip, 80, "x");
+    if (absl::StartsWith(reply, "pong from ")) ++ok;
+  }
+  EXPECT_EQ(ok, kConnections) << lines_.All();
+  size_t on_a = app_a.peers().size();
+  size_t on_b = app_b.peers().size();
+  std::cout << "VIP load spread over " << kConnections << " connections: client pod "
+            << on_a << ", server pod " << on_b << "\n";
+  EXPECT_EQ(on_a + on_b, static_cast<size_t>(kConnections));
+  EXPECT_GT(on_a, 0u);
+  EXPECT_GT(on_b, 0u);
+  EXPECT_TRUE(lines_.Matching({"198.18.2.99"}).empty()) << lines_.All();
+}
+
+TEST_F(NodeProxyE2eTest, VipWithoutHealthyEndpointIsRefusedAndLogged) {
+  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
+                                       runtime::Workload* b) {
+    runtime::Service s = ServerService({kVip});
+    ASSERT_TRUE(dir->UpsertService(s).ok());
+    b->services[s.Key()] = {};
+    b->healthy = false;
+  }));
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  std::string reply = Exchange(In(a_), kVip, 80, "anyone?");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_TRUE(app.peers().empty());
+  std::string out = lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.addr=", kVip, ":80 dst.service=\"",
+                                                  kService, "\"")))
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("no healthy upstream: ", kVip, ":80"))) << out;
+  // A port the service does not have is refused the same way.
+  reply = Exchange(In(a_), kVip, 81, "wrong port");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_FALSE(lines_.WaitFor({"no healthy upstream: 198.19.0.10:81"}).empty()) << lines_.All();
 }
 
 }  // namespace
