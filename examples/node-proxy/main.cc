@@ -276,8 +276,8 @@ int main(int argc, char** argv) {
       *svid_files = std::move(files);
       LoadServices(directory.get(), next->services);
       Print(LogLevel::kInfo, "node-proxy",
-            absl::StrCat("workloads: ", directory->size(), ", services: ",
-                         directory->service_count(), " from ", config_path));
+            absl::StrCat("workloads: ", directory->size(), " from ", config_path,
+                         " (services: ", directory->service_count(), ")"));
     }
     // A broken node config keeps the policies too (some may come from its
     // local config).
