@@ -12,11 +12,16 @@
 // (0x539), so istio-cni's rules let it through:
 //
 //  - 15001 (redirected egress): the original destination (SO_ORIGINAL_DST)
-//    is looked up in the directory. A workload that speaks HBONE is reached
-//    through an HBONE tunnel to its IP:15008 (TLS 1.3 mTLS with the source
-//    pod's SVID, the destination's SPIFFE ID expected, CONNECT
-//    :authority=dst_ip:port), dialed from inside the source pod. Anything
-//    else is passed through as plain TCP from inside the source pod.
+//    is resolved against the directory by DecideOutbound
+//    (outbound_decision.h, ztunnel's rules): a service VIP goes to its
+//    waypoint or to a healthy endpoint, a workload IP to the workload (or
+//    its waypoint). An HBONE next hop is reached through an HBONE tunnel to
+//    its IP:15008 (TLS 1.3 mTLS with the source pod's SVID, the next hop's
+//    SPIFFE IDs expected, CONNECT :authority = endpoint IP:target port, or
+//    the original VIP:port through a waypoint), dialed from inside the
+//    source pod. Anything else is passed through as plain TCP from inside
+//    the source pod; a VIP without a healthy endpoint is refused ("no
+//    healthy upstream: VIP:port" in the access line).
 //  - 15008 (HBONE ingress): TLS with the pod's own SVID; clients need an
 //    SVID of the pod's own trust domain that verifies against its bundle
 //    (ztunnel's inbound rule); each CONNECT must target
@@ -29,7 +34,9 @@
 //
 // Every proxied connection ends in one ztunnel-style access log line
 // (component "access": "connection complete ..." with src/dst workload,
-// namespace and identities where known; ERROR with error= on failure).
+// namespace, identities and dst.service where known; ERROR with error= on
+// failure). Inbound lines name the service of the pod whose target port was
+// hit (ztunnel's guess).
 // The metadata is put in the hbone::ConnectionRecord itself, so the
 // istio_tcp_* metric labels carry it too: the source pod's on outbound
 // (sent to the peer as `baggage`) and the destination's from the
