@@ -473,7 +473,13 @@ bool IsProtoJsonShape(const YAML::Node& n) {
 absl::Status ParsePolicy(const YAML::Node& n, const std::string& where, authz::Policy* p) {
   if (!n.IsMap()) return Bad(where, "want a mapping");
   if (IsProtoJsonShape(n)) {
-    absl::StatusOr<authz::Policy> decoded = authz::DecodePolicyJson(ToJson(n).dump());
+    std::string json;
+    try {
+      json = ToJson(n).dump();
+    } catch (const nlohmann::json::exception&) {
+      return Bad(where, "not valid UTF-8");  // nlohmann refuses to write it
+    }
+    absl::StatusOr<authz::Policy> decoded = authz::DecodePolicyJson(json);
     if (!decoded.ok()) return Bad(where, decoded.status().message());
     *p = std::move(*decoded);
     return absl::OkStatus();

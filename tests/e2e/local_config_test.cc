@@ -190,6 +190,10 @@ TEST(LocalConfigTest, BadInputIsRefusedNamingThePlace) {
            {"policies: [{name: p, namespace: n, rules: [[[{principals: [{Regex: x}]}]]]}]",
             "policies[0].rules[0][0][0].principals[0]: unknown string match \"Regex\""},
            {"policies: [{name: p, namespace: n, scope: NAMESPACE, bogus: 1}]", "policies[0]"},
+           // Found by fuzz_local_config: JSON cannot carry it (was an uncaught
+           // exception).
+           {"policies: [{name: \"a\xff\", namespace: n, scope: NAMESPACE}]",
+            "policies[0]: not valid UTF-8"},
            {"other: []", "unknown field \"other\""},
            {"workloads: {", "not valid YAML"},
            {"[1, 2]", "want a mapping"},
