@@ -282,8 +282,7 @@ int main(int argc, char** argv) {
     // A broken node config keeps the policies too (some may come from its
     // local config).
     if (!policies || !next.ok()) return;
-    if (absl::Status st = LoadPolicies(policy_path, policies.get(), next->policies);
-        !st.ok()) {
+    if (absl::Status st = LoadPolicies(policy_path, policies.get(), next->policies); !st.ok()) {
       Print(LogLevel::kError, "node-proxy",
             absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
     }

@@ -164,12 +164,31 @@ absl::Status Gateway(const YAML::Node& n, const std::string& where,
 
 absl::Status ParseWorkload(const YAML::Node& n, const std::string& where, Workload* w) {
   Fields f(n, where);
-  if (absl::Status st = f.Check({"uid", "name", "namespace", "workloadIps", "protocol",
-                                 "trustDomain", "serviceAccount", "network", "workloadName",
-                                 "workloadType", "canonicalName", "canonicalRevision",
-                                 "hostname", "node", "nativeTunnel", "authorizationPolicies",
-                                 "status", "clusterId", "locality", "capacity", "networkMode",
-                                 "applicationTunnel", "waypoint", "networkGateway", "services"});
+  if (absl::Status st = f.Check({"uid",
+                                 "name",
+                                 "namespace",
+                                 "workloadIps",
+                                 "protocol",
+                                 "trustDomain",
+                                 "serviceAccount",
+                                 "network",
+                                 "workloadName",
+                                 "workloadType",
+                                 "canonicalName",
+                                 "canonicalRevision",
+                                 "hostname",
+                                 "node",
+                                 "nativeTunnel",
+                                 "authorizationPolicies",
+                                 "status",
+                                 "clusterId",
+                                 "locality",
+                                 "capacity",
+                                 "networkMode",
+                                 "applicationTunnel",
+                                 "waypoint",
+                                 "networkGateway",
+                                 "services"});
       !st.ok()) {
     return st;
   }
@@ -241,10 +260,9 @@ absl::Status ParseWorkload(const YAML::Node& n, const std::string& where, Worklo
 
 absl::Status ParseService(const YAML::Node& n, const std::string& where, Service* s) {
   Fields f(n, where);
-  if (absl::Status st =
-          f.Check({"name", "namespace", "hostname", "vips", "ports", "subjectAltNames", "waypoint",
-                   "weightedWaypoints", "loadBalancer", "ipFamilies", "canonical", "visibility",
-                   "cidrVips", "endpoints"});
+  if (absl::Status st = f.Check({"name", "namespace", "hostname", "vips", "ports",
+                                 "subjectAltNames", "waypoint", "weightedWaypoints", "loadBalancer",
+                                 "ipFamilies", "canonical", "visibility", "cidrVips", "endpoints"});
       !st.ok()) {
     return st;
   }
@@ -300,8 +318,7 @@ absl::Status ParseService(const YAML::Node& n, const std::string& where, Service
     }
     out.mode = static_cast<LoadBalancing::Mode>(mode);
     int health = 0;
-    if (absl::Status st = lb.Enum("healthPolicy", {"OnlyHealthy", "AllowAll"}, &health);
-        !st.ok()) {
+    if (absl::Status st = lb.Enum("healthPolicy", {"OnlyHealthy", "AllowAll"}, &health); !st.ok()) {
       return st;
     }
     out.allow_unhealthy = health == 1;
@@ -387,10 +404,10 @@ absl::Status Accounts(const YAML::Node& n, const std::string& where,
 
 absl::Status LocalMatch(const YAML::Node& n, const std::string& where, authz::Match* m) {
   Fields f(n, where);
-  if (absl::Status st = f.Check({"namespaces", "notNamespaces", "serviceAccounts",
-                                 "notServiceAccounts", "principals", "notPrincipals", "sourceIps",
-                                 "notSourceIps", "destinationIps", "notDestinationIps",
-                                 "destinationPorts", "notDestinationPorts"});
+  if (absl::Status st =
+          f.Check({"namespaces", "notNamespaces", "serviceAccounts", "notServiceAccounts",
+                   "principals", "notPrincipals", "sourceIps", "notSourceIps", "destinationIps",
+                   "notDestinationIps", "destinationPorts", "notDestinationPorts"});
       !st.ok()) {
     return st;
   }
@@ -408,8 +425,8 @@ absl::Status LocalMatch(const YAML::Node& n, const std::string& where, authz::Ma
            {"notDestinationIps", &m->not_destination_ips}}) {
     if (absl::Status st = Prefixes(f, key, out); !st.ok()) return st;
   }
-  if (absl::Status st = Ports(f.Get("destinationPorts"), f.At("destinationPorts"),
-                              &m->destination_ports);
+  if (absl::Status st =
+          Ports(f.Get("destinationPorts"), f.At("destinationPorts"), &m->destination_ports);
       !st.ok()) {
     return st;
   }

@@ -176,8 +176,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::st
     pod.key = Resolve(dir, pod.key);
     // With a local config, an entry may name only a uid (and its netns and
     // SVID): the workload itself is the local config's.
-    if (!config.local_config.empty() && wl.name.empty() && wl.ns.empty() &&
-        wl.addresses.empty() && !wl.uid.empty()) {
+    if (!config.local_config.empty() && wl.name.empty() && wl.ns.empty() && wl.addresses.empty() &&
+        !wl.uid.empty()) {
       config.pods.push_back(std::move(pod));
       continue;
     }

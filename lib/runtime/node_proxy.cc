@@ -318,7 +318,8 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
     r->src_addr = UnmappedText(r->src_addr);
     r->dst_addr = UnmappedText(r->dst_addr);
     if (r->dst_service.empty()) {
-      if (absl::StatusOr<SocketAddress> target = ParseSocketAddress(r->dst_hbone_addr); target.ok()) {
+      if (absl::StatusOr<SocketAddress> target = ParseSocketAddress(r->dst_hbone_addr);
+          target.ok()) {
         r->dst_service = InboundServiceOf(*dir, w, target->port());
       }
     }

@@ -219,8 +219,8 @@ absl::StatusOr<std::pair<Upstream, SocketAddress>> Waypoint(const WorkloadDirect
 
 // FromWaypoint is ztunnel's check_from_waypoint: is the source (identity
 // and IP) one of the workloads behind `upstream`'s waypoint?
-bool FromWaypoint(const WorkloadDirectory::View& dir, const Workload& upstream,
-                  const Workload& src, const authz::IpAddr& src_ip) {
+bool FromWaypoint(const WorkloadDirectory::View& dir, const Workload& upstream, const Workload& src,
+                  const authz::IpAddr& src_ip) {
   if (!upstream.waypoint) return false;
   auto is_waypoint = [&](const Workload& wl) {
     if (wl.Identity() != src.Identity()) return false;
@@ -283,8 +283,7 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
     if (!passthrough) {
       us = FromService(dir, source, *service, target_port, Resolution::kStandard, random);
       if (!us) {
-        return absl::UnavailableError(
-            absl::StrCat("no healthy upstream: ", target.ToString()));
+        return absl::UnavailableError(absl::StrCat("no healthy upstream: ", target.ToString()));
       }
     }
   } else if (const Workload* w = dir.WorkloadByAddress(addr)) {

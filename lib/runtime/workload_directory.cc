@@ -24,8 +24,7 @@ absl::StatusOr<NetworkAddress> ParseNetworkAddress(absl::string_view text) {
   }
   absl::StatusOr<authz::IpAddr> parsed = authz::IpAddr::Parse(ip);
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is not an IP or network/IP"));
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IP or network/IP"));
   }
   a.ip = *parsed;
   return a;
@@ -92,8 +91,8 @@ absl::Status WorkloadDirectory::Upsert(Workload w) {
   for (const auto& [key, ports] : w.services) {
     size_t slash = key.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == key.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "workload ", w.uid, ": service key \"", key, "\" is not namespace/hostname"));
+      return absl::InvalidArgumentError(absl::StrCat("workload ", w.uid, ": service key \"", key,
+                                                     "\" is not namespace/hostname"));
     }
   }
   if (absl::Status st = CheckGateway(w.waypoint, absl::StrCat("workload ", w.uid)); !st.ok()) {
@@ -106,9 +105,9 @@ absl::Status WorkloadDirectory::Upsert(Workload w) {
   for (const std::string& k : *keys) {
     auto it = uid_by_addr_.find(k);
     if (it != uid_by_addr_.end() && it->second != w.uid) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "workload ", w.uid, ": address ", k.substr(k.find('/') + 1), " already belongs to ",
-          it->second));
+      return absl::InvalidArgumentError(absl::StrCat("workload ", w.uid, ": address ",
+                                                     k.substr(k.find('/') + 1),
+                                                     " already belongs to ", it->second));
     }
   }
   RemoveLocked(w.uid);
@@ -184,8 +183,8 @@ absl::Status WorkloadDirectory::UpsertService(Service s) {
     if (it == services_by_vip_.end()) continue;
     for (const std::string& other : it->second) {
       if (other != key && services_.at(other).service.ns == s.ns) {
-        return absl::InvalidArgumentError(absl::StrCat("service ", key, ": VIP ", vip.Key(),
-                                                       " already belongs to ", other));
+        return absl::InvalidArgumentError(
+            absl::StrCat("service ", key, ": VIP ", vip.Key(), " already belongs to ", other));
       }
     }
   }

@@ -46,8 +46,7 @@ TEST(LocalConfigTest, ZtunnelsLocalhostExampleLoadsUnchanged) {
   ASSERT_EQ(p.rules.size(), 1u);
   ASSERT_EQ(p.rules[0].clauses.size(), 1u);
   ASSERT_EQ(p.rules[0].clauses[0].matches.size(), 1u);
-  EXPECT_EQ(p.rules[0].clauses[0].matches[0].not_destination_ports,
-            std::vector<uint16_t>{9999});
+  EXPECT_EQ(p.rules[0].clauses[0].matches[0].not_destination_ports, std::vector<uint16_t>{9999});
   authz::Connection to_9999;
   to_9999.dst_port = 9999;
   authz::Connection to_80;

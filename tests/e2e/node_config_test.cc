@@ -90,7 +90,7 @@ policies:
   EXPECT_EQ(c->local_config, mesh);
   ASSERT_EQ(c->pods.size(), 2u);
   EXPECT_EQ(c->pods[0].workload.name, "server");  // from the local config
-  EXPECT_EQ(c->pods[0].netns, "pod-b");            // from the node file
+  EXPECT_EQ(c->pods[0].netns, "pod-b");           // from the node file
   EXPECT_EQ(c->pods[0].cert, dir_ + "/b.pem");
   EXPECT_EQ(c->pods[1].workload.uid, "elsewhere");
   EXPECT_TRUE(c->pods[1].netns.empty());

@@ -6,12 +6,12 @@
 // runs under ASan; the sockets live in the test's own namespaces.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <openssl/ssl.h>
 
 #include <atomic>
 #include <chrono>
@@ -28,13 +28,13 @@
 #include "absl/strings/str_join.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/hbone/tls_context.h"
-#include "ambient/runtime/hbone_proxy.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/zds.h"
 #include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
+#include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/node_proxy.h"
 #include "e2e/pod_apps.h"
 #include "e2e/topology.h"
@@ -112,7 +112,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   void SetUp() override {
     AMBIENT_REQUIRE_ROOT();
     ASSERT_TRUE(topo_.ok()) << "could not build the namespaces";
-    rules_.ipv6 = true;  // dual-stack pods: the IPv6 rules and policy routing too
+    rules_.ipv6 = true;          // dual-stack pods: the IPv6 rules and policy routing too
     rules_.dns_capture = false;  // the node proxy serves no DNS (15053)
     absl::StatusOr<Netns> a = Netns::OpenByName(topo_.a());
     absl::StatusOr<Netns> b = Netns::OpenByName(topo_.b());
@@ -282,24 +282,29 @@ TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
   // Both sides name both workloads, in ztunnel's field order.
   for (const std::string& line : {in, out}) {
     EXPECT_TRUE(absl::StrContains(
-        line, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
-                           kClientId, "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":",
-                           kAppPort, " dst.workload=\"server\" dst.namespace=\"demo\" "
-                           "dst.identity=\"", kServerId, "\" direction=")))
+        line,
+        absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"", kClientId,
+                     "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
+                     " dst.workload=\"server\" dst.namespace=\"demo\" "
+                     "dst.identity=\"",
+                     kServerId, "\" direction=")))
         << line;
   }
   // The istio_tcp_* labels carry the same workloads from both reporters.
   std::string prom = metrics_->Prometheus();
   for (const char* reporter : {"source", "destination"}) {
     EXPECT_TRUE(absl::StrContains(
-        prom, absl::StrCat("istio_tcp_connections_opened_total{reporter=\"", reporter,
-                           "\",source_workload=\"client\",source_canonical_service=\"client\","
-                           "source_canonical_revision=\"latest\",source_workload_namespace=\"demo\"")))
+        prom,
+        absl::StrCat("istio_tcp_connections_opened_total{reporter=\"", reporter,
+                     "\",source_workload=\"client\",source_canonical_service=\"client\","
+                     "source_canonical_revision=\"latest\",source_workload_namespace=\"demo\"")))
         << prom;
   }
-  EXPECT_TRUE(absl::StrContains(prom, "destination_workload=\"server\",destination_canonical_service="
-                                      "\"server\",destination_canonical_revision=\"latest\","
-                                      "destination_workload_namespace=\"demo\"")) << prom;
+  EXPECT_TRUE(absl::StrContains(prom,
+                                "destination_workload=\"server\",destination_canonical_service="
+                                "\"server\",destination_canonical_revision=\"latest\","
+                                "destination_workload_namespace=\"demo\""))
+      << prom;
   EXPECT_FALSE(absl::StrContains(prom, "workload=\"unknown\"")) << prom;
 }
 
@@ -362,7 +367,8 @@ TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006)
   ASSERT_FALSE(line.empty()) << lines_.All();
   EXPECT_FALSE(absl::StrContains(line, "src.identity")) << line;
   EXPECT_FALSE(absl::StrContains(line, "src.workload")) << line;  // not in the directory
-  EXPECT_TRUE(absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
+  EXPECT_TRUE(
+      absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
       << line;
   EXPECT_TRUE(absl::StrContains(line, "bytes_recv=11 ")) << line;
 }
@@ -436,12 +442,12 @@ runtime::Service ServerService(std::vector<std::string> vips) {
 }
 
 TEST_F(NodeProxyE2eTest, ServiceVipReachesAnEndpointOverHboneV4AndV6) {
-  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
-                                       runtime::Workload* b) {
-    runtime::Service s = ServerService({kVip, kVip6});
-    ASSERT_TRUE(dir->UpsertService(s).ok());
-    b->services[s.Key()] = {};
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip, kVip6});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+      }));
   AppServer app(In(b_), kPodB, kAppPort);
   AppServer app6(In(b_), kPodB6, kAppPort);
   ASSERT_TRUE(app.ok() && app6.ok());
@@ -455,10 +461,11 @@ TEST_F(NodeProxyE2eTest, ServiceVipReachesAnEndpointOverHboneV4AndV6) {
   std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\"",
                                     absl::StrCat("dst.addr=", kPodB, ":15008")});
   ASSERT_FALSE(out.empty()) << lines_.All();
-  EXPECT_TRUE(absl::StrContains(
-      out, absl::StrCat(" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
-                        " dst.service=\"", kService, "\" dst.workload=\"server\" "
-                        "dst.namespace=\"demo\" dst.identity=\"", kServerId, "\" direction=")))
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat(" dst.addr=", kPodB, ":15008 dst.hbone_addr=",
+                                                  kPodB, ":", kAppPort, " dst.service=\"", kService,
+                                                  "\" dst.workload=\"server\" "
+                                                  "dst.namespace=\"demo\" dst.identity=\"",
+                                                  kServerId, "\" direction=")))
       << out;
   // The inbound side names the service too.
   std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
@@ -478,21 +485,21 @@ TEST_F(NodeProxyE2eTest, ServiceVipReachesAnEndpointOverHboneV4AndV6) {
 }
 
 TEST_F(NodeProxyE2eTest, VipLoadIsSpreadOverEndpointsAndUnhealthyOnesAreSkipped) {
-  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload* a,
-                                       runtime::Workload* b) {
-    runtime::Service s = ServerService({kVip});
-    ASSERT_TRUE(dir->UpsertService(s).ok());
-    a->services[s.Key()] = {};
-    b->services[s.Key()] = {};
-    // A third endpoint that is unhealthy, at an address nobody answers on:
-    // picking it would fail the connection.
-    runtime::Workload dead = *b;
-    dead.uid = "pod-dead";
-    dead.name = "server-dead";
-    dead.addresses = {"198.18.2.99"};
-    dead.healthy = false;
-    ASSERT_TRUE(dir->Upsert(dead).ok());
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload* a, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        a->services[s.Key()] = {};
+        b->services[s.Key()] = {};
+        // A third endpoint that is unhealthy, at an address nobody answers on:
+        // picking it would fail the connection.
+        runtime::Workload dead = *b;
+        dead.uid = "pod-dead";
+        dead.name = "server-dead";
+        dead.addresses = {"198.18.2.99"};
+        dead.healthy = false;
+        ASSERT_TRUE(dir->Upsert(dead).ok());
+      }));
   AppServer app_a(In(a_), kPodA, kAppPort);
   AppServer app_b(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app_a.ok() && app_b.ok());
@@ -506,8 +513,8 @@ TEST_F(NodeProxyE2eTest, VipLoadIsSpreadOverEndpointsAndUnhealthyOnesAreSkipped)
   EXPECT_EQ(ok, kConnections) << lines_.All();
   size_t on_a = app_a.peers().size();
   size_t on_b = app_b.peers().size();
-  std::cout << "VIP load spread over " << kConnections << " connections: client pod "
-            << on_a << ", server pod " << on_b << "\n";
+  std::cout << "VIP load spread over " << kConnections << " connections: client pod " << on_a
+            << ", server pod " << on_b << "\n";
   EXPECT_EQ(on_a + on_b, static_cast<size_t>(kConnections));
   EXPECT_GT(on_a, 0u);
   EXPECT_GT(on_b, 0u);
@@ -515,13 +522,13 @@ TEST_F(NodeProxyE2eTest, VipLoadIsSpreadOverEndpointsAndUnhealthyOnesAreSkipped)
 }
 
 TEST_F(NodeProxyE2eTest, VipWithoutHealthyEndpointIsRefusedAndLogged) {
-  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
-                                       runtime::Workload* b) {
-    runtime::Service s = ServerService({kVip});
-    ASSERT_TRUE(dir->UpsertService(s).ok());
-    b->services[s.Key()] = {};
-    b->healthy = false;
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+        b->healthy = false;
+      }));
   AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
   std::string reply = Exchange(In(a_), kVip, 80, "anyone?");
@@ -529,8 +536,8 @@ TEST_F(NodeProxyE2eTest, VipWithoutHealthyEndpointIsRefusedAndLogged) {
   EXPECT_TRUE(app.peers().empty());
   std::string out = lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""});
   ASSERT_FALSE(out.empty()) << lines_.All();
-  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("dst.addr=", kVip, ":80 dst.service=\"",
-                                                  kService, "\"")))
+  EXPECT_TRUE(
+      absl::StrContains(out, absl::StrCat("dst.addr=", kVip, ":80 dst.service=\"", kService, "\"")))
       << out;
   EXPECT_TRUE(absl::StrContains(out, absl::StrCat("no healthy upstream: ", kVip, ":80"))) << out;
   // A port the service does not have is refused the same way.
@@ -552,16 +559,16 @@ class WaypointE2eTest : public NodeProxyE2eTest {
   // StartWaypoint runs the stand-in waypoint on the proxy's loop.
   void StartWaypoint() {
     // The service range needs a route before DNAT rewrites the address.
-    ASSERT_EQ(std::system(absl::StrCat("ip -n ", topo_.node(), " route add 198.19.0.0/16 via ",
-                                       kPodB)
-                              .c_str()),
-              0);
-    ASSERT_EQ(std::system(absl::StrCat("ip netns exec ", topo_.node(),
-                                       " iptables -t nat -A OUTPUT -d ", kVip,
-                                       " -p tcp --dport 80 -j DNAT --to-destination ", kPodB,
-                                       ":", kAppPort)
-                              .c_str()),
-              0);
+    ASSERT_EQ(
+        std::system(
+            absl::StrCat("ip -n ", topo_.node(), " route add 198.19.0.0/16 via ", kPodB).c_str()),
+        0);
+    ASSERT_EQ(
+        std::system(absl::StrCat("ip netns exec ", topo_.node(), " iptables -t nat -A OUTPUT -d ",
+                                 kVip, " -p tcp --dport 80 -j DNAT --to-destination ", kPodB, ":",
+                                 kAppPort)
+                        .c_str()),
+        0);
     holders_[kWaypointId] = Holder(ca_, kWaypointId);
     auto td = identity::TrustDomain::Parse("cluster.local");
     auto bundle = identity::TrustBundle::FromPem(*td, ca_.CaPem());
@@ -601,7 +608,8 @@ class WaypointE2eTest : public NodeProxyE2eTest {
       }
       done = true;
     });
-    for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (int i = 0; i < 500 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     ASSERT_TRUE(done && st.ok()) << st;
   }
   void TearDown() override {
@@ -671,32 +679,31 @@ std::vector<std::string> FieldNames(const std::string& line) {
 }
 
 TEST_F(WaypointE2eTest, ServiceWithWaypointGoesThroughItInTheSeedsShape) {
-  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
-                                       runtime::Workload* b) {
-    AddWaypoint(dir);
-    runtime::Service s = ServerService({kVip});
-    s.waypoint = WaypointRef();
-    ASSERT_TRUE(dir->UpsertService(s).ok());
-    b->services[s.Key()] = {};
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        AddWaypoint(dir);
+        runtime::Service s = ServerService({kVip});
+        s.waypoint = WaypointRef();
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+      }));
   ASSERT_NO_FATAL_FAILURE(StartWaypoint());
   AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
 
   EXPECT_EQ(Exchange(In(a_), kVip, 80, "via the waypoint"),
             absl::StrCat("pong from ", kPodB, ": via the waypoint"))
-      << lines_.All() << "\n" << waypoint_lines_.All();
+      << lines_.All() << "\n"
+      << waypoint_lines_.All();
 
   // Pod A's line: dst.addr = waypoint:15008, dst.hbone_addr = VIP:port,
   // dst.service = the service, dst.workload/namespace/identity = the waypoint.
   std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\""});
   ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("src.addr=", kPodA, ":"))) << out;
   EXPECT_TRUE(absl::StrContains(
-      out, absl::StrCat("src.addr=", kPodA, ":")))
-      << out;
-  EXPECT_TRUE(absl::StrContains(
-      out, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"", kClientId,
-                        "\" dst.addr=", kWaypointIp, ":15008 dst.hbone_addr=", kVip,
+      out, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
+                        kClientId, "\" dst.addr=", kWaypointIp, ":15008 dst.hbone_addr=", kVip,
                         ":80 dst.service=\"", kService,
                         "\" dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"",
                         kWaypointId, "\" direction=\"outbound\" bytes_sent=16 bytes_recv=")))
@@ -706,7 +713,8 @@ TEST_F(WaypointE2eTest, ServiceWithWaypointGoesThroughItInTheSeedsShape) {
       "src.addr=10.28.2.18:51960 src.workload=\"productpage-v1-…\" src.namespace=\"default\" "
       "src.identity=\"spiffe://cluster.local/ns/default/sa/bookinfo-productpage\" "
       "dst.addr=10.28.2.14:15008 dst.hbone_addr=34.118.226.6:9080 "
-      "dst.service=\"details.default.svc.cluster.local\" dst.workload=\"waypoint-7594b5b786-vgjwz\" "
+      "dst.service=\"details.default.svc.cluster.local\" "
+      "dst.workload=\"waypoint-7594b5b786-vgjwz\" "
       "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/waypoint\" "
       "direction=\"outbound\" bytes_sent=794 bytes_recv=414 duration=\"40ms\"";
   EXPECT_EQ(FieldNames(out), FieldNames(seed)) << out;
@@ -719,16 +727,17 @@ TEST_F(WaypointE2eTest, ServiceWithWaypointGoesThroughItInTheSeedsShape) {
 }
 
 TEST_F(WaypointE2eTest, WorkloadAddressedTrafficToAWorkloadBehindAWaypointGoesThroughIt) {
-  ASSERT_NO_FATAL_FAILURE(Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*,
-                                       runtime::Workload* b) {
-    AddWaypoint(dir);
-    b->waypoint = WaypointRef();
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        AddWaypoint(dir);
+        b->waypoint = WaypointRef();
+      }));
   ASSERT_NO_FATAL_FAILURE(StartWaypoint());
   AppServer app(In(b_), kPodB, kAppPort);
   ASSERT_TRUE(app.ok());
   EXPECT_EQ(Exchange(In(a_), kPodB, kAppPort, "to B"), absl::StrCat("pong from ", kPodB, ": to B"))
-      << lines_.All() << "\n" << waypoint_lines_.All();
+      << lines_.All() << "\n"
+      << waypoint_lines_.All();
   std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\""});
   ASSERT_FALSE(out.empty()) << lines_.All();
   EXPECT_TRUE(absl::StrContains(

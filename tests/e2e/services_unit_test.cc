@@ -74,8 +74,8 @@ TEST(ServiceDirectoryTest, FindsServicesByVipAndHostnameAndTheirEndpoints) {
 
   {
     WorkloadDirectory::View v = d.Read();
-    std::vector<const Workload*> eps = v.Endpoints(*v.ServiceByHostname(
-        "default", "details.default.svc.cluster.local"));
+    std::vector<const Workload*> eps =
+        v.Endpoints(*v.ServiceByHostname("default", "details.default.svc.cluster.local"));
     ASSERT_EQ(eps.size(), 2u);
   }
   // A workload that stops naming the service stops being its endpoint.
@@ -323,15 +323,14 @@ TEST_F(OutboundDecisionTest, WorkloadBehindAWaypointIsReachedThroughIt) {
   EXPECT_EQ(r->next_hop.ToString(), "198.18.3.1:15008");
 
   // The waypoint itself (its identity and IP) goes straight to the pod.
-  absl::StatusOr<OutboundRoute> from_wp =
-      DecideOutbound(dir_.Read(), waypoint_, Addr("198.18.9.9:5000"), Addr("198.18.3.1:8080"),
-                     15008);
+  absl::StatusOr<OutboundRoute> from_wp = DecideOutbound(
+      dir_.Read(), waypoint_, Addr("198.18.9.9:5000"), Addr("198.18.3.1:8080"), 15008);
   ASSERT_TRUE(from_wp.ok()) << from_wp.status();
   EXPECT_FALSE(from_wp->via_waypoint);
   EXPECT_EQ(from_wp->next_hop.ToString(), "198.18.3.1:15008");
   // The waypoint's identity from another IP is not the waypoint.
-  from_wp = DecideOutbound(dir_.Read(), waypoint_, Addr("198.18.1.2:5000"),
-                           Addr("198.18.3.1:8080"), 15008);
+  from_wp = DecideOutbound(dir_.Read(), waypoint_, Addr("198.18.1.2:5000"), Addr("198.18.3.1:8080"),
+                           15008);
   ASSERT_TRUE(from_wp.ok());
   EXPECT_TRUE(from_wp->via_waypoint);
 }
@@ -417,8 +416,7 @@ TEST_F(OutboundDecisionTest, StrictAndFailoverLocality) {
   // STRICT: nobody matches region and zone.
   reviews.load_balancing->mode = LoadBalancing::Mode::kStrict;
   ASSERT_TRUE(dir_.UpsertService(reviews).ok());
-  EXPECT_EQ(Decide("198.19.0.20:9080").status().message(),
-            "no healthy upstream: 198.19.0.20:9080");
+  EXPECT_EQ(Decide("198.19.0.20:9080").status().message(), "no healthy upstream: 198.19.0.20:9080");
   // STRICT on the region only: v1.
   reviews.load_balancing->routing_preference = {LoadBalancing::Scope::kRegion};
   ASSERT_TRUE(dir_.UpsertService(reviews).ok());
