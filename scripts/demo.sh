@@ -2,7 +2,9 @@
 # The README's `make demo`: two pods in their own network namespaces, a node
 # agent that installs istio-cni's in-pod redirect rules and hands each pod's
 # netns to the node proxy over ZDS, and a node proxy that carries pod A's
-# plain TCP to pod B over HBONE (TLS 1.3 mTLS + HTTP/2 CONNECT).
+# plain TCP to pod B over HBONE (TLS 1.3 mTLS + HTTP/2 CONNECT). The mesh is
+# described in ztunnel's local config format (mesh.yaml): both pods also back
+# a service whose VIP pod A calls (load spread over the two endpoints).
 #
 # Layout (all namespaces made here, with unique names, and removed on exit):
 #
@@ -100,20 +102,52 @@ for sa in client server; do
   echo "$sa: $(openssl x509 -in "$tmp/$sa.pem" -noout -ext subjectAltName | tail -1 | sed 's/^ *//')"
 done
 
+# The node file: the pods of this node (netns, SVID files); the mesh itself
+# (workloads, services) is in mesh.yaml, ztunnel's local config format.
 cat > "$tmp/node.json" <<EOF
 {
   "trust_domain": "cluster.local",
   "trust_bundle": "ca.pem",
+  "local_config": "mesh.yaml",
   "workloads": [
-    {"uid": "demo-client-uid", "name": "client", "namespace": "demo", "service_account": "client",
-     "addresses": ["198.18.1.2", "2001:db8:1::2"], "protocol": "HBONE", "netns": "$pod_a",
-     "cert": "client.pem", "key": "client.key"},
-    {"uid": "demo-server-uid", "name": "server", "namespace": "demo", "service_account": "server",
-     "addresses": ["198.18.2.2", "2001:db8:2::2"], "protocol": "HBONE", "netns": "$pod_b",
-     "cert": "server.pem", "key": "server.key"}
+    {"uid": "demo-client-uid", "netns": "$pod_a", "cert": "client.pem", "key": "client.key"},
+    {"uid": "demo-server-uid", "netns": "$pod_b", "cert": "server.pem", "key": "server.key"}
   ]
 }
 EOF
+# mesh_yaml [with_server] prints the local config: both pods are endpoints
+# of the service "details" (VIP 198.19.0.10 from the service range, port
+# 80 -> 9080).
+mesh_yaml() {
+  cat <<'YAML'
+services:
+- name: details
+  namespace: demo
+  hostname: details.demo.svc.cluster.local
+  vips: ["/198.19.0.10"]
+  ports: {80: 9080}
+workloads:
+- uid: demo-client-uid
+  name: client
+  namespace: demo
+  serviceAccount: client
+  workloadIps: ["198.18.1.2", "2001:db8:1::2"]
+  protocol: HBONE
+  services: {"demo/details.demo.svc.cluster.local": {}}
+YAML
+  if [ "${1:-}" = with_server ]; then
+    cat <<'YAML'
+- uid: demo-server-uid
+  name: server
+  namespace: demo
+  serviceAccount: server
+  workloadIps: ["198.18.2.2", "2001:db8:2::2"]
+  protocol: HBONE
+  services: {"demo/details.demo.svc.cluster.local": {}}
+YAML
+  fi
+}
+mesh_yaml with_server > "$tmp/mesh.yaml"
 
 step "3. the app in pod B: a TCP server on port 9080 (IPv4 and IPv6) that says who called"
 answer='read -r line; echo "server in pod B: you are $SOCAT_PEERADDR, you said: $line"'
@@ -129,6 +163,11 @@ ip netns exec "$node" socat -T5 TCP4-LISTEN:9090,bind=198.18.1.1,reuseaddr,fork 
   2>>"$tmp/server.err" &
 pids+=($!)
 echo "(and one outside the mesh, in the node netns: 198.18.1.1:9090, not in the workload list)"
+ip netns exec "$pod_a" socat -T5 TCP4-LISTEN:9080,bind=198.18.1.2,reuseaddr,fork \
+  SYSTEM:'read -r line; echo "server in pod A: you are $SOCAT_PEERADDR, you said: $line"' \
+  2>>"$tmp/server.err" &
+pids+=($!)
+echo "(and the same app in pod A on 198.18.1.2:9080: both pods back the service \"details\")"
 
 step "4. node agent (in the node netns): redirect rules into both pods, netns over ZDS"
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
@@ -175,7 +214,24 @@ sleep 0.3
 step "7. what the node proxy logged (ztunnel-style access log)"
 grep "access" "$tmp/proxy.log" | cut -c30- || true
 
-step "8. authorization: a DENY policy for pod A's identity, loaded with SIGHUP"
+step "8. a service: pod A calls details.demo's VIP 198.19.0.10:80, spread over pods A and B"
+echo '$ for i in $(seq 20); do echo "call $i" | socat - TCP4:198.19.0.10:80; done    # inside pod A'
+for i in $(seq 20); do
+  echo "call $i" | ip netns exec "$pod_a" socat -T5 - TCP4:198.19.0.10:80 || true
+done > "$tmp/vip.out"
+head -2 "$tmp/vip.out"
+echo "..."
+vip_a=$(grep -c "server in pod A" "$tmp/vip.out" || true)
+vip_b=$(grep -c "server in pod B" "$tmp/vip.out" || true)
+echo "answers: pod A $vip_a, pod B $vip_b (of 20): the node proxy picked a healthy endpoint at random"
+sleep 0.3
+echo "--- outbound lines, one per endpoint (dst.addr = its 15008, dst.hbone_addr = its :9080):"
+for ip in 198.18.1.2 198.18.2.2; do
+  grep "info  access.*dst.addr=$ip:15008.*dst.service=\"details.demo.svc.cluster.local\".*direction=\"outbound\"" \
+    "$tmp/proxy.log" | head -1 | cut -c30- || true
+done
+
+step "9. authorization: a DENY policy for pod A's identity, loaded with SIGHUP"
 cat > "$tmp/policy.json" <<'POLICY'
 {"policies": [{"name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
   "rules": [{"clauses": [{"matches": [{"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]}
@@ -190,14 +246,15 @@ echo "${denied:-(no answer)}"
 sleep 0.3
 grep "error access" "$tmp/proxy.log" | cut -c30- || true
 
-step "9. pod B leaves the mesh: dropped from the config, SIGHUP to the agent and the proxy"
+step "10. pod B leaves the mesh: dropped from the config, SIGHUP to the agent and the proxy"
 python3 - "$tmp/node.json" <<'PY'
 import json, sys
 path = sys.argv[1]
 config = json.load(open(path))
-config["workloads"] = [w for w in config["workloads"] if w["name"] != "server"]
+config["workloads"] = [w for w in config["workloads"] if w["uid"] != "demo-server-uid"]
 json.dump(config, open(path, "w"), indent=2)
 PY
+mesh_yaml > "$tmp/mesh.yaml"
 agent_lines=$(wc -l < "$tmp/agent.log")
 kill -HUP "$agent_pid"
 for _ in $(seq 50); do grep -q "demo-server-uid: redirect rules removed" "$tmp/agent.log" && break; sleep 0.1; done
@@ -215,7 +272,7 @@ grep 'info  access.*dst.addr=198.18.2.2:9080' "$tmp/proxy.log" | cut -c30- || tr
 
 for p in healthz/ready metrics; do printf 'GET /%s HTTP/1.0\r\n\r\n' "$p" | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020; done | awk 'BEGIN{print "--- the node proxy'"'"'s HTTP endpoint (127.0.0.1:15020 in the node netns): /healthz/ready, then /metrics summed"} /^HTTP/{sub(/\r$/, ""); print "    " $0} /^istio_tcp/{split($1, n, "{"); s[n[1]] += $2} END{for (k in s) print "    " k " " s[k]}' || true
 
-step "10. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
+step "11. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"
 agent_rc=0
 wait "$agent_pid" || agent_rc=$?
@@ -255,6 +312,11 @@ if [ "$left" != "server in pod B: you are 198.18.1.2, you said: hello, outside n
   echo "FAIL: after pod B left the mesh, pod A's connection was not passed through" >&2
   ok=0
 fi
+if [ $((vip_a + vip_b)) -ne 20 ] || [ "$vip_a" -eq 0 ] || [ "$vip_b" -eq 0 ] ||
+   ! grep -q 'info  access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.service="details.demo.svc.cluster.local" dst.workload="server".*direction="outbound"' "$tmp/proxy.log"; then
+  echo "FAIL: the service VIP was not spread over both endpoints over HBONE" >&2
+  ok=0
+fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
@@ -274,8 +336,9 @@ OK: pod A's plain TCP (IPv4 and IPv6) was captured by the in-pod rules (nat OUTP
 -> :15001), carried over HBONE (TLS 1.3 mTLS, HTTP/2 CONNECT) from inside pod A to
 pod B's :15008, where the client's SPIFFE ID was verified and authorized, and
 delivered to the app from pod A's own IP; a DENY policy for that identity then
-stopped it. The destination outside the mesh, and pod B once it left the mesh
-(DelWorkload over ZDS, rules removed), were reached as plain TCP (no identities in
-their access log lines). Everything this demo made (namespaces, veths,
+stopped it. Calls to the service VIP went to both endpoint pods over HBONE
+(dst.service in the access lines). The destination outside the mesh, and pod B
+once it left the mesh (DelWorkload over ZDS, rules removed), were reached as
+plain TCP (no identities in their access log lines). Everything this demo made (namespaces, veths,
 processes, files) is removed on exit.
 MSG

@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables nftables ipset
   golang-go python3 python3-h2 iperf3 stunnel4 binutils
-  nlohmann-json3-dev socat openssl
+  nlohmann-json3-dev libyaml-cpp-dev socat openssl
   # `make bench` charts
   gnuplot-nox
 )

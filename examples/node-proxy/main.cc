@@ -39,7 +39,9 @@ constexpr char kUsage[] =
     "\n"
     "Captures the pods a node agent hands over on the ZDS socket (default\n"
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
-    "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h)\n"
+    "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h);\n"
+    "                     its local_config brings ztunnel's local config (services,\n"
+    "                     waypoints, policies)\n"
     "  --zds-socket PATH  the node agent's ZDS socket\n"
     "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
     "  --metrics ADDR     serve HTTP on ADDR (ip:port, e.g. 127.0.0.1:15020; off by\n"
@@ -64,21 +66,39 @@ void OnSignal(int sig) {
   if (g_loop != nullptr) g_loop->Stop();
 }
 
-// LoadPolicies reads the policy file into `store` (unchanged on error).
-absl::Status LoadPolicies(const std::string& path, authz::PolicyStore* store) {
-  absl::StatusOr<std::string> text = examples::ReadFile(path);
-  if (!text.ok()) return text.status();
-  auto policies = authz::DecodePolicyListJson(*text);
+// LoadPolicies reads the policy file (if any) into `store`, after the local
+// config's policies `extra` (unchanged on error).
+absl::Status LoadPolicies(const std::string& path, authz::PolicyStore* store,
+                          std::vector<authz::Policy> extra = {}) {
+  absl::StatusOr<std::vector<authz::Policy>> policies = std::vector<authz::Policy>();
+  if (!path.empty()) {
+    absl::StatusOr<std::string> text = examples::ReadFile(path);
+    if (!text.ok()) return text.status();
+    policies = authz::DecodePolicyListJson(*text);
+  }
   if (!policies.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", policies.status().message()));
   }
+  policies->insert(policies->begin(), std::make_move_iterator(extra.begin()),
+                   std::make_move_iterator(extra.end()));
   size_t n = policies->size();
   if (absl::Status st = store->Replace(std::move(*policies)); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
   }
   Print(LogLevel::kInfo, "node-proxy",
-        absl::StrCat("authorization: ", n, " policy(ies) from ", path));
+        absl::StrCat("authorization: ", n, " policy(ies) from ",
+                     path.empty() ? "the local config" : path));
   return absl::OkStatus();
+}
+
+// LoadServices replaces the directory's services with `services`.
+void LoadServices(runtime::WorkloadDirectory* dir, const std::vector<runtime::Service>& services) {
+  for (const runtime::Service& s : dir->AllServices()) dir->RemoveService(s.ns, s.hostname);
+  for (const runtime::Service& s : services) {
+    if (absl::Status st = dir->UpsertService(s); !st.ok()) {
+      Print(LogLevel::kError, "node-proxy", std::string(st.message()));
+    }
+  }
 }
 
 std::mutex g_out_mu;
@@ -157,6 +177,7 @@ static int RealMain(int argc, char** argv) {
     }
     (*svid_files)[pod.workload.uid] = pod;
   }
+  LoadServices(directory.get(), config->services);
   absl::StatusOr<identity::TrustDomain> td = identity::TrustDomain::Parse(config->trust_domain);
   if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
   absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
@@ -189,9 +210,9 @@ static int RealMain(int argc, char** argv) {
     return std::make_shared<identity::CredentialHolder>(*creds);
   };
   std::shared_ptr<authz::PolicyStore> policies;
-  if (!policy_path.empty()) {
+  if (!policy_path.empty() || !config->policies.empty()) {
     policies = std::make_shared<authz::PolicyStore>();
-    if (absl::Status st = LoadPolicies(policy_path, policies.get()); !st.ok()) {
+    if (absl::Status st = LoadPolicies(policy_path, policies.get(), config->policies); !st.ok()) {
       return Fail(std::string(st.message()));
     }
     options.policies = policies;
@@ -240,7 +261,8 @@ static int RealMain(int argc, char** argv) {
     absl::StatusOr<examples::NodeConfig> next = examples::LoadNodeConfig(config_path);
     if (!next.ok()) {
       Print(LogLevel::kError, "node-proxy",
-            absl::StrCat("SIGHUP: keeping the previous workloads: ", next.status().message()));
+            absl::StrCat("SIGHUP: keeping the previous workloads and policies: ",
+                         next.status().message()));
     } else {
       std::map<std::string, examples::PodConfig> files;
       for (const examples::PodConfig& pod : next->pods) files[pod.workload.uid] = pod;
@@ -253,11 +275,15 @@ static int RealMain(int argc, char** argv) {
         }
       }
       *svid_files = std::move(files);
+      LoadServices(directory.get(), next->services);
       Print(LogLevel::kInfo, "node-proxy",
-            absl::StrCat("workloads: ", directory->size(), " from ", config_path));
+            absl::StrCat("workloads: ", directory->size(), " from ", config_path,
+                         " (services: ", directory->service_count(), ")"));
     }
-    if (!policies) return;
-    if (absl::Status st = LoadPolicies(policy_path, policies.get()); !st.ok()) {
+    // A broken node config keeps the policies too (some may come from its
+    // local config).
+    if (!policies || !next.ok()) return;
+    if (absl::Status st = LoadPolicies(policy_path, policies.get(), next->policies); !st.ok()) {
       Print(LogLevel::kError, "node-proxy",
             absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
     }

@@ -1,5 +1,6 @@
 #include "node_config.h"
 
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -65,7 +66,44 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
   std::string dir = ".";
   if (size_t slash = path.rfind('/'); slash != std::string::npos) dir = path.substr(0, slash);
   if (dir.empty()) dir = "/";
-  return ParseNodeConfig(*text, dir, path);
+  absl::StatusOr<NodeConfig> config = ParseNodeConfig(*text, dir, path);
+  if (!config.ok() || config->local_config.empty()) return config;
+  absl::StatusOr<LocalConfig> local = LoadLocalConfig(config->local_config);
+  if (!local.ok()) return local.status();
+  if (absl::Status st = MergeLocalConfig(std::move(*local), &*config); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  }
+  return config;
+}
+
+absl::Status MergeLocalConfig(LocalConfig local, NodeConfig* config) {
+  std::map<std::string, PodConfig*> by_uid;
+  for (PodConfig& pod : config->pods) by_uid[pod.workload.uid] = &pod;
+  std::vector<PodConfig> others;  // workloads of other nodes
+  for (runtime::Workload& w : local.workloads) {
+    auto it = by_uid.find(w.uid);
+    if (it == by_uid.end()) {
+      PodConfig pod;
+      pod.workload = std::move(w);
+      others.push_back(std::move(pod));
+      continue;
+    }
+    if (!it->second->workload.name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workload ", w.uid, " is in both files: give only uid, netns, cert and key here"));
+    }
+    it->second->workload = std::move(w);
+  }
+  for (PodConfig& pod : others) config->pods.push_back(std::move(pod));
+  for (const PodConfig& pod : config->pods) {
+    if (pod.workload.name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workload ", pod.workload.uid, " is not in ", config->local_config));
+    }
+  }
+  config->services = std::move(local.services);
+  config->policies = std::move(local.policies);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::string& dir,
@@ -76,7 +114,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::st
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return Bad(path, "not valid JSON");
   if (!root.is_object()) return Bad(path, "want a JSON object");
-  if (absl::Status st = OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads"});
+  if (absl::Status st =
+          OnlyKeys(root, path, {"trust_domain", "trust_bundle", "workloads", "local_config"});
       !st.ok()) {
     return st;
   }
@@ -87,6 +126,9 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::st
     return st;
   if (config.trust_bundle.empty()) return Bad(path, "trust_bundle is required");
   config.trust_bundle = Resolve(dir, config.trust_bundle);
+  if (absl::Status st = GetString(root, "local_config", path, &config.local_config); !st.ok())
+    return st;
+  if (!config.local_config.empty()) config.local_config = Resolve(dir, config.local_config);
   auto workloads = root.find("workloads");
   if (workloads == root.end() || !workloads->is_array()) {
     return Bad(path, "workloads must be a list");
@@ -126,6 +168,13 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view text, const std::st
     if (pod.cert.empty() != pod.key.empty()) return Bad(where, "cert and key go together");
     pod.cert = Resolve(dir, pod.cert);
     pod.key = Resolve(dir, pod.key);
+    // With a local config, an entry may name only a uid (and its netns and
+    // SVID): the workload itself is the local config's.
+    if (!config.local_config.empty() && wl.name.empty() && wl.ns.empty() && wl.addresses.empty() &&
+        !wl.uid.empty()) {
+      config.pods.push_back(std::move(pod));
+      continue;
+    }
     // Checks the names and addresses the same way the node proxy will.
     runtime::WorkloadDirectory check;
     if (absl::Status st = check.Upsert(wl); !st.ok()) return Bad(where, std::string(st.message()));

@@ -5,6 +5,8 @@
 //   {
 //     "trust_domain": "cluster.local",          // default for workloads
 //     "trust_bundle": "ca.pem",                  // PEM roots of that domain
+//     "local_config": "mesh.yaml",               // optional: ztunnel's local
+//                                                // config (local_config.h)
 //     "workloads": [
 //       {"uid": "pod-a", "name": "client", "namespace": "demo",
 //        "service_account": "client", "addresses": ["198.18.1.2"],
@@ -15,6 +17,10 @@
 //     ]
 //   }
 //
+// With "local_config", a workloads entry may be just {"uid", "netns",
+// "cert", "key"}: the rest of the workload comes from the local config,
+// which also brings services, waypoints and policies (the node-local parts,
+// netns and SVID files, stay here since ztunnel's format has none).
 // Relative paths are taken from the config file's directory. Unknown keys,
 // wrong types and bad values are errors naming the place.
 #ifndef AMBIENT_EXAMPLES_NODE_NODE_CONFIG_H_
@@ -26,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ambient/runtime/node_proxy.h"
+#include "local_config.h"
 
 namespace ambient::examples {
 
@@ -40,6 +47,10 @@ struct NodeConfig {
   std::string trust_domain = "cluster.local";
   std::string trust_bundle;
   std::vector<PodConfig> pods;
+  // From the local config file, when the node file names one.
+  std::string local_config;  // its path, resolved
+  std::vector<runtime::Service> services;
+  std::vector<authz::Policy> policies;
 };
 
 // LoadNodeConfig reads and checks the file at `path` (ParseNodeConfig of its
@@ -54,6 +65,14 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
 // anything malformed.
 absl::StatusOr<NodeConfig> ParseNodeConfig(absl::string_view json, const std::string& base_dir,
                                            const std::string& name = "config");
+
+// MergeLocalConfig adds ztunnel's local config to a parsed node config:
+// its workloads fill the node file's uid-only entries (which keep their
+// netns and SVID files) or are added as workloads of other nodes; its
+// services and policies are taken as they are. InvalidArgument when a
+// workload is fully described in both files or a uid-only entry is not in
+// the local config.
+absl::Status MergeLocalConfig(LocalConfig local, NodeConfig* config);
 
 // ReadFile returns the contents of `path`, at most 16 MiB (a larger file, or
 // an endless one such as /dev/zero, is InvalidArgument; see

@@ -15,29 +15,13 @@
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/netns/pod_sockets.h"
 #include "ambient/runtime/hbone_proxy.h"
+#include "ambient/runtime/outbound_decision.h"
 #include "ambient/runtime/socket.h"
 #include "runtime/acceptor.h"
 #include "runtime/dialer.h"
 #include "runtime/node_tcp_relay.h"
 
 namespace ambient::runtime {
-
-// ---------------------------------------------------------------------------
-// Workload directory
-
-std::string Workload::Identity() const {
-  return absl::StrCat("spiffe://", trust_domain, "/ns/", ns, "/sa/", service_account);
-}
-
-hbone::WorkloadInfo Workload::Telemetry() const {
-  hbone::WorkloadInfo w;
-  w.name = name;
-  w.ns = ns;
-  w.canonical_service = canonical_service.empty() ? name : canonical_service;
-  w.canonical_revision = canonical_revision.empty() ? "latest" : canonical_revision;
-  w.cluster = cluster;
-  return w;
-}
 
 namespace {
 
@@ -48,87 +32,6 @@ std::string CanonicalIp(absl::string_view ip) {
 }
 
 }  // namespace
-
-absl::Status WorkloadDirectory::Upsert(Workload w) {
-  if (w.uid.empty() || w.name.empty() || w.ns.empty()) {
-    return absl::InvalidArgumentError("workload needs a uid, a name and a namespace");
-  }
-  if (absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(w.Identity()); !id.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("workload ", w.uid, ": identity ", w.Identity(), ": ", id.status().message()));
-  }
-  std::vector<std::string> ips;
-  for (const std::string& a : w.addresses) {
-    std::string ip = CanonicalIp(a);
-    if (ip.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workload ", w.uid, ": address \"", a, "\" is not a numeric IP"));
-    }
-    ips.push_back(ip);
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& ip : ips) {
-    auto it = uid_by_ip_.find(ip);
-    if (it != uid_by_ip_.end() && it->second != w.uid) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workload ", w.uid, ": address ", ip, " already belongs to ", it->second));
-    }
-  }
-  if (auto old = by_uid_.find(w.uid); old != by_uid_.end()) {
-    for (const std::string& a : old->second.addresses) uid_by_ip_.erase(CanonicalIp(a));
-  }
-  for (const std::string& ip : ips) uid_by_ip_[ip] = w.uid;
-  std::string uid = w.uid;
-  by_uid_[uid] = std::move(w);
-  return absl::OkStatus();
-}
-
-bool WorkloadDirectory::Remove(absl::string_view uid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_uid_.find(uid);
-  if (it == by_uid_.end()) return false;
-  for (const std::string& a : it->second.addresses) uid_by_ip_.erase(CanonicalIp(a));
-  by_uid_.erase(it);
-  return true;
-}
-
-std::optional<Workload> WorkloadDirectory::ByUid(absl::string_view uid) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_uid_.find(uid);
-  if (it == by_uid_.end()) return std::nullopt;
-  return it->second;
-}
-
-std::optional<Workload> WorkloadDirectory::ByAddress(absl::string_view ip) const {
-  std::string canonical = CanonicalIp(ip);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = uid_by_ip_.find(canonical);
-  if (it == uid_by_ip_.end()) return std::nullopt;
-  auto w = by_uid_.find(it->second);
-  if (w == by_uid_.end()) return std::nullopt;
-  return w->second;
-}
-
-std::optional<Workload> WorkloadDirectory::ByName(absl::string_view ns,
-                                                  absl::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [uid, w] : by_uid_) {
-    if (w.ns == ns && w.name == name) return w;
-  }
-  return std::nullopt;
-}
-
-std::vector<Workload> WorkloadDirectory::All() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Workload> out;
-  for (const auto& [uid, w] : by_uid_) out.push_back(w);
-  return out;
-}
-
-size_t WorkloadDirectory::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return by_uid_.size();
-}
 
 // ---------------------------------------------------------------------------
 // Node proxy
@@ -174,6 +77,17 @@ std::string UnmappedText(const std::string& addr) {
 hbone::WorkloadInfo TelemetryOf(const WorkloadDirectory& dir, absl::string_view ip) {
   std::optional<Workload> w = dir.ByAddress(ip);
   return w ? w->Telemetry() : hbone::WorkloadInfo();
+}
+
+// InboundServiceOf is dst.service for a connection to `w` on `port` ("" when
+// no service of w's has that target port).
+// The directory's current entry for w is used (its services may have
+// changed since the pod was captured).
+std::string InboundServiceOf(const WorkloadDirectory& dir, const Workload& w, int port) {
+  WorkloadDirectory::View v = dir.Read();
+  const Workload* now = v.WorkloadByUid(w.uid);
+  const Service* s = v.InboundService(now ? *now : w, static_cast<uint16_t>(port));
+  return s ? s->hostname : std::string();
 }
 
 void Emit(const LogSink& log, const hbone::ConnectionRecord& r) {
@@ -247,7 +161,8 @@ class NodeProxyImpl final : public NodeProxy {
                                                netns::Netns netns);
   void OnOutbound(Pod* pod);
   void OnInboundPlaintext(Pod* pod);
-  void Passthrough(Pod* pod, int fd, const SocketAddress& peer, const SocketAddress& dst);
+  void Passthrough(Pod* pod, int fd, const SocketAddress& peer, const SocketAddress& dst,
+                   const std::optional<Workload>& destination);
   // Forward connects `fd` to `dst` from inside `pod` (as an inbound hop when
   // `inbound`, keeping the client's IP) and relays plain TCP.
   void Forward(Pod* pod, int fd, hbone::ConnectionRecord record, const SocketAddress& peer,
@@ -400,9 +315,15 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   // (trusted), completed by what its baggage said.
   so.identity = w.Identity();
   so.workload = w.Telemetry();
-  so.annotate = [dir = opts_.workloads](hbone::ConnectionRecord* r) {
+  so.annotate = [dir = opts_.workloads, w](hbone::ConnectionRecord* r) {
     r->src_addr = UnmappedText(r->src_addr);
     r->dst_addr = UnmappedText(r->dst_addr);
+    if (r->dst_service.empty()) {
+      if (absl::StatusOr<SocketAddress> target = ParseSocketAddress(r->dst_hbone_addr);
+          target.ok()) {
+        r->dst_service = InboundServiceOf(*dir, w, target->port());
+      }
+    }
     absl::StatusOr<SocketAddress> src = ParseSocketAddress(r->src_addr);
     if (!src.ok()) return;
     hbone::WorkloadInfo known = TelemetryOf(*dir, src->Ip());
@@ -558,37 +479,53 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       AbortClose(*fd);
       continue;
     }
-    if (!target || !target->hbone) {
-      Passthrough(pod, *fd, *peer, dst);
+    absl::StatusOr<OutboundRoute> route =
+        DecideOutbound(opts_.workloads->Read(), pod->workload, *peer, dst,
+                       static_cast<uint16_t>(opts_.listeners.inbound_hbone_port));
+    if (!route.ok()) {
+      // ztunnel refuses the connection and logs it (e.g. "no healthy
+      // upstream: VIP:port").
+      AbortClose(*fd);
+      hbone::ConnectionRecord r;
+      r.direction = hbone::Direction::kOutbound;
+      r.src_addr = peer->ToString();
+      r.src_identity = pod->workload.Identity();
+      r.src = pod->workload.Telemetry();
+      r.dst_addr = dst.ToString();
+      if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) {
+        std::optional<Service> svc = opts_.workloads->ServiceByVip(
+            NetworkAddress{pod->workload.network, *ip}, pod->workload.ns);
+        if (svc) r.dst_service = svc->hostname;
+      }
+      r.error = route.status();
+      Emit(access_, r);
       continue;
     }
-    SocketAddress via = dst;
-    if (via.family() == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&via.storage)->sin_port =
-          htons(opts_.listeners.inbound_hbone_port);
-    } else {
-      reinterpret_cast<sockaddr_in6*>(&via.storage)->sin6_port =
-          htons(opts_.listeners.inbound_hbone_port);
+    if (route->kind == OutboundRoute::Kind::kPassthrough) {
+      Passthrough(pod, *fd, *peer, route->next_hop, route->destination);
+      continue;
     }
     TunnelTarget t;
-    t.via = via.ToString();
-    t.authority = dst.ToString();
-    t.expected_identities = {target->Identity()};
+    t.via = route->next_hop.ToString();
+    t.authority = route->hbone_target.ToString();
+    t.expected_identities = route->expected_identities;
     t.source_addr = peer->ToString();
     t.source_workload = pod->workload.Telemetry();
-    t.destination_workload = target->Telemetry();
+    if (route->destination) t.destination_workload = route->destination->Telemetry();
+    t.destination_service = route->destination_service;
     pod->client->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
   }
 }
 
 void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
-                                const SocketAddress& dst) {
+                                const SocketAddress& dst,
+                                const std::optional<Workload>& destination) {
   hbone::ConnectionRecord r;
   r.direction = hbone::Direction::kOutbound;
   r.src_addr = peer.ToString();
   r.src = pod->workload.Telemetry();
   r.dst_addr = dst.ToString();
-  r.dst = TelemetryOf(*opts_.workloads, dst.Ip());
+  if (destination) r.dst = destination->Telemetry();
   Forward(pod, fd, std::move(r), peer, dst, /*inbound=*/false);
 }
 
@@ -611,6 +548,7 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     r.dst_addr = dst.ToString();
     r.dst_identity = pod->workload.Identity();
     r.dst = pod->workload.Telemetry();
+    r.dst_service = InboundServiceOf(*opts_.workloads, pod->workload, dst.port());
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
       AbortClose(*fd);
       r.error = std::move(st);

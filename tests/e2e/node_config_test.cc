@@ -59,6 +59,59 @@ TEST_F(NodeConfigTest, ReadsWorkloadsAndResolvesRelativePaths) {
   EXPECT_TRUE(b.cert.empty());
 }
 
+TEST_F(NodeConfigTest, LocalConfigBringsServicesAndFillsUidOnlyPods) {
+  std::string mesh = dir_ + "/mesh.yaml";
+  std::ofstream(mesh) << R"(
+workloads:
+- uid: pod-b
+  name: server
+  namespace: demo
+  serviceAccount: server
+  workloadIps: ["198.18.2.2"]
+  protocol: HBONE
+  services: {"demo/server.demo.svc.cluster.local": {80: 9080}}
+- uid: elsewhere
+  name: other
+  namespace: demo
+  workloadIps: ["198.18.7.7"]
+services:
+- name: server
+  namespace: demo
+  hostname: server.demo.svc.cluster.local
+  vips: ["/198.19.0.10"]
+  ports: {80: 9080}
+policies:
+- {name: p, namespace: demo, scope: Namespace, action: Allow, rules: [[[{destinationPorts: [9080]}]]]}
+)";
+  absl::StatusOr<NodeConfig> c = Load(R"({"trust_bundle": "ca.pem", "local_config": "mesh.yaml",
+    "workloads": [{"uid": "pod-b", "netns": "pod-b", "cert": "b.pem", "key": "b.key"}]})");
+  unlink(mesh.c_str());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->local_config, mesh);
+  ASSERT_EQ(c->pods.size(), 2u);
+  EXPECT_EQ(c->pods[0].workload.name, "server");  // from the local config
+  EXPECT_EQ(c->pods[0].netns, "pod-b");           // from the node file
+  EXPECT_EQ(c->pods[0].cert, dir_ + "/b.pem");
+  EXPECT_EQ(c->pods[1].workload.uid, "elsewhere");
+  EXPECT_TRUE(c->pods[1].netns.empty());
+  ASSERT_EQ(c->services.size(), 1u);
+  EXPECT_EQ(c->services[0].hostname, "server.demo.svc.cluster.local");
+  ASSERT_EQ(c->policies.size(), 1u);
+
+  // A uid-only entry the local config lacks, and a missing local config.
+  std::ofstream(mesh) << "workloads: []\n";
+  absl::StatusOr<NodeConfig> missing = Load(R"({"trust_bundle": "ca.pem",
+    "local_config": "mesh.yaml", "workloads": [{"uid": "pod-b", "netns": "pod-b"}]})");
+  unlink(mesh.c_str());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("workload pod-b is not in"), std::string::npos)
+      << missing.status();
+  EXPECT_EQ(Load(R"({"trust_bundle": "ca.pem", "local_config": "nope.yaml", "workloads": []})")
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(NodeConfigTest, MalformedFilesAreRefusedWithAReason) {
   const std::pair<const char*, const char*> cases[] = {
       {"", "not valid JSON"},

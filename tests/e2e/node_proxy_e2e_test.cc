@@ -6,6 +6,7 @@
 // runs under ASan; the sockets live in the test's own namespaces.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,12 +27,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/authz/policy_codec.h"
+#include "ambient/hbone/tls_context.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/zds.h"
 #include "ambient/redirect/apply.h"
 #include "ambient/redirect/config.h"
+#include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/node_proxy.h"
 #include "e2e/pod_apps.h"
 #include "e2e/topology.h"
@@ -108,7 +112,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   void SetUp() override {
     AMBIENT_REQUIRE_ROOT();
     ASSERT_TRUE(topo_.ok()) << "could not build the namespaces";
-    rules_.ipv6 = true;  // dual-stack pods: the IPv6 rules and policy routing too
+    rules_.ipv6 = true;          // dual-stack pods: the IPv6 rules and policy routing too
     rules_.dns_capture = false;  // the node proxy serves no DNS (15053)
     absl::StatusOr<Netns> a = Netns::OpenByName(topo_.a());
     absl::StatusOr<Netns> b = Netns::OpenByName(topo_.b());
@@ -128,8 +132,12 @@ class NodeProxyE2eTest : public ::testing::Test {
   }
 
   // Start runs the node proxy (optionally with `policy_json`), its ZDS end
-  // and the node agent, and hands both pods over.
-  void Start(const std::string& policy_json = "") {
+  // and the node agent, and hands both pods over. `mesh`, when given, edits
+  // the two pods' workloads and adds to the directory (services, more
+  // workloads) before the proxy starts.
+  using MeshEdit = std::function<void(runtime::WorkloadDirectory* dir, runtime::Workload* a,
+                                      runtime::Workload* b)>;
+  void Start(const std::string& policy_json = "", const MeshEdit& mesh = nullptr) {
     auto directory = std::make_shared<runtime::WorkloadDirectory>();
     runtime::Workload wa;
     wa.uid = "pod-a";
@@ -142,6 +150,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     wb.name = "server";
     wb.service_account = "server";
     wb.addresses = {kPodB, kPodB6};
+    if (mesh) mesh(directory.get(), &wa, &wb);
     ASSERT_TRUE(directory->Upsert(wa).ok());
     ASSERT_TRUE(directory->Upsert(wb).ok());
 
@@ -273,24 +282,29 @@ TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {
   // Both sides name both workloads, in ztunnel's field order.
   for (const std::string& line : {in, out}) {
     EXPECT_TRUE(absl::StrContains(
-        line, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
-                           kClientId, "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":",
-                           kAppPort, " dst.workload=\"server\" dst.namespace=\"demo\" "
-                           "dst.identity=\"", kServerId, "\" direction=")))
+        line,
+        absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"", kClientId,
+                     "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
+                     " dst.workload=\"server\" dst.namespace=\"demo\" "
+                     "dst.identity=\"",
+                     kServerId, "\" direction=")))
         << line;
   }
   // The istio_tcp_* labels carry the same workloads from both reporters.
   std::string prom = metrics_->Prometheus();
   for (const char* reporter : {"source", "destination"}) {
     EXPECT_TRUE(absl::StrContains(
-        prom, absl::StrCat("istio_tcp_connections_opened_total{reporter=\"", reporter,
-                           "\",source_workload=\"client\",source_canonical_service=\"client\","
-                           "source_canonical_revision=\"latest\",source_workload_namespace=\"demo\"")))
+        prom,
+        absl::StrCat("istio_tcp_connections_opened_total{reporter=\"", reporter,
+                     "\",source_workload=\"client\",source_canonical_service=\"client\","
+                     "source_canonical_revision=\"latest\",source_workload_namespace=\"demo\"")))
         << prom;
   }
-  EXPECT_TRUE(absl::StrContains(prom, "destination_workload=\"server\",destination_canonical_service="
-                                      "\"server\",destination_canonical_revision=\"latest\","
-                                      "destination_workload_namespace=\"demo\"")) << prom;
+  EXPECT_TRUE(absl::StrContains(prom,
+                                "destination_workload=\"server\",destination_canonical_service="
+                                "\"server\",destination_canonical_revision=\"latest\","
+                                "destination_workload_namespace=\"demo\""))
+      << prom;
   EXPECT_FALSE(absl::StrContains(prom, "workload=\"unknown\"")) << prom;
 }
 
@@ -353,7 +367,8 @@ TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006)
   ASSERT_FALSE(line.empty()) << lines_.All();
   EXPECT_FALSE(absl::StrContains(line, "src.identity")) << line;
   EXPECT_FALSE(absl::StrContains(line, "src.workload")) << line;  // not in the directory
-  EXPECT_TRUE(absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
+  EXPECT_TRUE(
+      absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
       << line;
   EXPECT_TRUE(absl::StrContains(line, "bytes_recv=11 ")) << line;
 }
@@ -408,6 +423,332 @@ TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   EXPECT_FALSE(
       lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""}).empty())
       << lines_.All();
+}
+
+// Services: a VIP from the node's service range (198.19.0.0/16, 2001:db8:ff::/64),
+// port 80 -> 9080, resolved by the node proxy to an endpoint's 15008.
+constexpr char kVip[] = "198.19.0.10";
+constexpr char kVip6[] = "2001:db8:ff::10";
+constexpr char kService[] = "server.demo.svc.cluster.local";
+
+runtime::Service ServerService(std::vector<std::string> vips) {
+  runtime::Service s;
+  s.name = "server";
+  s.ns = "demo";
+  s.hostname = kService;
+  for (const std::string& v : vips) s.vips.push_back(*runtime::ParseNetworkAddress(v));
+  s.ports = {{80, kAppPort}};
+  return s;
+}
+
+TEST_F(NodeProxyE2eTest, ServiceVipReachesAnEndpointOverHboneV4AndV6) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip, kVip6});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+      }));
+  AppServer app(In(b_), kPodB, kAppPort);
+  AppServer app6(In(b_), kPodB6, kAppPort);
+  ASSERT_TRUE(app.ok() && app6.ok());
+
+  EXPECT_EQ(Exchange(In(a_), kVip, 80, "to the VIP"),
+            absl::StrCat("pong from ", kPodB, ": to the VIP"))
+      << lines_.All();
+  EXPECT_EQ(app.peers(), std::vector<std::string>{kPodA});
+  // The seed's outbound shape: next hop = the endpoint's 15008, :authority =
+  // endpoint IP : target port, dst.service = the service.
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("dst.addr=", kPodB, ":15008")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat(" dst.addr=", kPodB, ":15008 dst.hbone_addr=",
+                                                  kPodB, ":", kAppPort, " dst.service=\"", kService,
+                                                  "\" dst.workload=\"server\" "
+                                                  "dst.namespace=\"demo\" dst.identity=\"",
+                                                  kServerId, "\" direction=")))
+      << out;
+  // The inbound side names the service too.
+  std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat(" dst.service=\"", kService, "\" dst.workload=")))
+      << in;
+
+  EXPECT_EQ(Exchange(In(a_), kVip6, 80, "to the v6 VIP"),
+            absl::StrCat("pong from ", kPodB6, ": to the v6 VIP"))
+      << lines_.All();
+  std::string out6 = lines_.WaitFor({"access connection complete", "direction=\"outbound\"",
+                                     absl::StrCat("dst.addr=[", kPodB6, "]:15008")});
+  ASSERT_FALSE(out6.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out6, absl::StrCat("dst.hbone_addr=[", kPodB6, "]:", kAppPort,
+                                                   " dst.service=\"", kService, "\"")))
+      << out6;
+}
+
+TEST_F(NodeProxyE2eTest, VipLoadIsSpreadOverEndpointsAndUnhealthyOnesAreSkipped) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload* a, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        a->services[s.Key()] = {};
+        b->services[s.Key()] = {};
+        // A third endpoint that is unhealthy, at an address nobody answers on:
+        // picking it would fail the connection.
+        runtime::Workload dead = *b;
+        dead.uid = "pod-dead";
+        dead.name = "server-dead";
+        dead.addresses = {"198.18.2.99"};
+        dead.healthy = false;
+        ASSERT_TRUE(dir->Upsert(dead).ok());
+      }));
+  AppServer app_a(In(a_), kPodA, kAppPort);
+  AppServer app_b(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app_a.ok() && app_b.ok());
+
+  constexpr int kConnections = 100;
+  int ok = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    std::string reply = Exchange(In(a_), kVip, 80, "x");
+    if (absl::StartsWith(reply, "pong from ")) ++ok;
+  }
+  EXPECT_EQ(ok, kConnections) << lines_.All();
+  size_t on_a = app_a.peers().size();
+  size_t on_b = app_b.peers().size();
+  std::cout << "VIP load spread over " << kConnections << " connections: client pod " << on_a
+            << ", server pod " << on_b << "\n";
+  EXPECT_EQ(on_a + on_b, static_cast<size_t>(kConnections));
+  EXPECT_GT(on_a, 0u);
+  EXPECT_GT(on_b, 0u);
+  EXPECT_TRUE(lines_.Matching({"198.18.2.99"}).empty()) << lines_.All();
+}
+
+TEST_F(NodeProxyE2eTest, VipWithoutHealthyEndpointIsRefusedAndLogged) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        runtime::Service s = ServerService({kVip});
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+        b->healthy = false;
+      }));
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  std::string reply = Exchange(In(a_), kVip, 80, "anyone?");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_TRUE(app.peers().empty());
+  std::string out = lines_.WaitFor({"ERROR access connection complete", "direction=\"outbound\""});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(
+      absl::StrContains(out, absl::StrCat("dst.addr=", kVip, ":80 dst.service=\"", kService, "\"")))
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("no healthy upstream: ", kVip, ":80"))) << out;
+  // A port the service does not have is refused the same way.
+  reply = Exchange(In(a_), kVip, 81, "wrong port");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  EXPECT_FALSE(lines_.WaitFor({"no healthy upstream: 198.19.0.10:81"}).empty()) << lines_.All();
+}
+
+// Waypoints. The waypoint here is a stand-in built from the library's
+// HboneServer in the node netns (198.18.1.1:15008, its own SVID): it
+// relays each CONNECT to its :authority as plain TCP; a DNAT rule in the
+// node netns plays kube-proxy for the VIP. What is checked is the node
+// proxy's side: pod A's outbound line in the seed's shape.
+constexpr char kWaypointId[] = "spiffe://cluster.local/ns/demo/sa/waypoint";
+constexpr char kWaypointIp[] = "198.18.1.1";
+
+class WaypointE2eTest : public NodeProxyE2eTest {
+ protected:
+  // StartWaypoint runs the stand-in waypoint on the proxy's loop.
+  void StartWaypoint() {
+    // The service range needs a route before DNAT rewrites the address.
+    ASSERT_EQ(
+        std::system(
+            absl::StrCat("ip -n ", topo_.node(), " route add 198.19.0.0/16 via ", kPodB).c_str()),
+        0);
+    ASSERT_EQ(
+        std::system(absl::StrCat("ip netns exec ", topo_.node(), " iptables -t nat -A OUTPUT -d ",
+                                 kVip, " -p tcp --dport 80 -j DNAT --to-destination ", kPodB, ":",
+                                 kAppPort)
+                        .c_str()),
+        0);
+    holders_[kWaypointId] = Holder(ca_, kWaypointId);
+    auto td = identity::TrustDomain::Parse("cluster.local");
+    auto bundle = identity::TrustBundle::FromPem(*td, ca_.CaPem());
+    auto set = identity::TrustBundleSet::Create({*bundle});
+    ASSERT_TRUE(set.ok());
+    auto ctx = hbone::NewServerContext(holders_[kWaypointId],
+                                       std::make_shared<identity::TrustBundleSource>(*set));
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    waypoint_ctx_ = std::move(*ctx);
+    absl::StatusOr<netns::UniqueFd> lfd = netns::SocketIn(node_, AF_INET, SOCK_STREAM, 0);
+    ASSERT_TRUE(lfd.ok());
+    sockaddr_storage a;
+    socklen_t len = Sockaddr(kWaypointIp, 15008, &a);
+    int one = 1;
+    setsockopt(lfd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ASSERT_EQ(bind(lfd->get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+    ASSERT_EQ(listen(lfd->get(), 64), 0);
+    runtime::ServerOptions so;
+    so.listen_fd = lfd->release();
+    so.ssl_ctx = waypoint_ctx_.get();
+    so.identity = kWaypointId;
+    so.log = waypoint_lines_.Sink();
+    so.upstream_socket = [this](const runtime::SocketAddress& up,
+                                const runtime::SocketAddress&) -> absl::StatusOr<int> {
+      absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(node_, up.family(), SOCK_STREAM, 0);
+      if (!fd.ok()) return fd.status();
+      return fd->release();
+    };
+    std::atomic<bool> done{false};
+    absl::Status st;
+    loop_->Post([&] {
+      auto server = runtime::HboneServer::New(loop_.get(), std::move(so));
+      if (server.ok()) {
+        waypoint_ = std::move(*server);
+      } else {
+        st = server.status();
+      }
+      done = true;
+    });
+    for (int i = 0; i < 500 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_TRUE(done && st.ok()) << st;
+  }
+  void TearDown() override {
+    if (loop_ && waypoint_) {
+      std::atomic<bool> done{false};
+      loop_->Post([&] {
+        waypoint_.reset();
+        done = true;
+      });
+      for (int i = 0; i < 500 && !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    NodeProxyE2eTest::TearDown();
+  }
+
+  // The directory entries: the waypoint workload (node IP), its service
+  // (reached by hostname), and the server's service with or without it.
+  static void AddWaypoint(runtime::WorkloadDirectory* dir) {
+    runtime::Service wps;
+    wps.name = "waypoint";
+    wps.ns = "demo";
+    wps.hostname = "waypoint.demo.svc.cluster.local";
+    wps.ports = {{15008, 15008}};
+    ASSERT_TRUE(dir->UpsertService(wps).ok());
+    runtime::Workload wp;
+    wp.uid = "pod-waypoint";
+    wp.name = "waypoint";
+    wp.ns = "demo";
+    wp.service_account = "waypoint";
+    wp.addresses = {kWaypointIp};
+    wp.services[wps.Key()] = {};
+    ASSERT_TRUE(dir->Upsert(wp).ok());
+  }
+  static runtime::GatewayAddress WaypointRef() {
+    runtime::GatewayAddress g;
+    g.hostname_namespace = "demo";
+    g.hostname = "waypoint.demo.svc.cluster.local";
+    return g;
+  }
+
+  bssl::UniquePtr<SSL_CTX> waypoint_ctx_;
+  std::unique_ptr<runtime::HboneServer> waypoint_;
+  Lines waypoint_lines_;
+};
+
+// The field names of a ztunnel access line, in order ("src.addr", ...).
+std::vector<std::string> FieldNames(const std::string& line) {
+  std::vector<std::string> out;
+  size_t at = line.find("src.addr=");
+  while (at != std::string::npos && at < line.size()) {
+    size_t eq = line.find('=', at);
+    if (eq == std::string::npos) break;
+    out.push_back(line.substr(at, eq - at));
+    size_t next = eq + 1;
+    if (next < line.size() && line[next] == '"') {
+      next = line.find('"', next + 1);
+      if (next == std::string::npos) break;
+      ++next;
+    } else {
+      next = line.find(' ', next);
+      if (next == std::string::npos) break;
+    }
+    at = line.find_first_not_of(' ', next);
+  }
+  return out;
+}
+
+TEST_F(WaypointE2eTest, ServiceWithWaypointGoesThroughItInTheSeedsShape) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        AddWaypoint(dir);
+        runtime::Service s = ServerService({kVip});
+        s.waypoint = WaypointRef();
+        ASSERT_TRUE(dir->UpsertService(s).ok());
+        b->services[s.Key()] = {};
+      }));
+  ASSERT_NO_FATAL_FAILURE(StartWaypoint());
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+
+  EXPECT_EQ(Exchange(In(a_), kVip, 80, "via the waypoint"),
+            absl::StrCat("pong from ", kPodB, ": via the waypoint"))
+      << lines_.All() << "\n"
+      << waypoint_lines_.All();
+
+  // Pod A's line: dst.addr = waypoint:15008, dst.hbone_addr = VIP:port,
+  // dst.service = the service, dst.workload/namespace/identity = the waypoint.
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\""});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("src.addr=", kPodA, ":"))) << out;
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
+                        kClientId, "\" dst.addr=", kWaypointIp, ":15008 dst.hbone_addr=", kVip,
+                        ":80 dst.service=\"", kService,
+                        "\" dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"",
+                        kWaypointId, "\" direction=\"outbound\" bytes_sent=16 bytes_recv=")))
+      << out;
+  // Field for field, the seed's line (productpage -> details via waypoint).
+  const std::string seed =
+      "src.addr=10.28.2.18:51960 src.workload=\"productpage-v1-…\" src.namespace=\"default\" "
+      "src.identity=\"spiffe://cluster.local/ns/default/sa/bookinfo-productpage\" "
+      "dst.addr=10.28.2.14:15008 dst.hbone_addr=34.118.226.6:9080 "
+      "dst.service=\"details.default.svc.cluster.local\" "
+      "dst.workload=\"waypoint-7594b5b786-vgjwz\" "
+      "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/waypoint\" "
+      "direction=\"outbound\" bytes_sent=794 bytes_recv=414 duration=\"40ms\"";
+  EXPECT_EQ(FieldNames(out), FieldNames(seed)) << out;
+  EXPECT_EQ(FieldNames(seed).size(), 14u);
+  // The waypoint saw pod A's identity and the VIP as :authority.
+  std::string wp = waypoint_lines_.WaitFor({"access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(wp.empty()) << waypoint_lines_.All();
+  EXPECT_TRUE(absl::StrContains(wp, absl::StrCat("src.identity=\"", kClientId, "\""))) << wp;
+  EXPECT_TRUE(absl::StrContains(wp, absl::StrCat("dst.hbone_addr=", kVip, ":80"))) << wp;
+}
+
+TEST_F(WaypointE2eTest, WorkloadAddressedTrafficToAWorkloadBehindAWaypointGoesThroughIt) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start("", [](runtime::WorkloadDirectory* dir, runtime::Workload*, runtime::Workload* b) {
+        AddWaypoint(dir);
+        b->waypoint = WaypointRef();
+      }));
+  ASSERT_NO_FATAL_FAILURE(StartWaypoint());
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(Exchange(In(a_), kPodB, kAppPort, "to B"), absl::StrCat("pong from ", kPodB, ": to B"))
+      << lines_.All() << "\n"
+      << waypoint_lines_.All();
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\""});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat(" dst.addr=", kWaypointIp, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
+                        " dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"",
+                        kWaypointId, "\" direction=\"outbound\"")))
+      << out;
+  // The waypoint's relay reached pod B from the node (15006, plaintext).
+  std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, "dst.workload=\"server\"")) << in;
 }
 
 }  // namespace

@@ -12,11 +12,16 @@
 // (0x539), so istio-cni's rules let it through:
 //
 //  - 15001 (redirected egress): the original destination (SO_ORIGINAL_DST)
-//    is looked up in the directory. A workload that speaks HBONE is reached
-//    through an HBONE tunnel to its IP:15008 (TLS 1.3 mTLS with the source
-//    pod's SVID, the destination's SPIFFE ID expected, CONNECT
-//    :authority=dst_ip:port), dialed from inside the source pod. Anything
-//    else is passed through as plain TCP from inside the source pod.
+//    is resolved against the directory by DecideOutbound
+//    (outbound_decision.h, ztunnel's rules): a service VIP goes to its
+//    waypoint or to a healthy endpoint, a workload IP to the workload (or
+//    its waypoint). An HBONE next hop is reached through an HBONE tunnel to
+//    its IP:15008 (TLS 1.3 mTLS with the source pod's SVID, the next hop's
+//    SPIFFE IDs expected, CONNECT :authority = endpoint IP:target port, or
+//    the original VIP:port through a waypoint), dialed from inside the
+//    source pod. Anything else is passed through as plain TCP from inside
+//    the source pod; a VIP without a healthy endpoint is refused ("no
+//    healthy upstream: VIP:port" in the access line).
 //  - 15008 (HBONE ingress): TLS with the pod's own SVID; clients need an
 //    SVID of the pod's own trust domain that verifies against its bundle
 //    (ztunnel's inbound rule); each CONNECT must target
@@ -29,7 +34,9 @@
 //
 // Every proxied connection ends in one ztunnel-style access log line
 // (component "access": "connection complete ..." with src/dst workload,
-// namespace and identities where known; ERROR with error= on failure).
+// namespace, identities and dst.service where known; ERROR with error= on
+// failure). Inbound lines name the service of the pod whose target port was
+// hit (ztunnel's guess).
 // The metadata is put in the hbone::ConnectionRecord itself, so the
 // istio_tcp_* metric labels carry it too: the source pod's on outbound
 // (sent to the peer as `baggage`) and the destination's from the
@@ -69,57 +76,9 @@
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/netns/zds.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/workload_directory.h"
 
 namespace ambient::runtime {
-
-// Workload is one entry of the directory (istio.workload.Workload's fields
-// that a node proxy needs).
-struct Workload {
-  std::string uid;
-  std::string name;
-  std::string ns;
-  std::string service_account = "default";
-  std::string trust_domain = "cluster.local";
-  std::vector<std::string> addresses;  // numeric IPv4/IPv6, no port
-  bool hbone = true;                   // tunnel_protocol HBONE (else NONE)
-  std::vector<std::string> policies;   // selected authorization policy keys
-  // Telemetry labels (istio.workload.Workload canonical_name,
-  // canonical_revision, cluster_id); see Telemetry() for the defaults.
-  std::string canonical_service;
-  std::string canonical_revision;
-  std::string cluster;
-
-  // Identity returns spiffe://TD/ns/NS/sa/SA.
-  std::string Identity() const;
-  // Telemetry returns the workload's metadata for access logs, metric
-  // labels and baggage: name, namespace, cluster, and the canonical service
-  // and revision, which default to the name and "latest" as in Istio.
-  hbone::WorkloadInfo Telemetry() const;
-};
-
-// WorkloadDirectory holds the workloads by uid and by address. Thread-safe.
-class WorkloadDirectory {
- public:
-  // Upsert adds `w` or replaces the workload with the same uid. Errors
-  // (InvalidArgument, directory unchanged): empty uid, name or namespace, an
-  // address that is not a numeric IP, an address already owned by another
-  // uid, or an identity that is not a valid SPIFFE ID.
-  absl::Status Upsert(Workload w);
-  // Remove forgets workload `uid`; false if there was none.
-  bool Remove(absl::string_view uid);
-  // ByUid / ByAddress (a numeric IP, no port) / ByName return a copy.
-  std::optional<Workload> ByUid(absl::string_view uid) const;
-  std::optional<Workload> ByAddress(absl::string_view ip) const;
-  std::optional<Workload> ByName(absl::string_view ns, absl::string_view name) const;
-  // All returns a copy of every workload, in uid order.
-  std::vector<Workload> All() const;
-  size_t size() const;
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, Workload, std::less<>> by_uid_;
-  std::map<std::string, std::string, std::less<>> uid_by_ip_;  // canonical IP -> uid
-};
 
 struct NodeProxyOptions {
   std::shared_ptr<WorkloadDirectory> workloads;          // required
