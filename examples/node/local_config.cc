@@ -3,10 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
-#include <fstream>
 #include <initializer_list>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/authz/policy_codec.h"
+#include "ambient/base/read_file.h"
 
 namespace ambient::examples {
 namespace {
@@ -593,11 +592,9 @@ absl::StatusOr<LocalConfig> ParseLocalConfig(absl::string_view text, const std::
 }
 
 absl::StatusOr<LocalConfig> LoadLocalConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return ParseLocalConfig(s.str(), path);
+  absl::StatusOr<std::string> text = ReadFileBounded(path, kMaxFileSize, "local config");
+  if (!text.ok()) return text.status();
+  return ParseLocalConfig(*text, path);
 }
 
 }  // namespace ambient::examples

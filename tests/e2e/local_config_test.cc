@@ -205,6 +205,9 @@ TEST(LocalConfigTest, BadInputIsRefusedNamingThePlace) {
   }
   EXPECT_FALSE(ParseLocalConfig(std::string("workloads: []\0junk", 19)).ok());
   EXPECT_EQ(LoadLocalConfig("/nonexistent/x.yaml").status().code(), absl::StatusCode::kNotFound);
+  // An endless file is refused at the size limit instead of filling memory.
+  absl::StatusOr<LocalConfig> endless = LoadLocalConfig("/dev/zero");
+  EXPECT_EQ(endless.status().code(), absl::StatusCode::kInvalidArgument) << endless.status();
   // Empty documents are an empty mesh.
   absl::StatusOr<LocalConfig> empty = ParseLocalConfig("");
   ASSERT_TRUE(empty.ok());
