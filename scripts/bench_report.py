@@ -39,8 +39,9 @@ REPRODUCE = {
     "pair": "bash bench/hbone/pair_bench.sh build 3 3",
     "idle": "bash bench/hbone/idle_memory.sh build 1000 3000 10000",
     "gobind": "cd bindings/go && go test -run XXX -bench LoopDo -count 3 .  "
-              "# with CGO_CFLAGS/CGO_LDFLAGS as in scripts/test-bindings.sh",
+              "# with PKG_CONFIG_PATH=build/pkgconfig as in scripts/test-bindings.sh",
     "e2e": "bash bench/e2e/node_proxy_bench.sh build 3 3  # root",
+    "services": "bash bench/e2e/services_bench.sh build 300  # root",
 }
 
 LEARNED = os.path.join(ROOT, "bench", "LEARNED.md")

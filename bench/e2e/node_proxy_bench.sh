@@ -24,51 +24,9 @@ agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 
-id=$$
-node=ambient-bench-$id-node
-pod_a=ambient-bench-$id-a
-pod_b=ambient-bench-$id-b
-tmp=$(mktemp -d /tmp/ambient-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$pod_a" "$pod_b" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/topology.sh"
+bench_topology ambient-bench
 
-for ns in "$node" "$pod_a" "$pod_b"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-done
-ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
-ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
-ip -n "$node" addr add 198.18.1.1/24 dev va
-ip -n "$node" addr add 198.18.2.1/24 dev vb
-ip -n "$node" link set va up
-ip -n "$node" link set vb up
-ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
-ip -n "$pod_a" addr add 198.18.1.2/24 dev eth0
-ip -n "$pod_a" link set eth0 up
-ip -n "$pod_a" route add default via 198.18.1.1
-ip -n "$pod_b" addr add 198.18.2.2/24 dev eth0
-ip -n "$pod_b" link set eth0 up
-ip -n "$pod_b" route add default via 198.18.2.1
-
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
-openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=bench CA" -days 1 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -out "$tmp/ca.pem" 2>/dev/null
-for sa in client server; do
-  openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/$sa.key"
-  openssl req -new -key "$tmp/$sa.key" -subj "/O=bench" -out "$tmp/$sa.csr" 2>/dev/null
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-    "extendedKeyUsage=serverAuth,clientAuth" \
-    "subjectAltName=URI:spiffe://cluster.local/ns/bench/sa/$sa" > "$tmp/$sa.ext"
-  openssl x509 -req -in "$tmp/$sa.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-    -days 1 -extfile "$tmp/$sa.ext" -out "$tmp/$sa.pem" 2>/dev/null
-done
 cat > "$tmp/node.json" <<JSON
 {"trust_bundle": "ca.pem", "workloads": [
   {"uid": "a", "name": "client", "namespace": "bench", "service_account": "client",

@@ -11,11 +11,13 @@
 # and 64-byte ping-pong round trips on one connection (2000 after 100
 # warm-up rounds). The VIP -> waypoint -> endpoint path is not measured yet:
 # there is no example waypoint program to put in the middle. Needs root,
-# python3, openssl. Not hooked into `make bench` (bench/CMakeLists.txt is
-# not this script's to edit).
+# python3, openssl. `make bench BENCH=services` runs it; with $BENCH_FIGURES
+# set (scripts/bench.py) the numbers are also figures, each compared with
+# the mesh pod-IP path.
 set -euo pipefail
 build=$(cd "${1:?usage: services_bench.sh BUILD_DIR [CONNECTIONS]}" && pwd)
 conns=${2:-300}
+fig="/usr/bin/python3 $(cd "$(dirname "$0")/../lib" && pwd)/figure.py"
 agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -23,51 +25,9 @@ for b in "$agent_bin" "$proxy_bin"; do
   [ -x "$b" ] || { echo "$b is not built" >&2; exit 1; }
 done
 
-id=$$
-node=ambient-svcbench-$id-node
-pod_a=ambient-svcbench-$id-a
-pod_b=ambient-svcbench-$id-b
-tmp=$(mktemp -d /tmp/ambient-svcbench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$pod_a" "$pod_b" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/topology.sh"
+bench_topology ambient-svcbench
 
-for ns in "$node" "$pod_a" "$pod_b"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-done
-ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
-ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
-ip -n "$node" addr add 198.18.1.1/24 dev va
-ip -n "$node" addr add 198.18.2.1/24 dev vb
-ip -n "$node" link set va up
-ip -n "$node" link set vb up
-ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
-ip -n "$pod_a" addr add 198.18.1.2/24 dev eth0
-ip -n "$pod_a" link set eth0 up
-ip -n "$pod_a" route add default via 198.18.1.1
-ip -n "$pod_b" addr add 198.18.2.2/24 dev eth0
-ip -n "$pod_b" link set eth0 up
-ip -n "$pod_b" route add default via 198.18.2.1
-
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
-openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=bench CA" -days 1 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -out "$tmp/ca.pem" 2>/dev/null
-for sa in client server; do
-  openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/$sa.key"
-  openssl req -new -key "$tmp/$sa.key" -subj "/O=bench" -out "$tmp/$sa.csr" 2>/dev/null
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-    "extendedKeyUsage=serverAuth,clientAuth" \
-    "subjectAltName=URI:spiffe://cluster.local/ns/bench/sa/$sa" > "$tmp/$sa.ext"
-  openssl x509 -req -in "$tmp/$sa.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-    -days 1 -extfile "$tmp/$sa.ext" -out "$tmp/$sa.pem" 2>/dev/null
-done
 cat > "$tmp/node.json" <<JSON
 {"trust_bundle": "ca.pem", "local_config": "mesh.yaml", "workloads": [
   {"uid": "a", "netns": "$pod_a", "cert": "client.pem", "key": "client.key"},
@@ -142,13 +102,22 @@ ip netns exec "$pod_b" python3 "$tmp/echo.py" &
 pids+=($!)
 sleep 0.5
 
-measure() {  # LABEL HOST PORT
-  echo "== $1"
-  echo "new connections ($conns): $(ip netns exec "$pod_a" python3 "$tmp/rate.py" "$2" "$3" "$conns")"
-  echo "64 B ping-pong on one connection: $(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" "$2" "$3" 2000)"
+measure() {  # NAME LABEL HOST PORT
+  local rate rtt peer=()
+  rate=$(ip netns exec "$pod_a" python3 "$tmp/rate.py" "$3" "$4" "$conns")
+  rtt=$(ip netns exec "$pod_a" python3 "$tmp/pingpong.py" "$3" "$4" 2000)
+  echo "== $2"
+  echo "new connections ($conns): $rate"
+  echo "64 B ping-pong on one connection: $rtt"
+  [ "$1" = vip ] && peer=(--peer services.conns_per_s.pod_ip)
+  $fig "services.conns_per_s.$1" 1/s "${rate%% *}" --better higher "${peer[@]}" \
+    --label "pod A -> echo, sequential new connections, $1"
+  [ "$1" = vip ] && peer=(--peer services.pingpong_p50.pod_ip)
+  $fig "services.pingpong_p50.$1" us "$(echo "$rtt" | awk '{print $2}')" --better lower \
+    "${peer[@]}" --label "pod A -> echo, 64 B ping-pong p50, $1"
 }
 
-measure "no proxy: pod A -> 198.18.2.2:7000 directly" 198.18.2.2 7000
+measure direct "no proxy: pod A -> 198.18.2.2:7000 directly" 198.18.2.2 7000
 
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" >"$tmp/agent.log" 2>&1 &
 pids+=($!)
@@ -159,7 +128,7 @@ captured() { grep -c "captured in netns" "$tmp/proxy.log" || true; }
 for _ in $(seq 100); do [ "$(captured)" -ge 2 ] && break; sleep 0.1; done
 [ "$(captured)" -ge 2 ] || { cat "$tmp/proxy.log"; exit 1; }
 
-measure "mesh, pod IP: pod A -> 198.18.2.2:7000 (HBONE to pod B's 15008)" 198.18.2.2 7000
-measure "mesh, service VIP: pod A -> 198.19.0.10:80 (endpoint picked, HBONE to pod B's 15008, :authority 198.18.2.2:7000)" 198.19.0.10 80
+measure pod_ip "mesh, pod IP: pod A -> 198.18.2.2:7000 (HBONE to pod B's 15008)" 198.18.2.2 7000
+measure vip "mesh, service VIP: pod A -> 198.19.0.10:80 (endpoint picked, HBONE to pod B's 15008, :authority 198.18.2.2:7000)" 198.19.0.10 80
 vip_lines=$(grep -c 'dst.service="echo.bench.svc.cluster.local".*direction="outbound"' "$tmp/proxy.log" || true)
 echo "(outbound access lines naming the service: $vip_lines)"

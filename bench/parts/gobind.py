@@ -25,9 +25,13 @@ import figure  # noqa: E402
 def main():
     build = os.path.abspath(sys.argv[1])
     rounds = os.environ.get("BENCH_ROUNDS", "3")
+    # As scripts/test-bindings.sh: the package finds the build tree's library
+    # through its `#cgo pkg-config: ambient` and the uninstalled .pc file.
+    pc = os.path.join(build, "pkgconfig")
     env = dict(os.environ, GOFLAGS="-mod=mod", GOPROXY="off", CGO_ENABLED="1",
-               CGO_CFLAGS=f"-I{root}/include -I{build}/include",
-               CGO_LDFLAGS=f"-L{build}/lib/capi -Wl,-rpath,{build}/lib/capi")
+               GOCACHE=os.path.join(build, "go-cache"),
+               PKG_CONFIG_PATH=pc + (":" + os.environ["PKG_CONFIG_PATH"]
+                                     if os.environ.get("PKG_CONFIG_PATH") else ""))
     runs = [("BenchmarkLoopDo$|BenchmarkLoopDoParallel$", "0.5s"),
             ("BenchmarkLoopDoIdle$", "300x")]
     seen = 0
