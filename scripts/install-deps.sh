@@ -14,6 +14,8 @@ packages=(
   iproute2 iptables nftables ipset
   golang-go python3 python3-h2 iperf3 stunnel4 binutils
   nlohmann-json3-dev libyaml-cpp-dev socat openssl
+  # DNS proxy: ldns parses and builds messages; dnsmasq and dig drive its tests
+  libldns-dev dnsmasq bind9-dnsutils
 )
 
 missing=()
