@@ -170,12 +170,36 @@ class ServerImpl : public DnsServer {
       : loop_(loop), udp_fd_(udp_fd), tcp_fd_(tcp_fd), o_(std::move(o)) {}
 
   ~ServerImpl() override {
-    forwards_.clear();
-    clients_.clear();
-    udp_watch_.reset();
-    tcp_watch_.reset();
+    // The sockets close now (clients see EOF, the ports vanish); the watch
+    // objects may still have events in the loop's current batch, so they
+    // are freed at the end of the iteration (or by ~EventLoop).
+    struct Remains {
+      std::map<uint64_t, std::unique_ptr<Forward>> forwards;
+      std::map<uint64_t, std::unique_ptr<TcpClient>> clients;
+      std::unique_ptr<IoWatch> udp, tcp;
+    };
+    auto r = std::make_shared<Remains>();
+    for (auto& [id, f] : forwards_) {
+      if (f->watch) f->watch->Stop();
+      if (f->timer) f->timer->Disarm();
+      if (f->fd >= 0) close(f->fd);
+      f->fd = -1;
+    }
+    for (auto& [id, c] : clients_) {
+      c->watch->Stop();
+      c->idle->Disarm();
+      close(c->fd);
+      c->fd = -1;
+    }
+    if (udp_watch_) udp_watch_->Stop();
+    if (tcp_watch_) tcp_watch_->Stop();
     if (udp_fd_ >= 0) close(udp_fd_);
     if (tcp_fd_ >= 0) close(tcp_fd_);
+    r->forwards = std::move(forwards_);
+    r->clients = std::move(clients_);
+    r->udp = std::move(udp_watch_);
+    r->tcp = std::move(tcp_watch_);
+    loop_->Defer([r] {});
   }
 
   absl::Status Init() {
