@@ -16,6 +16,8 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev socat openssl
   # `make bench` charts
   gnuplot-nox
+  # DNS proxy: ldns parses and builds messages; dnsmasq and dig drive its tests
+  libldns-dev dnsmasq bind9-dnsutils
 )
 
 missing=()

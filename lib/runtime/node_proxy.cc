@@ -109,6 +109,7 @@ struct Pod {
   int hbone_port = 0;
   std::unique_ptr<Acceptor> outbound_accept;  // accept with back-off on EMFILE
   std::unique_ptr<Acceptor> inbound_accept;
+  std::shared_ptr<void> attached;  // NodeProxyOptions::pod_attach's (destroyed first)
 };
 
 class NodeProxyImpl;
@@ -301,6 +302,11 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
     return absl::InternalError("in-pod listener set lacks a TCP listener");
   }
   pod->hbone_port = hb->local.port();
+  if (opts_.pod_attach) {
+    absl::StatusOr<std::shared_ptr<void>> a = opts_.pod_attach(w, pod->listeners, pod->factory);
+    if (!a.ok()) return a.status();
+    pod->attached = std::move(*a);
+  }
 
   ServerOptions so;
   so.listen_fd = fcntl(hb->fd.get(), F_DUPFD_CLOEXEC, 0);

@@ -88,8 +88,8 @@ struct NodeProxyOptions {
   std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const Workload&)>
       credentials;
   std::shared_ptr<authz::PolicyStore> policies;  // optional: allow everything when null
-  // The in-pod listeners (ports, mark, transparency); DNS (15053) is not
-  // served by this proxy, so it is off by default.
+  // The in-pod listeners (ports, mark, transparency); DNS (15053) is off
+  // unless a pod_attach serves it.
   netns::PodListenerOptions listeners = [] {
     netns::PodListenerOptions o;
     o.dns = false;
@@ -101,6 +101,14 @@ struct NodeProxyOptions {
   hbone::Settings settings;
   LogSink log;
   std::shared_ptr<hbone::Metrics> metrics;
+  // pod_attach, when set, is called (loop thread) for each captured pod once
+  // its listeners are open; what it returns is kept with the pod and
+  // destroyed when the pod is released, before its listeners close. An
+  // error fails AddPod. The DNS proxy: ambient/dns/pod_dns.h, with
+  // listeners.dns = true.
+  std::function<absl::StatusOr<std::shared_ptr<void>>(
+      const Workload&, const netns::PodListenerSet&, const std::shared_ptr<netns::SocketFactory>&)>
+      pod_attach;
 };
 
 // PodInfo describes one captured pod (for status and tests).
