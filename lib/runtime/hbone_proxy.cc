@@ -300,6 +300,15 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
       return;
     }
   }
+  if (opts_.route) {
+    InboundStream pick{peer, session->peer(), *upstream, request.authority};
+    absl::StatusOr<SocketAddress> chosen = opts_.route(pick);
+    if (!chosen.ok()) {
+      Reject(session, id, request, 503, chosen.status(), "CONNECT");
+      return;
+    }
+    upstream = *chosen;
+  }
   uint64_t sid = ids_[session];
   size_t& by_conn = pending_by_conn_[sid];
   size_t& by_id = pending_by_id_[peer];

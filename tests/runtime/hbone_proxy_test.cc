@@ -59,12 +59,14 @@ class EchoServer {
     for (auto& t : workers_) t.join();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  size_t accepted() const { return accepted_; }
 
  private:
   void Serve() {
     while (!stop_) {
       int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
+      ++accepted_;
       workers_.emplace_back([c] {
         std::vector<char> buf(65536);
         for (;;) {
@@ -85,6 +87,7 @@ class EchoServer {
   int fd_;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<size_t> accepted_{0};
   std::thread thread_;
   std::vector<std::thread> workers_;
 };
@@ -231,6 +234,7 @@ class HboneProxyTest : public ::testing::Test {
     so.workload = server_workload_;
     so.identity = server_identity_;
     so.annotate = server_annotate_;
+    so.route = server_route_;
     auto server = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -315,6 +319,7 @@ class HboneProxyTest : public ::testing::Test {
   hbone::WorkloadInfo server_workload_;
   std::string server_identity_;
   std::function<void(hbone::ConnectionRecord*)> server_annotate_;
+  std::function<absl::StatusOr<SocketAddress>(const InboundStream&)> server_route_;
   hbone::WorkloadInfo source_workload_;
   hbone::WorkloadInfo destination_workload_;
   std::string destination_service_;
@@ -571,6 +576,40 @@ TEST_F(HboneProxyTest, UnauthorizedClientGets401AndNoBytes) {
   EXPECT_THAT(logs[0] + logs[1], HasSubstr("is not allowed"));
   EXPECT_THAT(logs[0] + logs[1], HasSubstr("401"));
   EXPECT_EQ(metrics_->Total("istio_tcp_connections_failed_total"), 2u);
+}
+
+TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {
+  // The :authority is a service VIP nothing listens on; the host's route
+  // picks the echo server as its endpoint, as a waypoint would.
+  std::string seen_authority, seen_peer;
+  server_route_ = [&](const InboundStream& s) -> absl::StatusOr<SocketAddress> {
+    seen_authority = s.authority;
+    seen_peer = s.peer_identity;
+    return ParseSocketAddress(echo_.address());
+  };
+  Setup({}, {kServerId}, "198.18.250.1:80");
+  EXPECT_TRUE(Echo("through the route"));
+  Stop();
+  EXPECT_EQ(seen_authority, "198.18.250.1:80");
+  EXPECT_EQ(seen_peer, kClientId);
+}
+
+TEST_F(HboneProxyTest, RouteErrorRefusesWith503AndConnectsNothing) {
+  server_route_ = [](const InboundStream&) -> absl::StatusOr<SocketAddress> {
+    return absl::UnavailableError("no healthy endpoint for the service");
+  };
+  Setup();
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  bool clean = true;
+  EXPECT_EQ(ReadToEof(fd, &clean), "");
+  EXPECT_FALSE(clean);
+  close(fd);
+  auto logs = WaitLogs(2);
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("503"));
+  EXPECT_THAT(logs[0] + logs[1], HasSubstr("no healthy endpoint for the service"));
+  EXPECT_EQ(echo_.accepted(), 0u);
 }
 
 TEST_F(HboneProxyTest, UnreachableUpstreamGets503) {

@@ -89,6 +89,12 @@ struct ServerOptions {
   // Optional per-stream check after `allow`: a non-OK status rejects the
   // CONNECT with 401 (access log error = its message, flags DENY).
   std::function<absl::Status(const InboundStream&)> authorize;
+  // Optional per-stream choice of the upstream, asked after `authorize`:
+  // the plain-TCP address to connect to instead of the :authority (e.g. a
+  // waypoint's pick of an endpoint of the service VIP:port in :authority).
+  // An error refuses the CONNECT with 503 (access log error = its message,
+  // flags CONNECT) and connects nothing. Runs on the loop.
+  std::function<absl::StatusOr<SocketAddress>(const InboundStream&)> route;
   // Optional maker of the upstream socket (unconnected) for `upstream` on
   // behalf of `client`, e.g. inside the destination pod's netns, marked,
   // bound to the client's IP; it returns an fd the server then owns.
