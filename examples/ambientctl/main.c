@@ -72,8 +72,11 @@ static int version(int argc, char **argv) {
 
 /* split_flag_values returns a copy of argv where every "--name=value" before a
  * bare "--" is two arguments, "--name" and "value", so that every command
- * takes both spellings. The strings are allocated once and live until exit.
+ * takes both spellings. The strings are allocated once and live until exit
+ * (kept reachable through g_args, so a leak checker does not report them).
  * Returns NULL when out of memory. */
+static char **g_args;
+
 static char **split_flag_values(int argc, char **argv, int *out_argc) {
   char **out = (char **)calloc((size_t)argc * 2 + 1, sizeof(char *));
   int i, n = 0, done = 0;
@@ -85,7 +88,10 @@ static char **split_flag_values(int argc, char **argv, int *out_argc) {
     if (!done && strncmp(arg, "--", 2) == 0 && eq != NULL && eq > arg + 2) {
       size_t name_len = (size_t)(eq - arg);
       char *name = (char *)malloc(name_len + 1);
-      if (name == NULL) return NULL;
+      if (name == NULL) {
+        free(out);
+        return NULL;
+      }
       memcpy(name, arg, name_len);
       name[name_len] = '\0';
       out[n++] = name;
@@ -95,6 +101,7 @@ static char **split_flag_values(int argc, char **argv, int *out_argc) {
     }
   }
   *out_argc = n;
+  g_args = out;
   return out;
 }
 
