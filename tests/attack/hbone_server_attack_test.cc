@@ -31,6 +31,7 @@
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "hbone/test_pki.h"
+#include "support/full_listener.h"
 
 namespace ambient::runtime {
 namespace {
@@ -76,33 +77,6 @@ int TcpConnect(const SocketAddress& addr) {
   }
   return fd;
 }
-
-// A loopback listener whose accept queue is full: further connects to it
-// stay pending (the kernel drops their SYNs).
-struct BlackHole {
-  int listen_fd = -1;
-  std::vector<int> queued;
-  std::string address;
-  BlackHole() {
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = Loopback(0);
-    EXPECT_EQ(bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(listen(listen_fd, 0), 0);
-    socklen_t len = sizeof(a);
-    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
-    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-    for (int i = 0; i < 2; ++i) {
-      int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-      queued.push_back(c);
-    }
-    usleep(20000);
-  }
-  ~BlackHole() {
-    for (int c : queued) close(c);
-    close(listen_fd);
-  }
-};
 
 // An upstream that accepts and holds connections (a legitimate tunnel's
 // target: the server answers 200 once connected).
@@ -464,7 +438,7 @@ TEST_F(HboneServerAttackTest, SilentConnectionsAreClosedEarlyAndHandshakesAreCap
 // connect is in flight cancels that connect at once (socket closed), with an
 // access log line and a counter; so does the connection going away.
 TEST_F(HboneServerAttackTest, ResetStreamsAndClosedConnectionsCancelTheirDials) {
-  BlackHole hole;
+  ambient::test_support::FullListener hole;
   Sink upstream;
   ASSERT_NO_FATAL_FAILURE(Serve(Options()));
   RunLoop();
@@ -522,7 +496,7 @@ TEST_F(HboneServerAttackTest, PingFloodEndsOnlyThatConnection) {
 // More CONNECTs with a pending upstream connect than the per-connection or
 // per-identity cap allow are answered 503 at once, each with a log line.
 TEST_F(HboneServerAttackTest, PendingDialCapsRefuseTheExcessWith503) {
-  BlackHole hole;
+  ambient::test_support::FullListener hole;
   ServerOptions so = Options();
   so.limits.max_pending_dials_per_connection = 3;
   so.limits.max_pending_dials_per_identity = 5;

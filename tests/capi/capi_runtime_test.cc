@@ -19,6 +19,7 @@
 
 #include "ambient/ambient.h"
 #include "hbone/test_pki.h"
+#include "support/full_listener.h"
 
 namespace {
 
@@ -64,44 +65,13 @@ void RecordDone(void* user, int code, int /*http_status*/, const char* /*message
   o->code = code;
 }
 
-// A loopback listener whose accept queue is full: the kernel drops further
-// SYNs, so a connect to it stays pending (retransmitting on loopback only).
-struct FullListener {
-  int listen_fd = -1;
-  std::vector<int> queued;
-  std::string address;
-
-  FullListener() {
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(listen(listen_fd, 0), 0);
-    socklen_t len = sizeof(a);
-    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
-    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-    // Backlog 0 holds one connection; a second one makes sure.
-    for (int i = 0; i < 2; ++i) {
-      int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-      queued.push_back(c);
-    }
-    usleep(20000);
-  }
-  ~FullListener() {
-    for (int c : queued) close(c);
-    close(listen_fd);
-  }
-};
-
 // PendingDial is what the dial-in-flight tests share: client TLS, a listener
 // whose connects stay pending, and the socket pair a tunnel relays. Tunnel
 // starts one tunnel from `client` to that listener.
 struct PendingDial {
   TestCa ca;
   ambient_hbone_tls* tls = ClientTls(ca);
-  FullListener server;
+  ambient::test_support::FullListener server;
   int sv[2] = {-1, -1};
 
   PendingDial() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0); }
