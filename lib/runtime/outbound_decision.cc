@@ -258,13 +258,12 @@ OutboundRoute ToWaypoint(const Upstream& wp, const SocketAddress& wp_addr,
   return r;
 }
 
-}  // namespace
-
-absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
-                                             const Workload& source,
-                                             const SocketAddress& downstream,
-                                             const SocketAddress& target, uint16_t hbone_port,
-                                             const RandomFn& random) {
+// Decide is DecideOutbound; `at_waypoint`: the source is the waypoint
+// itself (DecideAtWaypoint), so no waypoint is taken again.
+absl::StatusOr<OutboundRoute> Decide(const WorkloadDirectory::View& dir, const Workload& source,
+                                     const SocketAddress& downstream, const SocketAddress& target,
+                                     uint16_t hbone_port, const RandomFn& random,
+                                     bool at_waypoint) {
   const authz::IpAddr target_ip = IpOf(target);
   const uint16_t target_port = static_cast<uint16_t>(target.port());
   const NetworkAddress addr{source.network, target_ip};
@@ -272,7 +271,7 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
   std::optional<Upstream> us;
   const Service* service = dir.ServiceByVip(addr, source.ns);
   if (service != nullptr) {
-    if (service->waypoint) {
+    if (service->waypoint && !at_waypoint) {
       absl::StatusOr<std::pair<Upstream, SocketAddress>> wp =
           Waypoint(dir, source, *service->waypoint, target_ip, random);
       if (!wp.ok()) return wp.status();
@@ -298,7 +297,7 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
 
   // Workload-addressed traffic to a workload behind a waypoint goes through
   // it, unless it comes from that waypoint.
-  if (service == nullptr && us->workload->waypoint &&
+  if (service == nullptr && us->workload->waypoint && !at_waypoint &&
       !FromWaypoint(dir, *us->workload, source, IpOf(downstream))) {
     absl::StatusOr<std::pair<Upstream, SocketAddress>> wp =
         Waypoint(dir, source, *us->workload->waypoint, target_ip, random);
@@ -320,6 +319,24 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
     r.next_hop = Make(*ip, us->port);
   }
   return r;
+}
+
+}  // namespace
+
+absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
+                                             const Workload& source,
+                                             const SocketAddress& downstream,
+                                             const SocketAddress& target, uint16_t hbone_port,
+                                             const RandomFn& random) {
+  return Decide(dir, source, downstream, target, hbone_port, random, /*at_waypoint=*/false);
+}
+
+absl::StatusOr<OutboundRoute> DecideAtWaypoint(const WorkloadDirectory::View& dir,
+                                               const Workload& waypoint,
+                                               const SocketAddress& target, uint16_t hbone_port,
+                                               const RandomFn& random) {
+  return Decide(dir, waypoint, SocketAddress(), target, hbone_port, random,
+                /*at_waypoint=*/true);
 }
 
 }  // namespace ambient::runtime
