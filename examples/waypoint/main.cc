@@ -21,6 +21,13 @@
 // calling pod, dst = the waypoint) and the outbound one (src = the
 // waypoint, dst = the pod, dst.service).
 //
+// Policies: the waypoint checks every policy that applies to the
+// destination (global, its namespace's, and those it selects), with the
+// calling pod as the source, as ztunnel would at the pod. A policy meant to
+// hold only at the pod itself, such as "allow only the waypoint's identity"
+// (which makes a bypass of the waypoint fail), therefore belongs to the node
+// proxy's --policy, not to what the waypoint reads.
+//
 // It reads the same node file as the example node proxy
 // (examples/node/node_config.h, with its local_config: workloads, services,
 // waypoints, policies); --workload names the waypoint's own entry, whose
