@@ -120,7 +120,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       drain();
     }
-    if (outstanding) (void)s.AddWorkloadDone(*outstanding, absl::OkStatus(), now);
+    if (outstanding) {
+      if (!s.AddWorkloadDone(*outstanding, absl::OkStatus(), now).ok()) __builtin_trap();
+      outstanding.reset();
+    }
     drain();
   }
   if (OpenFdCount() != before) __builtin_trap();  // a descriptor leaked
