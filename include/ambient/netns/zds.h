@@ -135,7 +135,7 @@ struct ZdsProxyOptions {
   // How often pods whose AddWorkload failed are tried again while connected;
   // absl::ZeroDuration() disables retries (a failed pod is then forgotten).
   absl::Duration retry_interval = absl::Seconds(5);
-  LogSink log;  // called from the proxy thread; may be empty
+  LogSink log;  // called from the proxy thread (a ZdsClient: the loop thread); may be empty
 };
 
 // ZdsProxy is the node proxy end on a thread of its own: a thin driver of a
