@@ -38,7 +38,7 @@ type NodeProxyOptions struct {
 	SVIDs        map[string]NodeProxySVID // pod uid -> its SVID
 	PoliciesJSON []byte                   // Istio Authorizations, see PolicyStore
 	// Log, when set, gets the access log (component "access") and other
-	// lines ("node-proxy" on the loop's goroutine, "zds" from the ZDS thread).
+	// lines ("node-proxy" and "zds"), all on the loop's goroutine.
 	Log LogFunc
 }
 
@@ -210,8 +210,8 @@ func (p *NodeProxy) PodCount() int {
 }
 
 // StartZDS connects to the node agent's ZDS socket (and keeps
-// reconnecting) on a thread of its own; pods the agent adds or deletes are
-// captured or released on the loop. Errors: InvalidArgument (path too long
+// reconnecting) on the proxy's loop, with no thread of its own; pods the
+// agent adds or deletes are captured or released on the loop. Errors: InvalidArgument (path too long
 // for a unix socket), FailedPrecondition (already started).
 func (p *NodeProxy) StartZDS(socketPath string) error {
 	if hasNUL(socketPath) {
@@ -245,7 +245,7 @@ func (p *NodeProxy) free() {
 	p.ptr = nil
 	delete(p.loop.nodeProxies, p)
 	if p.log != 0 {
-		p.log.Delete() // the proxy and its ZDS thread are gone
+		p.log.Delete() // the proxy (and its ZDS connection) is gone
 		p.log = 0
 	}
 }

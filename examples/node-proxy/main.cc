@@ -228,20 +228,14 @@ static int RealMain(int argc, char** argv) {
   auto proxy = runtime::NodeProxy::New(loop->get(), std::move(options));
   if (!proxy.ok()) return Fail(proxy.status().ToString());
 
-  netns::zds::ZdsProxyOptions zo;
-  zo.socket_path = zds_socket;
-  zo.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
-    if (level != LogLevel::kDebug || verbose) Print(level, c, m);
-  };
-  netns::zds::ZdsProxy zds(zo, (*proxy)->zds_handler());
-
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
     examples::MetricsHandlers mh;
     mh.metrics = [metrics] { return metrics->Prometheus(); };
-    mh.ready = [&zds] { return zds.ready(); };
+    mh.ready = [p = proxy->get()] { return p->zds() != nullptr && p->zds()->ready(); };
     auto ms = examples::MetricsServer::New(loop->get(), metrics_addr, std::move(mh));
-    if (!ms.ok()) return Fail(absl::StrCat("--metrics ", metrics_addr, ": ", ms.status().message()));
+    if (!ms.ok())
+      return Fail(absl::StrCat("--metrics ", metrics_addr, ": ", ms.status().message()));
     metrics_server = std::move(*ms);
     Print(LogLevel::kInfo, "node-proxy",
           absl::StrCat("metrics: http://", metrics_server->address().ToString(),
@@ -301,15 +295,13 @@ static int RealMain(int argc, char** argv) {
   Print(
       LogLevel::kInfo, "node-proxy",
       absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
-  if (absl::Status st = zds.Start(); !st.ok()) return Fail(st.ToString());
+  // ZDS runs on the loop; its "zds" lines go to the proxy's log.
+  netns::zds::ZdsProxyOptions zo;
+  zo.socket_path = zds_socket;
+  if (absl::Status st = (*proxy)->StartZds(zo); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
-  // The ZDS thread waits on the loop for each call, and the loop no longer
-  // runs: detach first so Stop does not wait, then release the pods on the
-  // loop's thread (this one).
   metrics_server.reset();
-  (*proxy)->DetachZds();
-  zds.Stop();
-  proxy->reset();
+  proxy->reset();  // closes ZDS and releases the pods, on this (the loop's) thread
   (*loop)->RunFor(absl::Milliseconds(10));
   g_loop = nullptr;
   signal(SIGHUP, SIG_IGN);

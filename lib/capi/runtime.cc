@@ -113,13 +113,7 @@ struct ambient_node_proxy {
   LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::NodeProxy> proxy;
   ambient::LogSink log;
-  std::unique_ptr<ambient::netns::zds::ZdsProxy> zds;
   ~ambient_node_proxy() {
-    if (zds) {
-      proxy->DetachZds();
-      zds->Stop();
-    }
-    zds.reset();
     proxy.reset();
     log_open->store(false);
   }
@@ -647,14 +641,10 @@ ambient_error* ambient_node_proxy_start_zds(ambient_node_proxy* proxy, const cha
   return Guard([&]() -> absl::Status {
     if (proxy == nullptr) return NullArgument("proxy");
     if (socket_path == nullptr) return NullArgument("socket_path");
-    if (proxy->zds) return absl::FailedPreconditionError("ZDS already started");
     ambient::netns::zds::ZdsProxyOptions o;
     o.socket_path = socket_path;
     o.log = proxy->log;
-    auto zds = std::make_unique<ambient::netns::zds::ZdsProxy>(o, proxy->proxy->zds_handler());
-    if (absl::Status s = zds->Start(); !s.ok()) return s;
-    proxy->zds = std::move(zds);
-    return absl::OkStatus();
+    return proxy->proxy->StartZds(std::move(o));
   });
 }
 

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "ambient/netns/zds.h"
+#include "ambient/netns/zds_session.h"
 #include "netns/errno_status.h"
 #include "netns/zds_transport.h"
 
@@ -43,6 +45,10 @@ ZdsProxy::ZdsProxy(ZdsProxyOptions options, WorkloadHandler* handler)
     : options_(std::move(options)), handler_(handler) {
   absl::StatusOr<UniqueFd> efd = MakeEventFd();
   if (efd.ok()) stop_fd_ = std::move(*efd);
+  ProxySessionOptions so;
+  so.retry_interval = options_.retry_interval;
+  so.log = options_.log;
+  session_ = std::make_unique<ProxySession>(std::move(so));
 }
 
 ZdsProxy::~ZdsProxy() { Stop(); }
@@ -51,44 +57,34 @@ void ZdsProxy::Log(LogLevel level, absl::string_view message) {
   if (options_.log) options_.log(level, "zds", message);
 }
 
+bool ZdsProxy::connected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_->connected();
+}
+
+bool ZdsProxy::snapshot_complete() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_->snapshot_complete();
+}
+
+bool ZdsProxy::ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_->ready();
+}
+
 size_t ZdsProxy::workload_count() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return workloads_.size();
+  return session_->workload_count();
 }
 
 size_t ZdsProxy::pending_count() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return pending_.size();
+  return session_->pending_count();
 }
 
-void ZdsProxy::RetryPending() {
-  std::vector<std::string> uids;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [uid, p] : pending_) uids.push_back(uid);
-  }
-  for (const std::string& uid : uids) {
-    WorkloadInfo info;
-    absl::StatusOr<Netns> ns = absl::InternalError("gone");
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = pending_.find(uid);
-      if (it == pending_.end()) continue;
-      info = it->second.info;
-      ns = it->second.netns.Dup();
-    }
-    if (!ns.ok()) continue;  // out of fds: try again next time
-    const NetnsId id = ns->id();
-    absl::Status added = handler_->AddWorkload(uid, info, std::move(*ns));
-    if (!added.ok()) {
-      Log(LogLevel::kWarn, absl::StrCat("pod ", uid, " still failing: ", added.message()));
-      continue;
-    }
-    Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " started on retry"));
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.erase(uid);
-    workloads_[uid] = id;
-  }
+uint64_t ZdsProxy::connect_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_->connect_count();
 }
 
 absl::Status ZdsProxy::Start() {
@@ -121,13 +117,19 @@ void ZdsProxy::Loop() {
     absl::StatusOr<UniqueFd> conn = ConnectSeqpacket(options_.socket_path);
     if (conn.ok()) last_said = absl::InfinitePast();
     if (conn.ok()) {
-      uint64_t before = snapshots_.load();
+      uint64_t before;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        before = session_->snapshot_count();
+      }
       absl::Status ended;
       try {
         ended = ServeConnection(std::move(*conn));
       } catch (...) {  // e.g. std::bad_alloc: never let it end the process
-        connected_ = false;
-        snapshot_complete_ = false;
+        std::lock_guard<std::mutex> lock(mu_);
+        session_->Closed(absl::ResourceExhaustedError("exception while serving the connection"));
+        while (session_->NextAction()) {
+        }
         ended = absl::ResourceExhaustedError("exception while serving the connection");
       }
       if (absl::IsCancelled(ended)) return;
@@ -135,7 +137,12 @@ void ZdsProxy::Loop() {
       // Only a session that got a snapshot through resets the backoff: an
       // agent that takes the hello and then hangs up or sends garbage is
       // retried ever more slowly, not ~100 times a second.
-      if (snapshots_.load() != before) backoff = options_.initial_backoff;
+      uint64_t after;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        after = session_->snapshot_count();
+      }
+      if (after != before) backoff = options_.initial_backoff;
     } else {
       const absl::Time now = absl::Now();
       const bool say = now - last_said >= absl::Seconds(10);
@@ -149,160 +156,79 @@ void ZdsProxy::Loop() {
   }
 }
 
-absl::Status ZdsProxy::ServeConnection(UniqueFd conn) {
-  if (handler_ == nullptr) return absl::InvalidArgumentError("ZdsProxy needs a handler");
-  seen_.clear();
-  snapshot_sent_ = false;
-  snapshot_complete_ = false;
-  connected_ = true;
-  connects_.fetch_add(1);
-  absl::Status ended =
-      SendDatagram(conn.get(), EncodeHello(), -1, stop_fd_.get(), kHelloTimeout);
-  if (ended.ok()) {
-    Log(LogLevel::kInfo, "connected to node agent");
-    const bool retries = options_.retry_interval > absl::ZeroDuration();
-    absl::Time next_retry = absl::InfiniteFuture();
-    for (;;) {
-      absl::Duration wait = absl::InfiniteDuration();
-      if (retries && pending_count() > 0) {
-        if (next_retry == absl::InfiniteFuture()) next_retry = absl::Now() + options_.retry_interval;
-        wait = std::max(absl::ZeroDuration(), next_retry - absl::Now());
-      } else {
-        next_retry = absl::InfiniteFuture();
-      }
-      absl::StatusOr<Datagram> dg = RecvDatagram(conn.get(), stop_fd_.get(), wait);
-      if (absl::IsDeadlineExceeded(dg.status())) {
-        RetryPending();
-        next_retry = absl::Now() + options_.retry_interval;
-        continue;
-      }
-      if (!dg.ok()) {
-        ended = dg.status();
+bool ZdsProxy::Perform(int conn, absl::Status* ended) {
+  for (;;) {
+    std::optional<ProxyAction> action;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      action = session_->NextAction();
+    }
+    if (!action) return false;
+    switch (action->kind) {
+      case ProxyAction::Kind::kSend: {
+        absl::Status sent = SendDatagram(conn, action->bytes, -1, stop_fd_.get(), kHelloTimeout);
+        if (!sent.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          session_->Closed(sent);
+        }
         break;
       }
-      bool fatal = false;
-      std::string error = Handle(dg->bytes, std::move(dg->fds), dg->truncated || dg->control_truncated, &fatal);
-      if (!error.empty()) Log(LogLevel::kWarn, absl::StrCat("refused request: ", error));
-      absl::Status sent =
-          SendDatagram(conn.get(), EncodeAck(error), -1, stop_fd_.get(), kHelloTimeout);
-      if (!sent.ok()) {
-        ended = sent;
+      case ProxyAction::Kind::kAddWorkload: {
+        absl::Status added =
+            handler_->AddWorkload(action->uid, action->info, std::move(action->netns));
+        std::lock_guard<std::mutex> lock(mu_);
+        session_->AddWorkloadDone(action->call, added, absl::Now()).IgnoreError();
         break;
       }
-      if (fatal) {
-        ended = absl::InvalidArgumentError(error);
+      case ProxyAction::Kind::kRemoveWorkload:
+        handler_->RemoveWorkload(action->uid);
         break;
-      }
+      case ProxyAction::Kind::kSnapshotComplete:
+        handler_->OnSnapshotComplete();
+        break;
+      case ProxyAction::Kind::kDisconnected:
+        handler_->OnDisconnected(action->status);
+        *ended = action->status;
+        return true;
     }
   }
-  const bool was_connected = connected_.exchange(false);
-  snapshot_complete_ = false;
-  if (was_connected) handler_->OnDisconnected(ended);
-  return ended;
 }
 
-std::string ZdsProxy::Handle(absl::string_view bytes, std::vector<UniqueFd> fds, bool truncated,
-                             bool* fatal) {
-  // Any descriptor we do not adopt is closed when `fds` goes away.
-  if (truncated) {
-    *fatal = true;
-    return absl::StrCat("message larger than ", kMaxMessageSize,
-                        " bytes or with too much ancillary data");
+absl::Status ZdsProxy::ServeConnection(UniqueFd conn) {
+  if (handler_ == nullptr) return absl::InvalidArgumentError("ZdsProxy needs a handler");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_->Connected(absl::Now());
   }
-  absl::StatusOr<Request> req = DecodeRequest(bytes);
-  if (!req.ok()) {
-    *fatal = true;
-    return std::string(req.status().message());
-  }
-  const std::string& uid = req->uid;
-  if (req->type != RequestType::kAdd && !fds.empty()) {
-    return absl::StrCat("protocol error: ", RequestTypeName(req->type),
-                        " must not carry a file descriptor");
-  }
-  switch (req->type) {
-    case RequestType::kAdd: {
-      if (!req->has_workload_info) {
-        return absl::StrCat("protocol error: add for ", uid, " without workload_info");
-      }
-      if (fds.size() != 1) {
-        return absl::StrCat("protocol error: add for ", uid, " needs exactly one netns fd, got ",
-                            fds.size());
-      }
-      absl::StatusOr<Netns> ns = Netns::FromFd(fds[0].release());
-      if (!ns.ok()) {
-        return absl::StrCat("add for ", uid, ": ", ns.status().message());
-      }
-      if (!snapshot_sent_) seen_.insert(uid);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = workloads_.find(uid);
-        if (it != workloads_.end() && it->second == ns->id()) return "";  // idempotent
-      }
-      bool replacing = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        replacing = workloads_.erase(uid) > 0;
-        pending_.erase(uid);
-      }
-      if (replacing) {
-        Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " re-added with a new netns; replacing"));
-        handler_->RemoveWorkload(uid);
-      }
-      const NetnsId id = ns->id();
-      // Keep a second handle so a failed start can be retried later.
-      absl::StatusOr<Netns> spare = options_.retry_interval > absl::ZeroDuration()
-                                        ? ns->Dup()
-                                        : absl::StatusOr<Netns>(Netns());
-      absl::Status added = handler_->AddWorkload(uid, req->workload_info, std::move(*ns));
+  absl::Status ended;
+  if (Perform(conn.get(), &ended)) return ended;
+  for (;;) {
+    absl::Time deadline;
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!added.ok()) {
-        if (spare.ok() && spare->valid()) {
-          pending_[uid] = Pending{req->workload_info, std::move(*spare)};
-        }
-        return absl::StrCat("add for ", uid, " failed: ", added.message());
-      }
-      workloads_[uid] = id;
-      return "";
+      deadline = session_->next_deadline();
     }
-    case RequestType::kKeep:
-      if (snapshot_sent_) return absl::StrCat("protocol error: keep for ", uid, " after snapshot");
-      seen_.insert(uid);
-      return "";
-    case RequestType::kDel: {
-      seen_.erase(uid);
-      bool known;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        known = workloads_.erase(uid) > 0;
-        pending_.erase(uid);
+    const absl::Duration wait = deadline == absl::InfiniteFuture()
+                                    ? absl::InfiniteDuration()
+                                    : std::max(absl::ZeroDuration(), deadline - absl::Now());
+    absl::StatusOr<Datagram> dg = RecvDatagram(conn.get(), stop_fd_.get(), wait);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (absl::IsDeadlineExceeded(dg.status())) {
+        session_->Tick(absl::Now());
+      } else if (!dg.ok()) {
+        session_->Closed(dg.status());
+      } else {
+        // The handler runs synchronously here, so the session always wants
+        // the next datagram.
+        session_
+            ->Receive(dg->bytes, std::move(dg->fds), dg->truncated || dg->control_truncated,
+                      absl::Now())
+            .IgnoreError();
       }
-      if (known) handler_->RemoveWorkload(uid);
-      return "";
     }
-    case RequestType::kSnapshotSent: {
-      if (snapshot_sent_) return "protocol error: second snapshot_sent on one connection";
-      std::vector<std::string> stale;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [known_uid, id] : workloads_) {
-          if (!seen_.contains(known_uid)) stale.push_back(known_uid);
-        }
-        for (const std::string& s : stale) workloads_.erase(s);
-        for (auto it = pending_.begin(); it != pending_.end();) {
-          it = seen_.contains(it->first) ? std::next(it) : pending_.erase(it);
-        }
-      }
-      std::sort(stale.begin(), stale.end());
-      for (const std::string& s : stale) handler_->RemoveWorkload(s);
-      snapshot_sent_ = true;
-      seen_.clear();
-      snapshot_complete_ = true;
-      snapshots_.fetch_add(1);
-      handler_->OnSnapshotComplete();
-      return "";
-    }
+    if (Perform(conn.get(), &ended)) return ended;
   }
-  return "protocol error: unknown request";
 }
 
 }  // namespace ambient::netns::zds

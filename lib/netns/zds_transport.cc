@@ -111,6 +111,14 @@ absl::Status SendDatagram(int fd, absl::string_view bytes, int pass_fd, int stop
   }
 }
 
+absl::StatusOr<Datagram> ReceiveDatagramNow(int fd) {
+  return RecvDatagram(fd, -1, absl::ZeroDuration());
+}
+
+absl::Status SendDatagramNow(int fd, absl::string_view bytes) {
+  return SendDatagram(fd, bytes, -1, -1, absl::ZeroDuration());
+}
+
 bool SleepUnlessStopped(int stop_fd, absl::Duration d) {
   const absl::Time deadline = absl::Now() + d;
   for (;;) {

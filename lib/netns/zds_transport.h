@@ -11,15 +11,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ambient/netns/fd.h"
+#include "ambient/netns/zds_session.h"  // Datagram
 
 namespace ambient::netns::zds {
-
-struct Datagram {
-  std::string bytes;           // at most kMaxMessageSize
-  std::vector<UniqueFd> fds;   // every SCM_RIGHTS fd received (close-on-exec)
-  bool truncated = false;      // the datagram was longer than kMaxMessageSize
-  bool control_truncated = false;  // more ancillary data than we had room for
-};
 
 // RecvDatagram waits up to `timeout` (absl::InfiniteDuration() for ever) for
 // one datagram on `fd` and reads it with MSG_CMSG_CLOEXEC. While waiting it

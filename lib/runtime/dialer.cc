@@ -62,7 +62,7 @@ class Dialing {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
     done_ = nullptr;
-    loop_->Defer([this] { delete this; });
+    loop_->DeleteSoon(this);
   }
 
  private:
@@ -72,7 +72,8 @@ class Dialing {
     watch_.Stop();
     timer_.Disarm();
     if (fd_ >= 0) close(fd_);
-    delete this;
+    fd_ = -1;
+    loop_->DeleteSoon(this);  // ~EventLoop runs its deferred work once more
   }
 
   void Finish(absl::Status st) {
@@ -88,7 +89,7 @@ class Dialing {
     } else {
       done(fd_);
     }
-    loop_->Defer([this] { delete this; });
+    loop_->DeleteSoon(this);
   }
 
   EventLoop* loop_;

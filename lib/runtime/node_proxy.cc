@@ -4,8 +4,6 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +15,7 @@
 #include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/outbound_decision.h"
 #include "ambient/runtime/socket.h"
+#include "ambient/runtime/zds_client.h"
 #include "runtime/acceptor.h"
 #include "runtime/dialer.h"
 #include "runtime/node_tcp_relay.h"
@@ -112,46 +111,29 @@ struct Pod {
   std::shared_ptr<void> attached;  // NodeProxyOptions::pod_attach's (destroyed first)
 };
 
-class NodeProxyImpl;
-
-// ZdsBridge runs WorkloadHandler calls from ZdsProxy's thread on the loop.
-class ZdsBridge final : public netns::zds::WorkloadHandler {
- public:
-  ZdsBridge(EventLoop* loop, NodeProxyImpl* proxy, std::weak_ptr<int> alive)
-      : loop_(loop), proxy_(proxy), alive_(std::move(alive)) {}
-
-  absl::Status AddWorkload(const std::string& uid, const netns::zds::WorkloadInfo& info,
-                           netns::Netns netns) override;
-  void RemoveWorkload(const std::string& uid) override;
-  void OnSnapshotComplete() override;
-  void OnDisconnected(const absl::Status& why) override;
-  void Detach() { detached_ = true; }
-
- private:
-  // OnLoop runs `fn` on the loop and waits (at most 10 s) for its status.
-  absl::Status OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn);
-
-  EventLoop* loop_;
-  NodeProxyImpl* proxy_;
-  std::weak_ptr<int> alive_;
-  std::atomic<bool> detached_{false};
-};
-
 class NodeProxyImpl final : public NodeProxy {
  public:
   NodeProxyImpl(EventLoop* loop, NodeProxyOptions options)
-      : loop_(loop), opts_(std::move(options)), bridge_(loop, this, alive_) {
+      : loop_(loop), opts_(std::move(options)) {
     log_ = opts_.log;
     access_ = opts_.log;
   }
-  ~NodeProxyImpl() override { pods_.clear(); }
+  ~NodeProxyImpl() override {
+    zds_.reset();  // no more pods from the agent
+    pods_.clear();
+  }
 
   absl::Status AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
                       netns::Netns netns) override;
   bool RemovePod(const std::string& uid) override;
   std::vector<PodInfo> pods() const override;
-  netns::zds::WorkloadHandler* zds_handler() override { return &bridge_; }
-  void DetachZds() override { bridge_.Detach(); }
+  absl::Status StartZds(netns::zds::ZdsProxyOptions options) override;
+  void StopZds() override {
+    if (zds_) zds_->Stop();
+  }
+  const netns::zds::ProxySession* zds() const override {
+    return zds_ ? &zds_->session() : nullptr;
+  }
 
   void Log(LogLevel level, absl::string_view message) const {
     if (log_) log_(level, "node-proxy", message);
@@ -176,68 +158,33 @@ class NodeProxyImpl final : public NodeProxy {
   NodeProxyOptions opts_;
   LogSink log_;
   LogSink access_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-  ZdsBridge bridge_;
   std::map<std::string, std::unique_ptr<Pod>> pods_;
+  std::unique_ptr<ZdsClient> zds_;  // after pods_: destroyed first
 };
 
-absl::Status ZdsBridge::OnLoop(std::function<absl::Status(NodeProxyImpl*)> fn) {
-  struct Result {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    absl::Status status;
+absl::Status NodeProxyImpl::StartZds(netns::zds::ZdsProxyOptions options) {
+  if (zds_) return absl::FailedPreconditionError("ZDS already started");
+  if (!options.log) options.log = log_;
+  ZdsClientHandlers h;
+  // AddPod is synchronous: the result goes back before add returns.
+  h.add = [this](uint64_t call, const std::string& uid, const netns::zds::WorkloadInfo& info,
+                 netns::Netns netns) {
+    absl::Status st = AddPod(uid, info, std::move(netns));
+    zds_->AddDone(call, st).IgnoreError();
   };
-  if (detached_) return absl::CancelledError("node proxy detached from ZDS");
-  auto result = std::make_shared<Result>();
-  loop_->Post([result, fn = std::move(fn), proxy = proxy_, alive = alive_] {
-    absl::Status st = alive.expired() ? absl::CancelledError("node proxy is gone") : fn(proxy);
-    std::lock_guard<std::mutex> lock(result->mu);
-    result->status = std::move(st);
-    result->done = true;
-    result->cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(result->mu);
-  // Waits in short slices so that DetachZds ends the wait promptly.
-  for (int slice = 0; slice < 500 && !result->done; ++slice) {
-    if (detached_) return absl::CancelledError("node proxy detached from ZDS");
-    result->cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return result->done; });
-  }
-  if (!result->done)
-    return absl::DeadlineExceededError("node proxy loop did not answer within 10 s");
-  return result->status;
-}
-
-absl::Status ZdsBridge::AddWorkload(const std::string& uid, const netns::zds::WorkloadInfo& info,
-                                    netns::Netns netns) {
-  auto ns = std::make_shared<netns::Netns>(std::move(netns));
-  return OnLoop([uid, info, ns](NodeProxyImpl* p) { return p->AddPod(uid, info, std::move(*ns)); });
-}
-
-void ZdsBridge::RemoveWorkload(const std::string& uid) {
-  OnLoop([uid](NodeProxyImpl* p) {
-    p->RemovePod(uid);
-    return absl::OkStatus();
-  }).IgnoreError();
-}
-
-void ZdsBridge::OnSnapshotComplete() {
-  // Only a log line: posted without waiting.
-  loop_->Post([proxy = proxy_, alive = alive_] {
-    if (alive.expired()) return;
-    proxy->Log(LogLevel::kInfo,
-               absl::StrCat("ZDS snapshot applied: ", proxy->pods().size(), " pod(s) captured"));
-  });
-}
-
-void ZdsBridge::OnDisconnected(const absl::Status& why) {
-  // Posted without waiting: ZdsProxy::Stop calls this, possibly after the
-  // host stopped the loop.
-  loop_->Post([proxy = proxy_, alive = alive_, why] {
-    if (alive.expired() || absl::IsCancelled(why)) return;
-    proxy->Log(LogLevel::kWarn,
-               absl::StrCat("ZDS connection to the node agent lost: ", why.ToString()));
-  });
+  h.remove = [this](const std::string& uid) { RemovePod(uid); };
+  h.snapshot_complete = [this] {
+    Log(LogLevel::kInfo, absl::StrCat("ZDS snapshot applied: ", pods_.size(), " pod(s) captured"));
+  };
+  h.disconnected = [this](const absl::Status& why) {
+    if (absl::IsCancelled(why)) return;
+    Log(LogLevel::kWarn, absl::StrCat("ZDS connection to the node agent lost: ", why.ToString()));
+  };
+  absl::StatusOr<std::unique_ptr<ZdsClient>> client =
+      ZdsClient::New(loop_, std::move(options), std::move(h));
+  if (!client.ok()) return client.status();
+  zds_ = std::move(*client);
+  return zds_->Start();
 }
 
 absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,

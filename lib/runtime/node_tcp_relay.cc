@@ -153,7 +153,7 @@ class TcpRelay {
     r.ended = loop_->Now();
     auto done = std::move(done_);
     if (done) done(r);
-    loop_->Defer([this] { delete this; });
+    loop_->DeleteSoon(this);
   }
 
   EventLoop* loop_;

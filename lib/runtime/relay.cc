@@ -273,7 +273,7 @@ void Relay::Finish(absl::Status status) {
   }
   Done done = std::move(done_);
   RelayResult result = result_;
-  loop_->Defer([this] { delete this; });
+  loop_->DeleteSoon(this);
   if (done) done(result);
 }
 

@@ -226,7 +226,7 @@ void Session::Close(const absl::Status& status) {
   }
   fd_ = -1;
   owner_->OnSessionClosed(this, status);
-  loop_->Defer([this] { delete this; });
+  loop_->DeleteSoon(this);
 }
 
 }  // namespace ambient::runtime

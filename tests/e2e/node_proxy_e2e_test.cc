@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -203,10 +204,13 @@ class NodeProxyE2eTest : public ::testing::Test {
     auto agent = netns::zds::ZdsAgent::Start(ao);
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = std::move(*agent);
+    // ZDS runs on the proxy's loop: started there.
     netns::zds::ZdsProxyOptions po;
     po.socket_path = ao.socket_path;
-    zds_ = std::make_unique<netns::zds::ZdsProxy>(po, proxy_->zds_handler());
-    ASSERT_TRUE(zds_->Start().ok());
+    std::promise<absl::Status> started;
+    loop_->Post([&] { started.set_value(proxy_->StartZds(po)); });
+    absl::Status zds_started = started.get_future().get();
+    ASSERT_TRUE(zds_started.ok()) << zds_started;
     ASSERT_TRUE(agent_->WaitForProxies(1, absl::Seconds(10)).ok());
     absl::Status st = agent_->AddWorkload("pod-a", {"client", "demo", "client"}, a_);
     ASSERT_TRUE(st.ok()) << st << "\n" << lines_.All();
@@ -215,7 +219,6 @@ class NodeProxyE2eTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (zds_) zds_->Stop();
     agent_.reset();
     if (loop_) {
       loop_->Post([this] {
@@ -225,7 +228,6 @@ class NodeProxyE2eTest : public ::testing::Test {
       if (loop_thread_.joinable()) loop_thread_.join();
       loop_->RunFor(absl::Milliseconds(10));  // deferred deletes
     }
-    zds_.reset();
     for (const Netns* ns : {&a_, &b_}) {
       if (ns->valid()) redirect::Delete(rules_, *ns).IgnoreError();
     }
@@ -252,7 +254,6 @@ class NodeProxyE2eTest : public ::testing::Test {
   std::unique_ptr<runtime::NodeProxy> proxy_;
   std::thread loop_thread_;
   std::unique_ptr<netns::zds::ZdsAgent> agent_;
-  std::unique_ptr<netns::zds::ZdsProxy> zds_;
 };
 
 TEST_F(NodeProxyE2eTest, PodToPodGoesOverHboneWithBothIdentities) {

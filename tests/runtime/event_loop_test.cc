@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -158,6 +159,36 @@ TEST(EventLoopTest, IdleAfterABurstReturnsFreedMemory) {
   watch.Stop();
   close(sv[0]);
   close(sv[1]);
+}
+
+// DeleteSoon: the object outlives the callback that gave it up, goes at the
+// end of that iteration in order with the deferred tasks, and a loop that
+// never iterates again still frees it.
+TEST(EventLoopTest, DeleteSoonDestroysAtTheEndOfTheIterationOrAtLoopDestruction) {
+  struct Tracked {
+    explicit Tracked(std::string* log) : log(log) {}
+    ~Tracked() { *log += "deleted "; }
+    std::string* log;
+  };
+  std::string log;
+  {
+    auto loop = EventLoop::New();
+    ASSERT_TRUE(loop.ok());
+    Timer t((*loop).get(), [&] {
+      (*loop)->Defer([&] { log += "before "; });
+      (*loop)->DeleteSoon(new Tracked(&log));
+      (*loop)->Defer([&] { log += "after "; });
+      log += "callback-ends ";
+    });
+    t.Arm((*loop)->Now());
+    (*loop)->RunFor(absl::Milliseconds(5));
+    EXPECT_EQ(log, "callback-ends before deleted after ");
+
+    log.clear();
+    (*loop)->DeleteSoon(new Tracked(&log));  // the loop will not run again
+    EXPECT_EQ(log, "");
+  }
+  EXPECT_EQ(log, "deleted ");
 }
 
 }  // namespace

@@ -291,7 +291,7 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_policies_json(
     ambient_node_proxy_options *opts, const char *json, size_t len);
 
 /* ambient_node_proxy_options_set_log sets the log callback (NULL: no logs);
- * it is called on the loop thread, and from the ZDS thread for "zds" lines. */
+ * it is called on the loop thread only ("zds" lines included). */
 AMBIENT_EXPORT void ambient_node_proxy_options_set_log(ambient_node_proxy_options *opts,
                                                       ambient_log_fn log, void *log_user);
 
@@ -326,18 +326,19 @@ AMBIENT_EXPORT int ambient_node_proxy_remove_pod(ambient_node_proxy *proxy, cons
 AMBIENT_EXPORT size_t ambient_node_proxy_pod_count(const ambient_node_proxy *proxy);
 
 /* ambient_node_proxy_start_zds connects to the node agent's ZDS socket at
- * `socket_path` (and keeps reconnecting) on a thread of its own; pods the
- * agent adds or deletes are captured or released on the loop, which must be
- * running for them to be acknowledged. Errors: AMBIENT_ERR_INVALID_ARGUMENT
- * (NULL arguments, a path too long for a unix socket),
- * AMBIENT_ERR_FAILED_PRECONDITION (already started). Loop thread. */
+ * `socket_path` (and keeps reconnecting: 10 ms doubling to 15 s) on the
+ * proxy's loop, without a thread of its own: the first attempt is made
+ * inside this call, the rest (and every pod the agent adds or deletes,
+ * captured or released and then acknowledged) while the loop runs. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a path too long for a unix
+ * socket), AMBIENT_ERR_FAILED_PRECONDITION (already started). Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_start_zds(ambient_node_proxy *proxy,
                                                           const char *socket_path);
 
-/* ambient_node_proxy_free stops the ZDS connection (pods are not reported
- * to the agent), releases every pod and frees `proxy`. Its log callback is
- * not called after this returns. NULL is allowed. Loop thread (or while the
- * loop is not running). */
+/* ambient_node_proxy_free closes the ZDS connection (pods are not reported
+ * to the agent), releases every pod and frees `proxy`, without waiting for
+ * anything. Its log callback is not called after this returns. NULL is
+ * allowed. Loop thread (or while the loop is not running). */
 AMBIENT_EXPORT void ambient_node_proxy_free(ambient_node_proxy *proxy);
 
 #ifdef __cplusplus

@@ -22,8 +22,9 @@
 // connects, says hello, keeps reconnecting (10 ms doubling to 15 s; only a
 // connection that got its snapshot through starts the doubling over), applies
 // snapshot semantics, and hands pods to a WorkloadHandler the host
-// implements. ZdsAgent is the agent end: it listens, sends snapshots, adds and
-// deletes, and reports what each proxy answered. It serves any number of
+// implements; the protocol state itself is ProxySession (zds_session.h),
+// which hosts with their own event loop drive directly. ZdsAgent is the agent end: it listens,
+// sends snapshots, adds and deletes, and reports what each proxy answered. It serves any number of
 // proxies: each new connection owes its hello within io_timeout on its own
 // deadline (at most 64 owe one at a time), so a silent one delays nobody.
 #ifndef AMBIENT_NETNS_ZDS_H_
@@ -102,6 +103,8 @@ absl::StatusOr<std::string> DecodeAck(absl::string_view bytes);
 
 // --- Proxy end.
 
+class ProxySession;  // ambient/netns/zds_session.h: the proxy end's state, sans-IO
+
 // WorkloadHandler is what a node proxy does with pods. ZdsProxy calls it from
 // its own thread, one call at a time.
 class WorkloadHandler {
@@ -132,11 +135,15 @@ struct ZdsProxyOptions {
   // How often pods whose AddWorkload failed are tried again while connected;
   // absl::ZeroDuration() disables retries (a failed pod is then forgotten).
   absl::Duration retry_interval = absl::Seconds(5);
-  LogSink log;  // called from the proxy thread; may be empty
+  LogSink log;  // called from the proxy thread (a ZdsClient: the loop thread); may be empty
 };
 
-// ZdsProxy is the node proxy end. Threads: Start/Stop and the getters may be
-// called from any thread; the handler and log run on the proxy's thread.
+// ZdsProxy is the node proxy end on a thread of its own: a thin driver of a
+// ProxySession (zds_session.h) over a blocking socket, for hosts without an
+// event loop (a host with one drives the session itself; ambient's runtime
+// does: runtime::NodeProxy::StartZds). Threads: Start/Stop and the getters
+// may be called from any thread; the handler and log run on the proxy's
+// thread.
 class ZdsProxy {
  public:
   // `handler` is not owned and must outlive the ZdsProxy.
@@ -162,43 +169,29 @@ class ZdsProxy {
 
   // Getters for readiness and tests. ready() is ztunnel's readiness:
   // connected, snapshot applied, and no pod pending a retry.
-  bool connected() const { return connected_.load(); }
-  bool snapshot_complete() const { return snapshot_complete_.load(); }
-  bool ready() const { return connected() && snapshot_complete() && pending_count() == 0; }
+  bool connected() const;
+  bool snapshot_complete() const;
+  bool ready() const;
   size_t workload_count() const;
   size_t pending_count() const;
-  uint64_t connect_count() const { return connects_.load(); }
+  uint64_t connect_count() const;
 
  private:
   void Loop();
   void Log(LogLevel level, absl::string_view message);
-  // Handle applies one datagram; returns the Ack error text ("" = ok) and
-  // sets `*fatal` when the connection must be re-made.
-  std::string Handle(absl::string_view bytes, std::vector<UniqueFd> fds, bool truncated,
-                     bool* fatal);
-  // RetryPending calls AddWorkload again for every pending pod.
-  void RetryPending();
-  struct Pending {
-    WorkloadInfo info;
-    Netns netns;
-  };
+  // Perform carries out the session's actions on `conn` (the handler is
+  // called without mu_ held); returns true, with `*ended`, once the session
+  // said the connection is over.
+  bool Perform(int conn, absl::Status* ended);
 
   ZdsProxyOptions options_;
   WorkloadHandler* handler_;
   UniqueFd stop_fd_;  // eventfd
   std::thread thread_;
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> snapshot_complete_{false};
-  std::atomic<uint64_t> connects_{0};
-  std::atomic<uint64_t> snapshots_{0};  // snapshots applied, over all connections
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built for
   // ThreadSanitizer, which then cannot see absl::Mutex synchronize.
   mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, NetnsId> workloads_;  // guarded by mu_
-  std::map<std::string, Pending> pending_;               // guarded by mu_
-  // Per connection (proxy thread only).
-  absl::flat_hash_set<std::string> seen_;
-  bool snapshot_sent_ = false;
+  std::unique_ptr<ProxySession> session_;  // guarded by mu_; the protocol state
 };
 
 // --- Agent end.

@@ -121,6 +121,16 @@ class EventLoop {
   void Post(std::function<void()> task);
   // Defer runs `task` at the end of the current iteration (loop thread).
   void Defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+  // DeleteSoon takes ownership of `object` (made with new) and destroys it
+  // at the end of the current iteration, in order with the deferred tasks;
+  // if the loop never iterates again, ~EventLoop does. This is how objects
+  // that own themselves while they wait on the loop (a dial, a relay, a
+  // session) end, instead of `delete this` while one of their callbacks may
+  // still be on the stack. Loop thread.
+  template <typename T>
+  void DeleteSoon(T* object) {
+    Defer([owned = std::make_shared<std::unique_ptr<T>>(object)] { owned->reset(); });
+  }
 
   // AtDestroy registers `release` for objects that own themselves while they
   // wait on the loop (a dial in flight): if the loop is destroyed before

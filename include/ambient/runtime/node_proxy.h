@@ -5,7 +5,7 @@
 // WorkloadDirectory (the data ztunnel gets from xDS: uid, name, namespace,
 // service account, trust domain, addresses, whether the workload speaks
 // HBONE) and captures the pods a node agent hands it (AddPod, usually
-// through the ZDS handler from zds_handler()). For each captured pod it
+// over ZDS: StartZds runs the proxy end of ZDS on the same loop). For each captured pod it
 // opens the in-pod listeners inside the pod's netns (netns::PodListenerSet:
 // 15001, 15006, 15008) and serves them on its loop; every socket it makes on
 // a pod's behalf is made inside that pod's netns with the in-pod mark
@@ -46,11 +46,10 @@
 // Other lines go to component "node-proxy".
 //
 // Threads. NodeProxy is used on its loop's thread, like every runtime
-// object (AddPod, RemovePod, the getters, destruction). The exceptions are
-// DetachZds() and zds_handler(), a netns::zds::WorkloadHandler whose methods
-// may be called from any other thread (ZdsProxy's): they post to the loop
-// and wait for it, so the loop must be running. WorkloadDirectory is
-// thread-safe.
+// object (AddPod, RemovePod, StartZds, StopZds, the getters, destruction);
+// ZDS runs on that loop too (no thread of its own), so a host may destroy
+// the proxy whenever it likes, with or without ZDS started.
+// WorkloadDirectory is thread-safe.
 #ifndef AMBIENT_RUNTIME_NODE_PROXY_H_
 #define AMBIENT_RUNTIME_NODE_PROXY_H_
 
@@ -75,6 +74,7 @@
 #include "ambient/netns/netns.h"
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/netns/zds.h"
+#include "ambient/netns/zds_session.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/workload_directory.h"
 
@@ -144,14 +144,22 @@ class NodeProxy {
   // pods lists the captured pods, in uid order.
   virtual std::vector<PodInfo> pods() const = 0;
 
-  // zds_handler lends a WorkloadHandler for a netns::zds::ZdsProxy (see
-  // Threads above); it lives as long as the NodeProxy. A call that cannot
-  // reach the loop within 10 s fails with DeadlineExceeded.
-  virtual netns::zds::WorkloadHandler* zds_handler() = 0;
-  // DetachZds makes zds_handler() calls fail at once with Cancelled (and
-  // wakes one waiting for the loop), so a host can stop its ZdsProxy from
-  // the loop thread without waiting. Any thread; irreversible.
-  virtual void DetachZds() = 0;
+  // StartZds connects to the node agent's ZDS socket (options.socket_path)
+  // and keeps reconnecting, on the loop (runtime::ZdsClient): pods the agent
+  // adds or deletes are captured (AddPod) or released (RemovePod) on the
+  // loop thread, and each is acknowledged with AddPod's result. An empty
+  // options.log uses the proxy's log. Once per proxy. Errors:
+  // FailedPrecondition when called before (even after StopZds);
+  // InvalidArgument for a socket path that does not fit in sockaddr_un or a
+  // bad back-off.
+  virtual absl::Status StartZds(netns::zds::ZdsProxyOptions options) = 0;
+  // StopZds closes the ZDS connection and stops reconnecting; captured pods
+  // stay. Does nothing when not started. Destruction does it too.
+  virtual void StopZds() = 0;
+  // zds returns the ZDS session's state (ready(): connected, snapshot
+  // applied, no pod pending a retry: ztunnel's readiness), or NULL when
+  // StartZds was never called. Lent; valid until the NodeProxy goes.
+  virtual const netns::zds::ProxySession* zds() const = 0;
 };
 
 }  // namespace ambient::runtime

@@ -545,8 +545,8 @@ unsafe fn fill_node_options(
 
 impl Loop {
     /// A node proxy (ztunnel's role, in-pod mode) with no pods. `log` gets
-    /// the access log (component "access") and other lines, on the loop
-    /// thread, and "zds" lines from the ZDS thread. Capturing pods needs
+    /// the access log (component "access") and other lines ("zds" ones
+    /// included), on the loop thread. Capturing pods needs
     /// CAP_NET_ADMIN and CAP_SYS_ADMIN. Errors:
     /// `AMBIENT_ERR_INVALID_ARGUMENT` naming the bad workload, bundle, SVID
     /// or policy.
@@ -650,8 +650,9 @@ impl NodeProxy<'_> {
     }
 
     /// Connects to the node agent's ZDS socket (and keeps reconnecting) on
-    /// a thread of its own; pods the agent adds or deletes are captured or
-    /// released on the loop, which must run for them to be acknowledged.
+    /// the loop, with no thread of its own; pods the agent adds or deletes
+    /// are captured or released on the loop, which must run for them to be
+    /// acknowledged.
     /// Errors: `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_FAILED_PRECONDITION`
     /// (already started).
     pub fn start_zds(&self, socket_path: &str) -> Result<(), Error> {
@@ -663,8 +664,8 @@ impl NodeProxy<'_> {
 
 impl Drop for NodeProxy<'_> {
     fn drop(&mut self) {
-        // SAFETY: we own the proxy; freeing stops its ZDS thread, so the log
-        // sink is not called afterwards.
+        // SAFETY: we own the proxy; freeing closes its ZDS connection, so the
+        // log sink is not called afterwards.
         unsafe {
             sys::ambient_node_proxy_free(self.ptr);
             if !self.log.is_null() {
