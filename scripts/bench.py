@@ -72,6 +72,8 @@ PARTS = [
          root=True),
     Part("services", "node proxy: pod A -> service VIP (endpoint picked) vs pod A -> pod IP",
          ["bash", "bench/e2e/services_bench.sh", "{build}", "300"], 25, root=True),
+    Part("dns", "DNS proxy: mesh name and forwarded name vs dnsmasq answering directly",
+         ["{py}", "bench/parts/dns.py", "{build}", "2"], 45),
 ]
 
 
