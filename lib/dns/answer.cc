@@ -173,7 +173,7 @@ AnswerResult Answer(absl::string_view query, const WorkloadDirectory& dir, const
   AnswerResult out;
   wire::Header header;
   if (!wire::ReadHeader(query, &header)) return out;  // no ID to answer
-  if (header.qr) return out;                           // a response
+  if (header.qr) return out;                          // a response
   if (header.opcode != wire::kOpcodeQuery) return HeaderOnly(header, wire::kRcodeNotImp);
 
   wire::Query q;

@@ -72,8 +72,8 @@ void ReplyWriter::Put32(uint32_t v) {
 bool ReplyWriter::Name(const std::string& name) {
   if (overflow_) return false;
   uint8_t** last = dnptrs_ + (sizeof(dnptrs_) / sizeof(dnptrs_[0]));
-  int n = dn_comp(name.c_str(), buf_.get() + len_, static_cast<int>(kMaxMessage - len_), dnptrs_,
-                  last);
+  int n =
+      dn_comp(name.c_str(), buf_.get() + len_, static_cast<int>(kMaxMessage - len_), dnptrs_, last);
   if (n < 0) {
     overflow_ = true;
     return false;
@@ -129,12 +129,18 @@ void ReplyWriter::AddOpt(uint16_t udp_size) {
 }
 
 std::string ReplyWriter::Bytes() const {
-  uint8_t h[kHeaderSize] = {
-      static_cast<uint8_t>(id_ >> 8), static_cast<uint8_t>(id_ & 0xff), flags1_, flags2_,
-      static_cast<uint8_t>(qd_ >> 8), static_cast<uint8_t>(qd_ & 0xff),
-      static_cast<uint8_t>(an_ >> 8), static_cast<uint8_t>(an_ & 0xff),
-      0,                              0,
-      static_cast<uint8_t>(ar_ >> 8), static_cast<uint8_t>(ar_ & 0xff)};
+  uint8_t h[kHeaderSize] = {static_cast<uint8_t>(id_ >> 8),
+                            static_cast<uint8_t>(id_ & 0xff),
+                            flags1_,
+                            flags2_,
+                            static_cast<uint8_t>(qd_ >> 8),
+                            static_cast<uint8_t>(qd_ & 0xff),
+                            static_cast<uint8_t>(an_ >> 8),
+                            static_cast<uint8_t>(an_ & 0xff),
+                            0,
+                            0,
+                            static_cast<uint8_t>(ar_ >> 8),
+                            static_cast<uint8_t>(ar_ & 0xff)};
   std::string out(reinterpret_cast<const char*>(buf_.get()), len_);
   std::memcpy(out.data(), h, kHeaderSize);
   return out;

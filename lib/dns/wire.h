@@ -56,7 +56,7 @@ struct Query {
   std::string qname;  // presentation form as sent (case kept, no final dot; "." is the root)
   uint16_t qtype = 0;
   uint16_t qclass = 0;
-  bool edns = false;          // an OPT record is in the additional section
+  bool edns = false;           // an OPT record is in the additional section
   uint16_t edns_udp_size = 0;  // its UDP payload size (the OPT record's class)
 };
 

@@ -28,11 +28,10 @@ using Action = AnswerResult::Action;
 // The EDNS OPT record a client appends: root name, type 41, UDP size 4096.
 const std::string kOpt4096("\x00\x00\x29\x10\x00\x00\x00\x00\x00\x00\x00", 11);
 
-std::string Query(const std::string& name, ns_type type, uint16_t id = 0x4242,
-                  bool edns = false) {
+std::string Query(const std::string& name, ns_type type, uint16_t id = 0x4242, bool edns = false) {
   unsigned char buf[NS_PACKETSZ];
-  int n = res_mkquery(ns_o_query, name.c_str(), ns_c_in, type, nullptr, 0, nullptr, buf,
-                      sizeof(buf));
+  int n =
+      res_mkquery(ns_o_query, name.c_str(), ns_c_in, type, nullptr, 0, nullptr, buf, sizeof(buf));
   EXPECT_GT(n, 0) << name;
   if (n <= 0) return "";
   std::string out(reinterpret_cast<char*>(buf), static_cast<size_t>(n));
@@ -177,8 +176,7 @@ TEST_F(DnsAnswerTest, KubernetesShortFormsResolveThroughThePodsNamespace) {
   pod.ns = "other";
   AnswerResult r = Answer(Query("reviews.", ns_t_a), dir, pod, Transport::kUdp);
   EXPECT_EQ(r.action, Action::kForward);
-  EXPECT_THAT(Ask("reviews.bookinfo.", ns_t_a).addrs,
-              ::testing::ElementsAre("198.19.0.10"));
+  EXPECT_THAT(Ask("reviews.bookinfo.", ns_t_a).addrs, ::testing::ElementsAre("198.19.0.10"));
 }
 
 TEST_F(DnsAnswerTest, PodSearchDomainsAreHonoured) {
@@ -189,8 +187,7 @@ TEST_F(DnsAnswerTest, PodSearchDomainsAreHonoured) {
 
 TEST_F(DnsAnswerTest, ServiceEntryHostAndWildcard) {
   EXPECT_THAT(Ask("api.example.com.", ns_t_a).addrs, ::testing::ElementsAre("240.240.0.1"));
-  EXPECT_THAT(Ask("a.b.wild.example.org.", ns_t_a).addrs,
-              ::testing::ElementsAre("240.240.0.2"));
+  EXPECT_THAT(Ask("a.b.wild.example.org.", ns_t_a).addrs, ::testing::ElementsAre("240.240.0.2"));
   AnswerResult r = Answer(Query("wild.example.org.", ns_t_a), dir, pod, Transport::kUdp);
   EXPECT_EQ(r.action, Action::kForward);
 }
@@ -272,9 +269,8 @@ TEST_F(DnsAnswerTest, BigUdpAnswersAreTruncatedAndWholeOverTcp) {
   EXPECT_FALSE(t.tc);
   EXPECT_EQ(t.addrs.size(), 60u);
   // EDNS raises the UDP bound.
-  AnswerResult edns =
-      Answer(Query("db.data.svc.cluster.local.", ns_t_aaaa, 1, /*edns=*/true), dir, pod,
-             Transport::kUdp);
+  AnswerResult edns = Answer(Query("db.data.svc.cluster.local.", ns_t_aaaa, 1, /*edns=*/true), dir,
+                             pod, Transport::kUdp);
   EXPECT_FALSE(Parse(edns.reply).tc);
   EXPECT_EQ(Parse(edns.reply).addrs.size(), 60u);
 }
@@ -305,8 +301,7 @@ TEST_F(DnsAnswerTest, MalformedRecordsAnywhereInTheQueryGetFormerr) {
   ASSERT_EQ(r.action, Action::kReply);
   EXPECT_EQ(Parse(r.reply).rcode, ns_r_formerr);
   // A question name that points forward past the end.
-  std::string bad("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x40\x00\x01\x00\x01",
-                  18);
+  std::string bad("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x40\x00\x01\x00\x01", 18);
   r = Answer(bad, dir, pod, Transport::kTcp);
   ASSERT_EQ(r.action, Action::kReply);
   EXPECT_EQ(Parse(r.reply).rcode, ns_r_formerr);
@@ -340,8 +335,8 @@ TEST_F(DnsAnswerTest, ReplyKeepsTheQuestionAsSentAndCompressesAnswers) {
 
 TEST_F(DnsAnswerTest, EdnsQueriesGetAnOptRecordBack) {
   EXPECT_FALSE(Ask("reviews.bookinfo.", ns_t_a).edns);
-  AnswerResult r = Answer(Query("reviews.bookinfo.", ns_t_a, 1, /*edns=*/true), dir, pod,
-                          Transport::kUdp);
+  AnswerResult r =
+      Answer(Query("reviews.bookinfo.", ns_t_a, 1, /*edns=*/true), dir, pod, Transport::kUdp);
   ASSERT_EQ(r.action, Action::kReply);
   Reply p = Parse(r.reply);
   EXPECT_TRUE(p.edns);

@@ -225,8 +225,8 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
 
 // A DNS query for `name` (A, RD) with `id`, as a stub resolver sends it.
 std::string DnsQuery(uint16_t id, const std::string& name) {
-  std::string q = {static_cast<char>(id >> 8), static_cast<char>(id & 0xff), 1, 0, 0, 1, 0, 0, 0,
-                   0, 0, 0};
+  std::string q = {
+      static_cast<char>(id >> 8), static_cast<char>(id & 0xff), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
   for (absl::string_view label : absl::StrSplit(name, '.')) {
     q.push_back(static_cast<char>(label.size()));
     q.append(label.data(), label.size());
@@ -277,8 +277,8 @@ TEST(NodeProxyCapiTest, DnsProxyInThePodForwardsWithThePodsIdAndCounts) {
   hbone::testing::KeyAndCert kc = ca.Leaf(kClientId);
   std::string cert = hbone::testing::TestCa::CertPem(kc);
   std::string key = hbone::testing::TestCa::KeyPem(kc);
-  ASSERT_EQ(Code(ambient_node_proxy_options_set_svid_pem(o.get(), "pod-a", cert.data(),
-                                                         cert.size(), key.data(), key.size())),
+  ASSERT_EQ(Code(ambient_node_proxy_options_set_svid_pem(o.get(), "pod-a", cert.data(), cert.size(),
+                                                         key.data(), key.size())),
             AMBIENT_OK);
   std::string up = absl::StrCat("127.0.0.1:", ntohs(ua.sin_port));
   ASSERT_EQ(Code(ambient_node_proxy_options_set_dns(o.get(), up.c_str())), AMBIENT_OK);
@@ -324,8 +324,8 @@ TEST(NodeProxyCapiTest, DnsProxyInThePodForwardsWithThePodsIdAndCounts) {
   ASSERT_EQ(ambient_node_proxy_dns_metrics(p, metrics.data(), metrics.size() + 1), metrics.size());
   EXPECT_TRUE(absl::StrContains(metrics, "istio_dns_requests_total{request_protocol=\"udp\"} 1\n"))
       << metrics;
-  EXPECT_TRUE(absl::StrContains(
-      metrics, "istio_dns_upstream_requests_total{request_protocol=\"udp\"} 1\n"))
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "istio_dns_upstream_requests_total{request_protocol=\"udp\"} 1\n"))
       << metrics;
 
   ambient_runtime_loop_stop(loop);
