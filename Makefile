@@ -57,6 +57,7 @@ tsan-test: deps
 SOAK_ROUNDS ?= 200
 soak: build
 	$(BUILD)/tests/attack/attack_hbone_server_test --gtest_repeat=$(SOAK_ROUNDS) --gtest_brief=1
+	AMBIENT_ATTACK_TUNNELS=5000 $(BUILD)/tests/attack/attack_peer_test --gtest_repeat=3
 
 # Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS.
 fuzz: deps

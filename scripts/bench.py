@@ -70,8 +70,9 @@ PARTS = [
     Part("e2e", "node proxy end to end (capture + HBONE between two pod netns) vs direct",
          ["bash", "bench/e2e/node_proxy_bench.sh", "{build}", "{seconds}", "{rounds}"], 30,
          root=True),
-    Part("services", "node proxy: pod A -> service VIP (endpoint picked) vs pod A -> pod IP",
-         ["bash", "bench/e2e/services_bench.sh", "{build}", "300"], 25, root=True),
+    Part("services", "node proxy: pod A -> service VIP (endpoint picked), and VIP -> "
+         "examples/waypoint -> endpoint, vs pod A -> pod IP",
+         ["bash", "bench/e2e/services_bench.sh", "{build}", "300"], 35, root=True),
     Part("dns", "DNS proxy: mesh name and forwarded name vs dnsmasq answering directly",
          ["{py}", "bench/parts/dns.py", "{build}", "2"], 45),
 ]

@@ -4,10 +4,12 @@
 # netns to the node proxy over ZDS, and a node proxy that carries pod A's
 # plain TCP to pod B over HBONE (TLS 1.3 mTLS + HTTP/2 CONNECT). The mesh is
 # described in ztunnel's local config format (mesh.yaml): both pods also back
-# a service whose VIP pod A calls (load spread over the two endpoints). DNS
-# capture is on (istio's default): pod A's name lookups go to the node proxy's
-# DNS proxy (15053 in the pod), which answers the service's name itself and
-# forwards other names to a real resolver, dnsmasq in the node netns.
+# a service whose VIP pod A calls (load spread over the two endpoints), and
+# a service "details" (pod B) sits behind a waypoint: examples/waypoint, run
+# in a waypoint pod of its own (198.18.3.2, sa waypoint).
+# DNS capture is on (istio's default): pod A's name lookups go to the node
+# proxy's DNS proxy (15053 in the pod), which answers the services' names
+# itself and forwards other names to a real resolver, dnsmasq in the node netns.
 #
 # Layout (all namespaces made here, with unique names, and removed on exit):
 #
@@ -24,12 +26,13 @@ build=${1:-build}
 build=$(cd "$build" && pwd)
 agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
+waypoint_bin=$build/examples/waypoint/waypoint
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: needs root (network namespaces, iptables, SO_MARK)" >&2
   exit 1
 fi
-for b in "$agent_bin" "$proxy_bin"; do
+for b in "$agent_bin" "$proxy_bin" "$waypoint_bin"; do
   [ -x "$b" ] || { echo "demo: $b is not built (is nlohmann-json3-dev installed?)" >&2; exit 1; }
 done
 for t in ip socat openssl iptables-restore dig getent /usr/sbin/dnsmasq; do
@@ -40,6 +43,7 @@ id=$$
 node=ambient-demo-$id-node
 pod_a=ambient-demo-$id-a
 pod_b=ambient-demo-$id-b
+pod_w=ambient-demo-$id-w
 tmp=$(mktemp -d /tmp/ambient-demo.XXXXXX)
 pids=()
 
@@ -47,10 +51,10 @@ cleanup() {
   local rc=$?
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$pod_a" "$pod_b" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$pod_a" "$pod_b" "$pod_w" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$tmp"
   if [ "$rc" -eq 130 ]; then
-    echo "demo: cleaned up (processes stopped, namespaces $node $pod_a $pod_b removed)" >&2
+    echo "demo: cleaned up (processes stopped, namespaces $node $pod_a $pod_b $pod_w removed)" >&2
   fi
   exit $rc
 }
@@ -59,8 +63,8 @@ trap 'echo "demo: interrupted; stopping the node agent and node proxy and removi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. namespaces: node $node, pod A $pod_a, pod B $pod_b"
-for ns in "$node" "$pod_a" "$pod_b"; do
+step "1. namespaces: node $node, pod A $pod_a, pod B $pod_b, waypoint $pod_w"
+for ns in "$node" "$pod_a" "$pod_b" "$pod_w"; do
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   # no duplicate address detection on the links below (usable at once)
@@ -88,13 +92,22 @@ ip -n "$pod_b" addr add 2001:db8:2::2/64 dev eth0 nodad
 ip -n "$pod_b" route add default via 2001:db8:2::1
 echo "pod A = 198.18.1.2, 2001:db8:1::2 (demo/client, sa client)"
 echo "pod B = 198.18.2.2, 2001:db8:2::2 (demo/server, sa server)"
+# The waypoint pod: not captured (no netns in node.json), it runs the example
+# waypoint itself.
+ip -n "$node" link add vw type veth peer name eth0 netns "$pod_w"
+ip -n "$node" addr add 198.18.3.1/24 dev vw
+ip -n "$node" link set vw up
+ip -n "$pod_w" addr add 198.18.3.2/24 dev eth0
+ip -n "$pod_w" link set eth0 up
+ip -n "$pod_w" route add default via 198.18.3.1
+echo "waypoint pod = 198.18.3.2 (demo/waypoint, sa waypoint)"
 
 step "2. a demo CA and one X509-SVID per pod (openssl CLI, P-256)"
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
 openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=ambient demo CA" -days 1 \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -out "$tmp/ca.pem" 2>/dev/null
-for sa in client server; do
+for sa in client server waypoint; do
   openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/$sa.key"
   openssl req -new -key "$tmp/$sa.key" -subj "/O=ambient demo" -out "$tmp/$sa.csr" 2>/dev/null
   printf '%s\n' "basicConstraints=critical,CA:FALSE" \
@@ -115,21 +128,34 @@ cat > "$tmp/node.json" <<EOF
   "local_config": "mesh.yaml",
   "workloads": [
     {"uid": "demo-client-uid", "netns": "$pod_a", "cert": "client.pem", "key": "client.key"},
-    {"uid": "demo-server-uid", "netns": "$pod_b", "cert": "server.pem", "key": "server.key"}
+    {"uid": "demo-server-uid", "netns": "$pod_b", "cert": "server.pem", "key": "server.key"},
+    {"uid": "demo-waypoint-uid", "cert": "waypoint.pem", "key": "waypoint.key"}
   ]
 }
 EOF
 # mesh_yaml [with_server] prints the local config: both pods are endpoints
-# of the service "details" (VIP 198.19.0.10 from the service range, port
-# 80 -> 9080).
+# of the service "reviews" (VIP 198.19.0.20 from the service range, port
+# 80 -> 9080); pod B is the endpoint of "details" (VIP 198.19.0.10, port
+# 80 -> 9080), whose waypoint is the waypoint pod (its service "waypoint").
 mesh_yaml() {
   cat <<'YAML'
 services:
+- name: reviews
+  namespace: demo
+  hostname: reviews.demo.svc.cluster.local
+  vips: ["/198.19.0.20"]
+  ports: {80: 9080}
 - name: details
   namespace: demo
   hostname: details.demo.svc.cluster.local
   vips: ["/198.19.0.10"]
   ports: {80: 9080}
+  waypoint: {destination: "demo/waypoint.demo.svc.cluster.local", hboneMtlsPort: 15008}
+- name: waypoint
+  namespace: demo
+  hostname: waypoint.demo.svc.cluster.local
+  vips: []
+  ports: {15008: 15008}
 workloads:
 - uid: demo-client-uid
   name: client
@@ -137,7 +163,14 @@ workloads:
   serviceAccount: client
   workloadIps: ["198.18.1.2", "2001:db8:1::2"]
   protocol: HBONE
-  services: {"demo/details.demo.svc.cluster.local": {}}
+  services: {"demo/reviews.demo.svc.cluster.local": {}}
+- uid: demo-waypoint-uid
+  name: waypoint
+  namespace: demo
+  serviceAccount: waypoint
+  workloadIps: ["198.18.3.2"]
+  protocol: HBONE
+  services: {"demo/waypoint.demo.svc.cluster.local": {}}
 YAML
   if [ "${1:-}" = with_server ]; then
     cat <<'YAML'
@@ -147,7 +180,7 @@ YAML
   serviceAccount: server
   workloadIps: ["198.18.2.2", "2001:db8:2::2"]
   protocol: HBONE
-  services: {"demo/details.demo.svc.cluster.local": {}}
+  services: {"demo/reviews.demo.svc.cluster.local": {}, "demo/details.demo.svc.cluster.local": {}}
 YAML
   fi
 }
@@ -171,7 +204,7 @@ ip netns exec "$pod_a" socat -T5 TCP4-LISTEN:9080,bind=198.18.1.2,reuseaddr,fork
   SYSTEM:'read -r line; echo "server in pod A: you are $SOCAT_PEERADDR, you said: $line"' \
   2>>"$tmp/server.err" &
 pids+=($!)
-echo "(and the same app in pod A on 198.18.1.2:9080: both pods back the service \"details\")"
+echo "(and the same app in pod A on 198.18.1.2:9080: both pods back the service \"reviews\")"
 # A DNS server outside the mesh (the node's resolver, as far as the pods know):
 # it knows only outside.test (the outside server's address) and nothing of
 # the mesh's names.
@@ -236,10 +269,10 @@ sleep 0.3
 step "7. what the node proxy logged (ztunnel-style access log)"
 grep "access" "$tmp/proxy.log" | cut -c30- || true
 
-step "8. a service: pod A calls details.demo's VIP 198.19.0.10:80, spread over pods A and B"
-echo '$ for i in $(seq 20); do echo "call $i" | socat - TCP4:198.19.0.10:80; done    # inside pod A'
+step "8. a service: pod A calls reviews.demo's VIP 198.19.0.20:80, spread over pods A and B"
+echo '$ for i in $(seq 20); do echo "call $i" | socat - TCP4:198.19.0.20:80; done    # inside pod A'
 for i in $(seq 20); do
-  echo "call $i" | ip netns exec "$pod_a" socat -T5 - TCP4:198.19.0.10:80 || true
+  echo "call $i" | ip netns exec "$pod_a" socat -T5 - TCP4:198.19.0.20:80 || true
 done > "$tmp/vip.out"
 head -2 "$tmp/vip.out"
 echo "..."
@@ -249,29 +282,29 @@ echo "answers: pod A $vip_a, pod B $vip_b (of 20): the node proxy picked a healt
 sleep 0.3
 echo "--- outbound lines, one per endpoint (dst.addr = its 15008, dst.hbone_addr = its :9080):"
 for ip in 198.18.1.2 198.18.2.2; do
-  grep "info  access.*dst.addr=$ip:15008.*dst.service=\"details.demo.svc.cluster.local\".*direction=\"outbound\"" \
+  grep "info  access.*dst.addr=$ip:15008.*dst.service=\"reviews.demo.svc.cluster.local\".*direction=\"outbound\"" \
     "$tmp/proxy.log" | head -1 | cut -c30- || true
 done
 
 step "8b. DNS: pod A resolves names through the node proxy's DNS proxy (unmodified dig, getent)"
 echo "--- pod A's /etc/resolv.conf:"
 sed 's/^/    /' "$tmp/resolv-a.conf"
-echo "\$ dig +short details.demo.svc.cluster.local    # inside pod A, UDP"
-dns_fqdn=$(in_pod_a dig +short +time=2 +tries=1 details.demo.svc.cluster.local 2>&1 || true)
+echo "\$ dig +short reviews.demo.svc.cluster.local    # inside pod A, UDP"
+dns_fqdn=$(in_pod_a dig +short +time=2 +tries=1 reviews.demo.svc.cluster.local 2>&1 || true)
 echo "$dns_fqdn"
-echo "\$ dig +tcp +search +short details    # inside pod A, TCP, the short form through the search list"
-dns_short_tcp=$(in_pod_a dig +tcp +search +short +time=2 +tries=1 details 2>&1 || true)
+echo "\$ dig +tcp +search +short reviews    # inside pod A, TCP, the short form through the search list"
+dns_short_tcp=$(in_pod_a dig +tcp +search +short +time=2 +tries=1 reviews 2>&1 || true)
 echo "$dns_short_tcp"
-echo "\$ getent hosts details    # inside pod A: glibc's resolver, as any app"
-dns_getent=$(in_pod_a getent hosts details || true)
+echo "\$ getent hosts reviews    # inside pod A: glibc's resolver, as any app"
+dns_getent=$(in_pod_a getent hosts reviews || true)
 echo "$dns_getent"
 echo "\$ dig +short outside.test    # inside pod A: not a mesh name, forwarded to dnsmasq"
 dns_outside=$(in_pod_a dig +short +time=2 +tries=1 outside.test 2>&1 || true)
 echo "$dns_outside"
 echo "--- dnsmasq's log: the forwarded query came from pod A's own address (sent from inside pod A):"
 grep "query\[A\] outside.test" "$tmp/dnsmasq.log" | sed 's/^/    /'
-echo "\$ echo 'hello by name' | socat - TCP4:details:80    # inside pod A"
-dns_call=$(echo "hello by name" | in_pod_a socat -T5 - TCP4:details:80 || true)
+echo "\$ echo 'hello by name' | socat - TCP4:reviews:80    # inside pod A"
+dns_call=$(echo "hello by name" | in_pod_a socat -T5 - TCP4:reviews:80 || true)
 echo "$dns_call"
 echo "\$ echo 'hello by name' | socat - TCP4:outside.test:9090    # inside pod A"
 dns_call_outside=$(echo "hello by name" | in_pod_a socat -T5 - TCP4:outside.test:9090 || true)
@@ -280,7 +313,28 @@ echo "--- the node proxy's istio_dns_* counters (/metrics):"
 printf 'GET /metrics HTTP/1.0\r\n\r\n' | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020 |
   grep -E '^istio_dns_(requests|upstream_requests|upstream_failures)_total' | sed 's/^/    /' || true
 
-step "9. authorization: a DENY policy for pod A's identity, loaded with SIGHUP"
+step "9. a service behind a waypoint: pod A calls details.demo's VIP 198.19.0.10:80"
+echo "\$ waypoint --config node.json --workload demo-waypoint-uid    # inside the waypoint pod"
+ip netns exec "$pod_w" "$waypoint_bin" --config "$tmp/node.json" --workload demo-waypoint-uid \
+  >"$tmp/waypoint.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "waypoint  started" "$tmp/waypoint.log" && break; sleep 0.1; done
+grep "waypoint  started" "$tmp/waypoint.log" | cut -c30- ||
+  { cat "$tmp/waypoint.log"; echo "demo: the waypoint did not start" >&2; exit 1; }
+echo "\$ echo 'hello, details' | socat - TCP4:198.19.0.10:80    # inside pod A"
+via_wp=$(echo "hello, details" | ip netns exec "$pod_a" socat -T5 - TCP4:198.19.0.10:80 || true)
+echo "$via_wp"
+sleep 0.3
+echo "--- pod A's outbound line (the seed's form: dst.addr = the waypoint's 15008, dst.hbone_addr = the VIP):"
+grep 'info  access.*dst.addr=198.18.3.2:15008 dst.hbone_addr=198.19.0.10:80.*direction="outbound"' \
+  "$tmp/proxy.log" | head -1 | cut -c30- || true
+echo "--- the waypoint's two legs (inbound from pod A, outbound to pod B's 15008):"
+grep "info  access" "$tmp/waypoint.log" | cut -c30- || true
+echo "--- pod B's inbound line (src.identity = the waypoint's):"
+grep 'info  access.*src.identity="spiffe://cluster.local/ns/demo/sa/waypoint".*direction="inbound"' \
+  "$tmp/proxy.log" | head -1 | cut -c30- || true
+
+step "10. authorization: a DENY policy for pod A's identity, loaded with SIGHUP"
 cat > "$tmp/policy.json" <<'POLICY'
 {"policies": [{"name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
   "rules": [{"clauses": [{"matches": [{"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]}
@@ -295,7 +349,7 @@ echo "${denied:-(no answer)}"
 sleep 0.3
 grep "error access" "$tmp/proxy.log" | cut -c30- || true
 
-step "10. pod B leaves the mesh: dropped from the config, SIGHUP to the agent and the proxy"
+step "11. pod B leaves the mesh: dropped from the config, SIGHUP to the agent and the proxy"
 python3 - "$tmp/node.json" <<'PY'
 import json, sys
 path = sys.argv[1]
@@ -310,8 +364,8 @@ for _ in $(seq 50); do grep -q "demo-server-uid: redirect rules removed" "$tmp/a
 tail -n +"$((agent_lines + 1))" "$tmp/agent.log"
 for _ in $(seq 50); do grep -q "demo-server-uid (demo/server) released" "$tmp/proxy.log" && break; sleep 0.1; done
 kill -HUP "$proxy_pid"
-for _ in $(seq 50); do grep -q "workloads: 1 from" "$tmp/proxy.log" && break; sleep 0.1; done
-grep -E "demo-server-uid \(demo/server\) released|workloads: 1 from" "$tmp/proxy.log" | cut -c30-
+for _ in $(seq 50); do grep -q "workloads: 2 from" "$tmp/proxy.log" && break; sleep 0.1; done
+grep -E "demo-server-uid \(demo/server\) released|workloads: 2 from" "$tmp/proxy.log" | cut -c30-
 echo "\$ echo 'hello, outside now' | socat - TCP4:198.18.2.2:9080    # inside pod A"
 left=$(echo "hello, outside now" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 || true)
 echo "$left"
@@ -321,7 +375,7 @@ grep 'info  access.*dst.addr=198.18.2.2:9080' "$tmp/proxy.log" | cut -c30- || tr
 
 for p in healthz/ready metrics; do printf 'GET /%s HTTP/1.0\r\n\r\n' "$p" | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020; done | awk 'BEGIN{print "--- the node proxy'"'"'s HTTP endpoint (127.0.0.1:15020 in the node netns): /healthz/ready, then /metrics summed"} /^HTTP/{sub(/\r$/, ""); print "    " $0} /^istio_tcp/{split($1, n, "{"); s[n[1]] += $2} END{for (k in s) print "    " k " " s[k]}' || true
 
-step "11. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
+step "12. node agent stops: DelWorkload for pod A, rules removed; then the proxy stops"
 kill -TERM "$agent_pid"
 agent_rc=0
 wait "$agent_pid" || agent_rc=$?
@@ -362,16 +416,25 @@ if [ "$left" != "server in pod B: you are 198.18.1.2, you said: hello, outside n
   ok=0
 fi
 if [ $((vip_a + vip_b)) -ne 20 ] || [ "$vip_a" -eq 0 ] || [ "$vip_b" -eq 0 ] ||
-   ! grep -q 'info  access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.service="details.demo.svc.cluster.local" dst.workload="server".*direction="outbound"' "$tmp/proxy.log"; then
+   ! grep -q 'info  access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.service="reviews.demo.svc.cluster.local" dst.workload="server".*direction="outbound"' "$tmp/proxy.log"; then
   echo "FAIL: the service VIP was not spread over both endpoints over HBONE" >&2
+  ok=0
+fi
+if [ "$via_wp" != "server in pod B: you are 198.18.3.2, you said: hello, details" ] ||
+   ! grep -q 'info  access.*src.identity="spiffe://cluster.local/ns/demo/sa/client" dst.addr=198.18.3.2:15008 dst.hbone_addr=198.19.0.10:80 dst.service="details.demo.svc.cluster.local" dst.workload="waypoint" dst.namespace="demo" dst.identity="spiffe://cluster.local/ns/demo/sa/waypoint" direction="outbound"' "$tmp/proxy.log" ||
+   ! grep -q 'info  access.*src.identity="spiffe://cluster.local/ns/demo/sa/client" dst.addr=198.18.3.2:15008 dst.hbone_addr=198.19.0.10:80 dst.service="details.demo.svc.cluster.local".*direction="inbound"' "$tmp/waypoint.log" ||
+   ! grep -q 'info  access.*src.identity="spiffe://cluster.local/ns/demo/sa/waypoint" dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.service="details.demo.svc.cluster.local" dst.workload="server".*direction="outbound"' "$tmp/waypoint.log" ||
+   ! grep -q 'info  access.*src.identity="spiffe://cluster.local/ns/demo/sa/waypoint" dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080.*direction="inbound"' "$tmp/proxy.log"; then
+  echo "FAIL: the service behind the waypoint was not reached through examples/waypoint" >&2
+  echo "--- waypoint log:"; cat "$tmp/waypoint.log"
   ok=0
 fi
 if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello from pod A" ]; then
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
 fi
-if [ "$dns_fqdn" != "198.19.0.10" ] || [ "$dns_short_tcp" != "198.19.0.10" ] ||
-   ! grep -Eq '^198\.19\.0\.10 +details\.demo\.svc\.cluster\.local$' <<<"$dns_getent"; then
+if [ "$dns_fqdn" != "198.19.0.20" ] || [ "$dns_short_tcp" != "198.19.0.20" ] ||
+   ! grep -Eq '^198\.19\.0\.20 +reviews\.demo\.svc\.cluster\.local$' <<<"$dns_getent"; then
   echo "FAIL: pod A did not resolve the service name through the DNS proxy" >&2
   ok=0
 fi
@@ -400,7 +463,9 @@ OK: pod A's plain TCP (IPv4 and IPv6) was captured by the in-pod rules (nat OUTP
 pod B's :15008, where the client's SPIFFE ID was verified and authorized, and
 delivered to the app from pod A's own IP; a DENY policy for that identity then
 stopped it. Calls to the service VIP went to both endpoint pods over HBONE
-(dst.service in the access lines). The destination outside the mesh, and pod B
+(dst.service in the access lines); calls to the VIP of "details" went to its
+waypoint (examples/waypoint, HBONE with pod A's identity), which carried them
+on to pod B over HBONE with its own identity. The destination outside the mesh, and pod B
 once it left the mesh (DelWorkload over ZDS, rules removed), were reached as
 plain TCP (no identities in their access log lines). With DNS capture on, pod A's
 dig and getent reached the node proxy's DNS proxy: it answered the service's name

@@ -1,9 +1,11 @@
 #include "ambient/runtime/event_loop.h"
 
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -164,6 +166,9 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   absl::Duration wait = max_wait;
   if (!timers_.empty()) wait = std::min(wait, timers_.begin()->first - Now());
   if (!deferred_.empty()) wait = absl::ZeroDuration();
+  // After a burst, wake once when it has been quiet for kTrimAfterIdle.
+  bool trim_due = events_since_trim_ >= kTrimAfterEvents;
+  if (trim_due) wait = std::min(wait, last_event_ + kTrimAfterIdle - Now());
   int timeout_ms;
   if (wait == absl::InfiniteDuration()) {
     timeout_ms = -1;
@@ -175,6 +180,16 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   }
   epoll_event events[64];
   int n = epoll_wait(epfd_, events, 64, timeout_ms);
+  if (n > 0) {
+    events_since_trim_ += static_cast<uint64_t>(n);
+    last_event_ = Now();
+  } else if (trim_due && Now() - last_event_ >= kTrimAfterIdle) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    events_since_trim_ = 0;
+    ++memory_trims_;
+  }
   for (int i = 0; i < n; ++i) {
     auto* watch = static_cast<IoWatch*>(events[i].data.ptr);
     if (watch == nullptr) {

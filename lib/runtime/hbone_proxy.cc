@@ -2,9 +2,12 @@
 
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <unordered_map>
@@ -61,6 +64,8 @@ std::string Traceparent() {
 // Server
 
 class ServerImpl;
+struct Hop;
+struct HopWait;
 
 // PendingDial is one CONNECT whose upstream connect is in flight. It listens
 // on its stream: a reset by the client, or the connection going, cancels the
@@ -161,30 +166,42 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     }
   }
 
-  // DialEnded: `p`'s connect finished or was cancelled.
-  void DialEnded(PendingDial* p) {
+  // DialEnded: a pending upstream connect (TCP dial or HBONE hop) of
+  // connection `sid` for client `identity` finished or was cancelled.
+  void DialEnded(uint64_t sid, const std::string& identity) {
     --pending_;
-    if (auto it = pending_by_conn_.find(p->sid); it != pending_by_conn_.end() && --it->second == 0) {
+    if (auto it = pending_by_conn_.find(sid); it != pending_by_conn_.end() && --it->second == 0) {
       pending_by_conn_.erase(it);
     }
-    if (auto it = pending_by_id_.find(p->identity);
-        it != pending_by_id_.end() && --it->second == 0) {
+    if (auto it = pending_by_id_.find(identity); it != pending_by_id_.end() && --it->second == 0) {
       pending_by_id_.erase(it);
     }
   }
+  void DialEnded(PendingDial* p) { DialEnded(p->sid, p->identity); }
 
-  void DialCancelled(PendingDial* p, const absl::Status& why) {
-    DialEnded(p);
+  void DialCancelled(Session* session, const hbone::ConnectRequest& request, absl::Time started,
+                     const absl::Status& why) {
     ++stats_.cancelled_dials;
-    hbone::ConnectionRecord r = Record(p->session, p->request);
+    hbone::ConnectionRecord r = Record(session, request);
     r.error = absl::CancelledError(absl::StrCat(
         "upstream connect cancelled: ",
         why.ok() ? "the client reset the stream" : std::string(why.message())));
     r.response_flags = "CONNECT";
-    r.duration = loop_->Now() - p->started;
+    r.duration = loop_->Now() - started;
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
   }
+  void DialCancelled(PendingDial* p, const absl::Status& why) {
+    DialEnded(p);
+    DialCancelled(p->session, p->request, p->started, why);
+  }
+
+  // StartHop carries stream `id` on over HBONE (Upstream::Hbone); see Hop.
+  void StartHop(Session* session, uint64_t sid, hbone::StreamId id,
+                const hbone::ConnectRequest& request, const std::string& identity,
+                const Upstream& upstream);
+  void HopEstablished(const std::shared_ptr<Hop>& hop);
+  void HopEnded(const std::shared_ptr<Hop>& hop, const TunnelResult& res);
 
  private:
   void OnConnection(int fd) {
@@ -253,6 +270,9 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   }
 
   void Connected(PendingDial* p, int fd);
+  bool Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+             absl::Time started, int fd,
+             std::function<void(hbone::ConnectionRecord*)> on_end = nullptr);
 
   EventLoop* loop_;
   ServerOptions opts_;
@@ -300,14 +320,19 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
       return;
     }
   }
+  Upstream hop;
   if (opts_.route) {
     InboundStream pick{peer, session->peer(), *upstream, request.authority};
-    absl::StatusOr<SocketAddress> chosen = opts_.route(pick);
+    absl::StatusOr<Upstream> chosen = opts_.route(pick);
     if (!chosen.ok()) {
       Reject(session, id, request, 503, chosen.status(), "CONNECT");
       return;
     }
-    upstream = *chosen;
+    if (chosen->client != nullptr) {
+      hop = *std::move(chosen);
+    } else {
+      upstream = chosen->tcp;
+    }
   }
   uint64_t sid = ids_[session];
   size_t& by_conn = pending_by_conn_[sid];
@@ -336,6 +361,10 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
   ++by_conn;
   ++by_id;
   ++pending_;
+  if (hop.client != nullptr) {
+    StartHop(session, sid, id, request, peer, hop);
+    return;
+  }
   SocketMaker make;
   if (opts_.upstream_socket) {
     make = [f = opts_.upstream_socket, client = session->peer()](const SocketAddress& a) {
@@ -374,34 +403,199 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
 }
 
 void ServerImpl::Connected(PendingDial* p, int fd) {
-  Session* session = p->session;
-  hbone::StreamId id = p->id;
-  const hbone::ConnectRequest& request = p->request;
+  Reply(p->session, p->id, p->request, p->started, fd);
+}
+
+// Reply answers 200 on stream `id` and relays it to `fd` (owned); false
+// when the stream is gone (fd closed). `on_end` runs when the relay is over,
+// with its record before it is logged.
+bool ServerImpl::Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+                       absl::Time started, int fd,
+                       std::function<void(hbone::ConnectionRecord*)> on_end) {
   std::vector<hbone::Header> answer;
   if (!opts_.workload.empty()) {
     answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
   }
   if (!session->conn()->AcceptStream(id, answer).ok()) {
     close(fd);  // the client gave up meanwhile
-    return;
+    return false;
   }
   hbone::ConnectionRecord base = Record(session, request);
   if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
-  absl::Time started = p->started;
   auto* relay = new Relay(session, id, fd, fd, /*owns_fds=*/true,
-                          [log = opts_.log, metrics = opts_.metrics, base,
-                           started](const RelayResult& res) {
+                          [log = opts_.log, metrics = opts_.metrics, base, started,
+                           on_end = std::move(on_end)](const RelayResult& res) {
                             hbone::ConnectionRecord r = base;
                             // Inbound: sent = app -> client, recv = client -> app.
                             r.bytes_sent = res.fd_to_stream;
                             r.bytes_recv = res.stream_to_fd;
                             r.duration = res.ended - started;
                             r.error = res.status;
-                            if (!res.status.ok()) r.response_flags = "CONNECT";
+                            if (on_end) on_end(&r);
+                            if (!r.error.ok()) r.response_flags = "CONNECT";
                             EmitRecord(log, metrics, r);
                           });
   relay->Start();
   session->Kick();
+  return true;
+}
+
+// Hop is one CONNECT carried on over HBONE (Upstream::Hbone). The two legs
+// meet at a socketpair: the upstream tunnel (HboneClient::TunnelWith) owns
+// its far end, the downstream stream is relayed to its near end once the
+// upstream CONNECT got its 200. Until then a HopWait listens on the
+// downstream stream, so that a reset by the client cancels the upstream.
+struct Hop {
+  ServerImpl* server = nullptr;
+  std::weak_ptr<int> alive;  // the server's
+  Session* session = nullptr;
+  uint64_t sid = 0;
+  hbone::StreamId id = 0;
+  hbone::ConnectRequest request;
+  std::string identity;  // the downstream client's
+  std::string via;       // the upstream HBONE server
+  absl::Time started;
+  enum class Phase { kWaiting, kRelaying, kOver } phase = Phase::kWaiting;
+  int near_fd = -1;         // ours until the downstream relay takes it
+  HopWait* wait = nullptr;  // while kWaiting
+  std::function<void()> cancel_upstream;
+  absl::Status upstream_error;  // why the upstream ended the relaying hop
+};
+
+struct HopWait final : StreamListener {
+  std::shared_ptr<Hop> hop;
+  void OnReadable() override {}
+  void OnWritable() override {}
+  void OnClosed(const absl::Status& status) override {
+    // The downstream stream went (reset by the client, or its connection)
+    // before the upstream answered: give up the upstream too.
+    std::shared_ptr<Hop> h = std::move(hop);
+    h->wait = nullptr;
+    if (h->phase == Hop::Phase::kWaiting) {
+      h->phase = Hop::Phase::kOver;
+      close(h->near_fd);
+      h->near_fd = -1;
+      if (!h->alive.expired()) {
+        h->server->DialEnded(h->sid, h->identity);
+        h->server->DialCancelled(h->session, h->request, h->started, status);
+      }
+      std::function<void()> cancel = std::move(h->cancel_upstream);
+      h->cancel_upstream = nullptr;
+      if (cancel) cancel();
+    }
+    delete this;
+  }
+};
+
+void ServerImpl::StartHop(Session* session, uint64_t sid, hbone::StreamId id,
+                          const hbone::ConnectRequest& request, const std::string& identity,
+                          const Upstream& upstream) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    DialEnded(sid, identity);
+    Reject(session, id, request, 503,
+           absl::ResourceExhaustedError(absl::StrCat("socketpair: ", std::strerror(errno))),
+           "CONNECT");
+    return;
+  }
+  auto hop = std::make_shared<Hop>();
+  hop->server = this;
+  hop->alive = alive_;
+  hop->session = session;
+  hop->sid = sid;
+  hop->id = id;
+  hop->request = request;
+  hop->identity = identity;
+  hop->via = upstream.hbone.via;
+  hop->started = loop_->Now();
+  hop->near_fd = pair[0];
+  auto* wait = new HopWait;
+  wait->hop = hop;
+  hop->wait = wait;
+  session->Attach(id, wait);
+  std::function<void()> cancel = upstream.client->TunnelWith(
+      upstream.hbone, pair[1], pair[1], /*owns_fds=*/true,
+      [hop](const TunnelResult&) {
+        if (hop->phase != Hop::Phase::kWaiting || hop->alive.expired()) return;
+        hop->server->HopEstablished(hop);
+      },
+      [hop](const TunnelResult& res) {
+        if (hop->alive.expired()) {
+          hop->cancel_upstream = nullptr;
+          if (hop->phase == Hop::Phase::kWaiting) {
+            hop->phase = Hop::Phase::kOver;
+            close(hop->near_fd);
+            hop->near_fd = -1;
+          }
+          return;
+        }
+        hop->server->HopEnded(hop, res);
+      });
+  // TunnelWith may have failed at once (done already ran).
+  if (hop->phase == Hop::Phase::kWaiting) hop->cancel_upstream = std::move(cancel);
+}
+
+void ServerImpl::HopEstablished(const std::shared_ptr<Hop>& hop) {
+  hop->phase = Hop::Phase::kRelaying;
+  if (hop->wait != nullptr) {
+    hop->session->Detach(hop->id);
+    delete hop->wait;
+    hop->wait = nullptr;
+  }
+  DialEnded(hop->sid, hop->identity);
+  int fd = hop->near_fd;
+  hop->near_fd = -1;
+  // The relay's callback holds the hop (nothing in the hop holds the relay).
+  bool answered = Reply(hop->session, hop->id, hop->request, hop->started, fd,
+                        [h = hop](hbone::ConnectionRecord* r) {
+                          if (!h->upstream_error.ok()) r->error = h->upstream_error;
+                          absl::Status status = r->error;
+                          h->phase = Hop::Phase::kOver;
+                          // A downstream reset or broken connection cancels
+                          // the upstream stream (a clean end reaches it as EOF).
+                          std::function<void()> cancel = std::move(h->cancel_upstream);
+                          h->cancel_upstream = nullptr;
+                          if (!status.ok() && cancel) cancel();
+                        });
+  if (!answered) {
+    // The downstream went meanwhile (its close event not yet dispatched).
+    hop->phase = Hop::Phase::kOver;
+    std::function<void()> cancel = std::move(hop->cancel_upstream);
+    hop->cancel_upstream = nullptr;
+    if (cancel) cancel();
+  }
+}
+
+void ServerImpl::HopEnded(const std::shared_ptr<Hop>& hop, const TunnelResult& res) {
+  hop->cancel_upstream = nullptr;  // the upstream is over (and this breaks the hop's cycle)
+  if (hop->phase == Hop::Phase::kWaiting) {
+    // Refused, unreachable, wrong identity or cancelled before the 200.
+    hop->phase = Hop::Phase::kOver;
+    close(hop->near_fd);
+    hop->near_fd = -1;
+    if (hop->wait != nullptr) {
+      hop->session->Detach(hop->id);
+      delete hop->wait;
+      hop->wait = nullptr;
+    }
+    DialEnded(hop->sid, hop->identity);
+    std::string why =
+        res.http_status != 0
+            ? absl::StrCat("upstream HBONE ", hop->via, " refused the CONNECT (HTTP ",
+                           res.http_status, "): ", res.status.message())
+            : absl::StrCat("upstream HBONE ", hop->via, " failed: ", res.status.message());
+    Reject(hop->session, hop->id, hop->request, 503, absl::UnavailableError(why), "CONNECT");
+    return;
+  }
+  if (hop->phase == Hop::Phase::kRelaying && !res.status.ok()) {
+    // The upstream stream was reset or its connection broke: the downstream
+    // stream is reset too rather than ended as if all went well.
+    hop->phase = Hop::Phase::kOver;
+    hop->upstream_error = absl::UnavailableError(
+        absl::StrCat("upstream HBONE ", hop->via, " ended: ", res.status.message()));
+    hop->session->conn()->StreamReset(hop->id).IgnoreError();
+    hop->session->Kick();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -436,6 +630,9 @@ class ClientImpl final : public HboneClient, public SessionOwner {
 
   void Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
               std::function<void(const TunnelResult&)> done) override;
+  std::function<void()> TunnelWith(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
+                                   std::function<void(const TunnelResult&)> established,
+                                   std::function<void(const TunnelResult&)> done) override;
   PoolStats stats() const override {
     PoolStats s = stats_;
     s.connections = sessions_.size();
@@ -629,6 +826,21 @@ void ClientImpl::OnSessionClosed(Session* session, const absl::Status& status) {
 
 void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
                         std::function<void(const TunnelResult&)> done) {
+  TunnelWith(target, in_fd, out_fd, owns_fds, nullptr, std::move(done));
+}
+
+std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_fd, int out_fd,
+                                             bool owns_fds,
+                                             std::function<void(const TunnelResult&)> established,
+                                             std::function<void(const TunnelResult&)> done) {
+  // The call's state, shared by the pool's callback, the relay and the
+  // canceller: which phase it is in and, once a stream is open, where.
+  struct Call {
+    bool over = false;  // done has run (or is running)
+    Session* session = nullptr;
+    hbone::StreamId id = 0;
+  };
+  auto call = std::make_shared<Call>();
   absl::Time started = loop_->Now();
   hbone::ConnectionRecord base;
   base.direction = hbone::Direction::kOutbound;
@@ -640,7 +852,9 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
   base.dst = target.destination_workload;
   base.dst_service = target.destination_service;
   if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
-  auto fail = [this, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
+  auto fail = [this, call, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
+    if (call->over) return;
+    call->over = true;
     if (owns_fds) {
       AbortClose(in_fd);
       if (out_fd != in_fd) close(out_fd);
@@ -656,8 +870,9 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
     res.status = st;
     if (done) done(res);
   };
-  Acquire(target, [this, target, in_fd, out_fd, owns_fds, done, fail, base,
+  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail, base,
                    started](absl::StatusOr<Session*> session) {
+    if (call->over) return;  // cancelled while waiting
     if (!session.ok()) {
       fail(session.status());
       return;
@@ -686,9 +901,12 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
     }
     hbone::ConnectionRecord rec = base;
     rec.dst_identity = (*session)->conn()->PeerIdentity();
+    call->session = *session;
+    call->id = *id;
     auto* relay = new Relay(*session, *id, in_fd, out_fd, owns_fds,
-                            [log = opts_.log, metrics = opts_.metrics, rec, started,
+                            [log = opts_.log, metrics = opts_.metrics, rec, started, call,
                              done](const RelayResult& res) {
+                              call->over = true;
                               hbone::ConnectionRecord r = rec;
                               r.bytes_sent = res.fd_to_stream;
                               r.bytes_recv = res.stream_to_fd;
@@ -712,9 +930,30 @@ void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool 
                               tr.bytes_recv = res.stream_to_fd;
                               if (done) done(tr);
                             });
+    if (established) {
+      relay->set_on_response([established, call, peer = rec.dst_identity](int http_status) {
+        if (http_status != 200 || call->over) return;
+        TunnelResult tr;
+        tr.http_status = http_status;
+        tr.peer_identity = peer;
+        established(tr);
+      });
+    }
     relay->Start();
     (*session)->Kick();
   });
+  std::weak_ptr<int> alive = alive_;
+  return [alive, call, fail] {
+    if (alive.expired() || call->over) return;
+    if (call->session == nullptr) {
+      fail(absl::CancelledError("tunnel cancelled before its stream opened"));
+      return;
+    }
+    // The relay is attached to the stream until it closes, so the session
+    // is still there; the reset closes the stream and the relay reports.
+    call->session->conn()->StreamReset(call->id).IgnoreError();
+    call->session->Kick();
+  };
 }
 
 // ---------------------------------------------------------------------------

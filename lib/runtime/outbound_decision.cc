@@ -53,8 +53,8 @@ uint64_t DefaultRandom(uint64_t n) {
   return std::uniform_int_distribution<uint64_t>(0, n - 1)(gen);
 }
 
-// Upstream is a chosen workload and port (ztunnel's Upstream).
-struct Upstream {
+// Chosen is a chosen workload and port (ztunnel's Upstream).
+struct Chosen {
   const Workload* workload = nullptr;
   uint16_t port = 0;
   const Service* service = nullptr;  // set when chosen from a service
@@ -142,9 +142,9 @@ const Workload* LoadBalance(const WorkloadDirectory::View& dir, const Workload& 
 }
 
 // FromService is ztunnel's find_upstream_from_service.
-std::optional<Upstream> FromService(const WorkloadDirectory::View& dir, const Workload& src,
-                                    const Service& svc, uint16_t svc_port, Resolution mode,
-                                    const RandomFn& random) {
+std::optional<Chosen> FromService(const WorkloadDirectory::View& dir, const Workload& src,
+                                  const Service& svc, uint16_t svc_port, Resolution mode,
+                                  const RandomFn& random) {
   const Workload* wl = LoadBalance(dir, src, svc, svc_port, mode, random);
   if (wl == nullptr) return std::nullopt;
   uint16_t target = 0;
@@ -156,7 +156,7 @@ std::optional<Upstream> FromService(const WorkloadDirectory::View& dir, const Wo
     if (p != svc.ports.end()) target = p->second;
   }
   if (target == 0) return std::nullopt;
-  return Upstream{wl, target, &svc};
+  return Chosen{wl, target, &svc};
 }
 
 // PickIp is ztunnel's pick_workload_destination: the addressed IP if it is
@@ -174,7 +174,7 @@ std::optional<authz::IpAddr> PickIp(const Workload& wl, const authz::IpAddr& tar
   return same_family ? same_family : first;
 }
 
-std::vector<std::string> Sans(const Upstream& us) {
+std::vector<std::string> Sans(const Chosen& us) {
   std::vector<std::string> out;
   if (us.service != nullptr) out = us.service->subject_alt_names;
   out.push_back(us.workload->Identity());
@@ -188,19 +188,19 @@ absl::Status NoValidDestination(const Workload& w) {
 
 // Waypoint resolves a GatewayAddress to the waypoint's upstream and the
 // address to connect to (ztunnel's fetch_waypoint).
-absl::StatusOr<std::pair<Upstream, SocketAddress>> Waypoint(const WorkloadDirectory::View& dir,
-                                                            const Workload& src,
-                                                            const GatewayAddress& gw,
-                                                            const authz::IpAddr& target_ip,
-                                                            const RandomFn& random) {
-  std::optional<Upstream> us;
+absl::StatusOr<std::pair<Chosen, SocketAddress>> Waypoint(const WorkloadDirectory::View& dir,
+                                                          const Workload& src,
+                                                          const GatewayAddress& gw,
+                                                          const authz::IpAddr& target_ip,
+                                                          const RandomFn& random) {
+  std::optional<Chosen> us;
   authz::IpAddr family_hint = target_ip;
   if (gw.address) {
     family_hint = gw.address->ip;
     if (const Service* s = dir.ServiceByVip(*gw.address, src.ns)) {
       us = FromService(dir, src, *s, gw.hbone_mtls_port, Resolution::kWaypoint, random);
     } else if (const Workload* w = dir.WorkloadByAddress(*gw.address)) {
-      us = Upstream{w, gw.hbone_mtls_port, nullptr};
+      us = Chosen{w, gw.hbone_mtls_port, nullptr};
     }
   } else if (const Service* s = dir.ServiceByHostname(gw.hostname_namespace, gw.hostname)) {
     us = FromService(dir, src, *s, gw.hbone_mtls_port, Resolution::kWaypoint, random);
@@ -245,7 +245,7 @@ bool FromWaypoint(const WorkloadDirectory::View& dir, const Workload& upstream, 
   return false;
 }
 
-OutboundRoute ToWaypoint(const Upstream& wp, const SocketAddress& wp_addr,
+OutboundRoute ToWaypoint(const Chosen& wp, const SocketAddress& wp_addr,
                          const SocketAddress& target, std::string service) {
   OutboundRoute r;
   r.kind = OutboundRoute::Kind::kHbone;
@@ -258,22 +258,21 @@ OutboundRoute ToWaypoint(const Upstream& wp, const SocketAddress& wp_addr,
   return r;
 }
 
-}  // namespace
-
-absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
-                                             const Workload& source,
-                                             const SocketAddress& downstream,
-                                             const SocketAddress& target, uint16_t hbone_port,
-                                             const RandomFn& random) {
+// Decide is DecideOutbound; `at_waypoint`: the source is the waypoint
+// itself (DecideAtWaypoint), so no waypoint is taken again.
+absl::StatusOr<OutboundRoute> Decide(const WorkloadDirectory::View& dir, const Workload& source,
+                                     const SocketAddress& downstream, const SocketAddress& target,
+                                     uint16_t hbone_port, const RandomFn& random,
+                                     bool at_waypoint) {
   const authz::IpAddr target_ip = IpOf(target);
   const uint16_t target_port = static_cast<uint16_t>(target.port());
   const NetworkAddress addr{source.network, target_ip};
 
-  std::optional<Upstream> us;
+  std::optional<Chosen> us;
   const Service* service = dir.ServiceByVip(addr, source.ns);
   if (service != nullptr) {
-    if (service->waypoint) {
-      absl::StatusOr<std::pair<Upstream, SocketAddress>> wp =
+    if (service->waypoint && !at_waypoint) {
+      absl::StatusOr<std::pair<Chosen, SocketAddress>> wp =
           Waypoint(dir, source, *service->waypoint, target_ip, random);
       if (!wp.ok()) return wp.status();
       return ToWaypoint(wp->first, wp->second, target, service->hostname);
@@ -287,7 +286,7 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
       }
     }
   } else if (const Workload* w = dir.WorkloadByAddress(addr)) {
-    us = Upstream{w, target_port, nullptr};
+    us = Chosen{w, target_port, nullptr};
   }
 
   if (!us) {
@@ -298,9 +297,9 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
 
   // Workload-addressed traffic to a workload behind a waypoint goes through
   // it, unless it comes from that waypoint.
-  if (service == nullptr && us->workload->waypoint &&
+  if (service == nullptr && us->workload->waypoint && !at_waypoint &&
       !FromWaypoint(dir, *us->workload, source, IpOf(downstream))) {
-    absl::StatusOr<std::pair<Upstream, SocketAddress>> wp =
+    absl::StatusOr<std::pair<Chosen, SocketAddress>> wp =
         Waypoint(dir, source, *us->workload->waypoint, target_ip, random);
     if (!wp.ok()) return wp.status();
     return ToWaypoint(wp->first, wp->second, target, "");
@@ -320,6 +319,24 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
     r.next_hop = Make(*ip, us->port);
   }
   return r;
+}
+
+}  // namespace
+
+absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
+                                             const Workload& source,
+                                             const SocketAddress& downstream,
+                                             const SocketAddress& target, uint16_t hbone_port,
+                                             const RandomFn& random) {
+  return Decide(dir, source, downstream, target, hbone_port, random, /*at_waypoint=*/false);
+}
+
+absl::StatusOr<OutboundRoute> DecideAtWaypoint(const WorkloadDirectory::View& dir,
+                                               const Workload& waypoint,
+                                               const SocketAddress& target, uint16_t hbone_port,
+                                               const RandomFn& random) {
+  return Decide(dir, waypoint, SocketAddress(), target, hbone_port, random,
+                /*at_waypoint=*/true);
 }
 
 }  // namespace ambient::runtime

@@ -59,6 +59,7 @@ void Relay::OnResponse(int http_status, const std::vector<hbone::Header>& header
   for (const hbone::Header& h : headers) {
     if (h.name == "baggage") result_.response_baggage = h.value;  // the last one wins
   }
+  if (on_response_) on_response_(http_status);
 }
 
 void Relay::OnInIo(uint32_t events) {

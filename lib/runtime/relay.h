@@ -44,6 +44,9 @@ class Relay final : public StreamListener {
 
   // Start begins watching the fds.
   void Start();
+  // set_on_response: `f` runs with the CONNECT response's status when it
+  // arrives (client side), before any response byte is written to the fd.
+  void set_on_response(std::function<void(int http_status)> f) { on_response_ = std::move(f); }
 
   void OnResponse(int http_status, const std::vector<hbone::Header>& headers) override;
   void OnReadable() override;
@@ -65,6 +68,7 @@ class Relay final : public StreamListener {
   int out_fd_;
   bool owns_fds_;
   Done done_;
+  std::function<void(int)> on_response_;
   IoWatch in_watch_;
   IoWatch out_watch_;
   bool in_always_ready_ = false;   // regular file: cannot be polled

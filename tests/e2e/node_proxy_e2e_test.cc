@@ -41,6 +41,14 @@
 #include "gtest/gtest.h"
 #include "hbone/test_pki.h"
 #include "support/privileged.h"
+#ifdef AMBIENT_WAYPOINT_BIN
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "absl/strings/str_split.h"
+#include "node_config.h"
+#endif
 
 namespace ambient::e2e {
 namespace {
@@ -750,6 +758,394 @@ TEST_F(WaypointE2eTest, WorkloadAddressedTrafficToAWorkloadBehindAWaypointGoesTh
   ASSERT_FALSE(in.empty()) << lines_.All();
   EXPECT_TRUE(absl::StrContains(in, "dst.workload=\"server\"")) << in;
 }
+
+#ifdef AMBIENT_WAYPOINT_BIN
+// The example waypoint (examples/waypoint) as a process in a waypoint pod of
+// its own (netns with a veth to the node, 198.18.3.2), reading the same node
+// file and local config as the node proxy: pod A -> VIP -> node proxy ->
+// waypoint -> node proxy -> pod B.
+constexpr char kNodeToW[] = "198.18.3.1";
+constexpr char kWaypointPodIp[] = "198.18.3.2";
+
+// WaypointPod is the waypoint's netns, removed with the object.
+class WaypointPod {
+ public:
+  explicit WaypointPod(const std::string& node) {
+    name_ = absl::StrCat(node, "-w");
+    ok_ = Run("ip netns add " + name_);
+    created_ = ok_;
+    ok_ =
+        ok_ && Run(absl::StrCat("ip -n ", name_, " link set lo up")) &&
+        Run(absl::StrCat("ip -n ", node, " link add vw type veth peer name eth0 netns ", name_)) &&
+        Run(absl::StrCat("ip -n ", node, " addr add ", kNodeToW, "/24 dev vw")) &&
+        Run(absl::StrCat("ip -n ", node, " link set vw up")) &&
+        Run(absl::StrCat("ip -n ", name_, " addr add ", kWaypointPodIp, "/24 dev eth0")) &&
+        Run(absl::StrCat("ip -n ", name_, " link set eth0 up")) &&
+        Run(absl::StrCat("ip -n ", name_, " route add default via ", kNodeToW));
+  }
+  ~WaypointPod() {
+    if (created_) Run("ip netns del " + name_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  static bool Run(const std::string& cmd) {
+    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  }
+  std::string name_;
+  bool ok_ = false;
+  bool created_ = false;
+};
+
+constexpr char kOnlyWaypoint[] = R"({"policies": [{
+    "name": "only-waypoint", "namespace": "demo", "scope": "WORKLOAD_SELECTOR",
+    "action": "ALLOW", "rules": [{"clauses": [{"matches": [
+      {"principals": [{"exact": "cluster.local/ns/demo/sa/waypoint"}]}]}]}]}]})";
+
+class RealWaypointE2eTest : public NodeProxyE2eTest {
+ protected:
+  void SetUp() override {
+    NodeProxyE2eTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    pod_ = std::make_unique<WaypointPod>(topo_.node());
+    ASSERT_TRUE(pod_->ok()) << "could not build the waypoint pod's netns";
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    NodeProxyE2eTest::TearDown();
+    for (const char* f : {"node.json", "mesh.yaml", "ca.pem", "waypoint.pem", "waypoint.key",
+                          "waypoint.out", "policy.json"}) {
+      unlink((dir_ + "/" + f).c_str());
+    }
+    pod_.reset();
+  }
+
+  static void Write(const std::string& path, const std::string& text) {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    fwrite(text.data(), 1, text.size(), f);
+    fclose(f);
+  }
+
+  // WriteMesh writes the node file and its local config (ztunnel's format):
+  // pods A and B, the waypoint (workload and service), and the service
+  // "server" (VIP 198.19.0.10:80 -> 9080) behind the waypoint when
+  // `service_waypoint`; pod B itself behind it when `workload_waypoint`.
+  void WriteMesh(bool service_waypoint, bool workload_waypoint, bool b_only_waypoint) {
+    hbone::testing::KeyAndCert wp = ca_.Leaf(kWaypointId);
+    ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/ca.pem", ca_.CaPem()));
+    ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/waypoint.pem", hbone::testing::TestCa::CertPem(wp)));
+    ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/waypoint.key", hbone::testing::TestCa::KeyPem(wp)));
+    const std::string gw =
+        R"({destination: "demo/waypoint.demo.svc.cluster.local", hboneMtlsPort: 15008})";
+    std::string yaml =
+        absl::StrCat(R"(workloads:
+- uid: pod-a
+  name: client
+  namespace: demo
+  serviceAccount: client
+  workloadIps: [")",
+                     kPodA, R"(", ")", kPodA6, R"("]
+  protocol: HBONE
+- uid: pod-b
+  name: server
+  namespace: demo
+  serviceAccount: server
+  workloadIps: [")",
+                     kPodB, R"(", ")", kPodB6, R"("]
+  protocol: HBONE
+  services: {"demo/server.demo.svc.cluster.local": {}}
+)",
+                     workload_waypoint ? "  waypoint: " + gw + "\n" : "",
+                     b_only_waypoint ? "  authorizationPolicies: [demo/only-waypoint]\n" : "",
+                     R"(- uid: pod-waypoint
+  name: waypoint
+  namespace: demo
+  serviceAccount: waypoint
+  workloadIps: [")",
+                     kWaypointPodIp, R"("]
+  protocol: HBONE
+  services: {"demo/waypoint.demo.svc.cluster.local": {}}
+services:
+- name: waypoint
+  namespace: demo
+  hostname: waypoint.demo.svc.cluster.local
+  vips: []
+  ports: {15008: 15008}
+- name: server
+  namespace: demo
+  hostname: server.demo.svc.cluster.local
+  vips: ["/)",
+                     kVip, R"("]
+  ports: {80: 9080}
+)",
+                     service_waypoint ? "  waypoint: " + gw + "\n" : "");
+    ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/mesh.yaml", yaml));
+    ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/node.json", R"({
+  "trust_domain": "cluster.local", "trust_bundle": "ca.pem", "local_config": "mesh.yaml",
+  "workloads": [{"uid": "pod-waypoint", "cert": "waypoint.pem", "key": "waypoint.key"}]})"));
+  }
+
+  // StartAll starts the node proxy with the node file's directory (pods A
+  // and B handed over by the agent) and the waypoint process.
+  void StartAll(const std::string& node_policy = "", const std::string& waypoint_policy = "") {
+    absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(dir_ + "/node.json");
+    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_NO_FATAL_FAILURE(Start(node_policy, [&](runtime::WorkloadDirectory* dir,
+                                                   runtime::Workload* a, runtime::Workload* b) {
+      for (const runtime::Service& s : config->services) ASSERT_TRUE(dir->UpsertService(s).ok());
+      for (const examples::PodConfig& p : config->pods) {
+        if (p.workload.uid == "pod-a")
+          *a = p.workload;
+        else if (p.workload.uid == "pod-b")
+          *b = p.workload;
+        else
+          ASSERT_TRUE(dir->Upsert(p.workload).ok());
+      }
+    }));
+    std::vector<std::string> args = {"ip",
+                                     "netns",
+                                     "exec",
+                                     pod_->name(),
+                                     AMBIENT_WAYPOINT_BIN,
+                                     "--config",
+                                     dir_ + "/node.json",
+                                     "--workload",
+                                     "pod-waypoint"};
+    if (!waypoint_policy.empty()) {
+      ASSERT_NO_FATAL_FAILURE(Write(dir_ + "/policy.json", waypoint_policy));
+      args.push_back("--policy");
+      args.push_back(dir_ + "/policy.json");
+    }
+    out_path_ = dir_ + "/waypoint.out";
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp(argv[0], argv.data());
+      _exit(127);
+    }
+    ASSERT_FALSE(WaitWaypoint({"info  waypoint  started:"}).empty()) << WaypointOut();
+  }
+
+  std::string WaypointOut() const {
+    FILE* f = fopen(out_path_.c_str(), "r");
+    if (f == nullptr) return "";
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+    fclose(f);
+    return out;
+  }
+  // WaitWaypoint waits up to 10 s for a waypoint line with all `parts`.
+  std::string WaitWaypoint(const std::vector<std::string>& parts) const {
+    for (int i = 0; i < 1000; ++i) {
+      for (absl::string_view l : absl::StrSplit(WaypointOut(), '\n')) {
+        bool all = true;
+        for (const std::string& p : parts) all = all && absl::StrContains(l, p);
+        if (all) return std::string(l);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return "";
+  }
+
+  std::unique_ptr<WaypointPod> pod_;
+  pid_t pid_ = -1;
+  std::string out_path_;
+};
+
+TEST_F(RealWaypointE2eTest, VipThroughTheWaypointToPodBWithEveryLineInItsShape) {
+  ASSERT_NO_FATAL_FAILURE(WriteMesh(/*service_waypoint=*/true, false, false));
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(Exchange(In(a_), kVip, 80, "via the real waypoint"),
+            absl::StrCat("pong from ", kPodB, ": via the real waypoint"))
+      << lines_.All() << "\n"
+      << WaypointOut();
+
+  // Pod A's outbound line, as in the seed: dst.addr = waypoint:15008,
+  // dst.hbone_addr = VIP:port, dst.service, the waypoint's workload,
+  // namespace and identity.
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("src.addr=", kPodA, ":")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat(" src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
+                        kClientId, "\" dst.addr=", kWaypointPodIp, ":15008 dst.hbone_addr=", kVip,
+                        ":80 dst.service=\"", kService,
+                        "\" dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"",
+                        kWaypointId, "\" direction=\"outbound\" bytes_sent=21 bytes_recv=")))
+      << out;
+  const std::string seed =
+      "src.addr=10.28.2.18:51960 src.workload=\"productpage-v1-…\" src.namespace=\"default\" "
+      "src.identity=\"spiffe://cluster.local/ns/default/sa/bookinfo-productpage\" "
+      "dst.addr=10.28.2.14:15008 dst.hbone_addr=34.118.226.6:9080 "
+      "dst.service=\"details.default.svc.cluster.local\" "
+      "dst.workload=\"waypoint-7594b5b786-vgjwz\" "
+      "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/waypoint\" "
+      "direction=\"outbound\" bytes_sent=794 bytes_recv=414 duration=\"40ms\"";
+  EXPECT_EQ(FieldNames(out), FieldNames(seed)) << out;
+
+  // The waypoint's inbound leg: from pod A (its identity and workload), the
+  // VIP as :authority, the service named.
+  std::string wp_in = WaitWaypoint({"info  access", "direction=\"inbound\""});
+  ASSERT_FALSE(wp_in.empty()) << WaypointOut();
+  EXPECT_TRUE(absl::StrContains(wp_in, absl::StrCat("src.addr=", kPodA, ":"))) << wp_in;
+  EXPECT_TRUE(absl::StrContains(
+      wp_in, absl::StrCat("src.workload=\"client\" src.namespace=\"demo\" src.identity=\"",
+                          kClientId, "\" dst.addr=", kWaypointPodIp, ":15008 dst.hbone_addr=", kVip,
+                          ":80 dst.service=\"", kService,
+                          "\" dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"",
+                          kWaypointId, "\" direction=\"inbound\" bytes_sent=")))
+      << wp_in;
+  // Its outbound leg: from the waypoint to pod B's 15008, pod B's target
+  // port as :authority, dst.service, pod B's workload and identity.
+  std::string wp_out = WaitWaypoint({"info  access", "direction=\"outbound\""});
+  ASSERT_FALSE(wp_out.empty()) << WaypointOut();
+  EXPECT_TRUE(absl::StrContains(
+      wp_out, absl::StrCat("src.workload=\"waypoint\" src.namespace=\"demo\" src.identity=\"",
+                           kWaypointId, "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":",
+                           kAppPort, " dst.service=\"", kService,
+                           "\" dst.workload=\"server\" dst.namespace=\"demo\" dst.identity=\"",
+                           kServerId, "\" direction=\"outbound\" bytes_sent=21 bytes_recv=")))
+      << wp_out;
+  // Pod B's inbound line: the waypoint called, with its identity.
+  std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.addr=", kWaypointPodIp, ":"))) << in;
+  EXPECT_TRUE(absl::StrContains(
+      in, absl::StrCat("src.workload=\"waypoint\" src.namespace=\"demo\" src.identity=\"",
+                       kWaypointId, "\" dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":",
+                       kAppPort, " dst.service=\"", kService, "\" dst.workload=\"server\"")))
+      << in;
+  // The app saw the connection come from the waypoint pod.
+  ASSERT_EQ(app.peers().size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(app.peers()[0], kWaypointPodIp)) << app.peers()[0];
+}
+
+TEST_F(RealWaypointE2eTest, WorkloadAddressedTrafficToAWorkloadBehindTheWaypointGoesThroughIt) {
+  ASSERT_NO_FATAL_FAILURE(WriteMesh(false, /*workload_waypoint=*/true, false));
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(Exchange(In(a_), kPodB, kAppPort, "to B"), absl::StrCat("pong from ", kPodB, ": to B"))
+      << lines_.All() << "\n"
+      << WaypointOut();
+  std::string out = lines_.WaitFor({"INFO access connection complete", "direction=\"outbound\"",
+                                    absl::StrCat("src.addr=", kPodA, ":")});
+  ASSERT_FALSE(out.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(
+      out,
+      absl::StrCat(" dst.addr=", kWaypointPodIp, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort,
+                   " dst.workload=\"waypoint\" dst.namespace=\"demo\" dst.identity=\"", kWaypointId,
+                   "\" direction=\"outbound\"")))
+      << out;
+  std::string wp_out = WaitWaypoint({"info  access", "direction=\"outbound\""});
+  EXPECT_TRUE(absl::StrContains(
+      wp_out, absl::StrCat("dst.addr=", kPodB, ":15008 dst.hbone_addr=", kPodB, ":", kAppPort)))
+      << WaypointOut();
+  std::string in = lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""});
+  EXPECT_TRUE(absl::StrContains(in, absl::StrCat("src.identity=\"", kWaypointId, "\""))) << in;
+}
+
+TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLogged) {
+  // Pod B is behind the waypoint and its policy allows only the waypoint.
+  ASSERT_NO_FATAL_FAILURE(WriteMesh(true, /*workload_waypoint=*/true, /*b_only_waypoint=*/true));
+  ASSERT_NO_FATAL_FAILURE(StartAll(kOnlyWaypoint));
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  // Through the waypoint: allowed.
+  EXPECT_EQ(Exchange(In(a_), kVip, 80, "by the book"),
+            absl::StrCat("pong from ", kPodB, ": by the book"))
+      << lines_.All() << "\n"
+      << WaypointOut();
+  ASSERT_FALSE(
+      lines_.WaitFor({"INFO access connection complete", "direction=\"inbound\""}).empty());
+
+  // Around it: HBONE straight to pod B's 15008 with pod A's SVID (what a
+  // client ignoring the waypoint would do), from outside pod A's capture.
+  auto td = identity::TrustDomain::Parse("cluster.local");
+  auto bundle = identity::TrustBundle::FromPem(*td, ca_.CaPem());
+  auto set = identity::TrustBundleSet::Create({*bundle});
+  ASSERT_TRUE(set.ok());
+  auto bundles = std::make_shared<identity::TrustBundleSource>(*set);
+  auto ctx = hbone::NewClientContext(Holder(ca_, kClientId), bundles);
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::unique_ptr<runtime::HboneClient> bypass;
+  std::atomic<bool> done{false};
+  std::atomic<int> http_status{-1};
+  loop_->Post([&] {
+    runtime::ClientOptions co;
+    co.ssl_ctx = ctx->get();
+    co.bundles = bundles;
+    co.identity = kClientId;
+    co.dial_socket = [this](const runtime::SocketAddress& via) -> absl::StatusOr<int> {
+      absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(node_, via.family(), SOCK_STREAM, 0);
+      if (!fd.ok()) return fd.status();
+      return fd->release();
+    };
+    bypass = *runtime::HboneClient::New(loop_.get(), co);
+    runtime::TunnelTarget t;
+    t.via = absl::StrCat(kPodB, ":15008");
+    t.authority = absl::StrCat(kPodB, ":", kAppPort);
+    t.expected_identities = {kServerId};
+    bypass->Tunnel(t, pair[1], pair[1], /*owns_fds=*/true, [&](const runtime::TunnelResult& r) {
+      http_status = r.http_status;
+      done = true;
+    });
+  });
+  (void)!write(pair[0], "sneaky", 6);
+  for (int i = 0; i < 1000 && !done; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(http_status, 401);
+  close(pair[0]);
+  std::atomic<bool> gone{false};
+  loop_->Post([&] {
+    bypass.reset();
+    gone = true;
+  });
+  for (int i = 0; i < 500 && !gone; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Pod B's node proxy refused it and said why, with pod A's identity.
+  std::string denied = lines_.WaitFor({"ERROR access connection complete", "direction=\"inbound\"",
+                                       absl::StrCat("src.identity=\"", kClientId, "\"")});
+  ASSERT_FALSE(denied.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(denied, "allow policies exist, but none allowed")) << denied;
+  EXPECT_EQ(app.peers().size(), 1u) << "only the waypoint's connection reached the app";
+}
+
+TEST_F(RealWaypointE2eTest, TheWaypointEnforcesTheDestinationsPolicy) {
+  ASSERT_NO_FATAL_FAILURE(WriteMesh(true, false, false));
+  ASSERT_NO_FATAL_FAILURE(StartAll("", R"({"policies": [{
+      "name": "deny-client", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
+      "rules": [{"clauses": [{"matches": [
+        {"principals": [{"exact": "cluster.local/ns/demo/sa/client"}]}]}]}]}]})"));
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  std::string reply = Exchange(In(a_), kVip, 80, "denied");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  std::string wp_in = WaitWaypoint({"error access", "direction=\"inbound\""});
+  ASSERT_FALSE(wp_in.empty()) << WaypointOut();
+  EXPECT_TRUE(absl::StrContains(wp_in, "explicitly denied by demo/deny-client")) << wp_in;
+  EXPECT_TRUE(absl::StrContains(wp_in, absl::StrCat("src.identity=\"", kClientId, "\""))) << wp_in;
+  EXPECT_TRUE(app.peers().empty());
+}
+#endif  // AMBIENT_WAYPOINT_BIN
 
 }  // namespace
 }  // namespace ambient::e2e

@@ -335,6 +335,36 @@ TEST_F(OutboundDecisionTest, WorkloadBehindAWaypointIsReachedThroughIt) {
   EXPECT_TRUE(from_wp->via_waypoint);
 }
 
+TEST_F(OutboundDecisionTest, AtTheWaypointAVipGoesToAnEndpointNotBackToTheWaypoint) {
+  // What pod A's node proxy sends to the waypoint ...
+  absl::StatusOr<OutboundRoute> r = Decide("198.19.0.10:9080");
+  ASSERT_TRUE(r.ok() && r->via_waypoint);
+  // ... the waypoint carries on to the service's endpoint, with the
+  // endpoint as :authority and its identity expected.
+  r = DecideAtWaypoint(dir_.Read(), waypoint_, Addr("198.19.0.10:9080"), 15008);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->via_waypoint);
+  EXPECT_EQ(r->kind, OutboundRoute::Kind::kHbone);
+  EXPECT_EQ(r->next_hop.ToString(), "198.18.2.2:15008");
+  EXPECT_EQ(r->hbone_target.ToString(), "198.18.2.2:9080");
+  EXPECT_EQ(r->destination_service, "details.default.svc.cluster.local");
+  EXPECT_EQ(r->destination->name, "details-v1");
+  EXPECT_EQ(r->expected_identities,
+            std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/details-v1"});
+  // A workload behind the waypoint, addressed by IP: straight to it.
+  Workload v1 = *dir_.ByName("default", "reviews-v1");
+  v1.waypoint = WaypointByHost("waypoint.default.svc.cluster.local");
+  ASSERT_TRUE(dir_.Upsert(v1).ok());
+  r = DecideAtWaypoint(dir_.Read(), waypoint_, Addr("198.18.3.1:8080"), 15008);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->via_waypoint);
+  EXPECT_EQ(r->next_hop.ToString(), "198.18.3.1:15008");
+  EXPECT_EQ(r->hbone_target.ToString(), "198.18.3.1:8080");
+  // A service port the service lacks: ztunnel's refusal text.
+  r = DecideAtWaypoint(dir_.Read(), waypoint_, Addr("198.19.0.10:81"), 15008);
+  EXPECT_EQ(r.status().message(), "no healthy upstream: 198.19.0.10:81");
+}
+
 TEST_F(OutboundDecisionTest, WorkloadIpAndUnknownDestinations) {
   absl::StatusOr<OutboundRoute> r = Decide("198.18.2.2:9080");
   ASSERT_TRUE(r.ok());

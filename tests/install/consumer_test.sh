@@ -65,7 +65,7 @@ case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 # 6: the installed programs start from this non-default prefix, and still do
 # after the whole tree is moved ($ORIGIN-relative RUNPATH, nothing absolute
 # pointing into the prefix or the build tree).
-for p in ambientctl node-agent node-proxy; do
+for p in ambientctl node-agent node-proxy waypoint; do
   [ -x "$prefix/bin/$p" ] || { echo "$p is not installed"; exit 1; }
   rp=$(readelf -d "$prefix/bin/$p" | grep -E 'RUNPATH|RPATH' || true)
   case "$rp" in *'$ORIGIN/../lib'*) ;; *) echo "$p RUNPATH lacks \$ORIGIN/../lib: $rp"; exit 1 ;; esac
@@ -78,7 +78,8 @@ for dir in "$work/moved"; do
   echo "$out" | grep -qx "libambient [0-9.]*" || { echo "unexpected ambientctl output"; exit 1; }
   "$dir/bin/node-agent" --help >/dev/null || { echo "installed node-agent does not start"; exit 1; }
   "$dir/bin/node-proxy" --help >/dev/null || { echo "installed node-proxy does not start"; exit 1; }
-  echo "installed node-agent, node-proxy: start"
+  "$dir/bin/waypoint" --help >/dev/null || { echo "installed waypoint does not start"; exit 1; }
+  echo "installed node-agent, node-proxy, waypoint: start"
 done
 mv "$work/moved" "$prefix"
 

@@ -22,9 +22,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ambient/runtime/event_loop.h"
 #include "hbone/test_pki.h"
+#include "support/full_listener.h"
 
 namespace ambient::runtime {
 namespace {
@@ -319,7 +321,7 @@ class HboneProxyTest : public ::testing::Test {
   hbone::WorkloadInfo server_workload_;
   std::string server_identity_;
   std::function<void(hbone::ConnectionRecord*)> server_annotate_;
-  std::function<absl::StatusOr<SocketAddress>(const InboundStream&)> server_route_;
+  std::function<absl::StatusOr<Upstream>(const InboundStream&)> server_route_;
   hbone::WorkloadInfo source_workload_;
   hbone::WorkloadInfo destination_workload_;
   std::string destination_service_;
@@ -692,6 +694,255 @@ TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
   Stop();
   EXPECT_EQ(client_->stats().dials, 2u);
   second->reset();
+}
+
+// ---------------------------------------------------------------------------
+// HBONE hops: the server (acting as a waypoint, identity kServerId) carries
+// each CONNECT on through a second HboneClient to pod B's HBONE server.
+
+constexpr char kPodBId[] = "spiffe://cluster.local/ns/default/sa/pod-b";
+
+class HboneHopTest : public HboneProxyTest {
+ protected:
+  void TearDown() override {
+    Stop();
+    forwarder_.reset();
+    client_.reset();
+    server_.reset();
+    hop_client_.reset();
+    pod_b_.reset();
+    loop_->RunFor(absl::Milliseconds(20));
+  }
+
+  LogSink TaggedSink(std::string tag) {
+    return [this, tag](LogLevel level, absl::string_view component, absl::string_view msg) {
+      if (component != "access") return;
+      std::lock_guard<std::mutex> lock(mu_);
+      tagged_.push_back(
+          absl::StrCat(tag, " ", level == LogLevel::kError ? "ERROR " : "INFO ", msg));
+    };
+  }
+  std::vector<std::string> Tagged(const std::string& tag) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const std::string& l : tagged_) {
+      if (absl::StartsWith(l, tag + " ")) out.push_back(l);
+    }
+    return out;
+  }
+  // Waits (bounded) until `tag` has `n` lines.
+  std::vector<std::string> WaitTagged(const std::string& tag, size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      auto l = Tagged(tag);
+      if (l.size() >= n) return l;
+      usleep(10000);
+    }
+    return Tagged(tag);
+  }
+
+  // Pod B: an HBONE server that only lets the waypoint (kServerId) in and
+  // sends its plain TCP on to `pod_b_upstream` (the echo server by default).
+  void StartPodB(const std::string& upstream = "") {
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.ssl_ctx = pod_b_ctx_.get();
+    so.allow = {kServerId};
+    so.log = TaggedSink("podb");
+    so.identity = kPodBId;
+    std::string to = upstream.empty() ? echo_.address() : upstream;
+    so.route = [to](const InboundStream&) -> absl::StatusOr<Upstream> {
+      return ParseSocketAddress(to);
+    };
+    auto b = HboneServer::New(loop_.get(), so);
+    ASSERT_TRUE(b.ok()) << b.status();
+    pod_b_ = std::move(*b);
+    pod_b_address_ = pod_b_->address().ToString();
+  }
+
+  // The waypoint's client (its own SVID) and a route that hops every CONNECT
+  // to `via` with :authority = the echo server and `expect` as identity.
+  void SetupHop(const std::string& via, std::vector<std::string> expect = {kPodBId}) {
+    ClientOptions co;
+    co.ssl_ctx = waypoint_client_ctx_.get();
+    co.identity = kServerId;
+    co.log = TaggedSink("hop");
+    auto c = HboneClient::New(loop_.get(), co);
+    ASSERT_TRUE(c.ok());
+    hop_client_ = std::move(*c);
+    TunnelTarget t;
+    t.via = via;
+    t.authority = echo_.address();
+    t.expected_identities = std::move(expect);
+    t.destination_service = "details.default.svc.cluster.local";
+    server_route_ = [this, t](const InboundStream& s) -> absl::StatusOr<Upstream> {
+      seen_authority_ = s.authority;
+      return Upstream::Hbone(hop_client_.get(), t);
+    };
+    Setup({}, {kServerId}, "198.19.0.10:9080");
+  }
+
+  KeyAndCert pod_b_leaf_ = ca_.Leaf(kPodBId);
+  bssl::UniquePtr<SSL_CTX> pod_b_ctx_ = ca_.Context(pod_b_leaf_, true);
+  bssl::UniquePtr<SSL_CTX> waypoint_client_ctx_ = ca_.Context(server_leaf_, false);
+  std::unique_ptr<HboneServer> pod_b_;
+  std::unique_ptr<HboneClient> hop_client_;
+  std::vector<std::string> tagged_;
+  std::string seen_authority_;
+  std::string pod_b_address_;
+};
+
+TEST_F(HboneHopTest, CarriesBytesToTheNextHopWithTheWaypointsIdentity) {
+  StartPodB();
+  SetupHop(pod_b_->address().ToString());
+  ASSERT_TRUE(Echo(std::string(200000, 'w')));
+  auto hop = WaitTagged("hop", 1);
+  auto podb = WaitTagged("podb", 1);
+  Stop();
+  EXPECT_EQ(seen_authority_, "198.19.0.10:9080");
+  ASSERT_EQ(hop.size(), 1u);
+  // The waypoint's outbound leg: to pod B's 15008 with the endpoint as
+  // :authority, pod B's identity verified, the whole payload both ways.
+  EXPECT_THAT(hop[0], HasSubstr("INFO connection complete"));
+  EXPECT_THAT(hop[0], HasSubstr("src.identity=\"" + std::string(kServerId) + "\""));
+  EXPECT_THAT(hop[0], HasSubstr("dst.addr=" + pod_b_->address().ToString()));
+  EXPECT_THAT(hop[0], HasSubstr("dst.hbone_addr=" + echo_.address()));
+  EXPECT_THAT(hop[0], HasSubstr("dst.identity=\"" + std::string(kPodBId) + "\""));
+  EXPECT_THAT(hop[0], HasSubstr("dst.service=\"details.default.svc.cluster.local\""));
+  EXPECT_THAT(hop[0], HasSubstr("bytes_sent=200000 bytes_recv=200000"));
+  ASSERT_EQ(podb.size(), 1u);
+  // Pod B saw the waypoint, not the original client.
+  EXPECT_THAT(podb[0], HasSubstr("INFO connection complete"));
+  EXPECT_THAT(podb[0], HasSubstr("src.identity=\"" + std::string(kServerId) + "\""));
+  // The waypoint's inbound leg: from the client, :authority the VIP.
+  auto logs = WaitLogs(2);
+  std::string all = absl::StrJoin(logs, "\n");
+  EXPECT_THAT(all, HasSubstr("src.identity=\"" + std::string(kClientId) + "\""));
+  EXPECT_THAT(all, HasSubstr("dst.hbone_addr=198.19.0.10:9080"));
+  EXPECT_EQ(server_->stats().pending_dials, 0u);
+}
+
+TEST_F(HboneHopTest, UpstreamRefusalIs503DownstreamWithTheReason) {
+  // Pod B lets only the waypoint in; the waypoint's client here presents
+  // the *client's* certificate, so pod B answers 401.
+  StartPodB();
+  waypoint_client_ctx_ = ca_.Context(client_leaf_, false);
+  SetupHop(pod_b_->address().ToString());
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  WriteAll(fd, "never delivered");
+  EXPECT_EQ(ReadToEof(fd), "");
+  close(fd);
+  auto logs = WaitLogs(2);
+  Stop();
+  std::string all = absl::StrJoin(logs, "\n");
+  // The downstream client got 503 (not a 200 followed by a reset) ...
+  EXPECT_THAT(all, HasSubstr("server answered 503 to CONNECT"));
+  // ... and the waypoint's inbound record says why.
+  EXPECT_THAT(all, HasSubstr("upstream HBONE " + pod_b_->address().ToString() +
+                             " refused the CONNECT (HTTP 401)"));
+  EXPECT_EQ(echo_.accepted(), 0u);
+  EXPECT_EQ(server_->stats().pending_dials, 0u);
+}
+
+TEST_F(HboneHopTest, UpstreamDialFailureIs503Downstream) {
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string dead = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  close(probe);
+  SetupHop(dead);
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  bool clean = true;
+  EXPECT_EQ(ReadToEof(fd, &clean), "");
+  EXPECT_FALSE(clean);
+  close(fd);
+  auto logs = WaitLogs(2);
+  Stop();
+  std::string all = absl::StrJoin(logs, "\n");
+  EXPECT_THAT(all, HasSubstr("server answered 503 to CONNECT"));
+  EXPECT_THAT(all, HasSubstr("upstream HBONE " + dead + " failed"));
+  EXPECT_THAT(all, HasSubstr("Connection refused"));
+}
+
+TEST_F(HboneHopTest, DownstreamResetCancelsTheUpstreamStream) {
+  // Pod B's own upstream never connects, so pod B never answers the
+  // waypoint's CONNECT: the hop waits for its 200.
+  test_support::FullListener blackhole;
+  StartPodB(blackhole.address);
+  SetupHop(pod_b_->address().ToString());
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "x"));
+  for (int i = 0; i < 300 && pod_b_->stats().pending_dials == 0; ++i) usleep(10000);
+  ASSERT_EQ(pod_b_->stats().pending_dials, 1u) << "pod B got the waypoint's CONNECT";
+  EXPECT_EQ(server_->stats().pending_dials, 1u) << "the hop waits for pod B's 200";
+  // The client resets: the forwarder resets its stream to the waypoint.
+  AbortClose(fd);
+  auto podb = WaitTagged("podb", 1);
+  ASSERT_EQ(podb.size(), 1u);
+  EXPECT_THAT(podb[0], HasSubstr("upstream connect cancelled: the client reset the stream"));
+  auto hop = WaitTagged("hop", 1);
+  ASSERT_EQ(hop.size(), 1u);
+  EXPECT_THAT(hop[0], HasSubstr("ERROR"));
+  Stop();
+  EXPECT_EQ(server_->stats().pending_dials, 0u);
+  EXPECT_EQ(server_->stats().cancelled_dials, 1u);
+  EXPECT_EQ(pod_b_->stats().pending_dials, 0u);
+  EXPECT_EQ(pod_b_->stats().cancelled_dials, 1u);
+}
+
+TEST_F(HboneHopTest, DownstreamResetBeforeTheUpstreamConnectionIsUpCancelsTheWait) {
+  // The waypoint's dial to "pod B" never completes (full backlog).
+  test_support::FullListener blackhole;
+  SetupHop(blackhole.address);
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "x"));
+  for (int i = 0; i < 300 && server_->stats().pending_dials == 0; ++i) usleep(10000);
+  ASSERT_EQ(server_->stats().pending_dials, 1u);
+  AbortClose(fd);
+  auto hop = WaitTagged("hop", 1);
+  ASSERT_EQ(hop.size(), 1u);
+  EXPECT_THAT(hop[0], HasSubstr("tunnel cancelled before its stream opened"));
+  Stop();
+  EXPECT_EQ(server_->stats().pending_dials, 0u);
+  EXPECT_EQ(server_->stats().cancelled_dials, 1u);
+}
+
+TEST_F(HboneHopTest, UpstreamResetEndsTheDownstreamStream) {
+  StartPodB();
+  SetupHop(pod_b_->address().ToString());
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "ping"));
+  char buf[4];
+  ASSERT_EQ(read(fd, buf, sizeof(buf)), 4) << "the tunnel is up";
+  // Pod B goes away mid-stream: its connections are aborted.
+  Stop();
+  pod_b_.reset();
+  Resume();
+  // The downstream stream ends at once (our HBONE layer, like ztunnel,
+  // reads a CANCEL reset as the end of the stream), not after a timeout.
+  absl::Time t0 = absl::Now();
+  ReadToEof(fd);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  close(fd);
+  auto hop = WaitTagged("hop", 1);
+  ASSERT_EQ(hop.size(), 1u);
+  EXPECT_THAT(hop[0], HasSubstr("ERROR"));
+  auto logs = WaitLogs(2);
+  Stop();
+  ASSERT_EQ(logs.size(), 2u);
+  std::string all = absl::StrJoin(logs, "\n");
+  // The waypoint's inbound record says what happened upstream.
+  EXPECT_THAT(all, HasSubstr("ERROR connection complete"));
+  EXPECT_THAT(all, HasSubstr("direction=\"inbound\""));
+  EXPECT_THAT(all, HasSubstr("error=\"upstream HBONE " + pod_b_address_ + " ended: "));
 }
 
 }  // namespace

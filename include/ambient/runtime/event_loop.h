@@ -11,6 +11,12 @@
 // Time is CLOCK_MONOTONIC expressed as absl::Time (only differences mean
 // anything). The loop never touches stdout/stderr.
 //
+// Memory. After a burst (at least kTrimAfterEvents events) followed by
+// kTrimAfterIdle without any, the loop gives the process's free heap pages
+// back to the kernel (glibc's malloc_trim): otherwise the memory of 10,000
+// closed connections stays resident forever, because freed chunks between
+// live ones are never returned. It costs one extra wakeup per burst.
+//
 // Threads: everything runs on the thread calling Run(); only Stop() and
 // Post() may be called from other threads (Stop() also from a signal
 // handler).
@@ -131,6 +137,12 @@ class EventLoop {
 
   static constexpr size_t kScratchSize = 256 * 1024;
 
+  // Idle trimming (see the file comment).
+  static constexpr uint64_t kTrimAfterEvents = 256;
+  static constexpr absl::Duration kTrimAfterIdle = absl::Seconds(1);
+  // memory_trims counts the times this loop returned free memory.
+  uint64_t memory_trims() const { return memory_trims_; }
+
  private:
   friend class IoWatch;
   friend class Timer;
@@ -149,6 +161,9 @@ class EventLoop {
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t next_at_destroy_ = 1;
   std::map<uint64_t, std::function<void()>> at_destroy_;
+  uint64_t events_since_trim_ = 0;
+  absl::Time last_event_ = absl::InfinitePast();
+  uint64_t memory_trims_ = 0;
 };
 
 }  // namespace ambient::runtime

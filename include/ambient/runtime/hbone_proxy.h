@@ -4,8 +4,8 @@
 // Object model. Each object lives on one EventLoop and must be used and
 // destroyed on that loop's thread. Destroying an object aborts its
 // connections; a client also cancels its TCP connects in flight (socket
-// closed at once) and fails the tunnels waiting for them with Cancelled. TLS comes from an SSL_CTX the caller prepared (see
-// ambient/hbone/tls_context.h); the object takes a reference to it.
+// closed at once) and fails the tunnels waiting for them with Cancelled. TLS comes from an SSL_CTX
+// the caller prepared (see ambient/hbone/tls_context.h); the object takes a reference to it.
 //
 //  - HboneServer accepts HBONE connections, authorizes each CONNECT (the
 //    peer identity must be in `allow`, when given), connects to the
@@ -14,7 +14,9 @@
 //    reached, 400 for malformed requests) and relays bytes. A CONNECT reset
 //    by the client (or whose connection goes) while its upstream connect is
 //    in flight cancels that connect at once (socket closed) and produces an
-//    access log line (error Cancelled, flags CONNECT). The server caps its
+//    access log line (error Cancelled, flags CONNECT). ServerOptions::route
+//    may pick another TCP upstream or carry the stream on over HBONE
+//    (Upstream::Hbone: a waypoint's second leg). The server caps its
 //    connections, handshakes and pending connects (ServerOptions), and
 //    rests its listener for 100 ms when accept() runs out of descriptors
 //    (one WARN line per second, with the count).
@@ -52,6 +54,59 @@
 #include "ambient/runtime/socket.h"
 
 namespace ambient::runtime {
+
+struct TunnelTarget {
+  std::string via;        // HBONE server "ip:port"
+  std::string authority;  // CONNECT :authority
+  std::vector<std::string> expected_identities;
+  std::string source_addr;                   // the downstream client ("ip:port"), if any
+  std::vector<hbone::Header> extra_headers;  // e.g. baggage
+  // Our workload: recorded as the source workload and, when not empty, sent
+  // as the CONNECT's `baggage` (then a `baggage` in extra_headers is not
+  // sent).
+  hbone::WorkloadInfo source_workload;
+  // What the host knows of the destination (e.g. from its directory):
+  // recorded as the destination workload and dst.service. When
+  // destination_workload is empty, the record's destination workload is read
+  // from the `baggage` of the server's 200 instead (ztunnel's response
+  // baggage; malformed baggage reads as unknown). A non-empty
+  // destination_workload wins as a whole (no field-by-field mix): it comes
+  // from the host's control plane, is consistent with destination_service,
+  // and is what the record was opened with (metrics' opened counter is
+  // labelled before the 200 arrives), while the baggage is only what the
+  // server says about itself.
+  hbone::WorkloadInfo destination_workload;
+  std::string destination_service;
+};
+
+class HboneClient;
+
+// Upstream is where an HboneServer carries one accepted CONNECT on
+// (ServerOptions::route's answer): a plain TCP address (the default; a
+// SocketAddress converts implicitly), or, when `client` is set, one more
+// HBONE hop: a stream through `client` to `hbone` (e.g. a waypoint's leg to
+// the chosen endpoint's 15008 with :authority endpoint_ip:target_port and
+// the endpoint's identity expected; the client's ssl_ctx carries our own
+// SVID). For an HBONE hop the server answers 200 downstream only once the
+// upstream CONNECT got its 200; an upstream refusal or dial failure is a 503
+// downstream (access log error says why, flags CONNECT); a downstream reset
+// or close cancels the upstream stream, an upstream reset resets the
+// downstream stream. Both legs produce their access log line: the server's
+// (inbound) on ServerOptions::log, the client's (outbound) on its own.
+// `client` is not owned and must outlive the server.
+struct Upstream {
+  Upstream() = default;
+  Upstream(const SocketAddress& address) : tcp(address) {}  // NOLINT: implicit on purpose
+  static Upstream Hbone(HboneClient* client, TunnelTarget target) {
+    Upstream u;
+    u.client = client;
+    u.hbone = std::move(target);
+    return u;
+  }
+  SocketAddress tcp;              // plain TCP (when client is null)
+  HboneClient* client = nullptr;  // HBONE hop through this client
+  TunnelTarget hbone;             // ... to this target
+};
 
 // InboundStream is what ServerOptions::authorize decides on: one CONNECT.
 struct InboundStream {
@@ -91,10 +146,12 @@ struct ServerOptions {
   std::function<absl::Status(const InboundStream&)> authorize;
   // Optional per-stream choice of the upstream, asked after `authorize`:
   // the plain-TCP address to connect to instead of the :authority (e.g. a
-  // waypoint's pick of an endpoint of the service VIP:port in :authority).
-  // An error refuses the CONNECT with 503 (access log error = its message,
-  // flags CONNECT) and connects nothing. Runs on the loop.
-  std::function<absl::StatusOr<SocketAddress>(const InboundStream&)> route;
+  // waypoint's pick of an endpoint of the service VIP:port in :authority),
+  // or an HBONE hop (Upstream::Hbone). An error refuses the CONNECT with 503
+  // (access log error = its message, flags CONNECT) and connects nothing.
+  // Runs on the loop. The per-connection and per-identity caps on pending
+  // upstream connects count HBONE hops waiting for their 200 too.
+  std::function<absl::StatusOr<Upstream>(const InboundStream&)> route;
   // Optional maker of the upstream socket (unconnected) for `upstream` on
   // behalf of `client`, e.g. inside the destination pod's netns, marked,
   // bound to the client's IP; it returns an fd the server then owns.
@@ -125,12 +182,12 @@ struct ServerOptions {
 
 // ServerStats counts what the server refused or cut short (since New).
 struct ServerStats {
-  uint64_t accepted = 0;             // connections accepted
+  uint64_t accepted = 0;                // connections accepted
   uint64_t accept_resource_errors = 0;  // accept() failed with EMFILE/ENFILE/ENOBUFS/ENOMEM
-  uint64_t silent_closed = 0;        // connections closed by silent_timeout
-  uint64_t refused_streams = 0;      // CONNECTs refused by a pending-dial cap
-  uint64_t cancelled_dials = 0;      // upstream connects cancelled with their stream
-  size_t pending_dials = 0;          // upstream connects in flight now
+  uint64_t silent_closed = 0;           // connections closed by silent_timeout
+  uint64_t refused_streams = 0;         // CONNECTs refused by a pending-dial cap
+  uint64_t cancelled_dials = 0;         // upstream connects cancelled with their stream
+  size_t pending_dials = 0;             // upstream connects in flight now
 };
 
 class HboneServer {
@@ -172,33 +229,9 @@ struct ClientOptions {
   std::shared_ptr<hbone::Metrics> metrics;
 };
 
-struct TunnelTarget {
-  std::string via;                          // HBONE server "ip:port"
-  std::string authority;                    // CONNECT :authority
-  std::vector<std::string> expected_identities;
-  std::string source_addr;                  // the downstream client ("ip:port"), if any
-  std::vector<hbone::Header> extra_headers; // e.g. baggage
-  // Our workload: recorded as the source workload and, when not empty, sent
-  // as the CONNECT's `baggage` (then a `baggage` in extra_headers is not
-  // sent).
-  hbone::WorkloadInfo source_workload;
-  // What the host knows of the destination (e.g. from its directory):
-  // recorded as the destination workload and dst.service. When
-  // destination_workload is empty, the record's destination workload is read
-  // from the `baggage` of the server's 200 instead (ztunnel's response
-  // baggage; malformed baggage reads as unknown). A non-empty
-  // destination_workload wins as a whole (no field-by-field mix): it comes
-  // from the host's control plane, is consistent with destination_service,
-  // and is what the record was opened with (metrics' opened counter is
-  // labelled before the 200 arrives), while the baggage is only what the
-  // server says about itself.
-  hbone::WorkloadInfo destination_workload;
-  std::string destination_service;
-};
-
 struct TunnelResult {
-  absl::Status status;   // OK: the tunnel ran and closed cleanly
-  int http_status = 0;   // the CONNECT response (0 if none)
+  absl::Status status;  // OK: the tunnel ran and closed cleanly
+  int http_status = 0;  // the CONNECT response (0 if none)
   std::string peer_identity;
   uint64_t bytes_sent = 0;  // fd -> tunnel
   uint64_t bytes_recv = 0;  // tunnel -> fd
@@ -221,6 +254,21 @@ class HboneClient {
   // (for=source_addr), a fresh `traceparent` and `extra_headers`.
   virtual void Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
                       std::function<void(const TunnelResult&)> done) = 0;
+  // TunnelWith is Tunnel with `established`: it runs once on the loop when
+  // the CONNECT is answered 200 (TunnelResult with http_status and
+  // peer_identity, no bytes yet), before any response byte is written to
+  // `out_fd`; it does not run when the tunnel fails before that (then
+  // `done` reports why: dial or TLS failure, or the server's refusal with
+  // http_status). It returns a canceller, to be called on the loop at any
+  // time (also after `done`, or after the client is gone: then it does
+  // nothing): it ends the tunnel at once (the stream is reset, or the wait
+  // for a pooled connection abandoned; owned fds are closed) and `done`
+  // runs with Cancelled (at once while waiting for a connection, else when
+  // the reset stream closes, later on the loop).
+  virtual std::function<void()> TunnelWith(const TunnelTarget& target, int in_fd, int out_fd,
+                                           bool owns_fds,
+                                           std::function<void(const TunnelResult&)> established,
+                                           std::function<void(const TunnelResult&)> done) = 0;
   virtual PoolStats stats() const = 0;
 };
 

@@ -81,6 +81,19 @@ absl::StatusOr<OutboundRoute> DecideOutbound(const WorkloadDirectory::View& dir,
                                              const SocketAddress& target, uint16_t hbone_port,
                                              const RandomFn& random = nullptr);
 
+// DecideAtWaypoint is the choice a waypoint makes for a CONNECT it accepted
+// whose :authority is `target`: the rules above with `waypoint` (the
+// waypoint's own workload) as the source, except that no waypoint is taken
+// again (1a and 2a do not apply: the waypoint is the one they name). So a
+// service VIP:port goes to an endpoint picked as in 1b (the waypoint's
+// locality and namespace count), a workload IP:port to that workload
+// (HBONE to its hbone_port, or plain TCP for a workload outside the mesh),
+// anything else passes through. Errors as DecideOutbound's.
+absl::StatusOr<OutboundRoute> DecideAtWaypoint(const WorkloadDirectory::View& dir,
+                                               const Workload& waypoint,
+                                               const SocketAddress& target, uint16_t hbone_port,
+                                               const RandomFn& random = nullptr);
+
 }  // namespace ambient::runtime
 
 #endif  // AMBIENT_RUNTIME_OUTBOUND_DECISION_H_
