@@ -7,8 +7,6 @@ find_package(absl 20220623 REQUIRED CONFIG)
 find_package(Protobuf 3.21 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET GLOBAL libnghttp2>=1.52)
-# ldns (libldns-dev) parses and builds DNS messages for the dns layer.
-pkg_check_modules(LDNS REQUIRED IMPORTED_TARGET GLOBAL ldns>=1.7)
 
 # BoringSSL. Debian ships it (android-libboringssl-dev) without pkg-config or
 # CMake files, so it is found by hand. The marker header is_boringssl.h and

@@ -73,6 +73,8 @@ PARTS = [
     Part("services", "node proxy: pod A -> service VIP (endpoint picked), and VIP -> "
          "examples/waypoint -> endpoint, vs pod A -> pod IP",
          ["bash", "bench/e2e/services_bench.sh", "{build}", "300"], 35, root=True),
+    Part("dns", "DNS proxy: mesh name and forwarded name vs dnsmasq answering directly",
+         ["{py}", "bench/parts/dns.py", "{build}", "2"], 45),
 ]
 
 

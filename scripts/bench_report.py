@@ -42,6 +42,7 @@ REPRODUCE = {
               "# with PKG_CONFIG_PATH=build/pkgconfig as in scripts/test-bindings.sh",
     "e2e": "bash bench/e2e/node_proxy_bench.sh build 3 3  # root",
     "services": "bash bench/e2e/services_bench.sh build 300  # root",
+    "dns": "build/bench/dns/dns_bench --seconds 2  # three times; needs dnsmasq",
 }
 
 LEARNED = os.path.join(ROOT, "bench", "LEARNED.md")

@@ -7,13 +7,17 @@
 # a service whose VIP pod A calls (load spread over the two endpoints), and
 # a service "details" (pod B) sits behind a waypoint: examples/waypoint, run
 # in a waypoint pod of its own (198.18.3.2, sa waypoint).
+# DNS capture is on (istio's default): pod A's name lookups go to the node
+# proxy's DNS proxy (15053 in the pod), which answers the services' names
+# itself and forwards other names to a real resolver, dnsmasq in the node netns.
 #
 # Layout (all namespaces made here, with unique names, and removed on exit):
 #
 #   pod A netns              node netns (router, agent, proxy)        pod B netns
 #   eth0 198.18.1.2 ---- va 198.18.1.1    vb 198.18.2.1 ---- eth0 198.18.2.2
 #        2001:db8:1::2      2001:db8:1::1    2001:db8:2::1         2001:db8:2::2
-#   client (socat)                                                   server :9080 (socat)
+#   client (socat)           dnsmasq 198.18.1.1:53                     server :9080 (socat)
+#   dig, getent (resolv.conf bind-mounted in their own mount namespace only)
 #
 # Nothing is added to the root namespace and nothing routes off the machine.
 # Usage: scripts/demo.sh BUILD_DIR   (needs root; `make demo` builds first)
@@ -31,7 +35,7 @@ fi
 for b in "$agent_bin" "$proxy_bin" "$waypoint_bin"; do
   [ -x "$b" ] || { echo "demo: $b is not built (is nlohmann-json3-dev installed?)" >&2; exit 1; }
 done
-for t in ip socat openssl iptables-restore; do
+for t in ip socat openssl iptables-restore dig getent /usr/sbin/dnsmasq; do
   command -v "$t" >/dev/null || { echo "demo: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -201,6 +205,23 @@ ip netns exec "$pod_a" socat -T5 TCP4-LISTEN:9080,bind=198.18.1.2,reuseaddr,fork
   2>>"$tmp/server.err" &
 pids+=($!)
 echo "(and the same app in pod A on 198.18.1.2:9080: both pods back the service \"reviews\")"
+# A DNS server outside the mesh (the node's resolver, as far as the pods know):
+# it knows only outside.test (the outside server's address) and nothing of
+# the mesh's names.
+ip netns exec "$node" /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+  --no-hosts --pid-file= --bind-interfaces --listen-address=198.18.1.1 --port=53 \
+  --host-record=outside.test,198.18.1.1 --log-queries --log-facility="$tmp/dnsmasq.log" \
+  2>>"$tmp/server.err" &
+pids+=($!)
+echo "(and a DNS server outside the mesh: dnsmasq on 198.18.1.1:53 in the node netns, knows only outside.test)"
+# Pod A's resolv.conf, as the kubelet writes it; bind-mounted over
+# /etc/resolv.conf only inside the mount namespace `ip netns exec` makes.
+printf '%s\n' "search demo.svc.cluster.local svc.cluster.local cluster.local" \
+  "nameserver 198.18.1.1" "options ndots:5" > "$tmp/resolv-a.conf"
+in_pod_a() {  # in_pod_a CMD...: CMD in pod A, with pod A's resolv.conf
+  ip netns exec "$pod_a" sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+    "$tmp/resolv-a.conf" "$@"
+}
 
 step "4. node agent (in the node netns): redirect rules into both pods, netns over ZDS"
 ip netns exec "$node" "$agent_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
@@ -217,7 +238,7 @@ ip netns exec "$pod_a" iptables-save -t nat | grep -E '^-A ISTIO_(OUTPUT|PRERT)'
 step "5. node proxy (in the node netns): gets the pods over ZDS, opens listeners inside them"
 echo '{"policies": []}' > "$tmp/policy.json"   # no policies yet: everything allowed
 ip netns exec "$node" "$proxy_bin" --config "$tmp/node.json" --zds-socket "$tmp/zds.sock" \
-  --policy "$tmp/policy.json" --metrics 127.0.0.1:15020 \
+  --policy "$tmp/policy.json" --metrics 127.0.0.1:15020 --dns-upstream 198.18.1.1:53 \
   >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
@@ -228,6 +249,7 @@ for _ in $(seq 100); do [ "$(captured)" -ge 2 ] && grep -q "ZDS snapshot applied
 cut -c30- "$tmp/proxy.log"
 echo "--- listeners the proxy opened inside pod A (ss):"
 ip netns exec "$pod_a" ss -ltnH | awk '{print "    " $4}' | sort -u
+ip netns exec "$pod_a" ss -lunH | awk '{print "    " $4 " (udp)"}' | sort -u
 
 step "6. the client in pod A: plain TCP to 198.18.2.2:9080 (knows nothing about the mesh)"
 echo "\$ echo 'hello from pod A' | socat - TCP4:198.18.2.2:9080    # inside pod A"
@@ -263,6 +285,33 @@ for ip in 198.18.1.2 198.18.2.2; do
   grep "info  access.*dst.addr=$ip:15008.*dst.service=\"reviews.demo.svc.cluster.local\".*direction=\"outbound\"" \
     "$tmp/proxy.log" | head -1 | cut -c30- || true
 done
+
+step "8b. DNS: pod A resolves names through the node proxy's DNS proxy (unmodified dig, getent)"
+echo "--- pod A's /etc/resolv.conf:"
+sed 's/^/    /' "$tmp/resolv-a.conf"
+echo "\$ dig +short reviews.demo.svc.cluster.local    # inside pod A, UDP"
+dns_fqdn=$(in_pod_a dig +short +time=2 +tries=1 reviews.demo.svc.cluster.local 2>&1 || true)
+echo "$dns_fqdn"
+echo "\$ dig +tcp +search +short reviews    # inside pod A, TCP, the short form through the search list"
+dns_short_tcp=$(in_pod_a dig +tcp +search +short +time=2 +tries=1 reviews 2>&1 || true)
+echo "$dns_short_tcp"
+echo "\$ getent hosts reviews    # inside pod A: glibc's resolver, as any app"
+dns_getent=$(in_pod_a getent hosts reviews || true)
+echo "$dns_getent"
+echo "\$ dig +short outside.test    # inside pod A: not a mesh name, forwarded to dnsmasq"
+dns_outside=$(in_pod_a dig +short +time=2 +tries=1 outside.test 2>&1 || true)
+echo "$dns_outside"
+echo "--- dnsmasq's log: the forwarded query came from pod A's own address (sent from inside pod A):"
+grep "query\[A\] outside.test" "$tmp/dnsmasq.log" | sed 's/^/    /'
+echo "\$ echo 'hello by name' | socat - TCP4:reviews:80    # inside pod A"
+dns_call=$(echo "hello by name" | in_pod_a socat -T5 - TCP4:reviews:80 || true)
+echo "$dns_call"
+echo "\$ echo 'hello by name' | socat - TCP4:outside.test:9090    # inside pod A"
+dns_call_outside=$(echo "hello by name" | in_pod_a socat -T5 - TCP4:outside.test:9090 || true)
+echo "$dns_call_outside"
+echo "--- the node proxy's istio_dns_* counters (/metrics):"
+printf 'GET /metrics HTTP/1.0\r\n\r\n' | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020 |
+  grep -E '^istio_dns_(requests|upstream_requests|upstream_failures)_total' | sed 's/^/    /' || true
 
 step "9. a service behind a waypoint: pod A calls details.demo's VIP 198.19.0.10:80"
 echo "\$ waypoint --config node.json --workload demo-waypoint-uid    # inside the waypoint pod"
@@ -384,6 +433,20 @@ if [ "$outside" != "server outside the mesh: you are 198.18.1.2, you said: hello
   echo "FAIL: the connection outside the mesh was not passed through" >&2
   ok=0
 fi
+if [ "$dns_fqdn" != "198.19.0.20" ] || [ "$dns_short_tcp" != "198.19.0.20" ] ||
+   ! grep -Eq '^198\.19\.0\.20 +reviews\.demo\.svc\.cluster\.local$' <<<"$dns_getent"; then
+  echo "FAIL: pod A did not resolve the service name through the DNS proxy" >&2
+  ok=0
+fi
+if [ "$dns_outside" != "198.18.1.1" ] || ! grep -q "query\[A\] outside.test from 198.18.1.2" "$tmp/dnsmasq.log"; then
+  echo "FAIL: the outside name was not answered by dnsmasq through the DNS proxy" >&2
+  ok=0
+fi
+if [[ "$dns_call" != "server in pod "[AB]": you are 198.18.1.2, you said: hello by name" ]] ||
+   [ "$dns_call_outside" != "server outside the mesh: you are 198.18.1.2, you said: hello by name" ]; then
+  echo "FAIL: pod A could not connect by name" >&2
+  ok=0
+fi
 if [ "$agent_rc" -ne 0 ] || [ "$proxy_rc" -ne 0 ]; then
   echo "FAIL: node agent exited with $agent_rc, node proxy with $proxy_rc" >&2
   echo "--- node agent log:"; cat "$tmp/agent.log"
@@ -404,6 +467,9 @@ stopped it. Calls to the service VIP went to both endpoint pods over HBONE
 waypoint (examples/waypoint, HBONE with pod A's identity), which carried them
 on to pod B over HBONE with its own identity. The destination outside the mesh, and pod B
 once it left the mesh (DelWorkload over ZDS, rules removed), were reached as
-plain TCP (no identities in their access log lines). Everything this demo made (namespaces, veths,
+plain TCP (no identities in their access log lines). With DNS capture on, pod A's
+dig and getent reached the node proxy's DNS proxy: it answered the service's name
+(FQDN and short form, UDP and TCP) itself and forwarded outside.test to dnsmasq,
+and pod A connected to both by name. Everything this demo made (namespaces, veths,
 processes, files) is removed on exit.
 MSG

@@ -16,8 +16,9 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev socat openssl
   # `make bench` charts
   gnuplot-nox
-  # DNS proxy: ldns parses and builds messages; dnsmasq and dig drive its tests
-  libldns-dev dnsmasq bind9-dnsutils
+  # DNS proxy: dnsmasq and dig drive its tests and the demo (messages are
+  # parsed with glibc's libresolv, in libc6-dev)
+  dnsmasq bind9-dnsutils
 )
 
 missing=()

@@ -37,6 +37,12 @@ type NodeProxyOptions struct {
 	TrustBundles map[string][]byte        // trust domain -> PEM roots
 	SVIDs        map[string]NodeProxySVID // pod uid -> its SVID
 	PoliciesJSON []byte                   // Istio Authorizations, see PolicyStore
+	// DNS switches the DNS proxy on: every captured pod also gets 15053
+	// (UDP and TCP), answering the mesh's names and forwarding the rest to
+	// DNSUpstreams, comma-separated "ip:port" (or bare IPs, port 53); ""
+	// means the nameservers of this host's /etc/resolv.conf.
+	DNS          bool
+	DNSUpstreams string
 	// Log, when set, gets the access log (component "access") and other
 	// lines ("node-proxy" and "zds"), all on the loop's goroutine.
 	Log LogFunc
@@ -103,6 +109,17 @@ func setNodeProxyOptions(o *C.ambient_node_proxy_options, opts *NodeProxyOptions
 	if opts.PoliciesJSON != nil {
 		p, n := cbytes(opts.PoliciesJSON)
 		if err := takeError(C.ambient_node_proxy_options_set_policies_json(o, p, n)); err != nil {
+			return err
+		}
+	}
+	if opts.DNS {
+		if hasNUL(opts.DNSUpstreams) {
+			return &Error{Code: InvalidArgument, Message: "DNS upstreams contain a NUL byte"}
+		}
+		cs := C.CString(opts.DNSUpstreams)
+		err := takeError(C.ambient_node_proxy_options_set_dns(o, cs))
+		C.free(unsafe.Pointer(cs))
+		if err != nil {
 			return err
 		}
 	}
@@ -207,6 +224,25 @@ func (p *NodeProxy) PodCount() int {
 		}
 	})
 	return n
+}
+
+// DNSMetrics returns the DNS proxy's istio_dns_* counters (Prometheus
+// text); "" when the options did not switch DNS on or the proxy is closed.
+func (p *NodeProxy) DNSMetrics() string {
+	var out string
+	_ = p.loop.do(func() {
+		if p.ptr == nil {
+			return
+		}
+		n := C.ambient_node_proxy_dns_metrics(p.ptr, nil, 0)
+		if n == 0 {
+			return
+		}
+		buf := make([]byte, int(n)+1)
+		C.ambient_node_proxy_dns_metrics(p.ptr, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+		out = string(buf[:n])
+	})
+	return out
 }
 
 // StartZDS connects to the node agent's ZDS socket (and keeps

@@ -38,6 +38,7 @@ func TestNodeProxyOptionsAreChecked(t *testing.T) {
 		"bundle":   func(o *NodeProxyOptions) { o.TrustBundles = map[string][]byte{"cluster.local": []byte("junk")} },
 		"svid":     func(o *NodeProxyOptions) { o.SVIDs = map[string]NodeProxySVID{"uid-web": {ChainPEM: []byte("junk")}} },
 		"policies": func(o *NodeProxyOptions) { o.PoliciesJSON = []byte(`{"policies": [`) },
+		"dns":      func(o *NodeProxyOptions) { o.DNS, o.DNSUpstreams = true, "192.0.2.1:53,dns.example" },
 	} {
 		o := good
 		o.Workloads = append([]NodeProxyWorkload(nil), good.Workloads...)
@@ -66,7 +67,24 @@ func TestNodeProxyOptionsAreChecked(t *testing.T) {
 		t.Fatalf("%d pods", p.PodCount())
 	}
 	errCode(t, p.StartZDS("/"+strings.Repeat("x", 200)), InvalidArgument, 0)
+	if m := p.DNSMetrics(); m != "" {
+		t.Errorf("DNS metrics with DNS off: %q", m)
+	}
 	p.Close()
+	// With DNS on, the proxy has the istio_dns_* counters from the start.
+	withDNS := good
+	withDNS.DNS, withDNS.DNSUpstreams = true, "192.0.2.1:53"
+	d, err := loop.NewNodeProxy(withDNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := d.DNSMetrics(); !strings.Contains(m, `istio_dns_requests_total{request_protocol="udp"} 0`) {
+		t.Errorf("DNS metrics: %q", m)
+	}
+	d.Close()
+	if m := d.DNSMetrics(); m != "" {
+		t.Errorf("DNS metrics after Close: %q", m)
+	}
 	errCode(t, p.AddPod("uid-web", "", "", cur), FailedPrecondition, 0)
 }
 

@@ -36,8 +36,8 @@ constexpr char kUsage[] =
     "  --zds-socket PATH  where to listen (default /var/run/ztunnel/ztunnel.sock)\n"
     "  --backend B        iptables (default) or nftables\n"
     "  --ipv6             also install the IPv6 rules (dual-stack pods)\n"
-    "  --dns-capture X    redirect the pods' DNS to :15053 (default off: the example\n"
-    "                     node proxy has no DNS proxy, so captured DNS would fail)\n"
+    "  --dns-capture X    redirect the pods' DNS (UDP and TCP port 53) to the node\n"
+    "                     proxy's DNS proxy on :15053 (default on, as istio-cni)\n"
     "SIGHUP re-reads the config (new pods enrolled, removed pods taken out).\n"
     "Runs until SIGINT/SIGTERM, then deletes the pods (DelWorkload) and their rules.\n";
 
@@ -67,7 +67,7 @@ static int RealMain(int argc, char** argv) {
   std::string config_path;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
   redirect::Config rules;
-  rules.dns_capture = false;  // see --dns-capture in the usage text
+  rules.dns_capture = true;  // istio's default; see --dns-capture in the usage text
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -120,11 +120,10 @@ static int RealMain(int argc, char** argv) {
   if (!agent.ok())
     return Fail(absl::StrCat("ZDS socket ", zds_socket, ": ", agent.status().message()));
   Say(absl::StrCat("ZDS socket listening at ", zds_socket));
-  if (rules.dns_capture) {
-    Say("DNS capture is on (--dns-capture on): the pods' DNS (port 53) goes to port 15053, "
-        "which the example node proxy does not serve yet, so name lookups in the pods will "
-        "fail; leave it off (the default here) until a DNS proxy listens there");
-  }
+  Say(rules.dns_capture ? "DNS capture on: the pods' DNS (port 53) goes to the node proxy's "
+                          ":15053 (its DNS proxy; node-proxy --dns on, the default)"
+                        : "DNS capture off (--dns-capture off): the pods' DNS goes where "
+                          "their resolv.conf says");
 
   std::map<std::string, Pod> pods;  // by uid
   const char* backend = rules.backend == redirect::Backend::kIptables ? "iptables" : "nftables";

@@ -2,7 +2,9 @@
 // ambient's C++ layers. It reads the node config (workloads, SVIDs; see
 // examples/node/node_config.h), connects to the node agent's ZDS socket,
 // captures every pod the agent hands over (listeners 15001/15006/15008
-// inside the pod's netns) and carries pod traffic over HBONE. Log and
+// inside the pod's netns) and carries pod traffic over HBONE; its DNS proxy
+// answers the pods' captured DNS on 15053 (mesh names from the config,
+// the rest forwarded upstream). Log and
 // access log lines go to stdout; with --metrics it also serves Prometheus
 // metrics and readiness over HTTP; it runs until SIGINT or SIGTERM.
 #include <fcntl.h>
@@ -18,8 +20,11 @@
 #include <mutex>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/authz/policy_codec.h"
+#include "ambient/dns/pod_dns.h"
+#include "ambient/dns/server.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/zds.h"
@@ -35,7 +40,7 @@ using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
     "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--metrics ADDR]\n"
-    "                  [--verbose]\n"
+    "                  [--dns on|off] [--dns-upstream IP:PORT,...] [--verbose]\n"
     "\n"
     "Captures the pods a node agent hands over on the ZDS socket (default\n"
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
@@ -48,6 +53,13 @@ constexpr char kUsage[] =
     "                     default): GET /metrics (istio_tcp_* counters, Prometheus\n"
     "                     text) and GET /healthz/ready (200 once the node agent's\n"
     "                     snapshot is applied and no pod is pending, else 503)\n"
+    "  --dns X            the DNS proxy on 15053 (UDP+TCP) in every captured pod\n"
+    "                     (default on): A/AAAA for the mesh's service and workload\n"
+    "                     names, the rest forwarded upstream; istio_dns_* metrics\n"
+    "  --dns-upstream L   resolvers the DNS proxy forwards to, ip:port (or a bare IP,\n"
+    "                     port 53), comma-separated; default: the node's\n"
+    "                     /etc/resolv.conf nameservers. They are dialled from inside\n"
+    "                     the pod's netns, so a loopback address will not do\n"
     "  --verbose          also print debug lines\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
     "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
@@ -136,6 +148,8 @@ static int RealMain(int argc, char** argv) {
   std::string metrics_addr;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
   bool verbose = false;
+  bool dns_on = true;
+  std::string dns_upstream;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -157,6 +171,17 @@ static int RealMain(int argc, char** argv) {
       }
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
+    } else if (arg == "--dns") {
+      std::string v;
+      if (!value(&v) || (v != "on" && v != "off")) return Usage("--dns must be on or off");
+      dns_on = v == "on";
+    } else if (arg == "--dns-upstream") {
+      if (!value(&dns_upstream) || dns_upstream.empty()) {
+        return Usage("--dns-upstream needs ip:port[,ip:port...]");
+      }
+      if (auto u = dns::ParseUpstreams(dns_upstream); !u.ok()) {
+        return Usage(absl::StrCat("--dns-upstream: ", u.status().message()));
+      }
     } else if (arg == "--verbose") {
       verbose = true;
     } else {
@@ -164,6 +189,7 @@ static int RealMain(int argc, char** argv) {
     }
   }
   if (config_path.empty()) return Usage("--config is required");
+  if (!dns_on && !dns_upstream.empty()) return Usage("--dns-upstream needs --dns on");
 
   absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
@@ -225,13 +251,47 @@ static int RealMain(int argc, char** argv) {
 
   auto loop = runtime::EventLoop::New();
   if (!loop.ok()) return Fail(loop.status().ToString());
+  // The DNS proxy, opened with the other listeners of every captured pod.
+  std::shared_ptr<dns::DnsMetrics> dns_metrics;
+  if (dns_on) {
+    auto upstreams = dns::UpstreamsOrResolvConf(dns_upstream);
+    if (!upstreams.ok()) {
+      return Fail(absl::StrCat("DNS proxy: ", upstreams.status().message(),
+                               " (--dns-upstream ip:port,... or --dns off)"));
+    }
+    std::string names;
+    for (const runtime::SocketAddress& u : *upstreams) {
+      absl::StrAppend(&names, names.empty() ? "" : ", ", u.ToString());
+      if (absl::StartsWith(u.Ip(), "127.") || u.Ip() == "::1") {
+        Print(LogLevel::kWarn, "node-proxy",
+              absl::StrCat("DNS upstream ", u.ToString(),
+                           " is a loopback address: forwarded queries leave from inside each "
+                           "pod's netns and will not reach it (use --dns-upstream)"));
+      }
+    }
+    dns_metrics = std::make_shared<dns::DnsMetrics>();
+    dns::PodDnsOptions dns_options;
+    dns_options.upstreams = std::move(*upstreams);
+    dns_options.metrics = dns_metrics;
+    dns_options.log = options.log;
+    options.listeners.dns = true;
+    options.pod_attach = dns::PodDnsAttach(loop->get(), directory, std::move(dns_options));
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("DNS proxy: 15053 UDP+TCP in every captured pod, upstream(s) ", names));
+  } else {
+    Print(LogLevel::kInfo, "node-proxy", "DNS proxy: off (--dns off)");
+  }
+
   auto proxy = runtime::NodeProxy::New(loop->get(), std::move(options));
   if (!proxy.ok()) return Fail(proxy.status().ToString());
 
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
     examples::MetricsHandlers mh;
-    mh.metrics = [metrics] { return metrics->Prometheus(); };
+    mh.metrics = [metrics, dns_metrics] {
+      return dns_metrics ? absl::StrCat(metrics->Prometheus(), dns_metrics->Prometheus())
+                         : metrics->Prometheus();
+    };
     mh.ready = [p = proxy->get()] { return p->zds() != nullptr && p->zds()->ready(); };
     auto ms = examples::MetricsServer::New(loop->get(), metrics_addr, std::move(mh));
     if (!ms.ok())

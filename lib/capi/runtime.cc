@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "ambient/authz/policy_codec.h"
+#include "ambient/dns/pod_dns.h"
+#include "ambient/dns/server.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "ambient/hbone/authority.h"
@@ -107,12 +109,14 @@ struct ambient_node_proxy_options {
   std::vector<ambient::authz::Policy> policies;
   bool has_policies = false;
   ambient::LogSink log;
+  std::vector<rt::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
 };
 
 struct ambient_node_proxy {
   LogGate log_open = std::make_shared<std::atomic<bool>>(true);
   std::unique_ptr<rt::NodeProxy> proxy;
   ambient::LogSink log;
+  std::shared_ptr<ambient::dns::DnsMetrics> dns_metrics;  // set when DNS is on
   ~ambient_node_proxy() {
     proxy.reset();
     log_open->store(false);
@@ -564,6 +568,18 @@ ambient_error* ambient_node_proxy_options_set_policies_json(ambient_node_proxy_o
   });
 }
 
+ambient_error* ambient_node_proxy_options_set_dns(ambient_node_proxy_options* opts,
+                                                const char* upstreams) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    absl::StatusOr<std::vector<rt::SocketAddress>> list =
+        ambient::dns::UpstreamsOrResolvConf(upstreams == nullptr ? "" : upstreams);
+    if (!list.ok()) return list.status();
+    opts->dns_upstreams = std::move(*list);
+    return absl::OkStatus();
+  });
+}
+
 void ambient_node_proxy_options_set_log(ambient_node_proxy_options* opts, ambient_log_fn log,
                                         void* log_user) {
   if (opts != nullptr) ambient::capi::SetLogSink(&opts->log, log, log_user);
@@ -598,6 +614,15 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
     auto p = std::make_unique<ambient_node_proxy>();
     o.log = Gated(opts->log, p->log_open);
     p->log = o.log;
+    if (!opts->dns_upstreams.empty()) {
+      p->dns_metrics = std::make_shared<ambient::dns::DnsMetrics>();
+      ambient::dns::PodDnsOptions d;
+      d.upstreams = opts->dns_upstreams;
+      d.metrics = p->dns_metrics;
+      d.log = o.log;
+      o.listeners.dns = true;
+      o.pod_attach = ambient::dns::PodDnsAttach(loop->loop.get(), o.workloads, std::move(d));
+    }
     absl::StatusOr<std::unique_ptr<rt::NodeProxy>> proxy =
         rt::NodeProxy::New(loop->loop.get(), std::move(o));
     if (!proxy.ok()) return proxy.status();
@@ -646,6 +671,21 @@ ambient_error* ambient_node_proxy_start_zds(ambient_node_proxy* proxy, const cha
     o.log = proxy->log;
     return proxy->proxy->StartZds(std::move(o));
   });
+}
+
+size_t ambient_node_proxy_dns_metrics(const ambient_node_proxy* proxy, char* buf, size_t len) {
+  std::string text;
+  try {
+    if (proxy != nullptr && proxy->dns_metrics) text = proxy->dns_metrics->Prometheus();
+  } catch (...) {
+    text.clear();
+  }
+  if (buf != nullptr && len > 0) {
+    size_t n = text.size() < len - 1 ? text.size() : len - 1;
+    std::memcpy(buf, text.data(), n);
+    buf[n] = '\0';
+  }
+  return text.size();
 }
 
 void ambient_node_proxy_free(ambient_node_proxy* proxy) {

@@ -1,16 +1,13 @@
 // The DNS proxy's answer logic; see ambient/dns/answer.h.
 #include "ambient/dns/answer.h"
 
-#include "dns/ldns_headers.h"
-
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "dns/wire.h"
 
 namespace ambient::dns {
 namespace {
@@ -19,14 +16,10 @@ using runtime::Service;
 using runtime::Workload;
 using runtime::WorkloadDirectory;
 
-constexpr size_t kHeaderSize = 12;
 constexpr size_t kUdpDefaultLimit = 512;
-constexpr size_t kTcpLimit = 65535;
-
-struct PktFree {
-  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
-};
-using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
+constexpr size_t kTcpLimit = wire::kMaxMessage;
+// The UDP payload size the proxy advertises back to EDNS clients.
+constexpr uint16_t kEdnsUdpSize = 1232;
 
 // The addresses a mesh name resolves to; `owned` even when empty (NODATA).
 struct Resolution {
@@ -159,55 +152,16 @@ std::vector<std::string> Candidates(const std::string& name, const PodDnsContext
   return out;
 }
 
-// Serialize turns `p` into wire bytes; "" on failure.
-std::string Serialize(ldns_pkt* p) {
-  uint8_t* wire = nullptr;
-  size_t size = 0;
-  if (ldns_pkt2wire(&wire, p, &size) != LDNS_STATUS_OK || wire == nullptr) {
-    free(wire);
-    return "";
-  }
-  std::string out(reinterpret_cast<const char*>(wire), size);
-  free(wire);
-  return out;
-}
-
-// ReplyTo starts a reply to `q`: same ID, RD and (when given) question.
-Pkt ReplyTo(uint16_t id, bool rd, ldns_rr* question) {
-  Pkt r(ldns_pkt_new());
-  if (!r) return r;
-  ldns_pkt_set_id(r.get(), id);
-  ldns_pkt_set_qr(r.get(), true);
-  ldns_pkt_set_rd(r.get(), rd);
-  ldns_pkt_set_ra(r.get(), true);
-  ldns_pkt_set_opcode(r.get(), LDNS_PACKET_QUERY);
-  if (question != nullptr) {
-    ldns_pkt_push_rr(r.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(question));
-  }
-  return r;
-}
-
-AnswerResult HeaderOnly(absl::string_view query, ldns_pkt_rcode rcode) {
+AnswerResult HeaderOnly(const wire::Header& header, int rcode) {
   AnswerResult out;
-  auto id =
-      static_cast<uint16_t>((static_cast<uint8_t>(query[0]) << 8) | static_cast<uint8_t>(query[1]));
-  bool rd = (static_cast<uint8_t>(query[2]) & 0x01) != 0;
-  Pkt r = ReplyTo(id, rd, nullptr);
-  if (!r) return out;
-  ldns_pkt_set_rcode(r.get(), rcode);
-  out.reply = Serialize(r.get());
-  if (!out.reply.empty()) {
-    out.action = AnswerResult::Action::kReply;
-    out.rcode = rcode;
-  }
+  out.reply = wire::HeaderOnlyReply(header, rcode);
+  out.action = AnswerResult::Action::kReply;
+  out.rcode = rcode;
   return out;
 }
 
-std::string Lowercase(const ldns_rdf* dname) {
-  char* text = ldns_rdf2str(dname);
-  if (text == nullptr) return "";
-  std::string s = absl::AsciiStrToLower(text);
-  free(text);
+std::string Lowercase(absl::string_view presentation) {
+  std::string s = absl::AsciiStrToLower(presentation);
   while (!s.empty() && s.back() == '.') s.pop_back();
   return s;
 }
@@ -217,28 +171,16 @@ std::string Lowercase(const ldns_rdf* dname) {
 AnswerResult Answer(absl::string_view query, const WorkloadDirectory& dir, const PodDnsContext& pod,
                     Transport transport) {
   AnswerResult out;
-  if (query.size() < kHeaderSize) return out;                    // no ID to answer
-  if ((static_cast<uint8_t>(query[2]) & 0x80) != 0) return out;  // QR: a response
-  int opcode = (static_cast<uint8_t>(query[2]) >> 3) & 0x0f;
-  if (opcode != LDNS_PACKET_QUERY) return HeaderOnly(query, LDNS_RCODE_NOTIMPL);
+  wire::Header header;
+  if (!wire::ReadHeader(query, &header)) return out;  // no ID to answer
+  if (header.qr) return out;                          // a response
+  if (header.opcode != wire::kOpcodeQuery) return HeaderOnly(header, wire::kRcodeNotImp);
 
-  ldns_pkt* raw = nullptr;
-  if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t*>(query.data()), query.size()) !=
-          LDNS_STATUS_OK ||
-      raw == nullptr) {
-    ldns_pkt_free(raw);
-    return HeaderOnly(query, LDNS_RCODE_FORMERR);
-  }
-  Pkt q(raw);
-  ldns_rr_list* questions = ldns_pkt_question(q.get());
-  if (ldns_pkt_qdcount(q.get()) != 1 || questions == nullptr ||
-      ldns_rr_list_rr_count(questions) != 1) {
-    return HeaderOnly(query, LDNS_RCODE_FORMERR);
-  }
-  ldns_rr* question = ldns_rr_list_rr(questions, 0);
-  out.qname = Lowercase(ldns_rr_owner(question));
-  out.qtype = static_cast<uint16_t>(ldns_rr_get_type(question));
-  if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN || out.qname.empty()) {
+  wire::Query q;
+  if (!wire::ParseQuery(query, &q)) return HeaderOnly(header, wire::kRcodeFormErr);
+  out.qname = Lowercase(q.qname);
+  out.qtype = q.qtype;
+  if (q.qclass != wire::kClassIn || out.qname.empty()) {
     out.action = AnswerResult::Action::kForward;
     return out;
   }
@@ -257,70 +199,50 @@ AnswerResult Answer(absl::string_view query, const WorkloadDirectory& dir, const
     return out;
   }
 
-  Pkt r = ReplyTo(ldns_pkt_id(q.get()), ldns_pkt_rd(q.get()), question);
-  if (!r) return out;
-  ldns_pkt_set_aa(r.get(), true);
-  ldns_pkt_set_rcode(r.get(), LDNS_RCODE_NOERROR);
   size_t limit = kTcpLimit;
   if (transport == Transport::kUdp) {
     limit = kUdpDefaultLimit;
-    if (ldns_pkt_edns(q.get())) {
-      limit = std::max<size_t>(kUdpDefaultLimit, ldns_pkt_edns_udp_size(q.get()));
-      ldns_pkt_set_edns_udp_size(r.get(), 1232);
+    if (q.edns) limit = std::max<size_t>(kUdpDefaultLimit, q.edns_udp_size);
+  }
+  size_t want_len = q.qtype == wire::kTypeA ? 4 : q.qtype == wire::kTypeAaaa ? 16 : 0;
+  {
+    wire::ReplyWriter w(header.id, wire::kOpcodeQuery, header.rd, wire::kRcodeNoError);
+    w.SetAuthoritative();
+    w.AddQuestion(q.qname, q.qtype, q.qclass);
+    for (const auto& ip : res.ips) {
+      if (want_len == 0 || ip.bytes().size() != want_len) continue;
+      w.AddAnswer(q.qname, q.qtype, kMeshTtlSeconds,
+                  absl::string_view(reinterpret_cast<const char*>(ip.bytes().data()), want_len));
     }
-  } else if (ldns_pkt_edns(q.get())) {
-    ldns_pkt_set_edns_udp_size(r.get(), 1232);
+    if (q.edns) w.AddOpt(kEdnsUdpSize);
+    if (!w.overflowed()) {
+      out.reply = w.Bytes();
+      out.answer_count = w.answer_count();
+    }
   }
-  size_t want_len = out.qtype == LDNS_RR_TYPE_A ? 4 : out.qtype == LDNS_RR_TYPE_AAAA ? 16 : 0;
-  for (const auto& ip : res.ips) {
-    if (want_len == 0 || ip.bytes().size() != want_len) continue;
-    ldns_rr* rr = ldns_rr_new();
-    ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(question)));
-    ldns_rr_set_type(rr, static_cast<ldns_rr_type>(out.qtype));
-    ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
-    ldns_rr_set_ttl(rr, kMeshTtlSeconds);
-    ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(want_len == 4 ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA,
-                                               want_len, ip.bytes().data()));
-    ldns_pkt_push_rr(r.get(), LDNS_SECTION_ANSWER, rr);
-    ++out.answer_count;
-  }
-  out.reply = Serialize(r.get());
-  if (out.reply.size() > limit) {
+  if (out.reply.empty() || out.reply.size() > limit) {
     // Too big for this transport: truncated, so the client retries over TCP.
-    Pkt t = ReplyTo(ldns_pkt_id(q.get()), ldns_pkt_rd(q.get()), question);
-    if (!t) return AnswerResult{};
-    ldns_pkt_set_aa(t.get(), true);
-    ldns_pkt_set_tc(t.get(), true);
-    out.reply = Serialize(t.get());
+    wire::ReplyWriter t(header.id, wire::kOpcodeQuery, header.rd, wire::kRcodeNoError);
+    t.SetAuthoritative();
+    t.SetTruncated();
+    t.AddQuestion(q.qname, q.qtype, q.qclass);
+    if (t.overflowed()) return AnswerResult{};
+    out.reply = t.Bytes();
     out.answer_count = 0;
   }
-  if (out.reply.empty()) return AnswerResult{};
   out.action = AnswerResult::Action::kReply;
-  out.rcode = LDNS_RCODE_NOERROR;
+  out.rcode = wire::kRcodeNoError;
   return out;
 }
 
 std::string ServfailFor(absl::string_view query) {
-  if (query.size() < kHeaderSize) return "";
-  auto id =
-      static_cast<uint16_t>((static_cast<uint8_t>(query[0]) << 8) | static_cast<uint8_t>(query[1]));
-  bool rd = (static_cast<uint8_t>(query[2]) & 0x01) != 0;
-  ldns_pkt* raw = nullptr;
-  ldns_rr* question = nullptr;
-  Pkt q;
-  if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t*>(query.data()), query.size()) ==
-          LDNS_STATUS_OK &&
-      raw != nullptr) {
-    q.reset(raw);
-    ldns_rr_list* qs = ldns_pkt_question(q.get());
-    if (qs != nullptr && ldns_rr_list_rr_count(qs) == 1) question = ldns_rr_list_rr(qs, 0);
-  } else {
-    ldns_pkt_free(raw);
-  }
-  Pkt r = ReplyTo(id, rd, question);
-  if (!r) return "";
-  ldns_pkt_set_rcode(r.get(), LDNS_RCODE_SERVFAIL);
-  return Serialize(r.get());
+  wire::Header header;
+  if (!wire::ReadHeader(query, &header)) return "";
+  wire::ReplyWriter r(header.id, wire::kOpcodeQuery, header.rd, wire::kRcodeServFail);
+  wire::Query q;
+  if (wire::ParseQuery(query, &q)) r.AddQuestion(q.qname, q.qtype, q.qclass);
+  if (r.overflowed()) return wire::HeaderOnlyReply(header, wire::kRcodeServFail);
+  return r.Bytes();
 }
 
 }  // namespace ambient::dns

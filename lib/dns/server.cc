@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -105,6 +106,59 @@ absl::StatusOr<ResolvConf> ParseResolvConf(absl::string_view text) {
     }
   }
   return rc;
+}
+
+absl::StatusOr<ResolvConf> ReadResolvConf(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (f == nullptr) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+  }
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && text.size() < (1u << 20)) {
+    text.append(buf, n);
+  }
+  std::fclose(f);
+  absl::StatusOr<ResolvConf> rc = ParseResolvConf(text);
+  if (!rc.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", rc.status().message()));
+  return rc;
+}
+
+absl::StatusOr<std::vector<SocketAddress>> ParseUpstreams(absl::string_view list) {
+  std::vector<SocketAddress> out;
+  for (absl::string_view entry : absl::StrSplit(list, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    absl::StatusOr<SocketAddress> addr = runtime::ParseSocketAddress(entry);
+    if (!addr.ok()) {
+      // A bare IP: port 53.
+      auto ip = authz::IpAddr::Parse(entry);
+      if (ip.ok()) {
+        addr = runtime::ParseSocketAddress(ip->bytes().size() == 4
+                                               ? absl::StrCat(ip->ToString(), ":53")
+                                               : absl::StrCat("[", ip->ToString(), "]:53"));
+      }
+    }
+    if (!addr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DNS upstream \"", entry, "\" is not ip:port, [v6]:port or an IP"));
+    }
+    out.push_back(*addr);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no DNS upstream given");
+  return out;
+}
+
+absl::StatusOr<std::vector<SocketAddress>> UpstreamsOrResolvConf(absl::string_view list,
+                                                                 const std::string& resolv_conf) {
+  if (!list.empty()) return ParseUpstreams(list);
+  absl::StatusOr<ResolvConf> rc = ReadResolvConf(resolv_conf);
+  if (!rc.ok()) return rc.status();
+  if (rc->nameservers.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(resolv_conf, " lists no nameserver: name the DNS upstreams explicitly"));
+  }
+  return rc->nameservers;
 }
 
 namespace {

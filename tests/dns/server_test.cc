@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <string>
@@ -346,6 +347,44 @@ TEST(ResolvConfTest, ReadsNameserversAndSearch) {
   EXPECT_EQ(rc->search,
             (std::vector<std::string>{"default.svc.cluster.local", "svc.cluster.local"}));
   EXPECT_FALSE(ParseResolvConf("nameserver dns.example\n").ok());
+}
+
+TEST(ResolvConfTest, UpstreamListsAndTheNodesResolvConf) {
+  auto list = ParseUpstreams("192.0.2.53:5353, [2001:db8::53]:53,198.18.0.1");
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].ToString(), "192.0.2.53:5353");
+  EXPECT_EQ((*list)[1].ToString(), "[2001:db8::53]:53");
+  EXPECT_EQ((*list)[2].ToString(), "198.18.0.1:53");
+  for (const char* bad : {"", "dns.example:53", "192.0.2.53:99999", "192.0.2.53,,"}) {
+    auto r = ParseUpstreams(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+
+  char path[] = "/tmp/ambient-resolv-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string text = "search a.example\nnameserver 192.0.2.7\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  auto from_file = UpstreamsOrResolvConf("", path);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  ASSERT_EQ(from_file->size(), 1u);
+  EXPECT_EQ((*from_file)[0].ToString(), "192.0.2.7:53");
+  // An explicit list wins over the file.
+  EXPECT_EQ((*UpstreamsOrResolvConf("192.0.2.8:53", path))[0].ToString(), "192.0.2.8:53");
+  // A file without nameservers, and no file at all, are errors naming it.
+  std::FILE* f = std::fopen(path, "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("search a.example\n", f);
+  std::fclose(f);
+  auto none = UpstreamsOrResolvConf("", path);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(none.status().message(), path));
+  unlink(path);
+  auto missing = UpstreamsOrResolvConf("", path);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), path));
 }
 
 }  // namespace

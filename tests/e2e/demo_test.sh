@@ -16,7 +16,7 @@ skip() {
   exit 77
 }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
-for t in socat openssl; do
+for t in socat openssl dig /usr/sbin/dnsmasq; do
   command -v "$t" >/dev/null || skip "$t is missing (scripts/install-deps.sh installs it)"
 done
 out=$(mktemp)
@@ -32,6 +32,11 @@ for m in connections_opened_total connections_closed_total sent_bytes_total rece
   grep -Eq "^    istio_tcp_$m [1-9][0-9]*$" "$out" ||
     { echo "FAIL: istio_tcp_$m did not move (or /metrics did not answer)" >&2; fail=1; }
 done
+# DNS capture on: the DNS proxy answered and forwarded (step 8b).
+grep -Eq '^    istio_dns_requests_total\{request_protocol="udp"\} [1-9][0-9]*$' "$out" ||
+  { echo "FAIL: istio_dns_requests_total (udp) did not move" >&2; fail=1; }
+grep -Eq '^    istio_dns_upstream_requests_total\{request_protocol="udp"\} [1-9][0-9]*$' "$out" ||
+  { echo "FAIL: no query was forwarded upstream (istio_dns_upstream_requests_total)" >&2; fail=1; }
 # Interrupted half way, the demo says so and leaves nothing behind.
 int_out=$(mktemp)
 trap 'rm -f "$out" "$int_out"' EXIT

@@ -33,10 +33,13 @@ for bin in "$1" "$2"; do
 done
 expect 2 "--backend must be iptables or nftables" -- "$1" --config x --backend ipfw
 expect 2 "--dns-capture must be on or off" -- "$1" --config x --dns-capture maybe
+expect 2 "--dns must be on or off" -- "$2" --config x --dns maybe
+expect 2 "--dns-upstream: DNS upstream \"dns.example\" is not" -- "$2" --config x --dns-upstream dns.example
+expect 2 "--dns-upstream needs --dns on" -- "$2" --config x --dns off --dns-upstream 192.0.2.1
 
 # No silent waits or silent misconfiguration (a config with no pods: nothing is
 # touched). The node proxy without an agent says what it waits for, at info
-# level; the agent with DNS capture on says that nothing serves 15053.
+# level; the agent says whether DNS capture is on (the default).
 echo '{"trust_bundle": "ca.pem", "workloads": []}' > "$tmp/empty.json"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" \
   -out "$tmp/ca.pem" -subj /CN=test-ca -days 1 -addext subjectAltName=URI:spiffe://cluster.local \
@@ -44,11 +47,16 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
 out=$(timeout -s TERM 4 "$2" --config "$tmp/empty.json" --zds-socket "$tmp/no-agent.sock" 2>&1)
 grep -q "info  zds  waiting for the node agent on $tmp/no-agent.sock" <<<"$out" ||
   { echo "FAIL: node-proxy without an agent waits silently: $out" >&2; fail=1; }
-out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent1.sock" \
-  --dns-capture on 2>&1)
-grep -q "DNS capture is on" <<<"$out" ||
-  { echo "FAIL: node-agent --dns-capture on does not say nothing serves 15053: $out" >&2; fail=1; }
-out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent2.sock" 2>&1)
-grep -q "DNS capture is on" <<<"$out" &&
-  { echo "FAIL: node-agent warns about DNS capture that is off: $out" >&2; fail=1; }
+out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent1.sock" 2>&1)
+grep -q "DNS capture on: the pods' DNS (port 53) goes to the node proxy's :15053" <<<"$out" ||
+  { echo "FAIL: node-agent does not capture DNS by default: $out" >&2; fail=1; }
+out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent2.sock" \
+  --dns-capture off 2>&1)
+grep -q "DNS capture off (--dns-capture off)" <<<"$out" ||
+  { echo "FAIL: node-agent --dns-capture off does not say so: $out" >&2; fail=1; }
+# The node proxy says when its DNS proxy is off.
+out=$(timeout -s TERM 3 "$2" --config "$tmp/empty.json" --zds-socket "$tmp/no-agent.sock" \
+  --dns off 2>&1)
+grep -q "DNS proxy: off (--dns off)" <<<"$out" ||
+  { echo "FAIL: node-proxy --dns off does not say so: $out" >&2; fail=1; }
 exit $fail

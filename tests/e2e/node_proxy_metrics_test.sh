@@ -40,7 +40,7 @@ check "--metrics without a value exits 2: $out" grep -q -- "--metrics needs a va
 check "--help mentions --metrics" grep -q -- "--metrics ADDR" <<<"$("$proxy" --help)"
 
 "$proxy" --config "$tmp/node.json" --zds-socket "$tmp/none.sock" --metrics 127.0.0.1:0 \
-  >"$tmp/proxy.log" 2>&1 &
+  --dns-upstream 192.0.2.53:53 >"$tmp/proxy.log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 100); do
@@ -65,6 +65,10 @@ status() { request "$1" | head -1 | tr -d '\r'; }
 r=$(request 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
 check "GET /metrics is 200: $r" grep -q '^HTTP/1.1 200 OK' <<<"$r"
 check "GET /metrics is Prometheus text" grep -q '^Content-Type: text/plain; version=0.0.4' <<<"$r"
+check "GET /metrics has the DNS proxy's counters" \
+  grep -q '^istio_dns_requests_total{request_protocol="udp"} 0' <<<"$r"
+check "the DNS proxy's upstream is logged" \
+  grep -q "DNS proxy: 15053 UDP+TCP in every captured pod, upstream(s) 192.0.2.53:53" "$tmp/proxy.log"
 check "/stats/prometheus too" [ "$(status 'GET /stats/prometheus?x=1 HTTP/1.0\r\n\r\n')" = "HTTP/1.1 200 OK" ]
 check "not ready without a ZDS snapshot" \
   [ "$(status 'GET /healthz/ready HTTP/1.1\r\nHost: x\r\n\r\n')" = "HTTP/1.1 503 Service Unavailable" ]

@@ -290,6 +290,25 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_svid_pem(
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_policies_json(
     ambient_node_proxy_options *opts, const char *json, size_t len);
 
+/* ambient_node_proxy_options_set_dns switches the DNS proxy on (it is off
+ * in new options): every pod captured afterwards also gets port 15053, UDP
+ * and TCP on 127.0.0.1 and ::1 inside its netns (where istio-cni's DNS
+ * capture sends the pod's port 53; see ambient/c/redirect.h). It answers A
+ * and AAAA for the mesh's names (service hostnames and their Kubernetes short
+ * forms, headless services, workload hostnames) from the workloads and
+ * services the proxy knows, with TTL 30 s, and forwards every other query,
+ * with the pod's ID and transport, to the resolvers in `upstreams`: a
+ * comma-separated list of "ip:port", "[v6]:port" or bare IPs (port 53),
+ * tried in order from inside the pod's netns. NULL or "" means the
+ * nameservers of this host's /etc/resolv.conf, read now. Calling it again
+ * replaces the list. Errors (options unchanged):
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL opts, an entry that is not an address;
+ * the message names it), AMBIENT_ERR_NOT_FOUND (no readable
+ * /etc/resolv.conf), AMBIENT_ERR_FAILED_PRECONDITION (it lists no
+ * nameserver). Same threading as the other option setters. */
+AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_set_dns(ambient_node_proxy_options *opts,
+                                                                const char *upstreams);
+
 /* ambient_node_proxy_options_set_log sets the log callback (NULL: no logs);
  * it is called on the loop thread only ("zds" lines included). */
 AMBIENT_EXPORT void ambient_node_proxy_options_set_log(ambient_node_proxy_options *opts,
@@ -334,6 +353,16 @@ AMBIENT_EXPORT size_t ambient_node_proxy_pod_count(const ambient_node_proxy *pro
  * socket), AMBIENT_ERR_FAILED_PRECONDITION (already started). Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_start_zds(ambient_node_proxy *proxy,
                                                           const char *socket_path);
+
+/* ambient_node_proxy_dns_metrics writes the DNS proxy's counters
+ * (istio_dns_requests_total, istio_dns_upstream_requests_total,
+ * istio_dns_upstream_failures_total, the upstream latency histogram, and
+ * ambient_dns_*; Prometheus text) into `buf` (NUL-terminated, truncated to
+ * `len`; `buf` may be NULL when `len` is 0) and returns the full length
+ * (excluding the NUL), like snprintf. Nothing (0) when `proxy` is NULL or its
+ * options did not switch DNS on. Any thread. */
+AMBIENT_EXPORT size_t ambient_node_proxy_dns_metrics(const ambient_node_proxy *proxy, char *buf,
+                                                     size_t len);
 
 /* ambient_node_proxy_free closes the ZDS connection (pods are not reported
  * to the agent), releases every pod and frees `proxy`, without waiting for

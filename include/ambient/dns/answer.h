@@ -19,9 +19,12 @@
 // every other type of an owned name, or a family the name has no address
 // of, gets NODATA (NOERROR with no answer). Everything else is forwarded.
 //
-// Messages are parsed and built with ldns (Debian's libldns-dev). Malformed
-// queries with a readable header get FORMERR; shorter ones, and messages
-// that are responses, are dropped. No input crashes or leaks
+// Messages are parsed and built with glibc's libresolv (ns_initparse,
+// ns_parserr, dn_comp; no OpenSSL). Malformed queries with a readable header
+// (any section that does not parse, bytes after the last one, not exactly
+// one question) get FORMERR; opcodes other than QUERY get NOTIMP with their
+// opcode; shorter messages, and messages that are responses, are dropped.
+// The reply's question is the query's, byte for byte (case kept). No input crashes or leaks
 // (fuzz/dns/fuzz_dns_query.cc).
 //
 // Threads: Answer is a pure function of its arguments; it takes a short read

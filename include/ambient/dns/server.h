@@ -135,6 +135,22 @@ struct ResolvConf {
 // does. InvalidArgument for a nameserver that is not a numeric IP.
 absl::StatusOr<ResolvConf> ParseResolvConf(absl::string_view text);
 
+// ReadResolvConf reads and parses the file at `path` (the node's
+// /etc/resolv.conf by default). NotFound when it cannot be read, then
+// ParseResolvConf's errors, naming the path.
+absl::StatusOr<ResolvConf> ReadResolvConf(const std::string& path = "/etc/resolv.conf");
+
+// ParseUpstreams reads a comma-separated list of resolvers, each "ip:port",
+// "[v6]:port" or a bare numeric IP (port 53). InvalidArgument naming the bad
+// entry, or for an empty list.
+absl::StatusOr<std::vector<runtime::SocketAddress>> ParseUpstreams(absl::string_view list);
+
+// UpstreamsOrResolvConf is ParseUpstreams(list) when `list` is not empty,
+// else the nameservers of `resolv_conf`; FailedPrecondition when that file
+// lists none.
+absl::StatusOr<std::vector<runtime::SocketAddress>> UpstreamsOrResolvConf(
+    absl::string_view list, const std::string& resolv_conf = "/etc/resolv.conf");
+
 }  // namespace ambient::dns
 
 #endif  // AMBIENT_DNS_SERVER_H_

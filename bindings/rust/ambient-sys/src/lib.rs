@@ -1053,6 +1053,15 @@ extern "C" {
         json: *const c_char,
         len: usize,
     ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_dns(
+        opts: *mut ambient_node_proxy_options,
+        upstreams: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_dns_metrics(
+        proxy: *const ambient_node_proxy,
+        buf: *mut c_char,
+        len: usize,
+    ) -> usize;
     pub fn ambient_node_proxy_options_set_log(
         opts: *mut ambient_node_proxy_options,
         log: ambient_log_fn,

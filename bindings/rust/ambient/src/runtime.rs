@@ -477,6 +477,11 @@ pub struct NodeProxyOptions {
     pub svids: Vec<NodeSvid>,
     /// Istio Authorizations (see [`crate::authz`]).
     pub policies_json: Option<Vec<u8>>,
+    /// `Some` switches the DNS proxy on: every captured pod also gets 15053
+    /// (UDP and TCP), answering the mesh's names and forwarding the rest to
+    /// these upstreams, comma-separated "ip:port" (or bare IPs, port 53);
+    /// `Some("")` means the nameservers of this host's /etc/resolv.conf.
+    pub dns_upstreams: Option<String>,
 }
 
 fn opt_cstring(s: &Option<String>) -> Result<Option<CString>, Error> {
@@ -539,6 +544,10 @@ unsafe fn fill_node_options(
             j.as_ptr().cast(),
             j.len(),
         ))?;
+    }
+    if let Some(u) = &options.dns_upstreams {
+        let u = cstring(u)?;
+        check(sys::ambient_node_proxy_options_set_dns(o, u.as_ptr()))?;
     }
     Ok(())
 }
@@ -647,6 +656,23 @@ impl NodeProxy<'_> {
     pub fn pod_count(&self) -> usize {
         // SAFETY: live handle.
         unsafe { sys::ambient_node_proxy_pod_count(self.ptr) }
+    }
+
+    /// The DNS proxy's istio_dns_* counters in Prometheus text format; empty
+    /// when the options did not switch DNS on.
+    pub fn dns_metrics(&self) -> String {
+        // SAFETY: live handle; a NULL buffer of length 0 asks for the size.
+        let n = unsafe { sys::ambient_node_proxy_dns_metrics(self.ptr, ptr::null_mut(), 0) };
+        if n == 0 {
+            return String::new();
+        }
+        let mut buf = vec![0u8; n + 1];
+        // SAFETY: buf has n + 1 bytes.
+        let m = unsafe {
+            sys::ambient_node_proxy_dns_metrics(self.ptr, buf.as_mut_ptr().cast(), n + 1)
+        };
+        buf.truncate(m.min(n));
+        String::from_utf8_lossy(&buf).into_owned()
     }
 
     /// Connects to the node agent's ZDS socket (and keeps reconnecting) on

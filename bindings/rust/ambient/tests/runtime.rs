@@ -248,6 +248,7 @@ fn node_options() -> NodeProxyOptions {
             key_pem: f["cl_web.key"].clone(),
         }],
         policies_json: None,
+        dns_upstreams: None,
     }
 }
 
@@ -268,6 +269,9 @@ fn node_proxy_refuses_bad_options_and_unknown_pods() {
     let mut o = good.clone();
     o.policies_json = Some(b"{\"policies\": [".to_vec());
     bad.push(("policies", o));
+    let mut o = good.clone();
+    o.dns_upstreams = Some("192.0.2.1:53,dns.example".into());
+    bad.push(("dns upstreams", o));
     for (what, o) in bad {
         let e = lp.node_proxy(&o, None).err().unwrap();
         assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT, "{what}: {e}");
@@ -281,6 +285,13 @@ fn node_proxy_refuses_bad_options_and_unknown_pods() {
     assert_eq!(e.code, sys::AMBIENT_ERR_NOT_FOUND);
     assert!(!np.remove_pod("uid-nobody").unwrap());
     assert_eq!(np.pod_count(), 0);
+    assert_eq!(np.dns_metrics(), "");
+    let mut with_dns = good.clone();
+    with_dns.dns_upstreams = Some("192.0.2.1:53".into());
+    let d = lp.node_proxy(&with_dns, None).unwrap();
+    assert!(d
+        .dns_metrics()
+        .contains("istio_dns_requests_total{request_protocol=\"udp\"} 0\n"));
 }
 
 fn is_root() -> bool {
