@@ -9,11 +9,13 @@ packages=(
   # library dependencies
   libabsl-dev android-libboringssl-dev android-boringssl libnghttp2-dev
   libprotobuf-dev protobuf-compiler libnftnl-dev libmnl-dev
+  # header-only, at build time: SPIFFE bundle JSON (identity) and the examples' config
+  nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables nftables ipset
   golang-go python3 python3-h2 iperf3 stunnel4 binutils
-  nlohmann-json3-dev libyaml-cpp-dev socat openssl
+  libyaml-cpp-dev socat openssl
   # `make bench` charts
   gnuplot-nox
   # DNS proxy: dnsmasq and dig drive its tests and the demo (messages are

@@ -10,16 +10,16 @@
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/trust_bundle.h"
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace {
 
 namespace id = ambient::identity;
-using id::testing::CaSpec;
-using id::testing::Issue;
-using id::testing::Issued;
-using id::testing::kNow;
-using id::testing::LeafSpec;
+using ambient::test_support::CaSpec;
+using ambient::test_support::Issue;
+using ambient::test_support::Issued;
+using ambient::test_support::kNow;
+using ambient::test_support::LeafSpec;
 
 const std::vector<std::string>& Ids() {
   static const auto* ids = new std::vector<std::string>{
@@ -95,8 +95,8 @@ struct Pki {
                                                {ca.cert.get()});
     set = *id::TrustBundleSet::Create({bundle});
     chain = {leaf.cert.get(), inter.cert.get()};
-    leaf_der = id::testing::ToDer(leaf.cert.get());
-    inter_der = id::testing::ToDer(inter.cert.get());
+    leaf_der = ambient::test_support::ToDer(leaf.cert.get());
+    inter_der = ambient::test_support::ToDer(inter.cert.get());
   }
   Issued ca, inter, leaf;
   std::shared_ptr<const id::TrustBundle> bundle;

@@ -69,6 +69,15 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Is reports whether target is an *Error with the same Code, so that
+// errors.Is(err, &ambient.Error{Code: ambient.NotFound}) matches any NotFound
+// failure, wrapped or not. Detail and Message are not compared (use errors.As
+// to read them).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t != nil && e != nil && t.Code == e.Code
+}
+
 // takeError converts an owned ambient_error* into a Go error and frees it.
 // A NULL pointer means success.
 func takeError(err *C.ambient_error) error {

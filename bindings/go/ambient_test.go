@@ -2,6 +2,7 @@ package ambient
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 )
@@ -34,5 +35,30 @@ func TestCodeError(t *testing.T) {
 	var e *Error
 	if err := codeError(-8); !errors.As(err, &e) || e.Code != Unavailable || err.Error() != "unavailable" {
 		t.Fatalf("codeError(-8) = %v", err)
+	}
+}
+
+func TestErrorsIsMatchesByCode(t *testing.T) {
+	// A real failure from the library, wrapped the way callers wrap errors.
+	_, err := ParseSpiffeID("not a spiffe id")
+	if err == nil {
+		t.Fatal("ParseSpiffeID accepted a bad ID")
+	}
+	wrapped := fmt.Errorf("loading config: %w", err)
+	if !errors.Is(wrapped, &Error{Code: InvalidArgument}) {
+		t.Fatalf("errors.Is(%v, InvalidArgument) = false", wrapped)
+	}
+	if errors.Is(wrapped, &Error{Code: NotFound}) {
+		t.Fatalf("errors.Is(%v, NotFound) = true", wrapped)
+	}
+	// Detail and Message of the target do not matter; other error types never match.
+	if !errors.Is(err, &Error{Code: InvalidArgument, Detail: 999, Message: "other"}) {
+		t.Fatal("Is compared more than the code")
+	}
+	if errors.Is(err, errors.New("invalid argument")) || errors.Is(err, (*Error)(nil)) {
+		t.Fatal("Is matched something that is not an *Error with that code")
+	}
+	if !errors.Is(codeError(-8), &Error{Code: Unavailable}) {
+		t.Fatal("hot-path errors match by code too")
 	}
 }

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 
 namespace ambient {
 
@@ -20,11 +20,7 @@ std::string Name(absl::string_view what, const std::string& path) {
 }
 
 absl::Status OpenError(absl::string_view what, const std::string& path, int err) {
-  absl::StatusCode code = absl::StatusCode::kUnavailable;
-  if (err == ENOENT || err == ENOTDIR) code = absl::StatusCode::kNotFound;
-  if (err == EACCES || err == EPERM) code = absl::StatusCode::kPermissionDenied;
-  return absl::Status(code,
-                      absl::StrCat("cannot read ", Name(what, path), ": ", std::strerror(err)));
+  return ErrnoStatus(err, absl::StrCat("cannot read ", Name(what, path)));
 }
 
 absl::Status TooLarge(absl::string_view what, const std::string& path, size_t limit) {

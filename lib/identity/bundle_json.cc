@@ -1,144 +1,224 @@
 #include "identity/bundle_json.h"
 
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/descriptor.pb.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/type_resolver.h>
-#include <google/protobuf/util/type_resolver_util.h>
 #include <openssl/base64.h>
 
-#include <memory>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/base/json_nesting.h"
 
 namespace ambient::identity::internal {
 namespace {
 
-namespace pb = google::protobuf;
+using Json = nlohmann::json;
 
-// protobuf's JSON converter looks well-known types up under this prefix.
-constexpr char kUrlPrefix[] = "type.googleapis.com";
-
-// The schema of the documents, as a FileDescriptorProto in text form.
-// Bundle: spiffe_sequence (1), spiffe_refresh_hint (2), keys (3, a JSON list).
-// BundleMap: trust_domains (1, map<string, Bundle>).
-// MapPresence: trust_domains (1, any JSON value), to see whether the member
-// is present at all (an empty map and a missing one look alike otherwise).
-constexpr char kSchema[] = R"pb(
-  name: "ambient/identity/internal/bundle_json.proto"
-  package: "ambient.identity.internal"
-  dependency: "google/protobuf/struct.proto"
-  syntax: "proto2"
-  message_type {
-    name: "Bundle"
-    field { name: "spiffe_sequence" number: 1 label: LABEL_OPTIONAL type: TYPE_UINT64 json_name: "spiffeSequence" }
-    field { name: "spiffe_refresh_hint" number: 2 label: LABEL_OPTIONAL type: TYPE_INT64 json_name: "spiffeRefreshHint" }
-    field { name: "keys" number: 3 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".google.protobuf.Value" json_name: "keys" }
-  }
-  message_type {
-    name: "BundleMap"
-    field { name: "trust_domains" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".ambient.identity.internal.BundleMap.TrustDomainsEntry" json_name: "trustDomains" }
-    nested_type {
-      name: "TrustDomainsEntry"
-      field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING json_name: "key" }
-      field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".ambient.identity.internal.Bundle" json_name: "value" }
-      options { map_entry: true }
-    }
-  }
-  message_type {
-    name: "MapPresence"
-    field { name: "trust_domains" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".google.protobuf.Value" json_name: "trustDomains" }
-  }
-)pb";
-
-struct Schema {
-  std::unique_ptr<pb::DescriptorPool> pool;
-  std::unique_ptr<pb::util::TypeResolver> resolver;
-};
-
-const Schema* GetSchema() {
-  // Built once; intentionally never destroyed (no non-trivial destructor at exit).
-  static const Schema* const schema = []() -> const Schema* {
-    // Make sure struct.proto is in the generated pool (it is linked in).
-    pb::Value::descriptor();
-    auto* s = new Schema;
-    s->pool = std::make_unique<pb::DescriptorPool>(pb::DescriptorPool::generated_pool());
-    pb::FileDescriptorProto file;
-    if (!pb::TextFormat::ParseFromString(kSchema, &file) || s->pool->BuildFile(file) == nullptr) {
-      return nullptr;
-    }
-    s->resolver.reset(pb::util::NewTypeResolverForDescriptorPool(kUrlPrefix, s->pool.get()));
-    return s;
-  }();
-  return schema;
-}
-
-// Bundles nest four levels deep (five in a map). protobuf's JSON converter
-// takes time quadratic in the nesting depth, so deeper documents are refused
-// before they reach it (CheckJsonNesting counts brackets outside strings; the
-// document is still parsed by protobuf).
+// Bundles nest four levels deep (five in a map). Deeper documents are refused
+// before any parser sees them, with the error every JSON reader in ambient
+// gives (ambient/base/json_nesting.h).
 constexpr int kMaxNesting = 32;
 
-absl::StatusOr<std::string> JsonToBinary(absl::string_view json, absl::string_view type,
-                                         absl::string_view what) {
-  if (absl::Status s = CheckJsonNesting(json, kMaxNesting, what); !s.ok()) return s;
-  const Schema* schema = GetSchema();
-  if (schema == nullptr) return absl::InternalError("bundle JSON schema failed to build");
-  pb::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  std::string binary;
-  pb::util::Status status = pb::util::JsonToBinaryString(
-      schema->resolver.get(), absl::StrCat(kUrlPrefix, "/ambient.identity.internal.", type),
-      pb::StringPiece(json.data(), json.size()), &binary, options);
-  if (!status.ok()) {
-    std::string message(status.message());
-    if (message.find("Repeated map key") != std::string::npos) {
-      return absl::AlreadyExistsError(absl::StrCat(what, ": ", message));
+// What a document is called in errors.
+constexpr char kBundle[] = "bundle JSON";
+constexpr char kBundleMap[] = "bundle map JSON";
+
+// Shown is `text` as an error message may quote it: C-escaped, at most 64
+// bytes of it (a member name can be as long as the document).
+std::string Shown(absl::string_view text) {
+  constexpr size_t kMax = 64;
+  if (text.size() <= kMax) return absl::CHexEscape(text);
+  return absl::StrCat(absl::CHexEscape(text.substr(0, kMax)), "...");
+}
+
+// DuplicateFinder watches the parser's events and remembers the first member
+// name that appears twice in one object (RFC 8259 leaves duplicates to the
+// reader; a bundle with two "keys" or a map naming a trust domain twice is
+// ambiguous, so it is refused). `map_member` names the member of the
+// top-level object whose own members are trust domains, or is empty.
+class DuplicateFinder {
+ public:
+  explicit DuplicateFinder(absl::string_view map_member) : map_member_(map_member) {}
+
+  bool OnEvent(Json::parse_event_t event, const Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+      case Json::parse_event_t::array_start: {
+        Frame frame;
+        frame.is_object = event == Json::parse_event_t::object_start;
+        frame.is_map = frame.is_object && !map_member_.empty() && frames_.size() == 1 &&
+                       frames_[0].is_object && frames_[0].last_key == map_member_;
+        frames_.push_back(std::move(frame));
+        break;
+      }
+      case Json::parse_event_t::object_end:
+      case Json::parse_event_t::array_end:
+        if (!frames_.empty()) frames_.pop_back();
+        break;
+      case Json::parse_event_t::key: {
+        if (frames_.empty() || !parsed.is_string()) break;
+        Frame& frame = frames_.back();
+        frame.last_key = parsed.get_ref<const std::string&>();
+        if (!frame.keys.insert(frame.last_key).second && !found_) {
+          found_ = true;
+          in_map_ = frame.is_map;
+          key_ = frame.last_key;
+        }
+        break;
+      }
+      case Json::parse_event_t::value:
+        break;
     }
-    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid: ", message));
+    return true;
   }
-  return binary;
+
+  // Status is OK, or the error for the first duplicated member: AlreadyExists
+  // for a trust domain named twice, InvalidArgument otherwise.
+  absl::Status Status(absl::string_view what) const {
+    if (!found_) return absl::OkStatus();
+    if (in_map_) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(what, ": trust domain \"", Shown(key_), "\" appears twice"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid: member \"", Shown(key_),
+                                                   "\" appears twice in one object"));
+  }
+
+ private:
+  struct Frame {
+    bool is_object = false;
+    bool is_map = false;
+    std::string last_key;
+    std::set<std::string> keys;
+  };
+  std::string map_member_;
+  std::vector<Frame> frames_;
+  bool found_ = false;
+  bool in_map_ = false;
+  std::string key_;
+};
+
+// ParseErrorText is nlohmann's message without its "[json.exception.x.n] "
+// tag and without the "last read: '<token>'" echo of the input (which can be
+// megabytes of untrusted bytes); what the parser expected instead is kept.
+std::string ParseErrorText(const Json::exception& e) {
+  absl::string_view message = e.what();
+  if (size_t end = message.find("] "); absl::StartsWith(message, "[") && end != message.npos) {
+    message.remove_prefix(end + 2);
+  }
+  size_t echo = message.find("; last read: '");
+  if (echo == message.npos) return std::string(message);
+  std::string out(message.substr(0, echo));
+  if (size_t expected = message.rfind("'; expected ");
+      expected != message.npos && expected > echo) {
+    absl::StrAppend(&out, message.substr(expected + 1));
+  }
+  return out;
 }
 
-const pb::Value* Field(const pb::Struct& s, const char* name) {
-  auto it = s.fields().find(name);
-  return it == s.fields().end() ? nullptr : &it->second;
+// Parse reads `json` (strict RFC 8259: UTF-8, no comments, no trailing
+// commas, nothing after the value) into `out`, refusing deep nesting and
+// duplicated members first. Exceptions stay inside this function.
+absl::Status Parse(absl::string_view json, absl::string_view what, absl::string_view map_member,
+                   Json& out) {
+  if (absl::Status s = CheckJsonNesting(json, kMaxNesting, what); !s.ok()) return s;
+  // A raw NUL is never valid JSON (not whitespace; control characters in
+  // strings must be escaped), but nlohmann's lexer takes it for the end of
+  // the input, which would accept "{...}\0<anything>".
+  if (size_t nul = json.find('\0'); nul != json.npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not valid: a NUL byte at offset ", nul));
+  }
+  DuplicateFinder duplicates(map_member);
+  try {
+    out = Json::parse(
+        json.begin(), json.end(),
+        [&duplicates](int, Json::parse_event_t event, Json& parsed) {
+          return duplicates.OnEvent(event, parsed);
+        },
+        /*allow_exceptions=*/true, /*ignore_comments=*/false);
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid: ", ParseErrorText(e)));
+  }
+  if (absl::Status s = duplicates.Status(what); !s.ok()) return s;
+  if (!out.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid: not a JSON object"));
+  }
+  return absl::OkStatus();
 }
 
-absl::Status KeysToAuthorities(const pb::Value& keys, ParsedBundle& out) {
-  if (keys.kind_case() != pb::Value::kListValue) {
+const Json* Member(const Json& object, const char* name) {
+  auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+// Integer reads a whole number into `out`: a JSON integer, or a number with
+// no fraction ("1.0", "1e2"), within [min, max]. null and absent leave `out`
+// unset.
+template <typename T>
+absl::Status Integer(const Json& object, const char* name, std::optional<T>& out) {
+  const Json* v = Member(object, name);
+  if (v == nullptr || v->is_null()) return absl::OkStatus();
+  auto bad = [name] {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kBundle, " is not valid: \"", name, "\" must be an integer from ",
+                     std::numeric_limits<T>::min(), " to ", std::numeric_limits<T>::max()));
+  };
+  if (v->is_number_unsigned()) {
+    uint64_t u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return bad();
+    out = static_cast<T>(u);
+  } else if (v->is_number_integer()) {
+    int64_t i = v->get<int64_t>();
+    if (std::numeric_limits<T>::min() == 0 && i < 0) return bad();
+    out = static_cast<T>(i);
+  } else if (v->is_number_float()) {
+    double d = v->get<double>();
+    // 2^64 and 2^63 are exact doubles; the ranges below are half-open.
+    const double lo = static_cast<double>(std::numeric_limits<T>::min());
+    const double hi =
+        std::numeric_limits<T>::min() == 0 ? 18446744073709551616.0 : 9223372036854775808.0;
+    if (!std::isfinite(d) || std::trunc(d) != d || d < lo || d >= hi) return bad();
+    out = static_cast<T>(d);
+  } else {
+    return bad();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeysToAuthorities(const Json& keys, ParsedBundle& out) {
+  if (!keys.is_array()) {
     return absl::InvalidArgumentError("bundle JSON: \"keys\" must be a list");
   }
-  const auto& list = keys.list_value().values();
-  for (int i = 0; i < list.size(); ++i) {
-    if (list[i].kind_case() != pb::Value::kStructValue) {
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const Json& key = keys[i];
+    if (!key.is_object()) {
       return absl::InvalidArgumentError(
           absl::StrCat("bundle JSON: keys[", i, "] is not a JSON object"));
     }
-    const pb::Struct& key = list[i].struct_value();
-    const pb::Value* use = Field(key, "use");
+    const Json* use = Member(key, "use");
     // Keys for other uses (jwt-svid, ...) or without a use are ignored.
-    if (use == nullptr || use->kind_case() != pb::Value::kStringValue ||
-        use->string_value() != "x509-svid") {
+    if (use == nullptr || !use->is_string() || use->get_ref<const std::string&>() != "x509-svid") {
       continue;
     }
-    const pb::Value* x5c = Field(key, "x5c");
-    if (x5c == nullptr || x5c->kind_case() == pb::Value::kNullValue) continue;
-    if (x5c->kind_case() != pb::Value::kListValue) {
+    const Json* x5c = Member(key, "x5c");
+    if (x5c == nullptr || x5c->is_null()) continue;
+    if (!x5c->is_array()) {
       return absl::InvalidArgumentError(
           absl::StrCat("bundle JSON: keys[", i, "].x5c must be a list of base64 strings"));
     }
-    if (x5c->list_value().values_size() == 0) continue;  // spec: ignore the entry
-    const pb::Value& first = x5c->list_value().values(0);
-    if (first.kind_case() != pb::Value::kStringValue) {
+    if (x5c->empty()) continue;  // spec: ignore the entry
+    const Json& first = (*x5c)[0];
+    if (!first.is_string()) {
       return absl::InvalidArgumentError(
           absl::StrCat("bundle JSON: keys[", i, "].x5c[0] must be a base64 string"));
     }
-    const std::string& b64 = first.string_value();
+    const std::string& b64 = first.get_ref<const std::string&>();
     size_t max_len = 0;
     if (!EVP_DecodedLength(&max_len, b64.size())) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -157,109 +237,51 @@ absl::Status KeysToAuthorities(const pb::Value& keys, ParsedBundle& out) {
   return absl::OkStatus();
 }
 
-// Decodes the binary form of Bundle.
-absl::StatusOr<ParsedBundle> DecodeBundle(const std::string& binary) {
+// BundleFrom reads one parsed bundle object.
+absl::StatusOr<ParsedBundle> BundleFrom(const Json& bundle) {
   ParsedBundle out;
-  bool have_keys = false;
-  pb::Value keys;
-  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(binary.data()),
-                              static_cast<int>(binary.size()));
-  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    uint64_t v = 0;
-    std::string bytes;
-    switch (tag) {
-      case (1 << 3) | 0:
-        if (!in.ReadVarint64(&v)) return absl::InternalError("bundle JSON: bad sequence");
-        out.sequence = v;
-        break;
-      case (2 << 3) | 0:
-        if (!in.ReadVarint64(&v)) return absl::InternalError("bundle JSON: bad refresh hint");
-        out.refresh_hint = static_cast<int64_t>(v);
-        break;
-      case (3 << 3) | 2: {
-        uint32_t len = 0;
-        if (!in.ReadVarint32(&len) || !in.ReadString(&bytes, static_cast<int>(len)) ||
-            !keys.ParseFromString(bytes)) {
-          return absl::InvalidArgumentError("bundle JSON: \"keys\" could not be decoded");
-        }
-        have_keys = true;
-        break;
-      }
-      default:
-        return absl::InternalError("bundle JSON: unexpected field");
-    }
+  if (absl::Status s = Integer(bundle, "spiffe_sequence", out.sequence); !s.ok()) return s;
+  if (absl::Status s = Integer(bundle, "spiffe_refresh_hint", out.refresh_hint); !s.ok()) {
+    return s;
   }
-  if (!have_keys || keys.kind_case() == pb::Value::kNullValue ||
-      keys.kind_case() == pb::Value::KIND_NOT_SET) {
+  const Json* keys = Member(bundle, "keys");
+  if (keys == nullptr || keys->is_null()) {
     return absl::InvalidArgumentError("bundle JSON: \"keys\" is missing");
   }
-  if (absl::Status s = KeysToAuthorities(keys, out); !s.ok()) return s;
+  if (absl::Status s = KeysToAuthorities(*keys, out); !s.ok()) return s;
   return out;
 }
 
 }  // namespace
 
 absl::StatusOr<ParsedBundle> ParseBundleJson(absl::string_view json) {
-  absl::StatusOr<std::string> binary = JsonToBinary(json, "Bundle", "bundle JSON");
-  if (!binary.ok()) return binary.status();
-  return DecodeBundle(*binary);
+  Json doc;
+  if (absl::Status s = Parse(json, kBundle, "", doc); !s.ok()) return s;
+  return BundleFrom(doc);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, ParsedBundle>>> ParseBundleMapJson(
     absl::string_view json) {
-  absl::StatusOr<std::string> presence = JsonToBinary(json, "MapPresence", "bundle map JSON");
-  if (!presence.ok()) return presence.status();
-  {
-    pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(presence->data()),
-                                static_cast<int>(presence->size()));
-    pb::Value value;
-    bool present = false;
-    for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-      uint32_t len = 0;
-      std::string bytes;
-      if (tag != ((1 << 3) | 2) || !in.ReadVarint32(&len) ||
-          !in.ReadString(&bytes, static_cast<int>(len)) || !value.ParseFromString(bytes)) {
-        return absl::InternalError("bundle map JSON: unexpected encoding");
-      }
-      present = true;
-    }
-    if (!present || value.kind_case() == pb::Value::kNullValue) {
-      return absl::InvalidArgumentError("bundle map JSON: \"trust_domains\" is missing");
-    }
-    if (value.kind_case() != pb::Value::kStructValue) {
-      return absl::InvalidArgumentError("bundle map JSON: \"trust_domains\" must be an object");
-    }
+  Json doc;
+  if (absl::Status s = Parse(json, kBundleMap, "trust_domains", doc); !s.ok()) return s;
+  const Json* domains = Member(doc, "trust_domains");
+  if (domains == nullptr || domains->is_null()) {
+    return absl::InvalidArgumentError("bundle map JSON: \"trust_domains\" is missing");
   }
-  absl::StatusOr<std::string> binary = JsonToBinary(json, "BundleMap", "bundle map JSON");
-  if (!binary.ok()) return binary.status();
+  if (!domains->is_object()) {
+    return absl::InvalidArgumentError("bundle map JSON: \"trust_domains\" must be an object");
+  }
   std::vector<std::pair<std::string, ParsedBundle>> out;
-  pb::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(binary->data()),
-                              static_cast<int>(binary->size()));
-  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    uint32_t len = 0;
-    std::string entry;
-    if (tag != ((1 << 3) | 2) || !in.ReadVarint32(&len) ||
-        !in.ReadString(&entry, static_cast<int>(len))) {
-      return absl::InternalError("bundle map JSON: unexpected encoding");
-    }
-    pb::io::CodedInputStream ein(reinterpret_cast<const uint8_t*>(entry.data()),
-                                 static_cast<int>(entry.size()));
-    std::string name;
-    std::string bundle;
-    for (uint32_t etag = ein.ReadTag(); etag != 0; etag = ein.ReadTag()) {
-      uint32_t elen = 0;
-      std::string* dst = etag == ((1 << 3) | 2) ? &name : etag == ((2 << 3) | 2) ? &bundle : nullptr;
-      if (dst == nullptr || !ein.ReadVarint32(&elen) ||
-          !ein.ReadString(dst, static_cast<int>(elen))) {
-        return absl::InternalError("bundle map JSON: unexpected entry encoding");
-      }
-    }
-    absl::StatusOr<ParsedBundle> parsed = DecodeBundle(bundle);
+  for (const auto& [name, value] : domains->items()) {
+    absl::StatusOr<ParsedBundle> parsed =
+        value.is_object()
+            ? BundleFrom(value)
+            : absl::InvalidArgumentError("bundle JSON: the bundle must be a JSON object");
     if (!parsed.ok()) {
-      return absl::Status(parsed.status().code(),
-                          absl::StrCat("trust domain \"", name, "\": ", parsed.status().message()));
+      return absl::Status(parsed.status().code(), absl::StrCat("trust domain \"", Shown(name),
+                                                               "\": ", parsed.status().message()));
     }
-    out.emplace_back(std::move(name), *std::move(parsed));
+    out.emplace_back(name, *std::move(parsed));
   }
   return out;
 }

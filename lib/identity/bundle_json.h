@@ -1,9 +1,7 @@
 // Internal to lib/identity: SPIFFE bundle JSON and bundle-map JSON, read with
-// protobuf's JSON parser (no hand-written JSON parsing here).
-//
-// The schema lives in a private DescriptorPool built at first use, so nothing
-// is registered in protobuf's global generated pool: a process may hold more
-// than one copy of this layer (static + shared) without a registration clash.
+// nlohmann-json (Debian's nlohmann-json3-dev, header-only, used privately: no
+// nlohmann type appears in a public header). Nothing here parses JSON by hand;
+// this file only walks the parsed document.
 #ifndef AMBIENT_LIB_IDENTITY_BUNDLE_JSON_H_
 #define AMBIENT_LIB_IDENTITY_BUNDLE_JSON_H_
 
@@ -25,11 +23,13 @@ struct ParsedBundle {
   std::vector<std::string> x509_authorities;
 };
 
-// ParseBundleJson reads one SPIFFE bundle (JWK Set).
+// ParseBundleJson reads one SPIFFE bundle (JWK Set). Errors are
+// InvalidArgument and start with "bundle JSON".
 absl::StatusOr<ParsedBundle> ParseBundleJson(absl::string_view json);
 
 // ParseBundleMapJson reads {"trust_domains": {...}}: pairs of (name, bundle)
-// in key order. Duplicated names are rejected with AlreadyExists.
+// in key order. A duplicated trust-domain name is rejected with AlreadyExists,
+// any other duplicated member with InvalidArgument.
 absl::StatusOr<std::vector<std::pair<std::string, ParsedBundle>>> ParseBundleMapJson(
     absl::string_view json);
 

@@ -16,7 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "netns/errno_status.h"
+#include "ambient/base/errno_status.h"
 
 namespace ambient::netns {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ambient/base/status.h"
-#include "netns/errno_status.h"
+#include "ambient/base/errno_status.h"
 #include "netns/sockopt.h"
 
 namespace ambient::netns {

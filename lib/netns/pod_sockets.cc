@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/base/status.h"
-#include "netns/errno_status.h"
 #include "netns/sockopt.h"
 
 namespace ambient::netns {

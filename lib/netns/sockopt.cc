@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
-#include "netns/errno_status.h"
+#include "ambient/base/errno_status.h"
 
 namespace ambient::netns {
 

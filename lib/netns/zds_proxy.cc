@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "ambient/netns/zds.h"
 #include "ambient/netns/zds_session.h"
-#include "netns/errno_status.h"
+#include "ambient/base/errno_status.h"
 #include "netns/zds_transport.h"
 
 namespace ambient::netns::zds {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/base/status.h"
 #include "ambient/redirect/render.h"
 #include "ambient/redirect/rules.h"
@@ -43,11 +44,11 @@ absl::StatusOr<PodSockets> OpenSockets(const netns::Netns& ns, bool nft, bool ro
   absl::Status s = netns::RunIn(ns, [&]() -> absl::Status {
     if (nft) {
       nft_fd.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
-      if (!nft_fd.valid()) return internal::ErrnoStatus(errno, "opening an nfnetlink socket");
+      if (!nft_fd.valid()) return ErrnoStatus(errno, "opening an nfnetlink socket");
     }
     if (route) {
       route_fd.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-      if (!route_fd.valid()) return internal::ErrnoStatus(errno, "opening an rtnetlink socket");
+      if (!route_fd.valid()) return ErrnoStatus(errno, "opening an rtnetlink socket");
       // Like istio-cni: no IPv6 route when IPv6 is off on lo (or absent).
       if (!want_ipv6) return absl::OkStatus();
       int fd = open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", O_RDONLY | O_CLOEXEC);

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/netns/fd.h"
-#include "redirect/netlink.h"
 
 namespace ambient::redirect::internal {
 namespace {

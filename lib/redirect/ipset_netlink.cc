@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/base/status.h"
 
 namespace ambient::redirect::internal {

@@ -20,29 +20,6 @@ bool MsgOk(const struct nlmsghdr* h, int len) {
 
 }  // namespace
 
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  std::string msg = absl::StrCat(what, ": ", strerror(err));
-  switch (err) {
-    case EPERM:
-    case EACCES: return absl::PermissionDeniedError(msg);
-    case ENOENT:
-    case ESRCH: return absl::NotFoundError(msg);
-    case EEXIST: return absl::AlreadyExistsError(msg);
-    case EINVAL: return absl::InvalidArgumentError(msg);
-    case ENOMEM:
-    case ENOBUFS:
-    case EMFILE:
-    case ENFILE: return absl::ResourceExhaustedError(msg);
-    case EAGAIN:
-    case EBUSY:
-    case EINTR: return absl::UnavailableError(msg);
-    case EOPNOTSUPP:
-    case EAFNOSUPPORT:
-    case EPROTONOSUPPORT: return absl::UnimplementedError(msg);
-    default: return absl::FailedPreconditionError(msg);
-  }
-}
-
 absl::StatusOr<NetlinkSocket> NetlinkSocket::Adopt(netns::UniqueFd fd) {
   if (!fd.valid()) return absl::InvalidArgumentError("no netlink socket");
   // No bind(2): the kernel binds the socket to a free port id on the first

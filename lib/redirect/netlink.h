@@ -15,12 +15,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/netns/fd.h"
 
 namespace ambient::redirect::internal {
-
-// ErrnoStatus maps an errno value to a status with `what` and strerror.
-absl::Status ErrnoStatus(int err, absl::string_view what);
 
 // One request's outcome in a batch: 0 or a negative errno.
 struct Ack {

@@ -23,6 +23,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "redirect/drift_diff.h"
 
 namespace ambient::redirect::internal {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/redirect/config.h"
 
 namespace ambient::redirect::internal {

@@ -1,25 +1,28 @@
-// Test-only PKI: a P-256 CA and leaf certificates with SPIFFE URI SANs made in
-// memory, and SSL_CTXs prepared for HBONE that verify peers against the CA.
+// Test-only HBONE PKI: a P-256 CA valid around the real time, leaf
+// certificates with a SPIFFE URI SAN, and SSL_CTXs prepared for HBONE that
+// verify peers against the CA. Certificates come from the shared test PKI
+// (tests/support/test_pki.h); this adds the real clock and the HBONE contexts.
 #ifndef AMBIENT_TESTS_HBONE_TEST_PKI_H_
 #define AMBIENT_TESTS_HBONE_TEST_PKI_H_
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <atomic>
 #include <string>
+
+#include "support/test_pki.h"
 
 namespace ambient::hbone::testing {
 
-struct KeyAndCert {
-  bssl::UniquePtr<EVP_PKEY> key;
-  bssl::UniquePtr<X509> cert;
-};
+// A key with its certificate.
+using KeyAndCert = test_support::Issued;
 
 class TestCa {
  public:
   TestCa();
   // Leaf issues an ECDSA P-256 end-entity certificate with `spiffe_id` as its
-  // only URI SAN, valid from an hour ago for a day.
+  // only URI SAN (serverAuth and clientAuth), valid from an hour ago for a day.
   KeyAndCert Leaf(const std::string& spiffe_id) const;
   X509* cert() const { return ca_.cert.get(); }
 
@@ -34,6 +37,7 @@ class TestCa {
 
  private:
   KeyAndCert ca_;
+  mutable std::atomic<uint64_t> next_serial_{2};
 };
 
 }  // namespace ambient::hbone::testing

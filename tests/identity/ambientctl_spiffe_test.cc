@@ -7,12 +7,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "identity/cert_factory.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::Base64;
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::ToDer;
+using ::ambient::test_support::kDay;
+using ::ambient::test_support::kNow;
 
 using ::testing::HasSubstr;
 using CtlRun = test_support::RunResult;

@@ -10,10 +10,18 @@
 #include <string>
 
 #include "ambient/ambient.h"
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::ToDer;
+using ::ambient::test_support::kDay;
+using ::ambient::test_support::kNow;
 
 using ::testing::HasSubstr;
 

@@ -5,10 +5,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::CertSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::KeyType;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::MakeKey;
 
 using ::testing::HasSubstr;
 

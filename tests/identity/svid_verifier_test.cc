@@ -8,10 +8,21 @@
 #include <thread>
 
 #include "ambient/base/status.h"
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::CertSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::KeyType;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::MakeKey;
+using ::ambient::test_support::Tampered;
+using ::ambient::test_support::kDay;
+using ::ambient::test_support::kNow;
 
 using ::testing::HasSubstr;
 

@@ -8,10 +8,18 @@
 #include <openssl/err.h>
 
 #include "ambient/base/status.h"
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::CertSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::ToDer;
+using ::ambient::test_support::kNow;
 
 constexpr char kTd[] = "cluster.local";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";

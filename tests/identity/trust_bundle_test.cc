@@ -5,12 +5,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "identity/cert_factory.h"
+#include "support/test_pki.h"
 
 namespace ambient::identity::testing {
 namespace {
+
+using ::ambient::test_support::Base64;
+using ::ambient::test_support::CaSpec;
+using ::ambient::test_support::Issue;
+using ::ambient::test_support::Issued;
+using ::ambient::test_support::ToDer;
 
 using ::testing::HasSubstr;
 
@@ -117,6 +124,76 @@ TEST_F(BundleJsonTest, RejectsMalformedDocuments) {
   }
 }
 
+TEST_F(BundleJsonTest, ReadsJsonStrictly) {
+  // RFC 8259 only: no trailing comma, no comment, UTF-8, no raw NUL byte,
+  // nothing after the document.
+  for (std::string bad : {std::string(R"({"keys": [],})"), std::string(R"({"keys": [] /* c */})"),
+                          std::string("{\"keys\": [], \"note\": \"\xff\"}"),
+                          std::string("{\"keys\": []}\0", 13),
+                          std::string("{\"keys\": []}\0 {", 15),
+                          std::string("{\"keys\":\0[]}", 12),
+                          std::string(R"({"keys": []} {})")}) {
+    auto b = Parse(bad);
+    ASSERT_FALSE(b.ok()) << absl::CHexEscape(bad);
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << b.status();
+    EXPECT_THAT(std::string(b.status().message()), HasSubstr("bundle JSON is not valid"));
+  }
+  // An escaped NUL is a character like any other in a string nobody reads.
+  EXPECT_TRUE(Parse(R"({"keys": [], "note": "a\u0000b"})").ok());
+}
+
+TEST_F(BundleJsonTest, RefusesAMemberNamedTwiceInAnyObject) {
+  for (const char* bad : {R"({"keys": [], "keys": []})",
+                          R"({"spiffe_sequence": 1, "spiffe_sequence": 2, "keys": []})",
+                          R"({"keys": [{"use": "jwt-svid", "use": "x509-svid"}]})",
+                          R"({"keys": [], "ext": [{"a": 1, "a": 1}]})"}) {
+    auto b = Parse(bad);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << b.status();
+    EXPECT_THAT(std::string(b.status().message()), HasSubstr("appears twice")) << bad;
+  }
+  // The same name in two different objects is fine.
+  EXPECT_TRUE(Parse(R"({"keys": [{"use": "a"}, {"use": "b"}]})").ok());
+}
+
+TEST_F(BundleJsonTest, SequenceAndHintMustBeWholeNumbersInRange) {
+  auto whole = Parse(R"({"spiffe_sequence": 1e2, "spiffe_refresh_hint": -5.0, "keys": []})");
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ((*whole)->sequence(), 100u);
+  EXPECT_EQ((*whole)->refresh_hint_seconds(), -5);
+  auto max_hint = Parse(R"({"spiffe_refresh_hint": 9223372036854775807, "keys": []})");
+  ASSERT_TRUE(max_hint.ok()) << max_hint.status();
+  EXPECT_EQ((*max_hint)->refresh_hint_seconds(), INT64_MAX);
+  auto absent = Parse(R"({"spiffe_sequence": null, "keys": []})");
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE((*absent)->sequence().has_value());
+  for (const char* bad : {R"({"spiffe_sequence": 18446744073709551616, "keys": []})",
+                          R"({"spiffe_sequence": 1e400, "keys": []})",
+                          R"({"spiffe_sequence": "7", "keys": []})",
+                          R"({"spiffe_sequence": true, "keys": []})",
+                          R"({"spiffe_refresh_hint": 9223372036854775808, "keys": []})",
+                          R"({"spiffe_refresh_hint": 0.5, "keys": []})"}) {
+    auto b = Parse(bad);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << b.status();
+  }
+}
+
+TEST_F(BundleJsonTest, ErrorsDoNotEchoTheDocument) {
+  // A long bad string: the message says what is wrong, not the bytes.
+  std::string junk(1 << 20, 'A');
+  auto b = Parse(R"({"keys": [], "note": ")" + junk + "\x01\"}");
+  ASSERT_FALSE(b.ok());
+  EXPECT_LT(b.status().message().size(), 300u) << b.status().message().substr(0, 300);
+  // A long duplicated name is shortened and escaped.
+  // (JSON "\n" followed by 1000 'n's.)
+  std::string name = "\\n" + std::string(1000, 'n');
+  auto dup = Parse(absl::StrCat(R"({"keys": [], ")", name, R"(": 1, ")", name, R"(": 2})"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_LT(dup.status().message().size(), 300u);
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("\\nnnn"));
+}
+
 TEST_F(BundleJsonTest, DeepNestingIsRejectedNotACrash) {
   std::string deep = R"({"keys":[{"use":"x509-svid","x5c":)" + std::string(100000, '[') +
                      std::string(100000, ']') + "}]}";
@@ -156,6 +233,14 @@ TEST_F(BundleJsonTest, BundleMapRejectsDuplicateTrustDomains) {
   ASSERT_FALSE(set.ok());
   EXPECT_EQ(set.status().code(), absl::StatusCode::kAlreadyExists) << set.status();
   EXPECT_THAT(std::string(set.status().message()), HasSubstr("example.org"));
+  // "trust_domains" itself twice, or a duplicate inside one bundle, is a
+  // malformed document rather than a clash of trust domains.
+  for (const char* bad : {R"({"trust_domains": {"a.org": {"keys":[]}}, "trust_domains": {}})",
+                          R"({"trust_domains": {"a.org": {"keys":[], "keys":[]}}})"}) {
+    auto s = TrustBundleSet::FromSpiffeBundleMapJson(bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+  }
 }
 
 TEST_F(BundleJsonTest, BundleMapEdgeCases) {

@@ -22,10 +22,12 @@ inline constexpr size_t kMaxFileSize = size_t{16} << 20;
 // ReadFileBounded returns the contents of `path`; errors call it "<what> file
 // <path>" (`what` is e.g. "certificate"), or just <path> when `what` is empty. A regular file
 // larger than `limit` is refused from its size before any byte is read; any other file (a pipe, a
-// device) is read until `limit` + 1 bytes at most. Errors: NotFound (missing
-// file), PermissionDenied (EACCES), InvalidArgument ("<what> file <path> is
-// larger than <limit> bytes", or "... is a directory"), Unavailable (other read
-// errors). Thread-safe; it blocks while the file is read.
+// device) is read until `limit` + 1 bytes at most. Errors: InvalidArgument
+// ("<what> file <path> is larger than <limit> bytes", or "... is a
+// directory"); a failed open/read gives "cannot read <what> file <path>:
+// <strerror>" with ErrnoStatusCode's code (ambient/base/errno_status.h:
+// NotFound for a missing file, PermissionDenied for EACCES, ...).
+// Thread-safe; it blocks while the file is read.
 absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t limit,
                                             absl::string_view what);
 

@@ -51,10 +51,13 @@ class TrustBundle {
   // without x5c, are ignored as the SPIFFE Trust Domain and Bundle spec says.
   // "keys" must be present; an empty list is a valid bundle with no
   // authorities (everything from `td` is then rejected). spiffe_sequence and
-  // spiffe_refresh_hint are kept. Documents nested deeper than 32 levels are
-  // refused up front (protobuf's JSON converter is quadratic in depth).
-  // Errors: InvalidArgument (bad JSON, too deep, "keys" missing or not a
-  // list, a key that is not an object, bad base64 or DER).
+  // spiffe_refresh_hint are kept when they are whole numbers in range
+  // (uint64 and int64; null counts as absent). The JSON is read strictly
+  // (RFC 8259: UTF-8, no comments or trailing commas); a member name that
+  // appears twice in one object, and documents nested deeper than 32 levels,
+  // are refused. Errors: InvalidArgument (bad JSON, a duplicated member, too
+  // deep, "keys" missing or not a list, a key that is not an object, bad
+  // base64 or DER).
   static absl::StatusOr<std::shared_ptr<const TrustBundle>> FromSpiffeJson(const TrustDomain& td,
                                                                          absl::string_view json);
 
@@ -97,8 +100,9 @@ class TrustBundleSet {
   // FromSpiffeBundleMapJson reads a SPIFFE bundle map,
   // {"trust_domains": {"<td>": <bundle JSON>, ...}}: "trust_domains" must be
   // present (it may be empty); a duplicated trust-domain key is rejected
-  // (AlreadyExists); each name must be a valid trust domain and each bundle
-  // is read as FromSpiffeJson does. Errors name the offending trust domain.
+  // (AlreadyExists; any other duplicated member is InvalidArgument); each
+  // name must be a valid trust domain and each bundle is read as
+  // FromSpiffeJson does. Errors name the offending trust domain.
   static absl::StatusOr<std::shared_ptr<const TrustBundleSet>> FromSpiffeBundleMapJson(
       absl::string_view json);
 

@@ -154,8 +154,9 @@ absl::Status RunIn(const Netns& ns, absl::FunctionRef<absl::Status()> fn);
 
 // SocketIn creates socket(domain, type | SOCK_CLOEXEC, protocol) inside `ns`
 // from the calling thread (enter, create, return). The socket stays in `ns`
-// for its whole life. Errors: as RunIn, plus socket(2)'s errno mapped to a
-// status (InvalidArgument for an unsupported family/type, ResourceExhausted).
+// for its whole life. Errors: as RunIn, plus socket(2)'s errno as
+// ErrnoStatus maps it (ambient/base/errno_status.h: InvalidArgument for an
+// unknown family or a bad type, ResourceExhausted at the fd or memory limit).
 absl::StatusOr<UniqueFd> SocketIn(const Netns& ns, int domain, int type, int protocol);
 
 // SocketFactory makes sockets in some network namespace; proxies take one so

@@ -165,6 +165,7 @@ pub const AMBIENT_SPIFFE_ID_TOO_LONG: c_int = 9;
 pub const AMBIENT_SPIFFE_ID_TRUST_DOMAIN_TOO_LONG: c_int = 10;
 
 /// `ambient_svid_error`: detail of an X509-SVID verification failure.
+pub type ambient_svid_error = c_int;
 pub const AMBIENT_SVID_OK: c_int = 0;
 pub const AMBIENT_SVID_EMPTY_CHAIN: c_int = 1;
 pub const AMBIENT_SVID_MALFORMED_CERTIFICATE: c_int = 2;
@@ -539,6 +540,8 @@ pub struct ambient_zds_agent {
     _private: [u8; 0],
 }
 
+/// `ambient_listener_kind`: which of a pod's listeners.
+pub type ambient_listener_kind = c_int;
 pub const AMBIENT_LISTENER_OUTBOUND: c_int = 0;
 pub const AMBIENT_LISTENER_INBOUND_PLAINTEXT: c_int = 1;
 pub const AMBIENT_LISTENER_INBOUND_HBONE: c_int = 2;
@@ -558,6 +561,10 @@ pub const AMBIENT_ZDS_DISCONNECTED: ambient_zds_event = 1;
 
 /// `ambient_log_level`.
 pub type ambient_log_level = c_int;
+pub const AMBIENT_LOG_DEBUG: ambient_log_level = 0;
+pub const AMBIENT_LOG_INFO: ambient_log_level = 1;
+pub const AMBIENT_LOG_WARN: ambient_log_level = 2;
+pub const AMBIENT_LOG_ERROR: ambient_log_level = 3;
 
 /// `ambient_log_fn`.
 pub type ambient_log_fn = Option<

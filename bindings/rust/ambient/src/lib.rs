@@ -179,9 +179,9 @@ impl LogLevel {
     /// The enum value of a raw `ambient_log_level` (above error: `Error`).
     pub fn from_raw(level: i32) -> LogLevel {
         match level {
-            i32::MIN..=0 => LogLevel::Debug,
-            1 => LogLevel::Info,
-            2 => LogLevel::Warn,
+            sys::AMBIENT_LOG_INFO => LogLevel::Info,
+            sys::AMBIENT_LOG_WARN => LogLevel::Warn,
+            l if l <= sys::AMBIENT_LOG_DEBUG => LogLevel::Debug,
             _ => LogLevel::Error,
         }
     }

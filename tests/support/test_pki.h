@@ -1,10 +1,13 @@
-// Test support: X.509 certificates and keys made in code with BoringSSL, for
-// every X509-SVID case the identity tests need. Nothing here is read from
-// disk; every test makes its own PKI. The identity tests are written inside
-// ambient::identity::testing (in an unnamed namespace), so they use these
-// names unqualified; GoogleTest's own namespace is spelled ::testing there.
-#ifndef AMBIENT_TESTS_IDENTITY_CERT_FACTORY_H_
-#define AMBIENT_TESTS_IDENTITY_CERT_FACTORY_H_
+// Test support: the one test PKI. X.509 keys and certificates made in code
+// with BoringSSL for every X509-SVID case the tests need (CA and leaf specs,
+// RSA/P-384 keys, tampered signatures, DER/PEM/base64 forms). Nothing is read
+// from disk; every test makes its own. Identity tests use the fixed clock
+// kNow; TestCa (tests/hbone/test_pki.h) builds a CA valid around the real
+// time on top of these functions for the HBONE, runtime and C ABI tests.
+// A failure to make a key or certificate aborts the test program (it is a
+// broken test setup, nothing to recover from).
+#ifndef AMBIENT_TESTS_SUPPORT_TEST_PKI_H_
+#define AMBIENT_TESTS_SUPPORT_TEST_PKI_H_
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -14,7 +17,7 @@
 #include <string>
 #include <vector>
 
-namespace ambient::identity::testing {
+namespace ambient::test_support {
 
 // A fixed "now" for tests: 2030-01-01T00:00:00Z.
 inline constexpr int64_t kNow = 1893456000;
@@ -31,6 +34,8 @@ struct CertSpec {
   bool is_ca = false;
   // keyUsage extension text (e.g. "critical,digitalSignature"); empty: none.
   std::string key_usage = "critical,digitalSignature,keyEncipherment,keyAgreement";
+  // extendedKeyUsage extension text (e.g. "serverAuth,clientAuth"); empty: none.
+  std::string ext_key_usage;
   int64_t not_before = kNow - kDay;
   int64_t not_after = kNow + kDay;
   uint64_t serial = 1;
@@ -62,6 +67,6 @@ bssl::UniquePtr<X509> Tampered(X509* cert);
 // Base64 is standard base64 with padding.
 std::string Base64(const std::string& bytes);
 
-}  // namespace ambient::identity::testing
+}  // namespace ambient::test_support
 
-#endif  // AMBIENT_TESTS_IDENTITY_CERT_FACTORY_H_
+#endif  // AMBIENT_TESTS_SUPPORT_TEST_PKI_H_
