@@ -89,9 +89,7 @@ template <typename Options>
 absl::Status SetSocketPath(Options* opts, const char* path) {
   if (opts == nullptr) return NullArgument("opts");
   if (path == nullptr) return NullArgument("path");
-  if (*path == '\0' || std::strlen(path) > 107) {
-    return absl::InvalidArgumentError("ZDS socket path must be 1-107 bytes");
-  }
+  if (absl::Status s = nn::zds::CheckSocketPath(path); !s.ok()) return s;
   opts->options.socket_path = path;
   return absl::OkStatus();
 }

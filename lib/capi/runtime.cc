@@ -336,8 +336,8 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
 
 namespace {
 
-// WorkloadOf checks and collects the workload fields of the _set_workload
-// calls (NULL or "" = unknown).
+// WorkloadOf collects the workload fields of the _set_workload calls (NULL
+// or "" = unknown) and checks them with hbone::CheckWorkloadInfo.
 absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
                                                        const char* workload_type,
                                                        const char* ns,
@@ -345,39 +345,17 @@ absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
                                                        const char* canonical_revision,
                                                        const char* cluster, const char* region,
                                                        const char* zone) {
+  auto str = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
   ambient::hbone::WorkloadInfo w;
-  struct Field {
-    const char* what;
-    const char* value;
-    std::string* into;
-  } fields[] = {{"name", name, &w.name},
-                {"workload_type", workload_type, &w.workload_type},
-                {"ns", ns, &w.ns},
-                {"canonical_service", canonical_service, &w.canonical_service},
-                {"canonical_revision", canonical_revision, &w.canonical_revision},
-                {"cluster", cluster, &w.cluster},
-                {"region", region, &w.region},
-                {"zone", zone, &w.zone}};
-  for (const Field& f : fields) {
-    if (f.value == nullptr) continue;
-    absl::string_view v(f.value);
-    if (v.size() > ambient::hbone::kMaxBaggageValue) {
-      return absl::InvalidArgumentError(absl::StrCat("workload ", f.what, " is longer than ",
-                                                     ambient::hbone::kMaxBaggageValue, " bytes"));
-    }
-    for (char c : v) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("workload ", f.what, " contains a control character"));
-      }
-    }
-    *f.into = std::string(v);
-  }
-  if (!w.workload_type.empty() && w.workload_type != "deployment" &&
-      w.workload_type != "cronjob" && w.workload_type != "pod" && w.workload_type != "job") {
-    return absl::InvalidArgumentError(absl::StrCat("workload_type \"", w.workload_type,
-                                                   "\" is not deployment, cronjob, pod or job"));
-  }
+  w.name = str(name);
+  w.workload_type = str(workload_type);
+  w.ns = str(ns);
+  w.canonical_service = str(canonical_service);
+  w.canonical_revision = str(canonical_revision);
+  w.cluster = str(cluster);
+  w.region = str(region);
+  w.zone = str(zone);
+  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
   return w;
 }
 
