@@ -15,7 +15,7 @@
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/tls_context.h"
 #include "ambient/identity/trust_bundle.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
@@ -31,7 +31,7 @@ struct ambient_hbone_tls {
   std::string identity;
 };
 
-// Read by lib/capi/runtime.cc (declared there; not exported).
+// Read by lib/capi/runtime.cc (declared in capi/internal.h; not exported).
 namespace ambient::capi {
 SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls) { return tls->ctx.get(); }
 bool HboneTlsIsServer(const ambient_hbone_tls* tls) { return tls->role == AMBIENT_HBONE_SERVER; }
@@ -140,13 +140,13 @@ ambient_error* ambient_hbone_conn_new(const ambient_hbone_tls* tls, const char* 
   return Guard([&]() -> absl::Status {
     if (tls == nullptr) return NullArgument("tls");
     if (out == nullptr) return NullArgument("out");
-    if (n_expected > 0 && expected_ids == nullptr) return NullArgument("expected_ids");
     hbone::ConnectionOptions o;
     o.role = RoleOf(tls->role);
     o.ssl_ctx = tls->ctx.get();
-    for (size_t i = 0; i < n_expected; ++i) {
-      if (expected_ids[i] == nullptr) return NullArgument("expected_ids[i]");
-      o.expected_identities.emplace_back(expected_ids[i]);
+    if (absl::Status s = ambient::capi::CopyStrings(expected_ids, n_expected, "expected_ids",
+                                                    "expected_ids[i]", &o.expected_identities);
+        !s.ok()) {
+      return s;
     }
     if (o.role == hbone::Role::kClient) o.bundles = tls->bundles;
     absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(o));

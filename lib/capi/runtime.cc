@@ -11,33 +11,26 @@
 #include <string>
 #include <vector>
 
-#include "ambient/authz/policy_codec.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "ambient/authz/policy_codec.h"
 #include "ambient/hbone/authority.h"
 #include "ambient/hbone/baggage.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/zds.h"
-#include "ambient/identity/trust_bundle.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/node_proxy.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
+using ambient::capi::CopyStrings;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 namespace rt = ambient::runtime;
-
-// Defined in lib/capi/hbone.cc.
-namespace ambient::capi {
-SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls);
-bool HboneTlsIsServer(const ambient_hbone_tls* tls);
-std::shared_ptr<identity::TrustBundleSource> HboneTlsBundles(const ambient_hbone_tls* tls);
-const std::string& HboneTlsIdentity(const ambient_hbone_tls* tls);
-}  // namespace ambient::capi
 
 // Tasks given to ambient_runtime_loop_post and not run yet: each runs exactly
 // once, on the loop, or in ambient_runtime_loop_free when the loop goes first.
@@ -121,15 +114,6 @@ struct ambient_node_proxy {
 
 namespace {
 
-ambient::LogSink SinkOf(ambient_log_fn fn, void* user) {
-  if (fn == nullptr) return nullptr;
-  return [fn, user](ambient::LogLevel level, absl::string_view component, absl::string_view msg) {
-    std::string comp(component);
-    fn(user, static_cast<ambient_log_level>(static_cast<int>(level)), comp.c_str(), msg.data(),
-       msg.size());
-  };
-}
-
 // Gated passes lines to `sink` while `gate` is open.
 ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
   if (!sink) return nullptr;
@@ -137,16 +121,6 @@ ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
                                         absl::string_view msg) {
     if (gate->load()) sink(level, component, msg);
   };
-}
-
-absl::Status Strings(const char* const* in, size_t n, const char* what,
-                     std::vector<std::string>* out) {
-  if (n > 0 && in == nullptr) return NullArgument(what);
-  for (size_t i = 0; i < n; ++i) {
-    if (in[i] == nullptr) return NullArgument(what);
-    out->emplace_back(in[i]);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -232,9 +206,9 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     rt::ServerOptions o;
     o.listen = listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
-    if (absl::Status s = Strings(allow, n_allow, "allow", &o.allow); !s.ok()) return s;
+    if (absl::Status s = CopyStrings(allow, n_allow, "allow", "allow", &o.allow); !s.ok()) return s;
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(SinkOf(log, log_user), gate);
+    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
     o.metrics = metrics;
     absl::StatusOr<std::unique_ptr<rt::HboneServer>> server =
@@ -262,12 +236,7 @@ size_t ambient_hbone_server_metrics(const ambient_hbone_server* server, char* bu
   } catch (...) {
     return 0;
   }
-  if (buf != nullptr && len > 0) {
-    size_t n = text.size() < len - 1 ? text.size() : len - 1;
-    std::memcpy(buf, text.data(), n);
-    buf[n] = '\0';
-  }
-  return text.size();
+  return ambient::capi::CopyToBuffer(text, buf, len);
 }
 
 void ambient_hbone_server_free(ambient_hbone_server* server) {
@@ -292,7 +261,7 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
     o.bundles = ambient::capi::HboneTlsBundles(tls);
     o.identity = ambient::capi::HboneTlsIdentity(tls);
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(SinkOf(log, log_user), gate);
+    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
     absl::StatusOr<std::unique_ptr<rt::HboneClient>> client =
         rt::HboneClient::New(loop->loop.get(), std::move(o));
     if (!client.ok()) return client.status();
@@ -320,7 +289,7 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
     t.via = via;
     t.authority = authority;
     t.source_workload = client->source_workload;
-    if (!Strings(expected, n_expected, "expected", &t.expected_identities).ok()) {
+    if (!CopyStrings(expected, n_expected, "expected", "expected", &t.expected_identities).ok()) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
     client->client->Tunnel(t, in_fd, out_fd, /*owns_fds=*/false,
@@ -439,7 +408,8 @@ ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_h
     o.target.via = via;
     o.target.authority = authority;
     o.target.source_workload = client->source_workload;
-    if (absl::Status s = Strings(expected, n_expected, "expected", &o.target.expected_identities);
+    if (absl::Status s = CopyStrings(expected, n_expected, "expected", "expected",
+                                     &o.target.expected_identities);
         !s.ok()) {
       return s;
     }
@@ -485,7 +455,9 @@ ambient_error* ambient_node_proxy_options_add_workload(ambient_node_proxy_option
     if (service_account != nullptr) w.service_account = service_account;
     if (trust_domain != nullptr) w.trust_domain = trust_domain;
     w.hbone = hbone != 0;
-    if (absl::Status s = Strings(addresses, n_addresses, "addresses", &w.addresses); !s.ok()) {
+    if (absl::Status s =
+            CopyStrings(addresses, n_addresses, "addresses", "addresses", &w.addresses);
+        !s.ok()) {
       return s;
     }
     return opts->workloads->Upsert(std::move(w));
