@@ -7,7 +7,7 @@
 #include "ambient/authz/policy_codec.h"
 #include "ambient/authz/policy_store.h"
 #include "ambient/c/authz.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 using ambient::authz::Connection;
 using ambient::authz::Decision;

@@ -11,17 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "ambient/base/read_file.h"
 #include "ambient/base/runtime_check.h"
-#include "ambient/base/status.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/tls_context.h"
-#include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
@@ -37,7 +31,7 @@ struct ambient_hbone_tls {
   std::string identity;
 };
 
-// Read by lib/capi/runtime.cc (declared there; not exported).
+// Read by lib/capi/runtime.cc (declared in capi/internal.h; not exported).
 namespace ambient::capi {
 SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls) { return tls->ctx.get(); }
 bool HboneTlsIsServer(const ambient_hbone_tls* tls) { return tls->role == AMBIENT_HBONE_SERVER; }
@@ -59,44 +53,21 @@ absl::Time TimeOf(uint64_t ns) {
   return absl::UnixEpoch() + absl::Nanoseconds(static_cast<int64_t>(ns > INT64_MAX ? INT64_MAX : ns));
 }
 
-absl::Status MakeTls(ambient_hbone_role role, absl::string_view cert, absl::string_view key,
-                     absl::string_view bundle_text, ambient_hbone_tls** out) {
-  if (out == nullptr) return NullArgument("out");
-  absl::StatusOr<std::shared_ptr<const identity::Credentials>> creds =
-      identity::Credentials::FromPem(cert, key);
-  if (!creds.ok()) {  // the identity layer's messages mostly name "credentials" already
-    return absl::StartsWith(creds.status().message(), "credentials")
-               ? creds.status()
-               : ambient::Prefixed("credentials", creds.status());
-  }
-  identity::TrustDomain td = (*creds)->id().trust_domain();
-  absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(bundle_text);
-  absl::StatusOr<std::shared_ptr<const identity::TrustBundle>> bundle =
-      !trimmed.empty() && trimmed.front() == '{'
-          ? identity::TrustBundle::FromSpiffeJson(td, bundle_text)
-          : identity::TrustBundle::FromPem(td, bundle_text);
-  if (!bundle.ok()) return ambient::Prefixed("trust bundle", bundle.status());
-  absl::StatusOr<std::shared_ptr<const identity::TrustBundleSet>> set =
-      identity::TrustBundleSet::Create({*bundle});
-  if (!set.ok()) return set.status();
-  auto source = std::make_shared<identity::TrustBundleSource>(*set);
-  auto holder = std::make_shared<identity::CredentialHolder>(*creds);
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> ctx =
-      role == AMBIENT_HBONE_SERVER ? hbone::NewServerContext(holder, source)
-                                   : hbone::NewClientContext(holder, source);
-  if (!ctx.ok()) return ctx.status();
+// Adopt wraps a context the hbone layer built from PEM as a C handle.
+absl::Status Adopt(ambient_hbone_role role, absl::StatusOr<hbone::PemTlsContext> made,
+                   ambient_hbone_tls** out) {
+  if (!made.ok()) return made.status();
   auto tls = std::make_unique<ambient_hbone_tls>();
   tls->role = role;
-  tls->ctx = std::move(*ctx);
-  tls->bundles = std::move(source);
-  tls->identity = (*creds)->id().str();
+  tls->ctx = std::move(made->ctx);
+  tls->bundles = std::move(made->bundles);
+  tls->identity = made->credentials->id().str();
   *out = tls.release();
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const char* path, const char* what) {
-  if (path == nullptr) return NullArgument(what);
-  return ambient::ReadFileBounded(path, ambient::kMaxFileSize, what);
+hbone::Role RoleOf(ambient_hbone_role role) {
+  return role == AMBIENT_HBONE_SERVER ? hbone::Role::kServer : hbone::Role::kClient;
 }
 
 int ClampCount(size_t n) { return n > INT32_MAX ? INT32_MAX : static_cast<int>(n); }
@@ -113,8 +84,12 @@ ambient_error* ambient_hbone_tls_new_from_pem(ambient_hbone_role role, const cha
     if (cert_pem == nullptr) return NullArgument("cert_pem");
     if (key_pem == nullptr) return NullArgument("key_pem");
     if (bundle == nullptr) return NullArgument("bundle");
-    return MakeTls(role, absl::string_view(cert_pem, cert_len), absl::string_view(key_pem, key_len),
-                   absl::string_view(bundle, bundle_len), out);
+    if (out == nullptr) return NullArgument("out");
+    return Adopt(role,
+                 hbone::NewContextFromPem(RoleOf(role), absl::string_view(cert_pem, cert_len),
+                                          absl::string_view(key_pem, key_len),
+                                          absl::string_view(bundle, bundle_len)),
+                 out);
   });
 }
 
@@ -122,13 +97,12 @@ ambient_error* ambient_hbone_tls_new_from_files(ambient_hbone_role role, const c
                                                 const char* key_path, const char* bundle_path,
                                                 ambient_hbone_tls** out) {
   return Guard([&]() -> absl::Status {
-    absl::StatusOr<std::string> cert = ReadFile(cert_path, "certificate");
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadFile(key_path, "key");
-    if (!key.ok()) return key.status();
-    absl::StatusOr<std::string> bundle = ReadFile(bundle_path, "bundle");
-    if (!bundle.ok()) return bundle.status();
-    return MakeTls(role, *cert, *key, *bundle, out);
+    if (cert_path == nullptr) return NullArgument("certificate");
+    if (key_path == nullptr) return NullArgument("key");
+    if (bundle_path == nullptr) return NullArgument("bundle");
+    if (out == nullptr) return NullArgument("out");
+    return Adopt(role, hbone::NewContextFromFiles(RoleOf(role), cert_path, key_path, bundle_path),
+                 out);
   });
 }
 
@@ -166,13 +140,13 @@ ambient_error* ambient_hbone_conn_new(const ambient_hbone_tls* tls, const char* 
   return Guard([&]() -> absl::Status {
     if (tls == nullptr) return NullArgument("tls");
     if (out == nullptr) return NullArgument("out");
-    if (n_expected > 0 && expected_ids == nullptr) return NullArgument("expected_ids");
     hbone::ConnectionOptions o;
-    o.role = tls->role == AMBIENT_HBONE_SERVER ? hbone::Role::kServer : hbone::Role::kClient;
+    o.role = RoleOf(tls->role);
     o.ssl_ctx = tls->ctx.get();
-    for (size_t i = 0; i < n_expected; ++i) {
-      if (expected_ids[i] == nullptr) return NullArgument("expected_ids[i]");
-      o.expected_identities.emplace_back(expected_ids[i]);
+    if (absl::Status s = ambient::capi::CopyStrings(expected_ids, n_expected, "expected_ids",
+                                                    "expected_ids[i]", &o.expected_identities);
+        !s.ok()) {
+      return s;
     }
     if (o.role == hbone::Role::kClient) o.bundles = tls->bundles;
     absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(o));

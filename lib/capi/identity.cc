@@ -15,7 +15,7 @@
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/tls.h"
 #include "ambient/identity/trust_bundle.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 namespace id = ambient::identity;
 using ambient::capi::Guard;

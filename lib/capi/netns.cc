@@ -10,7 +10,7 @@
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/netns/pod_sockets.h"
 #include "ambient/netns/zds.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 namespace nn = ::ambient::netns;
 namespace zds = ::ambient::netns::zds;
@@ -89,9 +89,7 @@ template <typename Options>
 absl::Status SetSocketPath(Options* opts, const char* path) {
   if (opts == nullptr) return NullArgument("opts");
   if (path == nullptr) return NullArgument("path");
-  if (*path == '\0' || std::strlen(path) > 107) {
-    return absl::InvalidArgumentError("ZDS socket path must be 1-107 bytes");
-  }
+  if (absl::Status s = nn::zds::CheckSocketPath(path); !s.ok()) return s;
   opts->options.socket_path = path;
   return absl::OkStatus();
 }
@@ -302,9 +300,8 @@ int ambient_pod_listeners_address(const ambient_pod_listeners* set, size_t index
       return AMBIENT_ERR_OUT_OF_RANGE;
     }
     std::string text = set->set.listeners()[index].local.ToString();
-    if (text.size() + 1 > cap) return AMBIENT_ERR_OUT_OF_RANGE;
-    std::memcpy(buf, text.c_str(), text.size() + 1);
-    return static_cast<int>(text.size());
+    if (text.size() + 1 > cap) return AMBIENT_ERR_OUT_OF_RANGE;  // nothing written
+    return static_cast<int>(ambient::capi::CopyToBuffer(text, buf, cap));
   });
 }
 

@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -16,7 +15,7 @@
 #include "ambient/redirect/config.h"
 #include "ambient/redirect/probe_set.h"
 #include "ambient/redirect/render.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
 struct ambient_redirect_config {
   ambient::redirect::Config config;
@@ -46,14 +45,6 @@ absl::Status Update(ambient_redirect_config* config, Fn&& change) {
   if (absl::Status s = rd::Validate(copy); !s.ok()) return s;
   config->config = std::move(copy);
   return absl::OkStatus();
-}
-
-char* CopyText(const std::string& text) {
-  char* out = static_cast<char*>(std::malloc(text.size() + 1));
-  if (out == nullptr) return nullptr;
-  std::memcpy(out, text.data(), text.size());
-  out[text.size()] = '\0';
-  return out;
 }
 
 absl::StatusOr<ambient::netns::Netns> OpenNetns(const char* netns) {
@@ -132,11 +123,11 @@ ambient_error* ambient_redirect_config_parse_flags(ambient_redirect_config* conf
   return Guard([&]() -> absl::Status {
     if (config == nullptr) return NullArgument("config");
     if (argc < 0) return absl::InvalidArgumentError("argc must not be negative");
-    if (argc > 0 && argv == nullptr) return NullArgument("argv");
     std::vector<std::string> args;
-    for (int i = 0; i < argc; ++i) {
-      if (argv[i] == nullptr) return NullArgument("argv[i]");
-      args.emplace_back(argv[i]);
+    if (absl::Status s =
+            ambient::capi::CopyStrings(argv, static_cast<size_t>(argc), "argv", "argv[i]", &args);
+        !s.ok()) {
+      return s;
     }
     absl::StatusOr<rd::Config> parsed = rd::ParseFlags(args);
     if (!parsed.ok()) return parsed.status();
@@ -249,11 +240,7 @@ ambient_error* ambient_redirect_render(const ambient_redirect_config* config, ch
     if (out_text == nullptr) return NullArgument("out_text");
     absl::StatusOr<std::string> text = rd::Render(config->config);
     if (!text.ok()) return text.status();
-    char* copy = CopyText(*text);
-    if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
-    *out_text = copy;
-    if (out_len != nullptr) *out_len = text->size();
-    return absl::OkStatus();
+    return ambient::capi::GiveString(*text, out_text, out_len);
   });
 }
 
@@ -267,15 +254,11 @@ ambient_error* ambient_redirect_render_family(const ambient_redirect_config* con
     absl::StatusOr<std::string> text = rd::RenderFamily(
         config->config, family == 4 ? rd::IpFamily::kIPv4 : rd::IpFamily::kIPv6);
     if (!text.ok()) return text.status();
-    char* copy = CopyText(*text);
-    if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
-    *out_text = copy;
-    if (out_len != nullptr) *out_len = text->size();
-    return absl::OkStatus();
+    return ambient::capi::GiveString(*text, out_text, out_len);
   });
 }
 
-void ambient_redirect_text_free(char* text) { std::free(text); }
+void ambient_redirect_text_free(char* text) { ambient::capi::FreeGivenString(text); }
 
 ambient_error* ambient_redirect_apply(const ambient_redirect_config* config, const char* netns) {
   return Guard([&] { return DoApply(config, OpenNetns(netns)); });

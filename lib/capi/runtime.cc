@@ -11,35 +11,28 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/dns/pod_dns.h"
 #include "ambient/dns/server.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "ambient/hbone/authority.h"
 #include "ambient/hbone/baggage.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/zds.h"
-#include "ambient/identity/trust_bundle.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/node_proxy.h"
-#include "capi/error.h"
+#include "capi/internal.h"
 
+using ambient::capi::CopyStrings;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 namespace rt = ambient::runtime;
-
-// Defined in lib/capi/hbone.cc.
-namespace ambient::capi {
-SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls);
-bool HboneTlsIsServer(const ambient_hbone_tls* tls);
-std::shared_ptr<identity::TrustBundleSource> HboneTlsBundles(const ambient_hbone_tls* tls);
-const std::string& HboneTlsIdentity(const ambient_hbone_tls* tls);
-}  // namespace ambient::capi
 
 // Tasks given to ambient_runtime_loop_post and not run yet: each runs exactly
 // once, on the loop, or in ambient_runtime_loop_free when the loop goes first.
@@ -125,15 +118,6 @@ struct ambient_node_proxy {
 
 namespace {
 
-ambient::LogSink SinkOf(ambient_log_fn fn, void* user) {
-  if (fn == nullptr) return nullptr;
-  return [fn, user](ambient::LogLevel level, absl::string_view component, absl::string_view msg) {
-    std::string comp(component);
-    fn(user, static_cast<ambient_log_level>(static_cast<int>(level)), comp.c_str(), msg.data(),
-       msg.size());
-  };
-}
-
 // Gated passes lines to `sink` while `gate` is open.
 ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
   if (!sink) return nullptr;
@@ -141,16 +125,6 @@ ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
                                         absl::string_view msg) {
     if (gate->load()) sink(level, component, msg);
   };
-}
-
-absl::Status Strings(const char* const* in, size_t n, const char* what,
-                     std::vector<std::string>* out) {
-  if (n > 0 && in == nullptr) return NullArgument(what);
-  for (size_t i = 0; i < n; ++i) {
-    if (in[i] == nullptr) return NullArgument(what);
-    out->emplace_back(in[i]);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -236,9 +210,9 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     rt::ServerOptions o;
     o.listen = listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
-    if (absl::Status s = Strings(allow, n_allow, "allow", &o.allow); !s.ok()) return s;
+    if (absl::Status s = CopyStrings(allow, n_allow, "allow", "allow", &o.allow); !s.ok()) return s;
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(SinkOf(log, log_user), gate);
+    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
     o.metrics = metrics;
     absl::StatusOr<std::unique_ptr<rt::HboneServer>> server =
@@ -266,12 +240,7 @@ size_t ambient_hbone_server_metrics(const ambient_hbone_server* server, char* bu
   } catch (...) {
     return 0;
   }
-  if (buf != nullptr && len > 0) {
-    size_t n = text.size() < len - 1 ? text.size() : len - 1;
-    std::memcpy(buf, text.data(), n);
-    buf[n] = '\0';
-  }
-  return text.size();
+  return ambient::capi::CopyToBuffer(text, buf, len);
 }
 
 void ambient_hbone_server_free(ambient_hbone_server* server) {
@@ -296,7 +265,7 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
     o.bundles = ambient::capi::HboneTlsBundles(tls);
     o.identity = ambient::capi::HboneTlsIdentity(tls);
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(SinkOf(log, log_user), gate);
+    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
     absl::StatusOr<std::unique_ptr<rt::HboneClient>> client =
         rt::HboneClient::New(loop->loop.get(), std::move(o));
     if (!client.ok()) return client.status();
@@ -324,7 +293,7 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
     t.via = via;
     t.authority = authority;
     t.source_workload = client->source_workload;
-    if (!Strings(expected, n_expected, "expected", &t.expected_identities).ok()) {
+    if (!CopyStrings(expected, n_expected, "expected", "expected", &t.expected_identities).ok()) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
     client->client->Tunnel(t, in_fd, out_fd, /*owns_fds=*/false,
@@ -340,8 +309,8 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
 
 namespace {
 
-// WorkloadOf checks and collects the workload fields of the _set_workload
-// calls (NULL or "" = unknown).
+// WorkloadOf collects the workload fields of the _set_workload calls (NULL
+// or "" = unknown) and checks them with hbone::CheckWorkloadInfo.
 absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
                                                        const char* workload_type,
                                                        const char* ns,
@@ -349,39 +318,17 @@ absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
                                                        const char* canonical_revision,
                                                        const char* cluster, const char* region,
                                                        const char* zone) {
+  auto str = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
   ambient::hbone::WorkloadInfo w;
-  struct Field {
-    const char* what;
-    const char* value;
-    std::string* into;
-  } fields[] = {{"name", name, &w.name},
-                {"workload_type", workload_type, &w.workload_type},
-                {"ns", ns, &w.ns},
-                {"canonical_service", canonical_service, &w.canonical_service},
-                {"canonical_revision", canonical_revision, &w.canonical_revision},
-                {"cluster", cluster, &w.cluster},
-                {"region", region, &w.region},
-                {"zone", zone, &w.zone}};
-  for (const Field& f : fields) {
-    if (f.value == nullptr) continue;
-    absl::string_view v(f.value);
-    if (v.size() > ambient::hbone::kMaxBaggageValue) {
-      return absl::InvalidArgumentError(absl::StrCat("workload ", f.what, " is longer than ",
-                                                     ambient::hbone::kMaxBaggageValue, " bytes"));
-    }
-    for (char c : v) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("workload ", f.what, " contains a control character"));
-      }
-    }
-    *f.into = std::string(v);
-  }
-  if (!w.workload_type.empty() && w.workload_type != "deployment" &&
-      w.workload_type != "cronjob" && w.workload_type != "pod" && w.workload_type != "job") {
-    return absl::InvalidArgumentError(absl::StrCat("workload_type \"", w.workload_type,
-                                                   "\" is not deployment, cronjob, pod or job"));
-  }
+  w.name = str(name);
+  w.workload_type = str(workload_type);
+  w.ns = str(ns);
+  w.canonical_service = str(canonical_service);
+  w.canonical_revision = str(canonical_revision);
+  w.cluster = str(cluster);
+  w.region = str(region);
+  w.zone = str(zone);
+  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
   return w;
 }
 
@@ -465,7 +412,8 @@ ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_h
     o.target.via = via;
     o.target.authority = authority;
     o.target.source_workload = client->source_workload;
-    if (absl::Status s = Strings(expected, n_expected, "expected", &o.target.expected_identities);
+    if (absl::Status s = CopyStrings(expected, n_expected, "expected", "expected",
+                                     &o.target.expected_identities);
         !s.ok()) {
       return s;
     }
@@ -511,7 +459,9 @@ ambient_error* ambient_node_proxy_options_add_workload(ambient_node_proxy_option
     if (service_account != nullptr) w.service_account = service_account;
     if (trust_domain != nullptr) w.trust_domain = trust_domain;
     w.hbone = hbone != 0;
-    if (absl::Status s = Strings(addresses, n_addresses, "addresses", &w.addresses); !s.ok()) {
+    if (absl::Status s =
+            CopyStrings(addresses, n_addresses, "addresses", "addresses", &w.addresses);
+        !s.ok()) {
       return s;
     }
     return opts->workloads->Upsert(std::move(w));

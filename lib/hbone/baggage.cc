@@ -1,6 +1,7 @@
 #include "ambient/hbone/baggage.h"
 
 #include <optional>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,35 @@ std::string BuildBaggage(const WorkloadInfo& w) {
   AppendMember(&out, kRegion, w.region);
   AppendMember(&out, kZone, w.zone);
   return out;
+}
+
+absl::Status CheckWorkloadInfo(const WorkloadInfo& w) {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"name", &w.name},
+      {"workload_type", &w.workload_type},
+      {"ns", &w.ns},
+      {"canonical_service", &w.canonical_service},
+      {"canonical_revision", &w.canonical_revision},
+      {"cluster", &w.cluster},
+      {"region", &w.region},
+      {"zone", &w.zone}};
+  for (const auto& [what, value] : fields) {
+    if (value->size() > kMaxBaggageValue) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workload ", what, " is longer than ", kMaxBaggageValue, " bytes"));
+    }
+    for (char c : *value) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("workload ", what, " contains a control character"));
+      }
+    }
+  }
+  if (!w.workload_type.empty() && !IsKnownType(w.workload_type)) {
+    return absl::InvalidArgumentError(absl::StrCat("workload_type \"", w.workload_type,
+                                                   "\" is not deployment, cronjob, pod or job"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<WorkloadInfo> ParseBaggage(absl::string_view value) {

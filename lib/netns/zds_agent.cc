@@ -21,11 +21,7 @@ namespace {
 constexpr size_t kMaxGreeting = 64;
 
 absl::StatusOr<UniqueFd> ListenSeqpacket(const std::string& path) {
-  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path) ||
-      path.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ZDS socket path must be 1-", sizeof(sockaddr_un::sun_path) - 1, " bytes without NUL"));
-  }
+  if (absl::Status s = CheckSocketPath(path); !s.ok()) return s;
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {

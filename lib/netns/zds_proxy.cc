@@ -18,15 +18,6 @@ namespace {
 
 constexpr absl::Duration kHelloTimeout = absl::Seconds(5);
 
-absl::Status CheckSocketPath(const std::string& path) {
-  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path) ||
-      path.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ZDS socket path must be 1-", sizeof(sockaddr_un::sun_path) - 1, " bytes without NUL"));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<UniqueFd> ConnectSeqpacket(const std::string& path) {
   UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");

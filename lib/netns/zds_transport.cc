@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -25,6 +26,20 @@ int PollTimeoutMs(absl::Time deadline) {
 }
 
 }  // namespace
+
+static_assert(kMaxSocketPathLength == sizeof(sockaddr_un::sun_path) - 1,
+              "kMaxSocketPathLength must leave sun_path room for its NUL");
+
+absl::Status CheckSocketPath(absl::string_view path) {
+  if (path.empty() || path.size() > kMaxSocketPathLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ZDS socket path must be 1-", kMaxSocketPathLength, " bytes"));
+  }
+  if (path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("ZDS socket path contains a NUL byte");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status WaitOn(int fd, short events, int stop_fd, absl::Duration timeout) {
   const absl::Time deadline =

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -260,6 +261,12 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   ambient_hbone_server_metrics(server, prom.data(), prom.size());
   EXPECT_TRUE(Contains(prom, "destination_canonical_revision=\"v2\"")) << prom;
   EXPECT_TRUE(Contains(prom, "source_workload=\"shell\"")) << prom;
+  // A short buffer gets a NUL-terminated prefix; the return value still says
+  // how long the whole text is.
+  char small[8];
+  std::memset(small, 'x', sizeof(small));
+  EXPECT_EQ(ambient_hbone_server_metrics(server, small, sizeof(small)), prom.size() - 1);
+  EXPECT_EQ(std::string(small), prom.substr(0, sizeof(small) - 1));
 
   ambient_hbone_client_free(client);
   ambient_hbone_server_free(server);

@@ -72,5 +72,31 @@ TEST(BaggageTest, ParseRejectsOversizeAndDropsControlBytesAndLongValues) {
   EXPECT_TRUE(ParseBaggage("k8s.pod.name=%")->name.empty());
 }
 
+TEST(CheckWorkloadInfo, AcceptsWhatBaggageCarriesAndNamesTheBadField) {
+  EXPECT_TRUE(CheckWorkloadInfo(WorkloadInfo()).ok());
+  EXPECT_TRUE(CheckWorkloadInfo(Echo()).ok());
+  for (const char* type : {"deployment", "cronjob", "pod", "job"}) {
+    WorkloadInfo w = Echo();
+    w.workload_type = type;
+    EXPECT_TRUE(CheckWorkloadInfo(w).ok()) << type;
+  }
+  WorkloadInfo w = Echo();
+  w.workload_type = "statefulset";
+  EXPECT_EQ(CheckWorkloadInfo(w).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckWorkloadInfo(w).message(),
+            "workload_type \"statefulset\" is not deployment, cronjob, pod or job");
+  w = Echo();
+  w.zone = std::string(kMaxBaggageValue, 'z');
+  EXPECT_TRUE(CheckWorkloadInfo(w).ok());
+  w.zone += 'z';
+  EXPECT_EQ(CheckWorkloadInfo(w).message(), "workload zone is longer than 256 bytes");
+  w = Echo();
+  w.canonical_revision = "v1\x7f";
+  EXPECT_EQ(CheckWorkloadInfo(w).message(),
+            "workload canonical_revision contains a control character");
+  w.name = "bad\nname";  // earlier fields are reported first
+  EXPECT_EQ(CheckWorkloadInfo(w).message(), "workload name contains a control character");
+}
+
 }  // namespace
 }  // namespace ambient::hbone

@@ -2,6 +2,10 @@
 // (credentials + trust bundles + SPIFFE verifier), paired in memory.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/tls_context.h"
@@ -159,6 +163,86 @@ TEST_F(IdentityContextTest, MissingPiecesAreClearErrors) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(IdentityContextTest, ContextsFromPemHandshakeAndNameTheirIdentity) {
+  testing::KeyAndCert sleaf = ca_.Leaf(kServerId);
+  testing::KeyAndCert cleaf = ca_.Leaf(kClientId);
+  auto server =
+      NewContextFromPem(Role::kServer, TestCa::CertPem(sleaf), TestCa::KeyPem(sleaf), ca_.CaPem());
+  auto client =
+      NewContextFromPem(Role::kClient, TestCa::CertPem(cleaf), TestCa::KeyPem(cleaf), ca_.CaPem());
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(server->credentials->id().str(), kServerId);
+  EXPECT_EQ(client->credentials->id().str(), kClientId);
+  ASSERT_NE(client->bundles, nullptr);
+  bundles_ = client->bundles;
+  Run(client->ctx.get(), server->ctx.get(), {kServerId});
+  ASSERT_TRUE(client_->IsEstablished());
+  ASSERT_TRUE(server_->IsEstablished());
+  EXPECT_EQ(client_->PeerIdentity(), kServerId);
+  EXPECT_EQ(server_->PeerIdentity(), kClientId);
+}
+
+TEST_F(IdentityContextTest, ContextFromPemTrustsOnlyTheGivenBundle) {
+  TestCa other;
+  testing::KeyAndCert sleaf = ca_.Leaf(kServerId);
+  testing::KeyAndCert cleaf = ca_.Leaf(kClientId);
+  auto server =
+      NewContextFromPem(Role::kServer, TestCa::CertPem(sleaf), TestCa::KeyPem(sleaf), ca_.CaPem());
+  auto client = NewContextFromPem(Role::kClient, TestCa::CertPem(cleaf), TestCa::KeyPem(cleaf),
+                                  other.CaPem());
+  ASSERT_TRUE(server.ok() && client.ok());
+  bundles_ = client->bundles;
+  Run(client->ctx.get(), server->ctx.get(), {kServerId});
+  EXPECT_TRUE(client_->IsClosed());
+  EXPECT_FALSE(client_->IsEstablished());
+}
+
+TEST_F(IdentityContextTest, ContextFromPemErrorsNameThePart) {
+  testing::KeyAndCert leaf = ca_.Leaf(kServerId);
+  testing::KeyAndCert stranger = ca_.Leaf(kClientId);
+  auto bad_key = NewContextFromPem(Role::kServer, TestCa::CertPem(leaf), "not a key", ca_.CaPem());
+  EXPECT_EQ(bad_key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_key.status().message()), ::testing::StartsWith("credentials"));
+  auto mismatched = NewContextFromPem(Role::kServer, TestCa::CertPem(leaf),
+                                      TestCa::KeyPem(stranger), ca_.CaPem());
+  EXPECT_FALSE(mismatched.ok());
+  EXPECT_THAT(std::string(mismatched.status().message()), ::testing::StartsWith("credentials"));
+  auto bad_bundle = NewContextFromPem(Role::kClient, TestCa::CertPem(leaf), TestCa::KeyPem(leaf),
+                                      "-----BEGIN CERTIFICATE-----\ngarbage\n");
+  EXPECT_EQ(bad_bundle.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_bundle.status().message()), ::testing::StartsWith("trust bundle: "));
+  auto bad_json = NewContextFromPem(Role::kClient, TestCa::CertPem(leaf), TestCa::KeyPem(leaf),
+                                    "  {\"keys\": 7}");
+  EXPECT_EQ(bad_json.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_json.status().message()), ::testing::StartsWith("trust bundle: "));
+}
+
+TEST_F(IdentityContextTest, ContextFromFilesReadsThemAndNamesMissingOnes) {
+  char dir_template[] = "/tmp/ambient-tls-context-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string dir = dir_template;
+  testing::KeyAndCert leaf = ca_.Leaf(kServerId);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  std::string cert = write("cert.pem", TestCa::CertPem(leaf));
+  std::string key = write("key.pem", TestCa::KeyPem(leaf));
+  std::string bundle = write("bundle.pem", ca_.CaPem());
+  auto made = NewContextFromFiles(Role::kServer, cert, key, bundle);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->credentials->id().str(), kServerId);
+  auto missing = NewContextFromFiles(Role::kServer, dir + "/absent.pem", key, bundle);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("certificate file"));
+  auto missing_bundle = NewContextFromFiles(Role::kServer, cert, key, dir + "/absent.pem");
+  EXPECT_EQ(missing_bundle.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing_bundle.status().message()), HasSubstr("bundle file"));
+  for (const std::string& f : {cert, key, bundle}) unlink(f.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -61,6 +61,13 @@ TEST(NetnsCapi, NullsAndBadInputAreErrorsNotCrashes) {
   EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
   e.reset(ambient_zds_proxy_options_set_socket_path(po, std::string(200, 'x').c_str()));
   EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(ambient_error_message(e.get()), "ZDS socket path must be 1-107 bytes");
+  e.reset(ambient_zds_proxy_options_set_socket_path(po, std::string(108, 'x').c_str()));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
+  e.reset(ambient_zds_proxy_options_set_socket_path(po, ""));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
+  e.reset(ambient_zds_proxy_options_set_socket_path(po, std::string(107, 'x').c_str()));
+  EXPECT_EQ(e.get(), nullptr);
   e.reset(ambient_zds_proxy_options_set_backoff(po, 0, 10));
   EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_zds_proxy_options_free(po);

@@ -32,6 +32,16 @@ inline constexpr size_t kMaxBaggageValue = 256;
 // not one of deployment|cronjob|pod|job).
 std::string BuildBaggage(const WorkloadInfo& w);
 
+// CheckWorkloadInfo is the check for a workload a host describes itself
+// with (HboneServer::SetWorkload, TunnelTarget::source_workload, the C
+// ABI's _set_workload calls): each field at most kMaxBaggageValue bytes
+// without control bytes (so ParseBaggage on the other side keeps it), and
+// workload_type empty or one of deployment|cronjob|pod|job. Fields are
+// checked in declaration order; errors (InvalidArgument): "workload <field>
+// is longer than 256 bytes", "workload <field> contains a control
+// character", "workload_type \"<t>\" is not deployment, cronjob, pod or job".
+absl::Status CheckWorkloadInfo(const WorkloadInfo& w);
+
 // ParseBaggage reads a baggage value leniently: members without '=' or with
 // an unknown key are skipped, whitespace around keys and values is
 // trimmed, member properties (";...") are dropped, values are

@@ -55,6 +55,16 @@ namespace ambient::netns::zds {
 
 inline constexpr size_t kMaxMessageSize = 1024;
 inline constexpr char kDefaultSocketPath[] = "/var/run/ztunnel/ztunnel.sock";
+// kMaxSocketPathLength is the longest socket path either end accepts: a
+// sockaddr_un's sun_path (108 bytes on Linux) less its terminating NUL.
+inline constexpr size_t kMaxSocketPathLength = 107;
+
+// CheckSocketPath is the check ZdsProxy and ZdsAgent apply to
+// socket_path before they connect or bind; hosts may call it to refuse a bad
+// path early. Errors: InvalidArgument "ZDS socket path must be 1-107 bytes"
+// (empty or longer than kMaxSocketPathLength) or "ZDS socket path contains a
+// NUL byte".
+absl::Status CheckSocketPath(absl::string_view path);
 
 // WorkloadInfo describes the pod (WorkloadInfo fields 1-3).
 struct WorkloadInfo {

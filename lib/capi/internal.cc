@@ -1,0 +1,40 @@
+// The helpers lib/capi/internal.h declares for every shim file.
+#include "capi/internal.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace ambient::capi {
+
+absl::Status GiveString(absl::string_view text, char** out, size_t* out_len) {
+  char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+  if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (!text.empty()) std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';
+  *out = copy;
+  if (out_len != nullptr) *out_len = text.size();
+  return absl::OkStatus();
+}
+
+void FreeGivenString(char* text) noexcept { std::free(text); }
+
+size_t CopyToBuffer(absl::string_view text, char* buf, size_t cap) noexcept {
+  if (buf != nullptr && cap > 0) {
+    size_t n = text.size() < cap - 1 ? text.size() : cap - 1;
+    if (n > 0) std::memcpy(buf, text.data(), n);
+    buf[n] = '\0';
+  }
+  return text.size();
+}
+
+absl::Status CopyStrings(const char* const* in, size_t n, const char* array, const char* element,
+                         std::vector<std::string>* out) {
+  if (n > 0 && in == nullptr) return NullArgument(array);
+  for (size_t i = 0; i < n; ++i) {
+    if (in[i] == nullptr) return NullArgument(element);
+    out->emplace_back(in[i]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ambient::capi

@@ -1,0 +1,59 @@
+// Internal to lib/capi: the private declarations the shim files share. Every
+// shim file includes this header and nothing else from lib/capi.
+//
+// Strings reach C in three shapes, kept as they are until the next ABI break:
+//   lent    - `_get0_` calls and event fields return a pointer into a
+//             std::string the handle owns (valid until the handle changes or
+//             is freed): return the member's c_str() directly;
+//   copied  - into a caller's buffer (ambient_hbone_server_metrics,
+//             ambient_pod_listeners_address): CopyToBuffer;
+//   given   - a new NUL-terminated copy the caller frees with the _free call
+//             its header names (ambient_redirect_render*):
+//             GiveString / FreeGivenString.
+#ifndef AMBIENT_LIB_CAPI_INTERNAL_H_
+#define AMBIENT_LIB_CAPI_INTERNAL_H_
+
+#include <openssl/base.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "ambient/c/hbone.h"
+#include "ambient/identity/trust_bundle.h"
+#include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
+
+namespace ambient::capi {
+
+// GiveString stores in `*out` a new malloc'd, NUL-terminated copy of `text`
+// (which may itself contain NULs) and its length in `*out_len` when
+// `out_len` is not NULL. Errors: ResourceExhausted "out of memory" (`*out`
+// untouched). Free the copy with FreeGivenString.
+absl::Status GiveString(absl::string_view text, char** out, size_t* out_len);
+// FreeGivenString releases a string from GiveString. NULL is allowed.
+void FreeGivenString(char* text) noexcept;
+
+// CopyToBuffer writes `text` into buf[cap] NUL-terminated, cut to cap - 1
+// bytes when it does not fit (nothing written when `buf` is NULL or `cap`
+// is 0), and returns text.size() so the caller can tell.
+size_t CopyToBuffer(absl::string_view text, char* buf, size_t cap) noexcept;
+
+// CopyStrings appends the `n` C strings of `in` to `*out`. Errors:
+// NullArgument(array) when `in` is NULL with n > 0, NullArgument(element)
+// when one of them is NULL.
+absl::Status CopyStrings(const char* const* in, size_t n, const char* array, const char* element,
+                         std::vector<std::string>* out);
+
+// The parts of an ambient_hbone_tls (defined in hbone.cc) runtime.cc hands
+// to the runtime layer.
+SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls);
+bool HboneTlsIsServer(const ambient_hbone_tls* tls);
+std::shared_ptr<identity::TrustBundleSource> HboneTlsBundles(const ambient_hbone_tls* tls);
+const std::string& HboneTlsIdentity(const ambient_hbone_tls* tls);
+
+}  // namespace ambient::capi
+
+#endif  // AMBIENT_LIB_CAPI_INTERNAL_H_
