@@ -1087,6 +1087,9 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   int pair[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  // Written before the tunnel exists: once refused, the tunnel closes
+  // pair[1], and a later write would raise SIGPIPE and end the test binary.
+  ASSERT_EQ(send(pair[0], "sneaky", 6, MSG_NOSIGNAL), 6);
   std::unique_ptr<runtime::HboneClient> bypass;
   std::atomic<bool> done{false};
   std::atomic<int> http_status{-1};
@@ -1110,7 +1113,6 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
       done = true;
     });
   });
-  (void)!write(pair[0], "sneaky", 6);
   for (int i = 0; i < 1000 && !done; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(done);
