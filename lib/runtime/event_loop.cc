@@ -166,9 +166,10 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   absl::Duration wait = max_wait;
   if (!timers_.empty()) wait = std::min(wait, timers_.begin()->first - Now());
   if (!deferred_.empty()) wait = absl::ZeroDuration();
-  // After a burst, wake once when it has been quiet for kTrimAfterIdle.
+  // After a burst, wake at the end of the current one-second window so a
+  // quiet window can be noticed even when nothing else happens.
   bool trim_due = events_since_trim_ >= kTrimAfterEvents;
-  if (trim_due) wait = std::min(wait, last_event_ + kTrimAfterIdle - Now());
+  if (trim_due) wait = std::min(wait, trim_window_start_ + kTrimWindow - Now());
   int timeout_ms;
   if (wait == absl::InfiniteDuration()) {
     timeout_ms = -1;
@@ -180,16 +181,7 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   }
   epoll_event events[64];
   int n = epoll_wait(epfd_, events, 64, timeout_ms);
-  if (n > 0) {
-    events_since_trim_ += static_cast<uint64_t>(n);
-    last_event_ = Now();
-  } else if (trim_due && Now() - last_event_ >= kTrimAfterIdle) {
-#if defined(__GLIBC__)
-    malloc_trim(0);
-#endif
-    events_since_trim_ = 0;
-    ++memory_trims_;
-  }
+  AccountForTrim(events, n);
   for (int i = 0; i < n; ++i) {
     auto* watch = static_cast<IoWatch*>(events[i].data.ptr);
     if (watch == nullptr) {
@@ -209,6 +201,26 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   }
   RunTimers();
   RunDeferred();
+}
+
+void EventLoop::AccountForTrim(const epoll_event* events, int n) {
+  uint64_t io = 0;  // I/O readiness; wake-ups by Post() are not traffic
+  for (int i = 0; i < n; ++i) io += events[i].data.ptr != nullptr;
+  events_since_trim_ += io;
+  trim_window_events_ += io;
+  if (events_since_trim_ < kTrimAfterEvents && trim_window_events_ < kTrimAfterEvents) return;
+  absl::Time now = Now();
+  if (trim_window_start_ == absl::InfinitePast()) trim_window_start_ = now;
+  if (now - trim_window_start_ < kTrimWindow) return;
+  if (events_since_trim_ >= kTrimAfterEvents && trim_window_events_ <= kQuietEvents) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    events_since_trim_ = 0;
+    ++memory_trims_;
+  }
+  trim_window_start_ = now;
+  trim_window_events_ = 0;
 }
 
 void EventLoop::RunTimers() {

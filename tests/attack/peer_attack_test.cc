@@ -136,10 +136,12 @@ TEST_F(PeerAttackTest, PeerKilledMidTransferReleasesEverything) {
   ASSERT_TRUE(peer.started());
   fcntl(peer.in(), F_SETFL, O_NONBLOCK);
   std::string chunk(64 * 1024, 'c');
-  ASSERT_TRUE(WaitFor(5000, [&] {
-    (void)!write(peer.in(), chunk.data(), chunk.size());
-    return upstream.bytes() >= 1024 * 1024;
-  })) << "data did not flow through the tunnel: " << test_support::Drain(peer.err(), 100);
+  ASSERT_TRUE(WaitFor(5000,
+                      [&] {
+                        (void)!write(peer.in(), chunk.data(), chunk.size());
+                        return upstream.bytes() >= 1024 * 1024;
+                      }))
+      << "data did not flow through the tunnel: " << test_support::Drain(peer.err(), 100);
   EXPECT_EQ(Connections(), 1u);
 
   peer = Child();  // SIGKILL, reaped, pipes closed
@@ -300,17 +302,25 @@ TEST_F(PeerAttackTest, IdleTunnelsAreCheapAndGiveEverythingBack) {
 
   ExpectLegitimateTunnelWithin1s(echo.address());
 
+  uint64_t trims = OnLoop([this] { return loop_->memory_trims(); });
   clients.clear();
   upstream.CloseAll();
   EXPECT_TRUE(WaitFor(5000, [&] { return Connections() == 0; }));
   EXPECT_TRUE(WaitFor(5000, [&] { return OpenFds() <= baseline; }))
       << OpenFds() << " fds open, " << baseline << " before";
   if (!kSanitized) {
-    // The loop trims after a quiet second.
-    long allowed = std::max(1024L, (rss1 - rss0) / 2);
-    bool returned = WaitFor(4000, [&] { return ResidentKiB() - rss0 < allowed; });
-    EXPECT_TRUE(returned) << "resident " << ResidentKiB() << " KiB: " << rss0
-                          << " before the tunnels, " << rss1 << " with them";
+    // The loop trims after a quiet second. What stays is what the server
+    // keeps on purpose (tables sized for the peak, caches): about half of
+    // the growth at 1,000 tunnels, less at 5,000; without the trim all of it
+    // stays resident.
+    EXPECT_TRUE(WaitFor(4000, [&] {
+      return OnLoop([this] { return loop_->memory_trims(); }) > trims;
+    })) << "the loop did not trim after the burst";
+    long rss2 = ResidentKiB();
+    std::printf("resident: %ld KiB before, %ld with the tunnels, %ld after\n", rss0, rss1, rss2);
+    EXPECT_LT(rss2 - rss0, std::max(1024L, (rss1 - rss0) * 3 / 4))
+        << "resident " << rss2 << " KiB: " << rss0 << " before the tunnels, " << rss1
+        << " with them";
   }
   setrlimit(RLIMIT_NOFILE, &old);
 }

@@ -11,11 +11,14 @@
 // Time is CLOCK_MONOTONIC expressed as absl::Time (only differences mean
 // anything). The loop never touches stdout/stderr.
 //
-// Memory. After a burst (at least kTrimAfterEvents events) followed by
-// kTrimAfterIdle without any, the loop gives the process's free heap pages
-// back to the kernel (glibc's malloc_trim): otherwise the memory of 10,000
-// closed connections stays resident forever, because freed chunks between
-// live ones are never returned. It costs one extra wakeup per burst.
+// Memory. After a burst (at least kTrimAfterEvents I/O events) followed by
+// a quiet one-second window (at most kQuietEvents I/O events: health checks
+// and keepalive PINGs of a few connections do not count as traffic; Post()
+// wake-ups never do), the loop gives the process's free heap pages back to
+// the kernel (glibc's malloc_trim): otherwise the memory of 10,000 closed
+// connections stays resident forever, because freed chunks between live ones
+// are never returned. It costs about one wake-up per second after a burst,
+// until the quiet window comes.
 //
 // Threads: everything runs on the thread calling Run(); only Stop() and
 // Post() may be called from other threads (Stop() also from a signal
@@ -149,7 +152,8 @@ class EventLoop {
 
   // Idle trimming (see the file comment).
   static constexpr uint64_t kTrimAfterEvents = 256;
-  static constexpr absl::Duration kTrimAfterIdle = absl::Seconds(1);
+  static constexpr uint64_t kQuietEvents = 16;
+  static constexpr absl::Duration kTrimWindow = absl::Seconds(1);
   // memory_trims counts the times this loop returned free memory.
   uint64_t memory_trims() const { return memory_trims_; }
 
@@ -171,8 +175,10 @@ class EventLoop {
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t next_at_destroy_ = 1;
   std::map<uint64_t, std::function<void()>> at_destroy_;
+  void AccountForTrim(const epoll_event* events, int n);
   uint64_t events_since_trim_ = 0;
-  absl::Time last_event_ = absl::InfinitePast();
+  uint64_t trim_window_events_ = 0;
+  absl::Time trim_window_start_ = absl::InfinitePast();
   uint64_t memory_trims_ = 0;
 };
 
