@@ -58,6 +58,10 @@ ip -n "$node" link add va type veth peer name eth0 netns "$pod"
 ip -n "$node" addr add 198.18.1.1/24 dev va
 ip -n "$node" link set va up
 ip -n "$pod" addr add 198.18.1.2/24 dev eth0
+# An IPv6 address too (no DAD wait): glibc asks for AAAA records only when
+# the host has one (AI_ADDRCONFIG), so getent ahostsv6 needs it at once.
+ip -n "$node" addr add 2001:db8:1::1/64 dev va nodad
+ip -n "$pod" addr add 2001:db8:1::2/64 dev eth0 nodad
 ip -n "$pod" link set eth0 up
 ip -n "$pod" route add default via 198.18.1.1
 
