@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/hbone/record.h"
 #include "ambient/identity/spiffe_id.h"
 #include "absl/strings/match.h"
 #include "runtime/acceptor.h"
@@ -182,12 +183,13 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   void DialCancelled(Session* session, const hbone::ConnectRequest& request, absl::Time started,
                      const absl::Status& why) {
     ++stats_.cancelled_dials;
-    hbone::ConnectionRecord r = Record(session, request);
-    r.error = absl::CancelledError(absl::StrCat(
-        "upstream connect cancelled: ",
-        why.ok() ? "the client reset the stream" : std::string(why.message())));
-    r.response_flags = "CONNECT";
-    r.duration = loop_->Now() - started;
+    hbone::ConnectionRecord r = Record(session, request)
+                                    .Started(started)
+                                    .Failed(absl::CancelledError(absl::StrCat(
+                                                "upstream connect cancelled: ",
+                                                why.ok() ? "the client reset the stream"
+                                                         : std::string(why.message()))),
+                                            "CONNECT", loop_->Now());
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
   }
@@ -234,45 +236,31 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     acceptor_->SetHeld(opts_.limits.max_handshakes != 0 && handshaking_.size() >= opts_.limits.max_handshakes);
   }
 
-  hbone::ConnectionRecord Record(Session* session, const hbone::ConnectRequest& request) const {
-    hbone::ConnectionRecord r;
-    r.direction = hbone::Direction::kInbound;
-    r.src_addr = session->peer_text();
-    r.src_identity = session->conn()->PeerIdentity();
-    r.dst_addr = session->local_text();
-    r.dst_hbone_addr = request.authority;
-    Annotate(&r, request);
-    return r;
+  // Record is what this server knows of stream `request` on `session`: the
+  // client (address, identity, workload from the request's baggage), us
+  // (listener, identity, workload), then the host's annotate hook.
+  hbone::RecordBuilder Record(Session* session, const hbone::ConnectRequest& request) const {
+    hbone::RecordBuilder b =
+        hbone::RecordBuilder::ForConnect(hbone::Direction::kInbound, request);
+    b.Source(session->peer_text(), session->conn()->PeerIdentity())
+        .Destination(session->local_text(), opts_.identity, opts_.workload)
+        .Edit(opts_.annotate);
+    return b;
   }
 
   void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
               int status, absl::Status why, const char* flags) {
     session->conn()->RejectStream(id, status).IgnoreError();
     session->Kick();
-    hbone::ConnectionRecord r = Record(session, request);
-    r.error = std::move(why);
-    r.response_flags = flags;
+    hbone::ConnectionRecord r = Record(session, request).Refused(std::move(why), flags);
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
-  }
-
-  // Annotate adds the workload metadata: the client's from the request's
-  // baggage, ours, then the host's annotate hook.
-  void Annotate(hbone::ConnectionRecord* r, const hbone::ConnectRequest& request) const {
-    for (const hbone::Header& h : request.headers) {
-      if (h.name != "baggage") continue;
-      absl::StatusOr<hbone::WorkloadInfo> w = hbone::ParseBaggage(h.value);
-      if (w.ok()) r->src.Merge(*w);
-    }
-    r->dst = opts_.workload;
-    if (!opts_.identity.empty() && r->dst_identity.empty()) r->dst_identity = opts_.identity;
-    if (opts_.annotate) opts_.annotate(r);
   }
 
   void Connected(PendingDial* p, int fd);
   bool Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
              absl::Time started, int fd,
-             std::function<void(hbone::ConnectionRecord*)> on_end = nullptr);
+             std::function<void(absl::Status*)> on_end = nullptr);
 
   EventLoop* loop_;
   ServerOptions opts_;
@@ -408,10 +396,10 @@ void ServerImpl::Connected(PendingDial* p, int fd) {
 
 // Reply answers 200 on stream `id` and relays it to `fd` (owned); false
 // when the stream is gone (fd closed). `on_end` runs when the relay is over,
-// with its record before it is logged.
+// with its status (which it may change) before the record is logged.
 bool ServerImpl::Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
                        absl::Time started, int fd,
-                       std::function<void(hbone::ConnectionRecord*)> on_end) {
+                       std::function<void(absl::Status*)> on_end) {
   std::vector<hbone::Header> answer;
   if (!opts_.workload.empty()) {
     answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
@@ -420,20 +408,18 @@ bool ServerImpl::Reply(Session* session, hbone::StreamId id, const hbone::Connec
     close(fd);  // the client gave up meanwhile
     return false;
   }
-  hbone::ConnectionRecord base = Record(session, request);
-  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
+  hbone::RecordBuilder base = Record(session, request);
+  base.Started(started);
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
   auto* relay = new Relay(session, id, fd, fd, /*owns_fds=*/true,
-                          [log = opts_.log, metrics = opts_.metrics, base, started,
+                          [log = opts_.log, metrics = opts_.metrics, base,
                            on_end = std::move(on_end)](const RelayResult& res) {
-                            hbone::ConnectionRecord r = base;
+                            absl::Status status = res.status;
+                            if (on_end) on_end(&status);
                             // Inbound: sent = app -> client, recv = client -> app.
-                            r.bytes_sent = res.fd_to_stream;
-                            r.bytes_recv = res.stream_to_fd;
-                            r.duration = res.ended - started;
-                            r.error = res.status;
-                            if (on_end) on_end(&r);
-                            if (!r.error.ok()) r.response_flags = "CONNECT";
-                            EmitRecord(log, metrics, r);
+                            EmitRecord(log, metrics,
+                                       base.Closed({res.fd_to_stream, res.stream_to_fd},
+                                                   std::move(status), res.ended));
                           });
   relay->Start();
   session->Kick();
@@ -547,9 +533,9 @@ void ServerImpl::HopEstablished(const std::shared_ptr<Hop>& hop) {
   hop->near_fd = -1;
   // The relay's callback holds the hop (nothing in the hop holds the relay).
   bool answered = Reply(hop->session, hop->id, hop->request, hop->started, fd,
-                        [h = hop](hbone::ConnectionRecord* r) {
-                          if (!h->upstream_error.ok()) r->error = h->upstream_error;
-                          absl::Status status = r->error;
+                        [h = hop](absl::Status* error) {
+                          if (!h->upstream_error.ok()) *error = h->upstream_error;
+                          absl::Status status = *error;
                           h->phase = Hop::Phase::kOver;
                           // A downstream reset or broken connection cancels
                           // the upstream stream (a clean end reaches it as EOF).
@@ -841,37 +827,28 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     hbone::StreamId id = 0;
   };
   auto call = std::make_shared<Call>();
-  absl::Time started = loop_->Now();
-  hbone::ConnectionRecord base;
-  base.direction = hbone::Direction::kOutbound;
-  base.src_addr = target.source_addr;
-  base.src_identity = opts_.identity;
-  base.dst_addr = target.via;
-  base.dst_hbone_addr = target.authority;
-  base.src = target.source_workload;
-  base.dst = target.destination_workload;
-  base.dst_service = target.destination_service;
-  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
-  auto fail = [this, call, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
+  hbone::RecordBuilder base(hbone::Direction::kOutbound);
+  base.Source(target.source_addr, opts_.identity, target.source_workload)
+      .Destination(target.via, "", target.destination_workload)
+      .HboneAddress(target.authority)
+      .Service(target.destination_service)
+      .Started(loop_->Now());
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
+  auto fail = [this, call, base, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
     if (call->over) return;
     call->over = true;
     if (owns_fds) {
       AbortClose(in_fd);
       if (out_fd != in_fd) close(out_fd);
     }
-    hbone::ConnectionRecord r = base;
-    r.error = st;
-    r.duration = loop_->Now() - started;
-    r.response_flags = st.code() == absl::StatusCode::kPermissionDenied ? "IDENTITY_ERROR"
-                       : st.code() == absl::StatusCode::kUnauthenticated ? "TLS_FAILURE"
-                                                                         : "CONNECT";
-    EmitRecord(opts_.log, opts_.metrics, r);
+    EmitRecord(opts_.log, opts_.metrics,
+               base.Failed(st, hbone::RecordBuilder::DialFailureFlags(st), loop_->Now()));
     TunnelResult res;
     res.status = st;
     if (done) done(res);
   };
-  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail, base,
-                   started](absl::StatusOr<Session*> session) {
+  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail,
+                   base](absl::StatusOr<Session*> session) {
     if (call->over) return;  // cancelled while waiting
     if (!session.ok()) {
       fail(session.status());
@@ -899,39 +876,30 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     if (auto it = sessions_.find(*session); it != sessions_.end() && it->second.idle) {
       it->second.idle->Disarm();
     }
-    hbone::ConnectionRecord rec = base;
-    rec.dst_identity = (*session)->conn()->PeerIdentity();
+    hbone::RecordBuilder rec = base;
+    rec.PeerIdentity((*session)->conn()->PeerIdentity());
     call->session = *session;
     call->id = *id;
     auto* relay = new Relay(*session, *id, in_fd, out_fd, owns_fds,
-                            [log = opts_.log, metrics = opts_.metrics, rec, started, call,
+                            [log = opts_.log, metrics = opts_.metrics, rec, call,
                              done](const RelayResult& res) {
                               call->over = true;
-                              hbone::ConnectionRecord r = rec;
-                              r.bytes_sent = res.fd_to_stream;
-                              r.bytes_recv = res.stream_to_fd;
-                              r.duration = res.ended - started;
-                              r.error = res.status;
-                              if (r.dst.empty() && !res.response_baggage.empty()) {
-                                // Malformed baggage reads as unknown.
-                                absl::StatusOr<hbone::WorkloadInfo> w =
-                                    hbone::ParseBaggage(res.response_baggage);
-                                if (w.ok()) r.dst = *std::move(w);
-                              }
-                              if (!res.status.ok()) {
-                                r.response_flags = res.http_status == 401 ? "DENY" : "CONNECT";
-                              }
-                              EmitRecord(log, metrics, r);
+                              hbone::RecordBuilder end = rec;
+                              end.ResponseBaggage(res.response_baggage);
+                              EmitRecord(log, metrics,
+                                         end.Closed({res.fd_to_stream, res.stream_to_fd},
+                                                    res.status, res.ended,
+                                                    res.http_status == 401 ? "DENY" : "CONNECT"));
                               TunnelResult tr;
                               tr.status = res.status;
                               tr.http_status = res.http_status;
-                              tr.peer_identity = rec.dst_identity;
+                              tr.peer_identity = rec.record().dst_identity;
                               tr.bytes_sent = res.fd_to_stream;
                               tr.bytes_recv = res.stream_to_fd;
                               if (done) done(tr);
                             });
     if (established) {
-      relay->set_on_response([established, call, peer = rec.dst_identity](int http_status) {
+      relay->set_on_response([established, call, peer = rec.record().dst_identity](int http_status) {
         if (http_status != 200 || call->over) return;
         TunnelResult tr;
         tr.http_status = http_status;
