@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
 #include "ambient/hbone/record.h"
+#include "ambient/hbone/server_decision.h"
 #include "ambient/identity/spiffe_id.h"
 #include "absl/strings/match.h"
 #include "runtime/acceptor.h"
@@ -51,6 +52,13 @@ class OrphanOwner final : public SessionOwner {
 SessionOwner* Orphan() {
   static OrphanOwner* const orphan = new OrphanOwner;
   return orphan;
+}
+
+hbone::PendingLimits PendingLimitsOf(const ServerLimits& limits) {
+  hbone::PendingLimits p;
+  p.per_connection = limits.max_pending_dials_per_connection;
+  p.per_identity = limits.max_pending_dials_per_identity;
+  return p;
 }
 
 std::string Traceparent() {
@@ -91,7 +99,10 @@ struct PendingDial final : StreamListener {
 class ServerImpl final : public HboneServer, public SessionOwner {
  public:
   ServerImpl(EventLoop* loop, ServerOptions options, int listen_fd, SocketAddress addr)
-      : loop_(loop), opts_(std::move(options)), addr_(addr) {
+      : loop_(loop),
+        opts_(std::move(options)),
+        addr_(addr),
+        decision_(opts_.allow, PendingLimitsOf(opts_.limits)) {
     SSL_CTX_up_ref(opts_.ssl_ctx);
     AcceptorOptions ao;
     ao.max_connections = opts_.limits.max_connections;
@@ -122,12 +133,13 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     ServerStats s = stats_;
     s.accepted = acceptor_->stats().accepted;
     s.accept_resource_errors = acceptor_->stats().resource_errors;
-    s.pending_dials = pending_;
+    s.pending_dials = decision_.pending();
     return s;
   }
   void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
   void SetLimits(const ServerLimits& limits) override {
     opts_.limits = limits;
+    decision_.SetLimits(PendingLimitsOf(limits));
     acceptor_->SetMaxConnections(limits.max_connections);
     UpdateHold();
   }
@@ -149,7 +161,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   void OnSessionClosed(Session* session, const absl::Status& status) override {
     auto it = ids_.find(session);
     if (it != ids_.end()) {
-      pending_by_conn_.erase(it->second);
+      decision_.ConnectionClosed(it->second);
       sessions_.erase(it->second);
       ids_.erase(it);
       handshaking_.erase(session);
@@ -169,15 +181,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
 
   // DialEnded: a pending upstream connect (TCP dial or HBONE hop) of
   // connection `sid` for client `identity` finished or was cancelled.
-  void DialEnded(uint64_t sid, const std::string& identity) {
-    --pending_;
-    if (auto it = pending_by_conn_.find(sid); it != pending_by_conn_.end() && --it->second == 0) {
-      pending_by_conn_.erase(it);
-    }
-    if (auto it = pending_by_id_.find(identity); it != pending_by_id_.end() && --it->second == 0) {
-      pending_by_id_.erase(it);
-    }
-  }
+  void DialEnded(uint64_t sid, const std::string& identity) { decision_.Release(sid, identity); }
   void DialEnded(PendingDial* p) { DialEnded(p->sid, p->identity); }
 
   void DialCancelled(Session* session, const hbone::ConnectRequest& request, absl::Time started,
@@ -248,13 +252,18 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     return b;
   }
 
-  void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
-              int status, absl::Status why, const char* flags) {
-    session->conn()->RejectStream(id, status).IgnoreError();
+  // Answer sends a refusing decision on stream `id` and logs its record.
+  void Answer(Session* session, hbone::StreamId id, const hbone::StreamAnswer& answer) {
+    session->conn()->RejectStream(id, answer.http_status).IgnoreError();
     session->Kick();
-    hbone::ConnectionRecord r = Record(session, request).Refused(std::move(why), flags);
-    if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
-    EmitRecord(opts_.log, opts_.metrics, r);
+    if (opts_.metrics) opts_.metrics->ConnectionOpened(answer.record);
+    EmitRecord(opts_.log, opts_.metrics, answer.record);
+  }
+  // UpstreamFailed answers 503 on stream `id` whose upstream connect failed.
+  void UpstreamFailed(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+                      absl::Status why) {
+    Answer(session, id, hbone::ServerDecision::UpstreamFailed(std::move(why),
+                                                              Record(session, request)));
   }
 
   void Connected(PendingDial* p, int fd);
@@ -270,9 +279,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<Session*, uint64_t> ids_;
   std::unordered_set<Session*> handshaking_;
-  size_t pending_ = 0;
-  std::unordered_map<uint64_t, size_t> pending_by_conn_;
-  std::unordered_map<std::string, size_t> pending_by_id_;
+  hbone::ServerDecision decision_;  // allow list, pending-dial counts
   ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
@@ -286,69 +293,40 @@ void PendingDial::OnClosed(const absl::Status& status) {
 void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                                  const hbone::ConnectRequest& request) {
   const std::string& peer = session->conn()->PeerIdentity();
-  if (!opts_.allow.empty() &&
-      std::find(opts_.allow.begin(), opts_.allow.end(), peer) == opts_.allow.end()) {
-    Reject(session, id, request, 401,
-           absl::PermissionDeniedError(absl::StrCat("identity ", peer, " is not allowed")),
-           "DENY");
-    return;
-  }
-  absl::StatusOr<SocketAddress> upstream = ParseSocketAddress(request.authority);
-  if (!upstream.ok()) {
-    Reject(session, id, request, 503,
-           absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
-                                               ": only numeric ip:port is supported")),
-           "CONNECT");
-    return;
-  }
-  if (opts_.authorize) {
-    InboundStream check{peer, session->peer(), *upstream, request.authority};
-    if (absl::Status st = opts_.authorize(check); !st.ok()) {
-      Reject(session, id, request, 401, std::move(st), "DENY");
-      return;
-    }
-  }
+  absl::StatusOr<SocketAddress> upstream = absl::UnavailableError("not resolved");
   Upstream hop;
+  hbone::ServerDecision::HostChecks checks;
+  checks.resolve = [&]() -> absl::Status {
+    upstream = ParseSocketAddress(request.authority);
+    if (upstream.ok()) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
+                                               ": only numeric ip:port is supported"));
+  };
+  if (opts_.authorize) {
+    checks.authorize = [&] {
+      return opts_.authorize(InboundStream{peer, session->peer(), *upstream, request.authority});
+    };
+  }
   if (opts_.route) {
-    InboundStream pick{peer, session->peer(), *upstream, request.authority};
-    absl::StatusOr<Upstream> chosen = opts_.route(pick);
-    if (!chosen.ok()) {
-      Reject(session, id, request, 503, chosen.status(), "CONNECT");
-      return;
-    }
-    if (chosen->client != nullptr) {
-      hop = *std::move(chosen);
-    } else {
-      upstream = chosen->tcp;
-    }
+    checks.route = [&]() -> absl::Status {
+      absl::StatusOr<Upstream> chosen =
+          opts_.route(InboundStream{peer, session->peer(), *upstream, request.authority});
+      if (!chosen.ok()) return chosen.status();
+      if (chosen->client != nullptr) {
+        hop = *std::move(chosen);
+      } else {
+        upstream = chosen->tcp;
+      }
+      return absl::OkStatus();
+    };
   }
   uint64_t sid = ids_[session];
-  size_t& by_conn = pending_by_conn_[sid];
-  size_t& by_id = pending_by_id_[peer];
-  const char* over = nullptr;
-  if (opts_.limits.max_pending_dials_per_connection != 0 &&
-      by_conn >= opts_.limits.max_pending_dials_per_connection) {
-    over = "connection";
-  } else if (opts_.limits.max_pending_dials_per_identity != 0 &&
-             by_id >= opts_.limits.max_pending_dials_per_identity) {
-    over = "identity";
-  }
-  if (over != nullptr) {
-    if (by_conn == 0) pending_by_conn_.erase(sid);
-    if (by_id == 0) pending_by_id_.erase(peer);
-    ++stats_.refused_streams;
-    Reject(session, id, request, 503,
-           absl::ResourceExhaustedError(absl::StrCat(
-               "too many upstream connects pending for this ", over, " (limit ",
-               std::string(over) == "connection" ? opts_.limits.max_pending_dials_per_connection
-                                                 : opts_.limits.max_pending_dials_per_identity,
-               ")")),
-           "CONNECT");
+  hbone::StreamAnswer answer = decision_.Decide(sid, peer, checks, [&] { return Record(session, request); });
+  if (!answer.accepted()) {
+    if (answer.stage == hbone::StreamAnswer::Stage::kLimit) ++stats_.refused_streams;
+    Answer(session, id, answer);
     return;
   }
-  ++by_conn;
-  ++by_id;
-  ++pending_;
   if (hop.client != nullptr) {
     StartHop(session, sid, id, request, peer, hop);
     return;
@@ -381,8 +359,7 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                        ServerImpl* server = p->server;
                        server->DialEnded(p);
                        if (!fd.ok()) {
-                         server->Reject(p->session, p->id, p->request, 503, fd.status(),
-                                        "CONNECT");
+                         server->UpstreamFailed(p->session, p->id, p->request, fd.status());
                        } else {
                          server->Connected(p, *fd);
                        }
@@ -479,9 +456,8 @@ void ServerImpl::StartHop(Session* session, uint64_t sid, hbone::StreamId id,
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
     DialEnded(sid, identity);
-    Reject(session, id, request, 503,
-           absl::ResourceExhaustedError(absl::StrCat("socketpair: ", std::strerror(errno))),
-           "CONNECT");
+    UpstreamFailed(session, id, request,
+                   absl::ResourceExhaustedError(absl::StrCat("socketpair: ", std::strerror(errno))));
     return;
   }
   auto hop = std::make_shared<Hop>();
@@ -570,7 +546,7 @@ void ServerImpl::HopEnded(const std::shared_ptr<Hop>& hop, const TunnelResult& r
             ? absl::StrCat("upstream HBONE ", hop->via, " refused the CONNECT (HTTP ",
                            res.http_status, "): ", res.status.message())
             : absl::StrCat("upstream HBONE ", hop->via, " failed: ", res.status.message());
-    Reject(hop->session, hop->id, hop->request, 503, absl::UnavailableError(why), "CONNECT");
+    UpstreamFailed(hop->session, hop->id, hop->request, absl::UnavailableError(why));
     return;
   }
   if (hop->phase == Hop::Phase::kRelaying && !res.status.ok()) {
