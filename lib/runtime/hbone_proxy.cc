@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/hbone/record.h"
+#include "ambient/hbone/server_decision.h"
 #include "ambient/identity/spiffe_id.h"
 #include "absl/strings/match.h"
 #include "runtime/acceptor.h"
@@ -50,6 +52,13 @@ class OrphanOwner final : public SessionOwner {
 SessionOwner* Orphan() {
   static OrphanOwner* const orphan = new OrphanOwner;
   return orphan;
+}
+
+hbone::PendingLimits PendingLimitsOf(const ServerLimits& limits) {
+  hbone::PendingLimits p;
+  p.per_connection = limits.max_pending_dials_per_connection;
+  p.per_identity = limits.max_pending_dials_per_identity;
+  return p;
 }
 
 std::string Traceparent() {
@@ -90,7 +99,10 @@ struct PendingDial final : StreamListener {
 class ServerImpl final : public HboneServer, public SessionOwner {
  public:
   ServerImpl(EventLoop* loop, ServerOptions options, int listen_fd, SocketAddress addr)
-      : loop_(loop), opts_(std::move(options)), addr_(addr) {
+      : loop_(loop),
+        opts_(std::move(options)),
+        addr_(addr),
+        decision_(opts_.allow, PendingLimitsOf(opts_.limits)) {
     SSL_CTX_up_ref(opts_.ssl_ctx);
     AcceptorOptions ao;
     ao.max_connections = opts_.limits.max_connections;
@@ -121,12 +133,13 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     ServerStats s = stats_;
     s.accepted = acceptor_->stats().accepted;
     s.accept_resource_errors = acceptor_->stats().resource_errors;
-    s.pending_dials = pending_;
+    s.pending_dials = decision_.pending();
     return s;
   }
   void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
   void SetLimits(const ServerLimits& limits) override {
     opts_.limits = limits;
+    decision_.SetLimits(PendingLimitsOf(limits));
     acceptor_->SetMaxConnections(limits.max_connections);
     UpdateHold();
   }
@@ -148,7 +161,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   void OnSessionClosed(Session* session, const absl::Status& status) override {
     auto it = ids_.find(session);
     if (it != ids_.end()) {
-      pending_by_conn_.erase(it->second);
+      decision_.ConnectionClosed(it->second);
       sessions_.erase(it->second);
       ids_.erase(it);
       handshaking_.erase(session);
@@ -168,26 +181,19 @@ class ServerImpl final : public HboneServer, public SessionOwner {
 
   // DialEnded: a pending upstream connect (TCP dial or HBONE hop) of
   // connection `sid` for client `identity` finished or was cancelled.
-  void DialEnded(uint64_t sid, const std::string& identity) {
-    --pending_;
-    if (auto it = pending_by_conn_.find(sid); it != pending_by_conn_.end() && --it->second == 0) {
-      pending_by_conn_.erase(it);
-    }
-    if (auto it = pending_by_id_.find(identity); it != pending_by_id_.end() && --it->second == 0) {
-      pending_by_id_.erase(it);
-    }
-  }
+  void DialEnded(uint64_t sid, const std::string& identity) { decision_.Release(sid, identity); }
   void DialEnded(PendingDial* p) { DialEnded(p->sid, p->identity); }
 
   void DialCancelled(Session* session, const hbone::ConnectRequest& request, absl::Time started,
                      const absl::Status& why) {
     ++stats_.cancelled_dials;
-    hbone::ConnectionRecord r = Record(session, request);
-    r.error = absl::CancelledError(absl::StrCat(
-        "upstream connect cancelled: ",
-        why.ok() ? "the client reset the stream" : std::string(why.message())));
-    r.response_flags = "CONNECT";
-    r.duration = loop_->Now() - started;
+    hbone::ConnectionRecord r = Record(session, request)
+                                    .Started(started)
+                                    .Failed(absl::CancelledError(absl::StrCat(
+                                                "upstream connect cancelled: ",
+                                                why.ok() ? "the client reset the stream"
+                                                         : std::string(why.message()))),
+                                            "CONNECT", loop_->Now());
     if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
     EmitRecord(opts_.log, opts_.metrics, r);
   }
@@ -234,45 +240,36 @@ class ServerImpl final : public HboneServer, public SessionOwner {
     acceptor_->SetHeld(opts_.limits.max_handshakes != 0 && handshaking_.size() >= opts_.limits.max_handshakes);
   }
 
-  hbone::ConnectionRecord Record(Session* session, const hbone::ConnectRequest& request) const {
-    hbone::ConnectionRecord r;
-    r.direction = hbone::Direction::kInbound;
-    r.src_addr = session->peer_text();
-    r.src_identity = session->conn()->PeerIdentity();
-    r.dst_addr = session->local_text();
-    r.dst_hbone_addr = request.authority;
-    Annotate(&r, request);
-    return r;
+  // Record is what this server knows of stream `request` on `session`: the
+  // client (address, identity, workload from the request's baggage), us
+  // (listener, identity, workload), then the host's annotate hook.
+  hbone::RecordBuilder Record(Session* session, const hbone::ConnectRequest& request) const {
+    hbone::RecordBuilder b =
+        hbone::RecordBuilder::ForConnect(hbone::Direction::kInbound, request);
+    b.Source(session->peer_text(), session->conn()->PeerIdentity())
+        .Destination(session->local_text(), opts_.identity, opts_.workload)
+        .Edit(opts_.annotate);
+    return b;
   }
 
-  void Reject(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
-              int status, absl::Status why, const char* flags) {
-    session->conn()->RejectStream(id, status).IgnoreError();
+  // Answer sends a refusing decision on stream `id` and logs its record.
+  void Answer(Session* session, hbone::StreamId id, const hbone::StreamAnswer& answer) {
+    session->conn()->RejectStream(id, answer.http_status).IgnoreError();
     session->Kick();
-    hbone::ConnectionRecord r = Record(session, request);
-    r.error = std::move(why);
-    r.response_flags = flags;
-    if (opts_.metrics) opts_.metrics->ConnectionOpened(r);
-    EmitRecord(opts_.log, opts_.metrics, r);
+    if (opts_.metrics) opts_.metrics->ConnectionOpened(answer.record);
+    EmitRecord(opts_.log, opts_.metrics, answer.record);
   }
-
-  // Annotate adds the workload metadata: the client's from the request's
-  // baggage, ours, then the host's annotate hook.
-  void Annotate(hbone::ConnectionRecord* r, const hbone::ConnectRequest& request) const {
-    for (const hbone::Header& h : request.headers) {
-      if (h.name != "baggage") continue;
-      absl::StatusOr<hbone::WorkloadInfo> w = hbone::ParseBaggage(h.value);
-      if (w.ok()) r->src.Merge(*w);
-    }
-    r->dst = opts_.workload;
-    if (!opts_.identity.empty() && r->dst_identity.empty()) r->dst_identity = opts_.identity;
-    if (opts_.annotate) opts_.annotate(r);
+  // UpstreamFailed answers 503 on stream `id` whose upstream connect failed.
+  void UpstreamFailed(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
+                      absl::Status why) {
+    Answer(session, id, hbone::ServerDecision::UpstreamFailed(std::move(why),
+                                                              Record(session, request)));
   }
 
   void Connected(PendingDial* p, int fd);
   bool Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
              absl::Time started, int fd,
-             std::function<void(hbone::ConnectionRecord*)> on_end = nullptr);
+             std::function<void(absl::Status*)> on_end = nullptr);
 
   EventLoop* loop_;
   ServerOptions opts_;
@@ -282,9 +279,7 @@ class ServerImpl final : public HboneServer, public SessionOwner {
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<Session*, uint64_t> ids_;
   std::unordered_set<Session*> handshaking_;
-  size_t pending_ = 0;
-  std::unordered_map<uint64_t, size_t> pending_by_conn_;
-  std::unordered_map<std::string, size_t> pending_by_id_;
+  hbone::ServerDecision decision_;  // allow list, pending-dial counts
   ServerStats stats_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
@@ -298,69 +293,40 @@ void PendingDial::OnClosed(const absl::Status& status) {
 void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                                  const hbone::ConnectRequest& request) {
   const std::string& peer = session->conn()->PeerIdentity();
-  if (!opts_.allow.empty() &&
-      std::find(opts_.allow.begin(), opts_.allow.end(), peer) == opts_.allow.end()) {
-    Reject(session, id, request, 401,
-           absl::PermissionDeniedError(absl::StrCat("identity ", peer, " is not allowed")),
-           "DENY");
-    return;
-  }
-  absl::StatusOr<SocketAddress> upstream = ParseSocketAddress(request.authority);
-  if (!upstream.ok()) {
-    Reject(session, id, request, 503,
-           absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
-                                               ": only numeric ip:port is supported")),
-           "CONNECT");
-    return;
-  }
-  if (opts_.authorize) {
-    InboundStream check{peer, session->peer(), *upstream, request.authority};
-    if (absl::Status st = opts_.authorize(check); !st.ok()) {
-      Reject(session, id, request, 401, std::move(st), "DENY");
-      return;
-    }
-  }
+  absl::StatusOr<SocketAddress> upstream = absl::UnavailableError("not resolved");
   Upstream hop;
+  hbone::ServerDecision::HostChecks checks;
+  checks.resolve = [&]() -> absl::Status {
+    upstream = ParseSocketAddress(request.authority);
+    if (upstream.ok()) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
+                                               ": only numeric ip:port is supported"));
+  };
+  if (opts_.authorize) {
+    checks.authorize = [&] {
+      return opts_.authorize(InboundStream{peer, session->peer(), *upstream, request.authority});
+    };
+  }
   if (opts_.route) {
-    InboundStream pick{peer, session->peer(), *upstream, request.authority};
-    absl::StatusOr<Upstream> chosen = opts_.route(pick);
-    if (!chosen.ok()) {
-      Reject(session, id, request, 503, chosen.status(), "CONNECT");
-      return;
-    }
-    if (chosen->client != nullptr) {
-      hop = *std::move(chosen);
-    } else {
-      upstream = chosen->tcp;
-    }
+    checks.route = [&]() -> absl::Status {
+      absl::StatusOr<Upstream> chosen =
+          opts_.route(InboundStream{peer, session->peer(), *upstream, request.authority});
+      if (!chosen.ok()) return chosen.status();
+      if (chosen->client != nullptr) {
+        hop = *std::move(chosen);
+      } else {
+        upstream = chosen->tcp;
+      }
+      return absl::OkStatus();
+    };
   }
   uint64_t sid = ids_[session];
-  size_t& by_conn = pending_by_conn_[sid];
-  size_t& by_id = pending_by_id_[peer];
-  const char* over = nullptr;
-  if (opts_.limits.max_pending_dials_per_connection != 0 &&
-      by_conn >= opts_.limits.max_pending_dials_per_connection) {
-    over = "connection";
-  } else if (opts_.limits.max_pending_dials_per_identity != 0 &&
-             by_id >= opts_.limits.max_pending_dials_per_identity) {
-    over = "identity";
-  }
-  if (over != nullptr) {
-    if (by_conn == 0) pending_by_conn_.erase(sid);
-    if (by_id == 0) pending_by_id_.erase(peer);
-    ++stats_.refused_streams;
-    Reject(session, id, request, 503,
-           absl::ResourceExhaustedError(absl::StrCat(
-               "too many upstream connects pending for this ", over, " (limit ",
-               std::string(over) == "connection" ? opts_.limits.max_pending_dials_per_connection
-                                                 : opts_.limits.max_pending_dials_per_identity,
-               ")")),
-           "CONNECT");
+  hbone::StreamAnswer answer = decision_.Decide(sid, peer, checks, [&] { return Record(session, request); });
+  if (!answer.accepted()) {
+    if (answer.stage == hbone::StreamAnswer::Stage::kLimit) ++stats_.refused_streams;
+    Answer(session, id, answer);
     return;
   }
-  ++by_conn;
-  ++by_id;
-  ++pending_;
   if (hop.client != nullptr) {
     StartHop(session, sid, id, request, peer, hop);
     return;
@@ -393,8 +359,7 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                        ServerImpl* server = p->server;
                        server->DialEnded(p);
                        if (!fd.ok()) {
-                         server->Reject(p->session, p->id, p->request, 503, fd.status(),
-                                        "CONNECT");
+                         server->UpstreamFailed(p->session, p->id, p->request, fd.status());
                        } else {
                          server->Connected(p, *fd);
                        }
@@ -408,10 +373,10 @@ void ServerImpl::Connected(PendingDial* p, int fd) {
 
 // Reply answers 200 on stream `id` and relays it to `fd` (owned); false
 // when the stream is gone (fd closed). `on_end` runs when the relay is over,
-// with its record before it is logged.
+// with its status (which it may change) before the record is logged.
 bool ServerImpl::Reply(Session* session, hbone::StreamId id, const hbone::ConnectRequest& request,
                        absl::Time started, int fd,
-                       std::function<void(hbone::ConnectionRecord*)> on_end) {
+                       std::function<void(absl::Status*)> on_end) {
   std::vector<hbone::Header> answer;
   if (!opts_.workload.empty()) {
     answer.push_back({"baggage", hbone::BuildBaggage(opts_.workload)});
@@ -420,20 +385,18 @@ bool ServerImpl::Reply(Session* session, hbone::StreamId id, const hbone::Connec
     close(fd);  // the client gave up meanwhile
     return false;
   }
-  hbone::ConnectionRecord base = Record(session, request);
-  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
+  hbone::RecordBuilder base = Record(session, request);
+  base.Started(started);
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
   auto* relay = new Relay(session, id, fd, fd, /*owns_fds=*/true,
-                          [log = opts_.log, metrics = opts_.metrics, base, started,
+                          [log = opts_.log, metrics = opts_.metrics, base,
                            on_end = std::move(on_end)](const RelayResult& res) {
-                            hbone::ConnectionRecord r = base;
+                            absl::Status status = res.status;
+                            if (on_end) on_end(&status);
                             // Inbound: sent = app -> client, recv = client -> app.
-                            r.bytes_sent = res.fd_to_stream;
-                            r.bytes_recv = res.stream_to_fd;
-                            r.duration = res.ended - started;
-                            r.error = res.status;
-                            if (on_end) on_end(&r);
-                            if (!r.error.ok()) r.response_flags = "CONNECT";
-                            EmitRecord(log, metrics, r);
+                            EmitRecord(log, metrics,
+                                       base.Closed({res.fd_to_stream, res.stream_to_fd},
+                                                   std::move(status), res.ended));
                           });
   relay->Start();
   session->Kick();
@@ -493,9 +456,8 @@ void ServerImpl::StartHop(Session* session, uint64_t sid, hbone::StreamId id,
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
     DialEnded(sid, identity);
-    Reject(session, id, request, 503,
-           absl::ResourceExhaustedError(absl::StrCat("socketpair: ", std::strerror(errno))),
-           "CONNECT");
+    UpstreamFailed(session, id, request,
+                   absl::ResourceExhaustedError(absl::StrCat("socketpair: ", std::strerror(errno))));
     return;
   }
   auto hop = std::make_shared<Hop>();
@@ -547,9 +509,9 @@ void ServerImpl::HopEstablished(const std::shared_ptr<Hop>& hop) {
   hop->near_fd = -1;
   // The relay's callback holds the hop (nothing in the hop holds the relay).
   bool answered = Reply(hop->session, hop->id, hop->request, hop->started, fd,
-                        [h = hop](hbone::ConnectionRecord* r) {
-                          if (!h->upstream_error.ok()) r->error = h->upstream_error;
-                          absl::Status status = r->error;
+                        [h = hop](absl::Status* error) {
+                          if (!h->upstream_error.ok()) *error = h->upstream_error;
+                          absl::Status status = *error;
                           h->phase = Hop::Phase::kOver;
                           // A downstream reset or broken connection cancels
                           // the upstream stream (a clean end reaches it as EOF).
@@ -584,7 +546,7 @@ void ServerImpl::HopEnded(const std::shared_ptr<Hop>& hop, const TunnelResult& r
             ? absl::StrCat("upstream HBONE ", hop->via, " refused the CONNECT (HTTP ",
                            res.http_status, "): ", res.status.message())
             : absl::StrCat("upstream HBONE ", hop->via, " failed: ", res.status.message());
-    Reject(hop->session, hop->id, hop->request, 503, absl::UnavailableError(why), "CONNECT");
+    UpstreamFailed(hop->session, hop->id, hop->request, absl::UnavailableError(why));
     return;
   }
   if (hop->phase == Hop::Phase::kRelaying && !res.status.ok()) {
@@ -841,37 +803,28 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     hbone::StreamId id = 0;
   };
   auto call = std::make_shared<Call>();
-  absl::Time started = loop_->Now();
-  hbone::ConnectionRecord base;
-  base.direction = hbone::Direction::kOutbound;
-  base.src_addr = target.source_addr;
-  base.src_identity = opts_.identity;
-  base.dst_addr = target.via;
-  base.dst_hbone_addr = target.authority;
-  base.src = target.source_workload;
-  base.dst = target.destination_workload;
-  base.dst_service = target.destination_service;
-  if (opts_.metrics) opts_.metrics->ConnectionOpened(base);
-  auto fail = [this, call, base, started, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
+  hbone::RecordBuilder base(hbone::Direction::kOutbound);
+  base.Source(target.source_addr, opts_.identity, target.source_workload)
+      .Destination(target.via, "", target.destination_workload)
+      .HboneAddress(target.authority)
+      .Service(target.destination_service)
+      .Started(loop_->Now());
+  if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
+  auto fail = [this, call, base, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
     if (call->over) return;
     call->over = true;
     if (owns_fds) {
       AbortClose(in_fd);
       if (out_fd != in_fd) close(out_fd);
     }
-    hbone::ConnectionRecord r = base;
-    r.error = st;
-    r.duration = loop_->Now() - started;
-    r.response_flags = st.code() == absl::StatusCode::kPermissionDenied ? "IDENTITY_ERROR"
-                       : st.code() == absl::StatusCode::kUnauthenticated ? "TLS_FAILURE"
-                                                                         : "CONNECT";
-    EmitRecord(opts_.log, opts_.metrics, r);
+    EmitRecord(opts_.log, opts_.metrics,
+               base.Failed(st, hbone::RecordBuilder::DialFailureFlags(st), loop_->Now()));
     TunnelResult res;
     res.status = st;
     if (done) done(res);
   };
-  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail, base,
-                   started](absl::StatusOr<Session*> session) {
+  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail,
+                   base](absl::StatusOr<Session*> session) {
     if (call->over) return;  // cancelled while waiting
     if (!session.ok()) {
       fail(session.status());
@@ -899,39 +852,30 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     if (auto it = sessions_.find(*session); it != sessions_.end() && it->second.idle) {
       it->second.idle->Disarm();
     }
-    hbone::ConnectionRecord rec = base;
-    rec.dst_identity = (*session)->conn()->PeerIdentity();
+    hbone::RecordBuilder rec = base;
+    rec.PeerIdentity((*session)->conn()->PeerIdentity());
     call->session = *session;
     call->id = *id;
     auto* relay = new Relay(*session, *id, in_fd, out_fd, owns_fds,
-                            [log = opts_.log, metrics = opts_.metrics, rec, started, call,
+                            [log = opts_.log, metrics = opts_.metrics, rec, call,
                              done](const RelayResult& res) {
                               call->over = true;
-                              hbone::ConnectionRecord r = rec;
-                              r.bytes_sent = res.fd_to_stream;
-                              r.bytes_recv = res.stream_to_fd;
-                              r.duration = res.ended - started;
-                              r.error = res.status;
-                              if (r.dst.empty() && !res.response_baggage.empty()) {
-                                // Malformed baggage reads as unknown.
-                                absl::StatusOr<hbone::WorkloadInfo> w =
-                                    hbone::ParseBaggage(res.response_baggage);
-                                if (w.ok()) r.dst = *std::move(w);
-                              }
-                              if (!res.status.ok()) {
-                                r.response_flags = res.http_status == 401 ? "DENY" : "CONNECT";
-                              }
-                              EmitRecord(log, metrics, r);
+                              hbone::RecordBuilder end = rec;
+                              end.ResponseBaggage(res.response_baggage);
+                              EmitRecord(log, metrics,
+                                         end.Closed({res.fd_to_stream, res.stream_to_fd},
+                                                    res.status, res.ended,
+                                                    res.http_status == 401 ? "DENY" : "CONNECT"));
                               TunnelResult tr;
                               tr.status = res.status;
                               tr.http_status = res.http_status;
-                              tr.peer_identity = rec.dst_identity;
+                              tr.peer_identity = rec.record().dst_identity;
                               tr.bytes_sent = res.fd_to_stream;
                               tr.bytes_recv = res.stream_to_fd;
                               if (done) done(tr);
                             });
     if (established) {
-      relay->set_on_response([established, call, peer = rec.dst_identity](int http_status) {
+      relay->set_on_response([established, call, peer = rec.record().dst_identity](int http_status) {
         if (http_status != 200 || call->over) return;
         TunnelResult tr;
         tr.http_status = http_status;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/authz/ip.h"
+#include "ambient/hbone/record.h"
 #include "ambient/hbone/tls_context.h"
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/netns/pod_sockets.h"
@@ -148,7 +149,7 @@ class NodeProxyImpl final : public NodeProxy {
                    const std::optional<Workload>& destination);
   // Forward connects `fd` to `dst` from inside `pod` (as an inbound hop when
   // `inbound`, keeping the client's IP) and relays plain TCP.
-  void Forward(Pod* pod, int fd, hbone::ConnectionRecord record, const SocketAddress& peer,
+  void Forward(Pod* pod, int fd, hbone::RecordBuilder record, const SocketAddress& peer,
                const SocketAddress& dst, bool inbound);
   absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
                          const std::string& src_identity) const;
@@ -439,19 +440,15 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       // ztunnel refuses the connection and logs it (e.g. "no healthy
       // upstream: VIP:port").
       AbortClose(*fd);
-      hbone::ConnectionRecord r;
-      r.direction = hbone::Direction::kOutbound;
-      r.src_addr = peer->ToString();
-      r.src_identity = pod->workload.Identity();
-      r.src = pod->workload.Telemetry();
-      r.dst_addr = dst.ToString();
+      hbone::RecordBuilder r(hbone::Direction::kOutbound);
+      r.Source(peer->ToString(), pod->workload.Identity(), pod->workload.Telemetry())
+          .Destination(dst.ToString());
       if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) {
         std::optional<Service> svc = opts_.workloads->ServiceByVip(
             NetworkAddress{pod->workload.network, *ip}, pod->workload.ns);
-        if (svc) r.dst_service = svc->hostname;
+        if (svc) r.Service(svc->hostname);
       }
-      r.error = route.status();
-      Emit(access_, r);
+      Emit(access_, r.Refused(route.status(), "-"));
       continue;
     }
     if (route->kind == OutboundRoute::Kind::kPassthrough) {
@@ -473,12 +470,10 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
 void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
                                 const SocketAddress& dst,
                                 const std::optional<Workload>& destination) {
-  hbone::ConnectionRecord r;
-  r.direction = hbone::Direction::kOutbound;
-  r.src_addr = peer.ToString();
-  r.src = pod->workload.Telemetry();
-  r.dst_addr = dst.ToString();
-  if (destination) r.dst = destination->Telemetry();
+  hbone::RecordBuilder r(hbone::Direction::kOutbound);
+  r.Source(peer.ToString(), "", pod->workload.Telemetry())
+      .Destination(dst.ToString(), "",
+                   destination ? destination->Telemetry() : hbone::WorkloadInfo{});
   Forward(pod, fd, std::move(r), peer, dst, /*inbound=*/false);
 }
 
@@ -494,26 +489,20 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     }
     SocketAddress dst = Unmapped(ToRuntime(*orig));
     *peer = Unmapped(*peer);
-    hbone::ConnectionRecord r;
-    r.direction = hbone::Direction::kInbound;
-    r.src_addr = peer->ToString();
-    r.src = TelemetryOf(*opts_.workloads, peer->Ip());
-    r.dst_addr = dst.ToString();
-    r.dst_identity = pod->workload.Identity();
-    r.dst = pod->workload.Telemetry();
-    r.dst_service = InboundServiceOf(*opts_.workloads, pod->workload, dst.port());
+    hbone::RecordBuilder r(hbone::Direction::kInbound);
+    r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->Ip()))
+        .Destination(dst.ToString(), pod->workload.Identity(), pod->workload.Telemetry())
+        .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
       AbortClose(*fd);
-      r.error = std::move(st);
-      r.response_flags = "DENY";
-      Emit(access_, r);
+      Emit(access_, r.Refused(std::move(st), "DENY"));
       continue;
     }
     Forward(pod, *fd, std::move(r), *peer, dst, /*inbound=*/true);
   }
 }
 
-void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::ConnectionRecord record,
+void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::RecordBuilder record,
                             const SocketAddress& peer, const SocketAddress& dst, bool inbound) {
   SocketMaker make;
   if (inbound) {
@@ -526,29 +515,22 @@ void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::ConnectionRecord record,
       return s->release();
     };
   }
-  absl::Time started = loop_->Now();
+  record.Started(loop_->Now());
   DialWith(loop_, dst, opts_.connect_timeout, std::move(make),
-           [loop = loop_, log = access_, record, started, fd](absl::StatusOr<int> up) mutable {
+           [loop = loop_, log = access_, record, fd](absl::StatusOr<int> up) {
              if (!up.ok()) {
                AbortClose(fd);
-               record.error = up.status();
-               record.response_flags = "CONNECT";
-               record.duration = loop->Now() - started;
-               Emit(log, record);
+               Emit(log, record.Failed(up.status(), "CONNECT", loop->Now()));
                return;
              }
-             StartTcpRelay(loop, fd, *up,
-                           [log, record, started](const TcpRelayResult& res) mutable {
-                             // sent: toward the remote side (outbound: client ->
-                             // upstream; inbound: app -> client).
-                             bool outbound = record.direction == hbone::Direction::kOutbound;
-                             record.bytes_sent = outbound ? res.a_to_b : res.b_to_a;
-                             record.bytes_recv = outbound ? res.b_to_a : res.a_to_b;
-                             record.duration = res.ended - started;
-                             record.error = res.status;
-                             if (!res.status.ok()) record.response_flags = "CONNECT";
-                             Emit(log, record);
-                           });
+             StartTcpRelay(loop, fd, *up, [log, record](const TcpRelayResult& res) {
+               // sent: toward the remote side (outbound: client ->
+               // upstream; inbound: app -> client).
+               bool outbound = record.record().direction == hbone::Direction::kOutbound;
+               hbone::Transfer t{outbound ? res.a_to_b : res.b_to_a,
+                                 outbound ? res.b_to_a : res.a_to_b};
+               Emit(log, record.Closed(t, res.status, res.ended));
+             });
            });
 }
 

@@ -33,6 +33,21 @@
 // RST_STREAM NO_ERROR/CANCEL from the peer is a clean end. A stream id stays
 // valid until its kStreamClosed event has been polled.
 //
+// Embedding the records in your own loop. The access line and metrics of a
+// stream come from ambient/hbone/record.h: start a RecordBuilder from the
+// CONNECT request (RecordBuilder::ForConnect takes the :authority and, on the
+// server, the client's baggage), add the addresses and identities the host
+// knows and the start time from the host's clock, then hand Refused, Failed
+// or Closed (with the relay's byte counts) to FormatAccessLog and Metrics
+// (ambient/hbone/telemetry.h). lib/runtime's HboneServer, HboneClient and
+// node proxy build every record this way, so a host with its own loop logs
+// the same fields. The server's answer to a CONNECT (allow list, the host's
+// resolve/authorize/route checks, pending-dial limits -> 200/401/503 and the
+// refusal's record) is ambient/hbone/server_decision.h: on each
+// kStreamRequest call ServerDecision::Decide, then RejectStream with its
+// status or connect the upstream and AcceptStream; lib/runtime's HboneServer
+// hosts it that way. The client pool still lives in lib/runtime.
+//
 // Threads: one thread at a time per Connection; distinct connections are
 // independent.
 #ifndef AMBIENT_HBONE_CONNECTION_H_
