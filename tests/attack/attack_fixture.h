@@ -76,20 +76,25 @@ inline int TcpConnect(const SocketAddress& addr) {
   return fd;
 }
 
+// ListenLoopback opens a TCP listener on 127.0.0.1 (an ephemeral port) and
+// sets `*address` to its "ip:port".
+inline int ListenLoopback(int backlog, std::string* address) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a = Loopback(0);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(listen(fd, backlog), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  return fd;
+}
+
 // An upstream that accepts and holds connections (a legitimate tunnel's
 // target: the server answers 200 once connected).
 struct Sink {
   int listen_fd = -1;
   std::string address;
-  Sink() {
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = Loopback(0);
-    EXPECT_EQ(bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(listen(listen_fd, 128), 0);
-    socklen_t len = sizeof(a);
-    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
-    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  }
+  Sink() { listen_fd = ListenLoopback(128, &address); }
   ~Sink() { close(listen_fd); }
 };
 
