@@ -139,6 +139,8 @@ fn include_flags() -> (Vec<String>, PathBuf) {
         );
     }
     let out = Command::new("pkg-config")
+        .env_remove("LD_PRELOAD")
+        .env_remove("ASAN_OPTIONS")
         .args(["--cflags-only-I", "ambient"])
         .output()
         .expect("neither AMBIENT_BUILD_DIR nor pkg-config: cannot find the C headers");
@@ -168,7 +170,12 @@ fn run_c(program: &str, flags: &[String]) -> BTreeMap<String, i64> {
     let exe = dir.join("abi");
     std::fs::write(&src, program).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    // The compiler and the program are tools, not the code under test: under
+    // scripts/test-bindings-asan.sh the sanitizer preloaded into this test
+    // would otherwise report the compiler's own leaks and fail it.
     let status = Command::new(&cc)
+        .env_remove("LD_PRELOAD")
+        .env_remove("ASAN_OPTIONS")
         .args(["-std=c11", "-Wall", "-Werror"])
         .args(flags)
         .arg(&src)
@@ -181,8 +188,16 @@ fn run_c(program: &str, flags: &[String]) -> BTreeMap<String, i64> {
         "the generated C program does not compile: {}",
         src.display()
     );
-    let out = Command::new(&exe).output().unwrap();
-    assert!(out.status.success());
+    let out = Command::new(&exe)
+        .env_remove("LD_PRELOAD")
+        .env_remove("ASAN_OPTIONS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the generated C program failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).ok();
     String::from_utf8(out.stdout)
         .unwrap()
