@@ -203,6 +203,18 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
     return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.namespace_name, "/", info.name,
                                             ") is not in the workload directory"));
   }
+  // One netns is one pod: a second uid handed the same namespace would get a
+  // second set of listeners on the same ports (SO_REUSEPORT), and connections
+  // would be split between the two pods' identities at random.
+  for (const auto& [other_uid, other] : pods_) {
+    if (other->netns_id == netns.id()) {
+      absl::Status refused = absl::AlreadyExistsError(
+          absl::StrCat("netns ", netns.id().ToString(), " is already captured for pod ", other_uid,
+                       "; refusing it for pod ", uid));
+      Log(LogLevel::kError, std::string(refused.message()));
+      return refused;
+    }
+  }
   absl::StatusOr<std::unique_ptr<Pod>> pod = Capture(uid, *w, std::move(netns));
   if (!pod.ok()) {
     Log(LogLevel::kError, absl::StrCat("pod ", uid, ": ", pod.status().ToString()));

@@ -412,6 +412,20 @@ TEST_F(NodeProxyE2eTest, PodUnknownToTheDirectoryIsRefusedOverZds) {
   EXPECT_EQ(PodCount(), 2u);  // the captured pods are untouched
 }
 
+TEST_F(NodeProxyE2eTest, ANetnsHandedForASecondPodIsRefusedOverZds) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // Same workload name (the directory finds it), another uid, pod A's netns:
+  // before, both uids got listeners on the same ports via SO_REUSEPORT.
+  absl::Status st = agent_->AddWorkload("pod-a-again", {"client", "demo", "client"}, a_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is already captured for pod pod-a")) << st;
+  EXPECT_EQ(PodCount(), 2u);
+  // The same uid handed its own netns again is still fine (a snapshot replay).
+  st = agent_->AddWorkload("pod-a", {"client", "demo", "client"}, a_);
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(PodCount(), 2u);
+}
+
 TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {
   ASSERT_NO_FATAL_FAILURE(Start());
   EXPECT_EQ(PodCount(), 2u);

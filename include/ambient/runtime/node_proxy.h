@@ -131,8 +131,9 @@ class NodeProxy {
   // uid, else by info's namespace/name. Adding a uid that is already
   // captured with the same netns is a no-op; with another netns the old
   // capture is removed first. Errors (nothing captured): NotFound for a
-  // workload the directory does not know; InvalidArgument for an empty uid
-  // or netns; FailedPrecondition when the SVID does not match the
+  // workload the directory does not know; AlreadyExists when another uid is
+  // captured in the same netns (one netns is one pod); InvalidArgument for
+  // an empty uid or netns; FailedPrecondition when the SVID does not match the
   // workload's identity; the errors of credentials() and of
   // netns::PodListenerSet::Open (AlreadyExists, PermissionDenied).
   virtual absl::Status AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
