@@ -223,6 +223,10 @@ class ChannelImpl final : public Channel {
     Flush();
   }
 
+  void Abort(absl::Status why) override {
+    if (!broken_) Break(absl::UnavailableError(why.message()));
+  }
+
   void SetMetadata(Metadata metadata) override { opts_.metadata = std::move(metadata); }
 
   bool PollEvent(CallEvent* out) override {

@@ -9,15 +9,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/grpc/channel.h"
+#include "ambient/grpc/tls.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
 
@@ -26,31 +29,68 @@ namespace {
 
 class GrpcioInteropTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    peer_ = test_support::Child::Spawn(
-        {"/usr/bin/python3", AMBIENT_SOURCE_DIR "/tests/grpc/grpc_peer.py"});
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartPeer(false)); }
+
+  // StartPeer runs grpc_peer.py (with TLS and its own PKI when `tls`) and
+  // connects a TCP socket to it.
+  void StartPeer(bool tls) {
+    std::vector<std::string> args = {"/usr/bin/python3",
+                                     AMBIENT_SOURCE_DIR "/tests/grpc/grpc_peer.py"};
+    if (tls) {
+      char dir[] = "/tmp/ambient-grpc-XXXXXX";
+      ASSERT_NE(mkdtemp(dir), nullptr);
+      pki_dir_ = dir;
+      args.push_back("--tls");
+      args.push_back(pki_dir_);
+    }
+    peer_ = test_support::Child::Spawn(args);
     std::string line = test_support::ReadLine(peer_.out(), 20000);
-    int port = 0;
-    ASSERT_TRUE(absl::SimpleAtoi(line, &port) && port > 0)
+    ASSERT_TRUE(absl::SimpleAtoi(line, &port_) && port_ > 0)
         << "grpc_peer.py did not start: " << line << test_support::Drain(peer_.err(), 500);
+    if (fd_ >= 0) close(fd_);
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_port = htons(static_cast<uint16_t>(port_));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    if (!tls) {
+      auto ch = Channel::New(Options(), absl::Now());
+      ASSERT_TRUE(ch.ok()) << ch.status();
+      ch_ = std::move(*ch);
+    }
+  }
+  ChannelOptions Options() const {
     ChannelOptions o;
-    o.authority = absl::StrCat("127.0.0.1:", port);
+    o.authority = absl::StrCat("127.0.0.1:", port_);
     o.scheme = "http";
     o.metadata = {{"authorization", "Bearer t0ken"}};
-    auto ch = Channel::New(o, absl::Now());
+    return o;
+  }
+  // TlsTo makes the channel a TLS one trusting `roots_file` (in the peer's
+  // PKI directory) and expecting `server_name`.
+  void TlsTo(const std::string& roots_file, const std::string& server_name) {
+    std::ifstream f(pki_dir_ + "/" + roots_file);
+    std::stringstream pem;
+    pem << f.rdbuf();
+    absl::StatusOr<ssl_ctx_st*> ctx = NewClientTlsContext(pem.str());
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    ChannelOptions o = Options();
+    o.authority = "istiod.istio-system.svc:15012";
+    o.scheme = "https";
+    auto ch = NewTlsChannel(o, TlsOptions{*ctx, server_name}, absl::Now());
+    FreeTlsContext(*ctx);  // the channel holds its own reference
     ASSERT_TRUE(ch.ok()) << ch.status();
     ch_ = std::move(*ch);
   }
   void TearDown() override {
     if (fd_ >= 0) close(fd_);
+    if (!pki_dir_.empty()) {
+      for (const char* f : {"/ca.pem", "/other-ca.pem"}) unlink((pki_dir_ + f).c_str());
+      rmdir(pki_dir_.c_str());
+    }
   }
 
   // Drive runs the host loop until `done` says so or `timeout` passes.
@@ -65,8 +105,8 @@ class GrpcioInteropTest : public ::testing::Test {
         out = ch_->PendingOutput();
       }
       absl::Time wake = std::min(end, ch_->NextDeadline());
-      int ms = static_cast<int>(
-          std::max<int64_t>(0, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
+      int ms =
+          static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, std::min(ms, 50)) == 1) {
         char buf[65536];
@@ -123,6 +163,8 @@ class GrpcioInteropTest : public ::testing::Test {
   }
 
   test_support::Child peer_;
+  int port_ = 0;
+  std::string pki_dir_;
   int fd_ = -1;
   std::unique_ptr<Channel> ch_;
   std::map<CallId, std::vector<CallEvent>> events_;
@@ -148,8 +190,8 @@ TEST_F(GrpcioInteropTest, ServerStreamingAndBidiStreaming) {
   EXPECT_EQ(got[0], "m0");
   EXPECT_EQ(got[199], "m199");
 
-  absl::StatusOr<CallId> bidi = ch_->StartCall("/test.Echo/Bidi", absl::InfiniteFuture(), {},
-                                               absl::Now());
+  absl::StatusOr<CallId> bidi =
+      ch_->StartCall("/test.Echo/Bidi", absl::InfiniteFuture(), {}, absl::Now());
   ASSERT_TRUE(bidi.ok());
   // One message at a time: each answer arrives before the next is sent.
   for (const char* m : {"abc", "hello", "xy"}) {
@@ -210,6 +252,55 @@ TEST_F(GrpcioInteropTest, ManyCallsAtOnceAndLargeMessages) {
   DriveUntilClosed(after);
   EXPECT_EQ(Messages(after), std::vector<std::string>{"echo:still"});
   EXPECT_FALSE(ch_->broken());
+}
+
+// istiod's shape: TLS with a certificate for istiod.istio-system.svc from
+// the mesh root, no client certificate, a bearer token in the metadata.
+class GrpcioTlsTest : public GrpcioInteropTest {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartPeer(true)); }
+};
+
+TEST_F(GrpcioTlsTest, CallsGoThroughTlsVerifiedAgainstTheRootAndName) {
+  ASSERT_NO_FATAL_FAILURE(TlsTo("ca.pem", "istiod.istio-system.svc"));
+  CallId id = Unary("/test.Echo/Unary", "over tls");
+  DriveUntilClosed(id);
+  EXPECT_TRUE(StatusOf(id).ok()) << StatusOf(id) << " " << ch_->error();
+  EXPECT_EQ(Messages(id), std::vector<std::string>{"echo:over tls"});
+  EXPECT_EQ(Trailer(id, "x-auth"), "Bearer t0ken");
+  CallId stream = Unary("/test.Echo/ServerStream", "50");
+  DriveUntilClosed(stream);
+  EXPECT_EQ(Messages(stream).size(), 50u);
+}
+
+TEST_F(GrpcioTlsTest, AnotherNameIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(TlsTo("ca.pem", "istiod.other-system.svc"));
+  CallId id = Unary("/test.Echo/Unary", "x");
+  DriveUntilClosed(id);
+  EXPECT_EQ(StatusOf(id).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(ch_->broken());
+  EXPECT_NE(ch_->error().message().find("certificate rejected"), std::string::npos) << ch_->error();
+  EXPECT_NE(ch_->error().message().find("istiod.other-system.svc"), std::string::npos)
+      << ch_->error();
+}
+
+TEST_F(GrpcioTlsTest, AnUntrustedRootIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(TlsTo("other-ca.pem", "istiod.istio-system.svc"));
+  CallId id = Unary("/test.Echo/Unary", "x");
+  DriveUntilClosed(id);
+  EXPECT_EQ(StatusOf(id).code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(ch_->error().message().find("certificate rejected"), std::string::npos) << ch_->error();
+}
+
+TEST(GrpcTlsContextTest, BadRootsAreRefused) {
+  EXPECT_EQ(NewClientTlsContext("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewClientTlsContext("not pem").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewClientTlsContext("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewTlsChannel(ChannelOptions{}, TlsOptions{}, absl::Now()).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -104,8 +104,8 @@ class Channel {
   // StartCall opens a call of `method` ("/package.Service/Method").
   // `deadline` (absl::InfiniteFuture() for none) is sent as grpc-timeout and
   // enforced here. Errors: FailedPrecondition when broken or draining;
-  // InvalidArgument for a bad method or metadata; ResourceExhausted when the
-  // server's stream limit is reached.
+  // InvalidArgument for a bad method or metadata. Calls beyond the server's
+  // SETTINGS_MAX_CONCURRENT_STREAMS wait inside the channel until one ends.
   virtual absl::StatusOr<CallId> StartCall(absl::string_view method, absl::Time deadline,
                                            const Metadata& metadata, absl::Time now) = 0;
   // SendMessage queues one message on an open call. Errors: NotFound (no
@@ -117,6 +117,9 @@ class Channel {
   // Cancel ends the call now: RST_STREAM(CANCEL) and a kClosed event with
   // Cancelled. Unknown or finished calls are ignored.
   virtual void Cancel(CallId call, absl::Time now) = 0;
+  // Abort breaks the connection with `why` (e.g. the host's socket failed):
+  // every open call ends with Unavailable naming it. Idempotent.
+  virtual void Abort(absl::Status why) = 0;
   // SetMetadata replaces ChannelOptions::metadata for calls started later
   // (e.g. a re-read token).
   virtual void SetMetadata(Metadata metadata) = 0;
