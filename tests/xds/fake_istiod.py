@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""A fake istiod for the xDS tests, on Debian's python3-grpcio: it serves
+/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources
+in cleartext HTTP/2 on 127.0.0.1 (an ephemeral port, printed on stdout's first
+line) and is driven through stdin, one JSON command per line:
+
+  {"push": {"type": URL, "nonce": N, "resources": [[name, version, any_type, hex]],
+            "removed": [names]}}     send one DeltaDiscoveryResponse on the open stream
+  {"end": true}                      end the open stream (the client reconnects)
+
+Every request it receives is printed on stdout as one JSON line:
+  {"type": URL, "node": ID or null, "metadata": {..}, "subscribe": [...],
+   "initial": {name: version}, "nonce": N, "error": message or null}
+
+The Envoy messages come from PB_DIR/discovery_pb2.py (tests generate it with
+protoc from lib/xds/discovery.proto) given as argv[1].
+"""
+import json
+import queue
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+
+sys.path.insert(0, sys.argv[1])
+import discovery_pb2 as wire  # noqa: E402
+
+streams = []  # queues of the open streams' outgoing responses
+lock = threading.Lock()
+
+
+def say(obj):
+    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def ads(requests, ctx):
+    out = queue.Queue()
+    with lock:
+        streams.append(out)
+
+    def reader():
+        for raw in requests:
+            r = wire.DeltaDiscoveryRequest.FromString(raw)
+            md = {k: v.string_value for k, v in r.node.metadata.fields.items()}
+            say({"type": r.type_url, "node": r.node.id if r.HasField("node") else None,
+                 "metadata": md, "subscribe": list(r.resource_names_subscribe),
+                 "initial": dict(r.initial_resource_versions), "nonce": r.response_nonce,
+                 "error": r.error_detail.message if r.HasField("error_detail") else None,
+                 "auth": dict(ctx.invocation_metadata()).get("authorization")})
+        out.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    while True:
+        item = out.get()
+        if item is None:
+            break
+        yield item
+    with lock:
+        if out in streams:
+            streams.remove(out)
+
+
+def commands():
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        with lock:
+            target = streams[-1] if streams else None
+        if target is None:
+            continue
+        if "push" in cmd:
+            p = cmd["push"]
+            res = wire.DeltaDiscoveryResponse(type_url=p["type"], nonce=p["nonce"],
+                                              removed_resources=p.get("removed", []))
+            for name, version, any_type, hexval in p.get("resources", []):
+                x = res.resources.add(name=name, version=version)
+                x.resource.type_url = any_type
+                x.resource.value = bytes.fromhex(hexval)
+            target.put(res.SerializeToString())
+        elif "end" in cmd:
+            target.put(None)
+
+
+def main():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    handler = grpc.method_handlers_generic_handler(
+        "envoy.service.discovery.v3.AggregatedDiscoveryService",
+        {"DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(ads)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    say(port)
+    commands()
+    server.stop(0)
+
+
+if __name__ == "__main__":
+    main()
