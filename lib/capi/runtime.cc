@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,40 +33,8 @@ using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 namespace rt = ambient::runtime;
 
-// Tasks given to ambient_runtime_loop_post and not run yet: each runs exactly
-// once, on the loop, or in ambient_runtime_loop_free when the loop goes first.
-struct CTasks {
-  struct Task {
-    void (*fn)(void*);
-    void* user;
-  };
-  std::mutex mu;
-  uint64_t next = 0;
-  std::map<uint64_t, Task> pending;
-
-  // Take removes task `id`; false if it already ran.
-  bool Take(uint64_t id, Task* out) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = pending.find(id);
-    if (it == pending.end()) return false;
-    *out = it->second;
-    pending.erase(it);
-    return true;
-  }
-};
-
 struct ambient_runtime_loop {
   std::unique_ptr<rt::EventLoop> loop;
-  std::shared_ptr<CTasks> tasks = std::make_shared<CTasks>();
-  ~ambient_runtime_loop() {
-    loop.reset();  // drops the queued wrappers without running them
-    std::map<uint64_t, CTasks::Task> left;
-    {
-      std::lock_guard<std::mutex> lock(tasks->mu);
-      left.swap(tasks->pending);
-    }
-    for (auto& [id, t] : left) t.fn(t.user);
-  }
 };
 
 // A host's log callback may not be called once the object it was given to
@@ -99,8 +66,9 @@ struct ambient_node_proxy_options {
   std::shared_ptr<const ambient::identity::TrustBundleSet> bundles =
       ambient::identity::TrustBundleSet::Empty();
   std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids;  // by uid
-  std::vector<ambient::authz::Policy> policies;
-  bool has_policies = false;
+  // Made anew by every set_policies_json and never changed afterwards, so
+  // proxies made earlier keep the set they were made with. Null: allow all.
+  std::shared_ptr<ambient::authz::PolicyStore> policies;
   ambient::LogSink log;
   std::vector<rt::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
 };
@@ -154,23 +122,7 @@ void ambient_runtime_loop_free(ambient_runtime_loop* loop) {
 int ambient_runtime_loop_post(ambient_runtime_loop* loop, void (*fn)(void* user), void* user) {
   return GuardCode([&]() -> int {
     if (loop == nullptr || fn == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-    std::shared_ptr<CTasks> tasks = loop->tasks;
-    uint64_t id;
-    {
-      std::lock_guard<std::mutex> lock(tasks->mu);
-      id = tasks->next++;
-      tasks->pending.emplace(id, CTasks::Task{fn, user});
-    }
-    try {
-      loop->loop->Post([tasks, id] {
-        CTasks::Task t;
-        if (tasks->Take(id, &t)) t.fn(t.user);
-      });
-    } catch (...) {
-      CTasks::Task t;
-      tasks->Take(id, &t);  // not queued: the caller learns it from the code
-      throw;
-    }
+    loop->loop->PostMustRun([fn, user] { fn(user); });
     return 0;
   });
 }
@@ -509,11 +461,9 @@ ambient_error* ambient_node_proxy_options_set_policies_json(ambient_node_proxy_o
     if (json == nullptr) return NullArgument("json");
     auto policies = ambient::authz::DecodePolicyListJson(absl::string_view(json, len));
     if (!policies.ok()) return policies.status();
-    // Duplicate keys are refused here, as the store would.
-    ambient::authz::PolicyStore check;
-    if (absl::Status s = check.Replace(*policies); !s.ok()) return s;
-    opts->policies = std::move(*policies);
-    opts->has_policies = true;
+    auto store = std::make_shared<ambient::authz::PolicyStore>();
+    if (absl::Status s = store->Replace(*std::move(policies)); !s.ok()) return s;
+    opts->policies = std::move(store);
     return absl::OkStatus();
   });
 }
@@ -543,35 +493,20 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
     if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
     rt::NodeProxyOptions o;
-    // A copy of the directory: later changes to `opts` do not reach the proxy.
-    o.workloads = std::make_shared<rt::WorkloadDirectory>();
-    for (rt::Workload& w : opts->workloads->All()) {
-      if (absl::Status s = o.workloads->Upsert(std::move(w)); !s.ok()) return s;
-    }
+    o.workloads = opts->workloads->Clone();  // later changes to `opts` do not reach the proxy
     o.bundles = std::make_shared<ambient::identity::TrustBundleSource>(opts->bundles);
-    std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids =
-        opts->svids;
-    o.credentials = [svids](const rt::Workload& w)
-        -> absl::StatusOr<std::shared_ptr<ambient::identity::CredentialHolder>> {
-      auto it = svids.find(w.uid);
-      if (it == svids.end()) return absl::NotFoundError("no SVID set for pod " + w.uid);
-      return std::make_shared<ambient::identity::CredentialHolder>(it->second);
-    };
-    if (opts->has_policies) {
-      o.policies = std::make_shared<ambient::authz::PolicyStore>();
-      if (absl::Status s = o.policies->Replace(opts->policies); !s.ok()) return s;
-    }
+    o.credentials = rt::StaticCredentials(opts->svids);
+    o.policies = opts->policies;
     auto p = std::make_unique<ambient_node_proxy>();
     o.log = Gated(opts->log, p->log_open);
     p->log = o.log;
     if (!opts->dns_upstreams.empty()) {
-      p->dns_metrics = std::make_shared<ambient::dns::DnsMetrics>();
       ambient::dns::PodDnsOptions d;
       d.upstreams = opts->dns_upstreams;
-      d.metrics = p->dns_metrics;
-      d.log = o.log;
-      o.listeners.dns = true;
-      o.pod_attach = ambient::dns::PodDnsAttach(loop->loop.get(), o.workloads, std::move(d));
+      absl::StatusOr<std::shared_ptr<ambient::dns::DnsMetrics>> metrics =
+          ambient::dns::EnablePodDns(loop->loop.get(), &o, std::move(d));
+      if (!metrics.ok()) return metrics.status();
+      p->dns_metrics = *std::move(metrics);
     }
     absl::StatusOr<std::unique_ptr<rt::NodeProxy>> proxy =
         rt::NodeProxy::New(loop->loop.get(), std::move(o));
@@ -630,12 +565,7 @@ size_t ambient_node_proxy_dns_metrics(const ambient_node_proxy* proxy, char* buf
   } catch (...) {
     text.clear();
   }
-  if (buf != nullptr && len > 0) {
-    size_t n = text.size() < len - 1 ? text.size() : len - 1;
-    std::memcpy(buf, text.data(), n);
-    buf[n] = '\0';
-  }
-  return text.size();
+  return ambient::capi::CopyToBuffer(text, buf, len);
 }
 
 void ambient_node_proxy_free(ambient_node_proxy* proxy) {
