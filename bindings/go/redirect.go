@@ -193,15 +193,24 @@ func (c *RedirectConfig) Render() (string, error) {
 	if c.ptr == nil {
 		return "", c.closed()
 	}
-	var text *C.char
+	// The text is copied into our buffer: ask for its length, then fetch it.
 	var n C.size_t
-	err := takeError(C.ambient_redirect_render(c.ptr, &text, &n))
+	err := takeError(C.ambient_redirect_render(c.ptr, nil, 0, &n))
+	if err != nil {
+		runtime.KeepAlive(c)
+		return "", err
+	}
+	buf := make([]byte, int(n)+1)
+	err = takeError(C.ambient_redirect_render(c.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
+		C.size_t(len(buf)), &n))
 	runtime.KeepAlive(c)
 	if err != nil {
 		return "", err
 	}
-	defer C.ambient_redirect_text_free(text)
-	return C.GoStringN(text, C.int(n)), nil
+	if int(n) >= len(buf) {
+		return "", &Error{Code: Internal, Message: "rendered rules changed length between calls"}
+	}
+	return string(buf[:n]), nil
 }
 
 // Apply installs the rules (and, in-pod, the fwmark policy routing) in the

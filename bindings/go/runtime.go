@@ -231,14 +231,19 @@ func (s *HBONEServer) Metrics() string {
 		if s.ptr == nil {
 			return
 		}
+		// Copied into our buffer; counters may grow between the calls, so
+		// retry until the text fits.
 		n := C.ambient_hbone_server_metrics(s.ptr, nil, 0)
-		buf := (*C.char)(C.malloc(n + 1))
-		defer C.free(unsafe.Pointer(buf))
-		m := C.ambient_hbone_server_metrics(s.ptr, buf, n+1)
-		if m > n {
-			m = n
+		for {
+			buf := make([]byte, int(n)+1)
+			m := C.ambient_hbone_server_metrics(s.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
+				C.size_t(len(buf)))
+			if int(m) < len(buf) {
+				out = string(buf[:m])
+				return
+			}
+			n = m
 		}
-		out = C.GoStringN(buf, C.int(m))
 	})
 	return out
 }

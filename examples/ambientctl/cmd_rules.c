@@ -102,19 +102,34 @@ static int render(int argc, char **argv) {
     ambient_redirect_config_free(config);
     return rc;
   }
-  err = family != 0 ? ambient_redirect_render_family(config, family, &text, &len)
-                    : ambient_redirect_render(config, &text, &len);
+  /* The text goes into our buffer: ask for its length, then fetch it. */
+  err = family != 0 ? ambient_redirect_render_family(config, family, NULL, 0, &len)
+                    : ambient_redirect_render(config, NULL, 0, &len);
+  if (err == NULL) {
+    text = malloc(len + 1);
+    if (text == NULL) {
+      ambient_redirect_config_free(config);
+      fprintf(stderr, "ambientctl rules render: out of memory\n");
+      return AMBIENTCTL_FAIL;
+    }
+    err = family != 0 ? ambient_redirect_render_family(config, family, text, len + 1, &len)
+                      : ambient_redirect_render(config, text, len + 1, &len);
+  }
   ambient_redirect_config_free(config);
   if (err != NULL && family != 0 && ambient_error_code(err) == AMBIENT_ERR_INVALID_ARGUMENT) {
     fprintf(stderr, "ambientctl rules render: --family %d: %s\n", family,
             ambient_error_message(err));
     ambient_error_free(err);
+    free(text);
     return AMBIENTCTL_USAGE;
   }
-  if (err != NULL) return ambientctl_fail("rules render", err);
+  if (err != NULL) {
+    free(text);
+    return ambientctl_fail("rules render", err);
+  }
   rc = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? AMBIENTCTL_OK : AMBIENTCTL_FAIL;
   if (rc != AMBIENTCTL_OK) fprintf(stderr, "ambientctl rules render: cannot write to stdout\n");
-  ambient_redirect_text_free(text);
+  free(text);
   return rc;
 }
 

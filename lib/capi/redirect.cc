@@ -232,33 +232,35 @@ ambient_error* ambient_redirect_config_set_kubelet_uid(ambient_redirect_config* 
   });
 }
 
-ambient_error* ambient_redirect_render(const ambient_redirect_config* config, char** out_text,
+ambient_error* ambient_redirect_render(const ambient_redirect_config* config, char* buf, size_t cap,
                                        size_t* out_len) {
-  if (out_text != nullptr) *out_text = nullptr;
+  ambient::capi::CopyToBuffer("", buf, cap);
+  if (out_len != nullptr) *out_len = 0;
   return Guard([&]() -> absl::Status {
     if (config == nullptr) return NullArgument("config");
-    if (out_text == nullptr) return NullArgument("out_text");
+    if (out_len == nullptr) return NullArgument("out_len");
     absl::StatusOr<std::string> text = rd::Render(config->config);
     if (!text.ok()) return text.status();
-    return ambient::capi::GiveString(*text, out_text, out_len);
+    *out_len = ambient::capi::CopyToBuffer(*text, buf, cap);
+    return absl::OkStatus();
   });
 }
 
 ambient_error* ambient_redirect_render_family(const ambient_redirect_config* config, int family,
-                                              char** out_text, size_t* out_len) {
-  if (out_text != nullptr) *out_text = nullptr;
+                                              char* buf, size_t cap, size_t* out_len) {
+  ambient::capi::CopyToBuffer("", buf, cap);
+  if (out_len != nullptr) *out_len = 0;
   return Guard([&]() -> absl::Status {
     if (config == nullptr) return NullArgument("config");
-    if (out_text == nullptr) return NullArgument("out_text");
+    if (out_len == nullptr) return NullArgument("out_len");
     if (family != 4 && family != 6) return absl::InvalidArgumentError("family must be 4 or 6");
     absl::StatusOr<std::string> text = rd::RenderFamily(
         config->config, family == 4 ? rd::IpFamily::kIPv4 : rd::IpFamily::kIPv6);
     if (!text.ok()) return text.status();
-    return ambient::capi::GiveString(*text, out_text, out_len);
+    *out_len = ambient::capi::CopyToBuffer(*text, buf, cap);
+    return absl::OkStatus();
   });
 }
-
-void ambient_redirect_text_free(char* text) { ambient::capi::FreeGivenString(text); }
 
 ambient_error* ambient_redirect_apply(const ambient_redirect_config* config, const char* netns) {
   return Guard([&] { return DoApply(config, OpenNetns(netns)); });

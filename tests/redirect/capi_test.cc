@@ -22,13 +22,18 @@ struct ConfigDeleter {
 using ConfigPtr = std::unique_ptr<ambient_redirect_config, ConfigDeleter>;
 
 std::string RenderOf(const ambient_redirect_config* config) {
-  char* text = nullptr;
   size_t len = 0;
-  ambient_error* err = ambient_redirect_render(config, &text, &len);
+  ambient_error* err = ambient_redirect_render(config, nullptr, 0, &len);
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
-  std::string out = text != nullptr ? std::string(text, len) : "";
-  ambient_redirect_text_free(text);
+  std::string out(len + 1, '\0');
+  size_t again = 0;
+  err = ambient_redirect_render(config, out.data(), out.size(), &again);
+  EXPECT_EQ(err, nullptr) << ambient_error_message(err);
+  ambient_error_free(err);
+  EXPECT_EQ(again, len);
+  EXPECT_EQ(out[len], '\0');
+  out.resize(len);
   return out;
 }
 
@@ -76,11 +81,24 @@ TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
   err = ambient_redirect_config_set_host(nullptr, 1);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
-  char* text = reinterpret_cast<char*>(1);
-  err = ambient_redirect_render(nullptr, &text, nullptr);
+  char text[8] = "garbage";
+  size_t len = 99;
+  err = ambient_redirect_render(nullptr, text, sizeof(text), &len);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(text, nullptr);
+  EXPECT_EQ(len, 0u);
+  EXPECT_STREQ(text, "");
   ambient_error_free(err);
+  err = ambient_redirect_render(c.get(), nullptr, 0, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  // A buffer too small gets the start of the text, NUL-terminated, and the
+  // full length.
+  std::string full = RenderOf(c.get());
+  ASSERT_GT(full.size(), 8u);
+  err = ambient_redirect_render(c.get(), text, sizeof(text), &len);
+  EXPECT_EQ(err, nullptr);
+  EXPECT_EQ(len, full.size());
+  EXPECT_EQ(std::string(text), full.substr(0, 7));
   ambient_redirect_drift* drift = reinterpret_cast<ambient_redirect_drift*>(1);
   err = ambient_redirect_check(c.get(), nullptr, &drift);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
@@ -96,7 +114,6 @@ TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
   EXPECT_EQ(ambient_redirect_drift_get0(nullptr, 0), nullptr);
   ambient_redirect_config_free(nullptr);
   ambient_redirect_drift_free(nullptr);
-  ambient_redirect_text_free(nullptr);
 }
 
 TEST(RedirectCapi, ApplyCheckDeleteOnDescriptor) {

@@ -114,33 +114,32 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_probe_snat_v6(
 AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_kubelet_uid(
     ambient_redirect_config *config, uint32_t uid);
 
-/* ambient_redirect_render writes the rules of `config` as text to *out_text
- * (NUL-terminated, owned by the caller: free with ambient_redirect_text_free)
- * and its length, without the NUL, to *out_len when out_len is not NULL. For
+/* ambient_redirect_render writes the rules of `config` as text into `buf`
+ * and their full length (without the NUL) to *out_len, as every string the
+ * library makes is returned (see ambient/c/common.h): at most cap - 1 bytes
+ * and a NUL are written (nothing when `buf` is NULL or `cap` 0), so a caller
+ * whose *out_len is >= cap calls again with a buffer of *out_len + 1. For
  * iptables: the iptables-restore payload (IPv4, then IPv6 when enabled), with
  * no newline after the last COMMIT; for nftables: the nft script. The bytes
- * are those of istio-cni's goldens for the same settings. Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments; AMBIENT_ERR_NOT_FOUND for
- * nftables host rules without a kubelet UID when no kubelet runs here. On
- * error *out_text is set to NULL. Nothing on the system is touched. */
+ * are those of istio-cni's goldens for the same settings. Errors (*out_len
+ * is then 0 and `buf`, when it has room, holds ""):
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config or out_len;
+ * AMBIENT_ERR_NOT_FOUND for nftables host rules without a kubelet UID when
+ * no kubelet runs here. Nothing on the system is touched. Any thread. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_render(const ambient_redirect_config *config,
-                                                      char **out_text, size_t *out_len);
+                                                      char *buf, size_t cap, size_t *out_len);
 
 /* ambient_redirect_render_family writes one family's iptables-restore payload
- * of `config` (`family` 4 or 6) to *out_text, ending in a newline: the input
- * `iptables-restore` (4) or `ip6tables-restore` (6) reads. Ownership and
+ * of `config` (`family` 4 or 6) into `buf`, ending in a newline: the input
+ * `iptables-restore` (4) or `ip6tables-restore` (6) reads. `buf`, `cap` and
  * *out_len as ambient_redirect_render. Errors: AMBIENT_ERR_INVALID_ARGUMENT
- * for NULL arguments, a family other than 4 or 6, the nftables backend (its
- * inet script covers both families: use ambient_redirect_render), or family
- * 6 without IPv6 enabled. On error *out_text is set to NULL. Nothing on the
+ * for a NULL config or out_len, a family other than 4 or 6, the nftables
+ * backend (its inet script covers both families: use
+ * ambient_redirect_render), or family 6 without IPv6 enabled. Nothing on the
  * system is touched. Any thread. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_render_family(const ambient_redirect_config *config,
-                                                             int family, char **out_text,
+                                                             int family, char *buf, size_t cap,
                                                              size_t *out_len);
-
-/* ambient_redirect_text_free releases text returned by this header's
- * functions. NULL is allowed. */
-AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
 
 /* ---- Applying rules inside a network namespace ----
  *

@@ -247,7 +247,7 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_trust_bundles_count(b: *const ambient_trust_bundles) -> usize;
 
-    pub fn ambient_verify_options_new(out: *mut *mut ambient_verify_options) -> *mut ambient_error;
+    pub fn ambient_verify_options_new() -> *mut ambient_verify_options;
     pub fn ambient_verify_options_free(o: *mut ambient_verify_options);
     pub fn ambient_verify_options_add_expected_id(
         o: *mut ambient_verify_options,
@@ -408,10 +408,17 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_redirect_render(
         config: *const ambient_redirect_config,
-        out_text: *mut *mut c_char,
+        buf: *mut c_char,
+        cap: usize,
         out_len: *mut usize,
     ) -> *mut ambient_error;
-    pub fn ambient_redirect_text_free(text: *mut c_char);
+    pub fn ambient_redirect_render_family(
+        config: *const ambient_redirect_config,
+        family: c_int,
+        buf: *mut c_char,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
     pub fn ambient_redirect_apply(
         config: *const ambient_redirect_config,
         netns: *const c_char,

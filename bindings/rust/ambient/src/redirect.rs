@@ -176,16 +176,30 @@ impl RedirectConfig {
     /// The rules as istio-cni would feed them to iptables-restore (IPv4 then
     /// IPv6) or nft. Nothing on the system is touched.
     pub fn render(&self) -> Result<String, Error> {
-        let mut text: *mut c_char = ptr::null_mut();
+        // The text is copied into our buffer: ask for its length, then fetch it.
         let mut len = 0usize;
-        // SAFETY: live handle; text is owned on success and freed below.
+        // SAFETY: live handle; a NULL buffer of capacity 0 asks for the length.
         unsafe {
-            check(sys::ambient_redirect_render(self.ptr, &mut text, &mut len))?;
-            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len);
-            let s = String::from_utf8_lossy(bytes).into_owned();
-            sys::ambient_redirect_text_free(text);
-            Ok(s)
-        }
+            check(sys::ambient_redirect_render(
+                self.ptr,
+                ptr::null_mut(),
+                0,
+                &mut len,
+            ))?
+        };
+        let mut buf = vec![0u8; len + 1];
+        let mut again = 0usize;
+        // SAFETY: live handle; buf has buf.len() bytes.
+        unsafe {
+            check(sys::ambient_redirect_render(
+                self.ptr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut again,
+            ))?
+        };
+        buf.truncate(again.min(len));
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
     /// Installs the rules (and, in-pod, the fwmark policy routing) in

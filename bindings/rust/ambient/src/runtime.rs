@@ -19,7 +19,7 @@ use ambient_sys as sys;
 use crate::hbone::TlsContext;
 use crate::identity::{check, cstring, lent};
 use crate::netns::{log_trampoline, LogFn};
-use crate::Error;
+use crate::{copied_string, Error};
 
 fn cstrings(ss: &[&str]) -> Result<(Vec<CString>, Vec<*const c_char>), Error> {
     let owned = ss
@@ -271,14 +271,9 @@ impl Server<'_> {
 
     /// The istio_tcp_* counters in Prometheus text format.
     pub fn metrics(&self) -> String {
-        // SAFETY: live handle; a NULL buffer of length 0 asks for the size.
-        let n = unsafe { sys::ambient_hbone_server_metrics(self.ptr, ptr::null_mut(), 0) };
-        let mut buf = vec![0u8; n + 1];
-        // SAFETY: buf has n + 1 bytes.
-        let m =
-            unsafe { sys::ambient_hbone_server_metrics(self.ptr, buf.as_mut_ptr().cast(), n + 1) };
-        buf.truncate(m.min(n));
-        String::from_utf8_lossy(&buf).into_owned()
+        // SAFETY: live handle; the buffer (NULL of length 0 to ask for the
+        // size) has the length given.
+        copied_string(|buf, cap| unsafe { sys::ambient_hbone_server_metrics(self.ptr, buf, cap) })
     }
 }
 
@@ -661,18 +656,9 @@ impl NodeProxy<'_> {
     /// The DNS proxy's istio_dns_* counters in Prometheus text format; empty
     /// when the options did not switch DNS on.
     pub fn dns_metrics(&self) -> String {
-        // SAFETY: live handle; a NULL buffer of length 0 asks for the size.
-        let n = unsafe { sys::ambient_node_proxy_dns_metrics(self.ptr, ptr::null_mut(), 0) };
-        if n == 0 {
-            return String::new();
-        }
-        let mut buf = vec![0u8; n + 1];
-        // SAFETY: buf has n + 1 bytes.
-        let m = unsafe {
-            sys::ambient_node_proxy_dns_metrics(self.ptr, buf.as_mut_ptr().cast(), n + 1)
-        };
-        buf.truncate(m.min(n));
-        String::from_utf8_lossy(&buf).into_owned()
+        // SAFETY: live handle; the buffer (NULL of length 0 to ask for the
+        // size) has the length given.
+        copied_string(|buf, cap| unsafe { sys::ambient_node_proxy_dns_metrics(self.ptr, buf, cap) })
     }
 
     /// Connects to the node agent's ZDS socket (and keeps reconnecting) on
