@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -27,7 +28,6 @@
 #include "ambient/runtime/node_proxy.h"
 #include "capi/internal.h"
 
-using ambient::capi::CopyStrings;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
@@ -48,6 +48,27 @@ struct ambient_hbone_server {
   std::unique_ptr<rt::HboneServer> server;
   std::shared_ptr<ambient::hbone::Metrics> metrics;
   std::string address;
+  rt::ServerLimits limits;  // what set_limit last gave the server (defaults first)
+};
+
+struct ambient_workload_info {
+  // The text fields, indexed by ambient_workload_field.
+  std::array<std::string, AMBIENT_WORKLOAD_ZONE + 1> fields;
+  std::vector<std::string> addresses;
+  bool hbone = true;
+  const std::string& at(ambient_workload_field f) const { return fields[f]; }
+};
+
+struct ambient_hbone_server_options {
+  std::string listen;
+  std::vector<std::string> allow;
+  ambient::LogSink log;
+};
+
+struct ambient_hbone_target {
+  std::string via;
+  std::string authority;
+  std::vector<std::string> expected;
 };
 
 struct ambient_hbone_client {
@@ -93,6 +114,51 @@ ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
                                         absl::string_view msg) {
     if (gate->load()) sink(level, component, msg);
   };
+}
+
+// BaggageOf reads the telemetry fields of `info` and checks them with
+// hbone::CheckWorkloadInfo.
+absl::StatusOr<ambient::hbone::WorkloadInfo> BaggageOf(const ambient_workload_info& info) {
+  ambient::hbone::WorkloadInfo w;
+  w.name = info.at(AMBIENT_WORKLOAD_NAME);
+  w.workload_type = info.at(AMBIENT_WORKLOAD_TYPE);
+  w.ns = info.at(AMBIENT_WORKLOAD_NAMESPACE);
+  w.canonical_service = info.at(AMBIENT_WORKLOAD_CANONICAL_SERVICE);
+  w.canonical_revision = info.at(AMBIENT_WORKLOAD_CANONICAL_REVISION);
+  w.cluster = info.at(AMBIENT_WORKLOAD_CLUSTER);
+  w.region = info.at(AMBIENT_WORKLOAD_REGION);
+  w.zone = info.at(AMBIENT_WORKLOAD_ZONE);
+  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
+  return w;
+}
+
+// TargetOf checks `target` (a malformed address is the caller's error now,
+// not a failure reported later) and converts it.
+absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
+                                          const ambient::hbone::WorkloadInfo& source) {
+  if (target.via.empty()) return absl::InvalidArgumentError("the target has no via address");
+  if (target.authority.empty()) return absl::InvalidArgumentError("the target has no authority");
+  if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(target.via); !a.ok()) {
+    return a.status();
+  }
+  if (absl::StatusOr<ambient::hbone::Authority> a =
+          ambient::hbone::ParseAuthority(target.authority);
+      !a.ok()) {
+    return a.status();
+  }
+  rt::TunnelTarget t;
+  t.via = target.via;
+  t.authority = target.authority;
+  t.expected_identities = target.expected;
+  t.source_workload = source;
+  return t;
+}
+
+// SetText stores `value` in `*field`; NULL is an error naming `name`.
+absl::Status SetText(std::string* field, const char* value, const char* name) {
+  if (value == nullptr) return NullArgument(name);
+  *field = value;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -147,26 +213,91 @@ void ambient_runtime_loop_stop(ambient_runtime_loop* loop) {
   if (loop != nullptr) loop->loop->Stop();
 }
 
+ambient_workload_info* ambient_workload_info_new(void) {
+  return ambient::capi::NewOrNull<ambient_workload_info>();
+}
+
+void ambient_workload_info_free(ambient_workload_info* info) { delete info; }
+
+ambient_error* ambient_workload_info_set(ambient_workload_info* info,
+                                         ambient_workload_field field, const char* value) {
+  // A C caller may pass any int: copy the bits out instead of reading an
+  // out-of-range value as the enum type.
+  int index;
+  std::memcpy(&index, &field, sizeof(index));
+  return Guard([&]() -> absl::Status {
+    if (info == nullptr) return NullArgument("info");
+    if (index < 0 || index > AMBIENT_WORKLOAD_ZONE) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown workload field ", index));
+    }
+    info->fields[static_cast<size_t>(index)] = value == nullptr ? "" : value;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_workload_info_add_address(ambient_workload_info* info, const char* ip) {
+  return Guard([&]() -> absl::Status {
+    if (info == nullptr) return NullArgument("info");
+    if (ip == nullptr) return NullArgument("ip");
+    info->addresses.emplace_back(ip);
+    return absl::OkStatus();
+  });
+}
+
+void ambient_workload_info_set_hbone(ambient_workload_info* info, int on) {
+  if (info != nullptr) info->hbone = on != 0;
+}
+
+ambient_hbone_server_options* ambient_hbone_server_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_server_options>();
+}
+
+void ambient_hbone_server_options_free(ambient_hbone_server_options* opts) { delete opts; }
+
+ambient_error* ambient_hbone_server_options_set_listen(ambient_hbone_server_options* opts,
+                                                       const char* listen) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    return SetText(&opts->listen, listen, "listen");
+  });
+}
+
+ambient_error* ambient_hbone_server_options_add_allow(ambient_hbone_server_options* opts,
+                                                      const char* spiffe_id) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (spiffe_id == nullptr) return NullArgument("spiffe_id");
+    opts->allow.emplace_back(spiffe_id);
+    return absl::OkStatus();
+  });
+}
+
+void ambient_hbone_server_options_set_log(ambient_hbone_server_options* opts, ambient_log_fn log,
+                                          void* log_user) {
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->log, log, log_user);
+}
+
 ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
-                                        const char* listen, const char* const* allow,
-                                        size_t n_allow, ambient_log_fn log, void* log_user,
+                                        const ambient_hbone_server_options* opts,
                                         ambient_hbone_server** out) {
   return Guard([&]() -> absl::Status {
     if (loop == nullptr) return NullArgument("loop");
     if (tls == nullptr) return NullArgument("tls");
-    if (listen == nullptr) return NullArgument("listen");
+    if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
+    if (opts->listen.empty()) return absl::InvalidArgumentError("no listen address set");
     if (!ambient::capi::HboneTlsIsServer(tls)) {
       return absl::InvalidArgumentError("an HBONE server needs a server-role tls");
     }
     rt::ServerOptions o;
-    o.listen = listen;
+    o.listen = opts->listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
-    if (absl::Status s = CopyStrings(allow, n_allow, "allow", "allow", &o.allow); !s.ok()) return s;
+    o.allow = opts->allow;
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
+    o.log = Gated(opts->log, gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
     o.metrics = metrics;
+    rt::ServerLimits limits = o.limits;
     absl::StatusOr<std::unique_ptr<rt::HboneServer>> server =
         rt::HboneServer::New(loop->loop.get(), std::move(o));
     if (!server.ok()) return server.status();
@@ -175,6 +306,7 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     s->address = (*server)->address().ToString();
     s->server = std::move(*server);
     s->metrics = std::move(metrics);
+    s->limits = limits;
     *out = s.release();
     return absl::OkStatus();
   });
@@ -229,26 +361,47 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
   });
 }
 
-int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
-                                const char* authority, const char* const* expected,
-                                size_t n_expected, int in_fd, int out_fd,
-                                ambient_hbone_tunnel_done_fn done, void* done_user) {
+ambient_hbone_target* ambient_hbone_target_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_target>();
+}
+
+void ambient_hbone_target_free(ambient_hbone_target* target) { delete target; }
+
+ambient_error* ambient_hbone_target_set_via(ambient_hbone_target* target, const char* via) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    return SetText(&target->via, via, "via");
+  });
+}
+
+ambient_error* ambient_hbone_target_set_authority(ambient_hbone_target* target,
+                                                  const char* authority) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    return SetText(&target->authority, authority, "authority");
+  });
+}
+
+ambient_error* ambient_hbone_target_add_expected(ambient_hbone_target* target,
+                                                 const char* spiffe_id) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    if (spiffe_id == nullptr) return NullArgument("spiffe_id");
+    target->expected.emplace_back(spiffe_id);
+    return absl::OkStatus();
+  });
+}
+
+int ambient_hbone_client_tunnel(ambient_hbone_client* client, const ambient_hbone_target* target,
+                                int in_fd, int out_fd, ambient_hbone_tunnel_done_fn done,
+                                void* done_user) {
   return GuardCode([&]() -> int {
-    if (client == nullptr || via == nullptr || authority == nullptr || in_fd < 0 || out_fd < 0) {
+    if (client == nullptr || target == nullptr || in_fd < 0 || out_fd < 0) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
-    // Malformed addresses are the caller's error now, not a failure via `done`.
-    if (!rt::ParseSocketAddress(via).ok() || !ambient::hbone::ParseAuthority(authority).ok()) {
-      return AMBIENT_ERR_INVALID_ARGUMENT;
-    }
-    rt::TunnelTarget t;
-    t.via = via;
-    t.authority = authority;
-    t.source_workload = client->source_workload;
-    if (!CopyStrings(expected, n_expected, "expected", "expected", &t.expected_identities).ok()) {
-      return AMBIENT_ERR_INVALID_ARGUMENT;
-    }
-    client->client->Tunnel(t, in_fd, out_fd, /*owns_fds=*/false,
+    absl::StatusOr<rt::TunnelTarget> t = TargetOf(*target, client->source_workload);
+    if (!t.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
+    client->client->Tunnel(*t, in_fd, out_fd, /*owns_fds=*/false,
                            [done, done_user](const rt::TunnelResult& r) {
                              if (done == nullptr) return;
                              std::string msg(r.status.message());
@@ -259,75 +412,53 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
   });
 }
 
-namespace {
 
-// WorkloadOf collects the workload fields of the _set_workload calls (NULL
-// or "" = unknown) and checks them with hbone::CheckWorkloadInfo.
-absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
-                                                       const char* workload_type,
-                                                       const char* ns,
-                                                       const char* canonical_service,
-                                                       const char* canonical_revision,
-                                                       const char* cluster, const char* region,
-                                                       const char* zone) {
-  auto str = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
-  ambient::hbone::WorkloadInfo w;
-  w.name = str(name);
-  w.workload_type = str(workload_type);
-  w.ns = str(ns);
-  w.canonical_service = str(canonical_service);
-  w.canonical_revision = str(canonical_revision);
-  w.cluster = str(cluster);
-  w.region = str(region);
-  w.zone = str(zone);
-  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
-  return w;
-}
-
-}  // namespace
-
-ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server, const char* name,
-                                                 const char* workload_type, const char* ns,
-                                                 const char* canonical_service,
-                                                 const char* canonical_revision,
-                                                 const char* cluster, const char* region,
-                                                 const char* zone) {
+ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server,
+                                                 const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (server == nullptr) return NullArgument("server");
-    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
-        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (workload == nullptr) return NullArgument("workload");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = BaggageOf(*workload);
     if (!w.ok()) return w.status();
     server->server->SetWorkload(*w);
     return absl::OkStatus();
   });
 }
 
-ambient_error* ambient_hbone_server_set_limits(ambient_hbone_server* server,
-                                              size_t max_connections, size_t max_handshakes,
-                                              uint32_t silent_timeout_ms,
-                                              size_t max_pending_dials_per_connection,
-                                              size_t max_pending_dials_per_identity) {
+ambient_error* ambient_hbone_server_set_limit(ambient_hbone_server* server,
+                                              ambient_hbone_limit which, uint64_t value) {
+  int index;
+  std::memcpy(&index, &which, sizeof(index));
   return Guard([&]() -> absl::Status {
     if (server == nullptr) return NullArgument("server");
-    rt::ServerLimits l;
-    l.max_connections = max_connections;
-    l.max_handshakes = max_handshakes;
-    l.silent_timeout = absl::Milliseconds(silent_timeout_ms);
-    l.max_pending_dials_per_connection = max_pending_dials_per_connection;
-    l.max_pending_dials_per_identity = max_pending_dials_per_identity;
+    rt::ServerLimits l = server->limits;
+    switch (index) {
+      case AMBIENT_HBONE_MAX_CONNECTIONS: l.max_connections = value; break;
+      case AMBIENT_HBONE_MAX_HANDSHAKES: l.max_handshakes = value; break;
+      case AMBIENT_HBONE_SILENT_TIMEOUT_MS:
+        if (value > INT32_MAX) return absl::InvalidArgumentError("silent timeout too long");
+        l.silent_timeout = absl::Milliseconds(static_cast<int64_t>(value));
+        break;
+      case AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION:
+        l.max_pending_dials_per_connection = value;
+        break;
+      case AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY:
+        l.max_pending_dials_per_identity = value;
+        break;
+      default: return absl::InvalidArgumentError(absl::StrCat("unknown HBONE limit ", index));
+    }
     server->server->SetLimits(l);
+    server->limits = l;
     return absl::OkStatus();
   });
 }
 
-ambient_error* ambient_hbone_client_set_source_workload(
-    ambient_hbone_client* client, const char* name, const char* workload_type, const char* ns,
-    const char* canonical_service, const char* canonical_revision, const char* cluster,
-    const char* region, const char* zone) {
+ambient_error* ambient_hbone_client_set_source_workload(ambient_hbone_client* client,
+                                                        const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (client == nullptr) return NullArgument("client");
-    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
-        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (workload == nullptr) return NullArgument("workload");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = BaggageOf(*workload);
     if (!w.ok()) return w.status();
     client->source_workload = *std::move(w);
     return absl::OkStatus();
@@ -342,33 +473,19 @@ void ambient_hbone_client_free(ambient_hbone_client* client) {
 }
 
 ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_hbone_client* client,
-                                           const char* listen, const char* via,
-                                           const char* authority, const char* const* expected,
-                                           size_t n_expected, ambient_hbone_forwarder** out) {
+                                           const char* listen, const ambient_hbone_target* target,
+                                           ambient_hbone_forwarder** out) {
   return Guard([&]() -> absl::Status {
     if (loop == nullptr) return NullArgument("loop");
     if (client == nullptr) return NullArgument("client");
     if (listen == nullptr) return NullArgument("listen");
-    if (via == nullptr) return NullArgument("via");
-    if (authority == nullptr) return NullArgument("authority");
+    if (target == nullptr) return NullArgument("target");
     if (out == nullptr) return NullArgument("out");
-    if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(via); !a.ok()) {
-      return a.status();
-    }
-    if (absl::StatusOr<ambient::hbone::Authority> a = ambient::hbone::ParseAuthority(authority);
-        !a.ok()) {
-      return a.status();
-    }
+    absl::StatusOr<rt::TunnelTarget> t = TargetOf(*target, client->source_workload);
+    if (!t.ok()) return t.status();
     rt::ForwarderOptions o;
     o.listen = listen;
-    o.target.via = via;
-    o.target.authority = authority;
-    o.target.source_workload = client->source_workload;
-    if (absl::Status s = CopyStrings(expected, n_expected, "expected", "expected",
-                                     &o.target.expected_identities);
-        !s.ok()) {
-      return s;
-    }
+    o.target = *std::move(t);
     absl::StatusOr<std::unique_ptr<rt::HboneForwarder>> fwd =
         rt::HboneForwarder::New(loop->loop.get(), client->client.get(), std::move(o));
     if (!fwd.ok()) return fwd.status();
@@ -393,29 +510,25 @@ ambient_node_proxy_options* ambient_node_proxy_options_new(void) {
 void ambient_node_proxy_options_free(ambient_node_proxy_options* opts) { delete opts; }
 
 ambient_error* ambient_node_proxy_options_add_workload(ambient_node_proxy_options* opts,
-                                                       const char* uid, const char* name,
-                                                       const char* ns,
-                                                       const char* service_account,
-                                                       const char* trust_domain,
-                                                       const char* const* addresses,
-                                                       size_t n_addresses, int hbone) {
+                                                       const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
-    if (uid == nullptr) return NullArgument("uid");
-    if (name == nullptr) return NullArgument("name");
-    if (ns == nullptr) return NullArgument("ns");
+    if (workload == nullptr) return NullArgument("workload");
     rt::Workload w;
-    w.uid = uid;
-    w.name = name;
-    w.ns = ns;
-    if (service_account != nullptr) w.service_account = service_account;
-    if (trust_domain != nullptr) w.trust_domain = trust_domain;
-    w.hbone = hbone != 0;
-    if (absl::Status s =
-            CopyStrings(addresses, n_addresses, "addresses", "addresses", &w.addresses);
-        !s.ok()) {
-      return s;
+    w.uid = workload->at(AMBIENT_WORKLOAD_UID);
+    w.name = workload->at(AMBIENT_WORKLOAD_NAME);
+    w.ns = workload->at(AMBIENT_WORKLOAD_NAMESPACE);
+    if (!workload->at(AMBIENT_WORKLOAD_SERVICE_ACCOUNT).empty()) {
+      w.service_account = workload->at(AMBIENT_WORKLOAD_SERVICE_ACCOUNT);
     }
+    if (!workload->at(AMBIENT_WORKLOAD_TRUST_DOMAIN).empty()) {
+      w.trust_domain = workload->at(AMBIENT_WORKLOAD_TRUST_DOMAIN);
+    }
+    w.canonical_service = workload->at(AMBIENT_WORKLOAD_CANONICAL_SERVICE);
+    w.canonical_revision = workload->at(AMBIENT_WORKLOAD_CANONICAL_REVISION);
+    w.cluster = workload->at(AMBIENT_WORKLOAD_CLUSTER);
+    w.addresses = workload->addresses;
+    w.hbone = workload->hbone;
     return opts->workloads->Upsert(std::move(w));
   });
 }
@@ -517,17 +630,17 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
   });
 }
 
-ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy, const char* uid,
-                                          const char* name, const char* ns, int netns_fd) {
+ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy,
+                                          const ambient_workload_info* pod, int netns_fd) {
   return Guard([&]() -> absl::Status {
     if (proxy == nullptr) return NullArgument("proxy");
-    if (uid == nullptr) return NullArgument("uid");
+    if (pod == nullptr) return NullArgument("pod");
     absl::StatusOr<ambient::netns::Netns> netns = ambient::netns::Netns::DupFd(netns_fd);
     if (!netns.ok()) return netns.status();
     ambient::netns::zds::WorkloadInfo info;
-    if (name != nullptr) info.name = name;
-    if (ns != nullptr) info.namespace_name = ns;
-    return proxy->proxy->AddPod(uid, info, std::move(*netns));
+    info.name = pod->at(AMBIENT_WORKLOAD_NAME);
+    info.namespace_name = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
+    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*netns));
   });
 }
 

@@ -946,6 +946,46 @@ pub struct ambient_hbone_forwarder {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_workload_info`.
+#[repr(C)]
+pub struct ambient_workload_info {
+    _private: [u8; 0],
+}
+
+/// `ambient_workload_field`.
+pub type ambient_workload_field = c_int;
+pub const AMBIENT_WORKLOAD_UID: ambient_workload_field = 0;
+pub const AMBIENT_WORKLOAD_NAME: ambient_workload_field = 1;
+pub const AMBIENT_WORKLOAD_NAMESPACE: ambient_workload_field = 2;
+pub const AMBIENT_WORKLOAD_SERVICE_ACCOUNT: ambient_workload_field = 3;
+pub const AMBIENT_WORKLOAD_TRUST_DOMAIN: ambient_workload_field = 4;
+pub const AMBIENT_WORKLOAD_TYPE: ambient_workload_field = 5;
+pub const AMBIENT_WORKLOAD_CANONICAL_SERVICE: ambient_workload_field = 6;
+pub const AMBIENT_WORKLOAD_CANONICAL_REVISION: ambient_workload_field = 7;
+pub const AMBIENT_WORKLOAD_CLUSTER: ambient_workload_field = 8;
+pub const AMBIENT_WORKLOAD_REGION: ambient_workload_field = 9;
+pub const AMBIENT_WORKLOAD_ZONE: ambient_workload_field = 10;
+
+/// Opaque `ambient_hbone_server_options`.
+#[repr(C)]
+pub struct ambient_hbone_server_options {
+    _private: [u8; 0],
+}
+
+/// `ambient_hbone_limit`.
+pub type ambient_hbone_limit = c_int;
+pub const AMBIENT_HBONE_MAX_CONNECTIONS: ambient_hbone_limit = 0;
+pub const AMBIENT_HBONE_MAX_HANDSHAKES: ambient_hbone_limit = 1;
+pub const AMBIENT_HBONE_SILENT_TIMEOUT_MS: ambient_hbone_limit = 2;
+pub const AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION: ambient_hbone_limit = 3;
+pub const AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY: ambient_hbone_limit = 4;
+
+/// Opaque `ambient_hbone_target`.
+#[repr(C)]
+pub struct ambient_hbone_target {
+    _private: [u8; 0],
+}
+
 /// `ambient_hbone_tunnel_done_fn`.
 pub type ambient_hbone_tunnel_done_fn = Option<
     unsafe extern "C" fn(
@@ -968,15 +1008,48 @@ extern "C" {
         user: *mut c_void,
     ) -> c_int;
 
+    pub fn ambient_workload_info_new() -> *mut ambient_workload_info;
+    pub fn ambient_workload_info_free(info: *mut ambient_workload_info);
+    pub fn ambient_workload_info_set(
+        info: *mut ambient_workload_info,
+        field: ambient_workload_field,
+        value: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_workload_info_add_address(
+        info: *mut ambient_workload_info,
+        ip: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_workload_info_set_hbone(info: *mut ambient_workload_info, on: c_int);
+
+    pub fn ambient_hbone_server_options_new() -> *mut ambient_hbone_server_options;
+    pub fn ambient_hbone_server_options_free(opts: *mut ambient_hbone_server_options);
+    pub fn ambient_hbone_server_options_set_listen(
+        opts: *mut ambient_hbone_server_options,
+        listen: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_options_add_allow(
+        opts: *mut ambient_hbone_server_options,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_options_set_log(
+        opts: *mut ambient_hbone_server_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
     pub fn ambient_hbone_server_new(
         lp: *mut ambient_runtime_loop,
         tls: *const ambient_hbone_tls,
-        listen: *const c_char,
-        allow: *const *const c_char,
-        n_allow: usize,
-        log: ambient_log_fn,
-        log_user: *mut c_void,
+        opts: *const ambient_hbone_server_options,
         out: *mut *mut ambient_hbone_server,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_set_workload(
+        server: *mut ambient_hbone_server,
+        workload: *const ambient_workload_info,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_set_limit(
+        server: *mut ambient_hbone_server,
+        which: ambient_hbone_limit,
+        value: u64,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_server_get0_address(server: *const ambient_hbone_server) -> *const c_char;
     pub fn ambient_hbone_server_metrics(
@@ -993,12 +1066,27 @@ extern "C" {
         log_user: *mut c_void,
         out: *mut *mut ambient_hbone_client,
     ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_new() -> *mut ambient_hbone_target;
+    pub fn ambient_hbone_target_free(target: *mut ambient_hbone_target);
+    pub fn ambient_hbone_target_set_via(
+        target: *mut ambient_hbone_target,
+        via: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_set_authority(
+        target: *mut ambient_hbone_target,
+        authority: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_add_expected(
+        target: *mut ambient_hbone_target,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_client_set_source_workload(
+        client: *mut ambient_hbone_client,
+        workload: *const ambient_workload_info,
+    ) -> *mut ambient_error;
     pub fn ambient_hbone_client_tunnel(
         client: *mut ambient_hbone_client,
-        via: *const c_char,
-        authority: *const c_char,
-        expected: *const *const c_char,
-        n_expected: usize,
+        target: *const ambient_hbone_target,
         in_fd: c_int,
         out_fd: c_int,
         done: ambient_hbone_tunnel_done_fn,
@@ -1010,10 +1098,7 @@ extern "C" {
         lp: *mut ambient_runtime_loop,
         client: *mut ambient_hbone_client,
         listen: *const c_char,
-        via: *const c_char,
-        authority: *const c_char,
-        expected: *const *const c_char,
-        n_expected: usize,
+        target: *const ambient_hbone_target,
         out: *mut *mut ambient_hbone_forwarder,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_forwarder_get0_address(
@@ -1039,14 +1124,7 @@ extern "C" {
     pub fn ambient_node_proxy_options_free(opts: *mut ambient_node_proxy_options);
     pub fn ambient_node_proxy_options_add_workload(
         opts: *mut ambient_node_proxy_options,
-        uid: *const c_char,
-        name: *const c_char,
-        ns: *const c_char,
-        service_account: *const c_char,
-        trust_domain: *const c_char,
-        addresses: *const *const c_char,
-        n_addresses: usize,
-        hbone: c_int,
+        workload: *const ambient_workload_info,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_options_add_trust_bundle_pem(
         opts: *mut ambient_node_proxy_options,
@@ -1088,9 +1166,7 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_add_pod(
         proxy: *mut ambient_node_proxy,
-        uid: *const c_char,
-        name: *const c_char,
-        ns: *const c_char,
+        pod: *const ambient_workload_info,
         netns_fd: c_int,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_remove_pod(
