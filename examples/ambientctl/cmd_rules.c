@@ -139,6 +139,7 @@ static int netns_op(const char *cmd, int argc, char **argv) {
   char **rest;
   int nrest = 0, i, rc;
   ambient_redirect_config *config;
+  ambient_netns *ns = NULL;
   ambient_error *err = NULL;
   if (has_help(argc, argv)) {
     printf("usage: ambientctl rules %s --netns NAME_OR_PATH [CONFIG]\n\n%s\n%s", cmd,
@@ -184,18 +185,20 @@ static int netns_op(const char *cmd, int argc, char **argv) {
     ambient_redirect_config_free(config);
     return rc;
   }
-  if (strcmp(cmd, "apply") == 0) {
-    err = ambient_redirect_apply(config, netns);
-  } else if (strcmp(cmd, "delete") == 0) {
-    err = ambient_redirect_delete(config, netns);
-  } else {
+  err = ambient_netns_open(netns, &ns);
+  if (err == NULL && strcmp(cmd, "apply") == 0) {
+    err = ambient_redirect_apply(config, ns);
+  } else if (err == NULL && strcmp(cmd, "delete") == 0) {
+    err = ambient_redirect_delete(config, ns);
+  } else if (err == NULL) {
     ambient_redirect_drift *drift = NULL;
-    err = ambient_redirect_check(config, netns, &drift);
+    err = ambient_redirect_check(config, ns, &drift);
     if (err == NULL) {
       size_t n = ambient_redirect_drift_count(drift), k;
       for (k = 0; k < n; ++k) printf("%s\n", ambient_redirect_drift_get0(drift, k));
       ambient_redirect_drift_free(drift);
       ambient_redirect_config_free(config);
+      ambient_netns_free(ns);
       if (n > 0) {
         fprintf(stderr, "ambientctl rules check: %lu difference(s) in %s\n", (unsigned long)n, netns);
         return AMBIENTCTL_FAIL;
@@ -203,6 +206,7 @@ static int netns_op(const char *cmd, int argc, char **argv) {
       return AMBIENTCTL_OK;
     }
   }
+  ambient_netns_free(ns);
   ambient_redirect_config_free(config);
   if (err != NULL) {
     char what[64];

@@ -20,8 +20,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/netns.h"
+#include "ambient/netns/netns.h"
 #include "ambient/identity/trust_bundle.h"
 #include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
+
+// ambient_netns (ambient/c/netns.h) is shared: the redirect shims borrow it.
+struct ambient_netns {
+  ambient::netns::Netns ns;
+};
 
 namespace ambient::capi {
 

@@ -19,10 +19,6 @@ using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 using ambient::capi::ToCode;
 
-struct ambient_netns {
-  nn::Netns ns;
-};
-
 struct ambient_pod_listener_options {
   nn::PodListenerOptions options;
 };

@@ -219,8 +219,8 @@ ambient_workload_info* ambient_workload_info_new(void) {
 
 void ambient_workload_info_free(ambient_workload_info* info) { delete info; }
 
-ambient_error* ambient_workload_info_set(ambient_workload_info* info,
-                                         ambient_workload_field field, const char* value) {
+ambient_error* ambient_workload_info_set(ambient_workload_info* info, ambient_workload_field field,
+                                         const char* value) {
   // A C caller may pass any int: copy the bits out instead of reading an
   // out-of-range value as the enum type.
   int index;
@@ -412,7 +412,6 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const ambient_hbon
   });
 }
 
-
 ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server,
                                                  const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
@@ -433,8 +432,12 @@ ambient_error* ambient_hbone_server_set_limit(ambient_hbone_server* server,
     if (server == nullptr) return NullArgument("server");
     rt::ServerLimits l = server->limits;
     switch (index) {
-      case AMBIENT_HBONE_MAX_CONNECTIONS: l.max_connections = value; break;
-      case AMBIENT_HBONE_MAX_HANDSHAKES: l.max_handshakes = value; break;
+      case AMBIENT_HBONE_MAX_CONNECTIONS:
+        l.max_connections = value;
+        break;
+      case AMBIENT_HBONE_MAX_HANDSHAKES:
+        l.max_handshakes = value;
+        break;
       case AMBIENT_HBONE_SILENT_TIMEOUT_MS:
         if (value > INT32_MAX) return absl::InvalidArgumentError("silent timeout too long");
         l.silent_timeout = absl::Milliseconds(static_cast<int64_t>(value));
@@ -445,7 +448,8 @@ ambient_error* ambient_hbone_server_set_limit(ambient_hbone_server* server,
       case AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY:
         l.max_pending_dials_per_identity = value;
         break;
-      default: return absl::InvalidArgumentError(absl::StrCat("unknown HBONE limit ", index));
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("unknown HBONE limit ", index));
     }
     server->server->SetLimits(l);
     server->limits = l;

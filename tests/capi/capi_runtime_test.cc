@@ -227,10 +227,10 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   ASSERT_EQ(ambient_hbone_client_new(loop, ctls, KeepAccess, &client_lines, &client), nullptr);
 
   // Bad input is refused and changes nothing.
-  ambient_error* err = ambient_hbone_server_set_workload(
-      server, Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
-                        {AMBIENT_WORKLOAD_TYPE, "statefulset"},
-                        {AMBIENT_WORKLOAD_NAMESPACE, "back"}}));
+  ambient_error* err =
+      ambient_hbone_server_set_workload(server, Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
+                                                          {AMBIENT_WORKLOAD_TYPE, "statefulset"},
+                                                          {AMBIENT_WORKLOAD_NAMESPACE, "back"}}));
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(Contains(ambient_error_message(err), "statefulset"));
@@ -241,8 +241,8 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
   std::string huge(300, 'a');
-  err = ambient_hbone_client_set_source_workload(
-      client, Workload({{AMBIENT_WORKLOAD_NAME, huge.c_str()}}));
+  err = ambient_hbone_client_set_source_workload(client,
+                                                 Workload({{AMBIENT_WORKLOAD_NAME, huge.c_str()}}));
   ASSERT_NE(err, nullptr);
   ambient_error_free(err);
   err = ambient_hbone_server_set_workload(nullptr, Workload({{AMBIENT_WORKLOAD_NAME, "echo"}}));
@@ -266,15 +266,14 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
     ambient_workload_info_free(w);
   }
 
-  ASSERT_EQ(ambient_hbone_server_set_workload(server,
-                                              Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
-                                                        {AMBIENT_WORKLOAD_TYPE, "deployment"},
-                                                        {AMBIENT_WORKLOAD_NAMESPACE, "back"},
-                                                        {AMBIENT_WORKLOAD_CANONICAL_SERVICE,
-                                                         "echo-svc"},
-                                                        {AMBIENT_WORKLOAD_CANONICAL_REVISION, "v2"},
-                                                        {AMBIENT_WORKLOAD_CLUSTER, "Kubernetes"},
-                                                        {AMBIENT_WORKLOAD_REGION, ""}})),
+  ASSERT_EQ(ambient_hbone_server_set_workload(
+                server, Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
+                                  {AMBIENT_WORKLOAD_TYPE, "deployment"},
+                                  {AMBIENT_WORKLOAD_NAMESPACE, "back"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_SERVICE, "echo-svc"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_REVISION, "v2"},
+                                  {AMBIENT_WORKLOAD_CLUSTER, "Kubernetes"},
+                                  {AMBIENT_WORKLOAD_REGION, ""}})),
             nullptr);
   ASSERT_EQ(ambient_hbone_client_set_source_workload(
                 client, Workload({{AMBIENT_WORKLOAD_NAME, "shell"},
@@ -499,9 +498,9 @@ TEST(CapiRuntimeTest, ServerRefusesAnAllowEntryThatIsNotASpiffeId) {
   for (const char* bad : {"cluster.local/ns/default/sa/demo", "spiffe://td/ns/a/sa/b/", "",
                           "spiffe://TD/ns/a/sa/b"}) {
     ambient_hbone_server* server = nullptr;
-    ambient_error* err = NewServer(loop, stls, "127.0.0.1:0",
-                                   {"spiffe://cluster.local/ns/default/sa/ok", bad}, nullptr,
-                                   nullptr, &server);
+    ambient_error* err =
+        NewServer(loop, stls, "127.0.0.1:0", {"spiffe://cluster.local/ns/default/sa/ok", bad},
+                  nullptr, nullptr, &server);
     ASSERT_NE(err, nullptr) << bad;
     EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT) << bad;
     EXPECT_TRUE(Contains(ambient_error_message(err), "allow[1]")) << ambient_error_message(err);

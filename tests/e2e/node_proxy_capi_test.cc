@@ -125,8 +125,7 @@ TEST(NodeProxyCapiTest, UnknownPodAndBadNetnsFdAreRefused) {
   ASSERT_EQ(pipe(pipe_fds), 0);
   EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, pipe_fds[0])),
             AMBIENT_ERR_INVALID_ARGUMENT);  // a pipe is no netns
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, -1)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, -1)), AMBIENT_ERR_INVALID_ARGUMENT);
   close(pipe_fds[0]);
   close(pipe_fds[1]);
   close(self);
@@ -172,8 +171,8 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ASSERT_EQ(Code(ambient_netns_open(topo.b().c_str(), &b)), AMBIENT_OK);
   ambient_redirect_config* rules = ambient_redirect_config_new();
   ASSERT_NE(rules, nullptr);
-  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.a().c_str())), AMBIENT_OK);
-  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.b().c_str())), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, a)), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, b)), AMBIENT_OK);
 
   hbone::testing::TestCa ca;
   Options o(ambient_node_proxy_options_new());
@@ -238,8 +237,8 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ambient_node_proxy_free(p);
   ambient_runtime_loop_run_for(loop, 10);
   ambient_runtime_loop_free(loop);
-  ambient_error_free(ambient_redirect_delete(rules, topo.a().c_str()));
-  ambient_error_free(ambient_redirect_delete(rules, topo.b().c_str()));
+  ambient_error_free(ambient_redirect_delete(rules, a));
+  ambient_error_free(ambient_redirect_delete(rules, b));
   ambient_redirect_config_free(rules);
   ambient_netns_free(a);
   ambient_netns_free(b);

@@ -104,36 +104,46 @@ TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(drift, nullptr);
   ambient_error_free(err);
-  err = ambient_redirect_apply(c.get(), "no-such-netns-ambient-test");
-  EXPECT_NE(err, nullptr);
-  ambient_error_free(err);
-  err = ambient_redirect_apply_fd(c.get(), 0);  // stdin is no namespace
-  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
-  ambient_error_free(err);
+  for (ambient_error* e :
+       {ambient_redirect_apply(c.get(), nullptr), ambient_redirect_delete(c.get(), nullptr)}) {
+    EXPECT_EQ(ambient_error_code(e), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(e);
+  }
   EXPECT_EQ(ambient_redirect_drift_count(nullptr), 0u);
   EXPECT_EQ(ambient_redirect_drift_get0(nullptr, 0), nullptr);
   ambient_redirect_config_free(nullptr);
   ambient_redirect_drift_free(nullptr);
 }
 
-TEST(RedirectCapi, ApplyCheckDeleteOnDescriptor) {
+// Handle is an ambient_netns for a namespace descriptor, freed with it.
+struct Handle {
+  ambient_netns* ns = nullptr;
+  explicit Handle(int fd) { EXPECT_EQ(ambient_netns_open_fd(fd, &ns), nullptr); }
+  ~Handle() { ambient_netns_free(ns); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+TEST(RedirectCapi, ApplyCheckDeleteOnAHandle) {
   AMBIENT_REQUIRE_ROOT();
   absl::StatusOr<ambient::netns::Netns> ns = ambient::netns::Netns::CreateUnnamed();
   ASSERT_TRUE(ns.ok()) << ns.status();
   ASSERT_TRUE(ambient::netns::BringUpLoopback(*ns).ok());
+  Handle h(ns->fd());
+  ASSERT_NE(h.ns, nullptr);
   ConfigPtr c(ambient_redirect_config_new());
   ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
   ambient_redirect_drift* drift = nullptr;
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
   EXPECT_NE(std::string(ambient_redirect_drift_get0(drift, 0)).find("missing"), std::string::npos);
   ambient_redirect_drift_free(drift);
-  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_apply(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_EQ(ambient_redirect_drift_count(drift), 0u);
   ambient_redirect_drift_free(drift);
-  ASSERT_EQ(ambient_redirect_delete_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_delete(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
   ambient_redirect_drift_free(drift);
 }
@@ -148,34 +158,36 @@ TEST(RedirectCapi, ProbeSetMembers) {
   ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
   ASSERT_EQ(ambient_redirect_config_set_host(c.get(), 1), nullptr);
   ASSERT_EQ(ambient_redirect_config_set_kubelet_uid(c.get(), 1000), nullptr);
-  ambient_error* err = ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a");
+  Handle h(ns->fd());
+  ASSERT_NE(h.ns, nullptr);
+  ambient_error* err = ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", "uid-a");
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_NOT_FOUND);  // no host rules yet
   ambient_error_free(err);
-  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a"), nullptr);
+  ASSERT_EQ(ambient_redirect_apply(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", "uid-a"), nullptr);
 
   ambient_redirect_probes* probes = nullptr;
-  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_list(c.get(), h.ns, &probes), nullptr);
   ASSERT_EQ(ambient_redirect_probes_count(probes), 1u);
   EXPECT_STREQ(ambient_redirect_probes_get0_address(probes, 0), "198.18.0.9");
   EXPECT_STREQ(ambient_redirect_probes_get0_pod_uid(probes, 0), "uid-a");
   EXPECT_EQ(ambient_redirect_probes_get0_address(probes, 1), nullptr);
   ambient_redirect_probes_free(probes);
 
-  err = ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", "uid-b");
+  err = ambient_redirect_probe_remove(c.get(), h.ns, "198.18.0.9", "uid-b");
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_FAILED_PRECONDITION);
   ambient_error_free(err);
-  ASSERT_EQ(ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", nullptr), nullptr);
-  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_remove(c.get(), h.ns, "198.18.0.9", nullptr), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_list(c.get(), h.ns, &probes), nullptr);
   EXPECT_EQ(ambient_redirect_probes_count(probes), 0u);
   ambient_redirect_probes_free(probes);
 
-  for (ambient_error* e : {ambient_redirect_probe_add_fd(nullptr, ns->fd(), "198.18.0.9", "u"),
-                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), nullptr, "u"),
-                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", nullptr),
+  for (ambient_error* e : {ambient_redirect_probe_add(nullptr, h.ns, "198.18.0.9", "u"),
+                           ambient_redirect_probe_add(c.get(), h.ns, nullptr, "u"),
+                           ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", nullptr),
                            ambient_redirect_probe_add(c.get(), nullptr, "198.18.0.9", "u"),
-                           ambient_redirect_probe_remove_fd(c.get(), -1, "198.18.0.9", "u"),
-                           ambient_redirect_probe_list_fd(c.get(), ns->fd(), nullptr)}) {
+                           ambient_redirect_probe_remove(c.get(), nullptr, "198.18.0.9", "u"),
+                           ambient_redirect_probe_list(c.get(), h.ns, nullptr)}) {
     EXPECT_EQ(ambient_error_code(e), AMBIENT_ERR_INVALID_ARGUMENT);
     ambient_error_free(e);
   }

@@ -421,20 +421,11 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_redirect_apply(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_apply_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_check(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        out_drift: *mut *mut ambient_redirect_drift,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_check_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         out_drift: *mut *mut ambient_redirect_drift,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_drift_count(drift: *const ambient_redirect_drift) -> usize;
@@ -445,44 +436,23 @@ extern "C" {
     pub fn ambient_redirect_drift_free(drift: *mut ambient_redirect_drift);
     pub fn ambient_redirect_delete(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_delete_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_add(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        address: *const c_char,
-        pod_uid: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_add_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         address: *const c_char,
         pod_uid: *const c_char,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_remove(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        address: *const c_char,
-        pod_uid: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_remove_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         address: *const c_char,
         pod_uid: *const c_char,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_list(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        out_probes: *mut *mut ambient_redirect_probes,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_list_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         out_probes: *mut *mut ambient_redirect_probes,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probes_count(probes: *const ambient_redirect_probes) -> usize;
