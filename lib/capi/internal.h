@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "ambient/c/hbone.h"
 #include "ambient/c/netns.h"
+#include "ambient/c/workload.h"
 #include "ambient/netns/netns.h"
 #include "ambient/identity/trust_bundle.h"
 #include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
@@ -28,6 +29,16 @@
 // ambient_netns (ambient/c/netns.h) is shared: the redirect shims borrow it.
 struct ambient_netns {
   ambient::netns::Netns ns;
+};
+
+// ambient_workload_info (ambient/c/workload.h) is read by the runtime and
+// netns shims.
+struct ambient_workload_info {
+  // The text fields, indexed by ambient_workload_field.
+  std::array<std::string, AMBIENT_WORKLOAD_ZONE + 1> fields;
+  std::vector<std::string> addresses;
+  bool hbone = true;
+  const std::string& at(ambient_workload_field f) const { return fields[f]; }
 };
 
 namespace ambient::capi {

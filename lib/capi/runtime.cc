@@ -51,14 +51,6 @@ struct ambient_hbone_server {
   rt::ServerLimits limits;  // what set_limit last gave the server (defaults first)
 };
 
-struct ambient_workload_info {
-  // The text fields, indexed by ambient_workload_field.
-  std::array<std::string, AMBIENT_WORKLOAD_ZONE + 1> fields;
-  std::vector<std::string> addresses;
-  bool hbone = true;
-  const std::string& at(ambient_workload_field f) const { return fields[f]; }
-};
-
 struct ambient_hbone_server_options {
   std::string listen;
   std::vector<std::string> allow;
@@ -211,41 +203,6 @@ void ambient_runtime_loop_run_for(ambient_runtime_loop* loop, uint64_t ms) {
 
 void ambient_runtime_loop_stop(ambient_runtime_loop* loop) {
   if (loop != nullptr) loop->loop->Stop();
-}
-
-ambient_workload_info* ambient_workload_info_new(void) {
-  return ambient::capi::NewOrNull<ambient_workload_info>();
-}
-
-void ambient_workload_info_free(ambient_workload_info* info) { delete info; }
-
-ambient_error* ambient_workload_info_set(ambient_workload_info* info, ambient_workload_field field,
-                                         const char* value) {
-  // A C caller may pass any int: copy the bits out instead of reading an
-  // out-of-range value as the enum type.
-  int index;
-  std::memcpy(&index, &field, sizeof(index));
-  return Guard([&]() -> absl::Status {
-    if (info == nullptr) return NullArgument("info");
-    if (index < 0 || index > AMBIENT_WORKLOAD_ZONE) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown workload field ", index));
-    }
-    info->fields[static_cast<size_t>(index)] = value == nullptr ? "" : value;
-    return absl::OkStatus();
-  });
-}
-
-ambient_error* ambient_workload_info_add_address(ambient_workload_info* info, const char* ip) {
-  return Guard([&]() -> absl::Status {
-    if (info == nullptr) return NullArgument("info");
-    if (ip == nullptr) return NullArgument("ip");
-    info->addresses.emplace_back(ip);
-    return absl::OkStatus();
-  });
-}
-
-void ambient_workload_info_set_hbone(ambient_workload_info* info, int on) {
-  if (info != nullptr) info->hbone = on != 0;
 }
 
 ambient_hbone_server_options* ambient_hbone_server_options_new(void) {

@@ -721,10 +721,7 @@ extern "C" {
     pub fn ambient_zds_agent_free(agent: *mut ambient_zds_agent);
     pub fn ambient_zds_agent_add(
         agent: *mut ambient_zds_agent,
-        uid: *const c_char,
-        name: *const c_char,
-        namespace_name: *const c_char,
-        service_account: *const c_char,
+        pod: *const ambient_workload_info,
         netns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_zds_agent_keep(

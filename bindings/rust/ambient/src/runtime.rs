@@ -22,8 +22,8 @@ use crate::netns::{log_trampoline, LogFn};
 use crate::{copied_string, Error};
 
 /// An option object of the C ABI, freed on drop.
-struct Owned<T> {
-    ptr: *mut T,
+pub(crate) struct Owned<T> {
+    pub(crate) ptr: *mut T,
     free: unsafe extern "C" fn(*mut T),
 }
 
@@ -70,7 +70,7 @@ fn hbone_target(
 
 /// An `ambient_workload_info` with `fields` set (None: unknown),
 /// `addresses` and `hbone`.
-fn workload_info(
+pub(crate) fn workload_info(
     fields: &[(sys::ambient_workload_field, Option<&str>)],
     addresses: &[String],
     hbone: bool,
