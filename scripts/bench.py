@@ -73,6 +73,9 @@ PARTS = [
     Part("services", "node proxy: pod A -> service VIP (endpoint picked), and VIP -> "
          "examples/waypoint -> endpoint, vs pod A -> pod IP",
          ["bash", "bench/e2e/services_bench.sh", "{build}", "300"], 35, root=True),
+    Part("attack", "the attack suite's figures: loop CPU out of descriptors, a legitimate "
+         "tunnel during each attack, descriptors and memory afterwards, 5,000 idle tunnels",
+         ["{py}", "bench/parts/attack.py", "{build}", "5000"], 60),
     Part("dns", "DNS proxy: mesh name and forwarded name vs dnsmasq answering directly",
          ["{py}", "bench/parts/dns.py", "{build}", "2"], 45),
 ]

@@ -21,6 +21,9 @@ packages=(
   # DNS proxy: dnsmasq and dig drive its tests and the demo (messages are
   # parsed with glibc's libresolv, in libc6-dev)
   dnsmasq bind9-dnsutils
+  # control plane: an independent gRPC peer (python3-grpcio) for the gRPC
+  # client's tests, and the fake istiod's CA (python3-cryptography)
+  python3-grpcio python3-protobuf python3-cryptography
 )
 
 missing=()

@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "ambient/netns/zds.h"
 #include "ambient/base/errno_status.h"
+#include "ambient/netns/zds.h"
 #include "netns/zds_transport.h"
 
 namespace ambient::netns::zds {
@@ -104,8 +104,8 @@ void ZdsAgent::LoopOnce() {
   std::vector<pollfd> fds;
   std::vector<uint64_t> serials;
   while (!stopping_) {
-    fds.assign({{stop_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0},
-                {listen_fd_.get(), POLLIN, 0}});
+    fds.assign(
+        {{stop_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}});
     // Connections owing their hello come next: each is polled with its own
     // deadline, so a silent one delays nobody.
     const size_t greet_base = fds.size();
@@ -120,15 +120,19 @@ void ZdsAgent::LoopOnce() {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& c : conns_) {
         if (c->broken) continue;
-        // The proxy never speaks unprompted: readable means it left or misbehaves.
+        // Past its snapshot, the proxy never speaks unprompted: readable
+        // means it left or misbehaves. During it, readable is the ack due.
         fds.push_back({c->fd.get(), POLLIN | POLLRDHUP, 0});
         serials.push_back(c->serial);
+        if (!c->ready && !c->awaiting.empty())
+          first_deadline = std::min(first_deadline, c->deadline);
       }
     }
     int wait_ms = -1;
     if (first_deadline != absl::InfiniteFuture()) {
       absl::Duration left = std::max(first_deadline - absl::Now(), absl::ZeroDuration());
-      wait_ms = static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+      wait_ms =
+          static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
     }
     int n = poll(fds.data(), fds.size(), wait_ms);
     if (n < 0) {
@@ -148,6 +152,11 @@ void ZdsAgent::LoopOnce() {
         if (fds[i].revents == 0) continue;
         for (auto& c : conns_) {
           if (c->serial != serials[i - conn_base] || c->broken) continue;
+          if (!c->ready) {
+            OnSnapshotAck(*c);
+            Pump(*c);
+            continue;
+          }
           // Re-check now that we hold the lock: an ack read by Exchange is fine.
           pollfd again{c->fd.get(), POLLIN | POLLRDHUP, 0};
           if (poll(&again, 1, 0) > 0) {
@@ -156,6 +165,12 @@ void ZdsAgent::LoopOnce() {
             conns_changed_.notify_all();
           }
         }
+      }
+      const absl::Time now = absl::Now();
+      for (auto& c : conns_) {
+        if (c->broken || c->ready || c->awaiting.empty() || now < c->deadline) continue;
+        Break(*c, absl::StrCat("no ack for ", c->awaiting, " within ",
+                               absl::FormatDuration(options_.io_timeout)));
       }
       size_t before = conns_.size();
       conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
@@ -189,8 +204,8 @@ void ZdsAgent::AcceptOne() {
     UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno),
-                                          "; pausing 100ms"));
+        Log(LogLevel::kWarn,
+            absl::StrCat("accept failed: ", std::strerror(errno), "; pausing 100ms"));
         SleepUnlessStopped(stop_fd_.get(), absl::Milliseconds(100));
       } else if (errno != EAGAIN && errno != EINTR) {
         Log(LogLevel::kWarn, absl::StrCat("accept failed: ", std::strerror(errno)));
@@ -224,35 +239,100 @@ void ZdsAgent::Greet(UniqueFd fd) {
   auto conn = std::make_unique<Conn>();
   conn->fd = std::move(fd);
   conn->serial = next_serial_++;
-  absl::Status snap = SendSnapshot(*conn);
-  if (!snap.ok()) {
-    Log(LogLevel::kWarn, absl::StrCat("snapshot to node proxy failed: ", snap.message()));
-    return;
-  }
+  for (const auto& [uid, pod] : pods_) conn->todo.push_back(uid);
+  conn->snapshot_pods = pods_.size();
+  Conn& c = *conn;
   conns_.push_back(std::move(conn));
-  conns_changed_.notify_all();
-  Log(LogLevel::kInfo, absl::StrCat("node proxy connected; snapshot of ", pods_.size(),
-                                    " pods sent; ", conns_.size(), " proxies connected"));
+  Log(LogLevel::kInfo,
+      absl::StrCat("node proxy connected; sending a snapshot of ", c.snapshot_pods, " pods"));
+  Pump(c);
 }
 
-absl::Status ZdsAgent::SendSnapshot(Conn& conn) {
-  for (const auto& [uid, pod] : pods_) {
+void ZdsAgent::Break(Conn& conn, absl::string_view why) {
+  Log(LogLevel::kWarn,
+      absl::StrCat(conn.ready ? "node proxy failed: " : "snapshot to node proxy failed: ", why));
+  conn.broken = true;
+  conns_changed_.notify_all();
+}
+
+void ZdsAgent::Pump(Conn& conn) {
+  while (!conn.broken && !conn.ready && conn.awaiting.empty()) {
     Request req;
-    req.uid = uid;
-    if (pod.netns.valid()) {
-      req.type = RequestType::kAdd;
-      req.has_workload_info = true;
-      req.workload_info = pod.info;
+    int pass_fd = -1;
+    if (!conn.todo.empty()) {
+      req.uid = std::move(conn.todo.front());
+      conn.todo.pop_front();
+      auto it = pods_.find(req.uid);
+      if (it != pods_.end()) {
+        // A keep is only allowed before SnapshotSent; one recorded later has
+        // nothing to tell a proxy (as for proxies past their snapshot).
+        if (!it->second.netns.valid() && conn.snapshot_sent) continue;
+        conn.sent.insert(req.uid);
+        if (it->second.netns.valid()) {
+          req.type = RequestType::kAdd;
+          req.has_workload_info = true;
+          req.workload_info = it->second.info;
+          pass_fd = it->second.netns.fd();
+        } else {
+          req.type = RequestType::kKeep;
+        }
+      } else if (conn.sent.erase(req.uid) > 0) {
+        req.type = RequestType::kDel;  // told about it earlier in this snapshot; gone since
+      } else {
+        continue;  // added and deleted before its turn
+      }
+    } else if (!conn.snapshot_sent) {
+      req.type = RequestType::kSnapshotSent;
+      conn.snapshot_sent = true;
     } else {
-      req.type = RequestType::kKeep;
+      return;
     }
-    absl::Status s = Exchange(conn, req, pod.netns.valid() ? pod.netns.fd() : -1);
-    if (conn.broken) return s;
-    if (!s.ok()) Log(LogLevel::kWarn, absl::StrCat("snapshot: ", s.message()));
+    absl::StatusOr<std::string> bytes = EncodeRequest(req);
+    absl::Status sent = bytes.status();
+    // One request is out at a time and it is small: the proxy's queue has
+    // room, so this does not wait; if it would, the proxy is not reading.
+    if (sent.ok()) sent = SendDatagram(conn.fd.get(), *bytes, pass_fd, -1, absl::ZeroDuration());
+    const std::string what = absl::StrCat(RequestTypeName(req.type), " ", req.uid);
+    if (!sent.ok()) {
+      Break(conn, absl::StrCat("sending ", what, ": ", sent.message()));
+      return;
+    }
+    conn.awaiting = what;
+    conn.deadline = absl::Now() + options_.io_timeout;
   }
-  Request done;
-  done.type = RequestType::kSnapshotSent;
-  return Exchange(conn, done, -1);
+}
+
+void ZdsAgent::OnSnapshotAck(Conn& conn) {
+  if (conn.awaiting.empty()) {
+    Break(conn, "unsolicited data during the snapshot");
+    return;
+  }
+  absl::StatusOr<Datagram> reply = RecvDatagram(conn.fd.get(), -1, absl::ZeroDuration());
+  absl::Status failed = reply.status();
+  absl::StatusOr<std::string> ack;
+  if (failed.ok()) {
+    if (reply->truncated || !reply->fds.empty()) {
+      failed = absl::InvalidArgumentError("reply too long or carrying descriptors");
+    } else {
+      ack = DecodeAck(reply->bytes);
+      failed = ack.status();
+    }
+  }
+  if (!failed.ok()) {
+    Break(conn, absl::StrCat("on ", conn.awaiting, ": ", failed.message()));
+    return;
+  }
+  if (!ack->empty()) {
+    Log(LogLevel::kWarn, absl::StrCat("snapshot: node proxy refused ", conn.awaiting, ": ", *ack));
+  }
+  conn.awaiting.clear();
+  if (conn.snapshot_sent && conn.todo.empty()) {
+    conn.ready = true;
+    conn.sent.clear();
+    conns_changed_.notify_all();
+    Log(LogLevel::kInfo, absl::StrCat("node proxy connected; snapshot of ", conn.snapshot_pods,
+                                      " pods sent; ", LiveConns(), " proxies connected"));
+  }
 }
 
 absl::Status ZdsAgent::Exchange(Conn& conn, const Request& request, int fd) {
@@ -302,12 +382,13 @@ absl::Status ZdsAgent::AddWorkload(const std::string& uid, const WorkloadInfo& i
   Pod& pod = pods_[uid];
   pod.info = info;
   pod.netns = std::move(*own);
+  QueueForSnapshots(uid);
   for (auto it = conns_.rbegin(); it != conns_.rend(); ++it) {
-    if ((*it)->broken) continue;
+    if ((*it)->broken || !(*it)->ready) continue;
     return Exchange(**it, req, pod.netns.fd());
   }
-  return absl::UnavailableError(absl::StrCat(
-      "no node proxy connected; pod ", uid, " will be sent with the next snapshot"));
+  return absl::UnavailableError(
+      absl::StrCat("no node proxy connected; pod ", uid, " will be sent with the next snapshot"));
 }
 
 absl::Status ZdsAgent::KeepWorkload(const std::string& uid) {
@@ -321,6 +402,7 @@ absl::Status ZdsAgent::KeepWorkload(const std::string& uid) {
   Pod& pod = pods_[uid];
   pod.info = WorkloadInfo();
   pod.netns = Netns();
+  QueueForSnapshots(uid);
   return absl::OkStatus();
 }
 
@@ -333,9 +415,10 @@ absl::Status ZdsAgent::DelWorkload(const std::string& uid) {
   if (!check.ok()) return check.status();
   std::lock_guard<std::mutex> lock(mu_);
   pods_.erase(uid);
+  QueueForSnapshots(uid);  // a proxy told about it earlier in its snapshot gets a delete
   absl::Status first;
   for (auto& c : conns_) {
-    if (c->broken) continue;
+    if (c->broken || !c->ready) continue;
     first.Update(Exchange(*c, req, -1));
   }
   return first;
@@ -343,8 +426,17 @@ absl::Status ZdsAgent::DelWorkload(const std::string& uid) {
 
 size_t ZdsAgent::LiveConns() const {
   size_t n = 0;
-  for (const auto& c : conns_) n += c->broken ? 0 : 1;
+  for (const auto& c : conns_) n += c->broken || !c->ready ? 0 : 1;
   return n;
+}
+
+void ZdsAgent::QueueForSnapshots(const std::string& uid) {
+  // A snapshot in progress always has a request out (Pump stops only then),
+  // so the agent thread sends this after that request's ack.
+  for (auto& c : conns_) {
+    if (c->broken || c->ready) continue;
+    if (std::find(c->todo.begin(), c->todo.end(), uid) == c->todo.end()) c->todo.push_back(uid);
+  }
 }
 
 size_t ZdsAgent::proxy_count() const {
@@ -358,9 +450,8 @@ absl::Status ZdsAgent::WaitForProxies(size_t n, absl::Duration timeout) const {
   const bool ok = conns_changed_.wait_for(lock, absl::ToChronoMilliseconds(capped),
                                           [&] { return LiveConns() >= n; });
   if (!ok) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("fewer than ", n, " node proxies connected after ",
-                     absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "fewer than ", n, " node proxies connected after ", absl::FormatDuration(timeout)));
   }
   return absl::OkStatus();
 }

@@ -107,8 +107,10 @@ struct Pod {
   int outbound_fd = -1;
   int inbound_fd = -1;
   int hbone_port = 0;
-  std::unique_ptr<Acceptor> outbound_accept;  // accept with back-off on EMFILE
-  std::unique_ptr<Acceptor> inbound_accept;
+  // Accept with back-off on EMFILE and the connection caps; shared so a
+  // connection outliving its pod can tell a gone acceptor (weak_ptr).
+  std::shared_ptr<Acceptor> outbound_accept;
+  std::shared_ptr<Acceptor> inbound_accept;
   std::shared_ptr<void> attached;  // NodeProxyOptions::pod_attach's (destroyed first)
 };
 
@@ -118,6 +120,9 @@ class NodeProxyImpl final : public NodeProxy {
       : loop_(loop), opts_(std::move(options)) {
     log_ = opts_.log;
     access_ = opts_.log;
+    if (opts_.limits.max_connections != 0) {
+      budget_ = std::make_shared<ConnectionBudget>(opts_.limits.max_connections);
+    }
   }
   ~NodeProxyImpl() override {
     zds_.reset();  // no more pods from the agent
@@ -132,9 +137,7 @@ class NodeProxyImpl final : public NodeProxy {
   void StopZds() override {
     if (zds_) zds_->Stop();
   }
-  const netns::zds::ProxySession* zds() const override {
-    return zds_ ? &zds_->session() : nullptr;
-  }
+  const netns::zds::ProxySession* zds() const override { return zds_ ? &zds_->session() : nullptr; }
 
   void Log(LogLevel level, absl::string_view message) const {
     if (log_) log_(level, "node-proxy", message);
@@ -145,12 +148,12 @@ class NodeProxyImpl final : public NodeProxy {
                                                netns::Netns netns);
   void OnOutbound(Pod* pod);
   void OnInboundPlaintext(Pod* pod);
-  void Passthrough(Pod* pod, int fd, const SocketAddress& peer, const SocketAddress& dst,
-                   const std::optional<Workload>& destination);
+  void Passthrough(Pod* pod, int fd, std::function<void()> release, const SocketAddress& peer,
+                   const SocketAddress& dst, const std::optional<Workload>& destination);
   // Forward connects `fd` to `dst` from inside `pod` (as an inbound hop when
   // `inbound`, keeping the client's IP) and relays plain TCP.
-  void Forward(Pod* pod, int fd, hbone::RecordBuilder record, const SocketAddress& peer,
-               const SocketAddress& dst, bool inbound);
+  void Forward(Pod* pod, int fd, std::function<void()> release, hbone::RecordBuilder record,
+               const SocketAddress& peer, const SocketAddress& dst, bool inbound);
   absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
                          const std::string& src_identity) const;
   SocketMaker InboundSocketMaker(const Pod& pod, const SocketAddress& client) const;
@@ -160,6 +163,8 @@ class NodeProxyImpl final : public NodeProxy {
   LogSink log_;
   LogSink access_;
   std::map<std::string, std::unique_ptr<Pod>> pods_;
+  // All pods' 15001/15006 connections (limits.max_connections); null: no cap.
+  std::shared_ptr<ConnectionBudget> budget_;
   std::unique_ptr<ZdsClient> zds_;  // after pods_: destroyed first
 };
 
@@ -202,6 +207,18 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
   if (!w) {
     return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.namespace_name, "/", info.name,
                                             ") is not in the workload directory"));
+  }
+  // One netns is one pod: a second uid handed the same namespace would get a
+  // second set of listeners on the same ports (SO_REUSEPORT), and connections
+  // would be split between the two pods' identities at random.
+  for (const auto& [other_uid, other] : pods_) {
+    if (other->netns_id == netns.id()) {
+      absl::Status refused = absl::AlreadyExistsError(
+          absl::StrCat("netns ", netns.id().ToString(), " is already captured for pod ", other_uid,
+                       "; refusing it for pod ", uid));
+      Log(LogLevel::kError, std::string(refused.message()));
+      return refused;
+    }
   }
   absl::StatusOr<std::unique_ptr<Pod>> pod = Capture(uid, *w, std::move(netns));
   if (!pod.ok()) {
@@ -262,6 +279,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   so.ssl_ctx = server_ctx->get();
   so.settings = opts_.settings;
   so.connect_timeout = opts_.connect_timeout;
+  so.limits = opts_.limits.hbone;
   so.log = access_;
   so.metrics = opts_.metrics;
   // ztunnel's inbound lines carry our identity as dst.identity and our
@@ -320,6 +338,8 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   pod->inbound_fd = in->fd.get();
   AcceptorOptions ao;
   ao.owns_fd = false;  // the listener set closes them
+  ao.max_connections = opts_.limits.max_connections_per_listener;
+  ao.budget = budget_;
   ao.log = log_;
   ao.component = "node-proxy";
   ao.name = absl::StrCat("pod ", pod->uid, " :", opts_.listeners.outbound_port);
@@ -411,16 +431,31 @@ SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddres
   };
 }
 
+namespace {
+
+// Releaser returns what a connection from `acceptor` calls once when it is
+// over (loop thread): it gives its place back under the connection caps; a
+// no-op when the pod (and so the acceptor) is gone.
+std::function<void()> Releaser(const std::shared_ptr<Acceptor>& acceptor) {
+  return [weak = std::weak_ptr<Acceptor>(acceptor)] {
+    if (std::shared_ptr<Acceptor> a = weak.lock()) a->Release();
+  };
+}
+
+}  // namespace
+
 void NodeProxyImpl::OnOutbound(Pod* pod) {
   for (int i = 0; i < 64; ++i) {
     absl::StatusOr<int> fd = pod->outbound_accept->Next();
     if (!fd.ok()) return;
+    std::function<void()> release = Releaser(pod->outbound_accept);
     absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
     if (!orig.ok() || !peer.ok()) {
       Log(LogLevel::kWarn, absl::StrCat("outbound connection in pod ", pod->uid, " dropped: ",
                                         (!orig.ok() ? orig.status() : peer.status()).ToString()));
       AbortClose(*fd);
+      release();
       continue;
     }
     SocketAddress dst = Unmapped(ToRuntime(*orig));
@@ -431,6 +466,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
           absl::StrCat("pod ", pod->uid, ": refused a connection to its own proxy port ",
                        dst.ToString()));
       AbortClose(*fd);
+      release();
       continue;
     }
     absl::StatusOr<OutboundRoute> route =
@@ -440,6 +476,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       // ztunnel refuses the connection and logs it (e.g. "no healthy
       // upstream: VIP:port").
       AbortClose(*fd);
+      release();
       hbone::RecordBuilder r(hbone::Direction::kOutbound);
       r.Source(peer->ToString(), pod->workload.Identity(), pod->workload.Telemetry())
           .Destination(dst.ToString());
@@ -452,7 +489,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       continue;
     }
     if (route->kind == OutboundRoute::Kind::kPassthrough) {
-      Passthrough(pod, *fd, *peer, route->next_hop, route->destination);
+      Passthrough(pod, *fd, std::move(release), *peer, route->next_hop, route->destination);
       continue;
     }
     TunnelTarget t;
@@ -463,28 +500,31 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
     t.source_workload = pod->workload.Telemetry();
     if (route->destination) t.destination_workload = route->destination->Telemetry();
     t.destination_service = route->destination_service;
-    pod->client->Tunnel(t, *fd, *fd, /*owns_fds=*/true, nullptr);
+    pod->client->Tunnel(t, *fd, *fd, /*owns_fds=*/true,
+                        [release = std::move(release)](const TunnelResult&) { release(); });
   }
 }
 
-void NodeProxyImpl::Passthrough(Pod* pod, int fd, const SocketAddress& peer,
-                                const SocketAddress& dst,
+void NodeProxyImpl::Passthrough(Pod* pod, int fd, std::function<void()> release,
+                                const SocketAddress& peer, const SocketAddress& dst,
                                 const std::optional<Workload>& destination) {
   hbone::RecordBuilder r(hbone::Direction::kOutbound);
   r.Source(peer.ToString(), "", pod->workload.Telemetry())
       .Destination(dst.ToString(), "",
                    destination ? destination->Telemetry() : hbone::WorkloadInfo{});
-  Forward(pod, fd, std::move(r), peer, dst, /*inbound=*/false);
+  Forward(pod, fd, std::move(release), std::move(r), peer, dst, /*inbound=*/false);
 }
 
 void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
   for (int i = 0; i < 64; ++i) {
     absl::StatusOr<int> fd = pod->inbound_accept->Next();
     if (!fd.ok()) return;
+    std::function<void()> release = Releaser(pod->inbound_accept);
     absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
     if (!orig.ok() || !peer.ok()) {
       AbortClose(*fd);
+      release();
       continue;
     }
     SocketAddress dst = Unmapped(ToRuntime(*orig));
@@ -495,15 +535,17 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
       AbortClose(*fd);
+      release();
       Emit(access_, r.Refused(std::move(st), "DENY"));
       continue;
     }
-    Forward(pod, *fd, std::move(r), *peer, dst, /*inbound=*/true);
+    Forward(pod, *fd, std::move(release), std::move(r), *peer, dst, /*inbound=*/true);
   }
 }
 
-void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::RecordBuilder record,
-                            const SocketAddress& peer, const SocketAddress& dst, bool inbound) {
+void NodeProxyImpl::Forward(Pod* pod, int fd, std::function<void()> release,
+                            hbone::RecordBuilder record, const SocketAddress& peer,
+                            const SocketAddress& dst, bool inbound) {
   SocketMaker make;
   if (inbound) {
     make = InboundSocketMaker(*pod, peer);
@@ -516,22 +558,25 @@ void NodeProxyImpl::Forward(Pod* pod, int fd, hbone::RecordBuilder record,
     };
   }
   record.Started(loop_->Now());
-  DialWith(loop_, dst, opts_.connect_timeout, std::move(make),
-           [loop = loop_, log = access_, record, fd](absl::StatusOr<int> up) {
-             if (!up.ok()) {
-               AbortClose(fd);
-               Emit(log, record.Failed(up.status(), "CONNECT", loop->Now()));
-               return;
-             }
-             StartTcpRelay(loop, fd, *up, [log, record](const TcpRelayResult& res) {
-               // sent: toward the remote side (outbound: client ->
-               // upstream; inbound: app -> client).
-               bool outbound = record.record().direction == hbone::Direction::kOutbound;
-               hbone::Transfer t{outbound ? res.a_to_b : res.b_to_a,
-                                 outbound ? res.b_to_a : res.a_to_b};
-               Emit(log, record.Closed(t, res.status, res.ended));
-             });
-           });
+  DialWith(
+      loop_, dst, opts_.connect_timeout, std::move(make),
+      [loop = loop_, log = access_, record, fd,
+       release = std::move(release)](absl::StatusOr<int> up) {
+        if (!up.ok()) {
+          AbortClose(fd);
+          release();
+          Emit(log, record.Failed(up.status(), "CONNECT", loop->Now()));
+          return;
+        }
+        StartTcpRelay(loop, fd, *up, [log, record, release](const TcpRelayResult& res) {
+          release();
+          // sent: toward the remote side (outbound: client ->
+          // upstream; inbound: app -> client).
+          bool outbound = record.record().direction == hbone::Direction::kOutbound;
+          hbone::Transfer t{outbound ? res.a_to_b : res.b_to_a, outbound ? res.b_to_a : res.a_to_b};
+          Emit(log, record.Closed(t, res.status, res.ended));
+        });
+      });
 }
 
 }  // namespace

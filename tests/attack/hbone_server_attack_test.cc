@@ -52,6 +52,7 @@ TEST_F(HboneServerAttackTest, AcceptOutOfDescriptorsRestsInsteadOfSpinning) {
   for (int d : filler) close(d);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
 
+  Figure("loop_cpu_ms_per_600ms", cpu);
   EXPECT_LT(cpu, 200.0) << "the loop spun on the listener";
   std::vector<std::string> warns = LogsWith("Too many open files");
   EXPECT_GE(warns.size(), 1u);
@@ -185,6 +186,7 @@ TEST_F(HboneServerAttackTest, ResetStreamsAndClosedConnectionsCancelTheirDials) 
   EXPECT_TRUE(WaitFor(1000, [&] { return Connections() == 0; }));
   EXPECT_TRUE(WaitFor(1000, [&] { return OpenFds() <= baseline; }))
       << OpenFds() << " fds open, baseline " << baseline;
+  Figure("fds_above_baseline_after", OpenFds() - baseline);
 }
 
 // A PING flood (ACKs never read) ends that connection, not the server: a

@@ -144,6 +144,7 @@ TEST_F(PeerAttackTest, PeerKilledMidTransferReleasesEverything) {
   // The Upstream's listener stays open until the end of the test.
   EXPECT_TRUE(WaitFor(5000, [&] { return OpenFds() <= baseline + 1; }))
       << OpenFds() << " fds open, " << baseline << " before";
+  Figure("fds_above_baseline_after", OpenFds() - baseline - 1);
   EXPECT_TRUE(WaitFor(5000, [&] { return !LogsWith("access: ").empty(); }))
       << "the killed peer's stream has no access line";
   ExpectLegitimateTunnelWithin1s(echo.address());
@@ -189,6 +190,8 @@ TEST_F(PeerAttackTest, StoppedPeerIsHeldBackByFlowControl) {
   if (!kSanitized) {
     EXPECT_LT(rss2 - rss1, 2048) << "memory grew while the peer was frozen";
   }
+  Figure("frozen_peer_cpu_ms_per_1500ms", cpu * 1000);
+  Figure("frozen_peer_rss_growth_kib", static_cast<double>(rss2 - rss1));
   EXPECT_LT(cpu, 0.3) << "the process used CPU while everything waited";
   ExpectLegitimateTunnelWithin1s(echo.address());
 
@@ -278,8 +281,8 @@ TEST_F(PeerAttackTest, IdleTunnelsAreCheapAndGiveEverythingBack) {
   ASSERT_TRUE(WaitFor(5000, [&] { return upstream.held() == static_cast<size_t>(tunnels); }));
   long rss1 = ResidentKiB();
   double per_tunnel = static_cast<double>(rss1 - rss0) / tunnels;
-  RecordProperty("idle_tunnels", tunnels);
-  RecordProperty("kib_per_idle_tunnel_incl_client_and_upstream", std::to_string(per_tunnel));
+  Figure("idle_tunnels", tunnels);
+  Figure("kib_per_idle_tunnel_incl_client_and_upstream", per_tunnel);
   std::printf("%d idle tunnels: %.1f KiB each (server, attacker client and upstream together)\n",
               tunnels, per_tunnel);
   // Both ends of each tunnel live in this process; the server's share was
@@ -306,6 +309,8 @@ TEST_F(PeerAttackTest, IdleTunnelsAreCheapAndGiveEverythingBack) {
     })) << "the loop did not trim after the burst";
     long rss2 = ResidentKiB();
     std::printf("resident: %ld KiB before, %ld with the tunnels, %ld after\n", rss0, rss1, rss2);
+    Figure("rss_kept_after_burst_pct",
+           rss1 > rss0 ? 100.0 * static_cast<double>(rss2 - rss0) / (rss1 - rss0) : 0.0);
     EXPECT_LT(rss2 - rss0, std::max(1024L, (rss1 - rss0) * 3 / 4))
         << "resident " << rss2 << " KiB: " << rss0 << " before the tunnels, " << rss1
         << " with them";

@@ -190,6 +190,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     o.log = lines_.Sink();
     o.metrics = metrics_;
     o.connect_timeout = absl::Seconds(3);
+    o.limits = limits_;
 
     auto loop = runtime::EventLoop::New();
     ASSERT_TRUE(loop.ok());
@@ -249,6 +250,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   hbone::testing::TestCa ca_;
   std::map<std::string, std::shared_ptr<identity::CredentialHolder>> holders_;
   Lines lines_;
+  runtime::NodeProxyLimits limits_;  // what Start gives the proxy
   std::shared_ptr<hbone::Metrics> metrics_ = std::make_shared<hbone::Metrics>();
   std::unique_ptr<runtime::EventLoop> loop_;
   std::unique_ptr<runtime::NodeProxy> proxy_;
@@ -410,6 +412,135 @@ TEST_F(NodeProxyE2eTest, PodUnknownToTheDirectoryIsRefusedOverZds) {
   EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), "not in the workload directory")) << st;
   EXPECT_EQ(PodCount(), 2u);  // the captured pods are untouched
+}
+
+TEST_F(NodeProxyE2eTest, ANetnsHandedForASecondPodIsRefusedOverZds) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // Same workload name (the directory finds it), another uid, pod A's netns:
+  // before, both uids got listeners on the same ports via SO_REUSEPORT.
+  absl::Status st = agent_->AddWorkload("pod-a-again", {"client", "demo", "client"}, a_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is already captured for pod pod-a")) << st;
+  EXPECT_EQ(PodCount(), 2u);
+  // The same uid handed its own netns again is still fine (a snapshot replay).
+  st = agent_->AddWorkload("pod-a", {"client", "demo", "client"}, a_);
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(PodCount(), 2u);
+}
+
+// ManyPongs serves each connection on its own thread: reads until EOF,
+// answers "pong: <what it read>" (AppServer serves one at a time).
+class ManyPongs {
+ public:
+  ManyPongs(const SocketMaker& socket, const char* ip, int port) {
+    sockaddr_storage a;
+    socklen_t len = Sockaddr(ip, port, &a);
+    Fd fd(socket(a.ss_family));
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (len == 0 || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        listen(fd.get(), 16) != 0) {
+      return;
+    }
+    fd_ = std::move(fd);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_.get(), POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        auto c = std::make_shared<Fd>(accept(fd_.get(), nullptr, nullptr));
+        if (!c->valid()) continue;
+        ++accepted_;
+        SetTimeouts(c->get());
+        workers_.emplace_back([c] {
+          std::string got;
+          char buf[256];
+          for (ssize_t n; (n = read(c->get(), buf, sizeof(buf))) > 0;) got.append(buf, n);
+          std::string reply = "pong: " + got;
+          (void)!write(c->get(), reply.data(), reply.size());
+        });
+      }
+    });
+  }
+  ~ManyPongs() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    for (std::thread& t : workers_) t.join();
+  }
+  bool ok() const { return fd_.valid(); }
+  int accepted() const { return accepted_; }
+
+ private:
+  Fd fd_;
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+};
+
+// Connect opens a connection from inside `ns` to ip:port and sends `text`
+// (no half-close); an invalid Fd when that fails.
+Fd Connect(const Netns& ns, const char* ip, int port, const std::string& text) {
+  sockaddr_storage a;
+  socklen_t len = Sockaddr(ip, port, &a);
+  Fd fd(In(ns)(a.ss_family));
+  SetTimeouts(fd.get());
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+      write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return Fd();
+  }
+  return fd;
+}
+
+// ReadWithin returns what arrives on `fd` until EOF or `wait` passes.
+std::string ReadWithin(int fd, absl::Duration wait) {
+  std::string got;
+  absl::Time end = absl::Now() + wait;
+  for (absl::Duration left; (left = end - absl::Now()) > absl::ZeroDuration();) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) continue;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// Issue 17: the node proxy's 15001/15006 listeners accepted without limit.
+// With a cap of 2 (per listener, or node-wide), a third connection from the
+// pod waits in the backlog until one of the two closes, then goes through.
+void ThirdConnectionWaitsForAPlace(const Netns& a, const Netns& b) {
+  ManyPongs app(In(b), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  Fd first = Connect(a, kPodB, kAppPort, "first");
+  Fd second = Connect(a, kPodB, kAppPort, "second");
+  ASSERT_TRUE(first.valid() && second.valid());
+  for (int i = 0; i < 300 && app.accepted() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(app.accepted(), 2);
+  Fd third = Connect(a, kPodB, kAppPort, "third");
+  ASSERT_TRUE(third.valid());  // the kernel's backlog took it
+  shutdown(third.get(), SHUT_WR);
+  EXPECT_EQ(ReadWithin(third.get(), absl::Milliseconds(500)), "");
+  EXPECT_EQ(app.accepted(), 2);
+  // One closes: its place goes to the third.
+  shutdown(first.get(), SHUT_WR);
+  EXPECT_EQ(ReadWithin(first.get(), absl::Seconds(3)), "pong: first");
+  first = Fd();
+  EXPECT_EQ(ReadWithin(third.get(), absl::Seconds(3)), "pong: third");
+  shutdown(second.get(), SHUT_WR);
+  EXPECT_EQ(ReadWithin(second.get(), absl::Seconds(3)), "pong: second");
+}
+
+TEST_F(NodeProxyE2eTest, OutboundListenerCapHoldsTheThirdConnectionUntilOneCloses) {
+  limits_.max_connections_per_listener = 2;
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ThirdConnectionWaitsForAPlace(a_, b_);
+}
+
+TEST_F(NodeProxyE2eTest, NodeWideCapHoldsTheThirdConnectionUntilOneCloses) {
+  limits_.max_connections = 2;
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ThirdConnectionWaitsForAPlace(a_, b_);
 }
 
 TEST_F(NodeProxyE2eTest, DelWorkloadClosesThePodsListeners) {

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ambient/netns/pod_listeners.h"
 #include "netns/test_util.h"
 #include "netns/zds_transport.h"
@@ -688,6 +689,124 @@ TEST(ZdsAgent, SilentConnectionsDoNotDelayARealProxy) {
   }
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(std::count(warnings.begin(), warnings.end(), "node proxy sent no hello within 2s"), 3);
+}
+
+// Issue 17: the agent sent each snapshot synchronously, holding its lock,
+// waiting up to io_timeout for every ack. A proxy that said hello and then
+// stopped acknowledging half-way froze the agent thread (no other proxy got
+// its snapshot) and every AddWorkload/DelWorkload caller for io_timeout, and
+// again on each reconnect. Now snapshots are driven one request at a time by
+// the agent thread without blocking.
+TEST(ZdsAgent, AProxyStallingMidSnapshotDelaysNeitherOtherProxiesNorCallers) {
+  AMBIENT_REQUIRE_ROOT();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  ZdsAgentOptions opts;
+  opts.socket_path = TempSocketPath();
+  opts.io_timeout = absl::Seconds(3);
+  std::mutex mu;
+  std::vector<std::string> warnings;
+  opts.log = [&](LogLevel level, absl::string_view, absl::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (level == LogLevel::kWarn) warnings.emplace_back(message);
+  };
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  for (const char* uid : {"p0", "p1", "p2"}) {
+    EXPECT_EQ((*agent)->AddWorkload(uid, {}, *pod).code(), absl::StatusCode::kUnavailable);
+  }
+
+  // The staller takes the first request of its snapshot and never acks.
+  RawProxy staller(opts.socket_path);
+  std::vector<UniqueFd> fds;
+  absl::StatusOr<Request> first = staller.Next(&fds);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->uid, "p0");
+  fds.clear();
+
+  // A real proxy connecting now gets its whole snapshot at once.
+  absl::Time start = absl::Now();
+  RawProxy good(opts.socket_path);
+  std::vector<std::string> uids;
+  for (;;) {
+    absl::StatusOr<Request> r = good.Next(&fds);
+    ASSERT_TRUE(r.ok()) << r.status();
+    fds.clear();
+    ASSERT_TRUE(good.Ack());
+    if (r->type == RequestType::kSnapshotSent) break;
+    uids.push_back(r->uid);
+  }
+  EXPECT_EQ(uids, (std::vector<std::string>{"p0", "p1", "p2"}));
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(1)).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_EQ((*agent)->proxy_count(), 1u);  // the staller is not counted
+
+  // Adds and deletes reach the real proxy at once; the staller's snapshot
+  // takes them in when (if) it gets there.
+  std::thread answer([&] {
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<Request> r = good.Next(&fds);
+      EXPECT_TRUE(r.ok()) << r.status();
+      fds.clear();
+      good.Ack();
+    }
+  });
+  start = absl::Now();
+  EXPECT_TRUE((*agent)->AddWorkload("p3", {}, *pod).ok());
+  EXPECT_TRUE((*agent)->DelWorkload("p1").ok());
+  answer.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+
+  // The staller is dropped io_timeout after its unanswered request, and said so.
+  absl::StatusOr<Request> after = staller.Next();
+  EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(std::count(warnings.begin(), warnings.end(),
+                       "snapshot to node proxy failed: no ack for add p0 within 3s"),
+            1)
+      << absl::StrJoin(warnings, "\n");
+}
+
+// Adds, keeps and deletes that happen while a proxy is half-way through its
+// snapshot reach it in order: nothing is lost, nothing deleted comes back.
+TEST(ZdsAgent, ChangesDuringASnapshotReachThatProxy) {
+  AMBIENT_REQUIRE_ROOT();
+  FdLeakCheck leak_check;
+  absl::StatusOr<Netns> pod = Netns::CreateUnnamed();
+  ASSERT_TRUE(pod.ok());
+  ZdsAgentOptions opts;
+  opts.socket_path = TempSocketPath();
+  opts.io_timeout = absl::Seconds(3);
+  absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  for (const char* uid : {"a", "b", "c"}) {
+    EXPECT_EQ((*agent)->AddWorkload(uid, {}, *pod).code(), absl::StatusCode::kUnavailable);
+  }
+  RawProxy proxy(opts.socket_path);
+  std::vector<UniqueFd> fds;
+  absl::StatusOr<Request> r = proxy.Next(&fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->type, RequestType::kAdd);
+  EXPECT_EQ(r->uid, "a");
+  // While "add a" waits for its ack: "a" goes away, "c" goes away before
+  // its turn, "d" arrives, "k" is kept.
+  EXPECT_EQ((*agent)->DelWorkload("a").code(), absl::StatusCode::kOk);
+  EXPECT_EQ((*agent)->DelWorkload("c").code(), absl::StatusCode::kOk);
+  EXPECT_EQ((*agent)->AddWorkload("d", {}, *pod).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE((*agent)->KeepWorkload("k").ok());
+  ASSERT_TRUE(proxy.Ack());
+  std::vector<std::string> seen;
+  for (;;) {
+    fds.clear();
+    r = proxy.Next(&fds);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(proxy.Ack());
+    seen.push_back(absl::StrCat(RequestTypeName(r->type), " ", r->uid));
+    if (r->type == RequestType::kSnapshotSent) break;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"add b", "del a", "add d", "keep k", "snapshot_sent "}));
+  ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(1)).ok());
 }
 
 TEST(ZdsAgent, RefusesToReplaceAFileThatIsNotASocket) {

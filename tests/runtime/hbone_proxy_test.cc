@@ -16,6 +16,7 @@
 #include <map>
 #include <functional>
 #include <mutex>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -268,6 +269,15 @@ class HboneProxyTest : public ::testing::Test {
 
   void Resume() {
     thread_ = std::thread([this] { loop_->Run(); });
+  }
+
+  // StatsOf reads a server's counters on the loop thread (its owner) while
+  // the loop runs on thread_; read from here directly, that raced
+  // (ThreadSanitizer).
+  ServerStats StatsOf(HboneServer* server) {
+    std::promise<ServerStats> got;
+    loop_->Post([&] { got.set_value(server->stats()); });
+    return got.get_future().get();
   }
 
   // One echo round trip through the forwarder.
@@ -878,9 +888,9 @@ TEST_F(HboneHopTest, DownstreamResetCancelsTheUpstreamStream) {
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(WriteAll(fd, "x"));
-  for (int i = 0; i < 300 && pod_b_->stats().pending_dials == 0; ++i) usleep(10000);
-  ASSERT_EQ(pod_b_->stats().pending_dials, 1u) << "pod B got the waypoint's CONNECT";
-  EXPECT_EQ(server_->stats().pending_dials, 1u) << "the hop waits for pod B's 200";
+  for (int i = 0; i < 300 && StatsOf(pod_b_.get()).pending_dials == 0; ++i) usleep(10000);
+  ASSERT_EQ(StatsOf(pod_b_.get()).pending_dials, 1u) << "pod B got the waypoint's CONNECT";
+  EXPECT_EQ(StatsOf(server_.get()).pending_dials, 1u) << "the hop waits for pod B's 200";
   // The client resets: the forwarder resets its stream to the waypoint.
   AbortClose(fd);
   auto podb = WaitTagged("podb", 1);
@@ -903,8 +913,8 @@ TEST_F(HboneHopTest, DownstreamResetBeforeTheUpstreamConnectionIsUpCancelsTheWai
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(WriteAll(fd, "x"));
-  for (int i = 0; i < 300 && server_->stats().pending_dials == 0; ++i) usleep(10000);
-  ASSERT_EQ(server_->stats().pending_dials, 1u);
+  for (int i = 0; i < 300 && StatsOf(server_.get()).pending_dials == 0; ++i) usleep(10000);
+  ASSERT_EQ(StatsOf(server_.get()).pending_dials, 1u);
   AbortClose(fd);
   auto hop = WaitTagged("hop", 1);
   ASSERT_EQ(hop.size(), 1u);

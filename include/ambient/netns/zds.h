@@ -34,9 +34,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -217,8 +219,12 @@ struct ZdsAgentOptions {
 // ZdsAgent is the node agent end. It owns a listening socket at
 // options.socket_path (a stale socket file there is replaced; any other kind
 // of file is an error) and a thread that accepts proxies and sends each one
-// the snapshot. All methods are thread-safe; they block while a snapshot is
-// being sent.
+// the snapshot. Snapshots are sent by that thread one request at a time
+// without blocking it: a proxy that stops acknowledging half-way delays
+// neither other proxies nor the agent's methods, and is dropped io_timeout
+// after its last unanswered request. All methods are thread-safe; those
+// that send (AddWorkload, DelWorkload) wait for the proxies' acks, up to
+// io_timeout each.
 class ZdsAgent {
  public:
   // Start binds and listens. Errors: InvalidArgument for a path that does not
@@ -261,6 +267,17 @@ class ZdsAgent {
     UniqueFd fd;
     uint64_t serial = 0;
     bool broken = false;
+    // The snapshot, driven by the agent thread (Pump): uids still to send
+    // (looked up in pods_ when sent; a uid sent before and gone since is
+    // sent as a delete), then SnapshotSent. `ready` once that was acked:
+    // from then on adds and deletes go out synchronously (Exchange).
+    bool ready = false;
+    std::deque<std::string> todo;
+    std::set<std::string> sent;  // uids this proxy was told to add or keep
+    bool snapshot_sent = false;  // SnapshotSent is out (or acked)
+    std::string awaiting;        // the request whose ack is due ("" if none)
+    absl::Time deadline;         // ... by then
+    size_t snapshot_pods = 0;
   };
   // A connection accepted but not greeted yet: it must send its hello by
   // `deadline` (io_timeout after the accept). Agent thread only.
@@ -273,8 +290,14 @@ class ZdsAgent {
   void LoopOnce();
   void Log(LogLevel level, absl::string_view message);
   void AcceptOne();
-  void Greet(UniqueFd fd);  // reads the ready hello, sends the snapshot
-  absl::Status SendSnapshot(Conn& conn);  // mu_ held
+  void Greet(UniqueFd fd);  // reads the ready hello, starts the snapshot
+  // Pump sends `conn`'s next snapshot request when none is awaiting its ack;
+  // OnSnapshotAck reads the ack that arrived. Agent thread, mu_ held; never block.
+  void Pump(Conn& conn);
+  void OnSnapshotAck(Conn& conn);
+  void Break(Conn& conn, absl::string_view why);  // mu_ held
+  // QueueForSnapshots appends `uid` to every snapshot in progress. mu_ held.
+  void QueueForSnapshots(const std::string& uid);
   // Exchange sends one request (and fd) on `conn` and waits for its ack.
   // mu_ held.
   absl::Status Exchange(Conn& conn, const Request& request, int fd);
@@ -291,8 +314,8 @@ class ZdsAgent {
   // notified whenever a connection is added or marked broken.
   mutable std::mutex mu_;
   mutable std::condition_variable conns_changed_;
-  std::map<std::string, Pod> pods_;                // snapshots go in uid order
-  std::vector<std::unique_ptr<Conn>> conns_;       // oldest first
+  std::map<std::string, Pod> pods_;           // snapshots go in uid order
+  std::vector<std::unique_ptr<Conn>> conns_;  // oldest first
   uint64_t next_serial_ = 0;
   std::vector<Greeting> greeting_;  // agent thread only
 };

@@ -76,9 +76,25 @@
 #include "ambient/netns/zds.h"
 #include "ambient/netns/zds_session.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/workload_directory.h"
 
 namespace ambient::runtime {
+
+// NodeProxyLimits keep the node proxy in service under connection floods
+// from inside a pod (0 = no limit). At a cap the listener rests and new
+// connections wait in the kernel's backlog (the app sees a slow connect, not
+// a refusal) until one closes.
+struct NodeProxyLimits {
+  // Open connections accepted on one pod's 15001 (outbound) or 15006
+  // (plaintext inbound) listener, each listener counted on its own.
+  size_t max_connections_per_listener = 4096;
+  // Open connections accepted on all pods' 15001 and 15006 listeners together.
+  size_t max_connections = 65536;
+  // Each pod's 15008 HBONE server (connections, handshakes, silent
+  // clients, pending dials): ServerLimits.
+  ServerLimits hbone;
+};
 
 struct NodeProxyOptions {
   std::shared_ptr<WorkloadDirectory> workloads;          // required
@@ -98,6 +114,7 @@ struct NodeProxyOptions {
   // Bind inbound upstream connections to the client's IP (best effort).
   bool keep_source_ip = true;
   absl::Duration connect_timeout = absl::Seconds(10);
+  NodeProxyLimits limits;
   hbone::Settings settings;
   LogSink log;
   std::shared_ptr<hbone::Metrics> metrics;
@@ -106,8 +123,8 @@ struct NodeProxyOptions {
   // destroyed when the pod is released, before its listeners close. An
   // error fails AddPod. The DNS proxy: ambient/dns/pod_dns.h, with
   // listeners.dns = true.
-  std::function<absl::StatusOr<std::shared_ptr<void>>(
-      const Workload&, const netns::PodListenerSet&, const std::shared_ptr<netns::SocketFactory>&)>
+  std::function<absl::StatusOr<std::shared_ptr<void>>(const Workload&, const netns::PodListenerSet&,
+                                                      const std::shared_ptr<netns::SocketFactory>&)>
       pod_attach;
 };
 
@@ -139,8 +156,9 @@ class NodeProxy {
   // uid, else by info's namespace/name. Adding a uid that is already
   // captured with the same netns is a no-op; with another netns the old
   // capture is removed first. Errors (nothing captured): NotFound for a
-  // workload the directory does not know; InvalidArgument for an empty uid
-  // or netns; FailedPrecondition when the SVID does not match the
+  // workload the directory does not know; AlreadyExists when another uid is
+  // captured in the same netns (one netns is one pod); InvalidArgument for
+  // an empty uid or netns; FailedPrecondition when the SVID does not match the
   // workload's identity; the errors of credentials() and of
   // netns::PodListenerSet::Open (AlreadyExists, PermissionDenied).
   virtual absl::Status AddPod(const std::string& uid, const netns::zds::WorkloadInfo& info,
