@@ -252,9 +252,9 @@ func NewSVIDVerifier(bundles *TrustBundles, opts *VerifyOptions) (*SVIDVerifier,
 	if bundles == nil || bundles.ptr == nil {
 		return nil, &Error{Code: InvalidArgument, Message: "trust bundles are nil or closed"}
 	}
-	var o *C.ambient_verify_options
-	if err := takeError(C.ambient_verify_options_new(&o)); err != nil {
-		return nil, err
+	o := C.ambient_verify_options_new()
+	if o == nil {
+		return nil, &Error{Code: ResourceExhausted, Message: "out of memory"}
 	}
 	defer C.ambient_verify_options_free(o)
 	if opts != nil {

@@ -1,7 +1,9 @@
 // C glue for Go callbacks (log sinks, clocks, tunnel ends, ZDS pods): the
 // exported Go functions lack the const qualifiers of the C callback types,
 // so their addresses are cast here, in a file of its own (a Go file with
-// //export may only declare C functions). Handles travel as uintptr_t.
+// //export may only declare C functions). Handles travel as uintptr_t. The
+// option objects the calls take are filled here too, from flat arguments,
+// so each Go call crosses into C once.
 #include <stdint.h>
 
 #include "_cgo_export.h"
@@ -19,9 +21,77 @@ void ambientGoSetClock(ambient_verify_options *opts, uintptr_t handle) {
 ambient_error *ambientGoServerNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
                                   const char *listen, const char *const *allow, size_t n_allow,
                                   uintptr_t log_handle, ambient_hbone_server **out) {
-  return ambient_hbone_server_new(loop, tls, listen, allow, n_allow,
-                                  log_handle ? (ambient_log_fn)ambientGoLog : NULL,
-                                  (void *)log_handle, out);
+  ambient_hbone_server_options *o = ambient_hbone_server_options_new();
+  ambient_error *err;
+  size_t i;
+  if (o == NULL) return NULL;  // out of memory: *out stays NULL
+  err = ambient_hbone_server_options_set_listen(o, listen);
+  for (i = 0; err == NULL && i < n_allow; ++i) err = ambient_hbone_server_options_add_allow(o, allow[i]);
+  ambient_hbone_server_options_set_log(o, log_handle ? (ambient_log_fn)ambientGoLog : NULL,
+                                       (void *)log_handle);
+  if (err == NULL) err = ambient_hbone_server_new(loop, tls, o, out);
+  ambient_hbone_server_options_free(o);
+  return err;
+}
+
+// ambientGoTarget makes the target of a tunnel or forwarder; NULL when out
+// of memory or when an argument is NULL (*err says which, when it can).
+static ambient_hbone_target *ambientGoTarget(const char *via, const char *authority,
+                                             const char *const *expected, size_t n_expected,
+                                             ambient_error **err) {
+  ambient_hbone_target *t = ambient_hbone_target_new();
+  size_t i;
+  *err = NULL;
+  if (t == NULL) return NULL;
+  *err = ambient_hbone_target_set_via(t, via);
+  if (*err == NULL) *err = ambient_hbone_target_set_authority(t, authority);
+  for (i = 0; *err == NULL && i < n_expected; ++i) {
+    *err = ambient_hbone_target_add_expected(t, expected[i]);
+  }
+  if (*err != NULL) {
+    ambient_hbone_target_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+ambient_error *ambientGoForwarderNew(ambient_runtime_loop *loop, ambient_hbone_client *client,
+                                     const char *listen, const char *via, const char *authority,
+                                     const char *const *expected, size_t n_expected,
+                                     ambient_hbone_forwarder **out) {
+  ambient_error *err;
+  ambient_hbone_target *t = ambientGoTarget(via, authority, expected, n_expected, &err);
+  if (t == NULL) return err;  // NULL too when out of memory: *out stays NULL
+  err = ambient_hbone_forwarder_new(loop, client, listen, t, out);
+  ambient_hbone_target_free(t);
+  return err;
+}
+
+// ambientGoWorkload makes a workload description (NULL when out of memory);
+// NULL strings stay unknown.
+ambient_workload_info *ambientGoWorkload(const char *uid, const char *name, const char *ns,
+                                         const char *service_account, const char *trust_domain,
+                                         const char *const *addresses, size_t n_addresses,
+                                         int hbone) {
+  ambient_workload_info *w = ambient_workload_info_new();
+  size_t i;
+  if (w == NULL) return NULL;
+  // The fields are valid enumerators and w is not NULL: these cannot fail.
+  ambient_error_free(ambient_workload_info_set(w, AMBIENT_WORKLOAD_UID, uid));
+  ambient_error_free(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAME, name));
+  ambient_error_free(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAMESPACE, ns));
+  ambient_error_free(ambient_workload_info_set(w, AMBIENT_WORKLOAD_SERVICE_ACCOUNT, service_account));
+  ambient_error_free(ambient_workload_info_set(w, AMBIENT_WORKLOAD_TRUST_DOMAIN, trust_domain));
+  for (i = 0; i < n_addresses; ++i) {
+    ambient_error *err = ambient_workload_info_add_address(w, addresses[i]);
+    if (err != NULL) {
+      ambient_error_free(err);
+      ambient_workload_info_free(w);
+      return NULL;
+    }
+  }
+  ambient_workload_info_set_hbone(w, hbone);
+  return w;
 }
 
 ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
@@ -33,9 +103,19 @@ ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbon
 int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,
                           const char *const *expected, size_t n_expected, int fd,
                           uintptr_t done_handle) {
-  return ambient_hbone_client_tunnel(client, via, authority, expected, n_expected, fd, fd,
-                                     (ambient_hbone_tunnel_done_fn)ambientGoTunnelDone,
-                                     (void *)done_handle);
+  ambient_error *err;
+  ambient_hbone_target *t = ambientGoTarget(via, authority, expected, n_expected, &err);
+  int rc;
+  if (t == NULL) {
+    rc = err != NULL ? ambient_error_code(err) : AMBIENT_ERR_RESOURCE_EXHAUSTED;
+    ambient_error_free(err);
+    return rc;
+  }
+  rc = ambient_hbone_client_tunnel(client, t, fd, fd,
+                                   (ambient_hbone_tunnel_done_fn)ambientGoTunnelDone,
+                                   (void *)done_handle);
+  ambient_hbone_target_free(t);
+  return rc;
 }
 
 void ambientGoSetProxyCallbacks(ambient_zds_proxy_options *opts, uintptr_t handle) {

@@ -4,6 +4,10 @@ package ambient
 #include <stdlib.h>
 #include "ambient/ambient.h"
 void ambientGoSetAgentLog(ambient_zds_agent_options *opts, uintptr_t handle);
+ambient_workload_info *ambientGoWorkload(const char *uid, const char *name, const char *ns,
+                                         const char *service_account, const char *trust_domain,
+                                         const char *const *addresses, size_t n_addresses,
+                                         int hbone);
 */
 import "C"
 
@@ -239,7 +243,12 @@ func (a *ZDSAgent) Add(uid string, w ZDSWorkload, netns *Netns) error {
 			C.free(unsafe.Pointer(p))
 		}
 	}()
-	err := takeError(C.ambient_zds_agent_add(a.ptr, cu, cn, cns, csa, netns.ptr))
+	pod := C.ambientGoWorkload(cu, cn, cns, csa, nil, nil, 0, 1)
+	if pod == nil {
+		return &Error{Code: ResourceExhausted, Message: "out of memory"}
+	}
+	defer C.ambient_workload_info_free(pod)
+	err := takeError(C.ambient_zds_agent_add(a.ptr, pod, netns.ptr))
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(netns)
 	return err

@@ -5,6 +5,10 @@ package ambient
 #include <stdint.h>
 #include "ambient/ambient.h"
 void ambientGoSetNodeProxyLog(ambient_node_proxy_options *opts, uintptr_t handle);
+ambient_workload_info *ambientGoWorkload(const char *uid, const char *name, const char *ns,
+                                         const char *service_account, const char *trust_domain,
+                                         const char *const *addresses, size_t n_addresses,
+                                         int hbone);
 */
 import "C"
 
@@ -72,7 +76,14 @@ func setNodeProxyOptions(o *C.ambient_node_proxy_options, opts *NodeProxyOptions
 		if w.HBONE {
 			hb = 1
 		}
-		err := takeError(C.ambient_node_proxy_options_add_workload(o, cu, cn, cns, csa, ctd, addrs.arr, C.size_t(addrs.n), hb))
+		info := C.ambientGoWorkload(cu, cn, cns, csa, ctd, addrs.arr, C.size_t(addrs.n), hb)
+		var err error
+		if info == nil {
+			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
+		} else {
+			err = takeError(C.ambient_node_proxy_options_add_workload(o, info))
+			C.ambient_workload_info_free(info)
+		}
 		addrs.free()
 		for _, p := range []*C.char{cu, cn, cns, csa, ctd} {
 			C.free(unsafe.Pointer(p))
@@ -184,7 +195,13 @@ func (p *NodeProxy) AddPod(uid, name, namespace string, netns *Netns) error {
 			err = closedError("node proxy")
 			return
 		}
-		err = takeError(C.ambient_node_proxy_add_pod(p.ptr, cu, cn, cns, C.ambient_netns_fd(netns.ptr)))
+		info := C.ambientGoWorkload(cu, cn, cns, nil, nil, nil, 0, 1)
+		if info == nil {
+			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
+			return
+		}
+		err = takeError(C.ambient_node_proxy_add_pod(p.ptr, info, C.ambient_netns_fd(netns.ptr)))
+		C.ambient_workload_info_free(info)
 	}); derr != nil {
 		err = derr
 	}
@@ -234,13 +251,19 @@ func (p *NodeProxy) DNSMetrics() string {
 		if p.ptr == nil {
 			return
 		}
+		// Copied into our buffer; counters may grow between the calls, so
+		// retry until the text fits.
 		n := C.ambient_node_proxy_dns_metrics(p.ptr, nil, 0)
-		if n == 0 {
-			return
+		for n > 0 {
+			buf := make([]byte, int(n)+1)
+			m := C.ambient_node_proxy_dns_metrics(p.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
+				C.size_t(len(buf)))
+			if int(m) < len(buf) {
+				out = string(buf[:m])
+				return
+			}
+			n = m
 		}
-		buf := make([]byte, int(n)+1)
-		C.ambient_node_proxy_dns_metrics(p.ptr, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
-		out = string(buf[:n])
 	})
 	return out
 }

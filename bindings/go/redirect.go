@@ -193,39 +193,48 @@ func (c *RedirectConfig) Render() (string, error) {
 	if c.ptr == nil {
 		return "", c.closed()
 	}
-	var text *C.char
+	// The text is copied into our buffer: ask for its length, then fetch it.
 	var n C.size_t
-	err := takeError(C.ambient_redirect_render(c.ptr, &text, &n))
+	err := takeError(C.ambient_redirect_render(c.ptr, nil, 0, &n))
+	if err != nil {
+		runtime.KeepAlive(c)
+		return "", err
+	}
+	buf := make([]byte, int(n)+1)
+	err = takeError(C.ambient_redirect_render(c.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
+		C.size_t(len(buf)), &n))
 	runtime.KeepAlive(c)
 	if err != nil {
 		return "", err
 	}
-	defer C.ambient_redirect_text_free(text)
-	return C.GoStringN(text, C.int(n)), nil
+	if int(n) >= len(buf) {
+		return "", &Error{Code: Internal, Message: "rendered rules changed length between calls"}
+	}
+	return string(buf[:n]), nil
+}
+
+// nsArg checks a namespace handle argument.
+func nsArg(ns *Netns) error {
+	if ns == nil || ns.ptr == nil {
+		return &Error{Code: InvalidArgument, Message: "network namespace is nil or closed"}
+	}
+	return nil
 }
 
 // Apply installs the rules (and, in-pod, the fwmark policy routing) in the
-// network namespace netns: a name under /var/run/netns or a path such as
-// /proc/PID/ns/net. All or nothing. Needs root. Errors: NotFound (no such
-// namespace), PermissionDenied, FailedPrecondition (rules refused).
-func (c *RedirectConfig) Apply(netns string) error {
+// network namespace ns (OpenNetns opens one by name, path or descriptor).
+// All or nothing. Needs root. Errors: InvalidArgument (nil or closed ns),
+// PermissionDenied, FailedPrecondition (rules refused).
+func (c *RedirectConfig) Apply(ns *Netns) error {
 	if c.ptr == nil {
 		return c.closed()
 	}
-	s := C.CString(netns)
-	defer C.free(unsafe.Pointer(s))
-	err := takeError(C.ambient_redirect_apply(c.ptr, s))
-	runtime.KeepAlive(c)
-	return err
-}
-
-// ApplyFd is Apply on an open network namespace descriptor (not taken over).
-func (c *RedirectConfig) ApplyFd(fd int) error {
-	if c.ptr == nil {
-		return c.closed()
+	if err := nsArg(ns); err != nil {
+		return err
 	}
-	err := takeError(C.ambient_redirect_apply_fd(c.ptr, C.int(fd)))
+	err := takeError(C.ambient_redirect_apply(c.ptr, ns.ptr))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	return err
 }
 
@@ -239,58 +248,37 @@ func takeDrift(d *C.ambient_redirect_drift) []string {
 	return out
 }
 
-// Check compares netns with the expected rules and returns the
-// differences, one line each (empty when there is no drift). Nothing is
-// changed.
-func (c *RedirectConfig) Check(netns string) ([]string, error) {
+// Check compares ns with the expected rules and returns the differences,
+// one line each (empty when there is no drift). Nothing is changed.
+func (c *RedirectConfig) Check(ns *Netns) ([]string, error) {
 	if c.ptr == nil {
 		return nil, c.closed()
 	}
-	s := C.CString(netns)
-	defer C.free(unsafe.Pointer(s))
+	if err := nsArg(ns); err != nil {
+		return nil, err
+	}
 	var d *C.ambient_redirect_drift
-	err := takeError(C.ambient_redirect_check(c.ptr, s, &d))
+	err := takeError(C.ambient_redirect_check(c.ptr, ns.ptr, &d))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	if err != nil {
 		return nil, err
 	}
 	return takeDrift(d), nil
 }
 
-// CheckFd is Check on an open network namespace descriptor.
-func (c *RedirectConfig) CheckFd(fd int) ([]string, error) {
-	if c.ptr == nil {
-		return nil, c.closed()
-	}
-	var d *C.ambient_redirect_drift
-	err := takeError(C.ambient_redirect_check_fd(c.ptr, C.int(fd), &d))
-	runtime.KeepAlive(c)
-	if err != nil {
-		return nil, err
-	}
-	return takeDrift(d), nil
-}
-
-// Delete removes from netns exactly what Apply installs for this backend;
+// Delete removes from ns exactly what Apply installs for this backend;
 // deleting what is not there is not an error.
-func (c *RedirectConfig) Delete(netns string) error {
+func (c *RedirectConfig) Delete(ns *Netns) error {
 	if c.ptr == nil {
 		return c.closed()
 	}
-	s := C.CString(netns)
-	defer C.free(unsafe.Pointer(s))
-	err := takeError(C.ambient_redirect_delete(c.ptr, s))
-	runtime.KeepAlive(c)
-	return err
-}
-
-// DeleteFd is Delete on an open network namespace descriptor.
-func (c *RedirectConfig) DeleteFd(fd int) error {
-	if c.ptr == nil {
-		return c.closed()
+	if err := nsArg(ns); err != nil {
+		return err
 	}
-	err := takeError(C.ambient_redirect_delete_fd(c.ptr, C.int(fd)))
+	err := takeError(C.ambient_redirect_delete(c.ptr, ns.ptr))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	return err
 }
 
@@ -307,8 +295,8 @@ type ProbeMember struct {
 // member of a probe set (the ipsets istio-inpod-probes-v4/-v6 for iptables,
 // the nftables sets of those names in table inet istio-ambient-nat). Apply
 // with a host config creates the sets; the methods below change and read
-// their members in netns (the node's namespace, e.g. "/proc/1/ns/net") for
-// the config's backend. Needs root.
+// their members in ns (the node's namespace, e.g.
+// OpenNetns("/proc/1/ns/net")) for the config's backend. Needs root.
 
 // ProbeAdd adds the pod address addr (IPv4 or IPv6; IPv4-mapped IPv6 counts
 // as IPv4) with the pod UID podUID to the probe set of its family; a member
@@ -316,30 +304,19 @@ type ProbeMember struct {
 // with IPv6 off, an empty or malformed UID), NotFound (the set does not
 // exist: the host rules were not applied), PermissionDenied. On error the
 // set is unchanged.
-func (c *RedirectConfig) ProbeAdd(netns, addr, podUID string) error {
+func (c *RedirectConfig) ProbeAdd(ns *Netns, addr, podUID string) error {
 	if c.ptr == nil {
 		return c.closed()
 	}
-	ns, a, u := C.CString(netns), C.CString(addr), C.CString(podUID)
-	defer C.free(unsafe.Pointer(ns))
-	defer C.free(unsafe.Pointer(a))
-	defer C.free(unsafe.Pointer(u))
-	err := takeError(C.ambient_redirect_probe_add(c.ptr, ns, a, u))
-	runtime.KeepAlive(c)
-	return err
-}
-
-// ProbeAddFd is ProbeAdd on an open network namespace descriptor (not taken
-// over).
-func (c *RedirectConfig) ProbeAddFd(fd int, addr, podUID string) error {
-	if c.ptr == nil {
-		return c.closed()
+	if err := nsArg(ns); err != nil {
+		return err
 	}
 	a, u := C.CString(addr), C.CString(podUID)
 	defer C.free(unsafe.Pointer(a))
 	defer C.free(unsafe.Pointer(u))
-	err := takeError(C.ambient_redirect_probe_add_fd(c.ptr, C.int(fd), a, u))
+	err := takeError(C.ambient_redirect_probe_add(c.ptr, ns.ptr, a, u))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	return err
 }
 
@@ -347,29 +324,19 @@ func (c *RedirectConfig) ProbeAddFd(fd int, addr, podUID string) error {
 // UID when podUID is ""). An absent address is not an error. Errors: as
 // ProbeAdd, plus FailedPrecondition naming the other UID when the address
 // belongs to another pod (nothing is removed).
-func (c *RedirectConfig) ProbeRemove(netns, addr, podUID string) error {
+func (c *RedirectConfig) ProbeRemove(ns *Netns, addr, podUID string) error {
 	if c.ptr == nil {
 		return c.closed()
 	}
-	ns, a, u := C.CString(netns), C.CString(addr), C.CString(podUID)
-	defer C.free(unsafe.Pointer(ns))
-	defer C.free(unsafe.Pointer(a))
-	defer C.free(unsafe.Pointer(u))
-	err := takeError(C.ambient_redirect_probe_remove(c.ptr, ns, a, u))
-	runtime.KeepAlive(c)
-	return err
-}
-
-// ProbeRemoveFd is ProbeRemove on an open network namespace descriptor.
-func (c *RedirectConfig) ProbeRemoveFd(fd int, addr, podUID string) error {
-	if c.ptr == nil {
-		return c.closed()
+	if err := nsArg(ns); err != nil {
+		return err
 	}
 	a, u := C.CString(addr), C.CString(podUID)
 	defer C.free(unsafe.Pointer(a))
 	defer C.free(unsafe.Pointer(u))
-	err := takeError(C.ambient_redirect_probe_remove_fd(c.ptr, C.int(fd), a, u))
+	err := takeError(C.ambient_redirect_probe_remove(c.ptr, ns.ptr, a, u))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	return err
 }
 
@@ -389,29 +356,17 @@ func takeProbes(p *C.ambient_redirect_probes) []ProbeMember {
 // ProbeList returns the members of the IPv4 probe set and, when the config
 // has IPv6 on, of the IPv6 set. Errors: NotFound (a set does not exist),
 // PermissionDenied.
-func (c *RedirectConfig) ProbeList(netns string) ([]ProbeMember, error) {
+func (c *RedirectConfig) ProbeList(ns *Netns) ([]ProbeMember, error) {
 	if c.ptr == nil {
 		return nil, c.closed()
 	}
-	ns := C.CString(netns)
-	defer C.free(unsafe.Pointer(ns))
-	var p *C.ambient_redirect_probes
-	err := takeError(C.ambient_redirect_probe_list(c.ptr, ns, &p))
-	runtime.KeepAlive(c)
-	if err != nil {
+	if err := nsArg(ns); err != nil {
 		return nil, err
 	}
-	return takeProbes(p), nil
-}
-
-// ProbeListFd is ProbeList on an open network namespace descriptor.
-func (c *RedirectConfig) ProbeListFd(fd int) ([]ProbeMember, error) {
-	if c.ptr == nil {
-		return nil, c.closed()
-	}
 	var p *C.ambient_redirect_probes
-	err := takeError(C.ambient_redirect_probe_list_fd(c.ptr, C.int(fd), &p))
+	err := takeError(C.ambient_redirect_probe_list(c.ptr, ns.ptr, &p))
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(ns)
 	if err != nil {
 		return nil, err
 	}

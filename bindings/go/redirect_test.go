@@ -112,11 +112,18 @@ func TestRedirectApplyNoNamespace(t *testing.T) {
 	}
 	c := NewRedirectConfig()
 	defer c.Close()
-	errCode(t, c.Apply(fmt.Sprintf("ambient-go-missing-%d", os.Getpid())), NotFound, 0)
-	_, err := c.Check("/nonexistent/ns/net")
-	if err == nil {
-		t.Fatal("Check on a missing path succeeded")
+	// A namespace is opened first (OpenNetns reports a missing one); a nil or
+	// closed handle is refused.
+	_, err := OpenNetns(fmt.Sprintf("ambient-go-missing-%d", os.Getpid()))
+	errCode(t, err, NotFound, 0)
+	errCode(t, c.Apply(nil), InvalidArgument, 0)
+	closed, err := OpenNetns("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
 	}
+	closed.Close()
+	_, err = c.Check(closed)
+	errCode(t, err, InvalidArgument, 0)
 }
 
 func skipUnprivileged(t *testing.T) {
@@ -146,31 +153,44 @@ func withNetns(t *testing.T, fn func(name string)) {
 	fn(name)
 }
 
+// openNs opens a handle on the namespace `name`, closed when the test ends.
+func openNs(t *testing.T, name string) *Netns {
+	t.Helper()
+	h, err := OpenNetns(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
 func TestRedirectApplyCheckDelete(t *testing.T) {
 	for _, backend := range []RedirectBackend{RedirectIptables, RedirectNftables} {
 		t.Run(fmt.Sprint(backend), func(t *testing.T) {
 			withNetns(t, func(ns string) {
+				h := openNs(t, ns)
 				c := NewRedirectConfig()
 				defer c.Close()
 				if err := c.SetBackend(backend); err != nil {
 					t.Fatal(err)
 				}
-				drift, err := c.Check(ns)
+				drift, err := c.Check(h)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if len(drift) == 0 {
 					t.Fatal("an empty namespace reports no drift")
 				}
-				if err := c.Apply(ns); err != nil {
+				if err := c.Apply(h); err != nil {
 					t.Fatal(err)
 				}
-				if drift, err := c.Check(ns); err != nil || len(drift) != 0 {
+				if drift, err := c.Check(h); err != nil || len(drift) != 0 {
 					t.Fatalf("after Apply: drift %q, %v", drift, err)
 				}
-				// Through a path and a descriptor too; re-applying is harmless.
+				// Through handles opened by path and by descriptor too;
+				// re-applying is harmless.
 				path := "/var/run/netns/" + ns
-				if drift, err := c.Check(path); err != nil || len(drift) != 0 {
+				if drift, err := c.Check(openNs(t, path)); err != nil || len(drift) != 0 {
 					t.Fatalf("Check(path): drift %q, %v", drift, err)
 				}
 				f, err := os.Open(path)
@@ -178,17 +198,16 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer f.Close()
-				if err := c.ApplyFd(int(f.Fd())); err != nil {
-					t.Fatalf("re-apply: %v", err)
-				}
-				notNs, err := os.Open("/proc/self/status")
+				byFd, err := OpenNetnsFd(int(f.Fd()))
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer notNs.Close()
-				errCode(t, c.ApplyFd(int(notNs.Fd())), InvalidArgument, 0)
-				if drift, err := c.CheckFd(int(f.Fd())); err != nil || len(drift) != 0 {
-					t.Fatalf("CheckFd: drift %q, %v", drift, err)
+				defer byFd.Close()
+				if err := c.Apply(byFd); err != nil {
+					t.Fatalf("re-apply: %v", err)
+				}
+				if drift, err := c.Check(byFd); err != nil || len(drift) != 0 {
+					t.Fatalf("Check(fd): drift %q, %v", drift, err)
 				}
 				// The rules are really in the namespace's kernel tables.
 				var out []byte
@@ -211,16 +230,16 @@ func TestRedirectApplyCheckDelete(t *testing.T) {
 				defer other.Close()
 				_ = other.SetBackend(backend)
 				_ = other.SetProbeSNATv4("169.254.7.99")
-				if drift, err := other.Check(ns); err != nil || len(drift) == 0 {
+				if drift, err := other.Check(h); err != nil || len(drift) == 0 {
 					t.Fatalf("changed config: drift %q, %v", drift, err)
 				}
-				if err := c.DeleteFd(int(f.Fd())); err != nil {
+				if err := c.Delete(byFd); err != nil {
 					t.Fatal(err)
 				}
-				if drift, err := c.Check(ns); err != nil || len(drift) == 0 {
+				if drift, err := c.Check(h); err != nil || len(drift) == 0 {
 					t.Fatalf("after Delete: drift %q, %v", drift, err)
 				}
-				if err := c.Delete(ns); err != nil {
+				if err := c.Delete(h); err != nil {
 					t.Fatalf("deleting twice: %v", err)
 				}
 			})
@@ -247,6 +266,7 @@ func TestRedirectProbeSets(t *testing.T) {
 	for _, backend := range []RedirectBackend{RedirectIptables, RedirectNftables} {
 		t.Run(fmt.Sprint(backend), func(t *testing.T) {
 			withNetns(t, func(ns string) {
+				h := openNs(t, ns)
 				c := NewRedirectConfig()
 				defer c.Close()
 				for _, err := range []error{c.SetBackend(backend), c.SetHost(true), c.SetIPv6(true), c.SetKubeletUID(1000)} {
@@ -255,15 +275,15 @@ func TestRedirectProbeSets(t *testing.T) {
 					}
 				}
 				// No sets before the host rules are applied.
-				errCodeOnly(t, c.ProbeAdd(ns, "198.18.0.9", "uid-a"), NotFound)
-				_, err := c.ProbeList(ns)
+				errCodeOnly(t, c.ProbeAdd(h, "198.18.0.9", "uid-a"), NotFound)
+				_, err := c.ProbeList(h)
 				errCodeOnly(t, err, NotFound)
-				if err := c.Apply(ns); err != nil {
+				if err := c.Apply(h); err != nil {
 					t.Fatal(err)
 				}
 				list := func() string {
 					t.Helper()
-					m, err := c.ProbeList(ns)
+					m, err := c.ProbeList(h)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -277,24 +297,24 @@ func TestRedirectProbeSets(t *testing.T) {
 					t.Fatalf("fresh sets hold %q", got)
 				}
 
-				if err := c.ProbeAdd(ns, "198.18.0.9", "uid-a"); err != nil {
+				if err := c.ProbeAdd(h, "198.18.0.9", "uid-a"); err != nil {
 					t.Fatal(err)
 				}
-				if err := c.ProbeAdd(ns, "2001:db8::9", "uid-a"); err != nil {
+				if err := c.ProbeAdd(h, "2001:db8::9", "uid-a"); err != nil {
 					t.Fatal(err)
 				}
 				if got, want := list(), "198.18.0.9 uid-a,2001:db8::9 uid-a"; got != want {
 					t.Fatalf("members %q, want %q", got, want)
 				}
 				// Re-adding replaces the UID.
-				if err := c.ProbeAdd(ns, "198.18.0.9", "uid-b"); err != nil {
+				if err := c.ProbeAdd(h, "198.18.0.9", "uid-b"); err != nil {
 					t.Fatal(err)
 				}
 				if got, want := list(), "198.18.0.9 uid-b,2001:db8::9 uid-a"; got != want {
 					t.Fatalf("after re-add: %q, want %q", got, want)
 				}
 				// Another pod's UID removes nothing.
-				err = c.ProbeRemove(ns, "198.18.0.9", "uid-a")
+				err = c.ProbeRemove(h, "198.18.0.9", "uid-a")
 				errCodeOnly(t, err, FailedPrecondition)
 				if !strings.Contains(err.Error(), "uid-b") {
 					t.Fatalf("refusal does not name the owner: %v", err)
@@ -305,34 +325,39 @@ func TestRedirectProbeSets(t *testing.T) {
 				// Bad input is InvalidArgument and changes nothing.
 				for _, bad := range [][2]string{{"198.18.0.300", "uid-c"}, {"not-an-ip", "uid-c"}, {"", "uid-c"},
 					{"198.18.0.10", ""}, {"198.18.0.10", "has space"}, {"198.18.0.10", "quo\"te"}} {
-					errCodeOnly(t, c.ProbeAdd(ns, bad[0], bad[1]), InvalidArgument)
+					errCodeOnly(t, c.ProbeAdd(h, bad[0], bad[1]), InvalidArgument)
 				}
-				errCodeOnly(t, c.ProbeRemove(ns, "198.18.0.300", ""), InvalidArgument)
+				errCodeOnly(t, c.ProbeRemove(h, "198.18.0.300", ""), InvalidArgument)
 				if got, want := list(), "198.18.0.9 uid-b,2001:db8::9 uid-a"; got != want {
 					t.Fatalf("after bad input: %q, want %q", got, want)
 				}
 
-				// The descriptor variants see the same sets.
+				// A handle opened from a descriptor sees the same sets.
 				f, err := os.Open("/var/run/netns/" + ns)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer f.Close()
-				if err := c.ProbeRemoveFd(int(f.Fd()), "198.18.0.9", "uid-b"); err != nil {
+				byFd, err := OpenNetnsFd(int(f.Fd()))
+				if err != nil {
 					t.Fatal(err)
 				}
-				if err := c.ProbeRemove(ns, "2001:db8::9", ""); err != nil { // any UID
+				defer byFd.Close()
+				if err := c.ProbeRemove(byFd, "198.18.0.9", "uid-b"); err != nil {
 					t.Fatal(err)
 				}
-				if err := c.ProbeRemove(ns, "198.18.0.9", "uid-b"); err != nil {
+				if err := c.ProbeRemove(h, "2001:db8::9", ""); err != nil { // any UID
+					t.Fatal(err)
+				}
+				if err := c.ProbeRemove(h, "198.18.0.9", "uid-b"); err != nil {
 					t.Fatalf("removing an absent member: %v", err)
 				}
-				if err := c.ProbeAddFd(int(f.Fd()), "::ffff:198.18.0.6", "uid-c"); err != nil { // IPv4-mapped
+				if err := c.ProbeAdd(byFd, "::ffff:198.18.0.6", "uid-c"); err != nil { // IPv4-mapped
 					t.Fatal(err)
 				}
-				m, err := c.ProbeListFd(int(f.Fd()))
+				m, err := c.ProbeList(byFd)
 				if err != nil || len(m) != 1 || m[0] != (ProbeMember{"198.18.0.6", "uid-c"}) {
-					t.Fatalf("ProbeListFd: %v, %v", m, err)
+					t.Fatalf("ProbeList(fd handle): %v, %v", m, err)
 				}
 
 				// The kernel shows the member too.
@@ -351,11 +376,11 @@ func TestRedirectProbeSets(t *testing.T) {
 				defer v4.Close()
 				_ = v4.SetBackend(backend)
 				_ = v4.SetHost(true)
-				errCodeOnly(t, v4.ProbeAdd(ns, "2001:db8::7", "uid-d"), InvalidArgument)
+				errCodeOnly(t, v4.ProbeAdd(h, "2001:db8::7", "uid-d"), InvalidArgument)
 
 				c.Close()
-				errCodeOnly(t, c.ProbeAdd(ns, "198.18.0.9", "uid-a"), FailedPrecondition)
-				_, err = c.ProbeList(ns)
+				errCodeOnly(t, c.ProbeAdd(h, "198.18.0.9", "uid-a"), FailedPrecondition)
+				_, err = c.ProbeList(h)
 				errCodeOnly(t, err, FailedPrecondition)
 			})
 		})

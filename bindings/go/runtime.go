@@ -12,6 +12,10 @@ ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbon
 int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,
                           const char *const *expected, size_t n_expected, int fd,
                           uintptr_t done_handle);
+ambient_error *ambientGoForwarderNew(ambient_runtime_loop *loop, ambient_hbone_client *client,
+                                     const char *listen, const char *via, const char *authority,
+                                     const char *const *expected, size_t n_expected,
+                                     ambient_hbone_forwarder **out);
 int ambientGoPost(ambient_runtime_loop *loop, uintptr_t task_handle);
 */
 import "C"
@@ -204,6 +208,9 @@ func (l *Loop) NewHBONEServer(tls *HBONETLS, listen string, allow []string, log 
 	var err error
 	if derr := l.do(func() {
 		err = takeError(C.ambientGoServerNew(l.ptr, tls.ptr, cl, ca.arr, C.size_t(ca.n), C.uintptr_t(s.log), &s.ptr))
+		if err == nil && s.ptr == nil {
+			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
+		}
 		if err == nil {
 			s.addr = C.GoString(C.ambient_hbone_server_get0_address(s.ptr))
 			l.servers[s] = struct{}{}
@@ -231,14 +238,19 @@ func (s *HBONEServer) Metrics() string {
 		if s.ptr == nil {
 			return
 		}
+		// Copied into our buffer; counters may grow between the calls, so
+		// retry until the text fits.
 		n := C.ambient_hbone_server_metrics(s.ptr, nil, 0)
-		buf := (*C.char)(C.malloc(n + 1))
-		defer C.free(unsafe.Pointer(buf))
-		m := C.ambient_hbone_server_metrics(s.ptr, buf, n+1)
-		if m > n {
-			m = n
+		for {
+			buf := make([]byte, int(n)+1)
+			m := C.ambient_hbone_server_metrics(s.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
+				C.size_t(len(buf)))
+			if int(m) < len(buf) {
+				out = string(buf[:m])
+				return
+			}
+			n = m
 		}
-		out = C.GoStringN(buf, C.int(m))
 	})
 	return out
 }
@@ -477,7 +489,10 @@ func (l *Loop) NewHBONEForwarder(client *HBONEClient, listen, via, authority str
 			err = closedError("HBONE client")
 			return
 		}
-		err = takeError(C.ambient_hbone_forwarder_new(l.ptr, client.ptr, cl, cv, ca, ce.arr, C.size_t(ce.n), &f.ptr))
+		err = takeError(C.ambientGoForwarderNew(l.ptr, client.ptr, cl, cv, ca, ce.arr, C.size_t(ce.n), &f.ptr))
+		if err == nil && f.ptr == nil {
+			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
+		}
 		if err == nil {
 			f.addr = C.GoString(C.ambient_hbone_forwarder_get0_address(f.ptr))
 			l.forwarders[f] = struct{}{}

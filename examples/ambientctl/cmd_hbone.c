@@ -268,6 +268,49 @@ static int require_tls(const char *cmd, const hbone_flags *f) {
   return rc;
 }
 
+/* new_target makes the tunnel target of --via, --authority and --expect;
+ * NULL with *err set on failure. */
+static ambient_hbone_target *new_target(const hbone_flags *f, ambient_error **err) {
+  ambient_hbone_target *t = ambient_hbone_target_new();
+  size_t i;
+  *err = NULL;
+  if (t == NULL) {
+    fprintf(stderr, "ambientctl: out of memory\n");
+    return NULL;
+  }
+  *err = ambient_hbone_target_set_via(t, f->via);
+  if (*err == NULL) *err = ambient_hbone_target_set_authority(t, f->authority);
+  for (i = 0; *err == NULL && i < f->n_ids; ++i) {
+    *err = ambient_hbone_target_add_expected(t, f->ids[i]);
+  }
+  if (*err != NULL) {
+    ambient_hbone_target_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* new_server makes the server of --listen and --allow, logging to
+ * log_line. */
+static ambient_error *new_server(const ambient_hbone_tls *tls, hbone_flags *f,
+                                 ambient_hbone_server **out) {
+  ambient_hbone_server_options *o = ambient_hbone_server_options_new();
+  ambient_error *err;
+  size_t i;
+  if (o == NULL) {
+    fprintf(stderr, "ambientctl: out of memory\n");
+    return NULL;
+  }
+  err = ambient_hbone_server_options_set_listen(o, f->listen);
+  for (i = 0; err == NULL && i < f->n_ids; ++i) {
+    err = ambient_hbone_server_options_add_allow(o, f->ids[i]);
+  }
+  ambient_hbone_server_options_set_log(o, log_line, f);
+  if (err == NULL) err = ambient_hbone_server_new(g_loop, tls, o, out);
+  ambient_hbone_server_options_free(o);
+  return err;
+}
+
 static int serve(int argc, char **argv) {
   hbone_flags f;
   ambient_hbone_tls *tls = NULL;
@@ -291,9 +334,9 @@ static int serve(int argc, char **argv) {
     ambient_hbone_tls_free(tls);
     return ambientctl_fail("hbone serve", err);
   }
-  err = ambient_hbone_server_new(g_loop, tls, f.listen, f.ids, f.n_ids, log_line, &f, &server);
+  err = new_server(tls, &f, &server);
   ambient_hbone_tls_free(tls);
-  if (err != NULL) {
+  if (err != NULL || server == NULL) {
     ambient_runtime_loop_free(g_loop);
     g_loop = NULL;
     return ambientctl_fail("hbone serve", err);
@@ -348,6 +391,8 @@ static int setup_client(const char *cmd, hbone_flags *f, ambient_hbone_client **
 static int connect_cmd(int argc, char **argv) {
   hbone_flags f;
   ambient_hbone_client *client = NULL;
+  ambient_hbone_target *target;
+  ambient_error *err = NULL;
   tunnel_outcome outcome;
   int rc = parse(argc, argv, "connect", "--expect", &f);
   if (rc < 0) return AMBIENTCTL_OK;
@@ -366,10 +411,17 @@ static int connect_cmd(int argc, char **argv) {
   if (rc != 0) return rc;
   memset(&outcome, 0, sizeof(outcome));
   install_signals();
-  rc = ambient_hbone_client_tunnel(client, f.via, f.authority, f.ids, f.n_ids, 0, 1,
-                                   on_tunnel_done, &outcome);
+  target = new_target(&f, &err);
+  rc = target == NULL ? AMBIENT_ERR_INVALID_ARGUMENT
+                      : ambient_hbone_client_tunnel(client, target, 0, 1, on_tunnel_done, &outcome);
+  ambient_hbone_target_free(target);
   if (rc != 0) {
-    fprintf(stderr, "ambientctl: hbone connect: %s\n", ambient_strerror(rc));
+    if (err != NULL) {
+      fprintf(stderr, "ambientctl: hbone connect: %s\n", ambient_error_message(err));
+      ambient_error_free(err);
+    } else {
+      fprintf(stderr, "ambientctl: hbone connect: %s\n", ambient_strerror(rc));
+    }
     ambient_hbone_client_free(client);
     ambient_runtime_loop_free(g_loop);
     g_loop = NULL;
@@ -396,7 +448,8 @@ static int forward(int argc, char **argv) {
   hbone_flags f;
   ambient_hbone_client *client = NULL;
   ambient_hbone_forwarder *fwd = NULL;
-  ambient_error *err;
+  ambient_hbone_target *target;
+  ambient_error *err = NULL;
   int rc = parse(argc, argv, "forward", "--expect", &f);
   if (rc < 0) return AMBIENTCTL_OK;
   if (rc == 0) rc = require("forward", "--listen", f.listen);
@@ -409,9 +462,10 @@ static int forward(int argc, char **argv) {
   if (rc != 0) return rc;
   rc = setup_client("forward", &f, &client, log_line);
   if (rc != 0) return rc;
-  err = ambient_hbone_forwarder_new(g_loop, client, f.listen, f.via, f.authority, f.ids, f.n_ids,
-                                    &fwd);
-  if (err != NULL) {
+  target = new_target(&f, &err);
+  if (target != NULL) err = ambient_hbone_forwarder_new(g_loop, client, f.listen, target, &fwd);
+  ambient_hbone_target_free(target);
+  if (fwd == NULL) {
     ambient_hbone_client_free(client);
     ambient_runtime_loop_free(g_loop);
     g_loop = NULL;

@@ -102,19 +102,34 @@ static int render(int argc, char **argv) {
     ambient_redirect_config_free(config);
     return rc;
   }
-  err = family != 0 ? ambient_redirect_render_family(config, family, &text, &len)
-                    : ambient_redirect_render(config, &text, &len);
+  /* The text goes into our buffer: ask for its length, then fetch it. */
+  err = family != 0 ? ambient_redirect_render_family(config, family, NULL, 0, &len)
+                    : ambient_redirect_render(config, NULL, 0, &len);
+  if (err == NULL) {
+    text = malloc(len + 1);
+    if (text == NULL) {
+      ambient_redirect_config_free(config);
+      fprintf(stderr, "ambientctl rules render: out of memory\n");
+      return AMBIENTCTL_FAIL;
+    }
+    err = family != 0 ? ambient_redirect_render_family(config, family, text, len + 1, &len)
+                      : ambient_redirect_render(config, text, len + 1, &len);
+  }
   ambient_redirect_config_free(config);
   if (err != NULL && family != 0 && ambient_error_code(err) == AMBIENT_ERR_INVALID_ARGUMENT) {
     fprintf(stderr, "ambientctl rules render: --family %d: %s\n", family,
             ambient_error_message(err));
     ambient_error_free(err);
+    free(text);
     return AMBIENTCTL_USAGE;
   }
-  if (err != NULL) return ambientctl_fail("rules render", err);
+  if (err != NULL) {
+    free(text);
+    return ambientctl_fail("rules render", err);
+  }
   rc = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? AMBIENTCTL_OK : AMBIENTCTL_FAIL;
   if (rc != AMBIENTCTL_OK) fprintf(stderr, "ambientctl rules render: cannot write to stdout\n");
-  ambient_redirect_text_free(text);
+  free(text);
   return rc;
 }
 
@@ -124,6 +139,7 @@ static int netns_op(const char *cmd, int argc, char **argv) {
   char **rest;
   int nrest = 0, i, rc;
   ambient_redirect_config *config;
+  ambient_netns *ns = NULL;
   ambient_error *err = NULL;
   if (has_help(argc, argv)) {
     printf("usage: ambientctl rules %s --netns NAME_OR_PATH [CONFIG]\n\n%s\n%s", cmd,
@@ -169,18 +185,20 @@ static int netns_op(const char *cmd, int argc, char **argv) {
     ambient_redirect_config_free(config);
     return rc;
   }
-  if (strcmp(cmd, "apply") == 0) {
-    err = ambient_redirect_apply(config, netns);
-  } else if (strcmp(cmd, "delete") == 0) {
-    err = ambient_redirect_delete(config, netns);
-  } else {
+  err = ambient_netns_open(netns, &ns);
+  if (err == NULL && strcmp(cmd, "apply") == 0) {
+    err = ambient_redirect_apply(config, ns);
+  } else if (err == NULL && strcmp(cmd, "delete") == 0) {
+    err = ambient_redirect_delete(config, ns);
+  } else if (err == NULL) {
     ambient_redirect_drift *drift = NULL;
-    err = ambient_redirect_check(config, netns, &drift);
+    err = ambient_redirect_check(config, ns, &drift);
     if (err == NULL) {
       size_t n = ambient_redirect_drift_count(drift), k;
       for (k = 0; k < n; ++k) printf("%s\n", ambient_redirect_drift_get0(drift, k));
       ambient_redirect_drift_free(drift);
       ambient_redirect_config_free(config);
+      ambient_netns_free(ns);
       if (n > 0) {
         fprintf(stderr, "ambientctl rules check: %lu difference(s) in %s\n", (unsigned long)n, netns);
         return AMBIENTCTL_FAIL;
@@ -188,6 +206,7 @@ static int netns_op(const char *cmd, int argc, char **argv) {
       return AMBIENTCTL_OK;
     }
   }
+  ambient_netns_free(ns);
   ambient_redirect_config_free(config);
   if (err != NULL) {
     char what[64];

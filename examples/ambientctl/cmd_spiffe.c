@@ -159,8 +159,8 @@ static int cmd_verify(int argc, char **argv) {
   int rc = AMBIENTCTL_FAIL;
   int i;
 
-  err = ambient_verify_options_new(&options);
-  if (err != NULL) return ambientctl_fail("spiffe verify", err);
+  options = ambient_verify_options_new();
+  if (options == NULL) return ambientctl_fail("spiffe verify", NULL);
   for (i = 1; i < argc; ++i) {
     const char *flag = argv[i];
     if (ambientctl_is_help(flag)) {

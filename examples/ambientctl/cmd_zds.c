@@ -421,6 +421,21 @@ typedef struct agent_pod {
   ambient_netns *netns;
 } agent_pod;
 
+/* add_pod hands pod `uid` (workload name = uid, namespace and service account
+ * "default") with `ns` to the agent. */
+static ambient_error *add_pod(ambient_zds_agent *agent, const char *uid, const ambient_netns *ns) {
+  ambient_workload_info *pod = ambient_workload_info_new();
+  ambient_error *err;
+  if (pod == NULL) return ambient_zds_agent_add(agent, NULL, ns); /* reports the NULL */
+  err = ambient_workload_info_set(pod, AMBIENT_WORKLOAD_UID, uid);
+  if (err == NULL) err = ambient_workload_info_set(pod, AMBIENT_WORKLOAD_NAME, uid);
+  if (err == NULL) err = ambient_workload_info_set(pod, AMBIENT_WORKLOAD_NAMESPACE, "default");
+  if (err == NULL) err = ambient_workload_info_set(pod, AMBIENT_WORKLOAD_SERVICE_ACCOUNT, "default");
+  if (err == NULL) err = ambient_zds_agent_add(agent, pod, ns);
+  ambient_workload_info_free(pod);
+  return err;
+}
+
 static int zds_agent(int argc, char **argv) {
   const char *socket_path = NULL;
   unsigned long hold_ms = 0, timeout_ms = 5000;
@@ -515,8 +530,7 @@ static int zds_agent(int argc, char **argv) {
   for (k = 0; k < n_pods; ++k) {
     uint64_t dev, ino;
     ambient_netns_id(pods[k].netns, &dev, &ino);
-    err = ambient_zds_agent_add(agent, pods[k].uid, pods[k].uid, "default", "default",
-                                pods[k].netns);
+    err = add_pod(agent, pods[k].uid, pods[k].netns);
     /* No proxy yet is expected: the pod goes out with the snapshot. */
     if (err != NULL && ambient_error_code(err) != AMBIENT_ERR_UNAVAILABLE) {
       rc = ambientctl_fail("add", err);

@@ -217,12 +217,8 @@ size_t ambient_trust_bundles_count(const ambient_trust_bundles* b) {
   return n < 0 ? 0 : static_cast<size_t>(n);
 }
 
-ambient_error* ambient_verify_options_new(ambient_verify_options** out) {
-  return Guard([&]() -> absl::Status {
-    if (out == nullptr) return NullArgument("out");
-    *out = new ambient_verify_options;
-    return absl::OkStatus();
-  });
+ambient_verify_options* ambient_verify_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_verify_options>();
 }
 
 void ambient_verify_options_free(ambient_verify_options* o) { delete o; }

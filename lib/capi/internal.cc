@@ -1,22 +1,9 @@
 // The helpers lib/capi/internal.h declares for every shim file.
 #include "capi/internal.h"
 
-#include <cstdlib>
 #include <cstring>
 
 namespace ambient::capi {
-
-absl::Status GiveString(absl::string_view text, char** out, size_t* out_len) {
-  char* copy = static_cast<char*>(std::malloc(text.size() + 1));
-  if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
-  if (!text.empty()) std::memcpy(copy, text.data(), text.size());
-  copy[text.size()] = '\0';
-  *out = copy;
-  if (out_len != nullptr) *out_len = text.size();
-  return absl::OkStatus();
-}
-
-void FreeGivenString(char* text) noexcept { std::free(text); }
 
 size_t CopyToBuffer(absl::string_view text, char* buf, size_t cap) noexcept {
   if (buf != nullptr && cap > 0) {

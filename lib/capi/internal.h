@@ -1,15 +1,12 @@
 // Internal to lib/capi: the private declarations the shim files share. Every
 // shim file includes this header and nothing else from lib/capi.
 //
-// Strings reach C in three shapes, kept as they are until the next ABI break:
+// Strings reach C in the two shapes ambient/c/common.h documents:
 //   lent    - `_get0_` calls and event fields return a pointer into a
 //             std::string the handle owns (valid until the handle changes or
 //             is freed): return the member's c_str() directly;
-//   copied  - into a caller's buffer (ambient_hbone_server_metrics,
-//             ambient_pod_listeners_address): CopyToBuffer;
-//   given   - a new NUL-terminated copy the caller frees with the _free call
-//             its header names (ambient_redirect_render*):
-//             GiveString / FreeGivenString.
+//   copied  - every string the library makes for the caller goes into the
+//             caller's buffer, snprintf-style: CopyToBuffer.
 #ifndef AMBIENT_LIB_CAPI_INTERNAL_H_
 #define AMBIENT_LIB_CAPI_INTERNAL_H_
 
@@ -23,18 +20,28 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/netns.h"
+#include "ambient/c/workload.h"
+#include "ambient/netns/netns.h"
 #include "ambient/identity/trust_bundle.h"
 #include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
 
-namespace ambient::capi {
+// ambient_netns (ambient/c/netns.h) is shared: the redirect shims borrow it.
+struct ambient_netns {
+  ambient::netns::Netns ns;
+};
 
-// GiveString stores in `*out` a new malloc'd, NUL-terminated copy of `text`
-// (which may itself contain NULs) and its length in `*out_len` when
-// `out_len` is not NULL. Errors: ResourceExhausted "out of memory" (`*out`
-// untouched). Free the copy with FreeGivenString.
-absl::Status GiveString(absl::string_view text, char** out, size_t* out_len);
-// FreeGivenString releases a string from GiveString. NULL is allowed.
-void FreeGivenString(char* text) noexcept;
+// ambient_workload_info (ambient/c/workload.h) is read by the runtime and
+// netns shims.
+struct ambient_workload_info {
+  // The text fields, indexed by ambient_workload_field.
+  std::array<std::string, AMBIENT_WORKLOAD_ZONE + 1> fields;
+  std::vector<std::string> addresses;
+  bool hbone = true;
+  const std::string& at(ambient_workload_field f) const { return fields[f]; }
+};
+
+namespace ambient::capi {
 
 // CopyToBuffer writes `text` into buf[cap] NUL-terminated, cut to cap - 1
 // bytes when it does not fit (nothing written when `buf` is NULL or `cap`

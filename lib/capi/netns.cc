@@ -19,10 +19,6 @@ using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 using ambient::capi::ToCode;
 
-struct ambient_netns {
-  nn::Netns ns;
-};
-
 struct ambient_pod_listener_options {
   nn::PodListenerOptions options;
 };
@@ -474,17 +470,15 @@ ambient_error* ambient_zds_agent_new(const ambient_zds_agent_options* opts,
 
 void ambient_zds_agent_free(ambient_zds_agent* agent) { delete agent; }
 
-ambient_error* ambient_zds_agent_add(ambient_zds_agent* agent, const char* uid, const char* name,
-                                     const char* namespace_name, const char* service_account,
+ambient_error* ambient_zds_agent_add(ambient_zds_agent* agent, const ambient_workload_info* pod,
                                      const ambient_netns* netns) {
   return Guard([&]() -> absl::Status {
     if (agent == nullptr) return NullArgument("agent");
-    if (uid == nullptr) return NullArgument("uid");
+    if (pod == nullptr) return NullArgument("pod");
     if (netns == nullptr) return NullArgument("netns");
-    zds::WorkloadInfo info{name != nullptr ? name : "",
-                           namespace_name != nullptr ? namespace_name : "",
-                           service_account != nullptr ? service_account : ""};
-    return agent->agent->AddWorkload(uid, info, netns->ns);
+    zds::WorkloadInfo info{pod->at(AMBIENT_WORKLOAD_NAME), pod->at(AMBIENT_WORKLOAD_NAMESPACE),
+                           pod->at(AMBIENT_WORKLOAD_SERVICE_ACCOUNT)};
+    return agent->agent->AddWorkload(pod->at(AMBIENT_WORKLOAD_UID), info, netns->ns);
   });
 }
 

@@ -47,47 +47,35 @@ absl::Status Update(ambient_redirect_config* config, Fn&& change) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ambient::netns::Netns> OpenNetns(const char* netns) {
-  if (netns == nullptr) return NullArgument("netns");
-  return ambient::netns::Netns::Open(netns);
-}
-
-absl::StatusOr<ambient::netns::Netns> OpenNetnsFd(int fd) {
-  if (fd < 0) return absl::InvalidArgumentError("netns_fd must not be negative");
-  return ambient::netns::Netns::DupFd(fd);
-}
-
-absl::Status DoApply(const ambient_redirect_config* config,
-                     absl::StatusOr<ambient::netns::Netns> ns) {
+absl::Status DoApply(const ambient_redirect_config* config, const ambient_netns* ns) {
   if (config == nullptr) return NullArgument("config");
-  if (!ns.ok()) return ns.status();
-  return rd::Apply(config->config, *ns);
+  if (ns == nullptr) return NullArgument("ns");
+  return rd::Apply(config->config, ns->ns);
 }
 
-absl::Status DoDelete(const ambient_redirect_config* config,
-                      absl::StatusOr<ambient::netns::Netns> ns) {
+absl::Status DoDelete(const ambient_redirect_config* config, const ambient_netns* ns) {
   if (config == nullptr) return NullArgument("config");
-  if (!ns.ok()) return ns.status();
-  return rd::Delete(config->config, *ns);
+  if (ns == nullptr) return NullArgument("ns");
+  return rd::Delete(config->config, ns->ns);
 }
 
-absl::Status DoProbe(const ambient_redirect_config* config,
-                     absl::StatusOr<ambient::netns::Netns> ns, const char* address,
-                     const char* pod_uid, bool add) {
+absl::Status DoProbe(const ambient_redirect_config* config, const ambient_netns* ns,
+                     const char* address, const char* pod_uid, bool add) {
   if (config == nullptr) return NullArgument("config");
   if (address == nullptr) return NullArgument("address");
   if (add && pod_uid == nullptr) return NullArgument("pod_uid");
-  if (!ns.ok()) return ns.status();
-  if (add) return rd::AddProbeAddress(config->config, *ns, address, pod_uid);
-  return rd::RemoveProbeAddress(config->config, *ns, address, pod_uid == nullptr ? "" : pod_uid);
+  if (ns == nullptr) return NullArgument("ns");
+  if (add) return rd::AddProbeAddress(config->config, ns->ns, address, pod_uid);
+  return rd::RemoveProbeAddress(config->config, ns->ns, address, pod_uid == nullptr ? "" : pod_uid);
 }
 
-absl::Status DoProbeList(const ambient_redirect_config* config,
-                         absl::StatusOr<ambient::netns::Netns> ns, ambient_redirect_probes** out) {
+absl::Status DoProbeList(const ambient_redirect_config* config, const ambient_netns* ns,
+                         ambient_redirect_probes** out) {
   if (out == nullptr) return NullArgument("out_probes");
   if (config == nullptr) return NullArgument("config");
-  if (!ns.ok()) return ns.status();
-  absl::StatusOr<std::vector<rd::ProbeMember>> members = rd::ListProbeAddresses(config->config, *ns);
+  if (ns == nullptr) return NullArgument("ns");
+  absl::StatusOr<std::vector<rd::ProbeMember>> members =
+      rd::ListProbeAddresses(config->config, ns->ns);
   if (!members.ok()) return members.status();
   auto list = std::make_unique<ambient_redirect_probes>();
   list->members = *std::move(members);
@@ -95,12 +83,12 @@ absl::Status DoProbeList(const ambient_redirect_config* config,
   return absl::OkStatus();
 }
 
-absl::Status DoCheck(const ambient_redirect_config* config,
-                     absl::StatusOr<ambient::netns::Netns> ns, ambient_redirect_drift** out) {
+absl::Status DoCheck(const ambient_redirect_config* config, const ambient_netns* ns,
+                     ambient_redirect_drift** out) {
   if (out == nullptr) return NullArgument("out_drift");
   if (config == nullptr) return NullArgument("config");
-  if (!ns.ok()) return ns.status();
-  absl::StatusOr<std::vector<rd::Drift>> drift = rd::Check(config->config, *ns);
+  if (ns == nullptr) return NullArgument("ns");
+  absl::StatusOr<std::vector<rd::Drift>> drift = rd::Check(config->config, ns->ns);
   if (!drift.ok()) return drift.status();
   auto list = std::make_unique<ambient_redirect_drift>();
   for (const rd::Drift& d : *drift) list->lines.push_back(d.ToString());
@@ -232,52 +220,45 @@ ambient_error* ambient_redirect_config_set_kubelet_uid(ambient_redirect_config* 
   });
 }
 
-ambient_error* ambient_redirect_render(const ambient_redirect_config* config, char** out_text,
+ambient_error* ambient_redirect_render(const ambient_redirect_config* config, char* buf, size_t cap,
                                        size_t* out_len) {
-  if (out_text != nullptr) *out_text = nullptr;
+  ambient::capi::CopyToBuffer("", buf, cap);
+  if (out_len != nullptr) *out_len = 0;
   return Guard([&]() -> absl::Status {
     if (config == nullptr) return NullArgument("config");
-    if (out_text == nullptr) return NullArgument("out_text");
+    if (out_len == nullptr) return NullArgument("out_len");
     absl::StatusOr<std::string> text = rd::Render(config->config);
     if (!text.ok()) return text.status();
-    return ambient::capi::GiveString(*text, out_text, out_len);
+    *out_len = ambient::capi::CopyToBuffer(*text, buf, cap);
+    return absl::OkStatus();
   });
 }
 
 ambient_error* ambient_redirect_render_family(const ambient_redirect_config* config, int family,
-                                              char** out_text, size_t* out_len) {
-  if (out_text != nullptr) *out_text = nullptr;
+                                              char* buf, size_t cap, size_t* out_len) {
+  ambient::capi::CopyToBuffer("", buf, cap);
+  if (out_len != nullptr) *out_len = 0;
   return Guard([&]() -> absl::Status {
     if (config == nullptr) return NullArgument("config");
-    if (out_text == nullptr) return NullArgument("out_text");
+    if (out_len == nullptr) return NullArgument("out_len");
     if (family != 4 && family != 6) return absl::InvalidArgumentError("family must be 4 or 6");
     absl::StatusOr<std::string> text = rd::RenderFamily(
         config->config, family == 4 ? rd::IpFamily::kIPv4 : rd::IpFamily::kIPv6);
     if (!text.ok()) return text.status();
-    return ambient::capi::GiveString(*text, out_text, out_len);
+    *out_len = ambient::capi::CopyToBuffer(*text, buf, cap);
+    return absl::OkStatus();
   });
 }
 
-void ambient_redirect_text_free(char* text) { ambient::capi::FreeGivenString(text); }
-
-ambient_error* ambient_redirect_apply(const ambient_redirect_config* config, const char* netns) {
-  return Guard([&] { return DoApply(config, OpenNetns(netns)); });
+ambient_error* ambient_redirect_apply(const ambient_redirect_config* config,
+                                      const ambient_netns* ns) {
+  return Guard([&] { return DoApply(config, ns); });
 }
 
-ambient_error* ambient_redirect_apply_fd(const ambient_redirect_config* config, int netns_fd) {
-  return Guard([&] { return DoApply(config, OpenNetnsFd(netns_fd)); });
-}
-
-ambient_error* ambient_redirect_check(const ambient_redirect_config* config, const char* netns,
-                                      ambient_redirect_drift** out_drift) {
+ambient_error* ambient_redirect_check(const ambient_redirect_config* config,
+                                      const ambient_netns* ns, ambient_redirect_drift** out_drift) {
   if (out_drift != nullptr) *out_drift = nullptr;
-  return Guard([&] { return DoCheck(config, OpenNetns(netns), out_drift); });
-}
-
-ambient_error* ambient_redirect_check_fd(const ambient_redirect_config* config, int netns_fd,
-                                         ambient_redirect_drift** out_drift) {
-  if (out_drift != nullptr) *out_drift = nullptr;
-  return Guard([&] { return DoCheck(config, OpenNetnsFd(netns_fd), out_drift); });
+  return Guard([&] { return DoCheck(config, ns, out_drift); });
 }
 
 size_t ambient_redirect_drift_count(const ambient_redirect_drift* drift) {
@@ -291,46 +272,28 @@ const char* ambient_redirect_drift_get0(const ambient_redirect_drift* drift, siz
 
 void ambient_redirect_drift_free(ambient_redirect_drift* drift) { delete drift; }
 
-ambient_error* ambient_redirect_delete(const ambient_redirect_config* config, const char* netns) {
-  return Guard([&] { return DoDelete(config, OpenNetns(netns)); });
+ambient_error* ambient_redirect_delete(const ambient_redirect_config* config,
+                                       const ambient_netns* ns) {
+  return Guard([&] { return DoDelete(config, ns); });
 }
 
-ambient_error* ambient_redirect_delete_fd(const ambient_redirect_config* config, int netns_fd) {
-  return Guard([&] { return DoDelete(config, OpenNetnsFd(netns_fd)); });
-}
-
-ambient_error* ambient_redirect_probe_add(const ambient_redirect_config* config, const char* netns,
-                                          const char* address, const char* pod_uid) {
-  return Guard([&] { return DoProbe(config, OpenNetns(netns), address, pod_uid, true); });
-}
-
-ambient_error* ambient_redirect_probe_add_fd(const ambient_redirect_config* config, int netns_fd,
-                                             const char* address, const char* pod_uid) {
-  return Guard([&] { return DoProbe(config, OpenNetnsFd(netns_fd), address, pod_uid, true); });
+ambient_error* ambient_redirect_probe_add(const ambient_redirect_config* config,
+                                          const ambient_netns* ns, const char* address,
+                                          const char* pod_uid) {
+  return Guard([&] { return DoProbe(config, ns, address, pod_uid, true); });
 }
 
 ambient_error* ambient_redirect_probe_remove(const ambient_redirect_config* config,
-                                             const char* netns, const char* address,
+                                             const ambient_netns* ns, const char* address,
                                              const char* pod_uid) {
-  return Guard([&] { return DoProbe(config, OpenNetns(netns), address, pod_uid, false); });
-}
-
-ambient_error* ambient_redirect_probe_remove_fd(const ambient_redirect_config* config,
-                                                int netns_fd, const char* address,
-                                                const char* pod_uid) {
-  return Guard([&] { return DoProbe(config, OpenNetnsFd(netns_fd), address, pod_uid, false); });
+  return Guard([&] { return DoProbe(config, ns, address, pod_uid, false); });
 }
 
 ambient_error* ambient_redirect_probe_list(const ambient_redirect_config* config,
-                                           const char* netns, ambient_redirect_probes** out_probes) {
+                                           const ambient_netns* ns,
+                                           ambient_redirect_probes** out_probes) {
   if (out_probes != nullptr) *out_probes = nullptr;
-  return Guard([&] { return DoProbeList(config, OpenNetns(netns), out_probes); });
-}
-
-ambient_error* ambient_redirect_probe_list_fd(const ambient_redirect_config* config, int netns_fd,
-                                              ambient_redirect_probes** out_probes) {
-  if (out_probes != nullptr) *out_probes = nullptr;
-  return Guard([&] { return DoProbeList(config, OpenNetnsFd(netns_fd), out_probes); });
+  return Guard([&] { return DoProbeList(config, ns, out_probes); });
 }
 
 size_t ambient_redirect_probes_count(const ambient_redirect_probes* probes) {

@@ -3,10 +3,10 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,46 +28,13 @@
 #include "ambient/runtime/node_proxy.h"
 #include "capi/internal.h"
 
-using ambient::capi::CopyStrings;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
 namespace rt = ambient::runtime;
 
-// Tasks given to ambient_runtime_loop_post and not run yet: each runs exactly
-// once, on the loop, or in ambient_runtime_loop_free when the loop goes first.
-struct CTasks {
-  struct Task {
-    void (*fn)(void*);
-    void* user;
-  };
-  std::mutex mu;
-  uint64_t next = 0;
-  std::map<uint64_t, Task> pending;
-
-  // Take removes task `id`; false if it already ran.
-  bool Take(uint64_t id, Task* out) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = pending.find(id);
-    if (it == pending.end()) return false;
-    *out = it->second;
-    pending.erase(it);
-    return true;
-  }
-};
-
 struct ambient_runtime_loop {
   std::unique_ptr<rt::EventLoop> loop;
-  std::shared_ptr<CTasks> tasks = std::make_shared<CTasks>();
-  ~ambient_runtime_loop() {
-    loop.reset();  // drops the queued wrappers without running them
-    std::map<uint64_t, CTasks::Task> left;
-    {
-      std::lock_guard<std::mutex> lock(tasks->mu);
-      left.swap(tasks->pending);
-    }
-    for (auto& [id, t] : left) t.fn(t.user);
-  }
 };
 
 // A host's log callback may not be called once the object it was given to
@@ -81,6 +48,19 @@ struct ambient_hbone_server {
   std::unique_ptr<rt::HboneServer> server;
   std::shared_ptr<ambient::hbone::Metrics> metrics;
   std::string address;
+  rt::ServerLimits limits;  // what set_limit last gave the server (defaults first)
+};
+
+struct ambient_hbone_server_options {
+  std::string listen;
+  std::vector<std::string> allow;
+  ambient::LogSink log;
+};
+
+struct ambient_hbone_target {
+  std::string via;
+  std::string authority;
+  std::vector<std::string> expected;
 };
 
 struct ambient_hbone_client {
@@ -99,8 +79,9 @@ struct ambient_node_proxy_options {
   std::shared_ptr<const ambient::identity::TrustBundleSet> bundles =
       ambient::identity::TrustBundleSet::Empty();
   std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids;  // by uid
-  std::vector<ambient::authz::Policy> policies;
-  bool has_policies = false;
+  // Made anew by every set_policies_json and never changed afterwards, so
+  // proxies made earlier keep the set they were made with. Null: allow all.
+  std::shared_ptr<ambient::authz::PolicyStore> policies;
   ambient::LogSink log;
   std::vector<rt::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
 };
@@ -125,6 +106,51 @@ ambient::LogSink Gated(ambient::LogSink sink, const LogGate& gate) {
                                         absl::string_view msg) {
     if (gate->load()) sink(level, component, msg);
   };
+}
+
+// BaggageOf reads the telemetry fields of `info` and checks them with
+// hbone::CheckWorkloadInfo.
+absl::StatusOr<ambient::hbone::WorkloadInfo> BaggageOf(const ambient_workload_info& info) {
+  ambient::hbone::WorkloadInfo w;
+  w.name = info.at(AMBIENT_WORKLOAD_NAME);
+  w.workload_type = info.at(AMBIENT_WORKLOAD_TYPE);
+  w.ns = info.at(AMBIENT_WORKLOAD_NAMESPACE);
+  w.canonical_service = info.at(AMBIENT_WORKLOAD_CANONICAL_SERVICE);
+  w.canonical_revision = info.at(AMBIENT_WORKLOAD_CANONICAL_REVISION);
+  w.cluster = info.at(AMBIENT_WORKLOAD_CLUSTER);
+  w.region = info.at(AMBIENT_WORKLOAD_REGION);
+  w.zone = info.at(AMBIENT_WORKLOAD_ZONE);
+  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
+  return w;
+}
+
+// TargetOf checks `target` (a malformed address is the caller's error now,
+// not a failure reported later) and converts it.
+absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
+                                          const ambient::hbone::WorkloadInfo& source) {
+  if (target.via.empty()) return absl::InvalidArgumentError("the target has no via address");
+  if (target.authority.empty()) return absl::InvalidArgumentError("the target has no authority");
+  if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(target.via); !a.ok()) {
+    return a.status();
+  }
+  if (absl::StatusOr<ambient::hbone::Authority> a =
+          ambient::hbone::ParseAuthority(target.authority);
+      !a.ok()) {
+    return a.status();
+  }
+  rt::TunnelTarget t;
+  t.via = target.via;
+  t.authority = target.authority;
+  t.expected_identities = target.expected;
+  t.source_workload = source;
+  return t;
+}
+
+// SetText stores `value` in `*field`; NULL is an error naming `name`.
+absl::Status SetText(std::string* field, const char* value, const char* name) {
+  if (value == nullptr) return NullArgument(name);
+  *field = value;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -154,23 +180,7 @@ void ambient_runtime_loop_free(ambient_runtime_loop* loop) {
 int ambient_runtime_loop_post(ambient_runtime_loop* loop, void (*fn)(void* user), void* user) {
   return GuardCode([&]() -> int {
     if (loop == nullptr || fn == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-    std::shared_ptr<CTasks> tasks = loop->tasks;
-    uint64_t id;
-    {
-      std::lock_guard<std::mutex> lock(tasks->mu);
-      id = tasks->next++;
-      tasks->pending.emplace(id, CTasks::Task{fn, user});
-    }
-    try {
-      loop->loop->Post([tasks, id] {
-        CTasks::Task t;
-        if (tasks->Take(id, &t)) t.fn(t.user);
-      });
-    } catch (...) {
-      CTasks::Task t;
-      tasks->Take(id, &t);  // not queued: the caller learns it from the code
-      throw;
-    }
+    loop->loop->PostMustRun([fn, user] { fn(user); });
     return 0;
   });
 }
@@ -195,26 +205,56 @@ void ambient_runtime_loop_stop(ambient_runtime_loop* loop) {
   if (loop != nullptr) loop->loop->Stop();
 }
 
+ambient_hbone_server_options* ambient_hbone_server_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_server_options>();
+}
+
+void ambient_hbone_server_options_free(ambient_hbone_server_options* opts) { delete opts; }
+
+ambient_error* ambient_hbone_server_options_set_listen(ambient_hbone_server_options* opts,
+                                                       const char* listen) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    return SetText(&opts->listen, listen, "listen");
+  });
+}
+
+ambient_error* ambient_hbone_server_options_add_allow(ambient_hbone_server_options* opts,
+                                                      const char* spiffe_id) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (spiffe_id == nullptr) return NullArgument("spiffe_id");
+    opts->allow.emplace_back(spiffe_id);
+    return absl::OkStatus();
+  });
+}
+
+void ambient_hbone_server_options_set_log(ambient_hbone_server_options* opts, ambient_log_fn log,
+                                          void* log_user) {
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->log, log, log_user);
+}
+
 ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
-                                        const char* listen, const char* const* allow,
-                                        size_t n_allow, ambient_log_fn log, void* log_user,
+                                        const ambient_hbone_server_options* opts,
                                         ambient_hbone_server** out) {
   return Guard([&]() -> absl::Status {
     if (loop == nullptr) return NullArgument("loop");
     if (tls == nullptr) return NullArgument("tls");
-    if (listen == nullptr) return NullArgument("listen");
+    if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
+    if (opts->listen.empty()) return absl::InvalidArgumentError("no listen address set");
     if (!ambient::capi::HboneTlsIsServer(tls)) {
       return absl::InvalidArgumentError("an HBONE server needs a server-role tls");
     }
     rt::ServerOptions o;
-    o.listen = listen;
+    o.listen = opts->listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
-    if (absl::Status s = CopyStrings(allow, n_allow, "allow", "allow", &o.allow); !s.ok()) return s;
+    o.allow = opts->allow;
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
+    o.log = Gated(opts->log, gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
     o.metrics = metrics;
+    rt::ServerLimits limits = o.limits;
     absl::StatusOr<std::unique_ptr<rt::HboneServer>> server =
         rt::HboneServer::New(loop->loop.get(), std::move(o));
     if (!server.ok()) return server.status();
@@ -223,6 +263,7 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     s->address = (*server)->address().ToString();
     s->server = std::move(*server);
     s->metrics = std::move(metrics);
+    s->limits = limits;
     *out = s.release();
     return absl::OkStatus();
   });
@@ -277,26 +318,47 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
   });
 }
 
-int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
-                                const char* authority, const char* const* expected,
-                                size_t n_expected, int in_fd, int out_fd,
-                                ambient_hbone_tunnel_done_fn done, void* done_user) {
+ambient_hbone_target* ambient_hbone_target_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_target>();
+}
+
+void ambient_hbone_target_free(ambient_hbone_target* target) { delete target; }
+
+ambient_error* ambient_hbone_target_set_via(ambient_hbone_target* target, const char* via) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    return SetText(&target->via, via, "via");
+  });
+}
+
+ambient_error* ambient_hbone_target_set_authority(ambient_hbone_target* target,
+                                                  const char* authority) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    return SetText(&target->authority, authority, "authority");
+  });
+}
+
+ambient_error* ambient_hbone_target_add_expected(ambient_hbone_target* target,
+                                                 const char* spiffe_id) {
+  return Guard([&]() -> absl::Status {
+    if (target == nullptr) return NullArgument("target");
+    if (spiffe_id == nullptr) return NullArgument("spiffe_id");
+    target->expected.emplace_back(spiffe_id);
+    return absl::OkStatus();
+  });
+}
+
+int ambient_hbone_client_tunnel(ambient_hbone_client* client, const ambient_hbone_target* target,
+                                int in_fd, int out_fd, ambient_hbone_tunnel_done_fn done,
+                                void* done_user) {
   return GuardCode([&]() -> int {
-    if (client == nullptr || via == nullptr || authority == nullptr || in_fd < 0 || out_fd < 0) {
+    if (client == nullptr || target == nullptr || in_fd < 0 || out_fd < 0) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
-    // Malformed addresses are the caller's error now, not a failure via `done`.
-    if (!rt::ParseSocketAddress(via).ok() || !ambient::hbone::ParseAuthority(authority).ok()) {
-      return AMBIENT_ERR_INVALID_ARGUMENT;
-    }
-    rt::TunnelTarget t;
-    t.via = via;
-    t.authority = authority;
-    t.source_workload = client->source_workload;
-    if (!CopyStrings(expected, n_expected, "expected", "expected", &t.expected_identities).ok()) {
-      return AMBIENT_ERR_INVALID_ARGUMENT;
-    }
-    client->client->Tunnel(t, in_fd, out_fd, /*owns_fds=*/false,
+    absl::StatusOr<rt::TunnelTarget> t = TargetOf(*target, client->source_workload);
+    if (!t.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
+    client->client->Tunnel(*t, in_fd, out_fd, /*owns_fds=*/false,
                            [done, done_user](const rt::TunnelResult& r) {
                              if (done == nullptr) return;
                              std::string msg(r.status.message());
@@ -307,75 +369,57 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const char* via,
   });
 }
 
-namespace {
-
-// WorkloadOf collects the workload fields of the _set_workload calls (NULL
-// or "" = unknown) and checks them with hbone::CheckWorkloadInfo.
-absl::StatusOr<ambient::hbone::WorkloadInfo> WorkloadOf(const char* name,
-                                                       const char* workload_type,
-                                                       const char* ns,
-                                                       const char* canonical_service,
-                                                       const char* canonical_revision,
-                                                       const char* cluster, const char* region,
-                                                       const char* zone) {
-  auto str = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
-  ambient::hbone::WorkloadInfo w;
-  w.name = str(name);
-  w.workload_type = str(workload_type);
-  w.ns = str(ns);
-  w.canonical_service = str(canonical_service);
-  w.canonical_revision = str(canonical_revision);
-  w.cluster = str(cluster);
-  w.region = str(region);
-  w.zone = str(zone);
-  if (absl::Status s = ambient::hbone::CheckWorkloadInfo(w); !s.ok()) return s;
-  return w;
-}
-
-}  // namespace
-
-ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server, const char* name,
-                                                 const char* workload_type, const char* ns,
-                                                 const char* canonical_service,
-                                                 const char* canonical_revision,
-                                                 const char* cluster, const char* region,
-                                                 const char* zone) {
+ambient_error* ambient_hbone_server_set_workload(ambient_hbone_server* server,
+                                                 const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (server == nullptr) return NullArgument("server");
-    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
-        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (workload == nullptr) return NullArgument("workload");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = BaggageOf(*workload);
     if (!w.ok()) return w.status();
     server->server->SetWorkload(*w);
     return absl::OkStatus();
   });
 }
 
-ambient_error* ambient_hbone_server_set_limits(ambient_hbone_server* server,
-                                              size_t max_connections, size_t max_handshakes,
-                                              uint32_t silent_timeout_ms,
-                                              size_t max_pending_dials_per_connection,
-                                              size_t max_pending_dials_per_identity) {
+ambient_error* ambient_hbone_server_set_limit(ambient_hbone_server* server,
+                                              ambient_hbone_limit which, uint64_t value) {
+  int index;
+  std::memcpy(&index, &which, sizeof(index));
   return Guard([&]() -> absl::Status {
     if (server == nullptr) return NullArgument("server");
-    rt::ServerLimits l;
-    l.max_connections = max_connections;
-    l.max_handshakes = max_handshakes;
-    l.silent_timeout = absl::Milliseconds(silent_timeout_ms);
-    l.max_pending_dials_per_connection = max_pending_dials_per_connection;
-    l.max_pending_dials_per_identity = max_pending_dials_per_identity;
+    rt::ServerLimits l = server->limits;
+    switch (index) {
+      case AMBIENT_HBONE_MAX_CONNECTIONS:
+        l.max_connections = value;
+        break;
+      case AMBIENT_HBONE_MAX_HANDSHAKES:
+        l.max_handshakes = value;
+        break;
+      case AMBIENT_HBONE_SILENT_TIMEOUT_MS:
+        if (value > INT32_MAX) return absl::InvalidArgumentError("silent timeout too long");
+        l.silent_timeout = absl::Milliseconds(static_cast<int64_t>(value));
+        break;
+      case AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION:
+        l.max_pending_dials_per_connection = value;
+        break;
+      case AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY:
+        l.max_pending_dials_per_identity = value;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("unknown HBONE limit ", index));
+    }
     server->server->SetLimits(l);
+    server->limits = l;
     return absl::OkStatus();
   });
 }
 
-ambient_error* ambient_hbone_client_set_source_workload(
-    ambient_hbone_client* client, const char* name, const char* workload_type, const char* ns,
-    const char* canonical_service, const char* canonical_revision, const char* cluster,
-    const char* region, const char* zone) {
+ambient_error* ambient_hbone_client_set_source_workload(ambient_hbone_client* client,
+                                                        const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (client == nullptr) return NullArgument("client");
-    absl::StatusOr<ambient::hbone::WorkloadInfo> w = WorkloadOf(
-        name, workload_type, ns, canonical_service, canonical_revision, cluster, region, zone);
+    if (workload == nullptr) return NullArgument("workload");
+    absl::StatusOr<ambient::hbone::WorkloadInfo> w = BaggageOf(*workload);
     if (!w.ok()) return w.status();
     client->source_workload = *std::move(w);
     return absl::OkStatus();
@@ -390,33 +434,19 @@ void ambient_hbone_client_free(ambient_hbone_client* client) {
 }
 
 ambient_error* ambient_hbone_forwarder_new(ambient_runtime_loop* loop, ambient_hbone_client* client,
-                                           const char* listen, const char* via,
-                                           const char* authority, const char* const* expected,
-                                           size_t n_expected, ambient_hbone_forwarder** out) {
+                                           const char* listen, const ambient_hbone_target* target,
+                                           ambient_hbone_forwarder** out) {
   return Guard([&]() -> absl::Status {
     if (loop == nullptr) return NullArgument("loop");
     if (client == nullptr) return NullArgument("client");
     if (listen == nullptr) return NullArgument("listen");
-    if (via == nullptr) return NullArgument("via");
-    if (authority == nullptr) return NullArgument("authority");
+    if (target == nullptr) return NullArgument("target");
     if (out == nullptr) return NullArgument("out");
-    if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(via); !a.ok()) {
-      return a.status();
-    }
-    if (absl::StatusOr<ambient::hbone::Authority> a = ambient::hbone::ParseAuthority(authority);
-        !a.ok()) {
-      return a.status();
-    }
+    absl::StatusOr<rt::TunnelTarget> t = TargetOf(*target, client->source_workload);
+    if (!t.ok()) return t.status();
     rt::ForwarderOptions o;
     o.listen = listen;
-    o.target.via = via;
-    o.target.authority = authority;
-    o.target.source_workload = client->source_workload;
-    if (absl::Status s = CopyStrings(expected, n_expected, "expected", "expected",
-                                     &o.target.expected_identities);
-        !s.ok()) {
-      return s;
-    }
+    o.target = *std::move(t);
     absl::StatusOr<std::unique_ptr<rt::HboneForwarder>> fwd =
         rt::HboneForwarder::New(loop->loop.get(), client->client.get(), std::move(o));
     if (!fwd.ok()) return fwd.status();
@@ -441,29 +471,25 @@ ambient_node_proxy_options* ambient_node_proxy_options_new(void) {
 void ambient_node_proxy_options_free(ambient_node_proxy_options* opts) { delete opts; }
 
 ambient_error* ambient_node_proxy_options_add_workload(ambient_node_proxy_options* opts,
-                                                       const char* uid, const char* name,
-                                                       const char* ns,
-                                                       const char* service_account,
-                                                       const char* trust_domain,
-                                                       const char* const* addresses,
-                                                       size_t n_addresses, int hbone) {
+                                                       const ambient_workload_info* workload) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
-    if (uid == nullptr) return NullArgument("uid");
-    if (name == nullptr) return NullArgument("name");
-    if (ns == nullptr) return NullArgument("ns");
+    if (workload == nullptr) return NullArgument("workload");
     rt::Workload w;
-    w.uid = uid;
-    w.name = name;
-    w.ns = ns;
-    if (service_account != nullptr) w.service_account = service_account;
-    if (trust_domain != nullptr) w.trust_domain = trust_domain;
-    w.hbone = hbone != 0;
-    if (absl::Status s =
-            CopyStrings(addresses, n_addresses, "addresses", "addresses", &w.addresses);
-        !s.ok()) {
-      return s;
+    w.uid = workload->at(AMBIENT_WORKLOAD_UID);
+    w.name = workload->at(AMBIENT_WORKLOAD_NAME);
+    w.ns = workload->at(AMBIENT_WORKLOAD_NAMESPACE);
+    if (!workload->at(AMBIENT_WORKLOAD_SERVICE_ACCOUNT).empty()) {
+      w.service_account = workload->at(AMBIENT_WORKLOAD_SERVICE_ACCOUNT);
     }
+    if (!workload->at(AMBIENT_WORKLOAD_TRUST_DOMAIN).empty()) {
+      w.trust_domain = workload->at(AMBIENT_WORKLOAD_TRUST_DOMAIN);
+    }
+    w.canonical_service = workload->at(AMBIENT_WORKLOAD_CANONICAL_SERVICE);
+    w.canonical_revision = workload->at(AMBIENT_WORKLOAD_CANONICAL_REVISION);
+    w.cluster = workload->at(AMBIENT_WORKLOAD_CLUSTER);
+    w.addresses = workload->addresses;
+    w.hbone = workload->hbone;
     return opts->workloads->Upsert(std::move(w));
   });
 }
@@ -509,11 +535,9 @@ ambient_error* ambient_node_proxy_options_set_policies_json(ambient_node_proxy_o
     if (json == nullptr) return NullArgument("json");
     auto policies = ambient::authz::DecodePolicyListJson(absl::string_view(json, len));
     if (!policies.ok()) return policies.status();
-    // Duplicate keys are refused here, as the store would.
-    ambient::authz::PolicyStore check;
-    if (absl::Status s = check.Replace(*policies); !s.ok()) return s;
-    opts->policies = std::move(*policies);
-    opts->has_policies = true;
+    auto store = std::make_shared<ambient::authz::PolicyStore>();
+    if (absl::Status s = store->Replace(*std::move(policies)); !s.ok()) return s;
+    opts->policies = std::move(store);
     return absl::OkStatus();
   });
 }
@@ -543,35 +567,20 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
     if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
     rt::NodeProxyOptions o;
-    // A copy of the directory: later changes to `opts` do not reach the proxy.
-    o.workloads = std::make_shared<rt::WorkloadDirectory>();
-    for (rt::Workload& w : opts->workloads->All()) {
-      if (absl::Status s = o.workloads->Upsert(std::move(w)); !s.ok()) return s;
-    }
+    o.workloads = opts->workloads->Clone();  // later changes to `opts` do not reach the proxy
     o.bundles = std::make_shared<ambient::identity::TrustBundleSource>(opts->bundles);
-    std::map<std::string, std::shared_ptr<const ambient::identity::Credentials>> svids =
-        opts->svids;
-    o.credentials = [svids](const rt::Workload& w)
-        -> absl::StatusOr<std::shared_ptr<ambient::identity::CredentialHolder>> {
-      auto it = svids.find(w.uid);
-      if (it == svids.end()) return absl::NotFoundError("no SVID set for pod " + w.uid);
-      return std::make_shared<ambient::identity::CredentialHolder>(it->second);
-    };
-    if (opts->has_policies) {
-      o.policies = std::make_shared<ambient::authz::PolicyStore>();
-      if (absl::Status s = o.policies->Replace(opts->policies); !s.ok()) return s;
-    }
+    o.credentials = rt::StaticCredentials(opts->svids);
+    o.policies = opts->policies;
     auto p = std::make_unique<ambient_node_proxy>();
     o.log = Gated(opts->log, p->log_open);
     p->log = o.log;
     if (!opts->dns_upstreams.empty()) {
-      p->dns_metrics = std::make_shared<ambient::dns::DnsMetrics>();
       ambient::dns::PodDnsOptions d;
       d.upstreams = opts->dns_upstreams;
-      d.metrics = p->dns_metrics;
-      d.log = o.log;
-      o.listeners.dns = true;
-      o.pod_attach = ambient::dns::PodDnsAttach(loop->loop.get(), o.workloads, std::move(d));
+      absl::StatusOr<std::shared_ptr<ambient::dns::DnsMetrics>> metrics =
+          ambient::dns::EnablePodDns(loop->loop.get(), &o, std::move(d));
+      if (!metrics.ok()) return metrics.status();
+      p->dns_metrics = *std::move(metrics);
     }
     absl::StatusOr<std::unique_ptr<rt::NodeProxy>> proxy =
         rt::NodeProxy::New(loop->loop.get(), std::move(o));
@@ -582,17 +591,17 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
   });
 }
 
-ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy, const char* uid,
-                                          const char* name, const char* ns, int netns_fd) {
+ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy,
+                                          const ambient_workload_info* pod, int netns_fd) {
   return Guard([&]() -> absl::Status {
     if (proxy == nullptr) return NullArgument("proxy");
-    if (uid == nullptr) return NullArgument("uid");
+    if (pod == nullptr) return NullArgument("pod");
     absl::StatusOr<ambient::netns::Netns> netns = ambient::netns::Netns::DupFd(netns_fd);
     if (!netns.ok()) return netns.status();
     ambient::netns::zds::WorkloadInfo info;
-    if (name != nullptr) info.name = name;
-    if (ns != nullptr) info.namespace_name = ns;
-    return proxy->proxy->AddPod(uid, info, std::move(*netns));
+    info.name = pod->at(AMBIENT_WORKLOAD_NAME);
+    info.namespace_name = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
+    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*netns));
   });
 }
 
@@ -630,12 +639,7 @@ size_t ambient_node_proxy_dns_metrics(const ambient_node_proxy* proxy, char* buf
   } catch (...) {
     text.clear();
   }
-  if (buf != nullptr && len > 0) {
-    size_t n = text.size() < len - 1 ? text.size() : len - 1;
-    std::memcpy(buf, text.data(), n);
-    buf[n] = '\0';
-  }
-  return text.size();
+  return ambient::capi::CopyToBuffer(text, buf, len);
 }
 
 void ambient_node_proxy_free(ambient_node_proxy* proxy) {

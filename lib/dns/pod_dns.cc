@@ -87,4 +87,22 @@ PodAttach PodDnsAttach(runtime::EventLoop* loop,
   };
 }
 
+absl::StatusOr<std::shared_ptr<DnsMetrics>> EnablePodDns(runtime::EventLoop* loop,
+                                                         runtime::NodeProxyOptions* node,
+                                                         PodDnsOptions dns) {
+  if (loop == nullptr) return absl::InvalidArgumentError("pod dns: no event loop");
+  if (node == nullptr) return absl::InvalidArgumentError("pod dns: no node proxy options");
+  if (node->workloads == nullptr) {
+    return absl::InvalidArgumentError("pod dns: the node proxy options have no workloads");
+  }
+  if (dns.upstreams.empty()) return absl::InvalidArgumentError("pod dns: no upstream resolvers");
+  if (dns.metrics == nullptr) dns.metrics = std::make_shared<DnsMetrics>();
+  if (!dns.log) dns.log = node->log;
+  std::shared_ptr<DnsMetrics> metrics = dns.metrics;
+  PodAttach attach = PodDnsAttach(loop, node->workloads, std::move(dns));
+  node->listeners.dns = true;
+  node->pod_attach = std::move(attach);
+  return metrics;
+}
+
 }  // namespace ambient::dns

@@ -103,6 +103,16 @@ EventLoop::~EventLoop() {
     release();
   }
   RunDeferred();
+  // Tasks posted but never run: the must-run ones run now, in order; the
+  // others are dropped (their captures released) with the vector.
+  std::vector<Posted> left;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    left.swap(posted_);
+  }
+  for (Posted& t : left) {
+    if (t.must_run) t.task();
+  }
   close(evfd_);
   close(epfd_);
 }
@@ -120,10 +130,10 @@ void EventLoop::Stop() {
   (void)r;
 }
 
-void EventLoop::Post(std::function<void()> task) {
+void EventLoop::Queue(std::function<void()> task, bool must_run) {
   {
     std::lock_guard<std::mutex> lock(post_mu_);
-    posted_.push_back(std::move(task));
+    posted_.push_back(Posted{std::move(task), must_run});
   }
   uint64_t one = 1;
   ssize_t r = write(evfd_, &one, sizeof(one));
@@ -188,12 +198,12 @@ void EventLoop::Iterate(absl::Duration max_wait) {
       uint64_t v;
       while (read(evfd_, &v, sizeof(v)) > 0) {
       }
-      std::vector<std::function<void()>> tasks;
+      std::vector<Posted> tasks;
       {
         std::lock_guard<std::mutex> lock(post_mu_);
         tasks.swap(posted_);
       }
-      for (auto& t : tasks) t();
+      for (Posted& t : tasks) t.task();
       continue;
     }
     if (watch->fd_ < 0) continue;  // stopped earlier in this batch

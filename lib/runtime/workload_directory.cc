@@ -289,6 +289,18 @@ std::vector<Service> WorkloadDirectory::AllServices() const {
   return out;
 }
 
+std::unique_ptr<WorkloadDirectory> WorkloadDirectory::Clone() const {
+  auto out = std::make_unique<WorkloadDirectory>();
+  std::shared_lock lock(mu_);
+  out->by_uid_ = by_uid_;
+  out->uid_by_addr_ = uid_by_addr_;
+  out->uid_by_name_ = uid_by_name_;
+  out->services_ = services_;
+  out->services_by_vip_ = services_by_vip_;
+  out->pending_endpoints_ = pending_endpoints_;
+  return out;
+}
+
 size_t WorkloadDirectory::size() const {
   std::shared_lock lock(mu_);
   return by_uid_.size();

@@ -35,6 +35,16 @@ int main(void) {
   ENUM_IS_INT(ambient_transparency);
   ENUM_IS_INT(ambient_zds_event);
   ENUM_IS_INT(ambient_redirect_backend);
+  ENUM_IS_INT(ambient_workload_field);
+  ENUM_IS_INT(ambient_hbone_limit);
+
+  /* Enumerators that name a slot (a field, a limit) keep their numbers. */
+  if (AMBIENT_WORKLOAD_UID != 0 || AMBIENT_WORKLOAD_TYPE != 5 || AMBIENT_WORKLOAD_ZONE != 10 ||
+      AMBIENT_HBONE_MAX_CONNECTIONS != 0 || AMBIENT_HBONE_SILENT_TIMEOUT_MS != 2 ||
+      AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY != 4) {
+    fprintf(stderr, "ambient_workload_field or ambient_hbone_limit values moved\n");
+    ++failures;
+  }
 
   /* The negative codes must survive the trip through int (hot-path return
    * values) and stay distinct from success. */

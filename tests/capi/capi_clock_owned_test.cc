@@ -51,8 +51,8 @@ TEST(CapiClockOwnedTest, UserDataIsFreedOnceWhenTheLastVerifierGoes) {
   int freed = 0;
   auto* state = new ClockState{0, 0, &freed};
   state->now = 4102444800;  // 2100: every test certificate has expired by then
-  ambient_verify_options* o = nullptr;
-  Check(ambient_verify_options_new(&o));
+  ambient_verify_options* o = ambient_verify_options_new();
+  ASSERT_NE(o, nullptr);
   ambient_verify_options_set_clock_owned(o, Now, state, FreeState);
   ambient_svid_verifier* v = nullptr;
   Check(ambient_svid_verifier_new(bundles, o, &v));
@@ -81,8 +81,8 @@ TEST(CapiClockOwnedTest, UserDataIsFreedOnceWhenTheLastVerifierGoes) {
 
 TEST(CapiClockOwnedTest, ReplacedOrRefusedUserDataIsFreedAtOnce) {
   int freed = 0;
-  ambient_verify_options* o = nullptr;
-  Check(ambient_verify_options_new(&o));
+  ambient_verify_options* o = ambient_verify_options_new();
+  ASSERT_NE(o, nullptr);
   ambient_verify_options_set_clock_owned(o, Now, new ClockState{1, 0, &freed}, FreeState);
   EXPECT_EQ(freed, 0);
   ambient_verify_options_set_clock_owned(o, Now, new ClockState{2, 0, &freed}, FreeState);
@@ -98,7 +98,8 @@ TEST(CapiClockOwnedTest, ReplacedOrRefusedUserDataIsFreedAtOnce) {
   EXPECT_EQ(freed, 5);
   // No free function: nothing is called, nothing crashes.
   ClockState on_stack{6, 0, &freed};
-  Check(ambient_verify_options_new(&o));
+  o = ambient_verify_options_new();
+  ASSERT_NE(o, nullptr);
   ambient_verify_options_set_clock_owned(o, Now, &on_stack, nullptr);
   ambient_verify_options_free(o);
   EXPECT_EQ(freed, 5);

@@ -55,6 +55,52 @@ ambient_hbone_tls* Tls(const TestCa& ca, ambient_hbone_role role, const char* id
 
 ambient_hbone_tls* ClientTls(const TestCa& ca) { return Tls(ca, AMBIENT_HBONE_CLIENT, kClientId); }
 
+// Target is an ambient_hbone_target of `via`, `authority` (each left unset
+// when NULL) and `expected`, freed with it.
+struct Target {
+  ambient_hbone_target* t = ambient_hbone_target_new();
+  Target(const char* via, const char* authority, std::vector<const char*> expected = {}) {
+    if (via != nullptr) {
+      EXPECT_EQ(ambient_hbone_target_set_via(t, via), nullptr);
+    }
+    if (authority != nullptr) {
+      EXPECT_EQ(ambient_hbone_target_set_authority(t, authority), nullptr);
+    }
+    for (const char* id : expected) EXPECT_EQ(ambient_hbone_target_add_expected(t, id), nullptr);
+  }
+  ~Target() { ambient_hbone_target_free(t); }
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+  operator const ambient_hbone_target*() const { return t; }
+};
+
+// Workload is an ambient_workload_info with `fields` set, freed with it.
+struct Workload {
+  ambient_workload_info* w = ambient_workload_info_new();
+  Workload(std::initializer_list<std::pair<ambient_workload_field, const char*>> fields) {
+    for (const auto& [f, v] : fields) EXPECT_EQ(ambient_workload_info_set(w, f, v), nullptr);
+  }
+  ~Workload() { ambient_workload_info_free(w); }
+  Workload(const Workload&) = delete;
+  Workload& operator=(const Workload&) = delete;
+  operator const ambient_workload_info*() const { return w; }
+};
+
+// NewServer makes an HBONE server on `listen` allowing `allow`, logging to
+// `log`/`user`.
+ambient_error* NewServer(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
+                         const char* listen, std::vector<const char*> allow, ambient_log_fn log,
+                         void* user, ambient_hbone_server** out) {
+  ambient_hbone_server_options* o = ambient_hbone_server_options_new();
+  EXPECT_NE(o, nullptr);
+  EXPECT_EQ(ambient_hbone_server_options_set_listen(o, listen), nullptr);
+  for (const char* id : allow) EXPECT_EQ(ambient_hbone_server_options_add_allow(o, id), nullptr);
+  ambient_hbone_server_options_set_log(o, log, user);
+  ambient_error* err = ambient_hbone_server_new(loop, tls, o, out);
+  ambient_hbone_server_options_free(o);
+  return err;
+}
+
 struct Outcome {
   int calls = 0;
   int code = 1;
@@ -82,8 +128,8 @@ struct PendingDial {
     ambient_hbone_tls_free(tls);
   }
   int Tunnel(ambient_hbone_client* client, Outcome* out) {
-    return ambient_hbone_client_tunnel(client, server.address.c_str(), "127.0.0.1:9", nullptr, 0,
-                                       sv[0], sv[0], RecordDone, out);
+    Target t(server.address.c_str(), "127.0.0.1:9");
+    return ambient_hbone_client_tunnel(client, t, sv[0], sv[0], RecordDone, out);
   }
 };
 
@@ -176,41 +222,65 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   AccessLines server_lines, client_lines;
   ambient_hbone_server* server = nullptr;
-  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, KeepAccess,
-                                     &server_lines, &server),
-            nullptr);
+  ASSERT_EQ(NewServer(loop, stls, "127.0.0.1:0", {}, KeepAccess, &server_lines, &server), nullptr);
   ambient_hbone_client* client = nullptr;
   ASSERT_EQ(ambient_hbone_client_new(loop, ctls, KeepAccess, &client_lines, &client), nullptr);
 
   // Bad input is refused and changes nothing.
-  ambient_error* err = ambient_hbone_server_set_workload(server, "echo", "statefulset", "back",
-                                                         nullptr, nullptr, nullptr, nullptr,
-                                                         nullptr);
+  ambient_error* err =
+      ambient_hbone_server_set_workload(server, Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
+                                                          {AMBIENT_WORKLOAD_TYPE, "statefulset"},
+                                                          {AMBIENT_WORKLOAD_NAMESPACE, "back"}}));
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(Contains(ambient_error_message(err), "statefulset"));
   ambient_error_free(err);
-  err = ambient_hbone_client_set_source_workload(client, "bad\nname", nullptr, nullptr, nullptr,
-                                                 nullptr, nullptr, nullptr, nullptr);
+  err = ambient_hbone_client_set_source_workload(client,
+                                                 Workload({{AMBIENT_WORKLOAD_NAME, "bad\nname"}}));
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
   std::string huge(300, 'a');
-  err = ambient_hbone_client_set_source_workload(client, huge.c_str(), nullptr, nullptr, nullptr,
-                                                 nullptr, nullptr, nullptr, nullptr);
+  err = ambient_hbone_client_set_source_workload(client,
+                                                 Workload({{AMBIENT_WORKLOAD_NAME, huge.c_str()}}));
   ASSERT_NE(err, nullptr);
   ambient_error_free(err);
-  err = ambient_hbone_server_set_workload(nullptr, "echo", nullptr, nullptr, nullptr, nullptr,
-                                          nullptr, nullptr, nullptr);
+  err = ambient_hbone_server_set_workload(nullptr, Workload({{AMBIENT_WORKLOAD_NAME, "echo"}}));
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
+  err = ambient_hbone_server_set_workload(server, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  {
+    ambient_workload_info* w = ambient_workload_info_new();
+    err = ambient_workload_info_set(w, static_cast<ambient_workload_field>(11), "x");
+    EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(err);
+    err = ambient_workload_info_set(w, static_cast<ambient_workload_field>(-1), "x");
+    EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(err);
+    err = ambient_workload_info_set(nullptr, AMBIENT_WORKLOAD_NAME, "x");
+    EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(err);
+    ambient_workload_info_free(w);
+  }
 
-  ASSERT_EQ(ambient_hbone_server_set_workload(server, "echo", "deployment", "back", "echo-svc",
-                                              "v2", "Kubernetes", "", nullptr),
+  ASSERT_EQ(ambient_hbone_server_set_workload(
+                server, Workload({{AMBIENT_WORKLOAD_NAME, "echo"},
+                                  {AMBIENT_WORKLOAD_TYPE, "deployment"},
+                                  {AMBIENT_WORKLOAD_NAMESPACE, "back"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_SERVICE, "echo-svc"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_REVISION, "v2"},
+                                  {AMBIENT_WORKLOAD_CLUSTER, "Kubernetes"},
+                                  {AMBIENT_WORKLOAD_REGION, ""}})),
             nullptr);
-  ASSERT_EQ(ambient_hbone_client_set_source_workload(client, "shell", nullptr, "front", "shell",
-                                                     "v1", "Kubernetes", nullptr, nullptr),
+  ASSERT_EQ(ambient_hbone_client_set_source_workload(
+                client, Workload({{AMBIENT_WORKLOAD_NAME, "shell"},
+                                  {AMBIENT_WORKLOAD_NAMESPACE, "front"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_SERVICE, "shell"},
+                                  {AMBIENT_WORKLOAD_CANONICAL_REVISION, "v1"},
+                                  {AMBIENT_WORKLOAD_CLUSTER, "Kubernetes"}})),
             nullptr);
 
   // Non-blocking: the loop runs on this thread, so the test must never block.
@@ -226,9 +296,9 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   Outcome out;
-  ASSERT_EQ(ambient_hbone_client_tunnel(client, ambient_hbone_server_get0_address(server),
-                                        upstream.c_str(), nullptr, 0, sv[0], sv[0], RecordDone,
-                                        &out),
+  ASSERT_EQ(ambient_hbone_client_tunnel(
+                client, Target(ambient_hbone_server_get0_address(server), upstream.c_str()), sv[0],
+                sv[0], RecordDone, &out),
             0);
   ASSERT_EQ(write(sv[1], "x", 1), 1);
   shutdown(sv[1], SHUT_WR);
@@ -301,9 +371,7 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_server* server = nullptr;
   LogAfterFree server_log;
-  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, CountLine,
-                                     &server_log, &server),
-            nullptr);
+  ASSERT_EQ(NewServer(loop, stls, "127.0.0.1:0", {}, CountLine, &server_log, &server), nullptr);
   // The upstream: a listener whose queue accepts the server's connect.
   // Non-blocking: the loop runs on this thread, so the test must never block.
   int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -321,9 +389,9 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   Outcome out;
-  ASSERT_EQ(ambient_hbone_client_tunnel(client, ambient_hbone_server_get0_address(server),
-                                        upstream.c_str(), nullptr, 0, sv[0], sv[0], RecordDone,
-                                        &out),
+  ASSERT_EQ(ambient_hbone_client_tunnel(
+                client, Target(ambient_hbone_server_get0_address(server), upstream.c_str()), sv[0],
+                sv[0], RecordDone, &out),
             0);
   // Running: the server reached the upstream and the tunnel carries bytes.
   ASSERT_EQ(write(sv[1], "x", 1), 1);
@@ -379,30 +447,38 @@ TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {
   Outcome out;
   for (const char* via : {"nowhere", "", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
                           "host.example:15008", "[::1]", "1.2.3.4:80x"}) {
-    EXPECT_EQ(ambient_hbone_client_tunnel(client, via, "127.0.0.1:80", nullptr, 0, sv[0], sv[0],
+    EXPECT_EQ(ambient_hbone_client_tunnel(client, Target(via, "127.0.0.1:80"), sv[0], sv[0],
                                           RecordDone, &out),
               AMBIENT_ERR_INVALID_ARGUMENT)
         << "via " << via;
   }
   for (const char* authority : {"", "nowhere", "127.0.0.1:0", "a b:80", "user@host:80",
                                 "[::1:80", "host:-1"}) {
-    EXPECT_EQ(ambient_hbone_client_tunnel(client, "127.0.0.1:15008", authority, nullptr, 0, sv[0],
+    EXPECT_EQ(ambient_hbone_client_tunnel(client, Target("127.0.0.1:15008", authority), sv[0],
                                           sv[0], RecordDone, &out),
               AMBIENT_ERR_INVALID_ARGUMENT)
         << "authority " << authority;
   }
-  EXPECT_EQ(ambient_hbone_client_tunnel(client, nullptr, "127.0.0.1:80", nullptr, 0, sv[0], sv[0],
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, Target(nullptr, "127.0.0.1:80"), sv[0], sv[0],
                                         RecordDone, &out),
             AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_hbone_client_tunnel(client, "127.0.0.1:15008", "127.0.0.1:80", nullptr, 0,
-                                        -1, sv[0], RecordDone, &out),
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, Target("127.0.0.1:15008", nullptr), sv[0], sv[0],
+                                        RecordDone, &out),
             AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, nullptr, sv[0], sv[0], RecordDone, &out),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_hbone_client_tunnel(client, Target("127.0.0.1:15008", "127.0.0.1:80"), -1,
+                                        sv[0], RecordDone, &out),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error* err = ambient_hbone_target_set_via(nullptr, "127.0.0.1:1");
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
   ambient_runtime_loop_run_for(loop, 30);
   EXPECT_EQ(out.calls, 0) << "a refused call never calls done";
   // The forwarder checks the same at setup.
   ambient_hbone_forwarder* fwd = nullptr;
-  ambient_error* err = ambient_hbone_forwarder_new(loop, client, "127.0.0.1:0", "nowhere",
-                                                   "127.0.0.1:80", nullptr, 0, &fwd);
+  err = ambient_hbone_forwarder_new(loop, client, "127.0.0.1:0", Target("nowhere", "127.0.0.1:80"),
+                                    &fwd);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
@@ -421,10 +497,10 @@ TEST(CapiRuntimeTest, ServerRefusesAnAllowEntryThatIsNotASpiffeId) {
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   for (const char* bad : {"cluster.local/ns/default/sa/demo", "spiffe://td/ns/a/sa/b/", "",
                           "spiffe://TD/ns/a/sa/b"}) {
-    const char* allow[] = {"spiffe://cluster.local/ns/default/sa/ok", bad};
     ambient_hbone_server* server = nullptr;
     ambient_error* err =
-        ambient_hbone_server_new(loop, stls, "127.0.0.1:0", allow, 2, nullptr, nullptr, &server);
+        NewServer(loop, stls, "127.0.0.1:0", {"spiffe://cluster.local/ns/default/sa/ok", bad},
+                  nullptr, nullptr, &server);
     ASSERT_NE(err, nullptr) << bad;
     EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT) << bad;
     EXPECT_TRUE(Contains(ambient_error_message(err), "allow[1]")) << ambient_error_message(err);
@@ -537,13 +613,19 @@ TEST(CapiLimitsTest, SetLimitsTakesEffect) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_server* server = nullptr;
-  ASSERT_EQ(ambient_hbone_server_new(loop, stls, "127.0.0.1:0", nullptr, 0, nullptr, nullptr,
-                                     &server),
-            nullptr);
-  ambient_error* err = ambient_hbone_server_set_limits(nullptr, 1, 1, 100, 1, 1);
+  ASSERT_EQ(NewServer(loop, stls, "127.0.0.1:0", {}, nullptr, nullptr, &server), nullptr);
+  ambient_error* err = ambient_hbone_server_set_limit(nullptr, AMBIENT_HBONE_MAX_CONNECTIONS, 1);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
-  ASSERT_EQ(ambient_hbone_server_set_limits(server, 1, 0, 300, 10, 10), nullptr);
+  err = ambient_hbone_server_set_limit(server, static_cast<ambient_hbone_limit>(5), 1);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  err = ambient_hbone_server_set_limit(server, AMBIENT_HBONE_SILENT_TIMEOUT_MS, 1ull << 40);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  ASSERT_EQ(ambient_hbone_server_set_limit(server, AMBIENT_HBONE_MAX_CONNECTIONS, 1), nullptr);
+  ASSERT_EQ(ambient_hbone_server_set_limit(server, AMBIENT_HBONE_MAX_HANDSHAKES, 0), nullptr);
+  ASSERT_EQ(ambient_hbone_server_set_limit(server, AMBIENT_HBONE_SILENT_TIMEOUT_MS, 300), nullptr);
   // t=0: the first connects; t=100: the second. The first is closed at 300
   // (silent); the second is accepted only then (cap 1), so it is still open
   // at 480 (without the cap it would have been closed at 400), and closed

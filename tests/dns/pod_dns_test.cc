@@ -162,6 +162,33 @@ TEST_F(PodDnsTest, NoDnsListenersIsAnError) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// EnablePodDns refuses what cannot work and then leaves the options alone;
+// otherwise it turns the 15053 listeners on, installs the hook, and makes
+// the metrics and the log the servers use. No netns needed.
+TEST(EnablePodDnsTest, ChecksItsInputsAndFillsTheNodeOptions) {
+  auto loop = runtime::EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  runtime::NodeProxyOptions o;
+  PodDnsOptions dns;
+  dns.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
+  EXPECT_EQ(EnablePodDns(loop->get(), &o, dns).status().code(),
+            absl::StatusCode::kInvalidArgument);  // no workloads
+  o.workloads = std::make_shared<runtime::WorkloadDirectory>();
+  EXPECT_EQ(EnablePodDns(loop->get(), &o, PodDnsOptions()).status().code(),
+            absl::StatusCode::kInvalidArgument);  // no upstreams
+  EXPECT_EQ(EnablePodDns(nullptr, &o, dns).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EnablePodDns(loop->get(), nullptr, dns).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(o.listeners.dns);
+  EXPECT_FALSE(o.pod_attach);
+
+  absl::StatusOr<std::shared_ptr<DnsMetrics>> m = EnablePodDns(loop->get(), &o, dns);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_NE(*m, nullptr);
+  EXPECT_TRUE(o.listeners.dns);
+  EXPECT_TRUE(o.pod_attach);
+}
+
 // Through the node proxy: NodeProxyOptions::pod_attach with the 15053
 // listeners on opens the DNS proxy when the pod is captured and closes it
 // when the pod is released.
@@ -188,12 +215,14 @@ TEST_F(PodDnsTest, NodeProxyServesDnsInEachCapturedPod) {
   o.bundles = std::make_shared<identity::TrustBundleSource>(*set);
   o.credentials = [holder](const runtime::Workload&)
       -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> { return holder; };
-  o.listeners.dns = true;
   o.listeners.transparent = netns::Transparency::kOff;
   PodDnsOptions dns;
   dns.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
   dns.metrics = metrics_;
-  o.pod_attach = PodDnsAttach(loop_.get(), dir_, std::move(dns));
+  absl::StatusOr<std::shared_ptr<DnsMetrics>> m = EnablePodDns(loop_.get(), &o, std::move(dns));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(*m, metrics_);
+  EXPECT_TRUE(o.listeners.dns);
   std::unique_ptr<runtime::NodeProxy> proxy;
   OnLoop([&] {
     auto p = runtime::NodeProxy::New(loop_.get(), std::move(o));

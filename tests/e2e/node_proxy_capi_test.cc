@@ -43,23 +43,41 @@ struct OptionsDeleter {
 };
 using Options = std::unique_ptr<ambient_node_proxy_options, OptionsDeleter>;
 
+// Workload is an ambient_workload_info of uid/name/namespace/service account
+// (each left unknown when NULL) and `addresses`, freed with it.
+struct Workload {
+  ambient_workload_info* w = ambient_workload_info_new();
+  Workload(const char* uid, const char* name, const char* ns, const char* sa,
+           std::vector<const char*> addresses = {}) {
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_UID, uid), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAME, name), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAMESPACE, ns), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_SERVICE_ACCOUNT, sa), nullptr);
+    for (const char* ip : addresses) EXPECT_EQ(ambient_workload_info_add_address(w, ip), nullptr);
+  }
+  ~Workload() { ambient_workload_info_free(w); }
+  Workload(const Workload&) = delete;
+  Workload& operator=(const Workload&) = delete;
+  operator const ambient_workload_info*() const { return w; }
+};
+
 TEST(NodeProxyCapiTest, BadOptionsAreRefusedAndNullIsSafe) {
   Options o(ambient_node_proxy_options_new());
   ASSERT_NE(o, nullptr);
-  const char* good[] = {"198.18.1.2"};
-  const char* bad[] = {"198.18.1.999"};
-  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "a", "client", "demo", "client",
-                                                         nullptr, good, 1, 1)),
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("a", "client", "demo", "client", {"198.18.1.2"}))),
             AMBIENT_OK);
-  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "b", "x", "demo", nullptr,
-                                                         nullptr, bad, 1, 1)),
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("b", "x", "demo", nullptr, {"198.18.1.999"}))),
             AMBIENT_ERR_INVALID_ARGUMENT);
   // The address belongs to "a".
-  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "b", "x", "demo", nullptr,
-                                                         nullptr, good, 1, 1)),
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("b", "x", "demo", nullptr, {"198.18.1.2"}))),
             AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), nullptr, "x", "demo", nullptr,
-                                                         nullptr, nullptr, 0, 1)),
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(),
+                                                         Workload(nullptr, "x", "demo", nullptr))),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), nullptr)),
             AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(Code(ambient_node_proxy_options_add_trust_bundle_pem(o.get(), "cluster.local", "x", 1)),
             AMBIENT_ERR_INVALID_ARGUMENT);
@@ -98,13 +116,16 @@ TEST(NodeProxyCapiTest, UnknownPodAndBadNetnsFdAreRefused) {
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
   int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(self, 0);
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", self)), AMBIENT_ERR_NOT_FOUND);
+  Workload nobody("nobody", "x", "y", nullptr);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, self)), AMBIENT_ERR_NOT_FOUND);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nullptr, self)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, Workload(nullptr, "x", "y", nullptr), self)),
+            AMBIENT_ERR_INVALID_ARGUMENT);  // no uid
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", pipe_fds[0])),
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, pipe_fds[0])),
             AMBIENT_ERR_INVALID_ARGUMENT);  // a pipe is no netns
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, "nobody", "x", "y", -1)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, -1)), AMBIENT_ERR_INVALID_ARGUMENT);
   close(pipe_fds[0]);
   close(pipe_fds[1]);
   close(self);
@@ -150,18 +171,16 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ASSERT_EQ(Code(ambient_netns_open(topo.b().c_str(), &b)), AMBIENT_OK);
   ambient_redirect_config* rules = ambient_redirect_config_new();
   ASSERT_NE(rules, nullptr);
-  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.a().c_str())), AMBIENT_OK);
-  ASSERT_EQ(Code(ambient_redirect_apply(rules, topo.b().c_str())), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, a)), AMBIENT_OK);
+  ASSERT_EQ(Code(ambient_redirect_apply(rules, b)), AMBIENT_OK);
 
   hbone::testing::TestCa ca;
   Options o(ambient_node_proxy_options_new());
-  const char* ip_a[] = {kPodA};
-  const char* ip_b[] = {kPodB};
-  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "pod-a", "client", "demo",
-                                                         "client", nullptr, ip_a, 1, 1)),
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("pod-a", "client", "demo", "client", {kPodA}))),
             AMBIENT_OK);
-  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "pod-b", "server", "demo",
-                                                         "server", nullptr, ip_b, 1, 1)),
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("pod-b", "server", "demo", "server", {kPodB}))),
             AMBIENT_OK);
   std::string roots = ca.CaPem();
   ASSERT_EQ(Code(ambient_node_proxy_options_add_trust_bundle_pem(o.get(), "cluster.local",
@@ -183,10 +202,12 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ambient_node_proxy* p = nullptr;
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
   o.reset();  // the proxy keeps its own copy
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, "pod-a", nullptr, nullptr, ambient_netns_fd(a))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr),
+                                            ambient_netns_fd(a))),
             AMBIENT_OK)
       << log.All();
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, "pod-b", "server", "demo", ambient_netns_fd(b))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-b", "server", "demo", nullptr),
+                                            ambient_netns_fd(b))),
             AMBIENT_OK)
       << log.All();
   EXPECT_EQ(ambient_node_proxy_pod_count(p), 2u);
@@ -216,8 +237,8 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ambient_node_proxy_free(p);
   ambient_runtime_loop_run_for(loop, 10);
   ambient_runtime_loop_free(loop);
-  ambient_error_free(ambient_redirect_delete(rules, topo.a().c_str()));
-  ambient_error_free(ambient_redirect_delete(rules, topo.b().c_str()));
+  ambient_error_free(ambient_redirect_delete(rules, a));
+  ambient_error_free(ambient_redirect_delete(rules, b));
   ambient_redirect_config_free(rules);
   ambient_netns_free(a);
   ambient_netns_free(b);
@@ -266,9 +287,8 @@ TEST(NodeProxyCapiTest, DnsProxyInThePodForwardsWithThePodsIdAndCounts) {
 
   hbone::testing::TestCa ca;
   Options o(ambient_node_proxy_options_new());
-  const char* ip_a[] = {kPodA};
-  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(o.get(), "pod-a", "client", "demo",
-                                                         "client", nullptr, ip_a, 1, 1)),
+  ASSERT_EQ(Code(ambient_node_proxy_options_add_workload(
+                o.get(), Workload("pod-a", "client", "demo", "client", {kPodA}))),
             AMBIENT_OK);
   std::string roots = ca.CaPem();
   ASSERT_EQ(Code(ambient_node_proxy_options_add_trust_bundle_pem(o.get(), "cluster.local",
@@ -290,7 +310,8 @@ TEST(NodeProxyCapiTest, DnsProxyInThePodForwardsWithThePodsIdAndCounts) {
   ambient_node_proxy* p = nullptr;
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
   o.reset();
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, "pod-a", nullptr, nullptr, ambient_netns_fd(a))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr),
+                                            ambient_netns_fd(a))),
             AMBIENT_OK)
       << log.All();
   std::thread runner([loop] { ambient_runtime_loop_run(loop); });

@@ -71,6 +71,48 @@ TEST(WorkloadDirectoryTest, UpsertMovesAddressesAndRemoveForgetsThem) {
   EXPECT_FALSE(d.ByAddress("198.18.1.3").has_value());
 }
 
+TEST(WorkloadDirectoryTest, CloneIsASnapshotThatChangesAlone) {
+  WorkloadDirectory d;
+  ASSERT_TRUE(d.Upsert(Make("a", "client", {"198.18.1.2"})).ok());
+  Service svc;
+  svc.name = "reviews";
+  svc.ns = "demo";
+  svc.hostname = "reviews.demo.svc.cluster.local";
+  svc.vips = {*ParseNetworkAddress("198.19.0.10")};
+  svc.ports = {{9080, 9080}};
+  ASSERT_TRUE(d.UpsertService(svc).ok());
+  std::unique_ptr<WorkloadDirectory> c = d.Clone();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->ByAddress("198.18.1.2")->uid, "a");
+  EXPECT_EQ(c->ByName("demo", "client")->uid, "a");
+  EXPECT_EQ(c->service_count(), 1u);
+  ASSERT_TRUE(c->ServiceByVip(*ParseNetworkAddress("198.19.0.10")).has_value());
+  // Changes to either side stay there.
+  ASSERT_TRUE(d.Upsert(Make("b", "server", {"198.18.2.2"})).ok());
+  EXPECT_TRUE(c->Remove("a"));
+  EXPECT_EQ(c->size(), 0u);
+  EXPECT_FALSE(c->ByAddress("198.18.2.2").has_value());
+  EXPECT_EQ(d.size(), 2u);
+  EXPECT_EQ(d.ByAddress("198.18.1.2")->uid, "a");
+}
+
+TEST(StaticCredentialsTest, GivesEachPodItsOwnSvidAndRefusesOthers) {
+  hbone::testing::TestCa ca;
+  hbone::testing::KeyAndCert kc = ca.Leaf("spiffe://cluster.local/ns/demo/sa/client");
+  auto creds = identity::Credentials::FromPem(hbone::testing::TestCa::CertPem(kc),
+                                              hbone::testing::TestCa::KeyPem(kc));
+  ASSERT_TRUE(creds.ok());
+  std::map<std::string, std::shared_ptr<const identity::Credentials>> svids;
+  svids["a"] = *creds;
+  auto fn = StaticCredentials(std::move(svids));
+  auto got = fn(Make("a", "client", {}));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ((*got)->Get(), *creds);
+  auto missing = fn(Make("b", "server", {}));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "no SVID set for pod b");
+}
+
 TEST(WorkloadTest, TelemetryUsesIstioDefaults) {
   Workload w = Make("a", "client", {"198.18.1.2"});
   hbone::WorkloadInfo t = w.Telemetry();

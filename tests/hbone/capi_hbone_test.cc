@@ -123,8 +123,11 @@ TEST(CapiHboneTest, ServerNeedsServerRole) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_server* server = nullptr;
-  ambient_error* err =
-      ambient_hbone_server_new(loop, ctls, "127.0.0.1:0", nullptr, 0, nullptr, nullptr, &server);
+  ambient_hbone_server_options* o = ambient_hbone_server_options_new();
+  ASSERT_NE(o, nullptr);
+  ASSERT_EQ(ambient_hbone_server_options_set_listen(o, "127.0.0.1:0"), nullptr);
+  ambient_error* err = ambient_hbone_server_new(loop, ctls, o, &server);
+  ambient_hbone_server_options_free(o);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);

@@ -25,6 +25,22 @@ struct ErrorFree {
 };
 using ErrorPtr = std::unique_ptr<ambient_error, ErrorFree>;
 
+// Pod is an ambient_workload_info of uid/name/namespace/service account
+// (each unknown when NULL), freed with it.
+struct Pod {
+  ambient_workload_info* w = ambient_workload_info_new();
+  Pod(const char* uid, const char* name, const char* ns, const char* sa) {
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_UID, uid), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAME, name), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAMESPACE, ns), nullptr);
+    EXPECT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_SERVICE_ACCOUNT, sa), nullptr);
+  }
+  ~Pod() { ambient_workload_info_free(w); }
+  Pod(const Pod&) = delete;
+  Pod& operator=(const Pod&) = delete;
+  operator const ambient_workload_info*() const { return w; }
+};
+
 TEST(NetnsCapi, NullsAndBadInputAreErrorsNotCrashes) {
   ambient_netns* ns = nullptr;
   ErrorPtr e(ambient_netns_open(nullptr, &ns));
@@ -158,17 +174,19 @@ TEST(NetnsCapi, AgentAndProxyThroughTheCAbi) {
   EXPECT_EQ(ambient_zds_proxy_ready(proxy), 1);
   EXPECT_EQ(host.snapshots.load(), 1);
 
-  e.reset(ambient_zds_agent_add(agent, "pod-1", "one", "default", "sa", pod));
+  e.reset(ambient_zds_agent_add(agent, Pod("pod-1", "one", "default", "sa"), pod));
   EXPECT_EQ(e, nullptr) << ambient_error_message(e.get());
   EXPECT_EQ(host.adds.load(), 1);
   EXPECT_EQ(host.listeners.load(), 7);
   EXPECT_EQ(ambient_zds_proxy_workload_count(proxy), 1u);
-  e.reset(ambient_zds_agent_add(agent, "refuse-me", "two", nullptr, nullptr, pod));
+  e.reset(ambient_zds_agent_add(agent, Pod("refuse-me", "two", nullptr, nullptr), pod));
   EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_ABORTED);
   EXPECT_NE(std::string(ambient_error_message(e.get())).find("is not welcome (two)"),
             std::string::npos)
       << ambient_error_message(e.get());
-  e.reset(ambient_zds_agent_add(agent, "", nullptr, nullptr, nullptr, pod));
+  e.reset(ambient_zds_agent_add(agent, Pod("", nullptr, nullptr, nullptr), pod));
+  EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
+  e.reset(ambient_zds_agent_add(agent, nullptr, pod));
   EXPECT_EQ(ambient_error_code(e.get()), AMBIENT_ERR_INVALID_ARGUMENT);
   e.reset(ambient_zds_agent_del(agent, "pod-1"));
   EXPECT_EQ(e, nullptr);

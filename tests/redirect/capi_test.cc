@@ -22,13 +22,18 @@ struct ConfigDeleter {
 using ConfigPtr = std::unique_ptr<ambient_redirect_config, ConfigDeleter>;
 
 std::string RenderOf(const ambient_redirect_config* config) {
-  char* text = nullptr;
   size_t len = 0;
-  ambient_error* err = ambient_redirect_render(config, &text, &len);
+  ambient_error* err = ambient_redirect_render(config, nullptr, 0, &len);
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
-  std::string out = text != nullptr ? std::string(text, len) : "";
-  ambient_redirect_text_free(text);
+  std::string out(len + 1, '\0');
+  size_t again = 0;
+  err = ambient_redirect_render(config, out.data(), out.size(), &again);
+  EXPECT_EQ(err, nullptr) << ambient_error_message(err);
+  ambient_error_free(err);
+  EXPECT_EQ(again, len);
+  EXPECT_EQ(out[len], '\0');
+  out.resize(len);
   return out;
 }
 
@@ -76,47 +81,69 @@ TEST(RedirectCapi, BadInputIsAnErrorAndChangesNothing) {
   err = ambient_redirect_config_set_host(nullptr, 1);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
-  char* text = reinterpret_cast<char*>(1);
-  err = ambient_redirect_render(nullptr, &text, nullptr);
+  char text[8] = "garbage";
+  size_t len = 99;
+  err = ambient_redirect_render(nullptr, text, sizeof(text), &len);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(text, nullptr);
+  EXPECT_EQ(len, 0u);
+  EXPECT_STREQ(text, "");
   ambient_error_free(err);
+  err = ambient_redirect_render(c.get(), nullptr, 0, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  // A buffer too small gets the start of the text, NUL-terminated, and the
+  // full length.
+  std::string full = RenderOf(c.get());
+  ASSERT_GT(full.size(), 8u);
+  err = ambient_redirect_render(c.get(), text, sizeof(text), &len);
+  EXPECT_EQ(err, nullptr);
+  EXPECT_EQ(len, full.size());
+  EXPECT_EQ(std::string(text), full.substr(0, 7));
   ambient_redirect_drift* drift = reinterpret_cast<ambient_redirect_drift*>(1);
   err = ambient_redirect_check(c.get(), nullptr, &drift);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(drift, nullptr);
   ambient_error_free(err);
-  err = ambient_redirect_apply(c.get(), "no-such-netns-ambient-test");
-  EXPECT_NE(err, nullptr);
-  ambient_error_free(err);
-  err = ambient_redirect_apply_fd(c.get(), 0);  // stdin is no namespace
-  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
-  ambient_error_free(err);
+  for (ambient_error* e :
+       {ambient_redirect_apply(c.get(), nullptr), ambient_redirect_delete(c.get(), nullptr)}) {
+    EXPECT_EQ(ambient_error_code(e), AMBIENT_ERR_INVALID_ARGUMENT);
+    ambient_error_free(e);
+  }
   EXPECT_EQ(ambient_redirect_drift_count(nullptr), 0u);
   EXPECT_EQ(ambient_redirect_drift_get0(nullptr, 0), nullptr);
   ambient_redirect_config_free(nullptr);
   ambient_redirect_drift_free(nullptr);
-  ambient_redirect_text_free(nullptr);
 }
 
-TEST(RedirectCapi, ApplyCheckDeleteOnDescriptor) {
+// Handle is an ambient_netns for a namespace descriptor, freed with it.
+struct Handle {
+  ambient_netns* ns = nullptr;
+  explicit Handle(int fd) { EXPECT_EQ(ambient_netns_open_fd(fd, &ns), nullptr); }
+  ~Handle() { ambient_netns_free(ns); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+TEST(RedirectCapi, ApplyCheckDeleteOnAHandle) {
   AMBIENT_REQUIRE_ROOT();
   absl::StatusOr<ambient::netns::Netns> ns = ambient::netns::Netns::CreateUnnamed();
   ASSERT_TRUE(ns.ok()) << ns.status();
   ASSERT_TRUE(ambient::netns::BringUpLoopback(*ns).ok());
+  Handle h(ns->fd());
+  ASSERT_NE(h.ns, nullptr);
   ConfigPtr c(ambient_redirect_config_new());
   ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
   ambient_redirect_drift* drift = nullptr;
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
   EXPECT_NE(std::string(ambient_redirect_drift_get0(drift, 0)).find("missing"), std::string::npos);
   ambient_redirect_drift_free(drift);
-  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_apply(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_EQ(ambient_redirect_drift_count(drift), 0u);
   ambient_redirect_drift_free(drift);
-  ASSERT_EQ(ambient_redirect_delete_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_check_fd(c.get(), ns->fd(), &drift), nullptr);
+  ASSERT_EQ(ambient_redirect_delete(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_check(c.get(), h.ns, &drift), nullptr);
   EXPECT_GT(ambient_redirect_drift_count(drift), 0u);
   ambient_redirect_drift_free(drift);
 }
@@ -131,34 +158,36 @@ TEST(RedirectCapi, ProbeSetMembers) {
   ASSERT_EQ(ambient_redirect_config_set_backend(c.get(), AMBIENT_REDIRECT_NFTABLES), nullptr);
   ASSERT_EQ(ambient_redirect_config_set_host(c.get(), 1), nullptr);
   ASSERT_EQ(ambient_redirect_config_set_kubelet_uid(c.get(), 1000), nullptr);
-  ambient_error* err = ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a");
+  Handle h(ns->fd());
+  ASSERT_NE(h.ns, nullptr);
+  ambient_error* err = ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", "uid-a");
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_NOT_FOUND);  // no host rules yet
   ambient_error_free(err);
-  ASSERT_EQ(ambient_redirect_apply_fd(c.get(), ns->fd()), nullptr);
-  ASSERT_EQ(ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", "uid-a"), nullptr);
+  ASSERT_EQ(ambient_redirect_apply(c.get(), h.ns), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", "uid-a"), nullptr);
 
   ambient_redirect_probes* probes = nullptr;
-  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_list(c.get(), h.ns, &probes), nullptr);
   ASSERT_EQ(ambient_redirect_probes_count(probes), 1u);
   EXPECT_STREQ(ambient_redirect_probes_get0_address(probes, 0), "198.18.0.9");
   EXPECT_STREQ(ambient_redirect_probes_get0_pod_uid(probes, 0), "uid-a");
   EXPECT_EQ(ambient_redirect_probes_get0_address(probes, 1), nullptr);
   ambient_redirect_probes_free(probes);
 
-  err = ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", "uid-b");
+  err = ambient_redirect_probe_remove(c.get(), h.ns, "198.18.0.9", "uid-b");
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_FAILED_PRECONDITION);
   ambient_error_free(err);
-  ASSERT_EQ(ambient_redirect_probe_remove_fd(c.get(), ns->fd(), "198.18.0.9", nullptr), nullptr);
-  ASSERT_EQ(ambient_redirect_probe_list_fd(c.get(), ns->fd(), &probes), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_remove(c.get(), h.ns, "198.18.0.9", nullptr), nullptr);
+  ASSERT_EQ(ambient_redirect_probe_list(c.get(), h.ns, &probes), nullptr);
   EXPECT_EQ(ambient_redirect_probes_count(probes), 0u);
   ambient_redirect_probes_free(probes);
 
-  for (ambient_error* e : {ambient_redirect_probe_add_fd(nullptr, ns->fd(), "198.18.0.9", "u"),
-                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), nullptr, "u"),
-                           ambient_redirect_probe_add_fd(c.get(), ns->fd(), "198.18.0.9", nullptr),
+  for (ambient_error* e : {ambient_redirect_probe_add(nullptr, h.ns, "198.18.0.9", "u"),
+                           ambient_redirect_probe_add(c.get(), h.ns, nullptr, "u"),
+                           ambient_redirect_probe_add(c.get(), h.ns, "198.18.0.9", nullptr),
                            ambient_redirect_probe_add(c.get(), nullptr, "198.18.0.9", "u"),
-                           ambient_redirect_probe_remove_fd(c.get(), -1, "198.18.0.9", "u"),
-                           ambient_redirect_probe_list_fd(c.get(), ns->fd(), nullptr)}) {
+                           ambient_redirect_probe_remove(c.get(), nullptr, "198.18.0.9", "u"),
+                           ambient_redirect_probe_list(c.get(), h.ns, nullptr)}) {
     EXPECT_EQ(ambient_error_code(e), AMBIENT_ERR_INVALID_ARGUMENT);
     ambient_error_free(e);
   }

@@ -87,6 +87,21 @@ TEST(EventLoopTest, WatchesFdsAndStopsFromAnotherThread) {
   close(sv[1]);
 }
 
+TEST(EventLoopTest, MustRunTasksRunOnceEvenWhenTheLoopGoesFirst) {
+  std::string got;
+  {
+    auto loop = EventLoop::New();
+    ASSERT_TRUE(loop.ok());
+    (*loop)->PostMustRun([&] { got += "a"; });
+    (*loop)->RunFor(absl::Milliseconds(20));
+    EXPECT_EQ(got, "a");  // ran on the loop, not again at destruction
+    (*loop)->PostMustRun([&] { got += "b"; });
+    (*loop)->Post([&] { got += "x"; });  // a plain task is dropped
+    (*loop)->PostMustRun([&] { got += "c"; });
+  }
+  EXPECT_EQ(got, "abc");
+}
+
 TEST(EventLoopTest, RegularFilesCannotBeWatched) {
   auto loop = EventLoop::New();
   ASSERT_TRUE(loop.ok());

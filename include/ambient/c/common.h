@@ -6,6 +6,26 @@
  * named get0 lend a pointer that stays valid while the owner lives; get1
  * gives the caller a new reference or copy to free.
  *
+ * Option objects. A call that needs more than a few parameters takes an
+ * option object instead, so it can grow without a new symbol. Every option
+ * object is made the same way: ambient_<thing>_options_new(void) (or, for a
+ * value several calls take, ambient_<value>_new(void)) returns it with
+ * documented defaults, or NULL when out of memory; setters named _set_<field>
+ * or _add_<item> change it (those that can refuse a value return an owned
+ * ambient_error* and leave the object unchanged; the others return void);
+ * ambient_<thing>_options_free releases it. The call that takes it copies what
+ * it needs, so the object may be freed or reused right after.
+ *
+ * Strings. Strings an object owns are lent (get0 getters, event fields):
+ * NUL-terminated, valid while the object lives unchanged. Strings the library
+ * makes for the caller (metrics text, rendered rules) are copied into the
+ * caller's buffer the way snprintf does: the call takes `char *buf, size_t
+ * cap`, writes at most cap - 1 bytes and a NUL (nothing when `buf` is NULL or
+ * `cap` is 0), and reports the full length without the NUL (as its size_t
+ * result, or in *out_len when it returns an ambient_error*). A length >= cap
+ * means the text was cut: call again with a buffer of length + 1. There is no
+ * string the caller must free.
+ *
  * Errors. Setup calls (parsing, loading, configuring) return an owned
  * ambient_error* on failure and NULL on success; the caller frees it with
  * ambient_error_free. Hot-path calls return an int: 0 or a positive count on

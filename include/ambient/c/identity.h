@@ -197,10 +197,10 @@ AMBIENT_EXPORT size_t ambient_trust_bundles_count(const ambient_trust_bundles *b
 
 typedef struct ambient_verify_options ambient_verify_options;
 
-/* ambient_verify_options_new stores in `*out` new options: any trust domain
- * that has a bundle, any identity, the system clock. Free with
- * ambient_verify_options_free. Errors: AMBIENT_ERR_RESOURCE_EXHAUSTED. */
-AMBIENT_EXPORT ambient_error *ambient_verify_options_new(ambient_verify_options **out);
+/* ambient_verify_options_new returns new options (any trust domain that has
+ * a bundle, any identity, the system clock), or NULL when out of memory.
+ * Free with ambient_verify_options_free. Any thread. */
+AMBIENT_EXPORT ambient_verify_options *ambient_verify_options_new(void);
 
 /* ambient_verify_options_free releases `o`. NULL is allowed. */
 AMBIENT_EXPORT void ambient_verify_options_free(ambient_verify_options *o);

@@ -26,6 +26,7 @@
 #define AMBIENT_C_NETNS_H_
 
 #include "ambient/c/common.h"
+#include "ambient/c/workload.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -346,17 +347,17 @@ AMBIENT_EXPORT ambient_error *ambient_zds_agent_new(const ambient_zds_agent_opti
 /* ambient_zds_agent_free stops the agent, closes every connection and
  * removes the socket file. NULL is allowed. */
 AMBIENT_EXPORT void ambient_zds_agent_free(ambient_zds_agent *agent);
-/* ambient_zds_agent_add records pod `uid` (with a duplicate of `netns`'s
- * descriptor) and sends it to the newest proxy, waiting for the ack. `name`,
- * `namespace_name`, `service_account` may be NULL (empty). Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT (NULL/empty uid, NULL netns, text not UTF-8,
+/* ambient_zds_agent_add records the pod `pod` describes (read: UID,
+ * required; NAME, NAMESPACE and SERVICE_ACCOUNT, unknown ones sent empty;
+ * other fields are ignored) with a duplicate of `netns`'s descriptor, and
+ * sends it to the newest proxy, waiting for the ack. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, no uid, text not UTF-8,
  * message over 1024 bytes); AMBIENT_ERR_UNAVAILABLE when no proxy is
  * connected (the pod is still recorded and goes out with the next snapshot)
  * or it failed; AMBIENT_ERR_ABORTED with the proxy's reason when it refused.
  * Thread-safe. */
-AMBIENT_EXPORT ambient_error *ambient_zds_agent_add(ambient_zds_agent *agent, const char *uid,
-                                                    const char *name, const char *namespace_name,
-                                                    const char *service_account,
+AMBIENT_EXPORT ambient_error *ambient_zds_agent_add(ambient_zds_agent *agent,
+                                                    const ambient_workload_info *pod,
                                                     const ambient_netns *netns);
 /* ambient_zds_agent_keep records a pod whose netns cannot be opened; it is
  * sent as KeepWorkload in snapshots. Errors: AMBIENT_ERR_INVALID_ARGUMENT. */

@@ -21,6 +21,7 @@
 #define AMBIENT_C_REDIRECT_H_
 
 #include "ambient/c/common.h"
+#include "ambient/c/netns.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -114,51 +115,49 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_probe_snat_v6(
 AMBIENT_EXPORT ambient_error *ambient_redirect_config_set_kubelet_uid(
     ambient_redirect_config *config, uint32_t uid);
 
-/* ambient_redirect_render writes the rules of `config` as text to *out_text
- * (NUL-terminated, owned by the caller: free with ambient_redirect_text_free)
- * and its length, without the NUL, to *out_len when out_len is not NULL. For
+/* ambient_redirect_render writes the rules of `config` as text into `buf`
+ * and their full length (without the NUL) to *out_len, as every string the
+ * library makes is returned (see ambient/c/common.h): at most cap - 1 bytes
+ * and a NUL are written (nothing when `buf` is NULL or `cap` 0), so a caller
+ * whose *out_len is >= cap calls again with a buffer of *out_len + 1. For
  * iptables: the iptables-restore payload (IPv4, then IPv6 when enabled), with
  * no newline after the last COMMIT; for nftables: the nft script. The bytes
- * are those of istio-cni's goldens for the same settings. Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments; AMBIENT_ERR_NOT_FOUND for
- * nftables host rules without a kubelet UID when no kubelet runs here. On
- * error *out_text is set to NULL. Nothing on the system is touched. */
+ * are those of istio-cni's goldens for the same settings. Errors (*out_len
+ * is then 0 and `buf`, when it has room, holds ""):
+ * AMBIENT_ERR_INVALID_ARGUMENT for a NULL config or out_len;
+ * AMBIENT_ERR_NOT_FOUND for nftables host rules without a kubelet UID when
+ * no kubelet runs here. Nothing on the system is touched. Any thread. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_render(const ambient_redirect_config *config,
-                                                      char **out_text, size_t *out_len);
+                                                      char *buf, size_t cap, size_t *out_len);
 
 /* ambient_redirect_render_family writes one family's iptables-restore payload
- * of `config` (`family` 4 or 6) to *out_text, ending in a newline: the input
- * `iptables-restore` (4) or `ip6tables-restore` (6) reads. Ownership and
+ * of `config` (`family` 4 or 6) into `buf`, ending in a newline: the input
+ * `iptables-restore` (4) or `ip6tables-restore` (6) reads. `buf`, `cap` and
  * *out_len as ambient_redirect_render. Errors: AMBIENT_ERR_INVALID_ARGUMENT
- * for NULL arguments, a family other than 4 or 6, the nftables backend (its
- * inet script covers both families: use ambient_redirect_render), or family
- * 6 without IPv6 enabled. On error *out_text is set to NULL. Nothing on the
+ * for a NULL config or out_len, a family other than 4 or 6, the nftables
+ * backend (its inet script covers both families: use
+ * ambient_redirect_render), or family 6 without IPv6 enabled. Nothing on the
  * system is touched. Any thread. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_render_family(const ambient_redirect_config *config,
-                                                             int family, char **out_text,
+                                                             int family, char *buf, size_t cap,
                                                              size_t *out_len);
-
-/* ambient_redirect_text_free releases text returned by this header's
- * functions. NULL is allowed. */
-AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
 
 /* ---- Applying rules inside a network namespace ----
  *
- * The appliers need CAP_NET_ADMIN and CAP_SYS_ADMIN (root). `netns` is a
- * name under /var/run/netns (as `ip netns add` makes) or, when it contains
- * '/', a path such as /proc/PID/ns/net; the _fd variants take an open
- * descriptor of a network namespace, which stays the caller's. The calling
+ * The appliers need CAP_NET_ADMIN and CAP_SYS_ADMIN (root). `ns` is a
+ * network namespace handle (ambient/c/netns.h: ambient_netns_open takes a
+ * name under /var/run/netns or a path such as /proc/PID/ns/net,
+ * ambient_netns_open_fd a descriptor); it is only borrowed. The calling
  * thread enters the namespace only to create netlink sockets and returns
  * before the call does; iptables-restore runs in a child process. Calls on
  * distinct namespaces may run at once; calls on one namespace must not
- * overlap. Common errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a
- * bad name or a descriptor that is no network namespace), AMBIENT_ERR_NOT_FOUND
- * (no such namespace; an iptables binary is missing),
+ * overlap. Common errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments),
+ * AMBIENT_ERR_NOT_FOUND (an iptables binary is missing),
  * AMBIENT_ERR_PERMISSION_DENIED (not privileged), and
  * AMBIENT_ERR_FAILED_PRECONDITION (the kernel or iptables-restore refused the
  * rules; the message has their reason). */
 
-/* ambient_redirect_apply installs the rules of `config` in `netns`, with the
+/* ambient_redirect_apply installs the rules of `config` in `ns`, with the
  * fwmark 0x111/0xfff policy routing (pref 32764, table 100) for in-pod
  * rules, all or nothing: on error the namespace is exactly as before.
  * Applying the same config again is a no-op (iptables) or an atomic replace
@@ -167,32 +166,21 @@ AMBIENT_EXPORT void ambient_redirect_text_free(char *text);
  * (iptables rules are seen with iptables-nft, Debian's default): delete
  * those first, both would capture the same traffic. Errors: see above. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_apply(const ambient_redirect_config *config,
-                                                     const char *netns);
-
-/* ambient_redirect_apply_fd is ambient_redirect_apply on a namespace
- * descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_apply_fd(const ambient_redirect_config *config,
-                                                        int netns_fd);
+                                                     const ambient_netns *ns);
 
 /* ambient_redirect_drift is an owned list of differences between a
  * namespace and the expected rules, one line each, such as
  * "missing: iptables ipv4 nat ISTIO_OUTPUT: -A ISTIO_OUTPUT ...". */
 typedef struct ambient_redirect_drift ambient_redirect_drift;
 
-/* ambient_redirect_check compares `netns` with the rules (and, in-pod, the
+/* ambient_redirect_check compares `ns` with the rules (and, in-pod, the
  * policy routing) of `config` and stores the differences in *out_drift (an
  * owned list, empty when there is no drift; free it with
  * ambient_redirect_drift_free). Counters and rule handles are ignored.
  * Nothing is changed. On error *out_drift is NULL. Errors: see above. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_check(const ambient_redirect_config *config,
-                                                     const char *netns,
+                                                     const ambient_netns *ns,
                                                      ambient_redirect_drift **out_drift);
-
-/* ambient_redirect_check_fd is ambient_redirect_check on a namespace
- * descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_check_fd(const ambient_redirect_config *config,
-                                                        int netns_fd,
-                                                        ambient_redirect_drift **out_drift);
 
 /* ambient_redirect_drift_count returns the number of differences in `drift`
  * (0 for NULL). */
@@ -207,19 +195,14 @@ AMBIENT_EXPORT const char *ambient_redirect_drift_get0(const ambient_redirect_dr
 /* ambient_redirect_drift_free releases `drift`. NULL is allowed. */
 AMBIENT_EXPORT void ambient_redirect_drift_free(ambient_redirect_drift *drift);
 
-/* ambient_redirect_delete removes from `netns` exactly what
+/* ambient_redirect_delete removes from `ns` exactly what
  * ambient_redirect_apply installs for `config`'s backend: the ISTIO_* chains
  * and the jumps to them (IPv4 and IPv6), or the istio-ambient-* nftables
  * tables, and for in-pod configs the fwmark rule and table-100 routes. Other
  * rules are left alone; deleting what is not there is not an error. Errors:
  * see above. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_delete(const ambient_redirect_config *config,
-                                                      const char *netns);
-
-/* ambient_redirect_delete_fd is ambient_redirect_delete on a namespace
- * descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_delete_fd(const ambient_redirect_config *config,
-                                                         int netns_fd);
+                                                      const ambient_netns *ns);
 
 /* ---- Host probe sets ----
  *
@@ -229,9 +212,9 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_delete_fd(const ambient_redirect_
  * names in table inet istio-ambient-nat). Each member carries the pod's UID
  * as its comment, as istio-cni does. ambient_redirect_apply with a host
  * config creates the sets; these functions change and read their members
- * over netlink in `netns` (the node's namespace, e.g. "/proc/1/ns/net"), for
- * `config`'s backend. Privileges, threads and the `netns`/`netns_fd`
- * arguments are as for the appliers above. */
+ * over netlink in `ns` (the node's namespace, e.g. ambient_netns_open of
+ * "/proc/1/ns/net"), for `config`'s backend. Privileges, threads and `ns`
+ * are as for the appliers above. */
 
 /* ambient_redirect_probe_add adds the pod address `address` (a literal IPv4
  * or IPv6 address; IPv4-mapped IPv6 counts as IPv4) with the UID `pod_uid`
@@ -243,14 +226,8 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_delete_fd(const ambient_redirect_
  * exist (the host rules were not applied); AMBIENT_ERR_PERMISSION_DENIED.
  * On error the set is unchanged. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_probe_add(const ambient_redirect_config *config,
-                                                         const char *netns, const char *address,
-                                                         const char *pod_uid);
-
-/* ambient_redirect_probe_add_fd is ambient_redirect_probe_add on a namespace
- * descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_probe_add_fd(const ambient_redirect_config *config,
-                                                            int netns_fd, const char *address,
-                                                            const char *pod_uid);
+                                                         const ambient_netns *ns,
+                                                         const char *address, const char *pod_uid);
 
 /* ambient_redirect_probe_remove removes `address` from its probe set when
  * its UID is `pod_uid` (any UID when `pod_uid` is NULL or empty). An absent
@@ -258,13 +235,9 @@ AMBIENT_EXPORT ambient_error *ambient_redirect_probe_add_fd(const ambient_redire
  * AMBIENT_ERR_FAILED_PRECONDITION naming the other UID when the address
  * belongs to another pod (nothing is removed). */
 AMBIENT_EXPORT ambient_error *ambient_redirect_probe_remove(const ambient_redirect_config *config,
-                                                            const char *netns, const char *address,
+                                                            const ambient_netns *ns,
+                                                            const char *address,
                                                             const char *pod_uid);
-
-/* ambient_redirect_probe_remove_fd is ambient_redirect_probe_remove on a
- * namespace descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_probe_remove_fd(
-    const ambient_redirect_config *config, int netns_fd, const char *address, const char *pod_uid);
 
 /* ambient_redirect_probes is an owned list of probe set members. */
 typedef struct ambient_redirect_probes ambient_redirect_probes;
@@ -276,14 +249,8 @@ typedef struct ambient_redirect_probes ambient_redirect_probes;
  * AMBIENT_ERR_NOT_FOUND when a set does not exist;
  * AMBIENT_ERR_PERMISSION_DENIED. */
 AMBIENT_EXPORT ambient_error *ambient_redirect_probe_list(const ambient_redirect_config *config,
-                                                          const char *netns,
+                                                          const ambient_netns *ns,
                                                           ambient_redirect_probes **out_probes);
-
-/* ambient_redirect_probe_list_fd is ambient_redirect_probe_list on a
- * namespace descriptor (not taken over). */
-AMBIENT_EXPORT ambient_error *ambient_redirect_probe_list_fd(const ambient_redirect_config *config,
-                                                             int netns_fd,
-                                                             ambient_redirect_probes **out_probes);
 
 /* ambient_redirect_probes_count returns the number of members in `probes`
  * (0 for NULL). */

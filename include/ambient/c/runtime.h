@@ -27,6 +27,7 @@
 
 #include "ambient/c/common.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/workload.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,23 +77,53 @@ AMBIENT_EXPORT void ambient_runtime_loop_stop(ambient_runtime_loop *loop);
 AMBIENT_EXPORT int ambient_runtime_loop_post(ambient_runtime_loop *loop, void (*fn)(void *user),
                                             void *user);
 
-/* ambient_hbone_server_new listens on `listen` ("ip:port" or "[v6]:port";
- * port 0 picks a free one) with the server-role `tls`. `allow` lists
- * `n_allow` client SPIFFE IDs allowed to open tunnels (0: every client that
- * passed TLS verification); each must be a full SPIFFE ID
- * ("spiffe://cluster.local/ns/default/sa/demo", not Istio's scheme-less
- * policy-principal form, no trailing slash). `log`/`log_user` may be NULL.
- * `*out` owns the server (ambient_hbone_server_free). Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, bad address, a client-role
- * tls, an `allow` entry that is not a SPIFFE ID: the message names the entry
- * and the reason), AMBIENT_ERR_ALREADY_EXISTS
- * (address in use), AMBIENT_ERR_PERMISSION_DENIED (privileged port).
- * Loop thread. */
+/* --- HBONE server --- */
+
+/* ambient_hbone_server_options holds what ambient_hbone_server_new needs
+ * besides the loop and TLS: the listen address, the allow list and the log
+ * callback. */
+typedef struct ambient_hbone_server_options ambient_hbone_server_options;
+
+/* ambient_hbone_server_options_new returns options with no listen address
+ * (one must be set), an empty allow list (every client that passed TLS
+ * verification) and no log callback, or NULL when out of memory. Free with
+ * ambient_hbone_server_options_free. Any thread. */
+AMBIENT_EXPORT ambient_hbone_server_options *ambient_hbone_server_options_new(void);
+
+/* ambient_hbone_server_options_free releases `opts`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_hbone_server_options_free(ambient_hbone_server_options *opts);
+
+/* ambient_hbone_server_options_set_listen sets the address to listen on
+ * ("ip:port" or "[v6]:port"; port 0 picks a free one; copied, checked by
+ * ambient_hbone_server_new). Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL
+ * arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_options_set_listen(
+    ambient_hbone_server_options *opts, const char *listen);
+
+/* ambient_hbone_server_options_add_allow appends a client SPIFFE ID allowed
+ * to open tunnels (copied; checked by ambient_hbone_server_new). With no
+ * entry every client that passed TLS verification is allowed. Each must be a
+ * full SPIFFE ID ("spiffe://cluster.local/ns/default/sa/demo", not Istio's
+ * scheme-less policy-principal form, no trailing slash). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_options_add_allow(
+    ambient_hbone_server_options *opts, const char *spiffe_id);
+
+/* ambient_hbone_server_options_set_log sets the log callback (NULL: no
+ * logs); the server calls it on the loop thread. NULL `opts` is ignored. */
+AMBIENT_EXPORT void ambient_hbone_server_options_set_log(ambient_hbone_server_options *opts,
+                                                        ambient_log_fn log, void *log_user);
+
+/* ambient_hbone_server_new listens as `opts` says with the server-role
+ * `tls`. `opts` is copied (free it when you like). `*out` owns the server
+ * (ambient_hbone_server_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * arguments, no or a bad listen address, a client-role tls, an allow entry
+ * that is not a SPIFFE ID: the message names the entry and the reason),
+ * AMBIENT_ERR_ALREADY_EXISTS (address in use), AMBIENT_ERR_PERMISSION_DENIED
+ * (privileged port). Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_server_new(ambient_runtime_loop *loop,
                                                       const ambient_hbone_tls *tls,
-                                                      const char *listen,
-                                                      const char *const *allow, size_t n_allow,
-                                                      ambient_log_fn log, void *log_user,
+                                                      const ambient_hbone_server_options *opts,
                                                       ambient_hbone_server **out);
 
 /* ambient_hbone_server_get0_address returns the bound "ip:port"
@@ -109,34 +140,42 @@ AMBIENT_EXPORT size_t ambient_hbone_server_metrics(const ambient_hbone_server *s
  * CONNECTs answered after this call: it is sent as the `baggage` header of
  * every 200 (ztunnel's keys; nothing is sent while every field is unknown)
  * and recorded as the destination workload of the server's access lines and
- * metrics. Fields: workload `name`, `workload_type` ("deployment",
- * "cronjob", "pod" or "job"; unknown means deployment), namespace `ns`,
- * `canonical_service`, `canonical_revision`, `cluster`, locality `region`
- * and `zone`; NULL or "" is unknown. Calling it again replaces all of them
- * (all unknown: no baggage). The strings are copied. Errors (nothing
- * changed): AMBIENT_ERR_INVALID_ARGUMENT for a NULL `server`, another
- * `workload_type`, a value longer than 256 bytes or with control
- * characters. Loop thread. */
+ * metrics. Fields read from `workload`: NAME, TYPE ("deployment", "cronjob",
+ * "pod" or "job"; unknown means deployment), NAMESPACE, CANONICAL_SERVICE,
+ * CANONICAL_REVISION, CLUSTER, REGION and ZONE; unknown ones are not sent.
+ * Calling it again replaces all of them. The values are copied. Errors
+ * (nothing changed): AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments,
+ * another TYPE, a value longer than 256 bytes or with control characters.
+ * Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_workload(
-    ambient_hbone_server *server, const char *name, const char *workload_type, const char *ns,
-    const char *canonical_service, const char *canonical_revision, const char *cluster,
-    const char *region, const char *zone);
+    ambient_hbone_server *server, const ambient_workload_info *workload);
 
-/* ambient_hbone_server_set_limits sets the limits that keep `server` in
- * service under floods (0 = no limit for each):
- * `max_connections` live connections (default 4096; at the cap the listener
- * rests and new connections wait in the kernel's backlog), `max_handshakes`
- * connections still in their TLS handshake (default 256), `silent_timeout_ms`
- * after which a connection that has sent no byte is closed (default 3000; 0
- * = none; for connections accepted after this call), and CONNECTs whose
- * upstream connect is in flight per connection and per client identity
- * (defaults 100 and 1000; the excess is answered 503 with an access line).
- * Lowering a cap closes nothing. Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
- * `server`). Loop thread. */
-AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_limits(
-    ambient_hbone_server *server, size_t max_connections, size_t max_handshakes,
-    uint32_t silent_timeout_ms, size_t max_pending_dials_per_connection,
-    size_t max_pending_dials_per_identity);
+/* ambient_hbone_limit names a limit that keeps an HBONE server in service
+ * under floods (ambient_hbone_server_set_limit). */
+typedef enum ambient_hbone_limit {
+  /* live connections (default 4096); at the cap the listener rests and new
+   * connections wait in the kernel's backlog */
+  AMBIENT_HBONE_MAX_CONNECTIONS = 0,
+  /* connections still in their TLS handshake (default 256) */
+  AMBIENT_HBONE_MAX_HANDSHAKES = 1,
+  /* milliseconds after which a connection that has sent no byte is closed
+   * (default 3000; for connections accepted afterwards) */
+  AMBIENT_HBONE_SILENT_TIMEOUT_MS = 2,
+  /* CONNECTs whose upstream connect is in flight, per connection (default
+   * 100) and per client identity (default 1000); the excess is answered 503
+   * with an access line */
+  AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION = 3,
+  AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY = 4
+} ambient_hbone_limit;
+
+/* ambient_hbone_server_set_limit sets limit `which` of `server` to `value`
+ * (0 = no limit); the others keep their values. Lowering a cap closes
+ * nothing. Errors (nothing changed): AMBIENT_ERR_INVALID_ARGUMENT for a NULL
+ * `server`, a `which` that is no ambient_hbone_limit, or a value that does
+ * not fit the limit (a timeout over 2^31 - 1 ms). Loop thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_limit(ambient_hbone_server *server,
+                                                            ambient_hbone_limit which,
+                                                            uint64_t value);
 
 /* ambient_hbone_server_free closes the listener and aborts its connections.
  * Its log callback is not called after this returns (access lines of the
@@ -165,20 +204,49 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loo
 typedef void (*ambient_hbone_tunnel_done_fn)(void *user, int code, int http_status,
                                              const char *message);
 
+/* ambient_hbone_target says where a tunnel goes: the HBONE server to go via
+ * (numeric "ip:port" / "[v6]:port"), the :authority to ask it for
+ * ("ip:port", "[v6]:port" or "host:port", port 1-65535) and the SPIFFE IDs
+ * the server may have (none: any verified identity). An option object for
+ * ambient_hbone_client_tunnel and ambient_hbone_forwarder_new, which check
+ * and copy it. */
+typedef struct ambient_hbone_target ambient_hbone_target;
+
+/* ambient_hbone_target_new returns an empty target (via and authority must
+ * be set), or NULL when out of memory. Free with ambient_hbone_target_free.
+ * Any thread. */
+AMBIENT_EXPORT ambient_hbone_target *ambient_hbone_target_new(void);
+
+/* ambient_hbone_target_free releases `target`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_hbone_target_free(ambient_hbone_target *target);
+
+/* ambient_hbone_target_set_via sets the HBONE server's address (copied).
+ * Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_target_set_via(ambient_hbone_target *target,
+                                                          const char *via);
+
+/* ambient_hbone_target_set_authority sets the CONNECT :authority (copied).
+ * Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_target_set_authority(ambient_hbone_target *target,
+                                                                const char *authority);
+
+/* ambient_hbone_target_add_expected appends a SPIFFE ID the server may have
+ * (copied). Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_target_add_expected(ambient_hbone_target *target,
+                                                               const char *spiffe_id);
+
 /* ambient_hbone_client_tunnel relays `in_fd` (read) and `out_fd` (written;
  * the same fd for a socket; stdin/stdout work too) through a new stream to
- * `authority` via the HBONE server at `via` ("ip:port"), whose identity must
- * be one of `expected` (`n_expected` SPIFFE IDs; 0: any verified identity).
- * The fds stay owned by the caller (close them after `done`). Returns 0
- * (the outcome goes to `done`, exactly once), or AMBIENT_ERR_INVALID_ARGUMENT
- * for NULL arguments, a negative fd, a `via` that is not a numeric "ip:port"
- * / "[v6]:port", or an `authority` that is not "ip:port", "[v6]:port" or
- * "host:port" (port 1-65535); then `done` is never called. Loop thread. */
-AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, const char *via,
-                                              const char *authority,
-                                              const char *const *expected, size_t n_expected,
-                                              int in_fd, int out_fd,
-                                              ambient_hbone_tunnel_done_fn done, void *done_user);
+ * `target` (copied). The fds stay owned by the caller (close them after
+ * `done`). Returns 0 (the outcome goes to `done`, exactly once), or
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments, a negative fd, a target
+ * without via or authority, a via that is not a numeric "ip:port" /
+ * "[v6]:port", or a malformed authority; then `done` is never called. Loop
+ * thread. */
+AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client,
+                                              const ambient_hbone_target *target, int in_fd,
+                                              int out_fd, ambient_hbone_tunnel_done_fn done,
+                                              void *done_user);
 
 /* ambient_hbone_client_set_source_workload sets the workload the client
  * speaks for, used by tunnels started after this call
@@ -190,9 +258,7 @@ AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client, con
  * ambient_hbone_server_set_workload (NULL `client` instead of `server`).
  * Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_client_set_source_workload(
-    ambient_hbone_client *client, const char *name, const char *workload_type, const char *ns,
-    const char *canonical_service, const char *canonical_revision, const char *cluster,
-    const char *region, const char *zone);
+    ambient_hbone_client *client, const ambient_workload_info *workload);
 
 /* ambient_hbone_client_free aborts the client's connections. Every tunnel
  * not ended yet gets `done` with AMBIENT_ERR_CANCELLED: inside this call
@@ -207,17 +273,15 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_client_set_source_workload(
 AMBIENT_EXPORT void ambient_hbone_client_free(ambient_hbone_client *client);
 
 /* ambient_hbone_forwarder_new listens on `listen` and sends each accepted
- * connection through `client` to `authority` via `via`, expecting one of
- * `expected`. `client` must outlive the forwarder. Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments; `listen` or `via` not a
- * numeric address, `authority` malformed), AMBIENT_ERR_ALREADY_EXISTS,
+ * connection through `client` to `target` (copied). `client` must outlive
+ * the forwarder. Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments;
+ * `listen` not a numeric address; a target without via or authority, or
+ * with a malformed one), AMBIENT_ERR_ALREADY_EXISTS,
  * AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_forwarder_new(ambient_runtime_loop *loop,
                                                          ambient_hbone_client *client,
-                                                         const char *listen, const char *via,
-                                                         const char *authority,
-                                                         const char *const *expected,
-                                                         size_t n_expected,
+                                                         const char *listen,
+                                                         const ambient_hbone_target *target,
                                                          ambient_hbone_forwarder **out);
 
 /* ambient_hbone_forwarder_get0_address returns the bound "ip:port" (lent). */
@@ -254,18 +318,17 @@ AMBIENT_EXPORT ambient_node_proxy_options *ambient_node_proxy_options_new(void);
 /* ambient_node_proxy_options_free releases `opts`. NULL is allowed. */
 AMBIENT_EXPORT void ambient_node_proxy_options_free(ambient_node_proxy_options *opts);
 
-/* ambient_node_proxy_options_add_workload adds (or replaces, by `uid`) a
- * workload of the mesh: its `name`, namespace `ns`, `service_account` (NULL:
- * "default"), `trust_domain` (NULL: "cluster.local"), `n_addresses` numeric
- * IPs and whether it speaks HBONE (`hbone` non-zero). Its identity is
- * spiffe://TD/ns/NS/sa/SA. Errors (options unchanged):
- * AMBIENT_ERR_INVALID_ARGUMENT for NULL or empty uid/name/ns, an address that
- * is not a numeric IP or belongs to another workload, or an identity that is
- * not a valid SPIFFE ID. */
+/* ambient_node_proxy_options_add_workload adds (or replaces, by UID) a
+ * workload of the mesh, read from `workload`: UID, NAME, NAMESPACE
+ * (required), SERVICE_ACCOUNT (unknown: "default"), TRUST_DOMAIN (unknown:
+ * "cluster.local"), CANONICAL_SERVICE, CANONICAL_REVISION, CLUSTER, its
+ * addresses (numeric IPs) and whether it speaks HBONE; other fields are
+ * ignored. Its identity is spiffe://TD/ns/NS/sa/SA. Errors (options
+ * unchanged): AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments, an unknown
+ * uid/name/namespace, an address that is not a numeric IP or belongs to
+ * another workload, or an identity that is not a valid SPIFFE ID. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_options_add_workload(
-    ambient_node_proxy_options *opts, const char *uid, const char *name, const char *ns,
-    const char *service_account, const char *trust_domain, const char *const *addresses,
-    size_t n_addresses, int hbone);
+    ambient_node_proxy_options *opts, const ambient_workload_info *workload);
 
 /* ambient_node_proxy_options_add_trust_bundle_pem sets the PEM roots (`len`
  * bytes) of `trust_domain`; peers of other trust domains are refused.
@@ -322,18 +385,19 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_new(ambient_runtime_loop *loop,
                                                     const ambient_node_proxy_options *opts,
                                                     ambient_node_proxy **out);
 
-/* ambient_node_proxy_add_pod captures pod `uid` whose network namespace is
- * the open descriptor `netns_fd` (duplicated; the caller keeps its own).
- * The workload is found by uid, else by `ns`/`name` (either may be NULL).
- * Adding a captured uid again with the same netns does nothing. Errors
- * (nothing captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL proxy or uid, a
+/* ambient_node_proxy_add_pod captures the pod `pod` describes (UID
+ * required; NAME and NAMESPACE, when known, find the workload when its uid
+ * does not; other fields are ignored) whose network namespace is the open
+ * descriptor `netns_fd` (duplicated; the caller keeps its own). Adding a
+ * captured uid again with the same netns does nothing. Errors (nothing
+ * captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL proxy or pod, no uid, a
  * descriptor that is not a netns), AMBIENT_ERR_NOT_FOUND (unknown workload,
  * no SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
  * workload's identity), AMBIENT_ERR_ALREADY_EXISTS (a port is taken in the
  * pod), AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_add_pod(ambient_node_proxy *proxy,
-                                                        const char *uid, const char *name,
-                                                        const char *ns, int netns_fd);
+                                                        const ambient_workload_info *pod,
+                                                        int netns_fd);
 
 /* ambient_node_proxy_remove_pod releases pod `uid` (its listeners close,
  * its HBONE connections are aborted). Returns 1 when it was captured, 0 when

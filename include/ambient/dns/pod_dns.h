@@ -23,6 +23,7 @@
 #include "ambient/dns/server.h"
 #include "ambient/netns/pod_listeners.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/runtime/node_proxy.h"
 #include "ambient/runtime/workload_directory.h"
 
 namespace ambient::dns {
@@ -49,6 +50,17 @@ using PodAttach = std::function<absl::StatusOr<std::shared_ptr<void>>(
 PodAttach PodDnsAttach(runtime::EventLoop* loop,
                        std::shared_ptr<const runtime::WorkloadDirectory> directory,
                        PodDnsOptions options);
+
+// EnablePodDns switches the DNS proxy on in `node`, the options of a node
+// proxy still to be made on `loop`: every pod it captures gets the 15053
+// listeners (node->listeners.dns) and a PodDnsAttach hook over
+// node->workloads. `dns.metrics` is made when null and `dns.log` defaults to
+// node->log. Returns the metrics every pod's servers count into. Errors
+// (`node` unchanged): InvalidArgument for a null loop or node, a node
+// without workloads, or no upstreams.
+absl::StatusOr<std::shared_ptr<DnsMetrics>> EnablePodDns(runtime::EventLoop* loop,
+                                                         runtime::NodeProxyOptions* node,
+                                                         PodDnsOptions dns);
 
 }  // namespace ambient::dns
 

@@ -120,8 +120,16 @@ class EventLoop {
   // Stop makes Run return after the current iteration. Any thread;
   // async-signal-safe.
   void Stop();
-  // Post queues `task` to run on the loop thread. Any thread.
-  void Post(std::function<void()> task);
+  // Post queues `task` to run on the loop thread. Any thread. A task still
+  // queued when the loop is destroyed is dropped without running.
+  void Post(std::function<void()> task) { Queue(std::move(task), false); }
+  // PostMustRun is Post for tasks that must run exactly once, e.g. because
+  // they release what their caller handed over: when the loop is destroyed
+  // before it ran, ~EventLoop runs it on the destroying thread, last (after
+  // the deferred tasks and AtDestroy releases), in the order the tasks were
+  // posted. Such a task must not post to or run the loop. Any thread, but
+  // not concurrently with ~EventLoop. Throws std::bad_alloc like Post.
+  void PostMustRun(std::function<void()> task) { Queue(std::move(task), true); }
   // Defer runs `task` at the end of the current iteration (loop thread).
   void Defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
   // DeleteSoon takes ownership of `object` (made with new) and destroys it
@@ -171,7 +179,12 @@ class EventLoop {
   std::set<std::pair<absl::Time, Timer*>> timers_;
   std::vector<std::function<void()>> deferred_;
   std::mutex post_mu_;
-  std::vector<std::function<void()>> posted_;
+  struct Posted {
+    std::function<void()> task;
+    bool must_run;  // PostMustRun: ~EventLoop runs it when the loop did not
+  };
+  void Queue(std::function<void()> task, bool must_run);
+  std::vector<Posted> posted_;
   std::unique_ptr<uint8_t[]> scratch_;
   uint64_t next_at_destroy_ = 1;
   std::map<uint64_t, std::function<void()>> at_destroy_;

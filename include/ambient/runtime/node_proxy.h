@@ -128,6 +128,14 @@ struct NodeProxyOptions {
       pod_attach;
 };
 
+// StaticCredentials returns a NodeProxyOptions::credentials that gives each
+// pod the SVID `svids` holds for its uid (a new CredentialHolder per
+// capture), and NotFound "no SVID set for pod UID" for any other pod.
+// Hosts that get their SVIDs up front (the C ABI's node proxy options) use
+// it; hosts that fetch them per pod write their own.
+std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const Workload&)>
+StaticCredentials(std::map<std::string, std::shared_ptr<const identity::Credentials>> svids);
+
 // PodInfo describes one captured pod (for status and tests).
 struct PodInfo {
   std::string uid;

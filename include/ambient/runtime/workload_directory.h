@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -168,6 +169,11 @@ class WorkloadDirectory {
   std::vector<Service> AllServices() const;
   size_t size() const;
   size_t service_count() const;
+
+  // Clone returns a new directory holding a copy of every workload and
+  // service of this one (a consistent snapshot); later changes to either do
+  // not reach the other. Throws std::bad_alloc only.
+  std::unique_ptr<WorkloadDirectory> Clone() const;
 
   // Read takes a consistent read-only view (a shared lock until the View is
   // destroyed).

@@ -247,7 +247,7 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_trust_bundles_count(b: *const ambient_trust_bundles) -> usize;
 
-    pub fn ambient_verify_options_new(out: *mut *mut ambient_verify_options) -> *mut ambient_error;
+    pub fn ambient_verify_options_new() -> *mut ambient_verify_options;
     pub fn ambient_verify_options_free(o: *mut ambient_verify_options);
     pub fn ambient_verify_options_add_expected_id(
         o: *mut ambient_verify_options,
@@ -408,26 +408,24 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_redirect_render(
         config: *const ambient_redirect_config,
-        out_text: *mut *mut c_char,
+        buf: *mut c_char,
+        cap: usize,
         out_len: *mut usize,
     ) -> *mut ambient_error;
-    pub fn ambient_redirect_text_free(text: *mut c_char);
+    pub fn ambient_redirect_render_family(
+        config: *const ambient_redirect_config,
+        family: c_int,
+        buf: *mut c_char,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
     pub fn ambient_redirect_apply(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_apply_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_check(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        out_drift: *mut *mut ambient_redirect_drift,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_check_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         out_drift: *mut *mut ambient_redirect_drift,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_drift_count(drift: *const ambient_redirect_drift) -> usize;
@@ -438,44 +436,23 @@ extern "C" {
     pub fn ambient_redirect_drift_free(drift: *mut ambient_redirect_drift);
     pub fn ambient_redirect_delete(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_delete_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_add(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        address: *const c_char,
-        pod_uid: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_add_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         address: *const c_char,
         pod_uid: *const c_char,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_remove(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        address: *const c_char,
-        pod_uid: *const c_char,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_remove_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         address: *const c_char,
         pod_uid: *const c_char,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probe_list(
         config: *const ambient_redirect_config,
-        netns: *const c_char,
-        out_probes: *mut *mut ambient_redirect_probes,
-    ) -> *mut ambient_error;
-    pub fn ambient_redirect_probe_list_fd(
-        config: *const ambient_redirect_config,
-        netns_fd: c_int,
+        ns: *const ambient_netns,
         out_probes: *mut *mut ambient_redirect_probes,
     ) -> *mut ambient_error;
     pub fn ambient_redirect_probes_count(probes: *const ambient_redirect_probes) -> usize;
@@ -744,10 +721,7 @@ extern "C" {
     pub fn ambient_zds_agent_free(agent: *mut ambient_zds_agent);
     pub fn ambient_zds_agent_add(
         agent: *mut ambient_zds_agent,
-        uid: *const c_char,
-        name: *const c_char,
-        namespace_name: *const c_char,
-        service_account: *const c_char,
+        pod: *const ambient_workload_info,
         netns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_zds_agent_keep(
@@ -939,6 +913,46 @@ pub struct ambient_hbone_forwarder {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_workload_info`.
+#[repr(C)]
+pub struct ambient_workload_info {
+    _private: [u8; 0],
+}
+
+/// `ambient_workload_field`.
+pub type ambient_workload_field = c_int;
+pub const AMBIENT_WORKLOAD_UID: ambient_workload_field = 0;
+pub const AMBIENT_WORKLOAD_NAME: ambient_workload_field = 1;
+pub const AMBIENT_WORKLOAD_NAMESPACE: ambient_workload_field = 2;
+pub const AMBIENT_WORKLOAD_SERVICE_ACCOUNT: ambient_workload_field = 3;
+pub const AMBIENT_WORKLOAD_TRUST_DOMAIN: ambient_workload_field = 4;
+pub const AMBIENT_WORKLOAD_TYPE: ambient_workload_field = 5;
+pub const AMBIENT_WORKLOAD_CANONICAL_SERVICE: ambient_workload_field = 6;
+pub const AMBIENT_WORKLOAD_CANONICAL_REVISION: ambient_workload_field = 7;
+pub const AMBIENT_WORKLOAD_CLUSTER: ambient_workload_field = 8;
+pub const AMBIENT_WORKLOAD_REGION: ambient_workload_field = 9;
+pub const AMBIENT_WORKLOAD_ZONE: ambient_workload_field = 10;
+
+/// Opaque `ambient_hbone_server_options`.
+#[repr(C)]
+pub struct ambient_hbone_server_options {
+    _private: [u8; 0],
+}
+
+/// `ambient_hbone_limit`.
+pub type ambient_hbone_limit = c_int;
+pub const AMBIENT_HBONE_MAX_CONNECTIONS: ambient_hbone_limit = 0;
+pub const AMBIENT_HBONE_MAX_HANDSHAKES: ambient_hbone_limit = 1;
+pub const AMBIENT_HBONE_SILENT_TIMEOUT_MS: ambient_hbone_limit = 2;
+pub const AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION: ambient_hbone_limit = 3;
+pub const AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY: ambient_hbone_limit = 4;
+
+/// Opaque `ambient_hbone_target`.
+#[repr(C)]
+pub struct ambient_hbone_target {
+    _private: [u8; 0],
+}
+
 /// `ambient_hbone_tunnel_done_fn`.
 pub type ambient_hbone_tunnel_done_fn = Option<
     unsafe extern "C" fn(
@@ -961,15 +975,48 @@ extern "C" {
         user: *mut c_void,
     ) -> c_int;
 
+    pub fn ambient_workload_info_new() -> *mut ambient_workload_info;
+    pub fn ambient_workload_info_free(info: *mut ambient_workload_info);
+    pub fn ambient_workload_info_set(
+        info: *mut ambient_workload_info,
+        field: ambient_workload_field,
+        value: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_workload_info_add_address(
+        info: *mut ambient_workload_info,
+        ip: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_workload_info_set_hbone(info: *mut ambient_workload_info, on: c_int);
+
+    pub fn ambient_hbone_server_options_new() -> *mut ambient_hbone_server_options;
+    pub fn ambient_hbone_server_options_free(opts: *mut ambient_hbone_server_options);
+    pub fn ambient_hbone_server_options_set_listen(
+        opts: *mut ambient_hbone_server_options,
+        listen: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_options_add_allow(
+        opts: *mut ambient_hbone_server_options,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_options_set_log(
+        opts: *mut ambient_hbone_server_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
     pub fn ambient_hbone_server_new(
         lp: *mut ambient_runtime_loop,
         tls: *const ambient_hbone_tls,
-        listen: *const c_char,
-        allow: *const *const c_char,
-        n_allow: usize,
-        log: ambient_log_fn,
-        log_user: *mut c_void,
+        opts: *const ambient_hbone_server_options,
         out: *mut *mut ambient_hbone_server,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_set_workload(
+        server: *mut ambient_hbone_server,
+        workload: *const ambient_workload_info,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_server_set_limit(
+        server: *mut ambient_hbone_server,
+        which: ambient_hbone_limit,
+        value: u64,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_server_get0_address(server: *const ambient_hbone_server) -> *const c_char;
     pub fn ambient_hbone_server_metrics(
@@ -986,12 +1033,27 @@ extern "C" {
         log_user: *mut c_void,
         out: *mut *mut ambient_hbone_client,
     ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_new() -> *mut ambient_hbone_target;
+    pub fn ambient_hbone_target_free(target: *mut ambient_hbone_target);
+    pub fn ambient_hbone_target_set_via(
+        target: *mut ambient_hbone_target,
+        via: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_set_authority(
+        target: *mut ambient_hbone_target,
+        authority: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_target_add_expected(
+        target: *mut ambient_hbone_target,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_client_set_source_workload(
+        client: *mut ambient_hbone_client,
+        workload: *const ambient_workload_info,
+    ) -> *mut ambient_error;
     pub fn ambient_hbone_client_tunnel(
         client: *mut ambient_hbone_client,
-        via: *const c_char,
-        authority: *const c_char,
-        expected: *const *const c_char,
-        n_expected: usize,
+        target: *const ambient_hbone_target,
         in_fd: c_int,
         out_fd: c_int,
         done: ambient_hbone_tunnel_done_fn,
@@ -1003,10 +1065,7 @@ extern "C" {
         lp: *mut ambient_runtime_loop,
         client: *mut ambient_hbone_client,
         listen: *const c_char,
-        via: *const c_char,
-        authority: *const c_char,
-        expected: *const *const c_char,
-        n_expected: usize,
+        target: *const ambient_hbone_target,
         out: *mut *mut ambient_hbone_forwarder,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_forwarder_get0_address(
@@ -1032,14 +1091,7 @@ extern "C" {
     pub fn ambient_node_proxy_options_free(opts: *mut ambient_node_proxy_options);
     pub fn ambient_node_proxy_options_add_workload(
         opts: *mut ambient_node_proxy_options,
-        uid: *const c_char,
-        name: *const c_char,
-        ns: *const c_char,
-        service_account: *const c_char,
-        trust_domain: *const c_char,
-        addresses: *const *const c_char,
-        n_addresses: usize,
-        hbone: c_int,
+        workload: *const ambient_workload_info,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_options_add_trust_bundle_pem(
         opts: *mut ambient_node_proxy_options,
@@ -1081,9 +1133,7 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_add_pod(
         proxy: *mut ambient_node_proxy,
-        uid: *const c_char,
-        name: *const c_char,
-        ns: *const c_char,
+        pod: *const ambient_workload_info,
         netns_fd: c_int,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_remove_pod(

@@ -341,10 +341,11 @@ impl SvidVerifier {
     /// they are dropped). Errors: `AMBIENT_ERR_INVALID_ARGUMENT` for a bad
     /// expected ID (with a [`spiffe_id_error`] detail) or trust domain.
     pub fn new(bundles: &TrustBundles, options: &VerifyOptions) -> Result<SvidVerifier, Error> {
-        let mut o = ptr::null_mut();
-        // SAFETY: o receives an owned object, freed by the guard.
-        unsafe { check(sys::ambient_verify_options_new(&mut o))? };
-        let o = OptionsGuard(o);
+        // SAFETY: no arguments; the owned object (or NULL) is freed by the guard.
+        let o = OptionsGuard(unsafe { sys::ambient_verify_options_new() });
+        if o.0.is_null() {
+            return Err(Error::out_of_memory());
+        }
         for id in &options.expected_ids {
             let (p, n) = bytes(id.as_bytes());
             // SAFETY: live pointers.

@@ -43,6 +43,15 @@ impl Error {
         Some(out)
     }
 
+    /// `AMBIENT_ERR_RESOURCE_EXHAUSTED` for a `_new` call that returned NULL.
+    pub(crate) fn out_of_memory() -> Error {
+        Error {
+            code: sys::AMBIENT_ERR_RESOURCE_EXHAUSTED,
+            detail: 0,
+            message: "out of memory".to_string(),
+        }
+    }
+
     /// The name of this error's code, as `ambient_strerror` gives it.
     pub fn code_name(&self) -> &'static str {
         strerror(self.code)
@@ -51,6 +60,28 @@ impl Error {
     /// This error's code as an [`ErrorCode`].
     pub fn kind(&self) -> ErrorCode {
         ErrorCode::from_raw(self.code)
+    }
+}
+
+/// A string the C ABI copies into the caller's buffer, snprintf-style
+/// (ambient/c/common.h): `call(buf, cap)` writes at most `cap - 1` bytes and
+/// a NUL and returns the full length. Asks for the length first and calls
+/// again until the text fits (it may grow in between, e.g. counters).
+pub(crate) fn copied_string(
+    mut call: impl FnMut(*mut std::os::raw::c_char, usize) -> usize,
+) -> String {
+    let mut n = call(std::ptr::null_mut(), 0);
+    loop {
+        if n == 0 {
+            return String::new();
+        }
+        let mut buf = vec![0u8; n + 1];
+        let m = call(buf.as_mut_ptr().cast(), buf.len());
+        if m < buf.len() {
+            buf.truncate(m);
+            return String::from_utf8_lossy(&buf).into_owned();
+        }
+        n = m;
     }
 }
 

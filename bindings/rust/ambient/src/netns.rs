@@ -765,21 +765,21 @@ impl ZdsAgent {
     /// snapshot); `AMBIENT_ERR_ABORTED` with the proxy's reason when it
     /// refused; `AMBIENT_ERR_INVALID_ARGUMENT`.
     pub fn add(&self, uid: &str, workload: &Workload, netns: &Netns) -> Result<(), Error> {
-        let uid = cstring(uid)?;
-        let name = cstring(&workload.name)?;
-        let ns = cstring(&workload.namespace)?;
-        let sa = cstring(&workload.service_account)?;
-        // SAFETY: live handles and strings.
-        unsafe {
-            check(sys::ambient_zds_agent_add(
-                self.ptr,
-                uid.as_ptr(),
-                name.as_ptr(),
-                ns.as_ptr(),
-                sa.as_ptr(),
-                netns.ptr,
-            ))
-        }
+        let pod = crate::runtime::workload_info(
+            &[
+                (sys::AMBIENT_WORKLOAD_UID, Some(uid)),
+                (sys::AMBIENT_WORKLOAD_NAME, Some(&workload.name)),
+                (sys::AMBIENT_WORKLOAD_NAMESPACE, Some(&workload.namespace)),
+                (
+                    sys::AMBIENT_WORKLOAD_SERVICE_ACCOUNT,
+                    Some(&workload.service_account),
+                ),
+            ],
+            &[],
+            true,
+        )?;
+        // SAFETY: live handles; the description is copied by the call.
+        unsafe { check(sys::ambient_zds_agent_add(self.ptr, pod.ptr, netns.ptr)) }
     }
 
     /// Records a pod whose namespace cannot be opened (KeepWorkload).

@@ -1,12 +1,12 @@
 //! istio-cni's traffic redirection rules: configure, render, and apply,
 //! check or delete them inside a network namespace; the host probe sets.
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
 use ambient_sys as sys;
 
 use crate::identity::{check, cstring, lent};
+use crate::netns::Netns;
 use crate::Error;
 
 /// How rules are rendered and applied.
@@ -176,55 +176,50 @@ impl RedirectConfig {
     /// The rules as istio-cni would feed them to iptables-restore (IPv4 then
     /// IPv6) or nft. Nothing on the system is touched.
     pub fn render(&self) -> Result<String, Error> {
-        let mut text: *mut c_char = ptr::null_mut();
+        // The text is copied into our buffer: ask for its length, then fetch it.
         let mut len = 0usize;
-        // SAFETY: live handle; text is owned on success and freed below.
+        // SAFETY: live handle; a NULL buffer of capacity 0 asks for the length.
         unsafe {
-            check(sys::ambient_redirect_render(self.ptr, &mut text, &mut len))?;
-            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len);
-            let s = String::from_utf8_lossy(bytes).into_owned();
-            sys::ambient_redirect_text_free(text);
-            Ok(s)
-        }
+            check(sys::ambient_redirect_render(
+                self.ptr,
+                ptr::null_mut(),
+                0,
+                &mut len,
+            ))?
+        };
+        let mut buf = vec![0u8; len + 1];
+        let mut again = 0usize;
+        // SAFETY: live handle; buf has buf.len() bytes.
+        unsafe {
+            check(sys::ambient_redirect_render(
+                self.ptr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut again,
+            ))?
+        };
+        buf.truncate(again.min(len));
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
     /// Installs the rules (and, in-pod, the fwmark policy routing) in
-    /// `netns`: a name under /var/run/netns or a path with a '/'. All or
-    /// nothing. Needs root. Errors: `AMBIENT_ERR_NOT_FOUND` (no such
-    /// namespace), `AMBIENT_ERR_PERMISSION_DENIED`,
+    /// `netns` ([`Netns::open`] opens one by name, path or descriptor). All
+    /// or nothing. Needs root. Errors: `AMBIENT_ERR_PERMISSION_DENIED`,
     /// `AMBIENT_ERR_FAILED_PRECONDITION` (rules refused).
-    pub fn apply(&self, netns: &str) -> Result<(), Error> {
-        let s = cstring(netns)?;
-        // SAFETY: live handle and string.
-        unsafe { check(sys::ambient_redirect_apply(self.ptr, s.as_ptr())) }
-    }
-
-    /// `apply` on an open namespace descriptor (still the caller's).
-    pub fn apply_fd(&self, netns: BorrowedFd<'_>) -> Result<(), Error> {
-        // SAFETY: live handle; the descriptor is borrowed for the call.
-        unsafe { check(sys::ambient_redirect_apply_fd(self.ptr, netns.as_raw_fd())) }
+    pub fn apply(&self, netns: &Netns) -> Result<(), Error> {
+        // SAFETY: live handles, borrowed for the call.
+        unsafe { check(sys::ambient_redirect_apply(self.ptr, netns.as_ptr())) }
     }
 
     /// The differences between `netns` and the expected rules, one line
     /// each; empty when there is no drift. Nothing is changed.
-    pub fn check(&self, netns: &str) -> Result<Vec<String>, Error> {
-        let s = cstring(netns)?;
+    pub fn check(&self, netns: &Netns) -> Result<Vec<String>, Error> {
         let mut d = ptr::null_mut();
-        // SAFETY: live handle and string; d is owned on success.
+        // SAFETY: live handles; d is owned on success.
         unsafe {
-            check(sys::ambient_redirect_check(self.ptr, s.as_ptr(), &mut d))?;
-            Ok(take_drift(d))
-        }
-    }
-
-    /// `check` on an open namespace descriptor.
-    pub fn check_fd(&self, netns: BorrowedFd<'_>) -> Result<Vec<String>, Error> {
-        let mut d = ptr::null_mut();
-        // SAFETY: live handle; d is owned on success.
-        unsafe {
-            check(sys::ambient_redirect_check_fd(
+            check(sys::ambient_redirect_check(
                 self.ptr,
-                netns.as_raw_fd(),
+                netns.as_ptr(),
                 &mut d,
             ))?;
             Ok(take_drift(d))
@@ -233,16 +228,9 @@ impl RedirectConfig {
 
     /// Removes from `netns` exactly what `apply` installs for this backend;
     /// removing what is not there is not an error.
-    pub fn delete(&self, netns: &str) -> Result<(), Error> {
-        let s = cstring(netns)?;
-        // SAFETY: live handle and string.
-        unsafe { check(sys::ambient_redirect_delete(self.ptr, s.as_ptr())) }
-    }
-
-    /// `delete` on an open namespace descriptor.
-    pub fn delete_fd(&self, netns: BorrowedFd<'_>) -> Result<(), Error> {
-        // SAFETY: live handle; the descriptor is borrowed for the call.
-        unsafe { check(sys::ambient_redirect_delete_fd(self.ptr, netns.as_raw_fd())) }
+    pub fn delete(&self, netns: &Netns) -> Result<(), Error> {
+        // SAFETY: live handles, borrowed for the call.
+        unsafe { check(sys::ambient_redirect_delete(self.ptr, netns.as_ptr())) }
     }
 
     // ---- Host probe sets ----
@@ -261,32 +249,13 @@ impl RedirectConfig {
     /// off, an empty or malformed UID), `AMBIENT_ERR_NOT_FOUND` (no set: the
     /// host rules were not applied), `AMBIENT_ERR_PERMISSION_DENIED`. On
     /// error the set is unchanged.
-    pub fn probe_add(&self, netns: &str, address: &str, pod_uid: &str) -> Result<(), Error> {
-        let (ns, a, u) = (cstring(netns)?, cstring(address)?, cstring(pod_uid)?);
-        // SAFETY: live handle and strings.
+    pub fn probe_add(&self, netns: &Netns, address: &str, pod_uid: &str) -> Result<(), Error> {
+        let (a, u) = (cstring(address)?, cstring(pod_uid)?);
+        // SAFETY: live handles and strings.
         unsafe {
             check(sys::ambient_redirect_probe_add(
                 self.ptr,
-                ns.as_ptr(),
-                a.as_ptr(),
-                u.as_ptr(),
-            ))
-        }
-    }
-
-    /// `probe_add` on an open namespace descriptor (still the caller's).
-    pub fn probe_add_fd(
-        &self,
-        netns: BorrowedFd<'_>,
-        address: &str,
-        pod_uid: &str,
-    ) -> Result<(), Error> {
-        let (a, u) = (cstring(address)?, cstring(pod_uid)?);
-        // SAFETY: live handle and strings; the descriptor is borrowed.
-        unsafe {
-            check(sys::ambient_redirect_probe_add_fd(
-                self.ptr,
-                netns.as_raw_fd(),
+                netns.as_ptr(),
                 a.as_ptr(),
                 u.as_ptr(),
             ))
@@ -300,39 +269,18 @@ impl RedirectConfig {
     /// removed).
     pub fn probe_remove(
         &self,
-        netns: &str,
-        address: &str,
-        pod_uid: Option<&str>,
-    ) -> Result<(), Error> {
-        let (ns, a) = (cstring(netns)?, cstring(address)?);
-        let u = pod_uid.map(cstring).transpose()?;
-        let up = u.as_ref().map_or(ptr::null(), |u| u.as_ptr());
-        // SAFETY: live handle and strings (the UID may be NULL).
-        unsafe {
-            check(sys::ambient_redirect_probe_remove(
-                self.ptr,
-                ns.as_ptr(),
-                a.as_ptr(),
-                up,
-            ))
-        }
-    }
-
-    /// `probe_remove` on an open namespace descriptor.
-    pub fn probe_remove_fd(
-        &self,
-        netns: BorrowedFd<'_>,
+        netns: &Netns,
         address: &str,
         pod_uid: Option<&str>,
     ) -> Result<(), Error> {
         let a = cstring(address)?;
         let u = pod_uid.map(cstring).transpose()?;
         let up = u.as_ref().map_or(ptr::null(), |u| u.as_ptr());
-        // SAFETY: live handle and strings (the UID may be NULL).
+        // SAFETY: live handles and strings (the UID may be NULL).
         unsafe {
-            check(sys::ambient_redirect_probe_remove_fd(
+            check(sys::ambient_redirect_probe_remove(
                 self.ptr,
-                netns.as_raw_fd(),
+                netns.as_ptr(),
                 a.as_ptr(),
                 up,
             ))
@@ -342,28 +290,13 @@ impl RedirectConfig {
     /// The members of the IPv4 probe set in `netns` and, with IPv6 on, of
     /// the IPv6 set. Errors: `AMBIENT_ERR_NOT_FOUND` (a set does not exist),
     /// `AMBIENT_ERR_PERMISSION_DENIED`.
-    pub fn probe_list(&self, netns: &str) -> Result<Vec<ProbeMember>, Error> {
-        let ns = cstring(netns)?;
+    pub fn probe_list(&self, netns: &Netns) -> Result<Vec<ProbeMember>, Error> {
         let mut p = ptr::null_mut();
-        // SAFETY: live handle and string; p is owned on success.
+        // SAFETY: live handles; p is owned on success.
         unsafe {
             check(sys::ambient_redirect_probe_list(
                 self.ptr,
-                ns.as_ptr(),
-                &mut p,
-            ))?;
-            Ok(take_probes(p))
-        }
-    }
-
-    /// `probe_list` on an open namespace descriptor.
-    pub fn probe_list_fd(&self, netns: BorrowedFd<'_>) -> Result<Vec<ProbeMember>, Error> {
-        let mut p = ptr::null_mut();
-        // SAFETY: live handle; p is owned on success.
-        unsafe {
-            check(sys::ambient_redirect_probe_list_fd(
-                self.ptr,
-                netns.as_raw_fd(),
+                netns.as_ptr(),
                 &mut p,
             ))?;
             Ok(take_probes(p))

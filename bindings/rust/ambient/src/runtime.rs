@@ -19,15 +19,86 @@ use ambient_sys as sys;
 use crate::hbone::TlsContext;
 use crate::identity::{check, cstring, lent};
 use crate::netns::{log_trampoline, LogFn};
-use crate::Error;
+use crate::{copied_string, Error};
 
-fn cstrings(ss: &[&str]) -> Result<(Vec<CString>, Vec<*const c_char>), Error> {
-    let owned = ss
-        .iter()
-        .map(|s| cstring(s))
-        .collect::<Result<Vec<CString>, Error>>()?;
-    let ptrs = owned.iter().map(|s| s.as_ptr()).collect();
-    Ok((owned, ptrs))
+/// An option object of the C ABI, freed on drop.
+pub(crate) struct Owned<T> {
+    pub(crate) ptr: *mut T,
+    free: unsafe extern "C" fn(*mut T),
+}
+
+impl<T> Owned<T> {
+    /// Takes the result of an `_new(void)` call: NULL is out of memory.
+    fn new(ptr: *mut T, free: unsafe extern "C" fn(*mut T)) -> Result<Owned<T>, Error> {
+        if ptr.is_null() {
+            return Err(Error::out_of_memory());
+        }
+        Ok(Owned { ptr, free })
+    }
+}
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        // SAFETY: made by the matching _new call, freed once.
+        unsafe { (self.free)(self.ptr) }
+    }
+}
+
+/// An `ambient_hbone_target` of `via`, `authority` and `expected`.
+fn hbone_target(
+    via: &str,
+    authority: &str,
+    expected: &[&str],
+) -> Result<Owned<sys::ambient_hbone_target>, Error> {
+    // SAFETY: no arguments; the result is owned by the guard.
+    let t = Owned::new(
+        unsafe { sys::ambient_hbone_target_new() },
+        sys::ambient_hbone_target_free,
+    )?;
+    let (v, a) = (cstring(via)?, cstring(authority)?);
+    // SAFETY: live object and strings (copied by the calls).
+    unsafe {
+        check(sys::ambient_hbone_target_set_via(t.ptr, v.as_ptr()))?;
+        check(sys::ambient_hbone_target_set_authority(t.ptr, a.as_ptr()))?;
+        for id in expected {
+            let id = cstring(id)?;
+            check(sys::ambient_hbone_target_add_expected(t.ptr, id.as_ptr()))?;
+        }
+    }
+    Ok(t)
+}
+
+/// An `ambient_workload_info` with `fields` set (None: unknown),
+/// `addresses` and `hbone`.
+pub(crate) fn workload_info(
+    fields: &[(sys::ambient_workload_field, Option<&str>)],
+    addresses: &[String],
+    hbone: bool,
+) -> Result<Owned<sys::ambient_workload_info>, Error> {
+    // SAFETY: no arguments; the result is owned by the guard.
+    let w = Owned::new(
+        unsafe { sys::ambient_workload_info_new() },
+        sys::ambient_workload_info_free,
+    )?;
+    for (field, value) in fields {
+        let value = value.map(cstring).transpose()?;
+        // SAFETY: live object; the string (or NULL) is copied.
+        unsafe {
+            check(sys::ambient_workload_info_set(
+                w.ptr,
+                *field,
+                opt_ptr(&value),
+            ))?
+        };
+    }
+    for ip in addresses {
+        let ip = cstring(ip)?;
+        // SAFETY: live object and string (copied).
+        unsafe { check(sys::ambient_workload_info_add_address(w.ptr, ip.as_ptr()))? };
+    }
+    // SAFETY: live object.
+    unsafe { sys::ambient_workload_info_set_hbone(w.ptr, c_int::from(hbone)) };
+    Ok(w)
 }
 
 fn log_parts(log: Option<Box<LogFn>>) -> (*mut Box<LogFn>, sys::ambient_log_fn) {
@@ -150,22 +221,35 @@ impl Loop {
         allow: &[&str],
         log: Option<Box<LogFn>>,
     ) -> Result<Server<'_>, Error> {
+        // SAFETY: no arguments; the result is owned by the guard.
+        let o = Owned::new(
+            unsafe { sys::ambient_hbone_server_options_new() },
+            sys::ambient_hbone_server_options_free,
+        )?;
         let l = cstring(listen)?;
-        let (_owned, ptrs) = cstrings(allow)?;
+        // SAFETY: live object and strings (copied).
+        unsafe {
+            check(sys::ambient_hbone_server_options_set_listen(
+                o.ptr,
+                l.as_ptr(),
+            ))?;
+            for id in allow {
+                let id = cstring(id)?;
+                check(sys::ambient_hbone_server_options_add_allow(
+                    o.ptr,
+                    id.as_ptr(),
+                ))?;
+            }
+        }
         let (log, log_fn) = log_parts(log);
+        // SAFETY: live object; `log` outlives the server (freed in Drop
+        // after it, or here on failure).
+        unsafe { sys::ambient_hbone_server_options_set_log(o.ptr, log_fn, log.cast()) };
         let mut out = ptr::null_mut();
-        // SAFETY: live handles and strings; `log` outlives the server (freed
-        // in Drop after it, or here on failure).
+        // SAFETY: live handles and options (copied by the call).
         let err = unsafe {
             Error::take(sys::ambient_hbone_server_new(
-                self.ptr,
-                tls.ptr,
-                l.as_ptr(),
-                ptrs.as_ptr(),
-                ptrs.len(),
-                log_fn,
-                log.cast(),
-                &mut out,
+                self.ptr, tls.ptr, o.ptr, &mut out,
             ))
         };
         if let Some(e) = err {
@@ -225,19 +309,17 @@ impl Loop {
         authority: &str,
         expected: &[&str],
     ) -> Result<Forwarder<'l>, Error> {
-        let (l, v, a) = (cstring(listen)?, cstring(via)?, cstring(authority)?);
-        let (_owned, ptrs) = cstrings(expected)?;
+        let l = cstring(listen)?;
+        let target = hbone_target(via, authority, expected)?;
         let mut out = ptr::null_mut();
-        // SAFETY: live handles and strings; the borrow keeps the client alive.
+        // SAFETY: live handles, string and target (copied by the call); the
+        // borrow keeps the client alive.
         unsafe {
             check(sys::ambient_hbone_forwarder_new(
                 self.ptr,
                 client.ptr,
                 l.as_ptr(),
-                v.as_ptr(),
-                a.as_ptr(),
-                ptrs.as_ptr(),
-                ptrs.len(),
+                target.ptr,
                 &mut out,
             ))?;
         }
@@ -271,14 +353,9 @@ impl Server<'_> {
 
     /// The istio_tcp_* counters in Prometheus text format.
     pub fn metrics(&self) -> String {
-        // SAFETY: live handle; a NULL buffer of length 0 asks for the size.
-        let n = unsafe { sys::ambient_hbone_server_metrics(self.ptr, ptr::null_mut(), 0) };
-        let mut buf = vec![0u8; n + 1];
-        // SAFETY: buf has n + 1 bytes.
-        let m =
-            unsafe { sys::ambient_hbone_server_metrics(self.ptr, buf.as_mut_ptr().cast(), n + 1) };
-        buf.truncate(m.min(n));
-        String::from_utf8_lossy(&buf).into_owned()
+        // SAFETY: live handle; the buffer (NULL of length 0 to ask for the
+        // size) has the length given.
+        copied_string(|buf, cap| unsafe { sys::ambient_hbone_server_metrics(self.ptr, buf, cap) })
     }
 }
 
@@ -362,8 +439,7 @@ impl Client<'_> {
         output: BorrowedFd<'_>,
         done: impl FnOnce(TunnelResult) + 'static,
     ) -> Result<(), Error> {
-        let (v, a) = (cstring(via)?, cstring(authority)?);
-        let (_owned, ptrs) = cstrings(expected)?;
+        let target = hbone_target(via, authority, expected)?;
         let user = Box::into_raw(Box::new(Pending {
             done: Box::new(done),
             set: self.pending.clone(),
@@ -374,10 +450,7 @@ impl Client<'_> {
         let rc = unsafe {
             sys::ambient_hbone_client_tunnel(
                 self.ptr,
-                v.as_ptr(),
-                a.as_ptr(),
-                ptrs.as_ptr(),
-                ptrs.len(),
+                target.ptr,
                 input.as_raw_fd(),
                 output.as_raw_fd(),
                 Some(done_trampoline),
@@ -484,10 +557,6 @@ pub struct NodeProxyOptions {
     pub dns_upstreams: Option<String>,
 }
 
-fn opt_cstring(s: &Option<String>) -> Result<Option<CString>, Error> {
-    s.as_deref().map(cstring).transpose()
-}
-
 fn opt_ptr(s: &Option<CString>) -> *const c_char {
     s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
 }
@@ -499,24 +568,24 @@ unsafe fn fill_node_options(
     options: &NodeProxyOptions,
 ) -> Result<(), Error> {
     for w in &options.workloads {
-        let (uid, name, ns) = (cstring(&w.uid)?, cstring(&w.name)?, cstring(&w.namespace)?);
-        let (sa, td) = (
-            opt_cstring(&w.service_account)?,
-            opt_cstring(&w.trust_domain)?,
-        );
-        let addrs: Vec<&str> = w.addresses.iter().map(String::as_str).collect();
-        let (_owned, ptrs) = cstrings(&addrs)?;
-        check(sys::ambient_node_proxy_options_add_workload(
-            o,
-            uid.as_ptr(),
-            name.as_ptr(),
-            ns.as_ptr(),
-            opt_ptr(&sa),
-            opt_ptr(&td),
-            ptrs.as_ptr(),
-            ptrs.len(),
-            c_int::from(w.hbone),
-        ))?;
+        let info = workload_info(
+            &[
+                (sys::AMBIENT_WORKLOAD_UID, Some(&w.uid)),
+                (sys::AMBIENT_WORKLOAD_NAME, Some(&w.name)),
+                (sys::AMBIENT_WORKLOAD_NAMESPACE, Some(&w.namespace)),
+                (
+                    sys::AMBIENT_WORKLOAD_SERVICE_ACCOUNT,
+                    w.service_account.as_deref(),
+                ),
+                (
+                    sys::AMBIENT_WORKLOAD_TRUST_DOMAIN,
+                    w.trust_domain.as_deref(),
+                ),
+            ],
+            &w.addresses,
+            w.hbone,
+        )?;
+        check(sys::ambient_node_proxy_options_add_workload(o, info.ptr))?;
     }
     for (td, pem) in &options.trust_bundles {
         let td = cstring(td)?;
@@ -625,16 +694,20 @@ impl NodeProxy<'_> {
         namespace: Option<&str>,
         netns: &crate::netns::Netns,
     ) -> Result<(), Error> {
-        let uid = cstring(uid)?;
-        let name = name.map(cstring).transpose()?;
-        let ns = namespace.map(cstring).transpose()?;
-        // SAFETY: live handle, strings and descriptor.
+        let pod = workload_info(
+            &[
+                (sys::AMBIENT_WORKLOAD_UID, Some(uid)),
+                (sys::AMBIENT_WORKLOAD_NAME, name),
+                (sys::AMBIENT_WORKLOAD_NAMESPACE, namespace),
+            ],
+            &[],
+            true,
+        )?;
+        // SAFETY: live handle, description (copied) and descriptor.
         unsafe {
             check(sys::ambient_node_proxy_add_pod(
                 self.ptr,
-                uid.as_ptr(),
-                opt_ptr(&name),
-                opt_ptr(&ns),
+                pod.ptr,
                 netns.as_fd().as_raw_fd(),
             ))
         }
@@ -661,18 +734,9 @@ impl NodeProxy<'_> {
     /// The DNS proxy's istio_dns_* counters in Prometheus text format; empty
     /// when the options did not switch DNS on.
     pub fn dns_metrics(&self) -> String {
-        // SAFETY: live handle; a NULL buffer of length 0 asks for the size.
-        let n = unsafe { sys::ambient_node_proxy_dns_metrics(self.ptr, ptr::null_mut(), 0) };
-        if n == 0 {
-            return String::new();
-        }
-        let mut buf = vec![0u8; n + 1];
-        // SAFETY: buf has n + 1 bytes.
-        let m = unsafe {
-            sys::ambient_node_proxy_dns_metrics(self.ptr, buf.as_mut_ptr().cast(), n + 1)
-        };
-        buf.truncate(m.min(n));
-        String::from_utf8_lossy(&buf).into_owned()
+        // SAFETY: live handle; the buffer (NULL of length 0 to ask for the
+        // size) has the length given.
+        copied_string(|buf, cap| unsafe { sys::ambient_node_proxy_dns_metrics(self.ptr, buf, cap) })
     }
 
     /// Connects to the node agent's ZDS socket (and keeps reconnecting) on

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use ambient::redirect::{Backend, RedirectConfig};
 use ambient_sys as sys;
+use std::os::fd::AsFd;
 
 #[test]
 fn render_defaults_ipv6_and_nftables() {
@@ -158,20 +159,21 @@ fn apply_check_delete_in_a_namespace() {
     }
     for backend in [Backend::Iptables, Backend::Nftables] {
         let ns = Netns::new(&format!("{backend:?}").to_lowercase());
+        let handle = open_ns(&ns.0);
         let mut c = RedirectConfig::new();
         c.set_backend(backend).unwrap();
         assert!(
-            !c.check(&ns.0).unwrap().is_empty(),
+            !c.check(&handle).unwrap().is_empty(),
             "an empty namespace has drift"
         );
-        c.apply(&ns.0).unwrap();
-        assert_eq!(c.check(&ns.0).unwrap(), Vec::<String>::new());
-        c.apply(&ns.0).unwrap();
+        c.apply(&handle).unwrap();
+        assert_eq!(c.check(&handle).unwrap(), Vec::<String>::new());
+        c.apply(&handle).unwrap();
         let path = format!("/var/run/netns/{}", ns.0);
-        assert_eq!(c.check(&path).unwrap(), Vec::<String>::new());
+        assert_eq!(c.check(&open_ns(&path)).unwrap(), Vec::<String>::new());
         let f = std::fs::File::open(&path).unwrap();
-        use std::os::fd::AsFd;
-        assert_eq!(c.check_fd(f.as_fd()).unwrap(), Vec::<String>::new());
+        let by_fd = ambient::netns::Netns::from_fd(f.as_fd()).unwrap();
+        assert_eq!(c.check(&by_fd).unwrap(), Vec::<String>::new());
         match backend {
             Backend::Iptables => {
                 let mut saved = netns_exec(&ns.0, &["iptables-save"]);
@@ -189,15 +191,15 @@ fn apply_check_delete_in_a_namespace() {
         other.set_backend(backend).unwrap();
         other.set_probe_snat_v4("169.254.7.99").unwrap();
         assert!(
-            !other.check(&ns.0).unwrap().is_empty(),
+            !other.check(&handle).unwrap().is_empty(),
             "a different config shows drift"
         );
-        c.delete_fd(f.as_fd()).unwrap();
+        c.delete(&by_fd).unwrap();
         assert!(
-            !c.check(&ns.0).unwrap().is_empty(),
+            !c.check(&handle).unwrap().is_empty(),
             "deleted rules show as drift"
         );
-        c.delete(&ns.0).unwrap();
+        c.delete(&handle).unwrap();
     }
 }
 
@@ -206,13 +208,12 @@ fn apply_to_missing_namespace_fails_cleanly() {
     if !privileged() {
         return;
     }
-    let c = RedirectConfig::new();
-    let e = c
-        .apply(&format!("ambient-rs-missing-{}", std::process::id()))
+    // The namespace is opened first: a missing one is reported there.
+    let e = ambient::netns::Netns::open(&format!("ambient-rs-missing-{}", std::process::id()))
         .unwrap_err();
     assert_eq!(e.code, sys::AMBIENT_ERR_NOT_FOUND, "{e}");
     assert_eq!(
-        c.apply("a\0b").unwrap_err().code,
+        ambient::netns::Netns::open("a\0b").unwrap_err().code,
         sys::AMBIENT_ERR_INVALID_ARGUMENT
     );
 }
@@ -234,7 +235,12 @@ fn one_config_renders_from_many_threads() {
     }
 }
 
-fn members(c: &RedirectConfig, ns: &str) -> String {
+/// A handle on the namespace `name_or_path`.
+fn open_ns(name_or_path: &str) -> ambient::netns::Netns {
+    ambient::netns::Netns::open(name_or_path).unwrap()
+}
+
+fn members(c: &RedirectConfig, ns: &ambient::netns::Netns) -> String {
     c.probe_list(ns)
         .unwrap()
         .iter()
@@ -250,6 +256,7 @@ fn host_probe_sets_keep_pod_uids() {
     }
     for backend in [Backend::Iptables, Backend::Nftables] {
         let ns = Netns::new(&format!("probes-{backend:?}").to_lowercase());
+        let handle = open_ns(&ns.0);
         let mut c = RedirectConfig::new();
         c.set_backend(backend).unwrap();
         c.set_host(true).unwrap();
@@ -257,29 +264,31 @@ fn host_probe_sets_keep_pod_uids() {
         c.set_kubelet_uid(1000).unwrap();
         // No sets before the host rules are applied.
         assert_eq!(
-            c.probe_add(&ns.0, "198.18.0.9", "uid-a").unwrap_err().code,
+            c.probe_add(&handle, "198.18.0.9", "uid-a")
+                .unwrap_err()
+                .code,
             sys::AMBIENT_ERR_NOT_FOUND
         );
         assert_eq!(
-            c.probe_list(&ns.0).unwrap_err().code,
+            c.probe_list(&handle).unwrap_err().code,
             sys::AMBIENT_ERR_NOT_FOUND
         );
-        c.apply(&ns.0).unwrap();
-        assert_eq!(members(&c, &ns.0), "");
+        c.apply(&handle).unwrap();
+        assert_eq!(members(&c, &handle), "");
 
-        c.probe_add(&ns.0, "198.18.0.9", "uid-a").unwrap();
-        c.probe_add(&ns.0, "2001:db8::9", "uid-a").unwrap();
-        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-a,2001:db8::9 uid-a");
+        c.probe_add(&handle, "198.18.0.9", "uid-a").unwrap();
+        c.probe_add(&handle, "2001:db8::9", "uid-a").unwrap();
+        assert_eq!(members(&c, &handle), "198.18.0.9 uid-a,2001:db8::9 uid-a");
         // Re-adding replaces the UID.
-        c.probe_add(&ns.0, "198.18.0.9", "uid-b").unwrap();
-        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+        c.probe_add(&handle, "198.18.0.9", "uid-b").unwrap();
+        assert_eq!(members(&c, &handle), "198.18.0.9 uid-b,2001:db8::9 uid-a");
         // Another pod's UID removes nothing, and the refusal names the owner.
         let e = c
-            .probe_remove(&ns.0, "198.18.0.9", Some("uid-a"))
+            .probe_remove(&handle, "198.18.0.9", Some("uid-a"))
             .unwrap_err();
         assert_eq!(e.code, sys::AMBIENT_ERR_FAILED_PRECONDITION, "{e}");
         assert!(e.message.contains("uid-b"), "{e}");
-        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+        assert_eq!(members(&c, &handle), "198.18.0.9 uid-b,2001:db8::9 uid-a");
         // Bad input is refused and changes nothing.
         for (addr, uid) in [
             ("198.18.0.300", "uid-c"),
@@ -290,7 +299,7 @@ fn host_probe_sets_keep_pod_uids() {
             ("198.18.0.10", "nul\0uid"),
             ("198.18.0.10\0", "uid-c"),
         ] {
-            let e = c.probe_add(&ns.0, addr, uid).unwrap_err();
+            let e = c.probe_add(&handle, addr, uid).unwrap_err();
             assert_eq!(
                 e.code,
                 sys::AMBIENT_ERR_INVALID_ARGUMENT,
@@ -298,24 +307,23 @@ fn host_probe_sets_keep_pod_uids() {
             );
         }
         assert_eq!(
-            c.probe_remove(&ns.0, "198.18.0.300", None)
+            c.probe_remove(&handle, "198.18.0.300", None)
                 .unwrap_err()
                 .code,
             sys::AMBIENT_ERR_INVALID_ARGUMENT
         );
-        assert_eq!(members(&c, &ns.0), "198.18.0.9 uid-b,2001:db8::9 uid-a");
+        assert_eq!(members(&c, &handle), "198.18.0.9 uid-b,2001:db8::9 uid-a");
 
-        // The descriptor variants see the same sets.
+        // A handle opened from a descriptor sees the same sets.
         let f = std::fs::File::open(format!("/var/run/netns/{}", ns.0)).unwrap();
-        use std::os::fd::AsFd;
-        c.probe_remove_fd(f.as_fd(), "198.18.0.9", Some("uid-b"))
-            .unwrap();
-        c.probe_remove(&ns.0, "2001:db8::9", None).unwrap(); // any UID
-        c.probe_remove(&ns.0, "198.18.0.9", Some("uid-b")).unwrap(); // absent: fine
-        c.probe_add_fd(f.as_fd(), "::ffff:198.18.0.6", "uid-c")
-            .unwrap(); // IPv4-mapped
+        let by_fd = ambient::netns::Netns::from_fd(f.as_fd()).unwrap();
+        c.probe_remove(&by_fd, "198.18.0.9", Some("uid-b")).unwrap();
+        c.probe_remove(&handle, "2001:db8::9", None).unwrap(); // any UID
+        c.probe_remove(&handle, "198.18.0.9", Some("uid-b"))
+            .unwrap(); // absent: fine
+        c.probe_add(&by_fd, "::ffff:198.18.0.6", "uid-c").unwrap(); // IPv4-mapped
         assert_eq!(
-            c.probe_list_fd(f.as_fd()).unwrap(),
+            c.probe_list(&by_fd).unwrap(),
             vec![ambient::redirect::ProbeMember {
                 address: "198.18.0.6".into(),
                 pod_uid: "uid-c".into()
@@ -346,7 +354,7 @@ fn host_probe_sets_keep_pod_uids() {
         v4.set_backend(backend).unwrap();
         v4.set_host(true).unwrap();
         assert_eq!(
-            v4.probe_add(&ns.0, "2001:db8::7", "uid-d")
+            v4.probe_add(&handle, "2001:db8::7", "uid-d")
                 .unwrap_err()
                 .code,
             sys::AMBIENT_ERR_INVALID_ARGUMENT
