@@ -255,6 +255,42 @@ func (s *HBONEServer) Metrics() string {
 	return out
 }
 
+// HBONELimit names one of the limits that keep an HBONE server in service
+// under floods (ambient_hbone_limit in the C ABI).
+type HBONELimit int
+
+const (
+	// Live connections (default 4096); at the cap new ones wait in the backlog.
+	MaxConnections HBONELimit = C.AMBIENT_HBONE_MAX_CONNECTIONS
+	// Connections still in their TLS handshake (default 256).
+	MaxHandshakes HBONELimit = C.AMBIENT_HBONE_MAX_HANDSHAKES
+	// Milliseconds after which a connection that sent nothing is closed
+	// (default 3000; for connections accepted afterwards).
+	SilentTimeoutMs HBONELimit = C.AMBIENT_HBONE_SILENT_TIMEOUT_MS
+	// CONNECTs whose upstream connect is in flight, per connection (default
+	// 100) and per client identity (default 1000); the excess gets 503.
+	MaxPendingDialsPerConnection HBONELimit = C.AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION
+	MaxPendingDialsPerIdentity   HBONELimit = C.AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY
+)
+
+// SetLimit sets one limit of the server to value (0 = no limit); the others
+// keep theirs, and lowering a cap closes nothing. Errors: InvalidArgument (an
+// unknown limit, a timeout over 2^31-1 ms), FailedPrecondition (closed).
+func (s *HBONEServer) SetLimit(which HBONELimit, value uint64) error {
+	var err error
+	if e := s.loop.do(func() {
+		if s.ptr == nil {
+			err = &Error{Code: FailedPrecondition, Message: "the HBONE server is closed"}
+			return
+		}
+		err = takeError(C.ambient_hbone_server_set_limit(s.ptr, C.ambient_hbone_limit(which),
+			C.uint64_t(value)))
+	}); e != nil {
+		return e
+	}
+	return err
+}
+
 // Close closes the listener and aborts the server's connections.
 func (s *HBONEServer) Close() { _ = s.loop.do(s.free) }
 

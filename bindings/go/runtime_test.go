@@ -445,3 +445,50 @@ func TestHBONEClientCloseEndsRunningTunnels(t *testing.T) {
 		loop.Close()
 	}
 }
+
+// The flood limits reach the server: a silent connection is closed after the
+// lowered SilentTimeoutMs (the default would keep it 3 s), and bad values
+// are refused.
+func TestHBONEServerLimits(t *testing.T) {
+	serverTLS, _ := hboneTLS(t)
+	loop, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	srv, err := loop.NewHBONEServer(serverTLS, "127.0.0.1:0", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.SetLimit(SilentTimeoutMs, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetLimit(MaxConnections, 100); err != nil {
+		t.Fatal(err)
+	}
+	err = srv.SetLimit(SilentTimeoutMs, 1<<40)
+	if !errors.Is(err, &Error{Code: InvalidArgument}) {
+		t.Fatalf("timeout over 2^31 ms: %v", err)
+	}
+	if err := srv.SetLimit(HBONELimit(99), 1); !errors.Is(err, &Error{Code: InvalidArgument}) {
+		t.Fatalf("unknown limit: %v", err)
+	}
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF || n != 0 {
+		t.Fatalf("silent connection: read %d, %v (want EOF from the server)", n, err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("closed after %v, want ~200ms", d)
+	}
+	srv.Close()
+	if err := srv.SetLimit(MaxConnections, 1); !errors.Is(err, &Error{Code: FailedPrecondition}) {
+		t.Fatalf("after Close: %v", err)
+	}
+}

@@ -344,7 +344,46 @@ pub struct Server<'l> {
     _loop: PhantomData<&'l Loop>,
 }
 
+/// One of the limits that keep an HBONE server in service under floods
+/// (`ambient_hbone_limit`); see [`Server::set_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Live connections (default 4096); at the cap new ones wait in the backlog.
+    MaxConnections,
+    /// Connections still in their TLS handshake (default 256).
+    MaxHandshakes,
+    /// Milliseconds after which a connection that sent nothing is closed
+    /// (default 3000; for connections accepted afterwards).
+    SilentTimeoutMs,
+    /// CONNECTs with an upstream connect in flight, per connection (default 100).
+    MaxPendingDialsPerConnection,
+    /// The same per client identity (default 1000); the excess gets 503.
+    MaxPendingDialsPerIdentity,
+}
+
+impl Limit {
+    fn raw(self) -> sys::ambient_hbone_limit {
+        match self {
+            Limit::MaxConnections => sys::AMBIENT_HBONE_MAX_CONNECTIONS,
+            Limit::MaxHandshakes => sys::AMBIENT_HBONE_MAX_HANDSHAKES,
+            Limit::SilentTimeoutMs => sys::AMBIENT_HBONE_SILENT_TIMEOUT_MS,
+            Limit::MaxPendingDialsPerConnection => {
+                sys::AMBIENT_HBONE_MAX_PENDING_DIALS_PER_CONNECTION
+            }
+            Limit::MaxPendingDialsPerIdentity => sys::AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY,
+        }
+    }
+}
+
 impl Server<'_> {
+    /// Sets one limit to `value` (0 = no limit); the others keep theirs and
+    /// lowering a cap closes nothing. Errors: `InvalidArgument` for a value
+    /// the limit cannot take (a timeout over 2^31 - 1 ms).
+    pub fn set_limit(&self, which: Limit, value: u64) -> Result<(), Error> {
+        // SAFETY: live handle; the error, if any, is ours to take.
+        unsafe { check(sys::ambient_hbone_server_set_limit(self.ptr, which.raw(), value)) }
+    }
+
     /// The bound "ip:port".
     pub fn address(&self) -> String {
         // SAFETY: live handle.

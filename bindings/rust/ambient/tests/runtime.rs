@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ambient::hbone::{Role, TlsContext};
-use ambient::runtime::{Loop, NodeProxyOptions, NodeSvid, NodeWorkload, TunnelResult};
+use ambient::runtime::{Limit, Loop, NodeProxyOptions, NodeSvid, NodeWorkload, TunnelResult};
 use ambient_sys as sys;
 
 const WEB: &str = "spiffe://example.org/ns/default/sa/web";
@@ -545,4 +545,35 @@ fn client_dropped_with_a_running_tunnel_reports_cancelled_once() {
         );
         drop(theirs); // after done
     }
+}
+
+/// The flood limits reach the server: a silent connection is closed after
+/// the lowered silent timeout (the default would keep it 3 s), and a value
+/// the limit cannot take is refused.
+#[test]
+fn server_limits_reach_the_server() {
+    let (server_tls, _) = contexts();
+    let lp = Loop::new().unwrap();
+    let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
+    server.set_limit(Limit::SilentTimeoutMs, 200).unwrap();
+    server.set_limit(Limit::MaxConnections, 100).unwrap();
+    let e = server.set_limit(Limit::SilentTimeoutMs, 1 << 40).err().unwrap();
+    assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
+    let mut c = std::net::TcpStream::connect(server.address()).unwrap();
+    let start = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        std::thread::spawn(move || {
+            let n = c.read(&mut [0u8; 1]);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            n.map_err(|e| e.kind())
+        })
+    };
+    while !done.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed() < Duration::from_secs(3) {
+        lp.run_for(Duration::from_millis(20));
+    }
+    assert_eq!(reader.join().unwrap(), Ok(0), "the server closed the silent connection");
+    assert!(start.elapsed() < Duration::from_millis(1500), "closed after {:?}", start.elapsed());
 }
