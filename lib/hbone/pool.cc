@@ -28,7 +28,7 @@ uint32_t Pool::LimitOf(const Conn& c) const {
 void Pool::SetIdle(ConnId id, Conn& c, absl::Time since) {
   ClearIdle(id, c);
   c.idle_since = since;
-  if (c.usable) idle_.emplace(since + opts_.idle_timeout, id);
+  idle_.emplace(since + opts_.idle_timeout, id);
 }
 
 void Pool::ClearIdle(ConnId id, Conn& c) {
@@ -153,7 +153,6 @@ void Pool::StreamClosed(ConnId conn, absl::Time now) {
 
 void Pool::Unlist(ConnId id) {
   Conn& c = conns_.at(id);
-  ClearIdle(id, c);
   c.usable = false;
   auto e = entries_.find(c.key);
   if (e == entries_.end()) return;
@@ -171,7 +170,8 @@ Pool::Served Pool::OnConnectionClosed(ConnId conn, absl::Time now) {
   if (it == conns_.end()) return {};
   PoolKey key = it->second.key;
   Unlist(conn);
-  conns_.erase(conn);
+  ClearIdle(conn, it->second);
+  conns_.erase(it);
   Served out = Serve(key);
   EraseIfUnused(key);
   return out;
@@ -188,12 +188,18 @@ absl::Time Pool::NextDeadline() const {
   return idle_.empty() ? absl::InfiniteFuture() : idle_.begin()->first;
 }
 
+std::vector<Pool::ConnId> Pool::Connections(const PoolKey& key) const {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? std::vector<ConnId>{} : it->second.conns;
+}
+
 std::vector<Pool::ConnId> Pool::OnTimer(absl::Time now) {
   std::vector<ConnId> out;
   while (!idle_.empty() && idle_.begin()->first <= now) {
     ConnId id = idle_.begin()->second;
     out.push_back(id);
-    Unlist(id);  // also drops it from idle_
+    Unlist(id);
+    ClearIdle(id, conns_.at(id));
   }
   return out;
 }

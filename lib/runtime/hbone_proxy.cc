@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/hbone/authority.h"
+#include "ambient/hbone/pool.h"
 #include "ambient/hbone/record.h"
 #include "ambient/hbone/server_decision.h"
 #include "ambient/identity/spiffe_id.h"
@@ -561,28 +562,29 @@ void ServerImpl::HopEnded(const std::shared_ptr<Hop>& hop, const TunnelResult& r
 }
 
 // ---------------------------------------------------------------------------
-// Client and pool
-
-struct Waiter {
-  std::function<void(absl::StatusOr<Session*>)> ready;
-};
+// Client: the host of an hbone::Pool
 
 class ClientImpl final : public HboneClient, public SessionOwner {
  public:
-  ClientImpl(EventLoop* loop, ClientOptions options) : loop_(loop), opts_(std::move(options)) {
+  ClientImpl(EventLoop* loop, ClientOptions options)
+      : loop_(loop),
+        opts_(std::move(options)),
+        pool_(PoolOptionsOf(opts_)),
+        idle_timer_(loop, [this] { OnIdleTimer(); }),
+        fail_timer_(loop, [this] { OnFailTimer(); }) {
     SSL_CTX_up_ref(opts_.ssl_ctx);
   }
   ~ClientImpl() override {
-    std::vector<std::string> keys;
-    for (auto& [key, e] : pool_) {
-      keys.push_back(key);
-      // A TCP connect in flight ends now (its socket closed), not when it
-      // connects, is refused or times out.
-      CancelDial(e.tcp_dial);
-      e.tcp_dial = nullptr;
-      e.tcp_dialing = false;
-    }
-    for (const std::string& key : keys) FailWaiters(key, absl::CancelledError("client shut down"));
+    // A TCP connect in flight ends now (its socket closed), not when it
+    // connects, is refused or times out.
+    for (auto& [key, d] : dials_) CancelDial(d.tcp);
+    std::map<hbone::Pool::WaiterId, Ready> waiters;
+    waiters.swap(waiters_);
+    for (auto& [id, ready] : waiters) ready(absl::CancelledError("client shut down"));
+    // Calls still relaying end when their sessions go (below, or later on
+    // the loop); they must not reach us then.
+    for (Call* c : calls_) c->client = nullptr;
+    calls_.clear();
     for (auto& [s, info] : sessions_) {
       s->set_owner(Orphan());
       s->Abort(absl::CancelledError("client shut down"));
@@ -602,188 +604,238 @@ class ClientImpl final : public HboneClient, public SessionOwner {
   }
 
   void OnEstablished(Session* session) override;
-  void OnGoaway(Session* session) override { Unpool(session); }
-  void OnIdle(Session* session) override;
+  void OnGoaway(Session* session) override;
   void OnSessionClosed(Session* session, const absl::Status& status) override;
 
  private:
-  struct Entry {
-    std::vector<Session*> sessions;  // available for new streams
-    Session* dialing = nullptr;      // the one dial in flight
-    bool tcp_dialing = false;
-    Dialing* tcp_dial = nullptr;     // while tcp_dialing: the dial, for CancelDial
-    std::deque<Waiter> waiters;
+  // A pooled connection handed to a request: where to open its stream.
+  struct Conn {
+    Session* session;
+    hbone::Pool::ConnId id;
+  };
+  using Ready = std::function<void(absl::StatusOr<Conn>)>;
+
+  // Call is one TunnelWith, shared by the pool's answer, the relay and the
+  // canceller: which phase it is in and, once a stream is open, where.
+  struct Call {
+    ClientImpl* client = nullptr;    // null once the client is gone
+    bool over = false;               // done has run (or is running)
+    hbone::Pool::WaiterId waiter = 0;  // while waiting for a connection
+    Session* session = nullptr;
+    hbone::StreamId id = 0;
+  };
+
+  // The one dial in flight for a key: first the TCP connect, then the
+  // session's handshake.
+  struct Dial {
+    TunnelTarget target;
+    Dialing* tcp = nullptr;
+    Session* session = nullptr;
+    absl::Status failed;  // a dial that failed before it started (reported on the loop)
   };
   struct SessionInfo {
-    std::string key;
-    std::unique_ptr<Timer> idle;
+    hbone::PoolKey key;
+    TunnelTarget target;  // of the dial that made it
+    hbone::Pool::ConnId id = 0;
+    bool pooled = false;  // handshake done, handed to the pool
   };
 
-  static std::string KeyOf(const TunnelTarget& t, const std::string& src_identity) {
-    std::vector<std::string> ids = t.expected_identities;
-    std::sort(ids.begin(), ids.end());
-    std::string src_ip = t.source_addr;
-    if (absl::StatusOr<SocketAddress> a = ParseSocketAddress(t.source_addr); a.ok()) src_ip = a->Ip();
-    return absl::StrCat(src_identity, "\n", absl::StrJoin(ids, ","), "\n", t.via, "\n", src_ip);
+  static hbone::PoolOptions PoolOptionsOf(const ClientOptions& o) {
+    hbone::PoolOptions p;
+    p.idle_timeout = o.idle_timeout;
+    return p;  // streams per connection: each connection's own limit
   }
 
-  void Acquire(const TunnelTarget& target, std::function<void(absl::StatusOr<Session*>)> ready);
-  void StartDial(const std::string& key, const TunnelTarget& target);
-  void ServeWaiters(const std::string& key);
-  void FailWaiters(const std::string& key, const absl::Status& status);
-  void Unpool(Session* session);
+  hbone::PoolKey KeyOf(const TunnelTarget& t) const {
+    std::string src_ip = t.source_addr;
+    if (absl::StatusOr<SocketAddress> a = ParseSocketAddress(t.source_addr); a.ok()) {
+      src_ip = a->Ip();
+    }
+    return hbone::PoolKey::Make(opts_.identity, t.expected_identities, t.via, std::move(src_ip));
+  }
+
+  // Acquire hands `ready` a connection for `target` now, or once the
+  // key's dial is over; returns the waiter id (0 when served at once).
+  hbone::Pool::WaiterId Acquire(const TunnelTarget& target, Ready ready);
+  void StartDial(const hbone::PoolKey& key, const TunnelTarget& target);
+  void DialFailed(const hbone::PoolKey& key, const absl::Status& status);
+  // Apply carries out what the pool decided for `key`'s waiters.
+  void Apply(const hbone::PoolKey& key, const TunnelTarget& target, hbone::Pool::Served served,
+             const absl::Status& failure);
+  void StreamEnded(hbone::Pool::ConnId id) {
+    pool_.StreamClosed(id, loop_->Now());
+    RearmIdle();
+  }
+  void RearmIdle() {
+    absl::Time t = pool_.NextDeadline();
+    if (t == absl::InfiniteFuture()) {
+      idle_timer_.Disarm();
+    } else {
+      idle_timer_.Arm(t);
+    }
+  }
+  void OnIdleTimer();
+  void OnFailTimer();
 
   EventLoop* loop_;
   ClientOptions opts_;
-  std::map<std::string, Entry> pool_;
-  std::map<std::string, TunnelTarget> targets_;
+  hbone::Pool pool_;
+  std::map<hbone::PoolKey, Dial> dials_;
   std::unordered_map<Session*, SessionInfo> sessions_;
+  std::unordered_map<hbone::Pool::ConnId, Session*> pooled_;
+  std::map<hbone::Pool::WaiterId, Ready> waiters_;
+  std::unordered_set<Call*> calls_;  // calls not over yet
+  hbone::Pool::ConnId next_conn_ = 0;
+  Timer idle_timer_;  // at pool_.NextDeadline()
+  Timer fail_timer_;  // reports dials that failed before they started
   PoolStats stats_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-void ClientImpl::Acquire(const TunnelTarget& target,
-                         std::function<void(absl::StatusOr<Session*>)> ready) {
-  std::string key = KeyOf(target, opts_.identity);
-  Entry& e = pool_[key];
-  for (Session* s : e.sessions) {
-    if (s->conn()->CanOpenStream()) {
-      ready(s);
-      return;
-    }
+hbone::Pool::WaiterId ClientImpl::Acquire(const TunnelTarget& target, Ready ready) {
+  hbone::PoolKey key = KeyOf(target);
+  // The peer's SETTINGS may have changed a connection's stream limit.
+  for (hbone::Pool::ConnId id : pool_.Connections(key)) {
+    pool_.SetStreamLimit(id, pooled_.at(id)->conn()->MaxStreams());
   }
-  e.waiters.push_back(Waiter{std::move(ready)});
-  if (e.dialing == nullptr && !e.tcp_dialing) {
-    targets_[key] = target;
-    StartDial(key, target);
+  hbone::Pool::Acquired a = pool_.Acquire(key, loop_->Now());
+  if (a.kind == hbone::Pool::Acquired::Kind::kUse) {
+    RearmIdle();
+    ready(Conn{pooled_.at(a.conn), a.conn});
+    return 0;
   }
+  waiters_[a.waiter] = std::move(ready);
+  if (a.kind == hbone::Pool::Acquired::Kind::kDial) StartDial(key, target);
+  return a.waiter;
 }
 
-void ClientImpl::StartDial(const std::string& key, const TunnelTarget& target) {
+void ClientImpl::StartDial(const hbone::PoolKey& key, const TunnelTarget& target) {
+  Dial& d = dials_[key];
+  d = Dial{};
+  d.target = target;
   absl::StatusOr<SocketAddress> addr = ParseSocketAddress(target.via);
   if (!addr.ok()) {
-    absl::Status st = addr.status();
-    loop_->Defer([this, key, st] { FailWaiters(key, st); });
+    // Reported on the loop, not inside Tunnel.
+    d.failed = addr.status();
+    fail_timer_.Arm(loop_->Now());
     return;
   }
-  Entry& e = pool_[key];
-  e.tcp_dialing = true;
   ++stats_.dials;
-  std::weak_ptr<int> alive = alive_;
-  e.tcp_dial = DialWith(loop_, *addr, opts_.connect_timeout, opts_.dial_socket,
-           [this, alive, key, target](absl::StatusOr<int> fd) {
-    if (alive.expired()) {
-      if (fd.ok()) close(*fd);
-      return;
-    }
-    Entry& e = pool_[key];
-    e.tcp_dialing = false;
-    e.tcp_dial = nullptr;
-    if (!fd.ok()) {
-      absl::Status st = fd.status();
-      if (st.code() == absl::StatusCode::kDeadlineExceeded) {
-        st = absl::DeadlineExceededError(absl::StrCat(
-            st.message(), "; maybe a NetworkPolicy is blocking the HBONE port"));
-      }
-      FailWaiters(key, st);
-      return;
-    }
-    hbone::ConnectionOptions co;
-    co.role = hbone::Role::kClient;
-    co.ssl_ctx = opts_.ssl_ctx;
-    co.expected_identities = target.expected_identities;
-    co.bundles = opts_.bundles;
-    co.settings = opts_.settings;
-    co.log = opts_.log;
-    absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(co));
-    if (!conn.ok()) {
-      close(*fd);
-      FailWaiters(key, conn.status());
-      return;
-    }
-    auto* session = new Session(loop_, *fd, std::move(*conn), this);
-    e.dialing = session;
-    SessionInfo info;
-    info.key = key;
-    sessions_[session] = std::move(info);
-    session->Start();
-  });
+  d.tcp = DialWith(loop_, *addr, opts_.connect_timeout, opts_.dial_socket,
+                   [this, key](absl::StatusOr<int> fd) {
+                     // Never called once cancelled (~ClientImpl cancels it).
+                     Dial& d = dials_.at(key);
+                     d.tcp = nullptr;
+                     if (!fd.ok()) {
+                       absl::Status st = fd.status();
+                       if (st.code() == absl::StatusCode::kDeadlineExceeded) {
+                         st = absl::DeadlineExceededError(absl::StrCat(
+                             st.message(), "; maybe a NetworkPolicy is blocking the HBONE port"));
+                       }
+                       DialFailed(key, st);
+                       return;
+                     }
+                     hbone::ConnectionOptions co;
+                     co.role = hbone::Role::kClient;
+                     co.ssl_ctx = opts_.ssl_ctx;
+                     co.expected_identities = d.target.expected_identities;
+                     co.bundles = opts_.bundles;
+                     co.settings = opts_.settings;
+                     co.log = opts_.log;
+                     absl::StatusOr<std::unique_ptr<hbone::Connection>> conn =
+                         hbone::Connection::New(std::move(co));
+                     if (!conn.ok()) {
+                       close(*fd);
+                       DialFailed(key, conn.status());
+                       return;
+                     }
+                     auto* session = new Session(loop_, *fd, std::move(*conn), this);
+                     d.session = session;
+                     SessionInfo info;
+                     info.key = key;
+                     info.target = d.target;
+                     info.id = ++next_conn_;
+                     sessions_[session] = std::move(info);
+                     session->Start();
+                   });
+}
+
+void ClientImpl::OnFailTimer() {
+  std::vector<std::pair<hbone::PoolKey, absl::Status>> failed;
+  for (const auto& [key, d] : dials_) {
+    if (!d.failed.ok()) failed.emplace_back(key, d.failed);
+  }
+  for (const auto& [key, st] : failed) DialFailed(key, st);
+}
+
+void ClientImpl::DialFailed(const hbone::PoolKey& key, const absl::Status& status) {
+  auto it = dials_.find(key);
+  if (it == dials_.end()) return;
+  TunnelTarget target = std::move(it->second.target);
+  dials_.erase(it);
+  Apply(key, target, pool_.OnDialFailed(key), status);
+}
+
+void ClientImpl::Apply(const hbone::PoolKey& key, const TunnelTarget& target,
+                       hbone::Pool::Served served, const absl::Status& failure) {
+  RearmIdle();
+  for (const hbone::Pool::Grant& g : served.grants) {
+    auto w = waiters_.find(g.waiter);
+    if (w == waiters_.end()) continue;
+    Ready ready = std::move(w->second);
+    waiters_.erase(w);
+    ready(Conn{pooled_.at(g.conn), g.conn});
+  }
+  for (hbone::Pool::WaiterId id : served.failed) {
+    auto w = waiters_.find(id);
+    if (w == waiters_.end()) continue;
+    Ready ready = std::move(w->second);
+    waiters_.erase(w);
+    ready(failure);
+  }
+  if (served.dial) StartDial(key, target);
 }
 
 void ClientImpl::OnEstablished(Session* session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
-  Entry& e = pool_[it->second.key];
-  if (e.dialing == session) e.dialing = nullptr;
-  e.sessions.push_back(session);
-  ServeWaiters(it->second.key);
+  SessionInfo& info = it->second;
+  info.pooled = true;
+  dials_.erase(info.key);
+  pooled_[info.id] = session;
+  hbone::PoolKey key = info.key;
+  TunnelTarget target = info.target;
+  Apply(key, target,
+        pool_.OnDialDone(key, info.id, session->conn()->MaxStreams(), loop_->Now()),
+        absl::OkStatus());
 }
 
-void ClientImpl::ServeWaiters(const std::string& key) {
-  Entry& e = pool_[key];
-  while (!e.waiters.empty()) {
-    Session* chosen = nullptr;
-    for (Session* s : e.sessions) {
-      if (s->conn()->CanOpenStream()) {
-        chosen = s;
-        break;
-      }
-    }
-    if (chosen == nullptr) break;
-    Waiter w = std::move(e.waiters.front());
-    e.waiters.pop_front();
-    w.ready(chosen);
-  }
-  if (!e.waiters.empty() && e.dialing == nullptr && !e.tcp_dialing) {
-    StartDial(key, targets_[key]);
-  }
-}
-
-void ClientImpl::FailWaiters(const std::string& key, const absl::Status& status) {
-  std::deque<Waiter> waiters;
-  waiters.swap(pool_[key].waiters);
-  for (Waiter& w : waiters) w.ready(status);
-}
-
-void ClientImpl::Unpool(Session* session) {
+void ClientImpl::OnGoaway(Session* session) {
   auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  Entry& e = pool_[it->second.key];
-  e.sessions.erase(std::remove(e.sessions.begin(), e.sessions.end(), session), e.sessions.end());
+  if (it != sessions_.end() && it->second.pooled) pool_.OnConnectionBroken(it->second.id);
 }
 
-void ClientImpl::OnIdle(Session* session) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  if (!it->second.idle) {
-    it->second.idle = std::make_unique<Timer>(loop_, [this, session] {
-      if (session->conn()->ActiveStreams() == 0) {
-        Unpool(session);
-        session->conn()->Drain();
-        session->Kick();
-      }
-    });
+void ClientImpl::OnIdleTimer() {
+  for (hbone::Pool::ConnId id : pool_.OnTimer(loop_->Now())) {
+    Session* s = pooled_.at(id);
+    s->conn()->Drain();
+    s->Kick();
   }
-  it->second.idle->Arm(loop_->Now() + opts_.idle_timeout);
+  RearmIdle();
 }
 
 void ClientImpl::OnSessionClosed(Session* session, const absl::Status& status) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
-  std::string key = it->second.key;
-  Unpool(session);
+  SessionInfo info = std::move(it->second);
   sessions_.erase(it);
-  Entry& e = pool_[key];
-  if (e.dialing == session) {
-    e.dialing = nullptr;
-    FailWaiters(key, status.ok() ? absl::UnavailableError("connection closed during setup") : status);
-  } else if (!e.waiters.empty()) {
-    ServeWaiters(key);
+  if (!info.pooled) {
+    // The key's dial ended before its handshake did.
+    DialFailed(info.key,
+               status.ok() ? absl::UnavailableError("connection closed during setup") : status);
+    return;
   }
-  if (e.sessions.empty() && e.dialing == nullptr && !e.tcp_dialing && e.waiters.empty()) {
-    pool_.erase(key);
-    targets_.erase(key);
-  }
+  pooled_.erase(info.id);
+  Apply(info.key, info.target, pool_.OnConnectionClosed(info.id, loop_->Now()), status);
 }
 
 void ClientImpl::Tunnel(const TunnelTarget& target, int in_fd, int out_fd, bool owns_fds,
@@ -795,14 +847,9 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
                                              bool owns_fds,
                                              std::function<void(const TunnelResult&)> established,
                                              std::function<void(const TunnelResult&)> done) {
-  // The call's state, shared by the pool's callback, the relay and the
-  // canceller: which phase it is in and, once a stream is open, where.
-  struct Call {
-    bool over = false;  // done has run (or is running)
-    Session* session = nullptr;
-    hbone::StreamId id = 0;
-  };
   auto call = std::make_shared<Call>();
+  call->client = this;
+  calls_.insert(call.get());
   hbone::RecordBuilder base(hbone::Direction::kOutbound);
   base.Source(target.source_addr, opts_.identity, target.source_workload)
       .Destination(target.via, "", target.destination_workload)
@@ -810,9 +857,11 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
       .Service(target.destination_service)
       .Started(loop_->Now());
   if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
+  // Only while the client is there (call->client set).
   auto fail = [this, call, base, in_fd, out_fd, owns_fds, done](const absl::Status& st) {
     if (call->over) return;
     call->over = true;
+    calls_.erase(call.get());
     if (owns_fds) {
       AbortClose(in_fd);
       if (out_fd != in_fd) close(out_fd);
@@ -823,13 +872,18 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     res.status = st;
     if (done) done(res);
   };
-  Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done, fail,
-                   base](absl::StatusOr<Session*> session) {
-    if (call->over) return;  // cancelled while waiting
-    if (!session.ok()) {
-      fail(session.status());
+  call->waiter = Acquire(target, [this, call, target, in_fd, out_fd, owns_fds, established, done,
+                                  fail, base](absl::StatusOr<Conn> conn) {
+    call->waiter = 0;
+    if (call->over) {  // not waiting any more (cannot happen: a cancel withdraws the waiter)
+      if (conn.ok()) StreamEnded(conn->id);
       return;
     }
+    if (!conn.ok()) {
+      fail(conn.status());
+      return;
+    }
+    Session* session = conn->session;
     hbone::ConnectRequest req;
     req.authority = target.authority;
     if (!target.source_addr.empty()) {
@@ -843,37 +897,39 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     for (const hbone::Header& h : target.extra_headers) {
       if (!typed_baggage || h.name != "baggage") req.headers.push_back(h);
     }
-    absl::StatusOr<hbone::StreamId> id = (*session)->conn()->OpenStream(req);
+    absl::StatusOr<hbone::StreamId> id = session->conn()->OpenStream(req);
     if (!id.ok()) {
+      StreamEnded(conn->id);
       fail(id.status());
       return;
     }
     ++stats_.streams;
-    if (auto it = sessions_.find(*session); it != sessions_.end() && it->second.idle) {
-      it->second.idle->Disarm();
-    }
     hbone::RecordBuilder rec = base;
-    rec.PeerIdentity((*session)->conn()->PeerIdentity());
-    call->session = *session;
+    rec.PeerIdentity(session->conn()->PeerIdentity());
+    call->session = session;
     call->id = *id;
-    auto* relay = new Relay(*session, *id, in_fd, out_fd, owns_fds,
-                            [log = opts_.log, metrics = opts_.metrics, rec, call,
-                             done](const RelayResult& res) {
-                              call->over = true;
-                              hbone::RecordBuilder end = rec;
-                              end.ResponseBaggage(res.response_baggage);
-                              EmitRecord(log, metrics,
-                                         end.Closed({res.fd_to_stream, res.stream_to_fd},
-                                                    res.status, res.ended,
-                                                    res.http_status == 401 ? "DENY" : "CONNECT"));
-                              TunnelResult tr;
-                              tr.status = res.status;
-                              tr.http_status = res.http_status;
-                              tr.peer_identity = rec.record().dst_identity;
-                              tr.bytes_sent = res.fd_to_stream;
-                              tr.bytes_recv = res.stream_to_fd;
-                              if (done) done(tr);
-                            });
+    auto* relay =
+        new Relay(session, *id, in_fd, out_fd, owns_fds,
+                  [log = opts_.log, metrics = opts_.metrics, rec, call, pooled = conn->id,
+                   done](const RelayResult& res) {
+                    call->over = true;
+                    if (ClientImpl* client = call->client) {
+                      client->calls_.erase(call.get());
+                      client->StreamEnded(pooled);
+                    }
+                    hbone::RecordBuilder end = rec;
+                    end.ResponseBaggage(res.response_baggage);
+                    EmitRecord(log, metrics,
+                               end.Closed({res.fd_to_stream, res.stream_to_fd}, res.status,
+                                          res.ended, res.http_status == 401 ? "DENY" : "CONNECT"));
+                    TunnelResult tr;
+                    tr.status = res.status;
+                    tr.http_status = res.http_status;
+                    tr.peer_identity = rec.record().dst_identity;
+                    tr.bytes_sent = res.fd_to_stream;
+                    tr.bytes_recv = res.stream_to_fd;
+                    if (done) done(tr);
+                  });
     if (established) {
       relay->set_on_response([established, call, peer = rec.record().dst_identity](int http_status) {
         if (http_status != 200 || call->over) return;
@@ -884,12 +940,15 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
       });
     }
     relay->Start();
-    (*session)->Kick();
+    session->Kick();
   });
-  std::weak_ptr<int> alive = alive_;
-  return [alive, call, fail] {
-    if (alive.expired() || call->over) return;
+  return [call, fail] {
+    ClientImpl* client = call->client;
+    if (client == nullptr || call->over) return;
     if (call->session == nullptr) {
+      client->pool_.Cancel(call->waiter);
+      client->waiters_.erase(call->waiter);
+      call->waiter = 0;
       fail(absl::CancelledError("tunnel cancelled before its stream opened"));
       return;
     }

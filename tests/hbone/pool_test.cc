@@ -158,13 +158,14 @@ TEST(PoolTest, BrokenConnectionIsNeverReused) {
   pool.OnDialDone(Key(), 1, 100, kT0);
   pool.OnConnectionBroken(1);  // GOAWAY
   EXPECT_EQ(pool.Acquire(Key(), kT0).kind, Kind::kDial);
-  // Its stream ending does not bring it back, nor does the idle timer pick it.
+  // Its stream ending does not bring it back.
   pool.StreamClosed(1, kT0);
-  EXPECT_EQ(pool.NextDeadline(), absl::InfiniteFuture());
+  EXPECT_THAT(pool.Connections(Key()), IsEmpty());
   Pool::Served s = pool.OnDialDone(Key(), 2, 100, kT0);
   ASSERT_EQ(s.grants.size(), 1u);
   EXPECT_EQ(s.grants[0].conn, 2u);
   EXPECT_EQ(pool.Acquire(Key(), kT0).conn, 2u);
+  EXPECT_THAT(pool.Connections(Key()), ElementsAre(2u));
   EXPECT_EQ(pool.connections(), 2u);  // still known until it closes
   pool.OnConnectionClosed(1, kT0);
   EXPECT_EQ(pool.connections(), 1u);
@@ -255,6 +256,19 @@ TEST(PoolTest, IdleDeadlinesOfSeveralConnectionsComeInOrder) {
   EXPECT_THAT(pool.OnTimer(kT0 + absl::Seconds(1) + absl::Minutes(5)), ElementsAre(2u));
   EXPECT_EQ(pool.NextDeadline(), kT0 + absl::Seconds(2) + absl::Minutes(5));
   EXPECT_THAT(pool.OnTimer(kT0 + absl::Hours(1)), ElementsAre(1u));
+}
+
+TEST(PoolTest, ABrokenConnectionLeftOpenIsClosedWhenIdle) {
+  Pool pool;
+  pool.Acquire(Key(), kT0);
+  pool.OnDialDone(Key(), 1, 100, kT0);
+  pool.OnConnectionBroken(1);
+  EXPECT_EQ(pool.NextDeadline(), absl::InfiniteFuture());  // its stream is open
+  pool.StreamClosed(1, kT0 + absl::Seconds(1));
+  EXPECT_THAT(pool.OnTimer(kT0 + absl::Seconds(1) + absl::Minutes(5)), ElementsAre(1u));
+  pool.OnConnectionClosed(1, kT0 + absl::Minutes(6));
+  EXPECT_EQ(pool.connections(), 0u);
+  EXPECT_EQ(pool.NextDeadline(), absl::InfiniteFuture());
 }
 
 TEST(PoolTest, UnknownConnectionsAreIgnored) {

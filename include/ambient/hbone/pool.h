@@ -21,8 +21,10 @@
 //     wait, the next dial starts. A failed dial fails every waiter.
 //   - A broken connection (GOAWAY either way, a transport error) is never
 //     handed out again; it is forgotten when the host reports it closed.
-//   - A connection without streams for PoolOptions::idle_timeout is handed
-//     back to the host to close (NextDeadline / OnTimer).
+//   - A connection without streams for PoolOptions::idle_timeout (counted
+//     from when its last stream ended, or from when it came up if no stream
+//     took it) is handed back to the host to close (NextDeadline /
+//     OnTimer); so is a broken one that the peer leaves open.
 //   - A stream that ends (or never opened) gives its place back; it does
 //     not serve waiters (they wait for their dial).
 //
@@ -139,7 +141,8 @@ class Pool {
   // StreamClosed: a stream given out on `conn` ended (or never opened).
   void StreamClosed(ConnId conn, absl::Time now);
   // OnConnectionBroken: `conn` takes no new stream (GOAWAY, error); its
-  // streams may still end with StreamClosed.
+  // streams may still end with StreamClosed, and once it has none for
+  // idle_timeout OnTimer lists it.
   void OnConnectionBroken(ConnId conn);
   // OnConnectionClosed: `conn` is gone. Waiters of its key are served by
   // the key's other connections (and a dial asked for when needed).
@@ -151,6 +154,10 @@ class Pool {
   // the host closes them (gracefully); they are no longer handed out and
   // stay known until OnConnectionClosed.
   std::vector<ConnId> OnTimer(absl::Time now);
+
+  // Connections lists the usable connections of `key`, in the order they
+  // came up (e.g. to refresh their SetStreamLimit before Acquire).
+  std::vector<ConnId> Connections(const PoolKey& key) const;
 
   // Introspection (tests, stats).
   size_t connections() const { return conns_.size(); }
@@ -164,7 +171,7 @@ class Pool {
     uint32_t limit = 0;
     uint32_t streams = 0;
     bool usable = true;                              // not broken, not idle-closed
-    absl::Time idle_since = absl::InfiniteFuture();  // while streams == 0
+    absl::Time idle_since = absl::InfiniteFuture();  // while streams == 0 (until OnTimer)
   };
   struct Entry {
     std::vector<ConnId> conns;  // usable ones, in the order they came up

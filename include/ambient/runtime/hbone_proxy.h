@@ -20,12 +20,13 @@
 //    connections, handshakes and pending connects (ServerOptions), and
 //    rests its listener for 100 ms when accept() runs out of descriptors
 //    (one WARN line per second, with the count).
-//  - HboneClient opens streams on pooled connections. Pool key: (our
-//    identity, expected server identities, server address, source IP); at
-//    most 100 streams per connection and never above the server's limit;
-//    one dial in flight per key (other requests wait for it); connections
-//    idle for 5 minutes are closed; broken or GOAWAY'd connections are
-//    dropped from the pool.
+//  - HboneClient opens streams on pooled connections; it hosts an
+//    hbone::Pool (ambient/hbone/pool.h). Pool key: (our identity, expected
+//    server identities, server address, source IP); at most 100 streams per
+//    connection and never above the server's limit; one dial in flight per
+//    key (other requests wait for it); connections idle for
+//    ClientOptions::idle_timeout (5 minutes) are closed; broken or GOAWAY'd
+//    connections are dropped from the pool.
 //  - HboneForwarder turns each accepted TCP connection into one stream.
 //
 // Every finished tunnel produces an access log line (component "access",
