@@ -11,6 +11,23 @@
 
 namespace ambient::runtime {
 
+namespace {
+
+class OrphanOwner final : public SessionOwner {
+ public:
+  void OnStreamRequest(Session* s, hbone::StreamId id, const hbone::ConnectRequest&) override {
+    s->conn()->RejectStream(id, 503).IgnoreError();
+  }
+  void OnSessionClosed(Session*, const absl::Status&) override {}
+};
+
+}  // namespace
+
+SessionOwner* OrphanSessionOwner() {
+  static OrphanOwner* const orphan = new OrphanOwner;
+  return orphan;
+}
+
 Session::Session(EventLoop* loop, int fd, std::unique_ptr<hbone::Connection> conn,
                  SessionOwner* owner)
     : loop_(loop),

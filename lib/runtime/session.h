@@ -51,6 +51,11 @@ class SessionOwner {
   virtual void OnSessionClosed(Session* session, const absl::Status& status) = 0;
 };
 
+// OrphanSessionOwner is the owner of sessions whose server or client is
+// gone: it rejects new streams (503) and ignores the rest. A process-wide
+// stateless object, never destroyed.
+SessionOwner* OrphanSessionOwner();
+
 class Session {
  public:
   // Takes ownership of `fd` (connected, non-blocking) and `conn`.

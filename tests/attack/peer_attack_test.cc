@@ -106,6 +106,7 @@ class PeerAttackTest : public HboneServerAttackTest {
   void SetUp() override {
     HboneServerAttackTest::SetUp();
     signal(SIGPIPE, SIG_IGN);  // a peer that died must fail a write, not end the test
+    ASSERT_TRUE(dir_.Create("ambient-peer-attack"));
     test_support::WriteHbonePki(dir_, ca_, kServerId, kClientId);
   }
   // Client runs `ambientctl hbone connect` through the server to `authority`.
