@@ -123,7 +123,8 @@ class ConnectionImpl final : public Connection {
   bool StreamAtEof(StreamId id) const override;
   size_t StreamBuffered(StreamId id) const override;
   size_t StreamUnsent(StreamId id) const override;
-  absl::Status StreamReset(StreamId id) override;
+  using Connection::StreamReset;
+  absl::Status StreamReset(StreamId id, ResetCode code) override;
   StreamStats GetStreamStats(StreamId id) const override;
 
  private:

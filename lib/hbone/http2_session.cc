@@ -453,13 +453,19 @@ size_t ConnectionImpl::StreamUnsent(StreamId id) const {
   return s == nullptr ? 0 : s->send.size();
 }
 
-absl::Status ConnectionImpl::StreamReset(StreamId id) {
+absl::Status ConnectionImpl::StreamReset(StreamId id, ResetCode code) {
   Stream* s = FindLive(id);
   if (s == nullptr) return absl::NotFoundError(absl::StrCat("no stream ", id));
   if (s->h2_closed) return absl::OkStatus();
+  uint32_t wire = static_cast<uint32_t>(code);
   s->local_reset = true;
-  if (s->close_status.ok()) s->close_status = absl::CancelledError("stream reset locally");
-  int rv = nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  if (s->close_status.ok()) {
+    s->close_status = code == ResetCode::kCancel
+                          ? absl::CancelledError("stream reset locally")
+                          : absl::CancelledError(absl::StrCat("stream reset locally: ",
+                                                              nghttp2_http2_strerror(wire)));
+  }
+  int rv = nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, wire);
   if (rv != 0) return absl::InternalError(nghttp2_strerror(rv));
   return absl::OkStatus();
 }
