@@ -57,6 +57,7 @@ Relay::~Relay() {
 }
 
 void Relay::Start() {
+  // IoWatch refuses regular files with FailedPrecondition: they are always ready.
   absl::Status st = in_watch_.Start(in_fd_, EPOLLIN);
   if (st.code() == absl::StatusCode::kFailedPrecondition) {
     in_always_ready_ = true;  // a regular file
