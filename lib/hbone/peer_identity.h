@@ -3,7 +3,7 @@
 // layer's verifier or the host's). This only reads the URI SANs.
 //
 // Not the same as identity::PeerIdentity (the ID ambient's verifier already
-// checked; connection.cc uses it first) or identity::LeafSpiffeId (exactly
+// checked; tls_session.cc uses it first) or identity::LeafSpiffeId (exactly
 // one URI SAN, full SPIFFE ID syntax, not null-safe). These functions serve
 // chains a host's own SSL_CTX verified: they accept a null certificate, skip
 // non-SPIFFE URI SANs, take the first of several, and check only the

@@ -1,5 +1,7 @@
 #include "ambient/hbone/tls_context.h"
 
+#include <openssl/ssl.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "ambient/base/read_file.h"
@@ -101,5 +103,63 @@ absl::StatusOr<PemTlsContext> NewContextFromFiles(Role role, const std::string& 
   if (!bundle.ok()) return bundle.status();
   return NewContextFromPem(role, *cert, *key, *bundle);
 }
+
+// ---------------------------------------------------------------------------
+// Context preparation (PrepareClientContext / PrepareServerContext of
+// ambient/hbone/connection.h): the HBONE TLS policy on a host's SSL_CTX.
+
+namespace {
+
+constexpr uint8_t kAlpnH2[] = {2, 'h', '2'};
+
+int SelectH2(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len,
+             void*) {
+  const uint8_t* p = in;
+  const uint8_t* end = in + in_len;
+  while (p < end) {
+    uint8_t len = *p++;
+    if (len > end - p) break;
+    if (len == 2 && p[0] == 'h' && p[1] == '2') {
+      *out = p;
+      *out_len = len;
+      return SSL_TLSEXT_ERR_OK;
+    }
+    p += len;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+absl::Status PrepareCommon(SSL_CTX* ctx) {
+  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
+  if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+    return absl::InternalError("cannot restrict TLS to 1.3");
+  }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PrepareClientContext(ssl_ctx_st* ctx) {
+  if (absl::Status s = PrepareCommon(ctx); !s.ok()) return s;
+  if (SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof(kAlpnH2)) != 0) {
+    return absl::ResourceExhaustedError("cannot set ALPN");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrepareServerContext(ssl_ctx_st* ctx) {
+  if (absl::Status s = PrepareCommon(ctx); !s.ok()) return s;
+  SSL_CTX_set_alpn_select_cb(ctx, &SelectH2, nullptr);
+  int mode = SSL_CTX_get_verify_mode(ctx);
+  if ((mode & SSL_VERIFY_PEER) != 0) {
+    SSL_CTX_set_verify(ctx, mode | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, SSL_CTX_get_verify_callback(ctx));
+  }
+  return absl::OkStatus();
+}
+
 
 }  // namespace ambient::hbone

@@ -10,14 +10,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 
 namespace ambient::runtime {
-
-namespace {
-absl::Status Errno(const char* what, int err) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
-}
-}  // namespace
 
 absl::Status IoWatch::Start(int fd, uint32_t events) {
   Stop();
@@ -26,9 +21,12 @@ absl::Status IoWatch::Start(int fd, uint32_t events) {
   ev.data.ptr = this;
   if (epoll_ctl(loop_->epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     int err = errno;
-    return absl::Status(err == EPERM ? absl::StatusCode::kFailedPrecondition
-                                     : absl::StatusCode::kInternal,
-                        absl::StrCat("epoll_ctl(ADD): ", std::strerror(err)));
+    absl::Status st = ErrnoStatus(err, "epoll_ctl(ADD)");
+    // EPERM: epoll cannot watch this kind of fd (a regular file, always
+    // ready). A precondition on the fd, not a permission: callers (the relay)
+    // treat it as "read and write it without waiting".
+    if (err == EPERM) return absl::FailedPreconditionError(st.message());
+    return st;
   }
   fd_ = fd;
   events_ = events;
@@ -42,7 +40,7 @@ absl::Status IoWatch::SetEvents(uint32_t events) {
   ev.events = events;
   ev.data.ptr = this;
   if (epoll_ctl(loop_->epfd_, EPOLL_CTL_MOD, fd_, &ev) != 0) {
-    return Errno("epoll_ctl(MOD)", errno);
+    return ErrnoStatus(errno, "epoll_ctl(MOD)");
   }
   events_ = events;
   return absl::OkStatus();
@@ -73,12 +71,12 @@ void Timer::Disarm() {
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::New() {
   int epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) return Errno("epoll_create1", errno);
+  if (epfd < 0) return ErrnoStatus(errno, "epoll_create1");
   int evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (evfd < 0) {
     int err = errno;
     close(epfd);
-    return Errno("eventfd", err);
+    return ErrnoStatus(err, "eventfd");
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -87,7 +85,7 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::New() {
     int err = errno;
     close(epfd);
     close(evfd);
-    return Errno("epoll_ctl", err);
+    return ErrnoStatus(err, "epoll_ctl");
   }
   return std::unique_ptr<EventLoop>(new EventLoop(epfd, evfd));
 }

@@ -17,6 +17,24 @@ bool IsSocket(int fd) {
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
+
+// ResetFor is how a failed read or write of the relayed fd ends the stream:
+// a TCP connection that was reset or broke is reported to the peer as
+// CONNECT_ERROR (RFC 9113 section 8.5), so its proxy resets its own TCP side;
+// any other failure just cancels the stream.
+hbone::ResetCode ResetFor(int err) {
+  switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+      return hbone::ResetCode::kConnectError;
+    default:
+      return hbone::ResetCode::kCancel;
+  }
+}
 }  // namespace
 
 Relay::Relay(Session* session, hbone::StreamId id, int in_fd, int out_fd, bool owns_fds, Done done)
@@ -39,6 +57,7 @@ Relay::~Relay() {
 }
 
 void Relay::Start() {
+  // IoWatch refuses regular files with FailedPrecondition: they are always ready.
   absl::Status st = in_watch_.Start(in_fd_, EPOLLIN);
   if (st.code() == absl::StatusCode::kFailedPrecondition) {
     in_always_ready_ = true;  // a regular file
@@ -140,7 +159,7 @@ void Relay::PumpIn() {
     if (errno == EINTR) continue;
     // Read error (e.g. ECONNRESET): the stream is broken.
     in_eof_ = true;
-    conn->StreamReset(id_).IgnoreError();
+    conn->StreamReset(id_, ResetFor(errno)).IgnoreError();
     session_->Kick();
     break;
   }
@@ -203,8 +222,8 @@ void Relay::OnReadable() {
       break;
     }
     if (n < 0 && errno == EINTR) continue;
-    // The fd cannot take data any more: reset the stream.
-    conn->StreamReset(id_).IgnoreError();
+    // The fd cannot take data any more (e.g. EPIPE, ECONNRESET): reset the stream.
+    conn->StreamReset(id_, ResetFor(n < 0 ? errno : 0)).IgnoreError();
     session_->Kick();
     out_blocked_ = true;
     break;

@@ -10,22 +10,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 #include "ambient/hbone/authority.h"
 
 namespace ambient::runtime {
-
-namespace {
-absl::Status Errno(absl::string_view what, int err) {
-  absl::StatusCode code = absl::StatusCode::kUnavailable;
-  if (err == EACCES || err == EPERM) code = absl::StatusCode::kPermissionDenied;
-  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-    code = absl::StatusCode::kResourceExhausted;
-  }
-  if (err == EADDRINUSE) code = absl::StatusCode::kAlreadyExists;
-  if (err == EINVAL || err == EAFNOSUPPORT) code = absl::StatusCode::kInvalidArgument;
-  return absl::Status(code, absl::StrCat(what, ": ", std::strerror(err)));
-}
-}  // namespace
 
 std::string SocketAddress::Ip() const {
   char buf[INET6_ADDRSTRLEN] = {0};
@@ -91,7 +79,7 @@ absl::StatusOr<SocketAddress> NameOf(int fd, bool peer) {
   out.len = sizeof(out.storage);
   int r = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&out.storage), &out.len)
                : getsockname(fd, reinterpret_cast<sockaddr*>(&out.storage), &out.len);
-  if (r != 0) return Errno(peer ? "getpeername" : "getsockname", errno);
+  if (r != 0) return ErrnoStatus(errno, peer ? "getpeername" : "getsockname");
   return out;
 }
 }  // namespace
@@ -101,7 +89,7 @@ absl::StatusOr<SocketAddress> PeerAddress(int fd) { return NameOf(fd, true); }
 
 absl::Status SetNonBlocking(int fd) {
   int flags = fcntl(fd, F_GETFL, 0);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Errno("fcntl", errno);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return ErrnoStatus(errno, "fcntl");
   return absl::OkStatus();
 }
 
@@ -119,31 +107,31 @@ void TuneTcp(int fd) {
 
 absl::StatusOr<int> Listen(const SocketAddress& addr) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket", errno);
+  if (fd < 0) return ErrnoStatus(errno, "socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
     int err = errno;
     close(fd);
-    return Errno(absl::StrCat("bind ", addr.ToString()), err);
+    return ErrnoStatus(err, absl::StrCat("bind ", addr.ToString()));
   }
   if (listen(fd, 1024) != 0) {
     int err = errno;
     close(fd);
-    return Errno("listen", err);
+    return ErrnoStatus(err, "listen");
   }
   return fd;
 }
 
 absl::StatusOr<int> StartConnect(const SocketAddress& addr) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket", errno);
+  if (fd < 0) return ErrnoStatus(errno, "socket");
   TuneTcp(fd);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0 &&
       errno != EINPROGRESS) {
     int err = errno;
     close(fd);
-    return Errno(absl::StrCat("connect ", addr.ToString()), err);
+    return ErrnoStatus(err, absl::StrCat("connect ", addr.ToString()));
   }
   return fd;
 }
@@ -153,7 +141,8 @@ absl::Status StartConnectOn(int fd, const SocketAddress& addr) {
   TuneTcp(fd);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0 &&
       errno != EINPROGRESS) {
-    return Errno(absl::StrCat("connect ", addr.ToString()), errno);
+    int err = errno;
+    return ErrnoStatus(err, absl::StrCat("connect ", addr.ToString()));
   }
   return absl::OkStatus();
 }
@@ -162,7 +151,7 @@ absl::Status FinishConnect(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) return Errno("connect", err);
+  if (err != 0) return ErrnoStatus(err, "connect");
   return absl::OkStatus();
 }
 
@@ -170,7 +159,7 @@ absl::StatusOr<int> Accept(int listen_fd) {
   int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::UnavailableError("no connection");
-    return Errno("accept", errno);
+    return ErrnoStatus(errno, "accept");
   }
   TuneTcp(fd);
   return fd;

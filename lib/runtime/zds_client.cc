@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/errno_status.h"
 
 namespace ambient::runtime {
 namespace {
@@ -23,12 +24,13 @@ constexpr int kDatagramsPerWake = 64;
 
 absl::StatusOr<netns::UniqueFd> ConnectNow(const std::string& path) {
   netns::UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+  if (!fd) return ErrnoStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("connect ", path));
+    int err = errno;
+    return ErrnoStatus(err, absl::StrCat("connect ", path));
   }
   return fd;
 }

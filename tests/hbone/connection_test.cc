@@ -674,6 +674,35 @@ TEST_F(ConnectionTest, ManyStreamsAtOnceAndOneResetLeavesOthersAlone) {
   EXPECT_EQ(p.client->ActiveStreams(), 9u);
 }
 
+// RFC 9113 section 8.5: a TCP reset behind a CONNECT is RST_STREAM(CONNECT_ERROR)
+// on the wire, and the receiving side sees an error (not the clean end a CANCEL is).
+TEST_F(ConnectionTest, ResetWithConnectErrorCarriesThatCodeToThePeer) {
+  Pair p(client_ctx_.get(), server_ctx_.get());
+  ASSERT_TRUE(p.Establish());
+  auto [cid, sid] = p.OpenAccepted();
+  auto [cid2, sid2] = p.OpenAccepted();
+  // Server side (its upstream was reset) -> the client.
+  ASSERT_TRUE(p.server->StreamReset(sid, ResetCode::kConnectError).ok());
+  // Client side (its downstream was reset) -> the server.
+  ASSERT_TRUE(p.client->StreamReset(cid2, ResetCode::kConnectError).ok());
+  p.Flush();
+  const Event* at_client = p.Find(p.client_events, Event::Type::kStreamClosed, cid);
+  ASSERT_NE(at_client, nullptr);
+  EXPECT_EQ(at_client->status.code(), absl::StatusCode::kUnavailable) << at_client->status;
+  EXPECT_THAT(at_client->status.message(), HasSubstr("CONNECT_ERROR"));
+  const Event* at_server = p.Find(p.server_events, Event::Type::kStreamClosed, sid2);
+  ASSERT_NE(at_server, nullptr);
+  EXPECT_EQ(at_server->status.code(), absl::StatusCode::kUnavailable) << at_server->status;
+  EXPECT_THAT(at_server->status.message(), HasSubstr("CONNECT_ERROR"));
+  // The resetting side's own stream ends as cancelled, naming the code.
+  const Event* own = p.Find(p.server_events, Event::Type::kStreamClosed, sid);
+  ASSERT_NE(own, nullptr);
+  EXPECT_EQ(own->status.code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(own->status.message(), HasSubstr("CONNECT_ERROR"));
+  EXPECT_TRUE(p.client->IsEstablished()) << "a stream error leaves the connection up";
+  EXPECT_EQ(p.client->ActiveStreams(), 0u);
+}
+
 TEST_F(ConnectionTest, StreamLimitIsEnforcedOnClient) {
   Settings cs;
   cs.max_concurrent_streams = 3;

@@ -2,10 +2,18 @@
 // crypto/tls mTLS), both directions, as separate processes on loopback.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <functional>
+#include <future>
+#include <thread>
+
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -70,6 +78,41 @@ std::string Payload(size_t n) {
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 1000) % 26);
   return s;
 }
+
+// A loopback listener that serves one connection with `serve` on its own
+// thread (and then stops); the destructor waits for it.
+class OneConnectionUpstream {
+ public:
+  explicit OneConnectionUpstream(std::function<void(int fd)> serve) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(fd_, 4), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    thread_ = std::thread([this, serve = std::move(serve)] {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      timeval tv{10, 0};  // never hang the test
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      serve(c);
+    });
+  }
+  ~OneConnectionUpstream() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_ = -1;
+  std::string address_;
+  std::thread thread_;
+};
 
 TEST_F(GoInteropTest, AmbientClientThroughGoServer) {
   std::vector<std::string> sargs = {HBONEPEER, "server", "--listen", "127.0.0.1:0"};
@@ -146,6 +189,50 @@ TEST_F(GoInteropTest, PythonH2EdgeCasesAgainstAmbientServer) {
                        "");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("all h2 edge cases passed"));
+}
+
+// RFC 9113 section 8.5 both ways, checked by python-h2 (h2_connect_error.py):
+// an upstream that closes with RST reaches the client as RST_STREAM(CONNECT_ERROR);
+// a client's RST_STREAM(CONNECT_ERROR) makes the server reset its upstream
+// (the upstream reads ECONNRESET, not EOF); a clean upstream close is still
+// END_STREAM.
+TEST_F(GoInteropTest, ConnectErrorMapsToTcpResetBothWays) {
+  if (access("/usr/lib/python3/dist-packages/h2/__init__.py", R_OK) != 0) {
+    GTEST_FAIL() << "python3-h2 is not installed (scripts/install-deps.sh installs it)";
+  }
+  OneConnectionUpstream resetter([](int fd) {
+    char buf[64];
+    (void)read(fd, buf, sizeof(buf));  // the client's "hello": the tunnel is up
+    linger l{1, 0};                     // close with RST
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(fd);
+  });
+  std::promise<int> watched;  // how the watched upstream's reads ended: 0 (EOF) or errno
+  std::future<int> watch_end = watched.get_future();
+  OneConnectionUpstream watcher([&watched](int fd) {
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    }
+    watched.set_value(n == 0 ? 0 : errno);
+    close(fd);
+  });
+  OneConnectionUpstream finisher([](int fd) {
+    (void)send(fd, "bye", 3, MSG_NOSIGNAL);
+    close(fd);
+  });
+  std::vector<std::string> sargs = {AMBIENTCTL, "hbone", "serve", "--listen", "127.0.0.1:0"};
+  for (auto& a : Tls("server")) sargs.push_back(a);
+  std::string via = StartServer(sargs);
+  Result r = RunClient({"/usr/bin/python3", H2_CONNECT_ERROR_SCRIPT, via,
+                        dir_.Path("client.pem"), dir_.Path("client.key"), dir_.Path("ca.pem"),
+                        resetter.address(), watcher.address(), finisher.address()},
+                       "");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("all CONNECT_ERROR cases passed"));
+  ASSERT_EQ(watch_end.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(watch_end.get(), ECONNRESET)
+      << "the server should reset its upstream on RST_STREAM(CONNECT_ERROR)";
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "ambient/base/errno_status.h"
+
 namespace ambient::runtime {
 namespace {
 
@@ -112,6 +114,24 @@ TEST(EventLoopTest, RegularFilesCannotBeWatched) {
   IoWatch w(loop->get(), [](uint32_t) {});
   EXPECT_EQ(w.Start(fd, EPOLLIN).code(), absl::StatusCode::kFailedPrecondition);
   close(fd);
+}
+
+// Other epoll_ctl failures carry the errno's code from the one errno->Status
+// mapping (ambient/base/errno_status.h), not a blanket Internal.
+TEST(EventLoopTest, WatchErrorsUseTheSharedErrnoMapping) {
+  auto loop = EventLoop::New();
+  ASSERT_TRUE(loop.ok());
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  close(sv[1]);
+  int closed = sv[0];
+  close(closed);  // a descriptor that is no longer open: EBADF
+  IoWatch w(loop->get(), [](uint32_t) {});
+  absl::Status st = w.Start(closed, EPOLLIN);
+  EXPECT_EQ(st.code(), ErrnoStatusCode(EBADF)) << st;
+  EXPECT_NE(st.code(), absl::StatusCode::kInternal) << st;
+  EXPECT_NE(std::string(st.message()).find("epoll_ctl(ADD)"), std::string::npos) << st;
+  EXPECT_EQ(w.fd(), -1);
 }
 
 long ResidentKiB() {

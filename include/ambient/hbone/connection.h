@@ -30,8 +30,12 @@
 // the sender (HTTP/2 flow control is the backpressure). StreamShutdownWrite
 // sends END_STREAM (TCP EOF -> END_STREAM); a received END_STREAM shows as
 // end-of-stream once the data before it is consumed (-> shutdown(SHUT_WR)).
-// RST_STREAM NO_ERROR/CANCEL from the peer is a clean end. A stream id stays
-// valid until its kStreamClosed event has been polled.
+// RST_STREAM NO_ERROR/CANCEL from the peer is a clean end; any other code
+// (CONNECT_ERROR: the peer's TCP side was reset) closes the stream with an
+// error, which a TCP relay answers with an abortive close (RST). A TCP error
+// on the host's side is StreamReset(id, ResetCode::kConnectError), a clean
+// TCP EOF is StreamShutdownWrite. A stream id stays valid until its
+// kStreamClosed event has been polled.
 //
 // Embedding the records in your own loop. The access line and metrics of a
 // stream come from ambient/hbone/record.h: start a RecordBuilder from the
@@ -115,6 +119,13 @@ struct ConnectionOptions {
   std::shared_ptr<identity::TrustBundleSource> bundles;
   Settings settings;
   LogSink log;  // called on the thread that calls into the connection
+};
+
+// ResetCode is the HTTP/2 error code (RFC 9113 section 7) of a RST_STREAM
+// the host asks for.
+enum class ResetCode : uint32_t {
+  kCancel = 0x8,        // the stream is not needed any more
+  kConnectError = 0xa,  // the TCP connection behind a CONNECT was reset or failed
 };
 
 struct Header {
@@ -275,8 +286,14 @@ class Connection {
   virtual size_t StreamBuffered(StreamId id) const = 0;
   // StreamUnsent: bytes written and not yet handed to HTTP/2.
   virtual size_t StreamUnsent(StreamId id) const = 0;
-  // StreamReset ends the stream with RST_STREAM(CANCEL).
-  virtual absl::Status StreamReset(StreamId id) = 0;
+  // StreamReset ends the stream with RST_STREAM(`code`). A host relaying
+  // the stream to TCP (RFC 9113 section 8.5) resets with kConnectError when
+  // that TCP connection fails (a reset, a broken pipe) and with kCancel when
+  // it merely gives up on the stream. NotFound for an unknown stream; OK and
+  // nothing sent when the stream is already closed.
+  virtual absl::Status StreamReset(StreamId id, ResetCode code) = 0;
+  // StreamReset(id) is StreamReset(id, ResetCode::kCancel).
+  absl::Status StreamReset(StreamId id) { return StreamReset(id, ResetCode::kCancel); }
   virtual StreamStats GetStreamStats(StreamId id) const = 0;
 };
 

@@ -58,8 +58,9 @@ class IoWatch {
   IoWatch& operator=(const IoWatch&) = delete;
 
   // Start watches `fd` for `events` (EPOLLIN and/or EPOLLOUT). The fd stays
-  // owned by the caller. Errors: the errno of epoll_ctl (EPERM for regular
-  // files, which are always ready and cannot be watched).
+  // owned by the caller. Errors: FailedPrecondition for an fd epoll cannot
+  // watch (EPERM: regular files, which are always ready); otherwise
+  // ErrnoStatus of epoll_ctl's errno (ambient/base/errno_status.h).
   absl::Status Start(int fd, uint32_t events);
   // SetEvents changes the events of interest (no syscall if unchanged).
   absl::Status SetEvents(uint32_t events);
