@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/output_buffer.h"
 
 namespace ambient::grpc {
 namespace {
@@ -124,14 +125,8 @@ class ChannelImpl final : public Channel {
     if (!broken_) Break(absl::UnavailableError("the server closed the connection"));
   }
 
-  absl::string_view PendingOutput() override { return absl::string_view(out_).substr(out_off_); }
-  void ConsumeOutput(size_t n) override {
-    out_off_ += std::min(n, out_.size() - out_off_);
-    if (out_off_ == out_.size()) {
-      out_.clear();
-      out_off_ = 0;
-    }
-  }
+  absl::string_view PendingOutput() override { return out_.Pending(); }
+  void ConsumeOutput(size_t n) override { out_.Consume(n); }
 
   absl::StatusOr<CallId> StartCall(absl::string_view method, absl::Time deadline,
                                    const Metadata& metadata, absl::Time now) override {
@@ -302,7 +297,7 @@ class ChannelImpl final : public Channel {
         return;
       }
       if (n == 0) break;
-      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      out_.Append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
   }
 
@@ -538,8 +533,7 @@ class ChannelImpl final : public Channel {
   nghttp2_session* session_ = nullptr;
   std::map<CallId, std::unique_ptr<Call>> calls_;
   std::deque<CallEvent> events_;
-  std::string out_;
-  size_t out_off_ = 0;
+  OutputBuffer out_;
   bool broken_ = false;
   absl::Status error_;
   bool draining_ = false;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/output_buffer.h"
 
 namespace ambient::grpc {
 namespace {
@@ -126,15 +127,9 @@ class TlsChannel final : public Channel {
       }
     }
     DrainWbio();
-    return absl::string_view(out_).substr(out_off_);
+    return out_.Pending();
   }
-  void ConsumeOutput(size_t n) override {
-    out_off_ += std::min(n, out_.size() - out_off_);
-    if (out_off_ == out_.size()) {
-      out_.clear();
-      out_off_ = 0;
-    }
-  }
+  void ConsumeOutput(size_t n) override { out_.Consume(n); }
 
   absl::StatusOr<CallId> StartCall(absl::string_view method, absl::Time deadline,
                                    const Metadata& metadata, absl::Time now) override {
@@ -198,7 +193,7 @@ class TlsChannel final : public Channel {
     for (;;) {
       int n = BIO_read(wbio_, buf, sizeof(buf));
       if (n <= 0) break;
-      out_.append(buf, static_cast<size_t>(n));
+      out_.Append(buf, static_cast<size_t>(n));
     }
   }
 
@@ -209,8 +204,7 @@ class TlsChannel final : public Channel {
   BIO* rbio_ = nullptr;  // owned by ssl_
   BIO* wbio_ = nullptr;  // owned by ssl_
   bool done_ = false;
-  std::string out_;
-  size_t out_off_ = 0;
+  OutputBuffer out_;
 };
 
 }  // namespace

@@ -8,10 +8,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
-#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -35,8 +35,7 @@ using namespace std::string_literals;
 // RecordingHandler remembers pods and the order of events.
 class RecordingHandler : public WorkloadHandler {
  public:
-  absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info,
-                           Netns netns) override {
+  absl::Status AddWorkload(const std::string& uid, const WorkloadInfo& info, Netns netns) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!fail_.ok()) return fail_;
     events_.push_back(absl::StrCat("add ", uid, " ", info.name));
@@ -479,6 +478,26 @@ std::string TempSocketPath() {
   return absl::StrCat("/tmp/ambient-zds-", getpid(), "-", n++, ".sock");
 }
 
+// WarnLog collects the WARN lines of an agent (its sink may be called from
+// the agent's thread).
+class WarnLog {
+ public:
+  LogSink Sink() {
+    return [this](LogLevel level, absl::string_view, absl::string_view message) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (level == LogLevel::kWarn) lines_.emplace_back(message);
+    };
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
 // RawProxy is a hand-driven node proxy connecting to a ZdsAgent.
 class RawProxy {
  public:
@@ -660,12 +679,8 @@ TEST(ZdsAgent, SilentConnectionsDoNotDelayARealProxy) {
   ZdsAgentOptions opts;
   opts.socket_path = TempSocketPath();
   opts.io_timeout = absl::Seconds(2);
-  std::mutex mu;
-  std::vector<std::string> warnings;
-  opts.log = [&](LogLevel level, absl::string_view, absl::string_view message) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (level == LogLevel::kWarn) warnings.emplace_back(message);
-  };
+  WarnLog warn;
+  opts.log = warn.Sink();
   absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
   ASSERT_TRUE(agent.ok()) << agent.status();
   std::vector<std::unique_ptr<RawProxy>> silent;
@@ -687,7 +702,7 @@ TEST(ZdsAgent, SilentConnectionsDoNotDelayARealProxy) {
     absl::StatusOr<Request> none = s->Next();
     EXPECT_TRUE(absl::IsUnavailable(none.status())) << none.status();
   }
-  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::string> warnings = warn.lines();
   EXPECT_EQ(std::count(warnings.begin(), warnings.end(), "node proxy sent no hello within 2s"), 3);
 }
 
@@ -705,12 +720,8 @@ TEST(ZdsAgent, AProxyStallingMidSnapshotDelaysNeitherOtherProxiesNorCallers) {
   ZdsAgentOptions opts;
   opts.socket_path = TempSocketPath();
   opts.io_timeout = absl::Seconds(3);
-  std::mutex mu;
-  std::vector<std::string> warnings;
-  opts.log = [&](LogLevel level, absl::string_view, absl::string_view message) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (level == LogLevel::kWarn) warnings.emplace_back(message);
-  };
+  WarnLog warn;
+  opts.log = warn.Sink();
   absl::StatusOr<std::unique_ptr<ZdsAgent>> agent = ZdsAgent::Start(opts);
   ASSERT_TRUE(agent.ok()) << agent.status();
   for (const char* uid : {"p0", "p1", "p2"}) {
@@ -761,7 +772,7 @@ TEST(ZdsAgent, AProxyStallingMidSnapshotDelaysNeitherOtherProxiesNorCallers) {
   // The staller is dropped io_timeout after its unanswered request, and said so.
   absl::StatusOr<Request> after = staller.Next();
   EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();
-  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::string> warnings = warn.lines();
   EXPECT_EQ(std::count(warnings.begin(), warnings.end(),
                        "snapshot to node proxy failed: no ack for add p0 within 3s"),
             1)
@@ -805,7 +816,8 @@ TEST(ZdsAgent, ChangesDuringASnapshotReachThatProxy) {
     seen.push_back(absl::StrCat(RequestTypeName(r->type), " ", r->uid));
     if (r->type == RequestType::kSnapshotSent) break;
   }
-  EXPECT_EQ(seen, (std::vector<std::string>{"add b", "del a", "add d", "keep k", "snapshot_sent "}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"add b", "del a", "add d", "keep k", "snapshot_sent "}));
   ASSERT_TRUE((*agent)->WaitForProxies(1, absl::Seconds(1)).ok());
 }
 

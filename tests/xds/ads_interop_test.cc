@@ -22,29 +22,14 @@
 #include "ambient/xds/delta_ads.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
+#include "xds/recorder.h"
 
 namespace ambient::xds {
 namespace {
 
 using json = nlohmann::json;
 
-class Recorder : public TypeHandler {
- public:
-  std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
-                               const std::vector<std::string>& removed) override {
-    std::vector<Rejection> out;
-    for (const ResourceUpdate& u : updates) {
-      if (u.value == "bad") {
-        out.emplace_back(u.name, "cannot decode");
-      } else {
-        held[u.name] = u.value;
-      }
-    }
-    for (const std::string& r : removed) held.erase(r);
-    return out;
-  }
-  std::map<std::string, std::string> held;
-};
+using testing::Recorder;
 
 class AdsInteropTest : public ::testing::Test {
  protected:

@@ -8,37 +8,14 @@
 
 #include "discovery.pb.h"
 #include "gtest/gtest.h"
+#include "xds/recorder.h"
 
 namespace ambient::xds {
 namespace {
 
 namespace wire = ::ambient::wire::envoy::discovery;
 
-// Recorder applies everything except names in `refuse`.
-class Recorder : public TypeHandler {
- public:
-  std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
-                               const std::vector<std::string>& removed) override {
-    std::vector<Rejection> out;
-    for (const ResourceUpdate& u : updates) {
-      if (refuse.count(u.name) != 0) {
-        out.emplace_back(u.name, refuse[u.name]);
-      } else {
-        held[u.name] = u.value;
-      }
-    }
-    for (const std::string& r : removed) {
-      held.erase(r);
-      removals.push_back(r);
-    }
-    ++calls;
-    return out;
-  }
-  std::map<std::string, std::string> held;
-  std::map<std::string, std::string> refuse;
-  std::vector<std::string> removals;
-  int calls = 0;
-};
+using testing::Recorder;
 
 wire::DeltaDiscoveryRequest Decode(const std::string& bytes) {
   wire::DeltaDiscoveryRequest r;
