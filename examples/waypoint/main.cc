@@ -296,6 +296,8 @@ int RealMain(int argc, char** argv) {
   }
 
   // Our SVID and the trust bundle, for both legs.
+  absl::StatusOr<identity::SpiffeId> self_id = wp->self.Identity();
+  if (!self_id.ok()) return Fail(absl::StrCat(uid, ": ", self_id.status().message()));
   absl::StatusOr<identity::TrustDomain> td = identity::TrustDomain::Parse(config->trust_domain);
   if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
   absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
@@ -324,7 +326,7 @@ int RealMain(int argc, char** argv) {
   runtime::ClientOptions co;
   co.ssl_ctx = client_ctx->get();
   co.bundles = bundles;
-  co.identity = wp->self.Identity();
+  co.identity = self_id->str();
   co.log = log;
   auto client = runtime::HboneClient::New(loop->get(), std::move(co));
   if (!client.ok()) return Fail(client.status().ToString());
@@ -334,7 +336,7 @@ int RealMain(int argc, char** argv) {
   runtime::ServerOptions so;
   so.listen = listen;
   so.ssl_ctx = server_ctx->get();
-  so.identity = wp->self.Identity();
+  so.identity = self_id->str();
   so.workload = wp->self.Telemetry();
   so.log = log;
   so.authorize = [wp](const runtime::InboundStream& s) { return wp->Authorize(s); };
@@ -350,7 +352,7 @@ int RealMain(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   Print(LogLevel::kInfo, "waypoint",
-        absl::StrCat("started: ", wp->self.ns, "/", wp->self.name, " (", wp->self.Identity(),
+        absl::StrCat("started: ", wp->self.ns, "/", wp->self.name, " (", self_id->str(),
                      ") on ", (*server)->address().ToString(), "; ", wp->directory->size(),
                      " workload(s), ", wp->directory->service_count(), " service(s) known"));
   (*loop)->Run();

@@ -97,8 +97,11 @@ void Emit(const LogSink& log, const hbone::ConnectionRecord& r) {
 }
 
 struct Pod {
+  Pod(std::string u, Workload w, identity::SpiffeId id)
+      : uid(std::move(u)), workload(std::move(w)), identity(std::move(id)) {}
   std::string uid;
   Workload workload;
+  identity::SpiffeId identity;  // workload.Identity(), the SVID's ID
   netns::NetnsId netns_id;
   std::shared_ptr<netns::NetnsSocketFactory> factory;
   netns::PodListenerSet listeners;
@@ -226,7 +229,7 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
     return pod.status();
   }
   Log(LogLevel::kInfo,
-      absl::StrCat("pod ", uid, " (", w->ns, "/", w->name, ", ", w->Identity(),
+      absl::StrCat("pod ", uid, " (", w->ns, "/", w->name, ", ", (*pod)->identity.str(),
                    ") captured in netns ", (*pod)->netns_id.ToString(),
                    ": listening on :", opts_.listeners.outbound_port, " :",
                    opts_.listeners.inbound_plaintext_port, " :", (*pod)->hbone_port));
@@ -236,13 +239,15 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
 
 absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& uid,
                                                             const Workload& w, netns::Netns netns) {
+  absl::StatusOr<identity::SpiffeId> id = w.Identity();
+  if (!id.ok()) return id.status();
   absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> holder = opts_.credentials(w);
   if (!holder.ok()) return holder.status();
   std::shared_ptr<const identity::Credentials> creds = *holder ? (*holder)->Get() : nullptr;
-  if (!creds) return absl::FailedPreconditionError(absl::StrCat("no SVID for ", w.Identity()));
-  if (creds->id().str() != w.Identity()) {
+  if (!creds) return absl::FailedPreconditionError(absl::StrCat("no SVID for ", id->str()));
+  if (creds->id() != *id) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "SVID is for ", creds->id().str(), ", the workload's identity is ", w.Identity()));
+        "SVID is for ", creds->id().str(), ", the workload's identity is ", id->str()));
   }
   absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server_ctx =
       hbone::NewServerContext(*holder, opts_.bundles);
@@ -251,9 +256,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
       hbone::NewClientContext(*holder, opts_.bundles);
   if (!client_ctx.ok()) return client_ctx.status();
 
-  auto pod = std::make_unique<Pod>();
-  pod->uid = uid;
-  pod->workload = w;
+  auto pod = std::make_unique<Pod>(uid, w, *id);
   pod->netns_id = netns.id();
   pod->factory = std::make_shared<netns::NetnsSocketFactory>(std::move(netns));
   absl::StatusOr<netns::PodListenerSet> listeners =
@@ -285,7 +288,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   // ztunnel's inbound lines carry our identity as dst.identity and our
   // workload; the client's workload comes from the directory by source IP
   // (trusted), completed by what its baggage said.
-  so.identity = w.Identity();
+  so.identity = id->str();
   so.workload = w.Telemetry();
   so.annotate = [dir = opts_.workloads, w](hbone::ConnectionRecord* r) {
     r->src_addr = UnmappedText(r->src_addr);
@@ -318,7 +321,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   ClientOptions co;
   co.ssl_ctx = client_ctx->get();
   co.bundles = opts_.bundles;
-  co.identity = w.Identity();
+  co.identity = id->str();
   co.settings = opts_.settings;
   co.connect_timeout = opts_.connect_timeout;
   co.log = access_;
@@ -366,13 +369,8 @@ bool NodeProxyImpl::RemovePod(const std::string& uid) {
 std::vector<PodInfo> NodeProxyImpl::pods() const {
   std::vector<PodInfo> out;
   for (const auto& [uid, pod] : pods_) {
-    PodInfo i;
-    i.uid = uid;
-    i.workload = absl::StrCat(pod->workload.ns, "/", pod->workload.name);
-    i.identity = pod->workload.Identity();
-    i.netns = pod->netns_id;
-    i.hbone_port = pod->hbone_port;
-    out.push_back(std::move(i));
+    out.push_back(PodInfo{uid, absl::StrCat(pod->workload.ns, "/", pod->workload.name),
+                          pod->identity, pod->netns_id, pod->hbone_port});
   }
   return out;
 }
@@ -478,7 +476,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       AbortClose(*fd);
       release();
       hbone::RecordBuilder r(hbone::Direction::kOutbound);
-      r.Source(peer->ToString(), pod->workload.Identity(), pod->workload.Telemetry())
+      r.Source(peer->ToString(), pod->identity.str(), pod->workload.Telemetry())
           .Destination(dst.ToString());
       if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) {
         std::optional<Service> svc = opts_.workloads->ServiceByVip(
@@ -531,7 +529,7 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     *peer = Unmapped(*peer);
     hbone::RecordBuilder r(hbone::Direction::kInbound);
     r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->Ip()))
-        .Destination(dst.ToString(), pod->workload.Identity(), pod->workload.Telemetry())
+        .Destination(dst.ToString(), pod->identity.str(), pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
       AbortClose(*fd);

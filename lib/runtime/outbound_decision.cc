@@ -177,7 +177,10 @@ std::optional<authz::IpAddr> PickIp(const Workload& wl, const authz::IpAddr& tar
 std::vector<std::string> Sans(const Chosen& us) {
   std::vector<std::string> out;
   if (us.service != nullptr) out = us.service->subject_alt_names;
-  out.push_back(us.workload->Identity());
+  // A directory workload's identity is valid (WorkloadDirectory::Upsert).
+  if (absl::StatusOr<identity::SpiffeId> id = us.workload->Identity(); id.ok()) {
+    out.push_back(id->str());
+  }
   return out;
 }
 

@@ -30,8 +30,19 @@ absl::StatusOr<NetworkAddress> ParseNetworkAddress(absl::string_view text) {
   return a;
 }
 
-std::string Workload::Identity() const {
-  return absl::StrCat("spiffe://", trust_domain, "/ns/", ns, "/sa/", service_account);
+absl::StatusOr<identity::SpiffeId> Workload::Identity() const {
+  const std::string path = absl::StrCat("/ns/", ns, "/sa/", service_account);
+  // TrustDomain::Parse also takes a whole SPIFFE ID (go-spiffe's rule); a
+  // workload's trust domain must be the bare name, so text with ':' or '/'
+  // goes to the error path below.
+  if (trust_domain.find_first_of(":/") == std::string::npos) {
+    if (absl::StatusOr<identity::TrustDomain> td = identity::TrustDomain::Parse(trust_domain);
+        td.ok()) {
+      return identity::SpiffeId::FromParts(*td, path);
+    }
+  }
+  // The error of the whole ID, so its byte offset counts from "spiffe://".
+  return identity::SpiffeId::Parse(absl::StrCat("spiffe://", trust_domain, path));
 }
 
 hbone::WorkloadInfo Workload::Telemetry() const {
@@ -84,9 +95,10 @@ absl::Status WorkloadDirectory::Upsert(Workload w) {
   if (w.uid.empty() || w.name.empty() || w.ns.empty()) {
     return absl::InvalidArgumentError("workload needs a uid, a name and a namespace");
   }
-  if (absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(w.Identity()); !id.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("workload ", w.uid, ": identity ", w.Identity(), ": ", id.status().message()));
+  if (absl::StatusOr<identity::SpiffeId> id = w.Identity(); !id.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("workload ", w.uid, ": identity spiffe://",
+                                                   w.trust_domain, "/ns/", w.ns, "/sa/",
+                                                   w.service_account, ": ", id.status().message()));
   }
   for (const auto& [key, ports] : w.services) {
     size_t slash = key.find('/');

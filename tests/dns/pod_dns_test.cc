@@ -198,7 +198,7 @@ TEST_F(PodDnsTest, NodeProxyServesDnsInEachCapturedPod) {
   listeners_ = netns::PodListenerSet();
 
   hbone::testing::TestCa ca;
-  hbone::testing::KeyAndCert kc = ca.Leaf(workload_.Identity());
+  hbone::testing::KeyAndCert kc = ca.Leaf(workload_.Identity()->str());
   auto creds = identity::Credentials::FromPem(hbone::testing::TestCa::CertPem(kc),
                                               hbone::testing::TestCa::KeyPem(kc));
   ASSERT_TRUE(creds.ok()) << creds.status();

@@ -25,7 +25,7 @@ TEST(LocalConfigTest, ZtunnelsLocalhostExampleLoadsUnchanged) {
   EXPECT_TRUE(local.hbone);
   EXPECT_FALSE(c->workloads[1].hbone);  // protocol: TCP
   EXPECT_EQ(local.node, "local");
-  EXPECT_EQ(local.Identity(), "spiffe://cluster.local/ns/default/sa/default");
+  EXPECT_EQ(local.Identity()->str(), "spiffe://cluster.local/ns/default/sa/default");
   ASSERT_EQ(local.services.count("default/example.com"), 1u);
   EXPECT_EQ(local.services.at("default/example.com").at(80), 8080);
 

@@ -45,7 +45,7 @@ TEST_F(NodeConfigTest, ReadsWorkloadsAndResolvesRelativePaths) {
   EXPECT_EQ(c->trust_bundle, dir_ + "/ca.pem");
   ASSERT_EQ(c->pods.size(), 2u);
   const PodConfig& a = c->pods[0];
-  EXPECT_EQ(a.workload.Identity(), "spiffe://example.org/ns/demo/sa/sa-a");
+  EXPECT_EQ(a.workload.Identity()->str(), "spiffe://example.org/ns/demo/sa/sa-a");
   EXPECT_EQ(a.workload.addresses.size(), 2u);
   EXPECT_TRUE(a.workload.hbone);
   EXPECT_EQ(a.netns, "pod-a");
@@ -54,7 +54,7 @@ TEST_F(NodeConfigTest, ReadsWorkloadsAndResolvesRelativePaths) {
   EXPECT_EQ(a.workload.policies, std::vector<std::string>{"demo/p"});
   const PodConfig& b = c->pods[1];
   EXPECT_FALSE(b.workload.hbone);
-  EXPECT_EQ(b.workload.Identity(), "spiffe://other.org/ns/demo/sa/default");
+  EXPECT_EQ(b.workload.Identity()->str(), "spiffe://other.org/ns/demo/sa/default");
   EXPECT_TRUE(b.netns.empty());
   EXPECT_TRUE(b.cert.empty());
 }

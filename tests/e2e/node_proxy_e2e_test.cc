@@ -177,7 +177,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     o.bundles = std::make_shared<identity::TrustBundleSource>(*set);
     o.credentials = [this](const runtime::Workload& w)
         -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> {
-      auto it = holders_.find(w.Identity());
+      auto it = holders_.find(w.Identity()->str());
       if (it == holders_.end()) return absl::NotFoundError("no SVID");
       return it->second;
     };

@@ -40,7 +40,7 @@ TEST(WorkloadDirectoryTest, FindsByUidAddressAndName) {
   EXPECT_FALSE(d.ByAddress("198.18.9.9").has_value());
   EXPECT_FALSE(d.ByAddress("not an ip").has_value());
   EXPECT_EQ(d.ByName("demo", "server")->uid, "b");
-  EXPECT_EQ(d.ByUid("a")->Identity(), "spiffe://cluster.local/ns/demo/sa/client");
+  EXPECT_EQ(d.ByUid("a")->Identity()->str(), "spiffe://cluster.local/ns/demo/sa/client");
 }
 
 TEST(WorkloadDirectoryTest, BadEntriesAreRefusedAndChangeNothing) {
@@ -111,6 +111,28 @@ TEST(StaticCredentialsTest, GivesEachPodItsOwnSvidAndRefusesOthers) {
   auto missing = fn(Make("b", "server", {}));
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "no SVID set for pod b");
+}
+
+TEST(WorkloadTest, IdentityIsASpiffeIdValueOrAnError) {
+  Workload w = Make("a", "client", {"198.18.1.2"});
+  w.trust_domain = "example.org";
+  absl::StatusOr<identity::SpiffeId> id = w.Identity();
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->str(), "spiffe://example.org/ns/demo/sa/client");
+  EXPECT_EQ(id->trust_domain_name(), "example.org");
+  EXPECT_EQ(id->path(), "/ns/demo/sa/client");
+  // A trust domain that is itself a SPIFFE ID is not a bare name: refused,
+  // not silently reduced to "example.org".
+  w.trust_domain = "spiffe://example.org";
+  EXPECT_FALSE(w.Identity().ok());
+  // The offset of a bad byte counts from the start of the whole ID.
+  w.trust_domain = "cluster.local";
+  w.service_account = "a b";
+  absl::StatusOr<identity::SpiffeId> bad = w.Identity();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            identity::SpiffeId::Parse("spiffe://cluster.local/ns/demo/sa/a b").status().message());
 }
 
 TEST(WorkloadTest, TelemetryUsesIstioDefaults) {

@@ -140,7 +140,7 @@ StaticCredentials(std::map<std::string, std::shared_ptr<const identity::Credenti
 struct PodInfo {
   std::string uid;
   std::string workload;  // "namespace/name"
-  std::string identity;
+  identity::SpiffeId identity;  // the workload's (Workload::Identity())
   netns::NetnsId netns;
   int hbone_port = 0;  // the pod's 15008 listener port
 };

@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "ambient/authz/ip.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/spiffe_id.h"
 
 namespace ambient::runtime {
 
@@ -97,8 +98,12 @@ struct Workload {
   // The waypoint in front of this workload, if any.
   std::optional<GatewayAddress> waypoint;
 
-  // Identity returns spiffe://TD/ns/NS/sa/SA.
-  std::string Identity() const;
+  // Identity returns the workload's SPIFFE ID, spiffe://TD/ns/NS/sa/SA,
+  // built from trust_domain, ns and service_account. Errors: InvalidArgument
+  // (with a SpiffeIdError detail, the byte offset counted in the whole ID)
+  // when those fields do not make a valid SPIFFE ID; a workload the
+  // directory holds always has a valid one (Upsert checks it).
+  absl::StatusOr<identity::SpiffeId> Identity() const;
   // Telemetry returns the workload's metadata for access logs, metric
   // labels and baggage: name, namespace, cluster, locality, and the
   // canonical service and revision, which default to the name and "latest"
