@@ -51,11 +51,23 @@ int BoundUdp(int* port) {
   return fd;
 }
 
+// FreePort returns a loopback port that is free for both UDP and TCP right
+// now (dnsmasq binds both; a UDP-only check let it collide with another
+// test's TCP socket and fail to start).
 int FreePort() {
-  int port = 0;
-  int fd = BoundUdp(&port);
-  close(fd);
-  return port;
+  for (;;) {
+    int port = 0;
+    int udp = BoundUdp(&port);
+    int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool both = bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(tcp);
+    close(udp);
+    if (both) return port;
+  }
 }
 
 SocketAddress Loopback(int port) {
@@ -106,7 +118,15 @@ class DnsServerTest : public ::testing::Test {
 
   using Service = runtime::Service;
 
+  // StartDnsmasq runs dnsmasq on a free port; a port taken between the
+  // check and dnsmasq's bind makes it exit, and it is tried again.
   void StartDnsmasq() {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (TryDnsmasq()) return;
+    }
+    FAIL() << "dnsmasq did not come up (last port " << upstream_port_ << ")";
+  }
+  bool TryDnsmasq() {
     upstream_port_ = FreePort();
     std::string big(200, 'x');
     passwd* pw = getpwuid(getuid());
@@ -117,15 +137,16 @@ class DnsServerTest : public ::testing::Test {
          absl::StrCat("--port=", upstream_port_), absl::StrCat("--user=", pw->pw_name),
          absl::StrCat("--group=", gr->gr_name), "--host-record=outside.test,192.0.2.7",
          absl::StrCat("--txt-record=big.test,", big + "1", ",", big + "2", ",", big + "3")});
-    ASSERT_TRUE(dnsmasq_.started());
+    if (!dnsmasq_.started()) return false;
     for (int i = 0; i < 50; ++i) {
       RunResult r =
           test_support::Run({"/usr/bin/dig", "@127.0.0.1", "-p", std::to_string(upstream_port_),
                              "+short", "+tries=1", "+time=1", "outside.test"});
-      if (absl::StrContains(r.out, "192.0.2.7")) return;
+      if (absl::StrContains(r.out, "192.0.2.7")) return true;
+      if (dnsmasq_.Exited()) return false;  // e.g. the port was taken meanwhile
       usleep(100 * 1000);
     }
-    FAIL() << "dnsmasq did not come up on port " << upstream_port_;
+    return false;
   }
 
   // Serve starts the server on loopback and the loop thread.

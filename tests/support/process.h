@@ -139,6 +139,16 @@ class Child {
     if (running_) kill(pid_, sig);
   }
 
+  // Exited reports, without waiting, whether the program has ended (and
+  // reaps it then).
+  bool Exited() {
+    if (!running_) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    running_ = false;
+    return true;
+  }
+
   // Wait reaps the program and returns its exit code (see the top of this
   // file); after `timeout_ms` it kills the program and returns -1.
   int Wait(int timeout_ms = 15000) {
