@@ -25,7 +25,10 @@ package ambient
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Code is the category of a failure, as ambient_code in the C ABI.
 type Code int
@@ -112,3 +115,19 @@ func HeaderVersion() string {
 // CheckRuntime reports an error when the TLS library bound to libambient is
 // not BoringSSL (OpenSSL loaded into the process first took its symbols).
 func CheckRuntime() error { return takeError(C.ambient_check_runtime()) }
+
+// copiedText reads a string the C ABI copies into the caller's buffer
+// (snprintf-style: the call returns the full length). Text such as counters
+// may grow between the size query and the copy, so it asks again until the
+// text fits. Called on the thread the C call requires.
+func copiedText(get func(buf *C.char, size C.size_t) C.size_t) string {
+	n := get(nil, 0)
+	for {
+		buf := make([]byte, int(n)+1)
+		m := get((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+		if int(m) < len(buf) {
+			return string(buf[:m])
+		}
+		n = m
+	}
+}

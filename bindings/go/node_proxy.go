@@ -251,19 +251,9 @@ func (p *NodeProxy) DNSMetrics() string {
 		if p.ptr == nil {
 			return
 		}
-		// Copied into our buffer; counters may grow between the calls, so
-		// retry until the text fits.
-		n := C.ambient_node_proxy_dns_metrics(p.ptr, nil, 0)
-		for n > 0 {
-			buf := make([]byte, int(n)+1)
-			m := C.ambient_node_proxy_dns_metrics(p.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
-				C.size_t(len(buf)))
-			if int(m) < len(buf) {
-				out = string(buf[:m])
-				return
-			}
-			n = m
-		}
+		out = copiedText(func(buf *C.char, size C.size_t) C.size_t {
+			return C.ambient_node_proxy_dns_metrics(p.ptr, buf, size)
+		})
 	})
 	return out
 }

@@ -238,19 +238,9 @@ func (s *HBONEServer) Metrics() string {
 		if s.ptr == nil {
 			return
 		}
-		// Copied into our buffer; counters may grow between the calls, so
-		// retry until the text fits.
-		n := C.ambient_hbone_server_metrics(s.ptr, nil, 0)
-		for {
-			buf := make([]byte, int(n)+1)
-			m := C.ambient_hbone_server_metrics(s.ptr, (*C.char)(unsafe.Pointer(&buf[0])),
-				C.size_t(len(buf)))
-			if int(m) < len(buf) {
-				out = string(buf[:m])
-				return
-			}
-			n = m
-		}
+		out = copiedText(func(buf *C.char, size C.size_t) C.size_t {
+			return C.ambient_hbone_server_metrics(s.ptr, buf, size)
+		})
 	})
 	return out
 }

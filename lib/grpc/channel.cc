@@ -19,22 +19,15 @@ namespace {
 
 constexpr size_t kPrefix = 5;  // compressed flag + 4-byte big-endian length
 
+// Header names and values as nghttp2 checks them (RFC 9113: lower-case
+// token names, no NUL/CR/LF in values); pseudo-headers are ours alone.
 bool ValidName(absl::string_view n) {
-  if (n.empty() || n.size() > 1024 || n[0] == ':') return false;
-  for (char c : n) {
-    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return true;
+  return !n.empty() && n[0] != ':' &&
+         nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(n.data()), n.size()) != 0;
 }
 
 bool ValidValue(absl::string_view v) {
-  if (v.size() > 16384) return false;
-  for (char c : v) {
-    if (c == '\0' || c == '\r' || c == '\n') return false;
-  }
-  return true;
+  return nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(v.data()), v.size()) != 0;
 }
 
 nghttp2_nv Nv(absl::string_view name, absl::string_view value) {
@@ -108,7 +101,6 @@ class ChannelImpl final : public Channel {
   absl::Status Receive(absl::string_view bytes, absl::Time now) override {
     if (broken_) return error_;
     last_recv_ = now;
-    now_ = now;
     ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
                                          bytes.size());
     Flush();  // a GOAWAY nghttp2 queued for a protocol error goes out first
@@ -130,7 +122,6 @@ class ChannelImpl final : public Channel {
 
   absl::StatusOr<CallId> StartCall(absl::string_view method, absl::Time deadline,
                                    const Metadata& metadata, absl::Time now) override {
-    now_ = now;
     if (broken_) {
       return absl::FailedPreconditionError(absl::StrCat("connection broken: ", error_.message()));
     }
@@ -182,8 +173,7 @@ class ChannelImpl final : public Channel {
     return id;
   }
 
-  absl::Status SendMessage(CallId id, absl::string_view message, absl::Time now) override {
-    now_ = now;
+  absl::Status SendMessage(CallId id, absl::string_view message, absl::Time /*now*/) override {
     Call* c = Find(id);
     if (c == nullptr) return absl::NotFoundError(absl::StrCat("no open call ", id));
     if (c->send_closed) return absl::FailedPreconditionError("the call's sending side is closed");
@@ -199,8 +189,7 @@ class ChannelImpl final : public Channel {
     return absl::OkStatus();
   }
 
-  absl::Status CloseSend(CallId id, absl::Time now) override {
-    now_ = now;
+  absl::Status CloseSend(CallId id, absl::Time /*now*/) override {
     Call* c = Find(id);
     if (c == nullptr) return absl::NotFoundError(absl::StrCat("no open call ", id));
     if (c->send_closed) return absl::OkStatus();
@@ -210,8 +199,7 @@ class ChannelImpl final : public Channel {
     return absl::OkStatus();
   }
 
-  void Cancel(CallId id, absl::Time now) override {
-    now_ = now;
+  void Cancel(CallId id, absl::Time /*now*/) override {
     Call* c = Find(id);
     if (c == nullptr) return;
     Fail(c, absl::CancelledError("call cancelled by the client"), NGHTTP2_CANCEL);
@@ -243,7 +231,6 @@ class ChannelImpl final : public Channel {
 
   void OnTimeout(absl::Time now) override {
     if (broken_) return;
-    now_ = now;
     for (auto& [id, c] : calls_) {
       if (!c->failed && now >= c->deadline) {
         Fail(c.get(), absl::DeadlineExceededError("deadline exceeded"), NGHTTP2_CANCEL);
@@ -537,7 +524,6 @@ class ChannelImpl final : public Channel {
   bool broken_ = false;
   absl::Status error_;
   bool draining_ = false;
-  absl::Time now_;
   absl::Time last_recv_;
   bool ping_outstanding_ = false;
   absl::Time ping_sent_;

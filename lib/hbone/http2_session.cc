@@ -39,6 +39,16 @@ struct H2Callbacks {
 
 namespace {
 
+// ValidHeader: a header the host may add to a request or response: not a
+// pseudo-header, name and value as RFC 9113 allows them (nghttp2's checks).
+bool ValidHeader(const Header& h) {
+  return !h.name.empty() && h.name[0] != ':' &&
+         nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(h.name.data()),
+                                   h.name.size()) &&
+         nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(h.value.data()),
+                                    h.value.size());
+}
+
 absl::Status StatusForResetCode(uint32_t code) {
   return absl::UnavailableError(
       absl::StrCat("stream reset by peer: ", nghttp2_http2_strerror(code)));
@@ -206,11 +216,7 @@ absl::StatusOr<StreamId> ConnectionImpl::OpenStream(const ConnectRequest& reques
   add(":method", "CONNECT");
   add(":authority", request.authority);
   for (const Header& h : request.headers) {
-    if (h.name.empty() || h.name[0] == ':' ||
-        !nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(h.name.data()),
-                                   h.name.size()) ||
-        !nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(h.value.data()),
-                                    h.value.size())) {
+    if (!ValidHeader(h)) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad request header \"", absl::CHexEscape(h.name), "\""));
     }
@@ -255,11 +261,7 @@ absl::Status ConnectionImpl::AcceptStream(StreamId id, const std::vector<Header>
                        NGHTTP2_NV_FLAG_NONE};
   nva.push_back(status);
   for (const Header& h : headers) {
-    if (h.name.empty() || h.name[0] == ':' ||
-        !nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(h.name.data()),
-                                   h.name.size()) ||
-        !nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(h.value.data()),
-                                    h.value.size())) {
+    if (!ValidHeader(h)) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad response header \"", absl::CHexEscape(h.name), "\""));
     }
