@@ -276,11 +276,16 @@ def run_part(part, i, n, a, t_start):
             "figures": figures}
 
 
+def prune_compares(out_dir):
+    """Removes before/after runs but the latest (other results are left alone)."""
+    compares = sorted(n for n in os.listdir(out_dir)
+                      if re.match(r"^compare-\d{8}T\d{6}Z\.json$", n))
+    for name in compares[:-1]:
+        os.unlink(os.path.join(out_dir, name))
+
+
 def prune(out_dir, keep_stamp, keep_full_stamp):
     """Removes results other than the latest full run and a newer partial run."""
-    compares = sorted(n for n in os.listdir(out_dir) if re.match(r"^compare-\d{8}T\d{6}Z\.json$", n))
-    for name in compares[:-1]:  # the latest before/after run stays
-        os.unlink(os.path.join(out_dir, name))
     for name in os.listdir(out_dir):
         m = re.match(r"^(\d{8}T\d{6}Z)(\.json)?$", name)
         if not m or m.group(1) in (keep_stamp, keep_full_stamp):
@@ -384,7 +389,10 @@ def main(argv):
         if subprocess.call(cmd) != 0:
             rc = 1
     if os.path.abspath(a.out) == os.path.join(ROOT, "bench", "results"):
-        prune(a.out, stamp, latest_full(a.out))
+        if a.baseline:
+            prune_compares(a.out)
+        else:
+            prune(a.out, stamp, latest_full(a.out))
     return rc
 
 
