@@ -6,14 +6,20 @@ line) and is driven through stdin, one JSON command per line:
 
   {"push": {"type": URL, "nonce": N, "resources": [[name, version, any_type, hex]],
             "removed": [names]}}     send one DeltaDiscoveryResponse on the open stream
+  {"push_messages": {"type": URL, "nonce": N, "any_type": URL,
+                     "resources": [[name, version, message, json]], "removed": [names]}}
+                                     the same, each resource built by python3-protobuf from
+                                     the protobuf JSON mapping of `message`, one of
+                                     "workload.Address" or "authorization.Authorization"
   {"end": true}                      end the open stream (the client reconnects)
 
 Every request it receives is printed on stdout as one JSON line:
   {"type": URL, "node": ID or null, "metadata": {..}, "subscribe": [...],
    "initial": {name: version}, "nonce": N, "error": message or null}
 
-The Envoy messages come from PB_DIR/discovery_pb2.py (tests generate it with
-protoc from lib/xds/discovery.proto) given as argv[1].
+The messages come from PB_DIR (argv[1]): discovery_pb2.py, workload_pb2.py and
+authorization_pb2.py, which the tests generate with protoc from the library's own
+lib/xds/discovery.proto, lib/xds/workload.proto and lib/authz/authorization.proto.
 """
 import json
 import queue
@@ -22,9 +28,15 @@ import threading
 from concurrent import futures
 
 import grpc
+from google.protobuf import json_format
 
 sys.path.insert(0, sys.argv[1])
 import discovery_pb2 as wire  # noqa: E402
+import workload_pb2  # noqa: E402
+import authorization_pb2  # noqa: E402
+
+MESSAGES = {"workload.Address": workload_pb2.Address,
+            "authorization.Authorization": authorization_pb2.Authorization}
 
 streams = []  # queues of the open streams' outgoing responses
 lock = threading.Lock()
@@ -77,6 +89,16 @@ def commands():
                 x = res.resources.add(name=name, version=version)
                 x.resource.type_url = any_type
                 x.resource.value = bytes.fromhex(hexval)
+            target.put(res.SerializeToString())
+        elif "push_messages" in cmd:
+            p = cmd["push_messages"]
+            res = wire.DeltaDiscoveryResponse(type_url=p["type"], nonce=p["nonce"],
+                                              removed_resources=p.get("removed", []))
+            for name, version, message, body in p.get("resources", []):
+                msg = json_format.ParseDict(body, MESSAGES[message]())
+                x = res.resources.add(name=name, version=version)
+                x.resource.type_url = p["any_type"]
+                x.resource.value = msg.SerializeToString()
             target.put(res.SerializeToString())
         elif "end" in cmd:
             target.put(None)
