@@ -592,16 +592,18 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
 }
 
 ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy,
-                                          const ambient_workload_info* pod, int netns_fd) {
+                                          const ambient_workload_info* pod,
+                                          const ambient_netns* netns) {
   return Guard([&]() -> absl::Status {
     if (proxy == nullptr) return NullArgument("proxy");
     if (pod == nullptr) return NullArgument("pod");
-    absl::StatusOr<ambient::netns::Netns> netns = ambient::netns::Netns::DupFd(netns_fd);
-    if (!netns.ok()) return netns.status();
+    if (netns == nullptr) return NullArgument("netns");
+    absl::StatusOr<ambient::netns::Netns> dup = netns->ns.Dup();
+    if (!dup.ok()) return dup.status();
     ambient::netns::zds::WorkloadInfo info;
     info.name = pod->at(AMBIENT_WORKLOAD_NAME);
     info.namespace_name = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
-    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*netns));
+    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*dup));
   });
 }
 

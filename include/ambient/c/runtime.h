@@ -27,6 +27,7 @@
 
 #include "ambient/c/common.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/netns.h"
 #include "ambient/c/workload.h"
 
 #ifdef __cplusplus
@@ -387,17 +388,21 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_new(ambient_runtime_loop *loop,
 
 /* ambient_node_proxy_add_pod captures the pod `pod` describes (UID
  * required; NAME and NAMESPACE, when known, find the workload when its uid
- * does not; other fields are ignored) whose network namespace is the open
- * descriptor `netns_fd` (duplicated; the caller keeps its own). Adding a
- * captured uid again with the same netns does nothing. Errors (nothing
- * captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL proxy or pod, no uid, a
- * descriptor that is not a netns), AMBIENT_ERR_NOT_FOUND (unknown workload,
- * no SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
+ * does not; other fields are ignored) whose network namespace is `netns`
+ * (the proxy keeps a duplicate of its descriptor; the caller keeps and frees
+ * its own handle). Adding a captured uid again with the same netns does
+ * nothing. Errors (nothing captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * proxy, pod or netns, no uid), AMBIENT_ERR_NOT_FOUND (unknown workload, no
+ * SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
  * workload's identity), AMBIENT_ERR_ALREADY_EXISTS (a port is taken in the
- * pod), AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
+ * pod), AMBIENT_ERR_PERMISSION_DENIED, AMBIENT_ERR_RESOURCE_EXHAUSTED (out
+ * of descriptors). Open the handle with ambient_netns_open (name or path),
+ * ambient_netns_open_pid or ambient_netns_open_fd (ambient/c/netns.h). (It
+ * took a raw descriptor before issue 11; removed, the version being 0.x.)
+ * Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_add_pod(ambient_node_proxy *proxy,
                                                         const ambient_workload_info *pod,
-                                                        int netns_fd);
+                                                        const ambient_netns *netns);
 
 /* ambient_node_proxy_remove_pod releases pod `uid` (its listeners close,
  * its HBONE connections are aborted). Returns 1 when it was captured, 0 when

@@ -1134,7 +1134,7 @@ extern "C" {
     pub fn ambient_node_proxy_add_pod(
         proxy: *mut ambient_node_proxy,
         pod: *const ambient_workload_info,
-        netns_fd: c_int,
+        netns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_remove_pod(
         proxy: *mut ambient_node_proxy,

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -742,14 +742,9 @@ impl NodeProxy<'_> {
             &[],
             true,
         )?;
-        // SAFETY: live handle, description (copied) and descriptor.
-        unsafe {
-            check(sys::ambient_node_proxy_add_pod(
-                self.ptr,
-                pod.ptr,
-                netns.as_fd().as_raw_fd(),
-            ))
-        }
+        // SAFETY: live handles and description (copied; the proxy keeps
+        // its own duplicate of the netns descriptor).
+        unsafe { check(sys::ambient_node_proxy_add_pod(self.ptr, pod.ptr, netns.as_ptr())) }
     }
 
     /// Releases pod `uid` (listeners closed, HBONE connections aborted);
