@@ -96,8 +96,14 @@ ambient_workload_info *ambientGoWorkload(const char *uid, const char *name, cons
 
 ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
                                   uintptr_t log_handle, ambient_hbone_client **out) {
-  return ambient_hbone_client_new(loop, tls, log_handle ? (ambient_log_fn)ambientGoLog : NULL,
-                                  (void *)log_handle, out);
+  ambient_hbone_client_options *opts = ambient_hbone_client_options_new();
+  ambient_error *err;
+  if (opts == NULL) return NULL; /* *out stays NULL: the Go side reports out of memory */
+  ambient_hbone_client_options_set_log(opts, log_handle ? (ambient_log_fn)ambientGoLog : NULL,
+                                       (void *)log_handle);
+  err = ambient_hbone_client_new(loop, tls, opts, out);
+  ambient_hbone_client_options_free(opts);
+  return err;
 }
 
 int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,

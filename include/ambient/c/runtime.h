@@ -183,13 +183,32 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_limit(ambient_hbone_serve
  * aborted connections are dropped). NULL is allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_server_free(ambient_hbone_server *server);
 
-/* ambient_hbone_client_new makes a pooled client with the client-role `tls`.
- * `log`/`log_user` may be NULL. `*out` owns it (ambient_hbone_client_free).
- * Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a server-role tls).
- * Loop thread. */
+/* ambient_hbone_client_options holds what ambient_hbone_client_new needs
+ * besides the loop and TLS (today the log callback; pool settings will join
+ * it without a new symbol). */
+typedef struct ambient_hbone_client_options ambient_hbone_client_options;
+
+/* ambient_hbone_client_options_new returns options with no log callback, or
+ * NULL when out of memory. Free with ambient_hbone_client_options_free. Any
+ * thread. */
+AMBIENT_EXPORT ambient_hbone_client_options *ambient_hbone_client_options_new(void);
+
+/* ambient_hbone_client_options_free releases `opts`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_hbone_client_options_free(ambient_hbone_client_options *opts);
+
+/* ambient_hbone_client_options_set_log sets the log callback (NULL: no
+ * logs); the client calls it on the loop thread. NULL `opts` is ignored. */
+AMBIENT_EXPORT void ambient_hbone_client_options_set_log(ambient_hbone_client_options *opts,
+                                                        ambient_log_fn log, void *log_user);
+
+/* ambient_hbone_client_new makes a pooled client with the client-role `tls`,
+ * as `opts` says (copied: free it when you like). `*out` owns the client
+ * (ambient_hbone_client_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * arguments, a server-role tls). (Before issue 11 it took the log pair
+ * positionally; removed, the version being 0.x.) Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loop,
                                                       const ambient_hbone_tls *tls,
-                                                      ambient_log_fn log, void *log_user,
+                                                      const ambient_hbone_client_options *opts,
                                                       ambient_hbone_client **out);
 
 /* ambient_hbone_tunnel_done_fn learns how a tunnel ended: `code` is

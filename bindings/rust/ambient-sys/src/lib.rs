@@ -939,6 +939,12 @@ pub struct ambient_hbone_server_options {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_hbone_client_options`.
+#[repr(C)]
+pub struct ambient_hbone_client_options {
+    _private: [u8; 0],
+}
+
 /// `ambient_hbone_limit`.
 pub type ambient_hbone_limit = c_int;
 pub const AMBIENT_HBONE_MAX_CONNECTIONS: ambient_hbone_limit = 0;
@@ -1026,11 +1032,17 @@ extern "C" {
     ) -> usize;
     pub fn ambient_hbone_server_free(server: *mut ambient_hbone_server);
 
+    pub fn ambient_hbone_client_options_new() -> *mut ambient_hbone_client_options;
+    pub fn ambient_hbone_client_options_free(opts: *mut ambient_hbone_client_options);
+    pub fn ambient_hbone_client_options_set_log(
+        opts: *mut ambient_hbone_client_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
     pub fn ambient_hbone_client_new(
         lp: *mut ambient_runtime_loop,
         tls: *const ambient_hbone_tls,
-        log: ambient_log_fn,
-        log_user: *mut c_void,
+        opts: *const ambient_hbone_client_options,
         out: *mut *mut ambient_hbone_client,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_target_new() -> *mut ambient_hbone_target;

@@ -270,16 +270,20 @@ impl Loop {
     /// [`Loop::server`]. Errors: `AMBIENT_ERR_INVALID_ARGUMENT` (a
     /// server-role tls).
     pub fn client(&self, tls: &TlsContext, log: Option<Box<LogFn>>) -> Result<Client<'_>, Error> {
+        // SAFETY: no arguments; the result is owned by the guard.
+        let o = Owned::new(
+            unsafe { sys::ambient_hbone_client_options_new() },
+            sys::ambient_hbone_client_options_free,
+        )?;
         let (log, log_fn) = log_parts(log);
+        // SAFETY: live object; `log` outlives the client (freed in Drop
+        // after it, or here on failure).
+        unsafe { sys::ambient_hbone_client_options_set_log(o.ptr, log_fn, log.cast()) };
         let mut out = ptr::null_mut();
-        // SAFETY: as in `server`.
+        // SAFETY: live handles and options (copied by the call).
         let err = unsafe {
             Error::take(sys::ambient_hbone_client_new(
-                self.ptr,
-                tls.ptr,
-                log_fn,
-                log.cast(),
-                &mut out,
+                self.ptr, tls.ptr, o.ptr, &mut out,
             ))
         };
         if let Some(e) = err {
