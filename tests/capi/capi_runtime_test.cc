@@ -44,10 +44,14 @@ ambient_hbone_tls* Tls(const TestCa& ca, ambient_hbone_role role, const char* id
   std::string cert = TestCa::CertPem(leaf);
   std::string key = TestCa::KeyPem(leaf);
   std::string bundle = ca.CaPem();
+  ambient_hbone_tls_options* o = ambient_hbone_tls_options_new();
+  EXPECT_NE(o, nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_cert_chain_pem(o, cert.data(), cert.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, key.data(), key.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_trust_bundle(o, bundle.data(), bundle.size()), nullptr);
   ambient_hbone_tls* tls = nullptr;
-  ambient_error* err =
-      ambient_hbone_tls_new_from_pem(role, cert.data(), cert.size(), key.data(), key.size(),
-                                     bundle.data(), bundle.size(), &tls);
+  ambient_error* err = ambient_hbone_tls_new(role, o, &tls);
+  ambient_hbone_tls_options_free(o);  // the TLS side keeps what it needs
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
   return tls;

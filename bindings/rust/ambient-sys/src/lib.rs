@@ -795,15 +795,33 @@ pub struct ambient_hbone_event {
     pub n_headers: usize,
 }
 
+/// Opaque `ambient_hbone_tls_options`.
+#[repr(C)]
+pub struct ambient_hbone_tls_options {
+    _private: [u8; 0],
+}
+
 extern "C" {
-    pub fn ambient_hbone_tls_new_from_pem(
-        role: ambient_hbone_role,
-        cert_pem: *const c_char,
-        cert_len: usize,
-        key_pem: *const c_char,
-        key_len: usize,
+    pub fn ambient_hbone_tls_options_new() -> *mut ambient_hbone_tls_options;
+    pub fn ambient_hbone_tls_options_free(opts: *mut ambient_hbone_tls_options);
+    pub fn ambient_hbone_tls_options_set_cert_chain_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_private_key_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_trust_bundle(
+        opts: *mut ambient_hbone_tls_options,
         bundle: *const c_char,
-        bundle_len: usize,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_new(
+        role: ambient_hbone_role,
+        opts: *const ambient_hbone_tls_options,
         out: *mut *mut ambient_hbone_tls,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_tls_new_from_files(

@@ -29,7 +29,7 @@ pub(crate) struct Owned<T> {
 
 impl<T> Owned<T> {
     /// Takes the result of an `_new(void)` call: NULL is out of memory.
-    fn new(ptr: *mut T, free: unsafe extern "C" fn(*mut T)) -> Result<Owned<T>, Error> {
+    pub(crate) fn new(ptr: *mut T, free: unsafe extern "C" fn(*mut T)) -> Result<Owned<T>, Error> {
         if ptr.is_null() {
             return Err(Error::out_of_memory());
         }
