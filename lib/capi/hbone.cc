@@ -94,7 +94,7 @@ ambient_hbone_tls_options* ambient_hbone_tls_options_new(void) {
 void ambient_hbone_tls_options_free(ambient_hbone_tls_options* opts) { delete opts; }
 
 ambient_error* ambient_hbone_tls_options_set_cert_chain_pem(ambient_hbone_tls_options* opts,
-                                                           const char* pem, size_t len) {
+                                                            const char* pem, size_t len) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
     if (pem == nullptr) return NullArgument("pem");
@@ -104,7 +104,7 @@ ambient_error* ambient_hbone_tls_options_set_cert_chain_pem(ambient_hbone_tls_op
 }
 
 ambient_error* ambient_hbone_tls_options_set_private_key_pem(ambient_hbone_tls_options* opts,
-                                                            const char* pem, size_t len) {
+                                                             const char* pem, size_t len) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
     if (pem == nullptr) return NullArgument("pem");
@@ -115,7 +115,7 @@ ambient_error* ambient_hbone_tls_options_set_private_key_pem(ambient_hbone_tls_o
 }
 
 ambient_error* ambient_hbone_tls_options_set_trust_bundle(ambient_hbone_tls_options* opts,
-                                                         const char* bundle, size_t len) {
+                                                          const char* bundle, size_t len) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
     if (bundle == nullptr) return NullArgument("bundle");

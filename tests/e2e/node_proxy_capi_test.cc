@@ -215,9 +215,9 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   // Another handle on pod-a's namespace is the same netns: adding again does nothing.
   ambient_netns* a_again = nullptr;
   ASSERT_EQ(Code(ambient_netns_open(topo.a().c_str(), &a_again)), AMBIENT_OK);
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr),
-                                            a_again)),
-            AMBIENT_OK)
+  EXPECT_EQ(
+      Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr), a_again)),
+      AMBIENT_OK)
       << log.All();
   ambient_netns_free(a_again);
   EXPECT_EQ(ambient_node_proxy_pod_count(p), 2u);
