@@ -795,15 +795,33 @@ pub struct ambient_hbone_event {
     pub n_headers: usize,
 }
 
+/// Opaque `ambient_hbone_tls_options`.
+#[repr(C)]
+pub struct ambient_hbone_tls_options {
+    _private: [u8; 0],
+}
+
 extern "C" {
-    pub fn ambient_hbone_tls_new_from_pem(
-        role: ambient_hbone_role,
-        cert_pem: *const c_char,
-        cert_len: usize,
-        key_pem: *const c_char,
-        key_len: usize,
+    pub fn ambient_hbone_tls_options_new() -> *mut ambient_hbone_tls_options;
+    pub fn ambient_hbone_tls_options_free(opts: *mut ambient_hbone_tls_options);
+    pub fn ambient_hbone_tls_options_set_cert_chain_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_private_key_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_trust_bundle(
+        opts: *mut ambient_hbone_tls_options,
         bundle: *const c_char,
-        bundle_len: usize,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_new(
+        role: ambient_hbone_role,
+        opts: *const ambient_hbone_tls_options,
         out: *mut *mut ambient_hbone_tls,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_tls_new_from_files(
@@ -939,6 +957,12 @@ pub struct ambient_hbone_server_options {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_hbone_client_options`.
+#[repr(C)]
+pub struct ambient_hbone_client_options {
+    _private: [u8; 0],
+}
+
 /// `ambient_hbone_limit`.
 pub type ambient_hbone_limit = c_int;
 pub const AMBIENT_HBONE_MAX_CONNECTIONS: ambient_hbone_limit = 0;
@@ -1026,11 +1050,17 @@ extern "C" {
     ) -> usize;
     pub fn ambient_hbone_server_free(server: *mut ambient_hbone_server);
 
+    pub fn ambient_hbone_client_options_new() -> *mut ambient_hbone_client_options;
+    pub fn ambient_hbone_client_options_free(opts: *mut ambient_hbone_client_options);
+    pub fn ambient_hbone_client_options_set_log(
+        opts: *mut ambient_hbone_client_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
     pub fn ambient_hbone_client_new(
         lp: *mut ambient_runtime_loop,
         tls: *const ambient_hbone_tls,
-        log: ambient_log_fn,
-        log_user: *mut c_void,
+        opts: *const ambient_hbone_client_options,
         out: *mut *mut ambient_hbone_client,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_target_new() -> *mut ambient_hbone_target;
@@ -1134,7 +1164,7 @@ extern "C" {
     pub fn ambient_node_proxy_add_pod(
         proxy: *mut ambient_node_proxy,
         pod: *const ambient_workload_info,
-        netns_fd: c_int,
+        netns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_remove_pod(
         proxy: *mut ambient_node_proxy,
