@@ -156,3 +156,25 @@ ambient_error *ambientGoTlsNew(ambient_hbone_role role, const char *cert, size_t
   ambient_hbone_tls_options_free(o);
   return err;
 }
+
+int ambientGoAuthzCheck(const ambient_authz_store *store, const char *ns, const char *const *keys,
+                        size_t n_keys, const struct sockaddr *src, const struct sockaddr *dst,
+                        const char *src_identity, ambient_authz_decision *decision) {
+  ambient_authz_request *r = ambient_authz_request_new();
+  ambient_error *err;
+  int rc;
+  if (r == NULL) return AMBIENT_ERR_RESOURCE_EXHAUSTED;
+  err = ambient_authz_request_set_workload_namespace(r, ns);
+  if (err == NULL) err = ambient_authz_request_set_workload_policies(r, keys, n_keys);
+  if (err == NULL) err = ambient_authz_request_set_source(r, src);
+  if (err == NULL) err = ambient_authz_request_set_destination(r, dst);
+  if (err == NULL) err = ambient_authz_request_set_source_identity(r, src_identity);
+  if (err != NULL) {
+    rc = ambient_error_code(err);
+    ambient_error_free(err);
+  } else {
+    rc = ambient_authz_check(store, r, decision);
+  }
+  ambient_authz_request_free(r);
+  return rc;
+}

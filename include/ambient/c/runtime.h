@@ -261,8 +261,9 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_target_add_expected(ambient_hbone_ta
  * `done`). Returns 0 (the outcome goes to `done`, exactly once), or
  * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments, a negative fd, a target
  * without via or authority, a via that is not a numeric "ip:port" /
- * "[v6]:port", or a malformed authority; then `done` is never called. Loop
- * thread. */
+ * "[v6]:port", or a malformed authority; then `done` is never called.
+ * Positional on purpose: what a tunnel grows goes into ambient_hbone_target.
+ * Loop thread. */
 AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client,
                                               const ambient_hbone_target *target, int in_fd,
                                               int out_fd, ambient_hbone_tunnel_done_fn done,

@@ -55,6 +55,12 @@ pub struct ambient_authz_decision {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_authz_request`.
+#[repr(C)]
+pub struct ambient_authz_request {
+    _private: [u8; 0],
+}
+
 /// `struct sockaddr` (only ever passed by pointer).
 #[repr(C)]
 pub struct sockaddr {
@@ -100,14 +106,32 @@ extern "C" {
         decision: *const ambient_authz_decision,
         i: usize,
     ) -> *const c_char;
+    pub fn ambient_authz_request_new() -> *mut ambient_authz_request;
+    pub fn ambient_authz_request_free(req: *mut ambient_authz_request);
+    pub fn ambient_authz_request_set_workload_namespace(
+        req: *mut ambient_authz_request,
+        ns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_workload_policies(
+        req: *mut ambient_authz_request,
+        keys: *const *const c_char,
+        n: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_source(
+        req: *mut ambient_authz_request,
+        src: *const sockaddr,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_destination(
+        req: *mut ambient_authz_request,
+        dst: *const sockaddr,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_source_identity(
+        req: *mut ambient_authz_request,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
     pub fn ambient_authz_check(
         store: *const ambient_authz_store,
-        workload_namespace: *const c_char,
-        workload_policies: *const *const c_char,
-        num_workload_policies: usize,
-        src: *const sockaddr,
-        dst: *const sockaddr,
-        src_identity: *const c_char,
+        req: *const ambient_authz_request,
         out_decision: *mut ambient_authz_decision,
     ) -> c_int;
 }
