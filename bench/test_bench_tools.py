@@ -48,7 +48,7 @@ class RunnerTest(unittest.TestCase):
         p = run(RUNNER, "--list")
         self.assertEqual(p.returncode, 0, p.stderr)
         names = [line.split()[0] for line in p.stdout.splitlines()]
-        self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "hbone",
+        self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "xds", "hbone",
                                  "pair", "idle", "gobind", "e2e", "services", "attack", "dns"])
 
     def test_dry_run_picks_parts_in_list_order(self):

@@ -12,6 +12,7 @@ namespace ambient::xds {
 std::vector<Rejection> AuthorizationHandler::Apply(const std::vector<ResourceUpdate>& updates,
                                                    const std::vector<std::string>& removed) {
   std::vector<Rejection> out;
+  std::vector<authz::Policy> good;
   for (const ResourceUpdate& u : updates) {
     absl::StatusOr<authz::Policy> p = authz::DecodePolicyProto(u.value);
     if (!p.ok()) {
@@ -24,9 +25,9 @@ std::vector<Rejection> AuthorizationHandler::Apply(const std::vector<ResourceUpd
                                             p->key(), "\""));
       continue;
     }
-    store_->Upsert(std::move(*p));
+    good.push_back(std::move(*p));
   }
-  for (const std::string& name : removed) store_->Remove(name);
+  store_->Apply(std::move(good), removed);  // one snapshot for the whole push
   return out;
 }
 

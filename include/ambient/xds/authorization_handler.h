@@ -9,11 +9,12 @@
 // strictness) and upserted into the borrowed store under that key. A resource
 // that does not decode, or whose name is not its own "namespace/name", is
 // rejected and changes nothing; the others are applied. Removed names are
-// removed from the store (unknown ones are ignored).
+// removed from the store (unknown ones are ignored). One response is one
+// PolicyStore::Apply: a single snapshot for the whole push.
 //
 // Threads: Apply runs on one thread at a time (the session's); the store is
-// thread-safe, and checks running meanwhile see either the old or the new
-// policy, never a torn one.
+// thread-safe, and checks running meanwhile see the store before or after the
+// whole response, never part of it.
 #ifndef AMBIENT_XDS_AUTHORIZATION_HANDLER_H_
 #define AMBIENT_XDS_AUTHORIZATION_HANDLER_H_
 
