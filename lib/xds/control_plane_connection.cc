@@ -157,9 +157,15 @@ void ControlPlaneConnection::Connect() {
         absl::StrCat("cannot resolve ", host_, ": ", rc != 0 ? gai_strerror(rc) : "no address")));
     return;
   }
+  // One address per attempt, in turn: "localhost" may name ::1 first while
+  // the server listens on 127.0.0.1 only.
+  size_t count = 0;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) ++count;
+  addrinfo* pick = res;
+  for (size_t i = (stats_.connect_attempts - 1) % count; i > 0; --i) pick = pick->ai_next;
   runtime::SocketAddress addr;
-  std::memcpy(&addr.storage, res->ai_addr, res->ai_addrlen);
-  addr.len = res->ai_addrlen;
+  std::memcpy(&addr.storage, pick->ai_addr, pick->ai_addrlen);
+  addr.len = pick->ai_addrlen;
   freeaddrinfo(res);
   absl::StatusOr<int> fd = runtime::StartConnect(addr);
   if (!fd.ok()) {
@@ -254,6 +260,10 @@ void ControlPlaneConnection::OnIo(uint32_t events) {
     Fail(channel_->error());
     return;
   }
+  if (channel_->draining() && channel_->open_calls() == 0) {
+    Fail(absl::UnavailableError("the control plane sent GOAWAY"));
+    return;
+  }
   Flush();
   if (channel_ != nullptr) ArmTimer();
 }
@@ -334,6 +344,10 @@ void ControlPlaneConnection::OnTimer() {
   if (channel_ == nullptr) return;
   if (channel_->broken()) {
     Fail(channel_->error());
+    return;
+  }
+  if (channel_->draining() && channel_->open_calls() == 0) {
+    Fail(absl::UnavailableError("the control plane sent GOAWAY"));
     return;
   }
   Flush();

@@ -256,9 +256,11 @@ TEST_F(AdsClientTest, FirstConnectFillsTheHandlersAndBecomesReadyWithZtunnelsHea
   EXPECT_EQ(fail.status().message(), "no way");
 }
 
-TEST_F(AdsClientTest, AChangedTokenIsSentOnTheNextStreamAndAMissingOneSendsNoHeader) {
+TEST_F(AdsClientTest, ANamedAddressConnectsAChangedTokenIsSentAndAMissingOneSendsNoHeader) {
   ASSERT_NO_FATAL_FAILURE(StartIstiod());
-  ASSERT_NO_FATAL_FAILURE(MakeClient(Options()));  // no token file yet
+  ConnectionOptions o = Options();
+  o.address = absl::StrCat("localhost:", port_);  // a name, resolved with getaddrinfo
+  ASSERT_NO_FATAL_FAILURE(MakeClient(o));         // no token file yet
   json first = NextRequest();
   EXPECT_TRUE(first["auth"].is_null()) << first;
   EXPECT_EQ(first["clusterid"], "cluster-7");
@@ -304,6 +306,19 @@ TEST_F(AdsClientTest, IstiodRestartedTheClientReconnectsWithHeldVersionsAndIdles
   EXPECT_GE(client_->stats().connects, 2u);
   EXPECT_EQ(client_->stats().reconnects, 1u);
   EXPECT_EQ(addresses_.held.size(), 2u);
+}
+
+TEST_F(AdsClientTest, AfterGoawayTheClientConnectsAgainAndResendsHeldVersions) {
+  ASSERT_NO_FATAL_FAILURE(StartIstiod({"--max-age-ms", "2000"}));
+  ASSERT_NO_FATAL_FAILURE(MakeClient(Options()));
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  // istiod's GOAWAY (max connection age), then the end of the stream after
+  // the grace time: a new connection, a new stream with the held versions.
+  json a = NextRequest();
+  EXPECT_EQ(a["type"], kAddressType);
+  EXPECT_EQ(a["initial"], (json{{"pod-a", "v-a1"}, {"pod-b", "v-a1"}}));
+  EXPECT_EQ(client_->stats().connects, 2u) << client_->StatusText();
+  EXPECT_EQ(client_->stats().reconnects, 1u);
 }
 
 TEST_F(AdsClientTest, TlsWithTheRightRootAndNameGetsData) {

@@ -2,8 +2,9 @@
 """A fake istiod for the xDS tests, on Debian's python3-grpcio: it serves
 /envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources
 in cleartext HTTP/2 on 127.0.0.1 (an ephemeral port, or --port N; the port is
-printed on stdout's first line), or over TLS with --tls CERT_PEM KEY_PEM, and
-is driven through stdin, one JSON command per line:
+printed on stdout's first line), or over TLS with --tls CERT_PEM KEY_PEM; with
+--max-age-ms N it sends GOAWAY on every connection N ms old (gRPC's max
+connection age) and ends its calls 200 ms later; it is driven through stdin, one JSON command per line:
 
   {"push": {"type": URL, "nonce": N, "resources": [[name, version, any_type, hex]],
             "removed": [names]}}     send one DeltaDiscoveryResponse on the open stream
@@ -99,15 +100,19 @@ def fail(request, ctx):
 
 def main():
     args = sys.argv[2:]
-    port, tls = 0, None
+    port, tls, options = 0, None, []
     while args:
         if args[0] == "--port":
             port, args = int(args[1]), args[2:]
+        elif args[0] == "--max-age-ms":
+            options = [("grpc.max_connection_age_ms", int(args[1])),
+                       ("grpc.max_connection_age_grace_ms", 200)]
+            args = args[2:]
         elif args[0] == "--tls":
             tls, args = (args[1], args[2]), args[3:]
         else:
             raise SystemExit("unknown flag " + args[0])
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
     handler = grpc.method_handlers_generic_handler(
         "envoy.service.discovery.v3.AggregatedDiscoveryService",
         {"DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(ads)})

@@ -3,7 +3,9 @@
 //
 // Object model. A ControlPlaneConnection hosts a grpc::Channel
 // (ambient/grpc/channel.h) on an EventLoop: it resolves the server address
-// (a numeric IP, or a name through getaddrinfo), connects without blocking,
+// (a numeric IP, or a name through getaddrinfo on the loop thread, at each
+// attempt; a name with several addresses is tried one address per attempt, in
+// turn), connects without blocking,
 // moves the bytes through an IoWatch (in the clear, or under the
 // server-verified TLS of ambient/grpc/tls.h, as ztunnel talks to istiod on
 // :15012), runs the channel's timers, and after any failure (connection
@@ -116,8 +118,11 @@ class ControlPlaneConnection {
   // Start connects now (and keeps reconnecting until destroyed).
   void Start();
 
-  // connected: a channel is up and accepts calls.
-  bool connected() const { return channel_ != nullptr && fd_ >= 0 && !connecting_; }
+  // connected: a channel is up and accepts calls (not after the server's
+  // GOAWAY: once the calls it accepted are over, the connection is made again).
+  bool connected() const {
+    return channel_ != nullptr && fd_ >= 0 && !connecting_ && !failing_ && !channel_->draining();
+  }
 
   // StartCall / SendMessage / CloseSend / Cancel: grpc::Channel's calls on
   // the current channel, with the bearer and clusterid headers, written out
