@@ -118,8 +118,8 @@ class ClientImpl final : public HboneClient, public SessionOwner {
 
   hbone::PoolKey KeyOf(const TunnelTarget& t) const {
     std::string src_ip = t.source_addr;
-    if (absl::StatusOr<SocketAddress> a = ParseSocketAddress(t.source_addr); a.ok()) {
-      src_ip = a->Ip();
+    if (absl::StatusOr<SocketAddress> a = SocketAddress::Parse(t.source_addr); a.ok()) {
+      src_ip = a->IpString();
     }
     return hbone::PoolKey::Make(opts_.identity, t.expected_identities, t.via, std::move(src_ip));
   }
@@ -182,7 +182,7 @@ void ClientImpl::StartDial(const hbone::PoolKey& key, const TunnelTarget& target
   Dial& d = dials_[key];
   d = Dial{};
   d.target = target;
-  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(target.via);
+  absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(target.via);
   if (!addr.ok()) {
     // Reported on the loop, not inside Tunnel.
     d.failed = addr.status();

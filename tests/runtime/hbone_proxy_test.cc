@@ -97,7 +97,7 @@ class EchoServer {
 
 int ConnectTo(const SocketAddress& addr) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0) {
     close(fd);
     return -1;
   }
@@ -597,7 +597,7 @@ TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {
   server_route_ = [&](const InboundStream& s) -> absl::StatusOr<SocketAddress> {
     seen_authority = s.authority;
     seen_peer = s.peer_identity;
-    return ParseSocketAddress(echo_.address());
+    return SocketAddress::Parse(echo_.address());
   };
   Setup({}, {kServerId}, "198.18.250.1:80");
   EXPECT_TRUE(Echo("through the route"));
@@ -761,7 +761,7 @@ class HboneHopTest : public HboneProxyTest {
     so.identity = kPodBId;
     std::string to = upstream.empty() ? echo_.address() : upstream;
     so.route = [to](const InboundStream&) -> absl::StatusOr<Upstream> {
-      return ParseSocketAddress(to);
+      return SocketAddress::Parse(to);
     };
     auto b = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(b.ok()) << b.status();
