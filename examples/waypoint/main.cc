@@ -269,10 +269,8 @@ int RealMain(int argc, char** argv) {
   wp->self = me->workload;
   if (listen.empty()) {
     if (wp->self.addresses.empty()) return Fail(absl::StrCat(uid, " has no address"));
-    absl::StatusOr<ambient::SocketAddress> parsed = ambient::SocketAddress::Parse(
-        absl::StrCat(absl::StrContains(wp->self.addresses[0], ':') ? "[" : "",
-                     wp->self.addresses[0], absl::StrContains(wp->self.addresses[0], ':') ? "]" : "",
-                     ":", kHbonePort));
+    absl::StatusOr<ambient::SocketAddress> parsed =
+        ambient::SocketAddress::ParseIp(wp->self.addresses[0], kHbonePort);
     if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
     listen = parsed->ToString();
   }
