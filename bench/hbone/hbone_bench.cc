@@ -351,7 +351,7 @@ class Targets {
   explicit Targets(const ServerSide& server) {
     for (const std::string& addr : server.echo_addrs) {
       rt::TunnelTarget t;
-      t.via = server.via;
+      t.via = *ambient::SocketAddress::Parse(server.via);
       t.authority = addr;
       t.expected_identities = {kServerId};
       all_.push_back(std::move(t));

@@ -169,7 +169,7 @@ struct Waypoint {
     decided.reset();
     if (route.kind == runtime::OutboundRoute::Kind::kPassthrough) return route.next_hop;
     runtime::TunnelTarget t;
-    t.via = route.next_hop.ToString();
+    t.via = route.next_hop;
     t.authority = route.hbone_target.ToString();
     t.expected_identities = route.expected_identities;
     t.source_workload = self.Telemetry();  // sent as baggage: src of pod B's line

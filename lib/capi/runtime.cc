@@ -130,16 +130,15 @@ absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
                                           const ambient::hbone::WorkloadInfo& source) {
   if (target.via.empty()) return absl::InvalidArgumentError("the target has no via address");
   if (target.authority.empty()) return absl::InvalidArgumentError("the target has no authority");
-  if (absl::StatusOr<ambient::SocketAddress> a = ambient::SocketAddress::Parse(target.via); !a.ok()) {
-    return a.status();
-  }
+  absl::StatusOr<ambient::SocketAddress> via = ambient::SocketAddress::Parse(target.via);
+  if (!via.ok()) return via.status();
   if (absl::StatusOr<ambient::hbone::Authority> a =
           ambient::hbone::ParseAuthority(target.authority);
       !a.ok()) {
     return a.status();
   }
   rt::TunnelTarget t;
-  t.via = target.via;
+  t.via = *via;
   t.authority = target.authority;
   t.expected_identities = target.expected;
   t.source_workload = source;

@@ -26,7 +26,7 @@ class ForwarderImpl final : public HboneForwarder {
   void OnConnection(int fd) {
     TunnelTarget t = opts_.target;
     if (absl::StatusOr<SocketAddress> peer = PeerAddress(fd); peer.ok()) {
-      t.source_addr = peer->ToString();
+      t.source_addr = *peer;
     }
     client_->Tunnel(t, fd, fd, /*owns_fds=*/true, nullptr);
   }

@@ -470,10 +470,10 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       continue;
     }
     TunnelTarget t;
-    t.via = route->next_hop.ToString();
+    t.via = route->next_hop;
     t.authority = route->hbone_target.ToString();
     t.expected_identities = route->expected_identities;
-    t.source_addr = peer->ToString();
+    t.source_addr = *peer;
     t.source_workload = pod->workload.Telemetry();
     if (route->destination) t.destination_workload = route->destination->Telemetry();
     t.destination_service = route->destination_service;

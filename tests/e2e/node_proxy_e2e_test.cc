@@ -1236,7 +1236,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     };
     bypass = *runtime::HboneClient::New(loop_.get(), co);
     runtime::TunnelTarget t;
-    t.via = absl::StrCat(kPodB, ":15008");
+    t.via = *ambient::SocketAddress::ParseIp(kPodB, 15008);
     t.authority = absl::StrCat(kPodB, ":", kAppPort);
     t.expected_identities = {kServerId};
     bypass->Tunnel(t, pair[1], pair[1], /*owns_fds=*/true, [&](const runtime::TunnelResult& r) {

@@ -254,7 +254,7 @@ class HboneProxyTest : public ::testing::Test {
 
     ForwarderOptions fo;
     fo.listen = "127.0.0.1:0";
-    fo.target.via = server_->address().ToString();
+    fo.target.via = server_->address();
     fo.target.authority = authority.empty() ? echo_.address() : authority;
     fo.target.expected_identities = std::move(expect);
     fo.target.source_workload = source_workload_;
@@ -695,7 +695,7 @@ TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
   forwarder_.reset();
   ForwarderOptions fo;
   fo.listen = "127.0.0.1:0";
-  fo.target.via = (*second)->address().ToString();
+  fo.target.via = (*second)->address();
   fo.target.authority = echo_.address();
   fo.target.expected_identities = {kServerId};
   forwarder_ = *HboneForwarder::New(loop_.get(), client_.get(), fo);
@@ -780,7 +780,7 @@ class HboneHopTest : public HboneProxyTest {
     ASSERT_TRUE(c.ok());
     hop_client_ = std::move(*c);
     TunnelTarget t;
-    t.via = via;
+    t.via = *ambient::SocketAddress::Parse(via);
     t.authority = echo_.address();
     t.expected_identities = std::move(expect);
     t.destination_service = "details.default.svc.cluster.local";
