@@ -30,8 +30,8 @@ Policy AllowFrom(std::string ns, std::string name, std::string from_ns) {
 
 Connection Conn() {
   Connection c;
-  c.src_ip = *IpAddr::Parse("198.18.0.1");
-  c.dst_ip = *IpAddr::Parse("198.18.0.2");
+  c.src_ip = *ambient::IpAddress::Parse("198.18.0.1");
+  c.dst_ip = *ambient::IpAddress::Parse("198.18.0.2");
   c.dst_port = 9080;
   c.src_identity = ambient::identity::IstioIdentity("cluster.local", "client", "default");
   return c;

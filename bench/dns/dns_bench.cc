@@ -37,7 +37,7 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using ambient::runtime::SocketAddress;
+using ambient::SocketAddress;
 
 int BoundUdp(int* port) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
   ambient::dns::DnsServerOptions o;
   o.directory = &dir;
   o.pod.ns = "default";
-  o.upstreams = {*ambient::runtime::ParseSocketAddress(absl::StrCat("127.0.0.1:", up_port))};
+  o.upstreams = {*ambient::SocketAddress::Parse(absl::StrCat("127.0.0.1:", up_port))};
   o.max_in_flight = 1024;
   auto server = ambient::dns::DnsServer::Start(loop->get(), udp, -1, std::move(o));
   if (!server.ok()) {

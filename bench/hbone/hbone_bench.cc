@@ -246,7 +246,7 @@ class LoopEcho {
  public:
   explicit LoopEcho(rt::EventLoop* loop) : loop_(loop) {
     for (int i = 0; i < kEchoPorts; ++i) {
-      auto addr = *rt::ParseSocketAddress("127.0.0.1:0");
+      auto addr = *ambient::SocketAddress::Parse("127.0.0.1:0");
       int fd = *rt::Listen(addr);
       addresses_.push_back(rt::LocalAddress(fd)->ToString());
       auto watch = std::make_unique<rt::IoWatch>(loop, [this, fd](uint32_t) { Accept(fd); });
@@ -351,7 +351,7 @@ class Targets {
   explicit Targets(const ServerSide& server) {
     for (const std::string& addr : server.echo_addrs) {
       rt::TunnelTarget t;
-      t.via = server.via;
+      t.via = *ambient::SocketAddress::Parse(server.via);
       t.authority = addr;
       t.expected_identities = {kServerId};
       all_.push_back(std::move(t));

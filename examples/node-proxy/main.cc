@@ -166,7 +166,7 @@ static int RealMain(int argc, char** argv) {
       if (!value(&policy_path)) return Usage("--policy needs a value");
     } else if (arg == "--metrics") {
       if (!value(&metrics_addr)) return Usage("--metrics needs a value");
-      if (!runtime::ParseSocketAddress(metrics_addr).ok()) {
+      if (!ambient::SocketAddress::Parse(metrics_addr).ok()) {
         return Usage(absl::StrCat("--metrics: \"", metrics_addr, "\" is not ip:port"));
       }
     } else if (arg == "--zds-socket") {
@@ -260,9 +260,9 @@ static int RealMain(int argc, char** argv) {
                                " (--dns-upstream ip:port,... or --dns off)"));
     }
     std::string names;
-    for (const runtime::SocketAddress& u : *upstreams) {
+    for (const ambient::SocketAddress& u : *upstreams) {
       absl::StrAppend(&names, names.empty() ? "" : ", ", u.ToString());
-      if (absl::StartsWith(u.Ip(), "127.") || u.Ip() == "::1") {
+      if (absl::StartsWith(u.IpString(), "127.") || u.IpString() == "::1") {
         Print(LogLevel::kWarn, "node-proxy",
               absl::StrCat("DNS upstream ", u.ToString(),
                            " is a loopback address: forwarded queries leave from inside each "

@@ -81,11 +81,11 @@ struct MetricsServer::Conn {
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::New(runtime::EventLoop* loop,
                                                                   const std::string& listen,
                                                                   MetricsHandlers handlers) {
-  absl::StatusOr<runtime::SocketAddress> addr = runtime::ParseSocketAddress(listen);
+  absl::StatusOr<ambient::SocketAddress> addr = ambient::SocketAddress::Parse(listen);
   if (!addr.ok()) return addr.status();
   absl::StatusOr<int> fd = runtime::Listen(*addr);
   if (!fd.ok()) return fd.status();
-  absl::StatusOr<runtime::SocketAddress> bound = runtime::LocalAddress(*fd);
+  absl::StatusOr<ambient::SocketAddress> bound = runtime::LocalAddress(*fd);
   if (!bound.ok()) {
     close(*fd);
     return bound.status();
@@ -95,7 +95,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::New(runtime::Event
   return s;
 }
 
-MetricsServer::MetricsServer(runtime::EventLoop* loop, int fd, runtime::SocketAddress address,
+MetricsServer::MetricsServer(runtime::EventLoop* loop, int fd, ambient::SocketAddress address,
                              MetricsHandlers handlers)
     : loop_(loop),
       fd_(fd),

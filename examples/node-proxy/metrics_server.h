@@ -49,14 +49,14 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  const runtime::SocketAddress& address() const { return address_; }
+  const ambient::SocketAddress& address() const { return address_; }
 
   static constexpr size_t kMaxHead = 8192;
   static constexpr size_t kMaxConnections = 64;
 
  private:
   struct Conn;
-  MetricsServer(runtime::EventLoop* loop, int fd, runtime::SocketAddress address,
+  MetricsServer(runtime::EventLoop* loop, int fd, ambient::SocketAddress address,
                 MetricsHandlers handlers);
   void OnAccept();
   void OnConn(Conn* c, uint32_t events);
@@ -65,7 +65,7 @@ class MetricsServer {
 
   runtime::EventLoop* loop_;
   int fd_;
-  runtime::SocketAddress address_;
+  ambient::SocketAddress address_;
   MetricsHandlers handlers_;
   runtime::IoWatch accept_watch_;
   std::map<Conn*, std::unique_ptr<Conn>> conns_;

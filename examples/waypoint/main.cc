@@ -135,12 +135,12 @@ struct Waypoint {
       // ztunnel-style L4 authorization of the destination workload: the
       // caller's identity and IP against the pod's IP and target port.
       authz::Connection conn;
-      if (auto ip = authz::IpAddr::Parse(s.peer.Ip()); ip.ok()) conn.src_ip = *ip;
+      if (!s.peer.empty()) conn.src_ip = s.peer.ip();
       conn.src_port = static_cast<uint16_t>(s.peer.port());
-      const runtime::SocketAddress& dst = route->kind == runtime::OutboundRoute::Kind::kHbone
+      const ambient::SocketAddress& dst = route->kind == runtime::OutboundRoute::Kind::kHbone
                                               ? route->hbone_target
                                               : route->next_hop;
-      if (auto ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) conn.dst_ip = *ip;
+      if (!dst.empty()) conn.dst_ip = dst.ip();
       conn.dst_port = static_cast<uint16_t>(dst.port());
       if (auto id = identity::IstioIdentity::Parse(s.peer_identity); id.ok()) {
         conn.src_identity = *id;
@@ -169,7 +169,7 @@ struct Waypoint {
     decided.reset();
     if (route.kind == runtime::OutboundRoute::Kind::kPassthrough) return route.next_hop;
     runtime::TunnelTarget t;
-    t.via = route.next_hop.ToString();
+    t.via = route.next_hop;
     t.authority = route.hbone_target.ToString();
     t.expected_identities = route.expected_identities;
     t.source_workload = self.Telemetry();  // sent as baggage: src of pod B's line
@@ -181,20 +181,18 @@ struct Waypoint {
   // Annotate completes the inbound line: the calling pod's workload (from
   // the directory by its IP) and the service its :authority named.
   void Annotate(hbone::ConnectionRecord* r) const {
-    absl::StatusOr<runtime::SocketAddress> src = runtime::ParseSocketAddress(r->src_addr);
+    absl::StatusOr<ambient::SocketAddress> src = ambient::SocketAddress::Parse(r->src_addr);
     if (src.ok()) {
-      if (std::optional<runtime::Workload> w = directory->ByAddress(src->Ip())) {
+      if (std::optional<runtime::Workload> w = directory->ByAddress(src->IpString())) {
         hbone::WorkloadInfo known = w->Telemetry();
         known.Merge(r->src);
         r->src = std::move(known);
       }
     }
-    absl::StatusOr<runtime::SocketAddress> target = runtime::ParseSocketAddress(r->dst_hbone_addr);
+    absl::StatusOr<ambient::SocketAddress> target = ambient::SocketAddress::Parse(r->dst_hbone_addr);
     if (!target.ok()) return;
-    absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(target->Ip());
-    if (!ip.ok()) return;
     if (std::optional<runtime::Service> svc =
-            directory->ServiceByVip(runtime::NetworkAddress{self.network, *ip}, self.ns)) {
+            directory->ServiceByVip(runtime::NetworkAddress{self.network, target->ip()}, self.ns)) {
       r->dst_service = svc->hostname;
     }
   }
@@ -236,7 +234,7 @@ int RealMain(int argc, char** argv) {
       if (!value(&uid)) return Usage("--workload needs a value");
     } else if (arg == "--listen") {
       if (!value(&listen)) return Usage("--listen needs a value");
-      if (!runtime::ParseSocketAddress(listen).ok()) {
+      if (!ambient::SocketAddress::Parse(listen).ok()) {
         return Usage(absl::StrCat("--listen: \"", listen, "\" is not ip:port"));
       }
     } else if (arg == "--policy") {
@@ -271,10 +269,8 @@ int RealMain(int argc, char** argv) {
   wp->self = me->workload;
   if (listen.empty()) {
     if (wp->self.addresses.empty()) return Fail(absl::StrCat(uid, " has no address"));
-    absl::StatusOr<runtime::SocketAddress> parsed = runtime::ParseSocketAddress(
-        absl::StrCat(absl::StrContains(wp->self.addresses[0], ':') ? "[" : "",
-                     wp->self.addresses[0], absl::StrContains(wp->self.addresses[0], ':') ? "]" : "",
-                     ":", kHbonePort));
+    absl::StatusOr<ambient::SocketAddress> parsed =
+        ambient::SocketAddress::ParseIp(wp->self.addresses[0], kHbonePort);
     if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
     listen = parsed->ToString();
   }

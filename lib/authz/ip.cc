@@ -1,7 +1,5 @@
 #include "ambient/authz/ip.h"
 
-#include <arpa/inet.h>
-
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -9,45 +7,8 @@
 
 namespace ambient::authz {
 
-absl::StatusOr<IpAddr> IpAddr::Parse(absl::string_view text) {
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid IP address \"", text, "\""));
-  }
-  char buf[INET6_ADDRSTRLEN + 1];
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = '\0';
-  uint8_t raw[16];
-  if (inet_pton(AF_INET, buf, raw) == 1) return FromBytes(absl::string_view(reinterpret_cast<char*>(raw), 4));
-  if (inet_pton(AF_INET6, buf, raw) == 1) return FromBytes(absl::string_view(reinterpret_cast<char*>(raw), 16));
-  return absl::InvalidArgumentError(absl::StrCat("invalid IP address \"", text, "\""));
-}
-
-absl::StatusOr<IpAddr> IpAddr::FromBytes(absl::string_view bytes) {
-  if (bytes.size() != 4 && bytes.size() != 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("an IP address is 4 or 16 bytes, not ", bytes.size()));
-  }
-  IpAddr ip;
-  ip.v4_ = bytes.size() == 4;
-  std::memcpy(ip.b_.data(), bytes.data(), bytes.size());
-  return ip;
-}
-
-IpAddr IpAddr::V4(uint32_t host_order) {
-  IpAddr ip;
-  uint32_t n = htonl(host_order);
-  std::memcpy(ip.b_.data(), &n, 4);
-  return ip;
-}
-
-std::string IpAddr::ToString() const {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(v4_ ? AF_INET : AF_INET6, b_.data(), buf, sizeof(buf));
-  return buf;
-}
-
 absl::StatusOr<IpPrefix> IpPrefix::FromBytes(absl::string_view bytes, uint32_t length) {
-  auto addr = IpAddr::FromBytes(bytes);
+  auto addr = IpAddress::FromBytes(bytes);
   if (!addr.ok()) return addr.status();
   const uint32_t max = addr->is_v4() ? 32 : 128;
   if (length > max) {
@@ -70,7 +31,7 @@ absl::StatusOr<IpPrefix> IpPrefix::FromBytes(absl::string_view bytes, uint32_t l
 
 absl::StatusOr<IpPrefix> IpPrefix::Parse(absl::string_view text) {
   size_t slash = text.find('/');
-  auto addr = IpAddr::Parse(text.substr(0, slash));
+  auto addr = IpAddress::Parse(text.substr(0, slash));
   if (!addr.ok()) return addr.status();
   uint32_t length = addr->is_v4() ? 32 : 128;
   if (slash != absl::string_view::npos) {
@@ -82,7 +43,7 @@ absl::StatusOr<IpPrefix> IpPrefix::Parse(absl::string_view text) {
   return FromBytes(addr->bytes(), length);
 }
 
-bool IpPrefix::Contains(const IpAddr& ip) const {
+bool IpPrefix::Contains(const IpAddress& ip) const {
   if (ip.is_v4() != addr_.is_v4()) return false;
   absl::string_view a = addr_.bytes(), b = ip.bytes();
   int full = length_ / 8;

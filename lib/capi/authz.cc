@@ -14,7 +14,7 @@
 
 using ambient::authz::Connection;
 using ambient::authz::Decision;
-using ambient::authz::IpAddr;
+using ambient::IpAddress;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;
@@ -38,23 +38,14 @@ struct ambient_authz_request {
 namespace {
 
 // ToIpPort reads a sockaddr_in/in6; false for anything else.
-bool ToIpPort(const struct sockaddr* sa, IpAddr* ip, uint16_t* port) {
+bool ToIpPort(const struct sockaddr* sa, IpAddress* ip, uint16_t* port) {
   if (sa == nullptr) return false;
-  if (sa->sa_family == AF_INET) {
-    sockaddr_in in;
-    std::memcpy(&in, sa, sizeof(in));
-    *ip = *IpAddr::FromBytes(absl::string_view(reinterpret_cast<const char*>(&in.sin_addr), 4));
-    *port = ntohs(in.sin_port);
-    return true;
-  }
-  if (sa->sa_family == AF_INET6) {
-    sockaddr_in6 in6;
-    std::memcpy(&in6, sa, sizeof(in6));
-    *ip = *IpAddr::FromBytes(absl::string_view(reinterpret_cast<const char*>(&in6.sin6_addr), 16));
-    *port = ntohs(in6.sin6_port);
-    return true;
-  }
-  return false;
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  absl::StatusOr<ambient::SocketAddress> a = ambient::SocketAddress::FromSockaddr(sa, len);
+  if (!a.ok()) return false;
+  *ip = a->ip();
+  *port = a->port();
+  return true;
 }
 
 }  // namespace

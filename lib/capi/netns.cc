@@ -96,9 +96,9 @@ absl::Status Adopt(absl::StatusOr<nn::Netns> ns, ambient_netns** out) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<nn::SocketAddress> AddressArg(const void* sa, size_t len, const char* name) {
+absl::StatusOr<ambient::SocketAddress> AddressArg(const void* sa, size_t len, const char* name) {
   if (sa == nullptr) return NullArgument(name);
-  return nn::SocketAddress::FromSockaddr(static_cast<const sockaddr*>(sa),
+  return ambient::SocketAddress::FromSockaddr(static_cast<const sockaddr*>(sa),
                                          static_cast<socklen_t>(len));
 }
 
@@ -304,7 +304,7 @@ int ambient_pod_listeners_address(const ambient_pod_listeners* set, size_t index
 int ambient_original_destination(int fd, void* addr, size_t cap) {
   return GuardCode([&]() -> int {
     if (addr == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-    absl::StatusOr<nn::SocketAddress> dst = nn::OriginalDestination(fd);
+    absl::StatusOr<ambient::SocketAddress> dst = nn::OriginalDestination(fd);
     if (!dst.ok()) return ToCode(dst.status());
     if (dst->size() > cap) return AMBIENT_ERR_INVALID_ARGUMENT;
     std::memcpy(addr, dst->sockaddr_ptr(), dst->size());
@@ -326,9 +326,9 @@ int ambient_netns_inbound_socket(const ambient_netns* ns, const void* client, si
                                  uint32_t mark) {
   return GuardCode([&]() -> int {
     if (ns == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-    absl::StatusOr<nn::SocketAddress> c = AddressArg(client, client_len, "client");
+    absl::StatusOr<ambient::SocketAddress> c = AddressArg(client, client_len, "client");
     if (!c.ok()) return ToCode(c.status());
-    absl::StatusOr<nn::SocketAddress> d = AddressArg(destination, destination_len, "destination");
+    absl::StatusOr<ambient::SocketAddress> d = AddressArg(destination, destination_len, "destination");
     if (!d.ok()) return ToCode(d.status());
     HandleFactory factory(ns->ns);
     absl::StatusOr<nn::UniqueFd> fd = nn::InboundUpstreamSocket(factory, *c, *d, mark);

@@ -87,7 +87,7 @@ struct ambient_node_proxy_options {
   // proxies made earlier keep the set they were made with. Null: allow all.
   std::shared_ptr<ambient::authz::PolicyStore> policies;
   ambient::LogSink log;
-  std::vector<rt::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
+  std::vector<ambient::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
 };
 
 struct ambient_node_proxy {
@@ -134,16 +134,15 @@ absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
                                           const ambient::hbone::WorkloadInfo& source) {
   if (target.via.empty()) return absl::InvalidArgumentError("the target has no via address");
   if (target.authority.empty()) return absl::InvalidArgumentError("the target has no authority");
-  if (absl::StatusOr<rt::SocketAddress> a = rt::ParseSocketAddress(target.via); !a.ok()) {
-    return a.status();
-  }
+  absl::StatusOr<ambient::SocketAddress> via = ambient::SocketAddress::Parse(target.via);
+  if (!via.ok()) return via.status();
   if (absl::StatusOr<ambient::hbone::Authority> a =
           ambient::hbone::ParseAuthority(target.authority);
       !a.ok()) {
     return a.status();
   }
   rt::TunnelTarget t;
-  t.via = target.via;
+  t.via = *via;
   t.authority = target.authority;
   t.expected_identities = target.expected;
   t.source_workload = source;
@@ -562,7 +561,7 @@ ambient_error* ambient_node_proxy_options_set_dns(ambient_node_proxy_options* op
                                                 const char* upstreams) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
-    absl::StatusOr<std::vector<rt::SocketAddress>> list =
+    absl::StatusOr<std::vector<ambient::SocketAddress>> list =
         ambient::dns::UpstreamsOrResolvConf(upstreams == nullptr ? "" : upstreams);
     if (!list.ok()) return list.status();
     opts->dns_upstreams = std::move(*list);

@@ -24,19 +24,19 @@ constexpr uint16_t kEdnsUdpSize = 1232;
 // The addresses a mesh name resolves to; `owned` even when empty (NODATA).
 struct Resolution {
   bool owned = false;
-  std::vector<authz::IpAddr> ips;
+  std::vector<ambient::IpAddress> ips;
 };
 
-void AddUnique(std::vector<authz::IpAddr>& out, const authz::IpAddr& ip) {
+void AddUnique(std::vector<ambient::IpAddress>& out, const ambient::IpAddress& ip) {
   for (const auto& have : out) {
     if (have == ip) return;
   }
   out.push_back(ip);
 }
 
-void AddWorkloadIps(const Workload& w, std::vector<authz::IpAddr>& out) {
+void AddWorkloadIps(const Workload& w, std::vector<ambient::IpAddress>& out) {
   for (const auto& a : w.addresses) {
-    auto ip = authz::IpAddr::Parse(a);
+    auto ip = ambient::IpAddress::Parse(a);
     if (ip.ok()) AddUnique(out, *ip);
   }
 }
@@ -44,7 +44,7 @@ void AddWorkloadIps(const Workload& w, std::vector<authz::IpAddr>& out) {
 // ServiceIps: the VIPs on the pod's network; for a headless service (no VIP
 // at all) the healthy endpoints' addresses.
 void ServiceIps(const WorkloadDirectory::View& v, const Service& s, const PodDnsContext& pod,
-                std::vector<authz::IpAddr>& out) {
+                std::vector<ambient::IpAddress>& out) {
   if (!s.vips.empty()) {
     for (const auto& vip : s.vips) {
       if (vip.network == pod.network) AddUnique(out, vip.ip);

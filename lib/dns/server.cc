@@ -23,7 +23,7 @@ namespace ambient::dns {
 
 using runtime::EventLoop;
 using runtime::IoWatch;
-using runtime::SocketAddress;
+using ::ambient::SocketAddress;
 using runtime::Timer;
 
 void DnsMetrics::UpstreamLatency(Transport t, absl::Duration d) {
@@ -86,17 +86,12 @@ absl::StatusOr<ResolvConf> ParseResolvConf(absl::string_view text) {
         absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (f.empty()) continue;
     if (f[0] == "nameserver" && f.size() >= 2) {
-      auto ip = authz::IpAddr::Parse(f[1]);
+      auto ip = ambient::IpAddress::Parse(f[1]);
       if (!ip.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("resolv.conf: nameserver \"", f[1], "\" is not a numeric IP"));
       }
-      std::string text_ip = ip->ToString();
-      auto addr =
-          runtime::ParseSocketAddress(ip->bytes().size() == 4 ? absl::StrCat(text_ip, ":53")
-                                                              : absl::StrCat("[", text_ip, "]:53"));
-      if (!addr.ok()) return addr.status();
-      rc.nameservers.push_back(*addr);
+      rc.nameservers.push_back(SocketAddress(*ip, 53));
     } else if (f[0] == "search") {
       rc.search.clear();
       for (size_t i = 1; i < f.size(); ++i) rc.search.emplace_back(f[i]);
@@ -129,15 +124,11 @@ absl::StatusOr<std::vector<SocketAddress>> ParseUpstreams(absl::string_view list
   std::vector<SocketAddress> out;
   for (absl::string_view entry : absl::StrSplit(list, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
-    absl::StatusOr<SocketAddress> addr = runtime::ParseSocketAddress(entry);
+    absl::StatusOr<SocketAddress> addr = ambient::SocketAddress::Parse(entry);
     if (!addr.ok()) {
       // A bare IP: port 53.
-      auto ip = authz::IpAddr::Parse(entry);
-      if (ip.ok()) {
-        addr = runtime::ParseSocketAddress(ip->bytes().size() == 4
-                                               ? absl::StrCat(ip->ToString(), ":53")
-                                               : absl::StrCat("[", ip->ToString(), "]:53"));
-      }
+      auto ip = ambient::IpAddress::Parse(entry);
+      if (ip.ok()) addr = SocketAddress(*ip, 53);
     }
     if (!addr.ok()) {
       return absl::InvalidArgumentError(
@@ -293,9 +284,8 @@ class ServerImpl : public DnsServer {
     uint8_t* buf = loop_->Scratch().data();
     for (int i = 0; i < kUdpBatch; ++i) {
       SocketAddress from;
-      from.len = sizeof(from.storage);
-      ssize_t n = recvfrom(udp_fd_, buf, kMaxMessage, 0, reinterpret_cast<sockaddr*>(&from.storage),
-                           &from.len);
+      socklen_t from_len = SocketAddress::capacity();
+      ssize_t n = recvfrom(udp_fd_, buf, kMaxMessage, 0, from.mutable_sockaddr(), &from_len);
       if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           Log(LogLevel::kWarn, absl::StrCat("udp receive: ", strerror(errno)));
@@ -355,7 +345,7 @@ class ServerImpl : public DnsServer {
     if (m.empty()) return;
     if (t == Transport::kUdp) {
       if (sendto(udp_fd_, m.data(), m.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&to.storage), to.len) < 0) {
+                 to.sockaddr_ptr(), to.size()) < 0) {
         Log(LogLevel::kWarn, absl::StrCat("udp send to ", to.ToString(), ": ", strerror(errno)));
       }
       return;
@@ -409,7 +399,7 @@ class ServerImpl : public DnsServer {
     });
     if (f->transport == Transport::kUdp) {
       if (auto s = runtime::SetNonBlocking(f->fd); !s.ok()) return s;
-      if (connect(f->fd, reinterpret_cast<const sockaddr*>(&up.storage), up.len) < 0 ||
+      if (connect(f->fd, up.sockaddr_ptr(), up.size()) < 0 ||
           send(f->fd, f->query.data(), f->query.size(), MSG_DONTWAIT) < 0) {
         return absl::UnavailableError(strerror(errno));
       }

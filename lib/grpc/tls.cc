@@ -2,7 +2,6 @@
 // The only file of lib/grpc that names the TLS library.
 #include "ambient/grpc/tls.h"
 
-#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -13,6 +12,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/address.h"
 #include "grpc/output_buffer.h"
 
 namespace ambient::grpc {
@@ -32,10 +32,7 @@ std::string TlsErrors() {
   return out.empty() ? "no detail" : out;
 }
 
-bool IsIp(const std::string& name) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
-}
+bool IsIp(const std::string& name) { return IpAddress::Parse(name).ok(); }
 
 class TlsChannel final : public Channel {
  public:

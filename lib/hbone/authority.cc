@@ -1,13 +1,10 @@
 #include "ambient/hbone/authority.h"
 
-#include <arpa/inet.h>
-
-#include <cstring>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "ambient/base/address.h"
 
 namespace ambient::hbone {
 
@@ -70,12 +67,8 @@ absl::StatusOr<Authority> ParseAuthority(absl::string_view text) {
     absl::string_view rest = text.substr(close + 1);
     if (rest.empty() || rest.front() != ':') return Bad(text, "missing port after ']'");
     port = rest.substr(1);
-    char buf[INET6_ADDRSTRLEN + 1];
-    in6_addr addr6;
-    if (host.empty() || host.size() >= sizeof(buf)) return Bad(text, "bad IPv6 address");
-    std::memcpy(buf, host.data(), host.size());
-    buf[host.size()] = '\0';
-    if (inet_pton(AF_INET6, buf, &addr6) != 1) return Bad(text, "bad IPv6 address");
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(host);
+    if (!ip.ok() || ip->is_v4()) return Bad(text, "bad IPv6 address");
     a.kind = Authority::Kind::kIpv6;
   } else {
     size_t colon = text.rfind(':');
@@ -85,15 +78,8 @@ absl::StatusOr<Authority> ParseAuthority(absl::string_view text) {
     if (host.find(':') != absl::string_view::npos) {
       return Bad(text, "IPv6 address must be in brackets");
     }
-    char buf[INET_ADDRSTRLEN + 1];
-    in_addr addr4;
-    bool is_v4 = false;
-    if (!host.empty() && host.size() < sizeof(buf)) {
-      std::memcpy(buf, host.data(), host.size());
-      buf[host.size()] = '\0';
-      is_v4 = inet_pton(AF_INET, buf, &addr4) == 1;
-    }
-    if (is_v4) {
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(host);
+    if (ip.ok() && ip->is_v4()) {
       a.kind = Authority::Kind::kIpv4;
     } else {
       if (!ValidHostname(host)) return Bad(text, "bad host name");

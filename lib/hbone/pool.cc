@@ -6,13 +6,13 @@
 namespace ambient::hbone {
 
 PoolKey PoolKey::Make(std::string identity, std::vector<std::string> expected_identities,
-                      std::string via, std::string source_ip) {
+                      SocketAddress via, std::optional<IpAddress> source_ip) {
   PoolKey k;
   k.identity = std::move(identity);
   k.expected_identities = std::move(expected_identities);
   std::sort(k.expected_identities.begin(), k.expected_identities.end());
-  k.via = std::move(via);
-  k.source_ip = std::move(source_ip);
+  k.via = via;
+  k.source_ip = source_ip;
   return k;
 }
 

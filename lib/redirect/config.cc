@@ -1,6 +1,5 @@
 #include "ambient/redirect/config.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "ambient/base/address.h"
 
 namespace ambient::redirect {
 namespace {
@@ -38,17 +38,12 @@ absl::StatusOr<bool> ParseOnOff(absl::string_view flag, absl::string_view value)
 }  // namespace
 
 absl::StatusOr<std::string> CanonicalAddress(int family, const std::string& text) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN ||
-      inet_pton(family, text.c_str(), buf) != 1) {
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(text);
+  if (!ip.ok() || ip->family() != family) {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", text, "' is not an ", family == AF_INET ? "IPv4" : "IPv6", " address"));
   }
-  char out[INET6_ADDRSTRLEN];
-  if (inet_ntop(family, buf, out, sizeof(out)) == nullptr) {
-    return absl::InternalError("inet_ntop failed");
-  }
-  return std::string(out);
+  return ip->ToString();
 }
 
 absl::Status Validate(const Config& config) {

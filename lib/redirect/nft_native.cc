@@ -23,6 +23,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/address.h"
 #include "ambient/base/errno_status.h"
 #include "redirect/drift_diff.h"
 
@@ -137,7 +138,8 @@ void EncodeAddress(IpFamily family, const std::string& text, unsigned char* out,
   *len = family == IpFamily::kIPv4 ? 4 : 16;
   memset(out, 0, 16);
   // Addresses were validated when the ruleset was built.
-  inet_pton(family == IpFamily::kIPv4 ? AF_INET : AF_INET6, text.c_str(), out);
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(text);
+  if (ip.ok() && ip->bytes().size() == *len) memcpy(out, ip->bytes().data(), *len);
 }
 
 void EncodeTerm(RuleBuilder& b, const NftTerm& t) {

@@ -1,12 +1,12 @@
 #include "ambient/redirect/probe_set.h"
 
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "ambient/base/address.h"
 #include "ambient/redirect/rules.h"
 #include "redirect/ipset_netlink.h"
 #include "redirect/netlink.h"
@@ -18,22 +18,19 @@ namespace {
 using internal::RawAddress;
 
 absl::StatusOr<RawAddress> ParseAddress(const Config& config, absl::string_view text) {
-  RawAddress a;
-  const std::string s(text);
-  if (inet_pton(AF_INET, s.c_str(), a.bytes) == 1) return a;
-  if (inet_pton(AF_INET6, s.c_str(), a.bytes) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IP address: \"", absl::CEscape(s), "\""));
-  }
-  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (memcmp(a.bytes, kMapped, sizeof(kMapped)) == 0) {
-    memmove(a.bytes, a.bytes + 12, 4);
-    memset(a.bytes + 4, 0, 12);
-    return a;
-  }
-  a.v6 = true;
-  if (!config.ipv6) {
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(text);
+  if (!ip.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("IPv6 address ", s, " but the config has IPv6 off"));
+        absl::StrCat("not an IP address: \"", absl::CEscape(text), "\""));
+  }
+  // An IPv4-mapped IPv6 address is the IPv4 pod it names.
+  const IpAddress plain = ip->Unmapped();
+  RawAddress a;
+  a.v6 = !plain.is_v4();
+  memcpy(a.bytes, plain.bytes().data(), plain.bytes().size());
+  if (a.v6 && !config.ipv6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("IPv6 address ", text, " but the config has IPv6 off"));
   }
   return a;
 }
@@ -52,9 +49,8 @@ absl::Status ValidateUid(absl::string_view uid, bool allow_empty) {
 std::string SetName(bool v6) { return v6 ? kProbeSetV6 : kProbeSetV4; }
 
 std::string Text(const RawAddress& a) {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(a.v6 ? AF_INET6 : AF_INET, a.bytes, buf, sizeof(buf));
-  return buf;
+  return IpAddress::FromBytes(absl::string_view(reinterpret_cast<const char*>(a.bytes), a.size()))
+      ->ToString();
 }
 
 absl::StatusOr<internal::NetlinkSocket> OpenSocket(const netns::Netns& ns) {

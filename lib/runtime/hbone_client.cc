@@ -117,11 +117,9 @@ class ClientImpl final : public HboneClient, public SessionOwner {
   }
 
   hbone::PoolKey KeyOf(const TunnelTarget& t) const {
-    std::string src_ip = t.source_addr;
-    if (absl::StatusOr<SocketAddress> a = ParseSocketAddress(t.source_addr); a.ok()) {
-      src_ip = a->Ip();
-    }
-    return hbone::PoolKey::Make(opts_.identity, t.expected_identities, t.via, std::move(src_ip));
+    std::optional<IpAddress> src_ip;
+    if (!t.source_addr.empty()) src_ip = t.source_addr.ip();
+    return hbone::PoolKey::Make(opts_.identity, t.expected_identities, t.via, src_ip);
   }
 
   // Acquire hands `ready` a connection for `target` now, or once the
@@ -182,16 +180,15 @@ void ClientImpl::StartDial(const hbone::PoolKey& key, const TunnelTarget& target
   Dial& d = dials_[key];
   d = Dial{};
   d.target = target;
-  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(target.via);
-  if (!addr.ok()) {
+  if (target.via.empty()) {
     // Reported on the loop, not inside Tunnel.
-    d.failed = addr.status();
+    d.failed = absl::InvalidArgumentError("the target has no via address");
     fail_timer_.Arm(loop_->Now());
     return;
   }
   ++stats_.dials;
   d.tcp = DialWith(
-      loop_, *addr, opts_.connect_timeout, opts_.dial_socket, [this, key](absl::StatusOr<int> fd) {
+      loop_, target.via, opts_.connect_timeout, opts_.dial_socket, [this, key](absl::StatusOr<int> fd) {
         // Never called once cancelled (~ClientImpl cancels it).
         Dial& d = dials_.at(key);
         d.tcp = nullptr;
@@ -320,8 +317,8 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
   call->client = this;
   calls_.insert(call.get());
   hbone::RecordBuilder base(hbone::Direction::kOutbound);
-  base.Source(target.source_addr, opts_.identity, target.source_workload)
-      .Destination(target.via, "", target.destination_workload)
+  base.Source(target.source_addr.ToString(), opts_.identity, target.source_workload)
+      .Destination(target.via.ToString(), "", target.destination_workload)
       .HboneAddress(target.authority)
       .Service(target.destination_service)
       .Started(loop_->Now());
@@ -356,7 +353,8 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     hbone::ConnectRequest req;
     req.authority = target.authority;
     if (!target.source_addr.empty()) {
-      req.headers.push_back({"forwarded", absl::StrCat("for=\"", target.source_addr, "\"")});
+      req.headers.push_back(
+          {"forwarded", absl::StrCat("for=\"", target.source_addr.ToString(), "\"")});
     }
     req.headers.push_back({"traceparent", Traceparent()});
     bool typed_baggage = !target.source_workload.empty();

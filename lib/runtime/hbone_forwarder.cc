@@ -26,7 +26,7 @@ class ForwarderImpl final : public HboneForwarder {
   void OnConnection(int fd) {
     TunnelTarget t = opts_.target;
     if (absl::StatusOr<SocketAddress> peer = PeerAddress(fd); peer.ok()) {
-      t.source_addr = peer->ToString();
+      t.source_addr = *peer;
     }
     client_->Tunnel(t, fd, fd, /*owns_fds=*/true, nullptr);
   }
@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<HboneForwarder>> HboneForwarder::New(EventLoop* l
                                                                     HboneClient* client,
                                                                     ForwarderOptions options) {
   if (client == nullptr) return absl::InvalidArgumentError("client must not be NULL");
-  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
+  absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(options.listen);
   if (!addr.ok()) return addr.status();
   absl::StatusOr<int> fd = Listen(*addr);
   if (!fd.ok()) return fd.status();

@@ -110,7 +110,7 @@ void StartHop(InboundHost* host, const InboundConnect& in, const Upstream& upstr
   }
   auto hop = std::make_shared<Hop>();
   hop->in = in;
-  hop->via = upstream.hbone.via;
+  hop->via = upstream.hbone.via.ToString();
   hop->near_fd = pair[0];
   hop->pending = PendingUpstream::Attach(host, in);
   hop->pending->set_cancel([hop] {

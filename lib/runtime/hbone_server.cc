@@ -217,7 +217,7 @@ void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
   Upstream hop;
   hbone::ServerDecision::HostChecks checks;
   checks.resolve = [&]() -> absl::Status {
-    upstream = ParseSocketAddress(request.authority);
+    upstream = SocketAddress::Parse(request.authority);
     if (upstream.ok()) return absl::OkStatus();
     return absl::UnavailableError(absl::StrCat("cannot route :authority ", request.authority,
                                                ": only numeric ip:port is supported"));
@@ -339,7 +339,7 @@ absl::StatusOr<std::unique_ptr<HboneServer>> HboneServer::New(EventLoop* loop,
     return s;
   }
   if (options.listen_fd >= 0) return ServeListening(loop, std::move(options));
-  absl::StatusOr<SocketAddress> addr = ParseSocketAddress(options.listen);
+  absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(options.listen);
   if (!addr.ok()) return addr.status();
   absl::StatusOr<int> fd = Listen(*addr);
   if (!fd.ok()) return fd.status();

@@ -27,7 +27,7 @@ namespace {
 
 // CanonicalIp spells an IP the way lookups compare it ("" when not an IP).
 std::string CanonicalIp(absl::string_view ip) {
-  absl::StatusOr<authz::IpAddr> a = authz::IpAddr::Parse(ip);
+  absl::StatusOr<ambient::IpAddress> a = ambient::IpAddress::Parse(ip);
   return a.ok() ? a->ToString() : std::string();
 }
 
@@ -38,27 +38,6 @@ std::string CanonicalIp(absl::string_view ip) {
 
 namespace {
 
-SocketAddress ToRuntime(const netns::SocketAddress& a) {
-  SocketAddress r;
-  std::memcpy(&r.storage, a.sockaddr_ptr(), a.size());
-  r.len = a.size();
-  return r;
-}
-
-netns::SocketAddress ToNetns(const SocketAddress& a) {
-  absl::StatusOr<netns::SocketAddress> r =
-      netns::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a.storage), a.len);
-  return r.ok() ? *r : netns::SocketAddress();
-}
-
-// Unmapped turns an IPv4-mapped IPv6 address (what dual-stack listeners
-// report for IPv4 peers) into plain IPv4.
-SocketAddress Unmapped(const SocketAddress& a) {
-  netns::SocketAddress n = ToNetns(a);
-  if (n.family() != AF_INET6 || !n.IsV4Mapped()) return a;
-  return ToRuntime(n.Unmapped());
-}
-
 bool IsProxyPort(int port, const netns::PodListenerOptions& o) {
   return port == o.outbound_port || port == o.inbound_plaintext_port ||
          port == o.inbound_hbone_port;
@@ -67,9 +46,9 @@ bool IsProxyPort(int port, const netns::PodListenerOptions& o) {
 // UnmappedText spells "[::ffff:a.b.c.d]:port" as "a.b.c.d:port"; other
 // text is returned as it is.
 std::string UnmappedText(const std::string& addr) {
-  absl::StatusOr<SocketAddress> a = ParseSocketAddress(addr);
+  absl::StatusOr<SocketAddress> a = SocketAddress::Parse(addr);
   if (!a.ok()) return addr;
-  return Unmapped(*a).ToString();
+  return a->Unmapped().ToString();
 }
 
 // TelemetryOf returns the directory's metadata for the workload owning
@@ -294,25 +273,25 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
     r->src_addr = UnmappedText(r->src_addr);
     r->dst_addr = UnmappedText(r->dst_addr);
     if (r->dst_service.empty()) {
-      if (absl::StatusOr<SocketAddress> target = ParseSocketAddress(r->dst_hbone_addr);
+      if (absl::StatusOr<SocketAddress> target = SocketAddress::Parse(r->dst_hbone_addr);
           target.ok()) {
         r->dst_service = InboundServiceOf(*dir, w, target->port());
       }
     }
-    absl::StatusOr<SocketAddress> src = ParseSocketAddress(r->src_addr);
+    absl::StatusOr<SocketAddress> src = SocketAddress::Parse(r->src_addr);
     if (!src.ok()) return;
-    hbone::WorkloadInfo known = TelemetryOf(*dir, src->Ip());
+    hbone::WorkloadInfo known = TelemetryOf(*dir, src->IpString());
     if (known.empty()) return;
     known.Merge(r->src);
     r->src = std::move(known);
   };
   Pod* p = pod.get();
   so.authorize = [this, p](const InboundStream& s) {
-    return Authorize(p->workload, Unmapped(s.peer), Unmapped(s.upstream), s.peer_identity);
+    return Authorize(p->workload, s.peer.Unmapped(), s.upstream.Unmapped(), s.peer_identity);
   };
   so.upstream_socket = [this, p](const SocketAddress& upstream,
                                  const SocketAddress& client) -> absl::StatusOr<int> {
-    return InboundSocketMaker(*p, Unmapped(client))(upstream);
+    return InboundSocketMaker(*p, client.Unmapped())(upstream);
   };
   absl::StatusOr<std::unique_ptr<HboneServer>> server = HboneServer::New(loop_, std::move(so));
   if (!server.ok()) return server.status();
@@ -382,7 +361,7 @@ absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& sr
     return absl::PermissionDeniedError(
         absl::StrCat("destination port ", dst.port(), " is one of the proxy's own ports"));
   }
-  std::string dst_ip = CanonicalIp(dst.Ip());
+  std::string dst_ip = CanonicalIp(dst.IpString());
   bool ours = false;
   for (const std::string& a : w.addresses) ours = ours || CanonicalIp(a) == dst_ip;
   if (!ours) {
@@ -391,9 +370,9 @@ absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& sr
   }
   if (!opts_.policies) return absl::OkStatus();
   authz::Connection conn;
-  if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(src.Ip()); ip.ok()) conn.src_ip = *ip;
+  if (!src.empty()) conn.src_ip = src.ip();
   conn.src_port = static_cast<uint16_t>(src.port());
-  if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) conn.dst_ip = *ip;
+  if (!dst.empty()) conn.dst_ip = dst.ip();
   conn.dst_port = static_cast<uint16_t>(dst.port());
   if (!src_identity.empty()) {
     if (absl::StatusOr<identity::IstioIdentity> id = identity::IstioIdentity::Parse(src_identity);
@@ -414,11 +393,11 @@ SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddres
           log = log_](const SocketAddress& upstream) -> absl::StatusOr<int> {
     if (keep) {
       absl::StatusOr<netns::UniqueFd> fd =
-          netns::InboundUpstreamSocket(*factory, ToNetns(client), ToNetns(upstream), mark);
+          netns::InboundUpstreamSocket(*factory, client, upstream, mark);
       if (fd.ok()) return fd->release();
       if (log) {
         log(LogLevel::kDebug, "node-proxy",
-            absl::StrCat("cannot keep the client's IP ", client.Ip(), ": ", fd.status().ToString(),
+            absl::StrCat("cannot keep the client's IP ", client.IpString(), ": ", fd.status().ToString(),
                          "; connecting from the pod's own IP"));
       }
     }
@@ -447,7 +426,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
     absl::StatusOr<int> fd = pod->outbound_accept->Next();
     if (!fd.ok()) return;
     std::function<void()> release = Releaser(pod->outbound_accept);
-    absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
+    absl::StatusOr<ambient::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
     if (!orig.ok() || !peer.ok()) {
       Log(LogLevel::kWarn, absl::StrCat("outbound connection in pod ", pod->uid, " dropped: ",
@@ -456,9 +435,9 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       release();
       continue;
     }
-    SocketAddress dst = Unmapped(ToRuntime(*orig));
-    *peer = Unmapped(*peer);
-    std::optional<Workload> target = opts_.workloads->ByAddress(dst.Ip());
+    SocketAddress dst = orig->Unmapped();
+    *peer = peer->Unmapped();
+    std::optional<Workload> target = opts_.workloads->ByAddress(dst.IpString());
     if (IsProxyPort(dst.port(), opts_.listeners) && target && target->uid == pod->uid) {
       Log(LogLevel::kWarn,
           absl::StrCat("pod ", pod->uid, ": refused a connection to its own proxy port ",
@@ -478,9 +457,9 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       hbone::RecordBuilder r(hbone::Direction::kOutbound);
       r.Source(peer->ToString(), pod->identity.str(), pod->workload.Telemetry())
           .Destination(dst.ToString());
-      if (absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(dst.Ip()); ip.ok()) {
+      if (!dst.empty()) {
         std::optional<Service> svc = opts_.workloads->ServiceByVip(
-            NetworkAddress{pod->workload.network, *ip}, pod->workload.ns);
+            NetworkAddress{pod->workload.network, dst.ip()}, pod->workload.ns);
         if (svc) r.Service(svc->hostname);
       }
       Emit(access_, r.Refused(route.status(), "-"));
@@ -491,10 +470,10 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       continue;
     }
     TunnelTarget t;
-    t.via = route->next_hop.ToString();
+    t.via = route->next_hop;
     t.authority = route->hbone_target.ToString();
     t.expected_identities = route->expected_identities;
-    t.source_addr = peer->ToString();
+    t.source_addr = *peer;
     t.source_workload = pod->workload.Telemetry();
     if (route->destination) t.destination_workload = route->destination->Telemetry();
     t.destination_service = route->destination_service;
@@ -518,17 +497,17 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     absl::StatusOr<int> fd = pod->inbound_accept->Next();
     if (!fd.ok()) return;
     std::function<void()> release = Releaser(pod->inbound_accept);
-    absl::StatusOr<netns::SocketAddress> orig = netns::OriginalDestination(*fd);
+    absl::StatusOr<ambient::SocketAddress> orig = netns::OriginalDestination(*fd);
     absl::StatusOr<SocketAddress> peer = PeerAddress(*fd);
     if (!orig.ok() || !peer.ok()) {
       AbortClose(*fd);
       release();
       continue;
     }
-    SocketAddress dst = Unmapped(ToRuntime(*orig));
-    *peer = Unmapped(*peer);
+    SocketAddress dst = orig->Unmapped();
+    *peer = peer->Unmapped();
     hbone::RecordBuilder r(hbone::Direction::kInbound);
-    r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->Ip()))
+    r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->IpString()))
         .Destination(dst.ToString(), pod->identity.str(), pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
     if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {

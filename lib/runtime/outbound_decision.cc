@@ -14,40 +14,6 @@ namespace {
 using Mode = LoadBalancing::Mode;
 using Scope = LoadBalancing::Scope;
 
-// IpOf returns the IP of a socket address (0.0.0.0 when it is neither
-// IPv4 nor IPv6).
-authz::IpAddr IpOf(const SocketAddress& a) {
-  if (a.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
-    return *authz::IpAddr::FromBytes(
-        absl::string_view(reinterpret_cast<const char*>(&in->sin_addr), 4));
-  }
-  if (a.family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
-    return *authz::IpAddr::FromBytes(
-        absl::string_view(reinterpret_cast<const char*>(&in6->sin6_addr), 16));
-  }
-  return authz::IpAddr();
-}
-
-SocketAddress Make(const authz::IpAddr& ip, uint16_t port) {
-  SocketAddress a;
-  if (ip.is_v4()) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    std::memcpy(&in->sin_addr, ip.bytes().data(), 4);
-    a.len = sizeof(sockaddr_in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    std::memcpy(&in6->sin6_addr, ip.bytes().data(), 16);
-    a.len = sizeof(sockaddr_in6);
-  }
-  return a;
-}
-
 uint64_t DefaultRandom(uint64_t n) {
   thread_local std::mt19937_64 gen{std::random_device{}()};
   return std::uniform_int_distribution<uint64_t>(0, n - 1)(gen);
@@ -161,11 +127,11 @@ std::optional<Chosen> FromService(const WorkloadDirectory::View& dir, const Work
 
 // PickIp is ztunnel's pick_workload_destination: the addressed IP if it is
 // the workload's, else one of the target's family, else the first.
-std::optional<authz::IpAddr> PickIp(const Workload& wl, const authz::IpAddr& target) {
-  std::optional<authz::IpAddr> first;
-  std::optional<authz::IpAddr> same_family;
+std::optional<ambient::IpAddress> PickIp(const Workload& wl, const ambient::IpAddress& target) {
+  std::optional<ambient::IpAddress> first;
+  std::optional<ambient::IpAddress> same_family;
   for (const std::string& a : wl.addresses) {
-    absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(a);
+    absl::StatusOr<ambient::IpAddress> ip = ambient::IpAddress::Parse(a);
     if (!ip.ok()) continue;
     if (*ip == target) return *ip;
     if (!first) first = *ip;
@@ -194,10 +160,10 @@ absl::Status NoValidDestination(const Workload& w) {
 absl::StatusOr<std::pair<Chosen, SocketAddress>> Waypoint(const WorkloadDirectory::View& dir,
                                                           const Workload& src,
                                                           const GatewayAddress& gw,
-                                                          const authz::IpAddr& target_ip,
+                                                          const ambient::IpAddress& target_ip,
                                                           const RandomFn& random) {
   std::optional<Chosen> us;
-  authz::IpAddr family_hint = target_ip;
+  ambient::IpAddress family_hint = target_ip;
   if (gw.address) {
     family_hint = gw.address->ip;
     if (const Service* s = dir.ServiceByVip(*gw.address, src.ns)) {
@@ -215,20 +181,20 @@ absl::StatusOr<std::pair<Chosen, SocketAddress>> Waypoint(const WorkloadDirector
     return absl::NotFoundError(
         absl::StrCat("unknown waypoint: waypoint ", gw.ToString(), " not found"));
   }
-  std::optional<authz::IpAddr> ip = PickIp(*us->workload, family_hint);
+  std::optional<ambient::IpAddress> ip = PickIp(*us->workload, family_hint);
   if (!ip) return NoValidDestination(*us->workload);
-  return std::make_pair(*us, Make(*ip, us->port));
+  return std::make_pair(*us, SocketAddress(*ip, us->port));
 }
 
 // FromWaypoint is ztunnel's check_from_waypoint: is the source (identity
 // and IP) one of the workloads behind `upstream`'s waypoint?
 bool FromWaypoint(const WorkloadDirectory::View& dir, const Workload& upstream, const Workload& src,
-                  const authz::IpAddr& src_ip) {
+                  const ambient::IpAddress& src_ip) {
   if (!upstream.waypoint) return false;
   auto is_waypoint = [&](const Workload& wl) {
     if (wl.Identity() != src.Identity()) return false;
     for (const std::string& a : wl.addresses) {
-      absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(a);
+      absl::StatusOr<ambient::IpAddress> ip = ambient::IpAddress::Parse(a);
       if (ip.ok() && *ip == src_ip) return true;
     }
     return false;
@@ -267,7 +233,7 @@ absl::StatusOr<OutboundRoute> Decide(const WorkloadDirectory::View& dir, const W
                                      const SocketAddress& downstream, const SocketAddress& target,
                                      uint16_t hbone_port, const RandomFn& random,
                                      bool at_waypoint) {
-  const authz::IpAddr target_ip = IpOf(target);
+  const ambient::IpAddress target_ip = target.ip();
   const uint16_t target_port = static_cast<uint16_t>(target.port());
   const NetworkAddress addr{source.network, target_ip};
 
@@ -301,25 +267,25 @@ absl::StatusOr<OutboundRoute> Decide(const WorkloadDirectory::View& dir, const W
   // Workload-addressed traffic to a workload behind a waypoint goes through
   // it, unless it comes from that waypoint.
   if (service == nullptr && us->workload->waypoint && !at_waypoint &&
-      !FromWaypoint(dir, *us->workload, source, IpOf(downstream))) {
+      !FromWaypoint(dir, *us->workload, source, downstream.ip())) {
     absl::StatusOr<std::pair<Chosen, SocketAddress>> wp =
         Waypoint(dir, source, *us->workload->waypoint, target_ip, random);
     if (!wp.ok()) return wp.status();
     return ToWaypoint(wp->first, wp->second, target, "");
   }
 
-  std::optional<authz::IpAddr> ip = PickIp(*us->workload, target_ip);
+  std::optional<ambient::IpAddress> ip = PickIp(*us->workload, target_ip);
   if (!ip) return NoValidDestination(*us->workload);
   OutboundRoute r;
   r.destination = *us->workload;
   r.destination_service = service != nullptr ? service->hostname : "";
   if (us->workload->hbone) {
     r.kind = OutboundRoute::Kind::kHbone;
-    r.next_hop = Make(*ip, hbone_port);
-    r.hbone_target = Make(*ip, us->port);
+    r.next_hop = SocketAddress(*ip, hbone_port);
+    r.hbone_target = SocketAddress(*ip, us->port);
     r.expected_identities = Sans(*us);
   } else {
-    r.next_hop = Make(*ip, us->port);
+    r.next_hop = SocketAddress(*ip, us->port);
   }
   return r;
 }

@@ -22,7 +22,7 @@ absl::StatusOr<NetworkAddress> ParseNetworkAddress(absl::string_view text) {
     a.network = std::string(text.substr(0, slash));
     ip = text.substr(slash + 1);
   }
-  absl::StatusOr<authz::IpAddr> parsed = authz::IpAddr::Parse(ip);
+  absl::StatusOr<ambient::IpAddress> parsed = ambient::IpAddress::Parse(ip);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IP or network/IP"));
   }
@@ -63,7 +63,7 @@ namespace {
 absl::StatusOr<std::vector<std::string>> AddressKeys(const Workload& w) {
   std::vector<std::string> keys;
   for (const std::string& a : w.addresses) {
-    absl::StatusOr<authz::IpAddr> ip = authz::IpAddr::Parse(a);
+    absl::StatusOr<ambient::IpAddress> ip = ambient::IpAddress::Parse(a);
     if (!ip.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("workload ", w.uid, ": address \"", a, "\" is not a numeric IP"));
@@ -250,7 +250,7 @@ std::optional<Workload> WorkloadDirectory::ByUid(absl::string_view uid) const {
 }
 
 std::optional<Workload> WorkloadDirectory::ByAddress(absl::string_view ip) const {
-  absl::StatusOr<authz::IpAddr> a = authz::IpAddr::Parse(ip);
+  absl::StatusOr<ambient::IpAddress> a = ambient::IpAddress::Parse(ip);
   if (!a.ok()) return std::nullopt;
   View v = Read();
   const Workload* w = v.WorkloadByAddress(NetworkAddress{"", *a});

@@ -75,7 +75,7 @@ inline int TcpConnect(const SocketAddress& addr) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0) {
     close(fd);
     return -1;
   }

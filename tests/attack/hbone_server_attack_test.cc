@@ -79,7 +79,7 @@ TEST_F(HboneServerAttackTest, ForwarderOutOfDescriptorsRestsToo) {
   ASSERT_TRUE(client.ok());
   ForwarderOptions fo;
   fo.listen = "127.0.0.1:0";
-  fo.target.via = "127.0.0.1:9";
+  fo.target.via = *ambient::SocketAddress::Parse("127.0.0.1:9");
   fo.target.authority = "127.0.0.1:9";
   auto fwd = HboneForwarder::New(loop_.get(), client->get(), fo);
   ASSERT_TRUE(fwd.ok()) << fwd.status();

@@ -5,17 +5,17 @@
 namespace ambient::authz {
 namespace {
 
-IpAddr Ip(const char* s) { return *IpAddr::Parse(s); }
+IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
 
-TEST(IpAddr, ParsesBothFamiliesAndRejectsJunk) {
+TEST(IpAddress, ParsesBothFamiliesAndRejectsJunk) {
   EXPECT_TRUE(Ip("198.18.0.1").is_v4());
   EXPECT_EQ(Ip("198.18.0.1").ToString(), "198.18.0.1");
   EXPECT_FALSE(Ip("2001:db8::1").is_v4());
   EXPECT_EQ(Ip("2001:db8::1").ToString(), "2001:db8::1");
   for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "[::1]", "::1%eth0", "x", "1.2.3.4 "}) {
-    EXPECT_FALSE(IpAddr::Parse(bad).ok()) << bad;
+    EXPECT_FALSE(IpAddress::Parse(bad).ok()) << bad;
   }
-  EXPECT_FALSE(IpAddr::FromBytes("abc").ok());
+  EXPECT_FALSE(IpAddress::FromBytes("abc").ok());
 }
 
 TEST(IpPrefix, ContainsByPrefixBitsOnly) {

@@ -11,8 +11,8 @@ namespace {
 
 Connection From(const char* ns, uint16_t port = 9080) {
   Connection c;
-  c.src_ip = *IpAddr::Parse("198.18.0.1");
-  c.dst_ip = *IpAddr::Parse("198.18.0.2");
+  c.src_ip = *IpAddress::Parse("198.18.0.1");
+  c.dst_ip = *IpAddress::Parse("198.18.0.2");
   c.dst_port = port;
   c.src_identity = identity::IstioIdentity("cluster.local", ns, "default");
   return c;

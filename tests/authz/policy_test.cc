@@ -8,9 +8,9 @@ namespace {
 
 Connection Conn(const char* src, uint16_t dst_port, std::optional<identity::IstioIdentity> id) {
   Connection c;
-  c.src_ip = *IpAddr::Parse(src);
+  c.src_ip = *IpAddress::Parse(src);
   c.src_port = 40000;
-  c.dst_ip = *IpAddr::Parse("198.18.1.2");
+  c.dst_ip = *IpAddress::Parse("198.18.1.2");
   c.dst_port = dst_port;
   c.src_identity = std::move(id);
   return c;
@@ -102,7 +102,7 @@ TEST(Policy, FieldKindsAreAndedEntriesAreOred) {
   EXPECT_FALSE(p.Matches(Conn("198.18.9.9", 80, std::nullopt)));  // source not listed
   EXPECT_FALSE(p.Matches(Conn("198.18.0.9", 81, std::nullopt)));  // port not listed
   Connection excluded = Conn("198.18.0.9", 80, std::nullopt);
-  excluded.dst_ip = *IpAddr::Parse("198.19.1.1");
+  excluded.dst_ip = *IpAddress::Parse("198.19.1.1");
   EXPECT_FALSE(p.Matches(excluded));
 }
 

@@ -81,7 +81,7 @@ class PodDnsTest : public ::testing::Test {
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(*loop);
     PodDnsOptions o;
-    o.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
+    o.upstreams = {*ambient::SocketAddress::Parse("127.0.0.1:5399")};
     o.metrics = metrics_;
     PodAttach attach = PodDnsAttach(loop_.get(), dir_, std::move(o));
     auto a = attach(workload_, listeners_, factory_);
@@ -155,7 +155,7 @@ TEST_F(PodDnsTest, NoDnsListenersIsAnError) {
   netns::PodListenerSet empty;
   PodAttach attach = PodDnsAttach(loop_.get(), dir_, PodDnsOptions());
   PodDnsOptions o;
-  o.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
+  o.upstreams = {*ambient::SocketAddress::Parse("127.0.0.1:5399")};
   PodAttach attach2 = PodDnsAttach(loop_.get(), dir_, o);
   EXPECT_EQ(attach(workload_, empty, factory_).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(attach2(workload_, empty, factory_).status().code(),
@@ -170,7 +170,7 @@ TEST(EnablePodDnsTest, ChecksItsInputsAndFillsTheNodeOptions) {
   ASSERT_TRUE(loop.ok());
   runtime::NodeProxyOptions o;
   PodDnsOptions dns;
-  dns.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
+  dns.upstreams = {*ambient::SocketAddress::Parse("127.0.0.1:5399")};
   EXPECT_EQ(EnablePodDns(loop->get(), &o, dns).status().code(),
             absl::StatusCode::kInvalidArgument);  // no workloads
   o.workloads = std::make_shared<runtime::WorkloadDirectory>();
@@ -217,7 +217,7 @@ TEST_F(PodDnsTest, NodeProxyServesDnsInEachCapturedPod) {
       -> absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> { return holder; };
   o.listeners.transparent = netns::Transparency::kOff;
   PodDnsOptions dns;
-  dns.upstreams = {*runtime::ParseSocketAddress("127.0.0.1:5399")};
+  dns.upstreams = {*ambient::SocketAddress::Parse("127.0.0.1:5399")};
   dns.metrics = metrics_;
   absl::StatusOr<std::shared_ptr<DnsMetrics>> m = EnablePodDns(loop_.get(), &o, std::move(dns));
   ASSERT_TRUE(m.ok()) << m.status();

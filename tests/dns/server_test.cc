@@ -27,7 +27,7 @@ namespace ambient::dns {
 namespace {
 
 using runtime::EventLoop;
-using runtime::SocketAddress;
+using ambient::SocketAddress;
 using test_support::RunResult;
 
 bool NeedTool(const char* path) {
@@ -71,7 +71,7 @@ int FreePort() {
 }
 
 SocketAddress Loopback(int port) {
-  return *runtime::ParseSocketAddress(absl::StrCat("127.0.0.1:", port));
+  return *ambient::SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
 }
 
 std::string BuildQuery(const std::string& name, uint16_t id) {
@@ -277,7 +277,7 @@ TEST_F(DnsServerTest, InFlightLimitAnswersServfailAtOnce) {
   Serve(std::move(o));
   int c = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   SocketAddress to = Loopback(port_);
-  ASSERT_EQ(connect(c, reinterpret_cast<const sockaddr*>(&to.storage), to.len), 0);
+  ASSERT_EQ(connect(c, to.sockaddr_ptr(), to.size()), 0);
   std::string q1 = BuildQuery("one.test", 1), q2 = BuildQuery("two.test", 2);
   ASSERT_EQ(send(c, q1.data(), q1.size(), 0), static_cast<ssize_t>(q1.size()));
   ASSERT_EQ(send(c, q2.data(), q2.size(), 0), static_cast<ssize_t>(q2.size()));
@@ -296,7 +296,7 @@ TEST_F(DnsServerTest, InFlightLimitAnswersServfailAtOnce) {
 int ConnectTcp(int port) {
   int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   SocketAddress to = Loopback(port);
-  if (connect(c, reinterpret_cast<const sockaddr*>(&to.storage), to.len) != 0) {
+  if (connect(c, to.sockaddr_ptr(), to.size()) != 0) {
     close(c);
     return -1;
   }

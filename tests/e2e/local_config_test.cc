@@ -59,8 +59,8 @@ TEST(LocalConfigTest, ZtunnelsLocalhostExampleLoadsUnchanged) {
   for (const runtime::Service& s : c->services) ASSERT_TRUE(dir.UpsertService(s).ok());
   for (const runtime::Workload& w : c->workloads) ASSERT_TRUE(dir.Upsert(w).ok());
   absl::StatusOr<runtime::OutboundRoute> r = runtime::DecideOutbound(
-      dir.Read(), local, *runtime::ParseSocketAddress("127.0.0.1:5000"),
-      *runtime::ParseSocketAddress("127.10.0.1:80"), 15008, [](uint64_t) { return 0; });
+      dir.Read(), local, *ambient::SocketAddress::Parse("127.0.0.1:5000"),
+      *ambient::SocketAddress::Parse("127.10.0.1:80"), 15008, [](uint64_t) { return 0; });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->hbone_target.ToString(), "127.0.0.1:8080");
   EXPECT_EQ(r->destination_service, "example.com");

@@ -731,8 +731,8 @@ class WaypointE2eTest : public NodeProxyE2eTest {
     so.ssl_ctx = waypoint_ctx_.get();
     so.identity = kWaypointId;
     so.log = waypoint_lines_.Sink();
-    so.upstream_socket = [this](const runtime::SocketAddress& up,
-                                const runtime::SocketAddress&) -> absl::StatusOr<int> {
+    so.upstream_socket = [this](const ambient::SocketAddress& up,
+                                const ambient::SocketAddress&) -> absl::StatusOr<int> {
       absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(node_, up.family(), SOCK_STREAM, 0);
       if (!fd.ok()) return fd.status();
       return fd->release();
@@ -1229,14 +1229,14 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     co.ssl_ctx = ctx->get();
     co.bundles = bundles;
     co.identity = kClientId;
-    co.dial_socket = [this](const runtime::SocketAddress& via) -> absl::StatusOr<int> {
+    co.dial_socket = [this](const ambient::SocketAddress& via) -> absl::StatusOr<int> {
       absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(node_, via.family(), SOCK_STREAM, 0);
       if (!fd.ok()) return fd.status();
       return fd->release();
     };
     bypass = *runtime::HboneClient::New(loop_.get(), co);
     runtime::TunnelTarget t;
-    t.via = absl::StrCat(kPodB, ":15008");
+    t.via = *ambient::SocketAddress::ParseIp(kPodB, 15008);
     t.authority = absl::StrCat(kPodB, ":", kAppPort);
     t.expected_identities = {kServerId};
     bypass->Tunnel(t, pair[1], pair[1], /*owns_fds=*/true, [&](const runtime::TunnelResult& r) {

@@ -13,7 +13,7 @@ namespace {
 
 NetworkAddress Net(const std::string& text) { return *ParseNetworkAddress(text); }
 
-SocketAddress Addr(const std::string& text) { return *ParseSocketAddress(text); }
+SocketAddress Addr(const std::string& text) { return *SocketAddress::Parse(text); }
 
 Workload Pod(const std::string& name, std::vector<std::string> ips) {
   Workload w;

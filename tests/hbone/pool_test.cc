@@ -20,8 +20,11 @@ const char kOther[] = "spiffe://cluster.local/ns/server/sa/other";
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
 
+SocketAddress Via(const char* text) { return *SocketAddress::Parse(text); }
+IpAddress Src(const char* text) { return *IpAddress::Parse(text); }
+
 PoolKey Key(const char* via = "198.18.0.7:15008", const char* src_ip = "198.18.0.5") {
-  return PoolKey::Make(kUs, {kServer}, via, src_ip);
+  return PoolKey::Make(kUs, {kServer}, Via(via), Src(src_ip));
 }
 
 std::vector<Pool::WaiterId> Waiters(const Pool::Served& s) {
@@ -134,21 +137,21 @@ TEST(PoolTest, KeysSeparateIdentitiesAddressesAndSourceIps) {
   EXPECT_EQ(pool.Acquire(Key(), kT0).kind, Kind::kUse);
   // The order of expected identities does not matter.
   EXPECT_EQ(
-      pool.Acquire(PoolKey::Make(kUs, {kServer, kOther}, "198.18.0.7:15008", "198.18.0.5"), kT0)
+      pool.Acquire(PoolKey::Make(kUs, {kServer, kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
           .kind,
       Kind::kDial);
   EXPECT_EQ(
-      pool.Acquire(PoolKey::Make(kUs, {kOther, kServer}, "198.18.0.7:15008", "198.18.0.5"), kT0)
+      pool.Acquire(PoolKey::Make(kUs, {kOther, kServer}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
           .kind,
       Kind::kWait);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.7:15008", "198.18.0.6"), kT0).kind, Kind::kDial);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.9:15008"), kT0).kind, Kind::kDial);
   EXPECT_EQ(pool.Acquire(PoolKey::Make("spiffe://cluster.local/ns/client/sa/b", {kServer},
-                                       "198.18.0.7:15008", "198.18.0.5"),
+                                       Via("198.18.0.7:15008"), Src("198.18.0.5")),
                          kT0)
                 .kind,
             Kind::kDial);
-  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kOther}, "198.18.0.7:15008", "198.18.0.5"), kT0).kind,
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0).kind,
             Kind::kDial);
 }
 

@@ -97,7 +97,7 @@ class EchoServer {
 
 int ConnectTo(const SocketAddress& addr) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0) {
     close(fd);
     return -1;
   }
@@ -254,7 +254,7 @@ class HboneProxyTest : public ::testing::Test {
 
     ForwarderOptions fo;
     fo.listen = "127.0.0.1:0";
-    fo.target.via = server_->address().ToString();
+    fo.target.via = server_->address();
     fo.target.authority = authority.empty() ? echo_.address() : authority;
     fo.target.expected_identities = std::move(expect);
     fo.target.source_workload = source_workload_;
@@ -597,7 +597,7 @@ TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {
   server_route_ = [&](const InboundStream& s) -> absl::StatusOr<SocketAddress> {
     seen_authority = s.authority;
     seen_peer = s.peer_identity;
-    return ParseSocketAddress(echo_.address());
+    return SocketAddress::Parse(echo_.address());
   };
   Setup({}, {kServerId}, "198.18.250.1:80");
   EXPECT_TRUE(Echo("through the route"));
@@ -695,7 +695,7 @@ TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
   forwarder_.reset();
   ForwarderOptions fo;
   fo.listen = "127.0.0.1:0";
-  fo.target.via = (*second)->address().ToString();
+  fo.target.via = (*second)->address();
   fo.target.authority = echo_.address();
   fo.target.expected_identities = {kServerId};
   forwarder_ = *HboneForwarder::New(loop_.get(), client_.get(), fo);
@@ -761,7 +761,7 @@ class HboneHopTest : public HboneProxyTest {
     so.identity = kPodBId;
     std::string to = upstream.empty() ? echo_.address() : upstream;
     so.route = [to](const InboundStream&) -> absl::StatusOr<Upstream> {
-      return ParseSocketAddress(to);
+      return SocketAddress::Parse(to);
     };
     auto b = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(b.ok()) << b.status();
@@ -780,7 +780,7 @@ class HboneHopTest : public HboneProxyTest {
     ASSERT_TRUE(c.ok());
     hop_client_ = std::move(*c);
     TunnelTarget t;
-    t.via = via;
+    t.via = *ambient::SocketAddress::Parse(via);
     t.authority = echo_.address();
     t.expected_identities = std::move(expect);
     t.destination_service = "details.default.svc.cluster.local";

@@ -83,9 +83,9 @@ struct Rule {
 
 // Connection is what a policy is evaluated against.
 struct Connection {
-  IpAddr src_ip;
+  IpAddress src_ip;
   uint16_t src_port = 0;
-  IpAddr dst_ip;
+  IpAddress dst_ip;
   uint16_t dst_port = 0;
   std::optional<identity::IstioIdentity> src_identity;  // none for plaintext (15006)
 };

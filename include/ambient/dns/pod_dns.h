@@ -29,7 +29,7 @@
 namespace ambient::dns {
 
 struct PodDnsOptions {
-  std::vector<runtime::SocketAddress> upstreams;  // required (see ReadResolvConf)
+  std::vector<ambient::SocketAddress> upstreams;  // required (see ReadResolvConf)
   std::string cluster_domain = "cluster.local";
   uint32_t mark = 0x539;  // SO_MARK of upstream sockets (0: none)
   absl::Duration upstream_timeout = absl::Seconds(2);

@@ -98,7 +98,7 @@ struct DnsServerOptions {
   // The directory names are answered from. Required; must outlive the server.
   const runtime::WorkloadDirectory* directory = nullptr;
   // Upstream resolvers, tried in order (see ReadResolvConf). Required.
-  std::vector<runtime::SocketAddress> upstreams;
+  std::vector<ambient::SocketAddress> upstreams;
   UpstreamSocket upstream_socket;                      // empty: socket(2) here
   absl::Duration upstream_timeout = absl::Seconds(2);  // per resolver tried
   size_t max_in_flight = 128;
@@ -126,7 +126,7 @@ class DnsServer {
 
 // ResolvConf is what a resolver configuration file says.
 struct ResolvConf {
-  std::vector<runtime::SocketAddress> nameservers;  // port 53
+  std::vector<ambient::SocketAddress> nameservers;  // port 53
   std::vector<std::string> search;
 };
 
@@ -143,12 +143,12 @@ absl::StatusOr<ResolvConf> ReadResolvConf(const std::string& path = "/etc/resolv
 // ParseUpstreams reads a comma-separated list of resolvers, each "ip:port",
 // "[v6]:port" or a bare numeric IP (port 53). InvalidArgument naming the bad
 // entry, or for an empty list.
-absl::StatusOr<std::vector<runtime::SocketAddress>> ParseUpstreams(absl::string_view list);
+absl::StatusOr<std::vector<ambient::SocketAddress>> ParseUpstreams(absl::string_view list);
 
 // UpstreamsOrResolvConf is ParseUpstreams(list) when `list` is not empty,
 // else the nameservers of `resolv_conf`; FailedPrecondition when that file
 // lists none.
-absl::StatusOr<std::vector<runtime::SocketAddress>> UpstreamsOrResolvConf(
+absl::StatusOr<std::vector<ambient::SocketAddress>> UpstreamsOrResolvConf(
     absl::string_view list, const std::string& resolv_conf = "/etc/resolv.conf");
 
 }  // namespace ambient::dns

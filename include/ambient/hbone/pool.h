@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -59,6 +60,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "ambient/base/address.h"
 
 namespace ambient::hbone {
 
@@ -67,11 +69,11 @@ namespace ambient::hbone {
 struct PoolKey {
   std::string identity;                          // ours (the client certificate's)
   std::vector<std::string> expected_identities;  // sorted; any of them may answer
-  std::string via;                               // the HBONE server's address
-  std::string source_ip;                         // the downstream client's IP, if any
+  SocketAddress via;                             // the HBONE server's address
+  std::optional<IpAddress> source_ip;            // the downstream client's IP, if any
 
   static PoolKey Make(std::string identity, std::vector<std::string> expected_identities,
-                      std::string via, std::string source_ip);
+                      SocketAddress via, std::optional<IpAddress> source_ip);
 
   bool operator<(const PoolKey& o) const {
     return std::tie(identity, expected_identities, via, source_ip) <

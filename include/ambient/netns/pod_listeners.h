@@ -32,7 +32,7 @@
 #include "absl/status/statusor.h"
 #include "ambient/netns/fd.h"
 #include "ambient/netns/netns.h"
-#include "ambient/netns/socket_address.h"
+#include "ambient/base/address.h"
 
 namespace ambient::netns {
 

@@ -16,7 +16,7 @@
 #include "ambient/netns/fd.h"
 #include "ambient/netns/netns.h"
 #include "ambient/netns/pod_listeners.h"
-#include "ambient/netns/socket_address.h"
+#include "ambient/base/address.h"
 
 namespace ambient::netns {
 

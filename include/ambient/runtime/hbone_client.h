@@ -42,10 +42,10 @@
 namespace ambient::runtime {
 
 struct TunnelTarget {
-  std::string via;        // HBONE server "ip:port"
+  SocketAddress via;      // the HBONE server
   std::string authority;  // CONNECT :authority
   std::vector<std::string> expected_identities;
-  std::string source_addr;                   // the downstream client ("ip:port"), if any
+  SocketAddress source_addr;                 // the downstream client, if any (else empty)
   std::vector<hbone::Header> extra_headers;  // e.g. baggage
   // Our workload: recorded as the source workload and, when not empty, sent
   // as the CONNECT's `baggage` (then a `baggage` in extra_headers is not

@@ -1,35 +1,18 @@
 // ambient/runtime/socket.h: TCP socket helpers for the runtime.
 //
-// Addresses are "ip:port" or "[v6]:port" (numeric only: the runtime never
-// resolves names). Sockets are non-blocking and close-on-exec; every TCP
-// socket gets TCP_NODELAY and keepalive (ztunnel's 180 s idle, 180 s
-// interval, 9 probes).
+// Addresses are ambient::SocketAddress values (ambient/base/address.h;
+// numeric only: the runtime never resolves names). Sockets are non-blocking
+// and close-on-exec; every TCP socket gets TCP_NODELAY and keepalive
+// (ztunnel's 180 s idle, 180 s interval, 9 probes).
 #ifndef AMBIENT_RUNTIME_SOCKET_H_
 #define AMBIENT_RUNTIME_SOCKET_H_
 
 #include <sys/socket.h>
 
-#include <string>
-
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
+#include "ambient/base/address.h"
 
 namespace ambient::runtime {
-
-struct SocketAddress {
-  sockaddr_storage storage{};
-  socklen_t len = 0;
-
-  int family() const { return storage.ss_family; }
-  // ToString formats "ip:port" / "[v6]:port".
-  std::string ToString() const;
-  // Ip formats the address without the port.
-  std::string Ip() const;
-  int port() const;
-};
-
-// ParseSocketAddress reads "ip:port" or "[v6]:port". InvalidArgument otherwise.
-absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text);
 
 // LocalAddress / PeerAddress of a socket.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);

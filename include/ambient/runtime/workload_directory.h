@@ -42,7 +42,7 @@ namespace ambient::runtime {
 // default network is "").
 struct NetworkAddress {
   std::string network;
-  authz::IpAddr ip;
+  ambient::IpAddress ip;
 
   // Key is "network/ip", the form ztunnel's local config spells.
   std::string Key() const;
