@@ -21,11 +21,11 @@ absl::Status Invalid(absl::string_view where, absl::string_view what) {
 }
 
 // Ip converts raw address bytes (4 or 16) to the numeric text form.
-absl::StatusOr<authz::IpAddr> Ip(absl::string_view where, const std::string& bytes) {
+absl::StatusOr<IpAddress> Ip(absl::string_view where, const std::string& bytes) {
   if (bytes.size() != 4 && bytes.size() != 16) {
     return Invalid(where, absl::StrCat(bytes.size(), " bytes, want 4 (IPv4) or 16 (IPv6)"));
   }
-  return authz::IpAddr::FromBytes(bytes);
+  return IpAddress::FromBytes(bytes);
 }
 
 absl::StatusOr<uint16_t> Port(absl::string_view where, uint32_t port) {
@@ -38,7 +38,7 @@ absl::StatusOr<runtime::GatewayAddress> Gateway(absl::string_view where,
   runtime::GatewayAddress out;
   switch (g.destination_case()) {
     case wire::GatewayAddress::kAddress: {
-      absl::StatusOr<authz::IpAddr> ip = Ip(absl::StrCat(where, ".address"), g.address().address());
+      absl::StatusOr<IpAddress> ip = Ip(absl::StrCat(where, ".address"), g.address().address());
       if (!ip.ok()) return ip.status();
       out.address = runtime::NetworkAddress{g.address().network(), *ip};
       break;
@@ -77,7 +77,7 @@ absl::StatusOr<runtime::Workload> ConvertWorkload(const wire::Workload& w) {
   out.name = w.name();
   out.ns = w.namespace_();
   for (int i = 0; i < w.addresses_size(); ++i) {
-    absl::StatusOr<authz::IpAddr> ip =
+    absl::StatusOr<IpAddress> ip =
         Ip(absl::StrCat("workload addresses[", i, "]"), w.addresses(i));
     if (!ip.ok()) return ip.status();
     out.addresses.push_back(ip->ToString());
@@ -217,7 +217,7 @@ absl::StatusOr<runtime::Service> ConvertService(const wire::Service& s) {
   for (int i = 0; i < s.addresses_size(); ++i) {
     const wire::NetworkAddress& a = s.addresses(i);
     std::string where = absl::StrCat("service addresses[", i, "]");
-    absl::StatusOr<authz::IpAddr> ip = Ip(where, a.address());
+    absl::StatusOr<IpAddress> ip = Ip(where, a.address());
     if (!ip.ok()) return ip.status();
     uint32_t max = a.address().size() == 4 ? 32 : 128;
     if (a.has_length() && a.length() != max) {

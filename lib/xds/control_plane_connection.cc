@@ -163,11 +163,14 @@ void ControlPlaneConnection::Connect() {
   for (addrinfo* a = res; a != nullptr; a = a->ai_next) ++count;
   addrinfo* pick = res;
   for (size_t i = (stats_.connect_attempts - 1) % count; i > 0; --i) pick = pick->ai_next;
-  runtime::SocketAddress addr;
-  std::memcpy(&addr.storage, pick->ai_addr, pick->ai_addrlen);
-  addr.len = pick->ai_addrlen;
+  absl::StatusOr<SocketAddress> addr =
+      SocketAddress::FromSockaddr(pick->ai_addr, static_cast<socklen_t>(pick->ai_addrlen));
   freeaddrinfo(res);
-  absl::StatusOr<int> fd = runtime::StartConnect(addr);
+  if (!addr.ok()) {
+    Fail(addr.status());
+    return;
+  }
+  absl::StatusOr<int> fd = runtime::StartConnect(*addr);
   if (!fd.ok()) {
     Fail(fd.status());
     return;

@@ -324,8 +324,8 @@ TEST_F(AdsInteropDirectoryTest, AddressesAndPoliciesFromIstiodFillTheDirectoryAn
   EXPECT_EQ(ack["nonce"], "p1");
   EXPECT_TRUE(ack["error"].is_null()) << ack;
   authz::Connection c;
-  c.src_ip = *authz::IpAddr::Parse("198.18.0.11");
-  c.dst_ip = *authz::IpAddr::Parse("198.18.0.10");
+  c.src_ip = *IpAddress::Parse("198.18.0.11");
+  c.dst_ip = *IpAddress::Parse("198.18.0.10");
   c.dst_port = 8080;
   c.src_identity = *identity::IstioIdentity::Parse("spiffe://cluster.local/ns/ns1/sa/b");
   authz::Decision d = store_.Check({a->ns, a->policies}, c);

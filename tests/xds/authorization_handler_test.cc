@@ -24,8 +24,8 @@ ResourceUpdate Update(std::string name, std::string bytes) {
 
 authz::Connection From(const std::string& src, const std::string& identity, uint16_t port = 80) {
   authz::Connection c;
-  c.src_ip = *authz::IpAddr::Parse(src);
-  c.dst_ip = *authz::IpAddr::Parse("198.18.0.10");
+  c.src_ip = *IpAddress::Parse(src);
+  c.dst_ip = *IpAddress::Parse("198.18.0.10");
   c.dst_port = port;
   if (!identity.empty()) c.src_identity = *identity::IstioIdentity::Parse(identity);
   return c;
