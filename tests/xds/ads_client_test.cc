@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "support/process.h"
 #include "support/test_pki.h"
+#include "xds/istiod_protos.h"
 #include "xds/recorder.h"
 
 namespace ambient::xds {
@@ -52,10 +53,7 @@ class AdsClientTest : public ::testing::Test {
     char dir[] = "/tmp/ambient-adsc-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    std::string protoc =
-        absl::StrCat("protoc --python_out=", dir_, " -I ", AMBIENT_SOURCE_DIR,
-                     "/lib/xds -I /usr/include ", AMBIENT_SOURCE_DIR, "/lib/xds/discovery.proto");
-    ASSERT_EQ(std::system(protoc.c_str()), 0) << protoc;
+    ASSERT_EQ(test_istiod::GenerateProtos(dir_), "");
     auto loop = runtime::EventLoop::New();
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(*loop);

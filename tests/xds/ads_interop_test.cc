@@ -24,6 +24,7 @@
 #include "ambient/xds/delta_ads.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
+#include "xds/istiod_protos.h"
 #include "xds/recorder.h"
 
 namespace ambient::xds {
@@ -39,12 +40,7 @@ class AdsInteropTest : public ::testing::Test {
     char dir[] = "/tmp/ambient-xds-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    std::string protoc =
-        absl::StrCat("protoc --python_out=", dir_, " -I ", AMBIENT_SOURCE_DIR, "/lib/xds -I ",
-                     AMBIENT_SOURCE_DIR, "/lib/authz -I /usr/include ", AMBIENT_SOURCE_DIR,
-                     "/lib/xds/discovery.proto ", AMBIENT_SOURCE_DIR, "/lib/xds/workload.proto ",
-                     AMBIENT_SOURCE_DIR, "/lib/authz/authorization.proto");
-    ASSERT_EQ(std::system(protoc.c_str()), 0) << protoc;
+    ASSERT_EQ(test_istiod::GenerateProtos(dir_), "");
     istiod_ = test_support::Child::Spawn(
         {"/usr/bin/python3", AMBIENT_SOURCE_DIR "/tests/xds/fake_istiod.py", dir_});
     std::string line = test_support::ReadLine(istiod_.out(), 20000);
