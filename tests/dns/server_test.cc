@@ -155,9 +155,16 @@ class DnsServerTest : public ::testing::Test {
     o.metrics = &metrics_;
     o.pod.ns = "default";
     if (o.upstreams.empty()) o.upstreams = {Loopback(upstream_port_)};
-    int udp = BoundUdp(&port_);
-    ASSERT_GE(udp, 0);
-    auto tcp = runtime::Listen(Loopback(port_));
+    // A port free for UDP may be taken for TCP by another test running in
+    // parallel: try another one then.
+    int udp = -1;
+    absl::StatusOr<int> tcp = absl::UnknownError("no port tried");
+    for (int i = 0; i < 20 && !tcp.ok(); ++i) {
+      if (udp >= 0) close(udp);
+      udp = BoundUdp(&port_);
+      ASSERT_GE(udp, 0);
+      tcp = runtime::Listen(Loopback(port_));
+    }
     ASSERT_TRUE(tcp.ok()) << tcp.status();
     auto s = DnsServer::Start(loop_.get(), udp, *tcp, std::move(o));
     ASSERT_TRUE(s.ok()) << s.status();
