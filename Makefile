@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 10
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench soak demo install format clean
+.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench bench-compare soak demo install format clean
 
 all: build
 
@@ -70,6 +70,14 @@ fuzz: deps
 BENCH ?=
 bench: build
 	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(BENCH),--parts $(BENCH))
+
+# Same-run before/after of a change: builds BASE (a commit, default the
+# parent of HEAD) in a temporary worktree, then runs the BENCH parts (default
+# hbone,e2e) on BASE's and this build's programs alternately; writes
+# bench/results/compare-<UTC time>.json and bench/BEFORE-AFTER.md.
+BASE ?= HEAD~1
+bench-compare: build
+	@BENCH_PARTS="$(if $(BENCH),$(BENCH),hbone,e2e)" bash scripts/bench-compare.sh "$(BASE)" $(BUILD)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)

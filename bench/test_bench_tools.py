@@ -48,7 +48,7 @@ class RunnerTest(unittest.TestCase):
         p = run(RUNNER, "--list")
         self.assertEqual(p.returncode, 0, p.stderr)
         names = [line.split()[0] for line in p.stdout.splitlines()]
-        self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "hbone",
+        self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "xds", "hbone",
                                  "pair", "idle", "gobind", "e2e", "services", "attack", "dns"])
 
     def test_dry_run_picks_parts_in_list_order(self):
@@ -123,6 +123,68 @@ class RunnerTest(unittest.TestCase):
         finally:
             del os.environ["FAKE_RC"]
         self.assertEqual(res["status"], "failed (exit 3)")
+
+
+    def test_baseline_runs_alternate_and_are_named_apart(self):
+        mod = load_runner()
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        # Each "build" holds the figure its programs would measure, so the
+        # test sees which build each round ran on, and in which order.
+        log = os.path.join(tmp, "order.log")
+        for build, value in (("this", 10), ("base", 20)):
+            os.makedirs(os.path.join(tmp, build))
+            with open(os.path.join(tmp, build, "CMakeCache.txt"), "w") as f:
+                f.write(f"CMAKE_BUILD_TYPE:STRING=RelWithDebInfo\nvalue={value}\n")
+        script = os.path.join(tmp, "fake_part.py")
+        with open(script, "w") as f:
+            f.write("import json, os, sys\n"
+                    "build = sys.argv[1]\n"
+                    "v = float(open(build + '/CMakeCache.txt').read().split('value=')[1])\n"
+                    f"open({log!r}, 'a').write(os.path.basename(build) + ' ' + "
+                    "os.environ['BENCH_ROUNDS'] + '\\n')\n"
+                    "f = open(os.environ['BENCH_FIGURES'], 'a')\n"
+                    "for n, p in (('x', 'y'), ('y', None)):\n"
+                    "    f.write(json.dumps({'name': n, 'unit': 'us', 'values': [v],"
+                    " 'better': 'lower', 'peer': p}) + '\\n')\n")
+        part = mod.Part("fake", "a fake part", ["{py}", script, "{build}"], 1)
+        args = mod.parse_args(["--rounds", "3", "--build", os.path.join(tmp, "this"),
+                               "--baseline", os.path.join(tmp, "base")])
+        res = mod.run_part(part, 1, 1, args, 0)
+        self.assertEqual(res["status"], "ok")
+        figs = {f["name"]: f for f in res["figures"]}
+        self.assertEqual(figs["x"]["values"], [10, 10, 10])
+        self.assertEqual(figs["baseline.x"]["values"], [20, 20, 20])
+        self.assertEqual(figs["x"]["peer"], "y")
+        self.assertEqual(figs["baseline.x"]["peer"], "baseline.y")
+        self.assertEqual(read_text(log).split("\n")[:6],
+                         ["base 1", "this 1", "this 1", "base 1", "base 1", "this 1"])
+        # The renderer: this build is 0.5x the baseline in a "lower is
+        # better" figure with ranges apart, so better; a worse pair says so.
+        out = os.path.join(tmp, "compare-20260101T000000Z.json")
+        figs["baseline.y"]["values"] = [5, 6, 7]
+        figs["baseline.y"].update(min=5, median=6, max=7)
+        with open(out, "w") as f:
+            json.dump({"baseline": {"commit": "abc"}, "commit": "def", "machine": {},
+                       "rounds": 3, "parts": [res]}, f)
+        md = os.path.join(tmp, "BEFORE-AFTER.md")
+        p = run(os.path.join(ROOT, "scripts", "bench_compare.py"), out, "--markdown", md)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = read_text(md)
+        row = [line for line in text.splitlines() if line.startswith("| `x`")][0]
+        self.assertIn("0.500x", row)
+        self.assertIn("better", row)
+        row = [line for line in text.splitlines() if line.startswith("| `y`")][0]
+        self.assertIn("**worse**", row)
+        self.assertIn("Worse beyond the noise: y.", text)
+        p = run(os.path.join(ROOT, "scripts", "bench_compare.py"), SAMPLE)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a before/after run", p.stderr)
+
+    def test_baseline_must_be_a_build_directory(self):
+        p = run(RUNNER, "--baseline", "/nonexistent-build", "--dry-run")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a build directory", p.stderr)
 
 
 class ReportTest(unittest.TestCase):

@@ -3,6 +3,7 @@
 
   scripts/bench.py [--build DIR] [--parts a,b] [--rounds N] [--seconds S]
                    [--out DIR] [--list] [--dry-run] [--no-report]
+                   [--baseline DIR [--compare FILE]]
 
 Runs the parts listed in PARTS (all of them by default; --parts or $BENCH picks
 some), one after the other, printing which part is running, n of N, and its
@@ -14,6 +15,14 @@ scripts/bench_report.py draws the charts into bench/results/<timestamp>/ and,
 for a run of every part, regenerates bench/RESULTS.md. Older results are
 removed: bench/results keeps the latest full run (and a newer partial one).
 Loopback and network namespaces the parts make themselves only.
+
+--baseline DIR is the same-run before/after of a change: DIR is the build
+directory of another commit (`make bench-compare BASE=<rev>` makes one). Each
+round of each part then runs twice, once on DIR's programs and once on
+--build's, alternating which goes first, with this tree's part scripts; DIR's
+figures are named "baseline.<name>". The run is written to
+bench/results/compare-<stamp>.json and scripts/bench_compare.py renders it
+(--compare FILE: the markdown file to write, default bench/BEFORE-AFTER.md).
 """
 import argparse
 import datetime
@@ -57,6 +66,13 @@ PARTS = [
     Part("authz", "L4 authorization checks and policy replacement, 10,000 policies",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/authz/authz_bench",
           "--min-time", "0.2"], 10),
+    Part("xds", "xDS apply rate: 10,000 workloads + 1,000 services into the workload "
+         "directory, 1,000 / 10,000 policies into the policy store",
+         ["{py}", "bench/lib/gbench.py", "{build}/bench/xds/xds_bench", "--min-time", "0.2",
+          "--peer", "BM_ApplyAddresses/10000/1000=BM_Peer_ParseAddressesOnly/10000/1000",
+          "--peer", "BM_ApplyAddresses/1000/100=BM_Peer_ParseAddressesOnly/1000/100",
+          "--peer", "BM_ApplyPolicies/1000=BM_Peer_UpsertEach/1000",
+          "--peer", "BM_ApplyPolicies/10000=BM_Peer_UpsertEach/10000"], 60),
     Part("hbone", "HBONE core in memory, handshake crypto, pooled streams, new connections",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/hbone/hbone_bench",
           "--filter", "BM_(Core|Ecdsa|X25519|Pooled|NewConnection)", "--min-time", "0.2"], 60),
@@ -93,6 +109,9 @@ def parse_args(argv):
     ap.add_argument("--list", action="store_true", help="list the parts and exit")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     ap.add_argument("--no-report", action="store_true", help="do not draw charts or RESULTS.md")
+    ap.add_argument("--baseline", help="build directory of the commit to compare with")
+    ap.add_argument("--compare", default=os.path.join(ROOT, "bench", "BEFORE-AFTER.md"),
+                    help="with --baseline: the markdown file to write")
     a = ap.parse_args(argv)
     if a.rounds < 1 or a.rounds > 20:
         ap.error("--rounds must be 1..20")
@@ -104,11 +123,13 @@ def parse_args(argv):
     if unknown:
         ap.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(known)}")
     a.selected = [p for p in PARTS if p.name in wanted]  # in list order, no duplicates
+    if a.baseline and not os.path.isfile(os.path.join(a.baseline, "CMakeCache.txt")):
+        ap.error(f"--baseline {a.baseline}: not a build directory (no CMakeCache.txt)")
     return a
 
 
-def command(part, a):
-    subst = {"build": os.path.abspath(a.build), "rounds": str(a.rounds),
+def command(part, a, build=None, rounds=None):
+    subst = {"build": os.path.abspath(build or a.build), "rounds": str(rounds or a.rounds),
              "seconds": str(a.seconds), "py": PY}
     return [c.format(**subst) for c in part.cmd]
 
@@ -180,33 +201,24 @@ def merge(lines):
     return out
 
 
-def run_part(part, i, n, a, t_start):
-    cmd = command(part, a)
-    elapsed = time.time() - t_start
-    print(f"\n=== [{i}/{n}] {part.name}: {part.what} (about {part.seconds} s; "
-          f"{elapsed / 60:.1f} min so far)", flush=True)
-    if part.root and os.geteuid() != 0:
-        print(f"[{i}/{n}] {part.name}: skipped, needs root", flush=True)
-        return {"name": part.name, "what": part.what, "status": "skipped (needs root)",
-                "command": cmd, "seconds": 0, "figures": []}
+def run_once(part, cmd, i, n, rounds, tag=""):
+    """Runs one part's program; returns (exit code, its valid figure lines)."""
     fd, figfile = tempfile.mkstemp(prefix=f"bench-{part.name}-", suffix=".jsonl")
     os.close(fd)
-    env = dict(os.environ, BENCH_FIGURES=figfile, BENCH_ROUNDS=str(a.rounds),
+    env = dict(os.environ, BENCH_FIGURES=figfile, BENCH_ROUNDS=str(rounds),
                PATH="/usr/bin:/bin:/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
-    load0 = loadavg()
-    t0 = time.time()
+    label = f"{i}/{n} {part.name}{tag}"
     try:
         with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
             for line in proc.stdout:
-                print(f"  [{i}/{n} {part.name}] {line}", end="", flush=True)
+                print(f"  [{label}] {line}", end="", flush=True)
             rc = proc.wait()
     except OSError as e:
-        print(f"  [{i}/{n} {part.name}] cannot run {cmd[0]}: {e}", flush=True)
+        print(f"  [{label}] cannot run {cmd[0]}: {e}", flush=True)
         rc = 127
-    secs = time.time() - t0
+    lines = []
     with open(figfile) as f:
-        lines = []
         for raw in f:
             try:
                 rec = json.loads(raw)
@@ -218,8 +230,49 @@ def run_part(part, i, n, a, t_start):
             if ok:
                 lines.append(rec)
             else:
-                print(f"  [{i}/{n} {part.name}] bad figure line ignored: {raw.strip()[:80]}")
+                print(f"  [{label}] bad figure line ignored: {raw.strip()[:80]}")
     os.unlink(figfile)
+    return rc, lines
+
+
+def as_baseline(rec):
+    """A baseline build's figure line, renamed "baseline.<name>"; its peer and floor
+    references point at the baseline's figures of the same run."""
+    out = dict(rec, name="baseline." + rec["name"])
+    for k in ("peer", "floor"):
+        if out.get(k) and "/" not in out[k]:
+            out[k] = "baseline." + out[k]
+        elif out.get(k):
+            del out[k]
+    return out
+
+
+def run_part(part, i, n, a, t_start):
+    cmd = command(part, a)
+    elapsed = time.time() - t_start
+    print(f"\n=== [{i}/{n}] {part.name}: {part.what} (about {part.seconds} s; "
+          f"{elapsed / 60:.1f} min so far)", flush=True)
+    if part.root and os.geteuid() != 0:
+        print(f"[{i}/{n}] {part.name}: skipped, needs root", flush=True)
+        return {"name": part.name, "what": part.what, "status": "skipped (needs root)",
+                "command": cmd, "seconds": 0, "figures": []}
+    load0 = loadavg()
+    t0 = time.time()
+    if not a.baseline:
+        rc, lines = run_once(part, cmd, i, n, a.rounds)
+    else:
+        # One round at a time, baseline and this build alternating which goes
+        # first, so both see the same load.
+        rc, lines = 0, []
+        base_cmd = command(part, a, build=a.baseline, rounds=1)
+        this_cmd = command(part, a, rounds=1)
+        for r in range(a.rounds):
+            order = [("baseline", base_cmd), ("", this_cmd)]
+            for tag, c in (order if r % 2 == 0 else order[::-1]):
+                rc1, got = run_once(part, c, i, n, 1, f" {tag or 'this'} round {r + 1}")
+                rc = rc or rc1
+                lines += [as_baseline(x) for x in got] if tag else got
+    secs = time.time() - t0
     figures = merge(lines)
     status = "ok" if rc == 0 else f"failed (exit {rc})"
     print(f"=== [{i}/{n}] {part.name}: {status}, {len(figures)} figures, {secs:.0f} s", flush=True)
@@ -228,6 +281,14 @@ def run_part(part, i, n, a, t_start):
                                 for c in cmd),
             "seconds": round(secs, 1), "load_before": load0, "load_after": loadavg(),
             "figures": figures}
+
+
+def prune_compares(out_dir):
+    """Removes before/after runs but the latest (other results are left alone)."""
+    compares = sorted(n for n in os.listdir(out_dir)
+                      if re.match(r"^compare-\d{8}T\d{6}Z\.json$", n))
+    for name in compares[:-1]:
+        os.unlink(os.path.join(out_dir, name))
 
 
 def prune(out_dir, keep_stamp, keep_full_stamp):
@@ -268,7 +329,7 @@ def main(argv):
         for i, p in enumerate(a.selected, 1):
             print(f"[{i}/{n}] {p.name}: {' '.join(command(p, a))}")
         return 0
-    full = len(a.selected) == len(PARTS)
+    full = len(a.selected) == len(PARTS) and not a.baseline
     os.makedirs(a.out, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -285,6 +346,17 @@ def main(argv):
                           f"'{os.path.abspath(a.build)}/CMakeCache.txt'"]),
         "load_before": loadavg(), "time_wait_before": time_wait(), "parts": [],
     }
+    if a.baseline:
+        src = sh(["sh", "-c", f"sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "
+                  f"'{os.path.abspath(a.baseline)}/CMakeCache.txt'"])
+        result["baseline"] = {
+            "build": os.path.abspath(a.baseline),
+            "commit": sh(["git", "-C", src, "rev-parse", "HEAD"]) if src else "",
+            "build_type": sh(["sh", "-c", f"sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "
+                              f"'{os.path.abspath(a.baseline)}/CMakeCache.txt'"]),
+        }
+        print(f"make bench: before/after: baseline {a.baseline} "
+              f"(commit {result['baseline']['commit'][:12]}) vs this build", flush=True)
     t_start = time.time()
     for i, p in enumerate(a.selected, 1):
         result["parts"].append(run_part(p, i, n, a, t_start))
@@ -293,7 +365,7 @@ def main(argv):
     result["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
     result["seconds"] = round(time.time() - t_start, 1)
-    path = os.path.join(a.out, stamp + ".json")
+    path = os.path.join(a.out, ("compare-" if a.baseline else "") + stamp + ".json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
@@ -304,7 +376,14 @@ def main(argv):
           + (f"; FAILED: {', '.join(failed)}" if failed else "")
           + (f"; skipped (not root): {', '.join(skipped)}" if skipped else ""), flush=True)
     rc = 1 if failed else 0
-    if not a.no_report:
+    if a.baseline and not a.no_report:
+        cmd = [PY, os.path.join(ROOT, "scripts", "bench_compare.py"), path,
+               "--markdown", a.compare]
+        print("+ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                              for c in cmd), flush=True)
+        if subprocess.call(cmd) != 0:
+            rc = 1
+    elif not a.no_report:
         cmd = [PY, os.path.join(ROOT, "scripts", "bench_report.py"), path,
                "--charts", os.path.join(a.out, stamp)]
         if full and os.path.abspath(a.out) == os.path.join(ROOT, "bench", "results"):
@@ -317,7 +396,10 @@ def main(argv):
         if subprocess.call(cmd) != 0:
             rc = 1
     if os.path.abspath(a.out) == os.path.join(ROOT, "bench", "results"):
-        prune(a.out, stamp, latest_full(a.out))
+        if a.baseline:
+            prune_compares(a.out)
+        else:
+            prune(a.out, stamp, latest_full(a.out))
     return rc
 
 

@@ -5,6 +5,10 @@ package ambient
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include "ambient/ambient.h"
+
+int ambientGoAuthzCheck(const ambient_authz_store *store, const char *ns, const char *const *keys,
+                        size_t n_keys, const struct sockaddr *src, const struct sockaddr *dst,
+                        const char *src_identity, ambient_authz_decision *decision);
 */
 import "C"
 
@@ -168,7 +172,7 @@ func (s *PolicyStore) Check(req Request) (Decision, error) {
 	dst, freeDst := sockaddr(req.Dst)
 	defer freeDst()
 
-	rc := C.ambient_authz_check(s.ptr, cns, keys, C.size_t(len(req.WorkloadPolicies)),
+	rc := C.ambientGoAuthzCheck(s.ptr, cns, keys, C.size_t(len(req.WorkloadPolicies)),
 		(*C.struct_sockaddr)(src), (*C.struct_sockaddr)(dst), cid, dec)
 	runtime.KeepAlive(s)
 	if rc < 0 {

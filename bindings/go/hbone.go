@@ -3,6 +3,10 @@ package ambient
 /*
 #include <stdlib.h>
 #include "ambient/ambient.h"
+
+ambient_error *ambientGoTlsNew(ambient_hbone_role role, const char *cert, size_t cert_len,
+                               const char *key, size_t key_len, const char *bundle,
+                               size_t bundle_len, ambient_hbone_tls **out);
 */
 import "C"
 
@@ -60,8 +64,11 @@ func NewHBONETLS(role HBONERole, certPEM, keyPEM, bundle []byte) (*HBONETLS, err
 	k, kl := cbytes(keyPEM)
 	b, bl := cbytes(bundle)
 	var out *C.ambient_hbone_tls
-	if err := takeError(C.ambient_hbone_tls_new_from_pem(C.ambient_hbone_role(role), c, cl, k, kl, b, bl, &out)); err != nil {
+	if err := takeError(C.ambientGoTlsNew(C.ambient_hbone_role(role), c, cl, k, kl, b, bl, &out)); err != nil {
 		return nil, err
+	}
+	if out == nil {
+		return nil, &Error{Code: ResourceExhausted, Message: "out of memory"}
 	}
 	return newHBONETLS(out, role), nil
 }

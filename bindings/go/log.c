@@ -96,8 +96,14 @@ ambient_workload_info *ambientGoWorkload(const char *uid, const char *name, cons
 
 ambient_error *ambientGoClientNew(ambient_runtime_loop *loop, const ambient_hbone_tls *tls,
                                   uintptr_t log_handle, ambient_hbone_client **out) {
-  return ambient_hbone_client_new(loop, tls, log_handle ? (ambient_log_fn)ambientGoLog : NULL,
-                                  (void *)log_handle, out);
+  ambient_hbone_client_options *opts = ambient_hbone_client_options_new();
+  ambient_error *err;
+  if (opts == NULL) return NULL; /* *out stays NULL: the Go side reports out of memory */
+  ambient_hbone_client_options_set_log(opts, log_handle ? (ambient_log_fn)ambientGoLog : NULL,
+                                       (void *)log_handle);
+  err = ambient_hbone_client_new(loop, tls, opts, out);
+  ambient_hbone_client_options_free(opts);
+  return err;
 }
 
 int ambientGoClientTunnel(ambient_hbone_client *client, const char *via, const char *authority,
@@ -135,4 +141,40 @@ void ambientGoSetNodeProxyLog(ambient_node_proxy_options *opts, uintptr_t handle
 
 int ambientGoPost(ambient_runtime_loop *loop, uintptr_t task_handle) {
   return ambient_runtime_loop_post(loop, (void (*)(void *))ambientGoRunTask, (void *)task_handle);
+}
+
+ambient_error *ambientGoTlsNew(ambient_hbone_role role, const char *cert, size_t cert_len,
+                               const char *key, size_t key_len, const char *bundle,
+                               size_t bundle_len, ambient_hbone_tls **out) {
+  ambient_hbone_tls_options *o = ambient_hbone_tls_options_new();
+  ambient_error *err;
+  if (o == NULL) return NULL; /* out of memory: *out stays NULL */
+  err = ambient_hbone_tls_options_set_cert_chain_pem(o, cert, cert_len);
+  if (err == NULL) err = ambient_hbone_tls_options_set_private_key_pem(o, key, key_len);
+  if (err == NULL) err = ambient_hbone_tls_options_set_trust_bundle(o, bundle, bundle_len);
+  if (err == NULL) err = ambient_hbone_tls_new(role, o, out);
+  ambient_hbone_tls_options_free(o);
+  return err;
+}
+
+int ambientGoAuthzCheck(const ambient_authz_store *store, const char *ns, const char *const *keys,
+                        size_t n_keys, const struct sockaddr *src, const struct sockaddr *dst,
+                        const char *src_identity, ambient_authz_decision *decision) {
+  ambient_authz_request *r = ambient_authz_request_new();
+  ambient_error *err;
+  int rc;
+  if (r == NULL) return AMBIENT_ERR_RESOURCE_EXHAUSTED;
+  err = ambient_authz_request_set_workload_namespace(r, ns);
+  if (err == NULL) err = ambient_authz_request_set_workload_policies(r, keys, n_keys);
+  if (err == NULL) err = ambient_authz_request_set_source(r, src);
+  if (err == NULL) err = ambient_authz_request_set_destination(r, dst);
+  if (err == NULL) err = ambient_authz_request_set_source_identity(r, src_identity);
+  if (err != NULL) {
+    rc = ambient_error_code(err);
+    ambient_error_free(err);
+  } else {
+    rc = ambient_authz_check(store, r, decision);
+  }
+  ambient_authz_request_free(r);
+  return rc;
 }

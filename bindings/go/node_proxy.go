@@ -200,7 +200,7 @@ func (p *NodeProxy) AddPod(uid, name, namespace string, netns *Netns) error {
 			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
 			return
 		}
-		err = takeError(C.ambient_node_proxy_add_pod(p.ptr, info, C.ambient_netns_fd(netns.ptr)))
+		err = takeError(C.ambient_node_proxy_add_pod(p.ptr, info, netns.ptr))
 		C.ambient_workload_info_free(info)
 	}); derr != nil {
 		err = derr

@@ -320,6 +320,9 @@ func (l *Loop) NewHBONEClient(tls *HBONETLS, log LogFunc) (*HBONEClient, error) 
 	var err error
 	if derr := l.do(func() {
 		err = takeError(C.ambientGoClientNew(l.ptr, tls.ptr, C.uintptr_t(c.log), &c.ptr))
+		if err == nil && c.ptr == nil {
+			err = &Error{Code: ResourceExhausted, Message: "out of memory"}
+		}
 		if err == nil {
 			l.clients[c] = struct{}{}
 		}

@@ -377,7 +377,19 @@ static int setup_client(const char *cmd, hbone_flags *f, ambient_hbone_client **
   snprintf(what, sizeof(what), "hbone %s: TLS setup", cmd);
   if (err != NULL) return ambientctl_fail(what, err);
   err = ambient_runtime_loop_new(&g_loop);
-  if (err == NULL) err = ambient_hbone_client_new(g_loop, tls, log, f, client);
+  if (err == NULL) {
+    ambient_hbone_client_options *opts = ambient_hbone_client_options_new();
+    if (opts == NULL) {
+      fprintf(stderr, "ambientctl: out of memory\n");
+      ambient_hbone_tls_free(tls);
+      ambient_runtime_loop_free(g_loop);
+      g_loop = NULL;
+      return 1;
+    }
+    ambient_hbone_client_options_set_log(opts, log, f);
+    err = ambient_hbone_client_new(g_loop, tls, opts, client);
+    ambient_hbone_client_options_free(opts);
+  }
   ambient_hbone_tls_free(tls);
   if (err != NULL) {
     ambient_runtime_loop_free(g_loop);

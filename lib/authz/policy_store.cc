@@ -90,6 +90,27 @@ bool PolicyStore::Remove(absl::string_view key) {
   }
 }
 
+void PolicyStore::Apply(std::vector<Policy> upserts, const std::vector<std::string>& removals) {
+  std::vector<std::pair<std::string, std::shared_ptr<const Policy>>> shared;
+  shared.reserve(upserts.size());
+  for (Policy& p : upserts) {
+    std::string key = p.key();
+    shared.emplace_back(std::move(key), std::make_shared<const Policy>(std::move(p)));
+  }
+  for (;;) {  // as Upsert: build outside the lock, retry if someone swapped meanwhile
+    auto cur = Current();
+    auto map = cur->by_key;
+    for (const auto& [key, p] : shared) map[key] = p;
+    for (const std::string& key : removals) map.erase(key);
+    auto next = Snapshot::Build(std::move(map));
+    absl::MutexLock lock(&mu_);
+    if (snapshot_ == cur) {
+      snapshot_ = std::move(next);
+      return;
+    }
+  }
+}
+
 size_t PolicyStore::size() const { return Current()->by_key.size(); }
 
 Decision PolicyStore::Check(const Workload& workload, const Connection& conn) const {

@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ambient/authz/policy_codec.h"
 #include "ambient/authz/policy_store.h"
@@ -22,6 +25,14 @@ struct ambient_authz_store {
 
 struct ambient_authz_decision {
   Decision decision;
+};
+
+struct ambient_authz_request {
+  ambient::authz::Workload workload;
+  Connection conn;
+  bool has_namespace = false;
+  bool has_src = false;
+  bool has_dst = false;
 };
 
 namespace {
@@ -118,32 +129,85 @@ const char* ambient_authz_decision_get0_dry_run_hit(const ambient_authz_decision
   return decision->decision.dry_run_hits[i].c_str();
 }
 
-int ambient_authz_check(const ambient_authz_store* store, const char* workload_namespace,
-                        const char* const* workload_policies, size_t num_workload_policies,
-                        const struct sockaddr* src, const struct sockaddr* dst,
-                        const char* src_identity, ambient_authz_decision* out_decision) {
+ambient_authz_request* ambient_authz_request_new(void) {
+  return ambient::capi::NewOrNull<ambient_authz_request>();
+}
+
+void ambient_authz_request_free(ambient_authz_request* req) { delete req; }
+
+ambient_error* ambient_authz_request_set_workload_namespace(ambient_authz_request* req,
+                                                            const char* ns) {
+  return Guard([&]() -> absl::Status {
+    if (req == nullptr) return NullArgument("req");
+    if (ns == nullptr) return NullArgument("ns");
+    req->workload.ns = ns;
+    req->has_namespace = true;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_authz_request_set_workload_policies(ambient_authz_request* req,
+                                                           const char* const* keys, size_t n) {
+  return Guard([&]() -> absl::Status {
+    if (req == nullptr) return NullArgument("req");
+    std::vector<std::string> copied;
+    if (absl::Status s = ambient::capi::CopyStrings(keys, n, "keys", "keys[i]", &copied); !s.ok()) {
+      return s;
+    }
+    req->workload.policies = std::move(copied);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_authz_request_set_source(ambient_authz_request* req,
+                                                const struct sockaddr* src) {
+  return Guard([&]() -> absl::Status {
+    if (req == nullptr) return NullArgument("req");
+    if (src == nullptr) return NullArgument("src");
+    if (!ToIpPort(src, &req->conn.src_ip, &req->conn.src_port)) {
+      return absl::InvalidArgumentError("src: not an AF_INET or AF_INET6 address");
+    }
+    req->has_src = true;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_authz_request_set_destination(ambient_authz_request* req,
+                                                     const struct sockaddr* dst) {
+  return Guard([&]() -> absl::Status {
+    if (req == nullptr) return NullArgument("req");
+    if (dst == nullptr) return NullArgument("dst");
+    if (!ToIpPort(dst, &req->conn.dst_ip, &req->conn.dst_port)) {
+      return absl::InvalidArgumentError("dst: not an AF_INET or AF_INET6 address");
+    }
+    req->has_dst = true;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_authz_request_set_source_identity(ambient_authz_request* req,
+                                                         const char* spiffe_id) {
+  return Guard([&]() -> absl::Status {
+    if (req == nullptr) return NullArgument("req");
+    if (spiffe_id == nullptr) {
+      req->conn.src_identity.reset();
+      return absl::OkStatus();
+    }
+    auto id = ambient::identity::IstioIdentity::Parse(spiffe_id);
+    if (!id.ok()) return id.status();
+    req->conn.src_identity = std::move(*id);
+    return absl::OkStatus();
+  });
+}
+
+int ambient_authz_check(const ambient_authz_store* store, const ambient_authz_request* req,
+                        ambient_authz_decision* out_decision) {
   return GuardCode([&]() -> int {
-    if (store == nullptr || workload_namespace == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-    if (workload_policies == nullptr && num_workload_policies != 0) {
+    if (store == nullptr || req == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
+    if (!req->has_namespace || !req->has_src || !req->has_dst) {
       return AMBIENT_ERR_INVALID_ARGUMENT;
     }
-    Connection conn;
-    if (!ToIpPort(src, &conn.src_ip, &conn.src_port) ||
-        !ToIpPort(dst, &conn.dst_ip, &conn.dst_port)) {
-      return AMBIENT_ERR_INVALID_ARGUMENT;
-    }
-    if (src_identity != nullptr) {
-      auto id = ambient::identity::IstioIdentity::Parse(src_identity);
-      if (!id.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
-      conn.src_identity = std::move(*id);
-    }
-    ambient::authz::Workload workload{workload_namespace, {}};
-    workload.policies.reserve(num_workload_policies);
-    for (size_t i = 0; i < num_workload_policies; ++i) {
-      if (workload_policies[i] == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
-      workload.policies.emplace_back(workload_policies[i]);
-    }
-    Decision d = store->store.Check(workload, conn);
+    Decision d = store->store.Check(req->workload, req->conn);
     const int allowed = d.allowed ? 1 : 0;
     if (out_decision != nullptr) out_decision->decision = std::move(d);
     return allowed;

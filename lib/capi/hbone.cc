@@ -2,12 +2,14 @@
 // converting arguments and results.
 #include "ambient/c/hbone.h"
 
+#include <openssl/mem.h>
 #include <openssl/ssl.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,15 @@ struct ambient_hbone_tls {
   bssl::UniquePtr<SSL_CTX> ctx;
   std::shared_ptr<identity::TrustBundleSource> bundles;  // null for a host SSL_CTX
   std::string identity;
+};
+
+struct ambient_hbone_tls_options {
+  std::optional<std::string> cert_chain_pem;
+  std::optional<std::string> key_pem;
+  std::optional<std::string> bundle;
+  ~ambient_hbone_tls_options() {
+    if (key_pem.has_value()) OPENSSL_cleanse(key_pem->data(), key_pem->size());
+  }
 };
 
 // Read by lib/capi/runtime.cc (declared in capi/internal.h; not exported).
@@ -76,19 +87,54 @@ int ClampCount(size_t n) { return n > INT32_MAX ? INT32_MAX : static_cast<int>(n
 
 extern "C" {
 
-ambient_error* ambient_hbone_tls_new_from_pem(ambient_hbone_role role, const char* cert_pem,
-                                              size_t cert_len, const char* key_pem, size_t key_len,
-                                              const char* bundle, size_t bundle_len,
-                                              ambient_hbone_tls** out) {
+ambient_hbone_tls_options* ambient_hbone_tls_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_tls_options>();
+}
+
+void ambient_hbone_tls_options_free(ambient_hbone_tls_options* opts) { delete opts; }
+
+ambient_error* ambient_hbone_tls_options_set_cert_chain_pem(ambient_hbone_tls_options* opts,
+                                                            const char* pem, size_t len) {
   return Guard([&]() -> absl::Status {
-    if (cert_pem == nullptr) return NullArgument("cert_pem");
-    if (key_pem == nullptr) return NullArgument("key_pem");
+    if (opts == nullptr) return NullArgument("opts");
+    if (pem == nullptr) return NullArgument("pem");
+    opts->cert_chain_pem.emplace(pem, len);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_hbone_tls_options_set_private_key_pem(ambient_hbone_tls_options* opts,
+                                                             const char* pem, size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (pem == nullptr) return NullArgument("pem");
+    if (opts->key_pem.has_value()) OPENSSL_cleanse(opts->key_pem->data(), opts->key_pem->size());
+    opts->key_pem.emplace(pem, len);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_hbone_tls_options_set_trust_bundle(ambient_hbone_tls_options* opts,
+                                                          const char* bundle, size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
     if (bundle == nullptr) return NullArgument("bundle");
+    opts->bundle.emplace(bundle, len);
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_hbone_tls_new(ambient_hbone_role role, const ambient_hbone_tls_options* opts,
+                                     ambient_hbone_tls** out) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
+    if (!opts->cert_chain_pem) return absl::InvalidArgumentError("no certificate chain set");
+    if (!opts->key_pem) return absl::InvalidArgumentError("no private key set");
+    if (!opts->bundle) return absl::InvalidArgumentError("no trust bundle set");
     return Adopt(role,
-                 hbone::NewContextFromPem(RoleOf(role), absl::string_view(cert_pem, cert_len),
-                                          absl::string_view(key_pem, key_len),
-                                          absl::string_view(bundle, bundle_len)),
+                 hbone::NewContextFromPem(RoleOf(role), *opts->cert_chain_pem, *opts->key_pem,
+                                          *opts->bundle),
                  out);
   });
 }

@@ -57,6 +57,10 @@ struct ambient_hbone_server_options {
   ambient::LogSink log;
 };
 
+struct ambient_hbone_client_options {
+  ambient::LogSink log;
+};
+
 struct ambient_hbone_target {
   std::string via;
   std::string authority;
@@ -290,12 +294,24 @@ void ambient_hbone_server_free(ambient_hbone_server* server) {
   delete server;
 }
 
+ambient_hbone_client_options* ambient_hbone_client_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_hbone_client_options>();
+}
+
+void ambient_hbone_client_options_free(ambient_hbone_client_options* opts) { delete opts; }
+
+void ambient_hbone_client_options_set_log(ambient_hbone_client_options* opts, ambient_log_fn log,
+                                          void* log_user) {
+  if (opts != nullptr) ambient::capi::SetLogSink(&opts->log, log, log_user);
+}
+
 ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
-                                        ambient_log_fn log, void* log_user,
+                                        const ambient_hbone_client_options* opts,
                                         ambient_hbone_client** out) {
   return Guard([&]() -> absl::Status {
     if (loop == nullptr) return NullArgument("loop");
     if (tls == nullptr) return NullArgument("tls");
+    if (opts == nullptr) return NullArgument("opts");
     if (out == nullptr) return NullArgument("out");
     if (ambient::capi::HboneTlsIsServer(tls)) {
       return absl::InvalidArgumentError("an HBONE client needs a client-role tls");
@@ -305,7 +321,7 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
     o.bundles = ambient::capi::HboneTlsBundles(tls);
     o.identity = ambient::capi::HboneTlsIdentity(tls);
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
-    o.log = Gated(ambient::capi::LogSinkOf(log, log_user), gate);
+    o.log = Gated(opts->log, gate);
     absl::StatusOr<std::unique_ptr<rt::HboneClient>> client =
         rt::HboneClient::New(loop->loop.get(), std::move(o));
     if (!client.ok()) return client.status();
@@ -591,16 +607,18 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
 }
 
 ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy,
-                                          const ambient_workload_info* pod, int netns_fd) {
+                                          const ambient_workload_info* pod,
+                                          const ambient_netns* netns) {
   return Guard([&]() -> absl::Status {
     if (proxy == nullptr) return NullArgument("proxy");
     if (pod == nullptr) return NullArgument("pod");
-    absl::StatusOr<ambient::netns::Netns> netns = ambient::netns::Netns::DupFd(netns_fd);
-    if (!netns.ok()) return netns.status();
+    if (netns == nullptr) return NullArgument("netns");
+    absl::StatusOr<ambient::netns::Netns> dup = netns->ns.Dup();
+    if (!dup.ok()) return dup.status();
     ambient::netns::zds::WorkloadInfo info;
     info.name = pod->at(AMBIENT_WORKLOAD_NAME);
     info.namespace_name = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
-    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*netns));
+    return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*dup));
   });
 }
 

@@ -84,6 +84,7 @@ class ConnectionImpl final : public Connection {
 
   ~ConnectionImpl() override;
 
+  uint64_t StreamsRefused() const override { return streams_refused_; }
   absl::Status Init();
 
   void Start(absl::Time now) override;
@@ -148,6 +149,9 @@ class ConnectionImpl final : public Connection {
   // bytes or HTTP/2 has nothing more (sealing whole DATA records straight
   // through TLS on the way); an error when HTTP/2 or TLS failed.
   absl::Status H2Produce(size_t limit);
+  // AppendPlain adds nghttp2 output to plain_out_ (rewriting our first
+  // SETTINGS frame's stream limit, see settings_rewrite_pending_).
+  void AppendPlain(const uint8_t* data, size_t n);
   // H2Terminate queues GOAWAY with the code for `status` (PROTOCOL_ERROR for
   // the peer's violations, NO_ERROR for our own decision to stop, otherwise
   // INTERNAL_ERROR) into plain_out_.
@@ -198,6 +202,15 @@ class ConnectionImpl final : public Connection {
   uint64_t bytes_moved_ = 0;  // payload since the last PING, for idle release
   std::string plain_out_;
   bool tls_write_failed_ = false;
+  // Server: streams beyond max_concurrent_streams are refused by us with
+  // RST_STREAM(REFUSED_STREAM) (RFC 9113 5.1.2) and the connection is kept.
+  // nghttp2 treats a stream over its own limit as a connection error, so it
+  // is given a higher one (+kRefusalSlack) and the SETTINGS frame on the
+  // wire is rewritten to advertise ours (settings_rewrite_pending_).
+  static constexpr uint32_t kRefusalSlack = 1024;
+  bool settings_rewrite_pending_ = false;
+  size_t refusals_unsent_ = 0;  // RST_STREAM(REFUSED_STREAM) submitted, not yet sent
+  uint64_t streams_refused_ = 0;
   // SealPlain hands plain_out_ to TLS and clears it; false (and
   // tls_write_failed_) if TLS refused it.
   bool SealPlain();

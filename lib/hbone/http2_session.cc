@@ -101,7 +101,11 @@ absl::Status ConnectionImpl::StartHttp2() {
   if (opts_.role == Role::kClient) {
     iv.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
   } else {
-    iv.push_back({NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s.max_concurrent_streams});
+    uint32_t nghttp2_limit = s.max_concurrent_streams > UINT32_MAX - kRefusalSlack
+                                 ? UINT32_MAX
+                                 : s.max_concurrent_streams + kRefusalSlack;
+    iv.push_back({NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, nghttp2_limit});
+    settings_rewrite_pending_ = nghttp2_limit != s.max_concurrent_streams;
   }
   rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
   if (rv == 0) {
@@ -119,12 +123,52 @@ absl::Status ConnectionImpl::StartHttp2() {
 }
 
 absl::Status ConnectionImpl::H2Receive(absl::Span<const uint8_t> plain) {
-  ssize_t rv = nghttp2_session_mem_recv(session_, plain.data(), plain.size());
-  if (rv < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed HTTP/2 from peer: ", nghttp2_strerror(static_cast<int>(rv))));
+  // In pieces of at most 4 KiB (at most 410 HEADERS frames of 10 bytes), so
+  // that the streams refused in one piece are closed (their RST_STREAMs
+  // produced) before the next: they never add up to nghttp2's limit, which
+  // is ours + kRefusalSlack.
+  constexpr size_t kPiece = 4096;
+  while (!plain.empty()) {
+    size_t n = std::min(plain.size(), kPiece);
+    ssize_t rv = nghttp2_session_mem_recv(session_, plain.data(), n);
+    if (rv < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed HTTP/2 from peer: ", nghttp2_strerror(static_cast<int>(rv))));
+    }
+    plain.remove_prefix(n);
+    // RST_STREAM goes before HEADERS and DATA in nghttp2's send order, so
+    // this stops as soon as the refusals are out.
+    while (refusals_unsent_ > 0) {
+      const uint8_t* data = nullptr;
+      ssize_t sent = nghttp2_session_mem_send(session_, &data);
+      if (sent <= 0) break;
+      AppendPlain(data, static_cast<size_t>(sent));
+    }
   }
   return absl::OkStatus();
+}
+
+void ConnectionImpl::AppendPlain(const uint8_t* data, size_t n) {
+  size_t at = plain_out_.size();
+  plain_out_.append(reinterpret_cast<const char*>(data), n);
+  if (!settings_rewrite_pending_) return;
+  // The server's first frame is its SETTINGS (9-byte header, type 0x4, no
+  // ACK flag, stream 0, then 6-byte entries). Advertise our stream limit
+  // instead of nghttp2's.
+  settings_rewrite_pending_ = false;
+  if (n < 9) return;
+  auto* f = reinterpret_cast<uint8_t*>(&plain_out_[at]);
+  size_t len = (size_t{f[0]} << 16) | (size_t{f[1]} << 8) | f[2];
+  if (f[3] != NGHTTP2_SETTINGS || (f[4] & NGHTTP2_FLAG_ACK) != 0 || n < 9 + len) return;
+  for (size_t i = 9; i + 6 <= 9 + len; i += 6) {
+    uint16_t id = static_cast<uint16_t>((f[i] << 8) | f[i + 1]);
+    if (id != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+    uint32_t v = opts_.settings.max_concurrent_streams;
+    f[i + 2] = static_cast<uint8_t>(v >> 24);
+    f[i + 3] = static_cast<uint8_t>(v >> 16);
+    f[i + 4] = static_cast<uint8_t>(v >> 8);
+    f[i + 5] = static_cast<uint8_t>(v);
+  }
 }
 
 absl::Status ConnectionImpl::H2Produce(size_t limit) {
@@ -138,7 +182,7 @@ absl::Status ConnectionImpl::H2Produce(size_t limit) {
                        absl::StrCat("HTTP/2 send failed: ", nghttp2_strerror(static_cast<int>(n))));
     }
     if (n == 0) break;
-    plain_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    AppendPlain(data, static_cast<size_t>(n));
   }
   return absl::OkStatus();
 }
@@ -513,6 +557,17 @@ int H2Callbacks::OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* f
       frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
     return 0;
   }
+  if (self->open_streams_ >= self->opts_.settings.max_concurrent_streams) {
+    // Over our limit: refused, the connection kept (RFC 9113 5.1.2). The
+    // stream gets no state of ours; its header callbacks find none.
+    if (nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM) != 0) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    ++self->refusals_unsent_;
+    ++self->streams_refused_;
+    return 0;
+  }
   auto stream = std::make_unique<Stream>(&self->pool_);
   stream->id = frame->hd.stream_id;
   stream->phase = Stream::Phase::kHeaders;
@@ -680,6 +735,10 @@ int H2Callbacks::OnFrameSend(nghttp2_session* session, const nghttp2_frame* fram
       s->reject_then_reset = false;
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     }
+  }
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM &&
+      self->refusals_unsent_ > 0 && self->Find(frame->hd.stream_id) == nullptr) {
+    --self->refusals_unsent_;
   }
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     self->goaway_sent_ = true;

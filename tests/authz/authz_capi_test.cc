@@ -1,5 +1,5 @@
-// The authz C ABI, driven as a C host would: JSON in, sockaddrs and a SPIFFE
-// ID per check, decisions out.
+// The authz C ABI, driven as a C host would: JSON in, a request (sockaddrs
+// and a SPIFFE ID) per check, decisions out.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -27,6 +27,13 @@ sockaddr_in6 V6(const char* ip, uint16_t port) {
   return a;
 }
 
+// Code returns the code of `err` (AMBIENT_OK for NULL) and frees it.
+int CodeOf(ambient_error* err) {
+  int code = err == nullptr ? AMBIENT_OK : ambient_error_code(err);
+  ambient_error_free(err);
+  return code;
+}
+
 const char kPolicies[] = R"({"policies": [
   {"name": "deny-evil", "namespace": "app", "scope": "NAMESPACE", "action": "DENY",
    "rules": [{"clauses": [{"matches": [{"namespaces": [{"exact": "evil"}]}]}]}]},
@@ -48,10 +55,24 @@ class AuthzCapi : public ::testing::Test {
     ambient_authz_decision_free(decision_);
     ambient_authz_store_free(store_);
   }
+  // Check builds a fresh request; the first setter that refuses gives its code.
   int Check(const sockaddr* src, const sockaddr* dst, const char* id, bool selected) {
     const char* sel[] = {"app/allow-front"};
-    return ambient_authz_check(store_, "app", selected ? sel : nullptr, selected ? 1 : 0, src, dst,
-                               id, decision_);
+    ambient_authz_request* req = ambient_authz_request_new();
+    EXPECT_NE(req, nullptr);
+    int code = AMBIENT_OK;
+    for (ambient_error* err : {ambient_authz_request_set_workload_namespace(req, "app"),
+                               ambient_authz_request_set_workload_policies(
+                                   req, selected ? sel : nullptr, selected ? 1 : 0),
+                               ambient_authz_request_set_source(req, src),
+                               ambient_authz_request_set_destination(req, dst),
+                               ambient_authz_request_set_source_identity(req, id)}) {
+      if (err != nullptr && code == AMBIENT_OK) code = ambient_error_code(err);
+      ambient_error_free(err);
+    }
+    if (code == AMBIENT_OK) code = ambient_authz_check(store_, req, decision_);
+    ambient_authz_request_free(req);
+    return code;
   }
   ambient_authz_store* store_ = nullptr;
   ambient_authz_decision* decision_ = nullptr;
@@ -92,14 +113,69 @@ TEST_F(AuthzCapi, BadArgumentsAreCodesNotCrashes) {
   sockaddr unix_addr{};
   unix_addr.sa_family = AF_UNIX;
   EXPECT_EQ(Check(&unix_addr, d, nullptr, false), AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_authz_check(nullptr, "app", nullptr, 0, s, d, nullptr, nullptr),
+  ambient_authz_request* req = ambient_authz_request_new();
+  ASSERT_NE(req, nullptr);
+  ASSERT_EQ(ambient_authz_request_set_workload_namespace(req, "app"), nullptr);
+  ASSERT_EQ(ambient_authz_request_set_source(req, s), nullptr);
+  ASSERT_EQ(ambient_authz_request_set_destination(req, d), nullptr);
+  EXPECT_EQ(ambient_authz_check(nullptr, req, nullptr), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_authz_check(store_, nullptr, nullptr), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error* err = ambient_authz_request_set_workload_policies(req, nullptr, 3);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  EXPECT_EQ(CodeOf(ambient_authz_request_set_workload_namespace(nullptr, "app")),
             AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_authz_check(store_, "app", nullptr, 3, s, d, nullptr, nullptr),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_authz_request_free(req);
+  ambient_authz_request_free(nullptr);
   EXPECT_EQ(ambient_authz_store_remove(store_, nullptr, "x"), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_STREQ(ambient_authz_decision_get0_dry_run_hit(decision_, 99), "");
   ambient_authz_store_free(nullptr);
   ambient_authz_decision_free(nullptr);
+}
+
+TEST_F(AuthzCapi, OneRequestIsReusedAndABadValueChangesNothing) {
+  sockaddr_in src = V4("198.18.0.1", 40000), dst = V4("198.18.0.2", 9080);
+  ambient_authz_request* req = ambient_authz_request_new();
+  ASSERT_NE(req, nullptr);
+  // Namespace, source and destination are needed before a check.
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), AMBIENT_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_workload_namespace(req, "app")), AMBIENT_OK);
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_source(req, reinterpret_cast<sockaddr*>(&src))),
+            AMBIENT_OK);
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), AMBIENT_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_destination(req, reinterpret_cast<sockaddr*>(&dst))),
+            AMBIENT_OK);
+  const char* sel[] = {"app/allow-front"};
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_workload_policies(req, sel, 1)), AMBIENT_OK);
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_source_identity(
+                req, "spiffe://cluster.local/ns/front/sa/web")),
+            AMBIENT_OK);
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), 1);
+  // Refused values leave the request as it was: still web, still allowed.
+  EXPECT_EQ(CodeOf(ambient_authz_request_set_source_identity(req, "spiffe://x/only/three")),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  sockaddr unix_addr{};
+  unix_addr.sa_family = AF_UNIX;
+  EXPECT_EQ(CodeOf(ambient_authz_request_set_source(req, &unix_addr)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  const char* with_null[] = {"app/allow-front", nullptr};
+  EXPECT_EQ(CodeOf(ambient_authz_request_set_workload_policies(req, with_null, 2)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), 1);
+  EXPECT_STREQ(ambient_authz_decision_get0_policy(decision_), "app/allow-front");
+  // Only what changed is set again: another identity is denied by the ALLOW...
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_source_identity(
+                req, "spiffe://cluster.local/ns/other/sa/x")),
+            AMBIENT_OK);
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), 0);
+  // ...until the workload is no longer selected by it (policies cleared).
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_workload_policies(req, nullptr, 0)), AMBIENT_OK);
+  EXPECT_EQ(ambient_authz_check(store_, req, decision_), 1);
+  // Plaintext (identity cleared): no namespace, so the namespace DENY does not match.
+  ASSERT_EQ(CodeOf(ambient_authz_request_set_source_identity(req, nullptr)), AMBIENT_OK);
+  EXPECT_EQ(ambient_authz_check(store_, req, nullptr), 1);
+  ambient_authz_request_free(req);
 }
 
 TEST_F(AuthzCapi, BadPolicyLeavesStoreUnchanged) {

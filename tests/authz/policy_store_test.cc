@@ -110,6 +110,21 @@ TEST(PolicyStore, UpsertAndRemove) {
   EXPECT_TRUE(store.Check({"app", {}}, From("b")).allowed);
 }
 
+TEST(PolicyStore, ApplyUpsertsThenRemovesInOneUpdate) {
+  PolicyStore store;
+  store.Upsert(Make("app", "old", Scope::kNamespace, Action::kDeny, "a"));
+  store.Upsert(Make("app", "keep", Scope::kNamespace, Action::kDeny, "c"));
+  store.Apply({Make("app", "p", Scope::kNamespace, Action::kDeny, "a"),
+               Make("app", "p", Scope::kNamespace, Action::kDeny, "b"),  // the later one wins
+               Make("app", "gone", Scope::kGlobal, Action::kDeny, "c")},
+              {"app/old", "app/gone", "app/unknown"});
+  EXPECT_EQ(store.size(), 2u);  // keep, p
+  EXPECT_TRUE(store.Check({"app", {}}, From("a")).allowed);
+  EXPECT_FALSE(store.Check({"app", {}}, From("b")).allowed);
+  EXPECT_FALSE(store.Check({"app", {}}, From("c")).allowed);
+  EXPECT_TRUE(store.Check({"other", {}}, From("c")).allowed);  // the GLOBAL one was removed
+}
+
 TEST(PolicyStore, ChecksRunWhileUpdatesSwap) {
   PolicyStore store;
   std::atomic<bool> stop{false};

@@ -44,10 +44,14 @@ ambient_hbone_tls* Tls(const TestCa& ca, ambient_hbone_role role, const char* id
   std::string cert = TestCa::CertPem(leaf);
   std::string key = TestCa::KeyPem(leaf);
   std::string bundle = ca.CaPem();
+  ambient_hbone_tls_options* o = ambient_hbone_tls_options_new();
+  EXPECT_NE(o, nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_cert_chain_pem(o, cert.data(), cert.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, key.data(), key.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_trust_bundle(o, bundle.data(), bundle.size()), nullptr);
   ambient_hbone_tls* tls = nullptr;
-  ambient_error* err =
-      ambient_hbone_tls_new_from_pem(role, cert.data(), cert.size(), key.data(), key.size(),
-                                     bundle.data(), bundle.size(), &tls);
+  ambient_error* err = ambient_hbone_tls_new(role, o, &tls);
+  ambient_hbone_tls_options_free(o);  // the TLS side keeps what it needs
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
   return tls;
@@ -101,6 +105,18 @@ ambient_error* NewServer(ambient_runtime_loop* loop, const ambient_hbone_tls* tl
   return err;
 }
 
+// NewClient makes a pooled HBONE client logging to `log`/`user` (may be NULL),
+// freeing its options right away (the client keeps a copy).
+ambient_error* NewClient(ambient_runtime_loop* loop, const ambient_hbone_tls* tls,
+                         ambient_log_fn log, void* user, ambient_hbone_client** out) {
+  ambient_hbone_client_options* o = ambient_hbone_client_options_new();
+  EXPECT_NE(o, nullptr);
+  ambient_hbone_client_options_set_log(o, log, user);
+  ambient_error* err = ambient_hbone_client_new(loop, tls, o, out);
+  ambient_hbone_client_options_free(o);
+  return err;
+}
+
 struct Outcome {
   int calls = 0;
   int code = 1;
@@ -141,7 +157,7 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightLeavesNothingWhenTheLoopGoes) 
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_client* client = nullptr;
-  ambient_error* err = ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client);
+  ambient_error* err = NewClient(loop, d.tls, nullptr, nullptr, &client);
   ASSERT_EQ(err, nullptr) << ambient_error_message(err);
   Outcome out;
   ASSERT_EQ(d.Tunnel(client, &out), 0);
@@ -165,7 +181,7 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightThenLoopRunsAgain) {
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   int before = OpenFds();
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client), nullptr);
+  ASSERT_EQ(NewClient(loop, d.tls, nullptr, nullptr, &client), nullptr);
   Outcome out;
   ASSERT_EQ(d.Tunnel(client, &out), 0);
   ambient_runtime_loop_run_for(loop, 50);
@@ -182,7 +198,7 @@ TEST(CapiRuntimeTest, ClientFreedWithADialInFlightClosesItsSocketAtOnce) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, d.tls, nullptr, nullptr, &client), nullptr);
+  ASSERT_EQ(NewClient(loop, d.tls, nullptr, nullptr, &client), nullptr);
   int before = OpenFds();
   Outcome out;
   ASSERT_EQ(d.Tunnel(client, &out), 0);
@@ -224,7 +240,7 @@ TEST(CapiRuntimeTest, WorkloadSettersPutTheMetadataIntoBothSidesRecords) {
   ambient_hbone_server* server = nullptr;
   ASSERT_EQ(NewServer(loop, stls, "127.0.0.1:0", {}, KeepAccess, &server_lines, &server), nullptr);
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, KeepAccess, &client_lines, &client), nullptr);
+  ASSERT_EQ(NewClient(loop, ctls, KeepAccess, &client_lines, &client), nullptr);
 
   // Bad input is refused and changes nothing.
   ambient_error* err =
@@ -385,7 +401,7 @@ void RunningTunnelThenFreeClient(bool run_loop_after) {
   std::string upstream = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
   ambient_hbone_client* client = nullptr;
   LogAfterFree client_log;
-  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, CountLine, &client_log, &client), nullptr);
+  ASSERT_EQ(NewClient(loop, ctls, CountLine, &client_log, &client), nullptr);
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   Outcome out;
@@ -441,7 +457,7 @@ TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
   ambient_hbone_client* client = nullptr;
-  ASSERT_EQ(ambient_hbone_client_new(loop, tls, nullptr, nullptr, &client), nullptr);
+  ASSERT_EQ(NewClient(loop, tls, nullptr, nullptr, &client), nullptr);
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   Outcome out;
@@ -488,6 +504,41 @@ TEST(CapiRuntimeTest, MalformedTunnelArgumentsAreRefusedUpFront) {
   close(sv[0]);
   close(sv[1]);
   ambient_hbone_tls_free(tls);
+}
+
+TEST(CapiRuntimeTest, ClientNeedsItsOptionsAndAClientRoleTls) {
+  TestCa ca;
+  ambient_hbone_tls* ctls = ClientTls(ca);
+  ambient_hbone_tls* stls = Tls(ca, AMBIENT_HBONE_SERVER, "spiffe://cluster.local/ns/back/sa/echo");
+  ambient_runtime_loop* loop = nullptr;
+  ASSERT_EQ(ambient_runtime_loop_new(&loop), nullptr);
+  ambient_hbone_client_options* o = ambient_hbone_client_options_new();
+  ASSERT_NE(o, nullptr);
+  ambient_hbone_client_options_set_log(nullptr, CountLine, nullptr);  // ignored, no crash
+  ambient_hbone_client* client = nullptr;
+  ambient_error* err = ambient_hbone_client_new(loop, ctls, nullptr, &client);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(Contains(ambient_error_message(err), "opts")) << ambient_error_message(err);
+  ambient_error_free(err);
+  err = ambient_hbone_client_new(loop, stls, o, &client);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_error_free(err);
+  EXPECT_EQ(client, nullptr);
+  // The same options make any number of clients.
+  ambient_hbone_client* a = nullptr;
+  ambient_hbone_client* b = nullptr;
+  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, o, &a), nullptr);
+  ASSERT_EQ(ambient_hbone_client_new(loop, ctls, o, &b), nullptr);
+  EXPECT_NE(a, b);
+  ambient_hbone_client_options_free(o);
+  ambient_hbone_client_options_free(nullptr);
+  ambient_hbone_client_free(a);
+  ambient_hbone_client_free(b);
+  ambient_runtime_loop_free(loop);
+  ambient_hbone_tls_free(ctls);
+  ambient_hbone_tls_free(stls);
 }
 
 TEST(CapiRuntimeTest, ServerRefusesAnAllowEntryThatIsNotASpiffeId) {

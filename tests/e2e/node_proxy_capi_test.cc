@@ -108,27 +108,30 @@ TEST(NodeProxyCapiTest, BadOptionsAreRefusedAndNullIsSafe) {
   EXPECT_STREQ(buf, "");
 }
 
-TEST(NodeProxyCapiTest, UnknownPodAndBadNetnsFdAreRefused) {
+TEST(NodeProxyCapiTest, UnknownPodAndMissingNetnsAreRefused) {
   ambient_runtime_loop* loop = nullptr;
   ASSERT_EQ(Code(ambient_runtime_loop_new(&loop)), AMBIENT_OK);
   Options o(ambient_node_proxy_options_new());
   ambient_node_proxy* p = nullptr;
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
-  int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(self, 0);
+  ambient_netns* self = nullptr;
+  ASSERT_EQ(Code(ambient_netns_open_current(&self)), AMBIENT_OK);
   Workload nobody("nobody", "x", "y", nullptr);
   EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, self)), AMBIENT_ERR_NOT_FOUND);
   EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nullptr, self)), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, Workload(nullptr, "x", "y", nullptr), self)),
             AMBIENT_ERR_INVALID_ARGUMENT);  // no uid
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, nullptr)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_add_pod(nullptr, nobody, self)), AMBIENT_ERR_INVALID_ARGUMENT);
+  // A descriptor that is no netns never becomes a handle, so it cannot reach add_pod.
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, pipe_fds[0])),
-            AMBIENT_ERR_INVALID_ARGUMENT);  // a pipe is no netns
-  EXPECT_EQ(Code(ambient_node_proxy_add_pod(p, nobody, -1)), AMBIENT_ERR_INVALID_ARGUMENT);
+  ambient_netns* not_netns = nullptr;
+  EXPECT_EQ(Code(ambient_netns_open_fd(pipe_fds[0], &not_netns)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(not_netns, nullptr);
   close(pipe_fds[0]);
   close(pipe_fds[1]);
-  close(self);
+  ambient_netns_free(self);
   EXPECT_EQ(ambient_node_proxy_pod_count(p), 0u);
   ambient_node_proxy_free(p);
   ambient_runtime_loop_free(loop);
@@ -202,14 +205,21 @@ TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   ambient_node_proxy* p = nullptr;
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
   o.reset();  // the proxy keeps its own copy
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr),
-                                            ambient_netns_fd(a))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr), a)),
             AMBIENT_OK)
       << log.All();
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-b", "server", "demo", nullptr),
-                                            ambient_netns_fd(b))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-b", "server", "demo", nullptr), b)),
             AMBIENT_OK)
       << log.All();
+  EXPECT_EQ(ambient_node_proxy_pod_count(p), 2u);
+  // Another handle on pod-a's namespace is the same netns: adding again does nothing.
+  ambient_netns* a_again = nullptr;
+  ASSERT_EQ(Code(ambient_netns_open(topo.a().c_str(), &a_again)), AMBIENT_OK);
+  EXPECT_EQ(
+      Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr), a_again)),
+      AMBIENT_OK)
+      << log.All();
+  ambient_netns_free(a_again);
   EXPECT_EQ(ambient_node_proxy_pod_count(p), 2u);
 
   std::thread runner([loop] { ambient_runtime_loop_run(loop); });
@@ -310,8 +320,7 @@ TEST(NodeProxyCapiTest, DnsProxyInThePodForwardsWithThePodsIdAndCounts) {
   ambient_node_proxy* p = nullptr;
   ASSERT_EQ(Code(ambient_node_proxy_new(loop, o.get(), &p)), AMBIENT_OK);
   o.reset();
-  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr),
-                                            ambient_netns_fd(a))),
+  ASSERT_EQ(Code(ambient_node_proxy_add_pod(p, Workload("pod-a", nullptr, nullptr, nullptr), a)),
             AMBIENT_OK)
       << log.All();
   std::thread runner([loop] { ambient_runtime_loop_run(loop); });

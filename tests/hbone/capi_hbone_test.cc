@@ -20,9 +20,14 @@ ambient_hbone_tls* Tls(const TestCa& ca, ambient_hbone_role role, const char* id
   std::string cert = TestCa::CertPem(leaf);
   std::string key = TestCa::KeyPem(leaf);
   std::string bundle = ca.CaPem();
+  ambient_hbone_tls_options* o = ambient_hbone_tls_options_new();
+  EXPECT_NE(o, nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_cert_chain_pem(o, cert.data(), cert.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, key.data(), key.size()), nullptr);
+  EXPECT_EQ(ambient_hbone_tls_options_set_trust_bundle(o, bundle.data(), bundle.size()), nullptr);
   ambient_hbone_tls* tls = nullptr;
-  ambient_error* err = ambient_hbone_tls_new_from_pem(role, cert.data(), cert.size(), key.data(),
-                                                      key.size(), bundle.data(), bundle.size(), &tls);
+  ambient_error* err = ambient_hbone_tls_new(role, o, &tls);
+  ambient_hbone_tls_options_free(o);  // the TLS side keeps what it needs
   EXPECT_EQ(err, nullptr) << ambient_error_message(err);
   ambient_error_free(err);
   return tls;
@@ -104,17 +109,79 @@ TEST(CapiHboneTest, TunnelInMemoryThroughTheCAbi) {
 }
 
 TEST(CapiHboneTest, BadPemIsAClearError) {
+  ambient_hbone_tls_options* o = ambient_hbone_tls_options_new();
+  ASSERT_NE(o, nullptr);
+  ASSERT_EQ(ambient_hbone_tls_options_set_cert_chain_pem(o, "junk", 4), nullptr);
+  ASSERT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, "junk", 4), nullptr);
+  ASSERT_EQ(ambient_hbone_tls_options_set_trust_bundle(o, "junk", 4), nullptr);
   ambient_hbone_tls* tls = nullptr;
-  ambient_error* err =
-      ambient_hbone_tls_new_from_pem(AMBIENT_HBONE_SERVER, "junk", 4, "junk", 4, "junk", 4, &tls);
+  ambient_error* err = ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, o, &tls);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ambient_error_message(err)).find("credentials"), std::string::npos);
   EXPECT_EQ(tls, nullptr);
   ambient_error_free(err);
+  ambient_hbone_tls_options_free(o);
+  ambient_hbone_tls_options_free(nullptr);
   ambient_hbone_conn_free(nullptr);
   ambient_hbone_tls_free(nullptr);
   ambient_runtime_loop_free(nullptr);
+}
+
+// Code returns the code of `err` (AMBIENT_OK for NULL) and frees it.
+int CodeOf(ambient_error* err) {
+  int code = err == nullptr ? AMBIENT_OK : ambient_error_code(err);
+  ambient_error_free(err);
+  return code;
+}
+
+TEST(CapiHboneTest, TlsOptionsNameAMissingPartAndRefuseNull) {
+  TestCa ca;
+  KeyAndCert leaf = ca.Leaf(kServerId);
+  std::string cert = TestCa::CertPem(leaf);
+  std::string key = TestCa::KeyPem(leaf);
+  std::string bundle = ca.CaPem();
+  ambient_hbone_tls_options* o = ambient_hbone_tls_options_new();
+  ASSERT_NE(o, nullptr);
+  ambient_hbone_tls* tls = nullptr;
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, nullptr, &tls)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_options_set_cert_chain_pem(nullptr, "x", 1)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_options_set_private_key_pem(o, nullptr, 0)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_options_set_trust_bundle(o, nullptr, 0)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  // Each part still missing is named, in order.
+  auto missing = [&](const char* what) {
+    ambient_error* err = ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, o, &tls);
+    ASSERT_NE(err, nullptr) << what;
+    EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(ambient_error_message(err)).find(what), std::string::npos)
+        << ambient_error_message(err);
+    ambient_error_free(err);
+    EXPECT_EQ(tls, nullptr);
+  };
+  missing("certificate chain");
+  ASSERT_EQ(ambient_hbone_tls_options_set_cert_chain_pem(o, cert.data(), cert.size()), nullptr);
+  missing("private key");
+  ASSERT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, key.data(), key.size()), nullptr);
+  missing("trust bundle");
+  ASSERT_EQ(ambient_hbone_tls_options_set_trust_bundle(o, bundle.data(), bundle.size()), nullptr);
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, o, nullptr)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(CodeOf(ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, o, &tls)), AMBIENT_OK);
+  EXPECT_STREQ(ambient_hbone_tls_get0_identity(tls), kServerId);
+  ambient_hbone_tls_free(tls);
+  // A later set replaces the part: a key of another leaf no longer matches the chain.
+  std::string other_key = TestCa::KeyPem(ca.Leaf(kClientId));
+  ASSERT_EQ(ambient_hbone_tls_options_set_private_key_pem(o, other_key.data(), other_key.size()),
+            nullptr);
+  tls = nullptr;
+  EXPECT_EQ(CodeOf(ambient_hbone_tls_new(AMBIENT_HBONE_SERVER, o, &tls)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(tls, nullptr);
+  ambient_hbone_tls_options_free(o);
 }
 
 TEST(CapiHboneTest, ServerNeedsServerRole) {

@@ -89,12 +89,16 @@ class RawClient {
         uint8_t buf[16384];
         int n;
         while ((n = SSL_read(ssl_.get(), buf, sizeof(buf))) > 0) {
-          nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(n));
+          if (raw) {
+            raw_in.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
+          } else {
+            nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(n));
+          }
           moved = true;
         }
         const uint8_t* data;
         ssize_t len;
-        while ((len = nghttp2_session_mem_send(session_, &data)) > 0) {
+        while (!raw && (len = nghttp2_session_mem_send(session_, &data)) > 0) {
           SSL_write(ssl_.get(), data, static_cast<int>(len));
           moved = true;
         }
@@ -116,8 +120,21 @@ class RawClient {
     }
   }
 
+  // WriteRaw sends bytes as they are (frames built by the test); with `raw`
+  // set, what the server sends is kept in raw_in instead of going to
+  // nghttp2.
+  void WriteRaw(const std::string& bytes) {
+    ASSERT_EQ(SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size())),
+              static_cast<int>(bytes.size()));
+  }
+  uint32_t PeerMaxStreams() {
+    return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  }
+
   std::map<int32_t, StreamResult> results;
   std::vector<Event> events;
+  bool raw = false;
+  std::string raw_in;
 
  private:
   bssl::UniquePtr<SSL> ssl_;
@@ -212,6 +229,71 @@ TEST_F(ServerBadInputTest, GoodStreamsAreUnaffectedByBadOnes) {
   EXPECT_EQ(Requests(), 2);
   EXPECT_EQ(server_->ActiveStreams(), 2u);
   EXPECT_FALSE(server_->IsClosed());
+}
+
+// RFC 9113 5.1.2: a client that opens more streams than the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS gets those refused with
+// RST_STREAM(REFUSED_STREAM), which it may retry; the connection and the
+// streams within the limit carry on. (nghttp2 alone would end the whole
+// connection with GOAWAY.)
+TEST_F(ServerBadInputTest, StreamsBeyondTheLimitAreRefusedAndTheConnectionKept) {
+  EXPECT_EQ(client_.PeerMaxStreams(), 200u) << "the server advertises its own limit";
+  // 1,000 CONNECTs at once, written as frames so no client-side limit holds
+  // them back.
+  nghttp2_hd_deflater* deflater = nullptr;
+  ASSERT_EQ(nghttp2_hd_deflate_new(&deflater, 4096), 0);
+  std::string frames;
+  std::string method = ":method", connect = "CONNECT", auth = ":authority", addr = "10.0.0.1:80";
+  nghttp2_nv nva[] = {
+      {reinterpret_cast<uint8_t*>(method.data()), reinterpret_cast<uint8_t*>(connect.data()),
+       method.size(), connect.size(), NGHTTP2_NV_FLAG_NONE},
+      {reinterpret_cast<uint8_t*>(auth.data()), reinterpret_cast<uint8_t*>(addr.data()),
+       auth.size(), addr.size(), NGHTTP2_NV_FLAG_NONE}};
+  for (uint32_t i = 0; i < 1000; ++i) {
+    uint8_t block[256];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, 2);
+    ASSERT_GT(n, 0);
+    uint32_t id = 2 * i + 1;
+    uint8_t hd[9] = {0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n), NGHTTP2_HEADERS,
+                     NGHTTP2_FLAG_END_HEADERS, static_cast<uint8_t>(id >> 24),
+                     static_cast<uint8_t>(id >> 16), static_cast<uint8_t>(id >> 8),
+                     static_cast<uint8_t>(id)};
+    frames.append(reinterpret_cast<char*>(hd), sizeof(hd));
+    frames.append(reinterpret_cast<char*>(block), static_cast<size_t>(n));
+  }
+  nghttp2_hd_deflate_del(deflater);
+  client_.raw = true;
+  client_.WriteRaw(frames);
+  client_.Run(server_.get());
+
+  // What came back, frame by frame.
+  std::map<int, int> answered;  // 200 HEADERS per stream
+  int refused = 0, other_resets = 0, goaways = 0;
+  const std::string& in = client_.raw_in;
+  for (size_t at = 0; at + 9 <= in.size();) {
+    auto b = [&](size_t i) { return static_cast<uint8_t>(in[at + i]); };
+    size_t len = (size_t{b(0)} << 16) | (size_t{b(1)} << 8) | b(2);
+    uint8_t type = b(3);
+    uint32_t id = ((uint32_t{b(5)} << 24) | (uint32_t{b(6)} << 16) | (uint32_t{b(7)} << 8) |
+                   b(8)) & 0x7fffffffu;
+    ASSERT_LE(at + 9 + len, in.size());
+    if (type == NGHTTP2_HEADERS) ++answered[static_cast<int>(id)];
+    if (type == NGHTTP2_RST_STREAM) {
+      uint32_t code = (uint32_t{b(9)} << 24) | (uint32_t{b(10)} << 16) |
+                      (uint32_t{b(11)} << 8) | b(12);
+      (code == NGHTTP2_REFUSED_STREAM ? refused : other_resets)++;
+    }
+    if (type == NGHTTP2_GOAWAY) ++goaways;
+    at += 9 + len;
+  }
+  EXPECT_EQ(Requests(), 200) << "the host sees the streams within the limit only";
+  EXPECT_EQ(answered.size(), 200u);
+  EXPECT_EQ(refused, 800);
+  EXPECT_EQ(other_resets, 0);
+  EXPECT_EQ(goaways, 0) << "the connection is kept";
+  EXPECT_EQ(server_->StreamsRefused(), 800u);
+  EXPECT_TRUE(server_->IsEstablished());
+  EXPECT_EQ(server_->ActiveStreams(), 200u);
 }
 
 }  // namespace

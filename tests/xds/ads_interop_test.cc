@@ -19,6 +19,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/grpc/channel.h"
+#include "ambient/xds/address_handler.h"
+#include "ambient/xds/authorization_handler.h"
 #include "ambient/xds/delta_ads.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
@@ -38,8 +40,10 @@ class AdsInteropTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
     std::string protoc =
-        absl::StrCat("protoc --python_out=", dir_, " -I ", AMBIENT_SOURCE_DIR,
-                     "/lib/xds -I /usr/include ", AMBIENT_SOURCE_DIR, "/lib/xds/discovery.proto");
+        absl::StrCat("protoc --python_out=", dir_, " -I ", AMBIENT_SOURCE_DIR, "/lib/xds -I ",
+                     AMBIENT_SOURCE_DIR, "/lib/authz -I /usr/include ", AMBIENT_SOURCE_DIR,
+                     "/lib/xds/discovery.proto ", AMBIENT_SOURCE_DIR, "/lib/xds/workload.proto ",
+                     AMBIENT_SOURCE_DIR, "/lib/authz/authorization.proto");
     ASSERT_EQ(std::system(protoc.c_str()), 0) << protoc;
     istiod_ = test_support::Child::Spawn(
         {"/usr/bin/python3", AMBIENT_SOURCE_DIR "/tests/xds/fake_istiod.py", dir_});
@@ -50,11 +54,14 @@ class AdsInteropTest : public ::testing::Test {
     node.pod_namespace = "istio-system";
     node.instance_ip = "198.18.0.5";
     node.node_name = "node-1";
+    auto [addresses, policies] = Handlers();
     session_ = std::make_unique<DeltaAdsSession>(
-        node, std::vector<std::pair<std::string, TypeHandler*>>{{kAddressType, &addresses_},
-                                                                {kAuthorizationType, &policies_}});
+        node, std::vector<std::pair<std::string, TypeHandler*>>{{kAddressType, addresses},
+                                                                {kAuthorizationType, policies}});
     ASSERT_NO_FATAL_FAILURE(Connect());
   }
+  // Handlers are the Address and Authorization handlers the session feeds.
+  virtual std::pair<TypeHandler*, TypeHandler*> Handlers() { return {&addresses_, &policies_}; }
   void TearDown() override {
     if (fd_ >= 0) close(fd_);
     std::system(absl::StrCat("rm -rf ", dir_).c_str());
@@ -149,6 +156,20 @@ class AdsInteropTest : public ::testing::Test {
         {{"push", {{"type", type}, {"nonce", nonce}, {"resources", res}, {"removed", removed}}}});
   }
 
+  // PushMessages has istiod build each resource from its JSON form.
+  void PushMessages(const std::string& type, const std::string& nonce, const std::string& message,
+                    std::vector<std::pair<std::string, json>> resources,
+                    std::vector<std::string> removed = {}) {
+    json res = json::array();
+    for (auto& [name, body] : resources) res.push_back({name, "v-" + nonce, message, body});
+    Command({{"push_messages",
+              {{"type", type},
+               {"nonce", nonce},
+               {"any_type", type},
+               {"resources", res},
+               {"removed", removed}}}});
+  }
+
   std::string dir_;
   test_support::Child istiod_;
   int port_ = 0;
@@ -213,6 +234,110 @@ TEST_F(AdsInteropTest, AReconnectResendsTheHeldVersions) {
   EXPECT_FALSE(a["node"].is_null());
   json p = NextRequest();
   EXPECT_EQ(p["initial"], (json{{"ns/deny", "v-p1"}}));
+}
+
+// The same session with the real handlers: istiod serves Address and
+// Authorization messages built by python3-protobuf from the library's .proto
+// files, and they end up in the workload directory and the policy store.
+class AdsInteropDirectoryTest : public AdsInteropTest {
+ protected:
+  std::pair<TypeHandler*, TypeHandler*> Handlers() override { return {&to_dir_, &to_store_}; }
+  static std::string B64(std::initializer_list<uint8_t> bytes) {
+    return absl::Base64Escape(std::string(bytes.begin(), bytes.end()));
+  }
+  runtime::WorkloadDirectory directory_;
+  authz::PolicyStore store_;
+  AddressHandler to_dir_{&directory_};
+  AuthorizationHandler to_store_{&store_};
+};
+
+TEST_F(AdsInteropDirectoryTest, AddressesAndPoliciesFromIstiodFillTheDirectoryAndTheStore) {
+  NextRequest();
+  NextRequest();
+  json pod_a = {{"workload",
+                 {{"uid", "Kubernetes//Pod/ns1/a"},
+                  {"name", "a"},
+                  {"namespace", "ns1"},
+                  {"addresses", {B64({198, 18, 0, 10})}},
+                  {"tunnelProtocol", "HBONE"},
+                  {"serviceAccount", "sa-a"},
+                  {"node", "node-1"},
+                  {"services", {{"ns1/svc.ns1.svc.cluster.local", {{"ports", json::array()}}}}},
+                  {"authorizationPolicies", {"ns1/deny-b"}},
+                  {"capacity", 3},
+                  {"waypoint",
+                   {{"hostname", {{"namespace", "ns1"}, {"hostname", "wp.ns1.svc.cluster.local"}}},
+                    {"hboneMtlsPort", 15008}}}}}};
+  json svc = {{"service",
+               {{"name", "svc"},
+                {"namespace", "ns1"},
+                {"hostname", "svc.ns1.svc.cluster.local"},
+                {"addresses", {{{"address", B64({198, 19, 0, 1})}}}},
+                {"ports", {{{"servicePort", 80}, {"targetPort", 8080}}}},
+                {"loadBalancing", {{"routingPreference", {"NETWORK"}}, {"mode", "STRICT"}}}}}};
+  json bad = {{"workload",
+               {{"uid", "Kubernetes//Pod/ns1/bad"},
+                {"name", "bad"},
+                {"namespace", "ns1"},
+                {"addresses", {B64({1, 2, 3, 4, 5})}}}}};
+  PushMessages(kAddressType, "a1", "workload.Address",
+               {{"Kubernetes//Pod/ns1/a", pod_a},
+                {"ns1/svc.ns1.svc.cluster.local", svc},
+                {"Kubernetes//Pod/ns1/bad", bad}});
+  json nack = NextRequest();
+  EXPECT_EQ(nack["nonce"], "a1");
+  EXPECT_EQ(nack["error"],
+            "Kubernetes//Pod/ns1/bad: workload addresses[0]: 5 bytes, want 4 (IPv4) or 16 (IPv6)");
+  std::optional<runtime::Workload> a = directory_.ByAddress("198.18.0.10");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->uid, "Kubernetes//Pod/ns1/a");
+  EXPECT_EQ(a->Identity()->str(), "spiffe://cluster.local/ns/ns1/sa/sa-a");
+  EXPECT_EQ(a->capacity, 3u);
+  EXPECT_EQ(a->node, "node-1");
+  ASSERT_TRUE(a->waypoint.has_value());
+  EXPECT_EQ(a->waypoint->ToString(), "ns1/wp.ns1.svc.cluster.local");
+  std::optional<runtime::Service> s =
+      directory_.ServiceByHostname("ns1", "svc.ns1.svc.cluster.local");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->ports, (std::map<uint16_t, uint16_t>{{80, 8080}}));
+  ASSERT_TRUE(s->load_balancing.has_value());
+  EXPECT_EQ(s->load_balancing->mode, runtime::LoadBalancing::Mode::kStrict);
+  {
+    runtime::WorkloadDirectory::View v = directory_.Read();
+    const runtime::Service* by_vip =
+        v.ServiceByVip(*runtime::ParseNetworkAddress("198.19.0.1"), "ns1");
+    ASSERT_NE(by_vip, nullptr);
+    EXPECT_EQ(v.Endpoints(*by_vip).size(), 1u);
+  }
+  EXPECT_EQ(directory_.size(), 1u);
+
+  json deny = {
+      {"name", "deny-b"},
+      {"namespace", "ns1"},
+      {"scope", "WORKLOAD_SELECTOR"},
+      {"action", "DENY"},
+      {"rules",
+       {{{"clauses",
+          {{{"matches", {{{"principals", {{{"exact", "cluster.local/ns/ns1/sa/b"}}}}}}}}}}}}}};
+  PushMessages(kAuthorizationType, "p1", "authorization.Authorization", {{"ns1/deny-b", deny}});
+  json ack = NextRequest();
+  EXPECT_EQ(ack["nonce"], "p1");
+  EXPECT_TRUE(ack["error"].is_null()) << ack;
+  authz::Connection c;
+  c.src_ip = *IpAddress::Parse("198.18.0.11");
+  c.dst_ip = *IpAddress::Parse("198.18.0.10");
+  c.dst_port = 8080;
+  c.src_identity = *identity::IstioIdentity::Parse("spiffe://cluster.local/ns/ns1/sa/b");
+  authz::Decision d = store_.Check({a->ns, a->policies}, c);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.policy, "ns1/deny-b");
+
+  PushMessages(kAddressType, "a2", "workload.Address", {}, {"Kubernetes//Pod/ns1/a"});
+  EXPECT_TRUE(NextRequest()["error"].is_null());
+  EXPECT_FALSE(directory_.ByAddress("198.18.0.10").has_value());
+  PushMessages(kAuthorizationType, "p2", "authorization.Authorization", {}, {"ns1/deny-b"});
+  EXPECT_TRUE(NextRequest()["error"].is_null());
+  EXPECT_EQ(store_.size(), 0u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "ca.pb.h"
 #include "gtest/gtest.h"
 #include "support/test_pki.h"
+#include "test_ca.h"
 
 namespace ambient::xds {
 namespace {
@@ -23,20 +24,10 @@ identity::SpiffeId Id(const std::string& s) { return *identity::SpiffeId::Parse(
 
 // Sign plays istiod: a leaf for `id` over the CSR's public key, by `ca`.
 std::string Sign(const std::string& csr_pem, const std::string& id, const Issued& ca) {
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  bssl::UniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
-  EXPECT_TRUE(req);
-  bssl::UniquePtr<EVP_PKEY> pub(X509_REQ_get_pubkey(req.get()));
-  EXPECT_EQ(X509_REQ_verify(req.get(), pub.get()), 1);
-  Issued leaf = test_support::Issue(test_support::LeafSpec(id), &ca, std::move(pub));
-  return leaf.CertPem();
+  return test_ca::SignCsr(csr_pem, id, ca);
 }
 
-std::string Response(std::vector<std::string> chain) {
-  wire::IstioCertificateResponse r;
-  for (auto& c : chain) r.add_cert_chain(c);
-  return r.SerializeAsString();
-}
+std::string Response(std::vector<std::string> chain) { return test_ca::Response(chain); }
 
 class CaClientTest : public ::testing::Test {
  protected:

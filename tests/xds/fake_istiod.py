@@ -1,19 +1,32 @@
 #!/usr/bin/python3
 """A fake istiod for the xDS tests, on Debian's python3-grpcio: it serves
 /envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources
-in cleartext HTTP/2 on 127.0.0.1 (an ephemeral port, printed on stdout's first
-line) and is driven through stdin, one JSON command per line:
+in cleartext HTTP/2 on 127.0.0.1 (an ephemeral port, or --port N; the port is
+printed on stdout's first line), or over TLS with --tls CERT_PEM KEY_PEM; with
+--max-age-ms N it sends GOAWAY on every connection N ms old (gRPC's max
+connection age) and ends its calls 200 ms later; it is driven through stdin, one JSON command per line:
 
   {"push": {"type": URL, "nonce": N, "resources": [[name, version, any_type, hex]],
             "removed": [names]}}     send one DeltaDiscoveryResponse on the open stream
+  {"push_messages": {"type": URL, "nonce": N, "any_type": URL,
+                     "resources": [[name, version, message, json]], "removed": [names]}}
+                                     the same, each resource built by python3-protobuf from
+                                     the protobuf JSON mapping of `message`, one of
+                                     "workload.Address" or "authorization.Authorization"
   {"end": true}                      end the open stream (the client reconnects)
 
 Every request it receives is printed on stdout as one JSON line:
   {"type": URL, "node": ID or null, "metadata": {..}, "subscribe": [...],
-   "initial": {name: version}, "nonce": N, "error": message or null}
+   "initial": {name: version}, "nonce": N, "error": message or null,
+   "auth": authorization header or null, "clusterid": clusterid header or null}
 
-The Envoy messages come from PB_DIR/discovery_pb2.py (tests generate it with
-protoc from lib/xds/discovery.proto) given as argv[1].
+It also serves a unary /ambient.test.Echo/Echo that answers with the request's
+bytes, and a unary /ambient.test.Echo/Fail that ends with grpc-status
+PERMISSION_DENIED "no way".
+
+The messages come from PB_DIR (argv[1]): discovery_pb2.py, workload_pb2.py and
+authorization_pb2.py, which the tests generate with protoc from the library's own
+lib/xds/discovery.proto, lib/xds/workload.proto and lib/authz/authorization.proto.
 """
 import json
 import queue
@@ -22,9 +35,15 @@ import threading
 from concurrent import futures
 
 import grpc
+from google.protobuf import json_format
 
 sys.path.insert(0, sys.argv[1])
 import discovery_pb2 as wire  # noqa: E402
+import workload_pb2  # noqa: E402
+import authorization_pb2  # noqa: E402
+
+MESSAGES = {"workload.Address": workload_pb2.Address,
+            "authorization.Authorization": authorization_pb2.Authorization}
 
 streams = []  # queues of the open streams' outgoing responses
 lock = threading.Lock()
@@ -48,7 +67,8 @@ def ads(requests, ctx):
                  "metadata": md, "subscribe": list(r.resource_names_subscribe),
                  "initial": dict(r.initial_resource_versions), "nonce": r.response_nonce,
                  "error": r.error_detail.message if r.HasField("error_detail") else None,
-                 "auth": dict(ctx.invocation_metadata()).get("authorization")})
+                 "auth": dict(ctx.invocation_metadata()).get("authorization"),
+                 "clusterid": dict(ctx.invocation_metadata()).get("clusterid")})
         out.put(None)
 
     threading.Thread(target=reader, daemon=True).start()
@@ -78,17 +98,57 @@ def commands():
                 x.resource.type_url = any_type
                 x.resource.value = bytes.fromhex(hexval)
             target.put(res.SerializeToString())
+        elif "push_messages" in cmd:
+            p = cmd["push_messages"]
+            res = wire.DeltaDiscoveryResponse(type_url=p["type"], nonce=p["nonce"],
+                                              removed_resources=p.get("removed", []))
+            for name, version, message, body in p.get("resources", []):
+                msg = json_format.ParseDict(body, MESSAGES[message]())
+                x = res.resources.add(name=name, version=version)
+                x.resource.type_url = p["any_type"]
+                x.resource.value = msg.SerializeToString()
+            target.put(res.SerializeToString())
         elif "end" in cmd:
             target.put(None)
 
 
+def echo(request, ctx):
+    return request
+
+
+def fail(request, ctx):
+    ctx.abort(grpc.StatusCode.PERMISSION_DENIED, "no way")
+
+
 def main():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    args = sys.argv[2:]
+    port, tls, options = 0, None, []
+    while args:
+        if args[0] == "--port":
+            port, args = int(args[1]), args[2:]
+        elif args[0] == "--max-age-ms":
+            options = [("grpc.max_connection_age_ms", int(args[1])),
+                       ("grpc.max_connection_age_grace_ms", 200)]
+            args = args[2:]
+        elif args[0] == "--tls":
+            tls, args = (args[1], args[2]), args[3:]
+        else:
+            raise SystemExit("unknown flag " + args[0])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
     handler = grpc.method_handlers_generic_handler(
         "envoy.service.discovery.v3.AggregatedDiscoveryService",
         {"DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(ads)})
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    unary = grpc.method_handlers_generic_handler(
+        "ambient.test.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
+                              "Fail": grpc.unary_unary_rpc_method_handler(fail)})
+    server.add_generic_rpc_handlers((handler, unary))
+    address = "127.0.0.1:%d" % port
+    if tls:
+        with open(tls[0], "rb") as c, open(tls[1], "rb") as k:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port(address, creds)
+    else:
+        port = server.add_insecure_port(address)
     server.start()
     say(port)
     commands()

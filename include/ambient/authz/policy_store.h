@@ -58,6 +58,12 @@ class PolicyStore {
   void Upsert(Policy policy);
   // Remove deletes the policy with `key`; false if there was none.
   bool Remove(absl::string_view key);
+  // Apply upserts every policy of `upserts` (a later one replaces an earlier
+  // one with the same key), then removes every key of `removals` (unknown keys
+  // are skipped), as one update: a check sees all of it or none of it. It
+  // builds one snapshot, so a push of N policies costs O(held + N), where N
+  // calls to Upsert cost O(held) each (an xDS push, xds::AuthorizationHandler).
+  void Apply(std::vector<Policy> upserts, const std::vector<std::string>& removals);
   size_t size() const;
 
   // Check decides whether `conn` to `workload` is allowed. Never fails.

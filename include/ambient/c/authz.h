@@ -85,23 +85,65 @@ AMBIENT_EXPORT size_t ambient_authz_decision_num_dry_run_hits(const ambient_auth
 AMBIENT_EXPORT const char *ambient_authz_decision_get0_dry_run_hit(const ambient_authz_decision *decision,
                                                                     size_t i);
 
-/* ambient_authz_check decides whether a connection may reach a workload.
- *   `workload_namespace`: the destination workload's namespace;
- *   `workload_policies`, `num_workload_policies`: the keys ("ns/name") of the
- *      policies selecting the workload (may be NULL when 0);
- *   `src`, `dst`: struct sockaddr_in or sockaddr_in6 of the source and of the
- *      real destination (the pod IP and target port, never 15008);
- *   `src_identity`: the peer's SPIFFE ID proven by mTLS, or NULL for plaintext;
- *   `out_decision`: receives reason, policy and dry-run hits; may be NULL.
- * Returns 1 when allowed, 0 when denied, or a negative ambient_code:
- * AMBIENT_ERR_INVALID_ARGUMENT for a NULL store/namespace/address, an address
- * family other than AF_INET/AF_INET6, or a `src_identity` that is not an
- * Istio identity (spiffe://TD/ns/NS/sa/SA). Thread-safe on one store. */
+/* ambient_authz_request describes one connection to check: the destination
+ * workload (its namespace and the keys of the policies selecting it), the
+ * source and real destination addresses and the peer's identity. A value
+ * made once and reused: each setter replaces its field, so a host sets only
+ * what changed between checks. Its fields are parsed when set, so a check
+ * does no parsing. It belongs to one thread at a time. */
+typedef struct ambient_authz_request ambient_authz_request;
+
+/* ambient_authz_request_new returns an empty request (namespace, source and
+ * destination must be set; no policies; plaintext: no identity), or NULL
+ * when out of memory. Free with ambient_authz_request_free. */
+AMBIENT_EXPORT ambient_authz_request *ambient_authz_request_new(void);
+
+/* ambient_authz_request_free releases `req`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_authz_request_free(ambient_authz_request *req);
+
+/* ambient_authz_request_set_workload_namespace sets the destination
+ * workload's namespace (copied). Errors (request unchanged):
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_authz_request_set_workload_namespace(
+    ambient_authz_request *req, const char *ns);
+
+/* ambient_authz_request_set_workload_policies replaces the keys ("ns/name")
+ * of the policies selecting the workload with the `n` strings of `keys`
+ * (copied; `keys` may be NULL when `n` is 0, which clears them). Errors
+ * (request unchanged): AMBIENT_ERR_INVALID_ARGUMENT for a NULL `req`, a NULL
+ * `keys` with `n` > 0 or a NULL key. */
+AMBIENT_EXPORT ambient_error *ambient_authz_request_set_workload_policies(
+    ambient_authz_request *req, const char *const *keys, size_t n);
+
+/* ambient_authz_request_set_source sets the source address and port: a
+ * struct sockaddr_in or sockaddr_in6 (read, not kept). Errors (request
+ * unchanged): AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments or another
+ * address family. */
+AMBIENT_EXPORT ambient_error *ambient_authz_request_set_source(ambient_authz_request *req,
+                                                              const struct sockaddr *src);
+
+/* ambient_authz_request_set_destination sets the real destination (the pod
+ * IP and target port, never 15008), as ambient_authz_request_set_source. */
+AMBIENT_EXPORT ambient_error *ambient_authz_request_set_destination(ambient_authz_request *req,
+                                                                   const struct sockaddr *dst);
+
+/* ambient_authz_request_set_source_identity sets the peer's SPIFFE ID as
+ * proven by mTLS, or clears it (NULL: plaintext). Errors (request
+ * unchanged): AMBIENT_ERR_INVALID_ARGUMENT for a NULL `req` or an identity
+ * that is not an Istio identity (spiffe://TD/ns/NS/sa/SA). */
+AMBIENT_EXPORT ambient_error *ambient_authz_request_set_source_identity(
+    ambient_authz_request *req, const char *spiffe_id);
+
+/* ambient_authz_check decides whether the connection `req` describes may
+ * reach its workload; `out_decision` (may be NULL) receives reason, policy
+ * and dry-run hits. Returns 1 when allowed, 0 when denied, or a negative
+ * ambient_code: AMBIENT_ERR_INVALID_ARGUMENT for a NULL store or request, or
+ * a request whose namespace, source or destination was never set. It
+ * replaces the positional form (namespace, policy keys, two sockaddrs,
+ * identity: 8 parameters), removed in issue 11, the version being 0.x.
+ * Thread-safe on one store (each thread with its own request). */
 AMBIENT_EXPORT int ambient_authz_check(const ambient_authz_store *store,
-                                       const char *workload_namespace,
-                                       const char *const *workload_policies,
-                                       size_t num_workload_policies, const struct sockaddr *src,
-                                       const struct sockaddr *dst, const char *src_identity,
+                                       const ambient_authz_request *req,
                                        ambient_authz_decision *out_decision);
 
 #ifdef __cplusplus

@@ -55,25 +55,63 @@ typedef enum ambient_hbone_role {
 typedef struct ambient_hbone_tls ambient_hbone_tls;
 typedef struct ambient_hbone_conn ambient_hbone_conn;
 
-/* ambient_hbone_tls_new_from_pem makes the TLS side of `role` from our
- * certificate chain (`cert_pem`, leaf first; the leaf must carry exactly one
- * SPIFFE ID URI SAN), its private key (`key_pem`: PKCS#8, SEC1 or PKCS#1;
- * ECDSA P-256 or RSA >= 2048) and the trust bundle of our trust domain
- * (`bundle`: PEM certificates, or SPIFFE bundle JSON when it starts with
- * '{'). The buffers need not be NUL-terminated and are copied. On success
- * `*out` owns a new object (free with ambient_hbone_tls_free). Errors:
- * AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, unparsable PEM/JSON, key not
- * matching, leaf without a SPIFFE ID), AMBIENT_ERR_FAILED_PRECONDITION (the
- * TLS library bound to the process is not BoringSSL). Any thread. */
-AMBIENT_EXPORT ambient_error *ambient_hbone_tls_new_from_pem(
-    ambient_hbone_role role, const char *cert_pem, size_t cert_len, const char *key_pem,
-    size_t key_len, const char *bundle, size_t bundle_len, ambient_hbone_tls **out);
+/* ambient_hbone_tls_options holds the PEM material ambient_hbone_tls_new
+ * builds a TLS side from: our certificate chain, its private key and the
+ * trust bundle of our trust domain (more trust sources will join it without
+ * a new symbol). */
+typedef struct ambient_hbone_tls_options ambient_hbone_tls_options;
 
-/* ambient_hbone_tls_new_from_files is ambient_hbone_tls_new_from_pem reading
- * the three files; an unreadable file is AMBIENT_ERR_NOT_FOUND (or
+/* ambient_hbone_tls_options_new returns empty options (all three parts must
+ * be set), or NULL when out of memory. Free with
+ * ambient_hbone_tls_options_free. Any thread; one options object must not be
+ * used from two threads at once. */
+AMBIENT_EXPORT ambient_hbone_tls_options *ambient_hbone_tls_options_new(void);
+
+/* ambient_hbone_tls_options_free releases `opts` (the copy of the private
+ * key is wiped first). NULL is allowed. */
+AMBIENT_EXPORT void ambient_hbone_tls_options_free(ambient_hbone_tls_options *opts);
+
+/* ambient_hbone_tls_options_set_cert_chain_pem sets our certificate chain
+ * (`len` bytes of PEM, leaf first; the leaf must carry exactly one SPIFFE ID
+ * URI SAN). The buffer need not be NUL-terminated and is copied; it is
+ * parsed by ambient_hbone_tls_new. Errors (options unchanged):
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_tls_options_set_cert_chain_pem(
+    ambient_hbone_tls_options *opts, const char *pem, size_t len);
+
+/* ambient_hbone_tls_options_set_private_key_pem sets the chain's private key
+ * (`len` bytes of PEM: PKCS#8, SEC1 or PKCS#1; ECDSA P-256 or RSA >= 2048).
+ * Copied like the chain. Errors as ambient_hbone_tls_options_set_cert_chain_pem. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_tls_options_set_private_key_pem(
+    ambient_hbone_tls_options *opts, const char *pem, size_t len);
+
+/* ambient_hbone_tls_options_set_trust_bundle sets the trust bundle of our
+ * trust domain (`len` bytes: PEM certificates, or SPIFFE bundle JSON when it
+ * starts with '{'). Copied like the chain. Errors as
+ * ambient_hbone_tls_options_set_cert_chain_pem. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_tls_options_set_trust_bundle(
+    ambient_hbone_tls_options *opts, const char *bundle, size_t len);
+
+/* ambient_hbone_tls_new makes the TLS side of `role` from `opts` (read, not
+ * kept: free it when you like). On success `*out` owns a new object (free
+ * with ambient_hbone_tls_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * arguments, a part not set, unparsable PEM/JSON, key not matching, leaf
+ * without a SPIFFE ID; the message names the part),
+ * AMBIENT_ERR_FAILED_PRECONDITION (the TLS library bound to the process is
+ * not BoringSSL). It replaces ambient_hbone_tls_new_from_pem (role and three
+ * buffers positionally), removed in issue 11, the version being 0.x. Any
+ * thread. */
+AMBIENT_EXPORT ambient_error *ambient_hbone_tls_new(ambient_hbone_role role,
+                                                   const ambient_hbone_tls_options *opts,
+                                                   ambient_hbone_tls **out);
+
+/* ambient_hbone_tls_new_from_files is ambient_hbone_tls_new with the three
+ * parts read from files; an unreadable file is AMBIENT_ERR_NOT_FOUND (or
  * AMBIENT_ERR_PERMISSION_DENIED) naming the path; a file larger than 16 MiB
  * (or a device that never ends, such as /dev/zero) is
- * AMBIENT_ERR_INVALID_ARGUMENT, and no more than 16 MiB of it is read. */
+ * AMBIENT_ERR_INVALID_ARGUMENT, and no more than 16 MiB of it is read. It
+ * keeps its positional form (the role, three paths and `out`): what the TLS
+ * side grows goes into ambient_hbone_tls_options. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_tls_new_from_files(ambient_hbone_role role,
                                                               const char *cert_path,
                                                               const char *key_path,

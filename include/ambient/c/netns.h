@@ -207,7 +207,9 @@ AMBIENT_EXPORT int ambient_netns_outbound_socket(const ambient_netns *ns, int fa
  * `destination` share the IP or differ in family, when a plain marked socket
  * is made. Returns the descriptor (caller owns it) or a negative
  * ambient_code (AMBIENT_ERR_INVALID_ARGUMENT for bad addresses,
- * AMBIENT_ERR_PERMISSION_DENIED). The caller connects it. Thread-safe. */
+ * AMBIENT_ERR_PERMISSION_DENIED). The caller connects it. Positional on
+ * purpose, in the shape of the socket calls (each sockaddr with its length).
+ * Thread-safe. */
 AMBIENT_EXPORT int ambient_netns_inbound_socket(const ambient_netns *ns, const void *client,
                                                 size_t client_len, const void *destination,
                                                 size_t destination_len, uint32_t mark);

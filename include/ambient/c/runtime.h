@@ -27,6 +27,7 @@
 
 #include "ambient/c/common.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/netns.h"
 #include "ambient/c/workload.h"
 
 #ifdef __cplusplus
@@ -182,13 +183,32 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_server_set_limit(ambient_hbone_serve
  * aborted connections are dropped). NULL is allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_hbone_server_free(ambient_hbone_server *server);
 
-/* ambient_hbone_client_new makes a pooled client with the client-role `tls`.
- * `log`/`log_user` may be NULL. `*out` owns it (ambient_hbone_client_free).
- * Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments, a server-role tls).
- * Loop thread. */
+/* ambient_hbone_client_options holds what ambient_hbone_client_new needs
+ * besides the loop and TLS (today the log callback; pool settings will join
+ * it without a new symbol). */
+typedef struct ambient_hbone_client_options ambient_hbone_client_options;
+
+/* ambient_hbone_client_options_new returns options with no log callback, or
+ * NULL when out of memory. Free with ambient_hbone_client_options_free. Any
+ * thread. */
+AMBIENT_EXPORT ambient_hbone_client_options *ambient_hbone_client_options_new(void);
+
+/* ambient_hbone_client_options_free releases `opts`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_hbone_client_options_free(ambient_hbone_client_options *opts);
+
+/* ambient_hbone_client_options_set_log sets the log callback (NULL: no
+ * logs); the client calls it on the loop thread. NULL `opts` is ignored. */
+AMBIENT_EXPORT void ambient_hbone_client_options_set_log(ambient_hbone_client_options *opts,
+                                                        ambient_log_fn log, void *log_user);
+
+/* ambient_hbone_client_new makes a pooled client with the client-role `tls`,
+ * as `opts` says (copied: free it when you like). `*out` owns the client
+ * (ambient_hbone_client_free). Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * arguments, a server-role tls). (Before issue 11 it took the log pair
+ * positionally; removed, the version being 0.x.) Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_hbone_client_new(ambient_runtime_loop *loop,
                                                       const ambient_hbone_tls *tls,
-                                                      ambient_log_fn log, void *log_user,
+                                                      const ambient_hbone_client_options *opts,
                                                       ambient_hbone_client **out);
 
 /* ambient_hbone_tunnel_done_fn learns how a tunnel ended: `code` is
@@ -241,8 +261,9 @@ AMBIENT_EXPORT ambient_error *ambient_hbone_target_add_expected(ambient_hbone_ta
  * `done`). Returns 0 (the outcome goes to `done`, exactly once), or
  * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments, a negative fd, a target
  * without via or authority, a via that is not a numeric "ip:port" /
- * "[v6]:port", or a malformed authority; then `done` is never called. Loop
- * thread. */
+ * "[v6]:port", or a malformed authority; then `done` is never called.
+ * Positional on purpose: what a tunnel grows goes into ambient_hbone_target.
+ * Loop thread. */
 AMBIENT_EXPORT int ambient_hbone_client_tunnel(ambient_hbone_client *client,
                                               const ambient_hbone_target *target, int in_fd,
                                               int out_fd, ambient_hbone_tunnel_done_fn done,
@@ -387,17 +408,21 @@ AMBIENT_EXPORT ambient_error *ambient_node_proxy_new(ambient_runtime_loop *loop,
 
 /* ambient_node_proxy_add_pod captures the pod `pod` describes (UID
  * required; NAME and NAMESPACE, when known, find the workload when its uid
- * does not; other fields are ignored) whose network namespace is the open
- * descriptor `netns_fd` (duplicated; the caller keeps its own). Adding a
- * captured uid again with the same netns does nothing. Errors (nothing
- * captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL proxy or pod, no uid, a
- * descriptor that is not a netns), AMBIENT_ERR_NOT_FOUND (unknown workload,
- * no SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
+ * does not; other fields are ignored) whose network namespace is `netns`
+ * (the proxy keeps a duplicate of its descriptor; the caller keeps and frees
+ * its own handle). Adding a captured uid again with the same netns does
+ * nothing. Errors (nothing captured): AMBIENT_ERR_INVALID_ARGUMENT (NULL
+ * proxy, pod or netns, no uid), AMBIENT_ERR_NOT_FOUND (unknown workload, no
+ * SVID for it), AMBIENT_ERR_FAILED_PRECONDITION (the SVID is not the
  * workload's identity), AMBIENT_ERR_ALREADY_EXISTS (a port is taken in the
- * pod), AMBIENT_ERR_PERMISSION_DENIED. Loop thread. */
+ * pod), AMBIENT_ERR_PERMISSION_DENIED, AMBIENT_ERR_RESOURCE_EXHAUSTED (out
+ * of descriptors). Open the handle with ambient_netns_open (name or path),
+ * ambient_netns_open_pid or ambient_netns_open_fd (ambient/c/netns.h). (It
+ * took a raw descriptor before issue 11; removed, the version being 0.x.)
+ * Loop thread. */
 AMBIENT_EXPORT ambient_error *ambient_node_proxy_add_pod(ambient_node_proxy *proxy,
                                                         const ambient_workload_info *pod,
-                                                        int netns_fd);
+                                                        const ambient_netns *netns);
 
 /* ambient_node_proxy_remove_pod releases pod `uid` (its listeners close,
  * its HBONE connections are aborted). Returns 1 when it was captured, 0 when

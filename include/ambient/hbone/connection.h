@@ -90,7 +90,8 @@ struct Settings {
   uint32_t connection_window = 16u << 20;  // connection-level receive window
   uint32_t max_frame_size = 1u << 20;      // SETTINGS_MAX_FRAME_SIZE
   // Client: how many streams it opens before it learns the server's limit
-  // (and its cap afterwards). Server: SETTINGS_MAX_CONCURRENT_STREAMS.
+  // (and its cap afterwards). Server: SETTINGS_MAX_CONCURRENT_STREAMS;
+  // streams beyond it are refused with RST_STREAM(REFUSED_STREAM).
   // 0 = role default (client 100, server 200).
   uint32_t max_concurrent_streams = 0;
   // SETTINGS_MAX_HEADER_LIST_SIZE; 0 = role default (client 16 KiB, server
@@ -222,6 +223,10 @@ class Connection {
   virtual size_t ActiveStreams() const = 0;
   // The lower of our stream limit and the peer's SETTINGS_MAX_CONCURRENT_STREAMS.
   virtual uint32_t MaxStreams() const = 0;
+  // StreamsRefused (server) counts CONNECTs beyond max_concurrent_streams,
+  // each answered RST_STREAM(REFUSED_STREAM) with the connection kept (RFC
+  // 9113 5.1.2; the client may retry them). The host never sees them.
+  virtual uint64_t StreamsRefused() const = 0;
   // The peer's SPIFFE ID ("" before the handshake is done).
   virtual const std::string& PeerIdentity() const = 0;
   virtual Role role() const = 0;

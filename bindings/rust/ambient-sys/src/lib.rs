@@ -55,6 +55,12 @@ pub struct ambient_authz_decision {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_authz_request`.
+#[repr(C)]
+pub struct ambient_authz_request {
+    _private: [u8; 0],
+}
+
 /// `struct sockaddr` (only ever passed by pointer).
 #[repr(C)]
 pub struct sockaddr {
@@ -100,14 +106,32 @@ extern "C" {
         decision: *const ambient_authz_decision,
         i: usize,
     ) -> *const c_char;
+    pub fn ambient_authz_request_new() -> *mut ambient_authz_request;
+    pub fn ambient_authz_request_free(req: *mut ambient_authz_request);
+    pub fn ambient_authz_request_set_workload_namespace(
+        req: *mut ambient_authz_request,
+        ns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_workload_policies(
+        req: *mut ambient_authz_request,
+        keys: *const *const c_char,
+        n: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_source(
+        req: *mut ambient_authz_request,
+        src: *const sockaddr,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_destination(
+        req: *mut ambient_authz_request,
+        dst: *const sockaddr,
+    ) -> *mut ambient_error;
+    pub fn ambient_authz_request_set_source_identity(
+        req: *mut ambient_authz_request,
+        spiffe_id: *const c_char,
+    ) -> *mut ambient_error;
     pub fn ambient_authz_check(
         store: *const ambient_authz_store,
-        workload_namespace: *const c_char,
-        workload_policies: *const *const c_char,
-        num_workload_policies: usize,
-        src: *const sockaddr,
-        dst: *const sockaddr,
-        src_identity: *const c_char,
+        req: *const ambient_authz_request,
         out_decision: *mut ambient_authz_decision,
     ) -> c_int;
 }
@@ -795,15 +819,33 @@ pub struct ambient_hbone_event {
     pub n_headers: usize,
 }
 
+/// Opaque `ambient_hbone_tls_options`.
+#[repr(C)]
+pub struct ambient_hbone_tls_options {
+    _private: [u8; 0],
+}
+
 extern "C" {
-    pub fn ambient_hbone_tls_new_from_pem(
-        role: ambient_hbone_role,
-        cert_pem: *const c_char,
-        cert_len: usize,
-        key_pem: *const c_char,
-        key_len: usize,
+    pub fn ambient_hbone_tls_options_new() -> *mut ambient_hbone_tls_options;
+    pub fn ambient_hbone_tls_options_free(opts: *mut ambient_hbone_tls_options);
+    pub fn ambient_hbone_tls_options_set_cert_chain_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_private_key_pem(
+        opts: *mut ambient_hbone_tls_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_options_set_trust_bundle(
+        opts: *mut ambient_hbone_tls_options,
         bundle: *const c_char,
-        bundle_len: usize,
+        len: usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_hbone_tls_new(
+        role: ambient_hbone_role,
+        opts: *const ambient_hbone_tls_options,
         out: *mut *mut ambient_hbone_tls,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_tls_new_from_files(
@@ -939,6 +981,12 @@ pub struct ambient_hbone_server_options {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_hbone_client_options`.
+#[repr(C)]
+pub struct ambient_hbone_client_options {
+    _private: [u8; 0],
+}
+
 /// `ambient_hbone_limit`.
 pub type ambient_hbone_limit = c_int;
 pub const AMBIENT_HBONE_MAX_CONNECTIONS: ambient_hbone_limit = 0;
@@ -1026,11 +1074,17 @@ extern "C" {
     ) -> usize;
     pub fn ambient_hbone_server_free(server: *mut ambient_hbone_server);
 
+    pub fn ambient_hbone_client_options_new() -> *mut ambient_hbone_client_options;
+    pub fn ambient_hbone_client_options_free(opts: *mut ambient_hbone_client_options);
+    pub fn ambient_hbone_client_options_set_log(
+        opts: *mut ambient_hbone_client_options,
+        log: ambient_log_fn,
+        log_user: *mut c_void,
+    );
     pub fn ambient_hbone_client_new(
         lp: *mut ambient_runtime_loop,
         tls: *const ambient_hbone_tls,
-        log: ambient_log_fn,
-        log_user: *mut c_void,
+        opts: *const ambient_hbone_client_options,
         out: *mut *mut ambient_hbone_client,
     ) -> *mut ambient_error;
     pub fn ambient_hbone_target_new() -> *mut ambient_hbone_target;
@@ -1134,7 +1188,7 @@ extern "C" {
     pub fn ambient_node_proxy_add_pod(
         proxy: *mut ambient_node_proxy,
         pod: *const ambient_workload_info,
-        netns_fd: c_int,
+        netns: *const ambient_netns,
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_remove_pod(
         proxy: *mut ambient_node_proxy,

@@ -5,6 +5,8 @@ use std::os::raw::c_char;
 
 use ambient_sys as sys;
 
+use crate::identity::check;
+use crate::runtime::Owned;
 use crate::Error;
 
 /// The policies in force (Istio `Authorization` resources). `Send + Sync`:
@@ -135,26 +137,45 @@ impl PolicyStore {
         let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
         let id = req.src_identity.map(cstring).transpose()?;
         let (src, dst) = (to_sockaddr(&req.src), to_sockaddr(&req.dst));
-        // SAFETY: no preconditions.
-        let dec = unsafe { sys::ambient_authz_decision_new() };
-        assert!(!dec.is_null(), "ambient: out of memory");
-        // SAFETY: all pointers are valid for the call; the key array outlives it.
-        let rc = unsafe {
-            sys::ambient_authz_check(
-                self.ptr,
+        // SAFETY: no arguments; the result is owned by the guard.
+        let r = Owned::new(
+            unsafe { sys::ambient_authz_request_new() },
+            sys::ambient_authz_request_free,
+        )?;
+        // SAFETY: a live request; every pointer is valid for its call (the
+        // strings and addresses are copied or parsed by it).
+        unsafe {
+            check(sys::ambient_authz_request_set_workload_namespace(
+                r.ptr,
                 ns.as_ptr(),
+            ))?;
+            check(sys::ambient_authz_request_set_workload_policies(
+                r.ptr,
                 if key_ptrs.is_empty() {
                     std::ptr::null()
                 } else {
                     key_ptrs.as_ptr()
                 },
                 key_ptrs.len(),
+            ))?;
+            check(sys::ambient_authz_request_set_source(
+                r.ptr,
                 (&src as *const SockAddrStorage).cast(),
+            ))?;
+            check(sys::ambient_authz_request_set_destination(
+                r.ptr,
                 (&dst as *const SockAddrStorage).cast(),
+            ))?;
+            check(sys::ambient_authz_request_set_source_identity(
+                r.ptr,
                 id.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                dec,
-            )
-        };
+            ))?;
+        }
+        // SAFETY: no preconditions.
+        let dec = unsafe { sys::ambient_authz_decision_new() };
+        assert!(!dec.is_null(), "ambient: out of memory");
+        // SAFETY: live store, request and decision.
+        let rc = unsafe { sys::ambient_authz_check(self.ptr, r.ptr, dec) };
         let out = if rc < 0 {
             Err(Error {
                 code: rc,

@@ -75,6 +75,7 @@ use std::time::{Duration, Instant};
 use ambient_sys as sys;
 
 use crate::identity::{check, cstring, lent};
+use crate::runtime::Owned;
 use crate::Error;
 
 /// Which end of HBONE an object is for.
@@ -144,19 +145,31 @@ impl TlsContext {
         key_pem: &[u8],
         bundle: &[u8],
     ) -> Result<TlsContext, Error> {
+        // SAFETY: no arguments; the result is owned by the guard.
+        let o = Owned::new(
+            unsafe { sys::ambient_hbone_tls_options_new() },
+            sys::ambient_hbone_tls_options_free,
+        )?;
         let mut out = ptr::null_mut();
-        // SAFETY: the buffers are live for the call and copied by it.
+        // SAFETY: a live options object; the buffers are live for each call
+        // and copied by it; the options are read, not kept, by the last call.
         unsafe {
-            check(sys::ambient_hbone_tls_new_from_pem(
-                role.raw(),
+            check(sys::ambient_hbone_tls_options_set_cert_chain_pem(
+                o.ptr,
                 cert_pem.as_ptr().cast(),
                 cert_pem.len(),
+            ))?;
+            check(sys::ambient_hbone_tls_options_set_private_key_pem(
+                o.ptr,
                 key_pem.as_ptr().cast(),
                 key_pem.len(),
+            ))?;
+            check(sys::ambient_hbone_tls_options_set_trust_bundle(
+                o.ptr,
                 bundle.as_ptr().cast(),
                 bundle.len(),
-                &mut out,
             ))?;
+            check(sys::ambient_hbone_tls_new(role.raw(), o.ptr, &mut out))?;
         }
         Ok(TlsContext { ptr: out, role })
     }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -29,7 +29,7 @@ pub(crate) struct Owned<T> {
 
 impl<T> Owned<T> {
     /// Takes the result of an `_new(void)` call: NULL is out of memory.
-    fn new(ptr: *mut T, free: unsafe extern "C" fn(*mut T)) -> Result<Owned<T>, Error> {
+    pub(crate) fn new(ptr: *mut T, free: unsafe extern "C" fn(*mut T)) -> Result<Owned<T>, Error> {
         if ptr.is_null() {
             return Err(Error::out_of_memory());
         }
@@ -270,16 +270,20 @@ impl Loop {
     /// [`Loop::server`]. Errors: `AMBIENT_ERR_INVALID_ARGUMENT` (a
     /// server-role tls).
     pub fn client(&self, tls: &TlsContext, log: Option<Box<LogFn>>) -> Result<Client<'_>, Error> {
+        // SAFETY: no arguments; the result is owned by the guard.
+        let o = Owned::new(
+            unsafe { sys::ambient_hbone_client_options_new() },
+            sys::ambient_hbone_client_options_free,
+        )?;
         let (log, log_fn) = log_parts(log);
+        // SAFETY: live object; `log` outlives the client (freed in Drop
+        // after it, or here on failure).
+        unsafe { sys::ambient_hbone_client_options_set_log(o.ptr, log_fn, log.cast()) };
         let mut out = ptr::null_mut();
-        // SAFETY: as in `server`.
+        // SAFETY: live handles and options (copied by the call).
         let err = unsafe {
             Error::take(sys::ambient_hbone_client_new(
-                self.ptr,
-                tls.ptr,
-                log_fn,
-                log.cast(),
-                &mut out,
+                self.ptr, tls.ptr, o.ptr, &mut out,
             ))
         };
         if let Some(e) = err {
@@ -742,14 +746,9 @@ impl NodeProxy<'_> {
             &[],
             true,
         )?;
-        // SAFETY: live handle, description (copied) and descriptor.
-        unsafe {
-            check(sys::ambient_node_proxy_add_pod(
-                self.ptr,
-                pod.ptr,
-                netns.as_fd().as_raw_fd(),
-            ))
-        }
+        // SAFETY: live handles and description (copied; the proxy keeps
+        // its own duplicate of the netns descriptor).
+        unsafe { check(sys::ambient_node_proxy_add_pod(self.ptr, pod.ptr, netns.as_ptr())) }
     }
 
     /// Releases pod `uid` (listeners closed, HBONE connections aborted);
