@@ -189,7 +189,8 @@ struct Waypoint {
         r->src = std::move(known);
       }
     }
-    absl::StatusOr<ambient::SocketAddress> target = ambient::SocketAddress::Parse(r->dst_hbone_addr);
+    absl::StatusOr<ambient::SocketAddress> target =
+        ambient::SocketAddress::Parse(r->dst_hbone_addr);
     if (!target.ok()) return;
     if (std::optional<runtime::Service> svc =
             directory->ServiceByVip(runtime::NetworkAddress{self.network, target->ip()}, self.ns)) {

@@ -12,9 +12,9 @@
 #include "ambient/c/authz.h"
 #include "capi/internal.h"
 
+using ambient::IpAddress;
 using ambient::authz::Connection;
 using ambient::authz::Decision;
-using ambient::IpAddress;
 using ambient::capi::Guard;
 using ambient::capi::GuardCode;
 using ambient::capi::NullArgument;

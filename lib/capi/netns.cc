@@ -99,7 +99,7 @@ absl::Status Adopt(absl::StatusOr<nn::Netns> ns, ambient_netns** out) {
 absl::StatusOr<ambient::SocketAddress> AddressArg(const void* sa, size_t len, const char* name) {
   if (sa == nullptr) return NullArgument(name);
   return ambient::SocketAddress::FromSockaddr(static_cast<const sockaddr*>(sa),
-                                         static_cast<socklen_t>(len));
+                                              static_cast<socklen_t>(len));
 }
 
 // A SocketFactory for a borrowed C handle.
@@ -328,7 +328,8 @@ int ambient_netns_inbound_socket(const ambient_netns* ns, const void* client, si
     if (ns == nullptr) return AMBIENT_ERR_INVALID_ARGUMENT;
     absl::StatusOr<ambient::SocketAddress> c = AddressArg(client, client_len, "client");
     if (!c.ok()) return ToCode(c.status());
-    absl::StatusOr<ambient::SocketAddress> d = AddressArg(destination, destination_len, "destination");
+    absl::StatusOr<ambient::SocketAddress> d =
+        AddressArg(destination, destination_len, "destination");
     if (!d.ok()) return ToCode(d.status());
     HandleFactory factory(ns->ns);
     absl::StatusOr<nn::UniqueFd> fd = nn::InboundUpstreamSocket(factory, *c, *d, mark);

@@ -21,9 +21,9 @@
 
 namespace ambient::dns {
 
+using ::ambient::SocketAddress;
 using runtime::EventLoop;
 using runtime::IoWatch;
-using ::ambient::SocketAddress;
 using runtime::Timer;
 
 void DnsMetrics::UpstreamLatency(Transport t, absl::Duration d) {
@@ -344,8 +344,7 @@ class ServerImpl : public DnsServer {
   void Send(Transport t, const SocketAddress& to, uint64_t tcp_id, absl::string_view m) {
     if (m.empty()) return;
     if (t == Transport::kUdp) {
-      if (sendto(udp_fd_, m.data(), m.size(), MSG_DONTWAIT,
-                 to.sockaddr_ptr(), to.size()) < 0) {
+      if (sendto(udp_fd_, m.data(), m.size(), MSG_DONTWAIT, to.sockaddr_ptr(), to.size()) < 0) {
         Log(LogLevel::kWarn, absl::StrCat("udp send to ", to.ToString(), ": ", strerror(errno)));
       }
       return;

@@ -188,7 +188,8 @@ void ClientImpl::StartDial(const hbone::PoolKey& key, const TunnelTarget& target
   }
   ++stats_.dials;
   d.tcp = DialWith(
-      loop_, target.via, opts_.connect_timeout, opts_.dial_socket, [this, key](absl::StatusOr<int> fd) {
+      loop_, target.via, opts_.connect_timeout, opts_.dial_socket,
+      [this, key](absl::StatusOr<int> fd) {
         // Never called once cancelled (~ClientImpl cancels it).
         Dial& d = dials_.at(key);
         d.tcp = nullptr;

@@ -397,8 +397,8 @@ SocketMaker NodeProxyImpl::InboundSocketMaker(const Pod& pod, const SocketAddres
       if (fd.ok()) return fd->release();
       if (log) {
         log(LogLevel::kDebug, "node-proxy",
-            absl::StrCat("cannot keep the client's IP ", client.IpString(), ": ", fd.status().ToString(),
-                         "; connecting from the pod's own IP"));
+            absl::StrCat("cannot keep the client's IP ", client.IpString(), ": ",
+                         fd.status().ToString(), "; connecting from the pod's own IP"));
       }
     }
     absl::StatusOr<netns::UniqueFd> fd =

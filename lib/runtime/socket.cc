@@ -67,8 +67,7 @@ absl::StatusOr<int> StartConnect(const SocketAddress& addr) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus(errno, "socket");
   TuneTcp(fd);
-  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0 &&
-      errno != EINPROGRESS) {
+  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0 && errno != EINPROGRESS) {
     int err = errno;
     close(fd);
     return ErrnoStatus(err, absl::StrCat("connect ", addr.ToString()));
@@ -79,8 +78,7 @@ absl::StatusOr<int> StartConnect(const SocketAddress& addr) {
 absl::Status StartConnectOn(int fd, const SocketAddress& addr) {
   if (absl::Status st = SetNonBlocking(fd); !st.ok()) return st;
   TuneTcp(fd);
-  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0 &&
-      errno != EINPROGRESS) {
+  if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0 && errno != EINPROGRESS) {
     int err = errno;
     return ErrnoStatus(err, absl::StrCat("connect ", addr.ToString()));
   }

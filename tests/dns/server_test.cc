@@ -26,8 +26,8 @@
 namespace ambient::dns {
 namespace {
 
-using runtime::EventLoop;
 using ambient::SocketAddress;
+using runtime::EventLoop;
 using test_support::RunResult;
 
 bool NeedTool(const char* path) {

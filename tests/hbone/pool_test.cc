@@ -136,14 +136,16 @@ TEST(PoolTest, KeysSeparateIdentitiesAddressesAndSourceIps) {
   pool.OnDialDone(Key(), 1, 100, kT0);
   EXPECT_EQ(pool.Acquire(Key(), kT0).kind, Kind::kUse);
   // The order of expected identities does not matter.
-  EXPECT_EQ(
-      pool.Acquire(PoolKey::Make(kUs, {kServer, kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
-          .kind,
-      Kind::kDial);
-  EXPECT_EQ(
-      pool.Acquire(PoolKey::Make(kUs, {kOther, kServer}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
-          .kind,
-      Kind::kWait);
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kServer, kOther}, Via("198.18.0.7:15008"),
+                                       Src("198.18.0.5")),
+                         kT0)
+                .kind,
+            Kind::kDial);
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kOther, kServer}, Via("198.18.0.7:15008"),
+                                       Src("198.18.0.5")),
+                         kT0)
+                .kind,
+            Kind::kWait);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.7:15008", "198.18.0.6"), kT0).kind, Kind::kDial);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.9:15008"), kT0).kind, Kind::kDial);
   EXPECT_EQ(pool.Acquire(PoolKey::Make("spiffe://cluster.local/ns/client/sa/b", {kServer},
@@ -151,8 +153,10 @@ TEST(PoolTest, KeysSeparateIdentitiesAddressesAndSourceIps) {
                          kT0)
                 .kind,
             Kind::kDial);
-  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0).kind,
-            Kind::kDial);
+  EXPECT_EQ(
+      pool.Acquire(PoolKey::Make(kUs, {kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
+          .kind,
+      Kind::kDial);
 }
 
 TEST(PoolTest, BrokenConnectionIsNeverReused) {
