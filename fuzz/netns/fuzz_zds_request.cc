@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!back.ok() || back->type != req->type || back->uid != req->uid ||
       back->has_workload_info != req->has_workload_info ||
       back->workload_info.name != req->workload_info.name ||
-      back->workload_info.namespace_name != req->workload_info.namespace_name ||
+      back->workload_info.ns != req->workload_info.ns ||
       back->workload_info.service_account != req->workload_info.service_account) {
     __builtin_trap();
   }

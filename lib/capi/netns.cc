@@ -344,7 +344,7 @@ const char* ambient_zds_workload_name(const ambient_zds_workload* w) {
 }
 
 const char* ambient_zds_workload_namespace(const ambient_zds_workload* w) {
-  return w == nullptr ? "" : w->info->namespace_name.c_str();
+  return w == nullptr ? "" : w->info->ns.c_str();
 }
 
 const char* ambient_zds_workload_service_account(const ambient_zds_workload* w) {

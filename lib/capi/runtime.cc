@@ -617,7 +617,7 @@ ambient_error* ambient_node_proxy_add_pod(ambient_node_proxy* proxy,
     if (!dup.ok()) return dup.status();
     ambient::netns::zds::WorkloadInfo info;
     info.name = pod->at(AMBIENT_WORKLOAD_NAME);
-    info.namespace_name = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
+    info.ns = pod->at(AMBIENT_WORKLOAD_NAMESPACE);
     return proxy->proxy->AddPod(pod->at(AMBIENT_WORKLOAD_UID), info, std::move(*dup));
   });
 }

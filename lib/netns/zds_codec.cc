@@ -92,7 +92,7 @@ absl::Status DecodeHello(absl::string_view bytes) {
 absl::StatusOr<std::string> EncodeRequest(const Request& request) {
   absl::Status text = CheckText("uid", request.uid);
   text.Update(CheckText("workload name", request.workload_info.name));
-  text.Update(CheckText("workload namespace", request.workload_info.namespace_name));
+  text.Update(CheckText("workload namespace", request.workload_info.ns));
   text.Update(CheckText("service account", request.workload_info.service_account));
   if (!text.ok()) return text;
   pb::WorkloadRequest req;
@@ -103,7 +103,7 @@ absl::StatusOr<std::string> EncodeRequest(const Request& request) {
       if (request.has_workload_info) {
         pb::WorkloadInfo* info = add->mutable_workload_info();
         info->set_name(request.workload_info.name);
-        info->set_namespace_(request.workload_info.namespace_name);
+        info->set_namespace_(request.workload_info.ns);
         info->set_service_account(request.workload_info.service_account);
       }
       break;
@@ -129,7 +129,7 @@ absl::StatusOr<Request> DecodeRequest(absl::string_view bytes) {
       out.uid = req.add().uid();
       out.has_workload_info = req.add().has_workload_info();
       out.workload_info.name = req.add().workload_info().name();
-      out.workload_info.namespace_name = req.add().workload_info().namespace_();
+      out.workload_info.ns = req.add().workload_info().namespace_();
       out.workload_info.service_account = req.add().workload_info().service_account();
       break;
     case pb::WorkloadRequest::kKeep:
@@ -152,7 +152,7 @@ absl::StatusOr<Request> DecodeRequest(absl::string_view bytes) {
   }
   absl::Status text = CheckText("uid", out.uid);
   text.Update(CheckText("workload name", out.workload_info.name));
-  text.Update(CheckText("workload namespace", out.workload_info.namespace_name));
+  text.Update(CheckText("workload namespace", out.workload_info.ns));
   text.Update(CheckText("service account", out.workload_info.service_account));
   if (!text.ok()) return text;
   return out;

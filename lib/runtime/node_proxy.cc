@@ -185,9 +185,9 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
     RemovePod(uid);
   }
   std::optional<Workload> w = opts_.workloads->ByUid(uid);
-  if (!w) w = opts_.workloads->ByName(info.namespace_name, info.name);
+  if (!w) w = opts_.workloads->ByName(info.ns, info.name);
   if (!w) {
-    return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.namespace_name, "/", info.name,
+    return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.ns, "/", info.name,
                                             ") is not in the workload directory"));
   }
   // One netns is one pod: a second uid handed the same namespace would get a

@@ -50,7 +50,7 @@ TEST(ZdsCodec, RequestsUseIstioFieldNumbers) {
   EXPECT_EQ(back->type, RequestType::kAdd);
   EXPECT_EQ(back->uid, "u");
   EXPECT_TRUE(back->has_workload_info);
-  EXPECT_EQ(back->workload_info.namespace_name, "ns");
+  EXPECT_EQ(back->workload_info.ns, "ns");
   EXPECT_EQ(back->workload_info.service_account, "sa");
   back = DecodeRequest("\x12\x05\x12\x03" "abc"s);
   ASSERT_TRUE(back.ok());

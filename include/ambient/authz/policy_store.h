@@ -31,7 +31,12 @@
 
 namespace ambient::authz {
 
-// Workload is the destination of a connection, as far as policy cares.
+// Workload is the destination of a connection, as far as policy cares: its
+// namespace (which selects namespace-wide policies and the root namespace's)
+// and the keys of the policies that select it. It is the authz layer's own
+// projection of runtime::Workload (the directory entry): authz sits below
+// runtime and cannot name it, and the C ABI (ambient_authz_check) builds it
+// from two arguments with no directory at all.
 struct Workload {
   std::string ns;
   std::vector<std::string> policies;  // selected policy keys, "namespace/name"

@@ -35,7 +35,9 @@ enum class Direction { kOutbound, kInbound };
 
 // WorkloadInfo is what telemetry knows about one side's workload (the
 // fields of ztunnel's access log, metric labels and baggage). Every field
-// may be empty ("unknown").
+// may be empty ("unknown"): unlike runtime::Workload (a directory entry,
+// which produces one with Workload::Telemetry()), it may come from a peer's
+// baggage header, so it holds no addresses, identity or policies.
 struct WorkloadInfo {
   std::string name;                // workload name (e.g. the deployment)
   std::string workload_type;       // deployment|cronjob|pod|job ("" = deployment)

@@ -68,10 +68,16 @@ inline constexpr size_t kMaxSocketPathLength = 107;
 // NUL byte".
 absl::Status CheckSocketPath(absl::string_view path);
 
-// WorkloadInfo describes the pod (WorkloadInfo fields 1-3).
+// WorkloadInfo describes the pod as the ZDS wire message does
+// (istio.workload.zds WorkloadInfo fields 1-3: name, namespace,
+// service_account). It is a message, not a directory entry: the node agent
+// sends it with each Add and the node proxy only uses it to find the pod in
+// its directory (runtime::Workload, looked up by uid, then by ns + name).
+// The namespace field is spelled `ns` like every workload type of the
+// library (runtime::Workload, authz::Workload, hbone::WorkloadInfo).
 struct WorkloadInfo {
   std::string name;
-  std::string namespace_name;
+  std::string ns;  // the wire's field 2, "namespace"
   std::string service_account;
 };
 

@@ -72,7 +72,13 @@ struct Locality {
 };
 
 // Workload is one entry of the directory (istio.workload.Workload's fields
-// that a node proxy needs).
+// that a node proxy needs). It is the one full description of a workload;
+// the other workload types are views of it for a lower layer or a wire:
+// Telemetry() gives the hbone layer's hbone::WorkloadInfo (log and metric
+// fields, also what baggage carries), the node proxy builds the authz
+// layer's authz::Workload (namespace + selected policies) from it, and
+// netns::zds::WorkloadInfo is the ZDS message that names a pod to look up
+// here. All of them spell the namespace `ns`.
 struct Workload {
   std::string uid;
   std::string name;
