@@ -257,6 +257,10 @@ void ControlPlaneConnection::OnIo(uint32_t events) {
       break;
     }
   }
+  Settle();
+}
+
+void ControlPlaneConnection::Settle() {
   Dispatch();
   if (channel_ == nullptr) return;
   if (channel_->broken()) {
@@ -343,18 +347,7 @@ void ControlPlaneConnection::OnTimer() {
   }
   if (channel_ == nullptr) return;
   channel_->OnTimeout(now);
-  Dispatch();
-  if (channel_ == nullptr) return;
-  if (channel_->broken()) {
-    Fail(channel_->error());
-    return;
-  }
-  if (channel_->draining() && channel_->open_calls() == 0) {
-    Fail(absl::UnavailableError("the control plane sent GOAWAY"));
-    return;
-  }
-  Flush();
-  if (channel_ != nullptr) ArmTimer();
+  Settle();
 }
 
 void ControlPlaneConnection::CloseSocket() {

@@ -170,6 +170,9 @@ class ControlPlaneConnection {
   void Fail(const absl::Status& why);
   void CloseSocket();
   void Flush();
+  // Settle runs after the channel took input or time: it hands out events,
+  // ends a broken or drained connection, and writes what is pending.
+  void Settle();
   void Dispatch();
   void ArmTimer();
   void OnTimer();
