@@ -186,6 +186,14 @@ class RunnerTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("not a build directory", p.stderr)
 
+    def test_compare_refuses_a_base_that_is_not_a_commit(self):
+        # make bench-compare's driver stops before building anything.
+        p = subprocess.run(["bash", os.path.join(ROOT, "scripts", "bench-compare.sh"),
+                            "no-such-rev-xyz", "build"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no-such-rev-xyz is not a commit", p.stderr)
+
 
 class ReportTest(unittest.TestCase):
     def setUp(self):
