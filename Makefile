@@ -4,8 +4,9 @@
 # the steps they are made of.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
+# The sanitizer tree: clang, ASan+UBSan, libFuzzer coverage; `make fuzz` (in
+# `make test`) and `make asan-test` share it (scripts/configure-sanitized.sh).
 # 21 fuzzers at 5 s each in `make test` (CI's budget is 30 minutes on 2 cores);
 # the long runs are local (`make fuzz FUZZ_SECONDS=3600`).
 FUZZ_SECONDS ?= 5
@@ -37,10 +38,10 @@ bindings-test: build
 	@bash scripts/test-bindings.sh $(BUILD)
 
 # The unit tests and the Go and Rust binding tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer (the clang sanitizer tree,
+# which `make fuzz` has usually built most of already).
 asan-test: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAMBIENT_SANITIZE=address \
-	  -DAMBIENT_BUILD_BENCH=OFF -DAMBIENT_BUILD_EXAMPLES=ON
+	bash scripts/configure-sanitized.sh $(ASAN_BUILD)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) \
@@ -63,7 +64,7 @@ soak: build
 
 # Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS.
 fuzz: deps
-	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@bash scripts/run-fuzzers.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 # Every benchmark, each next to its peer in the same run (about 10 minutes on
 # 2 cores; root for the netns parts): bench/results/<UTC time>.json, charts,
@@ -91,4 +92,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)

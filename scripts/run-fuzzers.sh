@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# run-fuzzers.sh BUILD_DIR SECONDS: builds every libFuzzer target with clang and
-# runs each for SECONDS, starting from its seed corpus in fuzz/corpus/<name>.
-# A crash, leak or sanitizer report fails the run.
+# run-fuzzers.sh BUILD_DIR SECONDS: builds every libFuzzer target and runs each
+# for SECONDS, starting from its seed corpus in fuzz/corpus/<name>. A crash,
+# leak or sanitizer report fails the run. BUILD_DIR is used as it is when it
+# was configured with -DAMBIENT_BUILD_FUZZ=ON (a long local run may want its
+# own -O2 tree); otherwise it is configured as the sanitizer tree that
+# `make asan-test` shares (scripts/configure-sanitized.sh).
 set -euo pipefail
-build=${1:-build-fuzz}
+build=${1:-build-asan}
 seconds=${2:-20}
 top=$(cd "$(dirname "$0")/.." && pwd)
-CC=clang CXX=clang++ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DAMBIENT_BUILD_FUZZ=ON -DAMBIENT_WERROR=OFF -DAMBIENT_BUILD_TESTS=OFF -DAMBIENT_BUILD_BENCH=OFF \
-  -DAMBIENT_BUILD_EXAMPLES=OFF >/dev/null
+if ! grep -q '^AMBIENT_BUILD_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null; then
+  bash "$top/scripts/configure-sanitized.sh" "$build"
+fi
 targets=$(cd "$top/fuzz" && grep -ho 'ambient_add_fuzzer(fuzz_[a-z0-9_]*' */CMakeLists.txt 2>/dev/null | sed 's/ambient_add_fuzzer(//' | tr '\n' ' ')
 if [ -z "$targets" ]; then
   echo "fuzz: no fuzz targets yet"

@@ -2,13 +2,13 @@
 # Runs the Go and Rust binding tests against an ASan+UBSan build of
 # libambient, e.g.
 #
-#   cmake -S . -B build-asan -DAMBIENT_SANITIZE=address -DAMBIENT_BUILD_BENCH=OFF
+#   bash scripts/configure-sanitized.sh build-asan   (or a gcc -DAMBIENT_SANITIZE=address tree)
 #   cmake --build build-asan -j2 --target ambient ambientctl
 #   bash scripts/test-bindings-asan.sh build-asan
 #
 # The Go and Rust test programs are not instrumented, so the sanitizer
-# runtime must be loaded ahead of everything else: LD_PRELOAD of gcc's
-# libasan (libubsan comes in as a dependency of libambient). Only the test
+# runtime must be loaded ahead of everything else: LD_PRELOAD of the
+# compiler's shared ASan runtime. Only the test
 # programs get it: they are built first, without it, and the tests drop it
 # from the environment of the system tools they start (ip, go run).
 #
@@ -30,9 +30,18 @@ if [ ! -e "$build/lib/capi/libambient.so" ]; then
   echo "test-bindings-asan: build the library first: cmake --build $build --target ambient ambientctl" >&2
   exit 2
 fi
-asan=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+# The runtime of the compiler the tree was built with: clang's shared ASan
+# runtime (it carries UBSan's handlers and the coverage hooks of the fuzz
+# instrumentation too) or gcc's libasan.
+if grep -q '^CMAKE_CXX_COMPILER:.*clang++' "$build/CMakeCache.txt"; then
+  asan=$(readlink -f "$(clang -print-file-name=libclang_rt.asan-x86_64.so)")
+  pkg="libclang-rt-14-dev"
+else
+  asan=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+  pkg="libgcc-12-dev"
+fi
 if [ ! -e "$asan" ]; then
-  echo "test-bindings-asan: gcc has no libasan.so (Debian package libgcc-12-dev)" >&2
+  echo "test-bindings-asan: no shared ASan runtime at $asan (Debian package $pkg)" >&2
   exit 2
 fi
 

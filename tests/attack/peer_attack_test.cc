@@ -34,6 +34,7 @@
 #include "support/hbone_pki_files.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "support/sanitizer.h"
 
 namespace ambient::runtime::attack {
 namespace {
@@ -41,7 +42,7 @@ namespace {
 using test_support::Child;
 using test_support::TempDir;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if AMBIENT_TEST_SANITIZED
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;

@@ -21,6 +21,7 @@
 #include "ambient/ambient.h"
 #include "hbone/test_pki.h"
 #include "support/full_listener.h"
+#include "support/sanitizer.h"
 
 namespace {
 
@@ -706,7 +707,7 @@ TEST(CapiFilesTest, DevZeroAsEveryFileIsRefusedWithoutReadingItAll) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-#if !defined(__SANITIZE_ADDRESS__)
+#if !AMBIENT_TEST_SANITIZED
     rlimit lim{size_t{1} << 30, size_t{1} << 30};
     setrlimit(RLIMIT_AS, &lim);
 #endif

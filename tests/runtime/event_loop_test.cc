@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ambient/base/errno_status.h"
+#include "support/sanitizer.h"
 
 namespace ambient::runtime {
 namespace {
@@ -145,7 +146,7 @@ long ResidentKiB() {
 // to the kernel: here 128 MiB freed between live 1 KiB blocks (as closed
 // connections leave it) stays resident without that.
 TEST(EventLoopTest, IdleAfterABurstReturnsFreedMemory) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if AMBIENT_TEST_SANITIZED
   GTEST_SKIP() << "sanitizer allocators keep their own pools";
 #endif
   auto loop = EventLoop::New();
