@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include <google/protobuf/stubs/logging.h>
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/base/json_nesting.h"
@@ -26,10 +27,18 @@ absl::Status ConvertStrings(const google::protobuf::RepeatedPtrField<wire::Strin
   for (int i = 0; i < in.size(); ++i) {
     const wire::StringMatch& m = in.Get(i);
     switch (m.match_type_case()) {
-      case wire::StringMatch::kExact: out->push_back(StringMatch::Exact(m.exact())); break;
-      case wire::StringMatch::kPrefix: out->push_back(StringMatch::Prefix(m.prefix())); break;
-      case wire::StringMatch::kSuffix: out->push_back(StringMatch::Suffix(m.suffix())); break;
-      case wire::StringMatch::kPresence: out->push_back(StringMatch::Presence()); break;
+      case wire::StringMatch::kExact:
+        out->push_back(StringMatch::Exact(m.exact()));
+        break;
+      case wire::StringMatch::kPrefix:
+        out->push_back(StringMatch::Prefix(m.prefix()));
+        break;
+      case wire::StringMatch::kSuffix:
+        out->push_back(StringMatch::Suffix(m.suffix()));
+        break;
+      case wire::StringMatch::kPresence:
+        out->push_back(StringMatch::Presence());
+        break;
       default:
         return At(absl::StrCat(where, "[", i, "]"),
                   "string match has none of exact, prefix, suffix, presence");
@@ -82,8 +91,7 @@ absl::Status ConvertMatch(const wire::Match& in, const Where& w, Match* out) {
                             &out->not_destination_ips))
            .ok())
     return s;
-  if (!(s = ConvertPorts(in.destination_ports(), w + ".destination_ports",
-                         &out->destination_ports))
+  if (!(s = ConvertPorts(in.destination_ports(), w + ".destination_ports", &out->destination_ports))
            .ok())
     return s;
   if (!(s = ConvertPorts(in.not_destination_ports(), w + ".not_destination_ports",
@@ -101,15 +109,27 @@ absl::StatusOr<Policy> Convert(const wire::Authorization& in) {
   p.ns = in.namespace_();
   p.dry_run = in.dry_run();
   switch (in.scope()) {
-    case wire::GLOBAL: p.scope = Scope::kGlobal; break;
-    case wire::NAMESPACE: p.scope = Scope::kNamespace; break;
-    case wire::WORKLOAD_SELECTOR: p.scope = Scope::kWorkloadSelector; break;
-    default: return At("scope", absl::StrCat("unknown scope ", in.scope()));
+    case wire::GLOBAL:
+      p.scope = Scope::kGlobal;
+      break;
+    case wire::NAMESPACE:
+      p.scope = Scope::kNamespace;
+      break;
+    case wire::WORKLOAD_SELECTOR:
+      p.scope = Scope::kWorkloadSelector;
+      break;
+    default:
+      return At("scope", absl::StrCat("unknown scope ", in.scope()));
   }
   switch (in.action()) {
-    case wire::ALLOW: p.action = Action::kAllow; break;
-    case wire::DENY: p.action = Action::kDeny; break;
-    default: return At("action", absl::StrCat("unknown action ", in.action()));
+    case wire::ALLOW:
+      p.action = Action::kAllow;
+      break;
+    case wire::DENY:
+      p.action = Action::kDeny;
+      break;
+    default:
+      return At("action", absl::StrCat("unknown action ", in.action()));
   }
   p.rules.resize(in.rules_size());
   for (int r = 0; r < in.rules_size(); ++r) {
@@ -139,6 +159,9 @@ absl::Status ParseJson(absl::string_view json, Message* msg) {
   if (absl::Status s = CheckJsonNesting(json, kMaxJsonNesting, "policy JSON"); !s.ok()) return s;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
+  // Not UTF-8 where the schema says string: the parse fails, and protobuf
+  // would also log it to the host's stderr; the library prints nothing.
+  google::protobuf::LogSilencer quiet;
   auto s = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), msg, options);
   if (!s.ok()) {
@@ -158,6 +181,9 @@ bool IsPolicyList(absl::string_view json) {
 }  // namespace
 
 absl::StatusOr<Policy> DecodePolicyProto(absl::string_view bytes) {
+  // Not UTF-8 where the schema says string: the parse fails, and protobuf
+  // would also log it to the host's stderr; the library prints nothing.
+  google::protobuf::LogSilencer quiet;
   wire::Authorization msg;
   if (!msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError("invalid Authorization protobuf");

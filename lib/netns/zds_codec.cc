@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "ambient/base/utf8.h"
 #include "ambient/netns/zds.h"
 #include "netns/zds.pb.h"
 
@@ -9,41 +10,6 @@ namespace ambient::netns::zds {
 namespace {
 
 namespace pb = ::istio::workload::zds;
-
-// Utf8Prefix returns how many leading bytes of `s` are well-formed UTF-8
-// (no overlong forms, surrogates or code points above U+10FFFF).
-size_t Utf8Prefix(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<uint8_t>(s[i]);
-    size_t len;
-    uint32_t min;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return i;
-}
-
-bool IsUtf8(absl::string_view s) { return Utf8Prefix(s) == s.size(); }
 
 absl::Status CheckText(absl::string_view field, const std::string& value) {
   if (!IsUtf8(value)) {
@@ -61,10 +27,14 @@ absl::Status TooBig(size_t size) {
 
 const char* RequestTypeName(RequestType type) {
   switch (type) {
-    case RequestType::kAdd: return "add";
-    case RequestType::kKeep: return "keep";
-    case RequestType::kDel: return "del";
-    case RequestType::kSnapshotSent: return "snapshot_sent";
+    case RequestType::kAdd:
+      return "add";
+    case RequestType::kKeep:
+      return "keep";
+    case RequestType::kDel:
+      return "del";
+    case RequestType::kSnapshotSent:
+      return "snapshot_sent";
   }
   return "unknown";
 }
@@ -82,9 +52,8 @@ absl::Status DecodeHello(absl::string_view bytes) {
     return absl::InvalidArgumentError("malformed ZdsHello");
   }
   if (hello.version() != pb::V1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported ZDS version ", static_cast<int>(hello.version()),
-                     " (want V1 = 1)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported ZDS version ", static_cast<int>(hello.version()), " (want V1 = 1)"));
   }
   return absl::OkStatus();
 }
@@ -108,9 +77,15 @@ absl::StatusOr<std::string> EncodeRequest(const Request& request) {
       }
       break;
     }
-    case RequestType::kKeep: req.mutable_keep()->set_uid(request.uid); break;
-    case RequestType::kDel: req.mutable_del()->set_uid(request.uid); break;
-    case RequestType::kSnapshotSent: req.mutable_snapshot_sent(); break;
+    case RequestType::kKeep:
+      req.mutable_keep()->set_uid(request.uid);
+      break;
+    case RequestType::kDel:
+      req.mutable_del()->set_uid(request.uid);
+      break;
+    case RequestType::kSnapshotSent:
+      req.mutable_snapshot_sent();
+      break;
   }
   if (req.ByteSizeLong() > kMaxMessageSize) return TooBig(req.ByteSizeLong());
   return req.SerializeAsString();

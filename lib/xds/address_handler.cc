@@ -6,6 +6,7 @@
 #include <utility>
 #include <variant>
 
+#include <google/protobuf/stubs/logging.h>
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/authz/ip.h"
@@ -77,8 +78,7 @@ absl::StatusOr<runtime::Workload> ConvertWorkload(const wire::Workload& w) {
   out.name = w.name();
   out.ns = w.namespace_();
   for (int i = 0; i < w.addresses_size(); ++i) {
-    absl::StatusOr<IpAddress> ip =
-        Ip(absl::StrCat("workload addresses[", i, "]"), w.addresses(i));
+    absl::StatusOr<IpAddress> ip = Ip(absl::StrCat("workload addresses[", i, "]"), w.addresses(i));
     if (!ip.ok()) return ip.status();
     out.addresses.push_back(ip->ToString());
   }
@@ -260,6 +260,9 @@ absl::StatusOr<runtime::Service> ConvertService(const wire::Service& s) {
 
 absl::StatusOr<std::variant<runtime::Workload, runtime::Service>> DecodeAddress(
     absl::string_view bytes) {
+  // Not UTF-8 where the schema says string: the parse fails, and protobuf
+  // would also log it to the host's stderr; the library prints nothing.
+  google::protobuf::LogSilencer quiet;
   wire::Address a;
   if (!a.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError("not an istio.workload.Address");

@@ -11,6 +11,7 @@
 
 #include <vector>
 
+#include <google/protobuf/stubs/logging.h>
 #include "absl/strings/str_cat.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/trust_bundle.h"
@@ -87,6 +88,9 @@ std::string EncodeCertificateRequest(const CertificateSigningRequest& csr, absl:
 absl::StatusOr<IssuedCertificate> DecodeCertificateResponse(absl::string_view bytes,
                                                             const CertificateSigningRequest& csr,
                                                             int64_t now_unix) {
+  // Not UTF-8 where the schema says string: the parse fails, and protobuf
+  // would also log it to the host's stderr; the library prints nothing.
+  google::protobuf::LogSilencer quiet;
   wire::IstioCertificateResponse res;
   if (bytes.size() > kMaxResponseBytes ||
       !res.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

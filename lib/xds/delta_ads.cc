@@ -3,8 +3,10 @@
 
 #include <set>
 
+#include <google/protobuf/stubs/logging.h>
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "ambient/base/utf8.h"
 #include "discovery.pb.h"
 
 namespace ambient::xds {
@@ -67,8 +69,16 @@ absl::StatusOr<std::string> DeltaAdsSession::OnResponse(absl::string_view bytes)
     return absl::InvalidArgumentError(
         absl::StrCat("xDS response of ", bytes.size(), " bytes is over the limit"));
   }
+  // Not UTF-8 where the schema says string: the parse fails, and protobuf
+  // would also log it to the host's stderr; the library prints nothing.
+  // Only around the parse: the handlers run after it.
   wire::DeltaDiscoveryResponse res;
-  if (!res.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  bool parsed;
+  {
+    google::protobuf::LogSilencer quiet;
+    parsed = res.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  }
+  if (!parsed) {
     return absl::InvalidArgumentError("xDS response does not decode as a DeltaDiscoveryResponse");
   }
   Type* t = Find(res.type_url());
@@ -130,7 +140,8 @@ absl::StatusOr<std::string> DeltaAdsSession::OnResponse(absl::string_view bytes)
     ++stats_.nacks;
     std::vector<std::string> parts;
     for (const auto& [name, why] : rejected) parts.push_back(absl::StrCat(name, ": ", why));
-    last_nack_ = absl::StrJoin(parts, "; ");
+    // A reason may quote bytes it refused; the message field must be UTF-8.
+    last_nack_ = ScrubUtf8(absl::StrJoin(parts, "; "));
     reply.mutable_error_detail()->set_message(last_nack_);
   }
   return reply.SerializeAsString();
