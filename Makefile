@@ -21,8 +21,13 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
+# -O2 with line tables only (-g1): backtraces, perf and sanitizer reports keep
+# file:line, and the build takes about a fifth less CPU than with full -g
+# (configure with plain -DCMAKE_BUILD_TYPE=RelWithDebInfo to step through
+# variables in a debugger).
 configure: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
