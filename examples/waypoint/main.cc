@@ -142,7 +142,7 @@ struct Waypoint {
                                               : route->next_hop;
       if (!dst.empty()) conn.dst_ip = dst.ip();
       conn.dst_port = static_cast<uint16_t>(dst.port());
-      if (auto id = identity::IstioIdentity::Parse(s.peer_identity); id.ok()) {
+      if (auto id = identity::IstioIdentity::Parse(s.peer_identity.str()); id.ok()) {
         conn.src_identity = *id;
       }
       authz::Workload target;
@@ -333,7 +333,7 @@ int RealMain(int argc, char** argv) {
   runtime::ServerOptions so;
   so.listen = listen;
   so.ssl_ctx = server_ctx->get();
-  so.identity = self_id->str();
+  so.identity = *self_id;
   so.workload = wp->self.Telemetry();
   so.log = log;
   so.authorize = [wp](const runtime::InboundStream& s) { return wp->Authorize(s); };
@@ -349,9 +349,9 @@ int RealMain(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   Print(LogLevel::kInfo, "waypoint",
-        absl::StrCat("started: ", wp->self.ns, "/", wp->self.name, " (", self_id->str(),
-                     ") on ", (*server)->address().ToString(), "; ", wp->directory->size(),
-                     " workload(s), ", wp->directory->service_count(), " service(s) known"));
+        absl::StrCat("started: ", wp->self.ns, "/", wp->self.name, " (", self_id->str(), ") on ",
+                     (*server)->address().ToString(), "; ", wp->directory->size(), " workload(s), ",
+                     wp->directory->service_count(), " service(s) known"));
   (*loop)->Run();
   // The server goes first (it uses the client), then the client.
   server->reset();

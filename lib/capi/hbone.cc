@@ -61,7 +61,8 @@ struct ambient_hbone_conn {
 namespace {
 
 absl::Time TimeOf(uint64_t ns) {
-  return absl::UnixEpoch() + absl::Nanoseconds(static_cast<int64_t>(ns > INT64_MAX ? INT64_MAX : ns));
+  return absl::UnixEpoch() +
+         absl::Nanoseconds(static_cast<int64_t>(ns > INT64_MAX ? INT64_MAX : ns));
 }
 
 // Adopt wraps a context the hbone layer built from PEM as a C handle.
@@ -230,8 +231,7 @@ void ambient_hbone_conn_receive_eof(ambient_hbone_conn* conn, uint64_t now_ns) {
   });
 }
 
-int ambient_hbone_conn_pending_output(ambient_hbone_conn* conn, const uint8_t** data,
-                                      size_t* len) {
+int ambient_hbone_conn_pending_output(ambient_hbone_conn* conn, const uint8_t** data, size_t* len) {
   return GuardCode([&] {
     if (conn == nullptr || data == nullptr || len == nullptr) {
       return int{AMBIENT_ERR_INVALID_ARGUMENT};
@@ -300,7 +300,9 @@ int ambient_hbone_conn_request_header(const ambient_hbone_conn* conn, size_t ind
 }
 
 const char* ambient_hbone_conn_get0_peer_identity(const ambient_hbone_conn* conn) {
-  return conn == nullptr ? "" : conn->conn->PeerIdentity().c_str();
+  if (conn == nullptr) return "";
+  const std::optional<ambient::identity::SpiffeId>& id = conn->conn->PeerIdentity();
+  return id ? id->str().c_str() : "";
 }
 
 int ambient_hbone_conn_is_closed(const ambient_hbone_conn* conn) {
@@ -331,9 +333,9 @@ int32_t ambient_hbone_conn_open_stream(ambient_hbone_conn* conn, const char* aut
       if (headers[i].name == nullptr || (headers[i].value == nullptr && headers[i].value_len > 0)) {
         return AMBIENT_ERR_INVALID_ARGUMENT;
       }
-      req.headers.push_back({std::string(headers[i].name, headers[i].name_len),
-                             std::string(headers[i].value == nullptr ? "" : headers[i].value,
-                                         headers[i].value_len)});
+      req.headers.push_back(
+          {std::string(headers[i].name, headers[i].name_len),
+           std::string(headers[i].value == nullptr ? "" : headers[i].value, headers[i].value_len)});
     }
     absl::StatusOr<hbone::StreamId> id = conn->conn->OpenStream(req);
     if (!id.ok()) return ToCode(id.status());

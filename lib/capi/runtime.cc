@@ -252,7 +252,10 @@ ambient_error* ambient_hbone_server_new(ambient_runtime_loop* loop, const ambien
     rt::ServerOptions o;
     o.listen = opts->listen;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
-    o.allow = opts->allow;
+    absl::StatusOr<std::vector<ambient::identity::SpiffeId>> allow =
+        ambient::identity::ParseSpiffeIdList(opts->allow, "allow");
+    if (!allow.ok()) return allow.status();
+    o.allow = *std::move(allow);
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
     o.log = Gated(opts->log, gate);
     auto metrics = std::make_shared<ambient::hbone::Metrics>();
@@ -373,13 +376,12 @@ int ambient_hbone_client_tunnel(ambient_hbone_client* client, const ambient_hbon
     }
     absl::StatusOr<rt::TunnelTarget> t = TargetOf(*target, client->source_workload);
     if (!t.ok()) return AMBIENT_ERR_INVALID_ARGUMENT;
-    client->client->Tunnel(*t, in_fd, out_fd, /*owns_fds=*/false,
-                           [done, done_user](const rt::TunnelResult& r) {
-                             if (done == nullptr) return;
-                             std::string msg(r.status.message());
-                             done(done_user, ambient::capi::ToCode(r.status), r.http_status,
-                                  msg.c_str());
-                           });
+    client->client->Tunnel(
+        *t, in_fd, out_fd, /*owns_fds=*/false, [done, done_user](const rt::TunnelResult& r) {
+          if (done == nullptr) return;
+          std::string msg(r.status.message());
+          done(done_user, ambient::capi::ToCode(r.status), r.http_status, msg.c_str());
+        });
     return 0;
   });
 }
@@ -558,7 +560,7 @@ ambient_error* ambient_node_proxy_options_set_policies_json(ambient_node_proxy_o
 }
 
 ambient_error* ambient_node_proxy_options_set_dns(ambient_node_proxy_options* opts,
-                                                const char* upstreams) {
+                                                  const char* upstreams) {
   return Guard([&]() -> absl::Status {
     if (opts == nullptr) return NullArgument("opts");
     absl::StatusOr<std::vector<ambient::SocketAddress>> list =

@@ -67,7 +67,7 @@ void ConnectionImpl::DoHandshake() {
     return;
   }
   if (!*done) return;
-  absl::StatusOr<std::string> peer = tls_->CheckPeer();
+  absl::StatusOr<identity::SpiffeId> peer = tls_->CheckPeer();
   if (!peer.ok()) {
     // Tell the peer why, as a TLS alert is no longer possible after the
     // handshake: close_notify, then drop.

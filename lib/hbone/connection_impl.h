@@ -103,7 +103,7 @@ class ConnectionImpl final : public Connection {
   bool CanOpenStream() const override;
   size_t ActiveStreams() const override { return open_streams_; }
   uint32_t MaxStreams() const override;
-  const std::string& PeerIdentity() const override { return peer_identity_; }
+  const std::optional<identity::SpiffeId>& PeerIdentity() const override { return peer_identity_; }
   Role role() const override { return opts_.role; }
 
   absl::StatusOr<StreamId> OpenStream(const ConnectRequest& request) override;
@@ -226,7 +226,7 @@ class ConnectionImpl final : public Connection {
   uint64_t ping_counter_ = 0;
   bool goaway_received_ = false;
   bool goaway_sent_ = false;
-  std::string peer_identity_;
+  std::optional<identity::SpiffeId> peer_identity_;
 };
 
 }  // namespace ambient::hbone

@@ -7,7 +7,7 @@
 
 namespace ambient::hbone {
 
-ServerDecision::ServerDecision(std::vector<std::string> allow, PendingLimits limits)
+ServerDecision::ServerDecision(std::vector<identity::SpiffeId> allow, PendingLimits limits)
     : allow_(std::move(allow)), limits_(limits) {}
 
 StreamAnswer ServerDecision::Refuse(StreamAnswer::Stage stage, int http_status, absl::Status why,
@@ -20,13 +20,13 @@ StreamAnswer ServerDecision::Refuse(StreamAnswer::Stage stage, int http_status, 
   return a;
 }
 
-StreamAnswer ServerDecision::Decide(uint64_t conn, const std::string& peer,
+StreamAnswer ServerDecision::Decide(uint64_t conn, const identity::SpiffeId& peer,
                                     const HostChecks& host,
                                     const std::function<RecordBuilder()>& record) {
   using Stage = StreamAnswer::Stage;
   if (!allow_.empty() && std::find(allow_.begin(), allow_.end(), peer) == allow_.end()) {
     return Refuse(Stage::kIdentity, 401,
-                  absl::PermissionDeniedError(absl::StrCat("identity ", peer, " is not allowed")),
+                  absl::PermissionDeniedError(absl::StrCat("identity ", peer.str(), " is not allowed")),
                   "DENY", record);
   }
   if (host.resolve) {
@@ -70,7 +70,7 @@ StreamAnswer ServerDecision::UpstreamFailed(absl::Status why, const RecordBuilde
   return Refuse(StreamAnswer::Stage::kUpstream, 503, std::move(why), "CONNECT", record);
 }
 
-void ServerDecision::Release(uint64_t conn, const std::string& peer) {
+void ServerDecision::Release(uint64_t conn, const identity::SpiffeId& peer) {
   if (pending_ > 0) --pending_;
   if (auto it = by_conn_.find(conn); it != by_conn_.end() && --it->second == 0) {
     by_conn_.erase(it);
@@ -83,7 +83,7 @@ size_t ServerDecision::pending_for_connection(uint64_t conn) const {
   return it == by_conn_.end() ? 0 : it->second;
 }
 
-size_t ServerDecision::pending_for_identity(const std::string& peer) const {
+size_t ServerDecision::pending_for_identity(const identity::SpiffeId& peer) const {
   auto it = by_id_.find(peer);
   return it == by_id_.end() ? 0 : it->second;
 }

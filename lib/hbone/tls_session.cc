@@ -174,7 +174,7 @@ absl::StatusOr<bool> TlsSession::Handshake() {
   return absl::UnauthenticatedError(absl::StrCat("TLS handshake failed: ", why));
 }
 
-absl::StatusOr<std::string> TlsSession::CheckPeer() {
+absl::StatusOr<identity::SpiffeId> TlsSession::CheckPeer() {
   SSL* ssl = impl_->ssl.get();
   if (SSL_version(ssl) != TLS1_3_VERSION) {
     return absl::UnauthenticatedError("peer did not negotiate TLS 1.3");
@@ -238,7 +238,13 @@ absl::StatusOr<std::string> TlsSession::CheckPeer() {
           absl::StrCat("client identity ", *id, " is not in our trust domain ", own_td));
     }
   }
-  return *std::move(id);
+  if (verified != nullptr) return *verified;
+  absl::StatusOr<identity::SpiffeId> parsed = identity::SpiffeId::Parse(*id);
+  if (!parsed.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer's SPIFFE ID is not valid: ", parsed.status().message()));
+  }
+  return *std::move(parsed);
 }
 
 TlsSession::ReadResult TlsSession::Read(absl::Span<uint8_t> out) {

@@ -63,7 +63,7 @@ class TlsSession {
   // CheckPeer enforces the HBONE policy on the finished handshake and returns
   // the peer's SPIFFE ID (Unauthenticated / PermissionDenied /
   // FailedPrecondition with the reason otherwise).
-  absl::StatusOr<std::string> CheckPeer();
+  absl::StatusOr<identity::SpiffeId> CheckPeer();
 
   // Read opens application data into `out`.
   struct ReadResult {

@@ -115,9 +115,15 @@ Problem CheckId(absl::string_view id, SpiffeIdView* out) {
 absl::Status ToStatus(const Problem& p, absl::string_view input, absl::string_view kind) {
   std::string what;
   switch (p.error) {
-    case SpiffeIdError::kEmpty: what = "cannot be empty"; break;
-    case SpiffeIdError::kBadScheme: what = "scheme is missing or invalid (must be \"spiffe://\")"; break;
-    case SpiffeIdError::kMissingTrustDomain: what = "trust domain is missing"; break;
+    case SpiffeIdError::kEmpty:
+      what = "cannot be empty";
+      break;
+    case SpiffeIdError::kBadScheme:
+      what = "scheme is missing or invalid (must be \"spiffe://\")";
+      break;
+    case SpiffeIdError::kMissingTrustDomain:
+      what = "trust domain is missing";
+      break;
     case SpiffeIdError::kBadTrustDomainChar:
       what = absl::StrCat(
           "trust domain characters are limited to lowercase letters, numbers, dots, dashes, and "
@@ -136,7 +142,9 @@ absl::Status ToStatus(const Problem& p, absl::string_view input, absl::string_vi
     case SpiffeIdError::kDotSegment:
       what = absl::StrCat("path cannot contain dot segments (at offset ", p.offset, ")");
       break;
-    case SpiffeIdError::kTrailingSlash: what = "path cannot have a trailing slash"; break;
+    case SpiffeIdError::kTrailingSlash:
+      what = "path cannot have a trailing slash";
+      break;
     case SpiffeIdError::kTooLong:
       what = absl::StrCat("it is ", p.offset, " bytes long, more than the ", kMaxSpiffeIdLength,
                           " allowed");
@@ -145,7 +153,8 @@ absl::Status ToStatus(const Problem& p, absl::string_view input, absl::string_vi
       what = absl::StrCat("trust domain is ", p.offset, " bytes long, more than the ",
                           kMaxTrustDomainLength, " allowed");
       break;
-    case SpiffeIdError::kNone: return absl::OkStatus();
+    case SpiffeIdError::kNone:
+      return absl::OkStatus();
   }
   return WithDetail(
       absl::InvalidArgumentError(absl::StrCat("invalid ", kind, " ", Quote(input), ": ", what)),
@@ -165,11 +174,24 @@ absl::Status ValidateSpiffeIdList(const std::vector<std::string>& ids, absl::str
       hint = absl::StrCat(" (a SPIFFE ID starts with \"spiffe://\": did you mean \"spiffe://",
                           ids[i], "\"? Only authz policy principals leave the scheme out)");
     }
-    return WithDetail(absl::InvalidArgumentError(absl::StrCat(what, "[", i, "]: ",
-                                                              v.status().message(), hint)),
-                      DetailOf(v.status()));
+    return WithDetail(
+        absl::InvalidArgumentError(absl::StrCat(what, "[", i, "]: ", v.status().message(), hint)),
+        DetailOf(v.status()));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SpiffeId>> ParseSpiffeIdList(const std::vector<std::string>& ids,
+                                                        absl::string_view what) {
+  if (absl::Status s = ValidateSpiffeIdList(ids, what); !s.ok()) return s;
+  std::vector<SpiffeId> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    absl::StatusOr<SpiffeId> parsed = SpiffeId::Parse(id);
+    if (!parsed.ok()) return parsed.status();  // not reached: validated above
+    out.push_back(*std::move(parsed));
+  }
+  return out;
 }
 
 SpiffeIdError ValidateSpiffeId(absl::string_view id) {
@@ -217,10 +239,10 @@ absl::StatusOr<IstioIdentity> IstioIdentity::Parse(absl::string_view uri) {
   }
   std::vector<absl::string_view> parts = absl::StrSplit(uri.substr(kScheme.size()), '/');
   if (parts.size() != 5) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not an Istio identity ", Quote(uri),
-        ": expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>, got ",
-        parts.size(), " parts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an Istio identity ", Quote(uri),
+                     ": expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>, got ",
+                     parts.size(), " parts"));
   }
   if (parts[1] != "ns") {
     return absl::InvalidArgumentError(

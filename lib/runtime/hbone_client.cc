@@ -187,44 +187,43 @@ void ClientImpl::StartDial(const hbone::PoolKey& key, const TunnelTarget& target
     return;
   }
   ++stats_.dials;
-  d.tcp = DialWith(
-      loop_, target.via, opts_.connect_timeout, opts_.dial_socket,
-      [this, key](absl::StatusOr<int> fd) {
-        // Never called once cancelled (~ClientImpl cancels it).
-        Dial& d = dials_.at(key);
-        d.tcp = nullptr;
-        if (!fd.ok()) {
-          absl::Status st = fd.status();
-          if (st.code() == absl::StatusCode::kDeadlineExceeded) {
-            st = absl::DeadlineExceededError(
-                absl::StrCat(st.message(), "; maybe a NetworkPolicy is blocking the HBONE port"));
-          }
-          DialFailed(key, st);
-          return;
-        }
-        hbone::ConnectionOptions co;
-        co.role = hbone::Role::kClient;
-        co.ssl_ctx = opts_.ssl_ctx;
-        co.expected_identities = d.target.expected_identities;
-        co.bundles = opts_.bundles;
-        co.settings = opts_.settings;
-        co.log = opts_.log;
-        absl::StatusOr<std::unique_ptr<hbone::Connection>> conn =
-            hbone::Connection::New(std::move(co));
-        if (!conn.ok()) {
-          close(*fd);
-          DialFailed(key, conn.status());
-          return;
-        }
-        auto* session = new Session(loop_, *fd, std::move(*conn), this);
-        d.session = session;
-        SessionInfo info;
-        info.key = key;
-        info.target = d.target;
-        info.id = ++next_conn_;
-        sessions_[session] = std::move(info);
-        session->Start();
-      });
+  d.tcp = DialWith(loop_, target.via, opts_.connect_timeout, opts_.dial_socket,
+                   [this, key](absl::StatusOr<int> fd) {
+                     // Never called once cancelled (~ClientImpl cancels it).
+                     Dial& d = dials_.at(key);
+                     d.tcp = nullptr;
+                     if (!fd.ok()) {
+                       absl::Status st = fd.status();
+                       if (st.code() == absl::StatusCode::kDeadlineExceeded) {
+                         st = absl::DeadlineExceededError(absl::StrCat(
+                             st.message(), "; maybe a NetworkPolicy is blocking the HBONE port"));
+                       }
+                       DialFailed(key, st);
+                       return;
+                     }
+                     hbone::ConnectionOptions co;
+                     co.role = hbone::Role::kClient;
+                     co.ssl_ctx = opts_.ssl_ctx;
+                     co.expected_identities = d.target.expected_identities;
+                     co.bundles = opts_.bundles;
+                     co.settings = opts_.settings;
+                     co.log = opts_.log;
+                     absl::StatusOr<std::unique_ptr<hbone::Connection>> conn =
+                         hbone::Connection::New(std::move(co));
+                     if (!conn.ok()) {
+                       close(*fd);
+                       DialFailed(key, conn.status());
+                       return;
+                     }
+                     auto* session = new Session(loop_, *fd, std::move(*conn), this);
+                     d.session = session;
+                     SessionInfo info;
+                     info.key = key;
+                     info.target = d.target;
+                     info.id = ++next_conn_;
+                     sessions_[session] = std::move(info);
+                     session->Start();
+                   });
 }
 
 void ClientImpl::OnFailTimer() {
@@ -373,7 +372,7 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     }
     ++stats_.streams;
     hbone::RecordBuilder rec = base;
-    rec.PeerIdentity(session->conn()->PeerIdentity());
+    if (const auto& peer = session->conn()->PeerIdentity(); peer) rec.PeerIdentity(peer->str());
     call->session = session;
     call->id = *id;
     auto* relay =

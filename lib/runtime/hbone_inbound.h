@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,7 +22,7 @@ struct InboundConnect {
   uint64_t sid = 0;  // the server's id of `session`
   hbone::StreamId id = 0;
   hbone::ConnectRequest request;
-  std::string identity;  // the client's
+  std::optional<identity::SpiffeId> identity;  // the client's (set once accepted)
   absl::Time started;
 };
 

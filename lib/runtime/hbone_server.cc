@@ -123,10 +123,10 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
   void Track(PendingUpstream* p) override { pending_.insert(p); }
   void Forget(PendingUpstream* p) override { pending_.erase(p); }
   void UpstreamSettled(const InboundConnect& in) override {
-    decision_.Release(in.sid, in.identity);
+    decision_.Release(in.sid, *in.identity);
   }
   void UpstreamCancelled(const InboundConnect& in, const absl::Status& why) override {
-    decision_.Release(in.sid, in.identity);
+    decision_.Release(in.sid, *in.identity);
     ++stats_.cancelled_dials;
     hbone::ConnectionRecord r =
         Record(in.session, in.request)
@@ -180,8 +180,10 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
   // (listener, identity, workload), then the host's annotate hook.
   hbone::RecordBuilder Record(Session* session, const hbone::ConnectRequest& request) const {
     hbone::RecordBuilder b = hbone::RecordBuilder::ForConnect(hbone::Direction::kInbound, request);
-    b.Source(session->peer_text(), session->conn()->PeerIdentity())
-        .Destination(session->local_text(), opts_.identity, opts_.workload)
+    const std::optional<identity::SpiffeId>& peer = session->conn()->PeerIdentity();
+    b.Source(session->peer_text(), peer ? peer->str() : "")
+        .Destination(session->local_text(), opts_.identity ? opts_.identity->str() : "",
+                     opts_.workload)
         .Edit(opts_.annotate);
     return b;
   }
@@ -212,7 +214,8 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
 
 void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                                  const hbone::ConnectRequest& request) {
-  const std::string& peer = session->conn()->PeerIdentity();
+  // Streams arrive only after the handshake's peer check set it.
+  const identity::SpiffeId& peer = *session->conn()->PeerIdentity();
   absl::StatusOr<SocketAddress> upstream = absl::UnavailableError("not resolved");
   Upstream hop;
   hbone::ServerDecision::HostChecks checks;
@@ -334,10 +337,6 @@ absl::StatusOr<std::unique_ptr<HboneServer>> HboneServer::New(EventLoop* loop,
                                                               ServerOptions options) {
   if (options.ssl_ctx == nullptr && options.listen_fd >= 0) close(options.listen_fd);
   if (options.ssl_ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
-  if (absl::Status s = identity::ValidateSpiffeIdList(options.allow, "allow"); !s.ok()) {
-    if (options.listen_fd >= 0) close(options.listen_fd);
-    return s;
-  }
   if (options.listen_fd >= 0) return ServeListening(loop, std::move(options));
   absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(options.listen);
   if (!addr.ok()) return addr.status();

@@ -136,8 +136,9 @@ class NodeProxyImpl final : public NodeProxy {
   // `inbound`, keeping the client's IP) and relays plain TCP.
   void Forward(Pod* pod, int fd, std::function<void()> release, hbone::RecordBuilder record,
                const SocketAddress& peer, const SocketAddress& dst, bool inbound);
+  // `src_identity`: the client's verified SPIFFE ID, NULL for plaintext.
   absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
-                         const std::string& src_identity) const;
+                         const identity::SpiffeId* src_identity) const;
   SocketMaker InboundSocketMaker(const Pod& pod, const SocketAddress& client) const;
 
   EventLoop* loop_;
@@ -225,8 +226,8 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   std::shared_ptr<const identity::Credentials> creds = *holder ? (*holder)->Get() : nullptr;
   if (!creds) return absl::FailedPreconditionError(absl::StrCat("no SVID for ", id->str()));
   if (creds->id() != *id) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "SVID is for ", creds->id().str(), ", the workload's identity is ", id->str()));
+    return absl::FailedPreconditionError(absl::StrCat("SVID is for ", creds->id().str(),
+                                                      ", the workload's identity is ", id->str()));
   }
   absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server_ctx =
       hbone::NewServerContext(*holder, opts_.bundles);
@@ -267,7 +268,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   // ztunnel's inbound lines carry our identity as dst.identity and our
   // workload; the client's workload comes from the directory by source IP
   // (trusted), completed by what its baggage said.
-  so.identity = id->str();
+  so.identity = *id;
   so.workload = w.Telemetry();
   so.annotate = [dir = opts_.workloads, w](hbone::ConnectionRecord* r) {
     r->src_addr = UnmappedText(r->src_addr);
@@ -287,7 +288,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   };
   Pod* p = pod.get();
   so.authorize = [this, p](const InboundStream& s) {
-    return Authorize(p->workload, s.peer.Unmapped(), s.upstream.Unmapped(), s.peer_identity);
+    return Authorize(p->workload, s.peer.Unmapped(), s.upstream.Unmapped(), &s.peer_identity);
   };
   so.upstream_socket = [this, p](const SocketAddress& upstream,
                                  const SocketAddress& client) -> absl::StatusOr<int> {
@@ -356,7 +357,7 @@ std::vector<PodInfo> NodeProxyImpl::pods() const {
 
 absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& src,
                                       const SocketAddress& dst,
-                                      const std::string& src_identity) const {
+                                      const identity::SpiffeId* src_identity) const {
   if (IsProxyPort(dst.port(), opts_.listeners)) {
     return absl::PermissionDeniedError(
         absl::StrCat("destination port ", dst.port(), " is one of the proxy's own ports"));
@@ -374,8 +375,9 @@ absl::Status NodeProxyImpl::Authorize(const Workload& w, const SocketAddress& sr
   conn.src_port = static_cast<uint16_t>(src.port());
   if (!dst.empty()) conn.dst_ip = dst.ip();
   conn.dst_port = static_cast<uint16_t>(dst.port());
-  if (!src_identity.empty()) {
-    if (absl::StatusOr<identity::IstioIdentity> id = identity::IstioIdentity::Parse(src_identity);
+  if (src_identity != nullptr) {
+    if (absl::StatusOr<identity::IstioIdentity> id =
+            identity::IstioIdentity::Parse(src_identity->str());
         id.ok()) {
       conn.src_identity = *id;
     }
@@ -510,7 +512,7 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->IpString()))
         .Destination(dst.ToString(), pod->identity.str(), pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
-    if (absl::Status st = Authorize(pod->workload, *peer, dst, ""); !st.ok()) {
+    if (absl::Status st = Authorize(pod->workload, *peer, dst, nullptr); !st.ok()) {
       AbortClose(*fd);
       release();
       Emit(access_, r.Refused(std::move(st), "DENY"));

@@ -729,7 +729,7 @@ class WaypointE2eTest : public NodeProxyE2eTest {
     runtime::ServerOptions so;
     so.listen_fd = lfd->release();
     so.ssl_ctx = waypoint_ctx_.get();
-    so.identity = kWaypointId;
+    so.identity = identity::SpiffeId::Parse(kWaypointId).value();
     so.log = waypoint_lines_.Sink();
     so.upstream_socket = [this](const ambient::SocketAddress& up,
                                 const ambient::SocketAddress&) -> absl::StatusOr<int> {

@@ -15,6 +15,9 @@ using Stage = StreamAnswer::Stage;
 const char kSleep[] = "spiffe://cluster.local/ns/client/sa/sleep";
 const char kOther[] = "spiffe://cluster.local/ns/client/sa/other";
 
+// Id is `text` as the identity::SpiffeId value ServerDecision takes.
+identity::SpiffeId Id(const char* text) { return *identity::SpiffeId::Parse(text); }
+
 std::function<RecordBuilder()> Rec() {
   return [] {
     ConnectRequest req;
@@ -33,7 +36,7 @@ TEST(ServerDecisionTest, AcceptsWhenEveryStepPassesAndCountsThePendingDial) {
   host.authorize = [&] { calls.push_back("authorize"); return absl::OkStatus(); };
   host.route = [&] { calls.push_back("route"); return absl::OkStatus(); };
   bool built = false;
-  StreamAnswer a = d.Decide(1, kSleep, host, [&] { built = true; return Rec()(); });
+  StreamAnswer a = d.Decide(1, Id(kSleep), host, [&] { built = true; return Rec()(); });
   EXPECT_TRUE(a.accepted());
   EXPECT_EQ(a.http_status, 200);
   EXPECT_TRUE(a.reason.ok());
@@ -41,19 +44,19 @@ TEST(ServerDecisionTest, AcceptsWhenEveryStepPassesAndCountsThePendingDial) {
   EXPECT_EQ(calls, (std::vector<std::string>{"resolve", "authorize", "route"}));
   EXPECT_EQ(d.pending(), 1u);
   EXPECT_EQ(d.pending_for_connection(1), 1u);
-  EXPECT_EQ(d.pending_for_identity(kSleep), 1u);
-  d.Release(1, kSleep);
+  EXPECT_EQ(d.pending_for_identity(Id(kSleep)), 1u);
+  d.Release(1, Id(kSleep));
   EXPECT_EQ(d.pending(), 0u);
   EXPECT_EQ(d.pending_for_connection(1), 0u);
-  EXPECT_EQ(d.pending_for_identity(kSleep), 0u);
+  EXPECT_EQ(d.pending_for_identity(Id(kSleep)), 0u);
 }
 
 TEST(ServerDecisionTest, PeerNotOnTheAllowListIs401DenyBeforeAnyHostCheck) {
-  ServerDecision d({kOther});
+  ServerDecision d({Id(kOther)});
   bool asked = false;
   ServerDecision::HostChecks host;
   host.resolve = [&] { asked = true; return absl::OkStatus(); };
-  StreamAnswer a = d.Decide(1, kSleep, host, Rec());
+  StreamAnswer a = d.Decide(1, Id(kSleep), host, Rec());
   EXPECT_EQ(a.stage, Stage::kIdentity);
   EXPECT_EQ(a.http_status, 401);
   EXPECT_EQ(a.reason.code(), absl::StatusCode::kPermissionDenied);
@@ -63,7 +66,7 @@ TEST(ServerDecisionTest, PeerNotOnTheAllowListIs401DenyBeforeAnyHostCheck) {
   EXPECT_EQ(a.record.src_identity, kSleep);
   EXPECT_FALSE(asked);
   EXPECT_EQ(d.pending(), 0u);
-  EXPECT_TRUE(d.Decide(1, kOther, host, Rec()).accepted());
+  EXPECT_TRUE(d.Decide(1, Id(kOther), host, Rec()).accepted());
 }
 
 TEST(ServerDecisionTest, EachHostStepMapsToItsStatusAndFlags) {
@@ -86,7 +89,7 @@ TEST(ServerDecisionTest, EachHostStepMapsToItsStatusAndFlags) {
     host.resolve = [&] { return step(0); };
     host.authorize = [&] { return step(1); };
     host.route = [&] { return step(2); };
-    StreamAnswer a = d.Decide(7, kSleep, host, Rec());
+    StreamAnswer a = d.Decide(7, Id(kSleep), host, Rec());
     EXPECT_EQ(a.stage, c.stage) << c.failing;
     EXPECT_EQ(a.http_status, c.status) << c.failing;
     EXPECT_EQ(a.record.response_flags, c.flags) << c.failing;
@@ -100,9 +103,9 @@ TEST(ServerDecisionTest, EachHostStepMapsToItsStatusAndFlags) {
 TEST(ServerDecisionTest, PendingDialLimitsPerConnectionAndPerIdentity) {
   ServerDecision d({}, PendingLimits{2, 3});
   ServerDecision::HostChecks host;
-  EXPECT_TRUE(d.Decide(1, kSleep, host, Rec()).accepted());
-  EXPECT_TRUE(d.Decide(1, kSleep, host, Rec()).accepted());
-  StreamAnswer a = d.Decide(1, kSleep, host, Rec());
+  EXPECT_TRUE(d.Decide(1, Id(kSleep), host, Rec()).accepted());
+  EXPECT_TRUE(d.Decide(1, Id(kSleep), host, Rec()).accepted());
+  StreamAnswer a = d.Decide(1, Id(kSleep), host, Rec());
   EXPECT_EQ(a.stage, Stage::kLimit);
   EXPECT_EQ(a.http_status, 503);
   EXPECT_EQ(a.reason.code(), absl::StatusCode::kResourceExhausted);
@@ -110,21 +113,21 @@ TEST(ServerDecisionTest, PendingDialLimitsPerConnectionAndPerIdentity) {
   EXPECT_EQ(a.record.response_flags, "CONNECT");
   // Another connection of the same identity: one more fits, then the
   // identity's cap.
-  EXPECT_TRUE(d.Decide(2, kSleep, host, Rec()).accepted());
-  a = d.Decide(2, kSleep, host, Rec());
+  EXPECT_TRUE(d.Decide(2, Id(kSleep), host, Rec()).accepted());
+  a = d.Decide(2, Id(kSleep), host, Rec());
   EXPECT_EQ(a.reason.message(), "too many upstream connects pending for this identity (limit 3)");
-  EXPECT_TRUE(d.Decide(2, kOther, host, Rec()).accepted());
+  EXPECT_TRUE(d.Decide(2, Id(kOther), host, Rec()).accepted());
   EXPECT_EQ(d.pending(), 4u);
-  d.Release(1, kSleep);
-  EXPECT_TRUE(d.Decide(3, kSleep, host, Rec()).accepted());
+  d.Release(1, Id(kSleep));
+  EXPECT_TRUE(d.Decide(3, Id(kSleep), host, Rec()).accepted());
   // A closed connection forgets its count; its dials still release.
   d.ConnectionClosed(1);
   EXPECT_EQ(d.pending_for_connection(1), 0u);
-  d.Release(1, kSleep);
-  EXPECT_EQ(d.pending_for_identity(kSleep), 2u);
+  d.Release(1, Id(kSleep));
+  EXPECT_EQ(d.pending_for_identity(Id(kSleep)), 2u);
   // Raising the limits takes effect at once.
   d.SetLimits(PendingLimits{0, 0});
-  EXPECT_TRUE(d.Decide(2, kSleep, host, Rec()).accepted());
+  EXPECT_TRUE(d.Decide(2, Id(kSleep), host, Rec()).accepted());
 }
 
 TEST(ServerDecisionTest, UpstreamFailedIs503ConnectWithTheRecord) {

@@ -8,15 +8,15 @@
 #include <unistd.h>
 
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
-#include <map>
 #include <functional>
-#include <mutex>
 #include <future>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,12 +32,15 @@
 namespace ambient::runtime {
 namespace {
 
-using ::testing::HasSubstr;
 using hbone::testing::KeyAndCert;
 using hbone::testing::TestCa;
+using ::testing::HasSubstr;
 
 constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
+
+// Id parses a SPIFFE ID the test knows to be valid.
+identity::SpiffeId Id(const std::string& s) { return identity::SpiffeId::Parse(s).value(); }
 
 // A blocking echo server on 127.0.0.1:0, one thread per connection.
 class EchoServer {
@@ -231,11 +234,11 @@ class HboneProxyTest : public ::testing::Test {
     ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.ssl_ctx = server_ctx_.get();
-    so.allow = std::move(allow);
+    for (const std::string& a : allow) so.allow.push_back(Id(a));
     so.log = Sink();
     so.metrics = metrics_;
     so.workload = server_workload_;
-    so.identity = server_identity_;
+    if (!server_identity_.empty()) so.identity = Id(server_identity_);
     so.annotate = server_annotate_;
     so.route = server_route_;
     auto server = HboneServer::New(loop_.get(), so);
@@ -369,11 +372,12 @@ TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
   ASSERT_TRUE(Echo("meta"));
   auto [in, out] = InOut(WaitLogs(2));
   // The server learned the client's workload from the CONNECT's baggage.
-  EXPECT_THAT(in, HasSubstr(absl::StrCat(
-                      "src.workload=\"shell\" src.namespace=\"front\" src.identity=\"", kClientId,
-                      "\" src.cluster=\"Kubernetes\" dst.addr=")));
+  EXPECT_THAT(
+      in, HasSubstr(absl::StrCat("src.workload=\"shell\" src.namespace=\"front\" src.identity=\"",
+                                 kClientId, "\" src.cluster=\"Kubernetes\" dst.addr=")));
   EXPECT_THAT(in, HasSubstr(absl::StrCat("dst.workload=\"echo\" dst.namespace=\"back\" "
-                                         "dst.identity=\"", kServerId,
+                                         "dst.identity=\"",
+                                         kServerId,
                                          "\" dst.cluster=\"Kubernetes\" direction=\"inbound\"")));
   EXPECT_THAT(out, HasSubstr("src.workload=\"shell\" src.namespace=\"front\""));
   EXPECT_THAT(out, HasSubstr("dst.service=\"echo.back.svc.cluster.local\" dst.workload=\"echo\" "
@@ -512,7 +516,8 @@ TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
   EXPECT_THAT(outbound, HasSubstr(absl::StrCat("dst.addr=", server_->address().ToString(),
                                                " dst.hbone_addr=", echo_.address())));
   EXPECT_THAT(outbound, HasSubstr(absl::StrCat("dst.identity=\"", kServerId, "\"")));
-  EXPECT_THAT(outbound, HasSubstr("direction=\"outbound\" bytes_sent=19 bytes_recv=19 duration=\""));
+  EXPECT_THAT(outbound,
+              HasSubstr("direction=\"outbound\" bytes_sent=19 bytes_recv=19 duration=\""));
   EXPECT_THAT(inbound, HasSubstr(absl::StrCat("src.identity=\"", kClientId, "\"")));
   EXPECT_THAT(inbound, HasSubstr("direction=\"inbound\" bytes_sent=19 bytes_recv=19"));
   EXPECT_EQ(metrics_->Total("istio_tcp_connections_opened_total"), 2u);
@@ -596,7 +601,7 @@ TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {
   std::string seen_authority, seen_peer;
   server_route_ = [&](const InboundStream& s) -> absl::StatusOr<SocketAddress> {
     seen_authority = s.authority;
-    seen_peer = s.peer_identity;
+    seen_peer = s.peer_identity.str();
     return SocketAddress::Parse(echo_.address());
   };
   Setup({}, {kServerId}, "198.18.250.1:80");
@@ -756,9 +761,9 @@ class HboneHopTest : public HboneProxyTest {
     ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.ssl_ctx = pod_b_ctx_.get();
-    so.allow = {kServerId};
+    so.allow = {Id(kServerId)};
     so.log = TaggedSink("podb");
-    so.identity = kPodBId;
+    so.identity = Id(kPodBId);
     std::string to = upstream.empty() ? echo_.address() : upstream;
     so.route = [to](const InboundStream&) -> absl::StatusOr<Upstream> {
       return SocketAddress::Parse(to);

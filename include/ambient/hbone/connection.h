@@ -60,6 +60,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "ambient/base/log.h"
+#include "ambient/identity/spiffe_id.h"
 
 struct ssl_ctx_st;  // BoringSSL's SSL_CTX
 
@@ -227,8 +229,9 @@ class Connection {
   // each answered RST_STREAM(REFUSED_STREAM) with the connection kept (RFC
   // 9113 5.1.2; the client may retry them). The host never sees them.
   virtual uint64_t StreamsRefused() const = 0;
-  // The peer's SPIFFE ID ("" before the handshake is done).
-  virtual const std::string& PeerIdentity() const = 0;
+  // The peer's SPIFFE ID, as the handshake's peer check established it
+  // (nullopt before the handshake is done).
+  virtual const std::optional<identity::SpiffeId>& PeerIdentity() const = 0;
   virtual Role role() const = 0;
 
   // --- streams ---------------------------------------------------------

@@ -27,6 +27,10 @@
 // (connected, failed or cancelled). Call ConnectionClosed when a connection
 // goes. lib/runtime's HboneServer is such a host.
 //
+// Identities are identity::SpiffeId values: the host parses the peer's
+// certificate SAN (or takes the one its verifier established) and its allow
+// list once, at its edge; this file renders one only into the refusal text.
+//
 // Threads: not synchronised; one thread at a time (e.g. the host's loop).
 #ifndef AMBIENT_HBONE_SERVER_DECISION_H_
 #define AMBIENT_HBONE_SERVER_DECISION_H_
@@ -34,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -42,6 +47,7 @@
 #include "absl/status/status.h"
 #include "ambient/hbone/record.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/spiffe_id.h"
 
 namespace ambient::hbone {
 
@@ -74,16 +80,16 @@ class ServerDecision {
   };
 
   // `allow`: the SPIFFE IDs allowed to open streams; empty allows any peer.
-  explicit ServerDecision(std::vector<std::string> allow = {}, PendingLimits limits = {});
+  explicit ServerDecision(std::vector<identity::SpiffeId> allow = {}, PendingLimits limits = {});
 
   void SetLimits(PendingLimits limits) { limits_ = limits; }
 
-  // Decide answers a CONNECT from `peer` (SPIFFE ID) on connection `conn`
+  // Decide answers a CONNECT from `peer` (the TLS peer's SPIFFE ID) on connection `conn`
   // (any id the host chooses, unique among its open connections). When
   // accepted, one pending dial of (conn, peer) is counted until Release.
   // `record` is called only to refuse (so an accepted stream costs no record):
   // it returns what the host knows of the stream.
-  StreamAnswer Decide(uint64_t conn, const std::string& peer, const HostChecks& host,
+  StreamAnswer Decide(uint64_t conn, const identity::SpiffeId& peer, const HostChecks& host,
                       const std::function<RecordBuilder()>& record);
 
   // UpstreamFailed is the answer for an accepted stream whose upstream
@@ -91,14 +97,14 @@ class ServerDecision {
   static StreamAnswer UpstreamFailed(absl::Status why, const RecordBuilder& record);
 
   // Release ends one pending dial of (conn, peer).
-  void Release(uint64_t conn, const std::string& peer);
+  void Release(uint64_t conn, const identity::SpiffeId& peer);
   // ConnectionClosed forgets the per-connection count of `conn`.
   void ConnectionClosed(uint64_t conn) { by_conn_.erase(conn); }
 
   // pending is the number of pending dials in all (what Release balances).
   size_t pending() const { return pending_; }
   size_t pending_for_connection(uint64_t conn) const;
-  size_t pending_for_identity(const std::string& peer) const;
+  size_t pending_for_identity(const identity::SpiffeId& peer) const;
 
  private:
   static StreamAnswer Refuse(StreamAnswer::Stage stage, int http_status, absl::Status why,
@@ -108,11 +114,11 @@ class ServerDecision {
     return Refuse(stage, http_status, std::move(why), flags, record());
   }
 
-  std::vector<std::string> allow_;
+  std::vector<identity::SpiffeId> allow_;
   PendingLimits limits_;
   size_t pending_ = 0;
   std::unordered_map<uint64_t, size_t> by_conn_;
-  std::unordered_map<std::string, size_t> by_id_;
+  std::map<identity::SpiffeId, size_t> by_id_;
 };
 
 }  // namespace ambient::hbone

@@ -145,6 +145,12 @@ class SpiffeId {
   uint32_t td_length_ = 0;
 };
 
+// ParseSpiffeIdList is ValidateSpiffeIdList (same errors, same texts) that
+// returns the parsed IDs, in order: how a list of identities given as text
+// (flags, files, the C ABI) becomes the SpiffeId values the APIs take.
+absl::StatusOr<std::vector<SpiffeId>> ParseSpiffeIdList(const std::vector<std::string>& ids,
+                                                        absl::string_view what);
+
 // IstioIdentity is Istio's view of a workload identity,
 // spiffe://<trust_domain>/ns/<namespace>/sa/<service_account>.
 class IstioIdentity {

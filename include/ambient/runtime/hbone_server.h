@@ -33,6 +33,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@
 #include "ambient/hbone/baggage.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/spiffe_id.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_client.h"
 #include "ambient/runtime/socket.h"
@@ -77,9 +79,9 @@ struct Upstream {
 
 // InboundStream is what ServerOptions::authorize decides on: one CONNECT.
 struct InboundStream {
-  std::string peer_identity;  // the client's verified SPIFFE ID
-  SocketAddress peer;         // the client's TCP address
-  SocketAddress upstream;     // the parsed :authority
+  identity::SpiffeId peer_identity;  // the client's verified SPIFFE ID
+  SocketAddress peer;                // the client's TCP address
+  SocketAddress upstream;            // the parsed :authority
   std::string authority;
 };
 
@@ -126,9 +128,8 @@ struct ServerOptions {
       upstream_socket;
   ssl_ctx_st* ssl_ctx = nullptr;
   // Client SPIFFE IDs allowed to open tunnels; empty = every client that
-  // passed TLS verification. Full IDs ("spiffe://td/ns/a/sa/b"): New refuses
-  // any entry that is not one (identity::ValidateSpiffeIdList).
-  std::vector<std::string> allow;
+  // passed TLS verification (a list given as text: identity::ParseSpiffeIdList).
+  std::vector<identity::SpiffeId> allow;
   hbone::Settings settings;
   absl::Duration connect_timeout = absl::Seconds(10);
   LogSink log;
@@ -137,7 +138,7 @@ struct ServerOptions {
   // empty) and recorded as the destination workload of inbound records.
   hbone::WorkloadInfo workload;
   // Our SPIFFE ID (optional), recorded as dst.identity of inbound records.
-  std::string identity;
+  std::optional<identity::SpiffeId> identity;
   // Optional: completes each inbound record on the loop before it is
   // counted or logged (e.g. the client's workload from a directory). The
   // record already has the addresses, identities and the source workload
