@@ -10,8 +10,8 @@
 //    window kept full).
 //  - BM_NewConnection: the same with a new mTLS connection every time.
 // The upstream echo runs on its own thread and listens on 16 ports (see
-// LoopEcho: keeps the kernel's TIME_WAIT table out of the stream rates); server_cpu_us / echo_cpu_us are
-// those threads' CPU per tunnel (the client thread's is the CPU column).
+// LoopEcho: keeps the kernel's TIME_WAIT table out of the stream rates); server_cpu_us /
+// echo_cpu_us are those threads' CPU per tunnel (the client thread's is the CPU column).
 // Percentiles of the per-iteration wall time are reported as counters.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -86,7 +86,7 @@ void BM_CoreBulk(benchmark::State& state) {
   ConnectionOptions co;
   co.role = Role::kClient;
   co.ssl_ctx = pki.client_ctx.get();
-  co.expected_identities = {kServerId};
+  co.expected_identities = {ambient::identity::SpiffeId::Parse(kServerId).value()};
   ConnectionOptions so;
   so.role = Role::kServer;
   so.ssl_ctx = pki.server_ctx.get();
@@ -140,7 +140,7 @@ void BM_CoreHandshake(benchmark::State& state) {
     ConnectionOptions co;
     co.role = Role::kClient;
     co.ssl_ctx = pki.client_ctx.get();
-    co.expected_identities = {kServerId};
+    co.expected_identities = {ambient::identity::SpiffeId::Parse(kServerId).value()};
     ConnectionOptions so;
     so.role = Role::kServer;
     so.ssl_ctx = pki.server_ctx.get();
@@ -231,7 +231,12 @@ void BM_AesGcmRecord(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 16384);
 }
-BENCHMARK(BM_AesGcmRecord)->ArgNames({"open", "bits"})->Args({0, 128})->Args({1, 128})->Args({0, 256})->Args({1, 256});
+BENCHMARK(BM_AesGcmRecord)
+    ->ArgNames({"open", "bits"})
+    ->Args({0, 128})
+    ->Args({1, 128})
+    ->Args({0, 256})
+    ->Args({1, 256});
 
 // An echo server living on an EventLoop (no thread per connection),
 // listening on kEchoPorts ports. The server side's upstream connections are
@@ -353,7 +358,7 @@ class Targets {
       rt::TunnelTarget t;
       t.via = *ambient::SocketAddress::Parse(server.via);
       t.authority = addr;
-      t.expected_identities = {kServerId};
+      t.expected_identities = {ambient::identity::SpiffeId::Parse(kServerId).value()};
       all_.push_back(std::move(t));
     }
   }

@@ -323,7 +323,7 @@ int RealMain(int argc, char** argv) {
   runtime::ClientOptions co;
   co.ssl_ctx = client_ctx->get();
   co.bundles = bundles;
-  co.identity = self_id->str();
+  co.identity = *self_id;
   co.log = log;
   auto client = runtime::HboneClient::New(loop->get(), std::move(co));
   if (!client.ok()) return Fail(client.status().ToString());

@@ -190,11 +190,16 @@ ambient_error* ambient_hbone_conn_new(const ambient_hbone_tls* tls, const char* 
     hbone::ConnectionOptions o;
     o.role = RoleOf(tls->role);
     o.ssl_ctx = tls->ctx.get();
+    std::vector<std::string> expected;
     if (absl::Status s = ambient::capi::CopyStrings(expected_ids, n_expected, "expected_ids",
-                                                    "expected_ids[i]", &o.expected_identities);
+                                                    "expected_ids[i]", &expected);
         !s.ok()) {
       return s;
     }
+    absl::StatusOr<std::vector<ambient::identity::SpiffeId>> parsed =
+        ambient::identity::ParseSpiffeIdList(expected, "expected_ids");
+    if (!parsed.ok()) return parsed.status();
+    o.expected_identities = *std::move(parsed);
     if (o.role == hbone::Role::kClient) o.bundles = tls->bundles;
     absl::StatusOr<std::unique_ptr<hbone::Connection>> conn = hbone::Connection::New(std::move(o));
     if (!conn.ok()) return conn.status();

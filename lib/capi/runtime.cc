@@ -144,7 +144,10 @@ absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
   rt::TunnelTarget t;
   t.via = *via;
   t.authority = target.authority;
-  t.expected_identities = target.expected;
+  absl::StatusOr<std::vector<ambient::identity::SpiffeId>> expected =
+      ambient::identity::ParseSpiffeIdList(target.expected, "expected");
+  if (!expected.ok()) return expected.status();
+  t.expected_identities = *std::move(expected);
   t.source_workload = source;
   return t;
 }
@@ -322,7 +325,10 @@ ambient_error* ambient_hbone_client_new(ambient_runtime_loop* loop, const ambien
     rt::ClientOptions o;
     o.ssl_ctx = ambient::capi::HboneTlsContext(tls);
     o.bundles = ambient::capi::HboneTlsBundles(tls);
-    o.identity = ambient::capi::HboneTlsIdentity(tls);
+    if (const std::string& own = ambient::capi::HboneTlsIdentity(tls); !own.empty()) {
+      // The tls's certificate was checked when it was loaded.
+      if (auto id = ambient::identity::SpiffeId::Parse(own); id.ok()) o.identity = *std::move(id);
+    }
     LogGate gate = std::make_shared<std::atomic<bool>>(true);
     o.log = Gated(opts->log, gate);
     absl::StatusOr<std::unique_ptr<rt::HboneClient>> client =

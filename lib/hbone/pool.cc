@@ -5,8 +5,9 @@
 
 namespace ambient::hbone {
 
-PoolKey PoolKey::Make(std::string identity, std::vector<std::string> expected_identities,
-                      SocketAddress via, std::optional<IpAddress> source_ip) {
+PoolKey PoolKey::Make(std::optional<identity::SpiffeId> identity,
+                      std::vector<identity::SpiffeId> expected_identities, SocketAddress via,
+                      std::optional<IpAddress> source_ip) {
   PoolKey k;
   k.identity = std::move(identity);
   k.expected_identities = std::move(expected_identities);

@@ -30,7 +30,7 @@ constexpr uint8_t kAlpnH2[] = {2, 'h', '2'};
 
 struct TlsSession::Impl {
   Role role = Role::kClient;
-  std::vector<std::string> expected_identities;
+  std::vector<identity::SpiffeId> expected_identities;
   bssl::UniquePtr<SSL> ssl;
   ByteQueue* out = nullptr;
   absl::Span<const uint8_t> in;
@@ -101,8 +101,14 @@ absl::Status TlsSession::CheckContext(ssl_ctx_st* ctx) {
   return absl::OkStatus();
 }
 
+// JoinIds renders `ids` for an error message, comma-separated.
+std::string JoinIds(const std::vector<identity::SpiffeId>& ids) {
+  return absl::StrJoin(
+      ids, ", ", [](std::string* out, const identity::SpiffeId& id) { out->append(id.str()); });
+}
+
 absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::New(
-    Role role, ssl_ctx_st* ctx, std::vector<std::string> expected_identities,
+    Role role, ssl_ctx_st* ctx, std::vector<identity::SpiffeId> expected_identities,
     std::shared_ptr<identity::TrustBundleSource> bundles, ByteQueue* out) {
   auto impl = std::make_unique<Impl>();
   impl->role = role;
@@ -121,15 +127,7 @@ absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::New(
       return absl::ResourceExhaustedError("cannot set ALPN");
     }
     if (bundles != nullptr) {
-      std::vector<identity::SpiffeId> expected;
-      for (const std::string& text : impl->expected_identities) {
-        absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(text);
-        if (!id.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("bad expected identity: ", id.status().message()));
-        }
-        expected.push_back(*std::move(id));
-      }
+      std::vector<identity::SpiffeId> expected = impl->expected_identities;
       absl::Status st;
       if (expected.empty()) {
         absl::StatusOr<std::shared_ptr<const identity::SvidVerifier>> v =
@@ -209,19 +207,19 @@ absl::StatusOr<identity::SpiffeId> TlsSession::CheckPeer() {
   }
   if (!id.ok()) return id.status();
   std::vector<std::string> peer_ids = UriSans(peer.get());
-  const std::vector<std::string>& want_any = impl_->expected_identities;
+  const std::vector<identity::SpiffeId>& want_any = impl_->expected_identities;
   if (impl_->role == Role::kClient) {
     if (!want_any.empty()) {
       bool match = false;
       for (const std::string& uri : peer_ids) {
-        for (const std::string& want : want_any) {
-          if (uri == want) match = true;
+        for (const identity::SpiffeId& want : want_any) {
+          if (uri == want.str()) match = true;
         }
       }
       if (!match) {
         return absl::PermissionDeniedError(absl::StrCat("server identity ", *id,
                                                         " is not one of the expected identities (",
-                                                        absl::StrJoin(want_any, ", "), ")"));
+                                                        JoinIds(want_any), ")"));
       }
     }
   } else if (verified == nullptr) {

@@ -43,7 +43,7 @@ class TlsSession {
   // installs ambient's SPIFFE verifier for `expected_identities`. Ciphertext
   // goes to `out`, which must outlive the session.
   static absl::StatusOr<std::unique_ptr<TlsSession>> New(
-      Role role, ssl_ctx_st* ctx, std::vector<std::string> expected_identities,
+      Role role, ssl_ctx_st* ctx, std::vector<identity::SpiffeId> expected_identities,
       std::shared_ptr<identity::TrustBundleSource> bundles, ByteQueue* out);
 
   ~TlsSession();

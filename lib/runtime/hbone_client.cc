@@ -317,7 +317,8 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
   call->client = this;
   calls_.insert(call.get());
   hbone::RecordBuilder base(hbone::Direction::kOutbound);
-  base.Source(target.source_addr.ToString(), opts_.identity, target.source_workload)
+  base.Source(target.source_addr.ToString(), opts_.identity ? opts_.identity->str() : "",
+              target.source_workload)
       .Destination(target.via.ToString(), "", target.destination_workload)
       .HboneAddress(target.authority)
       .Service(target.destination_service)

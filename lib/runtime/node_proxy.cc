@@ -301,7 +301,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   ClientOptions co;
   co.ssl_ctx = client_ctx->get();
   co.bundles = opts_.bundles;
-  co.identity = id->str();
+  co.identity = *id;
   co.settings = opts_.settings;
   co.connect_timeout = opts_.connect_timeout;
   co.log = access_;

@@ -140,12 +140,19 @@ std::optional<ambient::IpAddress> PickIp(const Workload& wl, const ambient::IpAd
   return same_family ? same_family : first;
 }
 
-std::vector<std::string> Sans(const Chosen& us) {
-  std::vector<std::string> out;
-  if (us.service != nullptr) out = us.service->subject_alt_names;
-  // A directory workload's identity is valid (WorkloadDirectory::Upsert).
+std::vector<identity::SpiffeId> Sans(const Chosen& us) {
+  std::vector<identity::SpiffeId> out;
+  // The directory holds only valid SANs and identities (Upsert,
+  // UpsertService check them), so nothing is dropped here.
+  if (us.service != nullptr) {
+    for (const std::string& san : us.service->subject_alt_names) {
+      if (absl::StatusOr<identity::SpiffeId> id = identity::SpiffeId::Parse(san); id.ok()) {
+        out.push_back(*std::move(id));
+      }
+    }
+  }
   if (absl::StatusOr<identity::SpiffeId> id = us.workload->Identity(); id.ok()) {
-    out.push_back(id->str());
+    out.push_back(*std::move(id));
   }
   return out;
 }

@@ -49,6 +49,7 @@
 
 #include "absl/strings/str_split.h"
 #include "node_config.h"
+#include "support/spiffe_ids.h"
 #endif
 
 namespace ambient::e2e {
@@ -1228,7 +1229,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     runtime::ClientOptions co;
     co.ssl_ctx = ctx->get();
     co.bundles = bundles;
-    co.identity = kClientId;
+    co.identity = test_support::Id(kClientId);
     co.dial_socket = [this](const ambient::SocketAddress& via) -> absl::StatusOr<int> {
       absl::StatusOr<netns::UniqueFd> fd = netns::SocketIn(node_, via.family(), SOCK_STREAM, 0);
       if (!fd.ok()) return fd.status();
@@ -1238,7 +1239,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     runtime::TunnelTarget t;
     t.via = *ambient::SocketAddress::ParseIp(kPodB, 15008);
     t.authority = absl::StrCat(kPodB, ":", kAppPort);
-    t.expected_identities = {kServerId};
+    t.expected_identities = {test_support::Id(kServerId)};
     bypass->Tunnel(t, pair[1], pair[1], /*owns_fds=*/true, [&](const runtime::TunnelResult& r) {
       http_status = r.http_status;
       done = true;

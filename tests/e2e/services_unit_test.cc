@@ -7,6 +7,7 @@
 #include "ambient/runtime/outbound_decision.h"
 #include "ambient/runtime/workload_directory.h"
 #include "gtest/gtest.h"
+#include "support/spiffe_ids.h"
 
 namespace ambient::runtime {
 namespace {
@@ -206,8 +207,8 @@ TEST_F(OutboundDecisionTest, VipWithoutWaypointGoesToAnEndpointOverHbone) {
   ASSERT_TRUE(r->destination.has_value());
   EXPECT_EQ(r->destination->name, "reviews-v2");
   EXPECT_EQ(r->expected_identities,
-            (std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/reviews-extra",
-                                      "spiffe://cluster.local/ns/default/sa/reviews-v2"}));
+            test_support::Ids({"spiffe://cluster.local/ns/default/sa/reviews-extra",
+                               "spiffe://cluster.local/ns/default/sa/reviews-v2"}));
   EXPECT_FALSE(r->via_waypoint);
 }
 
@@ -277,7 +278,7 @@ TEST_F(OutboundDecisionTest, ServiceWithWaypointGoesToTheWaypointWithTheVipAsAut
   ASSERT_TRUE(r->destination.has_value());
   EXPECT_EQ(r->destination->name, "waypoint");
   EXPECT_EQ(r->expected_identities,
-            std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/waypoint"});
+            test_support::Ids({"spiffe://cluster.local/ns/default/sa/waypoint"}));
 }
 
 TEST_F(OutboundDecisionTest, WaypointByAddressAndUnknownWaypoint) {
@@ -350,7 +351,7 @@ TEST_F(OutboundDecisionTest, AtTheWaypointAVipGoesToAnEndpointNotBackToTheWaypoi
   EXPECT_EQ(r->destination_service, "details.default.svc.cluster.local");
   EXPECT_EQ(r->destination->name, "details-v1");
   EXPECT_EQ(r->expected_identities,
-            std::vector<std::string>{"spiffe://cluster.local/ns/default/sa/details-v1"});
+            test_support::Ids({"spiffe://cluster.local/ns/default/sa/details-v1"}));
   // A workload behind the waypoint, addressed by IP: straight to it.
   Workload v1 = *dir_.ByName("default", "reviews-v1");
   v1.waypoint = WaypointByHost("waypoint.default.svc.cluster.local");

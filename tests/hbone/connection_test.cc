@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hbone/test_pki.h"
+#include "support/spiffe_ids.h"
 
 namespace ambient::hbone {
 namespace {
@@ -36,7 +37,7 @@ class Pair {
     ConnectionOptions c;
     c.role = Role::kClient;
     c.ssl_ctx = client_ctx;
-    c.expected_identities = std::move(expected);
+    c.expected_identities = test_support::Ids(expected);
     c.settings = client_settings;
     ConnectionOptions s;
     s.role = Role::kServer;

@@ -13,6 +13,7 @@
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/identity/trust_bundle.h"
 #include "hbone/test_pki.h"
+#include "support/spiffe_ids.h"
 
 namespace ambient::hbone {
 namespace {
@@ -45,7 +46,7 @@ class IdentityContextTest : public ::testing::Test {
     ConnectionOptions c;
     c.role = Role::kClient;
     c.ssl_ctx = cctx;
-    c.expected_identities = std::move(expected);
+    c.expected_identities = test_support::Ids(expected);
     c.bundles = bundles_;
     ConnectionOptions s;
     s.role = Role::kServer;

@@ -1,6 +1,7 @@
 // Pool driven as a host would, without sockets or threads: connections are
 // numbers, time is explicit.
 #include "ambient/hbone/pool.h"
+#include "support/spiffe_ids.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Kind = Pool::Acquired::Kind;
+using test_support::Id;
 
 const char kUs[] = "spiffe://cluster.local/ns/client/sa/sleep";
 const char kServer[] = "spiffe://cluster.local/ns/server/sa/echo";
@@ -24,7 +26,7 @@ SocketAddress Via(const char* text) { return *SocketAddress::Parse(text); }
 IpAddress Src(const char* text) { return *IpAddress::Parse(text); }
 
 PoolKey Key(const char* via = "198.18.0.7:15008", const char* src_ip = "198.18.0.5") {
-  return PoolKey::Make(kUs, {kServer}, Via(via), Src(src_ip));
+  return PoolKey::Make(Id(kUs), {Id(kServer)}, Via(via), Src(src_ip));
 }
 
 std::vector<Pool::WaiterId> Waiters(const Pool::Served& s) {
@@ -136,25 +138,26 @@ TEST(PoolTest, KeysSeparateIdentitiesAddressesAndSourceIps) {
   pool.OnDialDone(Key(), 1, 100, kT0);
   EXPECT_EQ(pool.Acquire(Key(), kT0).kind, Kind::kUse);
   // The order of expected identities does not matter.
-  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kServer, kOther}, Via("198.18.0.7:15008"),
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(Id(kUs), {Id(kServer), Id(kOther)}, Via("198.18.0.7:15008"),
                                        Src("198.18.0.5")),
                          kT0)
                 .kind,
             Kind::kDial);
-  EXPECT_EQ(pool.Acquire(PoolKey::Make(kUs, {kOther, kServer}, Via("198.18.0.7:15008"),
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(Id(kUs), {Id(kOther), Id(kServer)}, Via("198.18.0.7:15008"),
                                        Src("198.18.0.5")),
                          kT0)
                 .kind,
             Kind::kWait);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.7:15008", "198.18.0.6"), kT0).kind, Kind::kDial);
   EXPECT_EQ(pool.Acquire(Key("198.18.0.9:15008"), kT0).kind, Kind::kDial);
-  EXPECT_EQ(pool.Acquire(PoolKey::Make("spiffe://cluster.local/ns/client/sa/b", {kServer},
+  EXPECT_EQ(pool.Acquire(PoolKey::Make(Id("spiffe://cluster.local/ns/client/sa/b"), {Id(kServer)},
                                        Via("198.18.0.7:15008"), Src("198.18.0.5")),
                          kT0)
                 .kind,
             Kind::kDial);
   EXPECT_EQ(
-      pool.Acquire(PoolKey::Make(kUs, {kOther}, Via("198.18.0.7:15008"), Src("198.18.0.5")), kT0)
+      pool.Acquire(PoolKey::Make(Id(kUs), {Id(kOther)}, Via("198.18.0.7:15008"), Src("198.18.0.5")),
+                   kT0)
           .kind,
       Kind::kDial);
 }

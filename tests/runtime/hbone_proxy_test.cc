@@ -28,6 +28,7 @@
 #include "ambient/runtime/event_loop.h"
 #include "hbone/test_pki.h"
 #include "support/full_listener.h"
+#include "support/spiffe_ids.h"
 
 namespace ambient::runtime {
 namespace {
@@ -39,8 +40,8 @@ using ::testing::HasSubstr;
 constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
 
-// Id parses a SPIFFE ID the test knows to be valid.
-identity::SpiffeId Id(const std::string& s) { return identity::SpiffeId::Parse(s).value(); }
+using test_support::Id;
+using test_support::Ids;
 
 // A blocking echo server on 127.0.0.1:0, one thread per connection.
 class EchoServer {
@@ -247,7 +248,7 @@ class HboneProxyTest : public ::testing::Test {
 
     ClientOptions co;
     co.ssl_ctx = client_ctx_.get();
-    co.identity = kClientId;
+    co.identity = Id(kClientId);
     co.log = Sink();
     co.metrics = metrics_;
     co.idle_timeout = idle;
@@ -259,7 +260,7 @@ class HboneProxyTest : public ::testing::Test {
     fo.listen = "127.0.0.1:0";
     fo.target.via = server_->address();
     fo.target.authority = authority.empty() ? echo_.address() : authority;
-    fo.target.expected_identities = std::move(expect);
+    fo.target.expected_identities = Ids(expect);
     fo.target.source_workload = source_workload_;
     fo.target.destination_workload = destination_workload_;
     fo.target.destination_service = destination_service_;
@@ -702,7 +703,7 @@ TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
   fo.listen = "127.0.0.1:0";
   fo.target.via = (*second)->address();
   fo.target.authority = echo_.address();
-  fo.target.expected_identities = {kServerId};
+  fo.target.expected_identities = {Id(kServerId)};
   forwarder_ = *HboneForwarder::New(loop_.get(), client_.get(), fo);
   Resume();
   EXPECT_TRUE(Echo("after"));
@@ -779,7 +780,7 @@ class HboneHopTest : public HboneProxyTest {
   void SetupHop(const std::string& via, std::vector<std::string> expect = {kPodBId}) {
     ClientOptions co;
     co.ssl_ctx = waypoint_client_ctx_.get();
-    co.identity = kServerId;
+    co.identity = Id(kServerId);
     co.log = TaggedSink("hop");
     auto c = HboneClient::New(loop_.get(), co);
     ASSERT_TRUE(c.ok());
@@ -787,7 +788,7 @@ class HboneHopTest : public HboneProxyTest {
     TunnelTarget t;
     t.via = *ambient::SocketAddress::Parse(via);
     t.authority = echo_.address();
-    t.expected_identities = std::move(expect);
+    t.expected_identities = Ids(expect);
     t.destination_service = "details.default.svc.cluster.local";
     server_route_ = [this, t](const InboundStream& s) -> absl::StatusOr<Upstream> {
       seen_authority_ = s.authority;

@@ -114,7 +114,7 @@ struct ConnectionOptions {
   ssl_ctx_st* ssl_ctx = nullptr;
   // Client: the server's SPIFFE ID must equal one of these; empty = any
   // identity the SSL_CTX verified.
-  std::vector<std::string> expected_identities;
+  std::vector<identity::SpiffeId> expected_identities;
   // Client, optional: trust bundles for ambient's SPIFFE verifier, installed
   // on this connection's SSL with `expected_identities` (ztunnel's client
   // policy), overriding the SSL_CTX's verifier. Without it the SSL_CTX's own

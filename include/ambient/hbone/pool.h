@@ -61,19 +61,21 @@
 
 #include "absl/time/time.h"
 #include "ambient/base/address.h"
+#include "ambient/identity/spiffe_id.h"
 
 namespace ambient::hbone {
 
 // PoolKey says which connections may carry a stream: the same for all four
 // fields. Make sorts the expected identities (their order does not matter).
 struct PoolKey {
-  std::string identity;                          // ours (the client certificate's)
-  std::vector<std::string> expected_identities;  // sorted; any of them may answer
-  SocketAddress via;                             // the HBONE server's address
-  std::optional<IpAddress> source_ip;            // the downstream client's IP, if any
+  std::optional<identity::SpiffeId> identity;           // ours (the client certificate's)
+  std::vector<identity::SpiffeId> expected_identities;  // sorted; any of them may answer
+  SocketAddress via;                                    // the HBONE server's address
+  std::optional<IpAddress> source_ip;                   // the downstream client's IP, if any
 
-  static PoolKey Make(std::string identity, std::vector<std::string> expected_identities,
-                      SocketAddress via, std::optional<IpAddress> source_ip);
+  static PoolKey Make(std::optional<identity::SpiffeId> identity,
+                      std::vector<identity::SpiffeId> expected_identities, SocketAddress via,
+                      std::optional<IpAddress> source_ip);
 
   bool operator<(const PoolKey& o) const {
     return std::tie(identity, expected_identities, via, source_ip) <

@@ -27,6 +27,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "ambient/hbone/baggage.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/spiffe_id.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/socket.h"
 
@@ -44,7 +46,7 @@ namespace ambient::runtime {
 struct TunnelTarget {
   SocketAddress via;      // the HBONE server
   std::string authority;  // CONNECT :authority
-  std::vector<std::string> expected_identities;
+  std::vector<identity::SpiffeId> expected_identities;
   SocketAddress source_addr;                 // the downstream client, if any (else empty)
   std::vector<hbone::Header> extra_headers;  // e.g. baggage
   // Our workload: recorded as the source workload and, when not empty, sent
@@ -71,7 +73,7 @@ struct ClientOptions {
   // (optional; see hbone::ConnectionOptions::bundles).
   std::shared_ptr<identity::TrustBundleSource> bundles;
   // Our SPIFFE ID, part of the pool key (informational otherwise).
-  std::string identity;
+  std::optional<identity::SpiffeId> identity;
   hbone::Settings settings;
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);

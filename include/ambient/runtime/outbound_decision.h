@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ambient/identity/spiffe_id.h"
 #include "ambient/runtime/socket.h"
 #include "ambient/runtime/workload_directory.h"
 
@@ -56,7 +57,7 @@ struct OutboundRoute {
   SocketAddress next_hop;      // where the proxy connects
   SocketAddress hbone_target;  // the CONNECT :authority (kHbone only)
   // SPIFFE IDs the next hop may present (kHbone only).
-  std::vector<std::string> expected_identities;
+  std::vector<identity::SpiffeId> expected_identities;
   // The workload at next_hop (the endpoint or the waypoint), when known.
   std::optional<Workload> destination;
   // The service the client addressed ("" when none): dst.service.
