@@ -21,18 +21,20 @@ RecordBuilder RecordBuilder::ForConnect(Direction direction, const ConnectReques
   return b;
 }
 
-RecordBuilder& RecordBuilder::Source(std::string addr, std::string identity,
+RecordBuilder& RecordBuilder::Source(std::string addr,
+                                     const std::optional<identity::SpiffeId>& identity,
                                      const WorkloadInfo& workload) {
   base_.src_addr = std::move(addr);
-  if (!identity.empty()) base_.src_identity = std::move(identity);
+  if (identity) base_.src_identity = identity->str();
   if (!workload.empty()) base_.src = workload;
   return *this;
 }
 
-RecordBuilder& RecordBuilder::Destination(std::string addr, std::string identity,
+RecordBuilder& RecordBuilder::Destination(std::string addr,
+                                          const std::optional<identity::SpiffeId>& identity,
                                           const WorkloadInfo& workload) {
   base_.dst_addr = std::move(addr);
-  if (!identity.empty()) base_.dst_identity = std::move(identity);
+  if (identity) base_.dst_identity = identity->str();
   if (!workload.empty()) base_.dst = workload;
   return *this;
 }
@@ -47,9 +49,9 @@ RecordBuilder& RecordBuilder::Service(std::string hostname) {
   return *this;
 }
 
-RecordBuilder& RecordBuilder::PeerIdentity(std::string identity) {
+RecordBuilder& RecordBuilder::PeerIdentity(const identity::SpiffeId& identity) {
   (base_.direction == Direction::kInbound ? base_.src_identity : base_.dst_identity) =
-      std::move(identity);
+      identity.str();
   return *this;
 }
 

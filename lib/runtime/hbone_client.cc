@@ -317,9 +317,8 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
   call->client = this;
   calls_.insert(call.get());
   hbone::RecordBuilder base(hbone::Direction::kOutbound);
-  base.Source(target.source_addr.ToString(), opts_.identity ? opts_.identity->str() : "",
-              target.source_workload)
-      .Destination(target.via.ToString(), "", target.destination_workload)
+  base.Source(target.source_addr.ToString(), opts_.identity, target.source_workload)
+      .Destination(target.via.ToString(), std::nullopt, target.destination_workload)
       .HboneAddress(target.authority)
       .Service(target.destination_service)
       .Started(loop_->Now());
@@ -373,12 +372,13 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
     }
     ++stats_.streams;
     hbone::RecordBuilder rec = base;
-    if (const auto& peer = session->conn()->PeerIdentity(); peer) rec.PeerIdentity(peer->str());
+    const std::optional<identity::SpiffeId> peer = session->conn()->PeerIdentity();
+    if (peer) rec.PeerIdentity(*peer);
     call->session = session;
     call->id = *id;
     auto* relay =
         new Relay(session, *id, in_fd, out_fd, owns_fds,
-                  [log = opts_.log, metrics = opts_.metrics, rec, call, pooled = conn->id,
+                  [log = opts_.log, metrics = opts_.metrics, rec, call, pooled = conn->id, peer,
                    done](const RelayResult& res) {
                     call->over = true;
                     if (ClientImpl* client = call->client) {
@@ -393,20 +393,19 @@ std::function<void()> ClientImpl::TunnelWith(const TunnelTarget& target, int in_
                     TunnelResult tr;
                     tr.status = res.status;
                     tr.http_status = res.http_status;
-                    tr.peer_identity = rec.record().dst_identity;
+                    tr.peer_identity = peer;
                     tr.bytes_sent = res.fd_to_stream;
                     tr.bytes_recv = res.stream_to_fd;
                     if (done) done(tr);
                   });
     if (established) {
-      relay->set_on_response(
-          [established, call, peer = rec.record().dst_identity](int http_status) {
-            if (http_status != 200 || call->over) return;
-            TunnelResult tr;
-            tr.http_status = http_status;
-            tr.peer_identity = peer;
-            established(tr);
-          });
+      relay->set_on_response([established, call, peer](int http_status) {
+        if (http_status != 200 || call->over) return;
+        TunnelResult tr;
+        tr.http_status = http_status;
+        tr.peer_identity = peer;
+        established(tr);
+      });
     }
     relay->Start();
     session->Kick();

@@ -181,9 +181,8 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
   hbone::RecordBuilder Record(Session* session, const hbone::ConnectRequest& request) const {
     hbone::RecordBuilder b = hbone::RecordBuilder::ForConnect(hbone::Direction::kInbound, request);
     const std::optional<identity::SpiffeId>& peer = session->conn()->PeerIdentity();
-    b.Source(session->peer_text(), peer ? peer->str() : "")
-        .Destination(session->local_text(), opts_.identity ? opts_.identity->str() : "",
-                     opts_.workload)
+    b.Source(session->peer_text(), peer)
+        .Destination(session->local_text(), opts_.identity, opts_.workload)
         .Edit(opts_.annotate);
     return b;
   }

@@ -457,7 +457,7 @@ void NodeProxyImpl::OnOutbound(Pod* pod) {
       AbortClose(*fd);
       release();
       hbone::RecordBuilder r(hbone::Direction::kOutbound);
-      r.Source(peer->ToString(), pod->identity.str(), pod->workload.Telemetry())
+      r.Source(peer->ToString(), pod->identity, pod->workload.Telemetry())
           .Destination(dst.ToString());
       if (!dst.empty()) {
         std::optional<Service> svc = opts_.workloads->ServiceByVip(
@@ -488,8 +488,8 @@ void NodeProxyImpl::Passthrough(Pod* pod, int fd, std::function<void()> release,
                                 const SocketAddress& peer, const SocketAddress& dst,
                                 const std::optional<Workload>& destination) {
   hbone::RecordBuilder r(hbone::Direction::kOutbound);
-  r.Source(peer.ToString(), "", pod->workload.Telemetry())
-      .Destination(dst.ToString(), "",
+  r.Source(peer.ToString(), std::nullopt, pod->workload.Telemetry())
+      .Destination(dst.ToString(), std::nullopt,
                    destination ? destination->Telemetry() : hbone::WorkloadInfo{});
   Forward(pod, fd, std::move(release), std::move(r), peer, dst, /*inbound=*/false);
 }
@@ -509,8 +509,8 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     SocketAddress dst = orig->Unmapped();
     *peer = peer->Unmapped();
     hbone::RecordBuilder r(hbone::Direction::kInbound);
-    r.Source(peer->ToString(), "", TelemetryOf(*opts_.workloads, peer->IpString()))
-        .Destination(dst.ToString(), pod->identity.str(), pod->workload.Telemetry())
+    r.Source(peer->ToString(), std::nullopt, TelemetryOf(*opts_.workloads, peer->IpString()))
+        .Destination(dst.ToString(), pod->identity, pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
     if (absl::Status st = Authorize(pod->workload, *peer, dst, nullptr); !st.ok()) {
       AbortClose(*fd);

@@ -1225,6 +1225,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
   std::unique_ptr<runtime::HboneClient> bypass;
   std::atomic<bool> done{false};
   std::atomic<int> http_status{-1};
+  std::string server_identity;  // written before `done`
   loop_->Post([&] {
     runtime::ClientOptions co;
     co.ssl_ctx = ctx->get();
@@ -1242,6 +1243,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     t.expected_identities = {test_support::Id(kServerId)};
     bypass->Tunnel(t, pair[1], pair[1], /*owns_fds=*/true, [&](const runtime::TunnelResult& r) {
       http_status = r.http_status;
+      server_identity = r.peer_identity ? r.peer_identity->str() : "";
       done = true;
     });
   });
@@ -1249,6 +1251,7 @@ TEST_F(RealWaypointE2eTest, DirectBypassOfTheWaypointIsRefusedByPodBsPolicyAndLo
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(done);
   EXPECT_EQ(http_status, 401);
+  EXPECT_EQ(server_identity, kServerId);  // the handshake finished; the CONNECT was refused
   close(pair[0]);
   std::atomic<bool> gone{false};
   loop_->Post([&] {

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "ambient/hbone/baggage.h"
+#include "support/spiffe_ids.h"
 
 namespace ambient::hbone {
 namespace {
 
+using test_support::Id;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -26,8 +28,9 @@ TEST(RecordBuilderTest, InboundConnectTakesAuthorityAndClientBaggage) {
   req.headers.push_back({"baggage", BuildBaggage(Info("sleep", "client-ns"))});
   req.headers.push_back({"baggage", "not baggage at all ,,,=="});
   RecordBuilder b = RecordBuilder::ForConnect(Direction::kInbound, req);
-  b.Source("198.18.0.5:40000", "spiffe://cluster.local/ns/client-ns/sa/sleep")
-      .Destination("198.18.0.7:15008", "spiffe://cluster.local/ns/srv/sa/echo", Info("echo", "srv"))
+  b.Source("198.18.0.5:40000", Id("spiffe://cluster.local/ns/client-ns/sa/sleep"))
+      .Destination("198.18.0.7:15008", Id("spiffe://cluster.local/ns/srv/sa/echo"),
+                   Info("echo", "srv"))
       .Started(kT0);
   ConnectionRecord r = b.Opened();
   EXPECT_EQ(r.direction, Direction::kInbound);
@@ -57,18 +60,19 @@ TEST(RecordBuilderTest, OutboundConnectIgnoresRequestBaggage) {
 }
 
 TEST(RecordBuilderTest, PeerIdentityGoesToTheRemoteSide) {
-  ConnectionRecord in = RecordBuilder(Direction::kInbound).PeerIdentity("spiffe://a/ns/x/sa/y").Opened();
+  ConnectionRecord in =
+      RecordBuilder(Direction::kInbound).PeerIdentity(Id("spiffe://a/ns/x/sa/y")).Opened();
   EXPECT_EQ(in.src_identity, "spiffe://a/ns/x/sa/y");
   EXPECT_EQ(in.dst_identity, "");
   ConnectionRecord out =
-      RecordBuilder(Direction::kOutbound).PeerIdentity("spiffe://a/ns/x/sa/y").Opened();
+      RecordBuilder(Direction::kOutbound).PeerIdentity(Id("spiffe://a/ns/x/sa/y")).Opened();
   EXPECT_EQ(out.dst_identity, "spiffe://a/ns/x/sa/y");
   EXPECT_EQ(out.src_identity, "");
 }
 
 TEST(RecordBuilderTest, DestinationKeepsKnownIdentityAndWorkloadWhenGivenEmpty) {
   RecordBuilder b(Direction::kInbound);
-  b.Destination("198.18.0.7:15008", "spiffe://a/ns/x/sa/y", Info("echo", "x"));
+  b.Destination("198.18.0.7:15008", Id("spiffe://a/ns/x/sa/y"), Info("echo", "x"));
   b.Destination("198.18.0.8:15008");
   EXPECT_EQ(b.record().dst_addr, "198.18.0.8:15008");
   EXPECT_EQ(b.record().dst_identity, "spiffe://a/ns/x/sa/y");
@@ -126,7 +130,8 @@ TEST(RecordBuilderTest, EditRunsTheHostHook) {
 }
 
 TEST(RecordBuilderTest, DialFailureFlags) {
-  EXPECT_STREQ(RecordBuilder::DialFailureFlags(absl::PermissionDeniedError("id")), "IDENTITY_ERROR");
+  EXPECT_STREQ(RecordBuilder::DialFailureFlags(absl::PermissionDeniedError("id")),
+               "IDENTITY_ERROR");
   EXPECT_STREQ(RecordBuilder::DialFailureFlags(absl::UnauthenticatedError("tls")), "TLS_FAILURE");
   EXPECT_STREQ(RecordBuilder::DialFailureFlags(absl::DeadlineExceededError("t")), "CONNECT");
 }

@@ -23,7 +23,7 @@ std::function<RecordBuilder()> Rec() {
     ConnectRequest req;
     req.authority = "198.18.0.7:8080";
     RecordBuilder b = RecordBuilder::ForConnect(Direction::kInbound, req);
-    b.Source("198.18.0.5:40000", kSleep).Destination("198.18.0.7:15008");
+    b.Source("198.18.0.5:40000", Id(kSleep)).Destination("198.18.0.7:15008");
     return b;
   };
 }

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,6 +35,7 @@
 #include "absl/time/time.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/telemetry.h"
+#include "ambient/identity/spiffe_id.h"
 
 namespace ambient::hbone {
 
@@ -55,13 +57,16 @@ class RecordBuilder {
   static RecordBuilder ForConnect(Direction direction, const ConnectRequest& request);
 
   // Source sets the client of the proxied connection: its address, SPIFFE
-  // ID ("" = unknown) and workload (fields left empty stay unknown).
-  RecordBuilder& Source(std::string addr, std::string identity = "",
+  // ID (nullopt = unknown) and workload (fields left empty stay unknown).
+  // The record holds the ID as the text it prints.
+  RecordBuilder& Source(std::string addr,
+                        const std::optional<identity::SpiffeId>& identity = std::nullopt,
                         const WorkloadInfo& workload = {});
   // Destination sets the next hop (outbound) or our listener (inbound), the
-  // server's SPIFFE ID and its workload. An empty `identity` keeps the one
+  // server's SPIFFE ID and its workload. A nullopt `identity` keeps the one
   // already set; an empty `workload` keeps the one already set.
-  RecordBuilder& Destination(std::string addr, std::string identity = "",
+  RecordBuilder& Destination(std::string addr,
+                             const std::optional<identity::SpiffeId>& identity = std::nullopt,
                              const WorkloadInfo& workload = {});
   // HboneAddress sets the CONNECT :authority (dst.hbone_addr).
   RecordBuilder& HboneAddress(std::string authority);
@@ -69,7 +74,7 @@ class RecordBuilder {
   RecordBuilder& Service(std::string hostname);
   // PeerIdentity sets the SPIFFE ID of the TLS peer: the source for
   // kInbound, the destination for kOutbound.
-  RecordBuilder& PeerIdentity(std::string identity);
+  RecordBuilder& PeerIdentity(const identity::SpiffeId& identity);
   // ResponseBaggage takes the server's workload from the `baggage` header of
   // its CONNECT response, only when the destination workload is still
   // unknown (the host's directory wins); malformed baggage is ignored.

@@ -88,7 +88,7 @@ struct ClientOptions {
 struct TunnelResult {
   absl::Status status;  // OK: the tunnel ran and closed cleanly
   int http_status = 0;  // the CONNECT response (0 if none)
-  std::string peer_identity;
+  std::optional<identity::SpiffeId> peer_identity;  // the server's, once known
   uint64_t bytes_sent = 0;  // fd -> tunnel
   uint64_t bytes_recv = 0;  // tunnel -> fd
 };
