@@ -23,11 +23,17 @@ Every request it receives is printed on stdout as one JSON line:
 It also serves a unary /ambient.test.Echo/Echo that answers with the request's
 bytes, and a unary /ambient.test.Echo/Fail that ends with grpc-status
 PERMISSION_DENIED "no way".
+With --ca CERT_PEM KEY_PEM it is also the Istio CA: it serves
+/istio.v1.auth.IstioCertificateService/CreateCertificate, signing the CSR's key
+(python3-cryptography) for the identity in the ImpersonatedIdentity metadata (else
+the CSR's URI SAN) for validity_duration seconds, and answers [leaf, CA]; each such
+request is printed as {"type": "ca", "identity": ID, "auth": .., "clusterid": ..}.
 
-The messages come from PB_DIR (argv[1]): discovery_pb2.py, workload_pb2.py and
-authorization_pb2.py, which the tests generate with protoc from the library's own
+The messages come from PB_DIR (argv[1]): discovery_pb2.py, workload_pb2.py,
+ca_pb2.py and authorization_pb2.py, which the tests generate with protoc from the library's own
 lib/xds/discovery.proto, lib/xds/workload.proto and lib/authz/authorization.proto.
 """
+import datetime
 import json
 import queue
 import sys
@@ -41,6 +47,7 @@ sys.path.insert(0, sys.argv[1])
 import discovery_pb2 as wire  # noqa: E402
 import workload_pb2  # noqa: E402
 import authorization_pb2  # noqa: E402
+import ca_pb2  # noqa: E402
 
 MESSAGES = {"workload.Address": workload_pb2.Address,
             "authorization.Authorization": authorization_pb2.Authorization}
@@ -120,9 +127,52 @@ def fail(request, ctx):
     ctx.abort(grpc.StatusCode.PERMISSION_DENIED, "no way")
 
 
+def create_certificate(ca):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    with open(ca[0], "rb") as c, open(ca[1], "rb") as k:
+        ca_pem = c.read()
+        ca_cert = x509.load_pem_x509_certificate(ca_pem)
+        ca_key = serialization.load_pem_private_key(k.read(), None)
+
+    def handle(request, ctx):
+        req = ca_pb2.IstioCertificateRequest.FromString(request)
+        csr = x509.load_pem_x509_csr(req.csr.encode())
+        ident = req.metadata.fields["ImpersonatedIdentity"].string_value \
+            if "ImpersonatedIdentity" in req.metadata.fields else None
+        if ident is None:
+            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            ident = san.value.get_values_for_type(x509.UniformResourceIdentifier)[0]
+        headers = dict(ctx.invocation_metadata())
+        say({"type": "ca", "identity": ident, "auth": headers.get("authorization"),
+             "clusterid": headers.get("clusterid")})
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ttl = req.validity_duration or 86400
+        leaf = (x509.CertificateBuilder()
+                .subject_name(x509.Name([]))
+                .issuer_name(ca_cert.subject)
+                .public_key(csr.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(seconds=ttl))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False,
+                                             False, False), True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.UniformResourceIdentifier(ident)]), True)
+                .sign(ca_key, hashes.SHA256()))
+        res = ca_pb2.IstioCertificateResponse(
+            cert_chain=[leaf.public_bytes(serialization.Encoding.PEM).decode(), ca_pem.decode()])
+        return res.SerializeToString()
+    return handle
+
+
 def main():
     args = sys.argv[2:]
-    port, tls, options = 0, None, []
+    port, tls, ca, options = 0, None, None, []
     while args:
         if args[0] == "--port":
             port, args = int(args[1]), args[2:]
@@ -130,6 +180,8 @@ def main():
             options = [("grpc.max_connection_age_ms", int(args[1])),
                        ("grpc.max_connection_age_grace_ms", 200)]
             args = args[2:]
+        elif args[0] == "--ca":
+            ca, args = (args[1], args[2]), args[3:]
         elif args[0] == "--tls":
             tls, args = (args[1], args[2]), args[3:]
         else:
@@ -141,7 +193,12 @@ def main():
     unary = grpc.method_handlers_generic_handler(
         "ambient.test.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
                               "Fail": grpc.unary_unary_rpc_method_handler(fail)})
-    server.add_generic_rpc_handlers((handler, unary))
+    handlers = [handler, unary]
+    if ca:
+        handlers.append(grpc.method_handlers_generic_handler(
+            "istio.v1.auth.IstioCertificateService",
+            {"CreateCertificate": grpc.unary_unary_rpc_method_handler(create_certificate(ca))}))
+    server.add_generic_rpc_handlers(tuple(handlers))
     address = "127.0.0.1:%d" % port
     if tls:
         with open(tls[0], "rb") as c, open(tls[1], "rb") as k:

@@ -18,6 +18,7 @@ inline std::string GenerateProtos(const std::string& dir) {
       absl::StrCat("protoc --python_out=", dir, " -I ", AMBIENT_SOURCE_DIR, "/lib/xds -I ",
                    AMBIENT_SOURCE_DIR, "/lib/authz -I /usr/include ", AMBIENT_SOURCE_DIR,
                    "/lib/xds/discovery.proto ", AMBIENT_SOURCE_DIR, "/lib/xds/workload.proto ",
+                   AMBIENT_SOURCE_DIR, "/lib/xds/ca.proto ",
                    AMBIENT_SOURCE_DIR, "/lib/authz/authorization.proto");
   return std::system(protoc.c_str()) == 0 ? "" : protoc;
 }
