@@ -27,6 +27,7 @@
 #include "support/process.h"
 #include "support/test_pki.h"
 #include "xds/istiod_protos.h"
+#include "xds/json_line_watch.h"
 #include "xds/recorder.h"
 
 namespace ambient::xds {
@@ -86,22 +87,9 @@ class AdsClientTest : public ::testing::Test {
     ASSERT_TRUE(absl::SimpleAtoi(line, &port) && port > 0)
         << line << test_support::Drain(istiod_.err(), 500);
     port_ = port;
-    buffer_.clear();
-    istiod_watch_ = std::make_unique<runtime::IoWatch>(loop_.get(), [this](uint32_t) {
-      char buf[65536];
-      ssize_t n = read(istiod_.out(), buf, sizeof(buf));
-      if (n <= 0) {
-        istiod_watch_->Stop();
-        return;
-      }
-      buffer_.append(buf, static_cast<size_t>(n));
-      size_t nl;
-      while ((nl = buffer_.find('\n')) != std::string::npos) {
-        requests_.push_back(json::parse(buffer_.substr(0, nl)));
-        buffer_.erase(0, nl + 1);
-      }
-    });
-    ASSERT_TRUE(istiod_watch_->Start(istiod_.out(), EPOLLIN).ok());
+    istiod_watch_ =
+        std::make_unique<testing::JsonLineWatch<std::deque<json>>>(loop_.get(), &requests_);
+    ASSERT_TRUE(istiod_watch_->Start(istiod_.out()).ok());
   }
   void StopIstiod() {
     istiod_watch_.reset();
@@ -192,8 +180,7 @@ class AdsClientTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<runtime::EventLoop> loop_;
   test_support::Child istiod_;
-  std::unique_ptr<runtime::IoWatch> istiod_watch_;
-  std::string buffer_;
+  std::unique_ptr<testing::JsonLineWatch<std::deque<json>>> istiod_watch_;
   std::deque<json> requests_;
   int port_ = 0;
   NodeIdentity node_;

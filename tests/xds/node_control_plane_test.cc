@@ -24,6 +24,7 @@
 #include "support/process.h"
 #include "support/test_pki.h"
 #include "xds/istiod_protos.h"
+#include "xds/json_line_watch.h"
 
 namespace ambient::xds {
 namespace {
@@ -82,21 +83,8 @@ class NodeControlPlaneTest : public ::testing::Test {
     std::string line = test_support::ReadLine(istiod_.out(), 20000);
     ASSERT_TRUE(absl::SimpleAtoi(line, &port_) && port_ > 0)
         << line << test_support::Drain(istiod_.err(), 500);
-    watch_ = std::make_unique<runtime::IoWatch>(loop_.get(), [this](uint32_t) {
-      char buf[65536];
-      ssize_t n = read(istiod_.out(), buf, sizeof(buf));
-      if (n <= 0) {
-        watch_->Stop();
-        return;
-      }
-      buffer_.append(buf, static_cast<size_t>(n));
-      size_t nl;
-      while ((nl = buffer_.find('\n')) != std::string::npos) {
-        requests_.push_back(json::parse(buffer_.substr(0, nl)));
-        buffer_.erase(0, nl + 1);
-      }
-    });
-    ASSERT_TRUE(watch_->Start(istiod_.out(), EPOLLIN).ok());
+    watch_ = std::make_unique<testing::JsonLineWatch<std::deque<json>>>(loop_.get(), &requests_);
+    ASSERT_TRUE(watch_->Start(istiod_.out()).ok());
 
     NodeControlPlaneOptions o;
     o.xds.address = absl::StrCat("127.0.0.1:", port_);
@@ -162,8 +150,7 @@ class NodeControlPlaneTest : public ::testing::Test {
   std::string ca_pem_;
   std::unique_ptr<runtime::EventLoop> loop_;
   test_support::Child istiod_;
-  std::unique_ptr<runtime::IoWatch> watch_;
-  std::string buffer_;
+  std::unique_ptr<testing::JsonLineWatch<std::deque<json>>> watch_;
   std::deque<json> requests_;
   int port_ = 0;
   runtime::WorkloadDirectory directory_;
