@@ -21,6 +21,7 @@ int ambientGoPost(ambient_runtime_loop *loop, uintptr_t task_handle);
 import "C"
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -404,7 +405,14 @@ func (t *Tunnel) Done() <-chan struct{} { return t.state.done }
 // arguments; everything later (TLS, identity, the CONNECT status) is in
 // Wait's result.
 func (c *HBONEClient) Dial(via, authority string, expected []string) (*Tunnel, error) {
-	if hasNUL(via, authority) || hasNUL(expected...) {
+	if _, err := ParseSocketAddress(via); err != nil {
+		return nil, addressError("via", via, err, "a numeric IP:port is needed, e.g. 127.0.0.1:15008 or "+
+			"[::1]:15008; host names are not resolved")
+	}
+	if err := CheckAuthority(authority); err != nil {
+		return nil, addressError("authority", authority, err, "host:port with a port from 1 to 65535")
+	}
+	if hasNUL(expected...) {
 		return nil, &Error{Code: InvalidArgument, Message: "argument contains a NUL byte"}
 	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -551,11 +559,16 @@ func (f *HBONEForwarder) free() {
 	delete(f.loop.forwarders, f)
 }
 
-// tunnelHint says what a refused Dial needs, for the codes it can return.
-func tunnelHint(rc C.int) string {
-	if Code(rc) == InvalidArgument {
-		return "via must be a numeric IP:port (e.g. 127.0.0.1:15008 or [::1]:15008; host names " +
-			"are not resolved) and authority a host:port with a port (e.g. 127.0.0.1:8080)"
+// tunnelHint names a code a refused Dial returned (its arguments were
+// checked before, see addressError).
+func tunnelHint(rc C.int) string { return C.GoString(C.ambient_strerror(rc)) }
+
+// addressError is the library's refusal of Dial's address argument `what`
+// (given as `value`), with what to write instead.
+func addressError(what, value string, err error, want string) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
 	}
-	return C.GoString(C.ambient_strerror(rc))
+	return &Error{Code: e.Code, Detail: e.Detail, Message: fmt.Sprintf("%s %q: %s (%s)", what, value, e.Message, want)}
 }

@@ -1,5 +1,4 @@
 /* ambientctl hbone: serve, connect and forward over HBONE tunnels. */
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,67 +197,24 @@ static int require(const char *cmd, const char *flag, const char *value) {
   return AMBIENTCTL_USAGE;
 }
 
-/* check_address refuses, with what to write instead, an address the library
- * would refuse with a bare "invalid argument": no port, a port out of range,
- * or (when `numeric`) a host name where an IP is needed. Returns 0 or
- * AMBIENTCTL_USAGE. */
+/* check_address asks the library whether `value` is an address it takes: a
+ * numeric ip:port (`numeric`: --listen, --via) or a CONNECT authority
+ * (--authority, where a host name is allowed). On refusal it prints the
+ * library's reason and what to write instead, and returns AMBIENTCTL_USAGE;
+ * else 0. */
 static int check_address(const char *cmd, const char *flag, const char *value, int numeric) {
-  char host[256];
-  const char *port;
-  const char *end;
-  size_t host_len;
-  long n;
-  char *stop;
-  unsigned char buf[16];
-  if (value[0] == '[') {
-    end = strchr(value, ']');
-    if (end == NULL) {
-      fprintf(stderr, "ambientctl hbone %s: %s '%s': missing ']' after the IPv6 address\n", cmd,
-              flag, value);
-      return AMBIENTCTL_USAGE;
-    }
-    host_len = (size_t)(end - value - 1);
-    memcpy(host, value + 1, host_len < sizeof(host) ? host_len : 0);
-    port = end[1] == ':' ? end + 2 : NULL;
-  } else {
-    end = strrchr(value, ':');
-    if (end != NULL && strchr(value, ':') != end) {
-      fprintf(stderr,
-              "ambientctl hbone %s: %s '%s': write an IPv6 address in brackets with a port, "
-              "e.g. [::1]:15008\n",
-              cmd, flag, value);
-      return AMBIENTCTL_USAGE;
-    }
-    host_len = end != NULL ? (size_t)(end - value) : strlen(value);
-    port = end != NULL ? end + 1 : NULL;
-    if (host_len < sizeof(host)) memcpy(host, value, host_len);
-  }
-  if (host_len >= sizeof(host)) {
-    fprintf(stderr, "ambientctl hbone %s: %s: the host is too long\n", cmd, flag);
-    return AMBIENTCTL_USAGE;
-  }
-  host[host_len] = '\0';
-  if (port == NULL || port[0] == '\0') {
-    int v6 = value[0] == '[';
-    fprintf(stderr, "ambientctl hbone %s: %s '%s' has no port: write HOST:PORT, e.g. %s%s%s:%s\n",
-            cmd, flag, value, v6 ? "[" : "", host_len > 0 ? host : "127.0.0.1", v6 ? "]" : "",
-            strcmp(flag, "--authority") == 0 ? "8080" : "15008");
-    return AMBIENTCTL_USAGE;
-  }
-  n = strtol(port, &stop, 10);
-  if (*stop != '\0' || n < 0 || n > 65535 || !(port[0] >= '0' && port[0] <= '9')) {
-    fprintf(stderr, "ambientctl hbone %s: %s '%s': the port must be a number from 0 to 65535\n",
-            cmd, flag, value);
-    return AMBIENTCTL_USAGE;
-  }
-  if (numeric && inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
-    fprintf(stderr,
-            "ambientctl hbone %s: %s '%s': a numeric IP:port is needed (e.g. 127.0.0.1:15008 "
-            "or [::1]:15008); host names are not resolved\n",
-            cmd, flag, value);
-    return AMBIENTCTL_USAGE;
-  }
-  return 0;
+  ambient_socket_address *addr = NULL;
+  ambient_error *err = numeric ? ambient_socket_address_parse(value, strlen(value), &addr)
+                               : ambient_hbone_authority_check(value, strlen(value));
+  ambient_socket_address_free(addr);
+  if (err == NULL) return 0;
+  fprintf(stderr, "ambientctl hbone %s: %s: %s (%s)\n", cmd, flag, ambient_error_message(err),
+          numeric ? "a numeric IP:port is needed, e.g. 127.0.0.1:15008 or [::1]:15008; host "
+                    "names are not resolved"
+                  : "write HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8080, "
+                    "[::1]:8080 or echo.default.svc.cluster.local:8080");
+  ambient_error_free(err);
+  return AMBIENTCTL_USAGE;
 }
 
 static int require_tls(const char *cmd, const hbone_flags *f) {

@@ -13,6 +13,7 @@
 
 #include "ambient/version.h"
 #include "ambient/c/common.h"
+#include "ambient/c/address.h"
 #include "ambient/c/workload.h"
 #include "ambient/c/identity.h"
 #include "ambient/c/redirect.h"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ambient/base/runtime_check.h"
+#include "ambient/hbone/authority.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/tls_context.h"
 #include "ambient/identity/trust_bundle.h"
@@ -345,6 +346,13 @@ int32_t ambient_hbone_conn_open_stream(ambient_hbone_conn* conn, const char* aut
     absl::StatusOr<hbone::StreamId> id = conn->conn->OpenStream(req);
     if (!id.ok()) return ToCode(id.status());
     return *id;
+  });
+}
+
+ambient_error* ambient_hbone_authority_check(const char* text, size_t len) {
+  return Guard([&]() -> absl::Status {
+    if (text == nullptr && len > 0) return NullArgument("text");
+    return ambient::hbone::ParseAuthority(absl::string_view(text, len)).status();
   });
 }
 

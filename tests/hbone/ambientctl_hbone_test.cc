@@ -109,24 +109,46 @@ TEST_F(AmbientctlHboneTest, NotAllowedClientExitsOneAndServeLogsTheDenial) {
   EXPECT_THAT(line, HasSubstr("is not allowed"));
 }
 
-// Addresses the library cannot use are refused with what to write instead,
-// not a bare "invalid argument".
+// Addresses the library cannot use are refused before anything starts, with
+// the library's own reason (ambient_socket_address_parse for --listen/--via,
+// ambient_hbone_authority_check for --authority) and what to write instead,
+// not a bare "invalid argument"; exit 2 (usage).
 TEST_F(AmbientctlHboneTest, AddressErrorsSayWhatIsNeeded) {
   struct Case {
     const char* via;
     const char* authority;
     const char* says;
   };
-  for (const Case& c :
-       {Case{"localhost:15008", "127.0.0.1:80", "--via 'localhost:15008': a numeric IP:port is needed"},
-        Case{"127.0.0.1:15008", "127.0.0.1", "--authority '127.0.0.1' has no port: write HOST:PORT"},
-        Case{"127.0.0.1", "127.0.0.1:80", "--via '127.0.0.1' has no port"},
-        Case{"::1:15008", "127.0.0.1:80", "in brackets"},
-        Case{"127.0.0.1:99999", "127.0.0.1:80", "from 0 to 65535"}}) {
+  for (const Case& c : {
+           Case{"localhost:15008", "127.0.0.1:80",
+                "--via: invalid IP address \"localhost\" (a numeric IP:port is needed"},
+           Case{"127.0.0.1:15008", "127.0.0.1", "--authority: bad :authority \"127.0.0.1\": missing port"},
+           Case{"127.0.0.1:15008", "127.0.0.1", "missing port"},
+           Case{"127.0.0.1:15008", "::1:80", "IPv6 address must be in brackets"},
+           Case{"127.0.0.1:15008", "[fe80::1%eth0]:80", "bad IPv6 address"},
+           Case{"127.0.0.1", "127.0.0.1:80",
+                "--via: invalid address \"127.0.0.1\": want IPv4:PORT or [IPv6]:PORT"},
+           Case{"::1:15008", "127.0.0.1:80", "want IPv4:PORT or [IPv6]:PORT"},
+           Case{"[198.18.0.1]:15008", "127.0.0.1:80", "brackets need IPv6"},
+           Case{"[fe80::1%eth0]:15008", "127.0.0.1:80", "invalid IP address \"fe80::1%eth0\""},
+           Case{"127.0.0.1:99999", "127.0.0.1:80",
+                "invalid port in \"127.0.0.1:99999\": want 0-65535"},
+           Case{"127.0.0.1:65536", "127.0.0.1:80", "want 0-65535"}}) {
     Result r = Connect(c.via, c.authority, "");
     EXPECT_EQ(r.code, 2) << c.via << " " << c.authority;
-    EXPECT_THAT(r.err, HasSubstr(c.says));
+    EXPECT_THAT(r.err, HasSubstr(c.says)) << c.via << " " << c.authority;
+    EXPECT_EQ(r.out, "");
   }
+  // serve's --listen goes through the same check, before the TLS files are
+  // read (these do not exist).
+  Result r = test_support::Run({AMBIENTCTL, "hbone", "serve", "--listen", "[::ffff:1.2.3.4:0",
+                                "--cert", "/nonexistent.pem", "--key", "/nonexistent.key",
+                                "--bundle", "/nonexistent-ca.pem"},
+                               "");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--listen: invalid address \"[::ffff:1.2.3.4:0\": want "
+                               "[IPv6]:PORT (a numeric IP:port is needed"));
+  EXPECT_EQ(r.out, "");
 }
 
 // An --allow entry that is not a SPIFFE ID used to be accepted, and then every

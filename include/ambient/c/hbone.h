@@ -265,6 +265,15 @@ AMBIENT_EXPORT int32_t ambient_hbone_conn_open_stream(ambient_hbone_conn* conn,
                                                       const ambient_hbone_header* headers,
                                                       size_t n_headers);
 
+/* ambient_hbone_authority_check reports whether `len` bytes of `text` (need
+ * not be NUL-terminated) are a CONNECT :authority the library sends and
+ * accepts: "IPv4:PORT", "[IPv6]:PORT" or "host:PORT" (a DNS name), port
+ * 1-65535, no zone id, no userinfo. Returns NULL when it is, else an owned
+ * error (AMBIENT_ERR_INVALID_ARGUMENT) whose message names the text and the
+ * reason ("missing port", "IPv6 address must be in brackets", "bad port (want
+ * 1-65535)", ...). NULL `text` with `len` > 0 is an error too. Any thread. */
+AMBIENT_EXPORT ambient_error* ambient_hbone_authority_check(const char* text, size_t len);
+
 /* ambient_hbone_conn_accept_stream (server) answers 200: the tunnel is open.
  * Returns 0 or a negative code. */
 AMBIENT_EXPORT int ambient_hbone_conn_accept_stream(ambient_hbone_conn* conn, int32_t stream);

@@ -136,6 +136,38 @@ extern "C" {
     ) -> c_int;
 }
 
+// ---- address.h ---------------------------------------------------------
+
+/// Opaque `ambient_socket_address`.
+#[repr(C)]
+pub struct ambient_socket_address {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn ambient_socket_address_parse(
+        text: *const c_char,
+        len: usize,
+        out: *mut *mut ambient_socket_address,
+    ) -> *mut ambient_error;
+    pub fn ambient_socket_address_parse_ip(
+        ip: *const c_char,
+        len: usize,
+        port: u16,
+        out: *mut *mut ambient_socket_address,
+    ) -> *mut ambient_error;
+    pub fn ambient_socket_address_free(addr: *mut ambient_socket_address);
+    pub fn ambient_socket_address_get0_text(addr: *const ambient_socket_address) -> *const c_char;
+    pub fn ambient_socket_address_get0_ip(addr: *const ambient_socket_address) -> *const c_char;
+    pub fn ambient_socket_address_port(addr: *const ambient_socket_address) -> u16;
+    pub fn ambient_socket_address_ip_version(addr: *const ambient_socket_address) -> c_int;
+    pub fn ambient_socket_address_is_v4_mapped(addr: *const ambient_socket_address) -> c_int;
+    pub fn ambient_socket_address_get0_sockaddr(
+        addr: *const ambient_socket_address,
+        len: *mut usize,
+    ) -> *const sockaddr;
+}
+
 // ---- identity.h --------------------------------------------------------
 
 /// Opaque `ambient_spiffe_id`.
@@ -927,6 +959,7 @@ extern "C" {
     ) -> c_int;
     pub fn ambient_hbone_stream_at_eof(conn: *const ambient_hbone_conn, stream: i32) -> c_int;
     pub fn ambient_hbone_stream_reset(conn: *mut ambient_hbone_conn, stream: i32) -> c_int;
+    pub fn ambient_hbone_authority_check(text: *const c_char, len: usize) -> *mut ambient_error;
 }
 
 // ---- runtime.h ---------------------------------------------------------

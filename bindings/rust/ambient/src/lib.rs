@@ -5,6 +5,7 @@ use std::fmt;
 
 use ambient_sys as sys;
 
+pub mod address;
 pub mod authz;
 pub mod hbone;
 pub mod identity;

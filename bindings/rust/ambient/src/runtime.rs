@@ -385,7 +385,13 @@ impl Server<'_> {
     /// the limit cannot take (a timeout over 2^31 - 1 ms).
     pub fn set_limit(&self, which: Limit, value: u64) -> Result<(), Error> {
         // SAFETY: live handle; the error, if any, is ours to take.
-        unsafe { check(sys::ambient_hbone_server_set_limit(self.ptr, which.raw(), value)) }
+        unsafe {
+            check(sys::ambient_hbone_server_set_limit(
+                self.ptr,
+                which.raw(),
+                value,
+            ))
+        }
     }
 
     /// The bound "ip:port".
@@ -482,6 +488,23 @@ impl Client<'_> {
         output: BorrowedFd<'_>,
         done: impl FnOnce(TunnelResult) + 'static,
     ) -> Result<(), Error> {
+        // The library's own address checks, so a bad address is refused with
+        // its reason (the tunnel call itself only returns a code).
+        crate::address::SocketAddress::parse(via).map_err(|mut e| {
+            e.message = format!(
+                "via {via:?}: {} (a numeric IP:port is needed, e.g. 127.0.0.1:15008 or \
+                 [::1]:15008; host names are not resolved)",
+                e.message
+            );
+            e
+        })?;
+        crate::address::check_authority(authority).map_err(|mut e| {
+            e.message = format!(
+                "authority {authority:?}: {} (host:port with a port from 1 to 65535)",
+                e.message
+            );
+            e
+        })?;
         let target = hbone_target(via, authority, expected)?;
         let user = Box::into_raw(Box::new(Pending {
             done: Box::new(done),
@@ -508,12 +531,7 @@ impl Client<'_> {
             let mut e = crate::hbone::code_error(rc);
             e.message = format!(
                 "cannot tunnel to {authority:?} via {via:?}: {}",
-                if rc == sys::AMBIENT_ERR_INVALID_ARGUMENT {
-                    "via must be a numeric IP:port (e.g. 127.0.0.1:15008; host names are not \
-                     resolved) and authority a host:port with a port"
-                } else {
-                    crate::strerror(rc)
-                }
+                crate::strerror(rc)
             );
             return Err(e);
         }
@@ -748,7 +766,13 @@ impl NodeProxy<'_> {
         )?;
         // SAFETY: live handles and description (copied; the proxy keeps
         // its own duplicate of the netns descriptor).
-        unsafe { check(sys::ambient_node_proxy_add_pod(self.ptr, pod.ptr, netns.as_ptr())) }
+        unsafe {
+            check(sys::ambient_node_proxy_add_pod(
+                self.ptr,
+                pod.ptr,
+                netns.as_ptr(),
+            ))
+        }
     }
 
     /// Releases pod `uid` (listeners closed, HBONE connections aborted);
