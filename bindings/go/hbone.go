@@ -516,12 +516,39 @@ func (c *HBONEConn) StreamAtEOF(stream int32) bool {
 	return r
 }
 
-// StreamReset ends the stream with RST_STREAM(CANCEL).
+// StreamReset ends the stream with RST_STREAM(CANCEL): it is
+// StreamResetWith(stream, ResetCancel).
 func (c *HBONEConn) StreamReset(stream int32) error {
 	if c.ptr == nil {
 		return closedError("HBONE connection")
 	}
 	rc := C.ambient_hbone_stream_reset(c.ptr, C.int32_t(stream))
+	runtime.KeepAlive(c)
+	return codeError(rc)
+}
+
+// ResetCode is the HTTP/2 error code a stream is reset with
+// (ambient_hbone_reset_code; the values are the wire codes).
+type ResetCode int
+
+const (
+	// ResetCancel: the stream is not needed any more.
+	ResetCancel ResetCode = C.AMBIENT_HBONE_RESET_CANCEL
+	// ResetConnectError: the TCP connection behind the CONNECT was reset or
+	// failed; the peer's proxy resets its own TCP side (RFC 9113 section
+	// 8.5), as with ztunnel.
+	ResetConnectError ResetCode = C.AMBIENT_HBONE_RESET_CONNECT_ERROR
+)
+
+// StreamResetWith ends the stream with RST_STREAM(code). Use
+// ResetConnectError when the TCP side the stream is relayed to was reset or
+// broke, ResetCancel otherwise. Errors: InvalidArgument for a code that is
+// neither, NotFound for an unknown stream.
+func (c *HBONEConn) StreamResetWith(stream int32, code ResetCode) error {
+	if c.ptr == nil {
+		return closedError("HBONE connection")
+	}
+	rc := C.ambient_hbone_stream_reset_with(c.ptr, C.int32_t(stream), C.ambient_hbone_reset_code(code))
 	runtime.KeepAlive(c)
 	return codeError(rc)
 }

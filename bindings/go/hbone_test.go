@@ -3,6 +3,7 @@ package ambient
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -202,5 +203,59 @@ func errCodeOnly(t *testing.T, err error, code Code) {
 	var e *Error
 	if !errors.As(err, &e) || e.Code != code {
 		t.Fatalf("want %v, got %v", code, err)
+	}
+}
+
+// StreamResetWith(ResetConnectError) reaches the peer as an error naming
+// CONNECT_ERROR (its proxy then resets its TCP side); ResetCancel is a clean
+// end; a code outside ResetCode is refused and sends nothing.
+func TestHBONEStreamResetWithCode(t *testing.T) {
+	p := newHBONEPair(t, []string{dbID})
+	p.until(t, "handshakes", func() bool {
+		return find(p.cEv, HBONEHandshakeDone) != nil && find(p.sEv, HBONEHandshakeDone) != nil
+	})
+	closed := func(evs []HBONEEvent, stream int32) *HBONEEvent {
+		for i := range evs {
+			if evs[i].Type == HBONEStreamClosed && evs[i].Stream == stream {
+				return &evs[i]
+			}
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		code    ResetCode
+		wantErr string // "" for a clean end
+	}{{ResetConnectError, "CONNECT_ERROR"}, {ResetCancel, ""}} {
+		p.sEv = nil
+		id, err := p.c.OpenStream("10.1.2.3:8080", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.until(t, "the CONNECT", func() bool { return find(p.sEv, HBONEStreamRequest) != nil })
+		sid := find(p.sEv, HBONEStreamRequest).Stream
+		if err := p.s.AcceptStream(sid); err != nil {
+			t.Fatal(err)
+		}
+		p.until(t, "the 200", func() bool {
+			for _, e := range p.cEv {
+				if e.Type == HBONEStreamResponse && e.Stream == id {
+					return true
+				}
+			}
+			return false
+		})
+		errCodeOnly(t, p.s.StreamResetWith(sid, ResetCode(1)), InvalidArgument)
+		errCodeOnly(t, p.s.StreamResetWith(999, c.code), NotFound)
+		if err := p.s.StreamResetWith(sid, c.code); err != nil {
+			t.Fatal(err)
+		}
+		p.until(t, "the reset", func() bool { return closed(p.cEv, id) != nil })
+		got := closed(p.cEv, id).Err
+		if c.wantErr == "" && got != nil {
+			t.Errorf("reset %d: client stream ended with %v, want a clean end", c.code, got)
+		}
+		if c.wantErr != "" && (got == nil || !strings.Contains(got.Error(), c.wantErr)) {
+			t.Errorf("reset %d: client stream ended with %v, want %s", c.code, got, c.wantErr)
+		}
 	}
 }

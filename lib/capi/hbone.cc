@@ -407,4 +407,27 @@ int ambient_hbone_stream_reset(ambient_hbone_conn* conn, int32_t stream) {
   });
 }
 
+int ambient_hbone_stream_reset_with(ambient_hbone_conn* conn, int32_t stream,
+                                    ambient_hbone_reset_code code) {
+  // A C caller may pass any int: copy the bits out instead of reading an
+  // out-of-range value as the enum type.
+  int wire;
+  std::memcpy(&wire, &code, sizeof(wire));
+  return GuardCode([&] {
+    if (conn == nullptr) return int{AMBIENT_ERR_INVALID_ARGUMENT};
+    ambient::hbone::ResetCode reset;
+    switch (wire) {
+      case AMBIENT_HBONE_RESET_CANCEL:
+        reset = ambient::hbone::ResetCode::kCancel;
+        break;
+      case AMBIENT_HBONE_RESET_CONNECT_ERROR:
+        reset = ambient::hbone::ResetCode::kConnectError;
+        break;
+      default:
+        return int{AMBIENT_ERR_INVALID_ARGUMENT};
+    }
+    return ToCode(conn->conn->StreamReset(stream, reset));
+  });
+}
+
 }  // extern "C"

@@ -29,6 +29,7 @@ int main(void) {
   ENUM_IS_INT(ambient_log_level);
   ENUM_IS_INT(ambient_hbone_role);
   ENUM_IS_INT(ambient_hbone_event_type);
+  ENUM_IS_INT(ambient_hbone_reset_code);
   ENUM_IS_INT(ambient_spiffe_id_error);
   ENUM_IS_INT(ambient_svid_error);
   ENUM_IS_INT(ambient_listener_kind);

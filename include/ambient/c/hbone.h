@@ -304,9 +304,31 @@ AMBIENT_EXPORT int ambient_hbone_stream_read(ambient_hbone_conn* conn, int32_t s
  * cleanly and everything was read, else 0. */
 AMBIENT_EXPORT int ambient_hbone_stream_at_eof(const ambient_hbone_conn* conn, int32_t stream);
 
-/* ambient_hbone_stream_reset ends the stream with RST_STREAM(CANCEL).
+/* ambient_hbone_stream_reset ends the stream with RST_STREAM(CANCEL): it is
+ * ambient_hbone_stream_reset_with(conn, stream, AMBIENT_HBONE_RESET_CANCEL).
  * Returns 0 or a negative code. */
 AMBIENT_EXPORT int ambient_hbone_stream_reset(ambient_hbone_conn* conn, int32_t stream);
+
+/* ambient_hbone_reset_code is the HTTP/2 error code (RFC 9113 section 7) a
+ * host resets a stream with; the values are the wire codes. */
+typedef enum ambient_hbone_reset_code {
+  AMBIENT_HBONE_RESET_CANCEL = 0x8,       /* the stream is not needed any more */
+  AMBIENT_HBONE_RESET_CONNECT_ERROR = 0xa /* the TCP connection behind the CONNECT
+                                             was reset or failed */
+} ambient_hbone_reset_code;
+
+/* ambient_hbone_stream_reset_with ends the stream with RST_STREAM(`code`).
+ * A host relaying the stream to TCP uses AMBIENT_HBONE_RESET_CONNECT_ERROR
+ * when its TCP side was reset or broke (a read or write failed with
+ * ECONNRESET, EPIPE, ETIMEDOUT...), as ztunnel does: the peer's proxy then
+ * resets its own TCP connection (RFC 9113 section 8.5); anything else (the
+ * host gave up on the stream) is AMBIENT_HBONE_RESET_CANCEL. A stream already
+ * closed on the wire is left alone (returns 0). Returns 0, or
+ * AMBIENT_ERR_INVALID_ARGUMENT (NULL `conn`, or `code` is not one of the
+ * ambient_hbone_reset_code values; nothing is sent),
+ * AMBIENT_ERR_NOT_FOUND (unknown or released stream id). */
+AMBIENT_EXPORT int ambient_hbone_stream_reset_with(ambient_hbone_conn* conn, int32_t stream,
+                                                   ambient_hbone_reset_code code);
 
 #ifdef __cplusplus
 } /* extern "C" */

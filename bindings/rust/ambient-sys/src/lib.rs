@@ -803,6 +803,11 @@ pub type ambient_hbone_role = c_int;
 pub const AMBIENT_HBONE_CLIENT: ambient_hbone_role = 0;
 pub const AMBIENT_HBONE_SERVER: ambient_hbone_role = 1;
 
+/// `ambient_hbone_reset_code`: the HTTP/2 error code of a stream reset.
+pub type ambient_hbone_reset_code = c_int;
+pub const AMBIENT_HBONE_RESET_CANCEL: ambient_hbone_reset_code = 8;
+pub const AMBIENT_HBONE_RESET_CONNECT_ERROR: ambient_hbone_reset_code = 10;
+
 /// Opaque `ambient_hbone_tls`.
 #[repr(C)]
 pub struct ambient_hbone_tls {
@@ -959,6 +964,11 @@ extern "C" {
     ) -> c_int;
     pub fn ambient_hbone_stream_at_eof(conn: *const ambient_hbone_conn, stream: i32) -> c_int;
     pub fn ambient_hbone_stream_reset(conn: *mut ambient_hbone_conn, stream: i32) -> c_int;
+    pub fn ambient_hbone_stream_reset_with(
+        conn: *mut ambient_hbone_conn,
+        stream: i32,
+        code: ambient_hbone_reset_code,
+    ) -> c_int;
     pub fn ambient_hbone_authority_check(text: *const c_char, len: usize) -> *mut ambient_error;
 }
 

@@ -622,10 +622,41 @@ impl Connection {
         unsafe { sys::ambient_hbone_stream_at_eof(self.ptr, stream.0) == 1 }
     }
 
-    /// Ends the stream with RST_STREAM(CANCEL).
+    /// Ends the stream with RST_STREAM(CANCEL): it is
+    /// `stream_reset_with(stream, ResetCode::Cancel)`.
     pub fn stream_reset(&mut self, stream: StreamId) -> Result<(), Error> {
         // SAFETY: live handle.
         rc_result(unsafe { sys::ambient_hbone_stream_reset(self.ptr, stream.0) }).map(|_| ())
+    }
+
+    /// Ends the stream with RST_STREAM(`code`): [`ResetCode::ConnectError`]
+    /// when the TCP side the stream is relayed to was reset or broke (the
+    /// peer's proxy then resets its own TCP side, RFC 9113 section 8.5, as
+    /// ztunnel does), [`ResetCode::Cancel`] otherwise.
+    pub fn stream_reset_with(&mut self, stream: StreamId, code: ResetCode) -> Result<(), Error> {
+        // SAFETY: live handle; the code is one of the C enum's values.
+        rc_result(unsafe { sys::ambient_hbone_stream_reset_with(self.ptr, stream.0, code.raw()) })
+            .map(|_| ())
+    }
+}
+
+/// The HTTP/2 error code a stream is reset with (`ambient_hbone_reset_code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCode {
+    /// CANCEL (0x8): the stream is not needed any more.
+    Cancel,
+    /// CONNECT_ERROR (0xa): the TCP connection behind the CONNECT was reset
+    /// or failed.
+    ConnectError,
+}
+
+impl ResetCode {
+    /// The wire code, as the C ABI takes it.
+    pub fn raw(self) -> sys::ambient_hbone_reset_code {
+        match self {
+            ResetCode::Cancel => sys::AMBIENT_HBONE_RESET_CANCEL,
+            ResetCode::ConnectError => sys::AMBIENT_HBONE_RESET_CONNECT_ERROR,
+        }
     }
 }
 

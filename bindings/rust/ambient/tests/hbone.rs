@@ -336,3 +336,68 @@ fn bad_credentials_and_expected_ids_are_refused() {
         .unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
 }
+
+#[test]
+fn reset_codes_reach_the_peer() {
+    use ambient::hbone::ResetCode;
+    let files = pki();
+    let (mut c, mut s) = pair(files, &[]);
+    run_until(&mut c, &mut s, "handshakes", |c, s| {
+        c.saw(|e| *e == Event::HandshakeDone) && s.saw(|e| *e == Event::HandshakeDone)
+    });
+    // CONNECT_ERROR is an error naming it at the peer (its proxy resets its
+    // TCP side); CANCEL is a clean end.
+    for (code, want_err) in [
+        (ResetCode::ConnectError, Some("CONNECT_ERROR")),
+        (ResetCode::Cancel, None),
+    ] {
+        s.events.clear();
+        let id = c.conn.open_stream("10.0.0.1:80", &[]).unwrap();
+        run_until(&mut c, &mut s, "the CONNECT", |_, s| {
+            s.saw(|e| matches!(e, Event::StreamRequest { .. }))
+        });
+        let sid = s
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::StreamRequest { stream, .. } => Some(*stream),
+                _ => None,
+            })
+            .unwrap();
+        s.conn.accept_stream(sid).unwrap();
+        run_until(&mut c, &mut s, "the 200", |c, _| {
+            c.saw(|e| {
+                *e == Event::StreamResponse {
+                    stream: id,
+                    http_status: 200,
+                }
+            })
+        });
+        assert_eq!(
+            s.conn
+                .stream_reset_with(StreamId(12345), code)
+                .unwrap_err()
+                .code,
+            sys::AMBIENT_ERR_NOT_FOUND
+        );
+        s.conn.stream_reset_with(sid, code).unwrap();
+        run_until(&mut c, &mut s, "the reset", |c, _| {
+            c.saw(|e| matches!(e, Event::StreamClosed { stream, .. } if *stream == id))
+        });
+        let result = c
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::StreamClosed { stream, result } if *stream == id => Some(result.clone()),
+                _ => None,
+            })
+            .unwrap();
+        match want_err {
+            None => assert!(result.is_ok(), "{code:?}: {result:?}"),
+            Some(w) => {
+                let e = result.unwrap_err();
+                assert!(e.message.contains(w), "{code:?}: {}", e.message);
+            }
+        }
+    }
+}

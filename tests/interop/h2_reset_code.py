@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Prints the RST_STREAM code python-h2 (an HTTP/2 implementation independent
+of nghttp2) receives for each CONNECT, over Python's ssl (mTLS).
+
+usage: h2_reset_code.py HOST:PORT CERT KEY CA AUTHORITY...
+For each AUTHORITY: CONNECT, wait for the 200, send "x", then wait until the
+server resets or ends the stream. Prints one line per authority,
+"AUTHORITY reset 0xN" or "AUTHORITY ended", and exits 0; exits 1 when a
+stream got no 200 or nothing happened within the time limit.
+"""
+import socket
+import ssl
+import sys
+
+import h2.config
+import h2.connection
+import h2.events
+
+addr, cert, key, ca = sys.argv[1:5]
+authorities = sys.argv[5:]
+host, port = addr.rsplit(":", 1)
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain(cert, key)
+ctx.load_verify_locations(ca)
+ctx.check_hostname = False  # SVIDs carry SPIFFE IDs, not DNS names
+ctx.verify_mode = ssl.CERT_REQUIRED
+ctx.set_alpn_protocols(["h2"])
+sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10))
+
+cfg = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
+                                normalize_outbound_headers=False,
+                                validate_inbound_headers=False)
+conn = h2.connection.H2Connection(cfg)
+conn.initiate_connection()
+sock.sendall(conn.data_to_send())
+
+status, ended, reset = {}, set(), {}
+
+
+def pump(done, rounds=200):
+    for _ in range(rounds):
+        if done():
+            return True
+        chunk = sock.recv(65536)
+        if not chunk:
+            return done()
+        for ev in conn.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived):
+                status[ev.stream_id] = int(dict(ev.headers)[b":status"])
+            elif isinstance(ev, h2.events.DataReceived):
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                reset[ev.stream_id] = int(ev.error_code)
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+    return done()
+
+
+ok = True
+for authority in authorities:
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])
+    sock.sendall(conn.data_to_send())
+    pump(lambda: sid in status or sid in reset)
+    if status.get(sid) != 200:
+        print(f"{authority}: status {status.get(sid)}, reset {reset.get(sid)}")
+        ok = False
+        continue
+    conn.send_data(sid, b"x")
+    sock.sendall(conn.data_to_send())
+    if not pump(lambda: sid in reset or sid in ended):
+        print(f"{authority}: neither reset nor ended")
+        ok = False
+    elif sid in reset:
+        print(f"{authority} reset 0x{reset[sid]:x}")
+    else:
+        print(f"{authority} ended")
+
+conn.close_connection()
+sock.sendall(conn.data_to_send())
+sock.close()
+sys.exit(0 if ok else 1)
