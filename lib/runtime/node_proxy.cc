@@ -185,7 +185,16 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
     Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " came back in another netns; recapturing"));
     RemovePod(uid);
   }
-  std::optional<Workload> w = opts_.workloads->ByUid(uid);
+  std::optional<Workload> w;
+  if (opts_.match_pod) {
+    absl::StatusOr<Workload> matched = opts_.match_pod(uid, info);
+    if (!matched.ok()) {
+      Log(LogLevel::kWarn, absl::StrCat("pod ", uid, ": ", matched.status().message()));
+      return matched.status();
+    }
+    w = *std::move(matched);
+  }
+  if (!w) w = opts_.workloads->ByUid(uid);
   if (!w) w = opts_.workloads->ByName(info.ns, info.name);
   if (!w) {
     return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.ns, "/", info.name,

@@ -104,6 +104,14 @@ struct NodeProxyOptions {
   std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const Workload&)>
       credentials;
   std::shared_ptr<authz::PolicyStore> policies;  // optional: allow everything when null
+  // match_pod, when set, finds the workload of a pod handed over (AddPod)
+  // instead of the directory lookup by uid, then namespace/name. With xDS the
+  // pod uid is not the workload's: xds::NodeControlPlane::MatchPod matches by
+  // namespace, name and service account among this node's workloads. Its
+  // error fails AddPod (ZDS keeps the pod pending and retries).
+  std::function<absl::StatusOr<Workload>(const std::string& uid,
+                                         const netns::zds::WorkloadInfo& info)>
+      match_pod;
   // The in-pod listeners (ports, mark, transparency); DNS (15053) is off
   // unless a pod_attach serves it.
   netns::PodListenerOptions listeners = [] {
@@ -153,7 +161,7 @@ class NodeProxy {
   virtual ~NodeProxy() = default;
 
   // AddPod captures pod `uid` living in `netns`. The workload is found by
-  // uid, else by info's namespace/name. Adding a uid that is already
+  // options.match_pod when set, else by uid, else by info's namespace/name. Adding a uid that is already
   // captured with the same netns is a no-op; with another netns the old
   // capture is removed first. Errors (nothing captured): NotFound for a
   // workload the directory does not know; AlreadyExists when another uid is
