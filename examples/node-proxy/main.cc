@@ -335,6 +335,7 @@ static int RealMain(int argc, char** argv) {
   // xDS mode: workloads, services and policies from istiod, each captured
   // pod's certificate from the Istio CA, the CA's roots as trust bundles.
   std::unique_ptr<xds::NodeControlPlane> control_plane;
+  runtime::NodeProxy* proxy_ptr = nullptr;  // set once made; loop thread
   if (xds_mode) {
     policies = std::make_shared<authz::PolicyStore>();
     options.policies = policies;
@@ -352,6 +353,10 @@ static int RealMain(int argc, char** argv) {
     cpo.workloads = directory.get();
     cpo.policies = policies.get();
     cpo.bundles = options.bundles;
+    // ztunnel's policy watcher: open inbound connections checked again.
+    cpo.on_policies_changed = [&proxy_ptr] {
+      if (proxy_ptr != nullptr) proxy_ptr->RecheckPolicies();
+    };
     auto cp = xds::NodeControlPlane::New(loop->get(), std::move(cpo));
     if (!cp.ok()) return Fail(absl::StrCat("--xds-address: ", cp.status().message()));
     control_plane = std::move(*cp);
@@ -400,6 +405,7 @@ static int RealMain(int argc, char** argv) {
 
   auto proxy = runtime::NodeProxy::New(loop->get(), std::move(options));
   if (!proxy.ok()) return Fail(proxy.status().ToString());
+  proxy_ptr = proxy->get();
 
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
@@ -462,7 +468,9 @@ static int RealMain(int argc, char** argv) {
     if (absl::Status st = LoadPolicies(policy_path, policies.get(), next->policies); !st.ok()) {
       Print(LogLevel::kError, "node-proxy",
             absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
+      return;
     }
+    (*proxy)->RecheckPolicies();
   });
   if (absl::Status st = hup_watch.Start(hup[0], EPOLLIN); !st.ok()) return Fail(st.ToString());
 
@@ -494,6 +502,7 @@ static int RealMain(int argc, char** argv) {
   if (absl::Status st = (*proxy)->StartZds(zo); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
   metrics_server.reset();
+  proxy_ptr = nullptr;
   proxy->reset();  // closes ZDS and releases the pods, on this (the loop's) thread
   (*loop)->RunFor(absl::Milliseconds(10));
   control_plane.reset();  // after the pods: their certificate handles are released

@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<NodeControlPlane>> NodeControlPlane::New(
   AdsClientOptions ads;
   ads.connection = cp->options_.xds;
   ads.node = cp->options_.node;
-  ads.types = {{kAddressType, &cp->address_tap_}, {kAuthorizationType, &cp->policies_}};
+  ads.types = {{kAddressType, &cp->address_tap_}, {kAuthorizationType, &cp->policy_tap_}};
   auto client = AdsClient::New(loop, std::move(ads));
   if (!client.ok()) return client.status();
   cp->ads_ = std::move(*client);
@@ -141,6 +141,13 @@ std::vector<Rejection> NodeControlPlane::AddressTap::Apply(
     const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
   std::vector<Rejection> rejected = cp_->addresses_.Apply(updates, removed);
   cp_->OnAddressesApplied();
+  return rejected;
+}
+
+std::vector<Rejection> NodeControlPlane::PolicyTap::Apply(
+    const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
+  std::vector<Rejection> rejected = cp_->policies_.Apply(updates, removed);
+  if (cp_->options_.on_policies_changed) cp_->options_.on_policies_changed();
   return rejected;
 }
 

@@ -178,6 +178,16 @@ class NodeProxy {
   // pods lists the captured pods, in uid order.
   virtual std::vector<PodInfo> pods() const = 0;
 
+  // RecheckPolicies evaluates authorization again for every inbound
+  // connection being carried (HBONE streams on the pods' 15008, plaintext
+  // connections on 15006) against the policies and workloads in force now,
+  // and closes each one now denied (the HBONE stream reset with
+  // CONNECT_ERROR, the plaintext sockets shut down) with the access line
+  // error "connection closed due to policy change: <reason>" (ztunnel's
+  // policy watcher). Call it after the PolicyStore changed (an xDS push, a
+  // file reload). Returns how many it closed.
+  virtual size_t RecheckPolicies() = 0;
+
   // StartZds connects to the node agent's ZDS socket (options.socket_path)
   // and keeps reconnecting, on the loop (runtime::ZdsClient): pods the agent
   // adds or deletes are captured (AddPod) or released (RemovePod) on the

@@ -85,6 +85,10 @@ struct NodeControlPlaneOptions {
   std::shared_ptr<identity::TrustBundleSource> bundles;
   // Prefetch the certificates of this node's HBONE workloads (see above).
   bool prefetch = true;
+  // Called (loop thread) after each Authorization push was applied to
+  // `policies`: where the host re-checks open connections
+  // (runtime::NodeProxy::RecheckPolicies), as ztunnel's policy watcher does.
+  std::function<void()> on_policies_changed;
 };
 
 class NodeControlPlane {
@@ -135,6 +139,16 @@ class NodeControlPlane {
   void UpdateBundles();       // the CA's roots into options_.bundles
 
   // Applies Address resources into the directory, then OnAddressesApplied.
+  // Applies Authorization resources, then calls on_policies_changed.
+  class PolicyTap : public TypeHandler {
+   public:
+    explicit PolicyTap(NodeControlPlane* cp) : cp_(cp) {}
+    std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
+                                 const std::vector<std::string>& removed) override;
+
+   private:
+    NodeControlPlane* cp_;
+  };
   class AddressTap : public TypeHandler {
    public:
     explicit AddressTap(NodeControlPlane* cp) : cp_(cp) {}
@@ -149,6 +163,7 @@ class NodeControlPlane {
   NodeControlPlaneOptions options_;
   AddressHandler addresses_;
   AddressTap address_tap_{this};
+  PolicyTap policy_tap_{this};
   std::set<identity::SpiffeId> prefetched_;
   std::map<std::string, std::string> bundle_pem_;  // trust domain -> roots last put in bundles
   AuthorizationHandler policies_;
