@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 5
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench bench-compare soak demo install format clean
+.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
 
 all: build
 
@@ -89,6 +89,10 @@ bench-compare: build
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+# The same story with a (fake) istiod: xDS and the Istio CA instead of files.
+demo-xds: build
+	@bash scripts/demo-xds.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <cstring>
 #include <map>
@@ -22,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/dns/pod_dns.h"
 #include "ambient/dns/server.h"
@@ -31,6 +33,7 @@
 #include "ambient/runtime/event_loop.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/node_proxy.h"
+#include "ambient/xds/node_control_plane.h"
 #include "metrics_server.h"
 #include "node_config.h"
 
@@ -41,18 +44,40 @@ using namespace ambient;  // NOLINT: a small program
 constexpr char kUsage[] =
     "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--metrics ADDR]\n"
     "                  [--dns on|off] [--dns-upstream IP:PORT,...] [--verbose]\n"
+    "       node-proxy --xds-address HOST:PORT --node-name NAME [--ca-address HOST:PORT]\n"
+    "                  [--xds-root-cert FILE] [--token-file FILE] [--cluster-id ID]\n"
+    "                  [--pod-name N] [--pod-namespace NS] [--instance-ip IP] [...]\n"
     "\n"
     "Captures the pods a node agent hands over on the ZDS socket (default\n"
     "/var/run/ztunnel/ztunnel.sock) and carries their TCP over HBONE mTLS.\n"
+    "The mesh (workloads, services, policies, SVIDs) comes from files (--config)\n"
+    "or from istiod (--xds-address: delta xDS, and certificates from the Istio CA).\n"
     "  --config FILE      workloads and SVIDs (JSON, see examples/node/node_config.h);\n"
     "                     its local_config brings ztunnel's local config (services,\n"
     "                     waypoints, policies)\n"
+    "  --xds-address A    istiod's xDS address, host:port (e.g.\n"
+    "                     istiod.istio-system.svc:15012; ztunnel's XDS_ADDRESS)\n"
+    "  --ca-address A     the Istio CA (CA_ADDRESS; default: the xDS address)\n"
+    "  --xds-root-cert F  PEM roots istiod's (and the CA's) TLS certificate must chain\n"
+    "                     to (XDS_ROOT_CA); the server name checked is\n"
+    "                     istiod.istio-system.svc. Without it: cleartext (tests only)\n"
+    "  --token-file F     bearer token sent on every call (ztunnel reads\n"
+    "                     /var/run/secrets/tokens/istio-token), re-read on change\n"
+    "  --cluster-id ID    the clusterid header (CLUSTER_ID; default Kubernetes)\n"
+    "  --node-name NAME   this node (NODE_NAME): pods are matched among its workloads\n"
+    "  --pod-name N, --pod-namespace NS, --instance-ip IP\n"
+    "                     this proxy's own pod (POD_NAME, POD_NAMESPACE, INSTANCE_IP)\n"
+    "                     for the xDS node id; each defaults to that environment\n"
+    "                     variable, as do --node-name and --cluster-id; ISTIO_META_*\n"
+    "                     variables go into the node metadata\n"
     "  --zds-socket PATH  the node agent's ZDS socket\n"
     "  --policy FILE      Istio Authorization policies, {\"policies\": [...]} (JSON)\n"
     "  --metrics ADDR     serve HTTP on ADDR (ip:port, e.g. 127.0.0.1:15020; off by\n"
     "                     default): GET /metrics (istio_tcp_* counters, Prometheus\n"
     "                     text) and GET /healthz/ready (200 once the node agent's\n"
-    "                     snapshot is applied and no pod is pending, else 503)\n"
+    "                     snapshot is applied and no pod is pending, and with\n"
+    "                     --xds-address both xDS types ACKed and every captured\n"
+    "                     pod's certificate issued; else 503)\n"
     "  --dns X            the DNS proxy on 15053 (UDP+TCP) in every captured pod\n"
     "                     (default on): A/AAAA for the mesh's service and workload\n"
     "                     names, the rest forwarded upstream; istio_dns_* metrics\n"
@@ -150,6 +175,28 @@ static int RealMain(int argc, char** argv) {
   bool verbose = false;
   bool dns_on = true;
   std::string dns_upstream;
+  // xDS mode: ztunnel's environment variables are the defaults.
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v == nullptr ? "" : v);
+  };
+  std::string xds_address;
+  std::string ca_address;
+  std::string xds_root_cert;
+  std::string token_file;
+  std::string cluster_id = env("CLUSTER_ID").empty() ? "Kubernetes" : env("CLUSTER_ID");
+  xds::NodeIdentity node;
+  node.node_name = env("NODE_NAME");
+  node.pod_name = env("POD_NAME");
+  node.pod_namespace = env("POD_NAMESPACE");
+  if (!env("INSTANCE_IP").empty()) node.instance_ip = env("INSTANCE_IP");
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view kv = *e;
+    if (!absl::ConsumePrefix(&kv, "ISTIO_META_")) continue;
+    size_t eq = kv.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    node.metadata.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -182,21 +229,57 @@ static int RealMain(int argc, char** argv) {
       if (auto u = dns::ParseUpstreams(dns_upstream); !u.ok()) {
         return Usage(absl::StrCat("--dns-upstream: ", u.status().message()));
       }
+    } else if (arg == "--xds-address" || arg == "--ca-address") {
+      std::string* out = arg == "--xds-address" ? &xds_address : &ca_address;
+      if (!value(out) || out->empty()) return Usage(arg + " needs host:port");
+      // ztunnel's XDS_ADDRESS is a URL: https://istiod.istio-system.svc:15012
+      absl::string_view v = *out;
+      if (absl::ConsumePrefix(&v, "https://")) *out = std::string(v);
+    } else if (arg == "--xds-root-cert") {
+      if (!value(&xds_root_cert) || xds_root_cert.empty()) return Usage("--xds-root-cert needs a file");
+    } else if (arg == "--token-file") {
+      if (!value(&token_file) || token_file.empty()) return Usage("--token-file needs a file");
+    } else if (arg == "--cluster-id") {
+      if (!value(&cluster_id) || cluster_id.empty()) return Usage("--cluster-id needs a value");
+    } else if (arg == "--node-name") {
+      if (!value(&node.node_name) || node.node_name.empty()) return Usage("--node-name needs a value");
+    } else if (arg == "--pod-name") {
+      if (!value(&node.pod_name)) return Usage("--pod-name needs a value");
+    } else if (arg == "--pod-namespace") {
+      if (!value(&node.pod_namespace)) return Usage("--pod-namespace needs a value");
+    } else if (arg == "--instance-ip") {
+      if (!value(&node.instance_ip) || !ambient::IpAddress::Parse(node.instance_ip).ok()) {
+        return Usage("--instance-ip needs an IP address");
+      }
     } else if (arg == "--verbose") {
       verbose = true;
     } else {
       return Usage(absl::StrCat("unknown argument \"", arg, "\""));
     }
   }
-  if (config_path.empty()) return Usage("--config is required");
+  const bool xds_mode = !xds_address.empty();
+  if (xds_mode) {
+    if (!config_path.empty() || !policy_path.empty()) {
+      return Usage("--xds-address takes the mesh from istiod: leave out --config and --policy");
+    }
+    if (node.node_name.empty()) return Usage("--xds-address needs --node-name (or NODE_NAME)");
+  } else {
+    if (config_path.empty()) return Usage("--config (or --xds-address) is required");
+    if (!ca_address.empty() || !xds_root_cert.empty() || !token_file.empty()) {
+      return Usage("--ca-address, --xds-root-cert and --token-file need --xds-address");
+    }
+  }
   if (!dns_on && !dns_upstream.empty()) return Usage("--dns-upstream needs --dns on");
-
-  absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
-  if (!config.ok()) return Fail(std::string(config.status().message()));
 
   auto directory = std::make_shared<runtime::WorkloadDirectory>();
   // SVID files by uid; read and replaced on the loop thread only.
   auto svid_files = std::make_shared<std::map<std::string, examples::PodConfig>>();
+  runtime::NodeProxyOptions options;
+  options.workloads = directory;
+  std::shared_ptr<authz::PolicyStore> policies;
+  if (!xds_mode) {
+  absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
   for (const examples::PodConfig& pod : config->pods) {
     if (absl::Status st = directory->Upsert(pod.workload); !st.ok()) {
       return Fail(std::string(st.message()));
@@ -214,8 +297,6 @@ static int RealMain(int argc, char** argv) {
   auto set = identity::TrustBundleSet::Create({*bundle});
   if (!set.ok()) return Fail(std::string(set.status().message()));
 
-  runtime::NodeProxyOptions options;
-  options.workloads = directory;
   options.bundles = std::make_shared<identity::TrustBundleSource>(*set);
   // SVIDs are read when a pod is captured (a pod added again re-reads them).
   options.credentials = [svid_files](const runtime::Workload& w)
@@ -235,7 +316,6 @@ static int RealMain(int argc, char** argv) {
     }
     return std::make_shared<identity::CredentialHolder>(*creds);
   };
-  std::shared_ptr<authz::PolicyStore> policies;
   if (!policy_path.empty() || !config->policies.empty()) {
     policies = std::make_shared<authz::PolicyStore>();
     if (absl::Status st = LoadPolicies(policy_path, policies.get(), config->policies); !st.ok()) {
@@ -243,6 +323,7 @@ static int RealMain(int argc, char** argv) {
     }
     options.policies = policies;
   }
+  }  // !xds_mode
   options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
     if (level != LogLevel::kDebug || verbose) Print(level, c, m);
   };
@@ -251,6 +332,46 @@ static int RealMain(int argc, char** argv) {
 
   auto loop = runtime::EventLoop::New();
   if (!loop.ok()) return Fail(loop.status().ToString());
+  // xDS mode: workloads, services and policies from istiod, each captured
+  // pod's certificate from the Istio CA, the CA's roots as trust bundles.
+  std::unique_ptr<xds::NodeControlPlane> control_plane;
+  runtime::NodeProxy* proxy_ptr = nullptr;  // set once made; loop thread
+  if (xds_mode) {
+    policies = std::make_shared<authz::PolicyStore>();
+    options.policies = policies;
+    options.bundles = std::make_shared<identity::TrustBundleSource>();
+    xds::NodeControlPlaneOptions cpo;
+    cpo.xds.address = xds_address;
+    cpo.xds.roots_pem_file = xds_root_cert;
+    cpo.xds.token_file = token_file;
+    cpo.xds.cluster_id = cluster_id;
+    if (!ca_address.empty() && ca_address != xds_address) {
+      cpo.ca = cpo.xds;
+      cpo.ca->address = ca_address;
+    }
+    cpo.node = node;
+    cpo.workloads = directory.get();
+    cpo.policies = policies.get();
+    cpo.bundles = options.bundles;
+    // ztunnel's policy watcher: open inbound connections checked again.
+    cpo.on_policies_changed = [&proxy_ptr] {
+      if (proxy_ptr != nullptr) proxy_ptr->RecheckPolicies();
+    };
+    auto cp = xds::NodeControlPlane::New(loop->get(), std::move(cpo));
+    if (!cp.ok()) return Fail(absl::StrCat("--xds-address: ", cp.status().message()));
+    control_plane = std::move(*cp);
+    xds::NodeControlPlane* c = control_plane.get();
+    options.credentials = c->CredentialsFunction();
+    options.match_pod = [c](const std::string&, const netns::zds::WorkloadInfo& info) {
+      return c->MatchPod(info.ns, info.name, info.service_account);
+    };
+    c->ads()->SetReadyCallback([c, directory, policies, xds_address] {
+      Print(LogLevel::kInfo, "node-proxy",
+            absl::StrCat("xDS: ready: ", directory->size(), " workload(s), ",
+                         directory->service_count(), " service(s), ", policies->size(),
+                         " policy(ies) from ", xds_address));
+    });
+  }
   // The DNS proxy, opened with the other listeners of every captured pod.
   std::shared_ptr<dns::DnsMetrics> dns_metrics;
   if (dns_on) {
@@ -284,6 +405,7 @@ static int RealMain(int argc, char** argv) {
 
   auto proxy = runtime::NodeProxy::New(loop->get(), std::move(options));
   if (!proxy.ok()) return Fail(proxy.status().ToString());
+  proxy_ptr = proxy->get();
 
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
@@ -292,7 +414,9 @@ static int RealMain(int argc, char** argv) {
       return dns_metrics ? absl::StrCat(metrics->Prometheus(), dns_metrics->Prometheus())
                          : metrics->Prometheus();
     };
-    mh.ready = [p = proxy->get()] { return p->zds() != nullptr && p->zds()->ready(); };
+    mh.ready = [p = proxy->get(), c = control_plane.get()] {
+      return p->zds() != nullptr && p->zds()->ready() && (c == nullptr || c->ready());
+    };
     auto ms = examples::MetricsServer::New(loop->get(), metrics_addr, std::move(mh));
     if (!ms.ok())
       return Fail(absl::StrCat("--metrics ", metrics_addr, ": ", ms.status().message()));
@@ -309,6 +433,10 @@ static int RealMain(int argc, char** argv) {
   runtime::IoWatch hup_watch(loop->get(), [&](uint32_t) {
     char buf[64];
     while (read(hup[0], buf, sizeof(buf)) > 0) {
+    }
+    if (xds_mode) {
+      Print(LogLevel::kInfo, "node-proxy", "SIGHUP: nothing to read again (the mesh comes from xDS)");
+      return;
     }
     // The workloads: upsert what the file lists now, forget the rest
     // (captured pods stay until the node agent deletes them).
@@ -340,7 +468,9 @@ static int RealMain(int argc, char** argv) {
     if (absl::Status st = LoadPolicies(policy_path, policies.get(), next->policies); !st.ok()) {
       Print(LogLevel::kError, "node-proxy",
             absl::StrCat("SIGHUP: keeping the previous policies: ", st.message()));
+      return;
     }
+    (*proxy)->RecheckPolicies();
   });
   if (absl::Status st = hup_watch.Start(hup[0], EPOLLIN); !st.ok()) return Fail(st.ToString());
 
@@ -352,17 +482,30 @@ static int RealMain(int argc, char** argv) {
   sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Print(
-      LogLevel::kInfo, "node-proxy",
-      absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ", zds_socket));
+  if (control_plane) {
+    control_plane->Start();
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("started: xDS and CA from ", xds_address,
+                       ca_address.empty() ? "" : absl::StrCat(" (CA ", ca_address, ")"), " as node ",
+                       node.node_name, " (", node.NodeId(), "), ZDS socket ", zds_socket));
+  } else {
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ",
+                       zds_socket));
+  }
   // ZDS runs on the loop; its "zds" lines go to the proxy's log.
   netns::zds::ZdsProxyOptions zo;
   zo.socket_path = zds_socket;
+  // A pod handed over before its workload came from xDS, or before its
+  // certificate was issued, is retried this often.
+  if (control_plane) zo.retry_interval = absl::Seconds(1);
   if (absl::Status st = (*proxy)->StartZds(zo); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
   metrics_server.reset();
+  proxy_ptr = nullptr;
   proxy->reset();  // closes ZDS and releases the pods, on this (the loop's) thread
   (*loop)->RunFor(absl::Milliseconds(10));
+  control_plane.reset();  // after the pods: their certificate handles are released
   g_loop = nullptr;
   signal(SIGHUP, SIG_IGN);
   g_hup_pipe = -1;

@@ -32,6 +32,19 @@ hbone::PendingLimits PendingLimitsOf(const ServerLimits& limits) {
   return p;
 }
 
+// Carried is a stream being relayed, with what authorize saw, for Recheck.
+// Shared with the relay's end callback (which may run after the server is
+// gone), hence the shared set.
+struct Carried {
+  Carried(Session* s, hbone::StreamId i, InboundStream st)
+      : session(s), id(i), stream(std::move(st)) {}
+  Session* session;
+  hbone::StreamId id;
+  InboundStream stream;
+  absl::Status denied;  // set by Recheck: the record's error
+};
+using CarriedSet = std::unordered_map<uint64_t, std::shared_ptr<Carried>>;
+
 class ServerImpl final : public HboneServer, public SessionOwner, public InboundHost {
  public:
   ServerImpl(EventLoop* loop, ServerOptions options, int listen_fd, SocketAddress addr)
@@ -76,6 +89,7 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
     return s;
   }
   void SetWorkload(const hbone::WorkloadInfo& workload) override { opts_.workload = workload; }
+  size_t Recheck() override;
   void SetLimits(const ServerLimits& limits) override {
     opts_.limits = limits;
     decision_.SetLimits(PendingLimitsOf(limits));
@@ -209,7 +223,28 @@ class ServerImpl final : public HboneServer, public SessionOwner, public Inbound
   std::unordered_set<PendingUpstream*> pending_;  // CONNECTs waiting on their upstream
   hbone::ServerDecision decision_;                // allow list, pending-dial counts
   ServerStats stats_;
+  std::shared_ptr<CarriedSet> carried_ = std::make_shared<CarriedSet>();
+  uint64_t next_carried_ = 0;
 };
+
+size_t ServerImpl::Recheck() {
+  if (!opts_.authorize) return 0;
+  std::vector<std::shared_ptr<Carried>> denied;
+  for (const auto& [key, c] : *carried_) {
+    if (!c->denied.ok()) continue;  // already being ended
+    absl::Status st = opts_.authorize(c->stream);
+    if (st.ok()) continue;
+    c->denied = absl::PermissionDeniedError(
+        absl::StrCat("connection closed due to policy change: ", st.message()));
+    denied.push_back(c);
+  }
+  for (const std::shared_ptr<Carried>& c : denied) {
+    c->session->conn()->StreamReset(c->id, hbone::ResetCode::kConnectError).IgnoreError();
+    c->session->Kick();
+  }
+  stats_.policy_closed += denied.size();
+  return denied.size();
+}
 
 void ServerImpl::OnStreamRequest(Session* session, hbone::StreamId id,
                                  const hbone::ConnectRequest& request) {
@@ -300,15 +335,37 @@ bool ServerImpl::Reply(const InboundConnect& in, int fd,
   hbone::RecordBuilder base = Record(in.session, in.request);
   base.Started(in.started);
   if (opts_.metrics) opts_.metrics->ConnectionOpened(base.Opened());
+  // Kept for Recheck while it is carried (with the same inputs authorize had).
+  std::shared_ptr<Carried> carried;
+  uint64_t key = 0;
+  if (opts_.authorize) {
+    absl::StatusOr<SocketAddress> upstream = SocketAddress::Parse(in.request.authority);
+    if (upstream.ok()) {
+      carried = std::make_shared<Carried>(
+          in.session, in.id,
+          InboundStream{*in.identity, in.session->peer(), *upstream, in.request.authority});
+      key = ++next_carried_;
+      (*carried_)[key] = carried;
+    }
+  }
   auto* relay = new Relay(
       in.session, in.id, fd, fd, /*owns_fds=*/true,
-      [log = opts_.log, metrics = opts_.metrics, base,
-       on_end = std::move(on_end)](const RelayResult& res) {
+      [log = opts_.log, metrics = opts_.metrics, base, on_end = std::move(on_end), set = carried_,
+       carried, key](const RelayResult& res) {
         absl::Status status = res.status;
         if (on_end) on_end(&status);
+        absl::string_view flags = "CONNECT";
+        if (carried) {
+          set->erase(key);
+          if (!carried->denied.ok()) {
+            status = carried->denied;
+            flags = "DENY";
+          }
+        }
         // Inbound: sent = app -> client, recv = client -> app.
-        EmitRecord(log, metrics,
-                   base.Closed({res.fd_to_stream, res.stream_to_fd}, std::move(status), res.ended));
+        EmitRecord(
+            log, metrics,
+            base.Closed({res.fd_to_stream, res.stream_to_fd}, std::move(status), res.ended, flags));
       });
   relay->Start();
   in.session->Kick();

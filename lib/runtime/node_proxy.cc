@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -75,6 +77,22 @@ void Emit(const LogSink& log, const hbone::ConnectionRecord& r) {
   }
 }
 
+// PlainInbound is a plaintext inbound connection (15006) being relayed,
+// with what its authorization saw (RecheckPolicies).
+struct PlainInbound {
+  std::string pod_uid;
+  SocketAddress peer;
+  SocketAddress dst;
+  int client_fd = -1;  // both owned by the relay; valid while in the set
+  int upstream_fd = -1;
+  absl::Status denied;  // set by RecheckPolicies: the record's error
+};
+// Shared with the relays' end callbacks, which may outlive the proxy.
+struct PlainInboundSet {
+  uint64_t next = 0;
+  std::unordered_map<uint64_t, std::shared_ptr<PlainInbound>> open;
+};
+
 struct Pod {
   Pod(std::string u, Workload w, identity::SpiffeId id)
       : uid(std::move(u)), workload(std::move(w)), identity(std::move(id)) {}
@@ -120,6 +138,7 @@ class NodeProxyImpl final : public NodeProxy {
     if (zds_) zds_->Stop();
   }
   const netns::zds::ProxySession* zds() const override { return zds_ ? &zds_->session() : nullptr; }
+  size_t RecheckPolicies() override;
 
   void Log(LogLevel level, absl::string_view message) const {
     if (log_) log_(level, "node-proxy", message);
@@ -140,6 +159,12 @@ class NodeProxyImpl final : public NodeProxy {
   absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
                          const identity::SpiffeId* src_identity) const;
   SocketMaker InboundSocketMaker(const Pod& pod, const SocketAddress& client) const;
+  // CurrentWorkload is the directory's entry for the pod's workload now (its
+  // selected policies may have changed since capture), else the captured one.
+  Workload CurrentWorkload(const Pod& pod) const {
+    std::optional<Workload> now = opts_.workloads->ByUid(pod.workload.uid);
+    return now ? *std::move(now) : pod.workload;
+  }
 
   EventLoop* loop_;
   NodeProxyOptions opts_;
@@ -149,7 +174,35 @@ class NodeProxyImpl final : public NodeProxy {
   // All pods' 15001/15006 connections (limits.max_connections); null: no cap.
   std::shared_ptr<ConnectionBudget> budget_;
   std::unique_ptr<ZdsClient> zds_;  // after pods_: destroyed first
+  std::shared_ptr<PlainInboundSet> plain_ = std::make_shared<PlainInboundSet>();
 };
+
+size_t NodeProxyImpl::RecheckPolicies() {
+  size_t closed = 0;
+  for (auto& [uid, pod] : pods_) closed += pod->server->Recheck();
+  std::vector<std::shared_ptr<PlainInbound>> denied;
+  for (const auto& [key, c] : plain_->open) {
+    if (!c->denied.ok()) continue;
+    auto pod = pods_.find(c->pod_uid);
+    if (pod == pods_.end()) continue;
+    absl::Status st = Authorize(CurrentWorkload(*pod->second), c->peer, c->dst, nullptr);
+    if (st.ok()) continue;
+    c->denied = absl::PermissionDeniedError(
+        absl::StrCat("connection closed due to policy change: ", st.message()));
+    denied.push_back(c);
+  }
+  // The relay sees both ends shut and ends (closing the fds itself).
+  for (const std::shared_ptr<PlainInbound>& c : denied) {
+    shutdown(c->client_fd, SHUT_RDWR);
+    shutdown(c->upstream_fd, SHUT_RDWR);
+  }
+  closed += denied.size();
+  if (closed > 0) {
+    Log(LogLevel::kInfo, absl::StrCat("policy change: ", closed,
+                                      " inbound connection(s) no longer allowed, closed"));
+  }
+  return closed;
+}
 
 absl::Status NodeProxyImpl::StartZds(netns::zds::ZdsProxyOptions options) {
   if (zds_) return absl::FailedPreconditionError("ZDS already started");
@@ -185,7 +238,16 @@ absl::Status NodeProxyImpl::AddPod(const std::string& uid, const netns::zds::Wor
     Log(LogLevel::kInfo, absl::StrCat("pod ", uid, " came back in another netns; recapturing"));
     RemovePod(uid);
   }
-  std::optional<Workload> w = opts_.workloads->ByUid(uid);
+  std::optional<Workload> w;
+  if (opts_.match_pod) {
+    absl::StatusOr<Workload> matched = opts_.match_pod(uid, info);
+    if (!matched.ok()) {
+      Log(LogLevel::kWarn, absl::StrCat("pod ", uid, ": ", matched.status().message()));
+      return matched.status();
+    }
+    w = *std::move(matched);
+  }
+  if (!w) w = opts_.workloads->ByUid(uid);
   if (!w) w = opts_.workloads->ByName(info.ns, info.name);
   if (!w) {
     return absl::NotFoundError(absl::StrCat("pod ", uid, " (", info.ns, "/", info.name,
@@ -288,7 +350,8 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   };
   Pod* p = pod.get();
   so.authorize = [this, p](const InboundStream& s) {
-    return Authorize(p->workload, s.peer.Unmapped(), s.upstream.Unmapped(), &s.peer_identity);
+    return Authorize(CurrentWorkload(*p), s.peer.Unmapped(), s.upstream.Unmapped(),
+                     &s.peer_identity);
   };
   so.upstream_socket = [this, p](const SocketAddress& upstream,
                                  const SocketAddress& client) -> absl::StatusOr<int> {
@@ -512,7 +575,7 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     r.Source(peer->ToString(), std::nullopt, TelemetryOf(*opts_.workloads, peer->IpString()))
         .Destination(dst.ToString(), pod->identity, pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
-    if (absl::Status st = Authorize(pod->workload, *peer, dst, nullptr); !st.ok()) {
+    if (absl::Status st = Authorize(CurrentWorkload(*pod), *peer, dst, nullptr); !st.ok()) {
       AbortClose(*fd);
       release();
       Emit(access_, r.Refused(std::move(st), "DENY"));
@@ -537,25 +600,51 @@ void NodeProxyImpl::Forward(Pod* pod, int fd, std::function<void()> release,
     };
   }
   record.Started(loop_->Now());
-  DialWith(
-      loop_, dst, opts_.connect_timeout, std::move(make),
-      [loop = loop_, log = access_, record, fd,
-       release = std::move(release)](absl::StatusOr<int> up) {
-        if (!up.ok()) {
-          AbortClose(fd);
-          release();
-          Emit(log, record.Failed(up.status(), "CONNECT", loop->Now()));
-          return;
-        }
-        StartTcpRelay(loop, fd, *up, [log, record, release](const TcpRelayResult& res) {
-          release();
-          // sent: toward the remote side (outbound: client ->
-          // upstream; inbound: app -> client).
-          bool outbound = record.record().direction == hbone::Direction::kOutbound;
-          hbone::Transfer t{outbound ? res.a_to_b : res.b_to_a, outbound ? res.b_to_a : res.a_to_b};
-          Emit(log, record.Closed(t, res.status, res.ended));
-        });
-      });
+  // An inbound connection is kept in plain_ while relayed, for RecheckPolicies.
+  std::shared_ptr<PlainInbound> tracked;
+  if (inbound) {
+    tracked = std::make_shared<PlainInbound>();
+    tracked->pod_uid = pod->uid;
+    tracked->peer = peer;
+    tracked->dst = dst;
+    tracked->client_fd = fd;
+  }
+  DialWith(loop_, dst, opts_.connect_timeout, std::move(make),
+           [loop = loop_, log = access_, record, fd, release = std::move(release), plain = plain_,
+            tracked](absl::StatusOr<int> up) {
+             if (!up.ok()) {
+               AbortClose(fd);
+               release();
+               Emit(log, record.Failed(up.status(), "CONNECT", loop->Now()));
+               return;
+             }
+             uint64_t key = 0;
+             if (tracked) {
+               tracked->upstream_fd = *up;
+               key = ++plain->next;
+               plain->open[key] = tracked;
+             }
+             StartTcpRelay(loop, fd, *up,
+                           [log, record, release, plain, tracked, key](const TcpRelayResult& res) {
+                             release();
+                             absl::Status status = res.status;
+                             absl::string_view flags = "CONNECT";
+                             if (tracked) {
+                               plain->open.erase(key);
+                               if (!tracked->denied.ok()) {
+                                 status = tracked->denied;
+                                 flags = "DENY";
+                               }
+                             }
+                             // sent: toward the remote side (outbound: client ->
+                             // upstream; inbound: app -> client).
+                             bool outbound =
+                                 record.record().direction == hbone::Direction::kOutbound;
+                             hbone::Transfer t{outbound ? res.a_to_b : res.b_to_a,
+                                               outbound ? res.b_to_a : res.a_to_b};
+                             Emit(log, record.Closed(t, std::move(status), res.ended, flags));
+                           });
+           });
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<NodeControlPlane>> NodeControlPlane::New(
   AdsClientOptions ads;
   ads.connection = cp->options_.xds;
   ads.node = cp->options_.node;
-  ads.types = {{kAddressType, &cp->addresses_}, {kAuthorizationType, &cp->policies_}};
+  ads.types = {{kAddressType, &cp->address_tap_}, {kAuthorizationType, &cp->policy_tap_}};
   auto client = AdsClient::New(loop, std::move(ads));
   if (!client.ok()) return client.status();
   cp->ads_ = std::move(*client);
@@ -76,6 +76,7 @@ void NodeControlPlane::Pump() {
                  NodeControlPlane* cp = self->load();
                  // The outcome is kept in the manager's status (last_error).
                  (void)cp->certs_.OnFetchDone(id, std::move(answer), absl::Now());
+                 cp->UpdateBundles();
                  cp->Pump();
                });
   }
@@ -134,6 +135,61 @@ absl::StatusOr<runtime::Workload> NodeControlPlane::MatchPod(
                                             options_.node.node_name, " from xDS yet"));
   }
   return *std::move(found);
+}
+
+std::vector<Rejection> NodeControlPlane::AddressTap::Apply(
+    const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
+  std::vector<Rejection> rejected = cp_->addresses_.Apply(updates, removed);
+  cp_->OnAddressesApplied();
+  return rejected;
+}
+
+std::vector<Rejection> NodeControlPlane::PolicyTap::Apply(
+    const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
+  std::vector<Rejection> rejected = cp_->policies_.Apply(updates, removed);
+  if (cp_->options_.on_policies_changed) cp_->options_.on_policies_changed();
+  return rejected;
+}
+
+void NodeControlPlane::OnAddressesApplied() {
+  if (!options_.prefetch) return;
+  std::set<identity::SpiffeId> wanted;
+  for (const runtime::Workload& w : options_.workloads->All()) {
+    if (w.node != options_.node.node_name || !w.hbone) continue;
+    absl::StatusOr<identity::SpiffeId> id = w.Identity();
+    if (id.ok()) wanted.insert(*std::move(id));
+  }
+  absl::Time now = absl::Now();
+  for (const identity::SpiffeId& id : wanted) {
+    if (prefetched_.count(id) == 0) certs_.Acquire(id, CertPriority::kBackground, now);
+  }
+  for (const identity::SpiffeId& id : prefetched_) {
+    if (wanted.count(id) == 0) certs_.Release(id);
+  }
+  prefetched_ = std::move(wanted);
+  Pump();
+}
+
+void NodeControlPlane::UpdateBundles() {
+  if (!options_.bundles) return;
+  std::map<std::string, std::set<std::string>> roots;  // trust domain -> distinct roots
+  std::map<std::string, identity::TrustDomain> domains;
+  for (const CertStatus& s : certs_.Status()) {
+    if (s.root_pem.empty()) continue;
+    const identity::TrustDomain& td = s.id.trust_domain();
+    roots[td.name()].insert(s.root_pem);
+    domains.emplace(td.name(), td);
+  }
+  for (const auto& [name, pems] : roots) {
+    std::string pem;
+    for (const std::string& p : pems) absl::StrAppend(&pem, p, p.back() == '\n' ? "" : "\n");
+    if (bundle_pem_[name] == pem) continue;
+    absl::StatusOr<std::shared_ptr<const identity::TrustBundle>> bundle =
+        identity::TrustBundle::FromPem(domains.at(name), pem);
+    if (!bundle.ok()) continue;  // the manager verified these chains; cannot happen
+    options_.bundles->Update(*std::move(bundle));
+    bundle_pem_[name] = std::move(pem);
+  }
 }
 
 bool NodeControlPlane::ready() const {

@@ -24,7 +24,7 @@ for bin in "$1" "$2"; do
   name=$(basename "$bin")
   expect 0 "usage: $name" -- "$bin" --help
   expect 2 "unknown argument \"--bogus\"" -- "$bin" --bogus
-  expect 2 "--config is required" -- "$bin"
+  expect 2 "--config.* is required" -- "$bin"
   expect 2 "--config needs a value" -- "$bin" --config
   expect 1 "cannot read $tmp/missing.json" -- "$bin" --config "$tmp/missing.json"
   expect 1 "/dev/zero is larger than 16777216 bytes" -- "$bin" --config /dev/zero
@@ -36,6 +36,14 @@ expect 2 "--dns-capture must be on or off" -- "$1" --config x --dns-capture mayb
 expect 2 "--dns must be on or off" -- "$2" --config x --dns maybe
 expect 2 "--dns-upstream: DNS upstream \"dns.example\" is not" -- "$2" --config x --dns-upstream dns.example
 expect 2 "--dns-upstream needs --dns on" -- "$2" --config x --dns off --dns-upstream 192.0.2.1
+# The control-plane flags (--xds-address): one source for the mesh, the node's name required.
+expect 2 "--config (or --xds-address) is required" -- "$2"
+expect 2 "--xds-address needs --node-name (or NODE_NAME)" -- env -u NODE_NAME "$2" --xds-address 127.0.0.1:15012
+expect 2 "leave out --config and --policy" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --config x
+expect 2 "--ca-address, --xds-root-cert and --token-file need --xds-address" -- "$2" --config x --ca-address 127.0.0.1:1
+expect 2 "--instance-ip needs an IP address" -- "$2" --instance-ip nope
+expect 1 "bad control plane address \"no-port\"" -- "$2" --xds-address no-port --node-name n
+expect 1 "cannot read control plane root certificate file $tmp/missing.pem" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --xds-root-cert "$tmp/missing.pem"
 
 # No silent waits or silent misconfiguration (a config with no pods: nothing is
 # touched). The node proxy without an agent says what it waits for, at info

@@ -187,6 +187,7 @@ class NodeProxyE2eTest : public ::testing::Test {
       ASSERT_TRUE(policies.ok()) << policies.status();
       o.policies = std::make_shared<authz::PolicyStore>();
       ASSERT_TRUE(o.policies->Replace(*policies).ok());
+      policies_ = o.policies;
     }
     o.log = lines_.Sink();
     o.metrics = metrics_;
@@ -250,6 +251,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   std::string dir_;
   hbone::testing::TestCa ca_;
   std::map<std::string, std::shared_ptr<identity::CredentialHolder>> holders_;
+  std::shared_ptr<authz::PolicyStore> policies_;  // Start's, when it made one
   Lines lines_;
   runtime::NodeProxyLimits limits_;  // what Start gives the proxy
   std::shared_ptr<hbone::Metrics> metrics_ = std::make_shared<hbone::Metrics>();
@@ -383,6 +385,48 @@ TEST_F(NodeProxyE2eTest, PlaintextClientOutsideTheMeshReachesThePodThrough15006)
       absl::StrContains(line, " dst.workload=\"server\" dst.namespace=\"demo\" dst.identity="))
       << line;
   EXPECT_TRUE(absl::StrContains(line, "bytes_recv=11 ")) << line;
+}
+
+// ztunnel's policy watcher: RecheckPolicies closes an open plaintext (15006)
+// connection that a policy added later denies, and its line says why.
+TEST_F(NodeProxyE2eTest, RecheckClosesAPlaintextConnectionThatANewPolicyDenies) {
+  ASSERT_NO_FATAL_FAILURE(Start(R"({"policies": []})"));
+  ASSERT_NE(policies_, nullptr);
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  sockaddr_storage addr;
+  socklen_t len = Sockaddr(kPodB, kAppPort, &addr);
+  Fd fd(In(node_)(addr.ss_family));
+  ASSERT_TRUE(fd.valid());
+  SetTimeouts(fd.get());
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(write(fd.get(), "left open", 9), 9);  // no half-close: the app waits
+  auto recheck = [&] {
+    std::promise<size_t> closed;
+    loop_->Post([&] { closed.set_value(proxy_->RecheckPolicies()); });
+    return closed.get_future().get();
+  };
+  EXPECT_EQ(recheck(), 0u);
+  auto deny = authz::DecodePolicyListJson(R"({"policies": [{
+      "name": "deny-app-port", "namespace": "demo", "scope": "NAMESPACE", "action": "DENY",
+      "rules": [{"clauses": [{"matches": [{"destinationPorts": [9080]}]}]}]}]})");
+  ASSERT_TRUE(deny.ok()) << deny.status();
+  ASSERT_TRUE(policies_->Replace(*deny).ok());
+  size_t closed = 0;
+  for (int i = 0; i < 250 && closed == 0; ++i) {  // until the relay is up
+    closed = recheck();
+    if (closed == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(closed, 1u) << lines_.All();
+  char buf[64];
+  EXPECT_LE(read(fd.get(), buf, sizeof(buf)), 0) << "the client's connection was not ended";
+  std::string line = lines_.WaitFor({"ERROR access connection complete", "direction=\"inbound\""});
+  ASSERT_FALSE(line.empty()) << lines_.All();
+  EXPECT_TRUE(absl::StrContains(
+      line,
+      "error=\"connection closed due to policy change: explicitly denied by demo/deny-app-port\""))
+      << line;
+  EXPECT_EQ(recheck(), 0u);
 }
 
 TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {

@@ -242,6 +242,7 @@ class HboneProxyTest : public ::testing::Test {
     if (!server_identity_.empty()) so.identity = Id(server_identity_);
     so.annotate = server_annotate_;
     so.route = server_route_;
+    so.authorize = server_authorize_;
     auto server = HboneServer::New(loop_.get(), so);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -336,6 +337,7 @@ class HboneProxyTest : public ::testing::Test {
   std::string server_identity_;
   std::function<void(hbone::ConnectionRecord*)> server_annotate_;
   std::function<absl::StatusOr<Upstream>(const InboundStream&)> server_route_;
+  std::function<absl::Status(const InboundStream&)> server_authorize_;
   hbone::WorkloadInfo source_workload_;
   hbone::WorkloadInfo destination_workload_;
   std::string destination_service_;
@@ -594,6 +596,55 @@ TEST_F(HboneProxyTest, UnauthorizedClientGets401AndNoBytes) {
   EXPECT_THAT(logs[0] + logs[1], HasSubstr("is not allowed"));
   EXPECT_THAT(logs[0] + logs[1], HasSubstr("401"));
   EXPECT_EQ(metrics_->Total("istio_tcp_connections_failed_total"), 2u);
+}
+
+// Recheck (ztunnel's policy watcher): a stream allowed when it started and
+// denied by a later policy is ended at once, and its access line says why;
+// streams still allowed are left alone.
+TEST_F(HboneProxyTest, RecheckEndsStreamsNoLongerAllowed) {
+  std::atomic<bool> deny{false};
+  std::atomic<int> checks{0};
+  server_authorize_ = [&](const InboundStream& s) -> absl::Status {
+    ++checks;
+    if (deny && s.peer_identity.str() == kClientId) {
+      return absl::PermissionDeniedError("explicitly denied by ns1/deny-client");
+    }
+    return absl::OkStatus();
+  };
+  Setup();
+  int fd = ConnectTo(forwarder_->address());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "before"));
+  std::string got;
+  char buf[16];
+  while (got.size() < 6) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, "before");
+  auto recheck = [&] {
+    std::promise<size_t> closed;
+    loop_->Post([&] { closed.set_value(server_->Recheck()); });
+    return closed.get_future().get();
+  };
+  EXPECT_EQ(recheck(), 0u);  // still allowed: untouched
+  EXPECT_EQ(checks.load(), 2);
+  ASSERT_TRUE(WriteAll(fd, "still open"));
+  deny = true;
+  EXPECT_EQ(recheck(), 1u);
+  bool clean = true;
+  ReadToEof(fd, &clean);
+  EXPECT_FALSE(clean) << "the client's TCP connection is reset, not closed cleanly";
+  close(fd);
+  auto logs = WaitLogs(2);
+  ASSERT_EQ(logs.size(), 2u);
+  std::string inbound = absl::StrContains(logs[0], "inbound") ? logs[0] : logs[1];
+  EXPECT_THAT(inbound, HasSubstr("ERROR connection complete"));
+  EXPECT_THAT(inbound, HasSubstr("error=\"connection closed due to policy change: explicitly "
+                                 "denied by ns1/deny-client\""));
+  EXPECT_EQ(recheck(), 0u);  // nothing carried any more
+  EXPECT_EQ(StatsOf(server_.get()).policy_closed, 1u);
 }
 
 TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {

@@ -14,6 +14,15 @@ connection age) and ends its calls 200 ms later; it is driven through stdin, one
                                      the protobuf JSON mapping of `message`, one of
                                      "workload.Address" or "authorization.Authorization"
   {"end": true}                      end the open stream (the client reconnects)
+  {"set_messages": {"type": URL, "any_type": URL, "resources": [[name, version, message, json]]}}
+                                     istiod's own behaviour: the type's whole state becomes
+                                     these resources; every open stream that subscribed to the
+                                     type gets the difference (changed versions, removals), and
+                                     a stream opened later gets, on its first request for the
+                                     type, what differs from its initial_resource_versions
+                                     (with --state, which also answers a first request for a
+                                     type nothing was set for with an empty response, as
+                                     istiod does)
 
 Every request it receives is printed on stdout as one JSON line:
   {"type": URL, "node": ID or null, "metadata": {..}, "subscribe": [...],
@@ -54,6 +63,25 @@ MESSAGES = {"workload.Address": workload_pb2.Address,
 
 streams = []  # queues of the open streams' outgoing responses
 lock = threading.Lock()
+# set_messages: the state per type URL, name -> (version, any_type, bytes), the
+# streams (queues) subscribed to each type, and a nonce counter.
+state = {}
+subscribed = {}
+use_state = [False]  # --state: answer every stream's first request per type from `state`
+nonces = [0]
+
+
+def state_response(type_url, updates, removed):
+    """A DeltaDiscoveryResponse (bytes) for `updates` (names) of the state."""
+    nonces[0] += 1
+    res = wire.DeltaDiscoveryResponse(type_url=type_url, nonce="s%d" % nonces[0],
+                                      removed_resources=sorted(removed))
+    for name in sorted(updates):
+        version, any_type, value = state[type_url][name]
+        x = res.resources.add(name=name, version=version)
+        x.resource.type_url = any_type
+        x.resource.value = value
+    return res.SerializeToString()
 
 
 def say(obj):
@@ -76,6 +104,15 @@ def ads(requests, ctx):
                  "error": r.error_detail.message if r.HasField("error_detail") else None,
                  "auth": dict(ctx.invocation_metadata()).get("authorization"),
                  "clusterid": dict(ctx.invocation_metadata()).get("clusterid")})
+            with lock:
+                first = out not in subscribed.get(r.type_url, [])
+                if use_state[0] and first and not r.response_nonce:
+                    subscribed.setdefault(r.type_url, []).append(out)
+                    have = dict(r.initial_resource_versions)
+                    current = state.setdefault(r.type_url, {})
+                    updates = [n for n, v in current.items() if have.get(n) != v[0]]
+                    removed = [n for n in have if n not in current]
+                    out.put(state_response(r.type_url, updates, removed))
         out.put(None)
 
     threading.Thread(target=reader, daemon=True).start()
@@ -87,11 +124,33 @@ def ads(requests, ctx):
     with lock:
         if out in streams:
             streams.remove(out)
+        for subs in subscribed.values():
+            if out in subs:
+                subs.remove(out)
+
+
+def set_messages(p):
+    use_state[0] = True
+    new = {}
+    for name, version, message, body in p.get("resources", []):
+        msg = json_format.ParseDict(body, MESSAGES[message]())
+        new[name] = (version, p["any_type"], msg.SerializeToString())
+    with lock:
+        old = state.get(p["type"], {})
+        state[p["type"]] = new
+        updates = [n for n, v in new.items() if old.get(n) != v]
+        removed = [n for n in old if n not in new]
+        if updates or removed:
+            for out in subscribed.get(p["type"], []):
+                out.put(state_response(p["type"], updates, removed))
 
 
 def commands():
     for line in sys.stdin:
         cmd = json.loads(line)
+        if "set_messages" in cmd:
+            set_messages(cmd["set_messages"])
+            continue
         with lock:
             target = streams[-1] if streams else None
         if target is None:
@@ -180,6 +239,8 @@ def main():
             options = [("grpc.max_connection_age_ms", int(args[1])),
                        ("grpc.max_connection_age_grace_ms", 200)]
             args = args[2:]
+        elif args[0] == "--state":
+            use_state[0], args = True, args[1:]
         elif args[0] == "--ca":
             ca, args = (args[1], args[2]), args[3:]
         elif args[0] == "--tls":

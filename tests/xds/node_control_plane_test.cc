@@ -97,6 +97,8 @@ class NodeControlPlaneTest : public ::testing::Test {
     o.certificates.seed = 1;
     o.workloads = &directory_;
     o.policies = &policies_;
+    o.prefetch = prefetch_;
+    o.bundles = bundles_;
     auto cp = NodeControlPlane::New(loop_.get(), std::move(o));
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
@@ -118,6 +120,15 @@ class NodeControlPlaneTest : public ::testing::Test {
     requests_.pop_front();
     return r;
   }
+  // NextXdsRequest is the next ADS request; CA requests met on the way are
+  // kept in ca_requests_.
+  json NextXdsRequest() {
+    for (;;) {
+      json r = NextRequest();
+      if (r.is_null() || r["type"] != "ca") return r;
+      ca_requests_.push_back(r);
+    }
+  }
   void Command(const json& cmd) {
     std::string line = cmd.dump() + "\n";
     ASSERT_EQ(write(istiod_.in(), line.data(), line.size()), static_cast<ssize_t>(line.size()));
@@ -125,8 +136,8 @@ class NodeControlPlaneTest : public ::testing::Test {
   // Mesh pushes pods a (ns1, sa-a, this node), b (ns1, sa-a, this node), c
   // (ns1, sa-c, node-2) and no policies, and waits for the ACKs.
   void Mesh() {
-    EXPECT_EQ(NextRequest()["type"], kAddressType);
-    EXPECT_EQ(NextRequest()["type"], kAuthorizationType);
+    EXPECT_EQ(NextXdsRequest()["type"], kAddressType);
+    EXPECT_EQ(NextXdsRequest()["type"], kAuthorizationType);
     json res = json::array();
     res.push_back(
         {"Kubernetes//Pod/ns1/a", "v1", "workload.Address", Pod("ns1", "a", "sa-a", "node-1", 10)});
@@ -139,13 +150,17 @@ class NodeControlPlaneTest : public ::testing::Test {
                {"nonce", "a1"},
                {"any_type", kAddressType},
                {"resources", res}}}});
-    EXPECT_EQ(NextRequest()["nonce"], "a1");
+    EXPECT_EQ(NextXdsRequest()["nonce"], "a1");
     Command(
         {{"push", {{"type", kAuthorizationType}, {"nonce", "p1"}, {"resources", json::array()}}}});
-    EXPECT_EQ(NextRequest()["nonce"], "p1");
+    EXPECT_EQ(NextXdsRequest()["nonce"], "p1");
     ASSERT_TRUE(loop_->RunUntil([this] { return cp_->ads()->ready(); }, absl::Seconds(5)));
   }
 
+  bool prefetch_ = true;  // set before SetUp (NoPrefetch fixture)
+  std::shared_ptr<identity::TrustBundleSource> bundles_ =
+      std::make_shared<identity::TrustBundleSource>();
+  std::deque<json> ca_requests_;
   std::string dir_;
   std::string ca_pem_;
   std::unique_ptr<runtime::EventLoop> loop_;
@@ -172,7 +187,13 @@ TEST_F(NodeControlPlaneTest, MatchesPodsOfThisNodeByNamespaceAndName) {
   EXPECT_EQ(cp_->MatchPod("ns2", "a", "").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeControlPlaneTest, FetchesCertificateAndDropsItWithTheLastPod) {
+// Without prefetch, a certificate lives exactly as long as its handles.
+class NodeControlPlaneNoPrefetchTest : public NodeControlPlaneTest {
+ protected:
+  NodeControlPlaneNoPrefetchTest() { prefetch_ = false; }
+};
+
+TEST_F(NodeControlPlaneNoPrefetchTest, FetchesCertificateAndDropsItWithTheLastPod) {
   Mesh();
   EXPECT_TRUE(cp_->ready());  // no captured pod yet
   auto a = cp_->MatchPod("ns1", "a", "");
@@ -216,6 +237,69 @@ TEST_F(NodeControlPlaneTest, FetchesCertificateAndDropsItWithTheLastPod) {
   loop_->RunFor(absl::Milliseconds(50));
   EXPECT_TRUE(cp_->CertificateStatus().empty());
   EXPECT_TRUE(cp_->ready());
+}
+
+// Prefetch (ztunnel's): the identities of this node's HBONE workloads are
+// fetched as soon as xDS names them, so a pod captured later finds its
+// certificate; the CA's root lands in the trust bundles; the certificate
+// goes when its workloads leave xDS and no pod holds it.
+TEST_F(NodeControlPlaneTest, PrefetchesThisNodesIdentitiesAndFillsTheBundles) {
+  EXPECT_EQ(bundles_->Get()->size(), 0u);
+  Mesh();
+  EXPECT_EQ(cp_->prefetched(), 1u);  // sa-a (pods a and b); c is on node-2
+  ASSERT_TRUE(loop_->RunUntil(
+      [&] {
+        auto st = cp_->CertificateStatus();
+        return st.size() == 1 && st[0].state == CertStatus::State::kAvailable;
+      },
+      absl::Seconds(10)));
+  // The CA's log line is read on the loop too: wait for it, keep the rest.
+  ASSERT_TRUE(loop_->RunUntil(
+      [&] {
+        for (auto it = requests_.begin(); it != requests_.end();) {
+          if ((*it)["type"] == "ca") {
+            ca_requests_.push_back(*it);
+            it = requests_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        return !ca_requests_.empty();
+      },
+      absl::Seconds(5)));
+  loop_->RunFor(absl::Milliseconds(100));  // (a second one would show now)
+  for (const json& r : requests_) EXPECT_NE(r["type"], "ca") << r;
+  ASSERT_EQ(ca_requests_.size(), 1u);
+  EXPECT_EQ(ca_requests_[0]["identity"], "spiffe://cluster.local/ns/ns1/sa/sa-a");
+  EXPECT_TRUE(cp_->ready());
+  // The pod captured now gets the certificate at once, without a fetch.
+  auto a = cp_->MatchPod("ns1", "a", "sa-a");
+  ASSERT_TRUE(a.ok());
+  auto h = cp_->Credentials(*a);
+  ASSERT_TRUE(h.ok());
+  ASSERT_NE((*h)->Get(), nullptr);
+  EXPECT_EQ((*h)->Get()->id().str(), "spiffe://cluster.local/ns/ns1/sa/sa-a");
+  EXPECT_EQ(cp_->certificate_stats().fetches_started, 1u);
+  // The CA's root verifies peers of cluster.local.
+  std::shared_ptr<const identity::TrustBundleSet> set = bundles_->Get();
+  const identity::TrustBundle* bundle = set->Find("cluster.local");
+  ASSERT_NE(bundle, nullptr);
+  EXPECT_EQ(bundle->authorities().size(), 1u);
+
+  // Both sa-a pods leave xDS: the captured one still holds the certificate.
+  Command({{"push_messages",
+            {{"type", kAddressType},
+             {"nonce", "a2"},
+             {"any_type", kAddressType},
+             {"resources", json::array()},
+             {"removed", {"Kubernetes//Pod/ns1/a", "Kubernetes//Pod/ns1/b"}}}}});
+  EXPECT_EQ(NextXdsRequest()["nonce"], "a2");
+  EXPECT_EQ(cp_->prefetched(), 0u);
+  ASSERT_EQ(cp_->CertificateStatus().size(), 1u);
+  EXPECT_EQ(cp_->CertificateStatus()[0].users, 1u);
+  h->reset();
+  loop_->RunFor(absl::Milliseconds(50));
+  EXPECT_TRUE(cp_->CertificateStatus().empty());
 }
 
 TEST_F(NodeControlPlaneTest, HandleOutlivingTheControlPlaneIsHarmless) {

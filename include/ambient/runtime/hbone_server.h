@@ -155,6 +155,7 @@ struct ServerStats {
   uint64_t silent_closed = 0;           // connections closed by silent_timeout
   uint64_t refused_streams = 0;         // CONNECTs refused by a pending-dial cap
   uint64_t cancelled_dials = 0;         // upstream connects cancelled with their stream
+  uint64_t policy_closed = 0;           // carried streams ended by Recheck
   size_t pending_dials = 0;             // upstream connects in flight now
 };
 
@@ -177,6 +178,13 @@ class HboneServer {
   // SetWorkload replaces ServerOptions::workload for CONNECTs answered from
   // now on (the 200's baggage and the inbound records' destination).
   virtual void SetWorkload(const hbone::WorkloadInfo& workload) = 0;
+  // Recheck runs ServerOptions::authorize again for every stream being
+  // carried (ztunnel's policy watcher: call it after the policies changed)
+  // and ends each one now denied: RST_STREAM(CONNECT_ERROR) to the client,
+  // the upstream socket closed, and its access record with the error
+  // "connection closed due to policy change: <reason>". Returns how many it
+  // ended. Nothing happens without an authorize hook.
+  virtual size_t Recheck() = 0;
 };
 
 }  // namespace ambient::runtime

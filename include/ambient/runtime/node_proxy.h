@@ -104,6 +104,14 @@ struct NodeProxyOptions {
   std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const Workload&)>
       credentials;
   std::shared_ptr<authz::PolicyStore> policies;  // optional: allow everything when null
+  // match_pod, when set, finds the workload of a pod handed over (AddPod)
+  // instead of the directory lookup by uid, then namespace/name. With xDS the
+  // pod uid is not the workload's: xds::NodeControlPlane::MatchPod matches by
+  // namespace, name and service account among this node's workloads. Its
+  // error fails AddPod (ZDS keeps the pod pending and retries).
+  std::function<absl::StatusOr<Workload>(const std::string& uid,
+                                         const netns::zds::WorkloadInfo& info)>
+      match_pod;
   // The in-pod listeners (ports, mark, transparency); DNS (15053) is off
   // unless a pod_attach serves it.
   netns::PodListenerOptions listeners = [] {
@@ -153,7 +161,7 @@ class NodeProxy {
   virtual ~NodeProxy() = default;
 
   // AddPod captures pod `uid` living in `netns`. The workload is found by
-  // uid, else by info's namespace/name. Adding a uid that is already
+  // options.match_pod when set, else by uid, else by info's namespace/name. Adding a uid that is already
   // captured with the same netns is a no-op; with another netns the old
   // capture is removed first. Errors (nothing captured): NotFound for a
   // workload the directory does not know; AlreadyExists when another uid is
@@ -169,6 +177,16 @@ class NodeProxy {
   virtual bool RemovePod(const std::string& uid) = 0;
   // pods lists the captured pods, in uid order.
   virtual std::vector<PodInfo> pods() const = 0;
+
+  // RecheckPolicies evaluates authorization again for every inbound
+  // connection being carried (HBONE streams on the pods' 15008, plaintext
+  // connections on 15006) against the policies and workloads in force now,
+  // and closes each one now denied (the HBONE stream reset with
+  // CONNECT_ERROR, the plaintext sockets shut down) with the access line
+  // error "connection closed due to policy change: <reason>" (ztunnel's
+  // policy watcher). Call it after the PolicyStore changed (an xDS push, a
+  // file reload). Returns how many it closed.
+  virtual size_t RecheckPolicies() = 0;
 
   // StartZds connects to the node agent's ZDS socket (options.socket_path)
   // and keeps reconnecting, on the loop (runtime::ZdsClient): pods the agent

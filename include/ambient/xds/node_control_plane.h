@@ -23,9 +23,18 @@
 // workloads whose `node` is this node's name (and, when given, by service
 // account). A pod not in xDS yet is NotFound; ZDS retries the add.
 //
+// Prefetch: as ztunnel does for the pods of its node, every identity of a
+// workload whose `node` is this node (and that speaks HBONE) is acquired at
+// background priority while the workload is in xDS, so its certificate is
+// usually there before the node agent hands the pod over; Credentials()
+// then finds it at once. A pod captured before its certificate arrived
+// gets FailedPrecondition from the node proxy and is retried by ZDS.
+//
 // Trust: the workload trust roots are the roots the CA's chains end with
 // (TrustRootsPem), as ztunnel takes them; the xDS connection's roots file
-// only authenticates istiod.
+// only authenticates istiod. With `bundles` set, each trust domain's roots
+// are put into it as they arrive (TrustBundleSource::Update), so it can be
+// the node proxy's NodeProxyOptions::bundles.
 //
 // Readiness (ready()): both xDS types have been ACKed once and every
 // identity in use has a certificate.
@@ -37,8 +46,10 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "ambient/authz/policy_store.h"
 #include "ambient/identity/credentials.h"
+#include "ambient/identity/trust_bundle.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/workload_directory.h"
 #include "ambient/xds/address_handler.h"
@@ -69,6 +81,14 @@ struct NodeControlPlaneOptions {
   // Borrowed; must outlive the control plane. Required.
   runtime::WorkloadDirectory* workloads = nullptr;
   authz::PolicyStore* policies = nullptr;
+  // Optional: filled with the CA's trust roots per trust domain (see above).
+  std::shared_ptr<identity::TrustBundleSource> bundles;
+  // Prefetch the certificates of this node's HBONE workloads (see above).
+  bool prefetch = true;
+  // Called (loop thread) after each Authorization push was applied to
+  // `policies`: where the host re-checks open connections
+  // (runtime::NodeProxy::RecheckPolicies), as ztunnel's policy watcher does.
+  std::function<void()> on_policies_changed;
 };
 
 class NodeControlPlane {
@@ -107,16 +127,45 @@ class NodeControlPlane {
   std::vector<CertStatus> CertificateStatus() const { return certs_.Status(); }
   const CertManagerStats& certificate_stats() const { return certs_.stats(); }
   AdsClient* ads() { return ads_.get(); }
+  // prefetched: the identities held for this node's workloads (Prefetch above).
+  size_t prefetched() const { return prefetched_.size(); }
 
  private:
   NodeControlPlane(runtime::EventLoop* loop, NodeControlPlaneOptions options);
   void Pump();  // start due fetches, re-arm the timer
   void ArmTimer();
   void Release(const identity::SpiffeId& id);
+  void OnAddressesApplied();  // prefetch: acquire/release this node's identities
+  void UpdateBundles();       // the CA's roots into options_.bundles
+
+  // Applies Address resources into the directory, then OnAddressesApplied.
+  // Applies Authorization resources, then calls on_policies_changed.
+  class PolicyTap : public TypeHandler {
+   public:
+    explicit PolicyTap(NodeControlPlane* cp) : cp_(cp) {}
+    std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
+                                 const std::vector<std::string>& removed) override;
+
+   private:
+    NodeControlPlane* cp_;
+  };
+  class AddressTap : public TypeHandler {
+   public:
+    explicit AddressTap(NodeControlPlane* cp) : cp_(cp) {}
+    std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
+                                 const std::vector<std::string>& removed) override;
+
+   private:
+    NodeControlPlane* cp_;
+  };
 
   runtime::EventLoop* loop_;
   NodeControlPlaneOptions options_;
   AddressHandler addresses_;
+  AddressTap address_tap_{this};
+  PolicyTap policy_tap_{this};
+  std::set<identity::SpiffeId> prefetched_;
+  std::map<std::string, std::string> bundle_pem_;  // trust domain -> roots last put in bundles
   AuthorizationHandler policies_;
   std::unique_ptr<AdsClient> ads_;
   std::unique_ptr<ControlPlaneConnection> ca_;  // null: ads_->connection()
