@@ -15,12 +15,12 @@ constexpr char kIndex[] =
     "  /config_dump  workloads, services, policies and certificates (JSON, ztunnel's shape)\n"
     "  /logging      the log level: GET to read it, POST ?level=debug|info|warn|error to set it\n";
 
-// Printable renders untrusted bytes for an error message: at most 64 of
-// them, anything but printable ASCII as '?'.
-std::string Printable(absl::string_view s) {
+// Printable renders untrusted bytes for a message: at most `max` of them,
+// anything but printable ASCII as '?'.
+std::string Printable(absl::string_view s, size_t max = 64) {
   std::string out;
-  for (char c : s.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > 64) out += "...";
+  for (char c : s.substr(0, max)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (s.size() > max) out += "...";
   return out;
 }
 
@@ -106,7 +106,14 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::New(runtime::EventLoop
                                                               AdminHandlers handlers) {
   auto http =
       HttpServer::New(loop, listen, [handlers = std::move(handlers)](absl::string_view request) {
-        return AdminRespond(request, handlers);
+        std::optional<std::string> response = AdminRespond(request, handlers);
+        if (response && handlers.log) {
+          absl::string_view line = request.substr(0, request.find_first_of("\r\n"));
+          handlers.log(LogLevel::kDebug, "admin",
+                       absl::StrCat(Printable(line, 200), " -> ",
+                                    absl::string_view(*response).substr(9, 3)));
+        }
+        return response;
       });
   if (!http.ok()) return http.status();
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(*http)));

@@ -50,6 +50,11 @@ struct AdminHandlers {
   std::function<std::string()> config_dump;  // the JSON document
   std::function<LogLevel()> log_level;       // the level in force
   std::function<void(LogLevel)> set_log_level;
+  // Optional: AdminServer says at debug level, component "admin", which
+  // request it answered and how: "POST /logging?level=debug HTTP/1.1 ->
+  // 200" (the request line cut at 200 bytes, unprintable bytes as '?').
+  // AdminRespond does not use it.
+  LogSink log;
 };
 
 // AdminRespond returns the full response to the request head in `request`

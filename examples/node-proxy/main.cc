@@ -348,6 +348,7 @@ static int RealMain(int argc, char** argv) {
       Print(LogLevel::kInfo, "node-proxy",
             absl::StrCat("log level set to ", examples::LogLevelName(level)));
     };
+    ah.log = Print;  // a debug line per request
     auto as = examples::AdminServer::New(loop->get(), admin_addr, std::move(ah));
     if (!as.ok()) return Fail(absl::StrCat("--admin ", admin_addr, ": ", as.status().message()));
     admin_server = std::move(*as);

@@ -18,6 +18,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "admin_server.h"
 #include "ambient/authz/policy_store.h"
 #include "ambient/runtime/event_loop.h"
@@ -498,6 +499,10 @@ TEST(AdminServerTest, ServesTheLiveDumpAndChangesTheLevel) {
     src.policies = &store;
     return RenderConfigDump(src);
   };
+  std::vector<std::string> lines;  // written on the loop thread, read after it stopped
+  h.log = [&lines](LogLevel level, absl::string_view component, absl::string_view message) {
+    lines.push_back(absl::StrCat(LogLevelName(level), " ", component, " ", message));
+  };
   auto server = AdminServer::New(loop->get(), "127.0.0.1:0", h);
   ASSERT_TRUE(server.ok()) << server.status();
   int port = (*server)->address().port();
@@ -527,6 +532,14 @@ TEST(AdminServerTest, ServesTheLiveDumpAndChangesTheLevel) {
       absl::EndsWith(Fetch(port, "GET /logging HTTP/1.0\r\n\r\n"), "current log level is debug\n"));
   stop = true;
   runner.join();
+  // One debug line per request answered, unprintable bytes masked.
+  std::vector<std::string> want = {"debug admin GET /config_dump HTTP/1.1 -> 200",
+                                   "debug admin GET /config_dump HTTP/1.1 -> 200",
+                                   "debug admin POST /logging?level=debug HTTP/1.1 -> 200",
+                                   "debug admin POST /logging?level=loud HTTP/1.1 -> 400",
+                                   "debug admin ??? ? -> 400",
+                                   "debug admin GET /logging HTTP/1.0 -> 200"};
+  EXPECT_EQ(lines, want);
 }
 
 TEST(AdminServerTest, BadAddressesAreErrors) {
