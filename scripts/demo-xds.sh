@@ -156,11 +156,12 @@ cut -c1-200 "$tmp/agent.log"
 step "5. node proxy: no --config; the mesh from istiod (xDS), SVIDs from the Istio CA"
 echo "\$ node-proxy --xds-address 127.0.0.1:$port --xds-root-cert ca.pem --token-file istio-token \\"
 echo "    --cluster-id Kubernetes --node-name demo-node --pod-name ztunnel-demo --pod-namespace istio-system \\"
-echo "    --instance-ip 198.18.1.1 --zds-socket zds.sock --metrics 127.0.0.1:15020 --dns off"
+echo "    --instance-ip 198.18.1.1 --zds-socket zds.sock --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off"
 ip netns exec "$node" "$proxy_bin" --xds-address "127.0.0.1:$port" --xds-root-cert "$tmp/ca.pem" \
   --token-file "$tmp/istio-token" --cluster-id Kubernetes --node-name demo-node \
   --pod-name ztunnel-demo --pod-namespace istio-system --instance-ip 198.18.1.1 \
-  --zds-socket "$tmp/zds.sock" --metrics 127.0.0.1:15020 --dns off >"$tmp/proxy.log" 2>&1 &
+  --zds-socket "$tmp/zds.sock" --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off \
+  >"$tmp/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=($proxy_pid)
 captured() { grep -c "captured in netns" "$tmp/proxy.log" || true; }
@@ -187,6 +188,17 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 echo "--- /healthz/ready: $ready"
+echo "--- the admin endpoint's /config_dump (ztunnel's shape): workloads and certificates"
+dump=$(printf 'GET /config_dump HTTP/1.0\r\n\r\n' | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15000 | sed '1,/^\r$/d' || true)
+certs=$(/usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+for w in d["workloads"]:
+    print("    workload %s/%s uid %s node %s" % (w["namespace"], w["name"], w["uid"], w.get("node")))
+for c in d["certificates"]:
+    print("    certificate %s %s (serial %s)" % (c["identity"], c["state"], c["certChain"][0]["serialNumber"] if c["certChain"] else "-"))
+' <<<"$dump" 2>&1 || true)
+echo "$certs"
 
 step "6. the client in pod A: plain TCP to 198.18.2.2:9080"
 reply=$(echo "hello from pod A" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 || true)
@@ -252,6 +264,10 @@ if [ "$long_closed" != yes ] ||
    ! grep -q 'error access.*dst.hbone_addr=198.18.2.2:9081.*direction="inbound".*error="connection closed due to policy change: explicitly denied by demo/deny-client"' "$tmp/proxy.log"; then
   echo "FAIL: the open connection was not closed when the DENY policy arrived" >&2; ok=0
 fi
+for sa in client server; do
+  grep -q "certificate spiffe://cluster.local/ns/demo/sa/$sa Available" <<<"$certs" ||
+    { echo "FAIL: /config_dump does not show sa $sa's certificate from the CA as Available" >&2; ok=0; }
+done
 [ "$proxy_rc" -eq 0 ] || { echo "FAIL: node proxy exited with $proxy_rc" >&2; ok=0; }
 if [ $ok -ne 1 ]; then
   echo "--- node proxy log:"; cat "$tmp/proxy.log"

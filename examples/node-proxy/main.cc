@@ -6,12 +6,14 @@
 // answers the pods' captured DNS on 15053 (mesh names from the config,
 // the rest forwarded upstream). Log and
 // access log lines go to stdout; with --metrics it also serves Prometheus
-// metrics and readiness over HTTP; it runs until SIGINT or SIGTERM.
+// metrics and readiness over HTTP, with --admin a config dump and the log
+// level (admin_server.h); it runs until SIGINT or SIGTERM.
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -33,6 +35,8 @@
 #include "ambient/runtime/event_loop.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/node_proxy.h"
+#include "admin_server.h"
+#include "config_dump.h"
 #include "ambient/xds/node_control_plane.h"
 #include "metrics_server.h"
 #include "node_config.h"
@@ -43,7 +47,8 @@ using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
     "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--metrics ADDR]\n"
-    "                  [--dns on|off] [--dns-upstream IP:PORT,...] [--verbose]\n"
+    "                  [--admin ADDR] [--dns on|off] [--dns-upstream IP:PORT,...]\n"
+    "                  [--log-level LEVEL] [--verbose]\n"
     "       node-proxy --xds-address HOST:PORT --node-name NAME [--ca-address HOST:PORT]\n"
     "                  [--xds-root-cert FILE] [--token-file FILE] [--cluster-id ID]\n"
     "                  [--pod-name N] [--pod-namespace NS] [--instance-ip IP] [...]\n"
@@ -78,6 +83,12 @@ constexpr char kUsage[] =
     "                     snapshot is applied and no pod is pending, and with\n"
     "                     --xds-address both xDS types ACKed and every captured\n"
     "                     pod's certificate issued; else 503)\n"
+    "  --admin ADDR       serve the admin endpoint on ADDR (off by default; ztunnel's\n"
+    "                     is 127.0.0.1:15000; keep it on loopback, nothing is\n"
+    "                     authenticated): GET /config_dump (workloads, services,\n"
+    "                     policies, certificates as JSON in ztunnel's shape, for\n"
+    "                     istioctl ztunnel-config), GET /logging (the level) and\n"
+    "                     POST /logging?level=LEVEL (change it at run time)\n"
     "  --dns X            the DNS proxy on 15053 (UDP+TCP) in every captured pod\n"
     "                     (default on): A/AAAA for the mesh's service and workload\n"
     "                     names, the rest forwarded upstream; istio_dns_* metrics\n"
@@ -85,7 +96,9 @@ constexpr char kUsage[] =
     "                     port 53), comma-separated; default: the node's\n"
     "                     /etc/resolv.conf nameservers. They are dialled from inside\n"
     "                     the pod's netns, so a loopback address will not do\n"
-    "  --verbose          also print debug lines\n"
+    "  --log-level LEVEL  print lines of LEVEL and above: debug, info (default), warn\n"
+    "                     or error\n"
+    "  --verbose          also print debug lines (--log-level debug)\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
     "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
 
@@ -139,8 +152,12 @@ void LoadServices(runtime::WorkloadDirectory* dir, const std::vector<runtime::Se
 }
 
 std::mutex g_out_mu;
+// Lines below this level are dropped (--log-level; the admin endpoint's
+// POST /logging?level= changes it while the proxy runs).
+std::atomic<LogLevel> g_log_level{LogLevel::kInfo};
 
 void Print(LogLevel level, absl::string_view component, absl::string_view message) {
+  if (level < g_log_level.load(std::memory_order_relaxed)) return;
   static const char* const kNames[] = {"debug", "info", "warn", "error"};
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -171,8 +188,8 @@ static int RealMain(int argc, char** argv) {
   std::string config_path;
   std::string policy_path;
   std::string metrics_addr;
+  std::string admin_addr;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
-  bool verbose = false;
   bool dns_on = true;
   std::string dns_upstream;
   // xDS mode: ztunnel's environment variables are the defaults.
@@ -216,6 +233,16 @@ static int RealMain(int argc, char** argv) {
       if (!ambient::SocketAddress::Parse(metrics_addr).ok()) {
         return Usage(absl::StrCat("--metrics: \"", metrics_addr, "\" is not ip:port"));
       }
+    } else if (arg == "--admin") {
+      if (!value(&admin_addr)) return Usage("--admin needs a value");
+      if (!ambient::SocketAddress::Parse(admin_addr).ok()) {
+        return Usage(absl::StrCat("--admin: \"", admin_addr, "\" is not ip:port"));
+      }
+    } else if (arg == "--log-level") {
+      std::string v;
+      std::optional<LogLevel> level = value(&v) ? examples::ParseLogLevel(v) : std::nullopt;
+      if (!level) return Usage("--log-level must be debug, info, warn or error");
+      g_log_level = *level;
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
     } else if (arg == "--dns") {
@@ -252,7 +279,7 @@ static int RealMain(int argc, char** argv) {
         return Usage("--instance-ip needs an IP address");
       }
     } else if (arg == "--verbose") {
-      verbose = true;
+      g_log_level = LogLevel::kDebug;
     } else {
       return Usage(absl::StrCat("unknown argument \"", arg, "\""));
     }
@@ -277,6 +304,7 @@ static int RealMain(int argc, char** argv) {
   runtime::NodeProxyOptions options;
   options.workloads = directory;
   std::shared_ptr<authz::PolicyStore> policies;
+  std::string trust_roots_pem;  // file mode: the trust bundle's PEM (admin dump)
   if (!xds_mode) {
   absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
@@ -291,6 +319,7 @@ static int RealMain(int argc, char** argv) {
   if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
   absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
   if (!roots.ok()) return Fail(std::string(roots.status().message()));
+  trust_roots_pem = *roots;
   auto bundle = identity::TrustBundle::FromPem(*td, *roots);
   if (!bundle.ok())
     return Fail(absl::StrCat(config->trust_bundle, ": ", bundle.status().message()));
@@ -324,9 +353,7 @@ static int RealMain(int argc, char** argv) {
     options.policies = policies;
   }
   }  // !xds_mode
-  options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
-    if (level != LogLevel::kDebug || verbose) Print(level, c, m);
-  };
+  options.log = Print;  // filtered by g_log_level
   auto metrics = std::make_shared<hbone::Metrics>();
   options.metrics = metrics;
 
@@ -425,6 +452,61 @@ static int RealMain(int argc, char** argv) {
           absl::StrCat("metrics: http://", metrics_server->address().ToString(),
                        "/metrics, readiness: /healthz/ready"));
   }
+  std::unique_ptr<examples::AdminServer> admin_server;
+  if (!admin_addr.empty()) {
+    examples::AdminHandlers ah;
+    // Certificates: the captured pods' SVID files, read when asked (on the
+    // loop thread, where svid_files is read and replaced).
+    std::function<std::vector<examples::CertDump>()> certs;
+    if (control_plane) {
+      // From the Istio CA: every identity the certificate manager holds.
+      certs = [c = control_plane.get()] {
+        std::vector<examples::CertDump> out;
+        for (const xds::CertStatus& st : c->CertificateStatus()) {
+          examples::CertDump d;
+          d.identity = st.id.str();
+          d.state = st.state == xds::CertStatus::State::kAvailable      ? "Available"
+                    : st.state == xds::CertStatus::State::kInitializing ? "Initializing"
+                                                                         : "Unavailable: " + st.last_error;
+          if (st.credentials) d.chain_pem = examples::ChainPem(*st.credentials);
+          d.roots_pem = st.root_pem;
+          out.push_back(std::move(d));
+        }
+        return out;
+      };
+    } else {
+      certs = [svid_files, roots = trust_roots_pem, p = proxy->get()] {
+        std::vector<examples::SvidFile> files;
+        for (const runtime::PodInfo& pod : p->pods()) {
+          auto it = svid_files->find(pod.uid);
+          if (it != svid_files->end()) files.push_back({pod.identity.str(), it->second.cert});
+        }
+        return examples::CertDumpsFromFiles(files, roots);
+      };
+    }
+    ah.config_dump = [directory, policies, certs] {
+      return examples::RenderConfigDump({directory.get(), policies.get(), certs});
+    };
+    ah.log_level = [] { return g_log_level.load(); };
+    ah.set_log_level = [](LogLevel level) {
+      g_log_level = level;
+      Print(LogLevel::kInfo, "node-proxy",
+            absl::StrCat("log level set to ", examples::LogLevelName(level)));
+    };
+    ah.log = Print;  // a debug line per request
+    auto as = examples::AdminServer::New(loop->get(), admin_addr, std::move(ah));
+    if (!as.ok()) return Fail(absl::StrCat("--admin ", admin_addr, ": ", as.status().message()));
+    admin_server = std::move(*as);
+    std::string ip = admin_server->address().IpString();
+    if (!absl::StartsWith(ip, "127.") && ip != "::1") {
+      Print(LogLevel::kWarn, "node-proxy",
+            "--admin is not a loopback address: whoever reaches it reads the whole config and "
+            "changes the log level");
+    }
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("admin: http://", admin_server->address().ToString(),
+                       "/config_dump, log level: /logging"));
+  }
 
   // SIGHUP re-reads the policy file on the loop (the handler only writes a byte).
   int hup[2];
@@ -502,6 +584,7 @@ static int RealMain(int argc, char** argv) {
   if (absl::Status st = (*proxy)->StartZds(zo); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
   metrics_server.reset();
+  admin_server.reset();
   proxy_ptr = nullptr;
   proxy->reset();  // closes ZDS and releases the pods, on this (the loop's) thread
   (*loop)->RunFor(absl::Milliseconds(10));
