@@ -188,6 +188,9 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 echo "--- /healthz/ready: $ready"
+echo "--- ztunnel's xDS metrics on /metrics:"
+xds_metrics=$(printf 'GET /metrics HTTP/1.0\r\n\r\n' | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15020 | grep -E '^istio_xds_' || true)
+sed 's/^/    /' <<<"$xds_metrics"
 echo "--- the admin endpoint's /config_dump (ztunnel's shape): workloads and certificates"
 dump=$(printf 'GET /config_dump HTTP/1.0\r\n\r\n' | ip netns exec "$node" socat -T2 - TCP4:127.0.0.1:15000 | sed '1,/^\r$/d' || true)
 certs=$(/usr/bin/python3 -c '
@@ -268,6 +271,9 @@ for sa in client server; do
   grep -q "certificate spiffe://cluster.local/ns/demo/sa/$sa Available" <<<"$certs" ||
     { echo "FAIL: /config_dump does not show sa $sa's certificate from the CA as Available" >&2; ok=0; }
 done
+grep -q '^istio_xds_message_total{url="type.googleapis.com/istio.workload.Address"} [1-9]' <<<"$xds_metrics" &&
+  grep -q '^istio_xds_up 1$' <<<"$xds_metrics" ||
+  { echo "FAIL: /metrics lacks ztunnel's istio_xds_* counters" >&2; ok=0; }
 [ "$proxy_rc" -eq 0 ] || { echo "FAIL: node proxy exited with $proxy_rc" >&2; ok=0; }
 if [ $ok -ne 1 ]; then
   echo "--- node proxy log:"; cat "$tmp/proxy.log"

@@ -437,9 +437,14 @@ static int RealMain(int argc, char** argv) {
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
     examples::MetricsHandlers mh;
-    mh.metrics = [metrics, dns_metrics] {
-      return dns_metrics ? absl::StrCat(metrics->Prometheus(), dns_metrics->Prometheus())
-                         : metrics->Prometheus();
+    mh.metrics = [metrics, dns_metrics, c = control_plane.get()] {
+      std::string text = metrics->Prometheus();
+      if (dns_metrics) absl::StrAppend(&text, dns_metrics->Prometheus());
+      // With --xds-address: ztunnel's istio_xds_* (loop thread, like the client).
+      if (c != nullptr) {
+        absl::StrAppend(&text, xds::XdsPrometheus(c->ads()->stats(), c->ads()->streaming()));
+      }
+      return text;
     };
     mh.ready = [p = proxy->get(), c = control_plane.get()] {
       return p->zds() != nullptr && p->zds()->ready() && (c == nullptr || c->ready());
