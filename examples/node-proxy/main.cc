@@ -26,18 +26,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "admin_server.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/dns/pod_dns.h"
 #include "ambient/dns/server.h"
+#include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/zds.h"
 #include "ambient/runtime/event_loop.h"
-#include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/node_proxy.h"
-#include "admin_server.h"
-#include "config_dump.h"
 #include "ambient/xds/node_control_plane.h"
+#include "config_dump.h"
 #include "metrics_server.h"
 #include "node_config.h"
 
@@ -69,6 +70,8 @@ constexpr char kUsage[] =
     "  --token-file F     bearer token sent on every call (ztunnel reads\n"
     "                     /var/run/secrets/tokens/istio-token), re-read on change\n"
     "  --cluster-id ID    the clusterid header (CLUSTER_ID; default Kubernetes)\n"
+    "  --secret-ttl D     lifetime asked of the CA for each certificate (SECRET_TTL;\n"
+    "                     default 24h); renewed at half of it\n"
     "  --node-name NAME   this node (NODE_NAME): pods are matched among its workloads\n"
     "  --pod-name N, --pod-namespace NS, --instance-ip IP\n"
     "                     this proxy's own pod (POD_NAME, POD_NAMESPACE, INSTANCE_IP)\n"
@@ -202,6 +205,7 @@ static int RealMain(int argc, char** argv) {
   std::string xds_root_cert;
   std::string token_file;
   std::string cluster_id = env("CLUSTER_ID").empty() ? "Kubernetes" : env("CLUSTER_ID");
+  std::string secret_ttl = env("SECRET_TTL").empty() ? "24h" : env("SECRET_TTL");
   xds::NodeIdentity node;
   node.node_name = env("NODE_NAME");
   node.pod_name = env("POD_NAME");
@@ -266,6 +270,8 @@ static int RealMain(int argc, char** argv) {
       if (!value(&xds_root_cert) || xds_root_cert.empty()) return Usage("--xds-root-cert needs a file");
     } else if (arg == "--token-file") {
       if (!value(&token_file) || token_file.empty()) return Usage("--token-file needs a file");
+    } else if (arg == "--secret-ttl") {
+      if (!value(&secret_ttl)) return Usage("--secret-ttl needs a duration (e.g. 24h)");
     } else if (arg == "--cluster-id") {
       if (!value(&cluster_id) || cluster_id.empty()) return Usage("--cluster-id needs a value");
     } else if (arg == "--node-name") {
@@ -297,6 +303,12 @@ static int RealMain(int argc, char** argv) {
     }
   }
   if (!dns_on && !dns_upstream.empty()) return Usage("--dns-upstream needs --dns on");
+  absl::Duration ttl;
+  if (!absl::ParseDuration(secret_ttl, &ttl) || ttl < absl::Seconds(2) ||
+      ttl > absl::Hours(24 * 365)) {
+    return Usage(absl::StrCat("--secret-ttl (SECRET_TTL) \"", secret_ttl,
+                              "\" is not a duration from 2s to 8760h (e.g. 24h, 90m)"));
+  }
 
   auto directory = std::make_shared<runtime::WorkloadDirectory>();
   // SVID files by uid; read and replaced on the loop thread only.
@@ -377,6 +389,7 @@ static int RealMain(int argc, char** argv) {
       cpo.ca->address = ca_address;
     }
     cpo.node = node;
+    cpo.certificates.validity = ttl;
     cpo.workloads = directory.get();
     cpo.policies = policies.get();
     cpo.bundles = options.bundles;

@@ -42,6 +42,8 @@ expect 2 "--xds-address needs --node-name (or NODE_NAME)" -- env -u NODE_NAME "$
 expect 2 "leave out --config and --policy" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --config x
 expect 2 "--ca-address, --xds-root-cert and --token-file need --xds-address" -- "$2" --config x --ca-address 127.0.0.1:1
 expect 2 "--instance-ip needs an IP address" -- "$2" --instance-ip nope
+expect 2 "--secret-ttl (SECRET_TTL) \"forever\" is not a duration" -- "$2" --config x --secret-ttl forever
+expect 2 "--secret-ttl (SECRET_TTL) \"1s\" is not a duration" -- env SECRET_TTL=1s "$2" --config x
 expect 1 "bad control plane address \"no-port\"" -- "$2" --xds-address no-port --node-name n
 expect 1 "cannot read control plane root certificate file $tmp/missing.pem" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --xds-root-cert "$tmp/missing.pem"
 
