@@ -169,13 +169,16 @@ step "5. node proxy: no --config; the mesh from istiod (xDS), SVIDs from the Ist
 echo "\$ node-proxy --xds-address 127.0.0.1:$port --xds-root-cert ca.pem --token-file istio-token \\"
 echo "    --cluster-id Kubernetes --node-name demo-node --pod-name ztunnel-demo --pod-namespace istio-system --secret-ttl 8s \\"
 echo "    --instance-ip 198.18.1.1 --zds-socket zds.sock --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off"
-# start_proxy LOG: the node proxy, with 8 s certificates (renewed every ~4 s).
+# start_proxy LOG [ENV=VALUE...]: the node proxy, with 8 s certificates
+# (renewed every ~4 s).
 start_proxy() {
-  ip netns exec "$node" "$proxy_bin" --xds-address "127.0.0.1:$port" --xds-root-cert "$tmp/ca.pem" \
+  local log=$1
+  shift
+  ip netns exec "$node" env "$@" "$proxy_bin" --xds-address "127.0.0.1:$port" --xds-root-cert "$tmp/ca.pem" \
     --token-file "$tmp/istio-token" --cluster-id Kubernetes --node-name demo-node \
     --pod-name ztunnel-demo --pod-namespace istio-system --instance-ip 198.18.1.1 --secret-ttl 8s \
     --zds-socket "$tmp/zds.sock" --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off \
-    >"$1" 2>&1 &
+    >"$log" 2>&1 &
   proxy_pid=$!
   pids+=($proxy_pid)
 }
@@ -271,18 +274,18 @@ kill -TERM "$proxy_pid"
 proxy_rc=0
 wait "$proxy_pid" || proxy_rc=$?
 
-step "9. istiod is down and the node proxy restarts: it serves nothing new and is not ready"
+step "9. istiod is down and the node proxy restarts (LOG_FORMAT=json this time): it serves nothing new and is not ready"
 exec 7>&-
 kill "$istiod_pid" 2>/dev/null || true
 wait "$istiod_pid" 2>/dev/null || true
-start_proxy "$tmp/proxy2.log"
+start_proxy "$tmp/proxy2.log" LOG_FORMAT=json
 sleep 2
 down_ready=$(readiness)
 down_captured=$(grep -c "captured in netns" "$tmp/proxy2.log" || true)
 down_reply=$(echo "while istiod is down" | ip netns exec "$pod_a" socat -T3 - TCP4:198.18.2.2:9080 2>&1 || true)
 echo "    /healthz/ready: $down_ready; pods captured: $down_captured"
 echo "    pod A -> pod B: ${down_reply:-(no answer)}"
-grep -E "no workload on node|waiting" "$tmp/proxy2.log" | head -2 | cut -c30- | sed 's/^/    /'
+grep -E "no workload on node|waiting" "$tmp/proxy2.log" | head -2 | sed 's/^/    /'
 
 step "10. istiod returns (same port, the mesh without the DENY): the proxy recovers"
 start_istiod "$port"
@@ -291,9 +294,21 @@ for _ in $(seq 200); do [ "$(grep -c "captured in netns" "$tmp/proxy2.log")" -ge
 back_ready=""
 for _ in $(seq 50); do back_ready=$(readiness); [ "$back_ready" = "HTTP/1.1 200 OK" ] && break; sleep 0.1; done
 back_reply=$(echo "istiod is back" | ip netns exec "$pod_a" socat -T5 - TCP4:198.18.2.2:9080 || true)
-grep -E "xDS: ready|captured in netns" "$tmp/proxy2.log" | cut -c30- | sed 's/^/    /'
+grep -E "xDS: ready|captured in netns" "$tmp/proxy2.log" | sed 's/^/    /'
 echo "    /healthz/ready: $back_ready"
 echo "    pod A -> pod B: $back_reply"
+sleep 0.3
+echo "--- its access lines, as JSON objects (ztunnel's LOG_FORMAT=json):"
+json_access=$(/usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)  # every line is one JSON object
+    if r["scope"] == "access" and r.get("dst.hbone_addr") == "198.18.2.2:9080" and \
+       r.get("src.identity") == "spiffe://cluster.local/ns/demo/sa/client" and \
+       isinstance(r.get("bytes_sent"), int):
+        print("    " + json.dumps(r))
+' "$tmp/proxy2.log" 2>&1 || true)
+echo "$json_access"
 kill -TERM "$proxy_pid"
 wait "$proxy_pid" || proxy_rc=$?
 
@@ -334,6 +349,9 @@ if [ "$after_client" -lt $((before_client + 1)) ] || [ "$ticks" -ne 12 ]; then
 fi
 if [ "$down_ready" = "HTTP/1.1 200 OK" ] || [ "$down_captured" -ne 0 ] || [[ "$down_reply" == *"server in pod B"* ]]; then
   echo "FAIL: with istiod down the restarted proxy was ready ($down_ready), captured $down_captured pod(s) or carried traffic" >&2; ok=0
+fi
+if [ "$(grep -c '"direction": "inbound"\|"direction": "outbound"' <<<"$json_access")" -lt 2 ]; then
+  echo "FAIL: with LOG_FORMAT=json the access lines were not JSON objects with their fields" >&2; ok=0
 fi
 if [ "$back_ready" != "HTTP/1.1 200 OK" ] ||
    [ "$back_reply" != "server in pod B: you are 198.18.1.2, you said: istiod is back" ]; then

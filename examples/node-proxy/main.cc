@@ -23,10 +23,14 @@
 #include <mutex>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+
 #include "admin_server.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/dns/pod_dns.h"
@@ -102,6 +106,9 @@ constexpr char kUsage[] =
     "  --log-level LEVEL  print lines of LEVEL and above: debug, info (default), warn\n"
     "                     or error\n"
     "  --verbose          also print debug lines (--log-level debug)\n"
+    "  --log-format F     text (default) or json: one JSON object per line with\n"
+    "                     level, time, scope, message and the access lines' fields\n"
+    "                     (ztunnel's LOG_FORMAT=json, the default from LOG_FORMAT)\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
     "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
 
@@ -159,6 +166,58 @@ std::mutex g_out_mu;
 // POST /logging?level= changes it while the proxy runs).
 std::atomic<LogLevel> g_log_level{LogLevel::kInfo};
 
+// g_log_json: LOG_FORMAT=json (or --log-format json), ztunnel's JSON logs.
+bool g_log_json = false;
+
+// LineFields splits a log line into its message and its key=value fields
+// (access lines: "connection complete src.addr=... dst.workload=\"b\" ..."),
+// as ztunnel's JSON logs carry them; digits-only values become numbers.
+void LineFields(absl::string_view text, nlohmann::ordered_json* out) {
+  std::string message;
+  size_t i = 0;
+  bool fields = false;
+  while (i < text.size()) {
+    size_t end = text.find(' ', i);
+    if (end == absl::string_view::npos) end = text.size();
+    absl::string_view token = text.substr(i, end - i);
+    size_t eq = token.find('=');
+    if (!fields && (eq == absl::string_view::npos || eq == 0)) {
+      absl::StrAppend(&message, message.empty() ? "" : " ", token);
+      i = end + 1;
+      continue;
+    }
+    if (eq == absl::string_view::npos || eq == 0) {  // stray text after the fields
+      absl::StrAppend(&message, " ", token);
+      i = end + 1;
+      continue;
+    }
+    fields = true;
+    std::string key(token.substr(0, eq));
+    size_t v = i + eq + 1;
+    if (v < text.size() && text[v] == '"') {  // a quoted value: up to the unescaped quote
+      std::string value;
+      size_t j = v + 1;
+      for (; j < text.size() && text[j] != '"'; ++j) {
+        if (text[j] == '\\' && j + 1 < text.size()) ++j;
+        value.push_back(text[j]);
+      }
+      (*out)[key] = value;
+      i = j + 2;
+      continue;
+    }
+    absl::string_view value = text.substr(v, end - v);
+    uint64_t n = 0;
+    if (!value.empty() && value.size() < 20 && absl::SimpleAtoi(value, &n) &&
+        value.find_first_not_of("0123456789") == absl::string_view::npos) {
+      (*out)[key] = n;
+    } else {
+      (*out)[key] = std::string(value);
+    }
+    i = end + 1;
+  }
+  (*out)["message"] = message;
+}
+
 void Print(LogLevel level, absl::string_view component, absl::string_view message) {
   if (level < g_log_level.load(std::memory_order_relaxed)) return;
   static const char* const kNames[] = {"debug", "info", "warn", "error"};
@@ -168,10 +227,27 @@ void Print(LogLevel level, absl::string_view component, absl::string_view messag
   gmtime_r(&ts.tv_sec, &t);
   char when[64];
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &t);
+  std::string time = absl::StrFormat("%s.%06ldZ", when, ts.tv_nsec / 1000);
+  std::string line;
+  if (g_log_json) {
+    nlohmann::ordered_json j;
+    j["level"] = kNames[static_cast<int>(level)];
+    j["time"] = time;
+    j["scope"] = std::string(component);
+    if (component == "access") {
+      j["message"] = "";  // (its place: before the fields)
+      LineFields(message, &j);
+    } else {
+      j["message"] = std::string(message);
+    }
+    // Bytes that are not UTF-8 (from a peer's baggage, say) are replaced.
+    line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  } else {
+    line = absl::StrFormat("%s  %-5s %s  %s", time, kNames[static_cast<int>(level)], component,
+                           message);
+  }
   std::lock_guard<std::mutex> lock(g_out_mu);
-  std::printf("%s.%06ldZ  %-5s %s  %.*s\n", when, ts.tv_nsec / 1000,
-              kNames[static_cast<int>(level)], std::string(component).c_str(),
-              static_cast<int>(message.size()), message.data());
+  std::printf("%s\n", line.c_str());
   std::fflush(stdout);
 }
 
@@ -206,6 +282,7 @@ static int RealMain(int argc, char** argv) {
   std::string token_file;
   std::string cluster_id = env("CLUSTER_ID").empty() ? "Kubernetes" : env("CLUSTER_ID");
   std::string secret_ttl = env("SECRET_TTL").empty() ? "24h" : env("SECRET_TTL");
+  g_log_json = env("LOG_FORMAT") == "json";
   xds::NodeIdentity node;
   node.node_name = env("NODE_NAME");
   node.pod_name = env("POD_NAME");
@@ -270,6 +347,11 @@ static int RealMain(int argc, char** argv) {
       if (!value(&xds_root_cert) || xds_root_cert.empty()) return Usage("--xds-root-cert needs a file");
     } else if (arg == "--token-file") {
       if (!value(&token_file) || token_file.empty()) return Usage("--token-file needs a file");
+    } else if (arg == "--log-format") {
+      std::string v;
+      if (!value(&v) || (v != "text" && v != "json"))
+        return Usage("--log-format must be text or json");
+      g_log_json = v == "json";
     } else if (arg == "--secret-ttl") {
       if (!value(&secret_ttl)) return Usage("--secret-ttl needs a duration (e.g. 24h)");
     } else if (arg == "--cluster-id") {
