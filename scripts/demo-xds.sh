@@ -120,21 +120,27 @@ start_istiod() {
 start_istiod
 echo "istiod (fake, python3-grpcio): 127.0.0.1:$port in the node netns, TLS as istiod.istio-system.svc, CA on the same port"
 
-# workload NAME SA LAST: one pod of node demo-node, as istiod sends it.
+# workload NAME SA LAST [SERVICES]: one pod of node demo-node, as istiod
+# sends it (SERVICES: its workload.proto `services` map, JSON).
 workload() {
   local b64
   b64=$(printf "\\xc6\\x12\\x$(printf '%02x' "$3")\\x02" | base64)
-  printf '["Kubernetes//Pod/demo/%s", "v1", "workload.Address", {"workload": {"uid": "Kubernetes//Pod/demo/%s", "name": "%s", "namespace": "demo", "serviceAccount": "%s", "addresses": ["%s"], "tunnelProtocol": "HBONE", "node": "demo-node", "trustDomain": "cluster.local"}}]' \
-    "$1" "$1" "$1" "$2" "$b64"
+  printf '["Kubernetes//Pod/demo/%s", "v1", "workload.Address", {"workload": {"uid": "Kubernetes//Pod/demo/%s", "name": "%s", "namespace": "demo", "serviceAccount": "%s", "addresses": ["%s"], "tunnelProtocol": "HBONE", "node": "demo-node", "trustDomain": "cluster.local", "services": %s}}]' \
+    "$1" "$1" "$1" "$2" "$b64" "${4:-{\}}"
 }
+# The service reviews.demo (VIP 198.19.0.20, port 80 -> 9080), pod B its endpoint.
+vip_b64=$(printf '\xc6\x13\x00\x14' | base64)
+service='["demo/reviews.demo.svc.cluster.local", "v1", "workload.Address", {"service": {"name": "reviews", "namespace": "demo", "hostname": "reviews.demo.svc.cluster.local", "addresses": [{"network": "", "address": "'"$vip_b64"'"}], "ports": [{"servicePort": 80, "targetPort": 9080}]}}]'
+server_services='{"demo/reviews.demo.svc.cluster.local": {"ports": [{"servicePort": 80, "targetPort": 9080}]}}'
 addr_type=type.googleapis.com/istio.workload.Address
 authz_type=type.googleapis.com/istio.security.Authorization
 set_mesh() {  # both pods, no policies
-  echo "{\"set_messages\": {\"type\": \"$addr_type\", \"any_type\": \"$addr_type\", \"resources\": [$(workload client client 1), $(workload server server 2)]}}" >&7
+  echo "{\"set_messages\": {\"type\": \"$addr_type\", \"any_type\": \"$addr_type\", \"resources\": [$(workload client client 1), $(workload server server 2 "$server_services"), $service]}}" >&7
   echo "{\"set_messages\": {\"type\": \"$authz_type\", \"any_type\": \"$authz_type\", \"resources\": []}}" >&7
 }
 set_mesh
-echo "istiod's mesh: Kubernetes//Pod/demo/client (198.18.1.2, sa client), Kubernetes//Pod/demo/server (198.18.2.2, sa server), both on node demo-node; no policies"
+echo "istiod's mesh: Kubernetes//Pod/demo/client (198.18.1.2, sa client), Kubernetes//Pod/demo/server (198.18.2.2, sa server), both on node demo-node;"
+echo "  the service reviews.demo (VIP 198.19.0.20:80 -> 9080, endpoint pod B); no policies"
 
 step "3. the app in pod B: a TCP server on 198.18.2.2:9080"
 ip netns exec "$pod_b" socat -T5 TCP4-LISTEN:9080,bind=198.18.2.2,reuseaddr,fork \
@@ -231,6 +237,11 @@ echo "$reply"
 sleep 0.3
 grep "access" "$tmp/proxy.log" | cut -c30- || true
 
+echo "\$ echo 'hello, reviews' | socat - TCP4:198.19.0.20:80    # inside pod A: the service VIP from xDS"
+vip_reply=$(echo "hello, reviews" | ip netns exec "$pod_a" socat -T5 - TCP4:198.19.0.20:80 || true)
+echo "$vip_reply"
+sleep 0.3
+grep 'info  access.*dst.service="reviews.demo.svc.cluster.local".*direction="outbound"' "$tmp/proxy.log" | head -1 | cut -c30- || true
 echo "--- a long-lived connection from pod A to the echo server 198.18.2.2:9081, left open:"
 mkfifo "$tmp/long.in"
 ip netns exec "$pod_a" socat -T60 - TCP4:198.18.2.2:9081 <"$tmp/long.in" >"$tmp/long.out" 2>&1 &
@@ -333,6 +344,10 @@ if [[ "$denied" == *"server in pod B"* ]] ||
    ! grep -q 'error access.*explicitly denied by demo/deny-client' "$tmp/proxy.log"; then
   echo "FAIL: the DENY policy from xDS did not stop pod A's connection" >&2; ok=0
 fi
+if [ "$vip_reply" != "server in pod B: you are 198.18.1.2, you said: hello, reviews" ] ||
+   ! grep -q 'info  access.*dst.addr=198.18.2.2:15008 dst.hbone_addr=198.18.2.2:9080 dst.service="reviews.demo.svc.cluster.local".*direction="outbound"' "$tmp/proxy.log"; then
+  echo "FAIL: the service VIP from xDS did not reach pod B over HBONE" >&2; ok=0
+fi
 if [ "$long_closed" != yes ] ||
    ! grep -q 'error access.*dst.hbone_addr=198.18.2.2:9081.*direction="inbound".*error="connection closed due to policy change: explicitly denied by demo/deny-client"' "$tmp/proxy.log"; then
   echo "FAIL: the open connection was not closed when the DENY policy arrived" >&2; ok=0
@@ -370,7 +385,8 @@ OK: the node proxy ran with no workload file. It joined istiod over delta xDS
 clusterid, ztunnel's node id), matched the pods the node agent handed over to
 istiod's workloads by namespace and name on its node, had the Istio CA sign a
 certificate for each pod's identity (its own P-256 key and CSR), and carried
-pod A's plain TCP to pod B over HBONE with them. A DENY policy pushed over xDS
+pod A's plain TCP to pod B over HBONE with them, also through a service VIP
+that came over xDS. A DENY policy pushed over xDS
 closed pod A's connection that was already open (ztunnel's policy re-check) and
 refused its next one. Certificates (8 s here) were renewed at half their lifetime
 while a connection carried traffic, without dropping it. Restarted while istiod
