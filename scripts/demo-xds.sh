@@ -20,6 +20,8 @@ set -euo pipefail
 build=${1:-build}
 build=$(cd "$build" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/pods.sh
+source "$src/scripts/lib/pods.sh"
 agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
 
@@ -68,33 +70,15 @@ for ns in "$node" "$pod_a" "$pod_b"; do
   ip netns add "$ns"
   ip -n "$ns" link set lo up
 done
-ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
-ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
-ip -n "$node" addr add 198.18.1.1/24 dev va
-ip -n "$node" addr add 198.18.2.1/24 dev vb
-ip -n "$node" link set va up
-ip -n "$node" link set vb up
+pod_link "$node" "$pod_a" va 1
+pod_link "$node" "$pod_b" vb 2
 ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
-for p in a b; do
-  ns=$pod_a; [ $p = b ] && ns=$pod_b
-  n=1; [ $p = b ] && n=2
-  ip -n "$ns" addr add 198.18.$n.2/24 dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" route add default via 198.18.$n.1
-done
 echo "pod A = 198.18.1.2 (demo/client, sa client), pod B = 198.18.2.2 (demo/server, sa server)"
 
 step "2. istiod: the mesh CA, istiod's serving certificate, a token; fake istiod started"
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
-openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=ambient demo mesh CA" -days 1 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -out "$tmp/ca.pem" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/istiod.key"
-openssl req -new -key "$tmp/istiod.key" -subj "/O=istiod" -out "$tmp/istiod.csr" 2>/dev/null
-printf '%s\n' "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" \
-  "subjectAltName=DNS:istiod.istio-system.svc" > "$tmp/istiod.ext"
-openssl x509 -req -in "$tmp/istiod.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-  -days 1 -extfile "$tmp/istiod.ext" -out "$tmp/istiod.pem" 2>/dev/null
+demo_ca "$tmp" "/O=ambient demo mesh CA"
+demo_cert "$tmp" istiod "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" \
+  "subjectAltName=DNS:istiod.istio-system.svc"
 echo "demo-token" > "$tmp/istio-token"
 mkdir "$tmp/pb"
 protoc --python_out="$tmp/pb" -I "$src/lib/xds" -I "$src/lib/authz" -I /usr/include \

@@ -24,6 +24,8 @@
 set -euo pipefail
 build=${1:-build}
 build=$(cd "$build" && pwd)
+# shellcheck source=scripts/lib/pods.sh
+source "$(dirname "$0")/lib/pods.sh"
 agent_bin=$build/examples/node/node-agent
 proxy_bin=$build/examples/node/node-proxy
 waypoint_bin=$build/examples/waypoint/waypoint
@@ -70,52 +72,23 @@ for ns in "$node" "$pod_a" "$pod_b" "$pod_w"; do
   # no duplicate address detection on the links below (usable at once)
   ip netns exec "$ns" sysctl -q -w net.ipv6.conf.default.accept_dad=0
 done
-ip -n "$node" link add va type veth peer name eth0 netns "$pod_a"
-ip -n "$node" link add vb type veth peer name eth0 netns "$pod_b"
-ip -n "$node" addr add 198.18.1.1/24 dev va
-ip -n "$node" addr add 198.18.2.1/24 dev vb
-ip -n "$node" link set va up
-ip -n "$node" link set vb up
-ip -n "$node" addr add 2001:db8:1::1/64 dev va nodad
-ip -n "$node" addr add 2001:db8:2::1/64 dev vb nodad
+pod_link "$node" "$pod_a" va 1 v6
+pod_link "$node" "$pod_b" vb 2 v6
 ip netns exec "$node" sysctl -q -w net.ipv4.ip_forward=1
 ip netns exec "$node" sysctl -q -w net.ipv6.conf.all.forwarding=1
-ip -n "$pod_a" addr add 198.18.1.2/24 dev eth0
-ip -n "$pod_a" link set eth0 up
-ip -n "$pod_a" route add default via 198.18.1.1
-ip -n "$pod_a" addr add 2001:db8:1::2/64 dev eth0 nodad
-ip -n "$pod_a" route add default via 2001:db8:1::1
-ip -n "$pod_b" addr add 198.18.2.2/24 dev eth0
-ip -n "$pod_b" link set eth0 up
-ip -n "$pod_b" route add default via 198.18.2.1
-ip -n "$pod_b" addr add 2001:db8:2::2/64 dev eth0 nodad
-ip -n "$pod_b" route add default via 2001:db8:2::1
 echo "pod A = 198.18.1.2, 2001:db8:1::2 (demo/client, sa client)"
 echo "pod B = 198.18.2.2, 2001:db8:2::2 (demo/server, sa server)"
 # The waypoint pod: not captured (no netns in node.json), it runs the example
 # waypoint itself.
-ip -n "$node" link add vw type veth peer name eth0 netns "$pod_w"
-ip -n "$node" addr add 198.18.3.1/24 dev vw
-ip -n "$node" link set vw up
-ip -n "$pod_w" addr add 198.18.3.2/24 dev eth0
-ip -n "$pod_w" link set eth0 up
-ip -n "$pod_w" route add default via 198.18.3.1
+pod_link "$node" "$pod_w" vw 3
 echo "waypoint pod = 198.18.3.2 (demo/waypoint, sa waypoint)"
 
 step "2. a demo CA and one X509-SVID per pod (openssl CLI, P-256)"
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key"
-openssl req -x509 -new -key "$tmp/ca.key" -subj "/O=ambient demo CA" -days 1 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -out "$tmp/ca.pem" 2>/dev/null
+demo_ca "$tmp" "/O=ambient demo CA"
 for sa in client server waypoint; do
-  openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/$sa.key"
-  openssl req -new -key "$tmp/$sa.key" -subj "/O=ambient demo" -out "$tmp/$sa.csr" 2>/dev/null
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+  demo_cert "$tmp" "$sa" "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement" \
-    "extendedKeyUsage=serverAuth,clientAuth" \
-    "subjectAltName=URI:spiffe://cluster.local/ns/demo/sa/$sa" > "$tmp/$sa.ext"
-  openssl x509 -req -in "$tmp/$sa.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-    -days 1 -extfile "$tmp/$sa.ext" -out "$tmp/$sa.pem" 2>/dev/null
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=URI:spiffe://cluster.local/ns/demo/sa/$sa"
   echo "$sa: $(openssl x509 -in "$tmp/$sa.pem" -noout -ext subjectAltName | tail -1 | sed 's/^ *//')"
 done
 

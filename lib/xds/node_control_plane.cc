@@ -137,20 +137,6 @@ absl::StatusOr<runtime::Workload> NodeControlPlane::MatchPod(
   return *std::move(found);
 }
 
-std::vector<Rejection> NodeControlPlane::AddressTap::Apply(
-    const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
-  std::vector<Rejection> rejected = cp_->addresses_.Apply(updates, removed);
-  cp_->OnAddressesApplied();
-  return rejected;
-}
-
-std::vector<Rejection> NodeControlPlane::PolicyTap::Apply(
-    const std::vector<ResourceUpdate>& updates, const std::vector<std::string>& removed) {
-  std::vector<Rejection> rejected = cp_->policies_.Apply(updates, removed);
-  if (cp_->options_.on_policies_changed) cp_->options_.on_policies_changed();
-  return rejected;
-}
-
 void NodeControlPlane::OnAddressesApplied() {
   if (!options_.prefetch) return;
   std::set<identity::SpiffeId> wanted;

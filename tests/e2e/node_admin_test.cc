@@ -24,11 +24,16 @@
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/workload_directory.h"
 #include "config_dump.h"
+#include "e2e/http_fetch.h"
 #include "support/temp_dir.h"
 #include "support/test_pki.h"
 
 namespace ambient::examples {
 namespace {
+
+using e2e::Body;
+using e2e::Fetch;
+using e2e::StatusLine;
 
 using Json = nlohmann::json;
 namespace ts = ambient::test_support;
@@ -363,16 +368,6 @@ struct Level {
   }
 };
 
-std::string StatusLine(const std::optional<std::string>& r) {
-  if (!r) return "(incomplete)";
-  return r->substr(0, r->find("\r\n"));
-}
-
-std::string Body(const std::optional<std::string>& r) {
-  if (!r) return "(incomplete)";
-  return r->substr(r->find("\r\n\r\n") + 4);
-}
-
 TEST(AdminRespondTest, ConfigDumpIsJson) {
   Level lv;
   AdminHandlers h = lv.Handlers("{\"workloads\": []}\n");
@@ -460,29 +455,6 @@ TEST(AdminRespondTest, OtherRequests) {
             "HTTP/1.1 500 Internal Server Error");
   EXPECT_EQ(StatusLine(AdminRespond("POST /logging?level=debug HTTP/1.1\r\n\r\n", none)),
             "HTTP/1.1 500 Internal Server Error");
-}
-
-// Fetch sends `request` to 127.0.0.1:`port` and returns the whole answer.
-std::string Fetch(int port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  shutdown(fd, SHUT_WR);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
 }
 
 TEST(AdminServerTest, ServesTheLiveDumpAndChangesTheLevel) {

@@ -20,9 +20,13 @@
 #include "absl/strings/match.h"
 #include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/event_loop.h"
+#include "e2e/http_fetch.h"
 
 namespace ambient::examples {
 namespace {
+
+using e2e::Fetch;
+using e2e::StatusLine;
 
 int OpenFds() {
   int n = 0;
@@ -39,11 +43,6 @@ MetricsHandlers Fixed(std::string text, bool ready) {
   h.metrics = [text] { return text; };
   h.ready = [ready] { return ready; };
   return h;
-}
-
-std::string StatusLine(const std::optional<std::string>& r) {
-  if (!r) return "(incomplete)";
-  return r->substr(0, r->find("\r\n"));
 }
 
 TEST(HttpRespondTest, AnswersWhatAScraperAndAProbeAsk) {
@@ -89,29 +88,6 @@ TEST(HttpRespondTest, BadRequestsGetAClearStatus) {
       EXPECT_TRUE(absl::StartsWith(*r, "HTTP/1.1 ")) << s;
     }
   }
-}
-
-// Fetch sends `request` to `port` and returns the whole answer.
-std::string Fetch(int port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  shutdown(fd, SHUT_WR);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
 }
 
 TEST(MetricsServerTest, ServesTheCountersAsTheyMoveAndReadiness) {

@@ -10,27 +10,8 @@
 set -u
 proxy=$1
 py=/usr/bin/python3
-fail=0
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-check() {  # check WHAT CONDITION...
-  local what=$1
-  shift
-  if ! "$@"; then
-    echo "FAIL: $what" >&2
-    fail=1
-  fi
-}
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-  -subj /CN=test-ca -addext basicConstraints=critical,CA:TRUE \
-  -addext keyUsage=critical,keyCertSign,cRLSign \
-  -keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null || { echo "openssl failed" >&2; exit 1; }
+# shellcheck source=tests/e2e/proxy_cli_lib.sh
+source "$(dirname "$0")/proxy_cli_lib.sh"
 cat > "$tmp/node.json" <<JSON
 {"trust_domain": "cluster.local", "trust_bundle": "ca.pem",
  "workloads": [{"uid": "Kubernetes//Pod/shop/web-0", "name": "web-0", "namespace": "shop",

@@ -8,32 +8,15 @@ usage: h2_connect_error.py HOST:PORT CERT KEY CA RST_UPSTREAM WATCH_UPSTREAM FIN
   FIN_UPSTREAM   writes "bye" and closes cleanly
 Exits 0 when every case behaves, else prints what did not and exits 1.
 """
-import socket
-import ssl
 import sys
 
-import h2.config
-import h2.connection
 import h2.events
 
+import h2_mtls_client
+
 addr, cert, key, ca, rst_up, watch_up, fin_up = sys.argv[1:8]
-host, port = addr.rsplit(":", 1)
 
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.load_cert_chain(cert, key)
-ctx.load_verify_locations(ca)
-ctx.check_hostname = False  # SVIDs carry SPIFFE IDs, not DNS names
-ctx.verify_mode = ssl.CERT_REQUIRED
-ctx.set_alpn_protocols(["h2"])
-sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10))
-
-cfg = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
-                                normalize_outbound_headers=False,
-                                validate_inbound_headers=False)
-conn = h2.connection.H2Connection(cfg)
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = h2_mtls_client.connect(addr, cert, key, ca)
 
 status, data, ended, reset = {}, {}, set(), {}
 

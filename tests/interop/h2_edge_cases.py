@@ -5,35 +5,15 @@
 usage: h2_edge_cases.py HOST:PORT CERT KEY CA ECHO_HOST:PORT
 Exits 0 when every case behaves, else prints what did not and exits 1.
 """
-import socket
-import ssl
 import sys
 
-import h2.config
-import h2.connection
 import h2.events
 
+import h2_mtls_client
+
 addr, cert, key, ca, echo = sys.argv[1:6]
-host, port = addr.rsplit(":", 1)
 
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.load_cert_chain(cert, key)
-ctx.load_verify_locations(ca)
-ctx.check_hostname = False  # SVIDs carry SPIFFE IDs, not DNS names
-ctx.verify_mode = ssl.CERT_REQUIRED
-ctx.set_alpn_protocols(["h2"])
-sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10))
-assert sock.selected_alpn_protocol() == "h2", sock.selected_alpn_protocol()
-
-# python-h2 4.1 insists on :path/:scheme for every request unless told not
-# to validate; HBONE's CONNECT has neither.
-cfg = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
-                                normalize_outbound_headers=False,
-                                validate_inbound_headers=False)
-conn = h2.connection.H2Connection(cfg)
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = h2_mtls_client.connect(addr, cert, key, ca)
 
 status = {}
 data = {}

@@ -8,33 +8,16 @@ server resets or ends the stream. Prints one line per authority,
 "AUTHORITY reset 0xN" or "AUTHORITY ended", and exits 0; exits 1 when a
 stream got no 200 or nothing happened within the time limit.
 """
-import socket
-import ssl
 import sys
 
-import h2.config
-import h2.connection
 import h2.events
+
+import h2_mtls_client
 
 addr, cert, key, ca = sys.argv[1:5]
 authorities = sys.argv[5:]
-host, port = addr.rsplit(":", 1)
 
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.load_cert_chain(cert, key)
-ctx.load_verify_locations(ca)
-ctx.check_hostname = False  # SVIDs carry SPIFFE IDs, not DNS names
-ctx.verify_mode = ssl.CERT_REQUIRED
-ctx.set_alpn_protocols(["h2"])
-sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10))
-
-cfg = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
-                                normalize_outbound_headers=False,
-                                validate_inbound_headers=False)
-conn = h2.connection.H2Connection(cfg)
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = h2_mtls_client.connect(addr, cert, key, ca)
 
 status, ended, reset = {}, set(), {}
 

@@ -51,6 +51,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -138,32 +139,32 @@ class NodeControlPlane {
   void OnAddressesApplied();  // prefetch: acquire/release this node's identities
   void UpdateBundles();       // the CA's roots into options_.bundles
 
-  // Applies Address resources into the directory, then OnAddressesApplied.
-  // Applies Authorization resources, then calls on_policies_changed.
-  class PolicyTap : public TypeHandler {
+  // Tap applies one type's resources with `inner`, then runs `after`
+  // (the prefetch after Address pushes, on_policies_changed after
+  // Authorization pushes).
+  class Tap : public TypeHandler {
    public:
-    explicit PolicyTap(NodeControlPlane* cp) : cp_(cp) {}
+    Tap(TypeHandler* inner, std::function<void()> after)
+        : inner_(inner), after_(std::move(after)) {}
     std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
-                                 const std::vector<std::string>& removed) override;
+                                 const std::vector<std::string>& removed) override {
+      std::vector<Rejection> rejected = inner_->Apply(updates, removed);
+      if (after_) after_();
+      return rejected;
+    }
 
    private:
-    NodeControlPlane* cp_;
-  };
-  class AddressTap : public TypeHandler {
-   public:
-    explicit AddressTap(NodeControlPlane* cp) : cp_(cp) {}
-    std::vector<Rejection> Apply(const std::vector<ResourceUpdate>& updates,
-                                 const std::vector<std::string>& removed) override;
-
-   private:
-    NodeControlPlane* cp_;
+    TypeHandler* inner_;
+    std::function<void()> after_;
   };
 
   runtime::EventLoop* loop_;
   NodeControlPlaneOptions options_;
   AddressHandler addresses_;
-  AddressTap address_tap_{this};
-  PolicyTap policy_tap_{this};
+  Tap address_tap_{&addresses_, [this] { OnAddressesApplied(); }};
+  Tap policy_tap_{&policies_, [this] {
+                    if (options_.on_policies_changed) options_.on_policies_changed();
+                  }};
   std::set<identity::SpiffeId> prefetched_;
   std::map<std::string, std::string> bundle_pem_;  // trust domain -> roots last put in bundles
   AuthorizationHandler policies_;
