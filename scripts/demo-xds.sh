@@ -159,12 +159,14 @@ step "5. node proxy: no --config; the mesh from istiod (xDS), SVIDs from the Ist
 echo "\$ node-proxy --xds-address 127.0.0.1:$port --xds-root-cert ca.pem --token-file istio-token \\"
 echo "    --cluster-id Kubernetes --node-name demo-node --pod-name ztunnel-demo --pod-namespace istio-system --secret-ttl 8s \\"
 echo "    --instance-ip 198.18.1.1 --zds-socket zds.sock --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off"
-# start_proxy LOG [ENV=VALUE...]: the node proxy, with 8 s certificates
-# (renewed every ~4 s).
+# start_proxy LOG [ENV=VALUE...] [-- FLAG...]: the node proxy, with 8 s
+# certificates (renewed every ~4 s).
 start_proxy() {
-  local log=$1
+  local log=$1 envs=() flags=()
   shift
-  ip netns exec "$node" env "$@" "$proxy_bin" --xds-address "127.0.0.1:$port" --xds-root-cert "$tmp/ca.pem" \
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = -- ] && { shift; flags=("$@"); }
+  ip netns exec "$node" env "${envs[@]}" "$proxy_bin" "${flags[@]}" --xds-address "127.0.0.1:$port" --xds-root-cert "$tmp/ca.pem" \
     --token-file "$tmp/istio-token" --cluster-id Kubernetes --node-name demo-node \
     --pod-name ztunnel-demo --pod-namespace istio-system --instance-ip 198.18.1.1 --secret-ttl 8s \
     --zds-socket "$tmp/zds.sock" --metrics 127.0.0.1:15020 --admin 127.0.0.1:15000 --dns off \
@@ -273,7 +275,8 @@ step "9. istiod is down and the node proxy restarts (LOG_FORMAT=json this time):
 exec 7>&-
 kill "$istiod_pid" 2>/dev/null || true
 wait "$istiod_pid" 2>/dev/null || true
-start_proxy "$tmp/proxy2.log" LOG_FORMAT=json
+# (and the CA on a connection of its own: --ca-root-cert)
+start_proxy "$tmp/proxy2.log" LOG_FORMAT=json -- --ca-root-cert "$tmp/ca.pem"
 sleep 2
 down_ready=$(readiness)
 down_captured=$(grep -c "captured in netns" "$tmp/proxy2.log" || true)

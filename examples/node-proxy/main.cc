@@ -71,6 +71,8 @@ constexpr char kUsage[] =
     "  --xds-root-cert F  PEM roots istiod's (and the CA's) TLS certificate must chain\n"
     "                     to (XDS_ROOT_CA); the server name checked is\n"
     "                     istiod.istio-system.svc. Without it: cleartext (tests only)\n"
+    "  --ca-root-cert F   the CA's roots when they differ (CA_ROOT_CA; default: the\n"
+    "                     --xds-root-cert file)\n"
     "  --token-file F     bearer token sent on every call (ztunnel reads\n"
     "                     /var/run/secrets/tokens/istio-token), re-read on change\n"
     "  --cluster-id ID    the clusterid header (CLUSTER_ID; default Kubernetes)\n"
@@ -279,6 +281,7 @@ static int RealMain(int argc, char** argv) {
   std::string xds_address;
   std::string ca_address;
   std::string xds_root_cert;
+  std::string ca_root_cert;
   std::string token_file;
   std::string cluster_id = env("CLUSTER_ID").empty() ? "Kubernetes" : env("CLUSTER_ID");
   std::string secret_ttl = env("SECRET_TTL").empty() ? "24h" : env("SECRET_TTL");
@@ -345,6 +348,9 @@ static int RealMain(int argc, char** argv) {
       if (absl::ConsumePrefix(&v, "https://")) *out = std::string(v);
     } else if (arg == "--xds-root-cert") {
       if (!value(&xds_root_cert) || xds_root_cert.empty()) return Usage("--xds-root-cert needs a file");
+    } else if (arg == "--ca-root-cert") {
+      if (!value(&ca_root_cert) || ca_root_cert.empty())
+        return Usage("--ca-root-cert needs a file");
     } else if (arg == "--token-file") {
       if (!value(&token_file) || token_file.empty()) return Usage("--token-file needs a file");
     } else if (arg == "--log-format") {
@@ -380,8 +386,10 @@ static int RealMain(int argc, char** argv) {
     if (node.node_name.empty()) return Usage("--xds-address needs --node-name (or NODE_NAME)");
   } else {
     if (config_path.empty()) return Usage("--config (or --xds-address) is required");
-    if (!ca_address.empty() || !xds_root_cert.empty() || !token_file.empty()) {
-      return Usage("--ca-address, --xds-root-cert and --token-file need --xds-address");
+    if (!ca_address.empty() || !xds_root_cert.empty() || !ca_root_cert.empty() ||
+        !token_file.empty()) {
+      return Usage(
+          "--ca-address, --xds-root-cert, --ca-root-cert and --token-file need --xds-address");
     }
   }
   if (!dns_on && !dns_upstream.empty()) return Usage("--dns-upstream needs --dns on");
@@ -466,9 +474,10 @@ static int RealMain(int argc, char** argv) {
     cpo.xds.roots_pem_file = xds_root_cert;
     cpo.xds.token_file = token_file;
     cpo.xds.cluster_id = cluster_id;
-    if (!ca_address.empty() && ca_address != xds_address) {
+    if ((!ca_address.empty() && ca_address != xds_address) || !ca_root_cert.empty()) {
       cpo.ca = cpo.xds;
-      cpo.ca->address = ca_address;
+      if (!ca_address.empty()) cpo.ca->address = ca_address;
+      if (!ca_root_cert.empty()) cpo.ca->roots_pem_file = ca_root_cert;
     }
     cpo.node = node;
     cpo.certificates.validity = ttl;
@@ -668,8 +677,12 @@ static int RealMain(int argc, char** argv) {
     control_plane->Start();
     Print(LogLevel::kInfo, "node-proxy",
           absl::StrCat("started: xDS and CA from ", xds_address,
-                       ca_address.empty() ? "" : absl::StrCat(" (CA ", ca_address, ")"), " as node ",
-                       node.node_name, " (", node.NodeId(), "), ZDS socket ", zds_socket));
+                       ca_address.empty() && ca_root_cert.empty()
+                           ? ""
+                           : absl::StrCat(" (the CA on a connection of its own to ",
+                                          ca_address.empty() ? xds_address : ca_address, ")"),
+                       " as node ", node.node_name, " (", node.NodeId(), "), ZDS socket ",
+                       zds_socket));
   } else {
     Print(LogLevel::kInfo, "node-proxy",
           absl::StrCat("started: ", directory->size(), " workload(s) known, ZDS socket ",

@@ -40,7 +40,8 @@ expect 2 "--dns-upstream needs --dns on" -- "$2" --config x --dns off --dns-upst
 expect 2 "--config (or --xds-address) is required" -- "$2"
 expect 2 "--xds-address needs --node-name (or NODE_NAME)" -- env -u NODE_NAME "$2" --xds-address 127.0.0.1:15012
 expect 2 "leave out --config and --policy" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --config x
-expect 2 "--ca-address, --xds-root-cert and --token-file need --xds-address" -- "$2" --config x --ca-address 127.0.0.1:1
+expect 2 "--ca-address, --xds-root-cert, --ca-root-cert and --token-file need --xds-address" -- "$2" --config x --ca-address 127.0.0.1:1
+expect 1 "cannot read control plane root certificate file $tmp/missing-ca.pem" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --ca-root-cert "$tmp/missing-ca.pem"
 expect 2 "--instance-ip needs an IP address" -- "$2" --instance-ip nope
 expect 2 "--log-format must be text or json" -- "$2" --config x --log-format yaml
 expect 2 "--secret-ttl (SECRET_TTL) \"forever\" is not a duration" -- "$2" --config x --secret-ttl forever
