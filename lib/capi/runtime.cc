@@ -37,6 +37,8 @@ struct ambient_runtime_loop {
   std::unique_ptr<rt::EventLoop> loop;
 };
 
+rt::EventLoop* ambient::capi::LoopOf(ambient_runtime_loop* loop) { return loop->loop.get(); }
+
 // A host's log callback may not be called once the object it was given to
 // is freed, but connections aborted by the free still end (and log their
 // access line) on the loop's next iteration: the gate is closed after the

@@ -171,6 +171,11 @@ unsafe extern "C" fn task_trampoline(user: *mut c_void) {
 }
 
 impl Loop {
+    /// The C handle, for the objects other modules make on the loop.
+    pub(crate) fn as_ptr(&self) -> *mut sys::ambient_runtime_loop {
+        self.ptr
+    }
+
     /// A new loop. Errors: `AMBIENT_ERR_INTERNAL` (epoll/eventfd).
     pub fn new() -> Result<Loop, Error> {
         let mut out = ptr::null_mut();
