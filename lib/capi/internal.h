@@ -28,6 +28,8 @@
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/netns.h"
 #include "ambient/runtime/event_loop.h"
+#include "ambient/xds/control_plane_connection.h"
+#include "ambient/xds/delta_ads.h"
 #include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
 
 // ambient_netns (ambient/c/netns.h) is shared: the redirect shims borrow it.
@@ -43,6 +45,14 @@ struct ambient_workload_info {
   std::vector<std::string> addresses;
   bool hbone = true;
   const std::string& at(ambient_workload_field f) const { return fields[f]; }
+};
+
+// ambient_xds_options (ambient/c/xds.h) is filled by the xds shims and read by
+// the node proxy's (runtime.cc).
+struct ambient_xds_options {
+  ambient::xds::ConnectionOptions connection;
+  std::string ca_address;  // empty: istiod is the CA
+  ambient::xds::NodeIdentity node;
 };
 
 namespace ambient::capi {

@@ -275,4 +275,112 @@ ambient_error* ambient_ca_certificate_get1_credentials(const ambient_ca_certific
 
 void ambient_ca_certificate_free(ambient_ca_certificate* cert) { delete cert; }
 
+ambient_xds_options* ambient_xds_options_new(void) {
+  return ambient::capi::NewOrNull<ambient_xds_options>();
+}
+
+void ambient_xds_options_free(ambient_xds_options* opts) { delete opts; }
+
+ambient_error* ambient_xds_options_set_address(ambient_xds_options* opts, const char* address) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (address == nullptr) return NullArgument("address");
+    opts->connection.address = address;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_ca_address(ambient_xds_options* opts, const char* address) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (address == nullptr) return NullArgument("address");
+    opts->ca_address = address;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_roots_pem_file(ambient_xds_options* opts, const char* path) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (path == nullptr) return NullArgument("path");
+    opts->connection.roots_pem_file = path;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_server_name(ambient_xds_options* opts,
+                                                   const char* server_name) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (server_name == nullptr) return NullArgument("server_name");
+    if (*server_name == '\0') return absl::InvalidArgumentError("server_name must not be empty");
+    opts->connection.server_name = server_name;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_token_file(ambient_xds_options* opts, const char* path) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (path == nullptr) return NullArgument("path");
+    opts->connection.token_file = path;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_cluster_id(ambient_xds_options* opts,
+                                                  const char* cluster_id) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (cluster_id == nullptr) return NullArgument("cluster_id");
+    if (*cluster_id == '\0') return absl::InvalidArgumentError("cluster_id must not be empty");
+    opts->connection.cluster_id = cluster_id;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_node_name(ambient_xds_options* opts, const char* node_name) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (node_name == nullptr) return NullArgument("node_name");
+    if (*node_name == '\0') return absl::InvalidArgumentError("node_name must not be empty");
+    opts->node.node_name = node_name;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_pod(ambient_xds_options* opts, const char* name,
+                                           const char* ns) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (name == nullptr) return NullArgument("name");
+    if (ns == nullptr) return NullArgument("ns");
+    opts->node.pod_name = name;
+    opts->node.pod_namespace = ns;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_set_instance_ip(ambient_xds_options* opts, const char* ip) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (ip == nullptr) return NullArgument("ip");
+    if (*ip == '\0') return absl::InvalidArgumentError("instance ip must not be empty");
+    opts->node.instance_ip = ip;
+    return absl::OkStatus();
+  });
+}
+
+ambient_error* ambient_xds_options_add_metadata(ambient_xds_options* opts, const char* key,
+                                                const char* value) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (key == nullptr) return NullArgument("key");
+    if (value == nullptr) return NullArgument("value");
+    if (*key == '\0') return absl::InvalidArgumentError("metadata key must not be empty");
+    opts->node.metadata.emplace_back(key, value);
+    return absl::OkStatus();
+  });
+}
+
 }  // extern "C"

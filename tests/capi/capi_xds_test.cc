@@ -56,7 +56,7 @@ class CapiCaClientTest : public ::testing::Test {
     WriteFile(dir_ + "/istio-token", "tok-1");
     istiod_ = ambient::test_support::Child::Spawn(
         {"/usr/bin/python3", AMBIENT_SOURCE_DIR "/tests/xds/fake_istiod.py", dir_, "--ca",
-         dir_ + "/ca-cert.pem", dir_ + "/ca-key.pem"});
+         dir_ + "/ca-cert.pem", dir_ + "/ca-key.pem", "--state"});
     std::string line = ambient::test_support::ReadLine(istiod_.out(), 20000);
     ASSERT_TRUE(absl::SimpleAtoi(line, &port_) && port_ > 0)
         << line << ambient::test_support::Drain(istiod_.err(), 500);
@@ -95,6 +95,11 @@ class CapiCaClientTest : public ::testing::Test {
       json j = json::parse(line, nullptr, false);
       if (!j.is_discarded() && j.value("type", "") == "ca") out.push_back(j);
     }
+  }
+
+  void Command(const json& cmd) {
+    std::string line = cmd.dump() + "\n";
+    ASSERT_EQ(write(istiod_.in(), line.data(), line.size()), static_cast<ssize_t>(line.size()));
   }
 
   std::string dir_;
@@ -335,6 +340,159 @@ TEST_F(CapiCaClientTest, FreeingTheClientWithAcquisitionsOutIsSafe) {
   ambient_runtime_loop_run_for(loop_, 50);
   EXPECT_EQ(IdOf(creds), kId);
   ambient_credentials_free(creds);
+}
+
+// --- A node proxy fed by the fake istiod through ambient_node_proxy_options_set_xds.
+
+constexpr char kAddressType[] = "type.googleapis.com/istio.workload.Address";
+
+json Pod(const std::string& name, const std::string& sa, const std::string& node,
+         const std::string& b64_ip) {
+  return {{"workload",
+           {{"uid", "Kubernetes//Pod/ns1/" + name},
+            {"name", name},
+            {"namespace", "ns1"},
+            {"addresses", {b64_ip}},
+            {"tunnelProtocol", "HBONE"},
+            {"serviceAccount", sa},
+            {"node", node}}}};
+}
+
+class CapiXdsNodeProxyTest : public CapiCaClientTest {
+ protected:
+  void SetUp() override {
+    CapiCaClientTest::SetUp();
+    if (HasFatalFailure()) return;
+    // istiod's state: pod a (sa-a) on this node, pod c (sa-c) on another.
+    json res = json::array();
+    res.push_back({"Kubernetes//Pod/ns1/a", "v1", "workload.Address",
+                   Pod("a", "sa-a", "node-1", "xhIACg==")});
+    res.push_back({"Kubernetes//Pod/ns1/c", "v1", "workload.Address",
+                   Pod("c", "sa-c", "node-2", "xhIADA==")});
+    Command({{"set_messages",
+              {{"type", kAddressType}, {"any_type", kAddressType}, {"resources", res}}}});
+    xds_ = ambient_xds_options_new();
+    ASSERT_NE(xds_, nullptr);
+    std::string address = absl::StrCat("127.0.0.1:", port_);
+    ASSERT_EQ(ambient_xds_options_set_address(xds_, address.c_str()), nullptr);
+    ASSERT_EQ(ambient_xds_options_set_token_file(xds_, (dir_ + "/istio-token").c_str()), nullptr);
+    ASSERT_EQ(ambient_xds_options_set_cluster_id(xds_, "cluster-7"), nullptr);
+    ASSERT_EQ(ambient_xds_options_set_pod(xds_, "ztunnel-x", "istio-system"), nullptr);
+    ASSERT_EQ(ambient_xds_options_set_instance_ip(xds_, "198.18.0.5"), nullptr);
+    ASSERT_EQ(ambient_xds_options_add_metadata(xds_, "OWNER", "capi-test"), nullptr);
+    npo_ = ambient_node_proxy_options_new();
+    ASSERT_NE(npo_, nullptr);
+  }
+  void TearDown() override {
+    ambient_node_proxy_options_free(npo_);
+    ambient_xds_options_free(xds_);
+    CapiCaClientTest::TearDown();
+  }
+
+  ambient_xds_options* xds_ = nullptr;
+  ambient_node_proxy_options* npo_ = nullptr;
+};
+
+TEST_F(CapiXdsNodeProxyTest, RunsFromIstiodAndIsReadyWithXdsAndCertificates) {
+  // No node name yet: refused, options unchanged.
+  ambient_error* err = ambient_node_proxy_options_set_xds(npo_, xds_);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Message(err), "xDS options: no node name set");
+  ASSERT_EQ(ambient_xds_options_set_node_name(xds_, "node-1"), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_set_xds(npo_, xds_), nullptr);
+  ambient_xds_options_free(xds_);  // copied
+  xds_ = nullptr;
+
+  ambient_node_proxy* proxy = nullptr;
+  ASSERT_EQ(ambient_node_proxy_new(loop_, npo_, &proxy), nullptr);
+  EXPECT_EQ(ambient_node_proxy_ready(proxy), 0);
+  // Both xDS types ACKed and the prefetched certificate of this node's pod
+  // (sa-a; not c's, on node-2) issued by the CA.
+  ASSERT_TRUE(RunUntil([&] { return ambient_node_proxy_ready(proxy) == 1; }));
+  std::vector<json> reqs = CaRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0]["identity"], kId);
+  EXPECT_EQ(reqs[0]["auth"], "Bearer tok-1");
+  EXPECT_EQ(reqs[0]["clusterid"], "cluster-7");
+  EXPECT_EQ(ambient_node_proxy_pod_count(proxy), 0u);
+  ambient_node_proxy_free(proxy);
+  ambient_runtime_loop_run_for(loop_, 50);
+}
+
+TEST_F(CapiXdsNodeProxyTest, ReportsTheXdsNodeToIstiod) {
+  ASSERT_EQ(ambient_xds_options_set_node_name(xds_, "node-1"), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_set_xds(npo_, xds_), nullptr);
+  ambient_node_proxy* proxy = nullptr;
+  ASSERT_EQ(ambient_node_proxy_new(loop_, npo_, &proxy), nullptr);
+  // The first ADS request names the node as ztunnel does, with the metadata.
+  json first;
+  for (int i = 0; i < 200 && first.is_null(); ++i) {
+    ambient_runtime_loop_run_for(loop_, 20);
+    for (;;) {
+      std::string line = ambient::test_support::ReadLine(istiod_.out(), 50);
+      if (line.empty()) break;
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("type", "") == kAddressType) {
+        first = j;
+        break;
+      }
+    }
+  }
+  ASSERT_FALSE(first.is_null());
+  EXPECT_EQ(first["node"],
+            "ztunnel~198.18.0.5~ztunnel-x.istio-system~istio-system.svc.cluster.local");
+  EXPECT_EQ(first["metadata"]["OWNER"], "capi-test");
+  EXPECT_EQ(first["metadata"]["NODE_NAME"], "node-1");
+  EXPECT_EQ(first["clusterid"], "cluster-7");
+  ambient_node_proxy_free(proxy);
+}
+
+TEST_F(CapiXdsNodeProxyTest, BadXdsOptionsGiveClearErrors) {
+  ambient_xds_options* empty = ambient_xds_options_new();
+  ambient_error* err = ambient_node_proxy_options_set_xds(npo_, empty);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Message(err), "xDS options: no address set");
+  EXPECT_EQ(ambient_error_code(ambient_xds_options_set_node_name(empty, "")),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_error_code(ambient_xds_options_add_metadata(empty, "", "v")),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ambient_error_code(ambient_node_proxy_options_set_xds(npo_, nullptr)),
+            AMBIENT_ERR_INVALID_ARGUMENT);
+
+  // A malformed address is caught when the proxy is made.
+  ASSERT_EQ(ambient_xds_options_set_address(empty, "no-port"), nullptr);
+  ASSERT_EQ(ambient_xds_options_set_node_name(empty, "node-1"), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_set_xds(npo_, empty), nullptr);
+  ambient_node_proxy* proxy = nullptr;
+  err = ambient_node_proxy_new(loop_, npo_, &proxy);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(Message(err).find("no-port"), std::string::npos);
+  EXPECT_EQ(proxy, nullptr);
+
+  // A missing roots file, named.
+  ASSERT_EQ(ambient_xds_options_set_address(empty, "127.0.0.1:15012"), nullptr);
+  std::string missing = dir_ + "/no-roots.pem";
+  ASSERT_EQ(ambient_xds_options_set_roots_pem_file(empty, missing.c_str()), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_set_xds(npo_, empty), nullptr);
+  err = ambient_node_proxy_new(loop_, npo_, &proxy);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_NOT_FOUND);
+  EXPECT_NE(Message(err).find(missing), std::string::npos);
+  EXPECT_EQ(proxy, nullptr);
+  ambient_xds_options_free(empty);
+
+  // xDS supplies the mesh: options that also carry workloads are refused.
+  ambient_workload_info* w = ambient_workload_info_new();
+  ASSERT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_UID, "u1"), nullptr);
+  ASSERT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAME, "n1"), nullptr);
+  ASSERT_EQ(ambient_workload_info_set(w, AMBIENT_WORKLOAD_NAMESPACE, "ns1"), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_add_workload(npo_, w), nullptr);
+  ambient_workload_info_free(w);
+  ASSERT_EQ(ambient_xds_options_set_node_name(xds_, "node-1"), nullptr);
+  ASSERT_EQ(ambient_node_proxy_options_set_xds(npo_, xds_), nullptr);
+  err = ambient_node_proxy_new(loop_, npo_, &proxy);
+  EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(Message(err).find("from istiod"), std::string::npos);
+  EXPECT_EQ(proxy, nullptr);
 }
 
 }  // namespace

@@ -212,6 +212,113 @@ AMBIENT_EXPORT ambient_error* ambient_ca_certificate_get1_credentials(
  * certificate is dropped with the last use). NULL is allowed. Loop thread. */
 AMBIENT_EXPORT void ambient_ca_certificate_free(ambient_ca_certificate* cert);
 
+/* --- A node proxy fed by istiod (ambient/c/runtime.h's ambient_node_proxy).
+ *
+ * ambient_xds_options says how a node proxy reaches istiod, as ztunnel's
+ * settings do: xDS (delta ADS: istio.workload.Address into the proxy's
+ * workloads and services, istio.security.Authorization into its policies)
+ * and the Istio CA (the captured pods' certificates, prefetched for this
+ * node's HBONE workloads and renewed; the CA's roots become the trust
+ * bundles). Given to ambient_node_proxy_options_set_xds, it makes the node
+ * proxy run as examples/node-proxy does with --xds-address: pods handed over
+ * (ZDS or ambient_node_proxy_add_pod) are matched to this node's xDS
+ * workloads by namespace, name and service account (a pod not in xDS yet is
+ * NOT_FOUND, retried by ZDS every second), open inbound connections are
+ * checked again after every policy push (closed when now denied), and
+ * ambient_node_proxy_ready includes xDS and the certificates. */
+typedef struct ambient_xds_options ambient_xds_options;
+
+/* ambient_xds_options_new returns options with no address and no node name
+ * (both must be set), no separate CA (istiod is the CA), plaintext, server
+ * name "istiod.istio-system.svc", no token file, cluster id "Kubernetes",
+ * instance IP "1.1.1.1" (ztunnel's default), no pod name or namespace and
+ * no metadata, or NULL when out of memory. Free with
+ * ambient_xds_options_free. Any thread; one options object must not be
+ * used from two threads at once. */
+AMBIENT_EXPORT ambient_xds_options* ambient_xds_options_new(void);
+
+/* ambient_xds_options_free releases `opts`. NULL is allowed. */
+AMBIENT_EXPORT void ambient_xds_options_free(ambient_xds_options* opts);
+
+/* ambient_xds_options_set_address sets istiod's xDS address ("host:port" or
+ * "[v6]:port", host a numeric IP or a DNS name; ztunnel's XDS_ADDRESS;
+ * copied, checked when the node proxy is made). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_address(ambient_xds_options* opts,
+                                                              const char* address);
+
+/* ambient_xds_options_set_ca_address sets a separate CA's address
+ * (ztunnel's CA_ADDRESS; same form, same TLS roots, token and cluster id);
+ * "" or the xDS address: istiod is the CA. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_ca_address(ambient_xds_options* opts,
+                                                                 const char* address);
+
+/* ambient_xds_options_set_roots_pem_file switches TLS on for xDS and the
+ * CA: their certificates must chain to the PEM roots in the file (read when
+ * the node proxy is made) and name the server name. "" switches TLS off.
+ * Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_roots_pem_file(ambient_xds_options* opts,
+                                                                     const char* path);
+
+/* ambient_xds_options_set_server_name sets the name istiod's certificate
+ * must carry under TLS. Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL
+ * arguments or "". */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_server_name(ambient_xds_options* opts,
+                                                                  const char* server_name);
+
+/* ambient_xds_options_set_token_file sets the bearer token file sent on
+ * every xDS and CA call ("" sends none). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_token_file(ambient_xds_options* opts,
+                                                                 const char* path);
+
+/* ambient_xds_options_set_cluster_id sets the `clusterid` header. Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments or "". */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_cluster_id(ambient_xds_options* opts,
+                                                                 const char* cluster_id);
+
+/* ambient_xds_options_set_node_name sets this node's name (ztunnel's
+ * NODE_NAME): the xDS workloads whose `node` it is are this proxy's pods.
+ * Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments or "". */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_node_name(ambient_xds_options* opts,
+                                                                const char* node_name);
+
+/* ambient_xds_options_set_pod sets the proxy's own pod name and namespace
+ * (POD_NAME, POD_NAMESPACE; in the xDS node id). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_pod(ambient_xds_options* opts,
+                                                          const char* name, const char* ns);
+
+/* ambient_xds_options_set_instance_ip sets the proxy's own IP (INSTANCE_IP;
+ * in the xDS node id). Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULL
+ * arguments or "". */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_set_instance_ip(ambient_xds_options* opts,
+                                                                  const char* ip);
+
+/* ambient_xds_options_add_metadata adds a string to the xDS node's metadata
+ * (what ztunnel's ISTIO_META_<KEY>=value gives). Errors:
+ * AMBIENT_ERR_INVALID_ARGUMENT for NULL arguments or an empty key. */
+AMBIENT_EXPORT ambient_error* ambient_xds_options_add_metadata(ambient_xds_options* opts,
+                                                               const char* key, const char* value);
+
+/* ambient_node_proxy_options_set_xds makes node proxies made from `opts`
+ * take their mesh and certificates from istiod as `xds` says (copied; see
+ * above). Such options must carry no workloads, SVIDs or policies (xDS and
+ * the CA supply them); trust bundles added are kept beside the CA's roots.
+ * Errors (options unchanged): AMBIENT_ERR_INVALID_ARGUMENT (NULL arguments,
+ * no address or node name in `xds`). Same threading as the other option
+ * setters. */
+AMBIENT_EXPORT ambient_error* ambient_node_proxy_options_set_xds(ambient_node_proxy_options* opts,
+                                                                 const ambient_xds_options* xds);
+
+/* ambient_node_proxy_ready returns 1 when `proxy` is ready as ztunnel's
+ * /healthz/ready means it: its ZDS session (when started) is connected,
+ * has its snapshot applied and no pod pending a retry, and, with xDS, both
+ * xDS types were ACKed once and every identity in use has a certificate;
+ * else 0 (also for NULL). Loop thread. */
+AMBIENT_EXPORT int ambient_node_proxy_ready(const ambient_node_proxy* proxy);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1265,6 +1265,12 @@ pub struct ambient_ca_client {
     _private: [u8; 0],
 }
 
+/// Opaque `ambient_xds_options`.
+#[repr(C)]
+pub struct ambient_xds_options {
+    _private: [u8; 0],
+}
+
 /// Opaque `ambient_ca_certificate`.
 #[repr(C)]
 pub struct ambient_ca_certificate {
@@ -1349,4 +1355,53 @@ extern "C" {
         out: *mut *mut ambient_credentials,
     ) -> *mut ambient_error;
     pub fn ambient_ca_certificate_free(cert: *mut ambient_ca_certificate);
+    pub fn ambient_xds_options_new() -> *mut ambient_xds_options;
+    pub fn ambient_xds_options_free(opts: *mut ambient_xds_options);
+    pub fn ambient_xds_options_set_address(
+        opts: *mut ambient_xds_options,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_ca_address(
+        opts: *mut ambient_xds_options,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_roots_pem_file(
+        opts: *mut ambient_xds_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_server_name(
+        opts: *mut ambient_xds_options,
+        server_name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_token_file(
+        opts: *mut ambient_xds_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_cluster_id(
+        opts: *mut ambient_xds_options,
+        cluster_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_node_name(
+        opts: *mut ambient_xds_options,
+        node_name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_pod(
+        opts: *mut ambient_xds_options,
+        name: *const c_char,
+        ns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_instance_ip(
+        opts: *mut ambient_xds_options,
+        ip: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_add_metadata(
+        opts: *mut ambient_xds_options,
+        key: *const c_char,
+        value: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_xds(
+        opts: *mut ambient_node_proxy_options,
+        xds: *const ambient_xds_options,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_ready(proxy: *const ambient_node_proxy) -> c_int;
 }
