@@ -18,6 +18,13 @@ const caTestID = "spiffe://cluster.local/ns/ns1/sa/sa-a"
 // returns its address and the CA requests it reports.
 func fakeCA(t *testing.T) (string, <-chan map[string]any, []byte) {
 	t.Helper()
+	return fakeIstiod(t, nil)
+}
+
+// fakeIstiod is fakeCA with istiod's state (--state) set by `commands`
+// (fake_istiod.py's JSON lines) before any client connects.
+func fakeIstiod(t *testing.T, commands []string) (string, <-chan map[string]any, []byte) {
+	t.Helper()
 	top, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +44,11 @@ func fakeCA(t *testing.T) (string, <-chan map[string]any, []byte) {
 		}
 	}
 	cmd := exec.Command("/usr/bin/python3", top+"/tests/xds/fake_istiod.py", dir, "--ca",
-		filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
+		filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"), "--state")
 	cmd.Env = append(os.Environ(), "LD_PRELOAD=") // scripts/test-bindings-asan.sh: not for python
 	// The fake reads commands from stdin and stops at its end: keep it open.
-	if _, err := cmd.StdinPipe(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
@@ -58,6 +66,11 @@ func fakeCA(t *testing.T) (string, <-chan map[string]any, []byte) {
 	port, err := strconv.Atoi(strings.TrimSpace(lines.Text()))
 	if err != nil {
 		t.Fatalf("fake istiod: %q", lines.Text())
+	}
+	for _, c := range commands {
+		if _, err := stdin.Write([]byte(c + "\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reqs := make(chan map[string]any, 64)
 	go func() {

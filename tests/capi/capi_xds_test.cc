@@ -32,6 +32,13 @@ void WriteFile(const std::string& path, const std::string& text) {
   fclose(f);
 }
 
+// Code returns the code of `err` and frees it.
+ambient_code Code(ambient_error* err) {
+  ambient_code c = ambient_error_code(err);
+  ambient_error_free(err);
+  return c;
+}
+
 std::string Message(ambient_error* err) {
   std::string m = ambient_error_message(err);
   ambient_error_free(err);
@@ -264,16 +271,13 @@ TEST_F(CapiCaClientTest, BadOptionsGiveClearErrors) {
   ambient_error_free(err);
   ambient_ca_client_options_free(empty);
 
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_options_set_address(opts_, nullptr)),
+  EXPECT_EQ(Code(ambient_ca_client_options_set_address(opts_, nullptr)),
             AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_options_set_timeout_ms(opts_, 0)),
+  EXPECT_EQ(Code(ambient_ca_client_options_set_timeout_ms(opts_, 0)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_ca_client_options_set_validity_s(opts_, 0)), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_ca_client_options_set_cluster_id(opts_, "")),
             AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_options_set_validity_s(opts_, 0)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_options_set_cluster_id(opts_, "")),
-            AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_new(nullptr, opts_, &client)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_ca_client_new(nullptr, opts_, &client)), AMBIENT_ERR_INVALID_ARGUMENT);
 
   ASSERT_EQ(ambient_ca_client_new(loop_, opts_, &client), nullptr);
   ambient_ca_certificate* cert = nullptr;
@@ -285,8 +289,7 @@ TEST_F(CapiCaClientTest, BadOptionsGiveClearErrors) {
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   ambient_error_free(err);
   EXPECT_EQ(cert, nullptr);
-  EXPECT_EQ(ambient_error_code(ambient_ca_client_acquire(client, nullptr, &cert)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_ca_client_acquire(client, nullptr, &cert)), AMBIENT_ERR_INVALID_ARGUMENT);
   // Nothing was asked of the CA.
   ambient_runtime_loop_run_for(loop_, 200);
   EXPECT_TRUE(CaRequests().empty());
@@ -452,12 +455,9 @@ TEST_F(CapiXdsNodeProxyTest, BadXdsOptionsGiveClearErrors) {
   ambient_error* err = ambient_node_proxy_options_set_xds(npo_, empty);
   EXPECT_EQ(ambient_error_code(err), AMBIENT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(Message(err), "xDS options: no address set");
-  EXPECT_EQ(ambient_error_code(ambient_xds_options_set_node_name(empty, "")),
-            AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_xds_options_add_metadata(empty, "", "v")),
-            AMBIENT_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ambient_error_code(ambient_node_proxy_options_set_xds(npo_, nullptr)),
-            AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_xds_options_set_node_name(empty, "")), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_xds_options_add_metadata(empty, "", "v")), AMBIENT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Code(ambient_node_proxy_options_set_xds(npo_, nullptr)), AMBIENT_ERR_INVALID_ARGUMENT);
 
   // A malformed address is caught when the proxy is made.
   ASSERT_EQ(ambient_xds_options_set_address(empty, "no-port"), nullptr);

@@ -3,6 +3,8 @@
 //! identity acquired it makes a key inside the process, has the CA sign it,
 //! checks the answer and renews it half-way through its validity. Like every
 //! loop-hosted object, it is used on the thread that runs the loop.
+//! [`XdsOptions`] make a [`crate::runtime::NodeProxy`] take its whole mesh
+//! from istiod (`NodeProxyOptions::xds`).
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::os::raw::c_char;
@@ -289,4 +291,113 @@ impl Drop for CaCertificate<'_> {
         // SAFETY: owned, freed once, on the loop's thread (not Send).
         unsafe { sys::ambient_ca_certificate_free(self.ptr) }
     }
+}
+
+/// How a node proxy reaches istiod, as ztunnel's settings do
+/// (`NodeProxyOptions::xds`): workloads and policies over delta xDS,
+/// certificates from the Istio CA (prefetched for this node's pods, renewed;
+/// the CA's roots become the trust bundles). Pods handed over are matched to
+/// this node's xDS workloads by namespace, name and service account, and open
+/// inbound connections are checked again after every policy push. `None`
+/// keeps libambient's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct XdsOptions {
+    /// istiod's xDS address, `"host:port"` (XDS_ADDRESS). Required.
+    pub address: String,
+    /// A separate CA (CA_ADDRESS); `None`: istiod is the CA.
+    pub ca_address: Option<String>,
+    /// TLS: roots istiod's certificate must chain to.
+    pub roots_pem_file: Option<String>,
+    pub server_name: Option<String>,
+    pub token_file: Option<String>,
+    pub cluster_id: Option<String>,
+    /// This node (NODE_NAME). Required.
+    pub node_name: String,
+    /// The proxy's own pod (POD_NAME, POD_NAMESPACE).
+    pub pod: Option<(String, String)>,
+    /// The proxy's own IP (INSTANCE_IP).
+    pub instance_ip: Option<String>,
+    /// More node metadata (`ISTIO_META_<KEY>`).
+    pub metadata: Vec<(String, String)>,
+}
+
+struct XdsOwned(*mut sys::ambient_xds_options);
+
+impl Drop for XdsOwned {
+    fn drop(&mut self) {
+        // SAFETY: made by ambient_xds_options_new, freed once.
+        unsafe { sys::ambient_xds_options_free(self.0) }
+    }
+}
+
+type XdsSetter =
+    unsafe extern "C" fn(*mut sys::ambient_xds_options, *const c_char) -> *mut sys::ambient_error;
+
+/// Gives `x` to the node proxy options `o`.
+///
+/// # Safety
+/// `o` must be a live options object.
+pub(crate) unsafe fn set_node_proxy_xds(
+    o: *mut sys::ambient_node_proxy_options,
+    x: &XdsOptions,
+) -> Result<(), Error> {
+    let xo = sys::ambient_xds_options_new();
+    if xo.is_null() {
+        return Err(Error::out_of_memory());
+    }
+    let xo = XdsOwned(xo);
+    let strings: [(Option<&String>, XdsSetter); 7] = [
+        (Some(&x.address), sys::ambient_xds_options_set_address),
+        (
+            x.ca_address.as_ref(),
+            sys::ambient_xds_options_set_ca_address,
+        ),
+        (
+            x.roots_pem_file.as_ref(),
+            sys::ambient_xds_options_set_roots_pem_file,
+        ),
+        (
+            x.server_name.as_ref(),
+            sys::ambient_xds_options_set_server_name,
+        ),
+        (
+            x.token_file.as_ref(),
+            sys::ambient_xds_options_set_token_file,
+        ),
+        (
+            x.cluster_id.as_ref(),
+            sys::ambient_xds_options_set_cluster_id,
+        ),
+        (
+            x.instance_ip.as_ref(),
+            sys::ambient_xds_options_set_instance_ip,
+        ),
+    ];
+    for (value, set) in strings {
+        if let Some(v) = value {
+            let v = cstring(v)?;
+            check(set(xo.0, v.as_ptr()))?;
+        }
+    }
+    if !x.node_name.is_empty() {
+        let n = cstring(&x.node_name)?;
+        check(sys::ambient_xds_options_set_node_name(xo.0, n.as_ptr()))?;
+    }
+    if let Some((name, ns)) = &x.pod {
+        let (name, ns) = (cstring(name)?, cstring(ns)?);
+        check(sys::ambient_xds_options_set_pod(
+            xo.0,
+            name.as_ptr(),
+            ns.as_ptr(),
+        ))?;
+    }
+    for (k, v) in &x.metadata {
+        let (k, v) = (cstring(k)?, cstring(v)?);
+        check(sys::ambient_xds_options_add_metadata(
+            xo.0,
+            k.as_ptr(),
+            v.as_ptr(),
+        ))?;
+    }
+    check(sys::ambient_node_proxy_options_set_xds(o, xo.0))
 }

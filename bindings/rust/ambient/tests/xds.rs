@@ -2,15 +2,15 @@
 //! (tests/xds/fake_istiod.py --ca), over loopback.
 mod common;
 use common::pki;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ambient::identity::Credentials;
-use ambient::runtime::Loop;
-use ambient::xds::{CaCertificate, CaClientOptions, CaState};
+use ambient::runtime::{Loop, NodeProxyOptions};
+use ambient::xds::{CaCertificate, CaClientOptions, CaState, XdsOptions};
 use ambient::ErrorCode;
 
 const WEB: &str = "spiffe://example.org/ns/default/sa/web";
@@ -32,6 +32,12 @@ impl Drop for FakeCa {
 }
 
 fn fake_ca(tag: &str) -> FakeCa {
+    fake_istiod(tag, &[])
+}
+
+/// fake_ca with istiod's state (--state) set by `commands` (fake_istiod.py's
+/// JSON lines) before any client connects.
+fn fake_istiod(tag: &str, commands: &[String]) -> FakeCa {
     let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
     let dir = std::env::temp_dir().join(format!("ambient-rust-ca-{}-{}", std::process::id(), tag));
     std::fs::create_dir_all(&dir).unwrap();
@@ -71,11 +77,18 @@ fn fake_ca(tag: &str) -> FakeCa {
         .arg("--ca")
         .arg(dir.join("ca.pem"))
         .arg(dir.join("ca.key"))
+        .arg("--state")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 fake_istiod.py");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for c in commands {
+            writeln!(stdin, "{c}").unwrap();
+        }
+    }
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
     let (tx, requests) = mpsc::channel();
@@ -215,4 +228,53 @@ fn unreachable_ca_is_reported_and_client_may_go_first() {
         creds.id().unwrap_err().kind(),
         ErrorCode::FailedPrecondition
     );
+}
+
+#[test]
+fn node_proxy_from_xds_becomes_ready() {
+    const ADDRESS: &str = "type.googleapis.com/istio.workload.Address";
+    let pod = |name: &str, sa: &str, node: &str, ip: &str| {
+        format!(
+            r#"["Kubernetes//Pod/ns1/{name}", "v1", "workload.Address", {{"workload": {{"uid": "Kubernetes//Pod/ns1/{name}", "name": "{name}", "namespace": "ns1", "addresses": ["{ip}"], "tunnelProtocol": "HBONE", "serviceAccount": "{sa}", "node": "{node}"}}}}]"#
+        )
+    };
+    let set = format!(
+        r#"{{"set_messages": {{"type": "{ADDRESS}", "any_type": "{ADDRESS}", "resources": [{}, {}]}}}}"#,
+        pod("a", "sa-a", "node-1", "xhIACg=="),
+        pod("c", "sa-c", "node-2", "xhIADA==")
+    );
+    let istiod = fake_istiod("xds", &[set]);
+    let lp = Loop::new().unwrap();
+    let mut options = NodeProxyOptions {
+        xds: Some(XdsOptions {
+            address: istiod.addr.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = lp.node_proxy(&options, None).err().unwrap();
+    assert_eq!(e.kind(), ErrorCode::InvalidArgument);
+    assert_eq!(e.message, "xDS options: no node name set");
+    options.xds.as_mut().unwrap().node_name = "node-1".into();
+    options.xds.as_mut().unwrap().cluster_id = Some("cluster-rs".into());
+    let proxy = lp.node_proxy(&options, None).unwrap();
+    assert!(!proxy.ready());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.ready() {
+        assert!(Instant::now() < deadline, "never ready");
+        lp.run_for(Duration::from_millis(20));
+    }
+    // Ready needed the prefetched certificate of node-1's pod, and only that.
+    let req = istiod
+        .requests
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        req.contains("spiffe://cluster.local/ns/ns1/sa/sa-a") && req.contains("cluster-rs"),
+        "{req}"
+    );
+    assert!(istiod
+        .requests
+        .recv_timeout(Duration::from_millis(200))
+        .is_err());
 }
