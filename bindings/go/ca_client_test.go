@@ -33,6 +33,7 @@ func fakeIstiod(t *testing.T, commands []string) (string, <-chan map[string]any,
 	protoc := exec.Command("protoc", "--python_out="+dir, "-I", top+"/lib/xds", "-I", top+"/lib/authz",
 		"-I", "/usr/include", top+"/lib/xds/discovery.proto", top+"/lib/xds/workload.proto",
 		top+"/lib/xds/ca.proto", top+"/lib/authz/authorization.proto")
+	protoc.Env = append(os.Environ(), "LD_PRELOAD=") // scripts/test-bindings-asan.sh: not for tools
 	if out, err := protoc.CombinedOutput(); err != nil {
 		t.Fatalf("protoc: %v: %s", err, out)
 	}
