@@ -6,12 +6,14 @@
 // answers the pods' captured DNS on 15053 (mesh names from the config,
 // the rest forwarded upstream). Log and
 // access log lines go to stdout; with --metrics it also serves Prometheus
-// metrics and readiness over HTTP; it runs until SIGINT or SIGTERM.
+// metrics and readiness over HTTP, with --admin a config dump and the log
+// level (admin_server.h); it runs until SIGINT or SIGTERM.
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -21,19 +23,26 @@
 #include <mutex>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+#include "admin_server.h"
 #include "ambient/authz/policy_codec.h"
 #include "ambient/dns/pod_dns.h"
 #include "ambient/dns/server.h"
+#include "ambient/hbone/telemetry.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ambient/netns/zds.h"
 #include "ambient/runtime/event_loop.h"
-#include "ambient/hbone/telemetry.h"
 #include "ambient/runtime/node_proxy.h"
 #include "ambient/xds/node_control_plane.h"
+#include "config_dump.h"
 #include "metrics_server.h"
 #include "node_config.h"
 
@@ -43,7 +52,8 @@ using namespace ambient;  // NOLINT: a small program
 
 constexpr char kUsage[] =
     "usage: node-proxy --config FILE [--zds-socket PATH] [--policy FILE] [--metrics ADDR]\n"
-    "                  [--dns on|off] [--dns-upstream IP:PORT,...] [--verbose]\n"
+    "                  [--admin ADDR] [--dns on|off] [--dns-upstream IP:PORT,...]\n"
+    "                  [--log-level LEVEL] [--verbose]\n"
     "       node-proxy --xds-address HOST:PORT --node-name NAME [--ca-address HOST:PORT]\n"
     "                  [--xds-root-cert FILE] [--token-file FILE] [--cluster-id ID]\n"
     "                  [--pod-name N] [--pod-namespace NS] [--instance-ip IP] [...]\n"
@@ -64,6 +74,8 @@ constexpr char kUsage[] =
     "  --token-file F     bearer token sent on every call (ztunnel reads\n"
     "                     /var/run/secrets/tokens/istio-token), re-read on change\n"
     "  --cluster-id ID    the clusterid header (CLUSTER_ID; default Kubernetes)\n"
+    "  --secret-ttl D     lifetime asked of the CA for each certificate (SECRET_TTL;\n"
+    "                     default 24h); renewed at half of it\n"
     "  --node-name NAME   this node (NODE_NAME): pods are matched among its workloads\n"
     "  --pod-name N, --pod-namespace NS, --instance-ip IP\n"
     "                     this proxy's own pod (POD_NAME, POD_NAMESPACE, INSTANCE_IP)\n"
@@ -78,6 +90,12 @@ constexpr char kUsage[] =
     "                     snapshot is applied and no pod is pending, and with\n"
     "                     --xds-address both xDS types ACKed and every captured\n"
     "                     pod's certificate issued; else 503)\n"
+    "  --admin ADDR       serve the admin endpoint on ADDR (off by default; ztunnel's\n"
+    "                     is 127.0.0.1:15000; keep it on loopback, nothing is\n"
+    "                     authenticated): GET /config_dump (workloads, services,\n"
+    "                     policies, certificates as JSON in ztunnel's shape, for\n"
+    "                     istioctl ztunnel-config), GET /logging (the level) and\n"
+    "                     POST /logging?level=LEVEL (change it at run time)\n"
     "  --dns X            the DNS proxy on 15053 (UDP+TCP) in every captured pod\n"
     "                     (default on): A/AAAA for the mesh's service and workload\n"
     "                     names, the rest forwarded upstream; istio_dns_* metrics\n"
@@ -85,7 +103,12 @@ constexpr char kUsage[] =
     "                     port 53), comma-separated; default: the node's\n"
     "                     /etc/resolv.conf nameservers. They are dialled from inside\n"
     "                     the pod's netns, so a loopback address will not do\n"
-    "  --verbose          also print debug lines\n"
+    "  --log-level LEVEL  print lines of LEVEL and above: debug, info (default), warn\n"
+    "                     or error\n"
+    "  --verbose          also print debug lines (--log-level debug)\n"
+    "  --log-format F     text (default) or json: one JSON object per line with\n"
+    "                     level, time, scope, message and the access lines' fields\n"
+    "                     (ztunnel's LOG_FORMAT=json, the default from LOG_FORMAT)\n"
     "Prints log and ztunnel-style access log lines on stdout; stops on SIGINT/SIGTERM.\n"
     "SIGHUP reads --config and --policy again (a bad file keeps what was in force).\n";
 
@@ -139,8 +162,64 @@ void LoadServices(runtime::WorkloadDirectory* dir, const std::vector<runtime::Se
 }
 
 std::mutex g_out_mu;
+// Lines below this level are dropped (--log-level; the admin endpoint's
+// POST /logging?level= changes it while the proxy runs).
+std::atomic<LogLevel> g_log_level{LogLevel::kInfo};
+
+// g_log_json: LOG_FORMAT=json (or --log-format json), ztunnel's JSON logs.
+bool g_log_json = false;
+
+// LineFields splits a log line into its message and its key=value fields
+// (access lines: "connection complete src.addr=... dst.workload=\"b\" ..."),
+// as ztunnel's JSON logs carry them; digits-only values become numbers.
+void LineFields(absl::string_view text, nlohmann::ordered_json* out) {
+  std::string message;
+  size_t i = 0;
+  bool fields = false;
+  while (i < text.size()) {
+    size_t end = text.find(' ', i);
+    if (end == absl::string_view::npos) end = text.size();
+    absl::string_view token = text.substr(i, end - i);
+    size_t eq = token.find('=');
+    if (!fields && (eq == absl::string_view::npos || eq == 0)) {
+      absl::StrAppend(&message, message.empty() ? "" : " ", token);
+      i = end + 1;
+      continue;
+    }
+    if (eq == absl::string_view::npos || eq == 0) {  // stray text after the fields
+      absl::StrAppend(&message, " ", token);
+      i = end + 1;
+      continue;
+    }
+    fields = true;
+    std::string key(token.substr(0, eq));
+    size_t v = i + eq + 1;
+    if (v < text.size() && text[v] == '"') {  // a quoted value: up to the unescaped quote
+      std::string value;
+      size_t j = v + 1;
+      for (; j < text.size() && text[j] != '"'; ++j) {
+        if (text[j] == '\\' && j + 1 < text.size()) ++j;
+        value.push_back(text[j]);
+      }
+      (*out)[key] = value;
+      i = j + 2;
+      continue;
+    }
+    absl::string_view value = text.substr(v, end - v);
+    uint64_t n = 0;
+    if (!value.empty() && value.size() < 20 && absl::SimpleAtoi(value, &n) &&
+        value.find_first_not_of("0123456789") == absl::string_view::npos) {
+      (*out)[key] = n;
+    } else {
+      (*out)[key] = std::string(value);
+    }
+    i = end + 1;
+  }
+  (*out)["message"] = message;
+}
 
 void Print(LogLevel level, absl::string_view component, absl::string_view message) {
+  if (level < g_log_level.load(std::memory_order_relaxed)) return;
   static const char* const kNames[] = {"debug", "info", "warn", "error"};
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -148,10 +227,27 @@ void Print(LogLevel level, absl::string_view component, absl::string_view messag
   gmtime_r(&ts.tv_sec, &t);
   char when[64];
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &t);
+  std::string time = absl::StrFormat("%s.%06ldZ", when, ts.tv_nsec / 1000);
+  std::string line;
+  if (g_log_json) {
+    nlohmann::ordered_json j;
+    j["level"] = kNames[static_cast<int>(level)];
+    j["time"] = time;
+    j["scope"] = std::string(component);
+    if (component == "access") {
+      j["message"] = "";  // (its place: before the fields)
+      LineFields(message, &j);
+    } else {
+      j["message"] = std::string(message);
+    }
+    // Bytes that are not UTF-8 (from a peer's baggage, say) are replaced.
+    line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  } else {
+    line = absl::StrFormat("%s  %-5s %s  %s", time, kNames[static_cast<int>(level)], component,
+                           message);
+  }
   std::lock_guard<std::mutex> lock(g_out_mu);
-  std::printf("%s.%06ldZ  %-5s %s  %.*s\n", when, ts.tv_nsec / 1000,
-              kNames[static_cast<int>(level)], std::string(component).c_str(),
-              static_cast<int>(message.size()), message.data());
+  std::printf("%s\n", line.c_str());
   std::fflush(stdout);
 }
 
@@ -171,8 +267,8 @@ static int RealMain(int argc, char** argv) {
   std::string config_path;
   std::string policy_path;
   std::string metrics_addr;
+  std::string admin_addr;
   std::string zds_socket = netns::zds::kDefaultSocketPath;
-  bool verbose = false;
   bool dns_on = true;
   std::string dns_upstream;
   // xDS mode: ztunnel's environment variables are the defaults.
@@ -185,6 +281,8 @@ static int RealMain(int argc, char** argv) {
   std::string xds_root_cert;
   std::string token_file;
   std::string cluster_id = env("CLUSTER_ID").empty() ? "Kubernetes" : env("CLUSTER_ID");
+  std::string secret_ttl = env("SECRET_TTL").empty() ? "24h" : env("SECRET_TTL");
+  g_log_json = env("LOG_FORMAT") == "json";
   xds::NodeIdentity node;
   node.node_name = env("NODE_NAME");
   node.pod_name = env("POD_NAME");
@@ -216,6 +314,16 @@ static int RealMain(int argc, char** argv) {
       if (!ambient::SocketAddress::Parse(metrics_addr).ok()) {
         return Usage(absl::StrCat("--metrics: \"", metrics_addr, "\" is not ip:port"));
       }
+    } else if (arg == "--admin") {
+      if (!value(&admin_addr)) return Usage("--admin needs a value");
+      if (!ambient::SocketAddress::Parse(admin_addr).ok()) {
+        return Usage(absl::StrCat("--admin: \"", admin_addr, "\" is not ip:port"));
+      }
+    } else if (arg == "--log-level") {
+      std::string v;
+      std::optional<LogLevel> level = value(&v) ? examples::ParseLogLevel(v) : std::nullopt;
+      if (!level) return Usage("--log-level must be debug, info, warn or error");
+      g_log_level = *level;
     } else if (arg == "--zds-socket") {
       if (!value(&zds_socket)) return Usage("--zds-socket needs a value");
     } else if (arg == "--dns") {
@@ -239,6 +347,13 @@ static int RealMain(int argc, char** argv) {
       if (!value(&xds_root_cert) || xds_root_cert.empty()) return Usage("--xds-root-cert needs a file");
     } else if (arg == "--token-file") {
       if (!value(&token_file) || token_file.empty()) return Usage("--token-file needs a file");
+    } else if (arg == "--log-format") {
+      std::string v;
+      if (!value(&v) || (v != "text" && v != "json"))
+        return Usage("--log-format must be text or json");
+      g_log_json = v == "json";
+    } else if (arg == "--secret-ttl") {
+      if (!value(&secret_ttl)) return Usage("--secret-ttl needs a duration (e.g. 24h)");
     } else if (arg == "--cluster-id") {
       if (!value(&cluster_id) || cluster_id.empty()) return Usage("--cluster-id needs a value");
     } else if (arg == "--node-name") {
@@ -252,7 +367,7 @@ static int RealMain(int argc, char** argv) {
         return Usage("--instance-ip needs an IP address");
       }
     } else if (arg == "--verbose") {
-      verbose = true;
+      g_log_level = LogLevel::kDebug;
     } else {
       return Usage(absl::StrCat("unknown argument \"", arg, "\""));
     }
@@ -270,6 +385,12 @@ static int RealMain(int argc, char** argv) {
     }
   }
   if (!dns_on && !dns_upstream.empty()) return Usage("--dns-upstream needs --dns on");
+  absl::Duration ttl;
+  if (!absl::ParseDuration(secret_ttl, &ttl) || ttl < absl::Seconds(2) ||
+      ttl > absl::Hours(24 * 365)) {
+    return Usage(absl::StrCat("--secret-ttl (SECRET_TTL) \"", secret_ttl,
+                              "\" is not a duration from 2s to 8760h (e.g. 24h, 90m)"));
+  }
 
   auto directory = std::make_shared<runtime::WorkloadDirectory>();
   // SVID files by uid; read and replaced on the loop thread only.
@@ -277,6 +398,7 @@ static int RealMain(int argc, char** argv) {
   runtime::NodeProxyOptions options;
   options.workloads = directory;
   std::shared_ptr<authz::PolicyStore> policies;
+  std::string trust_roots_pem;  // file mode: the trust bundle's PEM (admin dump)
   if (!xds_mode) {
   absl::StatusOr<examples::NodeConfig> config = examples::LoadNodeConfig(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
@@ -291,6 +413,7 @@ static int RealMain(int argc, char** argv) {
   if (!td.ok()) return Fail(absl::StrCat("trust_domain: ", td.status().message()));
   absl::StatusOr<std::string> roots = examples::ReadFile(config->trust_bundle);
   if (!roots.ok()) return Fail(std::string(roots.status().message()));
+  trust_roots_pem = *roots;
   auto bundle = identity::TrustBundle::FromPem(*td, *roots);
   if (!bundle.ok())
     return Fail(absl::StrCat(config->trust_bundle, ": ", bundle.status().message()));
@@ -324,9 +447,7 @@ static int RealMain(int argc, char** argv) {
     options.policies = policies;
   }
   }  // !xds_mode
-  options.log = [verbose](LogLevel level, absl::string_view c, absl::string_view m) {
-    if (level != LogLevel::kDebug || verbose) Print(level, c, m);
-  };
+  options.log = Print;  // filtered by g_log_level
   auto metrics = std::make_shared<hbone::Metrics>();
   options.metrics = metrics;
 
@@ -350,6 +471,7 @@ static int RealMain(int argc, char** argv) {
       cpo.ca->address = ca_address;
     }
     cpo.node = node;
+    cpo.certificates.validity = ttl;
     cpo.workloads = directory.get();
     cpo.policies = policies.get();
     cpo.bundles = options.bundles;
@@ -410,9 +532,14 @@ static int RealMain(int argc, char** argv) {
   std::unique_ptr<examples::MetricsServer> metrics_server;
   if (!metrics_addr.empty()) {
     examples::MetricsHandlers mh;
-    mh.metrics = [metrics, dns_metrics] {
-      return dns_metrics ? absl::StrCat(metrics->Prometheus(), dns_metrics->Prometheus())
-                         : metrics->Prometheus();
+    mh.metrics = [metrics, dns_metrics, c = control_plane.get()] {
+      std::string text = metrics->Prometheus();
+      if (dns_metrics) absl::StrAppend(&text, dns_metrics->Prometheus());
+      // With --xds-address: ztunnel's istio_xds_* (loop thread, like the client).
+      if (c != nullptr) {
+        absl::StrAppend(&text, xds::XdsPrometheus(c->ads()->stats(), c->ads()->streaming()));
+      }
+      return text;
     };
     mh.ready = [p = proxy->get(), c = control_plane.get()] {
       return p->zds() != nullptr && p->zds()->ready() && (c == nullptr || c->ready());
@@ -424,6 +551,61 @@ static int RealMain(int argc, char** argv) {
     Print(LogLevel::kInfo, "node-proxy",
           absl::StrCat("metrics: http://", metrics_server->address().ToString(),
                        "/metrics, readiness: /healthz/ready"));
+  }
+  std::unique_ptr<examples::AdminServer> admin_server;
+  if (!admin_addr.empty()) {
+    examples::AdminHandlers ah;
+    // Certificates: the captured pods' SVID files, read when asked (on the
+    // loop thread, where svid_files is read and replaced).
+    std::function<std::vector<examples::CertDump>()> certs;
+    if (control_plane) {
+      // From the Istio CA: every identity the certificate manager holds.
+      certs = [c = control_plane.get()] {
+        std::vector<examples::CertDump> out;
+        for (const xds::CertStatus& st : c->CertificateStatus()) {
+          examples::CertDump d;
+          d.identity = st.id.str();
+          d.state = st.state == xds::CertStatus::State::kAvailable      ? "Available"
+                    : st.state == xds::CertStatus::State::kInitializing ? "Initializing"
+                                                                         : "Unavailable: " + st.last_error;
+          if (st.credentials) d.chain_pem = examples::ChainPem(*st.credentials);
+          d.roots_pem = st.root_pem;
+          out.push_back(std::move(d));
+        }
+        return out;
+      };
+    } else {
+      certs = [svid_files, roots = trust_roots_pem, p = proxy->get()] {
+        std::vector<examples::SvidFile> files;
+        for (const runtime::PodInfo& pod : p->pods()) {
+          auto it = svid_files->find(pod.uid);
+          if (it != svid_files->end()) files.push_back({pod.identity.str(), it->second.cert});
+        }
+        return examples::CertDumpsFromFiles(files, roots);
+      };
+    }
+    ah.config_dump = [directory, policies, certs] {
+      return examples::RenderConfigDump({directory.get(), policies.get(), certs});
+    };
+    ah.log_level = [] { return g_log_level.load(); };
+    ah.set_log_level = [](LogLevel level) {
+      g_log_level = level;
+      Print(LogLevel::kInfo, "node-proxy",
+            absl::StrCat("log level set to ", examples::LogLevelName(level)));
+    };
+    ah.log = Print;  // a debug line per request
+    auto as = examples::AdminServer::New(loop->get(), admin_addr, std::move(ah));
+    if (!as.ok()) return Fail(absl::StrCat("--admin ", admin_addr, ": ", as.status().message()));
+    admin_server = std::move(*as);
+    std::string ip = admin_server->address().IpString();
+    if (!absl::StartsWith(ip, "127.") && ip != "::1") {
+      Print(LogLevel::kWarn, "node-proxy",
+            "--admin is not a loopback address: whoever reaches it reads the whole config and "
+            "changes the log level");
+    }
+    Print(LogLevel::kInfo, "node-proxy",
+          absl::StrCat("admin: http://", admin_server->address().ToString(),
+                       "/config_dump, log level: /logging"));
   }
 
   // SIGHUP re-reads the policy file on the loop (the handler only writes a byte).
@@ -502,6 +684,7 @@ static int RealMain(int argc, char** argv) {
   if (absl::Status st = (*proxy)->StartZds(zo); !st.ok()) return Fail(st.ToString());
   (*loop)->Run();
   metrics_server.reset();
+  admin_server.reset();
   proxy_ptr = nullptr;
   proxy->reset();  // closes ZDS and releases the pods, on this (the loop's) thread
   (*loop)->RunFor(absl::Milliseconds(10));

@@ -10,21 +10,22 @@
 //   served at once: at that cap a new connection takes the place of the
 //   oldest one that has not sent its request yet (so idle connections
 //   cannot starve a readiness probe), and is closed only when all 64 are
-//   being answered.
+//   being answered (the HttpServer of http_server.h).
 // Everything runs on the EventLoop's thread; the handlers are called there.
 #ifndef AMBIENT_EXAMPLES_NODE_PROXY_METRICS_SERVER_H_
 #define AMBIENT_EXAMPLES_NODE_PROXY_METRICS_SERVER_H_
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/socket.h"
+#include "http_server.h"
 
 namespace ambient::examples {
 
@@ -45,31 +46,17 @@ class MetricsServer {
   static absl::StatusOr<std::unique_ptr<MetricsServer>> New(runtime::EventLoop* loop,
                                                             const std::string& listen,
                                                             MetricsHandlers handlers);
-  ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  const ambient::SocketAddress& address() const { return address_; }
+  const ambient::SocketAddress& address() const { return http_->address(); }
 
-  static constexpr size_t kMaxHead = 8192;
-  static constexpr size_t kMaxConnections = 64;
+  static constexpr size_t kMaxHead = HttpServer::kMaxHead;
+  static constexpr size_t kMaxConnections = HttpServer::kMaxConnections;
 
  private:
-  struct Conn;
-  MetricsServer(runtime::EventLoop* loop, int fd, ambient::SocketAddress address,
-                MetricsHandlers handlers);
-  void OnAccept();
-  void OnConn(Conn* c, uint32_t events);
-  void Close(Conn* c);
-  bool EvictIdlest();  // closes the oldest connection owing its request
-
-  runtime::EventLoop* loop_;
-  int fd_;
-  ambient::SocketAddress address_;
-  MetricsHandlers handlers_;
-  runtime::IoWatch accept_watch_;
-  std::map<Conn*, std::unique_ptr<Conn>> conns_;
-  uint64_t accepts_ = 0;
+  explicit MetricsServer(std::unique_ptr<HttpServer> http) : http_(std::move(http)) {}
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace ambient::examples

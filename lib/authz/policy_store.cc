@@ -1,5 +1,6 @@
 #include "ambient/authz/policy_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -112,6 +113,19 @@ void PolicyStore::Apply(std::vector<Policy> upserts, const std::vector<std::stri
 }
 
 size_t PolicyStore::size() const { return Current()->by_key.size(); }
+
+std::vector<Policy> PolicyStore::All() const {
+  auto snap = Current();
+  std::vector<const Policy*> sorted;
+  sorted.reserve(snap->by_key.size());
+  for (const auto& [key, p] : snap->by_key) sorted.push_back(p.get());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Policy* a, const Policy* b) { return a->key() < b->key(); });
+  std::vector<Policy> out;
+  out.reserve(sorted.size());
+  for (const Policy* p : sorted) out.push_back(*p);
+  return out;
+}
 
 Decision PolicyStore::Check(const Workload& workload, const Connection& conn) const {
   auto snap = Current();

@@ -159,11 +159,19 @@ class NodeProxyImpl final : public NodeProxy {
   absl::Status Authorize(const Workload& w, const SocketAddress& src, const SocketAddress& dst,
                          const identity::SpiffeId* src_identity) const;
   SocketMaker InboundSocketMaker(const Pod& pod, const SocketAddress& client) const;
-  // CurrentWorkload is the directory's entry for the pod's workload now (its
-  // selected policies may have changed since capture), else the captured one.
-  Workload CurrentWorkload(const Pod& pod) const {
+  // AuthorizeInbound checks a connection to `pod` against the directory's
+  // entry for its workload now (its selected policies may have changed
+  // since capture). A captured pod whose workload left the directory (xDS
+  // removed it) is refused, as ztunnel refuses inbound traffic to a
+  // workload it does not know.
+  absl::Status AuthorizeInbound(const Pod& pod, const SocketAddress& src, const SocketAddress& dst,
+                                const identity::SpiffeId* src_identity) const {
     std::optional<Workload> now = opts_.workloads->ByUid(pod.workload.uid);
-    return now ? *std::move(now) : pod.workload;
+    if (!now) {
+      return absl::UnavailableError(
+          absl::StrCat("workload ", pod.workload.uid, " is no longer in the workload directory"));
+    }
+    return Authorize(*now, src, dst, src_identity);
   }
 
   EventLoop* loop_;
@@ -185,7 +193,7 @@ size_t NodeProxyImpl::RecheckPolicies() {
     if (!c->denied.ok()) continue;
     auto pod = pods_.find(c->pod_uid);
     if (pod == pods_.end()) continue;
-    absl::Status st = Authorize(CurrentWorkload(*pod->second), c->peer, c->dst, nullptr);
+    absl::Status st = AuthorizeInbound(*pod->second, c->peer, c->dst, nullptr);
     if (st.ok()) continue;
     c->denied = absl::PermissionDeniedError(
         absl::StrCat("connection closed due to policy change: ", st.message()));
@@ -350,8 +358,7 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
   };
   Pod* p = pod.get();
   so.authorize = [this, p](const InboundStream& s) {
-    return Authorize(CurrentWorkload(*p), s.peer.Unmapped(), s.upstream.Unmapped(),
-                     &s.peer_identity);
+    return AuthorizeInbound(*p, s.peer.Unmapped(), s.upstream.Unmapped(), &s.peer_identity);
   };
   so.upstream_socket = [this, p](const SocketAddress& upstream,
                                  const SocketAddress& client) -> absl::StatusOr<int> {
@@ -575,7 +582,7 @@ void NodeProxyImpl::OnInboundPlaintext(Pod* pod) {
     r.Source(peer->ToString(), std::nullopt, TelemetryOf(*opts_.workloads, peer->IpString()))
         .Destination(dst.ToString(), pod->identity, pod->workload.Telemetry())
         .Service(InboundServiceOf(*opts_.workloads, pod->workload, dst.port()));
-    if (absl::Status st = Authorize(CurrentWorkload(*pod), *peer, dst, nullptr); !st.ok()) {
+    if (absl::Status st = AuthorizeInbound(*pod, *peer, dst, nullptr); !st.ok()) {
       AbortClose(*fd);
       release();
       Emit(access_, r.Refused(std::move(st), "DENY"));

@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace ambient::xds {
@@ -81,6 +83,7 @@ void AdsClient::OnEvent(const grpc::CallEvent& e) {
     ++stats_.responses;
     absl::StatusOr<std::string> reply = session_->OnResponse(e.message);
     if (!reply.ok()) {
+      ++stats_.terminations_error;
       grpc::CallId bad = call_;
       StreamEnded(reply.status());
       connection_->Cancel(bad);
@@ -103,6 +106,17 @@ void AdsClient::OnEvent(const grpc::CallEvent& e) {
       }
     }
   } else if (e.kind == grpc::CallEvent::Kind::kClosed) {
+    absl::StatusCode code = e.status.code();
+    if (e.status.ok()) {
+      ++stats_.terminations_complete;
+    } else if (code == absl::StatusCode::kUnknown || code == absl::StatusCode::kCancelled ||
+               code == absl::StatusCode::kDeadlineExceeded ||
+               (code == absl::StatusCode::kUnavailable &&
+                absl::StrContains(absl::AsciiStrToLower(e.status.message()), "goaway"))) {
+      ++stats_.terminations_reconnect;
+    } else {
+      ++stats_.terminations_error;
+    }
     StreamEnded(e.status.ok() ? absl::UnavailableError("istiod ended the xDS stream") : e.status);
   }
 }
@@ -121,7 +135,42 @@ AdsClientStats AdsClient::stats() const {
   s.connects = connection_->stats().connects;
   s.acks = session_->stats().acks;
   s.nacks = session_->stats().nacks;
+  s.terminations_connection_error = connection_->stats().failures;
+  s.by_type = session_->stats().by_type;
   return s;
+}
+
+std::string XdsPrometheus(const AdsClientStats& s, bool up) {
+  std::string out =
+      "# HELP istio_xds_connection_terminations_total The total number of completed connections "
+      "to xds server.\n# TYPE istio_xds_connection_terminations_total counter\n";
+  const std::pair<const char*, uint64_t> reasons[] = {
+      {"ConnectionError", s.terminations_connection_error},
+      {"Error", s.terminations_error},
+      {"Reconnect", s.terminations_reconnect},
+      {"Complete", s.terminations_complete}};
+  for (const auto& [reason, n] : reasons) {
+    absl::StrAppend(&out, "istio_xds_connection_terminations_total{reason=\"", reason, "\"} ", n,
+                    "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP istio_xds_message_total Total number of messages received.\n"
+                  "# TYPE istio_xds_message_total counter\n");
+  for (const auto& [url, t] : s.by_type) {
+    absl::StrAppend(&out, "istio_xds_message_total{url=\"", url, "\"} ", t.responses, "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP istio_xds_message_bytes_total Total number of bytes received.\n"
+                  "# TYPE istio_xds_message_bytes_total counter\n");
+  for (const auto& [url, t] : s.by_type) {
+    absl::StrAppend(&out, "istio_xds_message_bytes_total{url=\"", url, "\"} ", t.resource_bytes,
+                    "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP istio_xds_up Whether the xDS stream is connected (1) or not (0).\n"
+                  "# TYPE istio_xds_up gauge\nistio_xds_up ",
+                  up ? 1 : 0, "\n");
+  return out;
 }
 
 std::string AdsClient::StatusText() const {

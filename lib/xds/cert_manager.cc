@@ -186,6 +186,7 @@ std::vector<CertStatus> CertificateManager::Status() const {
     s.failures = e.failures;
     s.last_error = e.last_error;
     s.root_pem = e.root_pem;
+    s.credentials = e.held;
     out.push_back(std::move(s));
   }
   return out;

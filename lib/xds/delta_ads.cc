@@ -87,6 +87,10 @@ absl::StatusOr<std::string> DeltaAdsSession::OnResponse(absl::string_view bytes)
         absl::StrCat("xDS response for type \"", res.type_url(), "\", which was not subscribed"));
   }
   ++stats_.responses;
+  TypeStats& counted = stats_.by_type[t->url];
+  ++counted.responses;
+  for (const wire::Resource& r : res.resources())
+    counted.resource_bytes += r.resource().value().size();
   std::vector<Rejection> rejected;
   std::vector<ResourceUpdate> updates;
   std::set<std::string> names;

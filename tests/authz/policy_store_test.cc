@@ -125,6 +125,40 @@ TEST(PolicyStore, ApplyUpsertsThenRemovesInOneUpdate) {
   EXPECT_TRUE(store.Check({"other", {}}, From("c")).allowed);  // the GLOBAL one was removed
 }
 
+TEST(PolicyStore, AllListsWhatIsInForceInKeyOrder) {
+  PolicyStore store;
+  EXPECT_TRUE(store.All().empty());
+  ASSERT_TRUE(store
+                  .Replace({Make("zoo", "b", Scope::kNamespace, Action::kDeny, "x"),
+                            Make("app", "z", Scope::kGlobal, Action::kAllow, "y", true),
+                            Make("app", "a", Scope::kWorkloadSelector, Action::kAllow, "z")})
+                  .ok());
+  std::vector<Policy> all = store.All();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].key(), "app/a");
+  EXPECT_EQ(all[1].key(), "app/z");
+  EXPECT_EQ(all[2].key(), "zoo/b");
+  // Whole copies: scope, action, dry run and the rules come along.
+  EXPECT_EQ(all[1].scope, Scope::kGlobal);
+  EXPECT_TRUE(all[1].dry_run);
+  EXPECT_EQ(all[2].action, Action::kDeny);
+  ASSERT_EQ(all[2].rules.size(), 1u);
+  EXPECT_EQ(all[2].rules[0].clauses[0].matches[0].namespaces[0].value(), "x");
+  // A copy: later updates do not reach it, and it reflects them when asked again.
+  EXPECT_TRUE(store.Remove("app/z"));
+  EXPECT_EQ(all.size(), 3u);
+  EXPECT_EQ(store.All().size(), 2u);
+  // A rejected update leaves the listing as it was.
+  EXPECT_FALSE(store
+                   .Replace({Make("q", "q", Scope::kNamespace, Action::kAllow, "a"),
+                             Make("q", "q", Scope::kNamespace, Action::kAllow, "a")})
+                   .ok());
+  all = store.All();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].key(), "app/a");
+  EXPECT_EQ(all[1].key(), "zoo/b");
+}
+
 TEST(PolicyStore, ChecksRunWhileUpdatesSwap) {
   PolicyStore store;
   std::atomic<bool> stop{false};

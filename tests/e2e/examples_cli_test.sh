@@ -42,6 +42,9 @@ expect 2 "--xds-address needs --node-name (or NODE_NAME)" -- env -u NODE_NAME "$
 expect 2 "leave out --config and --policy" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --config x
 expect 2 "--ca-address, --xds-root-cert and --token-file need --xds-address" -- "$2" --config x --ca-address 127.0.0.1:1
 expect 2 "--instance-ip needs an IP address" -- "$2" --instance-ip nope
+expect 2 "--log-format must be text or json" -- "$2" --config x --log-format yaml
+expect 2 "--secret-ttl (SECRET_TTL) \"forever\" is not a duration" -- "$2" --config x --secret-ttl forever
+expect 2 "--secret-ttl (SECRET_TTL) \"1s\" is not a duration" -- env SECRET_TTL=1s "$2" --config x
 expect 1 "bad control plane address \"no-port\"" -- "$2" --xds-address no-port --node-name n
 expect 1 "cannot read control plane root certificate file $tmp/missing.pem" -- "$2" --xds-address 127.0.0.1:15012 --node-name n --xds-root-cert "$tmp/missing.pem"
 
@@ -55,6 +58,17 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
 out=$(timeout -s TERM 4 "$2" --config "$tmp/empty.json" --zds-socket "$tmp/no-agent.sock" 2>&1)
 grep -q "info  zds  waiting for the node agent on $tmp/no-agent.sock" <<<"$out" ||
   { echo "FAIL: node-proxy without an agent waits silently: $out" >&2; fail=1; }
+# LOG_FORMAT=json (ztunnel's): every line one JSON object.
+out=$(LOG_FORMAT=json timeout -s TERM 3 "$2" --config "$tmp/empty.json" --zds-socket "$tmp/no-agent.sock" 2>&1)
+/usr/bin/python3 -c '
+import json, sys
+lines = sys.stdin.read().splitlines()
+assert lines, "no output"
+for l in lines:
+    r = json.loads(l)
+    assert set(r) >= {"level", "time", "scope", "message"}, r
+assert any(r["scope"] == "zds" and "waiting for the node agent" in r["message"] for r in map(json.loads, lines))
+' <<<"$out" || { echo "FAIL: LOG_FORMAT=json did not give one JSON object per line: $out" >&2; fail=1; }
 out=$(timeout -s TERM 3 "$1" --config "$tmp/empty.json" --zds-socket "$tmp/agent1.sock" 2>&1)
 grep -q "DNS capture on: the pods' DNS (port 53) goes to the node proxy's :15053" <<<"$out" ||
   { echo "FAIL: node-agent does not capture DNS by default: $out" >&2; fail=1; }

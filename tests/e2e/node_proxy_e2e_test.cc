@@ -163,6 +163,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     if (mesh) mesh(directory.get(), &wa, &wb);
     ASSERT_TRUE(directory->Upsert(wa).ok());
     ASSERT_TRUE(directory->Upsert(wb).ok());
+    directory_ = directory;
 
     auto td = identity::TrustDomain::Parse("cluster.local");
     ASSERT_TRUE(td.ok());
@@ -252,6 +253,7 @@ class NodeProxyE2eTest : public ::testing::Test {
   hbone::testing::TestCa ca_;
   std::map<std::string, std::shared_ptr<identity::CredentialHolder>> holders_;
   std::shared_ptr<authz::PolicyStore> policies_;  // Start's, when it made one
+  std::shared_ptr<runtime::WorkloadDirectory> directory_;  // Start's
   Lines lines_;
   runtime::NodeProxyLimits limits_;  // what Start gives the proxy
   std::shared_ptr<hbone::Metrics> metrics_ = std::make_shared<hbone::Metrics>();
@@ -427,6 +429,26 @@ TEST_F(NodeProxyE2eTest, RecheckClosesAPlaintextConnectionThatANewPolicyDenies) 
       "error=\"connection closed due to policy change: explicitly denied by demo/deny-app-port\""))
       << line;
   EXPECT_EQ(recheck(), 0u);
+}
+
+// A captured pod whose workload leaves the directory (xDS removed it) while
+// the node agent still has it: as in ztunnel, its peers no longer treat its
+// IP as a mesh workload (plain TCP), and its own inbound side refuses.
+TEST_F(NodeProxyE2eTest, CapturedPodWhoseWorkloadLeftTheDirectoryRefusesInbound) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  AppServer app(In(b_), kPodB, kAppPort);
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(Exchange(In(a_), kPodB, kAppPort, "before"),
+            absl::StrCat("pong from ", kPodB, ": before"))
+      << lines_.All();
+  ASSERT_TRUE(directory_->Remove("pod-b"));
+  std::string reply = Exchange(In(a_), kPodB, kAppPort, "after");
+  EXPECT_FALSE(absl::StrContains(reply, "pong")) << reply;
+  std::string in = lines_.WaitFor({"ERROR access connection complete", "direction=\"inbound\"",
+                                   "is no longer in the workload directory"});
+  ASSERT_FALSE(in.empty()) << lines_.All();
+  EXPECT_FALSE(absl::StrContains(in, "src.identity")) << "peers send plain TCP: " << in;
+  EXPECT_EQ(PodCount(), 2u);  // still captured: the node agent did not delete it
 }
 
 TEST_F(NodeProxyE2eTest, DenyPolicyForPodAIdentityRefusesTheTunnel) {

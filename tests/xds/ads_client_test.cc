@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ambient/runtime/event_loop.h"
@@ -239,6 +240,42 @@ TEST_F(AdsClientTest, FirstConnectFillsTheHandlersAndBecomesReadyWithZtunnelsHea
   EXPECT_EQ(*echo, "hello");
   EXPECT_EQ(fail.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(fail.status().message(), "no way");
+}
+
+// ztunnel's xDS metrics: messages and resource bytes per type URL, and why
+// streams ended (istiod ending one cleanly is Complete; a connection that
+// cannot be made is ConnectionError).
+TEST_F(AdsClientTest, MetricsCountMessagesBytesAndTerminationsAsZtunnelDoes) {
+  ASSERT_NO_FATAL_FAILURE(StartIstiod());
+  ASSERT_NO_FATAL_FAILURE(MakeClient(Options()));
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  EXPECT_TRUE(client_->streaming());
+  std::string text = XdsPrometheus(client_->stats(), client_->streaming());
+  auto has = [&](const std::string& line) {
+    EXPECT_TRUE(absl::StrContains(text, line + "\n")) << line << " not in:\n" << text;
+  };
+  has("istio_xds_message_total{url=\"type.googleapis.com/istio.workload.Address\"} 1");
+  has("istio_xds_message_total{url=\"type.googleapis.com/istio.security.Authorization\"} 1");
+  has("istio_xds_message_bytes_total{url=\"type.googleapis.com/istio.workload.Address\"} 2");
+  has("istio_xds_message_bytes_total{url=\"type.googleapis.com/istio.security.Authorization\"} 1");
+  has("istio_xds_connection_terminations_total{reason=\"Complete\"} 0");
+  has("istio_xds_up 1");
+  has("# TYPE istio_xds_message_total counter");
+
+  Command({{"end", true}});  // istiod ends the stream with OK: Complete
+  NextRequest();             // the new stream's first request
+  NextRequest();
+  text = XdsPrometheus(client_->stats(), client_->streaming());
+  has("istio_xds_connection_terminations_total{reason=\"Complete\"} 1");
+  has("istio_xds_connection_terminations_total{reason=\"Error\"} 0");
+
+  // istiod gone: each failed connect is a ConnectionError, and the stream is down.
+  istiod_ = test_support::Child();
+  ASSERT_TRUE(loop_->RunUntil([&] { return client_->stats().terminations_connection_error >= 2; },
+                              absl::Seconds(10)));
+  text = XdsPrometheus(client_->stats(), client_->streaming());
+  has("istio_xds_up 0");
+  EXPECT_FALSE(absl::StrContains(text, "reason=\"ConnectionError\"} 0\n")) << text;
 }
 
 TEST_F(AdsClientTest, ANamedAddressConnectsAChangedTokenIsSentAndAMissingOneSendsNoHeader) {

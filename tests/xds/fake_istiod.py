@@ -35,7 +35,7 @@ PERMISSION_DENIED "no way".
 With --ca CERT_PEM KEY_PEM it is also the Istio CA: it serves
 /istio.v1.auth.IstioCertificateService/CreateCertificate, signing the CSR's key
 (python3-cryptography) for the identity in the ImpersonatedIdentity metadata (else
-the CSR's URI SAN) for validity_duration seconds, and answers [leaf, CA]; each such
+the CSR's URI SAN) for validity_duration seconds (valid from a tenth of that, at most 5 min, ago), and answers [leaf, CA]; each such
 request is printed as {"type": "ca", "identity": ID, "auth": .., "clusterid": ..}.
 
 The messages come from PB_DIR (argv[1]): discovery_pb2.py, workload_pb2.py,
@@ -213,7 +213,7 @@ def create_certificate(ca):
                 .issuer_name(ca_cert.subject)
                 .public_key(csr.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_before(now - datetime.timedelta(seconds=min(300, ttl // 10)))
                 .not_valid_after(now + datetime.timedelta(seconds=ttl))
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
                 .add_extension(x509.KeyUsage(True, False, True, False, False, False, False,

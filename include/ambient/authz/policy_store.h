@@ -70,6 +70,9 @@ class PolicyStore {
   // calls to Upsert cost O(held) each (an xDS push, xds::AuthorizationHandler).
   void Apply(std::vector<Policy> upserts, const std::vector<std::string>& removals);
   size_t size() const;
+  // All returns a copy of every policy of the current snapshot, in key
+  // order ("namespace/name"): what is in force, for an admin page to show.
+  std::vector<Policy> All() const;
 
   // Check decides whether `conn` to `workload` is allowed. Never fails.
   Decision Check(const Workload& workload, const Connection& conn) const;

@@ -31,6 +31,11 @@
 //    kernel allows it, as ztunnel does.
 //  - 15006 (plaintext ingress): authorized without an identity, then
 //    forwarded to the original destination inside the pod the same way.
+//  Both inbound paths check against the directory's entry for the pod's
+//  workload as it is now; a captured pod whose workload left the directory
+//  (removed from xDS while the node agent still has the pod) is refused
+//  inbound ("workload U is no longer in the workload directory"), as
+//  ztunnel refuses traffic to a workload it does not know.
 //
 // Every proxied connection ends in one ztunnel-style access log line
 // (component "access": "connection complete ..." with src/dst workload,

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,7 +55,24 @@ struct AdsClientStats {
   uint64_t responses = 0;
   uint64_t acks = 0;
   uint64_t nacks = 0;
+  // Why streams ended, as ztunnel's istio_xds_connection_terminations_total
+  // counts them: ConnectionError (a connect attempt failed or the connection
+  // broke), Error (a gRPC error, or a response we could not take),
+  // Reconnect (istiod ended it as routine: Unknown, Cancelled,
+  // DeadlineExceeded, or Unavailable after a GOAWAY) and Complete (OK).
+  uint64_t terminations_connection_error = 0;
+  uint64_t terminations_error = 0;
+  uint64_t terminations_reconnect = 0;
+  uint64_t terminations_complete = 0;
+  // Responses and resource bytes per type URL (DeltaAdsSession's).
+  std::map<std::string, TypeStats> by_type;
 };
+
+// XdsPrometheus renders `s` as ztunnel's xDS metrics in Prometheus text:
+// istio_xds_connection_terminations_total{reason=...},
+// istio_xds_message_total{url=...}, istio_xds_message_bytes_total{url=...}
+// and istio_xds_up (1 while the stream is open).
+std::string XdsPrometheus(const AdsClientStats& s, bool up);
 
 class AdsClient {
  public:
@@ -74,6 +92,8 @@ class AdsClient {
   void SetReadyCallback(std::function<void()> ready);
 
   bool ready() const { return ready_; }
+  // streaming: the ADS stream is open now.
+  bool streaming() const { return call_ != 0; }
   AdsClientStats stats() const;
   // last_error: why the last stream or connection ended (OK if none yet).
   absl::Status last_error() const { return last_error_; }

@@ -102,6 +102,9 @@ struct CertStatus {
   uint32_t failures = 0;   // fetches failed in a row
   std::string last_error;  // of the last failed fetch
   std::string root_pem;    // the workload trust root the CA's chain ended with
+  // The certificate held (chain and key; null if none), e.g. for an admin
+  // page's config dump.
+  std::shared_ptr<const identity::Credentials> credentials;
 };
 
 struct CertManagerStats {

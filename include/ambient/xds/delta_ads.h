@@ -76,12 +76,20 @@ class TypeHandler {
                                        const std::vector<std::string>& removed) = 0;
 };
 
+// TypeStats counts one subscribed type's responses (ztunnel's
+// istio_xds_message_total and istio_xds_message_bytes_total, by type URL).
+struct TypeStats {
+  uint64_t responses = 0;
+  uint64_t resource_bytes = 0;  // the resources' Any values, summed
+};
+
 struct SessionStats {
   uint64_t responses = 0;
   uint64_t acks = 0;
   uint64_t nacks = 0;
   uint64_t resources = 0;  // updates received
   uint64_t removals = 0;
+  std::map<std::string, TypeStats> by_type;  // by type URL, subscribed types only
 };
 
 class DeltaAdsSession {
