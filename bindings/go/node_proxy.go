@@ -50,6 +50,9 @@ type NodeProxyOptions struct {
 	// Log, when set, gets the access log (component "access") and other
 	// lines ("node-proxy" and "zds"), all on the loop's goroutine.
 	Log LogFunc
+	// XDS, when set, takes the mesh and the pods' certificates from istiod
+	// (see XDSOptions); Workloads, SVIDs and PoliciesJSON must then be empty.
+	XDS *XDSOptions
 }
 
 // NodeProxy is ztunnel's role in in-pod mode, on a Loop: for each captured
@@ -120,6 +123,11 @@ func setNodeProxyOptions(o *C.ambient_node_proxy_options, opts *NodeProxyOptions
 	if opts.PoliciesJSON != nil {
 		p, n := cbytes(opts.PoliciesJSON)
 		if err := takeError(C.ambient_node_proxy_options_set_policies_json(o, p, n)); err != nil {
+			return err
+		}
+	}
+	if opts.XDS != nil {
+		if err := setXDSOptions(o, opts.XDS); err != nil {
 			return err
 		}
 	}

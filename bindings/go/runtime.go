@@ -54,6 +54,7 @@ type Loop struct {
 	clients     map[*HBONEClient]struct{}
 	servers     map[*HBONEServer]struct{}
 	nodeProxies map[*NodeProxy]struct{}
+	caClients   map[*CAClient]struct{}
 }
 
 // NewLoop makes an event loop and starts running it. Errors: Internal
@@ -67,7 +68,8 @@ func NewLoop() (*Loop, error) {
 		forwarders:  map[*HBONEForwarder]struct{}{},
 		clients:     map[*HBONEClient]struct{}{},
 		servers:     map[*HBONEServer]struct{}{},
-		nodeProxies: map[*NodeProxy]struct{}{}}
+		nodeProxies: map[*NodeProxy]struct{}{},
+		caClients:   map[*CAClient]struct{}{}}
 	started := make(chan struct{})
 	go l.run(started)
 	<-started
@@ -143,7 +145,7 @@ func (l *Loop) do(f func()) error {
 }
 
 // Close closes what is still open on the loop (forwarders, clients,
-// servers, node proxies), stops the loop and frees it. Objects the program dropped
+// servers, node proxies, CA clients), stops the loop and frees it. Objects the program dropped
 // without closing them stay open until then.
 func (l *Loop) Close() {
 	err := l.do(func() {
@@ -158,6 +160,9 @@ func (l *Loop) Close() {
 		}
 		for p := range l.nodeProxies {
 			p.free()
+		}
+		for c := range l.caClients {
+			c.free()
 		}
 		l.closed = true
 		C.ambient_runtime_loop_stop(l.ptr)

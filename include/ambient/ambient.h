@@ -21,5 +21,6 @@
 #include "ambient/c/hbone.h"
 #include "ambient/c/runtime.h"
 #include "ambient/c/authz.h"
+#include "ambient/c/xds.h"
 
 #endif /* AMBIENT_AMBIENT_H_ */

@@ -60,6 +60,10 @@ struct ambient_credentials {
   std::shared_ptr<id::CredentialHolder> holder;
 };
 
+ambient_credentials* ambient::capi::NewCredentials(std::shared_ptr<id::CredentialHolder> holder) {
+  return new ambient_credentials{std::move(holder)};
+}
+
 namespace {
 
 absl::string_view View(const char* p, size_t len) {

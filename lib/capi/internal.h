@@ -20,10 +20,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "ambient/c/hbone.h"
+#include "ambient/c/identity.h"
 #include "ambient/c/netns.h"
+#include "ambient/c/runtime.h"
 #include "ambient/c/workload.h"
-#include "ambient/netns/netns.h"
+#include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
+#include "ambient/netns/netns.h"
+#include "ambient/runtime/event_loop.h"
+#include "ambient/xds/control_plane_connection.h"
+#include "ambient/xds/delta_ads.h"
 #include "capi/error.h"  // ambient_error, Guard, GuardCode, NewOrNull, NullArgument, LogSinkOf
 
 // ambient_netns (ambient/c/netns.h) is shared: the redirect shims borrow it.
@@ -39,6 +45,14 @@ struct ambient_workload_info {
   std::vector<std::string> addresses;
   bool hbone = true;
   const std::string& at(ambient_workload_field f) const { return fields[f]; }
+};
+
+// ambient_xds_options (ambient/c/xds.h) is filled by the xds shims and read by
+// the node proxy's (runtime.cc).
+struct ambient_xds_options {
+  ambient::xds::ConnectionOptions connection;
+  std::string ca_address;  // empty: istiod is the CA
+  ambient::xds::NodeIdentity node;
 };
 
 namespace ambient::capi {
@@ -60,6 +74,14 @@ SSL_CTX* HboneTlsContext(const ambient_hbone_tls* tls);
 bool HboneTlsIsServer(const ambient_hbone_tls* tls);
 std::shared_ptr<identity::TrustBundleSource> HboneTlsBundles(const ambient_hbone_tls* tls);
 const std::string& HboneTlsIdentity(const ambient_hbone_tls* tls);
+
+// LoopOf is the event loop of an ambient_runtime_loop (runtime.cc), for the
+// shims of objects hosted on it (xds.cc).
+runtime::EventLoop* LoopOf(ambient_runtime_loop* loop);
+
+// NewCredentials wraps `holder` as an owned ambient_credentials (identity.cc),
+// for the shims that hand out a holder another layer keeps current (xds.cc).
+ambient_credentials* NewCredentials(std::shared_ptr<identity::CredentialHolder> holder);
 
 }  // namespace ambient::capi
 

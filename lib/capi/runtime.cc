@@ -1,5 +1,6 @@
 // C ABI shims for the runtime layer (ambient/c/runtime.h).
 #include "ambient/c/runtime.h"
+#include "ambient/c/xds.h"
 
 #include <openssl/ssl.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "ambient/runtime/node_proxy.h"
+#include "ambient/xds/node_control_plane.h"
 #include "capi/internal.h"
 
 using ambient::capi::Guard;
@@ -36,6 +39,8 @@ namespace rt = ambient::runtime;
 struct ambient_runtime_loop {
   std::unique_ptr<rt::EventLoop> loop;
 };
+
+rt::EventLoop* ambient::capi::LoopOf(ambient_runtime_loop* loop) { return loop->loop.get(); }
 
 // A host's log callback may not be called once the object it was given to
 // is freed, but connections aborted by the free still end (and log their
@@ -88,15 +93,23 @@ struct ambient_node_proxy_options {
   std::shared_ptr<ambient::authz::PolicyStore> policies;
   ambient::LogSink log;
   std::vector<ambient::SocketAddress> dns_upstreams;  // non-empty: the DNS proxy is on
+  std::optional<ambient_xds_options> xds;  // set: the mesh and certificates come from istiod
 };
 
 struct ambient_node_proxy {
   LogGate log_open = std::make_shared<std::atomic<bool>>(true);
+  // With xDS: what the control plane fills (it borrows them), and the
+  // control plane itself, which goes after the proxy (the pods' certificate
+  // handles are released into it).
+  std::shared_ptr<rt::WorkloadDirectory> xds_workloads;
+  std::shared_ptr<ambient::authz::PolicyStore> xds_policies;
+  std::unique_ptr<ambient::xds::NodeControlPlane> control_plane;
   std::unique_ptr<rt::NodeProxy> proxy;
   ambient::LogSink log;
   std::shared_ptr<ambient::dns::DnsMetrics> dns_metrics;  // set when DNS is on
   ~ambient_node_proxy() {
     proxy.reset();
+    control_plane.reset();
     log_open->store(false);
   }
 };
@@ -156,6 +169,47 @@ absl::StatusOr<rt::TunnelTarget> TargetOf(const ambient_hbone_target& target,
 absl::Status SetText(std::string* field, const char* value, const char* name) {
   if (value == nullptr) return NullArgument(name);
   *field = value;
+  return absl::OkStatus();
+}
+
+// WireXds makes the node proxy `p` run from istiod as `opts.xds` says, as
+// examples/node-proxy does with --xds-address: the directory and policy
+// store filled over xDS, certificates from the CA, pods matched among this
+// node's workloads, policies re-checked after each push.
+absl::Status WireXds(ambient_runtime_loop* loop, const ambient_node_proxy_options& opts,
+                     ambient_node_proxy* p, rt::NodeProxyOptions* o) {
+  namespace xds = ambient::xds;
+  if (opts.workloads->size() > 0 || !opts.svids.empty() || opts.policies) {
+    return absl::InvalidArgumentError(
+        "node proxy options with xDS take workloads, SVIDs and policies from istiod: "
+        "add none of them");
+  }
+  p->xds_workloads = std::make_shared<rt::WorkloadDirectory>();
+  p->xds_policies = std::make_shared<ambient::authz::PolicyStore>();
+  o->workloads = p->xds_workloads;
+  o->policies = p->xds_policies;
+  xds::NodeControlPlaneOptions cpo;
+  cpo.xds = opts.xds->connection;
+  if (!opts.xds->ca_address.empty() && opts.xds->ca_address != cpo.xds.address) {
+    cpo.ca = cpo.xds;
+    cpo.ca->address = opts.xds->ca_address;
+  }
+  cpo.node = opts.xds->node;
+  cpo.workloads = p->xds_workloads.get();
+  cpo.policies = p->xds_policies.get();
+  cpo.bundles = o->bundles;
+  // ztunnel's policy watcher: open inbound connections checked again.
+  cpo.on_policies_changed = [p] {
+    if (p->proxy) p->proxy->RecheckPolicies();
+  };
+  auto cp = xds::NodeControlPlane::New(loop->loop.get(), std::move(cpo));
+  if (!cp.ok()) return cp.status();
+  p->control_plane = std::move(*cp);
+  xds::NodeControlPlane* c = p->control_plane.get();
+  o->credentials = c->CredentialsFunction();
+  o->match_pod = [c](const std::string&, const ambient::netns::zds::WorkloadInfo& info) {
+    return c->MatchPod(info.ns, info.name, info.service_account);
+  };
   return absl::OkStatus();
 }
 
@@ -595,6 +649,9 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
     o.credentials = rt::StaticCredentials(opts->svids);
     o.policies = opts->policies;
     auto p = std::make_unique<ambient_node_proxy>();
+    if (opts->xds.has_value()) {
+      if (absl::Status st = WireXds(loop, *opts, p.get(), &o); !st.ok()) return st;
+    }
     o.log = Gated(opts->log, p->log_open);
     p->log = o.log;
     if (!opts->dns_upstreams.empty()) {
@@ -609,6 +666,7 @@ ambient_error* ambient_node_proxy_new(ambient_runtime_loop* loop,
         rt::NodeProxy::New(loop->loop.get(), std::move(o));
     if (!proxy.ok()) return proxy.status();
     p->proxy = std::move(*proxy);
+    if (p->control_plane) p->control_plane->Start();
     *out = p.release();
     return absl::OkStatus();
   });
@@ -653,6 +711,8 @@ ambient_error* ambient_node_proxy_start_zds(ambient_node_proxy* proxy, const cha
     ambient::netns::zds::ZdsProxyOptions o;
     o.socket_path = socket_path;
     o.log = proxy->log;
+    // A pod not in xDS yet is NOT_FOUND: tried again soon, as node-proxy does.
+    if (proxy->control_plane) o.retry_interval = absl::Seconds(1);
     return proxy->proxy->StartZds(std::move(o));
   });
 }
@@ -665,6 +725,34 @@ size_t ambient_node_proxy_dns_metrics(const ambient_node_proxy* proxy, char* buf
     text.clear();
   }
   return ambient::capi::CopyToBuffer(text, buf, len);
+}
+
+ambient_error* ambient_node_proxy_options_set_xds(ambient_node_proxy_options* opts,
+                                                  const ambient_xds_options* xds) {
+  return Guard([&]() -> absl::Status {
+    if (opts == nullptr) return NullArgument("opts");
+    if (xds == nullptr) return NullArgument("xds");
+    if (xds->connection.address.empty()) {
+      return absl::InvalidArgumentError("xDS options: no address set");
+    }
+    if (xds->node.node_name.empty()) {
+      return absl::InvalidArgumentError("xDS options: no node name set");
+    }
+    opts->xds = *xds;
+    return absl::OkStatus();
+  });
+}
+
+int ambient_node_proxy_ready(const ambient_node_proxy* proxy) {
+  if (proxy == nullptr || !proxy->proxy) return 0;
+  try {
+    const ambient::netns::zds::ProxySession* zds = proxy->proxy->zds();
+    if (zds != nullptr && !zds->ready()) return 0;
+    if (proxy->control_plane && !proxy->control_plane->ready()) return 0;
+    return 1;
+  } catch (...) {
+    return 0;
+  }
 }
 
 void ambient_node_proxy_free(ambient_node_proxy* proxy) {

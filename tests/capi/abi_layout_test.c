@@ -38,11 +38,13 @@ int main(void) {
   ENUM_IS_INT(ambient_redirect_backend);
   ENUM_IS_INT(ambient_workload_field);
   ENUM_IS_INT(ambient_hbone_limit);
+  ENUM_IS_INT(ambient_ca_state);
 
   /* Enumerators that name a slot (a field, a limit) keep their numbers. */
   if (AMBIENT_WORKLOAD_UID != 0 || AMBIENT_WORKLOAD_TYPE != 5 || AMBIENT_WORKLOAD_ZONE != 10 ||
       AMBIENT_HBONE_MAX_CONNECTIONS != 0 || AMBIENT_HBONE_SILENT_TIMEOUT_MS != 2 ||
-      AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY != 4) {
+      AMBIENT_HBONE_MAX_PENDING_DIALS_PER_IDENTITY != 4 || AMBIENT_CA_INITIALIZING != 0 ||
+      AMBIENT_CA_AVAILABLE != 1 || AMBIENT_CA_UNAVAILABLE != 2) {
     fprintf(stderr, "ambient_workload_field or ambient_hbone_limit values moved\n");
     ++failures;
   }

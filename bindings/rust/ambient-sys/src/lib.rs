@@ -1244,3 +1244,164 @@ extern "C" {
     ) -> *mut ambient_error;
     pub fn ambient_node_proxy_free(proxy: *mut ambient_node_proxy);
 }
+
+// ---- xds.h -------------------------------------------------------------
+
+/// `ambient_ca_state`: where one acquired identity's certificate stands.
+pub type ambient_ca_state = c_int;
+pub const AMBIENT_CA_INITIALIZING: ambient_ca_state = 0;
+pub const AMBIENT_CA_AVAILABLE: ambient_ca_state = 1;
+pub const AMBIENT_CA_UNAVAILABLE: ambient_ca_state = 2;
+
+/// Opaque `ambient_ca_client_options`.
+#[repr(C)]
+pub struct ambient_ca_client_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_ca_client`.
+#[repr(C)]
+pub struct ambient_ca_client {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_xds_options`.
+#[repr(C)]
+pub struct ambient_xds_options {
+    _private: [u8; 0],
+}
+
+/// Opaque `ambient_ca_certificate`.
+#[repr(C)]
+pub struct ambient_ca_certificate {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn ambient_ca_client_options_new() -> *mut ambient_ca_client_options;
+    pub fn ambient_ca_client_options_free(opts: *mut ambient_ca_client_options);
+    pub fn ambient_ca_client_options_set_address(
+        opts: *mut ambient_ca_client_options,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_roots_pem_file(
+        opts: *mut ambient_ca_client_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_server_name(
+        opts: *mut ambient_ca_client_options,
+        server_name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_token_file(
+        opts: *mut ambient_ca_client_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_cluster_id(
+        opts: *mut ambient_ca_client_options,
+        cluster_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_timeout_ms(
+        opts: *mut ambient_ca_client_options,
+        ms: u64,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_validity_s(
+        opts: *mut ambient_ca_client_options,
+        seconds: u64,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_options_set_impersonate(
+        opts: *mut ambient_ca_client_options,
+        impersonate: c_int,
+    );
+    pub fn ambient_ca_client_new(
+        lp: *mut ambient_runtime_loop,
+        opts: *const ambient_ca_client_options,
+        out: *mut *mut ambient_ca_client,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_acquire(
+        client: *mut ambient_ca_client,
+        spiffe_id: *const c_char,
+        out: *mut *mut ambient_ca_certificate,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_client_free(client: *mut ambient_ca_client);
+    pub fn ambient_ca_certificate_get0_id(cert: *const ambient_ca_certificate) -> *const c_char;
+    pub fn ambient_ca_certificate_state(cert: *const ambient_ca_certificate) -> ambient_ca_state;
+    pub fn ambient_ca_certificate_not_after(cert: *const ambient_ca_certificate) -> i64;
+    pub fn ambient_ca_certificate_failures(cert: *const ambient_ca_certificate) -> u32;
+    pub fn ambient_ca_certificate_last_error(
+        cert: *const ambient_ca_certificate,
+        buf: *mut c_char,
+        cap: usize,
+    ) -> usize;
+    pub fn ambient_ca_certificate_chain_pem(
+        cert: *const ambient_ca_certificate,
+        buf: *mut c_char,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_certificate_key_pem(
+        cert: *const ambient_ca_certificate,
+        buf: *mut c_char,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_certificate_root_pem(
+        cert: *const ambient_ca_certificate,
+        buf: *mut c_char,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_certificate_get1_credentials(
+        cert: *const ambient_ca_certificate,
+        out: *mut *mut ambient_credentials,
+    ) -> *mut ambient_error;
+    pub fn ambient_ca_certificate_free(cert: *mut ambient_ca_certificate);
+    pub fn ambient_xds_options_new() -> *mut ambient_xds_options;
+    pub fn ambient_xds_options_free(opts: *mut ambient_xds_options);
+    pub fn ambient_xds_options_set_address(
+        opts: *mut ambient_xds_options,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_ca_address(
+        opts: *mut ambient_xds_options,
+        address: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_roots_pem_file(
+        opts: *mut ambient_xds_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_server_name(
+        opts: *mut ambient_xds_options,
+        server_name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_token_file(
+        opts: *mut ambient_xds_options,
+        path: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_cluster_id(
+        opts: *mut ambient_xds_options,
+        cluster_id: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_node_name(
+        opts: *mut ambient_xds_options,
+        node_name: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_pod(
+        opts: *mut ambient_xds_options,
+        name: *const c_char,
+        ns: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_set_instance_ip(
+        opts: *mut ambient_xds_options,
+        ip: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_xds_options_add_metadata(
+        opts: *mut ambient_xds_options,
+        key: *const c_char,
+        value: *const c_char,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_options_set_xds(
+        opts: *mut ambient_node_proxy_options,
+        xds: *const ambient_xds_options,
+    ) -> *mut ambient_error;
+    pub fn ambient_node_proxy_ready(proxy: *const ambient_node_proxy) -> c_int;
+}

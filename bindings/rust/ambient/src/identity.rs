@@ -463,6 +463,11 @@ unsafe impl Send for Credentials {}
 unsafe impl Sync for Credentials {}
 
 impl Credentials {
+    /// Takes an owned `ambient_credentials*` (non-NULL).
+    pub(crate) fn from_owned(ptr: *mut sys::ambient_credentials) -> Credentials {
+        Credentials { ptr }
+    }
+
     /// Loads a PEM chain (leaf first) and PEM key (ECDSA P-256 or RSA >=
     /// 2048). Errors: `AMBIENT_ERR_INVALID_ARGUMENT` for unreadable PEM, an
     /// unsupported or mismatched key, or a leaf without one SPIFFE ID.

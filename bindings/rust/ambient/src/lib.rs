@@ -12,6 +12,7 @@ pub mod identity;
 pub mod netns;
 pub mod redirect;
 pub mod runtime;
+pub mod xds;
 
 /// A failure reported by libambient.
 #[derive(Debug, Clone, PartialEq, Eq)]

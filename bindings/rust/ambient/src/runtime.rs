@@ -171,6 +171,11 @@ unsafe extern "C" fn task_trampoline(user: *mut c_void) {
 }
 
 impl Loop {
+    /// The C handle, for the objects other modules make on the loop.
+    pub(crate) fn as_ptr(&self) -> *mut sys::ambient_runtime_loop {
+        self.ptr
+    }
+
     /// A new loop. Errors: `AMBIENT_ERR_INTERNAL` (epoll/eventfd).
     pub fn new() -> Result<Loop, Error> {
         let mut out = ptr::null_mut();
@@ -616,6 +621,10 @@ pub struct NodeProxyOptions {
     /// these upstreams, comma-separated "ip:port" (or bare IPs, port 53);
     /// `Some("")` means the nameservers of this host's /etc/resolv.conf.
     pub dns_upstreams: Option<String>,
+    /// `Some` takes the mesh and the pods' certificates from istiod (see
+    /// [`crate::xds::XdsOptions`]); `workloads`, `svids` and `policies_json`
+    /// must then be empty.
+    pub xds: Option<crate::xds::XdsOptions>,
 }
 
 fn opt_ptr(s: &Option<CString>) -> *const c_char {
@@ -674,6 +683,9 @@ unsafe fn fill_node_options(
             j.as_ptr().cast(),
             j.len(),
         ))?;
+    }
+    if let Some(x) = &options.xds {
+        crate::xds::set_node_proxy_xds(o, x)?;
     }
     if let Some(u) = &options.dns_upstreams {
         let u = cstring(u)?;
@@ -742,6 +754,14 @@ pub struct NodeProxy<'l> {
 }
 
 impl NodeProxy<'_> {
+    /// ztunnel's readiness: the ZDS session (when started) is connected with
+    /// its snapshot applied and no pod pending, and, with xDS, both xDS types
+    /// were ACKed and every identity in use has a certificate.
+    pub fn ready(&self) -> bool {
+        // SAFETY: live proxy, loop thread (not Send).
+        unsafe { sys::ambient_node_proxy_ready(self.ptr) == 1 }
+    }
+
     /// Captures pod `uid` in `netns` (a duplicate of its descriptor is
     /// kept). The workload is found by uid, else by namespace/name. Errors:
     /// `AMBIENT_ERR_INVALID_ARGUMENT`, `AMBIENT_ERR_NOT_FOUND` (unknown

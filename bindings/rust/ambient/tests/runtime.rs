@@ -249,6 +249,7 @@ fn node_options() -> NodeProxyOptions {
         }],
         policies_json: None,
         dns_upstreams: None,
+        xds: None,
     }
 }
 

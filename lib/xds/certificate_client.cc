@@ -1,0 +1,126 @@
+// CertificateClient: a ControlPlaneConnection to the Istio CA and a
+// CertificateManager on one loop (see the header).
+#include "ambient/xds/certificate_client.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/mem.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "ambient/xds/ca_client.h"
+
+namespace ambient::xds {
+
+absl::StatusOr<std::unique_ptr<CertificateClient>> CertificateClient::New(
+    runtime::EventLoop* loop, CertificateClientOptions options) {
+  if (options.ca_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("CA client: the CA timeout must be positive");
+  }
+  auto conn = ControlPlaneConnection::New(loop, options.ca);
+  if (!conn.ok()) return conn.status();
+  std::unique_ptr<CertificateClient> c(new CertificateClient(loop, std::move(options)));
+  c->ca_ = std::move(*conn);
+  c->ca_->Start();
+  return c;
+}
+
+CertificateClient::CertificateClient(runtime::EventLoop* loop, CertificateClientOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      certs_(options_.certificates),
+      timer_(loop, [this] { Pump(); }),
+      self_(std::make_shared<std::atomic<CertificateClient*>>(this)) {}
+
+CertificateClient::~CertificateClient() { *self_ = nullptr; }
+
+// The manager works in wall-clock time, the loop's timers in its monotonic clock.
+void CertificateClient::Pump() {
+  absl::Time now = absl::Now();
+  for (CertFetch& f : certs_.StartFetches(now)) {
+    uint64_t id = f.fetch;
+    std::weak_ptr<std::atomic<CertificateClient*>> weak = self_;
+    ca_->Call(kCaMethod, std::move(f.request), loop_->Now() + options_.ca_timeout,
+              [weak, id](absl::StatusOr<std::string> answer) {
+                auto self = weak.lock();
+                CertificateClient* c = self ? self->load() : nullptr;
+                if (c == nullptr) return;
+                // The outcome is kept in the manager's status (last_error).
+                if (c->certs_.OnFetchDone(id, std::move(answer), absl::Now()).ok()) {
+                  c->ca_->ResetBackoff();
+                }
+                c->Pump();
+              });
+  }
+  absl::Time next = certs_.NextDeadline();
+  if (next == absl::InfiniteFuture()) {
+    timer_.Disarm();
+  } else {
+    timer_.Arm(loop_->Now() + std::max(absl::ZeroDuration(), next - absl::Now()));
+  }
+}
+
+std::shared_ptr<identity::CredentialHolder> CertificateClient::Acquire(const identity::SpiffeId& id,
+                                                                       CertPriority priority) {
+  std::shared_ptr<identity::CredentialHolder> holder = certs_.Acquire(id, priority, absl::Now());
+  Pump();
+  std::weak_ptr<std::atomic<CertificateClient*>> weak = self_;
+  runtime::EventLoop* loop = loop_;
+  // An aliasing handle: one Acquire, one Release when the last copy goes.
+  identity::CredentialHolder* raw = holder.get();
+  return std::shared_ptr<identity::CredentialHolder>(
+      raw, [holder, weak, loop, id](identity::CredentialHolder*) {
+        auto self = weak.lock();
+        if (!self || *self == nullptr) return;
+        loop->Post([weak, id] {
+          auto s = weak.lock();
+          CertificateClient* c = s ? s->load() : nullptr;
+          if (c != nullptr) c->Release(id);
+        });
+      });
+}
+
+void CertificateClient::Release(const identity::SpiffeId& id) {
+  certs_.Release(id);
+  Pump();
+}
+
+std::optional<CertStatus> CertificateClient::StatusOf(const identity::SpiffeId& id) const {
+  for (CertStatus& s : certs_.Status()) {
+    if (s.id == id) return std::move(s);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<PemPair> CredentialsPem(const identity::Credentials& creds) {
+  bssl::UniquePtr<BIO> chain(BIO_new(BIO_s_mem()));
+  bssl::UniquePtr<BIO> key(BIO_new(BIO_s_mem()));
+  if (!chain || !key) return absl::InternalError("out of memory rendering PEM");
+  for (CRYPTO_BUFFER* der : creds.chain()) {
+    const uint8_t* p = CRYPTO_BUFFER_data(der);
+    bssl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, CRYPTO_BUFFER_len(der)));
+    if (!cert || !PEM_write_bio_X509(chain.get(), cert.get())) {
+      return absl::InternalError("cannot render the certificate chain as PEM");
+    }
+  }
+  if (!PEM_write_bio_PrivateKey(key.get(), creds.private_key(), nullptr, nullptr, 0, nullptr,
+                                nullptr)) {
+    return absl::InternalError("cannot render the private key as PEM");
+  }
+  PemPair out;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(chain.get(), &data, &len);
+  out.chain.assign(reinterpret_cast<const char*>(data), len);
+  BIO_mem_contents(key.get(), &data, &len);
+  out.key.assign(reinterpret_cast<const char*>(data), len);
+  // The key's copy in the BIO is wiped with it.
+  OPENSSL_cleanse(const_cast<uint8_t*>(data), len);
+  return out;
+}
+
+}  // namespace ambient::xds
