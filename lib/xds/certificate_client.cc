@@ -24,8 +24,20 @@ absl::StatusOr<std::unique_ptr<CertificateClient>> CertificateClient::New(
   auto conn = ControlPlaneConnection::New(loop, options.ca);
   if (!conn.ok()) return conn.status();
   std::unique_ptr<CertificateClient> c(new CertificateClient(loop, std::move(options)));
-  c->ca_ = std::move(*conn);
-  c->ca_->Start();
+  c->owned_ = std::move(*conn);
+  c->conn_ = c->owned_.get();
+  c->conn_->Start();
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<CertificateClient>> CertificateClient::OnConnection(
+    runtime::EventLoop* loop, ControlPlaneConnection* conn, CertificateClientOptions options) {
+  if (options.ca_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("CA client: the CA timeout must be positive");
+  }
+  if (conn == nullptr) return absl::InvalidArgumentError("CA client: no connection");
+  std::unique_ptr<CertificateClient> c(new CertificateClient(loop, std::move(options)));
+  c->conn_ = conn;
   return c;
 }
 
@@ -44,17 +56,18 @@ void CertificateClient::Pump() {
   for (CertFetch& f : certs_.StartFetches(now)) {
     uint64_t id = f.fetch;
     std::weak_ptr<std::atomic<CertificateClient*>> weak = self_;
-    ca_->Call(kCaMethod, std::move(f.request), loop_->Now() + options_.ca_timeout,
-              [weak, id](absl::StatusOr<std::string> answer) {
-                auto self = weak.lock();
-                CertificateClient* c = self ? self->load() : nullptr;
-                if (c == nullptr) return;
-                // The outcome is kept in the manager's status (last_error).
-                if (c->certs_.OnFetchDone(id, std::move(answer), absl::Now()).ok()) {
-                  c->ca_->ResetBackoff();
-                }
-                c->Pump();
-              });
+    conn_->Call(kCaMethod, std::move(f.request), loop_->Now() + options_.ca_timeout,
+                [weak, id](absl::StatusOr<std::string> answer) {
+                  auto self = weak.lock();
+                  CertificateClient* c = self ? self->load() : nullptr;
+                  if (c == nullptr) return;
+                  // The outcome is kept in the manager's status (last_error).
+                  if (c->certs_.OnFetchDone(id, std::move(answer), absl::Now()).ok()) {
+                    c->conn_->ResetBackoff();
+                  }
+                  if (c->options_.on_answer) c->options_.on_answer();
+                  c->Pump();
+                });
   }
   absl::Time next = certs_.NextDeadline();
   if (next == absl::InfiniteFuture()) {

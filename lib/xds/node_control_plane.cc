@@ -1,4 +1,4 @@
-// NodeControlPlane: AdsClient + CertificateManager on one loop (see the header).
+// NodeControlPlane: AdsClient + CertificateClient on one loop (see the header).
 #include "ambient/xds/node_control_plane.h"
 
 #include <algorithm>
@@ -27,11 +27,20 @@ absl::StatusOr<std::unique_ptr<NodeControlPlane>> NodeControlPlane::New(
   auto client = AdsClient::New(loop, std::move(ads));
   if (!client.ok()) return client.status();
   cp->ads_ = std::move(*client);
+  CertificateClientOptions co;
+  co.certificates = cp->options_.certificates;
+  co.ca_timeout = cp->options_.ca_timeout;
+  NodeControlPlane* self = cp.get();
+  co.on_answer = [self] { self->UpdateBundles(); };
+  absl::StatusOr<std::unique_ptr<CertificateClient>> certs;
   if (cp->options_.ca.has_value()) {
-    auto ca = ControlPlaneConnection::New(loop, *cp->options_.ca);
-    if (!ca.ok()) return ca.status();
-    cp->ca_ = std::move(*ca);
+    co.ca = *cp->options_.ca;
+    certs = CertificateClient::New(loop, std::move(co));
+  } else {
+    certs = CertificateClient::OnConnection(loop, cp->ads_->connection(), std::move(co));
   }
+  if (!certs.ok()) return certs.status();
+  cp->certs_ = std::move(*certs);
   return cp;
 }
 
@@ -39,77 +48,17 @@ NodeControlPlane::NodeControlPlane(runtime::EventLoop* loop, NodeControlPlaneOpt
     : loop_(loop),
       options_(std::move(options)),
       addresses_(options_.workloads),
-      policies_(options_.policies),
-      certs_(options_.certificates),
-      timer_(loop, [this] { Pump(); }),
-      self_(std::make_shared<std::atomic<NodeControlPlane*>>(this)) {}
+      policies_(options_.policies) {}
 
-NodeControlPlane::~NodeControlPlane() { *self_ = nullptr; }
+NodeControlPlane::~NodeControlPlane() = default;
 
-void NodeControlPlane::Start() {
-  ads_->Start();
-  if (ca_) ca_->Start();
-  Pump();
-}
-
-// The manager works in wall-clock time (certificate validity is Unix time);
-// the loop's timers and call deadlines in its monotonic clock.
-void NodeControlPlane::ArmTimer() {
-  absl::Time next = certs_.NextDeadline();
-  if (next == absl::InfiniteFuture()) {
-    timer_.Disarm();
-    return;
-  }
-  timer_.Arm(loop_->Now() + std::max(absl::ZeroDuration(), next - absl::Now()));
-}
-
-void NodeControlPlane::Pump() {
-  absl::Time now = absl::Now();
-  ControlPlaneConnection* conn = ca_ ? ca_.get() : ads_->connection();
-  for (CertFetch& f : certs_.StartFetches(now)) {
-    uint64_t id = f.fetch;
-    std::weak_ptr<std::atomic<NodeControlPlane*>> weak = self_;
-    conn->Call(kCaMethod, std::move(f.request), loop_->Now() + options_.ca_timeout,
-               [weak, id](absl::StatusOr<std::string> answer) {
-                 auto self = weak.lock();
-                 if (!self || *self == nullptr) return;
-                 NodeControlPlane* cp = self->load();
-                 // The outcome is kept in the manager's status (last_error).
-                 (void)cp->certs_.OnFetchDone(id, std::move(answer), absl::Now());
-                 cp->UpdateBundles();
-                 cp->Pump();
-               });
-  }
-  ArmTimer();
-}
+void NodeControlPlane::Start() { ads_->Start(); }
 
 absl::StatusOr<std::shared_ptr<identity::CredentialHolder>> NodeControlPlane::Credentials(
     const runtime::Workload& w) {
   auto id = w.Identity();
   if (!id.ok()) return id.status();
-  std::shared_ptr<identity::CredentialHolder> holder =
-      certs_.Acquire(*id, CertPriority::kWarmup, absl::Now());
-  Pump();
-  std::weak_ptr<std::atomic<NodeControlPlane*>> weak = self_;
-  runtime::EventLoop* loop = loop_;
-  identity::SpiffeId spiffe = *id;
-  // An aliasing handle: one Acquire, one Release when the last copy goes.
-  identity::CredentialHolder* raw = holder.get();
-  return std::shared_ptr<identity::CredentialHolder>(
-      raw, [holder, weak, loop, spiffe](identity::CredentialHolder*) {
-        auto self = weak.lock();
-        if (!self || *self == nullptr) return;
-        loop->Post([weak, spiffe] {
-          auto s = weak.lock();
-          NodeControlPlane* cp = s ? s->load() : nullptr;
-          if (cp != nullptr) cp->Release(spiffe);
-        });
-      });
-}
-
-void NodeControlPlane::Release(const identity::SpiffeId& id) {
-  certs_.Release(id);
-  ArmTimer();
+  return certs_->Acquire(*id, CertPriority::kWarmup);
 }
 
 std::function<absl::StatusOr<std::shared_ptr<identity::CredentialHolder>>(const runtime::Workload&)>
@@ -145,22 +94,20 @@ void NodeControlPlane::OnAddressesApplied() {
     absl::StatusOr<identity::SpiffeId> id = w.Identity();
     if (id.ok()) wanted.insert(*std::move(id));
   }
-  absl::Time now = absl::Now();
+  for (auto it = prefetched_.begin(); it != prefetched_.end();) {
+    it = wanted.count(it->first) == 0 ? prefetched_.erase(it) : std::next(it);
+  }
   for (const identity::SpiffeId& id : wanted) {
-    if (prefetched_.count(id) == 0) certs_.Acquire(id, CertPriority::kBackground, now);
+    if (prefetched_.count(id) == 0)
+      prefetched_[id] = certs_->Acquire(id, CertPriority::kBackground);
   }
-  for (const identity::SpiffeId& id : prefetched_) {
-    if (wanted.count(id) == 0) certs_.Release(id);
-  }
-  prefetched_ = std::move(wanted);
-  Pump();
 }
 
 void NodeControlPlane::UpdateBundles() {
   if (!options_.bundles) return;
   std::map<std::string, std::set<std::string>> roots;  // trust domain -> distinct roots
   std::map<std::string, identity::TrustDomain> domains;
-  for (const CertStatus& s : certs_.Status()) {
+  for (const CertStatus& s : certs_->Status()) {
     if (s.root_pem.empty()) continue;
     const identity::TrustDomain& td = s.id.trust_domain();
     roots[td.name()].insert(s.root_pem);
@@ -180,7 +127,7 @@ void NodeControlPlane::UpdateBundles() {
 
 bool NodeControlPlane::ready() const {
   if (!ads_->ready()) return false;
-  for (const CertStatus& s : certs_.Status()) {
+  for (const CertStatus& s : certs_->Status()) {
     if (s.state != CertStatus::State::kAvailable) return false;
   }
   return true;
@@ -188,7 +135,7 @@ bool NodeControlPlane::ready() const {
 
 std::vector<std::string> NodeControlPlane::TrustRootsPem() const {
   std::set<std::string> roots;
-  for (const CertStatus& s : certs_.Status()) {
+  for (const CertStatus& s : certs_->Status()) {
     if (!s.root_pem.empty()) roots.insert(s.root_pem);
   }
   return std::vector<std::string>(roots.begin(), roots.end());

@@ -5,12 +5,12 @@
 // proxy, over its xDS connection).
 //
 // Object model. A CertificateClient owns a ControlPlaneConnection to the CA
-// and a CertificateManager (cert_manager.h: priorities, renewal at half the
-// validity, per-identity retry backoff). A loop timer is armed at the
-// manager's NextDeadline, so fetches, renewals and retries happen while the
-// loop runs. Acquire returns the identity's CredentialHolder through a handle
-// whose destruction releases exactly that one use (posted to the loop); the
-// certificate of an identity is dropped with its last handle. Handles may
+// (or borrows one: OnConnection, e.g. istiod's xDS connection when istiod is
+// the CA, as NodeControlPlane does) and a CertificateManager (cert_manager.h: priorities, renewal
+// at half the validity, per-identity retry backoff). A loop timer is armed at the manager's
+// NextDeadline, so fetches, renewals and retries happen while the loop runs. Acquire returns the
+// identity's CredentialHolder through a handle whose destruction releases exactly that one use
+// (posted to the loop); the certificate of an identity is dropped with its last handle. Handles may
 // outlive the client: their release then does nothing, and the holder keeps
 // the last certificate it had.
 //
@@ -20,6 +20,7 @@
 #define AMBIENT_XDS_CERTIFICATE_CLIENT_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ struct CertificateClientOptions {
   CertManagerOptions certificates;
   // A CreateCertificate call not answered in this time fails (and is retried).
   absl::Duration ca_timeout = absl::Seconds(10);
+  // Called on the loop after each answer of the CA was taken (e.g. to put
+  // the trust roots the chains end with into a TrustBundleSource).
+  std::function<void()> on_answer;
 };
 
 class CertificateClient {
@@ -50,6 +54,11 @@ class CertificateClient {
   // connecting to the CA. `loop` must outlive the client.
   static absl::StatusOr<std::unique_ptr<CertificateClient>> New(runtime::EventLoop* loop,
                                                                 CertificateClientOptions options);
+  // OnConnection makes a client whose calls go over `conn` (borrowed: it
+  // must outlive the client and is started by its owner); options.ca is
+  // not used. Errors: a ca_timeout that is not positive.
+  static absl::StatusOr<std::unique_ptr<CertificateClient>> OnConnection(
+      runtime::EventLoop* loop, ControlPlaneConnection* conn, CertificateClientOptions options);
   ~CertificateClient();
   CertificateClient(const CertificateClient&) = delete;
   CertificateClient& operator=(const CertificateClient&) = delete;
@@ -64,7 +73,7 @@ class CertificateClient {
   std::vector<CertStatus> Status() const { return certs_.Status(); }
   const CertManagerStats& stats() const { return certs_.stats(); }
   // connection_error: why the last connection attempt to the CA failed (OK if none).
-  absl::Status connection_error() const { return ca_->last_error(); }
+  absl::Status connection_error() const { return conn_->last_error(); }
 
  private:
   CertificateClient(runtime::EventLoop* loop, CertificateClientOptions options);
@@ -73,7 +82,8 @@ class CertificateClient {
 
   runtime::EventLoop* loop_;
   CertificateClientOptions options_;
-  std::unique_ptr<ControlPlaneConnection> ca_;
+  std::unique_ptr<ControlPlaneConnection> owned_;  // null with OnConnection
+  ControlPlaneConnection* conn_ = nullptr;
   CertificateManager certs_;
   runtime::Timer timer_;
   std::shared_ptr<std::atomic<CertificateClient*>> self_;

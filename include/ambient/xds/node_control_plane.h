@@ -5,10 +5,10 @@
 // Object model. A NodeControlPlane owns an AdsClient subscribed to
 // istio.workload.Address (into the host's WorkloadDirectory) and
 // istio.security.Authorization (into its PolicyStore), and a
-// CertificateManager whose fetches it sends as CreateCertificate calls over
-// the xDS connection or, when `ca` is set, over a connection of its own. A
-// loop timer is armed at the manager's NextDeadline, so renewals and retries
-// happen without the host doing anything.
+// CertificateClient (certificate_client.h) whose CreateCertificate calls go
+// over the xDS connection or, when `ca` is set, over a connection of its own
+// (which connects at once); renewals and retries happen without the host
+// doing anything.
 //
 // Credentials() is a NodeProxyOptions::credentials: for a workload it
 // acquires the workload's SPIFFE ID (kWarmup priority) and returns the
@@ -66,6 +66,7 @@
 #include "ambient/xds/ads_client.h"
 #include "ambient/xds/authorization_handler.h"
 #include "ambient/xds/cert_manager.h"
+#include "ambient/xds/certificate_client.h"
 #include "ambient/xds/control_plane_connection.h"
 
 namespace ambient::xds {
@@ -125,17 +126,14 @@ class NodeControlPlane {
   bool ready() const;
   // TrustRootsPem: the distinct workload trust roots the CA's chains ended with.
   std::vector<std::string> TrustRootsPem() const;
-  std::vector<CertStatus> CertificateStatus() const { return certs_.Status(); }
-  const CertManagerStats& certificate_stats() const { return certs_.stats(); }
+  std::vector<CertStatus> CertificateStatus() const { return certs_->Status(); }
+  const CertManagerStats& certificate_stats() const { return certs_->stats(); }
   AdsClient* ads() { return ads_.get(); }
   // prefetched: the identities held for this node's workloads (Prefetch above).
   size_t prefetched() const { return prefetched_.size(); }
 
  private:
   NodeControlPlane(runtime::EventLoop* loop, NodeControlPlaneOptions options);
-  void Pump();  // start due fetches, re-arm the timer
-  void ArmTimer();
-  void Release(const identity::SpiffeId& id);
   void OnAddressesApplied();  // prefetch: acquire/release this node's identities
   void UpdateBundles();       // the CA's roots into options_.bundles
 
@@ -165,16 +163,12 @@ class NodeControlPlane {
   Tap policy_tap_{&policies_, [this] {
                     if (options_.on_policies_changed) options_.on_policies_changed();
                   }};
-  std::set<identity::SpiffeId> prefetched_;
+  // Prefetch: one handle per identity of this node's workloads.
+  std::map<identity::SpiffeId, std::shared_ptr<identity::CredentialHolder>> prefetched_;
   std::map<std::string, std::string> bundle_pem_;  // trust domain -> roots last put in bundles
   AuthorizationHandler policies_;
   std::unique_ptr<AdsClient> ads_;
-  std::unique_ptr<ControlPlaneConnection> ca_;  // null: ads_->connection()
-  CertificateManager certs_;
-  runtime::Timer timer_;
-  // Shared with the handles' deleters; reset on destruction so a late
-  // release does nothing.
-  std::shared_ptr<std::atomic<NodeControlPlane*>> self_;
+  std::unique_ptr<CertificateClient> certs_;  // after ads_: it may borrow its connection
 };
 
 }  // namespace ambient::xds
