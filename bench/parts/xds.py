@@ -12,6 +12,12 @@
    services went in through xds::AddressHandler; peer: the serialized
    istio.workload.Address bytes of the same resources per workload (what
    istiod sends). The ratio figure is in-memory bytes over wire bytes.
+3. Policy push -> connections closed (bench/xds/xds_policy_close_bench): 100
+   and 1,000 carried HBONE streams, a DENY policy replaces the policy store's
+   and HboneServer::Recheck() runs; microseconds until every client saw its
+   stream end, total and per stream. Peers: the same streams ended by
+   destroying the server (closing without policy work), and the Recheck's
+   N PolicyStore::Check calls alone (policy work without closing).
 """
 import json
 import os
@@ -26,6 +32,7 @@ import figure  # noqa: E402
 
 PY = "/usr/bin/python3"
 MEMORY_SIZES = [10000, 50000]
+CLOSE_STREAMS = [100, 1000]
 
 
 def run_json(cmd, **kw):
@@ -81,11 +88,40 @@ def memory(build, rounds):
     return 0
 
 
+def policy_close(build, rounds):
+    rows = run_json([os.path.join(build, "bench", "xds", "xds_policy_close_bench"), str(rounds)] +
+                    [str(n) for n in CLOSE_STREAMS])
+    if not rows:
+        return 1
+    what = {"recheck": "DENY policy Replace + HboneServer::Recheck until every client saw its end",
+            "abort": "the server destroyed (every connection aborted) until every client saw "
+                     "its end",
+            "checks": "the Recheck's PolicyStore::Check calls alone"}
+    for n in CLOSE_STREAMS:
+        for mode in ("recheck", "abort", "checks"):
+            us = [r["us"] for r in rows if r["streams"] == n and r["mode"] == mode]
+            if len(us) != rounds:
+                print(f"xds: policy_close_bench gave {len(us)} rounds of {mode}/{n}",
+                      file=sys.stderr)
+                return 1
+            peer = {} if mode != "recheck" else {"peer": f"policy_close.{n}.abort.total"}
+            figure.emit(f"policy_close.{n}.{mode}.total", "us", us, better="lower",
+                        label=f"{n} streams: {what[mode]}", x=n, **peer)
+            peer = {} if mode != "recheck" else {"peer": f"policy_close.{n}.abort.per_stream"}
+            figure.emit(f"policy_close.{n}.{mode}.per_stream", "us", [u / n for u in us],
+                        better="lower", label=f"per stream, {n} streams: {what[mode]}", x=n,
+                        **peer)
+            print(f"policy close {n} streams, {mode}: median "
+                  f"{sorted(us)[len(us) // 2] / 1000:.2f} ms", flush=True)
+    return 0
+
+
 def main():
     build = os.path.abspath(sys.argv[1])
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     failed = 0
-    for step in (lambda: apply_rate(build), lambda: memory(build, rounds)):
+    for step in (lambda: apply_rate(build), lambda: memory(build, rounds),
+                 lambda: policy_close(build, rounds)):
         failed |= step() != 0
     return 1 if failed else 0
 
