@@ -67,7 +67,7 @@ PARTS = [
          ["{py}", "bench/lib/gbench.py", "{build}/bench/authz/authz_bench",
           "--min-time", "0.2"], 10),
     Part("xds", "xDS apply rate (10,000 workloads + 1,000 services, 1,000 / 10,000 "
-         "policies), memory per workload vs its wire size, policy push -> streams closed",
+         "policies), memory per workload vs its wire size, policy push -> streams closed, CA round trip",
          ["{py}", "bench/parts/xds.py", "{build}"], 60),
     Part("hbone", "HBONE core in memory, handshake crypto, pooled streams, new connections",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/hbone/hbone_bench",

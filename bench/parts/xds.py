@@ -18,11 +18,22 @@
    stream end, total and per stream. Peers: the same streams ended by
    destroying the server (closing without policy work), and the Recheck's
    N PolicyStore::Check calls alone (policy work without closing).
+4. CA round trip (bench/xds/xds_ca_bench) against tests/xds/fake_istiod.py --ca
+   on loopback (python3-grpcio, signing with python3-cryptography; its
+   modules generated with protoc into a temporary directory, the mesh CA
+   written by the bench): key + CSR, CreateCertificate over an
+   xds::ControlPlaneConnection, the answer's checks; p50 and p90 per
+   certificate. Peers: the key + CSR generation alone (crypto) and a unary
+   /ambient.test.Echo/Echo of the same request bytes on the same connection
+   (transport + python's gRPC); the remainder is python's signing plus the
+   answer's verification.
 """
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))
@@ -33,6 +44,7 @@ import figure  # noqa: E402
 PY = "/usr/bin/python3"
 MEMORY_SIZES = [10000, 50000]
 CLOSE_STREAMS = [100, 1000]
+CA_COUNT = 100  # certificates (and peer operations) per round
 
 
 def run_json(cmd, **kw):
@@ -116,12 +128,75 @@ def policy_close(build, rounds):
     return 0
 
 
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def ca(build, rounds):
+    bench = os.path.join(build, "bench", "xds", "xds_ca_bench")
+    with tempfile.TemporaryDirectory(prefix="ambient-xds-bench-") as tmp:
+        if subprocess.call([bench, "write-ca", tmp]) != 0:
+            return 1
+        protos = [os.path.join(root, "lib", "xds", f) for f in
+                  ("discovery.proto", "workload.proto", "ca.proto")] + \
+                 [os.path.join(root, "lib", "authz", "authorization.proto")]
+        if subprocess.call(["protoc", f"--python_out={tmp}", "-I", os.path.join(root, "lib", "xds"),
+                            "-I", os.path.join(root, "lib", "authz"), "-I", "/usr/include"] +
+                           protos) != 0:
+            print("xds: protoc failed", file=sys.stderr)
+            return 1
+        fake = subprocess.Popen(
+            [PY, os.path.join(root, "tests", "xds", "fake_istiod.py"), tmp, "--ca",
+             os.path.join(tmp, "ca-cert.pem"), os.path.join(tmp, "ca-key.pem")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            port = fake.stdout.readline().strip()
+            if not port.isdigit():
+                print(f"xds: fake istiod did not start ({port!r})", file=sys.stderr)
+                return 1
+            # It prints a line per CA request: keep reading so it never blocks.
+            threading.Thread(target=lambda: fake.stdout.read(), daemon=True).start()
+            rows = run_json([bench, "run", f"127.0.0.1:{port}", str(CA_COUNT), str(rounds)])
+        finally:
+            fake.stdin.close()
+            try:
+                fake.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                fake.kill()
+                fake.wait()
+    if not rows:
+        return 1
+    by = {m: [r["us"] for r in rows if r["mode"] == m] for m in ("ca", "csr", "echo")}
+    if any(len(v) != rounds for v in by.values()):
+        print("xds: ca_bench gave the wrong number of rounds", file=sys.stderr)
+        return 1
+    what = {"ca": "CA round trip per certificate (key + CSR, CreateCertificate to the fake "
+                  "istiod, the answer's checks)",
+            "csr": "P-256 key + CSR generation alone (xds::MakeCsr)",
+            "echo": "unary Echo of the same request bytes on the same connection"}
+    for p in (50, 90):
+        for m in ("ca", "csr", "echo"):
+            peer = {"peer": f"ca.echo.p{p}"} if m == "ca" else {}
+            figure.emit(f"ca.{m}.p{p}", "us", [pct(v, p) for v in by[m]], better="lower",
+                        label=f"{what[m]}, p{p}", **peer)
+    rest = [pct(c, 50) - pct(k, 50) - pct(e, 50) for c, k, e in zip(by["ca"], by["csr"], by["echo"])]
+    figure.emit("ca.remainder.p50", "us", rest, better="lower",
+                label="CA round trip p50 minus key+CSR p50 minus Echo p50: python's signing "
+                      "plus the answer's verification")
+    for m in ("ca", "csr", "echo"):
+        med = sorted(pct(v, 50) for v in by[m])[rounds // 2]
+        p90 = sorted(pct(v, 90) for v in by[m])[rounds // 2]
+        print(f"ca {m}: p50 {med / 1000:.2f} ms, p90 {p90 / 1000:.2f} ms", flush=True)
+    return 0
+
+
 def main():
     build = os.path.abspath(sys.argv[1])
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     failed = 0
     for step in (lambda: apply_rate(build), lambda: memory(build, rounds),
-                 lambda: policy_close(build, rounds)):
+                 lambda: policy_close(build, rounds), lambda: ca(build, rounds)):
         failed |= step() != 0
     return 1 if failed else 0
 
