@@ -66,13 +66,9 @@ PARTS = [
     Part("authz", "L4 authorization checks and policy replacement, 10,000 policies",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/authz/authz_bench",
           "--min-time", "0.2"], 10),
-    Part("xds", "xDS apply rate: 10,000 workloads + 1,000 services into the workload "
-         "directory, 1,000 / 10,000 policies into the policy store",
-         ["{py}", "bench/lib/gbench.py", "{build}/bench/xds/xds_bench", "--min-time", "0.2",
-          "--peer", "BM_ApplyAddresses/10000/1000=BM_Peer_ParseAddressesOnly/10000/1000",
-          "--peer", "BM_ApplyAddresses/1000/100=BM_Peer_ParseAddressesOnly/1000/100",
-          "--peer", "BM_ApplyPolicies/1000=BM_Peer_UpsertEach/1000",
-          "--peer", "BM_ApplyPolicies/10000=BM_Peer_UpsertEach/10000"], 60),
+    Part("xds", "xDS apply rate (10,000 workloads + 1,000 services, 1,000 / 10,000 "
+         "policies), memory per workload vs its wire size, policy push -> streams closed, CA round trip",
+         ["{py}", "bench/parts/xds.py", "{build}"], 60),
     Part("hbone", "HBONE core in memory, handshake crypto, pooled streams, new connections",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/hbone/hbone_bench",
           "--filter", "BM_(Core|Ecdsa|X25519|Pooled|NewConnection)", "--min-time", "0.2"], 60),
