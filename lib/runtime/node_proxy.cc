@@ -166,8 +166,11 @@ class NodeProxyImpl final : public NodeProxy {
   // workload it does not know.
   absl::Status AuthorizeInbound(const Pod& pod, const SocketAddress& src, const SocketAddress& dst,
                                 const identity::SpiffeId* src_identity) const {
-    std::optional<Workload> now = opts_.workloads->ByUid(pod.workload.uid);
-    if (!now) {
+    // Under the directory's shared lock, no copy (this runs per connection);
+    // Authorize does not use the directory.
+    WorkloadDirectory::View v = opts_.workloads->Read();
+    const Workload* now = v.WorkloadByUid(pod.workload.uid);
+    if (now == nullptr) {
       return absl::UnavailableError(
           absl::StrCat("workload ", pod.workload.uid, " is no longer in the workload directory"));
     }

@@ -281,6 +281,10 @@ std::optional<Service> WorkloadDirectory::ServiceByVip(const NetworkAddress& vip
   return s ? std::optional<Service>(*s) : std::nullopt;
 }
 
+void WorkloadDirectory::View::ForEachWorkload(const std::function<void(const Workload&)>& f) const {
+  for (const auto& [uid, w] : d_->by_uid_) f(w);
+}
+
 std::vector<Workload> WorkloadDirectory::All() const {
   std::shared_lock lock(mu_);
   std::vector<Workload> out;

@@ -89,11 +89,11 @@ absl::StatusOr<runtime::Workload> NodeControlPlane::MatchPod(
 void NodeControlPlane::OnAddressesApplied() {
   if (!options_.prefetch) return;
   std::set<identity::SpiffeId> wanted;
-  for (const runtime::Workload& w : options_.workloads->All()) {
-    if (w.node != options_.node.node_name || !w.hbone) continue;
+  options_.workloads->Read().ForEachWorkload([&](const runtime::Workload& w) {
+    if (w.node != options_.node.node_name || !w.hbone) return;
     absl::StatusOr<identity::SpiffeId> id = w.Identity();
     if (id.ok()) wanted.insert(*std::move(id));
-  }
+  });
   for (auto it = prefetched_.begin(); it != prefetched_.end();) {
     it = wanted.count(it->first) == 0 ? prefetched_.erase(it) : std::next(it);
   }

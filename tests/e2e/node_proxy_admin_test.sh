@@ -50,17 +50,7 @@ PY
 "$proxy" --config "$tmp/node.json" --policy "$tmp/policy.json" --zds-socket "$tmp/none.sock" \
   --admin 127.0.0.1:0 --dns off >"$tmp/proxy.log" 2>&1 &
 pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's|.*admin: http://127\.0\.0\.1:\([0-9]*\)/config_dump.*|\1|p' "$tmp/proxy.log")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-if [ -z "$port" ]; then
-  echo "FAIL: node-proxy did not report its admin address:" >&2
-  cat "$tmp/proxy.log" >&2
-  exit 1
-fi
+wait_port admin /config_dump
 
 # The level first: debug lines must appear only after the change (the
 # admin endpoint logs each request it answers at debug).

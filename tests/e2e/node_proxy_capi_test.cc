@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ambient/ambient.h"
+#include "e2e/capi_log.h"
 #include "e2e/pod_apps.h"
 #include "e2e/topology.h"
 #include "gtest/gtest.h"
@@ -32,12 +33,6 @@ constexpr char kClientId[] = "spiffe://cluster.local/ns/demo/sa/client";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/demo/sa/server";
 
 // Code returns the error's code and frees it.
-ambient_code Code(ambient_error* err) {
-  ambient_code c = ambient_error_code(err);
-  ambient_error_free(err);
-  return c;
-}
-
 struct OptionsDeleter {
   void operator()(ambient_node_proxy_options* o) const { ambient_node_proxy_options_free(o); }
 };
@@ -136,33 +131,6 @@ TEST(NodeProxyCapiTest, UnknownPodAndMissingNetnsAreRefused) {
   ambient_node_proxy_free(p);
   ambient_runtime_loop_free(loop);
 }
-
-class Log {
- public:
-  static void Fn(void* user, ambient_log_level, const char* component, const char* msg,
-                 size_t len) {
-    auto* self = static_cast<Log*>(user);
-    std::lock_guard<std::mutex> lock(self->mu_);
-    self->lines_.push_back(absl::StrCat(component, " ", absl::string_view(msg, len)));
-  }
-  std::string Find(const std::vector<std::string>& parts) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const std::string& l : lines_) {
-      bool all = true;
-      for (const std::string& p : parts) all = all && absl::StrContains(l, p);
-      if (all) return l;
-    }
-    return "";
-  }
-  std::string All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return absl::StrJoin(lines_, "\n");
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
 
 TEST(NodeProxyCapiTest, PodToPodOverHbone) {
   AMBIENT_REQUIRE_ROOT();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "ambient/ambient.h"
+#include "e2e/capi_log.h"
 #include "e2e/pod_apps.h"
 #include "e2e/topology.h"
 #include "gtest/gtest.h"
@@ -33,39 +34,6 @@ using json = nlohmann::json;
 
 constexpr char kAddressType[] = "type.googleapis.com/istio.workload.Address";
 constexpr char kClientId[] = "spiffe://cluster.local/ns/demo/sa/client";
-
-ambient_code Code(ambient_error* err) {
-  ambient_code c = ambient_error_code(err);
-  ambient_error_free(err);
-  return c;
-}
-
-class Log {
- public:
-  static void Fn(void* user, ambient_log_level, const char* component, const char* msg,
-                 size_t len) {
-    auto* self = static_cast<Log*>(user);
-    std::lock_guard<std::mutex> lock(self->mu_);
-    self->lines_.push_back(absl::StrCat(component, " ", absl::string_view(msg, len)));
-  }
-  std::string Find(const std::vector<std::string>& parts) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const std::string& l : lines_) {
-      bool all = true;
-      for (const std::string& p : parts) all = all && absl::StrContains(l, p);
-      if (all) return l;
-    }
-    return "";
-  }
-  std::string All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return absl::StrJoin(lines_, "\n");
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
 
 json Pod(const std::string& name, const std::string& b64_ip) {
   return {"Kubernetes//Pod/demo/" + name,

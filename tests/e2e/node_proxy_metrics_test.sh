@@ -23,17 +23,7 @@ check "--help mentions --metrics" grep -q -- "--metrics ADDR" <<<"$("$proxy" --h
 "$proxy" --config "$tmp/node.json" --zds-socket "$tmp/none.sock" --metrics 127.0.0.1:0 \
   --dns-upstream 192.0.2.53:53 >"$tmp/proxy.log" 2>&1 &
 pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's|.*metrics: http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$tmp/proxy.log")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-if [ -z "$port" ]; then
-  echo "FAIL: node-proxy did not report its metrics address:" >&2
-  cat "$tmp/proxy.log" >&2
-  exit 1
-fi
+wait_port metrics /metrics
 
 request() {  # request BYTES -> the whole response on stdout
   exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1

@@ -122,6 +122,19 @@ TEST(ServiceDirectoryTest, SharedVipPrefersTheCallersNamespace) {
   EXPECT_TRUE(d.ServiceByVip(Net("198.19.0.20"), "third").has_value());
 }
 
+// ForEachWorkload visits each workload once, as stored (no copies), and a
+// removed one no more.
+TEST(ServiceDirectoryTest, ForEachWorkloadVisitsEveryWorkloadOnce) {
+  WorkloadDirectory dir;
+  ASSERT_TRUE(dir.Upsert(Pod("a", {"198.18.0.1"})).ok());
+  ASSERT_TRUE(dir.Upsert(Pod("b", {"198.18.0.2"})).ok());
+  ASSERT_TRUE(dir.Upsert(Pod("c", {"198.18.0.3"})).ok());
+  ASSERT_TRUE(dir.Remove(Pod("b", {}).uid));
+  std::map<std::string, int> seen;
+  dir.Read().ForEachWorkload([&](const Workload& w) { ++seen[w.name]; });
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 1}, {"c", 1}}));
+}
+
 TEST(ServiceDirectoryTest, BadServicesAreRefusedAndChangeNothing) {
   WorkloadDirectory d;
   ASSERT_TRUE(d.UpsertService(Svc("a", {"198.19.0.1"}, {{80, 80}})).ok());

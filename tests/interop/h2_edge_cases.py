@@ -7,47 +7,13 @@ Exits 0 when every case behaves, else prints what did not and exits 1.
 """
 import sys
 
-import h2.events
-
 import h2_mtls_client
 
 addr, cert, key, ca, echo = sys.argv[1:6]
 
-sock, conn = h2_mtls_client.connect(addr, cert, key, ca)
-
-status = {}
-data = {}
-ended = set()
-reset = {}
-pongs = []
-goaway = []
-
-
-def pump(done, rounds=200):
-    for _ in range(rounds):
-        if done():
-            return True
-        chunk = sock.recv(65536)
-        if not chunk:
-            return done()
-        for ev in conn.receive_data(chunk):
-            if isinstance(ev, h2.events.ResponseReceived):
-                status[ev.stream_id] = int(dict(ev.headers)[b":status"])
-            elif isinstance(ev, h2.events.DataReceived):
-                data[ev.stream_id] = data.get(ev.stream_id, b"") + ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif isinstance(ev, h2.events.StreamEnded):
-                ended.add(ev.stream_id)
-            elif isinstance(ev, h2.events.StreamReset):
-                reset[ev.stream_id] = ev.error_code
-            elif isinstance(ev, h2.events.PingAckReceived):
-                pongs.append(ev.ping_data)
-            elif isinstance(ev, h2.events.ConnectionTerminated):
-                goaway.append(ev.error_code)
-        out = conn.data_to_send()
-        if out:
-            sock.sendall(out)
-    return done()
+sock, conn, session = h2_mtls_client.connect(addr, cert, key, ca)
+status, data, ended, reset = session.status, session.data, session.ended, session.reset
+pongs, goaway, pump = session.pongs, session.goaway, session.pump
 
 
 failures = []

@@ -10,38 +10,13 @@ stream got no 200 or nothing happened within the time limit.
 """
 import sys
 
-import h2.events
-
 import h2_mtls_client
 
 addr, cert, key, ca = sys.argv[1:5]
 authorities = sys.argv[5:]
 
-sock, conn = h2_mtls_client.connect(addr, cert, key, ca)
-
-status, ended, reset = {}, set(), {}
-
-
-def pump(done, rounds=200):
-    for _ in range(rounds):
-        if done():
-            return True
-        chunk = sock.recv(65536)
-        if not chunk:
-            return done()
-        for ev in conn.receive_data(chunk):
-            if isinstance(ev, h2.events.ResponseReceived):
-                status[ev.stream_id] = int(dict(ev.headers)[b":status"])
-            elif isinstance(ev, h2.events.DataReceived):
-                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif isinstance(ev, h2.events.StreamEnded):
-                ended.add(ev.stream_id)
-            elif isinstance(ev, h2.events.StreamReset):
-                reset[ev.stream_id] = int(ev.error_code)
-        out = conn.data_to_send()
-        if out:
-            sock.sendall(out)
-    return done()
+sock, conn, session = h2_mtls_client.connect(addr, cert, key, ca)
+status, ended, reset, pump = session.status, session.ended, session.reset, session.pump
 
 
 ok = True

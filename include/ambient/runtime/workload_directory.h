@@ -20,6 +20,7 @@
 #define AMBIENT_RUNTIME_WORKLOAD_DIRECTORY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -225,6 +226,9 @@ class WorkloadDirectory::View {
   // the first of w's services, by key, with a port whose target is `port`
   // (the service's mapping or w's own). nullptr when none.
   const Service* InboundService(const Workload& w, uint16_t port) const;
+  // ForEachWorkload calls `f` with every workload, in no particular order,
+  // without copying any (WorkloadDirectory::All copies and sorts).
+  void ForEachWorkload(const std::function<void(const Workload&)>& f) const;
 
  private:
   friend class WorkloadDirectory;
