@@ -56,7 +56,7 @@ PARTS = [
          ["{py}", "bench/lib/gbench.py", "{build}/bench/identity/identity_bench",
           "--min-time", "0.1",
           "--peer", "BM_VerifyX509Svid=BM_Peer_BareX509VerifyCert",
-          "--peer", "BM_SvidVerifierVerifyBuffers=BM_Peer_ParseDerThenBareVerify",
+          "--peer", "BM_SvidVerifierVerifyDer=BM_Peer_ParseDerThenBareVerify",
           "--peer", "BM_SpiffeIdParse=BM_Peer_ZtunnelStyleIstioParse",
           "--peer", "BM_ParseSpiffeIdView=BM_Peer_ZtunnelStyleIstioParse"], 10),
     Part("redirect", "in-pod rule install vs ip netns exec iptables-restore and nft -f",

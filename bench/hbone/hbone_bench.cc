@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
@@ -57,8 +58,8 @@ struct Pki {
   TestCa ca;
   KeyAndCert server = ca.Leaf(kServerId);
   KeyAndCert client = ca.Leaf(kClientId);
-  bssl::UniquePtr<SSL_CTX> server_ctx = ca.Context(server, true);
-  bssl::UniquePtr<SSL_CTX> client_ctx = ca.Context(client, false);
+  ambient::tls::UniquePtr<SSL_CTX> server_ctx = ca.Context(server, true);
+  ambient::tls::UniquePtr<SSL_CTX> client_ctx = ca.Context(client, false);
 };
 
 Pki& GetPki() {
@@ -172,7 +173,7 @@ BENCHMARK(BM_CoreHandshake);
 // signature by its CA and its CertificateVerify). They bound BM_NewConnection
 // from below: these run one after another across the two sides.
 void BM_EcdsaP256Sign(benchmark::State& state) {
-  bssl::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  ambient::tls::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
   EC_KEY_generate_key(key.get());
   uint8_t digest[32] = {1, 2, 3};
   uint8_t sig[80];  // a DER P-256 signature is at most 72 bytes
@@ -185,7 +186,7 @@ void BM_EcdsaP256Sign(benchmark::State& state) {
 BENCHMARK(BM_EcdsaP256Sign);
 
 void BM_EcdsaP256Verify(benchmark::State& state) {
-  bssl::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  ambient::tls::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
   EC_KEY_generate_key(key.get());
   uint8_t digest[32] = {1, 2, 3};
   uint8_t sig[80];  // a DER P-256 signature is at most 72 bytes

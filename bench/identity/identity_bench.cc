@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ambient/base/tls.h"
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/trust_bundle.h"
@@ -115,8 +116,8 @@ Pki& GetPki() {
 void BM_Peer_BareX509VerifyCert(benchmark::State& state) {
   Pki& pki = GetPki();
   for (auto _ : state) {
-    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
-    bssl::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+    ambient::tls::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    ambient::tls::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
     X509_up_ref(pki.inter.cert.get());
     sk_X509_push(untrusted.get(), pki.inter.cert.get());
     X509_STORE_CTX_init(ctx.get(), pki.bundle->store(), pki.leaf.cert.get(), untrusted.get());
@@ -145,40 +146,36 @@ void BM_VerifyX509Svid(benchmark::State& state) {
 }
 BENCHMARK(BM_VerifyX509Svid);
 
-// What the TLS hook runs per handshake: DER buffers (as BoringSSL hands them
-// over) parsed, then verified through an SvidVerifier and its bundle source.
-void BM_SvidVerifierVerifyBuffers(benchmark::State& state) {
+// What the BoringSSL hook runs per handshake: DER (as the TLS library hands
+// it over) parsed, then verified through an SvidVerifier and its bundle
+// source.
+void BM_SvidVerifierVerifyDer(benchmark::State& state) {
   Pki& pki = GetPki();
   auto source = std::make_shared<id::TrustBundleSource>(pki.set);
   auto verifier = *id::SvidVerifier::Create(source, id::VerifyPolicy::SameTrustDomain(
                                                         *id::TrustDomain::Parse("cluster.local")),
                                             [] { return kNow; });
-  bssl::UniquePtr<CRYPTO_BUFFER> leaf(CRYPTO_BUFFER_new(
-      reinterpret_cast<const uint8_t*>(pki.leaf_der.data()), pki.leaf_der.size(), nullptr));
-  bssl::UniquePtr<CRYPTO_BUFFER> inter(CRYPTO_BUFFER_new(
-      reinterpret_cast<const uint8_t*>(pki.inter_der.data()), pki.inter_der.size(), nullptr));
-  std::vector<CRYPTO_BUFFER*> bufs = {leaf.get(), inter.get()};
+  std::vector<absl::string_view> chain = {pki.leaf_der, pki.inter_der};
   for (auto _ : state) {
-    auto peer = verifier->VerifyBuffers(bufs);
-    if (!peer.ok()) state.SkipWithError("verify buffers failed");
+    auto peer = verifier->VerifyDer(chain);
+    if (!peer.ok()) state.SkipWithError("verify DER failed");
     benchmark::DoNotOptimize(peer);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SvidVerifierVerifyBuffers);
+BENCHMARK(BM_SvidVerifierVerifyDer);
 
 // Peer of the above: parse the same two DER buffers, then bare verify.
 void BM_Peer_ParseDerThenBareVerify(benchmark::State& state) {
   Pki& pki = GetPki();
-  bssl::UniquePtr<CRYPTO_BUFFER> leaf_buf(CRYPTO_BUFFER_new(
-      reinterpret_cast<const uint8_t*>(pki.leaf_der.data()), pki.leaf_der.size(), nullptr));
-  bssl::UniquePtr<CRYPTO_BUFFER> inter_buf(CRYPTO_BUFFER_new(
-      reinterpret_cast<const uint8_t*>(pki.inter_der.data()), pki.inter_der.size(), nullptr));
   for (auto _ : state) {
-    bssl::UniquePtr<X509> leaf(X509_parse_from_buffer(leaf_buf.get()));
-    X509* inter = X509_parse_from_buffer(inter_buf.get());
-    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
-    bssl::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+    const auto* lp = reinterpret_cast<const unsigned char*>(pki.leaf_der.data());
+    const auto* ip = reinterpret_cast<const unsigned char*>(pki.inter_der.data());
+    ambient::tls::UniquePtr<X509> leaf(
+        d2i_X509(nullptr, &lp, static_cast<long>(pki.leaf_der.size())));
+    X509* inter = d2i_X509(nullptr, &ip, static_cast<long>(pki.inter_der.size()));
+    ambient::tls::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    ambient::tls::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
     sk_X509_push(untrusted.get(), inter);
     X509_STORE_CTX_init(ctx.get(), pki.bundle->store(), leaf.get(), untrusted.get());
     X509_STORE_CTX_set_time(ctx.get(), 0, kNow);

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "ambient/authz/policy_store.h"
+#include "ambient/base/tls.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "hbone/test_pki.h"
@@ -132,8 +133,8 @@ struct Setup {
   TestCa ca;
   KeyAndCert client_leaf = ca.Leaf(kClientId);
   KeyAndCert server_leaf = ca.Leaf(kServerId);
-  bssl::UniquePtr<SSL_CTX> client_ctx = ca.Context(client_leaf, false);
-  bssl::UniquePtr<SSL_CTX> server_ctx = ca.Context(server_leaf, true);
+  ambient::tls::UniquePtr<SSL_CTX> client_ctx = ca.Context(client_leaf, false);
+  ambient::tls::UniquePtr<SSL_CTX> server_ctx = ca.Context(server_leaf, true);
 };
 
 void Run(Setup& pki, const std::string& mode, int n) {

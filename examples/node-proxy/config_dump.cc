@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "ambient/base/read_file.h"
+#include "ambient/base/tls.h"
 
 namespace ambient::examples {
 
@@ -218,7 +219,7 @@ std::string Rfc3339(const ASN1_TIME* t) {
 }
 
 std::string SerialDecimal(const X509* cert) {
-  bssl::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  tls::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
   if (!bn) return "";
   char* dec = BN_bn2dec(bn.get());
   if (dec == nullptr) return "";
@@ -242,10 +243,10 @@ absl::StatusOr<Json> RenderCerts(const std::string& pem) {
   Json out = Json::array();
   if (pem.empty()) return out;
   ERR_clear_error();
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));
+  tls::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));
   if (!bio) return absl::ResourceExhaustedError("out of memory");
   for (;;) {
-    bssl::UniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    tls::UniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!cert) {
       uint32_t err = ERR_peek_last_error();
       bool end = ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
@@ -321,10 +322,7 @@ std::string RenderConfigDump(const ConfigDumpSources& sources) {
 
 std::string ChainPem(const identity::Credentials& creds) {
   std::string out;
-  for (CRYPTO_BUFFER* buf : creds.chain()) {
-    out += PemBlock(absl::string_view(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(buf)),
-                                      CRYPTO_BUFFER_len(buf)));
-  }
+  for (const std::string& der : creds.chain_der()) out += PemBlock(der);
   return out;
 }
 

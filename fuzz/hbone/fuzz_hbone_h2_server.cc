@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 #include "hbone/test_pki.h"
 
@@ -26,8 +27,8 @@ struct Pki {
   TestCa ca;
   KeyAndCert server = ca.Leaf("spiffe://cluster.local/ns/default/sa/server");
   KeyAndCert client = ca.Leaf("spiffe://cluster.local/ns/default/sa/client");
-  bssl::UniquePtr<SSL_CTX> server_ctx = ca.Context(server, true);
-  bssl::UniquePtr<SSL_CTX> client_ctx = ca.Context(client, false);
+  ambient::tls::UniquePtr<SSL_CTX> server_ctx = ca.Context(server, true);
+  ambient::tls::UniquePtr<SSL_CTX> client_ctx = ca.Context(client, false);
 };
 
 Pki* GetPki() {
@@ -89,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!server.ok()) return 0;
   (*server)->Start(absl::UnixEpoch());
 
-  bssl::UniquePtr<SSL> client(SSL_new(pki->client_ctx.get()));
+  ambient::tls::UniquePtr<SSL> client(SSL_new(pki->client_ctx.get()));
   BIO* internal = nullptr;
   BIO* net = nullptr;
   BIO_new_bio_pair(&internal, 1 << 20, &net, 1 << 20);

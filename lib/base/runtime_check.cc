@@ -1,30 +1,23 @@
-#include "ambient/base/runtime_check.h"
-
+// The parts of the run-time check both TLS libraries share; the verdict is in
+// tls_<library>.cc.
 #include <openssl/crypto.h>
 
-#include <cstring>
 #include <string>
 
-#include "absl/strings/str_cat.h"
-
-#if !defined(OPENSSL_IS_BORINGSSL)
-#error "ambient must be compiled against BoringSSL headers, not OpenSSL's"
-#endif
+#include "ambient/base/runtime_check.h"
+#include "ambient/version.h"
 
 namespace ambient {
 
-absl::Status EnsureBoringSsl() {
-  // Function-local static: computed once, trivially destructible contents.
+absl::string_view TlsBackend() { return AMBIENT_TLS_BACKEND; }
+
+absl::string_view BoundTlsLibrary() {
+  // Function-local static: computed once, never destroyed.
   static const std::string* const bound = [] {
     const char* name = OpenSSL_version(OPENSSL_VERSION);
     return new std::string(name != nullptr ? name : "(null)");
   }();
-  if (*bound == "BoringSSL") return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the TLS library bound to ambient is \"", *bound,
-      "\", not BoringSSL: OpenSSL was loaded into this process before ambient and "
-      "took over its symbols; load ambient with dlopen(RTLD_DEEPBIND) or keep OpenSSL "
-      "out of the process"));
+  return *bound;
 }
 
 }  // namespace ambient

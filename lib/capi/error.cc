@@ -112,7 +112,7 @@ const char* ambient_version(void) { return AMBIENT_VERSION_STRING; }
 uint32_t ambient_version_num(void) { return AMBIENT_VERSION_NUM; }
 
 ambient_error* ambient_check_runtime(void) {
-  return Guard([] { return ambient::EnsureBoringSsl(); });
+  return Guard([] { return ambient::EnsureTlsBackend(); });
 }
 
 }  // extern "C"

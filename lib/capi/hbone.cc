@@ -2,7 +2,7 @@
 // converting arguments and results.
 #include "ambient/c/hbone.h"
 
-#include <openssl/mem.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include <cerrno>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ambient/base/runtime_check.h"
+#include "ambient/base/tls.h"
 #include "ambient/hbone/authority.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/hbone/tls_context.h"
@@ -29,7 +30,7 @@ namespace identity = ambient::identity;
 
 struct ambient_hbone_tls {
   ambient_hbone_role role = AMBIENT_HBONE_CLIENT;
-  bssl::UniquePtr<SSL_CTX> ctx;
+  ambient::tls::UniquePtr<SSL_CTX> ctx;
   std::shared_ptr<identity::TrustBundleSource> bundles;  // null for a host SSL_CTX
   std::string identity;
 };
@@ -159,7 +160,7 @@ ambient_error* ambient_hbone_tls_new_from_ssl_ctx(ambient_hbone_role role, void*
   return Guard([&]() -> absl::Status {
     if (ssl_ctx == nullptr) return NullArgument("ssl_ctx");
     if (out == nullptr) return NullArgument("out");
-    if (absl::Status s = ambient::EnsureBoringSsl(); !s.ok()) return s;
+    if (absl::Status s = ambient::EnsureTlsBackend(); !s.ok()) return s;
     auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
     absl::Status st = role == AMBIENT_HBONE_SERVER ? hbone::PrepareServerContext(ctx)
                                                    : hbone::PrepareClientContext(ctx);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
+#include "ambient/base/tls.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/identity/svid_verifier.h"
@@ -151,7 +152,7 @@ ambient_error* ambient_trust_bundles_new(ambient_trust_bundles** out) {
   return Guard([&]() -> absl::Status {
     if (out == nullptr) return NullArgument("out");
     *out = nullptr;
-    if (absl::Status st = ambient::EnsureBoringSsl(); !st.ok()) return st;
+    if (absl::Status st = ambient::EnsureTlsBackend(); !st.ok()) return st;
     *out = new ambient_trust_bundles{std::make_shared<id::TrustBundleSource>()};
     return absl::OkStatus();
   });
@@ -351,15 +352,13 @@ ambient_error* ambient_svid_verifier_verify_der(const ambient_svid_verifier* v,
     if (out_id != nullptr) *out_id = nullptr;
     if (v == nullptr) return NullArgument("verifier");
     if (n != 0 && (certs == nullptr || lens == nullptr)) return NullArgument("certs");
-    std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> owned;
-    std::vector<CRYPTO_BUFFER*> raw;
+    std::vector<absl::string_view> chain;
+    chain.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       if (certs[i] == nullptr && lens[i] != 0) return NullArgument("certs[i]");
-      owned.emplace_back(CRYPTO_BUFFER_new(certs[i], lens[i], nullptr));
-      if (owned.back() == nullptr) return absl::ResourceExhaustedError("out of memory");
-      raw.push_back(owned.back().get());
+      chain.emplace_back(reinterpret_cast<const char*>(certs[i]), lens[i]);
     }
-    absl::StatusOr<id::SpiffeId> peer = v->verifier->VerifyBuffers(raw);
+    absl::StatusOr<id::SpiffeId> peer = v->verifier->VerifyDer(chain);
     if (!peer.ok()) return peer.status();
     if (out_id != nullptr) return NewId(*peer, out_id);
     return absl::OkStatus();

@@ -10,7 +10,7 @@
 #ifndef AMBIENT_LIB_CAPI_INTERNAL_H_
 #define AMBIENT_LIB_CAPI_INTERNAL_H_
 
-#include <openssl/base.h>
+#include "ambient/base/tls.h"
 
 #include <cstddef>
 #include <memory>

@@ -1,7 +1,7 @@
 // C ABI shims for the control-plane pieces (ambient/c/xds.h).
 #include "ambient/c/xds.h"
 
-#include <openssl/mem.h>
+#include <openssl/crypto.h>
 
 #include <memory>
 #include <string>
@@ -150,7 +150,7 @@ ambient_error* ambient_ca_client_new(ambient_runtime_loop* loop,
     *out = nullptr;
     if (loop == nullptr) return NullArgument("loop");
     if (opts == nullptr) return NullArgument("opts");
-    if (absl::Status st = ambient::EnsureBoringSsl(); !st.ok()) return st;
+    if (absl::Status st = ambient::EnsureTlsBackend(); !st.ok()) return st;
     if (opts->options.ca.address.empty()) {
       return absl::InvalidArgumentError("CA client: no CA address set");
     }

@@ -12,7 +12,7 @@
 #ifndef AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
 #define AMBIENT_LIB_HBONE_PEER_IDENTITY_H_
 
-#include <openssl/base.h>
+#include "ambient/base/tls.h"
 
 #include <string>
 #include <vector>

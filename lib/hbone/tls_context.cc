@@ -7,25 +7,27 @@
 #include "ambient/base/read_file.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/tls.h"
+#include "hbone/tls_backend.h"
 
 namespace ambient::hbone {
 
 namespace {
 
-absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewContext(
+absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewContext(
     const std::shared_ptr<identity::CredentialHolder>& credentials,
     const std::shared_ptr<identity::TrustBundleSource>& bundles) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   if (credentials == nullptr || bundles == nullptr) {
     return absl::InvalidArgumentError("credentials and trust bundles are required");
   }
   if (credentials->Get() == nullptr) {
     return absl::InvalidArgumentError("the credential holder has no credentials yet");
   }
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  tls::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   if (!ctx) return absl::ResourceExhaustedError("SSL_CTX_new failed");
   if (absl::Status s = identity::InstallCredentials(ctx.get(), credentials); !s.ok()) return s;
   return ctx;
@@ -33,10 +35,10 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewContext(
 
 }  // namespace
 
-absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewServerContext(
+absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewServerContext(
     std::shared_ptr<identity::CredentialHolder> credentials,
     std::shared_ptr<identity::TrustBundleSource> bundles) {
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> ctx = NewContext(credentials, bundles);
+  absl::StatusOr<tls::UniquePtr<SSL_CTX>> ctx = NewContext(credentials, bundles);
   if (!ctx.ok()) return ctx.status();
   identity::TrustDomain ours = credentials->Get()->id().trust_domain();
   if (absl::Status s = identity::InstallServerVerifier(ctx->get(), bundles, ours); !s.ok()) {
@@ -46,10 +48,10 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewServerContext(
   return ctx;
 }
 
-absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewClientContext(
+absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewClientContext(
     std::shared_ptr<identity::CredentialHolder> credentials,
     std::shared_ptr<identity::TrustBundleSource> bundles) {
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> ctx = NewContext(credentials, bundles);
+  absl::StatusOr<tls::UniquePtr<SSL_CTX>> ctx = NewContext(credentials, bundles);
   if (!ctx.ok()) return ctx.status();
   absl::StatusOr<std::shared_ptr<const identity::SvidVerifier>> verifier =
       identity::SvidVerifier::Create(bundles, identity::VerifyPolicy::AnyTrustDomain());
@@ -82,7 +84,7 @@ absl::StatusOr<PemTlsContext> NewContextFromPem(Role role, absl::string_view cer
   if (!set.ok()) return set.status();
   auto source = std::make_shared<identity::TrustBundleSource>(*set);
   auto holder = std::make_shared<identity::CredentialHolder>(*creds);
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> ctx =
+  absl::StatusOr<tls::UniquePtr<SSL_CTX>> ctx =
       role == Role::kServer ? NewServerContext(holder, source) : NewClientContext(holder, source);
   if (!ctx.ok()) return ctx.status();
   PemTlsContext out;
@@ -130,7 +132,7 @@ int SelectH2(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, uns
 }
 
 absl::Status PrepareCommon(SSL_CTX* ctx) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   if (ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
   if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
@@ -138,7 +140,7 @@ absl::Status PrepareCommon(SSL_CTX* ctx) {
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  return absl::OkStatus();
+  return internal::RestrictContext(ctx);
 }
 
 }  // namespace

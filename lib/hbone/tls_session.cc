@@ -1,4 +1,4 @@
-// The BoringSSL side of an HBONE connection: an SSL behind a BIO that reads
+// The TLS side of an HBONE connection: an SSL behind a BIO that reads
 // the bytes the host lent and appends what it writes to the output queue.
 #include "hbone/tls_session.h"
 
@@ -15,12 +15,14 @@
 #include "absl/strings/str_join.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "ambient/identity/spiffe_id.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/tls.h"
 #include "ambient/identity/trust_bundle.h"
 #include "hbone/byte_queue.h"
 #include "hbone/peer_identity.h"
+#include "hbone/tls_backend.h"
 
 namespace ambient::hbone {
 
@@ -31,7 +33,7 @@ constexpr uint8_t kAlpnH2[] = {2, 'h', '2'};
 struct TlsSession::Impl {
   Role role = Role::kClient;
   std::vector<identity::SpiffeId> expected_identities;
-  bssl::UniquePtr<SSL> ssl;
+  tls::UniquePtr<SSL> ssl;
   ByteQueue* out = nullptr;
   absl::Span<const uint8_t> in;
   bool shutdown_sent = false;
@@ -92,7 +94,7 @@ std::string TlsSession::LastError() {
 void TlsSession::ClearErrors() { ERR_clear_error(); }
 
 absl::Status TlsSession::CheckContext(ssl_ctx_st* ctx) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   if (ctx == nullptr) return absl::InvalidArgumentError("ssl_ctx must not be NULL");
   if ((SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) == 0) {
     return absl::InvalidArgumentError(
@@ -122,6 +124,7 @@ absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::New(
     return absl::InternalError("cannot restrict TLS to 1.3");
   }
   SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  if (absl::Status st = internal::RestrictSession(ssl); !st.ok()) return st;
   if (role == Role::kClient) {
     if (SSL_set_alpn_protos(ssl, kAlpnH2, sizeof(kAlpnH2)) != 0) {
       return absl::ResourceExhaustedError("cannot set ALPN");
@@ -189,7 +192,7 @@ absl::StatusOr<identity::SpiffeId> TlsSession::CheckPeer() {
     return absl::UnauthenticatedError(
         absl::StrCat("peer negotiated a non-AES-GCM cipher suite (0x", absl::Hex(suite), ")"));
   }
-  bssl::UniquePtr<X509> peer(SSL_get_peer_certificate(ssl));
+  tls::UniquePtr<X509> peer = internal::PeerCertificate(ssl);
   if (!peer) return absl::UnauthenticatedError("peer presented no certificate");
   if (SSL_get_verify_result(ssl) != X509_V_OK) {
     return absl::UnauthenticatedError(

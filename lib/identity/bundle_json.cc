@@ -1,7 +1,5 @@
 #include "identity/bundle_json.h"
 
-#include <openssl/base64.h>
-
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -16,6 +14,21 @@
 
 namespace ambient::identity::internal {
 namespace {
+
+// IsStandardBase64 accepts RFC 4648 section 4 base64 with its padding and
+// nothing else (no whitespace, no URL-safe alphabet), as RFC 7517's x5c is;
+// the length is checked to be a multiple of 4 before.
+bool IsStandardBase64(absl::string_view s) {
+  size_t pad = 0;
+  while (pad < 2 && pad < s.size() && s[s.size() - 1 - pad] == '=') ++pad;
+  for (size_t i = 0; i + pad < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 using Json = nlohmann::json;
 
@@ -219,19 +232,15 @@ absl::Status KeysToAuthorities(const Json& keys, ParsedBundle& out) {
           absl::StrCat("bundle JSON: keys[", i, "].x5c[0] must be a base64 string"));
     }
     const std::string& b64 = first.get_ref<const std::string&>();
-    size_t max_len = 0;
-    if (!EVP_DecodedLength(&max_len, b64.size())) {
+    if (b64.size() % 4 != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "bundle JSON: keys[", i, "].x5c[0] is not standard base64 (length ", b64.size(), ")"));
     }
-    std::string der(max_len, '\0');
-    size_t der_len = 0;
-    if (!EVP_DecodeBase64(reinterpret_cast<uint8_t*>(der.data()), &der_len, max_len,
-                          reinterpret_cast<const uint8_t*>(b64.data()), b64.size())) {
+    std::string der;
+    if (!IsStandardBase64(b64) || !absl::Base64Unescape(b64, &der)) {
       return absl::InvalidArgumentError(
           absl::StrCat("bundle JSON: keys[", i, "].x5c[0] is not standard base64"));
     }
-    der.resize(der_len);
     out.x509_authorities.push_back(std::move(der));
   }
   return absl::OkStatus();

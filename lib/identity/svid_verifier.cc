@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "identity/pem.h"
 
 namespace ambient::identity {
@@ -158,7 +159,7 @@ absl::StatusOr<SpiffeId> VerifyX509Svid(absl::Span<X509* const> chain,
     return Reject(SvidError::kNoBundle,
                   absl::StrCat("X509-SVID: no trust bundle for trust domain \"", td, "\""));
   }
-  bssl::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  tls::UniquePtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
   if (untrusted == nullptr) return absl::ResourceExhaustedError("out of memory");
   for (size_t i = 1; i < chain.size(); ++i) {
     if (chain[i] == nullptr || !sk_X509_push(untrusted.get(), chain[i])) {
@@ -168,7 +169,7 @@ absl::StatusOr<SpiffeId> VerifyX509Svid(absl::Span<X509* const> chain,
   }
   // verify_at validates the path at time `t`: OK, or the error and depth.
   auto verify_at = [&](int64_t t, int* err, int* depth) -> absl::Status {
-    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    tls::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
     if (ctx == nullptr || !X509_STORE_CTX_init(ctx.get(), bundle->store(), leaf, untrusted.get())) {
       internal::ClearErrors();
       return absl::ResourceExhaustedError("out of memory");
@@ -214,7 +215,7 @@ absl::StatusOr<SpiffeId> VerifyX509Svid(absl::Span<X509* const> chain,
 
 absl::StatusOr<std::shared_ptr<const SvidVerifier>> SvidVerifier::Create(
     std::shared_ptr<TrustBundleSource> bundles, VerifyPolicy policy, UnixClock clock) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   if (bundles == nullptr) return absl::InvalidArgumentError("SvidVerifier: null bundle source");
   return std::make_shared<const SvidVerifier>(std::move(bundles), std::move(policy),
                                               std::move(clock));
@@ -225,35 +226,35 @@ absl::StatusOr<SpiffeId> SvidVerifier::Verify(absl::Span<X509* const> chain) con
   return VerifyX509Svid(chain, *snapshot, policy_, Now());
 }
 
-absl::StatusOr<SpiffeId> SvidVerifier::VerifyBuffers(absl::Span<CRYPTO_BUFFER* const> chain) const {
+absl::StatusOr<SpiffeId> SvidVerifier::VerifyDer(absl::Span<const absl::string_view> chain) const {
   if (chain.empty()) return Reject(SvidError::kEmptyChain, "X509-SVID: no certificate presented");
-  std::vector<bssl::UniquePtr<X509>> owned;
+  std::vector<tls::UniquePtr<X509>> owned;
   std::vector<X509*> certs;
   owned.reserve(chain.size());
   certs.reserve(chain.size());
   for (size_t i = 0; i < chain.size(); ++i) {
-    bssl::UniquePtr<X509> cert(X509_parse_from_buffer(chain[i]));
-    if (cert == nullptr) {
-      internal::ClearErrors();
+    absl::StatusOr<tls::UniquePtr<X509>> cert = internal::ParseCertificate(chain[i], "");
+    if (!cert.ok()) {
       return Reject(SvidError::kMalformedCertificate,
                     absl::StrCat("X509-SVID: certificate at depth ", i, " does not parse"));
     }
-    certs.push_back(cert.get());
-    owned.push_back(std::move(cert));
+    certs.push_back(cert->get());
+    owned.push_back(*std::move(cert));
   }
   return Verify(certs);
 }
 
 absl::StatusOr<SpiffeId> SvidVerifier::VerifyPem(absl::string_view pem) const {
-  absl::StatusOr<std::vector<bssl::UniquePtr<CRYPTO_BUFFER>>> bufs =
+  absl::StatusOr<std::vector<internal::PemCertificate>> read =
       internal::ReadPemCertificates(pem, "certificate chain PEM");
-  if (!bufs.ok()) {
-    return WithDetail(Prefixed("X509-SVID", bufs.status()),
+  if (!read.ok()) {
+    return WithDetail(Prefixed("X509-SVID", read.status()),
                       static_cast<int>(SvidError::kMalformedCertificate));
   }
-  std::vector<CRYPTO_BUFFER*> raw;
-  for (auto& b : *bufs) raw.push_back(b.get());
-  return VerifyBuffers(raw);
+  if (read->empty()) return Reject(SvidError::kEmptyChain, "X509-SVID: no certificate presented");
+  std::vector<X509*> certs;
+  for (const internal::PemCertificate& c : *read) certs.push_back(c.cert.get());
+  return Verify(certs);
 }
 
 }  // namespace ambient::identity

@@ -1,5 +1,6 @@
-// The SPIFFE verifier and rotating credentials on BoringSSL SSL_CTX / SSL,
-// through custom verify, a certificate callback and ex_data.
+// The SPIFFE verifier and rotating credentials on any SSL_CTX / SSL, through
+// the backend's verification hook (tls_backend.h), a certificate callback and
+// ex_data.
 #include "ambient/identity/tls.h"
 
 #include <openssl/err.h>
@@ -7,6 +8,7 @@
 #include <optional>
 
 #include "ambient/base/status.h"
+#include "identity/tls_backend.h"
 
 namespace ambient::identity {
 namespace {
@@ -73,6 +75,23 @@ absl::StatusOr<ConnState*> EnsureConnState(SSL* ssl) {
   return st;
 }
 
+int CertCallback(SSL* ssl, void* arg) {
+  try {
+    auto* holder = static_cast<CredentialHolder*>(arg);
+    std::shared_ptr<const Credentials> creds = holder->Get();
+    if (creds == nullptr) return 0;
+    return internal::UseChainAndKey(ssl, *creds) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+constexpr int kVerifyMode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+
+}  // namespace
+
+namespace internal {
+
 uint8_t AlertFor(const absl::Status& s) {
   switch (static_cast<SvidError>(DetailOf(s))) {
     case SvidError::kExpired:
@@ -91,63 +110,38 @@ uint8_t AlertFor(const absl::Status& s) {
   }
 }
 
-ssl_verify_result_t VerifyCallback(SSL* ssl, uint8_t* out_alert) {
-  try {
-    absl::StatusOr<ConnState*> conn = EnsureConnState(ssl);
-    if (!conn.ok()) {
-      *out_alert = SSL_AD_INTERNAL_ERROR;
-      return ssl_verify_invalid;
-    }
-    ConnState* st = *conn;
-    st->peer.reset();
-    const SvidVerifier* verifier = st->verifier.get();
-    if (verifier == nullptr) {
-      const CtxState* cs = GetCtxState(SSL_get_SSL_CTX(ssl));
-      if (cs != nullptr) verifier = cs->verifier.get();
-    }
-    if (verifier == nullptr) {
-      st->failure = absl::FailedPreconditionError("no ambient verifier installed");
-      *out_alert = SSL_AD_INTERNAL_ERROR;
-      return ssl_verify_invalid;
-    }
-    const STACK_OF(CRYPTO_BUFFER)* certs = SSL_get0_peer_certificates(ssl);
-    std::vector<CRYPTO_BUFFER*> chain;
-    for (size_t i = 0; certs != nullptr && i < sk_CRYPTO_BUFFER_num(certs); ++i) {
-      chain.push_back(sk_CRYPTO_BUFFER_value(certs, i));
-    }
-    absl::StatusOr<SpiffeId> id = verifier->VerifyBuffers(chain);
-    if (!id.ok()) {
-      st->failure = id.status();
-      *out_alert = AlertFor(id.status());
-      return ssl_verify_invalid;
-    }
-    st->failure = absl::OkStatus();
-    st->peer = *std::move(id);
-    return ssl_verify_ok;
-  } catch (...) {
-    *out_alert = SSL_AD_INTERNAL_ERROR;
-    return ssl_verify_invalid;
-  }
+bool HasVerifier(const SSL* ssl) {
+  const ConnState* st = GetConnState(ssl);
+  if (st != nullptr && st->verifier != nullptr) return true;
+  const CtxState* cs = GetCtxState(SSL_get_SSL_CTX(ssl));
+  return cs != nullptr && cs->verifier != nullptr;
 }
 
-int CertCallback(SSL* ssl, void* arg) {
-  try {
-    auto* holder = static_cast<CredentialHolder*>(arg);
-    std::shared_ptr<const Credentials> creds = holder->Get();
-    if (creds == nullptr) return 0;
-    if (!SSL_set_chain_and_key(ssl, creds->chain().data(), creds->chain().size(),
-                               creds->private_key(), nullptr)) {
-      return 0;
-    }
-    return 1;
-  } catch (...) {
-    return 0;
+absl::Status VerifyPeer(SSL* ssl, ChainCheck check) {
+  absl::StatusOr<ConnState*> conn = EnsureConnState(ssl);
+  if (!conn.ok()) return conn.status();
+  ConnState* st = *conn;
+  st->peer.reset();
+  const SvidVerifier* verifier = st->verifier.get();
+  if (verifier == nullptr) {
+    const CtxState* cs = GetCtxState(SSL_get_SSL_CTX(ssl));
+    if (cs != nullptr) verifier = cs->verifier.get();
   }
+  if (verifier == nullptr) {
+    st->failure = absl::FailedPreconditionError("no ambient verifier installed");
+    return st->failure;
+  }
+  absl::StatusOr<SpiffeId> id = check(*verifier);
+  if (!id.ok()) {
+    st->failure = id.status();
+    return st->failure;
+  }
+  st->failure = absl::OkStatus();
+  st->peer = *std::move(id);
+  return absl::OkStatus();
 }
 
-constexpr int kVerifyMode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-
-}  // namespace
+}  // namespace internal
 
 absl::Status InstallVerifier(SSL_CTX* ctx, std::shared_ptr<const SvidVerifier> verifier) {
   if (ctx == nullptr || verifier == nullptr) {
@@ -156,7 +150,7 @@ absl::Status InstallVerifier(SSL_CTX* ctx, std::shared_ptr<const SvidVerifier> v
   absl::StatusOr<CtxState*> st = EnsureCtxState(ctx);
   if (!st.ok()) return st.status();
   (*st)->verifier = std::move(verifier);
-  SSL_CTX_set_custom_verify(ctx, kVerifyMode, VerifyCallback);
+  internal::SetVerifyHook(ctx, kVerifyMode);
   return absl::OkStatus();
 }
 
@@ -167,7 +161,7 @@ absl::Status InstallVerifier(SSL* ssl, std::shared_ptr<const SvidVerifier> verif
   absl::StatusOr<ConnState*> st = EnsureConnState(ssl);
   if (!st.ok()) return st.status();
   (*st)->verifier = std::move(verifier);
-  SSL_set_custom_verify(ssl, kVerifyMode, VerifyCallback);
+  internal::SetVerifyHook(ssl, kVerifyMode);
   return absl::OkStatus();
 }
 

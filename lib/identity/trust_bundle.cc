@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "ambient/base/runtime_check.h"
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "identity/bundle_json.h"
 #include "identity/pem.h"
 
@@ -14,14 +15,14 @@ namespace ambient::identity {
 namespace {
 
 absl::StatusOr<std::shared_ptr<const TrustBundle>> Build(const TrustDomain& td,
-                                                         std::vector<bssl::UniquePtr<X509>> certs,
+                                                         std::vector<tls::UniquePtr<X509>> certs,
                                                          std::optional<uint64_t> sequence,
                                                          std::optional<int64_t> refresh_hint) {
-  bssl::UniquePtr<X509_STORE> store(X509_STORE_new());
+  tls::UniquePtr<X509_STORE> store(X509_STORE_new());
   if (store == nullptr) return absl::ResourceExhaustedError("out of memory");
   // Every authority is an anchor, self-signed or not (go-spiffe semantics).
   X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN);
-  std::vector<bssl::UniquePtr<X509>> unique;
+  std::vector<tls::UniquePtr<X509>> unique;
   for (auto& cert : certs) {
     bool seen = false;
     for (const auto& u : unique) seen = seen || X509_cmp(u.get(), cert.get()) == 0;
@@ -39,13 +40,11 @@ absl::StatusOr<std::shared_ptr<const TrustBundle>> Build(const TrustDomain& td,
 
 absl::StatusOr<std::shared_ptr<const TrustBundle>> FromParsed(const TrustDomain& td,
                                                               internal::ParsedBundle parsed) {
-  std::vector<bssl::UniquePtr<X509>> certs;
+  std::vector<tls::UniquePtr<X509>> certs;
   for (size_t i = 0; i < parsed.x509_authorities.size(); ++i) {
-    absl::StatusOr<bssl::UniquePtr<CRYPTO_BUFFER>> buf =
-        internal::NewBuffer(parsed.x509_authorities[i]);
-    if (!buf.ok()) return buf.status();
-    absl::StatusOr<bssl::UniquePtr<X509>> cert = internal::ParseCertificate(
-        buf->get(), absl::StrCat("bundle JSON for \"", td.name(), "\": x509-svid authority ", i));
+    absl::StatusOr<tls::UniquePtr<X509>> cert = internal::ParseCertificate(
+        parsed.x509_authorities[i],
+        absl::StrCat("bundle JSON for \"", td.name(), "\": x509-svid authority ", i));
     if (!cert.ok()) return cert.status();
     certs.push_back(*std::move(cert));
   }
@@ -54,8 +53,8 @@ absl::StatusOr<std::shared_ptr<const TrustBundle>> FromParsed(const TrustDomain&
 
 }  // namespace
 
-TrustBundle::TrustBundle(TrustDomain td, std::vector<bssl::UniquePtr<X509>> authorities,
-                         bssl::UniquePtr<X509_STORE> store, std::optional<uint64_t> sequence,
+TrustBundle::TrustBundle(TrustDomain td, std::vector<tls::UniquePtr<X509>> authorities,
+                         tls::UniquePtr<X509_STORE> store, std::optional<uint64_t> sequence,
                          std::optional<int64_t> refresh_hint)
     : trust_domain_(std::move(td)),
       authorities_(std::move(authorities)),
@@ -65,24 +64,20 @@ TrustBundle::TrustBundle(TrustDomain td, std::vector<bssl::UniquePtr<X509>> auth
 
 absl::StatusOr<std::shared_ptr<const TrustBundle>> TrustBundle::FromPem(const TrustDomain& td,
                                                                       absl::string_view pem) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   std::string what = absl::StrCat("trust bundle PEM for \"", td.name(), "\"");
-  absl::StatusOr<std::vector<bssl::UniquePtr<CRYPTO_BUFFER>>> bufs =
+  absl::StatusOr<std::vector<internal::PemCertificate>> read =
       internal::ReadPemCertificates(pem, what);
-  if (!bufs.ok()) return bufs.status();
-  if (bufs->empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no certificate"));
-  std::vector<bssl::UniquePtr<X509>> certs;
-  for (auto& buf : *bufs) {
-    absl::StatusOr<bssl::UniquePtr<X509>> cert = internal::ParseCertificate(buf.get(), what);
-    if (!cert.ok()) return cert.status();
-    certs.push_back(*std::move(cert));
-  }
+  if (!read.ok()) return read.status();
+  if (read->empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no certificate"));
+  std::vector<tls::UniquePtr<X509>> certs;
+  for (internal::PemCertificate& c : *read) certs.push_back(std::move(c.cert));
   return Build(td, std::move(certs), std::nullopt, std::nullopt);
 }
 
 absl::StatusOr<std::shared_ptr<const TrustBundle>> TrustBundle::FromSpiffeJson(
     const TrustDomain& td, absl::string_view json) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   absl::StatusOr<internal::ParsedBundle> parsed = internal::ParseBundleJson(json);
   if (!parsed.ok()) return Prefixed(absl::StrCat("trust domain \"", td.name(), "\""), parsed.status());
   return FromParsed(td, *std::move(parsed));
@@ -91,8 +86,8 @@ absl::StatusOr<std::shared_ptr<const TrustBundle>> TrustBundle::FromSpiffeJson(
 absl::StatusOr<std::shared_ptr<const TrustBundle>> TrustBundle::FromAuthorities(
     const TrustDomain& td, const std::vector<X509*>& authorities, std::optional<uint64_t> sequence,
     std::optional<int64_t> refresh_hint_seconds) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
-  std::vector<bssl::UniquePtr<X509>> certs;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
+  std::vector<tls::UniquePtr<X509>> certs;
   for (X509* cert : authorities) {
     if (cert == nullptr) return absl::InvalidArgumentError("trust bundle: null authority");
     X509_up_ref(cert);
@@ -117,7 +112,7 @@ absl::StatusOr<std::shared_ptr<const TrustBundleSet>> TrustBundleSet::Create(
 
 absl::StatusOr<std::shared_ptr<const TrustBundleSet>> TrustBundleSet::FromSpiffeBundleMapJson(
     absl::string_view json) {
-  if (absl::Status s = EnsureBoringSsl(); !s.ok()) return s;
+  if (absl::Status s = EnsureTlsBackend(); !s.ok()) return s;
   auto parsed = internal::ParseBundleMapJson(json);
   if (!parsed.ok()) return parsed.status();
   std::vector<std::shared_ptr<const TrustBundle>> bundles;

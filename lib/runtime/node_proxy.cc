@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ambient/authz/ip.h"
+#include "ambient/base/tls.h"
 #include "ambient/hbone/record.h"
 #include "ambient/hbone/tls_context.h"
 #include "ambient/identity/spiffe_id.h"
@@ -302,10 +303,10 @@ absl::StatusOr<std::unique_ptr<Pod>> NodeProxyImpl::Capture(const std::string& u
     return absl::FailedPreconditionError(absl::StrCat("SVID is for ", creds->id().str(),
                                                       ", the workload's identity is ", id->str()));
   }
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server_ctx =
+  absl::StatusOr<tls::UniquePtr<SSL_CTX>> server_ctx =
       hbone::NewServerContext(*holder, opts_.bundles);
   if (!server_ctx.ok()) return server_ctx.status();
-  absl::StatusOr<bssl::UniquePtr<SSL_CTX>> client_ctx =
+  absl::StatusOr<tls::UniquePtr<SSL_CTX>> client_ctx =
       hbone::NewClientContext(*holder, opts_.bundles);
   if (!client_ctx.ok()) return client_ctx.status();
 

@@ -2,9 +2,9 @@
 #include "ambient/xds/ca_client.h"
 
 #include <openssl/bio.h>
-#include <openssl/ec_key.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/obj.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -13,6 +13,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 #include "absl/strings/str_cat.h"
+#include "ambient/base/tls.h"
 #include "ambient/identity/svid_verifier.h"
 #include "ambient/identity/trust_bundle.h"
 #include "ca.pb.h"
@@ -25,27 +26,25 @@ namespace wire = ::ambient::wire::istio::ca;
 constexpr size_t kMaxChain = 16;
 constexpr size_t kMaxResponseBytes = 1 << 20;
 
-std::string BioText(BIO* bio) {
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio, &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
+std::string BioText(BIO* bio) { return std::string(tls::MemBioContents(bio)); }
 
 }  // namespace
 
 absl::StatusOr<CertificateSigningRequest> MakeCsr(const identity::SpiffeId& id) {
-  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
-  bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
-  if (!ec || !key || !EC_KEY_generate_key(ec.get()) ||
-      !EVP_PKEY_assign_EC_KEY(key.get(), ec.get())) {
+  // EVP_PKEY keygen: the same calls on BoringSSL and OpenSSL 3.
+  tls::UniquePtr<EVP_PKEY_CTX> kctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
+  EVP_PKEY* raw_key = nullptr;
+  if (!kctx || EVP_PKEY_keygen_init(kctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx.get(), NID_X9_62_prime256v1) != 1 ||
+      EVP_PKEY_keygen(kctx.get(), &raw_key) != 1) {
+    ERR_clear_error();
     return absl::InternalError("cannot make a P-256 key");
   }
-  ec.release();  // owned by key
-  bssl::UniquePtr<X509_REQ> req(X509_REQ_new());
-  bssl::UniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
-  bssl::UniquePtr<GENERAL_NAME> uri(GENERAL_NAME_new());
-  bssl::UniquePtr<ASN1_IA5STRING> text(ASN1_IA5STRING_new());
+  tls::UniquePtr<EVP_PKEY> key(raw_key);
+  tls::UniquePtr<X509_REQ> req(X509_REQ_new());
+  tls::UniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
+  tls::UniquePtr<GENERAL_NAME> uri(GENERAL_NAME_new());
+  tls::UniquePtr<ASN1_STRING> text(ASN1_IA5STRING_new());
   if (!req || !names || !uri || !text || !X509_REQ_set_version(req.get(), 0) ||
       !X509_REQ_set_pubkey(req.get(), key.get()) ||
       !ASN1_STRING_set(text.get(), id.str().data(), static_cast<int>(id.str().size()))) {
@@ -54,15 +53,14 @@ absl::StatusOr<CertificateSigningRequest> MakeCsr(const identity::SpiffeId& id) 
   GENERAL_NAME_set0_value(uri.get(), GEN_URI, text.release());
   if (!sk_GENERAL_NAME_push(names.get(), uri.get())) return absl::InternalError("CSR SAN");
   uri.release();
-  bssl::UniquePtr<X509_EXTENSION> san(
-      X509V3_EXT_i2d(NID_subject_alt_name, /*crit=*/1, names.get()));
-  bssl::UniquePtr<STACK_OF(X509_EXTENSION)> exts(sk_X509_EXTENSION_new_null());
+  tls::UniquePtr<X509_EXTENSION> san(X509V3_EXT_i2d(NID_subject_alt_name, /*crit=*/1, names.get()));
+  tls::UniquePtr<STACK_OF(X509_EXTENSION)> exts(sk_X509_EXTENSION_new_null());
   if (!san || !exts || !sk_X509_EXTENSION_push(exts.get(), san.get())) {
     return absl::InternalError("cannot build the CSR's SAN extension");
   }
   san.release();  // owned by exts
-  bssl::UniquePtr<BIO> csr_bio(BIO_new(BIO_s_mem()));
-  bssl::UniquePtr<BIO> key_bio(BIO_new(BIO_s_mem()));
+  tls::UniquePtr<BIO> csr_bio(BIO_new(BIO_s_mem()));
+  tls::UniquePtr<BIO> key_bio(BIO_new(BIO_s_mem()));
   if (!X509_REQ_add_extensions(req.get(), exts.get()) ||
       !X509_REQ_sign(req.get(), key.get(), EVP_sha256()) || !csr_bio || !key_bio ||
       !PEM_write_bio_X509_REQ(csr_bio.get(), req.get()) ||

@@ -3,15 +3,15 @@
 #include "ambient/xds/certificate_client.h"
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/mem.h>
 #include <openssl/pem.h>
-#include <openssl/pool.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <utility>
 
+#include "ambient/base/tls.h"
 #include "ambient/xds/ca_client.h"
 
 namespace ambient::xds {
@@ -110,12 +110,12 @@ std::optional<CertStatus> CertificateClient::StatusOf(const identity::SpiffeId& 
 }
 
 absl::StatusOr<PemPair> CredentialsPem(const identity::Credentials& creds) {
-  bssl::UniquePtr<BIO> chain(BIO_new(BIO_s_mem()));
-  bssl::UniquePtr<BIO> key(BIO_new(BIO_s_mem()));
+  tls::UniquePtr<BIO> chain(BIO_new(BIO_s_mem()));
+  tls::UniquePtr<BIO> key(BIO_new(BIO_s_mem()));
   if (!chain || !key) return absl::InternalError("out of memory rendering PEM");
-  for (CRYPTO_BUFFER* der : creds.chain()) {
-    const uint8_t* p = CRYPTO_BUFFER_data(der);
-    bssl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, CRYPTO_BUFFER_len(der)));
+  for (const std::string& der : creds.chain_der()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    tls::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
     if (!cert || !PEM_write_bio_X509(chain.get(), cert.get())) {
       return absl::InternalError("cannot render the certificate chain as PEM");
     }
@@ -125,14 +125,11 @@ absl::StatusOr<PemPair> CredentialsPem(const identity::Credentials& creds) {
     return absl::InternalError("cannot render the private key as PEM");
   }
   PemPair out;
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(chain.get(), &data, &len);
-  out.chain.assign(reinterpret_cast<const char*>(data), len);
-  BIO_mem_contents(key.get(), &data, &len);
-  out.key.assign(reinterpret_cast<const char*>(data), len);
+  out.chain = std::string(tls::MemBioContents(chain.get()));
+  std::string_view key_pem = tls::MemBioContents(key.get());
+  out.key = std::string(key_pem);
   // The key's copy in the BIO is wiped with it.
-  OPENSSL_cleanse(const_cast<uint8_t*>(data), len);
+  OPENSSL_cleanse(const_cast<char*>(key_pem.data()), key_pem.size());
   return out;
 }
 

@@ -30,6 +30,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ambient/base/tls.h"
 #include "ambient/runtime/event_loop.h"
 #include "ambient/runtime/hbone_proxy.h"
 #include "hbone/test_pki.h"
@@ -225,7 +226,7 @@ class H2 {
   }
 
   int fd_ = -1;
-  bssl::UniquePtr<SSL> ssl_;
+  tls::UniquePtr<SSL> ssl_;
   nghttp2_session* h2_ = nullptr;
   std::map<int32_t, std::string> status_;
   std::map<int32_t, uint32_t> closed_;
@@ -319,8 +320,8 @@ class HboneServerAttackTest : public ::testing::Test {
   TestCa ca_;
   KeyAndCert client_leaf_ = ca_.Leaf(kClientId);
   KeyAndCert server_leaf_ = ca_.Leaf(kServerId);
-  bssl::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
-  bssl::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
+  tls::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
+  tls::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<HboneServer> server_;
   std::thread thread_;

@@ -5,10 +5,15 @@
 namespace ambient {
 namespace {
 
-// This test binary links only BoringSSL, so the check must pass; the
+// This test binary links only the TLS library ambient was built with, so the
+// check must pass; the
 // OpenSSL-clash case is covered by tests/capi/openssl_clash_test.c, which
 // loads OpenSSL 3 into the process first.
-TEST(RuntimeCheck, BoringSslIsBound) { EXPECT_TRUE(EnsureBoringSsl().ok()); }
+TEST(RuntimeCheck, BuiltLibraryIsBound) {
+  EXPECT_TRUE(EnsureTlsBackend().ok()) << EnsureTlsBackend();
+  EXPECT_TRUE(TlsBackend() == "boringssl" || TlsBackend() == "openssl");
+  EXPECT_EQ(BoundTlsLibrary() == "BoringSSL", TlsBackend() == "boringssl") << BoundTlsLibrary();
+}
 
 }  // namespace
 }  // namespace ambient

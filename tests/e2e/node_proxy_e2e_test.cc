@@ -48,6 +48,7 @@
 #include <sys/wait.h>
 
 #include "absl/strings/str_split.h"
+#include "ambient/base/tls.h"
 #include "node_config.h"
 #include "support/spiffe_ids.h"
 #endif
@@ -858,7 +859,7 @@ class WaypointE2eTest : public NodeProxyE2eTest {
     return g;
   }
 
-  bssl::UniquePtr<SSL_CTX> waypoint_ctx_;
+  tls::UniquePtr<SSL_CTX> waypoint_ctx_;
   std::unique_ptr<runtime::HboneServer> waypoint_;
   Lines waypoint_lines_;
 };

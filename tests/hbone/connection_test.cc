@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ambient/base/tls.h"
 #include "hbone/test_pki.h"
 #include "support/spiffe_ids.h"
 
@@ -150,8 +151,8 @@ class ConnectionTest : public ::testing::Test {
   TestCa ca_;
   KeyAndCert client_leaf_ = ca_.Leaf(kClientId);
   KeyAndCert server_leaf_ = ca_.Leaf(kServerId);
-  bssl::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
-  bssl::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
+  tls::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
+  tls::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
 };
 
 TEST_F(ConnectionTest, HandshakeExposesPeerIdentities) {
@@ -532,7 +533,7 @@ TEST_F(ConnectionTest, ServerRejectsClientFromAnotherTrustDomain) {
 }
 
 TEST_F(ConnectionTest, ClientWithoutCertificateIsRefused) {
-  bssl::UniquePtr<SSL_CTX> anon(SSL_CTX_new(TLS_method()));
+  tls::UniquePtr<SSL_CTX> anon(SSL_CTX_new(TLS_method()));
   X509_STORE_add_cert(SSL_CTX_get_cert_store(anon.get()), ca_.cert());
   SSL_CTX_set_verify(anon.get(), SSL_VERIFY_PEER, nullptr);
   ASSERT_TRUE(PrepareClientContext(anon.get()).ok());
@@ -545,7 +546,7 @@ TEST_F(ConnectionTest, ClientWithoutCertificateIsRefused) {
 }
 
 TEST_F(ConnectionTest, ContextThatDoesNotVerifyPeersIsRefused) {
-  bssl::UniquePtr<SSL_CTX> lax(SSL_CTX_new(TLS_method()));
+  tls::UniquePtr<SSL_CTX> lax(SSL_CTX_new(TLS_method()));
   ConnectionOptions o;
   o.ssl_ctx = lax.get();
   auto c = Connection::New(std::move(o));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 #include "hbone/test_pki.h"
 
@@ -137,7 +138,7 @@ class RawClient {
   std::string raw_in;
 
  private:
-  bssl::UniquePtr<SSL> ssl_;
+  tls::UniquePtr<SSL> ssl_;
   BIO* net_ = nullptr;
   nghttp2_session* session_ = nullptr;
 };
@@ -164,8 +165,8 @@ class ServerBadInputTest : public ::testing::Test {
   TestCa ca_;
   KeyAndCert server_leaf_ = ca_.Leaf("spiffe://cluster.local/ns/default/sa/server");
   KeyAndCert client_leaf_ = ca_.Leaf("spiffe://cluster.local/ns/default/sa/client");
-  bssl::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
-  bssl::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
+  tls::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
+  tls::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
   std::unique_ptr<Connection> server_;
   RawClient client_{client_ctx_.get()};
 };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 
 namespace ambient::hbone::testing {
@@ -47,8 +48,8 @@ KeyAndCert TestCa::Leaf(const std::string& spiffe_id) const {
   return Issue(AroundNow(spec), &ca_);
 }
 
-bssl::UniquePtr<SSL_CTX> TestCa::Context(const KeyAndCert& leaf, bool server) const {
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+tls::UniquePtr<SSL_CTX> TestCa::Context(const KeyAndCert& leaf, bool server) const {
+  tls::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   Check(ctx != nullptr, "SSL_CTX_new");
   Check(SSL_CTX_use_certificate(ctx.get(), leaf.cert.get()) == 1, "use cert");
   Check(SSL_CTX_use_PrivateKey(ctx.get(), leaf.key.get()) == 1, "use key");

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <string>
 
+#include "ambient/base/tls.h"
 #include "support/test_pki.h"
 
 namespace ambient::hbone::testing {
@@ -28,7 +29,7 @@ class TestCa {
 
   // Context makes an SSL_CTX presenting `leaf`, trusting this CA, verifying
   // peers, with the HBONE policy for `server` or client applied.
-  bssl::UniquePtr<SSL_CTX> Context(const KeyAndCert& leaf, bool server) const;
+  tls::UniquePtr<SSL_CTX> Context(const KeyAndCert& leaf, bool server) const;
 
   // PEM writes the CA certificate, or a leaf's key and certificate, as PEM.
   std::string CaPem() const;

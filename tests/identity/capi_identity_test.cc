@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ambient/ambient.h"
+#include "ambient/base/tls.h"
 #include "support/test_pki.h"
 
 namespace ambient::identity::testing {
@@ -210,8 +211,8 @@ bool Handshake(SSL* client, SSL* server) {
 }
 
 TEST_F(CapiVerifyTest, TlsThroughTheCAbi) {
-  bssl::UniquePtr<SSL_CTX> server_ctx(SSL_CTX_new(TLS_method()));
-  bssl::UniquePtr<SSL_CTX> client_ctx(SSL_CTX_new(TLS_method()));
+  tls::UniquePtr<SSL_CTX> server_ctx(SSL_CTX_new(TLS_method()));
+  tls::UniquePtr<SSL_CTX> client_ctx(SSL_CTX_new(TLS_method()));
   SSL_CTX_set_min_proto_version(server_ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_min_proto_version(client_ctx.get(), TLS1_3_VERSION);
   ambient_credentials* sc = nullptr;
@@ -232,8 +233,8 @@ TEST_F(CapiVerifyTest, TlsThroughTheCAbi) {
   ambient_credentials_free(sc);
   ambient_credentials_free(cc);
 
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx.get()));
   ASSERT_TRUE(Handshake(client.get(), server.get()));
   ambient_spiffe_id* peer = nullptr;
   ASSERT_OK(ambient_ssl_get1_peer_id(server.get(), &peer));
@@ -246,10 +247,10 @@ TEST_F(CapiVerifyTest, TlsThroughTheCAbi) {
 
   // A per-connection verifier expecting someone else makes it fail.
   ambient_svid_verifier* wrong = NewVerifier("spiffe://cluster.local/ns/x/sa/y", nullptr);
-  bssl::UniquePtr<SSL> client2(SSL_new(client_ctx.get()));
+  tls::UniquePtr<SSL> client2(SSL_new(client_ctx.get()));
   ASSERT_OK(ambient_ssl_set_verifier(client2.get(), wrong));
   ambient_svid_verifier_free(wrong);
-  bssl::UniquePtr<SSL> server2(SSL_new(server_ctx.get()));
+  tls::UniquePtr<SSL> server2(SSL_new(server_ctx.get()));
   EXPECT_FALSE(Handshake(client2.get(), server2.get()));
   Error why(ambient_ssl_get1_verify_error(client2.get()));
   EXPECT_EQ(ambient_error_detail(why.get()), AMBIENT_SVID_UNEXPECTED_IDENTITY);

@@ -37,7 +37,7 @@ TEST_F(CredentialsTest, LoadsP256ChainWithValidityAndRefreshPoint) {
   auto c = Credentials::FromPem(leaf.CertPem() + inter.CertPem(), leaf.KeyPem());
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ((*c)->id().str(), kId);
-  EXPECT_EQ((*c)->chain().size(), 2u);
+  EXPECT_EQ((*c)->chain_der().size(), 2u);
   EXPECT_EQ((*c)->not_before(), 1700000000);
   EXPECT_EQ((*c)->not_after(), 1700000000 + 24 * 3600);
   EXPECT_EQ((*c)->refresh_at(), 1700000000 + 12 * 3600);

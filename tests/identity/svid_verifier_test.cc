@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "support/test_pki.h"
 
 namespace ambient::identity::testing {
@@ -244,7 +245,7 @@ TEST_F(SvidVerifierTest, RejectsTrustDomainWithoutBundle) {
 
 TEST_F(SvidVerifierTest, RejectsTamperedSignature) {
   Issued leaf = Issue(LeafSpec(kId), &ca_);
-  bssl::UniquePtr<X509> bad = Tampered(leaf.cert.get());
+  tls::UniquePtr<X509> bad = Tampered(leaf.cert.get());
   ExpectRejected(Verify({bad.get()}), SvidError::kBadSignature, "signature");
 }
 

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 
 #include "ambient/base/status.h"
+#include "ambient/base/tls.h"
 #include "support/test_pki.h"
 
 namespace ambient::identity::testing {
@@ -17,9 +18,10 @@ using ::ambient::test_support::CaSpec;
 using ::ambient::test_support::CertSpec;
 using ::ambient::test_support::Issue;
 using ::ambient::test_support::Issued;
-using ::ambient::test_support::LeafSpec;
-using ::ambient::test_support::ToDer;
 using ::ambient::test_support::kNow;
+using ::ambient::test_support::LeafSpec;
+using ::ambient::test_support::PeerLeafDer;
+using ::ambient::test_support::ToDer;
 
 constexpr char kTd[] = "cluster.local";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
@@ -31,8 +33,8 @@ std::shared_ptr<const Credentials> CredsFor(const Issued& leaf) {
   return *c;
 }
 
-bssl::UniquePtr<SSL_CTX> NewCtx() {
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+tls::UniquePtr<SSL_CTX> NewCtx() {
+  tls::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
   return ctx;
@@ -78,14 +80,6 @@ Result Handshake(SSL* client, SSL* server) {
   return r;
 }
 
-// PeerLeafDer is the DER of the first certificate `ssl`'s peer sent ("" if none).
-std::string PeerLeafDer(const SSL* ssl) {
-  const CRYPTO_BUFFER* leaf = sk_CRYPTO_BUFFER_value(SSL_get0_peer_certificates(ssl), 0);
-  if (leaf == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(leaf)),
-                     CRYPTO_BUFFER_len(leaf));
-}
-
 // In TLS 1.3 the client finishes before the server has checked the client
 // certificate; the server's verdict reaches the client on its first read.
 bool ClientSeesServerAccept(SSL* client, SSL* server) {
@@ -127,14 +121,14 @@ class TlsTest : public ::testing::Test {
   std::shared_ptr<TrustBundleSource> bundles_;
   std::shared_ptr<CredentialHolder> server_creds_;
   std::shared_ptr<CredentialHolder> client_creds_;
-  bssl::UniquePtr<SSL_CTX> server_ctx_;
-  bssl::UniquePtr<SSL_CTX> client_ctx_;
+  tls::UniquePtr<SSL_CTX> server_ctx_;
+  tls::UniquePtr<SSL_CTX> client_ctx_;
 };
 
 TEST_F(TlsTest, MutualTlsGivesBothSidesThePeerIdentity) {
   ExpectClient({kServerId});
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   ASSERT_TRUE(r.client_ok && r.server_ok);
   ASSERT_NE(PeerIdentity(client.get()), nullptr);
@@ -147,8 +141,8 @@ TEST_F(TlsTest, MutualTlsGivesBothSidesThePeerIdentity) {
 
 TEST_F(TlsTest, ClientRejectsServerWithUnexpectedIdentity) {
   ExpectClient({"spiffe://cluster.local/ns/default/sa/somebody-else"});
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   EXPECT_FALSE(r.client_ok);
   EXPECT_FALSE(r.server_ok);
@@ -159,11 +153,11 @@ TEST_F(TlsTest, ClientRejectsServerWithUnexpectedIdentity) {
 
 TEST_F(TlsTest, PerConnectionVerifierOverridesTheContext) {
   ExpectClient({"spiffe://cluster.local/ns/default/sa/somebody-else"});
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
   ASSERT_TRUE(InstallClientVerifier(client.get(), bundles_, {*SpiffeId::Parse(kServerId)},
                                     [] { return kNow; })
                   .ok());
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   EXPECT_TRUE(r.client_ok && r.server_ok);
 }
@@ -175,8 +169,8 @@ TEST_F(TlsTest, ServerRejectsClientFromAnotherTrustDomain) {
   bundles_->Update(*TrustBundle::FromPem(*TrustDomain::Parse("other.org"), other_ca.CertPem()));
   Issued other_leaf = Issue(LeafSpec("spiffe://other.org/ns/default/sa/client"), &other_ca);
   client_creds_->Set(CredsFor(other_leaf));
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   EXPECT_FALSE(r.server_ok);
   EXPECT_FALSE(r.client_ok && ClientSeesServerAccept(client.get(), server.get()));
@@ -187,12 +181,12 @@ TEST_F(TlsTest, ServerRejectsClientFromAnotherTrustDomain) {
 
 TEST_F(TlsTest, ServerRequiresAClientCertificate) {
   ExpectClient({kServerId});
-  bssl::UniquePtr<SSL_CTX> bare = NewCtx();
+  tls::UniquePtr<SSL_CTX> bare = NewCtx();
   ASSERT_TRUE(InstallClientVerifier(bare.get(), bundles_, {*SpiffeId::Parse(kServerId)},
                                     [] { return kNow; })
                   .ok());
-  bssl::UniquePtr<SSL> client(SSL_new(bare.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(bare.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   EXPECT_FALSE(r.server_ok);
   EXPECT_EQ(PeerIdentity(server.get()), nullptr);
@@ -200,8 +194,8 @@ TEST_F(TlsTest, ServerRequiresAClientCertificate) {
 
 TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   ExpectClient({kServerId});
-  bssl::UniquePtr<SSL> client1(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server1(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client1(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server1(SSL_new(server_ctx_.get()));
   ASSERT_TRUE(Handshake(client1.get(), server1.get()).server_ok);
   ASSERT_TRUE(ClientSeesServerAccept(client1.get(), server1.get()));
 
@@ -210,8 +204,8 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   Issued rotated = Issue(spec, &ca_);
   server_creds_->Set(CredsFor(rotated));
 
-  bssl::UniquePtr<SSL> client2(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server2(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client2(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server2(SSL_new(server_ctx_.get()));
   ASSERT_TRUE(Handshake(client2.get(), server2.get()).client_ok);
   ASSERT_NE(SSL_get0_peer_certificates(client2.get()), nullptr);
   EXPECT_EQ(PeerLeafDer(client2.get()), ToDer(rotated.cert.get()));
@@ -223,8 +217,8 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
 TEST_F(TlsTest, EmptyCredentialHolderFailsTheHandshake) {
   ExpectClient({kServerId});
   server_creds_->Set(nullptr);
-  bssl::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
-  bssl::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
+  tls::UniquePtr<SSL> client(SSL_new(client_ctx_.get()));
+  tls::UniquePtr<SSL> server(SSL_new(server_ctx_.get()));
   Result r = Handshake(client.get(), server.get());
   EXPECT_FALSE(r.server_ok);
   EXPECT_FALSE(r.client_ok);

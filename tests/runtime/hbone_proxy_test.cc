@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "ambient/base/tls.h"
 #include "ambient/runtime/event_loop.h"
 #include "hbone/test_pki.h"
 #include "support/full_listener.h"
@@ -144,7 +145,7 @@ std::map<std::string, std::string> RawConnect(SSL_CTX* ctx, const SocketAddress&
   std::map<std::string, std::string> got;
   int fd = ConnectTo(server);
   if (fd < 0) return got;
-  bssl::UniquePtr<SSL> ssl(SSL_new(ctx));
+  tls::UniquePtr<SSL> ssl(SSL_new(ctx));
   SSL_set_fd(ssl.get(), fd);
   if (SSL_connect(ssl.get()) != 1) {
     close(fd);
@@ -321,8 +322,8 @@ class HboneProxyTest : public ::testing::Test {
   TestCa ca_;
   KeyAndCert client_leaf_ = ca_.Leaf(kClientId);
   KeyAndCert server_leaf_ = ca_.Leaf(kServerId);
-  bssl::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
-  bssl::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
+  tls::UniquePtr<SSL_CTX> client_ctx_ = ca_.Context(client_leaf_, false);
+  tls::UniquePtr<SSL_CTX> server_ctx_ = ca_.Context(server_leaf_, true);
   EchoServer echo_;
   std::unique_ptr<EventLoop> loop_;
   std::shared_ptr<hbone::Metrics> metrics_;
@@ -849,8 +850,8 @@ class HboneHopTest : public HboneProxyTest {
   }
 
   KeyAndCert pod_b_leaf_ = ca_.Leaf(kPodBId);
-  bssl::UniquePtr<SSL_CTX> pod_b_ctx_ = ca_.Context(pod_b_leaf_, true);
-  bssl::UniquePtr<SSL_CTX> waypoint_client_ctx_ = ca_.Context(server_leaf_, false);
+  tls::UniquePtr<SSL_CTX> pod_b_ctx_ = ca_.Context(pod_b_leaf_, true);
+  tls::UniquePtr<SSL_CTX> waypoint_client_ctx_ = ca_.Context(server_leaf_, false);
   std::unique_ptr<HboneServer> pod_b_;
   std::unique_ptr<HboneClient> hop_client_;
   std::vector<std::string> tagged_;

@@ -10,12 +10,14 @@
 #define AMBIENT_TESTS_SUPPORT_TEST_PKI_H_
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+#include "ambient/base/tls.h"
 
 namespace ambient::test_support {
 
@@ -25,7 +27,7 @@ inline constexpr int64_t kDay = 86400;
 
 enum class KeyType { kP256, kRsa2048, kP384 };
 
-bssl::UniquePtr<EVP_PKEY> MakeKey(KeyType type = KeyType::kP256);
+tls::UniquePtr<EVP_PKEY> MakeKey(KeyType type = KeyType::kP256);
 
 struct CertSpec {
   std::string common_name = "test";
@@ -43,8 +45,8 @@ struct CertSpec {
 
 // A certificate with its key.
 struct Issued {
-  bssl::UniquePtr<X509> cert;
-  bssl::UniquePtr<EVP_PKEY> key;
+  tls::UniquePtr<X509> cert;
+  tls::UniquePtr<EVP_PKEY> key;
   std::string CertPem() const;
   std::string KeyPem() const;  // PKCS#8
 };
@@ -52,7 +54,7 @@ struct Issued {
 // Issue makes a certificate for `key` (a new P-256 key when null) signed by
 // `issuer` (self-signed when null).
 Issued Issue(const CertSpec& spec, const Issued* issuer = nullptr,
-             bssl::UniquePtr<EVP_PKEY> key = nullptr);
+             tls::UniquePtr<EVP_PKEY> key = nullptr);
 
 // CaSpec is a CA certificate spec: cA=true, keyCertSign|cRLSign, the SPIFFE
 // ID of trust domain `td` as its URI SAN.
@@ -62,8 +64,11 @@ CertSpec LeafSpec(const std::string& id, uint64_t serial = 100);
 
 std::string ToPem(X509* cert);
 std::string ToDer(X509* cert);
+// PeerLeafDer is the DER of the leaf certificate `ssl`'s peer sent ("" if
+// none), on either TLS library.
+std::string PeerLeafDer(const SSL* ssl);
 // Tampered returns a copy of `cert` with one byte of its signature flipped.
-bssl::UniquePtr<X509> Tampered(X509* cert);
+tls::UniquePtr<X509> Tampered(X509* cert);
 // Base64 is standard base64 with padding.
 std::string Base64(const std::string& bytes);
 

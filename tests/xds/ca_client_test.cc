@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "ambient/base/tls.h"
 #include "ca.pb.h"
 #include "gtest/gtest.h"
 #include "support/test_pki.h"
@@ -39,15 +40,15 @@ TEST_F(CaClientTest, CsrIsP256WithTheIdAsItsOnlyCriticalUriSanAndAnEmptySubject)
   absl::StatusOr<CertificateSigningRequest> csr = MakeCsr(id_);
   ASSERT_TRUE(csr.ok()) << csr.status();
   EXPECT_NE(csr->key_pem.find("BEGIN PRIVATE KEY"), std::string::npos);  // PKCS#8
-  bssl::UniquePtr<BIO> bio(
+  tls::UniquePtr<BIO> bio(
       BIO_new_mem_buf(csr->csr_pem.data(), static_cast<int>(csr->csr_pem.size())));
-  bssl::UniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  tls::UniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   ASSERT_TRUE(req);
-  bssl::UniquePtr<EVP_PKEY> pub(X509_REQ_get_pubkey(req.get()));
+  tls::UniquePtr<EVP_PKEY> pub(X509_REQ_get_pubkey(req.get()));
   EXPECT_EQ(EVP_PKEY_id(pub.get()), EVP_PKEY_EC);
   EXPECT_EQ(X509_REQ_verify(req.get(), pub.get()), 1);
   EXPECT_EQ(X509_NAME_entry_count(X509_REQ_get_subject_name(req.get())), 0);
-  bssl::UniquePtr<STACK_OF(X509_EXTENSION)> exts(X509_REQ_get_extensions(req.get()));
+  tls::UniquePtr<STACK_OF(X509_EXTENSION)> exts(X509_REQ_get_extensions(req.get()));
   ASSERT_EQ(sk_X509_EXTENSION_num(exts.get()), 1u);
   X509_EXTENSION* san = sk_X509_EXTENSION_value(exts.get(), 0);
   EXPECT_EQ(OBJ_obj2nid(X509_EXTENSION_get_object(san)), NID_subject_alt_name);
@@ -93,7 +94,7 @@ TEST_F(CaClientTest, AGoodAnswerBecomesCredentialsAndTheRoot) {
   got = DecodeCertificateResponse(Response({leaf2, mid.CertPem(), root_.CertPem()}), csr,
                                   test_support::kNow);
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->credentials->chain().size(), 2u);
+  EXPECT_EQ(got->credentials->chain_der().size(), 2u);
 }
 
 TEST_F(CaClientTest, BadAnswersAreRefusedWithTheReason) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ambient/base/tls.h"
 #include "ca.pb.h"
 #include "gtest/gtest.h"
 #include "support/test_pki.h"
@@ -23,11 +24,11 @@ inline std::string SignCsr(const std::string& csr_pem, const std::string& id,
                            const test_support::Issued& ca,
                            int64_t not_before = test_support::kNow - test_support::kDay,
                            int64_t not_after = test_support::kNow + test_support::kDay) {
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  bssl::UniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  tls::UniquePtr<BIO> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  tls::UniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   EXPECT_TRUE(req);
   if (!req) return "";
-  bssl::UniquePtr<EVP_PKEY> pub(X509_REQ_get_pubkey(req.get()));
+  tls::UniquePtr<EVP_PKEY> pub(X509_REQ_get_pubkey(req.get()));
   EXPECT_EQ(X509_REQ_verify(req.get(), pub.get()), 1);
   test_support::CertSpec spec = test_support::LeafSpec(id);
   spec.not_before = not_before;

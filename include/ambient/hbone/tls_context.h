@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ambient/base/tls.h"
 #include "ambient/hbone/connection.h"
 #include "ambient/identity/credentials.h"
 #include "ambient/identity/trust_bundle.h"
@@ -30,12 +31,12 @@ namespace ambient::hbone {
 
 // NewServerContext: errors InvalidArgument (null holder/bundles, holder
 // empty), FailedPrecondition (TLS library is not BoringSSL).
-absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewServerContext(
+absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewServerContext(
     std::shared_ptr<identity::CredentialHolder> credentials,
     std::shared_ptr<identity::TrustBundleSource> bundles);
 
 // NewClientContext: same errors.
-absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewClientContext(
+absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewClientContext(
     std::shared_ptr<identity::CredentialHolder> credentials,
     std::shared_ptr<identity::TrustBundleSource> bundles);
 
@@ -44,7 +45,7 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewClientContext(
 // per tunnel through ConnectionOptions::bundles) and the credentials it
 // presents (credentials->id() is its SPIFFE ID).
 struct PemTlsContext {
-  bssl::UniquePtr<SSL_CTX> ctx;
+  tls::UniquePtr<SSL_CTX> ctx;
   std::shared_ptr<identity::TrustBundleSource> bundles;
   std::shared_ptr<const identity::Credentials> credentials;
 };

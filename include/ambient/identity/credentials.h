@@ -13,19 +13,23 @@
 #ifndef AMBIENT_IDENTITY_CREDENTIALS_H_
 #define AMBIENT_IDENTITY_CREDENTIALS_H_
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ambient/base/tls.h"
 #include "ambient/identity/spiffe_id.h"
 
 namespace ambient::identity {
+
+namespace internal {
+// The chain in the form the TLS library's handshake takes it (lib/identity).
+struct NativeChain;
+}  // namespace internal
 
 class Credentials {
  public:
@@ -34,7 +38,8 @@ class Credentials {
   // PKCS#1 PEM). Errors (InvalidArgument): no certificate, unparsable PEM,
   // no/unsupported key (only P-256 ECDSA and RSA >= 2048 bits), key not
   // matching the leaf, leaf without exactly one URI SAN holding a valid
-  // SPIFFE ID; FailedPrecondition when the TLS library is not BoringSSL.
+  // SPIFFE ID; FailedPrecondition when the TLS library bound to the process
+  // is not the one ambient was built with.
   static absl::StatusOr<std::shared_ptr<const Credentials>> FromPem(absl::string_view chain_pem,
                                                                   absl::string_view key_pem);
 
@@ -42,8 +47,11 @@ class Credentials {
   const SpiffeId& id() const { return id_; }
   // leaf lends the parsed leaf certificate.
   X509* leaf() const { return leaf_.get(); }
-  // chain lends the DER chain, leaf first, as SSL_set_chain_and_key takes it.
-  const std::vector<CRYPTO_BUFFER*>& chain() const { return chain_view_; }
+  // chain_der lends the DER certificates of the chain, leaf first.
+  const std::vector<std::string>& chain_der() const { return chain_der_; }
+  // native_chain lends the chain as the TLS library's handshake takes it
+  // (internal to ambient).
+  const internal::NativeChain& native_chain() const { return *native_; }
   // private_key lends the key.
   EVP_PKEY* private_key() const { return key_.get(); }
   // Validity of the leaf in Unix seconds, and when to refresh: half-way
@@ -53,16 +61,16 @@ class Credentials {
   int64_t refresh_at() const { return not_before_ + (not_after_ - not_before_) / 2; }
 
   // Use FromPem.
-  Credentials(SpiffeId id, bssl::UniquePtr<X509> leaf,
-              std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain, bssl::UniquePtr<EVP_PKEY> key,
+  Credentials(SpiffeId id, tls::UniquePtr<X509> leaf, std::vector<std::string> chain_der,
+              std::shared_ptr<const internal::NativeChain> native, tls::UniquePtr<EVP_PKEY> key,
               int64_t not_before, int64_t not_after);
 
  private:
   SpiffeId id_;
-  bssl::UniquePtr<X509> leaf_;
-  std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain_;
-  std::vector<CRYPTO_BUFFER*> chain_view_;
-  bssl::UniquePtr<EVP_PKEY> key_;
+  tls::UniquePtr<X509> leaf_;
+  std::vector<std::string> chain_der_;
+  std::shared_ptr<const internal::NativeChain> native_;
+  tls::UniquePtr<EVP_PKEY> key_;
   int64_t not_before_;
   int64_t not_after_;
 };

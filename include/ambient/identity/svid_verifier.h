@@ -94,14 +94,15 @@ class SvidVerifier {
       std::shared_ptr<TrustBundleSource> bundles, VerifyPolicy policy, UnixClock clock = {});
 
   // Verify checks `chain` (leaf first; certificates are not modified except
-  // for BoringSSL's internal caches) and returns the leaf's SPIFFE ID.
+  // for the TLS library's internal caches) and returns the leaf's SPIFFE ID.
   // Errors: Unauthenticated (chain problems) or PermissionDenied (trust domain
   // not allowed, unexpected identity), always with an SvidError detail and a
   // message naming the rule and, for path validation, the depth.
   absl::StatusOr<SpiffeId> Verify(absl::Span<X509* const> chain) const;
-  // VerifyBuffers is Verify for DER certificates in CRYPTO_BUFFERs, as
-  // SSL_get0_peer_certificates gives them.
-  absl::StatusOr<SpiffeId> VerifyBuffers(absl::Span<CRYPTO_BUFFER* const> chain) const;
+  // VerifyDer is Verify for DER certificates (leaf first), as a TLS library
+  // hands over a peer's chain. A certificate that does not parse fails with
+  // kMalformedCertificate naming its depth.
+  absl::StatusOr<SpiffeId> VerifyDer(absl::Span<const absl::string_view> chain) const;
   // VerifyPem is Verify for a PEM chain (leaf first). A PEM that holds no
   // certificate fails with kEmptyChain; unparsable PEM with
   // kMalformedCertificate.

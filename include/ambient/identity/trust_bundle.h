@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ambient/base/tls.h"
 #include "ambient/identity/spiffe_id.h"
 
 namespace ambient::identity {
@@ -70,7 +71,7 @@ class TrustBundle {
 
   const TrustDomain& trust_domain() const { return trust_domain_; }
   // authorities lends the CA certificates; they live as long as the bundle.
-  const std::vector<bssl::UniquePtr<X509>>& authorities() const { return authorities_; }
+  const std::vector<tls::UniquePtr<X509>>& authorities() const { return authorities_; }
   // store lends an X509_STORE holding the authorities (with
   // X509_V_FLAG_PARTIAL_CHAIN); do not modify it.
   X509_STORE* store() const { return store_.get(); }
@@ -78,14 +79,14 @@ class TrustBundle {
   std::optional<int64_t> refresh_hint_seconds() const { return refresh_hint_; }
 
   // Use the factories above.
-  TrustBundle(TrustDomain td, std::vector<bssl::UniquePtr<X509>> authorities,
-              bssl::UniquePtr<X509_STORE> store, std::optional<uint64_t> sequence,
+  TrustBundle(TrustDomain td, std::vector<tls::UniquePtr<X509>> authorities,
+              tls::UniquePtr<X509_STORE> store, std::optional<uint64_t> sequence,
               std::optional<int64_t> refresh_hint);
 
  private:
   TrustDomain trust_domain_;
-  std::vector<bssl::UniquePtr<X509>> authorities_;
-  bssl::UniquePtr<X509_STORE> store_;
+  std::vector<tls::UniquePtr<X509>> authorities_;
+  tls::UniquePtr<X509_STORE> store_;
   std::optional<uint64_t> sequence_;
   std::optional<int64_t> refresh_hint_;
 };
