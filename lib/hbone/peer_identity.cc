@@ -17,7 +17,8 @@ std::vector<std::string> UriSans(X509* cert) {
   auto* names = static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
-  for (size_t i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+  const size_t count = static_cast<size_t>(sk_GENERAL_NAME_num(names));
+  for (size_t i = 0; i < count; ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     if (name->type != GEN_URI) continue;
     const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;

@@ -86,7 +86,8 @@ absl::StatusOr<SpiffeId> LeafSpiffeId(X509* cert) {
   }
   const ASN1_STRING* uri = nullptr;
   size_t uris = 0;
-  for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+  const size_t count = static_cast<size_t>(sk_GENERAL_NAME_num(names.get()));
+  for (size_t i = 0; i < count; ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type != GEN_URI) continue;
     ++uris;

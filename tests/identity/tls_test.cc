@@ -207,7 +207,7 @@ TEST_F(TlsTest, RotationChangesNewHandshakesOnly) {
   tls::UniquePtr<SSL> client2(SSL_new(client_ctx_.get()));
   tls::UniquePtr<SSL> server2(SSL_new(server_ctx_.get()));
   ASSERT_TRUE(Handshake(client2.get(), server2.get()).client_ok);
-  ASSERT_NE(SSL_get0_peer_certificates(client2.get()), nullptr);
+  ASSERT_FALSE(PeerLeafDer(client2.get()).empty());
   EXPECT_EQ(PeerLeafDer(client2.get()), ToDer(rotated.cert.get()));
   // The first connection still works on its old keys.
   ASSERT_TRUE(ClientSeesServerAccept(client1.get(), server1.get()));

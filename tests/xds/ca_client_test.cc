@@ -54,7 +54,7 @@ TEST_F(CaClientTest, CsrIsP256WithTheIdAsItsOnlyCriticalUriSanAndAnEmptySubject)
   EXPECT_EQ(OBJ_obj2nid(X509_EXTENSION_get_object(san)), NID_subject_alt_name);
   EXPECT_TRUE(X509_EXTENSION_get_critical(san));
   auto* names = static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(san));
-  ASSERT_EQ(sk_GENERAL_NAME_num(names), 1u);
+  ASSERT_EQ(static_cast<size_t>(sk_GENERAL_NAME_num(names)), 1u);
   GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, 0);
   ASSERT_EQ(gn->type, GEN_URI);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(
