@@ -14,6 +14,12 @@ export PKG_CONFIG_PATH=$build/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 # cache of this build tree's own keeps another tree's (or an install's)
 # library paths out of these tests.
 export GOCACHE=$build/go-cache
+# The TLS library the tree was built with (boringssl or openssl): the
+# bindings need nothing different for either (libambient.so brings its own),
+# and their tests check that the loaded library says the same.
+AMBIENT_EXPECT_TLS_BACKEND=$(pkg-config --variable=tls_backend ambient)
+export AMBIENT_EXPECT_TLS_BACKEND
+echo "== TLS library of $build: $AMBIENT_EXPECT_TLS_BACKEND"
 ran=0
 if [ -f "$top/bindings/go/go.mod" ]; then
   echo "== go test (bindings/go)"

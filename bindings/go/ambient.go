@@ -107,6 +107,10 @@ func codeError(rc C.int) error {
 // Version returns the version of the loaded libambient, such as "0.1.0".
 func Version() string { return C.GoString(C.ambient_version()) }
 
+// TLSBackend names the TLS library the loaded libambient was built with:
+// "boringssl" or "openssl".
+func TLSBackend() string { return C.GoString(C.ambient_tls_backend()) }
+
 // HeaderVersion returns the version of the headers this binding was built with.
 func HeaderVersion() string {
 	return fmt.Sprintf("%d.%d.%d", C.AMBIENT_VERSION_MAJOR, C.AMBIENT_VERSION_MINOR, C.AMBIENT_VERSION_PATCH)

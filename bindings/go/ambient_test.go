@@ -3,6 +3,7 @@ package ambient
 import (
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"testing"
 )
@@ -13,6 +14,16 @@ func TestVersionMatchesHeaders(t *testing.T) {
 	}
 	if Version() != HeaderVersion() {
 		t.Fatalf("library %s, headers %s", Version(), HeaderVersion())
+	}
+}
+
+func TestTLSBackend(t *testing.T) {
+	b := TLSBackend()
+	if b != "boringssl" && b != "openssl" {
+		t.Fatalf("TLSBackend() = %q", b)
+	}
+	if want := os.Getenv("AMBIENT_EXPECT_TLS_BACKEND"); want != "" && b != want {
+		t.Fatalf("TLSBackend() = %q, the build says %q", b, want)
 	}
 }
 

@@ -58,13 +58,16 @@ static int version(int argc, char **argv) {
   ambient_error *err;
   if (argc > 1) {
     if (ambientctl_is_help(argv[1])) {
-      printf("usage: ambientctl version\n\nPrints the ambientctl and libambient versions.\n");
+      printf(
+          "usage: ambientctl version\n\nPrints the ambientctl and libambient versions and the TLS "
+          "library\nlibambient was built with (boringssl or openssl).\n");
       return AMBIENTCTL_OK;
     }
     fprintf(stderr, "ambientctl version: unexpected argument '%s'\n", argv[1]);
     return AMBIENTCTL_USAGE;
   }
-  printf("ambientctl %s\nlibambient %s\n", AMBIENT_VERSION_STRING, ambient_version());
+  printf("ambientctl %s\nlibambient %s\ntls %s\n", AMBIENT_VERSION_STRING, ambient_version(),
+         ambient_tls_backend());
   err = ambient_check_runtime();
   if (err != NULL) return ambientctl_fail("runtime check", err);
   return AMBIENTCTL_OK;

@@ -111,6 +111,8 @@ const char* ambient_version(void) { return AMBIENT_VERSION_STRING; }
 
 uint32_t ambient_version_num(void) { return AMBIENT_VERSION_NUM; }
 
+const char* ambient_tls_backend(void) { return AMBIENT_TLS_BACKEND; }
+
 ambient_error* ambient_check_runtime(void) {
   return Guard([] { return ambient::EnsureTlsBackend(); });
 }

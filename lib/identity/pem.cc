@@ -33,6 +33,7 @@ absl::StatusOr<std::vector<PemCertificate>> ReadPemCertificates(absl::string_vie
   if (pem.size() > static_cast<size_t>(INT32_MAX)) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": PEM input too large"));
   }
+  if (pem.empty()) return out;  // (OpenSSL's BIO_new_mem_buf refuses a null buffer)
   tls::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (bio == nullptr) return absl::ResourceExhaustedError("out of memory");
   for (int index = 0;; ++index) {

@@ -18,6 +18,7 @@ expect unknown 2 "$ctl" frobnicate
 grep -q "unknown command 'frobnicate'" /tmp/ambientctl-cli.$$.err || { failed=$((failed + 1)); echo "FAIL unknown msg"; }
 expect version 0 "$ctl" version
 grep -qx "libambient [0-9]*\.[0-9]*\.[0-9]*" /tmp/ambientctl-cli.$$.out || { failed=$((failed + 1)); echo "FAIL version text"; }
+grep -qx "tls \(boringssl\|openssl\)" /tmp/ambientctl-cli.$$.out || { failed=$((failed + 1)); echo "FAIL version tls line"; }
 expect version-extra 2 "$ctl" version extra
 expect version-help 0 "$ctl" version --help
 expect dash-dash-version 0 "$ctl" --version

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# consumer_test.sh BUILD_DIR CONSUMER_SRC CMAKE: install BUILD_DIR into a
-# scratch prefix, then build and run the consumer three ways.
+# consumer_test.sh BUILD_DIR CONSUMER_SRC CMAKE TLS: install BUILD_DIR (built
+# with TLS library TLS: boringssl or openssl) into a scratch prefix, then build
+# and run the consumer three ways.
 set -euo pipefail
-build=$1 src=$2 cmake=$3
+build=$1 src=$2 cmake=$3 tls=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
@@ -11,7 +12,15 @@ prefix=$work/prefix
 
 lib=$prefix/lib/libambient.so
 readelf -d "$lib" | grep -q 'SONAME.*libambient.so.0' || { echo "no SONAME"; exit 1; }
-readelf -d "$lib" | grep -q 'RUNPATH.*android' || { echo "installed lib has no RUNPATH to BoringSSL"; exit 1; }
+needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+if [ "$tls" = boringssl ]; then
+  readelf -d "$lib" | grep -q 'RUNPATH.*android' || { echo "installed lib has no RUNPATH to BoringSSL"; exit 1; }
+  echo "$needed" | grep -q '^libssl\.so\.3$' && { echo "the BoringSSL build needs OpenSSL 3"; exit 1; }
+else
+  echo "$needed" | grep -q '^libssl\.so\.3$' || { echo "the OpenSSL build does not need libssl.so.3: $needed"; exit 1; }
+fi
+pc_tls=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --variable=tls_backend ambient)
+[ "$pc_tls" = "$tls" ] || { echo "ambient.pc says tls_backend=$pc_tls, the build is $tls"; exit 1; }
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^ambient_' || true)
 [ -z "$bad" ] || { echo "installed lib exports non-ambient symbols: $bad"; exit 1; }
 [ -f "$prefix/lib/libambient.a" ] || { echo "no libambient.a"; exit 1; }
@@ -23,7 +32,7 @@ for kind in shared static; do
   "$cmake" --build "$work/b-$kind" >"$work/build-$kind.log" 2>&1 || { cat "$work/build-$kind.log"; exit 1; }
   out=$("$work/b-$kind/consumer")
   echo "find_package ($kind): $out"
-  case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
+  case "$out" in "ambient "*" ($tls) ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 done
 out=$("$work/b-shared/layer_consumer")
 echo "find_package (ambient::authz layer): $out"
@@ -35,7 +44,7 @@ cc -std=c11 -pedantic -Werror $(pkg-config --cflags ambient) "$src/consumer.c" -
   $(pkg-config --libs ambient)
 out=$("$work/pc-consumer")
 echo "pkg-config: $out"
-case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
+case "$out" in "ambient "*" ($tls) ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 
 # 4: a C-only project linking libambient.a through find_package (the C
 # compiler links, so the C++ runtime must come from the target's interface).
@@ -45,7 +54,7 @@ case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
   { echo "C-only project cannot link ambient::ambient_static:"; cat "$work/build-c-static.log"; exit 1; }
 out=$("$work/b-c-static/consumer")
 echo "find_package (C only, static): $out"
-case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
+case "$out" in "ambient "*" ($tls) ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 readelf -d "$work/b-c-static/consumer" | grep -q 'NEEDED.*libambient' &&
   { echo "C-only static consumer needs libambient.so"; exit 1; }
 
@@ -60,7 +69,7 @@ cc -std=c11 -pedantic -Werror $(PKG_CONFIG_PATH=$PKG_CONFIG_PATH pkg-config --cf
   { echo "pkg-config --static --libs ambient does not link libambient.a"; exit 1; }
 out=$("$work/pc-static-consumer")
 echo "pkg-config --static: $out"
-case "$out" in "ambient "*" ok") ;; *) echo "unexpected output"; exit 1 ;; esac
+case "$out" in "ambient "*" ($tls) ok") ;; *) echo "unexpected output"; exit 1 ;; esac
 
 # 6: the installed programs start from this non-default prefix, and still do
 # after the whole tree is moved ($ORIGIN-relative RUNPATH, nothing absolute
@@ -76,6 +85,7 @@ for dir in "$work/moved"; do
   out=$("$dir/bin/ambientctl" version) || { echo "installed ambientctl does not start"; exit 1; }
   echo "installed ambientctl version: $(echo "$out" | tr '\n' ' ')"
   echo "$out" | grep -qx "libambient [0-9.]*" || { echo "unexpected ambientctl output"; exit 1; }
+  echo "$out" | grep -qx "tls $tls" || { echo "ambientctl does not say tls $tls"; exit 1; }
   "$dir/bin/node-agent" --help >/dev/null || { echo "installed node-agent does not start"; exit 1; }
   "$dir/bin/node-proxy" --help >/dev/null || { echo "installed node-proxy does not start"; exit 1; }
   "$dir/bin/waypoint" --help >/dev/null || { echo "installed waypoint does not start"; exit 1; }

@@ -112,15 +112,24 @@ AMBIENT_EXPORT const char *ambient_version(void);
  * AMBIENT_VERSION_CHECK does, to compare with the headers' AMBIENT_VERSION_NUM. */
 AMBIENT_EXPORT uint32_t ambient_version_num(void);
 
+/* ambient_tls_backend names the TLS library the loaded libambient was built
+ * with: "boringssl" or "openssl" (OpenSSL 3). The headers' AMBIENT_TLS_BACKEND
+ * (ambient/version.h) names the one they were generated for. The string is
+ * static. Any thread. */
+AMBIENT_EXPORT const char* ambient_tls_backend(void);
+
 /* ambient_check_runtime verifies that the TLS library the process actually
- * bound for ambient is BoringSSL. When OpenSSL 3 is loaded into the same
- * process ahead of ambient (for example by the host executable), the dynamic
- * loader silently binds ambient's calls to OpenSSL instead, which must not be
- * used. Every ambient object that uses TLS or X.509 runs this check when it is
- * first made and fails with AMBIENT_ERR_FAILED_PRECONDITION; this function
- * lets a host run it up front. Returns NULL when all is well, else an owned
- * error explaining the clash and the fixes (load ambient with RTLD_DEEPBIND,
- * or keep OpenSSL out of the process). Any thread. */
+ * bound for ambient is the one it was built with (ambient_tls_backend). The
+ * two export the same symbol names: when the other one is loaded into the
+ * same process ahead of ambient (for example OpenSSL 3 by a host executable,
+ * with a BoringSSL-built ambient), the dynamic loader silently binds
+ * ambient's calls to it, which must not be used. Every ambient object that
+ * uses TLS or X.509 runs this check when it is first made and fails with
+ * AMBIENT_ERR_FAILED_PRECONDITION; this function lets a host run it up front.
+ * Returns NULL when all is well, else an owned error explaining the clash and
+ * the fixes (use the libambient built for the host's TLS library, load
+ * ambient with RTLD_DEEPBIND, or keep the other library out of the process).
+ * Any thread. */
 AMBIENT_EXPORT ambient_error *ambient_check_runtime(void);
 
 /* ambient_log_level orders log lines by importance. */

@@ -11,6 +11,11 @@ int main(void) {
     return 1;
   }
   if (strcmp(ambient_version(), AMBIENT_VERSION_STRING) != 0) return 1;
-  printf("ambient %s ok\n", ambient_version());
+  /* The library, its headers and the package metadata name one TLS library. */
+  if (strcmp(ambient_tls_backend(), AMBIENT_TLS_BACKEND) != 0) return 1;
+#ifdef PACKAGE_TLS_BACKEND
+  if (strcmp(ambient_tls_backend(), PACKAGE_TLS_BACKEND) != 0) return 1;
+#endif
+  printf("ambient %s (%s) ok\n", ambient_version(), ambient_tls_backend());
   return 0;
 }

@@ -40,6 +40,7 @@ extern "C" {
     pub fn ambient_strerror(code: c_int) -> *const c_char;
     pub fn ambient_version() -> *const c_char;
     pub fn ambient_version_num() -> u32;
+    pub fn ambient_tls_backend() -> *const c_char;
     pub fn ambient_check_runtime() -> *mut ambient_error;
 }
 

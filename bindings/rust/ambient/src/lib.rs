@@ -247,7 +247,17 @@ pub fn version() -> &'static str {
         .unwrap_or("?")
 }
 
-/// Fails when the TLS library bound to libambient is not BoringSSL.
+/// The TLS library the loaded libambient was built with: "boringssl" or
+/// "openssl".
+pub fn tls_backend() -> &'static str {
+    // SAFETY: ambient_tls_backend returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(sys::ambient_tls_backend()) }
+        .to_str()
+        .unwrap_or("?")
+}
+
+/// Fails when the TLS library bound to libambient is not the one it was
+/// built with (`tls_backend`).
 pub fn check_runtime() -> Result<(), Error> {
     // SAFETY: the call has no preconditions; it returns NULL or an owned error.
     match unsafe { Error::take(sys::ambient_check_runtime()) } {
@@ -259,6 +269,14 @@ pub fn check_runtime() -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_backend_is_one_of_the_two() {
+        assert!(matches!(tls_backend(), "boringssl" | "openssl"), "{}", tls_backend());
+        if let Ok(want) = std::env::var("AMBIENT_EXPECT_TLS_BACKEND") {
+            assert_eq!(tls_backend(), want);
+        }
+    }
 
     #[test]
     fn version_is_semver_and_matches_packed_number() {
