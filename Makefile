@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 5
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: all deps configure build test unit-test bindings-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
+.PHONY: all deps configure build test unit-test bindings-test openssl-configure openssl-build openssl-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
 
 all: build
 
@@ -33,14 +33,33 @@ build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
 # Everything: unit, C ABI, install, privileged (netns/iptables/nft) tests,
-# bindings, and a short fuzzing run of every parser.
-test: unit-test bindings-test fuzz
+# bindings, all of it again on the OpenSSL 3 build, and a short fuzzing run of
+# every parser.
+test: unit-test bindings-test openssl-test fuzz
 
 unit-test: build
 	cd $(BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS)
 
 bindings-test: build
 	@bash scripts/test-bindings.sh $(BUILD)
+
+# The other TLS library: libambient built with OpenSSL 3 (-DAMBIENT_TLS=openssl)
+# in $(OPENSSL_BUILD), its whole ctest suite and the bindings, then ambient
+# against ambient across the two libraries (scripts/test-tls-backends.sh).
+# The benchmarks are not built there (`make bench` measures both libraries).
+OPENSSL_BUILD ?= build-openssl
+openssl-configure: deps
+	cmake -S . -B $(OPENSSL_BUILD) -DAMBIENT_TLS=openssl -DAMBIENT_BUILD_BENCH=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+
+openssl-build: openssl-configure
+	cmake --build $(OPENSSL_BUILD) -j$(JOBS)
+
+openssl-test: build openssl-build
+	cd $(OPENSSL_BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS)
+	@bash scripts/test-bindings.sh $(OPENSSL_BUILD)
+	@bash scripts/test-tls-backends.sh $(BUILD) $(OPENSSL_BUILD)
 
 # The unit tests and the Go and Rust binding tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (the clang sanitizer tree,
@@ -101,4 +120,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(OPENSSL_BUILD)

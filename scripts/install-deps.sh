@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   # library dependencies
   libabsl-dev android-libboringssl-dev android-boringssl libnghttp2-dev
+  # the OpenSSL 3 build (-DAMBIENT_TLS=openssl) and its embedding tests
+  libssl-dev
   libprotobuf-dev protobuf-compiler libnftnl-dev libmnl-dev
   # header-only, at build time: SPIFFE bundle JSON (identity) and the examples' config
   nlohmann-json3-dev

@@ -2,7 +2,7 @@
  *
  * Object model. Two opaque objects:
  *  - ambient_hbone_tls: the TLS side of HBONE for one role (client or
- *    server): a BoringSSL SSL_CTX with our credentials, the trust bundles and
+ *    server): an SSL_CTX of libambient's TLS library with our credentials, the trust bundles and
  *    ambient's SPIFFE verifier (server: clients of our own trust domain;
  *    client: the server must be one of the expected identities given per
  *    connection). It can also wrap a host's own SSL_CTX. Shared by any number
@@ -98,7 +98,7 @@ AMBIENT_EXPORT ambient_error* ambient_hbone_tls_options_set_trust_bundle(
  * arguments, a part not set, unparsable PEM/JSON, key not matching, leaf
  * without a SPIFFE ID; the message names the part),
  * AMBIENT_ERR_FAILED_PRECONDITION (the TLS library bound to the process is
- * not BoringSSL). It replaces ambient_hbone_tls_new_from_pem (role and three
+ * not the one libambient was built with). It replaces ambient_hbone_tls_new_from_pem (role and three
  * buffers positionally), removed in issue 11, the version being 0.x. Any
  * thread. */
 AMBIENT_EXPORT ambient_error* ambient_hbone_tls_new(ambient_hbone_role role,
@@ -118,8 +118,9 @@ AMBIENT_EXPORT ambient_error* ambient_hbone_tls_new_from_files(ambient_hbone_rol
                                                                const char* bundle_path,
                                                                ambient_hbone_tls** out);
 
-/* ambient_hbone_tls_new_from_ssl_ctx wraps a host's own BoringSSL SSL_CTX
- * (`ssl_ctx` is an SSL_CTX*, from the same BoringSSL libambient uses). The
+/* ambient_hbone_tls_new_from_ssl_ctx wraps a host's own SSL_CTX
+ * (`ssl_ctx` is an SSL_CTX*, from the same TLS library libambient uses:
+ * ambient_tls_backend()). The
  * HBONE TLS policy is applied to it (TLS 1.3 only, ALPN h2, no session
  * tickets; a server context refuses clients without certificates); its
  * certificates and peer verification are the host's, and it must verify
@@ -154,7 +155,7 @@ typedef struct ambient_hbone_header {
  * Errors: AMBIENT_ERR_INVALID_ARGUMENT (NULL tls/out; a malformed expected
  * identity: "expected_ids[i]: ..." with the broken rule's
  * ambient_spiffe_id_error as the detail), AMBIENT_ERR_FAILED_PRECONDITION
- * (not BoringSSL). Any thread. */
+ * (not the one libambient was built with). Any thread. */
 AMBIENT_EXPORT ambient_error* ambient_hbone_conn_new(const ambient_hbone_tls* tls,
                                                      const char* const* expected_ids,
                                                      size_t n_expected, ambient_hbone_conn** out);

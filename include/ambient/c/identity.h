@@ -19,8 +19,8 @@
  * it, so the caller may free its handles at any time.
  *
  * TLS. ambient_ssl_ctx_set_verifier / ambient_ssl_ctx_use_credentials plug
- * into a host's own BoringSSL SSL_CTX (passed as void *: it must come from
- * the same BoringSSL that libambient is linked with). ambient never enables
+ * into a host's own SSL_CTX (passed as void *: it must come from the same
+ * TLS library libambient is linked with, ambient_tls_backend()). ambient never enables
  * TLS session resumption; a resumed session has no peer identity.
  *
  * Errors. Setup calls return an owned ambient_error* (NULL on success). Parse
@@ -150,7 +150,7 @@ typedef struct ambient_trust_bundles ambient_trust_bundles;
 /* ambient_trust_bundles_new stores in `*out` a new, empty set of trust
  * bundles, to be freed with ambient_trust_bundles_free. Errors:
  * AMBIENT_ERR_FAILED_PRECONDITION when the TLS library bound to the process
- * is not BoringSSL; AMBIENT_ERR_RESOURCE_EXHAUSTED. */
+ * is not the one libambient was built with; AMBIENT_ERR_RESOURCE_EXHAUSTED. */
 AMBIENT_EXPORT ambient_error *ambient_trust_bundles_new(ambient_trust_bundles **out);
 
 /* ambient_trust_bundles_free drops the caller's reference; verifiers made
@@ -253,7 +253,7 @@ typedef struct ambient_svid_verifier ambient_svid_verifier;
  * (kept alive by the verifier) with a copy of `options` (NULL: defaults).
  * Free with ambient_svid_verifier_free. Errors: AMBIENT_ERR_INVALID_ARGUMENT
  * for NULL bundles; AMBIENT_ERR_FAILED_PRECONDITION when the TLS library is
- * not BoringSSL. */
+ * not the one libambient was built with. */
 AMBIENT_EXPORT ambient_error *ambient_svid_verifier_new(ambient_trust_bundles *bundles,
                                                         const ambient_verify_options *options,
                                                         ambient_svid_verifier **out);
@@ -314,10 +314,12 @@ AMBIENT_EXPORT int64_t ambient_credentials_not_before(const ambient_credentials 
 AMBIENT_EXPORT int64_t ambient_credentials_not_after(const ambient_credentials *c);
 AMBIENT_EXPORT int64_t ambient_credentials_refresh_at(const ambient_credentials *c);
 
-/* ---- TLS (a host's own BoringSSL SSL_CTX / SSL, passed as void *) -------- */
+/* ---- TLS (a host's own SSL_CTX / SSL, passed as void *) ------------------ */
 
 /* ambient_ssl_ctx_set_verifier makes the SSL_CTX `ssl_ctx` verify every peer
- * with `v` (BoringSSL custom verify; a server then requires client
+ * with `v` (BoringSSL custom verify; on OpenSSL 3 the SSL_CTX's
+ * certificate-verify callback, which ambient_ssl_set_verifier also sets on
+ * the SSL's SSL_CTX; a server then requires client
  * certificates). The SSL_CTX keeps `v` alive. Call before handshakes start.
  * Errors: AMBIENT_ERR_INVALID_ARGUMENT for NULLs. */
 AMBIENT_EXPORT ambient_error *ambient_ssl_ctx_set_verifier(void *ssl_ctx,

@@ -116,7 +116,7 @@ AMBIENT_EXPORT void ambient_ca_client_options_set_impersonate(ambient_ca_client_
  * certificates; the message says which), AMBIENT_ERR_NOT_FOUND or
  * AMBIENT_ERR_PERMISSION_DENIED (an unreadable roots file, named),
  * AMBIENT_ERR_FAILED_PRECONDITION (the TLS library bound to the process is
- * not BoringSSL). Loop thread. */
+ * not the one libambient was built with). Loop thread. */
 AMBIENT_EXPORT ambient_error* ambient_ca_client_new(ambient_runtime_loop* loop,
                                                     const ambient_ca_client_options* opts,
                                                     ambient_ca_client** out);

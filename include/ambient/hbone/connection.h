@@ -74,7 +74,7 @@
 #include "ambient/base/log.h"
 #include "ambient/identity/spiffe_id.h"
 
-struct ssl_ctx_st;  // BoringSSL's SSL_CTX
+struct ssl_ctx_st;  // SSL_CTX (BoringSSL or OpenSSL 3, as ambient was built)
 
 namespace ambient::identity {
 class TrustBundleSource;
@@ -175,7 +175,7 @@ class Connection {
  public:
   // New makes a connection. Fails with InvalidArgument when the SSL_CTX is
   // missing or does not verify peers, FailedPrecondition when the process's
-  // TLS library is not BoringSSL.
+  // TLS library is not the one ambient was built with.
   static absl::StatusOr<std::unique_ptr<Connection>> New(ConnectionOptions options);
 
   virtual ~Connection() = default;

@@ -30,7 +30,7 @@
 namespace ambient::hbone {
 
 // NewServerContext: errors InvalidArgument (null holder/bundles, holder
-// empty), FailedPrecondition (TLS library is not BoringSSL).
+// empty), FailedPrecondition (TLS library is not the one ambient was built with).
 absl::StatusOr<tls::UniquePtr<SSL_CTX>> NewServerContext(
     std::shared_ptr<identity::CredentialHolder> credentials,
     std::shared_ptr<identity::TrustBundleSource> bundles);

@@ -89,7 +89,7 @@ class SvidVerifier {
   // Create makes a verifier reading `bundles` on every call, applying
   // `policy`, with `clock` (empty: SystemUnixClock). Errors: InvalidArgument
   // for a null source; FailedPrecondition when the TLS library bound to the
-  // process is not BoringSSL.
+  // process is not the one ambient was built with.
   static absl::StatusOr<std::shared_ptr<const SvidVerifier>> Create(
       std::shared_ptr<TrustBundleSource> bundles, VerifyPolicy policy, UnixClock clock = {});
 

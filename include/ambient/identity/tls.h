@@ -1,13 +1,16 @@
-// ambient/identity/tls.h: plugging SPIFFE into any BoringSSL SSL_CTX.
+// ambient/identity/tls.h: plugging SPIFFE into any SSL_CTX of ambient's TLS library.
 //
 // Object model. These functions attach ambient objects to a host's own
-// SSL_CTX or SSL through BoringSSL ex_data; the SSL_CTX/SSL keeps a
+// SSL_CTX or SSL through the TLS library's ex_data; the SSL_CTX/SSL keeps a
 // reference (std::shared_ptr) and drops it when it is freed, so the host
 // needs to keep nothing alive itself.
 //
 //  - InstallVerifier (SSL_CTX or one SSL) turns on peer verification
 //    (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, so a server requires
-//    a client certificate) with BoringSSL's custom verify: the SvidVerifier
+//    a client certificate) with the library's verification hook (BoringSSL's
+//    custom verify; OpenSSL's SSL_CTX certificate-verify callback, which for a
+//    per-SSL verifier is set on the SSL's SSL_CTX too, its other connections
+//    keeping OpenSSL's own verification): the SvidVerifier
 //    checks the peer's chain. A verifier set on an SSL overrides the
 //    SSL_CTX's for that connection (e.g. per-destination expected IDs).
 //  - InstallCredentials makes every handshake of the SSL_CTX present the

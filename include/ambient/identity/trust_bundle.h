@@ -42,7 +42,7 @@ class TrustBundle {
   // FromPem reads every CERTIFICATE block of `pem` as an authority of `td`.
   // Errors: InvalidArgument when there is no certificate, a block is not a
   // certificate or does not parse; FailedPrecondition when the process's TLS
-  // library is not BoringSSL.
+  // library is not the one ambient was built with.
   static absl::StatusOr<std::shared_ptr<const TrustBundle>> FromPem(const TrustDomain& td,
                                                                   absl::string_view pem);
 
