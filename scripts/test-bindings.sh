@@ -42,31 +42,11 @@ fi
 # to an echo server. Test PKI from gencerts.go, a serve and an echo process of
 # our own on loopback, all stopped at exit.
 echo "== examples (verify, tunnel)"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-(cd "$top/bindings/rust/testdata" && GOFLAGS=-mod=mod GOPROXY=off go run gencerts.go "$work")
-/usr/bin/python3 -c '
-import socket, sys, threading
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-print(s.getsockname()[1], flush=True)
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d: break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = s.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
-' >"$work/echo.port" &
-pids+=($!)
-"$build/examples/ambientctl/ambientctl" hbone serve --listen 127.0.0.1:0 --cert "$work/db.pem" \
-  --key "$work/db.key" --bundle "$work/ca.pem" >"$work/serve.out" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 1 100); do [ -s "$work/echo.port" ] && grep -q listening "$work/serve.out" && break; sleep 0.1; done
-echo_addr=127.0.0.1:$(cat "$work/echo.port")
-via=$(sed -n 's/^listening on //p' "$work/serve.out")
+# shellcheck source=lib/hbone_fixture.sh
+. "$top/scripts/lib/hbone_fixture.sh"
+fixture_init "$top"
+fixture_echo
+fixture_serve "$build/examples/ambientctl/ambientctl"
 db=spiffe://example.org/ns/default/sa/db
 web=spiffe://example.org/ns/default/sa/web
 fail=0

@@ -12,29 +12,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tls_of() { PKG_CONFIG_PATH=$1/pkgconfig pkg-config --variable=tls_backend ambient; }
 ta=$(tls_of "$a") tb=$(tls_of "$b")
 [ "$ta" != "$tb" ] || { echo "test-tls-backends: both trees use $ta"; exit 2; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-(cd "$top/bindings/rust/testdata" && GOFLAGS=-mod=mod GOPROXY=off GOCACHE=${GOCACHE:-$work/go-cache} \
-  go run gencerts.go "$work") >/dev/null
-/usr/bin/python3 -c '
-import socket, threading
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-print(s.getsockname()[1], flush=True)
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d: break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = s.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
-' >"$work/echo.port" &
-pids+=($!)
+# shellcheck source=lib/hbone_fixture.sh
+. "$top/scripts/lib/hbone_fixture.sh"
+fixture_init "$top"
+fixture_echo
 head -c 1048576 /dev/urandom >"$work/payload"
 want=$(sha256sum <"$work/payload" | cut -d' ' -f1)
 fail=0
@@ -42,14 +23,7 @@ for pair in "$a $b" "$b $a"; do
   set -- $pair
   server=$1 client=$2
   name="$(tls_of "$client") client -> $(tls_of "$server") server"
-  : >"$work/serve.out"
-  "$server/examples/ambientctl/ambientctl" hbone serve --listen 127.0.0.1:0 --cert "$work/db.pem" \
-    --key "$work/db.key" --bundle "$work/ca.pem" >"$work/serve.out" 2>/dev/null &
-  spid=$!
-  pids+=($spid)
-  for _ in $(seq 1 100); do [ -s "$work/echo.port" ] && grep -q listening "$work/serve.out" && break; sleep 0.1; done
-  via=$(sed -n 's/^listening on //p' "$work/serve.out")
-  echo_addr=127.0.0.1:$(cat "$work/echo.port")
+  fixture_serve "$server/examples/ambientctl/ambientctl"
   ctl=$client/examples/ambientctl/ambientctl
   got=$(timeout 30 "$ctl" hbone connect --via "$via" --authority "$echo_addr" --cert "$work/leaf.pem" \
     --key "$work/leaf.key" --bundle "$work/ca.pem" --expect spiffe://example.org/ns/default/sa/db \
@@ -64,7 +38,7 @@ for pair in "$a $b" "$b $a"; do
   else
     echo "FAIL: $name: unexpected identity: exit $rc, $(cat "$work/refused.err")"; fail=1
   fi
-  kill "$spid" 2>/dev/null || true
-  wait "$spid" 2>/dev/null || true
+  kill "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
 done
 [ "$fail" -eq 0 ]
