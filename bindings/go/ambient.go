@@ -117,7 +117,8 @@ func HeaderVersion() string {
 }
 
 // CheckRuntime reports an error when the TLS library bound to libambient is
-// not BoringSSL (OpenSSL loaded into the process first took its symbols).
+// not the one it was built with (the other library, loaded into the process
+// first, took its symbols).
 func CheckRuntime() error { return takeError(C.ambient_check_runtime()) }
 
 // copiedText reads a string the C ABI copies into the caller's buffer

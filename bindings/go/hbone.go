@@ -27,7 +27,7 @@ const (
 )
 
 // HBONETLS is the TLS side of HBONE for one role: our credentials, the trust
-// bundle of our trust domain and ambient's SPIFFE verifier on a BoringSSL
+// bundle of our trust domain and ambient's SPIFFE verifier on an
 // SSL_CTX. Safe for concurrent use; connections, servers and clients made
 // from it keep what they need, so it may be closed before them.
 type HBONETLS struct {
@@ -55,7 +55,7 @@ func cbytes(b []byte) (*C.char, C.size_t) {
 // leaf first, with one SPIFFE ID URI SAN), its private key (PEM) and the
 // trust bundle of our trust domain (PEM, or SPIFFE bundle JSON). Errors:
 // InvalidArgument (unparsable PEM/JSON, key not matching, leaf without
-// SPIFFE ID), FailedPrecondition (the TLS library bound is not BoringSSL).
+// SPIFFE ID), FailedPrecondition (the TLS library bound is not libambient's).
 func NewHBONETLS(role HBONERole, certPEM, keyPEM, bundle []byte) (*HBONETLS, error) {
 	if role != HBONERoleClient && role != HBONERoleServer {
 		return nil, &Error{Code: InvalidArgument, Message: "unknown HBONE role"}

@@ -121,7 +121,7 @@ fn rc_result(rc: i32) -> Result<usize, Error> {
 }
 
 /// The TLS side of HBONE for one role: our credentials, the trust bundle of
-/// our trust domain and ambient's SPIFFE verifier on a BoringSSL `SSL_CTX`.
+/// our trust domain and ambient's SPIFFE verifier on an `SSL_CTX` of libambient's TLS library.
 /// Shared by any number of connections on any threads (`Send + Sync`); a
 /// connection keeps what it needs, so this may be dropped before them.
 pub struct TlsContext {
@@ -138,7 +138,7 @@ impl TlsContext {
     /// SAN), its private key and the trust bundle of our trust domain (PEM,
     /// or SPIFFE bundle JSON). Errors: `AMBIENT_ERR_INVALID_ARGUMENT`
     /// (unparsable PEM/JSON, key not matching, leaf without SPIFFE ID),
-    /// `AMBIENT_ERR_FAILED_PRECONDITION` (not BoringSSL).
+    /// `AMBIENT_ERR_FAILED_PRECONDITION` (not libambient's TLS library).
     pub fn from_pem(
         role: Role,
         cert_pem: &[u8],
@@ -198,12 +198,13 @@ impl TlsContext {
         Ok(TlsContext { ptr: out, role })
     }
 
-    /// Wraps the host's own BoringSSL `SSL_CTX` (HBONE policy applied:
+    /// Wraps the host's own `SSL_CTX` (HBONE policy applied:
     /// TLS 1.3 only, ALPN h2, no tickets); it must verify peers. The object
     /// takes its own reference.
     ///
     /// # Safety
-    /// `ssl_ctx` must be a live `SSL_CTX*` of the BoringSSL libambient uses.
+    /// `ssl_ctx` must be a live `SSL_CTX*` of the TLS library libambient uses
+    /// ([`crate::tls_backend`]).
     pub unsafe fn from_ssl_ctx(
         role: Role,
         ssl_ctx: *mut std::os::raw::c_void,

@@ -191,7 +191,7 @@ unsafe impl Sync for TrustBundles {}
 
 impl TrustBundles {
     /// An empty set. Errors: `AMBIENT_ERR_FAILED_PRECONDITION` when the TLS
-    /// library bound to the process is not BoringSSL.
+    /// library bound to the process is not libambient's.
     pub fn new() -> Result<TrustBundles, Error> {
         let mut out = ptr::null_mut();
         // SAFETY: out receives an owned object on success.
@@ -420,13 +420,13 @@ impl SvidVerifier {
         self.ptr
     }
 
-    /// Makes the BoringSSL `SSL_CTX` `ssl_ctx` verify every peer with this
+    /// Makes the `SSL_CTX` `ssl_ctx` verify every peer with this
     /// verifier (a server then requires client certificates); the SSL_CTX
     /// keeps the verifier alive. Call before handshakes start. Errors:
     /// `AMBIENT_ERR_INVALID_ARGUMENT` for NULL.
     ///
     /// # Safety
-    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
+    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same TLS library as libambient
     /// libambient is linked with, not used by another thread meanwhile.
     pub unsafe fn install_on_ssl_ctx(
         &self,
@@ -525,13 +525,13 @@ impl Credentials {
         self.ptr
     }
 
-    /// Makes every handshake of the BoringSSL `SSL_CTX` `ssl_ctx` present the
+    /// Makes every handshake of the `SSL_CTX` `ssl_ctx` present the
     /// current pair (picked per handshake, so rotation applies to new
     /// handshakes); the SSL_CTX keeps the credentials alive. Errors:
     /// `AMBIENT_ERR_INVALID_ARGUMENT` for NULL.
     ///
     /// # Safety
-    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same BoringSSL
+    /// `ssl_ctx` must be NULL or a live `SSL_CTX*` from the same TLS library as libambient
     /// libambient is linked with, not used by another thread meanwhile.
     pub unsafe fn install_on_ssl_ctx(
         &self,
@@ -541,7 +541,7 @@ impl Credentials {
     }
 }
 
-/// The SPIFFE ID ambient verified for the peer of the BoringSSL `SSL*`
+/// The SPIFFE ID ambient verified for the peer of the `SSL*`
 /// `ssl`. Errors: `AMBIENT_ERR_NOT_FOUND` when no ambient verification
 /// succeeded on it.
 ///
@@ -553,7 +553,7 @@ pub unsafe fn ssl_peer_id(ssl: *const std::os::raw::c_void) -> Result<SpiffeId, 
     Ok(SpiffeId::take(out))
 }
 
-/// Why ambient rejected the peer of the BoringSSL `SSL*` `ssl` (an error
+/// Why ambient rejected the peer of the `SSL*` `ssl` (an error
 /// with a [`svid_error`] detail), or `None` when it did not.
 ///
 /// # Safety
