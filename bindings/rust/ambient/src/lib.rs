@@ -272,7 +272,11 @@ mod tests {
 
     #[test]
     fn tls_backend_is_one_of_the_two() {
-        assert!(matches!(tls_backend(), "boringssl" | "openssl"), "{}", tls_backend());
+        assert!(
+            matches!(tls_backend(), "boringssl" | "openssl"),
+            "{}",
+            tls_backend()
+        );
         if let Ok(want) = std::env::var("AMBIENT_EXPECT_TLS_BACKEND") {
             assert_eq!(tls_backend(), want);
         }

@@ -558,7 +558,10 @@ fn server_limits_reach_the_server() {
     let server = lp.server(&server_tls, "127.0.0.1:0", &[], None).unwrap();
     server.set_limit(Limit::SilentTimeoutMs, 200).unwrap();
     server.set_limit(Limit::MaxConnections, 100).unwrap();
-    let e = server.set_limit(Limit::SilentTimeoutMs, 1 << 40).err().unwrap();
+    let e = server
+        .set_limit(Limit::SilentTimeoutMs, 1 << 40)
+        .err()
+        .unwrap();
     assert_eq!(e.code, sys::AMBIENT_ERR_INVALID_ARGUMENT);
     let mut c = std::net::TcpStream::connect(server.address()).unwrap();
     let start = Instant::now();
@@ -572,7 +575,9 @@ fn server_limits_reach_the_server() {
             n.map_err(|e| e.kind())
         })
     };
-    while !done.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed() < Duration::from_secs(3) {
+    while !done.load(std::sync::atomic::Ordering::SeqCst)
+        && start.elapsed() < Duration::from_secs(3)
+    {
         lp.run_for(Duration::from_millis(20));
     }
     // The server aborts it (RST): a reset (or EOF), not our 2 s timeout.
@@ -581,5 +586,9 @@ fn server_limits_reach_the_server() {
         got == Ok(0) || got == Err(std::io::ErrorKind::ConnectionReset),
         "the server did not close the silent connection: {got:?}"
     );
-    assert!(start.elapsed() < Duration::from_millis(1500), "closed after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "closed after {:?}",
+        start.elapsed()
+    );
 }
