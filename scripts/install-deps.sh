@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang libclang-rt-14-dev ccache
   # library dependencies
   libabsl-dev android-libboringssl-dev android-boringssl libnghttp2-dev
   # the OpenSSL 3 build (-DAMBIENT_TLS=openssl) and its embedding tests
