@@ -252,8 +252,7 @@ absl::StatusOr<SpiffeId> SvidVerifier::VerifyPem(absl::string_view pem) const {
     return WithDetail(Prefixed("X509-SVID", read.status()),
                       static_cast<int>(SvidError::kMalformedCertificate));
   }
-  if (read->empty()) return Reject(SvidError::kEmptyChain, "X509-SVID: no certificate presented");
-  std::vector<X509*> certs;
+  std::vector<X509*> certs;  // empty: VerifyX509Svid's kEmptyChain
   for (const internal::PemCertificate& c : *read) certs.push_back(c.cert.get());
   return Verify(certs);
 }

@@ -110,23 +110,23 @@ uint8_t AlertFor(const absl::Status& s) {
   }
 }
 
-bool HasVerifier(const SSL* ssl) {
+// FindVerifier is the verifier for `ssl`'s peer: its own, else its
+// SSL_CTX's, else null.
+const SvidVerifier* FindVerifier(const SSL* ssl) {
   const ConnState* st = GetConnState(ssl);
-  if (st != nullptr && st->verifier != nullptr) return true;
+  if (st != nullptr && st->verifier != nullptr) return st->verifier.get();
   const CtxState* cs = GetCtxState(SSL_get_SSL_CTX(ssl));
-  return cs != nullptr && cs->verifier != nullptr;
+  return cs != nullptr ? cs->verifier.get() : nullptr;
 }
+
+bool HasVerifier(const SSL* ssl) { return FindVerifier(ssl) != nullptr; }
 
 absl::Status VerifyPeer(SSL* ssl, ChainCheck check) {
   absl::StatusOr<ConnState*> conn = EnsureConnState(ssl);
   if (!conn.ok()) return conn.status();
   ConnState* st = *conn;
   st->peer.reset();
-  const SvidVerifier* verifier = st->verifier.get();
-  if (verifier == nullptr) {
-    const CtxState* cs = GetCtxState(SSL_get_SSL_CTX(ssl));
-    if (cs != nullptr) verifier = cs->verifier.get();
-  }
+  const SvidVerifier* verifier = FindVerifier(ssl);
   if (verifier == nullptr) {
     st->failure = absl::FailedPreconditionError("no ambient verifier installed");
     return st->failure;
