@@ -27,7 +27,7 @@ endif
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: all deps configure build test unit-test bindings-test openssl-configure openssl-build openssl-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
+.PHONY: all deps configure build test unit-test bindings-test openssl-configure openssl-build openssl-bench-build openssl-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
 
 all: build
 
@@ -59,12 +59,14 @@ bindings-test: build
 # The other TLS library: libambient built with OpenSSL 3 (-DAMBIENT_TLS=openssl)
 # in $(OPENSSL_BUILD), its whole ctest suite and the bindings, then ambient
 # against ambient across the two libraries (scripts/test-tls-backends.sh).
-# The benchmarks are not built there (`make bench` measures both libraries).
+# The benchmarks are not built there for the tests; `make bench` turns them
+# on in the same tree and builds the two programs it runs beside $(BUILD)'s.
 OPENSSL_BUILD ?= build-openssl
-openssl-configure: deps
-	cmake -S . -B $(OPENSSL_BUILD) -DAMBIENT_TLS=openssl -DAMBIENT_BUILD_BENCH=OFF $(LAUNCHER) \
+OPENSSL_CMAKE = cmake -S . -B $(OPENSSL_BUILD) -DAMBIENT_TLS=openssl $(LAUNCHER) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+openssl-configure: deps
+	$(OPENSSL_CMAKE) -DAMBIENT_BUILD_BENCH=OFF
 
 openssl-build: openssl-configure
 	cmake --build $(OPENSSL_BUILD) -j$(JOBS)
@@ -107,9 +109,16 @@ fuzz: deps
 # 2 cores; root for the netns parts): bench/results/<UTC time>.json, charts,
 # and a regenerated bench/RESULTS.md. BENCH=pair (or a comma list) runs some
 # parts; `python3 scripts/bench.py --list` names them. See bench/README.md.
+# The floors, pair and tls parts also measure the OpenSSL 3 build
+# ($(OPENSSL_BUILD)) in the same rounds.
 BENCH ?=
-bench: build
-	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(BENCH),--parts $(BENCH))
+comma := ,
+bench: build $(if $(or $(if $(BENCH),,all),$(filter floors pair tls,$(subst $(comma), ,$(BENCH)))),openssl-bench-build)
+	@/usr/bin/python3 scripts/bench.py --build $(BUILD) --tls-build $(OPENSSL_BUILD) $(if $(BENCH),--parts $(BENCH))
+
+openssl-bench-build: deps
+	$(OPENSSL_CMAKE) -DAMBIENT_BUILD_BENCH=ON
+	cmake --build $(OPENSSL_BUILD) -j$(JOBS) --target hbone_bench ambientctl
 
 # Same-run before/after of a change: builds BASE (a commit, default the
 # parent of HEAD) in a temporary worktree, then runs the BENCH parts (default

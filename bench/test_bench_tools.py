@@ -49,17 +49,46 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         names = [line.split()[0] for line in p.stdout.splitlines()]
         self.assertEqual(names, ["floors", "identity", "redirect", "netns", "authz", "xds", "hbone",
-                                 "pair", "idle", "gobind", "e2e", "services", "attack", "dns"])
+                                 "pair", "tls", "idle", "gobind", "e2e", "services", "attack",
+                                 "dns"])
 
     def test_dry_run_picks_parts_in_list_order(self):
         p = run(RUNNER, "--dry-run", "--parts", "pair,hbone", "--build", "/tmp/b", "--rounds",
-                "2", "--seconds", "4")
+                "2", "--seconds", "4", "--tls-build", "/tmp/o")
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.splitlines()
         self.assertEqual(len(lines), 2)
         self.assertTrue(lines[0].startswith("[1/2] hbone: "), lines[0])
         self.assertIn("/tmp/b/bench/hbone/hbone_bench", lines[0])
-        self.assertEqual(lines[1], "[2/2] pair: bash bench/hbone/pair_bench.sh /tmp/b 4 2")
+        self.assertEqual(lines[1], "[2/2] pair: bash bench/hbone/pair_bench.sh /tmp/b 4 2 /tmp/o")
+
+    def test_the_other_tls_build_goes_to_its_parts_but_not_to_a_baseline_run(self):
+        env = dict(os.environ, TLS_BUILD="/tmp/env-o")
+        p = run(RUNNER, "--dry-run", "--parts", "tls,floors", "--build", "/tmp/b", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.splitlines(), [
+            "[1/2] floors: /usr/bin/python3 bench/parts/floors.py /tmp/b /tmp/env-o",
+            "[2/2] tls: /usr/bin/python3 bench/parts/tls.py /tmp/b /tmp/env-o"])
+        mod = load_runner()
+        a = mod.parse_args(["--parts", "tls", "--build", "/tmp/b", "--tls-build", "/tmp/o"])
+        self.assertEqual(mod.command(a.selected[0], a)[-1], "/tmp/o")
+        a.baseline = "/tmp/base"
+        self.assertEqual(mod.command(a.selected[0], a)[-1], "-")
+        a = mod.parse_args(["--parts", "tls", "--tls-build", ""])
+        self.assertEqual(mod.command(a.selected[0], a)[-1], "-")
+
+    def test_tls_library_of_a_build(self):
+        tool = os.path.join(ROOT, "bench", "lib", "tlsbuild.py")
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(run(tool, d).returncode, 1)  # not configured
+            cache = os.path.join(d, "CMakeCache.txt")
+            for line, lib in (("FOO:BOOL=ON\n", "boringssl"),
+                              ("AMBIENT_TLS:STRING=boringssl\n", "boringssl"),
+                              ("AMBIENT_TLS:UNINITIALIZED=openssl\n", "openssl")):
+                with open(cache, "w") as f:
+                    f.write(line)
+                p = run(tool, d)
+                self.assertEqual((p.returncode, p.stdout.strip()), (0, lib), line)
 
     def test_bench_env_selects_parts(self):
         env = dict(os.environ, BENCH="idle")
@@ -270,6 +299,54 @@ class ReportTest(unittest.TestCase):
         row = self.goal_row(md, "added 64-byte ping-pong latency")
         self.assertIn("not measured", row)
         self.assertNotIn("**met**", row)
+
+    def with_tls_figures(self, openssl_p50):
+        """The sample plus the tls, floors and pair figures of two TLS libraries."""
+        d = load_json(SAMPLE)
+
+        def fig(name, unit, median, **extra):
+            return dict(name=name, unit=unit, values=[median], min=median, max=median,
+                        median=median, rounds=1, **extra)
+        tls = []
+        for lib, peer, scale in (("boringssl", None, 1.0), ("openssl", "boringssl", 1.9)):
+            ref = {"peer": f"tls.core_handshake.{peer}"} if peer else {}
+            tls += [fig(f"tls.core_handshake.{lib}", "us", 1100 * scale, **ref),
+                    fig(f"tls.bare_handshake.{lib}", "us", 1000 * scale),
+                    fig(f"tls.new_connection_p50.{lib}", "us",
+                        openssl_p50 if peer else 1800)]
+        d["parts"].append({"name": "tls", "what": "two libraries", "status": "ok",
+                           "seconds": 1, "figures": tls})
+        for part in d["parts"]:
+            if part["name"] == "floors":
+                part["figures"].append(fig("relay_client.core_s_per_gb.openssl", "core-s/GB",
+                                           0.97))
+            if part["name"] == "pair":
+                part["figures"].append(fig("pair.gbps.ambient-openssl", "Gbit/s", 2.0))
+        return d
+
+    def test_same_run_tls_comparison(self):
+        p, md = self.report(self.with_tls_figures(3200), "--no-charts")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        section = md.split("## The two TLS libraries, same run")[1].split("\n## ")[0]
+        self.assertIn("| what | BoringSSL | OpenSSL 3 | ratio |", section)
+        self.assertIn("| floor: the library's bare mutual TLS 1.3 handshake, both ends, CPU | "
+                      "1000 µs | 1900 µs | 1.90x |", section)
+        self.assertIn("| ambient over the bare handshake (sans-IO connection / floor) | 1.10x | "
+                      "1.10x | — |", section)
+        self.assertRegex(section, r"\| pair throughput, one stream \(iperf3 over loopback\) \| "
+                         r"[0-9.]+ Gbit/s \| 2.00 Gbit/s \|")
+        self.assertRegex(section, r"its floor: loopback send\+recv \+ AES-128-GCM seal \| "
+                         r"[0-9.]+ core-s/GB \| 0.97 core-s/GB")
+        row = self.goal_row(md, "new connection p50 <= 0.5 ms with OpenSSL 3")
+        self.assertIn("3200 µs; floor: the library's own mutual handshake, no ambient code, "
+                      "costs 1900 µs of CPU (1.90x BoringSSL's)", row)
+        self.assertTrue(row.endswith("| **not met** |"), row)
+        p, md = self.report(self.with_tls_figures(450), "--no-charts")
+        self.assertTrue(self.goal_row(md, "p50 <= 0.5 ms with OpenSSL 3").endswith("| **met** |"))
+        # Without the tls part: no section, no goal row.
+        p, md = self.report(load_json(SAMPLE), "--no-charts")
+        self.assertNotIn("The two TLS libraries", md)
+        self.assertNotIn("p50 <= 0.5 ms with OpenSSL 3", md)
 
     def test_bad_input_is_refused(self):
         bad = os.path.join(self.tmp, "bad.json")

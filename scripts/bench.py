@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py: `make bench`, every benchmark of the project in one run.
 
-  scripts/bench.py [--build DIR] [--parts a,b] [--rounds N] [--seconds S]
+  scripts/bench.py [--build DIR] [--tls-build DIR] [--parts a,b] [--rounds N] [--seconds S]
                    [--out DIR] [--list] [--dry-run] [--no-report]
                    [--baseline DIR [--compare FILE]]
 
@@ -15,6 +15,10 @@ scripts/bench_report.py draws the charts into bench/results/<timestamp>/ and,
 for a run of every part, regenerates bench/RESULTS.md. Older results are
 removed: bench/results keeps the latest full run (and a newer partial one).
 Loopback and network namespaces the parts make themselves only.
+
+--tls-build DIR (default build-openssl) is libambient built with the other TLS
+library (-DAMBIENT_TLS=openssl; `make bench` builds it): the floors, pair and
+tls parts measure it beside --build in the same rounds.
 
 --baseline DIR is the same-run before/after of a change: DIR is the build
 directory of another commit (`make bench-compare BASE=<rev>` makes one). Each
@@ -51,7 +55,7 @@ class Part:
 # at 3 rounds on the 2-vCPU VM under load (progress display only). Add a part here to add it to `make bench`.
 PARTS = [
     Part("floors", "the machine's floor: loopback TCP send+recv and AES-GCM per core",
-         ["{py}", "bench/parts/floors.py", "{build}"], 45),
+         ["{py}", "bench/parts/floors.py", "{build}", "{tls_build}"], 55),
     Part("identity", "SPIFFE ID parsing and X509-SVID verification vs bare chain verification",
          ["{py}", "bench/lib/gbench.py", "{build}/bench/identity/identity_bench",
           "--min-time", "0.1",
@@ -74,7 +78,11 @@ PARTS = [
           "--filter", "BM_(Core|Ecdsa|X25519|Pooled|NewConnection)", "--min-time", "0.2"], 60),
     Part("pair", "HBONE pair vs the Go standard-library pair vs stunnel: throughput, CPU/GB, "
          "ping-pong, new tunnels",
-         ["bash", "bench/hbone/pair_bench.sh", "{build}", "{seconds}", "{rounds}"], 250),
+         ["bash", "bench/hbone/pair_bench.sh", "{build}", "{seconds}", "{rounds}", "{tls_build}"],
+         320),
+    Part("tls", "the two TLS libraries in the same run: new connection, handshake CPU against "
+         "the library's bare handshake, public-key steps, bulk CPU per GB against AES-GCM",
+         ["{py}", "bench/parts/tls.py", "{build}", "{tls_build}"], 70),
     Part("idle", "memory per idle tunnelled connection vs count, ambient vs Go",
          ["bash", "bench/hbone/idle_memory.sh", "{build}", "1000", "3000", "10000"], 85),
     Part("gobind", "bindings/go: one call onto a running runtime loop (Loop.do)",
@@ -96,6 +104,10 @@ PARTS = [
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build", help="build directory (default: build)")
+    ap.add_argument("--tls-build", default=os.environ.get("TLS_BUILD", "build-openssl"),
+                    help="a build with the other TLS library, measured beside --build by the "
+                         "floors, pair and tls parts when it exists (default: build-openssl; "
+                         "env TLS_BUILD; '' for none)")
     ap.add_argument("--parts", default=os.environ.get("BENCH", ""),
                     help="comma-separated parts to run (default: all; env BENCH)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per measurement (default 3)")
@@ -125,7 +137,10 @@ def parse_args(argv):
 
 
 def command(part, a, build=None, rounds=None):
-    subst = {"build": os.path.abspath(build or a.build), "rounds": str(rounds or a.rounds),
+    # (a before/after run compares one library's builds: no second library)
+    other = os.path.abspath(a.tls_build) if a.tls_build and not a.baseline else "-"
+    subst = {"build": os.path.abspath(build or a.build), "tls_build": other,
+             "rounds": str(rounds or a.rounds),
              "seconds": str(a.seconds), "py": PY}
     return [c.format(**subst) for c in part.cmd]
 

@@ -44,6 +44,7 @@ REPRODUCE = {
     "services": "bash bench/e2e/services_bench.sh build 300  # root",
     "dns": "build/bench/dns/dns_bench --seconds 2  # three times; needs dnsmasq",
     "attack": "python3 bench/parts/attack.py build 5000",
+    "tls": "python3 bench/parts/tls.py build build-openssl  # after make openssl-bench-build",
 }
 
 LEARNED = os.path.join(ROOT, "bench", "LEARNED.md")
@@ -130,6 +131,18 @@ def goals(r):
     x = r.median("hbone/BM_NewConnection.p50_us")
     add("hbone", "new connection (mTLS + HTTP/2 + CONNECT + first byte) p50 <= 0.5 ms", x,
         lambda v: v <= 500, f"{fmt(x)} µs")
+    libs = tls_libs(r)
+    if len(libs) == 2:
+        lib = libs[1]
+        x = r.median(f"tls/tls.new_connection_p50.{lib}")
+        bare = r.median(f"tls/tls.bare_handshake.{lib}")
+        add("tls", f"new connection p50 <= 0.5 ms with {LIB_NAMES.get(lib, lib)} (same part, "
+            "loopback)", x, lambda v: v <= 500,
+            f"{fmt(x)} µs; floor: the library's own mutual handshake, no ambient code, costs "
+            f"{fmt(bare)} µs of CPU ({fmt(ratio(r, f'tls/tls.bare_handshake.{lib}', f'tls/tls.bare_handshake.{libs[0]}'))}x "
+            f"{LIB_NAMES.get(libs[0], libs[0])}'s), and ambient's sans-IO connection is "
+            f"{fmt(ratio(r, f'tls/tls.core_handshake.{lib}', f'tls/tls.bare_handshake.{lib}'))}x it"
+            if x is not None and bare else "")
     xs = [ratio(r, "pair/pair.gbps.ambient", f"pair/pair.gbps.{k}") for k in ("go", "stunnel")]
     x = min(xs) if all(v is not None for v in xs) else None
     add("hbone", "pair throughput >= 2x both the Go pair and stunnel (one stream)", x,
@@ -177,6 +190,69 @@ def goals(r):
     add("attack", "descriptors back to the baseline after each attack", x, lambda v: v <= 0,
         f"{fmt(x)} above at worst")
     return out
+
+
+LIB_NAMES = {"boringssl": "BoringSSL", "openssl": "OpenSSL 3"}
+
+
+def tls_libs(r):
+    """The TLS libraries of the tls part: [the main build's, the other build's]."""
+    libs = []
+    for k, f in r.figs.items():
+        m = re.match(r"tls/tls\.core_handshake\.(\w+)$", k)
+        if m:
+            libs.insert(0 if not f.get("peer") else len(libs), m.group(1))
+    return libs
+
+
+def tls_table(r):
+    """The same-run comparison of the two TLS libraries: [(what, lib0, lib1, ratio)]."""
+    libs = tls_libs(r)
+    if len(libs) != 2:
+        return []
+    a, b = libs
+    rows = []
+
+    def row(what, key_a, key_b, unit):
+        va, vb = r.median(key_a), r.median(key_b)
+        rows.append((what, fmt(va, unit), fmt(vb, unit),
+                     f"{fmt(vb / va)}x" if va and vb else "—"))
+
+    def tls(what, name, unit):
+        row(what, f"tls/tls.{name}.{a}", f"tls/tls.{name}.{b}", unit)
+
+    tls("new connection (mTLS + HTTP/2 + CONNECT + first byte) p50, loopback, wall clock",
+        "new_connection_p50", "µs")
+    tls("server thread CPU per new connection", "new_connection_server_cpu", "µs")
+    tls("new connection sans IO, both ends, CPU", "core_handshake", "µs")
+    tls("floor: the library's bare mutual TLS 1.3 handshake, both ends, CPU", "bare_handshake",
+        "µs")
+    rows.append(("ambient over the bare handshake (sans-IO connection / floor)",
+                 *(f"{fmt(ratio(r, f'tls/tls.core_handshake.{x}', f'tls/tls.bare_handshake.{x}'))}x"
+                   for x in (a, b)), "—"))
+    tls("whole new connections per core-second", "handshakes_per_core_s", "/s")
+    tls("ECDSA P-256 sign", "ecdsa_sign", "µs")
+    tls("ECDSA P-256 verify", "ecdsa_verify", "µs")
+    tls("X25519 keygen + derive", "x25519", "µs")
+    row("AES-128-GCM seal, one core (16 KiB records)", "floors/aes128gcm.seal.core_s_per_gb",
+        f"floors/aes128gcm.seal.core_s_per_gb.{b}", "core-s/GB")
+    row("AES-128-GCM open, one core", "floors/aes128gcm.open.core_s_per_gb",
+        f"floors/aes128gcm.open.core_s_per_gb.{b}", "core-s/GB")
+    tls("bulk through the in-memory core, both ends, CPU per GB", "core_bulk", "core-s/GB")
+    tls("its floor: AES-128-GCM seal + open", "core_bulk_floor", "core-s/GB")
+    row("pair throughput, one stream (iperf3 over loopback)", "pair/pair.gbps.ambient",
+        f"pair/pair.gbps.ambient-{b}", "Gbit/s")
+    for side in ("client", "server"):
+        row(f"pair {side} side CPU per GB", f"pair/pair.{side}_cpu.ambient",
+            f"pair/pair.{side}_cpu.ambient-{b}", "core-s/GB")
+        row(f"its floor: loopback send+recv + AES-128-GCM {'seal' if side == 'client' else 'open'}",
+            f"floors/relay_{side}.core_s_per_gb", f"floors/relay_{side}.core_s_per_gb.{b}",
+            "core-s/GB")
+    row("new tunnel per TCP connection through the pair (pooled HBONE connection)",
+        "pair/conns.per_s.ambient", f"pair/conns.per_s.ambient-{b}", "/s")
+    row("added 64 B ping-pong latency p50 (pair minus direct)", "pair/pingpong.added_p50.ambient",
+        f"pair/pingpong.added_p50.ambient-{b}", "µs")
+    return rows
 
 
 def idle_max_count(r):
@@ -512,6 +588,15 @@ def markdown(r, charts_rel, charts, stamp):
                                     ["area", "goal", "measured (medians)", ""]), ""]
     lines += ["## Headline figures", "",
               table(headline(r), ["what", "ambient", "peer / floor", "ambient vs peer / floor"]), ""]
+    libs = tls_libs(r)
+    if len(libs) == 2:
+        names = [LIB_NAMES.get(x, x) for x in libs]
+        lines += ["## The two TLS libraries, same run", "",
+                  f"libambient built with {names[0]} (`build/`) and with {names[1]} "
+                  "(`-DAMBIENT_TLS=openssl`, `build-openssl/`), the two measured in the same "
+                  "rounds (parts tls, floors and pair). CPU figures are per operation; the last "
+                  f"column is {names[1]} / {names[0]}.", "",
+                  table(tls_table(r), ["what", names[0], names[1], "ratio"]), ""]
     if charts:
         lines += ["## Charts", ""]
         for name, title in CHART_TEXT:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS]: side-by-side HBONE pair benchmark
-# on loopback, in one run, three tunnel pairs (client side + server side):
+# pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS] [TLS_BUILD]: side-by-side HBONE
+# pair benchmark on loopback, in one run, three tunnel pairs (client side +
+# server side):
 #   ambient  ambientctl hbone forward -> ambientctl hbone serve
 #   go       hbonepeer forward -> hbonepeer server (Go stdlib net/http h2 + crypto/tls)
 #   stunnel  stunnel client -> stunnel server (TLS 1.3, no HTTP/2)
@@ -10,6 +11,9 @@
 # (c) 64-byte ping-pong round-trip percentiles (and direct, without a pair),
 # and (d) new tunnels on the pooled connection: TCP connect to the client
 # side, 1-byte echo, close, CONNS times in a row (env, default 2000).
+# TLS_BUILD, when it holds an ambientctl built with the other TLS library
+# (`make bench`: build-openssl/), adds that pair as "ambient-<library>" (e.g.
+# ambient-openssl), its CPU per GB compared with that library's floor.
 # Every measurement runs ROUNDS times, the pairs alternating inside each
 # round. With $BENCH_FIGURES set (scripts/bench.py, `make bench`) each number
 # is also handed over as a figure (bench/lib/figure.py); PINGS (default
@@ -18,9 +22,10 @@
 set -euo pipefail
 fig="/usr/bin/python3 $(cd "$(dirname "$0")/../lib" && pwd)/figure.py"
 
-build=$(cd "${1:?usage: pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS]}" && pwd)
+build=$(cd "${1:?usage: pair_bench.sh BUILD_DIR [SECONDS] [ROUNDS] [TLS_BUILD]}" && pwd)
 secs=${2:-5}
 rounds=${3:-1}
+tls_build=${4:-}
 ambientctl=$build/examples/ambientctl/ambientctl
 peer=$build/tests/interop/hbonepeer
 tool=$build/bench/hbone/hbone_benchtool
@@ -84,9 +89,10 @@ expect=spiffe://cluster.local/ns/bench/sa/server
 start_pair() {
   local kind=$1 target=$2
   case $kind in
-    ambient|ambient-base)
+    ambient|ambient-base|"$tls_kind")
       local ctl=$ambientctl
       [ "$kind" = ambient-base ] && ctl=$base_ambientctl
+      [ "$kind" = "$tls_kind" ] && ctl=$tls_ambientctl
       start amb-srv "$ctl" hbone serve --listen 127.0.0.1:0 "${tls_ambient_srv[@]}"
       spid=$pid; local via=$addr
       start amb-fwd "$ctl" hbone forward --listen 127.0.0.1:0 --via "$via" \
@@ -149,6 +155,16 @@ if [ -n "${BASE_BUILD:-}" ]; then
   [ -x "$base_ambientctl" ] || { echo "missing $base_ambientctl" >&2; exit 1; }
   kinds=(ambient ambient-base go)
 fi
+tls_kind=-none-
+tls_ambientctl=
+if [ -n "$tls_build" ] && [ -x "$tls_build/examples/ambientctl/ambientctl" ]; then
+  lib=$(/usr/bin/python3 "$(dirname "${fig##* }")/tlsbuild.py" "$tls_build")
+  if [ "$lib" != "$(/usr/bin/python3 "$(dirname "${fig##* }")/tlsbuild.py" "$build")" ]; then
+    tls_kind=ambient-$lib
+    tls_ambientctl=$tls_build/examples/ambientctl/ambientctl
+    kinds=("${kinds[0]}" "$tls_kind" "${kinds[@]:1}")
+  fi
+fi
 [ -n "$stunnel" ] && kinds+=(stunnel)
 
 echo "# pair_bench: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${secs}s x ${rounds} rounds"
@@ -167,7 +183,7 @@ for round in $(seq "$rounds"); do
     iperf3 -c "${fwd%:*}" -p "${fwd##*:}" -t "$secs" -J >"$dir/iperf.json" 2>/dev/null || true
     c1=$(cpu_ticks "$cpid"); s1=$(cpu_ticks "$spid")
     cf1=$(minor_faults "$cpid"); sf1=$(minor_faults "$spid")
-    BENCH_LIB=$(dirname "${fig##* }") /usr/bin/python3 - "$dir/iperf.json" "$kind" "$round" \
+    BENCH_LIB=$(dirname "${fig##* }") TLS_KIND=$tls_kind /usr/bin/python3 - "$dir/iperf.json" "$kind" "$round" \
       "$((c1 - c0))" "$((s1 - s0))" "$tck" "$((cf1 - cf0))" "$((sf1 - sf0))" <<'EOF'
 import json, os, sys
 sys.path.insert(0, os.environ["BENCH_LIB"])
@@ -188,7 +204,8 @@ try:
     for side, v in (("client", c), ("server", s)):
         figure.emit(f"pair.{side}_cpu.{kind}", "core-s/GB", [v], better="lower",
                     peer=None if kind == "go" else f"pair.{side}_cpu.go",
-                    floor=f"floors/relay_{side}.core_s_per_gb",
+                    floor=f"floors/relay_{side}.core_s_per_gb" + (
+                        "." + kind.split("-", 1)[1] if kind == os.environ["TLS_KIND"] else ""),
                     label=f"{kind} {side} side CPU per GB")
 except Exception as e:
     print(f"| {kind} | {rnd} | failed ({e}) | | | |")
