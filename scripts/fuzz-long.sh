@@ -3,8 +3,10 @@
 # (not in CI). Each target (default: all of them) is fuzzed in 15-minute
 # slices until the CPU time spent on it, summed over every run of this script,
 # reaches CPU_SECONDS (default 3600, one CPU-hour). Work is kept between runs
-# in build-fuzz-long/ (its -O2 clang build, the growing corpora, a ledger of
-# CPU seconds per target), so the script may be stopped and started again.
+# in build-fuzz-long/ (its -O2 clang build, the growing corpora), and the CPU
+# seconds per target are counted in fuzz/long-runs.tsv, which is committed, so
+# the script may be stopped and started again, on another machine too.
+# Several instances may run at once on different targets.
 # After each slice the corpus is merged (libFuzzer -merge=1: only inputs that
 # add coverage) into fuzz/corpus/<target>, and a line goes to
 # fuzz/long-runs.tsv: date, target, CPU seconds of the slice, total so far,
@@ -29,11 +31,10 @@ targets=${*:-$all}
 # shellcheck disable=SC2086
 cmake --build "$b" -j"$(nproc)" --target $targets >"$work/build.log" 2>&1 || {
   tail -30 "$work/build.log"; exit 1; }
-ledger=$work/ledger
 tsv=$top/fuzz/long-runs.tsv
-touch "$ledger"
 [ -s "$tsv" ] || printf 'date\ttarget\tcpu_s\ttotal_cpu_s\tcov\tft\tcorpus\tresult\n' >"$tsv"
-spent() { awk -v n="$1" '$1==n{s+=$2}END{printf "%d", s}' "$ledger"; }
+# spent NAME: CPU seconds NAME has had so far (the running total of its last row)
+spent() { awk -F'\t' -v n="$1" '$2==n{s=$4}END{printf "%d", s}' "$tsv"; }
 for name in $targets; do
   f=$(find "$b/fuzz" -type f -name "$name" | head -1)
   corpus=$work/corpus/$name
@@ -42,19 +43,19 @@ for name in $targets; do
   while [ "$(spent "$name")" -lt "$quota" ]; do
     log=$work/$name.log
     rc=0
-    /usr/bin/time -f "%U %S" -o "$work/cpu" "$f" -max_total_time=900 -print_final_stats=1 \
+    /usr/bin/time -f "%U %S" -o "$work/$name.cpu" "$f" -max_total_time=900 -print_final_stats=1 \
       -artifact_prefix="$work/crashes/$name/" "$corpus" >"$log" 2>&1 || rc=$?
-    cpu=$(awk '{printf "%d", $1+$2}' "$work/cpu")
-    echo "$name $cpu" >>"$ledger"
+    cpu=$(awk '{printf "%d", $1+$2}' "$work/$name.cpu")
+    total=$(( $(spent "$name") + cpu ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
     mkdir -p "$top/fuzz/corpus/$name"
-    "$f" -merge=1 "$top/fuzz/corpus/$name" "$corpus" >"$work/merge.log" 2>&1 || true
+    "$f" -merge=1 "$top/fuzz/corpus/$name" "$corpus" >"$work/$name.merge.log" 2>&1 || true
     n=$(find "$top/fuzz/corpus/$name" -type f | wc -l)
     result=ok
     [ "$rc" -ne 0 ] && result="finding rc=$rc"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$cpu" "$(spent "$name")" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$cpu" "$total" \
       "${cov:-?}" "${ft:-?}" "$n" "$result" >>"$tsv"
     if [ "$rc" -ne 0 ]; then
       grep -E 'ERROR|SUMMARY|artifact' "$log" | head -20
