@@ -7,8 +7,10 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 # The sanitizer tree: clang, ASan+UBSan, libFuzzer coverage; `make fuzz` (in
 # `make test`) and `make asan-test` share it (scripts/configure-sanitized.sh).
-# 21 fuzzers at 5 s each in `make test` (CI's budget is 30 minutes on 2 cores);
-# the long runs are local (`make fuzz FUZZ_SECONDS=3600`).
+# 22 fuzzers at 5 s each in `make test`, as many at once as there are cores
+# (CI's budget is 30 minutes on 2 cores);
+# the long runs are local: `nice -n 19 bash scripts/fuzz-long.sh` (one CPU-hour
+# per target, counted in fuzz/long-runs.tsv).
 FUZZ_SECONDS ?= 5
 # ccache (installed by deps) for the two gcc trees, with the clone as
 # CCACHE_BASEDIR and the build directory left out of the hash: the OpenSSL

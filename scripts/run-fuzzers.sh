@@ -19,13 +19,28 @@ if [ -z "$targets" ]; then
 fi
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$(nproc)" --target $targets
-for name in $targets; do
+# run_one NAME: one target for $seconds from a copy of its seed corpus; on a
+# finding, the end of its log and exit 1. As many run at once as there are
+# cores (each fuzzer is one process), so the whole set takes
+# targets * seconds / cores.
+run_one() {
+  local name=$1 f corpus
   f=$(find "$build/fuzz" -type f -name "$name" | head -1)
   corpus=$(mktemp -d)
   [ -d "$top/fuzz/corpus/$name" ] && cp -r "$top/fuzz/corpus/$name/." "$corpus/"
-  echo "== $name for ${seconds}s"
-  "$f" -max_total_time="$seconds" -print_final_stats=1 "$corpus" 2>"$corpus.log" || {
-    tail -50 "$corpus.log"; rm -rf "$corpus" "$corpus.log"; exit 1; }
-  grep -E 'stat::number_of_executed_units' "$corpus.log" || true
+  if ! "$f" -max_total_time="$seconds" -print_final_stats=1 "$corpus" 2>"$corpus.log"; then
+    echo "== $name: FAILED"
+    tail -50 "$corpus.log"
+    rm -rf "$corpus" "$corpus.log"
+    return 1
+  fi
+  echo "== $name for ${seconds}s: $(grep -E 'stat::number_of_executed_units' "$corpus.log" || true)"
   rm -rf "$corpus" "$corpus.log"
-done
+}
+export -f run_one
+export build seconds top
+# shellcheck disable=SC2086
+printf '%s\n' $targets | xargs -P "$(nproc)" -I{} bash -c 'run_one "$1"' _ {} || {
+  echo "fuzz: a target found something (above)" >&2
+  exit 1
+}
