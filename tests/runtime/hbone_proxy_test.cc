@@ -231,7 +231,7 @@ class HboneProxyTest : public ::testing::Test {
     };
   }
 
-  void Setup(std::vector<std::string> allow = {}, std::vector<std::string> expect = {kServerId},
+  void StartPair(std::vector<std::string> allow = {}, std::vector<std::string> expect = {kServerId},
              std::string authority = "", absl::Duration idle = absl::Minutes(5)) {
     ServerOptions so;
     so.listen = "127.0.0.1:0";
@@ -372,7 +372,7 @@ TEST_F(HboneProxyTest, WorkloadMetadataTravelsAsBaggageIntoBothRecords) {
   server_identity_ = kServerId;
   // A raw baggage next to the typed one is not sent twice.
   extra_headers_ = {{"baggage", "k8s.namespace.name=forged"}};
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("meta"));
   auto [in, out] = InOut(WaitLogs(2));
   // The server learned the client's workload from the CONNECT's baggage.
@@ -409,7 +409,7 @@ TEST_F(HboneProxyTest, ClientRecordsTheServersWorkloadFromThe200sBaggage) {
   server_workload_ = Info("echo", "back");
   destination_service_ = "echo.back.svc.cluster.local";
   // The client knows nothing about the destination workload.
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("who"));
   auto [in, out] = InOut(WaitLogs(2));
   ASSERT_FALSE(out.empty());
@@ -442,7 +442,7 @@ TEST_F(HboneProxyTest, TheClientsOwnDestinationWorkloadWinsOverThe200sBaggage) {
   hbone::WorkloadInfo known;
   known.name = "from-directory";
   destination_workload_ = known;
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("who"));
   auto [in, out] = InOut(WaitLogs(2));
   ASSERT_FALSE(out.empty());
@@ -454,7 +454,7 @@ TEST_F(HboneProxyTest, TheClientsOwnDestinationWorkloadWinsOverThe200sBaggage) {
 
 TEST_F(HboneProxyTest, ServerAnswersItsWorkloadAsBaggageOnThe200) {
   server_workload_ = Info("echo", "back");
-  Setup();
+  StartPair();
   std::map<std::string, std::string> got =
       RawConnect(client_ctx_.get(), server_->address(), echo_.address(),
                  "k8s.namespace.name=raw,k8s.pod.name=ztunnel-peer");
@@ -468,7 +468,7 @@ TEST_F(HboneProxyTest, ServerAnswersItsWorkloadAsBaggageOnThe200) {
 }
 
 TEST_F(HboneProxyTest, ServerWithoutWorkloadSendsNoBaggage) {
-  Setup();
+  StartPair();
   std::map<std::string, std::string> got =
       RawConnect(client_ctx_.get(), server_->address(), echo_.address(), "");
   EXPECT_EQ(got[":status"], "200");
@@ -480,7 +480,7 @@ TEST_F(HboneProxyTest, BadBaggageIsIgnoredAndTheHostCanAnnotate) {
   server_annotate_ = [](hbone::ConnectionRecord* r) {
     if (r->src.cluster.empty()) r->src.cluster = "from-directory";
   };
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("first"));
   auto [in, out] = InOut(WaitLogs(2));
   EXPECT_THAT(in, HasSubstr(" src.namespace=\"ok\" "));
@@ -493,7 +493,7 @@ TEST_F(HboneProxyTest, BadBaggageIsIgnoredAndTheHostCanAnnotate) {
 
 TEST_F(HboneProxyTest, OversizeBaggageStillTunnelsWithoutMetadata) {
   extra_headers_ = {{"baggage", "k8s.pod.name=x," + std::string(hbone::kMaxBaggageSize, 'a')}};
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("big"));
   auto [in, out] = InOut(WaitLogs(2));
   ASSERT_FALSE(in.empty());
@@ -502,7 +502,7 @@ TEST_F(HboneProxyTest, OversizeBaggageStillTunnelsWithoutMetadata) {
 }
 
 TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
-  Setup();
+  StartPair();
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(WriteAll(fd, "hello through hbone"));
@@ -532,7 +532,7 @@ TEST_F(HboneProxyTest, EchoThroughTunnelWithHalfCloseAndAccessLogs) {
 }
 
 TEST_F(HboneProxyTest, BulkTransferBothWaysIsExact) {
-  Setup();
+  StartPair();
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   std::string data(8 << 20, '\0');
@@ -548,7 +548,7 @@ TEST_F(HboneProxyTest, BulkTransferBothWaysIsExact) {
 }
 
 TEST_F(HboneProxyTest, SequentialAndParallelConnectionsShareOnePooledConnection) {
-  Setup();
+  StartPair();
   for (int i = 0; i < 5; ++i) {
     int fd = ConnectTo(forwarder_->address());
     ASSERT_GE(fd, 0);
@@ -582,7 +582,7 @@ TEST_F(HboneProxyTest, SequentialAndParallelConnectionsShareOnePooledConnection)
 }
 
 TEST_F(HboneProxyTest, UnauthorizedClientGets401AndNoBytes) {
-  Setup(/*allow=*/{"spiffe://cluster.local/ns/default/sa/someone-else"});
+  StartPair(/*allow=*/{"spiffe://cluster.local/ns/default/sa/someone-else"});
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   // The reset may already be there when we write; then the write reports it
@@ -612,7 +612,7 @@ TEST_F(HboneProxyTest, RecheckEndsStreamsNoLongerAllowed) {
     }
     return absl::OkStatus();
   };
-  Setup();
+  StartPair();
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(WriteAll(fd, "before"));
@@ -657,7 +657,7 @@ TEST_F(HboneProxyTest, RouteConnectsToTheAddressTheHostPicks) {
     seen_peer = s.peer_identity.str();
     return SocketAddress::Parse(echo_.address());
   };
-  Setup({}, {kServerId}, "198.18.250.1:80");
+  StartPair({}, {kServerId}, "198.18.250.1:80");
   EXPECT_TRUE(Echo("through the route"));
   Stop();
   EXPECT_EQ(seen_authority, "198.18.250.1:80");
@@ -668,7 +668,7 @@ TEST_F(HboneProxyTest, RouteErrorRefusesWith503AndConnectsNothing) {
   server_route_ = [](const InboundStream&) -> absl::StatusOr<SocketAddress> {
     return absl::UnavailableError("no healthy endpoint for the service");
   };
-  Setup();
+  StartPair();
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   bool clean = true;
@@ -693,7 +693,7 @@ TEST_F(HboneProxyTest, UnreachableUpstreamGets503) {
   getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
   std::string dead = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
   close(probe);
-  Setup({}, {kServerId}, dead);
+  StartPair({}, {kServerId}, dead);
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   bool clean = true;
@@ -707,7 +707,7 @@ TEST_F(HboneProxyTest, UnreachableUpstreamGets503) {
 }
 
 TEST_F(HboneProxyTest, WrongServerIdentityNeverCarriesBytes) {
-  Setup({}, {"spiffe://cluster.local/ns/prod/sa/db"});
+  StartPair({}, {"spiffe://cluster.local/ns/prod/sa/db"});
   int fd = ConnectTo(forwarder_->address());
   ASSERT_GE(fd, 0);
   bool wrote = WriteAll(fd, "secret");
@@ -722,7 +722,7 @@ TEST_F(HboneProxyTest, WrongServerIdentityNeverCarriesBytes) {
 }
 
 TEST_F(HboneProxyTest, IdlePooledConnectionIsReleasedAndRedialed) {
-  Setup({}, {kServerId}, "", absl::Milliseconds(200));
+  StartPair({}, {kServerId}, "", absl::Milliseconds(200));
   ASSERT_TRUE(Echo("first"));
   WaitLogs(2);
   usleep(600000);  // > idle timeout: the pool drains the connection
@@ -737,7 +737,7 @@ TEST_F(HboneProxyTest, IdlePooledConnectionIsReleasedAndRedialed) {
 }
 
 TEST_F(HboneProxyTest, ServerDrainEndsTheConnectionAndTheClientRedials) {
-  Setup();
+  StartPair();
   ASSERT_TRUE(Echo("before"));
   WaitLogs(2);
   Stop();
@@ -846,7 +846,7 @@ class HboneHopTest : public HboneProxyTest {
       seen_authority_ = s.authority;
       return Upstream::Hbone(hop_client_.get(), t);
     };
-    Setup({}, {kServerId}, "198.19.0.10:9080");
+    StartPair({}, {kServerId}, "198.19.0.10:9080");
   }
 
   KeyAndCert pod_b_leaf_ = ca_.Leaf(kPodBId);
