@@ -49,6 +49,7 @@ absl::Status IoWatch::SetEvents(uint32_t events) {
 void IoWatch::Stop() {
   if (fd_ < 0) return;
   epoll_ctl(loop_->epfd_, EPOLL_CTL_DEL, fd_, nullptr);
+  loop_->ForgetPendingEvents(this);
   fd_ = -1;
   events_ = 0;
 }
@@ -190,8 +191,18 @@ void EventLoop::Iterate(absl::Duration max_wait) {
   epoll_event events[64];
   int n = epoll_wait(epfd_, events, 64, timeout_ms);
   AccountForTrim(events, n);
+  Batch batch{events, 0, n, batch_};
+  batch_ = &batch;
+  struct Restore {
+    EventLoop* loop;
+    Batch* outer;
+    ~Restore() { loop->batch_ = outer; }
+  } restore{this, batch.outer};
   for (int i = 0; i < n; ++i) {
-    auto* watch = static_cast<IoWatch*>(events[i].data.ptr);
+    batch.next = i + 1;
+    void* ptr = events[i].data.ptr;
+    if (ptr == &batch_) continue;  // its watch stopped earlier in this batch
+    auto* watch = static_cast<IoWatch*>(ptr);
     if (watch == nullptr) {
       uint64_t v;
       while (read(evfd_, &v, sizeof(v)) > 0) {
@@ -204,11 +215,18 @@ void EventLoop::Iterate(absl::Duration max_wait) {
       for (Posted& t : tasks) t.task();
       continue;
     }
-    if (watch->fd_ < 0) continue;  // stopped earlier in this batch
     watch->callback_(events[i].events);
   }
   RunTimers();
   RunDeferred();
+}
+
+void EventLoop::ForgetPendingEvents(const IoWatch* watch) {
+  for (Batch* b = batch_; b != nullptr; b = b->outer) {
+    for (int i = b->next; i < b->n; ++i) {
+      if (b->events[i].data.ptr == watch) b->events[i].data.ptr = &batch_;  // dead
+    }
+  }
 }
 
 void EventLoop::AccountForTrim(const epoll_event* events, int n) {

@@ -190,6 +190,18 @@ class EventLoop {
   uint64_t next_at_destroy_ = 1;
   std::map<uint64_t, std::function<void()>> at_destroy_;
   void AccountForTrim(const epoll_event* events, int n);
+  // The epoll batch being dispatched (a chain when a callback runs the loop
+  // again): IoWatch::Stop marks its own events still to come as dead, so a
+  // watch stopped, restarted or destroyed by an earlier callback of the
+  // batch is neither called for stale readiness nor touched after it is gone.
+  struct Batch {
+    epoll_event* events;
+    int next;  // the index after the event being dispatched
+    int n;
+    Batch* outer;
+  };
+  Batch* batch_ = nullptr;
+  void ForgetPendingEvents(const IoWatch* watch);
   uint64_t events_since_trim_ = 0;
   uint64_t trim_window_events_ = 0;
   absl::Time trim_window_start_ = absl::InfinitePast();
