@@ -13,6 +13,8 @@
 # final coverage (edges), features, corpus size, result. A crash, leak,
 # timeout or out-of-memory stops the script with the reproducer's path.
 # Run it niced (`nice -n 19 bash scripts/fuzz-long.sh`) to soak idle CPU.
+# Do not pause it with SIGSTOP: libFuzzer's per-input timeout is wall-clock,
+# so the input in hand when it resumes is reported as a timeout.
 set -euo pipefail
 quota=${1:-3600}
 shift || true
@@ -45,7 +47,8 @@ for name in $targets; do
     rc=0
     /usr/bin/time -f "%U %S" -o "$work/$name.cpu" "$f" -max_total_time=900 -print_final_stats=1 \
       -artifact_prefix="$work/crashes/$name/" "$corpus" >"$log" 2>&1 || rc=$?
-    cpu=$(awk '{printf "%d", $1+$2}' "$work/$name.cpu")
+    # time(1) puts "Command exited with non-zero status N" first when it does
+    cpu=$(tail -1 "$work/$name.cpu" | awk '{printf "%d", $1+$2}')
     total=$(( $(spent "$name") + cpu ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
