@@ -91,7 +91,7 @@ asan-test: deps
 
 # The tests whose code runs on several threads (runtime, ZDS, the C ABI's loop
 # thread, node proxy, DNS, attack) under ThreadSanitizer, with clang
-# (scripts/tsan-test.sh says why not g++). Not part of CI: it adds ~6 minutes.
+# (scripts/tsan-test.sh says why not g++). Not part of CI: it takes ~8 minutes.
 tsan-test: deps
 	AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) bash scripts/tsan-test.sh build-tsan
 

@@ -213,9 +213,6 @@ TEST(EventLoopTest, IdleAfterABurstReturnsFreedMemory) {
   close(sv[1]);
 }
 
-// DeleteSoon: the object outlives the callback that gave it up, goes at the
-// end of that iteration in order with the deferred tasks, and a loop that
-// never iterates again still frees it.
 // Two fds ready in the same epoll batch: whichever callback runs first stops
 // the other watch and starts it again on a third fd that has nothing to read.
 // The other callback must not run for the stale readiness of its old fd
@@ -230,24 +227,20 @@ TEST(EventLoopTest, WatchRestartedOnAnotherFdInTheSameBatchGetsNoStaleEvent) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, quiet), 0);
   std::vector<std::string> calls;
   std::unique_ptr<IoWatch> wa, wb;
-  auto on = [&](const char* name, IoWatch** other) {
-    return [&, name, other](uint32_t) {
-      calls.push_back(absl::StrCat(name, " fd ", (name[0] == 'a' ? wa : wb)->fd()));
+  using Slot = std::unique_ptr<IoWatch>;
+  auto on = [&](const char* name, Slot* self, Slot* other) {
+    return [&calls, &quiet, name, self, other](uint32_t) {
+      calls.push_back(absl::StrCat(name, " fd ", (*self)->fd()));
       char buf[8];
-      ssize_t n = read((name[0] == 'a' ? wa : wb)->fd(), buf, sizeof(buf));
-      if (n <= 0) calls.push_back(absl::StrCat(name, " read nothing"));
+      if (read((*self)->fd(), buf, sizeof(buf)) <= 0) calls.push_back(absl::StrCat(name, " read nothing"));
       if (calls.size() == 1) {
         (*other)->Stop();
         ASSERT_TRUE((*other)->Start(quiet[0], EPOLLIN).ok());
       }
     };
   };
-  IoWatch* pa = nullptr;
-  IoWatch* pb = nullptr;
-  wa = std::make_unique<IoWatch>(loop->get(), on("a", &pb));
-  wb = std::make_unique<IoWatch>(loop->get(), on("b", &pa));
-  pa = wa.get();
-  pb = wb.get();
+  wa = std::make_unique<IoWatch>(loop->get(), on("a", &wa, &wb));
+  wb = std::make_unique<IoWatch>(loop->get(), on("b", &wb, &wa));
   ASSERT_TRUE(wa->Start(a[0], EPOLLIN).ok());
   ASSERT_TRUE(wb->Start(b[0], EPOLLIN).ok());
   ASSERT_EQ(write(a[1], "x", 1), 1);
@@ -287,6 +280,9 @@ TEST(EventLoopTest, WatchDestroyedByAPostedTaskInTheSameBatchIsNotTouched) {
   }
 }
 
+// DeleteSoon: the object outlives the callback that gave it up, goes at the
+// end of that iteration in order with the deferred tasks, and a loop that
+// never iterates again still frees it.
 TEST(EventLoopTest, DeleteSoonDestroysAtTheEndOfTheIterationOrAtLoopDestruction) {
   struct Tracked {
     explicit Tracked(std::string* log) : log(log) {}
