@@ -5,6 +5,12 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
+# ctest runs twice as many tests at once as there are cores: most of them
+# spend their time waiting (handshakes, timeouts, namespaces, subprocesses).
+TEST_JOBS ?= $(shell echo $$((2 * $$(nproc))))
+# The benchmark programs are built in $(BUILD) only for `make bench` and
+# `make bench-compare` (the tests do not need them).
+BUILD_BENCH ?= OFF
 # The sanitizer tree: clang, ASan+UBSan, libFuzzer coverage; `make fuzz` (in
 # `make test`) and `make asan-test` share it (scripts/configure-sanitized.sh).
 # 22 fuzzers at 5 s each in `make test`, as many at once as there are cores
@@ -41,7 +47,7 @@ deps:
 # (configure with plain -DCMAKE_BUILD_TYPE=RelWithDebInfo to step through
 # variables in a debugger).
 configure: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(LAUNCHER) \
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(LAUNCHER) -DAMBIENT_BUILD_BENCH=$(BUILD_BENCH) \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 build: configure
@@ -53,7 +59,7 @@ build: configure
 test: unit-test bindings-test openssl-test fuzz
 
 unit-test: build
-	cd $(BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(TEST_JOBS)
 
 bindings-test: build
 	@bash scripts/test-bindings.sh $(BUILD)
@@ -74,7 +80,7 @@ openssl-build: openssl-configure
 	cmake --build $(OPENSSL_BUILD) -j$(JOBS)
 
 openssl-test: build openssl-build
-	cd $(OPENSSL_BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(JOBS)
+	cd $(OPENSSL_BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(TEST_JOBS)
 	@bash scripts/test-bindings.sh $(OPENSSL_BUILD)
 	@bash scripts/test-tls-backends.sh $(BUILD) $(OPENSSL_BUILD)
 
@@ -86,7 +92,7 @@ asan-test: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) \
-	  ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
+	  ctest --output-on-failure -j$(TEST_JOBS) -LE no-sanitizer
 	AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) bash scripts/test-bindings-asan.sh $(ASAN_BUILD)
 
 # The tests whose code runs on several threads (runtime, ZDS, the C ABI's loop
@@ -115,6 +121,7 @@ fuzz: deps
 # ($(OPENSSL_BUILD)) in the same rounds.
 BENCH ?=
 comma := ,
+bench bench-compare: BUILD_BENCH = ON
 bench: build $(if $(or $(if $(BENCH),,all),$(filter floors pair tls,$(subst $(comma), ,$(BENCH)))),openssl-bench-build)
 	@/usr/bin/python3 scripts/bench.py --build $(BUILD) --tls-build $(OPENSSL_BUILD) $(if $(BENCH),--parts $(BENCH))
 

@@ -21,8 +21,8 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TestCa;
 
-constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
-constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
+constexpr char kCtxClientId[] = "spiffe://cluster.local/ns/default/sa/client";
+constexpr char kCtxServerId[] = "spiffe://cluster.local/ns/default/sa/server";
 
 class IdentityContextTest : public ::testing::Test {
  protected:
@@ -97,15 +97,15 @@ class IdentityContextTest : public ::testing::Test {
 };
 
 TEST_F(IdentityContextTest, TunnelWorksAndIdentitiesAreVerified) {
-  auto sctx = NewServerContext(Holder(ca_, kServerId), bundles_);
-  auto cctx = NewClientContext(Holder(ca_, kClientId), bundles_);
+  auto sctx = NewServerContext(Holder(ca_, kCtxServerId), bundles_);
+  auto cctx = NewClientContext(Holder(ca_, kCtxClientId), bundles_);
   ASSERT_TRUE(sctx.ok()) << sctx.status();
   ASSERT_TRUE(cctx.ok()) << cctx.status();
-  Run(cctx->get(), sctx->get(), {kServerId});
+  Run(cctx->get(), sctx->get(), {kCtxServerId});
   ASSERT_TRUE(client_->IsEstablished());
   ASSERT_TRUE(server_->IsEstablished());
-  EXPECT_EQ(client_->PeerIdentity().value().str(), kServerId);
-  EXPECT_EQ(server_->PeerIdentity().value().str(), kClientId);
+  EXPECT_EQ(client_->PeerIdentity().value().str(), kCtxServerId);
+  EXPECT_EQ(server_->PeerIdentity().value().str(), kCtxClientId);
   ConnectRequest req;
   req.authority = "198.18.0.2:8080";
   auto id = client_->OpenStream(req);
@@ -121,8 +121,8 @@ TEST_F(IdentityContextTest, TunnelWorksAndIdentitiesAreVerified) {
 }
 
 TEST_F(IdentityContextTest, UnexpectedServerIdentityIsRejectedDuringHandshake) {
-  auto sctx = NewServerContext(Holder(ca_, kServerId), bundles_);
-  auto cctx = NewClientContext(Holder(ca_, kClientId), bundles_);
+  auto sctx = NewServerContext(Holder(ca_, kCtxServerId), bundles_);
+  auto cctx = NewClientContext(Holder(ca_, kCtxClientId), bundles_);
   ASSERT_TRUE(sctx.ok() && cctx.ok());
   Run(cctx->get(), sctx->get(), {"spiffe://cluster.local/ns/prod/sa/db"});
   EXPECT_TRUE(client_->IsClosed());
@@ -135,10 +135,10 @@ TEST_F(IdentityContextTest, UnexpectedServerIdentityIsRejectedDuringHandshake) {
 
 TEST_F(IdentityContextTest, ServerFromAnotherCaIsRejected) {
   TestCa rogue;
-  auto sctx = NewServerContext(Holder(rogue, kServerId), Bundles(rogue));
-  auto cctx = NewClientContext(Holder(ca_, kClientId), bundles_);
+  auto sctx = NewServerContext(Holder(rogue, kCtxServerId), Bundles(rogue));
+  auto cctx = NewClientContext(Holder(ca_, kCtxClientId), bundles_);
   ASSERT_TRUE(sctx.ok() && cctx.ok());
-  Run(cctx->get(), sctx->get(), {kServerId});
+  Run(cctx->get(), sctx->get(), {kCtxServerId});
   EXPECT_TRUE(client_->IsClosed());
   const Event* closed = Find(client_events_, Event::Type::kConnectionClosed);
   ASSERT_NE(closed, nullptr);
@@ -146,10 +146,10 @@ TEST_F(IdentityContextTest, ServerFromAnotherCaIsRejected) {
 }
 
 TEST_F(IdentityContextTest, ClientOfAnotherTrustDomainIsRejectedByServer) {
-  auto sctx = NewServerContext(Holder(ca_, kServerId), bundles_);
+  auto sctx = NewServerContext(Holder(ca_, kCtxServerId), bundles_);
   auto cctx = NewClientContext(Holder(ca_, "spiffe://evil.example/ns/x/sa/y"), bundles_);
   ASSERT_TRUE(sctx.ok() && cctx.ok());
-  Run(cctx->get(), sctx->get(), {kServerId});
+  Run(cctx->get(), sctx->get(), {kCtxServerId});
   EXPECT_TRUE(server_->IsClosed());
   EXPECT_EQ(Find(server_events_, Event::Type::kHandshakeDone), nullptr);
   const Event* closed = Find(server_events_, Event::Type::kConnectionClosed);
@@ -166,43 +166,43 @@ TEST_F(IdentityContextTest, MissingPiecesAreClearErrors) {
 }
 
 TEST_F(IdentityContextTest, ContextsFromPemHandshakeAndNameTheirIdentity) {
-  testing::KeyAndCert sleaf = ca_.Leaf(kServerId);
-  testing::KeyAndCert cleaf = ca_.Leaf(kClientId);
+  testing::KeyAndCert sleaf = ca_.Leaf(kCtxServerId);
+  testing::KeyAndCert cleaf = ca_.Leaf(kCtxClientId);
   auto server =
       NewContextFromPem(Role::kServer, TestCa::CertPem(sleaf), TestCa::KeyPem(sleaf), ca_.CaPem());
   auto client =
       NewContextFromPem(Role::kClient, TestCa::CertPem(cleaf), TestCa::KeyPem(cleaf), ca_.CaPem());
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE(client.ok()) << client.status();
-  EXPECT_EQ(server->credentials->id().str(), kServerId);
-  EXPECT_EQ(client->credentials->id().str(), kClientId);
+  EXPECT_EQ(server->credentials->id().str(), kCtxServerId);
+  EXPECT_EQ(client->credentials->id().str(), kCtxClientId);
   ASSERT_NE(client->bundles, nullptr);
   bundles_ = client->bundles;
-  Run(client->ctx.get(), server->ctx.get(), {kServerId});
+  Run(client->ctx.get(), server->ctx.get(), {kCtxServerId});
   ASSERT_TRUE(client_->IsEstablished());
   ASSERT_TRUE(server_->IsEstablished());
-  EXPECT_EQ(client_->PeerIdentity().value().str(), kServerId);
-  EXPECT_EQ(server_->PeerIdentity().value().str(), kClientId);
+  EXPECT_EQ(client_->PeerIdentity().value().str(), kCtxServerId);
+  EXPECT_EQ(server_->PeerIdentity().value().str(), kCtxClientId);
 }
 
 TEST_F(IdentityContextTest, ContextFromPemTrustsOnlyTheGivenBundle) {
   TestCa other;
-  testing::KeyAndCert sleaf = ca_.Leaf(kServerId);
-  testing::KeyAndCert cleaf = ca_.Leaf(kClientId);
+  testing::KeyAndCert sleaf = ca_.Leaf(kCtxServerId);
+  testing::KeyAndCert cleaf = ca_.Leaf(kCtxClientId);
   auto server =
       NewContextFromPem(Role::kServer, TestCa::CertPem(sleaf), TestCa::KeyPem(sleaf), ca_.CaPem());
   auto client = NewContextFromPem(Role::kClient, TestCa::CertPem(cleaf), TestCa::KeyPem(cleaf),
                                   other.CaPem());
   ASSERT_TRUE(server.ok() && client.ok());
   bundles_ = client->bundles;
-  Run(client->ctx.get(), server->ctx.get(), {kServerId});
+  Run(client->ctx.get(), server->ctx.get(), {kCtxServerId});
   EXPECT_TRUE(client_->IsClosed());
   EXPECT_FALSE(client_->IsEstablished());
 }
 
 TEST_F(IdentityContextTest, ContextFromPemErrorsNameThePart) {
-  testing::KeyAndCert leaf = ca_.Leaf(kServerId);
-  testing::KeyAndCert stranger = ca_.Leaf(kClientId);
+  testing::KeyAndCert leaf = ca_.Leaf(kCtxServerId);
+  testing::KeyAndCert stranger = ca_.Leaf(kCtxClientId);
   auto bad_key = NewContextFromPem(Role::kServer, TestCa::CertPem(leaf), "not a key", ca_.CaPem());
   EXPECT_EQ(bad_key.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad_key.status().message()), ::testing::StartsWith("credentials"));
@@ -224,7 +224,7 @@ TEST_F(IdentityContextTest, ContextFromFilesReadsThemAndNamesMissingOnes) {
   char dir_template[] = "/tmp/ambient-tls-context-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   std::string dir = dir_template;
-  testing::KeyAndCert leaf = ca_.Leaf(kServerId);
+  testing::KeyAndCert leaf = ca_.Leaf(kCtxServerId);
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir + "/" + name) << text;
     return dir + "/" + name;
@@ -234,7 +234,7 @@ TEST_F(IdentityContextTest, ContextFromFilesReadsThemAndNamesMissingOnes) {
   std::string bundle = write("bundle.pem", ca_.CaPem());
   auto made = NewContextFromFiles(Role::kServer, cert, key, bundle);
   ASSERT_TRUE(made.ok()) << made.status();
-  EXPECT_EQ(made->credentials->id().str(), kServerId);
+  EXPECT_EQ(made->credentials->id().str(), kCtxServerId);
   auto missing = NewContextFromFiles(Role::kServer, dir + "/absent.pem", key, bundle);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("certificate file"));

@@ -23,7 +23,7 @@ using ::ambient::test_support::LeafSpec;
 using ::ambient::test_support::PeerLeafDer;
 using ::ambient::test_support::ToDer;
 
-constexpr char kTd[] = "cluster.local";
+constexpr char kClusterTd[] = "cluster.local";
 constexpr char kServerId[] = "spiffe://cluster.local/ns/default/sa/server";
 constexpr char kClientId[] = "spiffe://cluster.local/ns/default/sa/client";
 
@@ -92,18 +92,18 @@ bool ClientSeesServerAccept(SSL* client, SSL* server) {
 class TlsTest : public ::testing::Test {
  protected:
   TlsTest()
-      : ca_(Issue(CaSpec(kTd))),
+      : ca_(Issue(CaSpec(kClusterTd))),
         server_leaf_(Issue(LeafSpec(kServerId), &ca_)),
         client_leaf_(Issue(LeafSpec(kClientId), &ca_)) {
     bundles_ = std::make_shared<TrustBundleSource>(*TrustBundleSet::Create(
-        {*TrustBundle::FromPem(*TrustDomain::Parse(kTd), ca_.CertPem())}));
+        {*TrustBundle::FromPem(*TrustDomain::Parse(kClusterTd), ca_.CertPem())}));
     server_creds_ = std::make_shared<CredentialHolder>(CredsFor(server_leaf_));
     client_creds_ = std::make_shared<CredentialHolder>(CredsFor(client_leaf_));
     server_ctx_ = NewCtx();
     client_ctx_ = NewCtx();
     EXPECT_TRUE(InstallCredentials(server_ctx_.get(), server_creds_).ok());
     EXPECT_TRUE(InstallCredentials(client_ctx_.get(), client_creds_).ok());
-    EXPECT_TRUE(InstallServerVerifier(server_ctx_.get(), bundles_, *TrustDomain::Parse(kTd),
+    EXPECT_TRUE(InstallServerVerifier(server_ctx_.get(), bundles_, *TrustDomain::Parse(kClusterTd),
                                       [] { return kNow; })
                     .ok());
   }

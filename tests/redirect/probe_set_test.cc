@@ -17,7 +17,7 @@
 namespace ambient::redirect {
 namespace {
 
-netns::Netns FreshNetns() {
+netns::Netns FreshProbeNetns() {
   absl::StatusOr<netns::Netns> ns = netns::Netns::CreateUnnamed();
   EXPECT_TRUE(ns.ok()) << ns.status();
   return ns.ok() ? *std::move(ns) : netns::Netns();
@@ -64,7 +64,7 @@ class ProbeSet : public ::testing::TestWithParam<Backend> {};
 
 TEST_P(ProbeSet, AddReplaceRemoveByUid) {
   AMBIENT_REQUIRE_ROOT();
-  netns::Netns host = FreshNetns();
+  netns::Netns host = FreshProbeNetns();
   Config config;
   config.backend = GetParam();
   config.host = true;
@@ -104,7 +104,7 @@ TEST_P(ProbeSet, AddReplaceRemoveByUid) {
 
 TEST_P(ProbeSet, BadInputChangesNothing) {
   AMBIENT_REQUIRE_ROOT();
-  netns::Netns host = FreshNetns();
+  netns::Netns host = FreshProbeNetns();
   Config config;
   config.backend = GetParam();
   config.host = true;

@@ -13,7 +13,7 @@
 namespace ambient::xds {
 namespace {
 
-namespace wire = ::ambient::wire::istio::workload;
+namespace wl = ::ambient::wire::istio::workload;
 
 std::string V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   return std::string(
@@ -29,56 +29,56 @@ std::string V6Doc(uint8_t last) {  // 2001:db8::last
   return s;
 }
 
-wire::Workload PodA() {
-  wire::Workload w;
+wl::Workload PodA() {
+  wl::Workload w;
   w.set_uid("Kubernetes//Pod/ns1/a");
   w.set_name("a");
   w.set_namespace_("ns1");
   w.add_addresses(V4(198, 18, 0, 10));
-  w.set_tunnel_protocol(wire::HBONE);
+  w.set_tunnel_protocol(wl::HBONE);
   return w;
 }
-std::string Bytes(const wire::Workload& w) {
-  wire::Address a;
+std::string Bytes(const wl::Workload& w) {
+  wl::Address a;
   *a.mutable_workload() = w;
   return a.SerializeAsString();
 }
-wire::Service SvcA() {
-  wire::Service s;
+wl::Service SvcA() {
+  wl::Service s;
   s.set_name("svc");
   s.set_namespace_("ns1");
   s.set_hostname("svc.ns1.svc.cluster.local");
-  wire::NetworkAddress* vip = s.add_addresses();
+  wl::NetworkAddress* vip = s.add_addresses();
   vip->set_address(V4(198, 19, 0, 1));
-  wire::Port* p = s.add_ports();
+  wl::Port* p = s.add_ports();
   p->set_service_port(80);
   p->set_target_port(8080);
   return s;
 }
-std::string Bytes(const wire::Service& s) {
-  wire::Address a;
+std::string Bytes(const wl::Service& s) {
+  wl::Address a;
   *a.mutable_service() = s;
   return a.SerializeAsString();
 }
 
-runtime::Workload DecodeWorkload(const wire::Workload& w) {
+runtime::Workload DecodeWorkload(const wl::Workload& w) {
   auto a = DecodeAddress(Bytes(w));
   EXPECT_TRUE(a.ok()) << a.status();
   if (!a.ok() || !std::holds_alternative<runtime::Workload>(*a)) return {};
   return std::get<runtime::Workload>(*a);
 }
-runtime::Service DecodeService(const wire::Service& s) {
+runtime::Service DecodeService(const wl::Service& s) {
   auto a = DecodeAddress(Bytes(s));
   EXPECT_TRUE(a.ok()) << a.status();
   if (!a.ok() || !std::holds_alternative<runtime::Service>(*a)) return {};
   return std::get<runtime::Service>(*a);
 }
-std::string WorkloadError(const wire::Workload& w) {
+std::string WorkloadError(const wl::Workload& w) {
   auto a = DecodeAddress(Bytes(w));
   EXPECT_FALSE(a.ok());
   return a.ok() ? "" : std::string(a.status().message());
 }
-std::string ServiceError(const wire::Service& s) {
+std::string ServiceError(const wl::Service& s) {
   auto a = DecodeAddress(Bytes(s));
   EXPECT_FALSE(a.ok());
   return a.ok() ? "" : std::string(a.status().message());
@@ -103,10 +103,10 @@ TEST(DecodeAddressTest, AMinimalWorkloadGetsZtunnelsDefaults) {
 }
 
 TEST(DecodeAddressTest, EveryWorkloadFieldIsCarried) {
-  wire::Workload x = PodA();
+  wl::Workload x = PodA();
   x.add_addresses(V6Doc(7));
   x.set_network("net1");
-  x.set_tunnel_protocol(wire::NONE);
+  x.set_tunnel_protocol(wl::NONE);
   x.set_trust_domain("td.example");
   x.set_service_account("sa-a");
   x.set_node("node-1");
@@ -114,18 +114,18 @@ TEST(DecodeAddressTest, EveryWorkloadFieldIsCarried) {
   x.set_canonical_revision("v2");
   x.set_cluster_id("c1");
   x.add_authorization_policies("ns1/allow-b");
-  x.set_status(wire::UNHEALTHY);
+  x.set_status(wl::UNHEALTHY);
   x.mutable_locality()->set_region("r");
   x.mutable_locality()->set_zone("z");
   x.mutable_locality()->set_subzone("s");
   x.mutable_capacity()->set_value(5);
-  wire::PortList pl;
-  wire::Port* p = pl.add_ports();
+  wl::PortList pl;
+  wl::Port* p = pl.add_ports();
   p->set_service_port(80);
   p->set_target_port(8080);
   (*x.mutable_services())["ns1/svc.ns1.svc.cluster.local"] = pl;
-  (*x.mutable_services())["ns2/other"] = wire::PortList();
-  wire::GatewayAddress* wp = x.mutable_waypoint();
+  (*x.mutable_services())["ns2/other"] = wl::PortList();
+  wl::GatewayAddress* wp = x.mutable_waypoint();
   wp->mutable_address()->set_network("net1");
   wp->mutable_address()->set_address(V4(198, 18, 0, 99));
   wp->set_hbone_mtls_port(15008);
@@ -157,7 +157,7 @@ TEST(DecodeAddressTest, EveryWorkloadFieldIsCarried) {
 
   x.mutable_capacity()->set_value(0);  // set to 0: kept (the directory counts it as 1)
   EXPECT_EQ(DecodeWorkload(x).capacity, 0u);
-  wire::GatewayAddress* host = x.mutable_waypoint();
+  wl::GatewayAddress* host = x.mutable_waypoint();
   host->mutable_hostname()->set_namespace_("ns1");
   host->mutable_hostname()->set_hostname("wp.ns1.svc.cluster.local");
   w = DecodeWorkload(x);
@@ -168,27 +168,27 @@ TEST(DecodeAddressTest, EveryWorkloadFieldIsCarried) {
 }
 
 TEST(DecodeAddressTest, WorkloadsThatDoNotFitAreRefusedWithTheField) {
-  wire::Workload x = PodA();
+  wl::Workload x = PodA();
   x.add_addresses("12345");
   EXPECT_EQ(WorkloadError(x), "workload addresses[1]: 5 bytes, want 4 (IPv4) or 16 (IPv6)");
   x = PodA();
   x.add_addresses("");
   EXPECT_EQ(WorkloadError(x), "workload addresses[1]: 0 bytes, want 4 (IPv4) or 16 (IPv6)");
   x = PodA();
-  x.set_tunnel_protocol(wire::LEGACY_ISTIO_MTLS);
+  x.set_tunnel_protocol(wl::LEGACY_ISTIO_MTLS);
   EXPECT_EQ(WorkloadError(x),
             "workload tunnel_protocol: unsupported tunnel protocol: legacy istio mtls");
   x = PodA();
-  x.set_tunnel_protocol(static_cast<wire::TunnelProtocol>(9));
+  x.set_tunnel_protocol(static_cast<wl::TunnelProtocol>(9));
   EXPECT_EQ(WorkloadError(x), "workload tunnel_protocol: unknown value 9");
   x = PodA();
-  x.set_status(static_cast<wire::WorkloadStatus>(4));
+  x.set_status(static_cast<wl::WorkloadStatus>(4));
   EXPECT_EQ(WorkloadError(x), "workload status: unknown value 4");
   x = PodA();
-  x.set_network_mode(static_cast<wire::NetworkMode>(3));
+  x.set_network_mode(static_cast<wl::NetworkMode>(3));
   EXPECT_EQ(WorkloadError(x), "workload network_mode: unknown value 3");
   x = PodA();
-  x.mutable_application_tunnel()->set_protocol(static_cast<wire::ApplicationTunnel::Protocol>(7));
+  x.mutable_application_tunnel()->set_protocol(static_cast<wl::ApplicationTunnel::Protocol>(7));
   EXPECT_EQ(WorkloadError(x), "workload application_tunnel.protocol: unknown value 7");
   x = PodA();
   x.mutable_waypoint()->set_hbone_mtls_port(15008);
@@ -204,10 +204,10 @@ TEST(DecodeAddressTest, WorkloadsThatDoNotFitAreRefusedWithTheField) {
   x.mutable_network_gateway()->set_hbone_mtls_port(15008);
   EXPECT_EQ(WorkloadError(x), "workload network_gateway: no destination (address or hostname)");
   x = PodA();
-  (*x.mutable_services())["no-slash"] = wire::PortList();
+  (*x.mutable_services())["no-slash"] = wl::PortList();
   EXPECT_EQ(WorkloadError(x), "workload services[\"no-slash\"]: key is not \"namespace/hostname\"");
   x = PodA();
-  wire::PortList pl;
+  wl::PortList pl;
   pl.add_ports()->set_service_port(65536);
   (*x.mutable_services())["ns1/s"] = pl;
   EXPECT_EQ(WorkloadError(x),
@@ -215,8 +215,8 @@ TEST(DecodeAddressTest, WorkloadsThatDoNotFitAreRefusedWithTheField) {
 }
 
 TEST(DecodeAddressTest, EveryServiceFieldIsCarried) {
-  wire::Service x = SvcA();
-  wire::NetworkAddress* v6 = x.add_addresses();
+  wl::Service x = SvcA();
+  wl::NetworkAddress* v6 = x.add_addresses();
   v6->set_network("net2");
   v6->set_address(V6Doc(1));
   v6->set_length(128);  // the whole address: a plain VIP
@@ -224,16 +224,16 @@ TEST(DecodeAddressTest, EveryServiceFieldIsCarried) {
   x.mutable_waypoint()->mutable_hostname()->set_namespace_("ns1");
   x.mutable_waypoint()->mutable_hostname()->set_hostname("wp");
   x.mutable_waypoint()->set_hbone_mtls_port(15008);
-  wire::LoadBalancing* lb = x.mutable_load_balancing();
-  lb->add_routing_preference(wire::LoadBalancing::NETWORK);
-  lb->add_routing_preference(wire::LoadBalancing::REGION);
-  lb->add_routing_preference(wire::LoadBalancing::ZONE);
-  lb->add_routing_preference(wire::LoadBalancing::SUBZONE);
-  lb->add_routing_preference(wire::LoadBalancing::NODE);
-  lb->add_routing_preference(wire::LoadBalancing::CLUSTER);
-  lb->set_mode(wire::LoadBalancing::FAILOVER);
-  lb->set_health_policy(wire::LoadBalancing::ALLOW_ALL);
-  wire::Port* named = x.add_ports();
+  wl::LoadBalancing* lb = x.mutable_load_balancing();
+  lb->add_routing_preference(wl::LoadBalancing::NETWORK);
+  lb->add_routing_preference(wl::LoadBalancing::REGION);
+  lb->add_routing_preference(wl::LoadBalancing::ZONE);
+  lb->add_routing_preference(wl::LoadBalancing::SUBZONE);
+  lb->add_routing_preference(wl::LoadBalancing::NODE);
+  lb->add_routing_preference(wl::LoadBalancing::CLUSTER);
+  lb->set_mode(wl::LoadBalancing::FAILOVER);
+  lb->set_health_policy(wl::LoadBalancing::ALLOW_ALL);
+  wl::Port* named = x.add_ports();
   named->set_service_port(9090);  // target 0: the endpoint's own mapping
 
   runtime::Service s = DecodeService(x);
@@ -257,17 +257,17 @@ TEST(DecodeAddressTest, EveryServiceFieldIsCarried) {
   EXPECT_EQ(s.load_balancing->mode, runtime::LoadBalancing::Mode::kFailover);
   EXPECT_TRUE(s.load_balancing->allow_unhealthy);
 
-  x.mutable_load_balancing()->set_mode(wire::LoadBalancing::STRICT);
+  x.mutable_load_balancing()->set_mode(wl::LoadBalancing::STRICT);
   EXPECT_EQ(DecodeService(x).load_balancing->mode, runtime::LoadBalancing::Mode::kStrict);
-  x.mutable_load_balancing()->set_mode(wire::LoadBalancing::PASSTHROUGH);
+  x.mutable_load_balancing()->set_mode(wl::LoadBalancing::PASSTHROUGH);
   EXPECT_EQ(DecodeService(x).load_balancing->mode, runtime::LoadBalancing::Mode::kPassthrough);
-  x.mutable_load_balancing()->set_mode(wire::LoadBalancing::UNSPECIFIED_MODE);
+  x.mutable_load_balancing()->set_mode(wl::LoadBalancing::UNSPECIFIED_MODE);
   EXPECT_EQ(DecodeService(x).load_balancing->mode, runtime::LoadBalancing::Mode::kStandard);
   EXPECT_FALSE(DecodeService(SvcA()).load_balancing.has_value());
 }
 
 TEST(DecodeAddressTest, ServicesThatDoNotFitAreRefusedWithTheField) {
-  wire::Service x = SvcA();
+  wl::Service x = SvcA();
   x.add_addresses()->set_address("123456");
   EXPECT_EQ(ServiceError(x), "service addresses[1]: 6 bytes, want 4 (IPv4) or 16 (IPv6)");
   x = SvcA();
@@ -279,16 +279,16 @@ TEST(DecodeAddressTest, ServicesThatDoNotFitAreRefusedWithTheField) {
   x.mutable_ports(0)->set_target_port(1u << 20);
   EXPECT_EQ(ServiceError(x), "service ports[0].target_port: port 1048576 is above 65535");
   x = SvcA();
-  x.mutable_load_balancing()->add_routing_preference(wire::LoadBalancing::UNSPECIFIED_SCOPE);
+  x.mutable_load_balancing()->add_routing_preference(wl::LoadBalancing::UNSPECIFIED_SCOPE);
   EXPECT_EQ(ServiceError(x), "service load_balancing.routing_preference[0]: invalid scope 0");
   x = SvcA();
-  x.mutable_load_balancing()->set_mode(static_cast<wire::LoadBalancing::Mode>(8));
+  x.mutable_load_balancing()->set_mode(static_cast<wl::LoadBalancing::Mode>(8));
   EXPECT_EQ(ServiceError(x), "service load_balancing.mode: unknown value 8");
   x = SvcA();
-  x.mutable_load_balancing()->set_health_policy(static_cast<wire::LoadBalancing::HealthPolicy>(2));
+  x.mutable_load_balancing()->set_health_policy(static_cast<wl::LoadBalancing::HealthPolicy>(2));
   EXPECT_EQ(ServiceError(x), "service load_balancing.health_policy: unknown value 2");
   x = SvcA();
-  x.set_ip_families(static_cast<wire::IPFamilies>(4));
+  x.set_ip_families(static_cast<wl::IPFamilies>(4));
   EXPECT_EQ(ServiceError(x), "service ip_families: unknown value 4");
   x = SvcA();
   x.mutable_waypoint();
@@ -317,8 +317,8 @@ class AddressHandlerTest : public ::testing::Test {
 };
 
 TEST_F(AddressHandlerTest, WorkloadsAndServicesLandInTheDirectoryAndEndpointsJoin) {
-  wire::Workload a = PodA();
-  wire::PortList pl;
+  wl::Workload a = PodA();
+  wl::PortList pl;
   (*a.mutable_services())["ns1/svc.ns1.svc.cluster.local"] = pl;
   std::vector<Rejection> r = handler_.Apply(
       {Update(a.uid(), Bytes(a)), Update("ns1/svc.ns1.svc.cluster.local", Bytes(SvcA()))}, {});
@@ -337,16 +337,16 @@ TEST_F(AddressHandlerTest, WorkloadsAndServicesLandInTheDirectoryAndEndpointsJoi
 
 TEST_F(AddressHandlerTest, BadResourcesAreRejectedByNameAndChangeNothingTheGoodOnesApply) {
   ASSERT_TRUE(handler_.Apply({Update(PodA().uid(), Bytes(PodA()))}, {}).empty());
-  wire::Workload a2 = PodA();  // same uid, a bad address: the old record must stay
+  wl::Workload a2 = PodA();  // same uid, a bad address: the old record must stay
   a2.set_addresses(0, "xx");
-  wire::Workload b = PodA();
+  wl::Workload b = PodA();
   b.set_uid("Kubernetes//Pod/ns1/b");
   b.set_name("b");
   b.set_addresses(0, V4(198, 18, 0, 11));
-  wire::Workload thief = PodA();  // another uid claiming a's address: the directory refuses
+  wl::Workload thief = PodA();  // another uid claiming a's address: the directory refuses
   thief.set_uid("Kubernetes//Pod/ns1/c");
   thief.set_name("c");
-  wire::Workload bad_sa = PodA();
+  wl::Workload bad_sa = PodA();
   bad_sa.set_uid("Kubernetes//Pod/ns1/d");
   bad_sa.set_addresses(0, V4(198, 18, 0, 12));
   bad_sa.set_service_account("bad sa");
@@ -376,7 +376,7 @@ TEST_F(AddressHandlerTest, BadResourcesAreRejectedByNameAndChangeNothingTheGoodO
 }
 
 TEST_F(AddressHandlerTest, RemovalsForgetWorkloadsByUidAndServicesByNamespaceHostname) {
-  wire::Service other = SvcA();
+  wl::Service other = SvcA();
   other.set_namespace_("ns2");
   other.set_hostname("svc.ns2");
   ASSERT_TRUE(handler_

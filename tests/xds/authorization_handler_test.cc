@@ -13,9 +13,9 @@
 namespace ambient::xds {
 namespace {
 
-namespace wire = ::ambient::wire::istio::security;
+namespace sec = ::ambient::wire::istio::security;
 
-ResourceUpdate Update(std::string name, const wire::Authorization& a) {
+ResourceUpdate Update(std::string name, const sec::Authorization& a) {
   return ResourceUpdate{std::move(name), "v1", kAuthorizationType, a.SerializeAsString()};
 }
 ResourceUpdate Update(std::string name, std::string bytes) {
@@ -32,15 +32,15 @@ authz::Connection From(const std::string& src, const std::string& identity, uint
 }
 
 // DenyB denies principal td/ns/ns1/sa/b, except from 198.18.0.0/24 sources.
-wire::Authorization DenyB() {
-  wire::Authorization a;
+sec::Authorization DenyB() {
+  sec::Authorization a;
   a.set_name("deny-b");
   a.set_namespace_("ns1");
-  a.set_scope(wire::NAMESPACE);
-  a.set_action(wire::DENY);
-  wire::Match* m = a.add_rules()->add_clauses()->add_matches();
+  a.set_scope(sec::NAMESPACE);
+  a.set_action(sec::DENY);
+  sec::Match* m = a.add_rules()->add_clauses()->add_matches();
   m->add_principals()->set_exact("cluster.local/ns/ns1/sa/b");
-  wire::Address* not_src = m->add_not_source_ips();
+  sec::Address* not_src = m->add_not_source_ips();
   not_src->set_address(std::string("\xc6\x12\x00\x00", 4));
   not_src->set_length(24);
   return a;
@@ -68,25 +68,25 @@ TEST_F(AuthorizationHandlerTest, APolicyFromXdsDecidesConnections) {
 }
 
 TEST_F(AuthorizationHandlerTest, AllowRulesWithEveryMatchKindAndDryRun) {
-  wire::Authorization a;
+  sec::Authorization a;
   a.set_name("allow-80");
   a.set_namespace_("ns1");
-  a.set_scope(wire::WORKLOAD_SELECTOR);
-  a.set_action(wire::ALLOW);
-  wire::Clause* c = a.add_rules()->add_clauses();
-  wire::Match* m = c->add_matches();
+  a.set_scope(sec::WORKLOAD_SELECTOR);
+  a.set_action(sec::ALLOW);
+  sec::Clause* c = a.add_rules()->add_clauses();
+  sec::Match* m = c->add_matches();
   m->add_namespaces()->set_prefix("ns");
   m->add_not_namespaces()->set_exact("ns3");
   m->add_not_principals()->set_suffix("/sa/evil");
   m->add_destination_ports(80);
   m->add_not_destination_ports(81);
-  wire::ServiceAccountMatch* sa = m->add_not_service_accounts();
+  sec::ServiceAccountMatch* sa = m->add_not_service_accounts();
   sa->set_namespace_("ns2");
   sa->set_serviceaccount("blocked");
-  wire::Address* dst = m->add_destination_ips();
+  sec::Address* dst = m->add_destination_ips();
   dst->set_address(std::string("\xc6\x12\x00\x0a", 4));
   dst->set_length(32);
-  wire::Authorization dry = DenyB();
+  sec::Authorization dry = DenyB();
   dry.set_name("deny-dry");
   dry.set_dry_run(true);
   ASSERT_TRUE(handler_.Apply({Update("ns1/allow-80", a), Update("ns1/deny-dry", dry)}, {}).empty());
@@ -113,15 +113,15 @@ TEST_F(AuthorizationHandlerTest, AllowRulesWithEveryMatchKindAndDryRun) {
 
 TEST_F(AuthorizationHandlerTest, BadResourcesAreRejectedAndChangeNothingRemovalsRemove) {
   ASSERT_TRUE(handler_.Apply({Update("ns1/deny-b", DenyB())}, {}).empty());
-  wire::Authorization broken = DenyB();  // a bad prefix: the old deny-b must stay
+  sec::Authorization broken = DenyB();  // a bad prefix: the old deny-b must stay
   broken.mutable_rules(0)
       ->mutable_clauses(0)
       ->mutable_matches(0)
       ->mutable_not_source_ips(0)
       ->set_address("abc");
-  wire::Authorization global = DenyB();
+  sec::Authorization global = DenyB();
   global.set_name("g");
-  global.set_scope(wire::GLOBAL);
+  global.set_scope(sec::GLOBAL);
   std::vector<Rejection> r =
       handler_.Apply({Update("ns1/deny-b", broken), Update("ns1/wrong", global),
                       Update("ns1/junk", std::string("\xff\xff", 2)), Update("ns1/g", global)},

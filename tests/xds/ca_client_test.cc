@@ -18,7 +18,7 @@
 namespace ambient::xds {
 namespace {
 
-namespace wire = ::ambient::wire::istio::ca;
+namespace ca_wire = ::ambient::wire::istio::ca;
 using test_support::Issued;
 
 identity::SpiffeId Id(const std::string& s) { return *identity::SpiffeId::Parse(s); }
@@ -68,7 +68,7 @@ TEST_F(CaClientTest, CsrIsP256WithTheIdAsItsOnlyCriticalUriSanAndAnEmptySubject)
 
 TEST_F(CaClientTest, RequestCarriesTheCsrLifetimeAndImpersonation) {
   CertificateSigningRequest csr = *MakeCsr(id_);
-  wire::IstioCertificateRequest r;
+  ca_wire::IstioCertificateRequest r;
   ASSERT_TRUE(r.ParseFromString(EncodeCertificateRequest(csr, absl::Hours(24), true)));
   EXPECT_EQ(r.csr(), csr.csr_pem);
   EXPECT_EQ(r.validity_duration(), 86400);

@@ -15,11 +15,11 @@
 namespace ambient::xds {
 namespace {
 
-namespace wire = ::ambient::wire::istio::ca;
+namespace ca_wire = ::ambient::wire::istio::ca;
 using test_support::kDay;
 using test_support::kNow;
 
-identity::SpiffeId Id(const std::string& sa) {
+identity::SpiffeId SaId(const std::string& sa) {
   return *identity::SpiffeId::Parse("spiffe://cluster.local/ns/demo/sa/" + sa);
 }
 
@@ -38,7 +38,7 @@ class CertManagerTest : public ::testing::Test {
   // default the identity asked for), valid [nb, na].
   std::string Answer(const CertFetch& f, const std::string& as = "",
                      int64_t nb = kNow - 60, int64_t na = kNow + kDay) {
-    wire::IstioCertificateRequest req;
+    ca_wire::IstioCertificateRequest req;
     EXPECT_TRUE(req.ParseFromString(f.request));
     std::string leaf = test_ca::SignCsr(req.csr(), as.empty() ? f.id.str() : as, root_, nb, na);
     return test_ca::Response({leaf, root_.CertPem()});
@@ -47,36 +47,36 @@ class CertManagerTest : public ::testing::Test {
 
 TEST_F(CertManagerTest, FirstUserGetsACertificateFromOneCaRequest) {
   CertificateManager m(Options());
-  auto holder = m.Acquire(Id("a"), CertPriority::kWarmup, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
   EXPECT_EQ(holder->Get(), nullptr);  // nothing until the CA answers
   EXPECT_LE(m.NextDeadline(), now_);
   std::vector<CertFetch> f = m.StartFetches(now_);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].id, Id("a"));
+  EXPECT_EQ(f[0].id, SaId("a"));
   // The request is what istiod expects from a node proxy.
-  wire::IstioCertificateRequest req;
+  ca_wire::IstioCertificateRequest req;
   ASSERT_TRUE(req.ParseFromString(f[0].request));
   EXPECT_EQ(req.validity_duration(), 86400);
-  EXPECT_EQ(req.metadata().fields().at("ImpersonatedIdentity").string_value(), Id("a").str());
+  EXPECT_EQ(req.metadata().fields().at("ImpersonatedIdentity").string_value(), SaId("a").str());
   EXPECT_TRUE(m.StartFetches(now_).empty());  // one request per identity
   EXPECT_EQ(m.NextDeadline(), absl::InfiniteFuture());
 
   ASSERT_TRUE(m.OnFetchDone(f[0].fetch, Answer(f[0]), now_).ok());
   ASSERT_NE(holder->Get(), nullptr);
-  EXPECT_EQ(holder->Get()->id(), Id("a"));
+  EXPECT_EQ(holder->Get()->id(), SaId("a"));
   std::vector<CertStatus> st = m.Status();
   ASSERT_EQ(st.size(), 1u);
   EXPECT_EQ(st[0].state, CertStatus::State::kAvailable);
   EXPECT_EQ(st[0].not_after, kNow + kDay);
   EXPECT_EQ(st[0].root_pem, root_.CertPem());
   // A second user shares the same holder and causes no request.
-  EXPECT_EQ(m.Acquire(Id("a"), CertPriority::kRealtime, now_), holder);
+  EXPECT_EQ(m.Acquire(SaId("a"), CertPriority::kRealtime, now_), holder);
   EXPECT_TRUE(m.StartFetches(now_).empty());
 }
 
 TEST_F(CertManagerTest, RenewedHalfWayThroughItsValidityAndRotatedInThePlaceHolder) {
   CertificateManager m(Options());
-  auto holder = m.Acquire(Id("a"), CertPriority::kWarmup, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
   CertFetch f = m.StartFetches(now_).at(0);
   // Valid for 10 hours from now: renewal due at +5 h.
   ASSERT_TRUE(m.OnFetchDone(f.fetch, Answer(f, "", kNow, kNow + 36000), now_).ok());
@@ -96,7 +96,7 @@ TEST_F(CertManagerTest, RenewedHalfWayThroughItsValidityAndRotatedInThePlaceHold
 
 TEST_F(CertManagerTest, AtMostEightInFlightAndAFreedSlotStartsTheNext) {
   CertificateManager m(Options());
-  for (int i = 0; i < 20; ++i) m.Acquire(Id("sa" + std::to_string(i)), CertPriority::kWarmup, now_);
+  for (int i = 0; i < 20; ++i) m.Acquire(SaId("sa" + std::to_string(i)), CertPriority::kWarmup, now_);
   std::vector<CertFetch> f = m.StartFetches(now_);
   EXPECT_EQ(f.size(), 8u);
   EXPECT_EQ(m.in_flight(), 8u);
@@ -114,13 +114,13 @@ TEST_F(CertManagerTest, AtMostEightInFlightAndAFreedSlotStartsTheNext) {
 TEST_F(CertManagerTest, AWaitingConnectionGoesBeforeWarmupAndWarmupBeforeRenewals) {
   CertificateManager m(Options(1));
   // "renew" holds a certificate that is due for renewal now.
-  m.Acquire(Id("renew"), CertPriority::kWarmup, now_);
+  m.Acquire(SaId("renew"), CertPriority::kWarmup, now_);
   CertFetch f = m.StartFetches(now_).at(0);
   ASSERT_TRUE(m.OnFetchDone(f.fetch, Answer(f, "", kNow - 100, kNow + 100), now_).ok());
   absl::Time t = now_ + absl::Seconds(60);
-  m.Acquire(Id("warm1"), CertPriority::kWarmup, t);
-  m.Acquire(Id("warm2"), CertPriority::kWarmup, t);
-  m.Acquire(Id("rt"), CertPriority::kRealtime, t);
+  m.Acquire(SaId("warm1"), CertPriority::kWarmup, t);
+  m.Acquire(SaId("warm2"), CertPriority::kWarmup, t);
+  m.Acquire(SaId("rt"), CertPriority::kRealtime, t);
   std::vector<std::string> order;
   for (int i = 0; i < 4; ++i) {
     std::vector<CertFetch> got = m.StartFetches(t);
@@ -130,15 +130,15 @@ TEST_F(CertManagerTest, AWaitingConnectionGoesBeforeWarmupAndWarmupBeforeRenewal
   }
   EXPECT_EQ(order, (std::vector<std::string>{"rt", "warm1", "warm2", "renew"}));
   // A queued warmup raised by a waiting connection jumps the queue.
-  m.Acquire(Id("w3"), CertPriority::kWarmup, t);
-  m.Acquire(Id("w4"), CertPriority::kWarmup, t);
-  m.Acquire(Id("w4"), CertPriority::kRealtime, t);
-  EXPECT_EQ(m.StartFetches(t).at(0).id, Id("w4"));
+  m.Acquire(SaId("w3"), CertPriority::kWarmup, t);
+  m.Acquire(SaId("w4"), CertPriority::kWarmup, t);
+  m.Acquire(SaId("w4"), CertPriority::kRealtime, t);
+  EXPECT_EQ(m.StartFetches(t).at(0).id, SaId("w4"));
 }
 
 TEST_F(CertManagerTest, FailuresBackOffFromOneSecondDoublingToAtMost150WithJitter) {
   CertificateManager m(Options());
-  auto holder = m.Acquire(Id("a"), CertPriority::kWarmup, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
   absl::Time t = now_;
   double expect = 1;
   for (int i = 0; i < 12; ++i) {
@@ -171,7 +171,7 @@ TEST_F(CertManagerTest, FailuresBackOffFromOneSecondDoublingToAtMost150WithJitte
 
 TEST_F(CertManagerTest, AFailedRenewalKeepsTheValidCertificateUntilItExpires) {
   CertificateManager m(Options());
-  auto holder = m.Acquire(Id("a"), CertPriority::kWarmup, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
   CertFetch f = m.StartFetches(now_).at(0);
   // Valid until now + 100 s; renewal due at +50 s.
   ASSERT_TRUE(m.OnFetchDone(f.fetch, Answer(f, "", kNow, kNow + 100), now_).ok());
@@ -209,9 +209,9 @@ TEST_F(CertManagerTest, AFailedRenewalKeepsTheValidCertificateUntilItExpires) {
 
 TEST_F(CertManagerTest, AnAnswerForAnotherIdentityOrUntrustedIsNotUsed) {
   CertificateManager m(Options());
-  auto holder = m.Acquire(Id("a"), CertPriority::kRealtime, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kRealtime, now_);
   CertFetch f = m.StartFetches(now_).at(0);
-  absl::Status s = m.OnFetchDone(f.fetch, Answer(f, Id("mallory").str()), now_);
+  absl::Status s = m.OnFetchDone(f.fetch, Answer(f, SaId("mallory").str()), now_);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
   EXPECT_EQ(holder->Get(), nullptr);
   // Retried after the backoff; garbage bytes are refused the same way.
@@ -229,15 +229,15 @@ TEST_F(CertManagerTest, AnAnswerForAnotherIdentityOrUntrustedIsNotUsed) {
 
 TEST_F(CertManagerTest, TheLastReleaseDropsTheIdentityAndItsAnswerInFlight) {
   CertificateManager m(Options(1));
-  auto holder = m.Acquire(Id("a"), CertPriority::kWarmup, now_);
-  m.Acquire(Id("a"), CertPriority::kWarmup, now_);
-  m.Acquire(Id("b"), CertPriority::kWarmup, now_);
+  auto holder = m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
+  m.Acquire(SaId("a"), CertPriority::kWarmup, now_);
+  m.Acquire(SaId("b"), CertPriority::kWarmup, now_);
   CertFetch f = m.StartFetches(now_).at(0);
-  ASSERT_EQ(f.id, Id("a"));
-  EXPECT_TRUE(m.Release(Id("a")));
+  ASSERT_EQ(f.id, SaId("a"));
+  EXPECT_TRUE(m.Release(SaId("a")));
   EXPECT_EQ(m.Status().size(), 2u);  // one user left
-  EXPECT_TRUE(m.Release(Id("a")));
-  EXPECT_FALSE(m.Release(Id("a")));
+  EXPECT_TRUE(m.Release(SaId("a")));
+  EXPECT_FALSE(m.Release(SaId("a")));
   EXPECT_EQ(m.Status().size(), 1u);
   // Its answer arrives afterwards: dropped, the slot freed for "b".
   EXPECT_EQ(m.OnFetchDone(f.fetch, Answer(f), now_).code(), absl::StatusCode::kNotFound);
@@ -245,11 +245,11 @@ TEST_F(CertManagerTest, TheLastReleaseDropsTheIdentityAndItsAnswerInFlight) {
   EXPECT_EQ(m.stats().dropped_results, 1u);
   std::vector<CertFetch> next = m.StartFetches(now_);
   ASSERT_EQ(next.size(), 1u);
-  EXPECT_EQ(next[0].id, Id("b"));
+  EXPECT_EQ(next[0].id, SaId("b"));
   // "b" released while only queued: nothing is asked for it any more.
   CertificateManager m2(Options());
-  m2.Acquire(Id("c"), CertPriority::kWarmup, now_);
-  m2.Release(Id("c"));
+  m2.Acquire(SaId("c"), CertPriority::kWarmup, now_);
+  m2.Release(SaId("c"));
   EXPECT_TRUE(m2.StartFetches(now_).empty());
   EXPECT_EQ(m2.NextDeadline(), absl::InfiniteFuture());
 }
