@@ -18,6 +18,7 @@
 #include "ambient/redirect/render.h"
 #include "redirect/exec_in_netns.h"
 #include "redirect/golden_cases.h"
+#include "support/fresh_netns.h"
 #include "support/privileged.h"
 
 namespace ambient::redirect {
@@ -25,17 +26,10 @@ namespace {
 
 using internal::ExecIn;
 using internal::ExecResult;
+using test_support::FreshNetns;
 using testing::GoldenCase;
 using testing::GoldenCases;
 using testing::GoldenPayload;
-
-netns::Netns FreshNetns() {
-  absl::StatusOr<netns::Netns> ns = netns::Netns::CreateUnnamed();
-  EXPECT_TRUE(ns.ok()) << ns.status();
-  if (!ns.ok()) return netns::Netns();
-  EXPECT_TRUE(netns::BringUpLoopback(*ns).ok());
-  return *std::move(ns);
-}
 
 // Run runs a tool inside `ns` and returns stdout (expects exit 0).
 std::string RunIn(const netns::Netns& ns, std::vector<std::string> argv, const std::string& input = "") {

@@ -12,16 +12,13 @@
 #include "ambient/netns/netns.h"
 #include "ambient/redirect/apply.h"
 #include "redirect/exec_in_netns.h"
+#include "support/fresh_netns.h"
 #include "support/privileged.h"
 
 namespace ambient::redirect {
 namespace {
 
-netns::Netns FreshProbeNetns() {
-  absl::StatusOr<netns::Netns> ns = netns::Netns::CreateUnnamed();
-  EXPECT_TRUE(ns.ok()) << ns.status();
-  return ns.ok() ? *std::move(ns) : netns::Netns();
-}
+using test_support::FreshNetns;
 
 // Members as the system tools print them: "ADDRESS UID" lines, sorted.
 std::string ToolView(const netns::Netns& ns, Backend backend) {
@@ -64,7 +61,7 @@ class ProbeSet : public ::testing::TestWithParam<Backend> {};
 
 TEST_P(ProbeSet, AddReplaceRemoveByUid) {
   AMBIENT_REQUIRE_ROOT();
-  netns::Netns host = FreshProbeNetns();
+  netns::Netns host = FreshNetns();
   Config config;
   config.backend = GetParam();
   config.host = true;
@@ -104,7 +101,7 @@ TEST_P(ProbeSet, AddReplaceRemoveByUid) {
 
 TEST_P(ProbeSet, BadInputChangesNothing) {
   AMBIENT_REQUIRE_ROOT();
-  netns::Netns host = FreshProbeNetns();
+  netns::Netns host = FreshNetns();
   Config config;
   config.backend = GetParam();
   config.host = true;
