@@ -34,6 +34,9 @@ endif
 # Privileged tests fail rather than skip when we run as root.
 REQUIRE_PRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export PATH := $(PATH):$(HOME)/.cargo/bin
+# Before the tests: namespaces left by a test that was killed (a ctest timeout
+# is SIGKILL, too late for its own clean-up) go (scripts/reap-test-netns.sh).
+REAP_NETNS = @[ "$(REQUIRE_PRIVILEGED)" != 1 ] || bash scripts/reap-test-netns.sh
 
 .PHONY: all deps configure build test unit-test bindings-test openssl-configure openssl-build openssl-bench-build openssl-test asan-test tsan-test fuzz bench bench-compare soak demo demo-xds install format clean
 
@@ -59,6 +62,7 @@ build: configure
 test: unit-test bindings-test openssl-test fuzz
 
 unit-test: build
+	$(REAP_NETNS)
 	cd $(BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(TEST_JOBS)
 
 bindings-test: build
@@ -80,6 +84,7 @@ openssl-build: openssl-configure
 	cmake --build $(OPENSSL_BUILD) -j$(JOBS)
 
 openssl-test: build openssl-build
+	$(REAP_NETNS)
 	cd $(OPENSSL_BUILD) && AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) ctest --output-on-failure -j$(TEST_JOBS)
 	@bash scripts/test-bindings.sh $(OPENSSL_BUILD)
 	@bash scripts/test-tls-backends.sh $(BUILD) $(OPENSSL_BUILD)
@@ -90,6 +95,7 @@ openssl-test: build openssl-build
 asan-test: deps
 	bash scripts/configure-sanitized.sh $(ASAN_BUILD)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	$(REAP_NETNS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) \
 	  ctest --output-on-failure -j$(TEST_JOBS) -LE no-sanitizer
@@ -99,6 +105,7 @@ asan-test: deps
 # thread, node proxy, DNS, attack) under ThreadSanitizer, with clang
 # (scripts/tsan-test.sh says why not g++). Not part of CI: it takes ~8 minutes.
 tsan-test: deps
+	$(REAP_NETNS)
 	AMBIENT_REQUIRE_PRIVILEGED=$(REQUIRE_PRIVILEGED) bash scripts/tsan-test.sh build-tsan
 
 # The attack suite's long form: every case SOAK_ROUNDS times in one process,

@@ -141,7 +141,7 @@ func withNetns(t *testing.T, fn func(name string)) {
 	if os.Geteuid() != 0 {
 		skipUnprivileged(t)
 	}
-	name := fmt.Sprintf("ambient-go-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	name := fmt.Sprintf("ambient-test-%d-go-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
 	if out, err := toolCommand("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}

@@ -27,8 +27,8 @@ for t in dig getent openssl /usr/sbin/dnsmasq /usr/bin/python3 iptables-restore;
 done
 
 id=$$
-node=ambient-dnse2e-$id-node
-pod=ambient-dnse2e-$id-a
+node=ambient-test-$id-dnse2e-node
+pod=ambient-test-$id-dnse2e-a
 tmp=$(mktemp -d /tmp/ambient-dnse2e.XXXXXX)
 pids=()
 cleanup() {

@@ -31,7 +31,7 @@ class Topology {
  public:
   Topology() {
     static std::atomic<int> counter{0};
-    std::string base = absl::StrCat("ambient-e2e-", getpid(), "-", counter++);
+    std::string base = absl::StrCat("ambient-test-", getpid(), "-e2e", counter++);
     node_ = base + "-node";
     a_ = base + "-a";
     b_ = base + "-b";

@@ -8,8 +8,8 @@ if [ "$(id -u)" != 0 ]; then
   if [ "${AMBIENT_REQUIRE_PRIVILEGED:-0}" = 1 ]; then echo "FAIL: needs root"; exit 1; fi
   echo "*** NOT RUN: privileged test needs root ***"; exit 0
 fi
-NS=ambient-zds-ctl-$$
-OTHER=ambient-zds-oth-$$
+NS=ambient-test-$$-zds-ctl
+OTHER=ambient-test-$$-zds-oth
 DIR=$(mktemp -d /tmp/ambient-zds-ctl.XXXXXX)
 SOCK=$DIR/zds.sock
 PROXY_PID=

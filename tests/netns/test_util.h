@@ -61,7 +61,7 @@ class NamedNetns {
  public:
   NamedNetns() {
     static std::atomic<int> counter{0};
-    name_ = absl::StrCat("ambient-t-", getpid(), "-", counter++);
+    name_ = absl::StrCat("ambient-test-", getpid(), "-", counter++);
     ok_ = std::system(absl::StrCat("ip netns add ", name_).c_str()) == 0;
   }
   ~NamedNetns() {

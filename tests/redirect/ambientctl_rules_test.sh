@@ -33,7 +33,7 @@ for sub in "" render apply check delete; do
 done
 
 if [ "$(id -u)" = 0 ]; then
-  ns=ambient-rdx-cli-$$-$RANDOM
+  ns=ambient-test-$$-rdx-cli-$RANDOM
   trap 'ip netns del "$ns" 2>/dev/null' EXIT
   ip netns add "$ns" && ip -n "$ns" link set lo up
   for backend in iptables nftables; do

@@ -86,7 +86,7 @@ class NamedNetns {
  public:
   explicit NamedNetns(const std::string& role) {
     static int counter = 0;
-    name_ = absl::StrCat("ambient-rdx-", role, "-", getpid(), "-", counter++);
+    name_ = absl::StrCat("ambient-test-", getpid(), "-rdx-", role, "-", counter++);
     Sh({"ip", "netns", "add", name_});
     absl::StatusOr<Netns> ns = Netns::OpenByName(name_);
     EXPECT_TRUE(ns.ok()) << ns.status();

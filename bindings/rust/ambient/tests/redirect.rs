@@ -118,7 +118,7 @@ struct Netns(String);
 
 impl Netns {
     fn new(tag: &str) -> Netns {
-        let name = format!("ambient-rs-{}-{tag}", std::process::id());
+        let name = format!("ambient-test-{}-rs-{tag}", std::process::id());
         let out = Command::new("ip")
             .env_remove("LD_PRELOAD")
             .args(["netns", "add", &name])
