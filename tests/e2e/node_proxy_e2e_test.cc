@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -118,6 +119,23 @@ std::shared_ptr<identity::CredentialHolder> Holder(const hbone::testing::TestCa&
   return std::make_shared<identity::CredentialHolder>(*c);
 }
 
+// Every temporary directory a test made; when the process ends, none of them
+// may be left in /tmp (each test's TearDown removes its own).
+std::vector<std::string>& MadeDirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+class NoDirLeftBehind : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    for (const std::string& d : MadeDirs()) {
+      EXPECT_FALSE(std::filesystem::exists(d)) << d << " was left behind";
+    }
+  }
+};
+const ::testing::Environment* const kNoDirLeftBehind =
+    ::testing::AddGlobalTestEnvironment(new NoDirLeftBehind);
+
 class NodeProxyE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,6 +158,7 @@ class NodeProxyE2eTest : public ::testing::Test {
     char dir[] = "/tmp/ambient-e2e-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
+    MadeDirs().push_back(dir_);
   }
 
   // Start runs the node proxy (optionally with `policy_json`), its ZDS end
@@ -236,7 +255,12 @@ class NodeProxyE2eTest : public ::testing::Test {
     for (const Netns* ns : {&a_, &b_}) {
       if (ns->valid()) redirect::Delete(rules_, *ns).IgnoreError();
     }
-    if (!dir_.empty()) rmdir(dir_.c_str());
+    // The directory and what the test put there (the ZDS socket, the
+    // waypoint's files), whatever the outcome.
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
   }
 
   size_t PodCount() {
@@ -1018,10 +1042,6 @@ class RealWaypointE2eTest : public NodeProxyE2eTest {
       waitpid(pid_, &status, 0);
     }
     NodeProxyE2eTest::TearDown();
-    for (const char* f : {"node.json", "mesh.yaml", "ca.pem", "waypoint.pem", "waypoint.key",
-                          "waypoint.out", "policy.json"}) {
-      unlink((dir_ + "/" + f).c_str());
-    }
     pod_.reset();
   }
 
