@@ -46,6 +46,17 @@ absl::StatusOr<UniqueFd> ListenSeqpacket(const std::string& path) {
   return fd;
 }
 
+// AckOf reads a node proxy's answer to one request: a single datagram with
+// no descriptors holding an Ack. The Ack's error text ("" when it took the
+// request), or why the answer is not one.
+absl::StatusOr<std::string> AckOf(const absl::StatusOr<Datagram>& reply) {
+  if (!reply.ok()) return reply.status();
+  if (reply->truncated || !reply->fds.empty()) {
+    return absl::InvalidArgumentError("reply too long or carrying descriptors");
+  }
+  return DecodeAck(reply->bytes);
+}
+
 }  // namespace
 
 ZdsAgent::ZdsAgent(ZdsAgentOptions options) : options_(std::move(options)) {}
@@ -307,19 +318,9 @@ void ZdsAgent::OnSnapshotAck(Conn& conn) {
     Break(conn, "unsolicited data during the snapshot");
     return;
   }
-  absl::StatusOr<Datagram> reply = RecvDatagram(conn.fd.get(), -1, absl::ZeroDuration());
-  absl::Status failed = reply.status();
-  absl::StatusOr<std::string> ack;
-  if (failed.ok()) {
-    if (reply->truncated || !reply->fds.empty()) {
-      failed = absl::InvalidArgumentError("reply too long or carrying descriptors");
-    } else {
-      ack = DecodeAck(reply->bytes);
-      failed = ack.status();
-    }
-  }
-  if (!failed.ok()) {
-    Break(conn, absl::StrCat("on ", conn.awaiting, ": ", failed.message()));
+  absl::StatusOr<std::string> ack = AckOf(RecvDatagram(conn.fd.get(), -1, absl::ZeroDuration()));
+  if (!ack.ok()) {
+    Break(conn, absl::StrCat("on ", conn.awaiting, ": ", ack.status().message()));
     return;
   }
   if (!ack->empty()) {
@@ -340,24 +341,15 @@ absl::Status ZdsAgent::Exchange(Conn& conn, const Request& request, int fd) {
   if (!bytes.ok()) return bytes.status();
   const std::string what = absl::StrCat(RequestTypeName(request.type), " ", request.uid);
   absl::Status sent = SendDatagram(conn.fd.get(), *bytes, fd, stop_fd_.get(), options_.io_timeout);
-  absl::StatusOr<Datagram> reply;
-  if (sent.ok()) reply = RecvDatagram(conn.fd.get(), stop_fd_.get(), options_.io_timeout);
-  absl::Status failed = !sent.ok() ? sent : reply.status();
-  absl::StatusOr<std::string> ack;
-  if (failed.ok()) {
-    if (reply->truncated || !reply->fds.empty()) {
-      failed = absl::InvalidArgumentError("reply too long or carrying descriptors");
-    } else {
-      ack = DecodeAck(reply->bytes);
-      failed = ack.status();
-    }
-  }
-  if (!failed.ok()) {
+  absl::StatusOr<std::string> ack =
+      sent.ok() ? AckOf(RecvDatagram(conn.fd.get(), stop_fd_.get(), options_.io_timeout))
+                : absl::StatusOr<std::string>(sent);
+  if (!ack.ok()) {
     conn.broken = true;
     conns_changed_.notify_all();
     Wake();
     return absl::UnavailableError(
-        absl::StrCat("node proxy failed on ", what, ": ", failed.message()));
+        absl::StrCat("node proxy failed on ", what, ": ", ack.status().message()));
   }
   if (!ack->empty()) {
     return absl::AbortedError(absl::StrCat("node proxy refused ", what, ": ", *ack));
