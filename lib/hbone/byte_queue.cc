@@ -15,18 +15,7 @@ void ByteQueue::Append(absl::Span<const uint8_t> data) {
     if (chunks_.empty() || chunks_.back().end == chunks_.back().capacity) {
       // Grow chunk sizes with the amount queued: 1 KiB for a trickle,
       // 64 KiB for bulk transfer.
-      size_t want = std::max(kMinChunk, std::min(kMaxChunk, std::max(size_, data.size())));
-      // Round to a power of two for the allocator.
-      size_t cap = kMinChunk;
-      while (cap < want) cap <<= 1;
-      Chunk c;
-      if (pool_ != nullptr && cap == ChunkPool::kChunk) {
-        c.data = pool_->Get();
-      } else {
-        c.data.reset(new uint8_t[cap]);
-      }
-      c.capacity = cap;
-      chunks_.push_back(std::move(c));
+      PushChunk(std::max(size_, data.size()));
     }
     Chunk& c = chunks_.back();
     size_t n = std::min(c.capacity - c.end, data.size());
@@ -49,13 +38,14 @@ absl::Span<uint8_t> ByteQueue::AppendSpace(size_t max) {
       return absl::Span<uint8_t>(b.data.get() + b.end, lent_);
     }
   }
-  Chunk& b = PushChunk(max);
+  Chunk& b = PushChunk(std::min(max, fill_hint_));
   lent_ = std::min(b.capacity, max);
   return absl::Span<uint8_t>(b.data.get(), lent_);
 }
 
-ByteQueue::Chunk& ByteQueue::PushChunk(size_t max) {
-  size_t want = std::max(kMinChunk, std::min(kMaxChunk, std::min(max, fill_hint_)));
+ByteQueue::Chunk& ByteQueue::PushChunk(size_t want) {
+  want = std::max(kMinChunk, std::min(kMaxChunk, want));
+  // A power of two, for the allocator (and the pool's 64 KiB chunks).
   size_t cap = kMinChunk;
   while (cap < want) cap <<= 1;
   Chunk c;
@@ -84,7 +74,7 @@ size_t ByteQueue::AppendSpaces(size_t max, absl::Span<uint8_t>* out, size_t n) {
     }
   }
   while (k < n && max > 0) {
-    Chunk& c = PushChunk(max);
+    Chunk& c = PushChunk(std::min(max, fill_hint_));
     size_t take = std::min(c.capacity, max);
     out[k++] = absl::Span<uint8_t>(c.data.get(), take);
     max -= take;

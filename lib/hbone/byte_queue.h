@@ -98,8 +98,9 @@ class ByteQueue {
     size_t end = 0;
   };
   void Drop(Chunk& c);
-  // A new chunk of at most `max` bytes sized by fill_hint_, at the back.
-  Chunk& PushChunk(size_t max);
+  // A new chunk at the back: `want` bytes clamped to 1-64 KiB, rounded up to
+  // a power of two.
+  Chunk& PushChunk(size_t want);
   ChunkPool* pool_;
   std::deque<Chunk> chunks_;
   size_t fill_hint_ = 1024;  // next AppendSpace chunk size
