@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fuzz-long.sh [CPU_SECONDS] [TARGET...]: the long fuzzing runs, done locally
 # (not in CI). Each target (default: all of them) is fuzzed in 15-minute
-# slices until the CPU time spent on it, summed over every run of this script,
-# reaches CPU_SECONDS (default 3600, one CPU-hour). Work is kept between runs
+# slices (the last one only as long as it needs) until the CPU time spent on
+# it, summed over every run of this script, reaches CPU_SECONDS (default 3600,
+# one CPU-hour). Work is kept between runs
 # in build-fuzz-long/ (its -O2 clang build, the growing corpora), and the CPU
 # seconds per target are counted in fuzz/long-runs.tsv, which is committed, so
 # the script may be stopped and started again, on another machine too.
@@ -45,7 +46,10 @@ for name in $targets; do
   while [ "$(spent "$name")" -lt "$quota" ]; do
     log=$work/$name.log
     rc=0
-    /usr/bin/time -f "%U %S" -o "$work/$name.cpu" "$f" -max_total_time=900 -print_final_stats=1 \
+    # a slice is 15 minutes, or what the target still needs (at least 1 minute)
+    left=$(( quota - $(spent "$name") ))
+    secs=$(( left < 900 ? (left < 60 ? 60 : left) : 900 ))
+    /usr/bin/time -f "%U %S" -o "$work/$name.cpu" "$f" -max_total_time="$secs" -print_final_stats=1 \
       -artifact_prefix="$work/crashes/$name/" "$corpus" >"$log" 2>&1 || rc=$?
     # time(1) puts "Command exited with non-zero status N" first when it does
     cpu=$(tail -1 "$work/$name.cpu" | awk '{printf "%d", $1+$2}')
