@@ -3,8 +3,8 @@
 # (not in CI). Each target (default: all of them) is fuzzed in 15-minute
 # slices (the last one only as long as it needs) until the CPU time spent on
 # it, summed over every run of this script, reaches CPU_SECONDS (default 3600,
-# one CPU-hour). Work is kept between runs
-# in build-fuzz-long/ (its -O2 clang build, the growing corpora), and the CPU
+# one CPU-hour). Work is kept between runs in build-fuzz-long/ (its -O2 clang
+# build, the growing corpora), and the CPU
 # seconds per target are counted in fuzz/long-runs.tsv, which is committed, so
 # the script may be stopped and started again, on another machine too.
 # Several instances may run at once on different targets.
@@ -43,17 +43,17 @@ for name in $targets; do
   corpus=$work/corpus/$name
   mkdir -p "$corpus" "$work/crashes/$name"
   [ -d "$top/fuzz/corpus/$name" ] && cp -rn "$top/fuzz/corpus/$name/." "$corpus/"
-  while [ "$(spent "$name")" -lt "$quota" ]; do
+  while used=$(spent "$name"); [ "$used" -lt "$quota" ]; do
     log=$work/$name.log
     rc=0
     # a slice is 15 minutes, or what the target still needs (at least 1 minute)
-    left=$(( quota - $(spent "$name") ))
-    secs=$(( left < 900 ? (left < 60 ? 60 : left) : 900 ))
+    left=$(( quota - used ))
+    secs=$(( left > 900 ? 900 : left < 60 ? 60 : left ))
     /usr/bin/time -f "%U %S" -o "$work/$name.cpu" "$f" -max_total_time="$secs" -print_final_stats=1 \
       -artifact_prefix="$work/crashes/$name/" "$corpus" >"$log" 2>&1 || rc=$?
     # time(1) puts "Command exited with non-zero status N" first when it does
     cpu=$(tail -1 "$work/$name.cpu" | awk '{printf "%d", $1+$2}')
-    total=$(( $(spent "$name") + cpu ))
+    total=$(( used + cpu ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
