@@ -14,6 +14,9 @@
 # final coverage (edges), features, corpus size, result. A crash, leak,
 # timeout or out-of-memory stops the script with the reproducer's path.
 # Run it niced (`nice -n 19 bash scripts/fuzz-long.sh`) to soak idle CPU.
+# To stop it cleanly, `touch <work dir>/stop` (build-fuzz-long/stop): the
+# script ends after the slice in hand, which is still counted and merged, and
+# removes the file.
 # Do not pause it with SIGSTOP: libFuzzer's per-input timeout is wall-clock,
 # so the input in hand when it resumes is reported as a timeout.
 set -euo pipefail
@@ -44,6 +47,11 @@ for name in $targets; do
   mkdir -p "$corpus" "$work/crashes/$name"
   [ -d "$top/fuzz/corpus/$name" ] && cp -rn "$top/fuzz/corpus/$name/." "$corpus/"
   while used=$(spent "$name"); [ "$used" -lt "$quota" ]; do
+    if [ -e "$work/stop" ]; then
+      rm -f "$work/stop"
+      echo "fuzz-long: stopped by $work/stop before a slice of $name"
+      exit 0
+    fi
     log=$work/$name.log
     rc=0
     # a slice is 15 minutes, or what the target still needs (at least 1 minute)
