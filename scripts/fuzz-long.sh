@@ -14,9 +14,9 @@
 # final coverage (edges), features, corpus size, result. A crash, leak,
 # timeout or out-of-memory stops the script with the reproducer's path.
 # Run it niced (`nice -n 19 bash scripts/fuzz-long.sh`) to soak idle CPU.
-# To stop it cleanly, `touch <work dir>/stop` (build-fuzz-long/stop): the
-# script ends after the slice in hand, which is still counted and merged, and
-# removes the file.
+# To stop it cleanly, `touch <work dir>/stop` (build-fuzz-long/stop, or
+# $FUZZ_LONG_DIR/stop): every instance using that work dir ends after the
+# slice in hand, which is still counted and merged. A new run removes the file.
 # Do not pause it with SIGSTOP: libFuzzer's per-input timeout is wall-clock,
 # so the input in hand when it resumes is reported as a timeout.
 set -euo pipefail
@@ -26,6 +26,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 work=${FUZZ_LONG_DIR:-$top/build-fuzz-long}
 b=$work/build
 mkdir -p "$work"
+rm -f "$work/stop"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 CC=clang CXX=clang++ cmake -S "$top" -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -48,7 +49,6 @@ for name in $targets; do
   [ -d "$top/fuzz/corpus/$name" ] && cp -rn "$top/fuzz/corpus/$name/." "$corpus/"
   while used=$(spent "$name"); [ "$used" -lt "$quota" ]; do
     if [ -e "$work/stop" ]; then
-      rm -f "$work/stop"
       echo "fuzz-long: stopped by $work/stop before a slice of $name"
       exit 0
     fi
