@@ -12,6 +12,8 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -72,10 +74,18 @@ inline sockaddr_in Loopback(int port) {
 // Nagle, as a real HBONE client: the handshake's last flight and the first
 // HTTP/2 frames are separate small writes that would otherwise wait for the
 // server's delayed ACK (40 ms) and be counted against the server.
-inline int TcpConnect(const SocketAddress& addr) {
+// `window` > 0 clamps the receive window the client advertises
+// (TCP_WINDOW_CLAMP, set before connecting) far below its receive buffer: a
+// flooder that never reads then holds only that many bytes of the server's
+// answers, and the rest waits in the server. (Shrinking SO_RCVBUF instead
+// left a window larger than the buffer really holds; Linux 6.18 drops
+// segments beyond the buffer whole, ACKs included, and both ends stalled
+// until the server's keepalive gave up, ~54 s.)
+inline int TcpConnect(const SocketAddress& addr, int window = 0) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (window > 0) setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &window, sizeof(window));
   if (connect(fd, addr.sockaddr_ptr(), addr.size()) != 0) {
     close(fd);
     return -1;
@@ -111,8 +121,10 @@ class H2 {
  public:
   ~H2() { CloseNow(); }
 
-  bool Open(SSL_CTX* ctx, const SocketAddress& server) {
-    fd_ = TcpConnect(server);
+  // Open connects (TcpConnect's `window`), handshakes and sends the
+  // client's preface.
+  bool Open(SSL_CTX* ctx, const SocketAddress& server, int window = 0) {
+    fd_ = TcpConnect(server, window);
     if (fd_ < 0) return false;
     ssl_.reset(SSL_new(ctx));
     SSL_set_fd(ssl_.get(), fd_);
@@ -160,6 +172,24 @@ class H2 {
       if (!Flush()) return i;
     }
     return n;
+  }
+
+  // RawFlood writes `frames` (raw HTTP/2 frames, bypassing this client's
+  // own HTTP/2 state) up to `times` times without reading what the server
+  // answers; returns how many went out before the server closed the
+  // connection. SIGPIPE is blocked in the calling thread so a write after
+  // the server's close fails instead of ending the test.
+  int RawFlood(const std::string& frames, int times) {
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    int i = 0;
+    for (; i < times; ++i) {
+      if (SSL_write(ssl_.get(), frames.data(), static_cast<int>(frames.size())) <= 0) break;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return i;
   }
 
   // ServerClosed waits up to `ms` for the server to end the connection.

@@ -1,9 +1,9 @@
 // Attacks on the HBONE server (issue 17): accept() out of descriptors,
-// connection and handshake floods, silent connections, and streams reset
-// while their upstream connect is in flight. Each case checks what an
-// operator would notice: the loop does not spin, legitimate clients still
-// get through, descriptors come back, and the log and counters say what
-// happened.
+// connection and handshake floods, silent connections, streams reset while
+// their upstream connect is in flight, and PING, SETTINGS and CONTINUATION
+// floods. Each case checks what an operator would notice: the loop does not
+// spin, legitimate clients still get through, descriptors come back, and the
+// log and counters say what happened.
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -196,20 +196,97 @@ TEST_F(HboneServerAttackTest, PingFloodEndsOnlyThatConnection) {
   Sink upstream;
   ASSERT_NO_FATAL_FAILURE(Serve(Options()));
   RunLoop();
-  H2 flooder;
-  ASSERT_TRUE(flooder.Open(client_ctx_.get(), server_->address()));
   // The PING ACKs the flooder never reads pile up in kernel buffers before the
-  // server's own queue: cap the flooder's receive buffer, and send more PINGs
+  // server's own queue: clamp the flooder's receive window, and send more PINGs
   // (400,000 x 17 B of ACKs) than the server's largest send buffer
   // (tcp_wmem max, 4 MiB here) can absorb, so the server's limit must act.
-  int small = 64 << 10;
-  setsockopt(flooder.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  H2 flooder;
+  ASSERT_TRUE(flooder.Open(client_ctx_.get(), server_->address(), 4096));
   int sent = 0;
   std::thread flood([&] { sent = flooder.PingFlood(400000); });  // only this thread uses it
   usleep(100000);
   ExpectLegitimateTunnelWithin1s(upstream.address);
   flood.join();
   EXPECT_LT(sent, 400000) << "the server took every PING without closing";
+  EXPECT_TRUE(flooder.ServerClosed(5000)) << "the flooding connection was not closed";
+  flooder.CloseNow();
+  EXPECT_TRUE(WaitFor(2000, [&] { return Connections() == 0; }));
+}
+
+// Frame builds one raw HTTP/2 frame: 9-byte header (length, type, flags,
+// stream) and payload.
+std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f;
+  f.push_back(static_cast<char>(payload.size() >> 16));
+  f.push_back(static_cast<char>(payload.size() >> 8));
+  f.push_back(static_cast<char>(payload.size()));
+  f.push_back(static_cast<char>(type));
+  f.push_back(static_cast<char>(flags));
+  for (int shift = 24; shift >= 0; shift -= 8) f.push_back(static_cast<char>(stream >> shift));
+  return f + payload;
+}
+
+// HpackLiteral encodes one header field as an HPACK literal without
+// indexing, new name (RFC 7541 6.2.2; name and value under 128 bytes).
+std::string HpackLiteral(const std::string& name, const std::string& value) {
+  return std::string(1, '\0') + static_cast<char>(name.size()) + name +
+         static_cast<char>(value.size()) + value;
+}
+
+// Repeated concatenates `n` copies of `s` (one write carries many frames).
+std::string Repeated(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+// A SETTINGS flood (empty SETTINGS frames whose ACKs are never read) ends
+// that connection once the server has too many ACKs queued, as a PING flood
+// does: a legitimate tunnel still opens within 1 s, and the flooder could
+// not make the server buffer every ACK it owed.
+TEST_F(HboneServerAttackTest, SettingsFloodEndsOnlyThatConnection) {
+  Sink upstream;
+  ASSERT_NO_FATAL_FAILURE(Serve(Options()));
+  RunLoop();
+  H2 flooder;  // as for PINGs: kernel buffers must not absorb the ACKs
+  ASSERT_TRUE(flooder.Open(client_ctx_.get(), server_->address(), 4096));
+  // 1,000 empty SETTINGS a write, 1,000,000 in all: 9 MB of ACKs owed.
+  const std::string batch = Repeated(Frame(0x4, 0, 0, ""), 1000);
+  const int kBatches = 1000;
+  int sent = 0;
+  std::thread flood([&] { sent = flooder.RawFlood(batch, kBatches); });
+  usleep(100000);
+  ExpectLegitimateTunnelWithin1s(upstream.address);
+  flood.join();
+  EXPECT_LT(sent, kBatches) << "the server took every SETTINGS without closing";
+  EXPECT_TRUE(flooder.ServerClosed(5000)) << "the flooding connection was not closed";
+  flooder.CloseNow();
+  EXPECT_TRUE(WaitFor(2000, [&] { return Connections() == 0; }));
+}
+
+// A CONTINUATION flood (CVE-2024-28182: one HEADERS without END_HEADERS,
+// then CONTINUATION frames that never end the header block) is cut after a
+// few frames with a connection error, not decoded for as long as the peer
+// keeps sending.
+TEST_F(HboneServerAttackTest, ContinuationFloodEndsOnlyThatConnection) {
+  Sink upstream;
+  ASSERT_NO_FATAL_FAILURE(Serve(Options()));
+  RunLoop();
+  H2 flooder;
+  ASSERT_TRUE(flooder.Open(client_ctx_.get(), server_->address()));
+  // ":method: CONNECT" opens the block, every CONTINUATION adds "x-flood: 1".
+  const std::string headers = Frame(0x1, 0, 1, HpackLiteral(":method", "CONNECT"));
+  const std::string more = Frame(0x9, 0, 1, HpackLiteral("x-flood", "1"));
+  ASSERT_EQ(flooder.RawFlood(headers, 1), 1);
+  // 1,000 CONTINUATION frames (20 KB) a write, 1,000,000 (20 MB) in all.
+  const std::string batch = Repeated(more, 1000);
+  const int kBatches = 1000;
+  int sent = 0;
+  std::thread flood([&] { sent = flooder.RawFlood(batch, kBatches); });
+  usleep(100000);
+  ExpectLegitimateTunnelWithin1s(upstream.address);
+  flood.join();
+  EXPECT_LT(sent, kBatches) << "the server read every CONTINUATION without closing";
   EXPECT_TRUE(flooder.ServerClosed(5000)) << "the flooding connection was not closed";
   flooder.CloseNow();
   EXPECT_TRUE(WaitFor(2000, [&] { return Connections() == 0; }));

@@ -33,8 +33,8 @@
 #include "support/echo_listener.h"
 #include "support/hbone_pki_files.h"
 #include "support/process.h"
-#include "support/temp_dir.h"
 #include "support/sanitizer.h"
+#include "support/temp_dir.h"
 
 namespace ambient::runtime::attack {
 namespace {
