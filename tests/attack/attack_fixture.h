@@ -347,6 +347,24 @@ class HboneServerAttackTest : public ::testing::Test {
     EXPECT_LT(took, std::chrono::seconds(1));
   }
 
+  // ExpectFloodEndsOnlyThatConnection runs `flood` on a thread of its own
+  // (it returns how many of its `n` sends went out) while a legitimate
+  // client opens a tunnel within 1 s. The server must have cut the flood
+  // short and closed the flooder's connection, and no other.
+  void ExpectFloodEndsOnlyThatConnection(H2* flooder, int n, const std::function<int()>& flood,
+                                         const std::string& what) {
+    Sink upstream;
+    int sent = 0;
+    std::thread t([&] { sent = flood(); });  // only this thread uses the flooder
+    usleep(100000);
+    ExpectLegitimateTunnelWithin1s(upstream.address);
+    t.join();
+    EXPECT_LT(sent, n) << "the server took every " << what << " without closing";
+    EXPECT_TRUE(flooder->ServerClosed(5000)) << "the flooding connection was not closed";
+    flooder->CloseNow();
+    EXPECT_TRUE(WaitFor(2000, [&] { return Connections() == 0; }));
+  }
+
   TestCa ca_;
   KeyAndCert client_leaf_ = ca_.Leaf(kClientId);
   KeyAndCert server_leaf_ = ca_.Leaf(kServerId);
