@@ -177,19 +177,12 @@ class H2 {
   // RawFlood writes `frames` (raw HTTP/2 frames, bypassing this client's
   // own HTTP/2 state) up to `times` times without reading what the server
   // answers; returns how many went out before the server closed the
-  // connection. SIGPIPE is blocked in the calling thread so a write after
-  // the server's close fails instead of ending the test.
+  // connection.
   int RawFlood(const std::string& frames, int times) {
-    sigset_t pipe_only, old;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-    int i = 0;
-    for (; i < times; ++i) {
-      if (SSL_write(ssl_.get(), frames.data(), static_cast<int>(frames.size())) <= 0) break;
+    for (int i = 0; i < times; ++i) {
+      if (SSL_write(ssl_.get(), frames.data(), static_cast<int>(frames.size())) <= 0) return i;
     }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    return i;
+    return times;
   }
 
   // ServerClosed waits up to `ms` for the server to end the connection.
@@ -350,12 +343,20 @@ class HboneServerAttackTest : public ::testing::Test {
   // ExpectFloodEndsOnlyThatConnection runs `flood` on a thread of its own
   // (it returns how many of its `n` sends went out) while a legitimate
   // client opens a tunnel within 1 s. The server must have cut the flood
-  // short and closed the flooder's connection, and no other.
+  // short and closed the flooder's connection, and no other. The flood
+  // thread blocks SIGPIPE, so a write after the server's close fails
+  // instead of ending the test (a blocked SIGPIPE dies with the thread).
   void ExpectFloodEndsOnlyThatConnection(H2* flooder, int n, const std::function<int()>& flood,
                                          const std::string& what) {
     Sink upstream;
     int sent = 0;
-    std::thread t([&] { sent = flood(); });  // only this thread uses the flooder
+    std::thread t([&] {  // only this thread uses the flooder
+      sigset_t pipe_only;
+      sigemptyset(&pipe_only);
+      sigaddset(&pipe_only, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
+      sent = flood();
+    });
     usleep(100000);
     ExpectLegitimateTunnelWithin1s(upstream.address);
     t.join();
